@@ -20,7 +20,7 @@ const (
 // are kept so a decoded ECM re-encodes byte-exactly.
 type InnerIP struct {
 	Src, Dst     netip.Addr
-	TTL          uint8  // IPv4 TTL or IPv6 hop limit; 0 encodes as 64
+	TTL          uint8  // IPv4 TTL or IPv6 hop limit (senders use 64)
 	TOS          uint8  // IPv4 TOS or IPv6 traffic class
 	ID           uint16 // IPv4
 	FlagsFrag    uint16 // IPv4 flags and fragment offset (fragments are rejected on decode)
@@ -89,9 +89,6 @@ func (m *ECM) Append(b []byte) ([]byte, error) {
 	b = put32(b, uint32(b0)<<24|m.Reserved&0xffffff)
 	b = append(b, m.SecurityAD...)
 	ttl := m.IP.TTL
-	if ttl == 0 {
-		ttl = 64
-	}
 	ipStart := len(b)
 	inner := m.Message.Len()
 	udpLen := 8 + inner

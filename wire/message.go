@@ -187,7 +187,7 @@ func decodeRecords(r *reader, count int, referral bool) ([]EIDRecord, error) {
 	if count == 0 {
 		return nil, nil
 	}
-	if r.remaining() < count*14 { // smallest record: 12 bytes + AFI 0
+	if r.remaining() < count*12 { // smallest record: 10 bytes + AFI 0
 		return nil, r.fail("Record Count", ErrTruncated)
 	}
 	recs := make([]EIDRecord, count)
