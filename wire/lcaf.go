@@ -128,7 +128,7 @@ func decodeLCAF(b []byte, base, depth int) (*LCAF, int, error) {
 	l := &LCAF{Rsvd1: b[0], Flags: b[1], Type: LCAFType(b[2]), Rsvd2: b[3]}
 	r.off = 4
 	n, _ := r.u16("Length")
-	body, err := r.sub(int(n), "Length", "LCAF "+l.Type.String())
+	body, err := r.sub(int(n), "Length", "LCAF")
 	if err != nil {
 		return nil, 0, err
 	}

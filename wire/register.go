@@ -33,13 +33,17 @@ type AuthBody struct {
 	HasXTRID  bool
 	XTRID     [16]byte
 	SiteID    uint64
+	// Trailing holds bytes after the last record when the I bit is clear,
+	// kept as received (tcpdump's sample Map-Notify carries an xTR-ID
+	// without the bit). The MAC covers them like any other byte.
+	Trailing []byte
 }
 
 // authOffset is where the Authentication Data starts in all three messages.
 const authOffset = 16
 
 func (a *AuthBody) len() int {
-	return 16 + len(a.AuthData) + recordsLen(a.Records, false) + xtrIDLen(a.HasXTRID, false)
+	return 16 + len(a.AuthData) + recordsLen(a.Records, false) + xtrIDLen(a.HasXTRID, false) + len(a.Trailing)
 }
 
 func (a *AuthBody) appendTo(b []byte, msg string, count int) ([]byte, error) {
@@ -57,7 +61,10 @@ func (a *AuthBody) appendTo(b []byte, msg string, count int) ([]byte, error) {
 	if err != nil {
 		return b, err
 	}
-	return appendXTRID(b, a.HasXTRID, false, a.XTRID, a.SiteID), nil
+	if a.HasXTRID && len(a.Trailing) > 0 {
+		return b, encErr(msg, "trailing bytes with I bit", ErrBadValue)
+	}
+	return append(appendXTRID(b, a.HasXTRID, false, a.XTRID, a.SiteID), a.Trailing...), nil
 }
 
 func (a *AuthBody) decode(r *reader, count int) error {
@@ -89,8 +96,10 @@ func (a *AuthBody) decode(r *reader, count int) error {
 		copy(a.XTRID[:], r.b[r.off:])
 		r.off += 16
 		a.SiteID, _ = r.u64("Site-ID")
+	} else if r.remaining() > 0 {
+		a.Trailing, _ = r.bytes(r.remaining(), "trailing")
 	}
-	return r.done("end of message")
+	return nil
 }
 
 func (a *AuthBody) string() string {
@@ -99,6 +108,9 @@ func (a *AuthBody) string() string {
 		len(a.AuthData), len(a.Records), recordsString(a.Records))
 	if a.HasXTRID {
 		fmt.Fprintf(&sb, " xtr-id %s site-id %d", hex.EncodeToString(a.XTRID[:]), a.SiteID)
+	}
+	if len(a.Trailing) > 0 {
+		fmt.Fprintf(&sb, " +%d trailing bytes", len(a.Trailing))
 	}
 	return sb.String()
 }

@@ -6,10 +6,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/lispd/lispd/internal/pcap"
 )
 
 // vectorsDir is shared/vectors beside the repository (CI lays it there too).
@@ -299,5 +302,86 @@ func TestODLVectors(t *testing.T) {
 	}
 	if verified != 8 {
 		t.Errorf("verified %d ODL Map-Registers, want 8", verified)
+	}
+}
+
+// readLISPPayloads returns the UDP payloads on ports 4341/4342 of a pcap,
+// with a flag telling whether the capture cut the datagram short.
+func readLISPPayloads(t *testing.T, path string) (payloads [][]byte, truncated []bool, dataPort []bool) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := pcap.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		p, err := r.Next()
+		if err != nil {
+			break // io.EOF, or a broken record in the invalid captures
+		}
+		d, err := pcap.DecodeUDP(r.LinkType(), p.Data)
+		if err != nil {
+			continue
+		}
+		isData := d.Src.Port() == 4341 || d.Dst.Port() == 4341
+		if !isData && d.Src.Port() != 4342 && d.Dst.Port() != 4342 {
+			continue
+		}
+		payloads = append(payloads, bytes.Clone(d.Payload))
+		truncated = append(truncated, d.Truncated)
+		dataPort = append(dataPort, isData)
+	}
+	return payloads, truncated, dataPort
+}
+
+func TestTcpdumpCaptures(t *testing.T) {
+	needVectors(t)
+	for _, tc := range []struct {
+		file  string
+		count int
+		valid bool
+		bad   int // the one datagram of a valid capture that is malformed, 1-based
+	}{
+		{"lisp_eid_register.pcap", 2, true, 0},
+		// #3 sets the I bit but its xTR-ID is cut short (tcpdump prints [|lisp]).
+		{"lisp_eid_notify.pcap", 4, true, 3},
+		{"lisp_ipv6.pcap", 2, true, 0},
+		{"lisp_invalid.pcap", 2, false, 0},
+		{"lisp_invalid_length.pcap", 1, false, 0},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			payloads, truncated, _ := readLISPPayloads(t, filepath.Join(vectorsDir, "tcpdump", tc.file))
+			if len(payloads) != tc.count {
+				t.Fatalf("%d LISP datagrams, want %d", len(payloads), tc.count)
+			}
+			failed := 0
+			for i, b := range payloads {
+				if i+1 == tc.bad {
+					if m, err := Decode(b); err == nil {
+						t.Errorf("#%d decoded although malformed: %v", i+1, m)
+					}
+					continue
+				}
+				if tc.valid {
+					m := roundTrip(t, fmt.Sprintf("%s #%d", tc.file, i+1), b)
+					t.Logf("#%d %v", i+1, m)
+					continue
+				}
+				m, err := Decode(b)
+				if err != nil || truncated[i] {
+					failed++
+					t.Logf("#%d rejected: %v (capture truncated: %v)", i+1, err, truncated[i])
+				} else {
+					t.Logf("#%d decoded: %v", i+1, m)
+				}
+			}
+			if !tc.valid && failed == 0 {
+				t.Errorf("no datagram of %s was rejected", tc.file)
+			}
+		})
 	}
 }
