@@ -61,7 +61,7 @@ func benchRegister(b *testing.B) []byte {
 	rloc := AddrFromIP(netip.MustParseAddr("192.0.2.12"))
 	m := &MapRegister{WantMapNotify: true, AuthBody: AuthBody{Nonce: 7, Algorithm: AuthHMACSHA256,
 		Records: []EIDRecord{{TTL: 1440, MaskLen: 24, Authoritative: true,
-			EID: AddrFromIP(netip.MustParseAddr("198.51.100.0")),
+			EID:      AddrFromIP(netip.MustParseAddr("198.51.100.0")),
 			Locators: []Locator{{Priority: 1, Weight: 100, MPriority: 255, Flags: LocatorReachable, Address: rloc}}}},
 		HasXTRID: true}}
 	msg, err := EncodeSigned(m, password, AuthOptions{})
