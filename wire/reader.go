@@ -76,15 +76,6 @@ func (r *reader) bytes(n int, field string) ([]byte, error) {
 	return v, nil
 }
 
-func (r *reader) address(field string) (Address, error) {
-	a, n, err := decodeAddress(r.b[r.off:], r.base+r.off, 0)
-	if err != nil {
-		return Address{}, err
-	}
-	r.off += n
-	return a, nil
-}
-
 // sub returns a reader over the next n bytes and advances past them.
 func (r *reader) sub(n int, field, msg string) (reader, error) {
 	if err := r.need(n, field); err != nil {
