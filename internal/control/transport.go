@@ -1,0 +1,325 @@
+// Package control is the UDP 4342 transport of the LISP control plane: one
+// socket per configured address (or a wildcard pair that learns each
+// packet's destination), batched receive and send, and nothing else.
+// Decoding, filtering and dispatch belong to the daemon.
+package control
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+)
+
+// Port is the LISP control port (RFC 9301 §12.1).
+const Port = 4342
+
+const (
+	batchSize = 64
+	maxPacket = 9216 // jumbo frames; control messages are far smaller
+)
+
+// Packet is one received datagram. Data is valid only during the handler
+// call: the buffer is reused for the next batch.
+type Packet struct {
+	Data []byte
+	Src  netip.AddrPort
+	Dst  netip.AddrPort // the local address and port it arrived on
+}
+
+// Out collects the replies a handler wants sent; they go out in one batch
+// after the received batch is handled.
+type Out struct {
+	msgs []outMsg
+}
+
+type outMsg struct {
+	data []byte
+	to   netip.AddrPort
+	src  netip.Addr
+}
+
+// Send queues b (copied) for to, from local address src (invalid: any).
+func (o *Out) Send(b []byte, src netip.Addr, to netip.AddrPort) {
+	o.msgs = append(o.msgs, outMsg{data: append([]byte(nil), b...), to: to, src: src})
+}
+
+// Handler processes one packet, queuing any replies on out.
+type Handler func(p *Packet, out *Out)
+
+// batchConn hides the IPv4/IPv6 split of x/net's batch calls.
+type batchConn interface {
+	ReadBatch(ms []ipv4.Message, flags int) (int, error)
+	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
+type v6conn struct{ *ipv6.PacketConn }
+
+func (c v6conn) ReadBatch(ms []ipv4.Message, flags int) (int, error) { return c.PacketConn.ReadBatch(ms, flags) }
+func (c v6conn) WriteBatch(ms []ipv4.Message, flags int) (int, error) {
+	return c.PacketConn.WriteBatch(ms, flags)
+}
+
+type sock struct {
+	udp      *net.UDPConn
+	batch    batchConn
+	local    netip.AddrPort
+	wildcard bool // learns each packet's destination from IP_PKTINFO
+	is6      bool
+	mu       sync.Mutex // serializes writes from timers with the reader's flushes
+}
+
+// Transport owns the control sockets.
+type Transport struct {
+	socks []*sock
+	log   *slog.Logger
+	wg    sync.WaitGroup
+}
+
+// Listen opens one socket per address on port; no addresses means the
+// wildcard addresses of both families (IPv6 only if the host has it).
+func Listen(addrs []netip.Addr, port uint16, log *slog.Logger) (*Transport, error) {
+	t := &Transport{log: log}
+	if len(addrs) == 0 {
+		s4, err := openSock(netip.AddrPortFrom(netip.IPv4Unspecified(), port), true)
+		if err != nil {
+			return nil, err
+		}
+		t.socks = append(t.socks, s4)
+		if port == 0 {
+			port = s4.local.Port()
+		}
+		if s6, err := openSock(netip.AddrPortFrom(netip.IPv6Unspecified(), port), true); err == nil {
+			t.socks = append(t.socks, s6)
+		} else {
+			log.Debug("no IPv6 control socket", "err", err)
+		}
+		return t, nil
+	}
+	for _, a := range addrs {
+		s, err := openSock(netip.AddrPortFrom(a, port), false)
+		if err != nil {
+			t.Close()
+			return nil, err
+		}
+		t.socks = append(t.socks, s)
+	}
+	return t, nil
+}
+
+func openSock(ap netip.AddrPort, wildcard bool) (*sock, error) {
+	network := "udp4"
+	if ap.Addr().Is6() {
+		network = "udp6"
+	}
+	c, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(ap))
+	if err != nil {
+		return nil, fmt.Errorf("control socket %s: %w", ap, err)
+	}
+	s := &sock{udp: c, local: c.LocalAddr().(*net.UDPAddr).AddrPort(), wildcard: wildcard, is6: ap.Addr().Is6()}
+	_ = c.SetReadBuffer(8 << 20)
+	_ = c.SetWriteBuffer(8 << 20)
+	if s.is6 {
+		p := ipv6.NewPacketConn(c)
+		if wildcard {
+			if err := p.SetControlMessage(ipv6.FlagDst, true); err != nil {
+				c.Close()
+				return nil, err
+			}
+		}
+		s.batch = v6conn{p}
+	} else {
+		p := ipv4.NewPacketConn(c)
+		if wildcard {
+			if err := p.SetControlMessage(ipv4.FlagDst, true); err != nil {
+				c.Close()
+				return nil, err
+			}
+		}
+		s.batch = p
+	}
+	s.local = netip.AddrPortFrom(s.local.Addr().Unmap(), s.local.Port())
+	return s, nil
+}
+
+// Addrs returns the local address of every socket (the real port when 0 was asked).
+func (t *Transport) Addrs() []netip.AddrPort {
+	out := make([]netip.AddrPort, len(t.socks))
+	for i, s := range t.socks {
+		out[i] = s.local
+	}
+	return out
+}
+
+// Serve reads every socket in its own goroutine and calls h for each
+// packet until ctx ends or Close is called. It returns at once.
+func (t *Transport) Serve(ctx context.Context, h Handler) {
+	for _, s := range t.socks {
+		t.wg.Add(1)
+		go func() {
+			defer t.wg.Done()
+			t.readLoop(ctx, s, h)
+		}()
+	}
+	go func() {
+		<-ctx.Done()
+		t.Close()
+	}()
+}
+
+// Wait blocks until every read loop has ended.
+func (t *Transport) Wait() { t.wg.Wait() }
+
+func (t *Transport) readLoop(ctx context.Context, s *sock, h Handler) {
+	ms := make([]ipv4.Message, batchSize)
+	oobLen := 0
+	if s.wildcard {
+		oobLen = max(len(ipv4.NewControlMessage(ipv4.FlagDst)), len(ipv6.NewControlMessage(ipv6.FlagDst)))
+	}
+	for i := range ms {
+		ms[i].Buffers = [][]byte{make([]byte, maxPacket)}
+		if oobLen > 0 {
+			ms[i].OOB = make([]byte, oobLen)
+		}
+	}
+	var out Out
+	var p Packet
+	for {
+		for i := range ms {
+			ms[i].OOB = ms[i].OOB[:cap(ms[i].OOB)]
+		}
+		n, err := s.batch.ReadBatch(ms, 0)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			t.log.Warn("control socket read", "local", s.local, "err", err)
+			continue
+		}
+		for i := range n {
+			m := &ms[i]
+			ua, ok := m.Addr.(*net.UDPAddr)
+			if !ok {
+				continue
+			}
+			ap := ua.AddrPort()
+			p.Data = m.Buffers[0][:m.N]
+			p.Src = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+			p.Dst = s.local
+			if s.wildcard && m.NN > 0 {
+				p.Dst = netip.AddrPortFrom(dstFromOOB(m.OOB[:m.NN], s.is6), s.local.Port())
+			}
+			h(&p, &out)
+		}
+		if len(out.msgs) > 0 {
+			t.flush(s, out.msgs)
+			clear(out.msgs)
+			out.msgs = out.msgs[:0]
+		}
+	}
+}
+
+func dstFromOOB(oob []byte, is6 bool) netip.Addr {
+	if is6 {
+		var cm ipv6.ControlMessage
+		if cm.Parse(oob) == nil {
+			if a, ok := netip.AddrFromSlice(cm.Dst); ok {
+				return a.Unmap()
+			}
+		}
+		return netip.IPv6Unspecified()
+	}
+	var cm ipv4.ControlMessage
+	if cm.Parse(oob) == nil {
+		if a, ok := netip.AddrFromSlice(cm.Dst); ok {
+			return a.Unmap()
+		}
+	}
+	return netip.IPv4Unspecified()
+}
+
+// flush sends queued messages, each from the socket of its family (and its
+// source address, where one is given), in as few system calls as possible.
+func (t *Transport) flush(from *sock, msgs []outMsg) {
+	for _, s := range t.socks {
+		var batch []ipv4.Message
+		for _, m := range msgs {
+			if t.pick(m.to.Addr(), m.src, from) != s {
+				continue
+			}
+			wm := ipv4.Message{Buffers: [][]byte{m.data}, Addr: net.UDPAddrFromAddrPort(m.to)}
+			if s.wildcard && m.src.IsValid() && !m.src.IsUnspecified() {
+				wm.OOB = srcOOB(m.src, s.is6)
+			}
+			batch = append(batch, wm)
+		}
+		if len(batch) == 0 {
+			continue
+		}
+		s.mu.Lock()
+		for len(batch) > 0 {
+			n, err := s.batch.WriteBatch(batch, 0)
+			if err != nil {
+				t.log.Debug("control socket write", "local", s.local, "err", err)
+				if n <= 0 {
+					n = 1 // skip the failing message, keep the rest
+				}
+			}
+			batch = batch[n:]
+		}
+		s.mu.Unlock()
+	}
+}
+
+func srcOOB(src netip.Addr, is6 bool) []byte {
+	if is6 {
+		return (&ipv6.ControlMessage{Src: src.AsSlice()}).Marshal()
+	}
+	return (&ipv4.ControlMessage{Src: src.AsSlice()}).Marshal()
+}
+
+// pick chooses the socket to send to dst from src: the one bound to src,
+// else the one that received the request, else any of dst's family.
+func (t *Transport) pick(dst, src netip.Addr, prefer *sock) *sock {
+	is6 := dst.Is6()
+	if src.IsValid() {
+		for _, s := range t.socks {
+			if !s.wildcard && s.local.Addr() == src {
+				return s
+			}
+		}
+	}
+	if prefer != nil && prefer.is6 == is6 {
+		return prefer
+	}
+	for _, s := range t.socks {
+		if s.is6 == is6 {
+			return s
+		}
+	}
+	return nil
+}
+
+// Send sends one message now (timers use it: retransmissions, unsolicited
+// Map-Notifies). src may be invalid.
+func (t *Transport) Send(b []byte, src netip.Addr, to netip.AddrPort) error {
+	s := t.pick(to.Addr(), src, nil)
+	if s == nil {
+		return fmt.Errorf("no control socket for %s", to)
+	}
+	t.flush(s, []outMsg{{data: b, to: to, src: src}})
+	return nil
+}
+
+// Close closes every socket; read loops end.
+func (t *Transport) Close() {
+	for _, s := range t.socks {
+		s.udp.Close()
+	}
+}

@@ -1,0 +1,132 @@
+// Package mapresolver is the Map-Resolver role (RFC 9301 §8.1, §8.4): it
+// takes the Map-Requests ITRs send in ECMs, lets a co-located Map-Server
+// answer for its sites, forwards the ECM unchanged to the Map-Server that a
+// static delegation names, and answers everything else with a negative
+// Map-Reply. Its answers depend on nothing local to one instance, so
+// several Map-Resolvers can share an anycast address.
+package mapresolver
+
+import (
+	"log/slog"
+	"net/netip"
+	"sync"
+
+	"github.com/lispd/lispd/internal/mapping"
+	"github.com/lispd/lispd/internal/mapserver"
+	"github.com/lispd/lispd/internal/stats"
+	"github.com/lispd/lispd/wire"
+)
+
+// Delegation sends the Map-Requests for some EID prefixes to a Map-Server.
+type Delegation struct {
+	MapServer netip.Addr
+	Prefixes  []mapping.EID
+}
+
+// Options are the Map-Resolver's tunables; zero values take the defaults.
+type Options struct {
+	NegativeTTL uint32 // minutes, for EIDs outside every known EID prefix; default 15
+	Stats       *stats.Registry
+	Log         *slog.Logger
+}
+
+// Resolver is the Map-Resolver.
+type Resolver struct {
+	ms    *mapserver.Server // co-located Map-Server, or nil
+	opts  Options
+	log   *slog.Logger
+	mu    sync.RWMutex
+	deleg *mapping.Table[netip.Addr]
+	known *mapping.Table[struct{}] // every EID prefix of the mapping system we know of
+
+	forwarded, negative, noRecord, probeDropped *stats.Counter
+}
+
+// New returns a Map-Resolver; ms may be nil.
+func New(ms *mapserver.Server, delegations []Delegation, opts Options) *Resolver {
+	if opts.NegativeTTL == 0 {
+		opts.NegativeTTL = 15
+	}
+	if opts.Stats == nil {
+		opts.Stats = stats.NewRegistry()
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	c := func(name, help string) *stats.Counter {
+		return opts.Stats.Counter(stats.Desc{Subsystem: "map_resolver", Name: name, Help: help})
+	}
+	r := &Resolver{ms: ms, opts: opts, log: opts.Log.With("role", "map-resolver"),
+		forwarded:    c("requests_forwarded", "Map-Requests forwarded to a delegated Map-Server."),
+		negative:     c("negative_replies", "Negative Map-Replies for EIDs outside every EID prefix."),
+		noRecord:     c("requests_malformed", "Map-Requests without a usable EID record."),
+		probeDropped: c("probes_dropped", "RLOC-probes, which must not reach the mapping system."),
+	}
+	r.Reload(delegations)
+	return r
+}
+
+// Reload replaces the delegations and re-reads the co-located Map-Server's
+// site prefixes.
+func (r *Resolver) Reload(delegations []Delegation) {
+	deleg := mapping.NewTable[netip.Addr]()
+	known := mapping.NewTable[struct{}]()
+	for _, d := range delegations {
+		for _, p := range d.Prefixes {
+			deleg.Insert(p, d.MapServer)
+			known.Insert(p, struct{}{})
+		}
+	}
+	if r.ms != nil {
+		for _, p := range r.ms.ConfiguredPrefixes() {
+			known.Insert(p, struct{}{})
+		}
+	}
+	r.mu.Lock()
+	r.deleg, r.known = deleg, known
+	r.mu.Unlock()
+}
+
+// HandleRequest resolves one Map-Request received in an ECM.
+func (r *Resolver) HandleRequest(req *mapserver.Request, out mapserver.Sender) {
+	if req.Msg.Probe {
+		r.probeDropped.Inc()
+		return
+	}
+	if len(req.Msg.Records) == 0 {
+		r.noRecord.Inc()
+		return
+	}
+	rr := &req.Msg.Records[0]
+	eid, ok := mapping.FromWire(rr.EID, rr.MaskLen)
+	if !ok {
+		r.noRecord.Inc()
+		return
+	}
+	if r.ms != nil && r.ms.HandleMapRequest(req, out) {
+		return
+	}
+	r.mu.RLock()
+	_, ms, delegated := r.deleg.LookupPrefix(eid)
+	hole, holeOK := r.known.LeastSpecificHole(eid.IID, eid.Prefix.Addr(), 0)
+	r.mu.RUnlock()
+	if delegated {
+		// The ECM goes on unchanged: the ITR-RLOCs and the inner source
+		// port tell the Map-Server (or ETR) where to answer.
+		out.Send(req.ECM, req.Local, netip.AddrPortFrom(ms, 4342))
+		r.forwarded.Inc()
+		return
+	}
+	if !holeOK {
+		hole = eid
+	}
+	rec := wire.EIDRecord{TTL: r.opts.NegativeTTL, MaskLen: hole.MaskLen(), Action: wire.ActionNativelyForward,
+		EID: hole.Address()}
+	b, err := wire.Encode(&wire.MapReply{Nonce: req.Msg.Nonce, Records: []wire.EIDRecord{rec}})
+	if err != nil {
+		r.log.Warn("cannot encode Map-Reply", "err", err)
+		return
+	}
+	out.Send(b, req.Local, req.ReplyTo)
+	r.negative.Inc()
+}

@@ -1,0 +1,43 @@
+package mapserver
+
+import "github.com/lispd/lispd/internal/stats"
+
+// counters are the Map-Server's metrics (subsystem map_server).
+type counters struct {
+	registerOK, notifySent, notifyRetrans, notifyGiveUp, ackRecv, ackUnknown *stats.Counter
+	badAuth, unknownKey, noSite, outOfSite, replay, badRecord, rlocDenied    *stats.Counter
+	expired, proxyReply, forwarded, negative, subscribe, unsubscribe         *stats.Counter
+	subRejected, published                                                   *stats.Counter
+}
+
+func newCounters(r *stats.Registry) counters {
+	c := func(name, help string, labels ...[2]string) *stats.Counter {
+		return r.Counter(stats.Desc{Subsystem: "map_server", Name: name, Help: help, Labels: labels})
+	}
+	rej := func(reason string) *stats.Counter {
+		return c("registers_rejected", "Map-Registers rejected, by reason.", [2]string{"reason", reason})
+	}
+	return counters{
+		registerOK:    c("registers_accepted", "Map-Registers accepted."),
+		notifySent:    c("notifies_sent", "Map-Notifies sent (acks and unsolicited)."),
+		notifyRetrans: c("notify_retransmissions", "Unsolicited Map-Notifies sent again for want of an ack."),
+		notifyGiveUp:  c("notify_give_ups", "Unsolicited Map-Notifies never acknowledged."),
+		ackRecv:       c("notify_acks_received", "Map-Notify-Acks matched to a pending Map-Notify."),
+		ackUnknown:    c("notify_acks_unmatched", "Map-Notify-Acks with no pending Map-Notify or bad auth."),
+		badAuth:       rej("bad-auth"),
+		unknownKey:    rej("unknown-key-id"),
+		noSite:        rej("no-site"),
+		outOfSite:     rej("prefix-outside-site"),
+		replay:        rej("nonce-not-increasing"),
+		badRecord:     rej("bad-record"),
+		rlocDenied:    rej("rloc-not-allowed"),
+		expired:       c("registrations_expired", "Registrations that timed out."),
+		proxyReply:    c("proxy_replies", "Map-Requests answered by the Map-Server for the ETR."),
+		forwarded:     c("requests_forwarded", "Map-Requests forwarded to a registered ETR."),
+		negative:      c("negative_replies", "Negative Map-Replies for configured but unregistered EIDs."),
+		subscribe:     c("subscriptions_added", "Pub/sub subscriptions accepted."),
+		unsubscribe:   c("subscriptions_removed", "Pub/sub subscriptions removed."),
+		subRejected:   c("subscriptions_rejected", "Pub/sub subscriptions refused (replay, limit, no security association)."),
+		published:     c("publications", "Map-Notifies sent to subscribers on a mapping change."),
+	}
+}

@@ -1,0 +1,467 @@
+package mapserver
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/lispd/lispd/internal/mapping"
+	"github.com/lispd/lispd/internal/stats"
+	"github.com/lispd/lispd/wire"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type sent struct {
+	b   []byte
+	src netip.Addr
+	to  netip.AddrPort
+}
+
+type capture struct{ msgs []sent }
+
+func (c *capture) Send(b []byte, src netip.Addr, to netip.AddrPort) {
+	c.msgs = append(c.msgs, sent{append([]byte(nil), b...), src, to})
+}
+
+func (c *capture) take() []sent { m := c.msgs; c.msgs = nil; return m }
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time          { return c.t }
+func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
+
+var (
+	ms     = netip.MustParseAddr("192.0.2.1")
+	etr1   = netip.MustParseAddrPort("192.0.2.11:4342")
+	etr2   = netip.MustParseAddrPort("192.0.2.12:4342")
+	itr    = netip.MustParseAddr("192.0.2.21")
+	dc1    = mapping.NewEID(0, netip.MustParsePrefix("198.51.100.0/24"))
+	dc1v6  = mapping.NewEID(0, netip.MustParsePrefix("2001:db8:1::/48"))
+	dc2    = mapping.NewEID(1000, netip.MustParsePrefix("203.0.113.0/24"))
+	secret = []byte("s3cret")
+)
+
+func testSites() []Site {
+	return []Site{
+		{Name: "dc1", Keys: []Key{{ID: 0, Alg: wire.AuthHMACSHA256, Secret: secret}, {ID: 1, Alg: wire.AuthHMACSHA1, Secret: []byte("sha1key")}},
+			Prefixes: []SitePrefix{{EID: dc1, AcceptMoreSpecifics: true}, {EID: dc1v6}}},
+		{Name: "dc2", Keys: []Key{{ID: 0, Alg: wire.AuthHMACSHA256, Secret: []byte("dc2key")}},
+			Prefixes: []SitePrefix{{EID: dc2}}},
+	}
+}
+
+type fixture struct {
+	t      *testing.T
+	s      *Server
+	clk    *clock
+	timers *capture
+	reg    *stats.Registry
+}
+
+func newFixture(t *testing.T) *fixture {
+	f := &fixture{t: t, clk: &clock{t: time.Unix(1_700_000_000, 0)}, timers: &capture{}, reg: stats.NewRegistry()}
+	f.s = New(testSites(), Options{Now: f.clk.now, Timers: f.timers, Stats: f.reg})
+	return f
+}
+
+func (f *fixture) counter(name, reason string) uint64 {
+	for _, s := range f.reg.Snapshot() {
+		if s.Desc.Name == name && s.Desc.Label("reason") == reason {
+			return s.Value
+		}
+	}
+	f.t.Fatalf("no counter %s{%s}", name, reason)
+	return 0
+}
+
+func record(eid mapping.EID, rlocs ...string) wire.EIDRecord {
+	m := mapping.Mapping{EID: eid, TTL: 1440, Authoritative: true}
+	for _, r := range rlocs {
+		m.Locators = append(m.Locators, mapping.Locator{Addr: netip.MustParseAddr(r), Priority: 1, Weight: 50,
+			MPriority: 255, Flags: wire.LocatorReachable | wire.LocatorLocal})
+	}
+	return m.Record()
+}
+
+type regOpt func(*wire.MapRegister)
+
+func withXTR(id byte) regOpt {
+	return func(m *wire.MapRegister) { m.HasXTRID, m.XTRID, m.SiteID = true, [16]byte{id}, 7 }
+}
+func proxy(m *wire.MapRegister) { m.ProxyReply = true }
+
+// register builds, signs and hands a Map-Register to the server, returning
+// what it sent back.
+func (f *fixture) register(src netip.AddrPort, keyID uint8, alg wire.AuthAlg, key []byte, nonce uint64, recs []wire.EIDRecord, opts ...regOpt) []sent {
+	f.t.Helper()
+	m := &wire.MapRegister{WantMapNotify: true, AuthBody: wire.AuthBody{Nonce: nonce, KeyID: keyID, Algorithm: alg, Records: recs}}
+	for _, o := range opts {
+		o(m)
+	}
+	raw, err := wire.EncodeSigned(m, key, wire.AuthOptions{})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	dec, err := wire.Decode(raw)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var out capture
+	f.s.HandleMapRegister(raw, dec.(*wire.MapRegister), src, ms, &out)
+	return out.take()
+}
+
+func (f *fixture) expectNotify(out []sent, to netip.AddrPort, key []byte, nonce uint64) *wire.MapNotify {
+	f.t.Helper()
+	if len(out) != 1 {
+		f.t.Fatalf("sent %d messages, want one Map-Notify", len(out))
+	}
+	if out[0].to != to {
+		f.t.Errorf("Map-Notify to %v, want %v", out[0].to, to)
+	}
+	if err := wire.Verify(out[0].b, key, wire.AuthOptions{}); err != nil {
+		f.t.Errorf("Map-Notify does not verify: %v", err)
+	}
+	m, err := wire.Decode(out[0].b)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	n, ok := m.(*wire.MapNotify)
+	if !ok || n.Nonce != nonce {
+		f.t.Fatalf("got %v, want Map-Notify nonce %d", m, nonce)
+	}
+	return n
+}
+
+func TestRegisterBothAlgorithms(t *testing.T) {
+	f := newFixture(t)
+	out := f.register(etr1, 0, wire.AuthHMACSHA256, secret, 1, []wire.EIDRecord{record(dc1, "192.0.2.11")})
+	f.expectNotify(out, etr1, secret, 1)
+	out = f.register(etr1, 1, wire.AuthHMACSHA1, []byte("sha1key"), 2, []wire.EIDRecord{record(dc1v6, "192.0.2.11")})
+	f.expectNotify(out, etr1, []byte("sha1key"), 2)
+	sites := f.s.Sites("dc1")
+	if len(sites) != 1 || len(sites[0].Registrations) != 2 {
+		t.Fatalf("show site dc1: %+v", sites)
+	}
+	r := sites[0].Registrations[0]
+	if r.EIDPrefix != "198.51.100.0/24" || r.Locators[0].Address != "192.0.2.11" || r.RegisteredBy[0].Source != etr1.String() {
+		t.Errorf("registration view: %+v", r)
+	}
+	if sites[0].Registers != 2 {
+		t.Errorf("registers = %d", sites[0].Registers)
+	}
+}
+
+func TestRegisterRejections(t *testing.T) {
+	f := newFixture(t)
+	other := mapping.NewEID(0, netip.MustParsePrefix("192.0.2.128/25"))
+	for _, tc := range []struct {
+		name, reason string
+		do           func() []sent
+	}{
+		{"bad key", "bad-auth", func() []sent {
+			return f.register(etr1, 0, wire.AuthHMACSHA256, []byte("wrong"), 1, []wire.EIDRecord{record(dc1, "192.0.2.11")})
+		}},
+		{"wrong key id", "unknown-key-id", func() []sent {
+			return f.register(etr1, 9, wire.AuthHMACSHA256, secret, 1, []wire.EIDRecord{record(dc1, "192.0.2.11")})
+		}},
+		{"wrong algorithm for key", "unknown-key-id", func() []sent {
+			return f.register(etr1, 0, wire.AuthHMACSHA1, secret, 1, []wire.EIDRecord{record(dc1, "192.0.2.11")})
+		}},
+		{"out-of-site prefix", "no-site", func() []sent {
+			return f.register(etr1, 0, wire.AuthHMACSHA256, secret, 1, []wire.EIDRecord{record(other, "192.0.2.11")})
+		}},
+		{"less specific than the site", "no-site", func() []sent {
+			wide := mapping.NewEID(0, netip.MustParsePrefix("198.51.0.0/16"))
+			return f.register(etr1, 0, wire.AuthHMACSHA256, secret, 1, []wire.EIDRecord{record(wide, "192.0.2.11")})
+		}},
+		{"more specific without accept-more-specifics", "no-site", func() []sent {
+			sub := mapping.NewEID(0, netip.MustParsePrefix("2001:db8:1:1::/64"))
+			return f.register(etr1, 0, wire.AuthHMACSHA256, secret, 1, []wire.EIDRecord{record(sub, "192.0.2.11")})
+		}},
+		{"another site's prefix", "prefix-outside-site", func() []sent {
+			return f.register(etr1, 0, wire.AuthHMACSHA256, secret, 1, []wire.EIDRecord{record(dc1, "192.0.2.11"), record(dc2, "192.0.2.11")})
+		}},
+	} {
+		before := f.counter("registers_rejected", tc.reason)
+		if out := tc.do(); len(out) != 0 {
+			t.Errorf("%s: answered %d messages", tc.name, len(out))
+		}
+		if f.counter("registers_rejected", tc.reason) != before+1 {
+			t.Errorf("%s: counter %s not incremented", tc.name, tc.reason)
+		}
+	}
+	if n := f.s.Registrations(); n != 0 {
+		t.Errorf("%d registrations after rejections", n)
+	}
+	if got := f.s.Sites("dc1")[0].AuthFailures; got != 3 {
+		t.Errorf("dc1 auth failures = %d, want 3", got)
+	}
+	// A more-specific where allowed is fine.
+	host := mapping.NewEID(0, netip.MustParsePrefix("198.51.100.7/32"))
+	if out := f.register(etr1, 0, wire.AuthHMACSHA256, secret, 1, []wire.EIDRecord{record(host, "192.0.2.11")}); len(out) != 1 {
+		t.Errorf("more-specific registration not acknowledged")
+	}
+}
+
+func TestNonceReplay(t *testing.T) {
+	sites := testSites()
+	sites[0].RequireNonceIncrease = true
+	f := newFixture(t)
+	f.s = New(sites, Options{Now: f.clk.now, Timers: f.timers, Stats: f.reg})
+	recs := []wire.EIDRecord{record(dc1, "192.0.2.11")}
+	if len(f.register(etr1, 0, wire.AuthHMACSHA256, secret, 5, recs, withXTR(1))) != 1 {
+		t.Fatal("first registration refused")
+	}
+	if len(f.register(etr1, 0, wire.AuthHMACSHA256, secret, 5, recs, withXTR(1))) != 0 {
+		t.Error("replayed nonce accepted")
+	}
+	if len(f.register(etr1, 0, wire.AuthHMACSHA256, secret, 6, recs, withXTR(1))) != 1 {
+		t.Error("increased nonce refused")
+	}
+	if f.counter("registers_rejected", "nonce-not-increasing") != 1 {
+		t.Error("replay not counted")
+	}
+}
+
+func TestExpiry(t *testing.T) {
+	f := newFixture(t)
+	f.register(etr1, 0, wire.AuthHMACSHA256, secret, 1, []wire.EIDRecord{record(dc1, "192.0.2.11")})
+	f.clk.advance(2*time.Minute + 59*time.Second)
+	f.s.Tick()
+	if f.s.Registrations() != 1 {
+		t.Fatal("expired too early")
+	}
+	f.clk.advance(2 * time.Second)
+	f.s.Tick()
+	if f.s.Registrations() != 0 {
+		t.Fatal("did not expire after 3 minutes")
+	}
+	// With the T bit the record TTL (minutes) is the timeout.
+	m := &wire.MapRegister{UseTTL: true, AuthBody: wire.AuthBody{Nonce: 2, Algorithm: wire.AuthHMACSHA256,
+		Records: []wire.EIDRecord{record(dc1, "192.0.2.11")}}}
+	m.Records[0].TTL = 10
+	raw, _ := wire.EncodeSigned(m, secret, wire.AuthOptions{})
+	f.s.HandleMapRegister(raw, m, etr1, ms, &capture{})
+	f.clk.advance(9 * time.Minute)
+	f.s.Tick()
+	if f.s.Registrations() != 1 {
+		t.Fatal("T-bit registration expired before its TTL")
+	}
+	f.clk.advance(2 * time.Minute)
+	f.s.Tick()
+	if f.s.Registrations() != 0 {
+		t.Fatal("T-bit registration outlived its TTL")
+	}
+}
+
+func TestMergeTwoETRs(t *testing.T) {
+	f := newFixture(t)
+	f.register(etr1, 0, wire.AuthHMACSHA256, secret, 1, []wire.EIDRecord{record(dc1, "192.0.2.11")}, withXTR(1))
+	f.register(etr2, 0, wire.AuthHMACSHA256, secret, 1, []wire.EIDRecord{record(dc1, "192.0.2.12")}, withXTR(2))
+	r := f.s.Sites("dc1")[0].Registrations[0]
+	if len(r.Locators) != 2 || len(r.RegisteredBy) != 2 {
+		t.Fatalf("merge: %+v", r)
+	}
+	// The first ETR learns the merged set in an unsolicited Map-Notify,
+	// retransmitted until it acks.
+	notes := f.timers.take()
+	if len(notes) != 1 || notes[0].to != etr1 {
+		t.Fatalf("unsolicited Map-Notifies: %+v", notes)
+	}
+	m, _ := wire.Decode(notes[0].b)
+	n := m.(*wire.MapNotify)
+	if len(n.Records[0].Locators) != 2 {
+		t.Errorf("notify carries %d locators", len(n.Records[0].Locators))
+	}
+	f.clk.advance(3 * time.Second)
+	f.s.Tick()
+	if len(f.timers.take()) != 1 {
+		t.Error("no retransmission after 3 s")
+	}
+	f.ack(n, secret)
+	if f.s.PendingNotifies() != 0 {
+		t.Error("ack did not stop retransmission")
+	}
+	// One ETR lapses: the other still serves the prefix.
+	f.clk.advance(2 * time.Minute)
+	f.register(etr2, 0, wire.AuthHMACSHA256, secret, 2, []wire.EIDRecord{record(dc1, "192.0.2.12")}, withXTR(2))
+	f.clk.advance(90 * time.Second)
+	f.s.Tick()
+	r = f.s.Sites("dc1")[0].Registrations[0]
+	if len(r.RegisteredBy) != 1 || r.Locators[0].Address != "192.0.2.12" {
+		t.Errorf("after etr1 lapsed: %+v", r)
+	}
+}
+
+func TestRetransmitGivesUp(t *testing.T) {
+	f := newFixture(t)
+	f.register(etr1, 0, wire.AuthHMACSHA256, secret, 1, []wire.EIDRecord{record(dc1, "192.0.2.11")}, withXTR(1))
+	f.register(etr2, 0, wire.AuthHMACSHA256, secret, 1, []wire.EIDRecord{record(dc1, "192.0.2.12")}, withXTR(2))
+	f.timers.take()
+	var sends int
+	for range 60 {
+		f.clk.advance(time.Second)
+		f.s.Tick()
+		sends += len(f.timers.take())
+	}
+	// 3 s, 3 s, 3 s, then 6, 12, 24: five retransmissions in 51 s, then give up.
+	if sends != 5 || f.s.PendingNotifies() != 0 {
+		t.Errorf("%d retransmissions, %d pending", sends, f.s.PendingNotifies())
+	}
+}
+
+func mapRequest(eid mapping.EID, nonce uint64) *Request {
+	m := &wire.MapRequest{Nonce: nonce, SourceEID: wire.AddrFromIP(itr), ITRRLOCs: []wire.Address{wire.AddrFromIP(itr)},
+		Records: []wire.RequestRecord{{MaskLen: eid.MaskLen(), EID: eid.Address()}}}
+	return &Request{Msg: m, ECM: []byte("ecm-bytes"), ReplyTo: netip.AddrPortFrom(itr, 61000), Local: ms}
+}
+
+func decodeReply(t *testing.T, s sent) *wire.MapReply {
+	t.Helper()
+	m, err := wire.Decode(s.b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, ok := m.(*wire.MapReply)
+	if !ok {
+		t.Fatalf("sent %v, want Map-Reply", m)
+	}
+	return r
+}
+
+func TestProxyReplyVersusForward(t *testing.T) {
+	f := newFixture(t)
+	host := mapping.HostEID(0, netip.MustParseAddr("198.51.100.20"))
+	// Not proxied: the ECM goes unchanged to the ETR that registered last.
+	f.register(etr1, 0, wire.AuthHMACSHA256, secret, 1, []wire.EIDRecord{record(dc1, "192.0.2.11")}, withXTR(1))
+	f.clk.advance(time.Second)
+	f.register(etr2, 0, wire.AuthHMACSHA256, secret, 1, []wire.EIDRecord{record(dc1, "192.0.2.12")}, withXTR(2))
+	var out capture
+	if !f.s.HandleMapRequest(mapRequest(host, 77), &out) {
+		t.Fatal("not handled")
+	}
+	if len(out.msgs) != 1 || string(out.msgs[0].b) != "ecm-bytes" || out.msgs[0].to != netip.AddrPortFrom(etr2.Addr(), 4342) {
+		t.Fatalf("forward: %+v", out.msgs)
+	}
+	// Proxy: the Map-Server answers the ITR itself, A and L bits clear.
+	f.register(etr1, 0, wire.AuthHMACSHA256, secret, 2, []wire.EIDRecord{record(dc1, "192.0.2.11")}, withXTR(1), proxy)
+	out = capture{}
+	f.s.HandleMapRequest(mapRequest(host, 78), &out)
+	if len(out.msgs) != 1 || out.msgs[0].to != netip.AddrPortFrom(itr, 61000) || out.msgs[0].src != ms {
+		t.Fatalf("proxy reply: %+v", out.msgs)
+	}
+	rep := decodeReply(t, out.msgs[0])
+	rec := rep.Records[0]
+	if rep.Nonce != 78 || rec.Authoritative || rec.PrefixString() != "198.51.100.0/24" || len(rec.Locators) != 2 || rec.Locators[0].Local() {
+		t.Errorf("proxy reply: %v", rep)
+	}
+}
+
+func TestNegativeForUnregistered(t *testing.T) {
+	f := newFixture(t)
+	// A registered more-specific splits the site prefix: the answer is the
+	// least-specific prefix holding the EID and no registration.
+	host := mapping.NewEID(0, netip.MustParsePrefix("198.51.100.0/25"))
+	f.register(etr1, 0, wire.AuthHMACSHA256, secret, 1, []wire.EIDRecord{record(host, "192.0.2.11")})
+	var out capture
+	f.s.HandleMapRequest(mapRequest(mapping.HostEID(0, netip.MustParseAddr("198.51.100.200")), 5), &out)
+	rep := decodeReply(t, out.msgs[0])
+	rec := rep.Records[0]
+	if rec.PrefixString() != "198.51.100.128/25" || rec.TTL != 1 || rec.Action != wire.ActionNativelyForward || len(rec.Locators) != 0 {
+		t.Errorf("negative reply: %v", rep)
+	}
+	out = capture{}
+	f.s.HandleMapRequest(mapRequest(mapping.HostEID(1000, netip.MustParseAddr("203.0.113.9")), 6), &out)
+	if rec := decodeReply(t, out.msgs[0]).Records[0]; rec.PrefixString() != "[1000]203.0.113.0/24" || rec.TTL != 1 {
+		t.Errorf("negative reply in IID 1000: %v", rec)
+	}
+	// Outside every site: not the Map-Server's business.
+	if f.s.HandleMapRequest(mapRequest(mapping.HostEID(0, netip.MustParseAddr("192.0.2.99")), 7), &capture{}) {
+		t.Error("handled an EID of no site")
+	}
+}
+
+func TestPubSub(t *testing.T) {
+	f := newFixture(t)
+	// The subscribing xTR registers its own site: that is the security association.
+	f.register(etr2, 0, wire.AuthHMACSHA256, []byte("dc2key"), 1, []wire.EIDRecord{record(dc2, "192.0.2.12")}, withXTR(9))
+	f.register(etr1, 0, wire.AuthHMACSHA256, secret, 1, []wire.EIDRecord{record(dc1, "192.0.2.11")}, withXTR(1), proxy)
+	f.timers.take()
+	req := mapRequest(mapping.HostEID(0, netip.MustParseAddr("198.51.100.20")), 100)
+	req.Msg.HasXTRID, req.Msg.XTRID, req.Msg.SiteID = true, [16]byte{9}, 7
+	req.Msg.Records[0].Notify = true
+	var out capture
+	f.s.HandleMapRequest(req, &out)
+	if len(out.msgs) != 1 {
+		t.Fatalf("subscription request not answered: %+v", out.msgs)
+	}
+	ackN := f.timers.take()
+	if len(ackN) != 1 || ackN[0].to != netip.AddrPortFrom(itr, 4342) {
+		t.Fatalf("subscription ack: %+v", ackN)
+	}
+	if err := wire.Verify(ackN[0].b, []byte("dc2key"), wire.AuthOptions{}); err != nil {
+		t.Fatalf("subscription Map-Notify not signed with the xTR's site key: %v", err)
+	}
+	n0, _ := wire.Decode(ackN[0].b)
+	if n0.(*wire.MapNotify).Nonce != 100 || len(f.s.Subscriptions()) != 1 {
+		t.Fatalf("subscription: %v, %+v", n0, f.s.Subscriptions())
+	}
+	f.ack(n0.(*wire.MapNotify), []byte("dc2key"))
+	// Replay of the same nonce is refused.
+	f.s.HandleMapRequest(req, &capture{})
+	if len(f.s.Subscriptions()) != 1 || f.counter("subscriptions_rejected", "") != 1 {
+		t.Error("replayed subscription not refused")
+	}
+	// A change: a host route registered from elsewhere. The subscriber of
+	// the covering prefix gets the new mapping, nonce + 1, and acks it.
+	f.timers.take()
+	host := mapping.HostEID(0, netip.MustParseAddr("198.51.100.20"))
+	f.register(etr1, 0, wire.AuthHMACSHA256, secret, 2, []wire.EIDRecord{record(host, "192.0.2.13")}, withXTR(1))
+	pub := f.timers.take()
+	if len(pub) != 1 {
+		t.Fatalf("publications: %d", len(pub))
+	}
+	m, _ := wire.Decode(pub[0].b)
+	n := m.(*wire.MapNotify)
+	if n.Nonce != 101 || n.Records[0].PrefixString() != "198.51.100.20/32" {
+		t.Errorf("publication: %v", n)
+	}
+	f.ack(n, []byte("dc2key"))
+	if f.s.PendingNotifies() != 0 {
+		t.Error("ack of publication not matched")
+	}
+	// Unsubscribe: one ITR-RLOC of AFI 0.
+	req.Msg.Nonce = 200
+	req.Msg.ITRRLOCs = []wire.Address{{}}
+	f.s.HandleMapRequest(req, &capture{})
+	if len(f.s.Subscriptions()) != 0 {
+		t.Error("unsubscribe did not remove the subscription")
+	}
+}
+
+func TestReloadKeepsOtherSites(t *testing.T) {
+	f := newFixture(t)
+	f.register(etr1, 0, wire.AuthHMACSHA256, secret, 1, []wire.EIDRecord{record(dc1, "192.0.2.11")})
+	f.register(etr2, 0, wire.AuthHMACSHA256, []byte("dc2key"), 1, []wire.EIDRecord{record(dc2, "192.0.2.12")})
+	sites := testSites()
+	sites[1].Keys[0].Secret = []byte("rotated")
+	sites = append(sites, Site{Name: "dc3", Keys: []Key{{Alg: wire.AuthHMACSHA256, Secret: secret}},
+		Prefixes: []SitePrefix{{EID: mapping.NewEID(0, netip.MustParsePrefix("192.0.2.128/25"))}}})
+	f.s.Reload(sites, map[string]bool{"dc2": true})
+	if f.s.Registrations() != 1 || len(f.s.Sites("dc1")[0].Registrations) != 1 || len(f.s.Sites("dc3")) != 1 {
+		t.Errorf("after reload: %d registrations, sites %+v", f.s.Registrations(), f.s.Sites(""))
+	}
+}
+
+// ack answers a Map-Notify as an xTR does: same content, signed again.
+func (f *fixture) ack(n *wire.MapNotify, key []byte) {
+	a := &wire.MapNotifyAck{AuthBody: n.AuthBody}
+	raw, err := wire.EncodeSigned(a, key, wire.AuthOptions{})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.s.HandleMapNotifyAck(raw, a, netip.AddrPortFrom(itr, 4342))
+}

@@ -1,0 +1,130 @@
+package mapserver
+
+import (
+	"net/netip"
+	"slices"
+
+	"github.com/lispd/lispd/internal/mapping"
+	"github.com/lispd/lispd/wire"
+)
+
+// subscriber is one xTR subscribed to an EID prefix (RFC 9437).
+type subscriber struct {
+	xtrID  [16]byte
+	siteID uint64
+	rlocs  []netip.Addr // ITR-RLOCs: publications go to the first reachable
+	nonce  uint64       // last nonce used; publications use nonce+1
+	local  netip.Addr
+	site   *site // security association: the site the xTR registers for
+}
+
+// subscribeLocked records (or removes) the subscriptions a Map-Request with
+// the I bit asks for. The mapping itself is answered the usual way too.
+func (s *Server) subscribeLocked(req *Request, eid mapping.EID) {
+	m := req.Msg
+	if !m.Records[0].Notify {
+		return
+	}
+	st, ok := s.xtrSites[m.XTRID]
+	if !ok || len(st.cfg.Keys) == 0 {
+		// No security association with this xTR: the subscription fails
+		// and the request is answered as a plain Map-Request.
+		s.c.subRejected.Inc()
+		s.log.Info("subscription refused: xTR-ID registers for no site", "eid", eid, "itr", req.ReplyTo.Addr())
+		return
+	}
+	subs, _ := s.subs.Get(eid)
+	idx := slices.IndexFunc(subs, func(x *subscriber) bool { return x.xtrID == m.XTRID && x.siteID == m.SiteID })
+	if idx >= 0 && m.Nonce <= subs[idx].nonce {
+		s.c.subRejected.Inc()
+		s.log.Warn("subscription nonce not increasing (replay?)", "eid", eid, "itr", req.ReplyTo.Addr())
+		return
+	}
+	var rlocs []netip.Addr
+	for _, a := range m.ITRRLOCs {
+		if ip, ok := a.Addr(); ok {
+			rlocs = append(rlocs, ip)
+		}
+	}
+	if len(rlocs) == 0 { // a single AFI-0 ITR-RLOC: unsubscribe (RFC 9437 §6)
+		if idx >= 0 {
+			subs = slices.Delete(subs, idx, idx+1)
+			s.nsubs--
+			s.c.unsubscribe.Inc()
+			s.putSubs(eid, subs)
+		}
+		s.notifySubscriberLocked(&subscriber{xtrID: m.XTRID, siteID: m.SiteID, rlocs: []netip.Addr{req.ReplyTo.Addr()},
+			local: req.Local, site: st}, eid, m.Nonce)
+		return
+	}
+	if idx < 0 && s.nsubs >= s.opts.MaxSubscriptions {
+		s.c.subRejected.Inc()
+		s.log.Warn("subscription limit reached", "max", s.opts.MaxSubscriptions)
+		return
+	}
+	sub := &subscriber{xtrID: m.XTRID, siteID: m.SiteID, rlocs: rlocs, nonce: m.Nonce, local: req.Local, site: st}
+	if idx >= 0 {
+		subs[idx] = sub
+	} else {
+		subs = append(subs, sub)
+		s.nsubs++
+		s.c.subscribe.Inc()
+	}
+	s.putSubs(eid, subs)
+	// The acknowledgement is a Map-Notify with the request's nonce and the
+	// current mapping (RFC 9437 §5).
+	s.notifySubscriberLocked(sub, eid, m.Nonce)
+}
+
+func (s *Server) putSubs(eid mapping.EID, subs []*subscriber) {
+	if len(subs) == 0 {
+		s.subs.Delete(eid)
+		return
+	}
+	s.subs.Insert(eid, subs)
+}
+
+// currentRecordLocked is what a subscriber of eid should cache now: the
+// registration that covers it, or a negative record with TTL 0 when there
+// is none (a withdrawal).
+func (s *Server) currentRecordLocked(eid mapping.EID) wire.EIDRecord {
+	now := s.now()
+	if _, r, ok := s.regs.LookupPrefix(eid); ok && len(r.liveAt(now)) > 0 {
+		return s.mappingLocked(r, now, false)
+	}
+	return wire.EIDRecord{TTL: 0, MaskLen: eid.MaskLen(), Action: wire.ActionNativelyForward, EID: eid.Address()}
+}
+
+func (s *Server) notifySubscriberLocked(sub *subscriber, eid mapping.EID, nonce uint64) {
+	key := sub.site.cfg.Keys[0]
+	n := &wire.MapNotify{AuthBody: wire.AuthBody{Nonce: nonce, KeyID: key.ID, Algorithm: key.Alg,
+		Records: []wire.EIDRecord{s.currentRecordLocked(eid)}, HasXTRID: true, XTRID: sub.xtrID, SiteID: sub.siteID}}
+	// Another publication may still be pending under this nonce; the new
+	// one supersedes it.
+	delete(s.pending, nonce)
+	s.sendUnsolicitedLocked(n, key, sub.local, netip.AddrPortFrom(sub.rlocs[0], 4342))
+}
+
+// publishLocked sends the current mapping of changed to every subscriber
+// whose subscribed prefix overlaps it: less specifics (a new more-specific
+// registration, e.g. a host that moved in) and more specifics alike.
+func (s *Server) publishLocked(changed mapping.EID) {
+	if s.nsubs == 0 {
+		return
+	}
+	notify := func(eid mapping.EID, subs []*subscriber) {
+		for _, sub := range subs {
+			sub.nonce++
+			s.notifySubscriberLocked(sub, eid, sub.nonce)
+			s.c.published.Inc()
+		}
+	}
+	for eid, subs := range s.subs.Supernets(changed) {
+		notify(eid, subs)
+	}
+	for eid, subs := range s.subs.Subnets(changed) {
+		if eid != changed {
+			notify(eid, subs)
+		}
+	}
+}

@@ -1,0 +1,253 @@
+package mapserver
+
+import (
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/lispd/lispd/internal/mapping"
+	"github.com/lispd/lispd/wire"
+)
+
+// HandleMapRegister processes a Map-Register received from src on local
+// address local. raw is the message as received: authentication is checked
+// over those bytes, never over a re-encoding.
+func (s *Server) HandleMapRegister(raw []byte, m *wire.MapRegister, src netip.AddrPort, local netip.Addr, out Sender) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(m.Records) == 0 {
+		s.c.badRecord.Inc()
+		return
+	}
+	eids := make([]mapping.EID, len(m.Records))
+	var st *site
+	for i := range m.Records {
+		e, ok := mapping.FromWire(m.Records[i].EID, m.Records[i].MaskLen)
+		if !ok {
+			s.c.badRecord.Inc()
+			s.authFailLog(src.Addr(), "Map-Register with a non-IP EID", nil)
+			return
+		}
+		eids[i] = e
+		rs := s.siteFor(e)
+		if rs == nil {
+			if i == 0 {
+				s.c.noSite.Inc()
+			} else {
+				s.c.outOfSite.Inc()
+			}
+			s.authFailLog(src.Addr(), "Map-Register for an EID no site may register", e)
+			return
+		}
+		if st == nil {
+			st = rs
+		} else if rs != st {
+			s.c.outOfSite.Inc()
+			s.authFailLog(src.Addr(), "Map-Register mixes EIDs of two sites", e)
+			return
+		}
+	}
+	key, ok := st.key(m.KeyID)
+	if !ok || key.Alg != m.Algorithm {
+		s.c.unknownKey.Inc()
+		st.authFailures++
+		s.authFailLog(src.Addr(), "Map-Register with unknown key ID or algorithm", eids[0])
+		return
+	}
+	if err := wire.Verify(raw, key.Secret, s.opts.Auth); err != nil {
+		s.c.badAuth.Inc()
+		st.authFailures++
+		s.authFailLog(src.Addr(), "Map-Register failed authentication", eids[0])
+		return
+	}
+	if st.cfg.RequireNonceIncrease || s.opts.RequireNonceIncrease {
+		nk := nonceKey{keyID: m.KeyID}
+		if m.HasXTRID {
+			nk.xtrID = m.XTRID
+		} else {
+			nk.src = src.Addr()
+		}
+		if last, seen := s.nonces[nk]; seen && m.Nonce <= last {
+			s.c.replay.Inc()
+			s.authFailLog(src.Addr(), "Map-Register nonce not increasing (replay?)", eids[0])
+			return
+		}
+		s.nonces[nk] = m.Nonce
+	}
+	now := s.opts.Now()
+	nowNs := now.UnixNano()
+	for i := range m.Records {
+		rec := &m.Records[i]
+		reg := etrReg{src: src, local: local, keyID: m.KeyID, ttl: rec.TTL, version: rec.MapVersion, last: nowNs}
+		timeout := s.opts.RegistrationTimeout
+		if m.UseTTL {
+			timeout = time.Duration(rec.TTL) * time.Minute
+		}
+		reg.expires = nowNs + int64(timeout)
+		if m.ProxyReply {
+			reg.flags |= flagProxy
+		}
+		if m.WantMapNotify {
+			reg.flags |= flagWantNotify
+		}
+		if m.Merge {
+			reg.flags |= flagMerge
+		}
+		if m.HasXTRID {
+			reg.flags |= flagXTRID
+			reg.xtrID, reg.siteID = m.XTRID, m.SiteID
+		}
+		for j := range rec.Locators {
+			l, ok := mapping.LocatorFromWire(&rec.Locators[j])
+			if !ok {
+				continue
+			}
+			if !st.rlocAllowed(l.Addr) {
+				s.c.rlocDenied.Inc()
+				s.authFailLog(src.Addr(), "Map-Register with an RLOC the site may not use", eids[i])
+				return
+			}
+			reg.locators = append(reg.locators, l)
+		}
+		mapping.SortLocators(reg.locators)
+		s.storeLocked(eids[i], st, reg)
+	}
+	if m.HasXTRID {
+		s.xtrSites[m.XTRID] = st
+	}
+	st.registers++
+	st.lastRegister = now
+	s.c.registerOK.Inc()
+	if m.WantMapNotify {
+		s.ackNotify(m, key, src, local, out)
+	}
+}
+
+// sameETR tells whether two registrations come from the same xTR: by
+// xTR-ID when both have one, else by source address.
+func sameETR(a, b *etrReg) bool {
+	if a.flags&flagXTRID != 0 && b.flags&flagXTRID != 0 {
+		return a.xtrID == b.xtrID && a.siteID == b.siteID
+	}
+	return a.src.Addr() == b.src.Addr()
+}
+
+// storeLocked merges one xTR's registration of eid into the table and
+// reacts if the mapping others see changed.
+func (s *Server) storeLocked(eid mapping.EID, st *site, reg etrReg) {
+	r, ok := s.regs.Get(eid)
+	if !ok {
+		r = &registration{eid: eid, site: st}
+		s.regs.Insert(eid, r)
+	}
+	r.site = st
+	before := r.merged(s.now())
+	idx := slices.IndexFunc(r.etrs, func(e etrReg) bool { return sameETR(&e, &reg) })
+	if idx >= 0 {
+		r.etrs[idx] = reg
+	} else {
+		r.etrs = append(r.etrs, reg)
+	}
+	after := r.merged(s.now())
+	if !ok || !slices.Equal(before, after) {
+		if ok {
+			s.log.Info("registration changed", "eid", eid, "site", st.cfg.Name, "locators", len(after))
+		} else {
+			s.log.Info("registered", "eid", eid, "site", st.cfg.Name, "by", reg.src.Addr())
+		}
+		s.changedLocked(r, &reg)
+	}
+}
+
+// merged returns the union of the live xTRs' locator sets, sorted.
+func (r *registration) merged(now int64) []mapping.Locator {
+	var out []mapping.Locator
+	for _, e := range r.etrs {
+		if e.expires <= now {
+			continue
+		}
+		for _, l := range e.locators {
+			if !slices.ContainsFunc(out, func(o mapping.Locator) bool { return o.Addr == l.Addr }) {
+				out = append(out, l)
+			}
+		}
+	}
+	mapping.SortLocators(out)
+	return out
+}
+
+// changedLocked tells the world a registered mapping changed: subscribers
+// get a publication, and when several xTRs share the prefix each gets an
+// unsolicited Map-Notify with the merged set (RFC 9301 §5.7, RFC 8378).
+func (s *Server) changedLocked(r *registration, by *etrReg) {
+	s.publishLocked(r.eid)
+	if len(r.etrs) < 2 {
+		return
+	}
+	now := s.now()
+	rec := s.mappingLocked(r, now, true)
+	for i := range r.etrs {
+		e := &r.etrs[i]
+		if e.expires <= now || (by != nil && sameETR(e, by)) {
+			continue
+		}
+		key, ok := r.site.key(e.keyID)
+		if !ok {
+			continue
+		}
+		n := &wire.MapNotify{AuthBody: wire.AuthBody{Nonce: s.newNonce(), KeyID: key.ID, Algorithm: key.Alg,
+			Records: []wire.EIDRecord{rec}}}
+		if e.flags&flagXTRID != 0 {
+			n.HasXTRID, n.XTRID, n.SiteID = true, e.xtrID, e.siteID
+		}
+		s.sendUnsolicitedLocked(n, key, e.local, netip.AddrPortFrom(e.src.Addr(), e.src.Port()))
+	}
+}
+
+// mappingLocked builds the EID-record a Map-Reply or Map-Notify carries for
+// a registration: the merged locators, the registered TTL. A Map-Server
+// answering for ETRs clears the A and L bits (RFC 9301 §8.2).
+func (s *Server) mappingLocked(r *registration, now int64, forNotify bool) wire.EIDRecord {
+	m := mapping.Mapping{EID: r.eid, TTL: 1440}
+	var newest int64
+	for _, e := range r.etrs {
+		if e.expires > now && e.last >= newest {
+			newest, m.TTL, m.MapVersion = e.last, e.ttl, e.version
+		}
+	}
+	m.Locators = r.merged(now)
+	if !forNotify {
+		for i := range m.Locators {
+			m.Locators[i].Flags &^= wire.LocatorLocal | wire.LocatorProbed
+		}
+	}
+	return m.Record()
+}
+
+// ackNotify answers a Map-Register that asked for it: the same fields,
+// signed with the same key, back to where it came from.
+func (s *Server) ackNotify(m *wire.MapRegister, key Key, src netip.AddrPort, local netip.Addr, out Sender) {
+	n := &wire.MapNotify{AuthBody: wire.AuthBody{Nonce: m.Nonce, KeyID: m.KeyID, Algorithm: m.Algorithm,
+		Records: m.Records, HasXTRID: m.HasXTRID, XTRID: m.XTRID, SiteID: m.SiteID}}
+	b, err := wire.EncodeSigned(n, key.Secret, s.opts.Auth)
+	if err != nil {
+		s.log.Warn("cannot encode Map-Notify", "err", err)
+		return
+	}
+	s.c.notifySent.Inc()
+	out.Send(b, local, src)
+}
+
+// authFailLog logs a rejected message at most once a minute per source,
+// so a flood costs a counter, not a disk.
+func (s *Server) authFailLog(src netip.Addr, msg string, eid any) {
+	now := s.now()
+	if last, ok := s.authLog[src]; ok && now-last < int64(time.Minute) {
+		return
+	}
+	if len(s.authLog) > 10000 {
+		clear(s.authLog)
+	}
+	s.authLog[src] = now
+	s.log.Warn(msg, "source", src, "eid", eid)
+}

@@ -1,0 +1,265 @@
+package mapserver
+
+import (
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/lispd/lispd/internal/mapping"
+	"github.com/lispd/lispd/internal/stats"
+	"github.com/lispd/lispd/wire"
+)
+
+// Sender sends one control message from local address src (invalid: any).
+// Both the transport's batch (replies) and the transport itself (timers)
+// implement it.
+type Sender interface {
+	Send(b []byte, src netip.Addr, to netip.AddrPort)
+}
+
+// SenderFunc adapts a function to Sender.
+type SenderFunc func(b []byte, src netip.Addr, to netip.AddrPort)
+
+// Send implements Sender.
+func (f SenderFunc) Send(b []byte, src netip.Addr, to netip.AddrPort) { f(b, src, to) }
+
+// Options are the Map-Server's tunables; zero values take the defaults.
+type Options struct {
+	RegistrationTimeout  time.Duration // default 3m (RFC 9301 §8.2)
+	MaxSubscriptions     int           // default 100000
+	NotifyRetransmit     time.Duration // default 3s (RFC 9301 §5.7)
+	UnregisteredTTL      uint32        // minutes, default 1
+	RequireNonceIncrease bool          // default for sites that do not say
+	Auth                 wire.AuthOptions
+	Now                  func() time.Time // injected clock; default time.Now
+	Timers               Sender           // for retransmissions and unsolicited Map-Notifies
+	Stats                *stats.Registry
+	Log                  *slog.Logger
+}
+
+func (o *Options) defaults() {
+	if o.RegistrationTimeout == 0 {
+		o.RegistrationTimeout = 3 * time.Minute
+	}
+	if o.MaxSubscriptions == 0 {
+		o.MaxSubscriptions = 100000
+	}
+	if o.NotifyRetransmit == 0 {
+		o.NotifyRetransmit = 3 * time.Second
+	}
+	if o.UnregisteredTTL == 0 {
+		o.UnregisteredTTL = 1
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Stats == nil {
+		o.Stats = stats.NewRegistry()
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Timers == nil {
+		o.Timers = SenderFunc(func([]byte, netip.Addr, netip.AddrPort) {})
+	}
+}
+
+// etrReg is one xTR's registration of one EID prefix. It is kept small:
+// a Map-Server holds millions of them.
+type etrReg struct {
+	src      netip.AddrPort // where the Map-Register came from: Map-Notifies go there
+	local    netip.Addr     // our address it was sent to: Map-Notifies come from there
+	xtrID    [16]byte
+	siteID   uint64
+	keyID    uint8
+	flags    uint8
+	version  uint16
+	ttl      uint32 // record TTL, minutes
+	last     int64  // unix nanoseconds of the last Map-Register
+	expires  int64
+	locators []mapping.Locator
+}
+
+const (
+	flagProxy uint8 = 1 << iota
+	flagWantNotify
+	flagMerge
+	flagXTRID
+)
+
+// registration is one registered EID prefix and the xTRs that registered it.
+type registration struct {
+	eid  mapping.EID
+	site *site
+	etrs []etrReg
+}
+
+// live returns the registrations that have not expired at now.
+func (r *registration) liveAt(now int64) []etrReg {
+	out := r.etrs[:0:0]
+	for _, e := range r.etrs {
+		if e.expires > now {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// Server is the Map-Server.
+type Server struct {
+	mu       sync.Mutex
+	opts     Options
+	sites    map[string]*site
+	prefixes *mapping.Table[[]*sitePrefixRef] // configured prefixes
+	regs     *mapping.Table[*registration]
+	nonces   map[nonceKey]uint64
+	xtrSites map[[16]byte]*site // which site an xTR-ID registers for: its pub/sub security association
+	subs     *mapping.Table[[]*subscriber]
+	nsubs    int
+	pending  map[uint64]*pendingNotify
+	authLog  map[netip.Addr]int64 // last auth-failure log per source, to log once a minute
+	c        counters
+	log      *slog.Logger
+}
+
+type sitePrefixRef struct {
+	site   *site
+	prefix SitePrefix
+}
+
+type nonceKey struct {
+	xtrID [16]byte
+	src   netip.Addr // used when there is no xTR-ID
+	keyID uint8
+}
+
+// New builds a Map-Server with the given sites.
+func New(sites []Site, opts Options) *Server {
+	opts.defaults()
+	s := &Server{
+		opts:     opts,
+		regs:     mapping.NewTable[*registration](),
+		nonces:   map[nonceKey]uint64{},
+		xtrSites: map[[16]byte]*site{},
+		subs:     mapping.NewTable[[]*subscriber](),
+		pending:  map[uint64]*pendingNotify{},
+		authLog:  map[netip.Addr]int64{},
+		log:      opts.Log.With("role", "map-server"),
+	}
+	s.c = newCounters(opts.Stats)
+	s.setSites(sites)
+	return s
+}
+
+func (s *Server) setSites(sites []Site) {
+	old := s.sites
+	s.sites = map[string]*site{}
+	s.prefixes = mapping.NewTable[[]*sitePrefixRef]()
+	for _, cfg := range sites {
+		st := &site{cfg: cfg}
+		if o, ok := old[cfg.Name]; ok {
+			st.authFailures, st.registers, st.lastRegister = o.authFailures, o.registers, o.lastRegister
+		}
+		s.sites[cfg.Name] = st
+		for _, p := range cfg.Prefixes {
+			refs, _ := s.prefixes.Get(p.EID)
+			s.prefixes.Insert(p.EID, append(refs, &sitePrefixRef{site: st, prefix: p}))
+		}
+	}
+}
+
+// Reload replaces the site configuration. Registrations of sites that are
+// unchanged stay; those of removed or changed sites, or no longer covered
+// by their site's prefixes, are dropped (and published as withdrawn).
+func (s *Server) Reload(sites []Site, changed map[string]bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.setSites(sites)
+	var drop []mapping.EID
+	for eid, r := range s.regs.All() {
+		st, ok := s.sites[r.site.cfg.Name]
+		if !ok || changed[r.site.cfg.Name] || s.siteFor(eid) != st {
+			drop = append(drop, eid)
+			continue
+		}
+		r.site = st
+	}
+	for _, eid := range drop {
+		s.regs.Delete(eid)
+		s.publishLocked(eid)
+	}
+	for id, st := range s.xtrSites {
+		if cur, ok := s.sites[st.cfg.Name]; ok {
+			s.xtrSites[id] = cur
+		} else {
+			delete(s.xtrSites, id)
+		}
+	}
+	s.log.Info("sites reloaded", "sites", len(sites), "registrations-dropped", len(drop))
+}
+
+// siteFor returns the site allowed to register e: the longest configured
+// prefix that covers it (exactly, or as a more-specific when allowed).
+func (s *Server) siteFor(e mapping.EID) *site {
+	for _, refs := range s.prefixes.Supernets(e) {
+		for _, ref := range refs {
+			if ref.prefix.covers(e) {
+				return ref.site
+			}
+		}
+	}
+	return nil
+}
+
+// Configured reports whether e falls inside a configured site prefix, and
+// returns that prefix. The Map-Resolver uses it to decide between a local
+// answer and a referral elsewhere.
+func (s *Server) Configured(e mapping.EID) (mapping.EID, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, _, ok := s.prefixes.LookupPrefix(e)
+	return p, ok
+}
+
+// ConfiguredPrefixes returns every configured site prefix.
+func (s *Server) ConfiguredPrefixes() []mapping.EID {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []mapping.EID
+	for e := range s.prefixes.All() {
+		out = append(out, e)
+	}
+	return out
+}
+
+func (s *Server) now() int64 { return s.opts.Now().UnixNano() }
+
+// Tick runs the timers: registration expiry, Map-Notify retransmission,
+// subscription expiry. The daemon calls it twice a second; tests call it
+// with an injected clock.
+func (s *Server) Tick() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	var gone []mapping.EID
+	for eid, r := range s.regs.All() {
+		live := r.liveAt(now)
+		if len(live) == len(r.etrs) {
+			continue
+		}
+		s.c.expired.Add(uint64(len(r.etrs) - len(live)))
+		r.etrs = live
+		if len(live) == 0 {
+			gone = append(gone, eid)
+		} else {
+			s.changedLocked(r, nil)
+		}
+	}
+	for _, eid := range gone {
+		s.regs.Delete(eid)
+		s.log.Info("registration expired", "eid", eid)
+		s.publishLocked(eid)
+	}
+	s.retransmitLocked(now)
+}

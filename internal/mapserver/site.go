@@ -1,0 +1,74 @@
+// Package mapserver is the Map-Server role (RFC 9301 §8.2-8.3, RFC 9437):
+// sites and their keys, authenticated registrations merged per xTR,
+// Map-Notify, proxy Map-Replies or forwarding to the registered ETR, and
+// publish/subscribe. All state sits behind one mutex; methods are the API
+// the daemon, the Map-Resolver and the admin socket call.
+package mapserver
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/lispd/lispd/internal/mapping"
+	"github.com/lispd/lispd/wire"
+)
+
+// Key is one authentication key of a site.
+type Key struct {
+	ID     uint8
+	Alg    wire.AuthAlg
+	Secret []byte
+}
+
+// SitePrefix is an EID prefix a site may register.
+type SitePrefix struct {
+	EID                 mapping.EID
+	AcceptMoreSpecifics bool
+}
+
+// Site is the configuration of one LISP site.
+type Site struct {
+	Name                 string
+	Description          string
+	Keys                 []Key
+	Prefixes             []SitePrefix
+	RequireNonceIncrease bool
+	AllowedRLOCs         []netip.Prefix // empty: any
+}
+
+// site is a Site with its run-time counters.
+type site struct {
+	cfg          Site
+	authFailures uint64
+	registers    uint64
+	lastRegister time.Time
+}
+
+func (s *site) key(id uint8) (Key, bool) {
+	for _, k := range s.cfg.Keys {
+		if k.ID == id {
+			return k, true
+		}
+	}
+	return Key{}, false
+}
+
+// covers reports whether the site may register e under sp.
+func (sp SitePrefix) covers(e mapping.EID) bool {
+	if sp.EID == e {
+		return true
+	}
+	return sp.AcceptMoreSpecifics && sp.EID.Contains(e)
+}
+
+func (s *site) rlocAllowed(a netip.Addr) bool {
+	if len(s.cfg.AllowedRLOCs) == 0 {
+		return true
+	}
+	for _, p := range s.cfg.AllowedRLOCs {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}

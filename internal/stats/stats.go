@@ -1,0 +1,106 @@
+// Package stats holds a role's counters: plain atomics incremented on the
+// hot path, registered once at start-up with a subsystem, a name and
+// labels, and read by whoever asks (the admin API, the Prometheus collector
+// on scrape). Nothing here allocates after registration.
+package stats
+
+import (
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// Counter is a monotonically increasing count.
+type Counter struct{ v atomic.Uint64 }
+
+// Inc adds one.
+func (c *Counter) Inc() { c.v.Add(1) }
+
+// Add adds n.
+func (c *Counter) Add(n uint64) { c.v.Add(n) }
+
+// Load reads the value.
+func (c *Counter) Load() uint64 { return c.v.Load() }
+
+// Desc identifies a counter: metric lisp_<Subsystem>_<Name>_total{labels}.
+type Desc struct {
+	Subsystem string
+	Name      string
+	Help      string
+	Labels    [][2]string // ordered label pairs
+}
+
+// Key is the counter's unique text key: "subsystem.name{k=v,…}".
+func (d Desc) Key() string {
+	var sb strings.Builder
+	sb.WriteString(d.Subsystem + "." + d.Name)
+	if len(d.Labels) > 0 {
+		sb.WriteByte('{')
+		for i, l := range d.Labels {
+			if i > 0 {
+				sb.WriteByte(',')
+			}
+			sb.WriteString(l[0] + "=" + l[1])
+		}
+		sb.WriteByte('}')
+	}
+	return sb.String()
+}
+
+type entry struct {
+	desc Desc
+	c    *Counter
+}
+
+// Registry is the set of counters of one daemon.
+type Registry struct {
+	mu      sync.Mutex
+	entries []entry
+	byKey   map[string]*Counter
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry { return &Registry{byKey: map[string]*Counter{}} }
+
+// Counter registers (or returns the already registered) counter.
+func (r *Registry) Counter(d Desc) *Counter {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := d.Key()
+	if c, ok := r.byKey[k]; ok {
+		return c
+	}
+	c := new(Counter)
+	r.byKey[k] = c
+	r.entries = append(r.entries, entry{desc: d, c: c})
+	return c
+}
+
+// Sample is one counter's value.
+type Sample struct {
+	Desc  Desc
+	Value uint64
+}
+
+// Snapshot returns every counter, sorted by key.
+func (r *Registry) Snapshot() []Sample {
+	r.mu.Lock()
+	out := make([]Sample, len(r.entries))
+	for i, e := range r.entries {
+		out[i] = Sample{Desc: e.desc, Value: e.c.Load()}
+	}
+	r.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Desc.Key() < out[j].Desc.Key() })
+	return out
+}
+
+// Label returns the value of label k, or "".
+func (d Desc) Label(k string) string {
+	i := slices.IndexFunc(d.Labels, func(l [2]string) bool { return l[0] == k })
+	if i < 0 {
+		return ""
+	}
+	return d.Labels[i][1]
+}
