@@ -323,3 +323,6 @@ func (t *Transport) Close() {
 		s.udp.Close()
 	}
 }
+
+// Len is the number of messages queued.
+func (o *Out) Len() int { return len(o.msgs) }

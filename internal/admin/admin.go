@@ -1,0 +1,178 @@
+// Package admin is lispd's operator interface: a JSON-over-HTTP API on a
+// unix socket (mode 0600) that lispctl talks to, and an optional TCP
+// listener with Prometheus /metrics and /debug/pprof. Handlers are thin
+// wrappers around the roles' typed methods.
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/lispd/lispd/internal/stats"
+)
+
+// Error is an API error with its HTTP status.
+type Error struct {
+	Status int
+	Msg    string
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+// NotFound and BadRequest build API errors.
+func NotFound(format string, a ...any) error {
+	return &Error{Status: http.StatusNotFound, Msg: fmt.Sprintf(format, a...)}
+}
+
+// BadRequest reports a malformed request.
+func BadRequest(format string, a ...any) error {
+	return &Error{Status: http.StatusBadRequest, Msg: fmt.Sprintf(format, a...)}
+}
+
+// Server serves the admin API.
+type Server struct {
+	mux     *http.ServeMux
+	log     *slog.Logger
+	mu      sync.Mutex
+	servers []*http.Server
+	wg      sync.WaitGroup
+}
+
+// New returns a server with no routes.
+func New(log *slog.Logger) *Server {
+	return &Server{mux: http.NewServeMux(), log: log}
+}
+
+// HandleJSON routes pattern (e.g. "GET /v1/site") to fn, whose result is
+// sent as JSON.
+func (s *Server) HandleJSON(pattern string, fn func(r *http.Request) (any, error)) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		v, err := fn(r)
+		w.Header().Set("Content-Type", "application/json")
+		if err != nil {
+			status := http.StatusInternalServerError
+			var ae *Error
+			if errors.As(err, &ae) {
+				status = ae.Status
+			}
+			w.WriteHeader(status)
+			_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+			return
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(v)
+	})
+}
+
+func (s *Server) serve(ln net.Listener, h http.Handler) {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	s.mu.Lock()
+	s.servers = append(s.servers, srv)
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Warn("admin listener stopped", "addr", ln.Addr(), "err", err)
+		}
+	}()
+}
+
+// ListenUnix serves the API on a unix socket at path, created with mode
+// 0600 in a directory made if needed; a stale socket file is replaced.
+func (s *Server) ListenUnix(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("admin socket: %w", err)
+	}
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return fmt.Errorf("admin socket: %s exists and is not a socket", path)
+		}
+		if c, err := net.Dial("unix", path); err == nil {
+			c.Close()
+			return fmt.Errorf("admin socket: %s is in use by a running lispd", path)
+		}
+		os.Remove(path)
+	}
+	old := umask(0o177)
+	ln, err := net.Listen("unix", path)
+	umask(old)
+	if err != nil {
+		return fmt.Errorf("admin socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return fmt.Errorf("admin socket: %w", err)
+	}
+	s.serve(ln, s.mux)
+	return nil
+}
+
+// ListenMetrics serves /metrics (the registry's counters, plus Go runtime
+// metrics) and /debug/pprof on a TCP address; it returns the bound address.
+func (s *Server) ListenMetrics(addr string, reg *stats.Registry) (net.Addr, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics listener: %w", err)
+	}
+	pr := prometheus.NewRegistry()
+	pr.MustRegister(NewCollector(reg), prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(pr, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	s.serve(ln, mux)
+	return ln.Addr(), nil
+}
+
+// Close stops every listener and waits for them.
+func (s *Server) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	s.mu.Lock()
+	for _, srv := range s.servers {
+		_ = srv.Shutdown(ctx)
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+// Collector exposes a stats.Registry to Prometheus, reading the counters at
+// scrape time: lisp_<subsystem>_<name>_total{labels}.
+type Collector struct{ reg *stats.Registry }
+
+// NewCollector wraps reg.
+func NewCollector(reg *stats.Registry) *Collector { return &Collector{reg: reg} }
+
+// Describe sends nothing: the collector is unchecked, its counters known at scrape.
+func (c *Collector) Describe(chan<- *prometheus.Desc) {}
+
+// Collect implements prometheus.Collector.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range c.reg.Snapshot() {
+		names := make([]string, len(s.Desc.Labels))
+		values := make([]string, len(s.Desc.Labels))
+		for i, l := range s.Desc.Labels {
+			names[i], values[i] = l[0], l[1]
+		}
+		d := prometheus.NewDesc(prometheus.BuildFQName("lisp", s.Desc.Subsystem, s.Desc.Name+"_total"), s.Desc.Help, names, nil)
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(s.Value), values...)
+	}
+}

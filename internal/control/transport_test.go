@@ -1,0 +1,58 @@
+package control
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// TestEchoBatch sends datagrams to a wildcard transport on loopback and
+// checks each arrives with its source and the destination learned from
+// IP_PKTINFO, and that a reply queued on Out comes back from that address.
+func TestEchoBatch(t *testing.T) {
+	tr, err := Listen(nil, 0, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); tr.Wait() }()
+	port := tr.Addrs()[0].Port()
+	got := make(chan Packet, 100)
+	tr.Serve(ctx, func(p *Packet, out *Out) {
+		got <- Packet{Data: append([]byte(nil), p.Data...), Src: p.Src, Dst: p.Dst}
+		out.Send(append([]byte("re:"), p.Data...), p.Dst.Addr(), p.Src)
+	})
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	to := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)
+	for i := range 20 {
+		if _, err := c.WriteToUDPAddrPort([]byte{byte(i)}, to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 100)
+	for i := range 20 {
+		p := <-got
+		if p.Dst != to || p.Src.Port() != uint16(c.LocalAddr().(*net.UDPAddr).Port) {
+			t.Fatalf("packet %d: src %v dst %v", i, p.Src, p.Dst)
+		}
+		n, from, err := c.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if from.Addr().Unmap() != to.Addr() || string(buf[:3]) != "re:" || n != 4 {
+			t.Fatalf("reply %d from %v: %q", i, from, buf[:n])
+		}
+	}
+}
