@@ -153,7 +153,7 @@ func (h DataHeader) String() string {
 	case h.P():
 		fmt.Fprintf(&sb, " next-proto %#02x", h.NextProtocol())
 	case h.N():
-		fmt.Fprintf(&sb, " nonce %#06x", h.Nonce())
+		fmt.Fprintf(&sb, " nonce 0x%06x", h.Nonce())
 	case h.V():
 		s, d := h.MapVersions()
 		fmt.Fprintf(&sb, " src-ver %d dst-ver %d", s, d)

@@ -148,6 +148,10 @@ func (r *reader) addressDepth(field string, depth int) (Address, error) {
 	}
 	a, n, err := decodeAddress(r.b[r.off:], r.base+r.off, depth)
 	if err != nil {
+		// Name the field the address was read for, not just "address".
+		if de, ok := err.(*DecodeError); ok && de.Msg == "address" {
+			de.Msg, de.Field = r.msg, field+" "+de.Field
+		}
 		return Address{}, err
 	}
 	r.off += n

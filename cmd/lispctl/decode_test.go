@@ -189,7 +189,7 @@ func TestDecodeHandmadeBroken(t *testing.T) {
 	wantErr := map[int]string{
 		8:  "error: Map-Request: ITR-RLOC at offset 18: truncated",
 		9:  "error: data header: E bit without N at offset 0: bad value",
-		10: "error: Map-Register: address: AFI 16962 at offset 58: unsupported AFI",
+		10: "error: Map-Register: Locator AFI 16962 at offset 58: unsupported AFI",
 		11: "error: Map-Register: Authentication Data at offset 16: truncated",
 	}
 	for i, b := range blocks {

@@ -273,18 +273,19 @@ func TestControlPacketErrors(t *testing.T) {
 			t.Errorf("%x: type %q error %q", tc.in, p.Type, p.Error)
 		}
 	}
-	// The text names the message type when the error does not.
+	// The text names the message type when the error does not (an error
+	// inside an LCAF names only the LCAF).
 	const (
 		header = "30000001" + "0000000000000000" + "00000000" // one record, no authentication data
 		record = "000005a0" + "00" + "18" + "1000" + "0000"   // no locators, /24
-		eid    = "4242" + "0a000000"                          // AFI 16962: not one wire knows
+		eid    = "4003" + "00000200" + "0010"                 // an Instance-ID LCAF claiming 16 bytes it lacks
 	)
 	p := ControlPacket(mustHex(t, header+record+eid))
 	var sb strings.Builder
 	if err := WriteText(&sb, &p, false); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(sb.String(), "  error: Map-Register: address: ") {
+	if !strings.Contains(sb.String(), "  error: Map-Register: LCAF: ") {
 		t.Errorf("text:\n%s", sb.String())
 	}
 }
