@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/lispd/lispd/internal/stats"
@@ -130,7 +131,7 @@ func (s *Server) ListenMetrics(addr string, reg *stats.Registry) (net.Addr, erro
 		return nil, fmt.Errorf("metrics listener: %w", err)
 	}
 	pr := prometheus.NewRegistry()
-	pr.MustRegister(NewCollector(reg), prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	pr.MustRegister(NewCollector(reg), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(pr, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/debug/pprof/", pprof.Index)

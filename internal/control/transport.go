@@ -61,7 +61,9 @@ type batchConn interface {
 
 type v6conn struct{ *ipv6.PacketConn }
 
-func (c v6conn) ReadBatch(ms []ipv4.Message, flags int) (int, error) { return c.PacketConn.ReadBatch(ms, flags) }
+func (c v6conn) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
+	return c.PacketConn.ReadBatch(ms, flags)
+}
 func (c v6conn) WriteBatch(ms []ipv4.Message, flags int) (int, error) {
 	return c.PacketConn.WriteBatch(ms, flags)
 }
