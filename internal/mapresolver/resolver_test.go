@@ -1,0 +1,125 @@
+package mapresolver
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/lispd/lispd/internal/mapping"
+	"github.com/lispd/lispd/internal/mapserver"
+	"github.com/lispd/lispd/wire"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type sent struct {
+	b  []byte
+	to netip.AddrPort
+}
+
+type capture struct{ msgs []sent }
+
+func (c *capture) Send(b []byte, _ netip.Addr, to netip.AddrPort) {
+	c.msgs = append(c.msgs, sent{append([]byte(nil), b...), to})
+}
+
+var (
+	itr    = netip.MustParseAddr("192.0.2.21")
+	remote = netip.MustParseAddr("192.0.2.2")
+	site   = mapping.NewEID(0, netip.MustParsePrefix("198.51.100.0/24"))
+	deleg  = mapping.NewEID(0, netip.MustParsePrefix("203.0.113.0/24"))
+	deleg6 = mapping.NewEID(0, netip.MustParsePrefix("2001:db8:1::/48"))
+)
+
+func request(iid uint32, addr string) *mapserver.Request {
+	e := mapping.HostEID(iid, netip.MustParseAddr(addr))
+	m := &wire.MapRequest{Nonce: 42, ITRRLOCs: []wire.Address{wire.AddrFromIP(itr)},
+		Records: []wire.RequestRecord{{MaskLen: e.MaskLen(), EID: e.Address()}}}
+	return &mapserver.Request{Msg: m, ECM: []byte("the-ecm"), ReplyTo: netip.AddrPortFrom(itr, 61000),
+		Local: netip.MustParseAddr("192.0.2.1")}
+}
+
+func newResolver() *Resolver {
+	ms := mapserver.New([]mapserver.Site{{Name: "s", Keys: []mapserver.Key{{Alg: wire.AuthHMACSHA256, Secret: []byte("k")}},
+		Prefixes: []mapserver.SitePrefix{{EID: site}}}}, mapserver.Options{Now: func() time.Time { return time.Unix(1e9, 0) }})
+	return New(ms, []Delegation{{MapServer: remote, Prefixes: []mapping.EID{deleg, deleg6}}}, Options{})
+}
+
+func reply(t *testing.T, c *capture) wire.EIDRecord {
+	t.Helper()
+	if len(c.msgs) != 1 {
+		t.Fatalf("sent %d messages", len(c.msgs))
+	}
+	m, err := wire.Decode(c.msgs[0].b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := m.(*wire.MapReply)
+	if r.Nonce != 42 || c.msgs[0].to != netip.AddrPortFrom(itr, 61000) {
+		t.Fatalf("reply %v to %v", r, c.msgs[0].to)
+	}
+	return r.Records[0]
+}
+
+func TestNegativeOutsideEveryPrefix(t *testing.T) {
+	r := newResolver()
+	for _, tc := range []struct {
+		iid        uint32
+		addr, want string
+	}{
+		// 192.0.2.5: 192.0.0.0/6 is the widest block holding it and no EID prefix.
+		{0, "192.0.2.5", "192.0.0.0/6"},
+		{0, "10.1.2.3", "0.0.0.0/1"},
+		{0, "198.51.101.1", "198.51.101.0/24"},
+		{0, "2001:db8:2::1", "2001:db8:2::/47"},
+		// Another instance ID has no EID prefixes at all.
+		{7, "198.51.100.1", "[7]0.0.0.0/0"},
+	} {
+		var c capture
+		r.HandleRequest(request(tc.iid, tc.addr), &c)
+		rec := reply(t, &c)
+		if rec.PrefixString() != tc.want || rec.TTL != 15 || rec.Action != wire.ActionNativelyForward || len(rec.Locators) != 0 {
+			t.Errorf("%s: got %v, want %s natively-forward ttl 15", tc.addr, &rec, tc.want)
+		}
+	}
+}
+
+func TestLocalSiteUnregistered(t *testing.T) {
+	var c capture
+	newResolver().HandleRequest(request(0, "198.51.100.9"), &c)
+	if rec := reply(t, &c); rec.PrefixString() != "198.51.100.0/24" || rec.TTL != 1 || rec.Action != wire.ActionNativelyForward {
+		t.Errorf("got %v, want 198.51.100.0/24 ttl 1 natively-forward", &rec)
+	}
+}
+
+func TestForwardToDelegatedMapServer(t *testing.T) {
+	var c capture
+	newResolver().HandleRequest(request(0, "2001:db8:1::5"), &c)
+	if len(c.msgs) != 1 || string(c.msgs[0].b) != "the-ecm" || c.msgs[0].to != netip.AddrPortFrom(remote, 4342) {
+		t.Fatalf("forward: %+v", c.msgs)
+	}
+}
+
+func TestProbeDropped(t *testing.T) {
+	var c capture
+	req := request(0, "192.0.2.5")
+	req.Msg.Probe = true
+	newResolver().HandleRequest(req, &c)
+	if len(c.msgs) != 0 {
+		t.Fatal("answered an RLOC-probe")
+	}
+}
+
+// Two resolvers built from the same configuration give identical bytes:
+// an anycast Map-Resolver address cannot tell them apart.
+func TestAnycastDeterminism(t *testing.T) {
+	for _, addr := range []string{"192.0.2.5", "198.51.100.9", "2001:db8:9::1"} {
+		var a, b capture
+		newResolver().HandleRequest(request(0, addr), &a)
+		newResolver().HandleRequest(request(0, addr), &b)
+		if len(a.msgs) != 1 || string(a.msgs[0].b) != string(b.msgs[0].b) {
+			t.Errorf("%s: replies differ", addr)
+		}
+	}
+}
