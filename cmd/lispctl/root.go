@@ -121,11 +121,9 @@ decode need no daemon.`,
 	if v := s.getenv(envSocket); v != "" {
 		sock = v
 	}
-	// No command uses it yet; it is declared now so that scripts written
-	// against the first release keep working when show/clear arrive.
 	root.PersistentFlags().String("socket", sock,
 		"path of lispd's admin socket (env "+envSocket+")")
 
-	root.AddCommand(newDecodeCmd(s), newVersionCmd(s))
+	root.AddCommand(newDecodeCmd(s), newVersionCmd(s), newShowCmd(s), newReloadCmd(s))
 	return root
 }

@@ -1,0 +1,223 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/url"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lispd/lispd/internal/admin"
+	"github.com/lispd/lispd/internal/daemon"
+	"github.com/lispd/lispd/internal/mapserver"
+)
+
+// query asks the daemon at --socket for path and decodes the answer into out.
+func query(cmd *cobra.Command, path string, out any) error {
+	sock, _ := cmd.Flags().GetString("socket")
+	c := admin.NewClient(sock)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
+	defer cancel()
+	if err := c.Do(ctx, "GET", path, out); err != nil {
+		return &exitError{code: exitFailed, err: err}
+	}
+	return nil
+}
+
+// showCmd builds one `show` subcommand: fetch path into a fresh T, print it
+// as JSON with --json, else with text.
+func showCmd[T any](s streams, use, short, path string, text func(io.Writer, T)) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p := path
+			if len(args) == 1 {
+				p += "?name=" + url.QueryEscape(args[0])
+			}
+			var v T
+			if err := query(cmd, p, &v); err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(s.out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(v)
+			}
+			text(s.out, v)
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}
+
+func newShowCmd(s streams) *cobra.Command {
+	show := &cobra.Command{Use: "show", Short: "show the state of a running lispd"}
+	show.AddCommand(
+		showCmd(s, "site [NAME]", "Map-Server: sites, registered EID prefixes, who registered them", "/v1/site", printSites),
+		showCmd(s, "subscriptions", "Map-Server: publish/subscribe subscribers per EID prefix", "/v1/subscriptions", printSubscriptions),
+		showCmd(s, "statistics", "counters: control messages by type, drops by reason, per-role counters", "/v1/statistics", printStatistics),
+		showCmd(s, "status", "version, roles, addresses, uptime", "/v1/status", printStatus),
+	)
+	return show
+}
+
+func newReloadCmd(s streams) *cobra.Command {
+	return &cobra.Command{
+		Use:   "reload",
+		Short: "make lispd re-read its configuration file (like SIGHUP)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			sock, _ := cmd.Flags().GetString("socket")
+			c := admin.NewClient(sock)
+			defer c.Close()
+			if err := c.Do(cmd.Context(), "POST", "/v1/reload", nil); err != nil {
+				return &exitError{code: exitFailed, err: err}
+			}
+			fmt.Fprintln(s.out, "configuration reloaded")
+			return nil
+		},
+	}
+}
+
+func ago(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	d := time.Since(t).Round(time.Second)
+	if d < 0 {
+		d = 0
+	}
+	return d.String()
+}
+
+func printSites(w io.Writer, sites []mapserver.SiteView) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "Site\tLast Register\tUp\tWho Last Registered\tInst ID\tEID Prefix")
+	for _, s := range sites {
+		if len(s.Registrations) == 0 {
+			last := "never"
+			if s.LastRegister != nil {
+				last = ago(*s.LastRegister)
+			}
+			for _, p := range s.EIDPrefixes {
+				fmt.Fprintf(tw, "%s\t%s\tno\t--\t\t%s\n", s.Name, last, p)
+			}
+			continue
+		}
+		for _, r := range s.Registrations {
+			who, last := "--", time.Time{}
+			for _, b := range r.RegisteredBy {
+				if b.LastRegister.After(last) {
+					last, who = b.LastRegister, b.Source
+				}
+			}
+			fmt.Fprintf(tw, "%s\t%s\tyes\t%s\t%d\t%s\n", s.Name, ago(last), who, r.InstanceID, r.EIDPrefix)
+		}
+	}
+	tw.Flush()
+	for _, s := range sites {
+		fmt.Fprintf(w, "\nSite %q: %d registers accepted, %d authentication failures\n", s.Name, s.Registers, s.AuthFailures)
+		for _, p := range s.EIDPrefixes {
+			fmt.Fprintf(w, "  configured EID prefix %s\n", p)
+		}
+		for _, r := range s.Registrations {
+			fmt.Fprintf(w, "  EID-prefix [%d] %s\n", r.InstanceID, r.EIDPrefix)
+			for _, b := range r.RegisteredBy {
+				var flags []string
+				if b.ProxyReply {
+					flags = append(flags, "proxy-reply")
+				}
+				if b.WantNotify {
+					flags = append(flags, "want-map-notify")
+				}
+				if b.Merge {
+					flags = append(flags, "merge")
+				}
+				id := ""
+				if b.XTRID != "" {
+					id = fmt.Sprintf(" xtr-id %s site-id %d", b.XTRID, b.SiteID)
+				}
+				fmt.Fprintf(w, "    registered by %s%s, last %s ago, expires in %.0fs, ttl %d min, flags [%s]\n",
+					b.Source, id, ago(b.LastRegister), b.ExpiresIn, b.TTL, strings.Join(flags, " "))
+			}
+			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "      Locator\tPri/Wgt\tMPri/MWgt\tState")
+			for _, l := range r.Locators {
+				fmt.Fprintf(tw, "      %s\t%d/%d\t%d/%d\t%s\n", l.Address, l.Priority, l.Weight, l.MPriority, l.MWeight, l.State)
+			}
+			tw.Flush()
+		}
+	}
+}
+
+func printSubscriptions(w io.Writer, subs []mapserver.SubscriptionView) {
+	if len(subs) == 0 {
+		fmt.Fprintln(w, "no subscriptions")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "Inst ID\tEID Prefix\tSite\txTR-ID\tSite-ID\tITR-RLOCs\tNonce")
+	for _, s := range subs {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", s.InstanceID, s.EIDPrefix, s.Site, s.XTRID, s.SiteID,
+			strings.Join(s.ITRRLOCs, ","), s.Nonce)
+	}
+	tw.Flush()
+}
+
+func printStatistics(w io.Writer, cs []daemon.Counter) {
+	bySub := map[string][]daemon.Counter{}
+	var subs []string
+	for _, c := range cs {
+		if _, ok := bySub[c.Subsystem]; !ok {
+			subs = append(subs, c.Subsystem)
+		}
+		bySub[c.Subsystem] = append(bySub[c.Subsystem], c)
+	}
+	sort.Strings(subs)
+	for i, sub := range subs {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "%s:\n", strings.ReplaceAll(sub, "_", "-"))
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		for _, c := range bySub[sub] {
+			name := strings.ReplaceAll(c.Name, "_", " ")
+			var ls []string
+			for k, v := range c.Labels {
+				ls = append(ls, k+"="+v)
+			}
+			sort.Strings(ls)
+			if len(ls) > 0 {
+				name += " (" + strings.Join(ls, ",") + ")"
+			}
+			fmt.Fprintf(tw, "  %s\t%d\t\n", name, c.Value)
+		}
+		tw.Flush()
+	}
+}
+
+func printStatus(w io.Writer, s daemon.Status) {
+	fmt.Fprintf(w, "lispd %s, up %s\n", s.Version, time.Duration(s.Uptime*float64(time.Second)).Round(time.Second))
+	fmt.Fprintf(w, "roles:    %s\n", strings.Join(s.Roles, ", "))
+	fmt.Fprintf(w, "control:  %s\n", strings.Join(s.Control, " "))
+	if s.Metrics != "" {
+		fmt.Fprintf(w, "metrics:  http://%s/metrics\n", s.Metrics)
+	}
+	if s.Config != "" {
+		fmt.Fprintf(w, "config:   %s\n", s.Config)
+	}
+	if s.Sites > 0 {
+		fmt.Fprintf(w, "sites:    %d, registered EID prefixes: %d\n", s.Sites, s.Prefixes)
+	}
+}
