@@ -1,0 +1,255 @@
+// Package config reads lispd's YAML configuration: a strict schema (unknown
+// keys are errors), defaults, validation that points at the offending line,
+// and a diff of two configurations for SIGHUP reloads.
+//
+// The user-facing contract — key names and their meaning — is the
+// "Configuration" section of the project's interfaces document. Keys may be
+// added but never renamed.
+//
+// Load and Parse return either a fully defaulted and validated *Config or
+// an Errors value listing every problem found, each as "FILE:LINE: message",
+// in line order. Nothing here panics on input.
+package config
+
+import (
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/lispd/lispd/wire"
+)
+
+// Defaults applied when a key is absent. They are exported so that
+// documentation, tests and the daemon agree on one set of numbers.
+const (
+	DefaultAdminSocket = "/run/lispd/lispd.sock"
+	DefaultControlPort = 4342
+
+	DefaultPerSourceRate  = 1000   // control messages per second from one source address
+	DefaultPerSourceBurst = 2000   // tokens in each per-source bucket
+	DefaultGlobalRate     = 200000 // control messages per second in total
+	DefaultGlobalBurst    = 400000 // twice the rate, as for the per-source bucket
+
+	DefaultRegistrationTimeout = 3 * time.Minute  // RFC 9301 §8.2: three missed 60 s registrations
+	DefaultMaxSubscriptions    = 100000           // RFC 9437 subscriptions held at once
+	DefaultSubscriptionTTL     = 15 * time.Minute // RFC 9437 temporary subscriptions
+	DefaultNotifyRetransmit    = 3 * time.Second  // RFC 9301 §5.7 Map-Notify retransmission
+
+	DefaultNegativeTTL     = 15 * time.Minute // negative Map-Reply for "not a LISP EID"
+	DefaultUnregisteredTTL = 1 * time.Minute  // negative Map-Reply for a configured but unregistered site
+
+	DefaultTUN                = "lisp0"
+	DefaultRegisterInterval   = 60 * time.Second // RFC 9301 §8.2
+	DefaultRLOCProbeInterval  = 10 * time.Second
+	DefaultMapCacheMaxEntries = 1000000
+
+	DefaultPriority  = 1
+	DefaultWeight    = 100
+	DefaultMPriority = 255 // 255: not used for multicast
+	DefaultMWeight   = 0
+
+	// DefaultAuthAlgorithm is used when a key gives no algorithm: RFC 9301
+	// §12.5 makes HMAC-SHA-256-128 the one to support.
+	DefaultAuthAlgorithm = wire.AuthHMACSHA256
+)
+
+// MaxInstanceID is the largest 24-bit LISP instance ID.
+const MaxInstanceID = 1<<24 - 1
+
+// Config is a whole lispd configuration. A nil role pointer means the role
+// is off; a non-nil one (even from an empty "map-resolver: {}") means on.
+type Config struct {
+	Log         Log
+	Admin       Admin
+	Control     Control
+	MapServer   *MapServer
+	MapResolver *MapResolver
+	XTR         *XTR
+	PITR        *PITR
+	PETR        *PETR
+
+	// File is the name the configuration was loaded from, as given to Load
+	// or Parse; it is not part of the configuration itself.
+	File string
+}
+
+// Log format names.
+const (
+	LogFormatText = "text"
+	LogFormatJSON = "json"
+)
+
+// Log configures the daemon's structured logging.
+type Log struct {
+	Level  slog.Level // debug, info (default), warn, error
+	Format string     // LogFormatText (default) or LogFormatJSON
+}
+
+// Admin configures the operator interfaces.
+type Admin struct {
+	Socket  string // unix socket lispctl talks to
+	Metrics string // HOST:PORT for Prometheus /metrics and /debug/pprof; "" = off
+}
+
+// Control configures the UDP 4342 control-plane transport.
+type Control struct {
+	Addresses []netip.Addr // where to listen; default 0.0.0.0 and ::
+	Port      uint16       // default 4342; 0 picks a free port (tests)
+	RateLimit RateLimit
+}
+
+// RateLimit bounds the control messages accepted before any parsing, so a
+// flood from one source cannot starve the others.
+type RateLimit struct {
+	PerSource      float64 // messages per second from one source address
+	PerSourceBurst int
+	Global         float64 // messages per second in total
+	GlobalBurst    int
+}
+
+// MapServer turns the Map-Server role on (RFC 9301 §8).
+type MapServer struct {
+	RegistrationTimeout  time.Duration // a registration expires this long after the last Map-Register
+	RequireNonceIncrease bool          // default for sites that do not say
+	MaxSubscriptions     int
+	SubscriptionTTL      time.Duration
+	NotifyRetransmit     time.Duration
+	Sites                []Site
+}
+
+// Site is one LISP site the Map-Server accepts registrations for.
+type Site struct {
+	Name        string
+	Description string
+	Keys        []Key
+	EIDPrefixes []SitePrefix
+	// AllowedRLOCs, when not empty, restricts the locators a registration
+	// may carry to these prefixes.
+	AllowedRLOCs []netip.Prefix
+	// RequireNonceIncrease is the effective setting: the site's own value,
+	// or the Map-Server's when the site does not give one. When set, a
+	// Map-Register whose nonce is not greater than the last one accepted
+	// from the same xTR is a replay and is dropped.
+	RequireNonceIncrease bool
+}
+
+// Key is a shared secret that authenticates Map-Register and Map-Notify.
+type Key struct {
+	ID         uint8
+	Algorithm  wire.AuthAlg
+	Secret     []byte
+	SecretFile string // path the secret was read from, resolved; "" when inline
+}
+
+// EID is an EID prefix within an instance ID.
+type EID struct {
+	InstanceID uint32
+	Prefix     netip.Prefix
+}
+
+// SitePrefix is an EID prefix a site may register.
+type SitePrefix struct {
+	EID
+	// AcceptMoreSpecifics lets the site register prefixes inside this one,
+	// not just this exact prefix.
+	AcceptMoreSpecifics bool
+}
+
+// MapResolver turns the Map-Resolver role on (RFC 9301 §8.1).
+type MapResolver struct {
+	// MapServers delegate EID prefixes to remote Map-Servers; prefixes of
+	// a co-located Map-Server's sites are resolved locally.
+	MapServers      []Delegation
+	NegativeTTL     time.Duration // for EIDs no site covers
+	UnregisteredTTL time.Duration // for EIDs of a site with no live registration
+}
+
+// Delegation sends Map-Requests for its EID prefixes to a Map-Server.
+type Delegation struct {
+	Address     netip.Addr
+	EIDPrefixes []EID
+}
+
+// XTR turns the ITR and/or ETR roles on.
+type XTR struct {
+	ITR           bool
+	ETR           bool
+	TUN           string   // TUN device name
+	EIDInterfaces []string // interfaces facing the EID hosts
+	MapResolvers  []netip.Addr
+	MapServers    []MapServerPeer
+	// RegisterInterval is the period of Map-Registers to each Map-Server.
+	RegisterInterval time.Duration
+	Database         []DatabaseEntry
+	PETRs            []netip.Addr
+	RLOCProbing      RLOCProbing
+	MapCache         MapCache
+	Subscribe        bool // RFC 9437 publish/subscribe
+	DynamicEIDs      []DynamicEID
+	// HasXTRID says whether XTRID was configured; without one the daemon
+	// picks its own.
+	HasXTRID bool
+	XTRID    [16]byte
+	SiteID   uint64 // 0 when not configured
+}
+
+// MapServerPeer is a Map-Server the ETR registers with.
+type MapServerPeer struct {
+	Address       netip.Addr
+	KeyID         uint8
+	Algorithm     wire.AuthAlg
+	Secret        []byte
+	SecretFile    string // path the secret was read from, resolved; "" when inline
+	ProxyReply    bool   // ask the Map-Server to answer Map-Requests for us
+	WantMapNotify bool   // ask for a Map-Notify for every Map-Register (default true)
+}
+
+// DatabaseEntry is a local EID prefix and the locators that reach it.
+type DatabaseEntry struct {
+	EID
+	Locators []Locator
+}
+
+// Locator is one RLOC of a database entry: a fixed address or the current
+// address of an interface (exactly one of the two is set).
+type Locator struct {
+	Address   netip.Addr
+	Interface string
+	Priority  uint8
+	Weight    uint8
+	MPriority uint8
+	MWeight   uint8
+}
+
+// RLOCProbing configures RLOC-probing (RFC 9301 §7.1).
+type RLOCProbing struct {
+	Interval time.Duration // 0 disables probing
+}
+
+// MapCache bounds the ITR map-cache.
+type MapCache struct {
+	MaxEntries int
+}
+
+// Dynamic-EID modes.
+const (
+	ModeAcrossSubnet   = "across-subnet"   // the roaming prefix is not the EID interface's subnet
+	ModeExtendedSubnet = "extended-subnet" // the subnet stretches across sites
+)
+
+// DynamicEID is a range of EIDs that may roam to and away from this xTR.
+type DynamicEID struct {
+	Name        string
+	EID                    // instance-id (default 0) and prefix
+	Interface   string     // where arriving EIDs are detected
+	Mode        string     // ModeAcrossSubnet (default) or ModeExtendedSubnet
+	NotifyGroup netip.Addr // multicast group told of moves; invalid when not configured
+}
+
+// PITR turns the Proxy-ITR role on (RFC 6832).
+type PITR struct {
+	EIDPrefixes []netip.Prefix // prefixes attracted from non-LISP sites
+}
+
+// PETR turns the Proxy-ETR role on (RFC 6832). It has no settings yet.
+type PETR struct{}

@@ -1,0 +1,406 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Load reads the configuration file at path, parses it, applies defaults
+// and validates it. Errors are reported as Errors.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, Errors{{File: path, Msg: pathErrorReason(err)}}
+	}
+	return Parse(data, path)
+}
+
+// Parse parses a configuration held in memory. name is the file name used
+// in error messages and in Config.File; secret-file paths are resolved
+// relative to its directory. On failure the error is an Errors listing
+// every problem found, in line order.
+func Parse(data []byte, name string) (*Config, error) {
+	return parse(data, name, baseVisits+visitsPerByte*len(data))
+}
+
+// parse is Parse with a given node-visit budget (tests use small ones).
+func parse(data []byte, name string, budget int) (*Config, error) {
+	p := &parser{file: name, dir: filepath.Dir(name), budget: budget}
+	root := p.document(data)
+	var cfg *Config
+	if len(p.errs) == 0 {
+		cfg = p.config(root)
+	}
+	if errs := p.finish(); errs != nil {
+		return nil, errs
+	}
+	cfg.File = name
+	return cfg, nil
+}
+
+// Limits that keep hostile input (alias bombs, error floods) cheap.
+const (
+	maxErrors = 100 // reported problems; more are summarized in one line
+	// Each node of a legitimate file takes at least a couple of bytes, so
+	// the budget only bites when aliases expand the document many times.
+	baseVisits    = 100000
+	visitsPerByte = 10
+)
+
+// parser walks the YAML node tree, filling the Config and collecting every
+// problem with the position of the node at fault.
+type parser struct {
+	file   string // name for error messages
+	dir    string // directory secret-file paths are relative to
+	errs   Errors
+	budget int  // node visits left before we give up (alias expansion)
+	stop   bool // budget or error limit reached: walk no further
+	// truncated: the walk stopped at the error limit, so the count of
+	// errors not shown is a lower bound.
+	truncated bool
+}
+
+// setter stores the value node v found at path at somewhere in the Config.
+type setter func(v *yaml.Node, at string)
+
+func (p *parser) errorf(n *yaml.Node, format string, args ...any) {
+	if p.stop {
+		return
+	}
+	e := Error{File: p.file, Msg: fmt.Sprintf(format, args...)}
+	if n != nil {
+		e.Line, e.Column = n.Line, n.Column
+	}
+	p.errs = append(p.errs, e)
+	if len(p.errs) >= 10*maxErrors {
+		// Enough to sort and report; the rest would only cost memory.
+		p.stop, p.truncated = true, true
+	}
+}
+
+// errorCount is a mark for clean: the number of problems found so far.
+func (p *parser) errorCount() int { return len(p.errs) }
+
+// clean says whether no problem was found since mark. Only clean entries
+// join cross-entry checks such as site overlaps, so that one mistake is
+// reported once, not again as a clash with its neighbours.
+func (p *parser) clean(mark int) bool { return len(p.errs) == mark && !p.stop }
+
+// checked wraps a setter, recording in ok whether its value was good. It
+// guards the values that identify a list entry: an entry whose identity is
+// known takes part in duplicate checks even when its other values are bad.
+func (p *parser) checked(ok *bool, set setter) setter {
+	return func(v *yaml.Node, at string) {
+		mark := p.errorCount()
+		set(v, at)
+		*ok = p.clean(mark)
+	}
+}
+
+// errorAt reports a problem at a line remembered from an earlier node.
+func (p *parser) errorAt(line int, format string, args ...any) {
+	p.errorf(&yaml.Node{Line: line}, format, args...)
+}
+
+// finish returns the collected errors in line order, at most maxErrors of
+// them, or nil when there are none.
+func (p *parser) finish() error {
+	if len(p.errs) == 0 {
+		return nil
+	}
+	p.errs.sort()
+	if len(p.errs) > maxErrors {
+		msg := fmt.Sprintf("%d more errors not shown", len(p.errs)-maxErrors)
+		if p.truncated {
+			msg = fmt.Sprintf("more than %d further errors; stopped looking", len(p.errs)-maxErrors)
+		}
+		p.errs = append(p.errs[:maxErrors], Error{File: p.file, Msg: msg})
+	}
+	return p.errs
+}
+
+// document parses data into a node tree and returns the single document's
+// root, or nil for an empty file or a syntax error (reported).
+func (p *parser) document(data []byte) *yaml.Node {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	switch err := decodeNode(dec, &doc); {
+	case errors.Is(err, io.EOF):
+		return nil
+	case err != nil:
+		p.syntaxError(err, data)
+		return nil
+	}
+	var extra yaml.Node
+	switch err := decodeNode(dec, &extra); {
+	case errors.Is(err, io.EOF):
+	case err != nil:
+		p.syntaxError(err, data)
+	default:
+		p.errorf(&extra, "only one YAML document is allowed")
+	}
+	if len(doc.Content) == 0 {
+		return nil
+	}
+	return doc.Content[0]
+}
+
+// decodeNode reads the next document. The YAML library reports errors by
+// panicking internally; should an unexpected panic escape it, it becomes an
+// error here, because nothing in lispd may crash on input.
+func decodeNode(dec *yaml.Decoder, n *yaml.Node) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("yaml: %v", r)
+		}
+	}()
+	return dec.Decode(n)
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// syntaxError reports a YAML parse error at the line the library names,
+// or at line 1 when it names none.
+func (p *parser) syntaxError(err error, data []byte) {
+	msg, line := err.Error(), 1
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		msg = m[2]
+	} else {
+		msg = strings.TrimPrefix(msg, "yaml: ")
+	}
+	if strings.Contains(msg, "cannot start any token") && startsWithTab(data, line) {
+		msg += " (indent with spaces: YAML does not allow tabs there)"
+	}
+	p.errs = append(p.errs, Error{File: p.file, Line: line, Msg: "invalid YAML: " + msg})
+}
+
+// startsWithTab says whether line (1-based) of data is indented with a tab.
+func startsWithTab(data []byte, line int) bool {
+	lines := bytes.Split(data, []byte("\n"))
+	if line < 1 || line > len(lines) {
+		return false
+	}
+	return bytes.HasPrefix(bytes.TrimLeft(lines[line-1], " "), []byte("\t"))
+}
+
+// resolve follows an alias to the node it names and charges the visit to
+// the budget. Past the budget it reports once and returns an empty node, so
+// callers need no special case.
+func (p *parser) resolve(n *yaml.Node) *yaml.Node {
+	if n = deref(n); n == nil {
+		return &yaml.Node{}
+	}
+	if p.budget--; p.budget < 0 {
+		if !p.stop {
+			p.errorf(n, "document too complex (aliases expand it too much)")
+			p.stop = true
+		}
+		return &yaml.Node{}
+	}
+	return n
+}
+
+func isNull(n *yaml.Node) bool { return n.ShortTag() == "!!null" }
+
+// describe names what a node is, for "expected X, got Y" messages.
+func describe(n *yaml.Node) string {
+	switch {
+	case isNull(n):
+		return "nothing"
+	case n.Kind == yaml.MappingNode:
+		return "a mapping"
+	case n.Kind == yaml.SequenceNode:
+		return "a list"
+	default:
+		return strconv.Quote(n.Value)
+	}
+}
+
+// join extends a key path: "map-server" + "sites" = "map-server.sites".
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// fields walks the mapping n found at path: it calls the setter of every
+// known key and reports unknown, duplicate and non-string keys. A null n
+// (a key with nothing after it) is an empty mapping. It returns the keys
+// present, for required and mutually exclusive keys.
+func (p *parser) fields(n *yaml.Node, path string, setters map[string]setter) map[string]keyValue {
+	n = p.resolve(n)
+	seen := make(map[string]keyValue)
+	if isNull(n) {
+		return seen
+	}
+	if n.Kind != yaml.MappingNode {
+		p.errorf(n, "%s: expected a mapping, got %s", where(path), describe(n))
+		return seen
+	}
+	for i := 0; i+1 < len(n.Content) && !p.stop; i += 2 {
+		k, v := p.resolve(n.Content[i]), n.Content[i+1]
+		switch {
+		case k.ShortTag() == "!!merge":
+			p.errorf(k, "%s: merge keys (<<) are not supported", where(path))
+			continue
+		case k.Kind != yaml.ScalarNode:
+			p.errorf(k, "%s: keys must be plain names, got %s", where(path), describe(k))
+			continue
+		}
+		set, known := setters[k.Value]
+		if !known {
+			p.unknownKey(k, path, setters)
+			continue
+		}
+		if first, dup := seen[k.Value]; dup {
+			p.errorf(k, "%s: duplicate key (first at line %d)", join(path, k.Value), first.key.Line)
+			continue
+		}
+		seen[k.Value] = keyValue{k, v}
+		set(v, join(path, k.Value))
+	}
+	return seen
+}
+
+// keyValue is one entry of a mapping.
+type keyValue struct{ key, value *yaml.Node }
+
+// isEmpty says whether the value is null or an empty list or mapping,
+// without charging the alias budget (the value was walked already).
+func (kv keyValue) isEmpty() bool {
+	v := deref(kv.value)
+	return v == nil || isNull(v) || v.Kind != yaml.ScalarNode && len(v.Content) == 0
+}
+
+// deref follows aliases without charging the budget, for nodes already
+// walked; nil when there is no node.
+func deref(n *yaml.Node) *yaml.Node {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 10; i++ {
+		n = n.Alias
+	}
+	if n != nil && n.Kind == yaml.AliasNode {
+		return nil
+	}
+	return n
+}
+
+// where names a path for messages; the root has no path.
+func where(path string) string {
+	if path == "" {
+		return "top level"
+	}
+	return path
+}
+
+func (p *parser) unknownKey(k *yaml.Node, path string, setters map[string]setter) {
+	in := "in " + path
+	if path == "" {
+		in = "at top level"
+	}
+	if s := suggest(k.Value, setters); s != "" {
+		p.errorf(k, "unknown key %q %s (did you mean %q?)", k.Value, in, s)
+		return
+	}
+	p.errorf(k, "unknown key %q %s", k.Value, in)
+}
+
+// suggest returns the known key closest to a misspelt one, if it is close
+// enough to be the likely intent: one edit for short keys, two for keys of
+// eight or more characters ("foo" is two edits from "log", but no typo).
+func suggest(key string, setters map[string]setter) string {
+	limit := min(2, max(1, len(key)/4))
+	best, bestDist := "", limit+1
+	for name := range setters {
+		if d := editDistance(key, name); d < bestDist || d == bestDist && name < best {
+			best, bestDist = name, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance, for short keys only.
+func editDistance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return 1 << 20
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// isMapping says whether n is a mapping or null (an empty one). Checks on
+// a mapping's keys skip anything else: fields reported it already.
+func isMapping(n *yaml.Node) bool {
+	n = deref(n)
+	return n != nil && (n.Kind == yaml.MappingNode || isNull(n))
+}
+
+// require reports each key of names missing from the mapping n.
+func (p *parser) require(n *yaml.Node, path string, seen map[string]keyValue, names ...string) bool {
+	if !isMapping(n) {
+		return false
+	}
+	ok := true
+	for _, name := range names {
+		if _, present := seen[name]; !present {
+			p.errorf(n, "%s: missing required key %q", where(path), name)
+			ok = false
+		}
+	}
+	return ok
+}
+
+// seq walks the list n found at path, calling item for each element. A null
+// n is an empty list.
+func (p *parser) seq(n *yaml.Node, path string, item func(v *yaml.Node, at string)) {
+	n = p.resolve(n)
+	if isNull(n) {
+		return
+	}
+	if n.Kind != yaml.SequenceNode {
+		p.errorf(n, "%s: expected a list, got %s", path, describe(n))
+		return
+	}
+	for i, v := range n.Content {
+		if p.stop {
+			return
+		}
+		item(v, fmt.Sprintf("%s[%d]", path, i))
+	}
+}
+
+// pathErrorReason drops the operation and path from a file-system error;
+// the message already names the file.
+func pathErrorReason(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}

@@ -1,0 +1,110 @@
+package config
+
+import (
+	"log/slog"
+	"net/netip"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// config reads the whole document. Defaults are filled in first and each
+// key present overwrites its own field, so an absent key keeps its default.
+func (p *parser) config(root *yaml.Node) *Config {
+	c := &Config{
+		Log:   Log{Level: slog.LevelInfo, Format: LogFormatText},
+		Admin: Admin{Socket: DefaultAdminSocket},
+		Control: Control{
+			Addresses: []netip.Addr{netip.IPv4Unspecified(), netip.IPv6Unspecified()},
+			Port:      DefaultControlPort,
+			RateLimit: RateLimit{
+				PerSource: DefaultPerSourceRate, PerSourceBurst: DefaultPerSourceBurst,
+				Global: DefaultGlobalRate, GlobalBurst: DefaultGlobalBurst,
+			},
+		},
+	}
+	p.fields(root, "", map[string]setter{
+		"log":     func(v *yaml.Node, at string) { p.log(v, at, &c.Log) },
+		"admin":   func(v *yaml.Node, at string) { p.admin(v, at, &c.Admin) },
+		"control": func(v *yaml.Node, at string) { p.control(v, at, &c.Control) },
+		"map-server": func(v *yaml.Node, at string) {
+			c.MapServer = p.mapServer(v, at)
+		},
+		"map-resolver": func(v *yaml.Node, at string) {
+			c.MapResolver = p.mapResolver(v, at)
+		},
+		"xtr":  func(v *yaml.Node, at string) { c.XTR = p.xtr(v, at) },
+		"pitr": func(v *yaml.Node, at string) { c.PITR = p.pitr(v, at) },
+		"petr": func(v *yaml.Node, at string) {
+			p.fields(v, at, nil) // no keys yet: anything inside is unknown
+			c.PETR = &PETR{}
+		},
+	})
+	// Only when nothing else is wrong: a misspelt role key, say, already
+	// explains why no role is on.
+	noRole := c.MapServer == nil && c.MapResolver == nil && c.XTR == nil && c.PITR == nil && c.PETR == nil
+	if noRole && len(p.errs) == 0 {
+		line := 1 // an empty file has no node to point at
+		if root != nil {
+			line = root.Line
+		}
+		p.errorAt(line, "no LISP role configured: add at least one of map-server, map-resolver, xtr, pitr or petr")
+	}
+	return c
+}
+
+var logLevels = map[string]slog.Level{
+	"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError,
+}
+
+func (p *parser) log(n *yaml.Node, path string, l *Log) {
+	p.fields(n, path, map[string]setter{
+		"level": func(v *yaml.Node, at string) {
+			if s, ok := p.enum(v, at, "debug", "info", "warn", "error"); ok {
+				l.Level = logLevels[s]
+			}
+		},
+		"format": func(v *yaml.Node, at string) {
+			if s, ok := p.enum(v, at, LogFormatText, LogFormatJSON); ok {
+				l.Format = s
+			}
+		},
+	})
+}
+
+func (p *parser) admin(n *yaml.Node, path string, a *Admin) {
+	p.fields(n, path, map[string]setter{
+		"socket":  p.nonEmptyTo(&a.Socket),
+		"metrics": p.hostPortTo(&a.Metrics),
+	})
+}
+
+func (p *parser) control(n *yaml.Node, path string, c *Control) {
+	seen := p.fields(n, path, map[string]setter{
+		"addresses":  p.addrsTo(&c.Addresses, anyAddr),
+		"port":       intTo(p, &c.Port, 0, 65535),
+		"rate-limit": func(v *yaml.Node, at string) { p.rateLimit(v, at, &c.RateLimit) },
+	})
+	if kv, ok := seen["addresses"]; ok && kv.isEmpty() {
+		p.errorf(kv.key, "%s: empty list; leave the key out to listen on all addresses", join(path, "addresses"))
+	}
+}
+
+func (p *parser) rateLimit(n *yaml.Node, path string, r *RateLimit) {
+	p.fields(n, path, map[string]setter{
+		"per-source":       p.rateTo(&r.PerSource),
+		"per-source-burst": intTo(p, &r.PerSourceBurst, 1, 1<<31-1),
+		"global":           p.rateTo(&r.Global),
+		"global-burst":     intTo(p, &r.GlobalBurst, 1, 1<<31-1),
+	})
+}
+
+func (p *parser) pitr(n *yaml.Node, path string) *PITR {
+	var pitr PITR
+	seen := p.fields(n, path, map[string]setter{
+		"eid-prefixes": p.prefixesTo(&pitr.EIDPrefixes),
+	})
+	if p.require(n, path, seen, "eid-prefixes") && seen["eid-prefixes"].isEmpty() {
+		p.errorf(seen["eid-prefixes"].key, "%s: a PITR needs at least one EID prefix to attract traffic for", join(path, "eid-prefixes"))
+	}
+	return &pitr
+}

@@ -1,0 +1,311 @@
+package config
+
+import (
+	"net/netip"
+	"slices"
+
+	"go.yaml.in/yaml/v3"
+)
+
+func (p *parser) mapResolver(n *yaml.Node, path string) *MapResolver {
+	mr := &MapResolver{NegativeTTL: DefaultNegativeTTL, UnregisteredTTL: DefaultUnregisteredTTL}
+	p.fields(n, path, map[string]setter{
+		"map-servers":      func(v *yaml.Node, at string) { mr.MapServers = p.delegations(v, at) },
+		"negative-ttl":     p.ttlTo(&mr.NegativeTTL),
+		"unregistered-ttl": p.ttlTo(&mr.UnregisteredTTL),
+	})
+	return mr
+}
+
+// delegations reads the remote Map-Servers a Map-Resolver forwards to,
+// each listed once.
+func (p *parser) delegations(n *yaml.Node, path string) []Delegation {
+	var list []Delegation
+	firstLine := map[netip.Addr]int{}
+	p.seq(n, path, func(v *yaml.Node, at string) {
+		var d Delegation
+		var addrNode *yaml.Node
+		mark := p.errorCount()
+		seen := p.fields(v, at, map[string]setter{
+			"address": func(v *yaml.Node, at string) {
+				if a, ok := p.addr(v, at, unicastAddr); ok {
+					d.Address, addrNode = a, v
+				}
+			},
+			"eid-prefixes": func(v *yaml.Node, at string) { d.EIDPrefixes = p.eids(v, at) },
+		})
+		p.notEmpty(seen, at, "eid-prefixes", "a delegation needs at least one EID prefix")
+		p.require(v, at, seen, "address", "eid-prefixes")
+		ok := p.clean(mark)
+		if addrNode == nil {
+			return
+		}
+		if first, dup := firstLine[d.Address]; dup {
+			p.errorf(addrNode, "%s: Map-Server %s is listed twice (first at line %d); merge its eid-prefixes",
+				join(at, "address"), d.Address, first)
+			return
+		}
+		firstLine[d.Address] = addrNode.Line
+		if ok {
+			list = append(list, d)
+		}
+	})
+	return list
+}
+
+// eids reads a list of distinct {prefix, instance-id}.
+func (p *parser) eids(n *yaml.Node, path string) []EID {
+	var list []EID
+	firstLine := map[EID]int{}
+	p.seq(n, path, func(v *yaml.Node, at string) {
+		var e EID
+		prefixNode, iidOK := (*yaml.Node)(nil), true
+		seen := p.fields(v, at, map[string]setter{
+			"prefix": func(v *yaml.Node, at string) {
+				if pfx, ok := p.prefix(v, at); ok {
+					e.Prefix, prefixNode = pfx, v
+				}
+			},
+			"instance-id": p.checked(&iidOK, p.instanceIDTo(&e.InstanceID)),
+		})
+		if p.require(v, at, seen, "prefix"); prefixNode == nil || !iidOK {
+			return
+		}
+		if first, dup := firstLine[e]; dup {
+			p.errorf(prefixNode, "%s: duplicate prefix %s in instance-id %d (first at line %d)",
+				join(at, "prefix"), e.Prefix, e.InstanceID, first)
+			return
+		}
+		firstLine[e] = prefixNode.Line
+		list = append(list, e)
+	})
+	return list
+}
+
+func (p *parser) xtr(n *yaml.Node, path string) *XTR {
+	x := &XTR{
+		TUN:              DefaultTUN,
+		RegisterInterval: DefaultRegisterInterval,
+		RLOCProbing:      RLOCProbing{Interval: DefaultRLOCProbeInterval},
+		MapCache:         MapCache{MaxEntries: DefaultMapCacheMaxEntries},
+	}
+	var dynRefs []entryRef // where each dynamic EID's interface was written
+	seen := p.fields(n, path, map[string]setter{
+		"itr":               p.boolTo(&x.ITR),
+		"etr":               p.boolTo(&x.ETR),
+		"tun":               p.ifnameTo(&x.TUN),
+		"eid-interfaces":    p.ifnamesTo(&x.EIDInterfaces),
+		"map-resolvers":     p.addrsTo(&x.MapResolvers, unicastAddr),
+		"map-servers":       func(v *yaml.Node, at string) { x.MapServers = p.mapServerPeers(v, at) },
+		"register-interval": p.positiveDurationTo(&x.RegisterInterval),
+		"database":          func(v *yaml.Node, at string) { x.Database = p.database(v, at) },
+		"petrs":             p.addrsTo(&x.PETRs, unicastAddr),
+		"rloc-probing": func(v *yaml.Node, at string) {
+			p.fields(v, at, map[string]setter{"interval": p.durationTo(&x.RLOCProbing.Interval)})
+		},
+		"map-cache": func(v *yaml.Node, at string) {
+			p.fields(v, at, map[string]setter{"max-entries": intTo(p, &x.MapCache.MaxEntries, 1, 1<<31-1)})
+		},
+		"subscribe":    p.boolTo(&x.Subscribe),
+		"dynamic-eids": func(v *yaml.Node, at string) { x.DynamicEIDs, dynRefs = p.dynamicEIDs(v, at) },
+		"xtr-id":       p.hexTo(x.XTRID[:], &x.HasXTRID),
+		"site-id":      p.uint64To(&x.SiteID),
+	})
+	if !isMapping(n) {
+		return x // reported by fields
+	}
+	// A bad itr or etr value was reported already; saying that neither
+	// is on would only repeat it.
+	badBool := func(key string) bool {
+		kv, ok := seen[key]
+		v := deref(kv.value)
+		return ok && (v == nil || v.ShortTag() != "!!bool")
+	}
+	if !x.ITR && !x.ETR && !badBool("itr") && !badBool("etr") {
+		p.errorf(n, "%s: neither itr nor etr is enabled; set itr: true, etr: true or both", path)
+	}
+	if x.ETR && seen["database"].isEmpty() && seen["dynamic-eids"].isEmpty() {
+		p.errorf(n, "%s: an ETR needs local EID prefixes: add a database (or dynamic-eids)", path)
+	}
+	// Roaming EIDs are detected on the EID-facing interfaces only.
+	for i, d := range x.DynamicEIDs {
+		if !slices.Contains(x.EIDInterfaces, d.Interface) {
+			p.errorf(dynRefs[i].node, "%s: %q is not one of eid-interfaces", dynRefs[i].at, d.Interface)
+		}
+	}
+	return x
+}
+
+// mapServerPeers reads the Map-Servers an ETR registers with, each once.
+func (p *parser) mapServerPeers(n *yaml.Node, path string) []MapServerPeer {
+	var list []MapServerPeer
+	firstLine := map[netip.Addr]int{}
+	p.seq(n, path, func(v *yaml.Node, at string) {
+		m := MapServerPeer{WantMapNotify: true}
+		var addrNode *yaml.Node
+		setters := p.authSetters(map[string]setter{
+			"address": func(v *yaml.Node, at string) {
+				if a, ok := p.addr(v, at, unicastAddr); ok {
+					m.Address, addrNode = a, v
+				}
+			},
+			"proxy-reply":     p.boolTo(&m.ProxyReply),
+			"want-map-notify": p.boolTo(&m.WantMapNotify),
+		}, &m.KeyID, &m.Algorithm, &m.Secret, &m.SecretFile)
+		mark := p.errorCount()
+		seen := p.fields(v, at, setters)
+		p.checkSecret(v, at, seen)
+		p.require(v, at, seen, "address")
+		ok := p.clean(mark)
+		if addrNode == nil {
+			return
+		}
+		if first, dup := firstLine[m.Address]; dup {
+			p.errorf(addrNode, "%s: Map-Server %s is listed twice (first at line %d)", join(at, "address"), m.Address, first)
+			return
+		}
+		firstLine[m.Address] = addrNode.Line
+		if ok {
+			list = append(list, m)
+		}
+	})
+	return list
+}
+
+// database reads the ETR's local EID prefixes, each once.
+func (p *parser) database(n *yaml.Node, path string) []DatabaseEntry {
+	var list []DatabaseEntry
+	firstLine := map[EID]int{}
+	p.seq(n, path, func(v *yaml.Node, at string) {
+		var e DatabaseEntry
+		mark := p.errorCount()
+		prefixNode, iidOK := (*yaml.Node)(nil), true
+		seen := p.fields(v, at, map[string]setter{
+			"eid-prefix": func(v *yaml.Node, at string) {
+				if pfx, ok := p.prefix(v, at); ok {
+					e.Prefix, prefixNode = pfx, v
+				}
+			},
+			"instance-id": p.checked(&iidOK, p.instanceIDTo(&e.InstanceID)),
+			"locators":    func(v *yaml.Node, at string) { e.Locators = p.locators(v, at) },
+		})
+		p.notEmpty(seen, at, "locators", "an EID prefix needs at least one locator")
+		p.require(v, at, seen, "eid-prefix", "locators")
+		ok := p.clean(mark)
+		if prefixNode == nil || !iidOK {
+			return
+		}
+		if first, dup := firstLine[e.EID]; dup {
+			p.errorf(prefixNode, "%s: duplicate prefix %s in instance-id %d (first at line %d)",
+				join(at, "eid-prefix"), e.Prefix, e.InstanceID, first)
+			return
+		}
+		firstLine[e.EID] = prefixNode.Line
+		if ok {
+			list = append(list, e)
+		}
+	})
+	return list
+}
+
+// locators reads the RLOCs of one database entry, each once.
+func (p *parser) locators(n *yaml.Node, path string) []Locator {
+	var list []Locator
+	firstLine := map[string]int{} // by address or interface name
+	p.seq(n, path, func(v *yaml.Node, at string) {
+		l := Locator{Priority: DefaultPriority, Weight: DefaultWeight, MPriority: DefaultMPriority, MWeight: DefaultMWeight}
+		mark := p.errorCount()
+		seen := p.fields(v, at, map[string]setter{
+			"address":    p.addrTo(&l.Address, unicastAddr),
+			"interface":  p.ifnameTo(&l.Interface),
+			"priority":   intTo(p, &l.Priority, 0, 255),
+			"weight":     intTo(p, &l.Weight, 0, 255),
+			"m-priority": intTo(p, &l.MPriority, 0, 255),
+			"m-weight":   intTo(p, &l.MWeight, 0, 255),
+		})
+		addr, hasAddr := seen["address"]
+		iface, hasIface := seen["interface"]
+		switch {
+		case hasAddr && hasIface:
+			p.errorf(iface.key, "%s: give either address or interface, not both", at)
+			return
+		case !hasAddr && !hasIface:
+			if !isMapping(v) {
+				return
+			}
+			p.errorf(v, "%s: missing required key \"address\" (or \"interface\")", at)
+			return
+		}
+		ok := p.clean(mark)
+		var key string // what identifies the locator
+		var node *yaml.Node
+		switch {
+		case l.Address.IsValid():
+			key, node = l.Address.String(), addr.key
+		case l.Interface != "":
+			key, node = l.Interface, iface.key
+		default:
+			return // the address or name was bad, and said so
+		}
+		if first, dup := firstLine[key]; dup {
+			p.errorf(node, "%s: locator %s is listed twice (first at line %d)", at, key, first)
+			return
+		}
+		firstLine[key] = node.Line
+		if ok {
+			list = append(list, l)
+		}
+	})
+	return list
+}
+
+// entryRef says where a value of a list entry was written.
+type entryRef struct {
+	node *yaml.Node
+	at   string
+}
+
+// dynamicEIDs reads the roaming ranges, with distinct names, and returns
+// them with where each one's interface was written.
+func (p *parser) dynamicEIDs(n *yaml.Node, path string) ([]DynamicEID, []entryRef) {
+	var list []DynamicEID
+	var ifRefs []entryRef
+	firstLine := map[string]int{}
+	p.seq(n, path, func(v *yaml.Node, at string) {
+		d := DynamicEID{Mode: ModeAcrossSubnet}
+		var nameNode *yaml.Node
+		mark := p.errorCount()
+		seen := p.fields(v, at, map[string]setter{
+			"name": func(v *yaml.Node, at string) {
+				if s, node, ok := p.str(v, at); ok && p.nonEmpty(node, at) {
+					d.Name, nameNode = s, node
+				}
+			},
+			"prefix":      p.prefixTo(&d.Prefix),
+			"instance-id": p.instanceIDTo(&d.InstanceID),
+			"interface":   p.ifnameTo(&d.Interface),
+			"mode": func(v *yaml.Node, at string) {
+				if s, ok := p.enum(v, at, ModeAcrossSubnet, ModeExtendedSubnet); ok {
+					d.Mode = s
+				}
+			},
+			"notify-group": p.addrTo(&d.NotifyGroup, multicastAddr),
+		})
+		p.require(v, at, seen, "name", "prefix", "interface")
+		ok := p.clean(mark)
+		if nameNode == nil {
+			return
+		}
+		if first, dup := firstLine[d.Name]; dup {
+			p.errorf(nameNode, "%s: duplicate dynamic-eid name %q (first at line %d)", join(at, "name"), d.Name, first)
+			return
+		}
+		firstLine[d.Name] = nameNode.Line
+		if !ok {
+			return
+		}
+		list = append(list, d)
+		ifRefs = append(ifRefs, entryRef{seen["interface"].value, join(at, "interface")})
+	})
+	return list, ifRefs
+}
