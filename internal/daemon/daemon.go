@@ -413,5 +413,3 @@ func (d *Daemon) status() Status {
 	}
 	return s
 }
-
-
