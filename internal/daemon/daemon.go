@@ -19,6 +19,7 @@ import (
 	"github.com/lispd/lispd/internal/mapresolver"
 	"github.com/lispd/lispd/internal/mapserver"
 	"github.com/lispd/lispd/internal/stats"
+	"github.com/lispd/lispd/internal/xtr"
 	"github.com/lispd/lispd/wire"
 )
 
@@ -29,6 +30,9 @@ var Version = "dev"
 type Options struct {
 	Log *slog.Logger
 	Now func() time.Time
+	// DataPlane, when set, is what the xTR programs; nil means the
+	// userspace data plane on a TUN device (or none without an xtr role).
+	DataPlane xtr.DataPlane
 }
 
 // Daemon is one running lispd.
@@ -45,6 +49,7 @@ type Daemon struct {
 	cfg *config.Config
 	ms  *mapserver.Server
 	mr  *mapresolver.Resolver
+	xtr *xtr.Server
 
 	limRequest, limRegister, limOther *limiter
 	c                                 counters
@@ -76,7 +81,10 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.transport = t
-	d.buildRoles(cfg)
+	if err := d.buildRoles(cfg, opts); err != nil {
+		t.Close()
+		return nil, err
+	}
 	d.admin = admin.New(d.log)
 	d.routes()
 	if cfg.Admin.Socket != "" {
@@ -97,7 +105,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	return d, nil
 }
 
-func (d *Daemon) buildRoles(cfg *config.Config) {
+func (d *Daemon) buildRoles(cfg *config.Config, opts Options) error {
 	if cfg.MapServer != nil {
 		d.ms = mapserver.New(sitesFromConfig(cfg.MapServer), mapserver.Options{
 			RegistrationTimeout:  cfg.MapServer.RegistrationTimeout,
@@ -118,6 +126,16 @@ func (d *Daemon) buildRoles(cfg *config.Config) {
 			Log:         d.log,
 		})
 	}
+	if cfg.XTR != nil || cfg.PITR != nil {
+		xo, err := xtrOptions(cfg)
+		if err != nil {
+			return err
+		}
+		xo.Now, xo.Timers, xo.Stats, xo.Log = d.now, mapserver.SenderFunc(d.sendNow), d.stats, d.log
+		xo.DataPlane = opts.DataPlane
+		d.xtr = xtr.New(xo)
+	}
+	return nil
 }
 
 func mrUnregisteredTTL(cfg *config.Config) time.Duration {
@@ -180,6 +198,13 @@ func (d *Daemon) MapServer() *mapserver.Server {
 	return d.ms
 }
 
+// XTR returns the tunnel-router control plane, or nil.
+func (d *Daemon) XTR() *xtr.Server {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.xtr
+}
+
 // Run serves until ctx ends, then shuts down cleanly.
 func (d *Daemon) Run(ctx context.Context) error {
 	ctx, d.cancel = context.WithCancel(ctx)
@@ -195,6 +220,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	if d.mr != nil {
 		roles = append(roles, "map-resolver")
+	}
+	if d.xtr != nil {
+		roles = append(roles, "xtr")
 	}
 	d.log.Info("lispd started", "version", Version, "roles", roles, "control", d.transport.Addrs())
 	<-ctx.Done()
@@ -223,6 +251,9 @@ func (d *Daemon) timers(ctx context.Context) {
 		case <-t.C:
 			if ms := d.MapServer(); ms != nil {
 				ms.Tick()
+			}
+			if x := d.XTR(); x != nil {
+				x.Tick()
 			}
 		}
 	}
@@ -297,7 +328,7 @@ func (d *Daemon) handle(p *control.Packet, out *control.Out) {
 
 func (d *Daemon) dispatch(m wire.Message, p *control.Packet, out *control.Out) {
 	d.mu.Lock()
-	ms, mr := d.ms, d.mr
+	ms, mr, x := d.ms, d.mr, d.xtr
 	d.mu.Unlock()
 	switch m := m.(type) {
 	case *wire.MapRegister:
@@ -325,6 +356,9 @@ func (d *Daemon) dispatch(m wire.Message, p *control.Packet, out *control.Out) {
 			return
 		}
 		switch {
+		case x != nil && d.forUs(m):
+			// A Map-Server forwarded an ITR's request to us, the ETR.
+			x.HandleMapRequest(req, p.Src, p.Dst.Addr(), m.SrcPort, true, out)
 		case mr != nil:
 			mr.HandleRequest(r, out)
 		case ms != nil:
@@ -335,6 +369,11 @@ func (d *Daemon) dispatch(m wire.Message, p *control.Packet, out *control.Out) {
 			d.drop("no-mapping-role", p, nil)
 		}
 	case *wire.MapRequest:
+		if x != nil {
+			// RLOC-probes and SMRs come straight to the xTR.
+			x.HandleMapRequest(m, p.Src, p.Dst.Addr(), p.Src.Port(), false, out)
+			return
+		}
 		// RLOC-probes must not reach the mapping system, and ITRs reach
 		// a Map-Resolver in an ECM (RFC 9301 §5.3, §7.1).
 		if m.Probe {
@@ -343,10 +382,35 @@ func (d *Daemon) dispatch(m wire.Message, p *control.Packet, out *control.Out) {
 			d.drop("map-request-not-encapsulated", p, nil)
 		}
 	case *wire.MapReply:
-		d.drop("unexpected-map-reply", p, nil)
+		if x == nil {
+			d.drop("unexpected-map-reply", p, nil)
+			return
+		}
+		x.HandleMapReply(m, p.Src)
+	case *wire.MapNotify:
+		if x == nil {
+			d.drop("unexpected-type", p, nil)
+			return
+		}
+		x.HandleMapNotify(p.Data, m, p.Src, p.Dst.Addr(), out)
 	default:
 		d.drop("unexpected-type", p, nil)
 	}
+}
+
+// forUs tells whether an ECM'd Map-Request is one a Map-Server forwarded
+// to this xTR as ETR: it asks for an EID of our database. Without the
+// mapping roles every ECM'd request is for us.
+func (d *Daemon) forUs(m *wire.ECM) bool {
+	if d.ms == nil && d.mr == nil {
+		return true
+	}
+	req := m.Message.(*wire.MapRequest)
+	if len(req.Records) == 0 {
+		return false
+	}
+	e, ok := mapping.FromWire(req.Records[0].EID, req.Records[0].MaskLen)
+	return ok && d.xtr.Owns(e)
 }
 
 // replyAddr picks where a Map-Reply goes: an ITR-RLOC of the family the
@@ -410,6 +474,9 @@ func (d *Daemon) status() Status {
 	}
 	if d.mr != nil {
 		s.Roles = append(s.Roles, "map-resolver")
+	}
+	if d.xtr != nil {
+		s.Roles = append(s.Roles, "xtr")
 	}
 	return s
 }

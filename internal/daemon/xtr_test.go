@@ -1,0 +1,179 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lispd/lispd/internal/config"
+	"github.com/lispd/lispd/internal/mapping"
+	"github.com/lispd/lispd/internal/xtr"
+)
+
+// recorder is a data plane that remembers what it was told.
+type recorder struct {
+	mu    sync.Mutex
+	cache map[mapping.EID]xtr.CacheEntry
+	local []mapping.EID
+}
+
+func newRecorder() *recorder { return &recorder{cache: map[mapping.EID]xtr.CacheEntry{}} }
+
+func (r *recorder) SetMapCache(e xtr.CacheEntry) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cache[e.EID] = e
+}
+func (r *recorder) DeleteMapCache(eid mapping.EID) { r.mu.Lock(); delete(r.cache, eid); r.mu.Unlock() }
+func (r *recorder) FlushMapCache()                 { r.mu.Lock(); clear(r.cache); r.mu.Unlock() }
+func (r *recorder) SetLocatorUp(eid mapping.EID, rloc netip.Addr, up bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e := r.cache[eid]
+	for i := range e.Locators {
+		if e.Locators[i].Addr == rloc {
+			e.Locators[i].Up = up
+		}
+	}
+}
+func (r *recorder) SetLocalEIDs(eids []mapping.EID) { r.mu.Lock(); r.local = eids; r.mu.Unlock() }
+
+func (r *recorder) get(eid string) (xtr.CacheEntry, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.cache[mapping.NewEID(0, netip.MustParsePrefix(eid))]
+	return e, ok
+}
+
+// startNode runs one daemon from a full YAML config with the given data plane.
+func startNode(t *testing.T, yaml string, dp xtr.DataPlane) *Daemon {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "lispd.yaml")
+	yaml = fmt.Sprintf("admin: {socket: %s}\n%s", filepath.Join(dir, "lispd.sock"), yaml)
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(cfg, Options{DataPlane: dp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return d
+}
+
+func eventually(t *testing.T, what string, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestXTRControlPlane runs a Map-Server/Map-Resolver, a multihomed ETR and
+// an ITR as three daemons on loopback addresses and walks the control
+// plane: registration, resolution forwarded to the ETR, RLOC probing, a
+// database change reaching the ITR by publish/subscribe.
+func TestXTRControlPlane(t *testing.T) {
+	const msYAML = `
+control: {addresses: [127.0.1.1], port: 4342}
+map-server:
+  sites:
+    - name: dc1
+      keys: [{key-id: 1, algorithm: hmac-sha-256-128, secret: dc1key}]
+      eid-prefixes: [{prefix: 198.51.100.0/24, accept-more-specifics: true}]
+    - name: client
+      keys: [{key-id: 1, algorithm: hmac-sha-256-128, secret: clientkey}]
+      eid-prefixes: [{prefix: 203.0.113.0/24}]
+map-resolver: {}
+`
+	etrYAML := `
+control: {addresses: [127.0.1.12], port: 4342}
+xtr:
+  etr: true
+  itr: true
+  map-resolvers: [127.0.1.1]
+  map-servers: [{address: 127.0.1.1, key-id: 1, algorithm: hmac-sha-256-128, secret: dc1key}]
+  register-interval: 1s
+  database:
+    - eid-prefix: 198.51.100.0/24
+      locators:
+        - {address: 127.0.1.12, priority: 1, weight: 50}
+        - {address: 127.0.1.13, priority: 1, weight: 50}
+`
+	itrYAML := `
+control: {addresses: [127.0.1.21], port: 4342}
+xtr:
+  itr: true
+  etr: true
+  subscribe: true
+  map-resolvers: [127.0.1.1]
+  map-servers: [{address: 127.0.1.1, key-id: 1, algorithm: hmac-sha-256-128, secret: clientkey}]
+  register-interval: 1s
+  rloc-probing: {interval: 200ms}
+  database:
+    - eid-prefix: 203.0.113.0/24
+      locators: [{address: 127.0.1.21}]
+`
+	ms := startNode(t, msYAML, nil)
+	etr := startNode(t, etrYAML, xtr.NopDataPlane{})
+	rec := newRecorder()
+	itr := startNode(t, itrYAML, rec)
+	eventually(t, "both sites registered", func() bool { return ms.MapServer().Registrations() == 2 })
+	if db := etr.XTR().DatabaseView(); db.MapServers[0].State != "registered" {
+		t.Errorf("ETR registration state %q", db.MapServers[0].State)
+	}
+
+	itr.XTR().Miss(0, netip.MustParseAddr("198.51.100.20"))
+	eventually(t, "map-cache entry", func() bool { _, ok := rec.get("198.51.100.0/24"); return ok })
+	e, _ := rec.get("198.51.100.0/24")
+	if len(e.Locators) != 2 || e.Negative {
+		t.Fatalf("cached %+v", e)
+	}
+	mc := itr.XTR().MapCache()
+	if len(mc) != 1 || !mc[0].Subscribed {
+		t.Errorf("show map-cache: %+v", mc)
+	}
+	eventually(t, "subscription at the Map-Server", func() bool { return len(ms.MapServer().Subscriptions()) == 1 })
+	// 127.0.1.12 answers probes; nobody listens on 127.0.1.13, which goes
+	// down, and the data plane hears of it.
+	eventually(t, "RLOC probe verdicts", func() bool {
+		rl := itr.XTR().RLOCProbing()
+		return len(rl) == 2 && rl[0].Replies > 0 && rl[0].State == "up" && rl[1].State == "down"
+	})
+	if e, _ := rec.get("198.51.100.0/24"); e.Locators[1].Up || !e.Locators[0].Up {
+		t.Errorf("data plane locator states: %+v", e.Locators)
+	}
+
+	// A miss outside every site: negative, natively-forward, 15 minutes.
+	itr.XTR().Miss(0, netip.MustParseAddr("192.0.2.77"))
+	eventually(t, "negative entry", func() bool { _, ok := rec.get("192.0.0.0/6"); return ok })
+	if n, _ := rec.get("192.0.0.0/6"); !n.Negative {
+		t.Errorf("negative entry: %+v", n)
+	}
+
+	// The ETR's database changes: the Map-Server publishes, the ITR's
+	// cache follows without asking.
+	etr.XTR().SetDatabase([]xtr.DatabaseEntry{{EID: mapping.NewEID(0, netip.MustParsePrefix("198.51.100.0/24")),
+		Locators: []mapping.Locator{{Addr: netip.MustParseAddr("127.0.1.14"), Priority: 1, Weight: 100}}}})
+	eventually(t, "publication applied", func() bool {
+		e, _ := rec.get("198.51.100.0/24")
+		return len(e.Locators) == 1 && e.Locators[0].Addr == netip.MustParseAddr("127.0.1.14")
+	})
+	eventually(t, "publication acknowledged", func() bool { return ms.MapServer().PendingNotifies() == 0 })
+}

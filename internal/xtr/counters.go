@@ -1,0 +1,50 @@
+package xtr
+
+import "github.com/lispd/lispd/internal/stats"
+
+type counters struct {
+	registers, registerRetrans, notifies, notifyBadAuth, notifyAcks          *stats.Counter
+	replies, probeReplies, smrSent, smrReceived                              *stats.Counter
+	misses, requests, requestsLimited, requestTimeouts, replyUnsolicited     *stats.Counter
+	installs, evictions, expired, publications, probesSent, rlocDown, rlocUp *stats.Counter
+	drops                                                                    map[string]*stats.Counter
+}
+
+var xtrDropReasons = []string{"no-record", "bad-eid", "not-an-etr", "probe-in-ecm", "not-my-eid", "no-itr-rloc"}
+
+func newCounters(r *stats.Registry) counters {
+	c := func(sub, name, help string) *stats.Counter {
+		return r.Counter(stats.Desc{Subsystem: sub, Name: name, Help: help})
+	}
+	x := counters{
+		registers:        c("etr", "map_registers_sent", "Map-Registers sent."),
+		registerRetrans:  c("etr", "map_register_retransmissions", "Map-Registers sent again for want of a Map-Notify."),
+		notifies:         c("etr", "map_notifies_received", "Map-Notifies acknowledging our Map-Registers."),
+		notifyBadAuth:    c("etr", "map_notifies_bad_auth", "Map-Notifies dropped: unknown Map-Server or bad authentication."),
+		notifyAcks:       c("etr", "map_notify_acks_sent", "Map-Notify-Acks sent for unsolicited Map-Notifies."),
+		replies:          c("etr", "map_replies_sent", "Map-Replies sent for our EIDs."),
+		probeReplies:     c("rloc_probing", "replies", "RLOC-probe replies sent or received."),
+		smrSent:          c("etr", "smrs_sent", "Solicit-Map-Requests sent to recent ITRs."),
+		smrReceived:      c("itr", "smrs_received", "Solicit-Map-Requests received."),
+		misses:           c("itr", "cache_misses", "Data-plane misses reported to the control plane."),
+		requests:         c("itr", "map_requests_sent", "Map-Requests sent to Map-Resolvers."),
+		requestsLimited:  c("itr", "map_requests_rate_limited", "Map-Requests held back by the rate limit."),
+		requestTimeouts:  c("itr", "map_request_timeouts", "Map-Requests never answered."),
+		replyUnsolicited: c("itr", "map_replies_unsolicited", "Map-Replies with no matching nonce (dropped)."),
+		installs:         c("itr", "map_cache_installs", "Mappings installed or refreshed in the map-cache."),
+		evictions:        c("itr", "map_cache_evictions", "Map-cache entries evicted for room."),
+		expired:          c("itr", "map_cache_expired", "Map-cache entries expired."),
+		publications:     c("itr", "publications_received", "Pub/sub Map-Notifies applied to the map-cache."),
+		probesSent:       c("rloc_probing", "probes_sent", "RLOC-probes sent."),
+		rlocDown:         c("rloc_probing", "rloc_down", "Locators marked down."),
+		rlocUp:           c("rloc_probing", "rloc_up", "Locators marked up again."),
+		drops:            map[string]*stats.Counter{},
+	}
+	for _, reason := range xtrDropReasons {
+		x.drops[reason] = r.Counter(stats.Desc{Subsystem: "etr", Name: "map_requests_dropped",
+			Help: "Map-Requests the xTR did not answer, by reason.", Labels: [][2]string{{"reason", reason}}})
+	}
+	return x
+}
+
+func (c *counters) requestDropped(reason string) *stats.Counter { return c.drops[reason] }

@@ -1,0 +1,284 @@
+package xtr
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"time"
+
+	"github.com/lispd/lispd/internal/mapping"
+	"github.com/lispd/lispd/wire"
+)
+
+func rand64n(n int64) int64 { return rand.Int64N(n) }
+
+// Rate limits of Map-Requests (RFC 9301 §5.3) and SMR-invoked ones (§6.1).
+const (
+	requestInterval  = time.Second
+	requestHoldAfter = 10
+	requestHold      = 30 * time.Second
+	smrInterval      = 3 * time.Second
+	requestTimeout   = 2 * time.Second
+)
+
+// Miss is called by the data plane when a packet found no map-cache entry.
+func (s *Server) Miss(iid uint32, dst netip.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.c.misses.Inc()
+	s.requestLocked(mapping.HostEID(iid, dst), false)
+}
+
+// SendMapRequest is called by the data plane when a send-map-request
+// negative entry matched.
+func (s *Server) SendMapRequest(iid uint32, dst netip.Addr) { s.Miss(iid, dst) }
+
+// Resolve asks the mapping system for eid now (subject to the rate limit).
+func (s *Server) Resolve(eid mapping.EID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requestLocked(eid, false)
+}
+
+// requestLocked sends an ECM'd Map-Request for eid to a Map-Resolver,
+// unless the rate limit says wait. A refresh uses the cached prefix as the
+// rate-limit key, so all hosts of one prefix share one budget.
+func (s *Server) requestLocked(eid mapping.EID, smr bool) bool {
+	if !s.opts.ITR || len(s.opts.MapResolvers) == 0 {
+		return false
+	}
+	now := s.opts.Now()
+	key := eid
+	if p, _, ok := s.cache.LookupPrefix(eid); ok {
+		key = p
+	}
+	st := s.reqs[key]
+	if st == nil {
+		st = &reqState{}
+		s.reqs[key] = st
+	}
+	interval := requestInterval
+	if smr {
+		interval = smrInterval
+	}
+	if now.Before(st.holdUntil) || (!st.last.IsZero() && now.Sub(st.last) < interval) {
+		s.c.requestsLimited.Inc()
+		return false
+	}
+	st.last = now
+	st.unanswered++
+	if st.unanswered >= requestHoldAfter {
+		st.holdUntil = now.Add(requestHold)
+		st.unanswered = 0
+	}
+	// After two unanswered tries, the next Map-Resolver gets a turn.
+	if st.unanswered > 0 && st.unanswered%2 == 0 {
+		s.mrIndex++
+	}
+	mr := s.opts.MapResolvers[s.mrIndex%len(s.opts.MapResolvers)]
+	itr, ok := s.localRLOC(mr)
+	if !ok {
+		return false
+	}
+	req := &wire.MapRequest{SMRInvoked: smr, PITR: s.opts.PITR, Nonce: s.newNonce(),
+		Records: []wire.RequestRecord{{MaskLen: eid.MaskLen(), EID: eid.Address()}}}
+	for _, a := range s.opts.LocalRLOCs {
+		req.ITRRLOCs = append(req.ITRRLOCs, wire.AddrFromIP(a))
+	}
+	subscribe := s.opts.Subscribe && !s.opts.PITR
+	if subscribe {
+		req.HasXTRID, req.XTRID, req.SiteID = true, s.opts.XTRID, s.opts.SiteID
+		req.Records[0].Notify = true
+		if last, ok := s.subNonce[eid]; ok {
+			req.Nonce = last + 1
+		}
+		s.subNonce[eid] = req.Nonce
+	}
+	ecm := &wire.ECM{IP: wire.InnerIP{Src: itr, Dst: eid.Prefix.Addr(), TTL: 64}, SrcPort: 4342, DstPort: 4342, Message: req}
+	b, err := wire.Encode(ecm)
+	if err != nil {
+		s.log.Warn("cannot encode Map-Request", "err", err)
+		return false
+	}
+	s.pending[req.Nonce] = &pendingReq{eid: eid, sent: now, mr: mr, subscribe: subscribe, smr: smr}
+	s.opts.Timers.Send(b, itr, netip.AddrPortFrom(mr, 4342))
+	s.c.requests.Inc()
+	return true
+}
+
+func (s *Server) expireRequestsLocked(now time.Time) {
+	for n, p := range s.pending {
+		if now.Sub(p.sent) > requestTimeout {
+			delete(s.pending, n)
+			s.c.requestTimeouts.Inc()
+		}
+	}
+}
+
+// HandleMapReply takes a Map-Reply: an answer to one of our Map-Requests
+// (matched by nonce; anything else is dropped) or to an RLOC-probe.
+func (s *Server) HandleMapReply(m *wire.MapReply, src netip.AddrPort) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.opts.Now()
+	if m.Probe {
+		s.probeReplyLocked(m, src, now)
+		return
+	}
+	p, ok := s.pending[m.Nonce]
+	if !ok {
+		s.c.replyUnsolicited.Inc()
+		return
+	}
+	delete(s.pending, m.Nonce)
+	s.c.replies.Inc()
+	key := p.eid
+	if pfx, _, ok := s.cache.LookupPrefix(p.eid); ok {
+		key = pfx
+	}
+	delete(s.reqs, key)
+	delete(s.reqs, p.eid)
+	for i := range m.Records {
+		if mp, ok := mapping.FromRecord(&m.Records[i]); ok {
+			s.installLocked(mp, now, "map-reply", p.subscribe)
+		}
+	}
+}
+
+// applyPublicationLocked installs the records of an unsolicited Map-Notify
+// (RFC 9437 publication, or the answer to our subscription).
+func (s *Server) applyPublicationLocked(m *wire.MapNotify, now time.Time) {
+	for i := range m.Records {
+		mp, ok := mapping.FromRecord(&m.Records[i])
+		if !ok {
+			continue
+		}
+		if _, mine, ok := s.db.LookupPrefix(mp.EID); ok && mine.EID.Contains(mp.EID) {
+			continue // news about our own prefix: nothing to cache
+		}
+		s.c.publications.Inc()
+		s.installLocked(mp, now, "map-notify", true)
+	}
+}
+
+// installLocked puts a mapping in the map-cache and the data plane. TTL 0
+// removes it (RFC 9301 §5.4).
+func (s *Server) installLocked(mp mapping.Mapping, now time.Time, source string, subscribed bool) {
+	if mp.TTL == 0 {
+		s.removeLocked(mp.EID)
+		// A withdrawn more-specific (a host that moved away) falls back
+		// to its covering prefix: re-resolve so traffic follows.
+		s.requestLocked(mp.EID, false)
+		return
+	}
+	ttl := time.Duration(mp.TTL) * time.Minute
+	if mp.TTL == 0xffffffff {
+		ttl = 24 * time.Hour
+	}
+	e, exists := s.cacheIdx[mp.EID]
+	if !exists {
+		if len(s.cacheIdx) >= s.opts.MaxCacheEntries {
+			s.evictLocked()
+		}
+		e = &cacheEntry{created: now}
+		s.cache.Insert(mp.EID, e)
+		s.cacheIdx[mp.EID] = e
+	}
+	e.m, e.expires, e.source = mp, now.Add(ttl), source
+	e.subscribed = e.subscribed || subscribed
+	s.programLocked(e)
+	s.c.installs.Inc()
+}
+
+func (s *Server) programLocked(e *cacheEntry) {
+	ce := CacheEntry{EID: e.m.EID, Negative: len(e.m.Locators) == 0, Action: e.m.Action, Expires: e.expires}
+	for _, l := range e.m.Locators {
+		if !l.Reachable() {
+			continue // R bit clear: must not encapsulate to it (RFC 9300 §9)
+		}
+		up := true
+		if st, ok := s.rlocs[l.Addr]; ok {
+			up = st.up
+		}
+		ce.Locators = append(ce.Locators, CacheLocator{Addr: l.Addr, Priority: l.Priority, Weight: l.Weight, Up: up})
+	}
+	s.opts.DataPlane.SetMapCache(ce)
+}
+
+func (s *Server) removeLocked(eid mapping.EID) {
+	if _, ok := s.cacheIdx[eid]; !ok {
+		return
+	}
+	delete(s.cacheIdx, eid)
+	s.cache.Delete(eid)
+	s.opts.DataPlane.DeleteMapCache(eid)
+}
+
+// evictLocked makes room by dropping, among a few entries picked at random,
+// the one closest to expiry.
+func (s *Server) evictLocked() {
+	var victim *cacheEntry
+	n := 0
+	for _, e := range s.cacheIdx {
+		if victim == nil || e.expires.Before(victim.expires) {
+			victim = e
+		}
+		if n++; n >= 16 {
+			break
+		}
+	}
+	if victim != nil {
+		s.removeLocked(victim.m.EID)
+		s.c.evictions.Inc()
+	}
+}
+
+// expireCacheLocked drops expired entries; subscribed entries are kept
+// fresh by publications, others are re-requested shortly before expiry
+// only if still in use (the data plane misses again otherwise).
+func (s *Server) expireCacheLocked(now time.Time) {
+	for eid, e := range s.cacheIdx {
+		if now.After(e.expires) {
+			s.removeLocked(eid)
+			s.c.expired.Inc()
+		}
+	}
+}
+
+// handleSMRLocked answers a Solicit-Map-Request: if we cache the EID, ask
+// the mapping system again (an SMR-invoked Map-Request), at most once per
+// 3 s per prefix; the cached mapping stays in use meanwhile.
+func (s *Server) handleSMRLocked(eid mapping.EID, from netip.Addr) {
+	s.c.smrReceived.Inc()
+	p, e, ok := s.cache.LookupPrefix(eid)
+	if !ok {
+		// More-specific cached entries under the SMR'd prefix count too.
+		for sub, x := range s.cache.Subnets(eid) {
+			p, e, ok = sub, x, true
+			break
+		}
+	}
+	if !ok {
+		return
+	}
+	now := s.opts.Now()
+	if now.Sub(e.lastSMR) < smrInterval {
+		return
+	}
+	e.lastSMR = now
+	s.log.Debug("SMR received", "eid", p, "from", from)
+	s.requestLocked(p, true)
+}
+
+// ClearMapCache flushes the map-cache, or the entries inside prefix.
+func (s *Server) ClearMapCache(prefix *mapping.EID) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for eid := range s.cacheIdx {
+		if prefix == nil || prefix.Contains(eid) {
+			s.removeLocked(eid)
+			n++
+		}
+	}
+	return n
+}

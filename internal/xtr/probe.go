@@ -1,0 +1,118 @@
+package xtr
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/lispd/lispd/internal/mapping"
+	"github.com/lispd/lispd/wire"
+)
+
+// rlocState is what RLOC-probing knows of one remote locator.
+type rlocState struct {
+	up        bool
+	missed    int
+	rtt       time.Duration
+	lastProbe time.Time
+	lastReply time.Time
+	probes    uint64
+	replies   uint64
+}
+
+type probe struct {
+	rloc netip.Addr
+	sent time.Time
+}
+
+// probeLocked probes every remote RLOC in the map-cache once per interval
+// (RFC 9301 §7.1): a Map-Request with P set, sent directly, never through
+// the mapping system. An RLOC that misses ProbeMisses probes in a row is
+// down until it answers again.
+func (s *Server) probeLocked(now time.Time) {
+	if s.opts.ProbeInterval <= 0 || now.Sub(s.lastProbe) < s.opts.ProbeInterval {
+		return
+	}
+	s.lastProbe = now
+	// Probes still pending from the last round are misses.
+	for n, p := range s.probes {
+		delete(s.probes, n)
+		if st, ok := s.rlocs[p.rloc]; ok {
+			st.missed++
+			if st.up && st.missed >= s.opts.ProbeMisses {
+				st.up = false
+				s.c.rlocDown.Inc()
+				s.log.Warn("RLOC down: probes unanswered", "rloc", p.rloc, "missed", st.missed)
+				s.setRLOCLocked(p.rloc, false)
+			}
+		}
+	}
+	seen := map[netip.Addr]mapping.EID{}
+	for eid, e := range s.cacheIdx {
+		for _, l := range e.m.Locators {
+			if _, ok := seen[l.Addr]; !ok && l.Reachable() {
+				seen[l.Addr] = eid
+			}
+		}
+	}
+	for rloc := range s.rlocs {
+		if _, ok := seen[rloc]; !ok {
+			delete(s.rlocs, rloc)
+		}
+	}
+	for rloc, eid := range seen {
+		src, ok := s.localRLOC(rloc)
+		if !ok {
+			continue
+		}
+		st := s.rlocs[rloc]
+		if st == nil {
+			st = &rlocState{up: true}
+			s.rlocs[rloc] = st
+		}
+		m := &wire.MapRequest{Probe: true, Nonce: s.newNonce(), ITRRLOCs: []wire.Address{wire.AddrFromIP(src)},
+			Records: []wire.RequestRecord{{MaskLen: eid.MaskLen(), EID: eid.Address()}}}
+		b, err := wire.Encode(m)
+		if err != nil {
+			continue
+		}
+		s.probes[m.Nonce] = &probe{rloc: rloc, sent: now}
+		st.lastProbe = now
+		st.probes++
+		s.opts.Timers.Send(b, src, netip.AddrPortFrom(rloc, 4342))
+		s.c.probesSent.Inc()
+	}
+}
+
+func (s *Server) probeReplyLocked(m *wire.MapReply, src netip.AddrPort, now time.Time) {
+	p, ok := s.probes[m.Nonce]
+	if !ok {
+		s.c.replyUnsolicited.Inc()
+		return
+	}
+	delete(s.probes, m.Nonce)
+	s.c.probeReplies.Inc()
+	st := s.rlocs[p.rloc]
+	if st == nil {
+		return
+	}
+	st.rtt, st.lastReply, st.missed = now.Sub(p.sent), now, 0
+	st.replies++
+	if !st.up {
+		st.up = true
+		s.c.rlocUp.Inc()
+		s.log.Info("RLOC up: probe answered", "rloc", p.rloc, "rtt", st.rtt)
+		s.setRLOCLocked(p.rloc, true)
+	}
+}
+
+// setRLOCLocked tells the data plane about a locator state change for
+// every cached mapping that uses it.
+func (s *Server) setRLOCLocked(rloc netip.Addr, up bool) {
+	for eid, e := range s.cacheIdx {
+		for _, l := range e.m.Locators {
+			if l.Addr == rloc {
+				s.opts.DataPlane.SetLocatorUp(eid, rloc, up)
+			}
+		}
+	}
+}

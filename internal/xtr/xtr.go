@@ -1,0 +1,295 @@
+// Package xtr is the control plane of a tunnel router (RFC 9301): the ETR
+// side registers the site's database with the Map-Servers and answers
+// Map-Requests and RLOC-probes for it; the ITR side resolves cache misses
+// through the Map-Resolvers, keeps the map-cache (TTL, SMR, publish/
+// subscribe) and probes the locators it uses. It programs the data plane
+// only through the narrow DataPlane interface.
+package xtr
+
+import (
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/lispd/lispd/internal/mapping"
+	"github.com/lispd/lispd/internal/stats"
+	"github.com/lispd/lispd/wire"
+)
+
+// Sender sends one control message from src (invalid: any) to to.
+type Sender interface {
+	Send(b []byte, src netip.Addr, to netip.AddrPort)
+}
+
+// SenderFunc adapts a function to Sender.
+type SenderFunc func(b []byte, src netip.Addr, to netip.AddrPort)
+
+// Send implements Sender.
+func (f SenderFunc) Send(b []byte, src netip.Addr, to netip.AddrPort) { f(b, src, to) }
+
+// CacheLocator is a locator as the data plane needs it.
+type CacheLocator struct {
+	Addr     netip.Addr
+	Priority uint8
+	Weight   uint8
+	Up       bool
+}
+
+// CacheEntry is one map-cache entry handed to the data plane.
+type CacheEntry struct {
+	EID      mapping.EID
+	Locators []CacheLocator
+	Negative bool
+	Action   wire.Action
+	Expires  time.Time
+}
+
+// DataPlane is everything the control plane may ask of a data plane.
+type DataPlane interface {
+	SetMapCache(e CacheEntry)
+	DeleteMapCache(eid mapping.EID)
+	FlushMapCache()
+	SetLocatorUp(eid mapping.EID, rloc netip.Addr, up bool)
+	SetLocalEIDs(eids []mapping.EID)
+}
+
+// NopDataPlane is a DataPlane that does nothing (control-plane-only tests).
+type NopDataPlane struct{}
+
+func (NopDataPlane) SetMapCache(CacheEntry)                     {}
+func (NopDataPlane) DeleteMapCache(mapping.EID)                 {}
+func (NopDataPlane) FlushMapCache()                             {}
+func (NopDataPlane) SetLocatorUp(mapping.EID, netip.Addr, bool) {}
+func (NopDataPlane) SetLocalEIDs([]mapping.EID)                 {}
+
+// MapServerPeer is a Map-Server the ETR registers with.
+type MapServerPeer struct {
+	Addr          netip.Addr
+	KeyID         uint8
+	Alg           wire.AuthAlg
+	Secret        []byte
+	ProxyReply    bool
+	WantMapNotify bool
+}
+
+// DatabaseEntry is a local EID prefix and its locators.
+type DatabaseEntry struct {
+	EID      mapping.EID
+	Locators []mapping.Locator
+}
+
+// Options configure the xTR.
+type Options struct {
+	ITR, ETR         bool
+	PITR             bool // Map-Requests carry the p bit (RFC 6832)
+	Database         []DatabaseEntry
+	MapServers       []MapServerPeer
+	MapResolvers     []netip.Addr
+	LocalRLOCs       []netip.Addr // ITR-RLOCs and probe sources
+	RegisterInterval time.Duration
+	RecordTTL        uint32        // minutes, in Map-Registers and Map-Replies; default 1440
+	ProbeInterval    time.Duration // 0: no RLOC probing
+	ProbeMisses      int           // missed probes before a locator is down; default 2
+	MaxCacheEntries  int
+	Subscribe        bool
+	XTRID            [16]byte
+	SiteID           uint64
+	Now              func() time.Time
+	Timers           Sender
+	DataPlane        DataPlane
+	Stats            *stats.Registry
+	Log              *slog.Logger
+}
+
+func (o *Options) defaults() {
+	if o.RegisterInterval == 0 {
+		o.RegisterInterval = time.Minute
+	}
+	if o.RecordTTL == 0 {
+		o.RecordTTL = 1440
+	}
+	if o.ProbeMisses == 0 {
+		o.ProbeMisses = 2
+	}
+	if o.MaxCacheEntries == 0 {
+		o.MaxCacheEntries = 1_000_000
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Timers == nil {
+		o.Timers = SenderFunc(func([]byte, netip.Addr, netip.AddrPort) {})
+	}
+	if o.DataPlane == nil {
+		o.DataPlane = NopDataPlane{}
+	}
+	if o.Stats == nil {
+		o.Stats = stats.NewRegistry()
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Server is the xTR control plane.
+type Server struct {
+	mu   sync.Mutex
+	opts Options
+	log  *slog.Logger
+	c    counters
+
+	db    *mapping.Table[*DatabaseEntry]
+	peers []*peerState // one per Map-Server
+	nonce uint64       // Map-Register nonce: starts at the clock, so it grows across restarts
+
+	cache    *mapping.Table[*cacheEntry]
+	cacheIdx map[mapping.EID]*cacheEntry // for sampling evictions
+	reqs     map[mapping.EID]*reqState   // Map-Request rate limiting per EID
+	pending  map[uint64]*pendingReq      // outstanding Map-Requests by nonce
+	mrIndex  int                         // Map-Resolver in use; moves on when one stops answering
+	subNonce map[mapping.EID]uint64      // pub/sub nonce per subscribed EID (RFC 9437 §5)
+
+	rlocs      map[netip.Addr]*rlocState // RLOC probing
+	probes     map[uint64]*probe
+	lastProbe  time.Time
+	recentITRs map[netip.Addr]time.Time // ITRs that sent us traffic: SMR targets
+	lastSMR    map[netip.Addr]time.Time
+}
+
+type peerState struct {
+	MapServerPeer
+	nextRegister time.Time
+	retryAt      time.Time
+	retryWait    time.Duration
+	waiting      bool // a Map-Register with M set awaits its Map-Notify
+	lastNonce    uint64
+	lastSent     time.Time
+	lastNotify   time.Time
+	registers    uint64
+	notifies     uint64
+}
+
+type cacheEntry struct {
+	m          mapping.Mapping
+	expires    time.Time
+	created    time.Time
+	source     string // "map-reply", "map-notify", "static"
+	lastSMR    time.Time
+	subscribed bool
+}
+
+type reqState struct {
+	last       time.Time
+	unanswered int
+	holdUntil  time.Time
+}
+
+type pendingReq struct {
+	eid       mapping.EID
+	sent      time.Time
+	mr        netip.Addr
+	subscribe bool
+	smr       bool
+}
+
+// New builds the xTR control plane.
+func New(opts Options) *Server {
+	opts.defaults()
+	s := &Server{
+		opts: opts, log: opts.Log.With("role", "xtr"),
+		db:       mapping.NewTable[*DatabaseEntry](),
+		cache:    mapping.NewTable[*cacheEntry](),
+		cacheIdx: map[mapping.EID]*cacheEntry{},
+		reqs:     map[mapping.EID]*reqState{},
+		pending:  map[uint64]*pendingReq{},
+		subNonce: map[mapping.EID]uint64{},
+		rlocs:    map[netip.Addr]*rlocState{}, probes: map[uint64]*probe{},
+		recentITRs: map[netip.Addr]time.Time{}, lastSMR: map[netip.Addr]time.Time{},
+	}
+	s.c = newCounters(opts.Stats)
+	s.nonce = uint64(opts.Now().UnixNano())
+	now := opts.Now()
+	for _, p := range opts.MapServers {
+		s.peers = append(s.peers, &peerState{MapServerPeer: p, nextRegister: now})
+	}
+	s.setDatabaseLocked(opts.Database)
+	return s
+}
+
+func (s *Server) setDatabaseLocked(entries []DatabaseEntry) {
+	s.db = mapping.NewTable[*DatabaseEntry]()
+	eids := make([]mapping.EID, 0, len(entries))
+	for i := range entries {
+		e := entries[i]
+		mapping.SortLocators(e.Locators)
+		s.db.Insert(e.EID, &e)
+		eids = append(eids, e.EID)
+	}
+	s.opts.Database = entries
+	s.opts.DataPlane.SetLocalEIDs(eids)
+}
+
+// SetDatabase replaces the local EID database (reload, dynamic EIDs): the
+// Map-Servers hear of it at once and recent ITRs get an SMR.
+func (s *Server) SetDatabase(entries []DatabaseEntry) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.setDatabaseLocked(entries)
+	now := s.opts.Now()
+	for _, p := range s.peers {
+		p.nextRegister = now
+	}
+	s.registerDueLocked(now)
+	s.smrLocked(now)
+}
+
+func (s *Server) newNonce() uint64 {
+	for {
+		n := rand.Uint64()
+		if _, busy := s.pending[n]; !busy && n != 0 {
+			if _, busy := s.probes[n]; !busy {
+				return n
+			}
+		}
+	}
+}
+
+// localRLOC returns our RLOC of the family of dst.
+func (s *Server) localRLOC(dst netip.Addr) (netip.Addr, bool) {
+	for _, a := range s.opts.LocalRLOCs {
+		if a.Is4() == dst.Is4() {
+			return a, true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// Tick runs the timers; the daemon calls it a few times a second.
+func (s *Server) Tick() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.opts.Now()
+	if s.opts.ETR {
+		s.registerDueLocked(now)
+	}
+	if s.opts.ITR {
+		s.expireCacheLocked(now)
+		s.expireRequestsLocked(now)
+		s.probeLocked(now)
+	}
+	for a, t := range s.recentITRs {
+		if now.Sub(t) > time.Minute {
+			delete(s.recentITRs, a)
+		}
+	}
+}
+
+// Owns reports whether eid is inside the local database.
+func (s *Server) Owns(eid mapping.EID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, _, ok := s.db.LookupPrefix(eid)
+	return ok
+}
