@@ -124,6 +124,6 @@ decode need no daemon.`,
 	root.PersistentFlags().String("socket", sock,
 		"path of lispd's admin socket (env "+envSocket+")")
 
-	root.AddCommand(newDecodeCmd(s), newVersionCmd(s), newShowCmd(s), newReloadCmd(s))
+	root.AddCommand(newDecodeCmd(s), newVersionCmd(s), newShowCmd(s), newReloadCmd(s), newClearCmd(s))
 	return root
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/lispd/lispd/internal/admin"
 	"github.com/lispd/lispd/internal/daemon"
 	"github.com/lispd/lispd/internal/mapserver"
+	"github.com/lispd/lispd/internal/xtr"
 )
 
 // query asks the daemon at --socket for path and decodes the answer into out.
@@ -34,15 +35,28 @@ func query(cmd *cobra.Command, path string, out any) error {
 // showCmd builds one `show` subcommand: fetch path into a fresh T, print it
 // as JSON with --json, else with text.
 func showCmd[T any](s streams, use, short, path string, text func(io.Writer, T)) *cobra.Command {
+	return showCmdQuery(s, use, short, path, "name", text)
+}
+
+// showCmdQuery is showCmd whose optional argument goes in query key arg,
+// with --instance-id passed along when the command has it.
+func showCmdQuery[T any](s streams, use, short, path, arg string, text func(io.Writer, T)) *cobra.Command {
 	var asJSON bool
 	c := &cobra.Command{
 		Use:   use,
 		Short: short,
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p := path
+			q := url.Values{}
 			if len(args) == 1 {
-				p += "?name=" + url.QueryEscape(args[0])
+				q.Set(arg, args[0])
+			}
+			if f := cmd.Flags().Lookup("instance-id"); f != nil && f.Changed {
+				q.Set("instance-id", f.Value.String())
+			}
+			p := path
+			if len(q) > 0 {
+				p += "?" + q.Encode()
 			}
 			var v T
 			if err := query(cmd, p, &v); err != nil {
@@ -68,8 +82,118 @@ func newShowCmd(s streams) *cobra.Command {
 		showCmd(s, "subscriptions", "Map-Server: publish/subscribe subscribers per EID prefix", "/v1/subscriptions", printSubscriptions),
 		showCmd(s, "statistics", "counters: control messages by type, drops by reason, per-role counters", "/v1/statistics", printStatistics),
 		showCmd(s, "status", "version, roles, addresses, uptime", "/v1/status", printStatus),
+		showCmd(s, "database", "ETR: local EID prefixes, locators, registration state per Map-Server", "/v1/database", printDatabase),
+		showCmd(s, "rloc-probing", "xTR: probed remote RLOCs, state, RTT", "/v1/rloc-probing", printRLOCProbing),
 	)
+	mc := showCmdQuery(s, "map-cache [EID-or-PREFIX]", "ITR: map-cache entries, locators and their state, TTLs",
+		"/v1/map-cache", "eid", printMapCache)
+	mc.Flags().Uint32("instance-id", 0, "instance ID of the EID")
+	show.AddCommand(mc)
 	return show
+}
+
+func newClearCmd(s streams) *cobra.Command {
+	clr := &cobra.Command{Use: "clear", Short: "clear state of a running lispd"}
+	var iid uint32
+	mc := &cobra.Command{
+		Use:   "map-cache [PREFIX]",
+		Short: "flush the map-cache, or the entries inside PREFIX",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			sock, _ := cmd.Flags().GetString("socket")
+			c := admin.NewClient(sock)
+			defer c.Close()
+			p := "/v1/clear-map-cache"
+			if len(args) == 1 {
+				p += fmt.Sprintf("?prefix=%s&instance-id=%d", url.QueryEscape(args[0]), iid)
+			}
+			var res struct {
+				Cleared int `json:"cleared"`
+			}
+			if err := c.Do(cmd.Context(), "POST", p, &res); err != nil {
+				return &exitError{code: exitFailed, err: err}
+			}
+			fmt.Fprintf(s.out, "cleared %d map-cache entries\n", res.Cleared)
+			return nil
+		},
+	}
+	mc.Flags().Uint32Var(&iid, "instance-id", 0, "instance ID of the prefix")
+	clr.AddCommand(mc)
+	return clr
+}
+
+func printMapCache(w io.Writer, es []xtr.MapCacheView) {
+	fmt.Fprintf(w, "LISP IPv4/IPv6 Mapping Cache, %d entries\n\n", len(es))
+	for _, e := range es {
+		left := time.Duration(e.ExpiresIn * float64(time.Second)).Round(time.Second)
+		up := time.Duration(e.Uptime * float64(time.Second)).Round(time.Second)
+		extra := ""
+		if e.Subscribed {
+			extra = ", subscribed"
+		}
+		fmt.Fprintf(w, "[%d] %s, uptime: %s, expires: %s, via %s%s\n", e.InstanceID, e.EIDPrefix, up, left, e.Source, extra)
+		if e.Negative {
+			fmt.Fprintf(w, "  Negative cache entry, action: %s\n", e.Action)
+			continue
+		}
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  Locator\tUptime\tState\tPri/Wgt\tRTT")
+		for _, l := range e.Locators {
+			rtt := "-"
+			if l.RTTms != nil {
+				rtt = fmt.Sprintf("%.2f ms", *l.RTTms)
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d/%d\t%s\n", l.Address, up, l.State, l.Priority, l.Weight, rtt)
+		}
+		tw.Flush()
+	}
+}
+
+func printDatabase(w io.Writer, d xtr.Database) {
+	fmt.Fprintf(w, "LISP ETR database, xTR-ID %s, site-ID %d, %d entries\n\n", d.XTRID, d.SiteID, len(d.Entries))
+	for _, e := range d.Entries {
+		fmt.Fprintf(w, "[%d] %s\n", e.InstanceID, e.EIDPrefix)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  Locator\tPri/Wgt\tMPri/MWgt\tSource")
+		for _, l := range e.Locators {
+			fmt.Fprintf(tw, "  %s\t%d/%d\t%d/%d\tcfg-addr\n", l.Address, l.Priority, l.Weight, l.MPriority, l.MWeight)
+		}
+		tw.Flush()
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "Map-Server\tKey\tState\tLast Map-Register\tLast Map-Notify\tRegisters/Notifies")
+	for _, m := range d.MapServers {
+		lr, ln := "never", "never"
+		if m.LastRegister != nil {
+			lr = ago(*m.LastRegister) + " ago"
+		}
+		if m.LastNotify != nil {
+			ln = ago(*m.LastNotify) + " ago"
+		}
+		fmt.Fprintf(tw, "%s\t%d/%s\t%s\t%s\t%s\t%d/%d\n", m.Address, m.KeyID, m.Algorithm, m.State, lr, ln, m.Registers, m.Notifies)
+	}
+	tw.Flush()
+}
+
+func printRLOCProbing(w io.Writer, rs []xtr.RLOCView) {
+	if len(rs) == 0 {
+		fmt.Fprintln(w, "no RLOCs probed")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "RLOC\tState\tRTT\tLast Probe\tLast Reply\tProbes/Replies\tMissed")
+	for _, r := range rs {
+		lp, lr := "never", "never"
+		if r.LastProbe != nil {
+			lp = ago(*r.LastProbe) + " ago"
+		}
+		if r.LastReply != nil {
+			lr = ago(*r.LastReply) + " ago"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.2f ms\t%s\t%s\t%d/%d\t%d\n", r.Address, r.State, r.RTTms, lp, lr, r.Probes, r.Replies, r.Missed)
+	}
+	tw.Flush()
 }
 
 func newReloadCmd(s streams) *cobra.Command {
