@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lispd/lispd/internal/config"
+	"github.com/lispd/lispd/internal/daemon"
+	"github.com/lispd/lispd/internal/mapserver"
+	"github.com/lispd/lispd/internal/xtr"
+)
+
+// startDaemons runs a Map-Server/Map-Resolver and an xTR on loopback
+// (127.0.2.x) and returns their admin sockets once the xTR has registered.
+func startDaemons(t *testing.T) (msSock, xtrSock string) {
+	t.Helper()
+	dir := t.TempDir()
+	msSock, xtrSock = filepath.Join(dir, "ms.sock"), filepath.Join(dir, "xtr.sock")
+	ms := run1(t, dir, "ms", fmt.Sprintf(`
+admin: {socket: %s}
+control: {addresses: [127.0.2.1], port: 4342}
+map-server:
+  sites:
+    - name: dc1
+      keys: [{key-id: 1, algorithm: hmac-sha-256-128, secret: k}]
+      eid-prefixes: [{prefix: 198.51.100.0/24}]
+map-resolver: {}
+`, msSock))
+	x := run1(t, dir, "xtr", fmt.Sprintf(`
+admin: {socket: %s}
+control: {addresses: [127.0.2.12], port: 4342}
+xtr:
+  etr: true
+  itr: true
+  map-resolvers: [127.0.2.1]
+  map-servers: [{address: 127.0.2.1, key-id: 1, algorithm: hmac-sha-256-128, secret: k, proxy-reply: true}]
+  database:
+    - eid-prefix: 198.51.100.0/24
+      locators: [{address: 127.0.2.12, priority: 1, weight: 100}]
+`, xtrSock))
+	deadline := time.Now().Add(5 * time.Second)
+	for ms.MapServer().Registrations() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("xTR never registered")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	x.XTR().Miss(0, netip.MustParseAddr("198.51.100.7"))
+	for len(x.XTR().MapCache()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no map-cache entry")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return msSock, xtrSock
+}
+
+func run1(t *testing.T, dir, name, yaml string) *daemon.Daemon {
+	t.Helper()
+	path := filepath.Join(dir, name+".yaml")
+	os.WriteFile(path, []byte(yaml), 0o600)
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := daemon.New(cfg, daemon.Options{DataPlane: xtr.NopDataPlane{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return d
+}
+
+func TestShowCommandsAgainstDaemons(t *testing.T) {
+	msSock, xtrSock := startDaemons(t)
+	r := lispctl(t, "--socket", msSock, "show", "site")
+	r.wantCode(t, exitOK)
+	for _, want := range []string{"dc1", "198.51.100.0/24", "127.0.2.12", "yes"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("show site lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	r = lispctl(t, "--socket", msSock, "show", "site", "dc1", "--json")
+	r.wantCode(t, exitOK)
+	var sites []mapserver.SiteView
+	if err := json.Unmarshal([]byte(r.stdout), &sites); err != nil || len(sites) != 1 || sites[0].Registrations[0].RegisteredBy[0].Locators[0].Address != "127.0.2.12" {
+		t.Errorf("show site --json: %v\n%s", err, r.stdout)
+	}
+	lispctl(t, "--socket", msSock, "show", "site", "nope").wantCode(t, exitFailed)
+	r = lispctlEnv(t, nil, map[string]string{"LISPD_SOCKET": xtrSock}, "show", "map-cache")
+	r.wantCode(t, exitOK)
+	if !strings.Contains(r.stdout, "198.51.100.0/24") || !strings.Contains(r.stdout, "127.0.2.12") {
+		t.Errorf("show map-cache:\n%s", r.stdout)
+	}
+	r = lispctl(t, "--socket", xtrSock, "show", "map-cache", "198.51.100.9", "--json")
+	var mc []xtr.MapCacheView
+	if err := json.Unmarshal([]byte(r.stdout), &mc); err != nil || len(mc) != 1 || mc[0].Locators[0].Priority != 1 {
+		t.Errorf("show map-cache EID --json: %v\n%s", err, r.stdout)
+	}
+	r = lispctl(t, "--socket", xtrSock, "show", "database")
+	if !strings.Contains(r.stdout, "registered") {
+		t.Errorf("show database:\n%s", r.stdout)
+	}
+	r = lispctl(t, "--socket", xtrSock, "show", "statistics")
+	r.wantCode(t, exitOK)
+	if !strings.Contains(r.stdout, "map registers sent") {
+		t.Errorf("show statistics:\n%s", r.stdout)
+	}
+	r = lispctl(t, "--socket", xtrSock, "clear", "map-cache")
+	if r.code != exitOK || !strings.Contains(r.stdout, "cleared 1") {
+		t.Errorf("clear map-cache: %+v", r)
+	}
+	r = lispctl(t, "--socket", filepath.Join(t.TempDir(), "none.sock"), "show", "status")
+	if r.code != exitFailed || !strings.Contains(r.stderr, "cannot reach lispd") {
+		t.Errorf("no daemon: %+v", r)
+	}
+}
