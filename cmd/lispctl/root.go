@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +25,9 @@ type streams struct {
 	out    io.Writer
 	err    io.Writer
 	getenv func(string) string
+	// ctx ends long-running commands (lig, bench) early; main cancels it
+	// on SIGINT/SIGTERM. nil means context.Background().
+	ctx context.Context
 }
 
 // exitError carries the exit code out of a command. err, when set, is
@@ -65,7 +69,11 @@ var errDecodeFailed = &exitError{code: exitFailed}
 func run(args []string, s streams) int {
 	root := newRootCmd(s)
 	root.SetArgs(args)
-	cmd, err := root.ExecuteC()
+	ctx := s.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	cmd, err := root.ExecuteContextC(ctx)
 	return exitCode(cmd, err, s.err)
 }
 
@@ -99,7 +107,7 @@ RFC 9300/9301) xTR, Map-Server and Map-Resolver.
 
 Commands that query a running lispd reach it over its admin socket, set by
 --socket or the LISPD_SOCKET environment variable. Offline tools such as
-decode need no daemon.`,
+decode, lig and bench need no daemon.`,
 		Version: versionString(),
 		// Errors are printed once, by exitCode, with the right exit code;
 		// cobra's own printing would duplicate them and add the full usage.
@@ -124,6 +132,6 @@ decode need no daemon.`,
 	root.PersistentFlags().String("socket", sock,
 		"path of lispd's admin socket (env "+envSocket+")")
 
-	root.AddCommand(newDecodeCmd(s), newVersionCmd(s), newShowCmd(s), newReloadCmd(s), newClearCmd(s))
+	root.AddCommand(newDecodeCmd(s), newLigCmd(s), newBenchCmd(s), newVersionCmd(s), newShowCmd(s), newReloadCmd(s), newClearCmd(s))
 	return root
 }

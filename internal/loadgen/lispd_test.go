@@ -1,0 +1,138 @@
+package loadgen_test
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/lispd/lispd/internal/control"
+	"github.com/lispd/lispd/internal/lig"
+	"github.com/lispd/lispd/internal/loadgen"
+	"github.com/lispd/lispd/internal/mapping"
+	"github.com/lispd/lispd/internal/mapresolver"
+	"github.com/lispd/lispd/internal/mapserver"
+	"github.com/lispd/lispd/internal/stats"
+	"github.com/lispd/lispd/wire"
+)
+
+// lispd runs lispd's own Map-Server and Map-Resolver behind the control
+// transport on 127.0.0.1, glued as the daemon will glue them.
+func lispd(t *testing.T, sites []mapserver.Site) (netip.AddrPort, *stats.Registry) {
+	t.Helper()
+	log := slog.New(slog.DiscardHandler)
+	tr, err := control.Listen([]netip.Addr{netip.MustParseAddr("127.0.0.1")}, 0, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := stats.NewRegistry()
+	ms := mapserver.New(sites, mapserver.Options{RequireNonceIncrease: true, Stats: reg, Log: log})
+	mr := mapresolver.New(ms, nil, mapresolver.Options{Stats: reg, Log: log})
+	ctx, cancel := context.WithCancel(context.Background())
+	tr.Serve(ctx, func(p *control.Packet, out *control.Out) {
+		m, err := wire.Decode(p.Data)
+		if err != nil {
+			return
+		}
+		switch m := m.(type) {
+		case *wire.MapRegister:
+			ms.HandleMapRegister(p.Data, m, p.Src, p.Dst.Addr(), out)
+		case *wire.ECM:
+			req, ok := m.Message.(*wire.MapRequest)
+			if !ok || len(req.ITRRLOCs) == 0 {
+				return
+			}
+			itr, ok := req.ITRRLOCs[0].Addr()
+			if !ok || !itr.IsLoopback() {
+				return // tests answer loopback only
+			}
+			mr.HandleRequest(&mapserver.Request{Msg: req, ECM: append([]byte(nil), p.Data...),
+				ReplyTo: netip.AddrPortFrom(itr, m.SrcPort), Local: p.Dst.Addr()}, out)
+		}
+	})
+	t.Cleanup(func() { cancel(); tr.Close(); tr.Wait() })
+	return tr.Addrs()[0], reg
+}
+
+func counter(reg *stats.Registry, name, reason string) uint64 {
+	var n uint64
+	for _, s := range reg.Snapshot() {
+		if s.Desc.Name == name && (reason == "" || s.Desc.Label("reason") == reason) {
+			n += s.Value
+		}
+	}
+	return n
+}
+
+// TestAgainstLispd drives lispd's Map-Server: registrations authenticate
+// (with nonces that keep increasing from one run to the next), proxied
+// mappings answer Map-Requests and lig, and a flood is dropped without
+// an answer while legitimate queries still get one.
+func TestAgainstLispd(t *testing.T) {
+	key := []byte("s3cret")
+	target, reg := lispd(t, []mapserver.Site{{Name: "bench",
+		Keys:     []mapserver.Key{{ID: 1, Alg: wire.AuthHMACSHA256, Secret: key}},
+		Prefixes: []mapserver.SitePrefix{{EID: mapping.NewEID(0, netip.MustParsePrefix("198.18.0.0/15")), AcceptMoreSpecifics: true}},
+	}})
+	base := loadgen.Config{Target: target, Prefixes: 1000, KeyID: 1, Secret: key, ProxyReply: true,
+		XTRIDPerPrefix: true, Sockets: 4, Rate: 50000, Drain: 500 * time.Millisecond}
+
+	for _, n := range []uint64{2000, 500} { // the second run's nonces must still be accepted
+		c := base
+		c.Mode, c.Count = loadgen.Register, n
+		rep := run(t, c)
+		if rep.Sent != n || rep.Replies != n || rep.BadAuth != 0 {
+			t.Errorf("register: sent %d notifies %d bad-auth %d", rep.Sent, rep.Replies, rep.BadAuth)
+		}
+	}
+	if got := counter(reg, "registers_accepted", ""); got != 2500 {
+		t.Errorf("lispd accepted %d Map-Registers, want 2500", got)
+	}
+
+	c := base
+	c.Mode, c.Count = loadgen.Request, 2000
+	rep := run(t, c)
+	if rep.Replies != 2000 || rep.Negative != 0 {
+		t.Errorf("request: replies %d negative %d", rep.Replies, rep.Negative)
+	}
+
+	ligQuery := func(eid string) *lig.Result {
+		t.Helper()
+		res, err := lig.Query(context.Background(), lig.Options{EID: netip.MustParseAddr(eid), MapResolver: target,
+			Timeout: time.Second})
+		if err != nil {
+			t.Fatalf("lig %s: %v", eid, err)
+		}
+		return res
+	}
+	res := ligQuery("198.18.3.231") // the 1000th /32
+	if rec := res.Reply.Records[0]; res.Negative() || rec.PrefixString() != "198.18.3.231/32" || rec.Authoritative ||
+		len(rec.Locators) != 1 || rec.Locators[0].Address.IP != netip.MustParseAddr("127.0.0.1") {
+		t.Errorf("lig of a registered EID: %v", res.Reply)
+	}
+	res = ligQuery("198.19.0.1")
+	if rec := res.Reply.Records[0]; !res.Negative() || rec.Action != wire.ActionNativelyForward {
+		t.Errorf("lig of an unregistered EID: %v", res.Reply)
+	}
+
+	notifies := counter(reg, "notifies_sent", "")
+	for _, kind := range []loadgen.FloodKind{loadgen.FloodBadAuth, loadgen.FloodGarbage} {
+		c := base
+		c.Mode, c.FloodKind, c.Count, c.Rate = loadgen.Flood, kind, 5000, 100000
+		run(t, c)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := counter(reg, "notifies_sent", ""); n != notifies {
+		t.Errorf("lispd sent %d Map-Notifies during the flood", n-notifies)
+	}
+	rejected := counter(reg, "registers_rejected", "")
+	t.Logf("lispd rejected %d Map-Registers (bad-auth %d, unknown key %d)", rejected,
+		counter(reg, "registers_rejected", "bad-auth"), counter(reg, "registers_rejected", "unknown-key-id"))
+	if rejected == 0 {
+		t.Error("lispd rejected no Map-Register of the flood")
+	}
+	if res := ligQuery("198.18.0.7"); res.Negative() {
+		t.Error("lispd no longer answers after the flood")
+	}
+}
