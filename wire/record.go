@@ -165,6 +165,9 @@ func (r *EIDRecord) len(referral bool) int {
 // Len is the encoded size of the record.
 func (r *EIDRecord) Len() int { return r.len(false) }
 
+// Append encodes the record onto b (servers cache encoded records).
+func (r *EIDRecord) Append(b []byte) ([]byte, error) { return r.appendTo(b, false) }
+
 func (r *EIDRecord) appendTo(b []byte, referral bool) ([]byte, error) {
 	if len(r.Locators) > recordMaxLocatorRecords {
 		return b, encErr("EID-record", "Locator Count", ErrTooMany)

@@ -149,6 +149,7 @@ func (s *Server) storeLocked(eid mapping.EID, st *site, reg etrReg) {
 		r.etrs = append(r.etrs, reg)
 	}
 	after := r.merged(s.now())
+	r.reply = nil
 	if !ok || !slices.Equal(before, after) {
 		if ok {
 			s.log.Info("registration changed", "eid", eid, "site", st.cfg.Name, "locators", len(after))

@@ -1,6 +1,7 @@
 package mapserver
 
 import (
+	"encoding/binary"
 	"net/netip"
 
 	"github.com/lispd/lispd/internal/mapping"
@@ -37,7 +38,7 @@ func (s *Server) HandleMapRequest(req *Request, out Sender) bool {
 	site, _, configured := s.prefixes.LookupPrefix(eid)
 	now := s.now()
 	_, r, registered := s.regs.LookupPrefix(eid)
-	if registered && len(r.liveAt(now)) == 0 {
+	if registered && !r.hasLive(now) {
 		registered = false
 	}
 	if !configured && !registered {
@@ -50,8 +51,7 @@ func (s *Server) HandleMapRequest(req *Request, out Sender) bool {
 	case !registered:
 		s.negativeLocked(req, eid, site, out)
 	case r.proxy(now):
-		rec := s.mappingLocked(r, now, false)
-		s.replyLocked(req, []wire.EIDRecord{rec}, out)
+		s.proxyReplyLocked(req, r, now, out)
 		s.c.proxyReply.Inc()
 	default:
 		e := r.newest(now)
@@ -94,6 +94,30 @@ func (s *Server) negativeLocked(req *Request, eid mapping.EID, site mapping.EID,
 		EID: hole.Address()}
 	s.replyLocked(req, []wire.EIDRecord{rec}, out)
 	s.c.negative.Inc()
+}
+
+// proxyReplyLocked answers for the ETRs from the cached encoding of the
+// registration's record: a Map-Reply header and those bytes.
+func (s *Server) proxyReplyLocked(req *Request, r *registration, now int64, out Sender) {
+	if r.reply == nil || now >= r.replyUntil {
+		rec := s.mappingLocked(r, now, false)
+		b, err := rec.Append(nil)
+		if err != nil {
+			s.log.Warn("cannot encode Map-Reply record", "err", err)
+			return
+		}
+		r.reply, r.replyUntil = b, int64(1<<63-1)
+		for _, e := range r.etrs {
+			if e.expires > now && e.expires < r.replyUntil {
+				r.replyUntil = e.expires
+			}
+		}
+	}
+	b := append(s.scratch[:0], byte(wire.TypeMapReply)<<4, 0, 0, 1)
+	b = binary.BigEndian.AppendUint64(b, req.Msg.Nonce)
+	b = append(b, r.reply...)
+	s.scratch = b
+	out.Send(b, req.Local, req.ReplyTo)
 }
 
 func (s *Server) replyLocked(req *Request, recs []wire.EIDRecord, out Sender) {

@@ -93,6 +93,21 @@ type registration struct {
 	eid  mapping.EID
 	site *site
 	etrs []etrReg
+	// reply caches the encoded EID-record of proxy Map-Replies, valid
+	// until replyUntil (the first expiry among the live xTRs) or the next
+	// change: the Map-Request path then encodes nothing.
+	reply      []byte
+	replyUntil int64
+}
+
+// hasLive reports whether any xTR's registration is still valid at now.
+func (r *registration) hasLive(now int64) bool {
+	for i := range r.etrs {
+		if r.etrs[i].expires > now {
+			return true
+		}
+	}
+	return false
 }
 
 // live returns the registrations that have not expired at now.
@@ -119,6 +134,7 @@ type Server struct {
 	nsubs    int
 	pending  map[uint64]*pendingNotify
 	authLog  map[netip.Addr]int64 // last auth-failure log per source, to log once a minute
+	scratch  []byte               // reply assembly buffer (the sender copies)
 	c        counters
 	log      *slog.Logger
 }
@@ -249,7 +265,7 @@ func (s *Server) Tick() {
 			continue
 		}
 		s.c.expired.Add(uint64(len(r.etrs) - len(live)))
-		r.etrs = live
+		r.etrs, r.reply = live, nil
 		if len(live) == 0 {
 			gone = append(gone, eid)
 		} else {
