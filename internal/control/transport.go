@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
 	"golang.org/x/net/ipv6"
 )
 
@@ -115,6 +116,20 @@ func Listen(addrs []netip.Addr, port uint16, log *slog.Logger) (*Transport, erro
 	return t, nil
 }
 
+// setBuffers asks for big socket buffers so a burst of Map-Registers is
+// queued, not dropped. As root SO_RCVBUFFORCE passes the net.core.rmem_max
+// cap; otherwise the kernel clamps the plain request.
+func setBuffers(c *net.UDPConn, n int) {
+	_ = c.SetReadBuffer(n)
+	_ = c.SetWriteBuffer(n)
+	if rc, err := c.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) {
+			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, n)
+			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, n)
+		})
+	}
+}
+
 func openSock(ap netip.AddrPort, wildcard bool) (*sock, error) {
 	network := "udp4"
 	if ap.Addr().Is6() {
@@ -125,8 +140,7 @@ func openSock(ap netip.AddrPort, wildcard bool) (*sock, error) {
 		return nil, fmt.Errorf("control socket %s: %w", ap, err)
 	}
 	s := &sock{udp: c, local: c.LocalAddr().(*net.UDPAddr).AddrPort(), wildcard: wildcard, is6: ap.Addr().Is6()}
-	_ = c.SetReadBuffer(8 << 20)
-	_ = c.SetWriteBuffer(8 << 20)
+	setBuffers(c, 8<<20)
 	if s.is6 {
 		p := ipv6.NewPacketConn(c)
 		if wildcard {
