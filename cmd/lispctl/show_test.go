@@ -120,6 +120,21 @@ func TestShowCommandsAgainstDaemons(t *testing.T) {
 	if r.code != exitOK || !strings.Contains(r.stdout, "cleared 1") {
 		t.Errorf("clear map-cache: %+v", r)
 	}
+	// lig against the Map-Resolver: the proxied mapping, then a negative one.
+	r = lispctl(t, "lig", "198.51.100.7", "--mr", "127.0.2.1", "--source", "127.0.2.30")
+	r.wantCode(t, exitOK)
+	for _, want := range []string{"198.51.100.0/24", "127.0.2.12", "rtt"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("lig lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	r = lispctl(t, "lig", "192.0.2.99", "--mr", "127.0.2.1", "--source", "127.0.2.30", "--json")
+	r.wantCode(t, exitFailed)
+	if !strings.Contains(r.stdout, `"negative": true`) || !strings.Contains(r.stdout, "192.0.0.0/6") {
+		t.Errorf("negative lig:\n%s", r.stdout)
+	}
+	r = lispctl(t, "lig", "198.51.100.7", "--mr", "127.0.2.99", "--count", "1", "--timeout", "200ms")
+	r.wantCode(t, exitUsage)
 	r = lispctl(t, "--socket", filepath.Join(t.TempDir(), "none.sock"), "show", "status")
 	if r.code != exitFailed || !strings.Contains(r.stderr, "cannot reach lispd") {
 		t.Errorf("no daemon: %+v", r)
