@@ -14,8 +14,8 @@ import (
 	"sync"
 
 	"golang.org/x/net/ipv4"
-	"golang.org/x/sys/unix"
 	"golang.org/x/net/ipv6"
+	"golang.org/x/sys/unix"
 )
 
 // Port is the LISP control port (RFC 9301 §12.1).
