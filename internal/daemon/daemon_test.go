@@ -315,3 +315,38 @@ func TestDaemonRegisterResolveShow(t *testing.T) {
 	}
 	_ = d
 }
+
+// TestReloadAddsSiteKeepsRegistrations: a reload that adds a site leaves
+// the registrations of the others alone and accepts the new site at once.
+func TestReloadAddsSiteKeepsRegistrations(t *testing.T) {
+	d, addr, _ := start(t, twoSites)
+	etr := newPeer(t)
+	etr.send(register(t, "198.51.100.0/24", 0, "192.0.2.11", []byte("s3cret"), 1, wire.AuthHMACSHA256, 1, true), addr)
+	if etr.recv(2*time.Second) == nil {
+		t.Fatal("no Map-Notify")
+	}
+	newSite := `    - name: dc3
+      keys: [{key-id: 1, algorithm: hmac-sha-256-128, secret: dc3key}]
+      eid-prefixes: [{prefix: 192.0.2.128/25}]
+map-resolver: {}
+`
+	yaml := strings.Replace(twoSites, "map-resolver: {}\n", newSite, 1)
+	full := fmt.Sprintf("admin: {socket: %s}\ncontrol: {addresses: [127.0.0.1], port: 0}\n%s", filepath.Join(t.TempDir(), "x.sock"), yaml)
+	cfg, err := config.Parse([]byte(full), d.cfg.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if n := d.MapServer().Registrations(); n != 1 {
+		t.Errorf("%d registrations after reload, want 1", n)
+	}
+	etr.send(register(t, "192.0.2.128/25", 0, "192.0.2.11", []byte("dc3key"), 1, wire.AuthHMACSHA256, 2, false), addr)
+	if etr.recv(2*time.Second) == nil {
+		t.Fatal("new site not accepted after reload")
+	}
+	if len(d.MapServer().Sites("dc3")) != 1 {
+		t.Error("dc3 not shown")
+	}
+}
