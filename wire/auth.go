@@ -226,3 +226,113 @@ func truncatedLen(a AuthAlg) int {
 	}
 	return 16
 }
+
+// Authenticator signs and verifies with one key, keeping its HMAC state
+// between messages (hmac.New hashes the key and allocates every time). It
+// is not safe for concurrent use; servers keep one per key under their lock.
+type Authenticator struct {
+	alg    AuthAlg
+	secret []byte
+	opts   AuthOptions
+	h      hash.Hash // nil for algorithm 3, whose key changes per message
+}
+
+// NewAuthenticator returns an Authenticator for alg and secret.
+func NewAuthenticator(alg AuthAlg, secret []byte, opts AuthOptions) *Authenticator {
+	a := &Authenticator{alg: alg, secret: secret, opts: opts}
+	switch alg {
+	case AuthHMACSHA1:
+		a.h = hmac.New(sha1.New, secret)
+	case AuthHMACSHA256:
+		a.h = hmac.New(sha256.New, secret)
+	}
+	return a
+}
+
+// sum is mac() with the cached HMAC when there is one.
+func (a *Authenticator) sum(msg []byte, off, n int, alg AuthAlg, out []byte) ([]byte, error) {
+	if a.h == nil || alg != a.alg {
+		return mac(msg, off, n, alg, a.secret, a.opts)
+	}
+	a.h.Reset()
+	a.h.Write(msg[:off])
+	var zero [64]byte
+	for left := n; left > 0; {
+		k := min(left, len(zero))
+		a.h.Write(zero[:k])
+		left -= k
+	}
+	a.h.Write(msg[off+n:])
+	return a.h.Sum(out), nil
+}
+
+// Verify is the package-level Verify with this key.
+func (a *Authenticator) Verify(msg []byte) error {
+	alg, off, n, err := authFields(msg)
+	if err != nil {
+		return err
+	}
+	full := alg.DigestLen()
+	if full == 0 {
+		return ErrBadAlgorithm
+	}
+	if n != full && n != truncatedLen(alg) {
+		return ErrBadLength
+	}
+	var buf [sha256.Size]byte
+	sum, err := a.sum(msg, off, n, alg, buf[:0])
+	if err != nil {
+		return err
+	}
+	if !hmac.Equal(sum[:n], msg[off:off+n]) {
+		return ErrAuthFailed
+	}
+	return nil
+}
+
+// Sign is the package-level Sign with this key.
+func (a *Authenticator) Sign(msg []byte) error {
+	alg, off, n, err := authFields(msg)
+	if err != nil {
+		return err
+	}
+	if alg == AuthNone {
+		if n != 0 {
+			return ErrBadLength
+		}
+		return nil
+	}
+	if n != alg.DigestLen() {
+		return ErrBadLength
+	}
+	var buf [sha256.Size]byte
+	sum, err := a.sum(msg, off, n, alg, buf[:0])
+	if err != nil {
+		return err
+	}
+	copy(msg[off:off+n], sum)
+	return nil
+}
+
+// EncodeSigned is the package-level EncodeSigned with this key.
+func (a *Authenticator) EncodeSigned(m Message) ([]byte, error) {
+	am, ok := m.(authMessage)
+	if !ok {
+		return nil, encErr(m.Type().String(), "authentication", ErrBadValue)
+	}
+	ab := am.authBody()
+	n := ab.Algorithm.DigestLen()
+	if ab.Algorithm != AuthNone && n == 0 {
+		return nil, encErr(m.Type().String(), "Algorithm ID", ErrBadAlgorithm)
+	}
+	ab.AuthData = make([]byte, n)
+	b, err := Encode(m)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.Sign(b); err != nil {
+		return nil, err
+	}
+	copy(ab.AuthData, b[authOffset:])
+	return b, nil
+}

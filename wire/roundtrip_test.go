@@ -389,3 +389,27 @@ func TestSignVerifyAllAlgorithms(t *testing.T) {
 		}
 	}
 }
+
+// The cached-HMAC Authenticator agrees with the package functions.
+func TestAuthenticatorMatchesFunctions(t *testing.T) {
+	g := gen{rand.New(rand.NewPCG(11, 12))}
+	for _, alg := range []AuthAlg{AuthHMACSHA1, AuthHMACSHA256, AuthHMACSHA256HKDF} {
+		opts := AuthOptions{AllowHKDF: true}
+		a := NewAuthenticator(alg, []byte("k1"), opts)
+		for range 20 {
+			m := g.message(TypeMapRegister, 0)
+			m.(authMessage).authBody().Algorithm = alg
+			b1, err := EncodeSigned(m, []byte("k1"), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b2, err := a.EncodeSigned(m)
+			if err != nil || !bytes.Equal(b1, b2) {
+				t.Fatalf("%v: signatures differ (%v)", alg, err)
+			}
+			if a.Verify(b1) != nil || NewAuthenticator(alg, []byte("k2"), opts).Verify(b1) == nil {
+				t.Fatalf("%v: verify", alg)
+			}
+		}
+	}
+}

@@ -54,7 +54,7 @@ func (s *Server) HandleMapRegister(raw []byte, m *wire.MapRegister, src netip.Ad
 		s.authFailLog(src.Addr(), "Map-Register with unknown key ID or algorithm", eids[0])
 		return
 	}
-	if err := wire.Verify(raw, key.Secret, s.opts.Auth); err != nil {
+	if err := st.authenticator(key, s.opts.Auth).Verify(raw); err != nil {
 		s.c.badAuth.Inc()
 		st.authFailures++
 		s.authFailLog(src.Addr(), "Map-Register failed authentication", eids[0])
@@ -119,7 +119,7 @@ func (s *Server) HandleMapRegister(raw []byte, m *wire.MapRegister, src netip.Ad
 	st.lastRegister = now
 	s.c.registerOK.Inc()
 	if m.WantMapNotify {
-		s.ackNotify(m, key, src, local, out)
+		s.ackNotify(m, st.authenticator(key, s.opts.Auth), src, local, out)
 	}
 }
 
@@ -227,10 +227,10 @@ func (s *Server) mappingLocked(r *registration, now int64, forNotify bool) wire.
 
 // ackNotify answers a Map-Register that asked for it: the same fields,
 // signed with the same key, back to where it came from.
-func (s *Server) ackNotify(m *wire.MapRegister, key Key, src netip.AddrPort, local netip.Addr, out Sender) {
+func (s *Server) ackNotify(m *wire.MapRegister, auth *wire.Authenticator, src netip.AddrPort, local netip.Addr, out Sender) {
 	n := &wire.MapNotify{AuthBody: wire.AuthBody{Nonce: m.Nonce, KeyID: m.KeyID, Algorithm: m.Algorithm,
 		Records: m.Records, HasXTRID: m.HasXTRID, XTRID: m.XTRID, SiteID: m.SiteID}}
-	b, err := wire.EncodeSigned(n, key.Secret, s.opts.Auth)
+	b, err := auth.EncodeSigned(n)
 	if err != nil {
 		s.log.Warn("cannot encode Map-Notify", "err", err)
 		return

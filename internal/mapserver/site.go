@@ -39,9 +39,23 @@ type Site struct {
 // site is a Site with its run-time counters.
 type site struct {
 	cfg          Site
+	auth         map[uint8]*wire.Authenticator // per key ID, HMAC state reused
 	authFailures uint64
 	registers    uint64
 	lastRegister time.Time
+}
+
+// authenticator returns the cached signer/verifier of key k.
+func (s *site) authenticator(k Key, opts wire.AuthOptions) *wire.Authenticator {
+	a, ok := s.auth[k.ID]
+	if !ok {
+		if s.auth == nil {
+			s.auth = map[uint8]*wire.Authenticator{}
+		}
+		a = wire.NewAuthenticator(k.Alg, k.Secret, opts)
+		s.auth[k.ID] = a
+	}
+	return a
 }
 
 func (s *site) key(id uint8) (Key, bool) {
