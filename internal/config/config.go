@@ -191,7 +191,25 @@ type XTR struct {
 	HasXTRID bool
 	XTRID    [16]byte
 	SiteID   uint64 // 0 when not configured
+	// EIDRoutes are the remote EID space routed into the TUN device
+	// (the RLOC network must stay reachable outside them).
+	EIDRoutes []netip.Prefix
+	// TUNAddresses go on the TUN device (e.g. a PITR's own address).
+	TUNAddresses []netip.Prefix
+	// DataPlane is DataPlaneUserspace (TUN + UDP 4341) or DataPlaneNone
+	// (control plane only, for route reflectors and tests).
+	DataPlane   string
+	DataPort    int // UDP port of the data plane, default 4341
+	UnderlayMTU int // MTU of the RLOC network, default 1500
 }
+
+// Data-plane kinds.
+const (
+	DataPlaneUserspace = "userspace"
+	DataPlaneNone      = "none"
+	DefaultDataPort    = 4341
+	DefaultUnderlayMTU = 1500
+)
 
 // MapServerPeer is a Map-Server the ETR registers with.
 type MapServerPeer struct {

@@ -84,6 +84,9 @@ func (p *parser) eids(n *yaml.Node, path string) []EID {
 
 func (p *parser) xtr(n *yaml.Node, path string) *XTR {
 	x := &XTR{
+		DataPlane:        DataPlaneUserspace,
+		DataPort:         DefaultDataPort,
+		UnderlayMTU:      DefaultUnderlayMTU,
 		TUN:              DefaultTUN,
 		RegisterInterval: DefaultRegisterInterval,
 		RLOCProbing:      RLOCProbing{Interval: DefaultRLOCProbeInterval},
@@ -106,10 +109,15 @@ func (p *parser) xtr(n *yaml.Node, path string) *XTR {
 		"map-cache": func(v *yaml.Node, at string) {
 			p.fields(v, at, map[string]setter{"max-entries": intTo(p, &x.MapCache.MaxEntries, 1, 1<<31-1)})
 		},
-		"subscribe":    p.boolTo(&x.Subscribe),
-		"dynamic-eids": func(v *yaml.Node, at string) { x.DynamicEIDs, dynRefs = p.dynamicEIDs(v, at) },
-		"xtr-id":       p.hexTo(x.XTRID[:], &x.HasXTRID),
-		"site-id":      p.uint64To(&x.SiteID),
+		"subscribe":     p.boolTo(&x.Subscribe),
+		"dynamic-eids":  func(v *yaml.Node, at string) { x.DynamicEIDs, dynRefs = p.dynamicEIDs(v, at) },
+		"xtr-id":        p.hexTo(x.XTRID[:], &x.HasXTRID),
+		"site-id":       p.uint64To(&x.SiteID),
+		"eid-routes":    p.prefixesTo(&x.EIDRoutes),
+		"tun-addresses": p.prefixesTo(&x.TUNAddresses),
+		"data-plane":    func(v *yaml.Node, at string) { x.DataPlane, _ = p.enum(v, at, DataPlaneUserspace, DataPlaneNone) },
+		"data-port":     intTo(p, &x.DataPort, 1, 65535),
+		"mtu":           intTo(p, &x.UnderlayMTU, 576, 65535),
 	})
 	if !isMapping(n) {
 		return x // reported by fields
