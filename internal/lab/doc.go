@@ -1,0 +1,34 @@
+// Package lab builds network labs on one Linux machine: one network
+// namespace per node, veth pairs between them, addresses, sysctls, routes,
+// hosts files, and long-running processes inside the nodes. It is the
+// harness under lisplab and the namespace integration tests, and knows
+// nothing of LISP beyond keeping each node's lispd configuration snippet
+// and starting a process with a config file.
+//
+// A Topology (built in Go or read with LoadTopology) goes up with Up and
+// comes down with Lab.Down; DownByName removes a lab without its Lab
+// object, after a crash or from another process, and Attach reopens a lab
+// another process brought up. Tests use NewTest, which also cleans up when
+// they fail or panic.
+//
+// What a lab called NAME leaves on the machine while up, and nothing else:
+//
+//	/run/netns/NAME-NODE          one network namespace per node (as `ip netns add`)
+//	/run/lisplab/NAME/state.json  the topology and who brought it up
+//	/run/lisplab/NAME/NODE-PROC.{pid,log}   processes from Start
+//	/run/lisplab/NAME/NODE.sock   where a node's admin socket belongs
+//	/etc/netns/NAME-NODE/hosts    from WriteHosts (as `ip netns exec` expects)
+//
+// Veths are created with both ends inside their namespaces, so none ever
+// appears in the host namespace; each end carries the alias
+// "lisplab:NAME:INDEX A:IFACE-B:IFACE" recording the link it belongs to.
+// /run/netns is made a shared mount point, as `ip netns add` does.
+//
+// Everything is done with netlink and system calls; the `ip` command is not
+// needed. Exec uses nsenter and unshare from util-linux to enter a node
+// (see execScript).
+//
+// Namespace switching happens only on OS threads that are thrown away
+// afterwards, so no goroutine of the caller ever runs in a lab namespace
+// by accident.
+package lab

@@ -1,0 +1,117 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// canLab probes once whether this process can build labs.
+var canLab = sync.OnceValue(func() error {
+	err := onThreadIn(-1, func() error { return unix.Unshare(unix.CLONE_NEWNET) })
+	if err != nil {
+		return fmt.Errorf("cannot create a network namespace: %w", err)
+	}
+	if _, err := execTools(); err != nil {
+		return err
+	}
+	if _, err := exec.LookPath("mount"); err != nil {
+		return fmt.Errorf("Exec needs mount: %w", err)
+	}
+	return nil
+})
+
+// RequireRoot skips the test, with a message saying why, unless it runs as
+// root on a machine where network namespaces can be made and the tools
+// Exec uses (nsenter, unshare, mount, sh) are present.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("lab: needs root to build network namespaces and veths; run the tests as root to include this one")
+	}
+	if err := canLab(); err != nil {
+		t.Skipf("lab: %v", err)
+	}
+}
+
+var testSeq atomic.Int64
+
+// NewTest brings topo up under a name unique to this test (topo.Name, the
+// pid and a counter) and registers its Down with t.Cleanup, which runs
+// even when the test fails or panics. When the test has failed, the logs
+// of the processes the lab started are copied into the test log first.
+// Before that it takes down labs of earlier test runs whose process is
+// gone (killed by a timeout, say). It skips as RequireRoot does.
+func NewTest(t *testing.T, topo *Topology) *Lab {
+	t.Helper()
+	RequireRoot(t)
+	cleanStaleTestLabs(t)
+	tp := topo.clone()
+	suffix := fmt.Sprintf("_%d_%d", os.Getpid(), testSeq.Add(1))
+	base := tp.Name
+	if len(base)+len(suffix) > maxLabName {
+		base = base[:maxLabName-len(suffix)]
+	}
+	tp.Name = base + suffix
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	l, err := up(ctx, tp, true)
+	if err != nil {
+		t.Fatalf("lab up: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			l.logProcs(t)
+		}
+		if err := l.Down(); err != nil {
+			t.Errorf("lab down: %v", err)
+		}
+	})
+	return l
+}
+
+// logProcs copies the tail of every process log into the test log.
+func (l *Lab) logProcs(t testing.TB) {
+	logs, _ := filepath.Glob(filepath.Join(l.dir, "*.log"))
+	for _, f := range logs {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		const max = 8 << 10
+		if len(data) > max {
+			data = data[len(data)-max:]
+		}
+		t.Logf("lab %s: %s:\n%s", l.topo.Name, filepath.Base(f), strings.TrimRight(string(data), "\n"))
+	}
+}
+
+// cleanStaleTestLabs takes down labs made by NewTest in processes that no
+// longer exist. Labs of live processes, and labs not made for tests, are
+// left alone.
+func cleanStaleTestLabs(t testing.TB) {
+	names, _ := List()
+	for _, name := range names {
+		st, err := readState(name)
+		if err != nil || !st.Test {
+			continue
+		}
+		if st.Owner.PID > 0 && alive(st.Owner.PID) && startTime(st.Owner.PID) == st.Owner.Start {
+			continue
+		}
+		if err := DownByName(name); err != nil {
+			t.Logf("lab: removing stale test lab %s: %v", name, err)
+		} else {
+			t.Logf("lab: removed stale test lab %s left by process %d", name, st.Owner.PID)
+		}
+	}
+}

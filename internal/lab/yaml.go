@@ -1,0 +1,463 @@
+package lab
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/netip"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// LoadTopology reads a topology file. The schema is strict: unknown or
+// repeated keys are errors. Every problem is reported as Errors whose
+// entries print as "FILE:LINE: message".
+//
+//	name: demo
+//	nodes:
+//	  - name: ms
+//	    role: ms
+//	    sysctls: {net.ipv4.ip_forward: 1}
+//	    routes: [{dst: default, via: 192.0.2.1, dev: eth0, metric: 10}]
+//	    loopbacks: [198.18.0.1/32]
+//	    lispd: {...}          # any mapping, kept as Node.LispdConfig
+//	links:
+//	  - {a: ms, b: r1, a-name: eth0, b-name: eth1,
+//	     a-addrs: [192.0.2.2/24], b-addrs: [192.0.2.1/24], mtu: 1500, down: false}
+func LoadTopology(path string) (*Topology, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		msg := err.Error()
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			msg = pe.Err.Error()
+		}
+		return nil, Errors{{File: path, Msg: msg}}
+	}
+	return ParseTopology(data, path)
+}
+
+// ParseTopology parses a topology held in memory; file names it in errors.
+func ParseTopology(data []byte, file string) (*Topology, error) {
+	p := &tparser{file: file, lines: map[string]int{}, budget: 10000 + 10*len(data)}
+	t := &Topology{}
+	if root := p.document(data); root != nil {
+		p.topology(root, t)
+	} else if len(p.errs) == 0 {
+		p.errs = append(p.errs, Error{File: file, Msg: "the topology is empty"})
+	}
+	if len(p.errs) == 0 {
+		if err := t.Validate(); err != nil {
+			for _, e := range err.(Errors) {
+				e.File, e.Line = file, p.lineOf(e.Path)
+				p.errs = append(p.errs, e)
+			}
+		}
+	}
+	if len(p.errs) > 0 {
+		slices.SortStableFunc(p.errs, func(a, b Error) int { return a.Line - b.Line })
+		return nil, p.errs
+	}
+	return t, nil
+}
+
+// tparser walks the YAML node tree, remembering the line of every path so
+// that Validate's problems can be placed.
+type tparser struct {
+	file   string
+	errs   Errors
+	lines  map[string]int
+	budget int // node visits left (alias expansion)
+}
+
+func (p *tparser) errorf(n *yaml.Node, format string, args ...any) {
+	e := Error{File: p.file, Msg: fmt.Sprintf(format, args...)}
+	if n != nil {
+		e.Line = n.Line
+	}
+	p.errs = append(p.errs, e)
+}
+
+// lineOf finds the line of path, or of its nearest recorded ancestor.
+func (p *tparser) lineOf(path string) int {
+	for path != "" {
+		if l, ok := p.lines[path]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i < 0 {
+			break
+		}
+		path = path[:i]
+	}
+	return 0
+}
+
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+func (p *tparser) document(data []byte) *yaml.Node {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := decodeNode(dec, &doc); err != nil {
+		if !errors.Is(err, io.EOF) {
+			p.syntaxError(err)
+		}
+		return nil
+	}
+	var extra yaml.Node
+	switch err := decodeNode(dec, &extra); {
+	case errors.Is(err, io.EOF):
+	case err != nil:
+		p.syntaxError(err)
+	default:
+		p.errorf(&extra, "only one YAML document is allowed")
+	}
+	if len(doc.Content) == 0 {
+		return nil
+	}
+	return doc.Content[0]
+}
+
+// decodeNode turns a panic escaping the YAML library into an error.
+func decodeNode(dec *yaml.Decoder, n *yaml.Node) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("yaml: %v", r)
+		}
+	}()
+	return dec.Decode(n)
+}
+
+func (p *tparser) syntaxError(err error) {
+	msg, line := err.Error(), 0
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		msg = m[2]
+	} else {
+		msg = strings.TrimPrefix(msg, "yaml: ")
+	}
+	p.errs = append(p.errs, Error{File: p.file, Line: line, Msg: "invalid YAML: " + msg})
+}
+
+// resolve follows aliases and charges the visit to the budget.
+func (p *tparser) resolve(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	p.budget--
+	if p.budget == 0 {
+		p.errorf(n, "the document expands to too many values (aliases?)")
+	}
+	if p.budget <= 0 || n == nil {
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null"}
+	}
+	return n
+}
+
+// mapping walks a mapping node, calling fields[key] for each key and
+// reporting unknown and repeated keys. what names the mapping in errors.
+func (p *tparser) mapping(n *yaml.Node, path, what string, fields map[string]func(v *yaml.Node, path string)) {
+	n = p.resolve(n)
+	if isNull(n) {
+		return
+	}
+	if n.Kind != yaml.MappingNode {
+		p.errorf(n, "%s must be a mapping", what)
+		return
+	}
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := p.resolve(n.Content[i]), n.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			p.errorf(k, "%s: keys must be plain words", what)
+			continue
+		}
+		if line, dup := seen[k.Value]; dup {
+			p.errorf(k, "%s: key %q repeated (first at line %d)", what, k.Value, line)
+			continue
+		}
+		seen[k.Value] = k.Line
+		set, ok := fields[k.Value]
+		if !ok {
+			p.errorf(k, "%s: unknown key %q (known: %s)", what, k.Value, strings.Join(slices.Sorted(mapKeys(fields)), ", "))
+			continue
+		}
+		kp := k.Value
+		if path != "" {
+			kp = path + "." + k.Value
+		}
+		p.lines[kp] = k.Line
+		set(v, kp)
+	}
+}
+
+func mapKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// sequence calls each for every item of a sequence node.
+func (p *tparser) sequence(n *yaml.Node, path, what string, each func(i int, v *yaml.Node, path string)) {
+	n = p.resolve(n)
+	if isNull(n) {
+		return
+	}
+	if n.Kind != yaml.SequenceNode {
+		p.errorf(n, "%s must be a list", what)
+		return
+	}
+	for i, item := range n.Content {
+		ip := fmt.Sprintf("%s[%d]", path, i)
+		p.lines[ip] = item.Line
+		each(i, item, ip)
+	}
+}
+
+func isNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
+}
+
+// scalar returns the text of a scalar node, reporting anything else.
+func (p *tparser) scalar(n *yaml.Node, what string) (string, bool) {
+	n = p.resolve(n)
+	if n.Kind != yaml.ScalarNode || isNull(n) {
+		p.errorf(n, "%s must be a single value", what)
+		return "", false
+	}
+	return n.Value, true
+}
+
+func (p *tparser) str(dst *string, what string) func(*yaml.Node, string) {
+	return func(n *yaml.Node, _ string) {
+		if s, ok := p.scalar(n, what); ok {
+			*dst = s
+		}
+	}
+}
+
+func (p *tparser) integer(dst *int, what string) func(*yaml.Node, string) {
+	return func(n *yaml.Node, _ string) {
+		s, ok := p.scalar(n, what)
+		if !ok {
+			return
+		}
+		v, err := strconv.Atoi(s)
+		if err != nil {
+			p.errorf(n, "%s: %q is not a whole number", what, s)
+			return
+		}
+		*dst = v
+	}
+}
+
+func (p *tparser) boolean(dst *bool, what string) func(*yaml.Node, string) {
+	return func(n *yaml.Node, _ string) {
+		s, ok := p.scalar(n, what)
+		if !ok {
+			return
+		}
+		switch s {
+		case "true":
+			*dst = true
+		case "false":
+			*dst = false
+		default:
+			p.errorf(n, "%s: %q is not true or false", what, s)
+		}
+	}
+}
+
+// prefixes reads a list of address prefixes. hostDefault lets a bare
+// address stand for a host prefix (/32, /128).
+func (p *tparser) prefixes(dst *[]netip.Prefix, what string, hostDefault bool) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) {
+		p.sequence(n, path, what, func(_ int, v *yaml.Node, _ string) {
+			s, ok := p.scalar(v, what)
+			if !ok {
+				return
+			}
+			pfx, err := netip.ParsePrefix(s)
+			if err != nil {
+				a, aerr := netip.ParseAddr(s)
+				switch {
+				case aerr == nil && hostDefault:
+					pfx = netip.PrefixFrom(a, a.BitLen())
+				case aerr == nil:
+					p.errorf(v, "%s: %s needs a prefix length, e.g. %s/%d", what, s, s, map[bool]int{true: 24, false: 64}[a.Is4()])
+					return
+				default:
+					p.errorf(v, "%s: %q is not an address with prefix length", what, s)
+					return
+				}
+			}
+			*dst = append(*dst, pfx)
+		})
+	}
+}
+
+func (p *tparser) topology(root *yaml.Node, t *Topology) {
+	p.mapping(root, "", "topology", map[string]func(*yaml.Node, string){
+		"name": p.str(&t.Name, "name"),
+		"nodes": func(n *yaml.Node, path string) {
+			p.sequence(n, path, "nodes", func(_ int, v *yaml.Node, ip string) {
+				t.Nodes = append(t.Nodes, Node{})
+				p.node(v, ip, &t.Nodes[len(t.Nodes)-1])
+			})
+		},
+		"links": func(n *yaml.Node, path string) {
+			p.sequence(n, path, "links", func(_ int, v *yaml.Node, ip string) {
+				t.Links = append(t.Links, Link{})
+				p.link(v, ip, &t.Links[len(t.Links)-1])
+			})
+		},
+	})
+}
+
+func (p *tparser) node(n *yaml.Node, path string, nd *Node) {
+	p.mapping(n, path, "node", map[string]func(*yaml.Node, string){
+		"name":    p.str(&nd.Name, "node name"),
+		"role":    p.str(&nd.Role, "role"),
+		"sysctls": p.sysctls(nd),
+		"routes": func(v *yaml.Node, rp string) {
+			p.sequence(v, rp, "routes", func(_ int, rv *yaml.Node, ip string) {
+				nd.Routes = append(nd.Routes, Route{})
+				p.route(rv, ip, &nd.Routes[len(nd.Routes)-1])
+			})
+		},
+		"loopbacks": p.prefixes(&nd.Loopbacks, "loopbacks", true),
+		"lispd": func(v *yaml.Node, _ string) {
+			v = p.resolve(v)
+			if isNull(v) {
+				return
+			}
+			if v.Kind != yaml.MappingNode {
+				p.errorf(v, "lispd must be a mapping (the node's lispd configuration)")
+				return
+			}
+			var buf bytes.Buffer
+			enc := yaml.NewEncoder(&buf)
+			enc.SetIndent(2)
+			if err := enc.Encode(p.expand(v)); err != nil {
+				p.errorf(v, "lispd: %v", err)
+				return
+			}
+			_ = enc.Close()
+			nd.LispdConfig, nd.LispdLine = buf.Bytes(), v.Line
+		},
+	})
+}
+
+// expand copies a node tree with aliases replaced by what they name, so
+// the snippet stands on its own.
+func (p *tparser) expand(n *yaml.Node) *yaml.Node {
+	n = p.resolve(n)
+	c := *n
+	c.Anchor = ""
+	c.Content = make([]*yaml.Node, len(n.Content))
+	for i, child := range n.Content {
+		c.Content[i] = p.expand(child)
+	}
+	return &c
+}
+
+func (p *tparser) sysctls(nd *Node) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) {
+		n = p.resolve(n)
+		if isNull(n) {
+			return
+		}
+		if n.Kind != yaml.MappingNode {
+			p.errorf(n, "sysctls must be a mapping of key: value")
+			return
+		}
+		nd.Sysctls = map[string]string{}
+		seen := map[string]int{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := p.resolve(n.Content[i])
+			key, ok := p.scalar(k, "sysctl key")
+			if !ok {
+				continue
+			}
+			if line, dup := seen[key]; dup {
+				p.errorf(k, "sysctls: key %q repeated (first at line %d)", key, line)
+				continue
+			}
+			seen[key] = k.Line
+			p.lines[path+"."+key] = k.Line
+			if val, ok := p.scalar(n.Content[i+1], "sysctl "+key); ok {
+				nd.Sysctls[key] = val
+			}
+		}
+	}
+}
+
+func (p *tparser) route(n *yaml.Node, path string, r *Route) {
+	var dst, via string
+	var dstNode, viaNode *yaml.Node
+	p.mapping(n, path, "route", map[string]func(*yaml.Node, string){
+		"dst": func(v *yaml.Node, _ string) {
+			dstNode = p.resolve(v)
+			dst, _ = p.scalar(v, "dst")
+		},
+		"via": func(v *yaml.Node, _ string) {
+			viaNode = p.resolve(v)
+			via, _ = p.scalar(v, "via")
+		},
+		"dev":    p.str(&r.Dev, "dev"),
+		"metric": p.integer(&r.Metric, "metric"),
+	})
+	if via != "" {
+		a, err := netip.ParseAddr(via)
+		if err != nil {
+			p.errorf(viaNode, "via: %q is not an IP address", via)
+			return
+		}
+		r.Via = a
+	}
+	switch {
+	case dstNode == nil:
+		p.errorf(n, "route: dst is missing")
+	case dst == "":
+	case dst == "default":
+		switch {
+		case r.Via.Is4():
+			r.Dst = netip.MustParsePrefix("0.0.0.0/0")
+		case r.Via.Is6():
+			r.Dst = netip.MustParsePrefix("::/0")
+		default:
+			p.errorf(dstNode, "dst: default needs via to tell the address family; write 0.0.0.0/0 or ::/0")
+		}
+	default:
+		pfx, err := netip.ParsePrefix(dst)
+		if err != nil {
+			p.errorf(dstNode, "dst: %q is not a prefix like 198.51.100.0/24 (or default)", dst)
+			return
+		}
+		r.Dst = pfx
+	}
+}
+
+func (p *tparser) link(n *yaml.Node, path string, l *Link) {
+	p.mapping(n, path, "link", map[string]func(*yaml.Node, string){
+		"a":       p.str(&l.A, "a"),
+		"b":       p.str(&l.B, "b"),
+		"a-name":  p.str(&l.AName, "a-name"),
+		"b-name":  p.str(&l.BName, "b-name"),
+		"a-addrs": p.prefixes(&l.AAddrs, "a-addrs", false),
+		"b-addrs": p.prefixes(&l.BAddrs, "b-addrs", false),
+		"mtu":     p.integer(&l.MTU, "mtu"),
+		"down":    p.boolean(&l.Down, "down"),
+	})
+}
