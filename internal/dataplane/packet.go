@@ -127,16 +127,34 @@ func csumUpdate(c, old, new uint16) uint16 {
 	return ^uint16(s)
 }
 
-// csumAdd adds b to a running one's complement sum.
+// csumAdd adds b to a running one's complement sum (RFC 1071), eight
+// bytes at a time; the result is folded to 17 bits so callers may add
+// small values before csumFold.
 func csumAdd(sum uint32, b []byte) uint32 {
+	s := uint64(sum)
+	for len(b) >= 32 {
+		v0, v1 := binary.BigEndian.Uint64(b), binary.BigEndian.Uint64(b[8:])
+		v2, v3 := binary.BigEndian.Uint64(b[16:]), binary.BigEndian.Uint64(b[24:])
+		s += v0>>32 + v0&0xffffffff + v1>>32 + v1&0xffffffff + v2>>32 + v2&0xffffffff + v3>>32 + v3&0xffffffff
+		b = b[32:]
+	}
+	for len(b) >= 8 {
+		v := binary.BigEndian.Uint64(b)
+		s += v>>32 + v&0xffffffff
+		b = b[8:]
+	}
 	for len(b) >= 2 {
-		sum += uint32(b[0])<<8 | uint32(b[1])
+		s += uint64(b[0])<<8 | uint64(b[1])
 		b = b[2:]
 	}
 	if len(b) == 1 {
-		sum += uint32(b[0]) << 8
+		s += uint64(b[0]) << 8
 	}
-	return sum
+	s = s&0xffffffff + s>>32
+	s = s&0xffffffff + s>>32
+	s = s&0xffff + s>>16
+	s = s&0xffff + s>>16
+	return uint32(s)
 }
 
 // csumFold folds a sum into the Internet checksum.
