@@ -18,6 +18,34 @@
 // Packet buffers are laid out with fixed headroom: the inner packet starts
 // at Headroom, the 8-byte LISP header sits just before it, and the
 // underlay may build the outer IP and UDP headers in the bytes before that.
+//
+// # Design notes
+//
+// Map-cache: one bart.Fast table per instance ID behind an atomic pointer.
+// Packet goroutines load the snapshot once per batch and never lock;
+// Programmer calls build the next snapshot with bart's persistent
+// (copy-on-write) insert and delete under one mutex. Entries are compiled
+// when programmed into the usable locators (up, priority < 255, of a
+// family with a local RLOC) of the best usable priority with cumulative
+// weights, so choosing an RLOC is a hash modulo the total weight.
+//
+// Natively forwarding (negative entries natively-forward without a PETR,
+// and no-action): the kernel routed the packet into the TUN, so writing it
+// back into the same TUN loops unless policy routing sends packets
+// arriving from the TUN to another table. The engine therefore does not
+// guess: Config.Native names, per instance, a writer for such packets
+// (the route-setup package may pass the TUN itself together with an
+// "ip rule iif <tun> lookup <native table>"), and without one the packet
+// is dropped and counted as no-petr.
+//
+// Too big after encapsulation: IPv6, and IPv4 with DF, get an ICMP
+// packet-too-big / fragmentation-needed (rate-limited) carrying the largest
+// inner size that fits; IPv4 without DF is split into equal fragments,
+// each encapsulated (RFC 9300 §7.1, stateless), for the destination host
+// to reassemble.
+//
+// Hooks run on their own goroutine fed by a bounded queue, so a slow
+// control plane costs events (counted), never packet latency.
 package dataplane
 
 import (
@@ -59,7 +87,8 @@ const AllInstances = ^uint32(0)
 
 // TUN is one EID-side device (one per instance ID). It mirrors the batch
 // API of wireguard-go's tun.Device: bufs[i][offset:] holds packet i.
-// Write may be called from several goroutines at once.
+// Write may be called from several goroutines at once and must not keep
+// the buffers; it may use the capacity beyond each packet (GRO).
 type TUN interface {
 	Read(bufs [][]byte, sizes []int, offset int) (int, error)
 	Write(bufs [][]byte, offset int) (int, error)
@@ -91,7 +120,8 @@ type Underlay interface {
 	// with the outer headers outer[i]. bufs[i][:offset] is headroom (at
 	// least UnderlayHeadroom bytes) the implementation may overwrite.
 	// The engine passes packets grouped by destination RLOC. Send may be
-	// called from several goroutines at once.
+	// called from several goroutines at once and must not keep the
+	// buffers after it returns.
 	Send(bufs [][]byte, outer []Outer, offset int) (int, error)
 	// Receivers returns the receive functions; the engine runs each in its
 	// own goroutine.
@@ -101,8 +131,10 @@ type Underlay interface {
 	Close() error
 }
 
-// NativeWriter forwards packets outside LISP (natively). See
-// Config.Native for how the kernel is expected to route them.
+// NativeWriter forwards packets outside LISP (natively): bufs[i][offset:]
+// is packet i. See Config.Native for how the kernel is expected to route
+// them. Write may be called from several goroutines at once and must not
+// keep the buffers.
 type NativeWriter interface {
 	Write(bufs [][]byte, offset int) (int, error)
 }

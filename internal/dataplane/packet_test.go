@@ -70,3 +70,24 @@ func TestECNDecap(t *testing.T) {
 		}
 	}
 }
+
+// Options without the copy flag become NOPs in later fragments; copied
+// ones stay; a malformed length blanks the rest.
+func TestNopOptions(t *testing.T) {
+	o := []byte{
+		0x07, 7, 4, 0, 0, 0, 0, // record route (not copied)
+		0x01,                   // NOP
+		0x83, 7, 4, 1, 2, 3, 4, // loose source route (copied)
+		0x00, // end
+	}
+	nopOptions(o)
+	want := []byte{1, 1, 1, 1, 1, 1, 1, 1, 0x83, 7, 4, 1, 2, 3, 4, 0}
+	if string(o) != string(want) {
+		t.Errorf("got % x\nwant % x", o, want)
+	}
+	bad := []byte{0x44, 40, 1, 2}
+	nopOptions(bad)
+	if string(bad) != string([]byte{1, 1, 1, 1}) {
+		t.Errorf("malformed option: % x", bad)
+	}
+}
