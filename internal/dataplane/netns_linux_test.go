@@ -5,6 +5,7 @@ package dataplane
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
@@ -226,6 +227,18 @@ func TestNamespacesEndToEnd(t *testing.T) {
 		t.Run(fmt.Sprintf("tcp-inner4-outer%d", outer), func(t *testing.T) { tcpTransfer(t, a, b, b.host4) })
 		t.Run(fmt.Sprintf("tcp-inner6-outer%d", outer), func(t *testing.T) { tcpTransfer(t, a, b, b.host6) })
 	}
+	// With a TUN MTU larger than what fits the underlay, the engine answers
+	// a DF packet with an ICMP error the host's kernel accepts.
+	l, err := a.h.LinkByName("lisp0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.h.LinkSetMTU(l, 1500); err != nil {
+		t.Fatal(err)
+	}
+	for _, dst := range []netip.Addr{b.host4, b.host6} {
+		t.Run(fmt.Sprint("too-big-", dst), func(t *testing.T) { tooBig(t, a.ns, dst, 1500-Overhead6) })
+	}
 	for _, s := range []*nsSite{a, b} {
 		st := s.engine.Stats()
 		t.Logf("%s: %+v", s.name, st)
@@ -236,7 +249,7 @@ func TestNamespacesEndToEnd(t *testing.T) {
 			t.Errorf("%s: nothing encapsulated or decapsulated", s.name)
 		}
 		for reason, n := range st.Dropped {
-			if reason != "non-unicast" { // the kernel's router solicitations and MLD reports
+			if reason != "non-unicast" && reason != "too-big" { // router solicitations and MLD reports; tooBig
 				t.Errorf("%s: %d packets dropped (%s)", s.name, n, reason)
 			}
 		}
@@ -351,4 +364,76 @@ func tcpTransfer(t *testing.T, a, b *nsSite, dst netip.Addr) {
 		t.Fatalf("received %d bytes (err %v), want %d intact", r.n, r.err, len(data))
 	}
 	t.Logf("%d MB in %v", len(data)>>20, time.Since(start).Round(time.Millisecond))
+}
+
+// tooBig sends a 1500-byte echo request with DF from inside ns and expects
+// an ICMP fragmentation-needed or packet-too-big with mtu back.
+func tooBig(t *testing.T, ns netns.NsHandle, dst netip.Addr, mtu int) {
+	t.Helper()
+	var c *net.IPConn
+	err := inNS(ns, func() error {
+		network, addr := "ip4:icmp", "0.0.0.0"
+		if dst.Is6() {
+			network, addr = "ip6:ipv6-icmp", "::"
+		}
+		pc, err := net.ListenPacket(network, addr)
+		if err == nil {
+			c = pc.(*net.IPConn)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = sc.Control(func(fd uintptr) {
+		if dst.Is4() {
+			err = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_PROBE)
+		} else {
+			err = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_MTU_DISCOVER, unix.IPV6_PMTUDISC_PROBE)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	typ, proto, hdr := icmp.Type(ipv4.ICMPTypeEcho), 1, 20
+	if dst.Is6() {
+		typ, proto, hdr = ipv6.ICMPTypeEchoRequest, 58, 40
+	}
+	m := icmp.Message{Type: typ, Body: &icmp.Echo{ID: 7, Seq: 1, Data: make([]byte, 1500-hdr-8)}}
+	wb, err := m.Marshal(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.WriteTo(wb, &net.IPAddr{IP: dst.AsSlice()}); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 2000)
+	for {
+		n, _, err := c.ReadFrom(buf)
+		if err != nil {
+			t.Fatalf("no ICMP error: %v", err)
+		}
+		rm, err := icmp.ParseMessage(proto, buf[:n])
+		if err != nil {
+			continue
+		}
+		switch body := rm.Body.(type) {
+		case *icmp.DstUnreach:
+			if rm.Code == 4 && int(binary.BigEndian.Uint16(buf[6:8])) == mtu {
+				return
+			}
+			t.Fatalf("destination unreachable code %d, MTU field %d, want code 4 MTU %d", rm.Code, binary.BigEndian.Uint16(buf[6:8]), mtu)
+		case *icmp.PacketTooBig:
+			if body.MTU != mtu {
+				t.Fatalf("packet too big MTU %d, want %d", body.MTU, mtu)
+			}
+			return
+		}
+	}
 }
