@@ -170,6 +170,9 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("PETR %s is not a unicast address", a))
 		}
 	}
+	if c.ICMPSource4.IsValid() && !c.ICMPSource4.Is4() || c.ICMPSource6.IsValid() && (!c.ICMPSource6.Is6() || c.ICMPSource6.Is4In6()) {
+		errs = append(errs, errors.New("ICMP sources must be an IPv4 and an IPv6 address respectively"))
+	}
 	if c.UnderlayMTU < 576+Overhead6 || c.UnderlayMTU > 65535 {
 		errs = append(errs, fmt.Errorf("underlay MTU %d out of range %d-65535", c.UnderlayMTU, 576+Overhead6))
 	}

@@ -724,6 +724,7 @@ func TestConfigValidation(t *testing.T) {
 		"iid too big":   func(c *Config) { c.Instances = map[uint32]TUN{1 << 24: NewFakeTUN(1464, 1)} },
 		"mtu too small": func(c *Config) { c.UnderlayMTU = 600 },
 		"petr family":   func(c *Config) { c.PETRs = []netip.Addr{rlocB6} },
+		"icmp source":   func(c *Config) { c.ICMPSource4 = rlocA6 },
 	} {
 		c := base()
 		mod(&c)
