@@ -1,0 +1,82 @@
+package dataplane
+
+import "github.com/lispd/lispd/internal/stats"
+
+// dropReason indexes the drop counters; registered up front so the packet
+// path does one atomic add.
+type dropReason uint8
+
+const (
+	dropMissQueueFull   dropReason = iota // no map-cache entry and the miss queue is full
+	dropMissExpired                       // waited in the miss queue longer than MissQueueTimeout
+	dropNegative                          // negative entry: drop
+	dropNegativePolicy                    // negative entry: drop-policy-denied
+	dropNegativeAuth                      // negative entry: drop-auth-failure
+	dropNegativeUnknown                   // negative entry with an unassigned action
+	dropNoUsableLocator                   // every locator down, priority 255 or of a family without a local RLOC
+	dropNoPETR                            // natively-forward or no-action without a PETR or native path
+	dropUnknownIID                        // ETR: instance ID with no TUN
+	dropNotMyRLOC                         // ETR: outer destination is not a local RLOC
+	dropSourceRLOCCheck                   // ETR: outer source is not a locator of the inner source's mapping
+	dropMalformed                         // bad LISP header or inner IP header
+	dropTooBig                            // does not fit the underlay MTU after encapsulation
+	dropNotLocalEID                       // ETR: inner destination is not a local EID (and not a PETR)
+	dropECN                               // RFC 6040: CE on a packet that is not ECN-capable
+	dropEncrypted                         // KK bits set (RFC 8061), not supported
+	dropNonUnicast                        // multicast, broadcast or link-local inner destination
+	dropITRDisabled                       // packet from a TUN while neither ITR nor PITR
+	dropETRDisabled                       // LISP packet while neither ETR nor PETR
+	dropSendError                         // the underlay failed to send
+	dropTUNWriteError                     // a TUN or native write failed
+	numDropReasons
+)
+
+var dropNames = [numDropReasons]string{
+	"no-route-miss-queue-full", "miss-expired", "negative-drop", "negative-drop-policy-denied",
+	"negative-drop-auth-failure", "negative-unknown-action", "no-usable-locator", "no-petr", "unknown-iid",
+	"not-my-rloc", "source-rloc-check", "malformed", "too-big", "not-local-eid", "ecn", "encrypted",
+	"non-unicast", "itr-disabled", "etr-disabled", "send-error", "tun-write-error",
+}
+
+func (r dropReason) String() string { return dropNames[r] }
+
+type counters struct {
+	encapPkts, encapBytes *stats.Counter
+	decapPkts, decapBytes *stats.Counter
+	hits, misses          *stats.Counter
+	petr, native          *stats.Counter
+	fragmented            *stats.Counter
+	icmpSent, icmpLimited *stats.Counter
+	queued, released      *stats.Counter
+	hookDropped           *stats.Counter
+	drops                 [numDropReasons]*stats.Counter
+}
+
+func newCounters(r *stats.Registry) *counters {
+	c := func(name, help string) *stats.Counter {
+		return r.Counter(stats.Desc{Subsystem: "dataplane", Name: name, Help: help})
+	}
+	k := &counters{
+		encapPkts:   c("packets_encapsulated", "Packets LISP-encapsulated and handed to the underlay."),
+		encapBytes:  c("bytes_encapsulated", "Inner bytes LISP-encapsulated."),
+		decapPkts:   c("packets_decapsulated", "Packets decapsulated and written to a TUN."),
+		decapBytes:  c("bytes_decapsulated", "Inner bytes decapsulated."),
+		hits:        c("map_cache_hits", "Map-cache lookups that found a usable entry."),
+		misses:      c("map_cache_misses", "Map-cache lookups with no entry, an expired one or send-map-request."),
+		petr:        c("packets_petr_encapsulated", "Packets encapsulated to a PETR (natively-forward entry)."),
+		native:      c("packets_native_forwarded", "Packets handed to the native path."),
+		fragmented:  c("packets_fragmented", "IPv4 packets without DF split to fit the underlay MTU (RFC 9300 §7.1)."),
+		icmpSent:    c("icmp_too_big_sent", "ICMP fragmentation-needed and ICMPv6 packet-too-big messages generated."),
+		icmpLimited: c("icmp_rate_limited", "ICMP errors not generated because of the rate limit."),
+		queued:      c("packets_miss_queued", "Packets held while their mapping was being resolved."),
+		released:    c("packets_miss_released", "Held packets forwarded once their mapping arrived."),
+		hookDropped: c("hook_events_dropped", "Control-plane events lost because the hook queue was full."),
+	}
+	for i := range k.drops {
+		k.drops[i] = r.Counter(stats.Desc{Subsystem: "dataplane", Name: "packets_dropped",
+			Help: "Packets dropped, by reason.", Labels: [][2]string{{"reason", dropNames[i]}}})
+	}
+	return k
+}
+
+func (k *counters) drop(r dropReason) { k.drops[r].Inc() }

@@ -1,0 +1,284 @@
+package dataplane
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gaissmai/bart"
+)
+
+// Engine is the encapsulation/decapsulation engine. It implements
+// Programmer.
+type Engine struct {
+	cfg   Config
+	log   *slog.Logger
+	k     *counters
+	ul    Underlay
+	hooks ControlHooks
+	seed  uint64 // flow hash seed
+
+	local      []netip.Addr // local RLOCs
+	src4, src6 netip.Addr   // outer sources
+	petr       *fwdEntry    // PETRs as a locator set (equal split)
+
+	insts    map[uint32]*instance
+	instList []*instance
+
+	mu sync.Mutex // serializes map-cache and local-EID writers
+	mq missQueue
+
+	hookCh chan hookEvent
+
+	icmpSec, icmpCount atomic.Int64
+
+	itrBufSize, etrBufSize, scratchSize int
+
+	done      chan struct{}
+	closing   atomic.Bool
+	closeOnce sync.Once
+	wg        sync.WaitGroup
+}
+
+var _ Programmer = (*Engine)(nil)
+
+// New validates cfg, builds the engine and starts its goroutines: one ITR
+// reader per TUN, one ETR reader per underlay receive function, the miss
+// queue and the hook dispatcher.
+func New(cfg Config) (*Engine, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("dataplane: %w", err)
+	}
+	e := &Engine{
+		cfg:    cfg,
+		log:    cfg.Log,
+		k:      newCounters(cfg.Stats),
+		ul:     cfg.Underlay,
+		hooks:  cfg.Hooks,
+		local:  slices.Clone(cfg.LocalRLOCs),
+		insts:  map[uint32]*instance{},
+		hookCh: make(chan hookEvent, 1024),
+		done:   make(chan struct{}),
+	}
+	var seed [8]byte
+	_, _ = crand.Read(seed[:])
+	e.seed = binary.LittleEndian.Uint64(seed[:])
+	for _, a := range cfg.LocalRLOCs {
+		if a.Is4() && !e.src4.IsValid() {
+			e.src4 = a
+		}
+		if a.Is6() && !e.src6.IsValid() {
+			e.src6 = a
+		}
+	}
+	if len(cfg.PETRs) > 0 {
+		locs := make([]Locator, len(cfg.PETRs))
+		for i, a := range cfg.PETRs {
+			locs[i] = Locator{Addr: a, Priority: 1, Up: true}
+		}
+		e.petr = &fwdEntry{locs: locs}
+		e.petr.choices, e.petr.total = e.choose(locs)
+		if len(e.petr.choices) == 0 {
+			return nil, errors.New("dataplane: no PETR has the family of a local RLOC")
+		}
+	}
+	tunMTU := cfg.UnderlayMTU
+	iids := make([]uint32, 0, len(cfg.Instances))
+	for iid := range cfg.Instances {
+		iids = append(iids, iid)
+	}
+	slices.Sort(iids)
+	for i, iid := range iids {
+		inst := &instance{iid: iid, idx: i, tun: cfg.Instances[iid], native: cfg.Native[iid]}
+		inst.cache.Store(new(bart.Fast[*fwdEntry]))
+		inst.local.Store(new(bart.Lite))
+		if m, err := inst.tun.MTU(); err == nil && m > tunMTU {
+			tunMTU = m
+		}
+		e.insts[iid] = inst
+		e.instList = append(e.instList, inst)
+	}
+	e.itrBufSize = roundUp(Headroom+max(tunMTU, 1500)+64, 64)
+	e.etrBufSize = max(16384, roundUp(Headroom+cfg.UnderlayMTU, 64))
+	e.scratchSize = roundUp(Headroom+max(cfg.UnderlayMTU, 1280), 64)
+	e.mq.init(e)
+
+	for _, inst := range e.instList {
+		w := e.newWorker(inst.tun.BatchSize(), e.itrBufSize)
+		e.start("dataplane-itr", strconv.FormatUint(uint64(inst.iid), 10), func() { w.itrLoop(inst) })
+	}
+	for i, recv := range e.ul.Receivers() {
+		w := e.newWorker(e.ul.BatchSize(), e.etrBufSize)
+		e.start("dataplane-etr", strconv.Itoa(i), func() { w.etrLoop(recv) })
+	}
+	mw := e.newWorker(min(e.ul.BatchSize(), 64), 0)
+	e.start("dataplane-missq", "", func() { e.mq.loop(mw) })
+	e.start("dataplane-hooks", "", e.hookLoop)
+	return e, nil
+}
+
+func roundUp(n, to int) int { return (n + to - 1) / to * to }
+
+// start runs fn in a goroutine labelled with its role (visible in
+// goroutine profiles).
+func (e *Engine) start(role, id string, fn func()) {
+	labels := pprof.Labels("role", role)
+	if id != "" {
+		labels = pprof.Labels("role", role, "id", id)
+	}
+	e.wg.Go(func() { pprof.Do(context.Background(), labels, func(context.Context) { fn() }) })
+}
+
+// Close stops every goroutine and closes the TUNs and the underlay (not
+// the native writers, which may be shared).
+func (e *Engine) Close() error {
+	var errs []error
+	e.closeOnce.Do(func() {
+		e.closing.Store(true)
+		close(e.done)
+		for _, inst := range e.instList {
+			if err := inst.tun.Close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if err := e.ul.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		e.wg.Wait()
+	})
+	return errors.Join(errs...)
+}
+
+func (e *Engine) now() int64 { return e.cfg.Clock().UnixNano() }
+
+func unixNano(n int64) time.Time { return time.Unix(0, n) }
+
+// closedErr reports whether err means the device is gone for good.
+func (e *Engine) closedErr(err error) bool {
+	return e.closing.Load() || errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed)
+}
+
+// pause waits after a read error that is not a close, so that a device in
+// a bad state does not spin a core; false once the engine is closing.
+func (e *Engine) pause() bool {
+	select {
+	case <-e.done:
+		return false
+	case <-time.After(10 * time.Millisecond):
+		return true
+	}
+}
+
+// Stats returns a snapshot of the counters.
+func (e *Engine) Stats() Stats {
+	k := e.k
+	s := Stats{
+		EncapsulatedPackets: k.encapPkts.Load(),
+		EncapsulatedBytes:   k.encapBytes.Load(),
+		DecapsulatedPackets: k.decapPkts.Load(),
+		DecapsulatedBytes:   k.decapBytes.Load(),
+		CacheHits:           k.hits.Load(),
+		CacheMisses:         k.misses.Load(),
+		PETREncapsulated:    k.petr.Load(),
+		NativeForwarded:     k.native.Load(),
+		Fragmented:          k.fragmented.Load(),
+		ICMPSent:            k.icmpSent.Load(),
+		ICMPRateLimited:     k.icmpLimited.Load(),
+		MissQueued:          k.queued.Load(),
+		MissReleased:        k.released.Load(),
+		HookEventsDropped:   k.hookDropped.Load(),
+		Dropped:             map[string]uint64{},
+		MapCacheEntries:     e.cacheSize(),
+		MissQueuePackets:    e.mq.size(),
+	}
+	for i, c := range k.drops {
+		if v := c.Load(); v != 0 {
+			s.Dropped[dropNames[i]] = v
+		}
+	}
+	return s
+}
+
+// isLocalRLOC reports whether a is one of the local RLOCs.
+func (e *Engine) isLocalRLOC(a netip.Addr) bool {
+	for _, l := range e.local {
+		if l == a {
+			return true
+		}
+	}
+	return false
+}
+
+// icmpAllow is the ICMP error rate limit: ICMPRate per wall-clock second.
+func (e *Engine) icmpAllow(now int64) bool {
+	if e.cfg.ICMPRate < 0 {
+		return false
+	}
+	sec := now / int64(time.Second)
+	if old := e.icmpSec.Load(); old != sec && e.icmpSec.CompareAndSwap(old, sec) {
+		e.icmpCount.Store(0)
+	}
+	if e.icmpCount.Add(1) > int64(e.cfg.ICMPRate) {
+		e.k.icmpLimited.Inc()
+		return false
+	}
+	return true
+}
+
+// Hook events travel to the control plane through a bounded channel so
+// that the packet path never waits for it.
+type hookKind uint8
+
+const (
+	hookMiss hookKind = iota
+	hookSendMapRequest
+	hookDecap
+)
+
+type hookEvent struct {
+	kind        hookKind
+	iid         uint32
+	addr, addr2 netip.Addr
+}
+
+func (e *Engine) hook(ev hookEvent) {
+	if e.hooks == nil {
+		return
+	}
+	select {
+	case e.hookCh <- ev:
+	default:
+		e.k.hookDropped.Inc()
+	}
+}
+
+func (e *Engine) hookLoop() {
+	for {
+		select {
+		case <-e.done:
+			return
+		case ev := <-e.hookCh:
+			switch ev.kind {
+			case hookMiss:
+				e.hooks.Miss(ev.iid, ev.addr)
+			case hookSendMapRequest:
+				e.hooks.SendMapRequest(ev.iid, ev.addr)
+			case hookDecap:
+				e.hooks.Decapsulated(ev.addr, ev.iid, ev.addr2)
+			}
+		}
+	}
+}

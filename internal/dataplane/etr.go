@@ -1,0 +1,145 @@
+package dataplane
+
+import (
+	"github.com/lispd/lispd/wire"
+)
+
+// etrLoop receives batches from one underlay receive function until the
+// engine closes.
+func (w *worker) etrLoop(recv ReceiveFunc) {
+	e := w.e
+	for {
+		n, err := recv(w.bufs, w.sizes, w.outer, PayloadOffset)
+		if n > 0 {
+			w.etrBatch(n)
+		}
+		if err != nil {
+			if e.closedErr(err) {
+				return
+			}
+			e.log.Warn("underlay receive", "err", err)
+			if !e.pause() {
+				return
+			}
+		}
+	}
+}
+
+// etrBatch decapsulates the n packets received into w.bufs and writes
+// them to the TUNs of their instance IDs.
+func (w *worker) etrBatch(n int) {
+	e := w.e
+	if !e.cfg.ETR && !e.cfg.PETR {
+		e.k.drops[dropETRDisabled].Add(uint64(n))
+		return
+	}
+	now := e.now()
+	var last *instance
+	for i := range n {
+		if r, ok := w.decap(w.bufs[i], w.sizes[i], &w.outer[i], &last, now); !ok {
+			e.k.drop(r)
+		}
+	}
+	w.flush()
+	if len(w.sampled) > 4096 {
+		w.pruneSamples(now)
+	}
+}
+
+// decap checks one LISP packet (UDP payload at PayloadOffset) and queues
+// its inner packet for its TUN. last caches the instance of the previous
+// packet.
+func (w *worker) decap(buf []byte, size int, o *Outer, last **instance, now int64) (dropReason, bool) {
+	e := w.e
+	if size < wire.DataHeaderLen+1 || PayloadOffset+size > len(buf) {
+		return dropMalformed, false
+	}
+	if !e.isLocalRLOC(o.Dst) {
+		return dropNotMyRLOC, false
+	}
+	h, err := wire.DecodeDataHeader(buf[PayloadOffset : PayloadOffset+size])
+	if err != nil {
+		return dropMalformed, false
+	}
+	if h.KeyID() != 0 {
+		return dropEncrypted, false
+	}
+	var iid uint32
+	if h.I() {
+		iid = h.InstanceID()
+	}
+	inst := *last
+	if inst == nil || inst.iid != iid {
+		if inst = e.insts[iid]; inst == nil {
+			return dropUnknownIID, false
+		}
+		*last = inst
+	}
+	n, ok := checkInner(buf[Headroom : PayloadOffset+size])
+	if !ok {
+		return dropMalformed, false
+	}
+	pkt := buf[Headroom : Headroom+n]
+	if !e.cfg.PETR && !inst.local.Load().Lookup(dstAddr(pkt)) {
+		return dropNotLocalEID, false
+	}
+	if e.cfg.CheckSourceRLOC && !w.sourceRLOCOK(inst, pkt, o) {
+		return dropSourceRLOCCheck, false
+	}
+	// TTL: never let the inner TTL grow across the tunnel (RFC 9300
+	// §5.3). DSCP: copied from the outer header unless configured not
+	// to. ECN: RFC 6040 decapsulation.
+	ttl, tos := ttlTOS(pkt)
+	nttl, ntos := ttl, tos
+	if o.TTL != 0 && o.TTL < ttl {
+		nttl = o.TTL
+	}
+	if o.HasTOS {
+		ecn, drop := ecnDecap(o.TOS&3, tos&3)
+		if drop {
+			return dropECN, false
+		}
+		dscp := tos &^ 3
+		if !e.cfg.KeepInnerDSCP {
+			dscp = o.TOS &^ 3
+		}
+		ntos = dscp | ecn
+	}
+	if nttl != ttl || ntos != tos {
+		setTTLTOS(pkt, nttl, ntos)
+	}
+	if e.hooks != nil {
+		if t, seen := w.sampled[o.Src]; !seen || now-t >= int64(e.cfg.DecapSampleInterval) {
+			w.sampled[o.Src] = now
+			e.hook(hookEvent{kind: hookDecap, iid: iid, addr: o.Src, addr2: srcAddr(pkt)})
+		}
+	}
+	w.nDecap++
+	w.bDecap += uint64(n)
+	w.queueTUN(inst, buf[:Headroom+n])
+	return 0, true
+}
+
+// sourceRLOCOK reports whether the outer source is a locator of the
+// map-cache entry covering the inner source; sources without a positive
+// entry pass (nothing to check against).
+func (w *worker) sourceRLOCOK(inst *instance, pkt []byte, o *Outer) bool {
+	f, ok := inst.cache.Load().Lookup(srcAddr(pkt))
+	if !ok || f.negative {
+		return true
+	}
+	for i := range f.locs {
+		if f.locs[i].Addr == o.Src {
+			return true
+		}
+	}
+	return false
+}
+
+func (w *worker) pruneSamples(now int64) {
+	for a, t := range w.sampled {
+		if now-t >= int64(w.e.cfg.DecapSampleInterval) {
+			delete(w.sampled, a)
+		}
+	}
+}

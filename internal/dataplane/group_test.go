@@ -1,0 +1,52 @@
+package dataplane
+
+import (
+	"net/netip"
+	"sync"
+	"testing"
+)
+
+// recUnderlay records the destinations of each Send call.
+type recUnderlay struct {
+	nullUnderlay
+	mu    sync.Mutex
+	calls [][]netip.Addr
+}
+
+func (u *recUnderlay) Send(b [][]byte, o []Outer, _ int) (int, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	var dsts []netip.Addr
+	for i := range o {
+		dsts = append(dsts, o[i].Dst)
+	}
+	u.calls = append(u.calls, dsts)
+	return len(b), nil
+}
+
+// A batch is handed to the underlay grouped by destination RLOC, groups
+// in first-seen order, packet order kept within each group.
+func TestSendsGroupedByRLOC(t *testing.T) {
+	ul := &recUnderlay{nullUnderlay: nullUnderlay{done: make(chan struct{})}}
+	e, err := New(Config{LocalRLOCs: []netip.Addr{rlocA4}, Instances: map[uint32]TUN{0: newNullTUN()}, Underlay: ul, ITR: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	w := e.newWorker(8, e.itrBufSize)
+	r := []netip.Addr{netip.MustParseAddr("192.0.2.10"), netip.MustParseAddr("192.0.2.11"), netip.MustParseAddr("192.0.2.12")}
+	order := []int{0, 1, 0, 2, 1, 0}
+	for i, k := range order {
+		w.queueSend(pending{buf: w.bufs[i%len(w.bufs)][:Headroom+20], out: Outer{Dst: r[k], SrcPort: uint16(i)}})
+	}
+	w.flush()
+	want := []netip.Addr{r[0], r[0], r[0], r[1], r[1], r[2]}
+	if len(ul.calls) != 1 || len(ul.calls[0]) != len(want) {
+		t.Fatalf("sends %v", ul.calls)
+	}
+	for i := range want {
+		if ul.calls[0][i] != want[i] {
+			t.Fatalf("send order %v, want %v", ul.calls[0], want)
+		}
+	}
+}

@@ -1,0 +1,129 @@
+//go:build linux
+
+package dataplane
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// The Linux underlay on the loopback of a private namespace: the outer
+// source, destination, UDP source port, TTL and TOS set on send are what
+// the receiver reports, for both families, with and without GRO.
+func TestLinuxUnderlayLoopback(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for a network namespace and raw sockets; run as root to include it")
+	}
+	ns := newNamedNS(t, fmt.Sprintf("lispdp-%d-lo", os.Getpid()))
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	lo, err := h.LinkByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.LinkSetUp(lo); err != nil {
+		t.Fatal(err)
+	}
+	for _, noGRO := range []bool{false, true} {
+		for _, csum := range []bool{false, true} {
+			t.Run(fmt.Sprintf("nogro=%v-csum=%v", noGRO, csum), func(t *testing.T) {
+				var u *LinuxUnderlay
+				if err := inNS(ns, func() (err error) {
+					u, err = OpenUnderlay(UnderlayConfig{NoGRO: noGRO, UDPChecksum: csum, BatchSize: 8})
+					return err
+				}); err != nil {
+					t.Fatal(err)
+				}
+				defer u.Close()
+				recvs := u.Receivers()
+				if len(recvs) != 2 {
+					t.Fatalf("%d receivers, want 2", len(recvs))
+				}
+				for i, addr := range []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("::1")} {
+					bufs := make([][]byte, 3)
+					outs := make([]Outer, 3)
+					for j := range bufs {
+						bufs[j] = make([]byte, PayloadOffset+100+j)
+						for k := PayloadOffset; k < len(bufs[j]); k++ {
+							bufs[j][k] = byte(k + j)
+						}
+						outs[j] = Outer{Src: addr, Dst: addr, SrcPort: 50000 + uint16(j), TTL: 33 + uint8(j), TOS: 0xb8 | uint8(j)}
+					}
+					want := make([][]byte, 3)
+					for j := range bufs {
+						want[j] = append([]byte(nil), bufs[j][PayloadOffset:]...)
+					}
+					if n, err := u.Send(bufs, outs, PayloadOffset); n != 3 || err != nil {
+						t.Fatalf("send: %d, %v", n, err)
+					}
+					rb := make([][]byte, 8)
+					for j := range rb {
+						rb[j] = make([]byte, 2048)
+					}
+					sizes, got := make([]int, 8), make([]Outer, 8)
+					total := 0
+					deadline := time.Now().Add(5 * time.Second)
+					for total < 3 && time.Now().Before(deadline) {
+						n, err := recvs[i](rb[total:], sizes[total:], got[total:], PayloadOffset)
+						if err != nil {
+							t.Fatal(err)
+						}
+						total += n
+					}
+					for j := range 3 {
+						if !bytes.Equal(rb[j][PayloadOffset:PayloadOffset+sizes[j]], want[j]) {
+							t.Errorf("%s datagram %d: payload differs", addr, j)
+						}
+						w := outs[j]
+						w.HasTOS = true
+						if got[j] != w {
+							t.Errorf("%s datagram %d: outer %+v, want %+v", addr, j, got[j], w)
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+// ethtoolSet sets an ethtool flag (legacy ETHTOOL_S* command) of a device
+// in the calling thread's namespace.
+func ethtoolSet(name string, cmd, value uint32) error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	v := struct{ cmd, data uint32 }{cmd, value}
+	var ifr struct {
+		name [unix.IFNAMSIZ]byte
+		data unsafe.Pointer
+		_    [16]byte
+	}
+	copy(ifr.name[:], name)
+	ifr.data = unsafe.Pointer(&v)
+	if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(&ifr))); e != 0 {
+		return e
+	}
+	return nil
+}
+
+// vethGRO makes a veth deliver through NAPI with GRO, so that UDP GRO
+// reaches the receive sockets: GRO on, and TSO off (a veth with TSO only
+// passes UDP to GRO when forwarding offloads are on, see
+// veth_skb_is_eligible_for_gro).
+func vethGRO(name string) error {
+	return errors.Join(ethtoolSet(name, unix.ETHTOOL_STSO, 0), ethtoolSet(name, unix.ETHTOOL_SGRO, 1))
+}
