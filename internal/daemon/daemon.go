@@ -50,6 +50,7 @@ type Daemon struct {
 	ms  *mapserver.Server
 	mr  *mapresolver.Resolver
 	xtr *xtr.Server
+	dp  *userspaceDP // nil without a userspace data plane
 
 	limRequest, limRegister, limOther *limiter
 	c                                 counters
@@ -133,7 +134,18 @@ func (d *Daemon) buildRoles(cfg *config.Config, opts Options) error {
 		}
 		xo.Now, xo.Timers, xo.Stats, xo.Log = d.now, mapserver.SenderFunc(d.sendNow), d.stats, d.log
 		xo.DataPlane = opts.DataPlane
+		if xo.DataPlane == nil && cfg.XTR != nil && cfg.XTR.DataPlane == config.DataPlaneUserspace {
+			dp, err := d.startDataPlane(cfg, &xo)
+			if err != nil {
+				return err
+			}
+			d.dp = dp
+			xo.DataPlane = programmer{dp.engine}
+		}
 		d.xtr = xtr.New(xo)
+		if d.dp != nil {
+			d.dp.hooks.x.Store(d.xtr)
+		}
 	}
 	return nil
 }
@@ -229,6 +241,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.transport.Wait()
 	d.wg.Wait()
 	d.admin.Close()
+	if d.dp != nil {
+		if err := d.dp.close(); err != nil {
+			d.log.Warn("data plane shutdown", "err", err)
+		}
+	}
 	d.log.Info("lispd stopped")
 	return nil
 }
