@@ -100,7 +100,11 @@ func (d *Daemon) startDataPlane(cfg *config.Config, xo *xtr.Options) (*userspace
 		}
 		tuns[iid] = t
 	}
-	ul, err := dataplane.OpenUnderlay(dataplane.UnderlayConfig{Port: uint16(c.DataPort), RemotePort: uint16(c.DataPort)})
+	// Outer UDP checksums are computed: RFC 6935 allows zero for IPv6
+	// tunnels, but middleboxes and Wireshark call it illegal, and Linux
+	// coalesces (GRO) only datagrams that carry one.
+	ul, err := dataplane.OpenUnderlay(dataplane.UnderlayConfig{Port: uint16(c.DataPort), RemotePort: uint16(c.DataPort),
+		UDPChecksum: true})
 	if err != nil {
 		closeTUNs()
 		return nil, fmt.Errorf("data plane: UDP %d: %w", c.DataPort, err)

@@ -26,6 +26,7 @@ func xtrOptions(cfg *config.Config) (xtr.Options, error) {
 		o.ITR, o.PITR = true, true
 	}
 	o.MapResolvers = c.MapResolvers
+	o.SourceFor = sourceFor
 	o.RegisterInterval = c.RegisterInterval
 	o.ProbeInterval = c.RLOCProbing.Interval
 	o.MaxCacheEntries = c.MapCache.MaxEntries
@@ -74,9 +75,14 @@ func xtrOptions(cfg *config.Config) (xtr.Options, error) {
 			}
 		}
 	}
-	for _, mr := range append(append([]netip.Addr{}, c.MapResolvers...), c.PETRs...) {
-		if a, ok := sourceFor(mr); ok {
-			addLocal(a)
+	// Only an xTR with no local database locator (a PITR, a pure ITR)
+	// takes its RLOCs from the routes to its Map-Resolvers and PETRs;
+	// otherwise answers could be sent to an address nobody listens on.
+	if len(o.LocalRLOCs) == 0 {
+		for _, mr := range append(append([]netip.Addr{}, c.MapResolvers...), c.PETRs...) {
+			if a, ok := sourceFor(mr); ok {
+				addLocal(a)
+			}
 		}
 	}
 	if len(o.LocalRLOCs) == 0 && (o.ITR || o.ETR) {

@@ -81,8 +81,13 @@ func (s *Server) requestLocked(eid mapping.EID, smr bool) bool {
 	}
 	req := &wire.MapRequest{SMRInvoked: smr, PITR: s.opts.PITR, Nonce: s.newNonce(),
 		Records: []wire.RequestRecord{{MaskLen: eid.MaskLen(), EID: eid.Address()}}}
+	// The RLOC the request leaves from comes first: answers go to the
+	// first ITR-RLOC of their family, and that one is reachable.
+	req.ITRRLOCs = append(req.ITRRLOCs, wire.AddrFromIP(itr))
 	for _, a := range s.opts.LocalRLOCs {
-		req.ITRRLOCs = append(req.ITRRLOCs, wire.AddrFromIP(a))
+		if a != itr {
+			req.ITRRLOCs = append(req.ITRRLOCs, wire.AddrFromIP(a))
+		}
 	}
 	subscribe := s.opts.Subscribe && !s.opts.PITR
 	if subscribe {
@@ -93,7 +98,8 @@ func (s *Server) requestLocked(eid mapping.EID, smr bool) bool {
 		}
 		s.subNonce[eid] = req.Nonce
 	}
-	ecm := &wire.ECM{IP: wire.InnerIP{Src: itr, Dst: eid.Prefix.Addr(), TTL: 64}, SrcPort: 4342, DstPort: 4342, Message: req}
+	ecm := &wire.ECM{IP: wire.InnerIP{Src: s.innerSource(eid.Prefix.Addr()), Dst: eid.Prefix.Addr(), TTL: 64},
+		SrcPort: 4342, DstPort: 4342, Message: req}
 	b, err := wire.Encode(ecm)
 	if err != nil {
 		s.log.Warn("cannot encode Map-Request", "err", err)
@@ -103,6 +109,25 @@ func (s *Server) requestLocked(eid mapping.EID, smr bool) bool {
 	s.opts.Timers.Send(b, itr, netip.AddrPortFrom(mr, 4342))
 	s.c.requests.Inc()
 	return true
+}
+
+// innerSource is the inner IP source of an ECM'd Map-Request for an EID:
+// it must be of the EID's family. Our RLOC of that family if we have one,
+// else one of our EIDs of it, else the unspecified address (the reply goes
+// to the ITR-RLOCs, not to this address).
+func (s *Server) innerSource(eid netip.Addr) netip.Addr {
+	if a, ok := s.localRLOC(eid); ok && a.Is4() == eid.Is4() {
+		return a
+	}
+	for e := range s.db.All() {
+		if e.Prefix.Addr().Is4() == eid.Is4() {
+			return e.Prefix.Addr()
+		}
+	}
+	if eid.Is4() {
+		return netip.IPv4Unspecified()
+	}
+	return netip.IPv6Unspecified()
 }
 
 func (s *Server) expireRequestsLocked(now time.Time) {

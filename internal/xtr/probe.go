@@ -21,31 +21,31 @@ type rlocState struct {
 
 type probe struct {
 	rloc netip.Addr
+	eid  mapping.EID
 	sent time.Time
+}
+
+// probeTimeout is how long a probe may go unanswered before it counts as
+// missed: a third of the interval (at least 200 ms), so a dead locator is
+// found well within the three intervals operators expect.
+func (s *Server) probeTimeout() time.Duration {
+	return min(s.opts.ProbeInterval, max(s.opts.ProbeInterval/3, 200*time.Millisecond))
 }
 
 // probeLocked probes every remote RLOC in the map-cache once per interval
 // (RFC 9301 §7.1): a Map-Request with P set, sent directly, never through
-// the mapping system. An RLOC that misses ProbeMisses probes in a row is
-// down until it answers again.
+// the mapping system. A probe unanswered after probeTimeout is a miss and
+// is retried at once; an RLOC that misses ProbeMisses in a row is down
+// until it answers again.
 func (s *Server) probeLocked(now time.Time) {
-	if s.opts.ProbeInterval <= 0 || now.Sub(s.lastProbe) < s.opts.ProbeInterval {
+	if s.opts.ProbeInterval <= 0 {
+		return
+	}
+	s.checkProbesLocked(now)
+	if now.Sub(s.lastProbe) < s.opts.ProbeInterval {
 		return
 	}
 	s.lastProbe = now
-	// Probes still pending from the last round are misses.
-	for n, p := range s.probes {
-		delete(s.probes, n)
-		if st, ok := s.rlocs[p.rloc]; ok {
-			st.missed++
-			if st.up && st.missed >= s.opts.ProbeMisses {
-				st.up = false
-				s.c.rlocDown.Inc()
-				s.log.Warn("RLOC down: probes unanswered", "rloc", p.rloc, "missed", st.missed)
-				s.setRLOCLocked(p.rloc, false)
-			}
-		}
-	}
 	seen := map[netip.Addr]mapping.EID{}
 	for eid, e := range s.cacheIdx {
 		for _, l := range e.m.Locators {
@@ -59,28 +59,62 @@ func (s *Server) probeLocked(now time.Time) {
 			delete(s.rlocs, rloc)
 		}
 	}
+	pending := map[netip.Addr]bool{}
+	for _, p := range s.probes {
+		pending[p.rloc] = true
+	}
 	for rloc, eid := range seen {
-		src, ok := s.localRLOC(rloc)
+		if !pending[rloc] {
+			s.sendProbeLocked(rloc, eid, now)
+		}
+	}
+}
+
+func (s *Server) checkProbesLocked(now time.Time) {
+	timeout := s.probeTimeout()
+	for n, p := range s.probes {
+		if now.Sub(p.sent) < timeout {
+			continue
+		}
+		delete(s.probes, n)
+		st, ok := s.rlocs[p.rloc]
 		if !ok {
 			continue
 		}
-		st := s.rlocs[rloc]
-		if st == nil {
-			st = &rlocState{up: true}
-			s.rlocs[rloc] = st
+		st.missed++
+		if st.up && st.missed >= s.opts.ProbeMisses {
+			st.up = false
+			s.c.rlocDown.Inc()
+			s.log.Warn("RLOC down: probes unanswered", "rloc", p.rloc, "missed", st.missed)
+			s.setRLOCLocked(p.rloc, false)
 		}
-		m := &wire.MapRequest{Probe: true, Nonce: s.newNonce(), ITRRLOCs: []wire.Address{wire.AddrFromIP(src)},
-			Records: []wire.RequestRecord{{MaskLen: eid.MaskLen(), EID: eid.Address()}}}
-		b, err := wire.Encode(m)
-		if err != nil {
-			continue
+		if st.up {
+			s.sendProbeLocked(p.rloc, p.eid, now) // retry at once
 		}
-		s.probes[m.Nonce] = &probe{rloc: rloc, sent: now}
-		st.lastProbe = now
-		st.probes++
-		s.opts.Timers.Send(b, src, netip.AddrPortFrom(rloc, 4342))
-		s.c.probesSent.Inc()
 	}
+}
+
+func (s *Server) sendProbeLocked(rloc netip.Addr, eid mapping.EID, now time.Time) {
+	src, ok := s.localRLOC(rloc)
+	if !ok {
+		return
+	}
+	st := s.rlocs[rloc]
+	if st == nil {
+		st = &rlocState{up: true}
+		s.rlocs[rloc] = st
+	}
+	m := &wire.MapRequest{Probe: true, Nonce: s.newNonce(), ITRRLOCs: []wire.Address{wire.AddrFromIP(src)},
+		Records: []wire.RequestRecord{{MaskLen: eid.MaskLen(), EID: eid.Address()}}}
+	b, err := wire.Encode(m)
+	if err != nil {
+		return
+	}
+	s.probes[m.Nonce] = &probe{rloc: rloc, eid: eid, sent: now}
+	st.lastProbe = now
+	st.probes++
+	s.opts.Timers.Send(b, src, netip.AddrPortFrom(rloc, 4342))
+	s.c.probesSent.Inc()
 }
 
 func (s *Server) probeReplyLocked(m *wire.MapReply, src netip.AddrPort, now time.Time) {

@@ -8,6 +8,7 @@ package xtr
 
 import (
 	"log/slog"
+	"slices"
 	"math/rand/v2"
 	"net/netip"
 	"sync"
@@ -88,6 +89,10 @@ type Options struct {
 	MapServers       []MapServerPeer
 	MapResolvers     []netip.Addr
 	LocalRLOCs       []netip.Addr // ITR-RLOCs and probe sources
+	// SourceFor picks the local RLOC to send to dst from (the kernel's
+	// route choice, so a message leaves by an uplink that works and its
+	// answer comes back); by default the first local RLOC of dst's family.
+	SourceFor func(dst netip.Addr) (netip.Addr, bool)
 	RegisterInterval time.Duration
 	RecordTTL        uint32        // minutes, in Map-Registers and Map-Replies; default 1440
 	ProbeInterval    time.Duration // 0: no RLOC probing
@@ -256,8 +261,13 @@ func (s *Server) newNonce() uint64 {
 	}
 }
 
-// localRLOC returns our RLOC of the family of dst.
+// localRLOC returns the RLOC to send to dst from.
 func (s *Server) localRLOC(dst netip.Addr) (netip.Addr, bool) {
+	if s.opts.SourceFor != nil {
+		if a, ok := s.opts.SourceFor(dst); ok && slices.Contains(s.opts.LocalRLOCs, a) {
+			return a, true
+		}
+	}
 	for _, a := range s.opts.LocalRLOCs {
 		if a.Is4() == dst.Is4() {
 			return a, true

@@ -1,0 +1,296 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lispd/lispd/internal/admin"
+	"github.com/lispd/lispd/internal/daemon"
+	"github.com/lispd/lispd/internal/lab"
+	"github.com/vishvananda/netlink"
+)
+
+func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+func ip(s string) netip.Addr     { return netip.MustParseAddr(s) }
+
+var forwarding = map[string]string{"net.ipv4.ip_forward": "1", "net.ipv6.conf.all.forwarding": "1"}
+
+// twoSites is the network of the tunnel-router tests:
+//
+//	ha ── xa ── core ── xb ── hb        site A (198.51.100.0/24, 2001:db8:a::/64)
+//	            │ │ └─(2nd link)─ xb     site B (203.0.113.0/24, 2001:db8:b::/64), two RLOCs
+//	           ms px ── (core) ── nl     Map-Server/Resolver; PxTR; non-LISP host 192.0.2.10
+//
+// The RLOC network is 198.18.0.0/15 and 2001:db8:ff::/48; core routes the
+// EID prefixes to the PxTR, which attracts them for non-LISP hosts.
+func twoSites() *lab.Topology {
+	t := &lab.Topology{Name: "e2e"}
+	node := func(name, role string, fwd bool, routes ...lab.Route) {
+		n := lab.Node{Name: name, Role: role, Routes: routes}
+		if fwd {
+			n.Sysctls = forwarding
+		}
+		t.Nodes = append(t.Nodes, n)
+	}
+	def4 := func(via string) lab.Route { return lab.Route{Dst: pfx("0.0.0.0/0"), Via: ip(via)} }
+	def6 := func(via string) lab.Route { return lab.Route{Dst: pfx("::/0"), Via: ip(via)} }
+	under4 := func(via string, metric int) lab.Route {
+		return lab.Route{Dst: pfx("198.18.0.0/15"), Via: ip(via), Metric: metric}
+	}
+	under6 := func(via string, metric int) lab.Route {
+		return lab.Route{Dst: pfx("2001:db8:ff::/48"), Via: ip(via), Metric: metric}
+	}
+	node("core", "router", true,
+		lab.Route{Dst: pfx("198.51.100.0/24"), Via: ip("198.18.5.2")}, lab.Route{Dst: pfx("203.0.113.0/24"), Via: ip("198.18.5.2")},
+		lab.Route{Dst: pfx("2001:db8:a::/64"), Via: ip("2001:db8:ff:5::2")}, lab.Route{Dst: pfx("2001:db8:b::/64"), Via: ip("2001:db8:ff:5::2")})
+	node("ms", "ms", false, def4("198.18.1.1"), def6("2001:db8:ff:1::1"))
+	node("xa", "xtr", true, under4("198.18.2.1", 0), under6("2001:db8:ff:2::1", 0))
+	node("xb", "xtr", true, under4("198.18.3.1", 10), under4("198.18.4.1", 20), under6("2001:db8:ff:3::1", 10), under6("2001:db8:ff:4::1", 20))
+	node("px", "pxtr", true, under4("198.18.5.1", 0), under6("2001:db8:ff:5::1", 0),
+		lab.Route{Dst: pfx("192.0.2.0/24"), Via: ip("198.18.5.1")}, lab.Route{Dst: pfx("2001:db8:100::/64"), Via: ip("2001:db8:ff:5::1")})
+	node("ha", "host", false, def4("198.51.100.1"), def6("2001:db8:a::1"))
+	node("hb", "host", false, def4("203.0.113.1"), def6("2001:db8:b::1"))
+	node("nl", "host", false, def4("192.0.2.1"), def6("2001:db8:100::1"))
+	link := func(a, an, b, bn string, aa, ba []string) {
+		l := lab.Link{A: a, B: b, AName: an, BName: bn}
+		for _, s := range aa {
+			l.AAddrs = append(l.AAddrs, pfx(s))
+		}
+		for _, s := range ba {
+			l.BAddrs = append(l.BAddrs, pfx(s))
+		}
+		t.Links = append(t.Links, l)
+	}
+	link("core", "to-ms", "ms", "eth0", []string{"198.18.1.1/24", "2001:db8:ff:1::1/64"}, []string{"198.18.1.2/24", "2001:db8:ff:1::2/64"})
+	link("core", "to-xa", "xa", "up0", []string{"198.18.2.1/24", "2001:db8:ff:2::1/64"}, []string{"198.18.2.2/24", "2001:db8:ff:2::2/64"})
+	link("core", "to-xb1", "xb", "up1", []string{"198.18.3.1/24", "2001:db8:ff:3::1/64"}, []string{"198.18.3.2/24", "2001:db8:ff:3::2/64"})
+	link("core", "to-xb2", "xb", "up2", []string{"198.18.4.1/24", "2001:db8:ff:4::1/64"}, []string{"198.18.4.2/24", "2001:db8:ff:4::2/64"})
+	link("core", "to-px", "px", "eth0", []string{"198.18.5.1/24", "2001:db8:ff:5::1/64"}, []string{"198.18.5.2/24", "2001:db8:ff:5::2/64"})
+	link("core", "to-nl", "nl", "eth0", []string{"192.0.2.1/24", "2001:db8:100::1/64"}, []string{"192.0.2.10/24", "2001:db8:100::10/64"})
+	link("xa", "eid0", "ha", "eth0", []string{"198.51.100.1/24", "2001:db8:a::1/64"}, []string{"198.51.100.10/24", "2001:db8:a::10/64"})
+	link("xb", "eid0", "hb", "eth0", []string{"203.0.113.1/24", "2001:db8:b::1/64"}, []string{"203.0.113.10/24", "2001:db8:b::10/64"})
+	return t
+}
+
+const msConfig = `
+control: {addresses: [198.18.1.2, "2001:db8:ff:1::2"]}
+map-server:
+  sites:
+    - name: site-a
+      keys: [{key-id: 1, algorithm: hmac-sha-256-128, secret: site-a-key}]
+      eid-prefixes: [{prefix: 198.51.100.0/24}, {prefix: "2001:db8:a::/64"}]
+    - name: site-b
+      keys: [{key-id: 1, algorithm: hmac-sha-256-128, secret: site-b-key}]
+      eid-prefixes: [{prefix: 203.0.113.0/24}, {prefix: "2001:db8:b::/64"}]
+map-resolver: {}
+`
+
+// Everything that is not the RLOC network goes into the TUN: remote EIDs,
+// and non-LISP destinations, which negative map-cache entries send to the PETR.
+const xtrCommon = `
+  itr: true
+  etr: true
+  map-resolvers: [198.18.1.2]
+  register-interval: 5s
+  rloc-probing: {interval: 1s}
+  petrs: [198.18.5.2]
+  eid-routes: [0.0.0.0/1, 128.0.0.0/1, "2000::/3"]
+`
+
+var xaConfig = `
+xtr:` + xtrCommon + `  eid-interfaces: [eid0]
+  map-servers: [{address: 198.18.1.2, key-id: 1, algorithm: hmac-sha-256-128, secret: site-a-key}]
+  database:
+    - {eid-prefix: 198.51.100.0/24, locators: [{address: 198.18.2.2}, {address: "2001:db8:ff:2::2"}]}
+    - {eid-prefix: "2001:db8:a::/64", locators: [{address: 198.18.2.2}, {address: "2001:db8:ff:2::2"}]}
+`
+
+var xbConfig = `
+xtr:` + xtrCommon + `  eid-interfaces: [eid0]
+  map-servers: [{address: 198.18.1.2, key-id: 1, algorithm: hmac-sha-256-128, secret: site-b-key}]
+  database:
+    - eid-prefix: 203.0.113.0/24
+      locators: [{address: 198.18.3.2, weight: 50}, {address: 198.18.4.2, weight: 50}, {address: "2001:db8:ff:3::2", priority: 2}]
+    - eid-prefix: "2001:db8:b::/64"
+      locators: [{address: 198.18.3.2, weight: 50}, {address: 198.18.4.2, weight: 50}, {address: "2001:db8:ff:3::2", priority: 2}]
+`
+
+const pxConfig = `
+xtr:
+  itr: true
+  map-resolvers: [198.18.1.2]
+  rloc-probing: {interval: 1s}
+  tun-addresses: [198.18.5.2/32]
+pitr: {eid-prefixes: [198.51.100.0/24, 203.0.113.0/24, "2001:db8:a::/64", "2001:db8:b::/64"]}
+petr: {}
+`
+
+// network is a running twoSites lab with lispd in every LISP node.
+type network struct {
+	t   *testing.T
+	lab *lab.Lab
+	dir string
+}
+
+func startNetwork(t *testing.T) *network {
+	l := lab.NewTest(t, twoSites())
+	n := &network{t: t, lab: l, dir: t.TempDir()}
+	hosts := map[string]netip.Addr{"ha": ip("198.51.100.10"), "hb": ip("203.0.113.10"), "nl": ip("192.0.2.10")}
+	if err := l.WriteHosts(hosts); err != nil {
+		t.Fatal(err)
+	}
+	for node, cfg := range map[string]string{"ms": msConfig, "xa": xaConfig, "xb": xbConfig, "px": pxConfig} {
+		n.startLispd(node, cfg)
+	}
+	n.eventually("all four EID prefixes registered", 15*time.Second, func() bool {
+		var st daemon.Status
+		return n.get("ms", "/v1/status", &st) == nil && st.Prefixes == 4
+	})
+	return n
+}
+
+func (n *network) startLispd(node, cfg string) {
+	path := filepath.Join(n.dir, node+".yaml")
+	full := fmt.Sprintf("log: {level: debug}\nadmin: {socket: %s}\n%s", n.lab.SocketPath(node), cfg)
+	if err := os.WriteFile(path, []byte(full), 0o600); err != nil {
+		n.t.Fatal(err)
+	}
+	if _, err := n.lab.Start(node, "lispd", []string{lispdBin, "--config", path}, nil); err != nil {
+		n.t.Fatal(err)
+	}
+	n.eventually("lispd admin socket in "+node, 10*time.Second, func() bool {
+		return n.get(node, "/v1/status", &daemon.Status{}) == nil
+	})
+}
+
+func (n *network) get(node, path string, out any) error {
+	c := admin.NewClient(n.lab.SocketPath(node))
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return c.Do(ctx, "GET", path, out)
+}
+
+func (n *network) eventually(what string, limit time.Duration, f func() bool) {
+	n.t.Helper()
+	deadline := time.Now().Add(limit)
+	for !f() {
+		if time.Now().After(deadline) {
+			n.t.Fatalf("timed out after %v waiting for %s", limit, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// ping runs ping in node until one try of three answers.
+func (n *network) ping(node, dst string, extra ...string) error {
+	var out []byte
+	var err error
+	for range 3 {
+		args := append([]string{"ping", "-n", "-c", "3", "-i", "0.2", "-W", "1"}, extra...)
+		out, err = n.lab.Exec(node, append(args, dst)...).CombinedOutput()
+		if err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("ping %s from %s: %v\n%s", dst, node, err, out)
+}
+
+// tcpEcho opens a TCP listener in node srv, connects from node cli and
+// checks that a message comes back intact.
+func (n *network) tcpEcho(srv, cli string, addr netip.AddrPort) error {
+	var ln net.Listener
+	if err := n.lab.Do(srv, func() (err error) {
+		ln, err = net.Listen("tcp", addr.String())
+		return err
+	}); err != nil {
+		return err
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, 64<<10)
+		for {
+			k, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			c.Write(buf[:k])
+		}
+	}()
+	var conn net.Conn
+	if err := n.lab.Do(cli, func() (err error) {
+		conn, err = net.DialTimeout("tcp", addr.String(), 5*time.Second)
+		return err
+	}); err != nil {
+		return err
+	}
+	defer conn.Close()
+	msg := strings.Repeat("lisp-e2e-", 20000)
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	go conn.Write([]byte(msg))
+	got := make([]byte, 0, len(msg))
+	buf := make([]byte, 64<<10)
+	for len(got) < len(msg) {
+		k, err := conn.Read(buf)
+		if err != nil {
+			return fmt.Errorf("tcp %s -> %s: read after %d bytes: %v", cli, addr, len(got), err)
+		}
+		got = append(got, buf[:k]...)
+	}
+	if string(got) != msg {
+		return fmt.Errorf("tcp %s -> %s: data differs", cli, addr)
+	}
+	return nil
+}
+
+// setIface cuts or restores one interface of a node (both ends of a link
+// are not needed: the RLOC behind it stops answering).
+func (n *network) setIface(node, iface string, up bool) {
+	err := n.lab.Do(node, func() error {
+		l, err := netlink.LinkByName(iface)
+		if err != nil {
+			return err
+		}
+		if up {
+			return netlink.LinkSetUp(l)
+		}
+		return netlink.LinkSetDown(l)
+	})
+	if err != nil {
+		n.t.Fatal(err)
+	}
+}
+
+// capture records the LISP traffic of the core router with tshark.
+func (n *network) capture() (stop func() string) {
+	if _, err := exec.LookPath("tshark"); err != nil {
+		n.t.Log("tshark not installed: no capture")
+		return func() string { return "" }
+	}
+	path := filepath.Join(os.Getenv("E2E_KEEP"), "core.pcap")
+	if os.Getenv("E2E_KEEP") == "" {
+		path = filepath.Join(n.dir, "core.pcap")
+	}
+	p, err := n.lab.Start("core", "tshark", []string{"tshark", "-q", "-i", "any", "-w", path, "-f", "udp port 4341 or udp port 4342"}, nil)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond) // tshark needs a moment before it captures
+	return func() string {
+		p.Stop()
+		return path
+	}
+}

@@ -1,0 +1,96 @@
+package e2e
+
+import (
+	"net/netip"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lispd/lispd/internal/xtr"
+)
+
+// TestTunnelRouters: hosts of two LISP sites reach each other over IPv4
+// and IPv6 EIDs, a non-LISP host reaches them through the PITR and they
+// reach it through the PETR, and a cut uplink moves traffic to the other
+// RLOC within three probe intervals. Wireshark finds nothing malformed in
+// the capture of the run.
+func TestTunnelRouters(t *testing.T) {
+	n := startNetwork(t)
+	stopCapture := n.capture()
+
+	for _, c := range []struct{ from, to string }{
+		{"ha", "203.0.113.10"}, {"hb", "198.51.100.10"}, {"ha", "2001:db8:b::10"}, {"hb", "2001:db8:a::10"},
+		{"ha", "hb"},
+	} {
+		if err := n.ping(c.from, c.to); err != nil {
+			t.Error(err)
+		}
+	}
+	if err := n.tcpEcho("hb", "ha", netip.MustParseAddrPort("203.0.113.10:47000")); err != nil {
+		t.Error(err)
+	}
+	if err := n.tcpEcho("ha", "hb", netip.MustParseAddrPort("[2001:db8:a::10]:47001")); err != nil {
+		t.Error(err)
+	}
+	var mc []xtr.MapCacheView
+	if err := n.get("xa", "/v1/map-cache", &mc); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range mc {
+		if e.EIDPrefix == "203.0.113.0/24" && len(e.Locators) == 3 {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("xa map-cache lacks site B with three locators: %+v", mc)
+	}
+
+	// Non-LISP host <-> LISP host: PITR one way, PETR the other.
+	if err := n.ping("nl", "198.51.100.10"); err != nil {
+		t.Error("through the PITR:", err)
+	}
+	if err := n.ping("ha", "192.0.2.10"); err != nil {
+		t.Error("through the PETR:", err)
+	}
+
+	// Cut xb's first uplink: xa's probes of 198.18.3.2 go unanswered, the
+	// locator goes down and traffic takes 198.18.4.2.
+	n.setIface("xb", "up1", false)
+	start := time.Now()
+	n.eventually("198.18.3.2 marked down at xa", 5*time.Second, func() bool {
+		var rl []xtr.RLOCView
+		if n.get("xa", "/v1/rloc-probing", &rl) != nil {
+			return false
+		}
+		for _, r := range rl {
+			if r.Address == "198.18.3.2" && r.State == "down" {
+				return true
+			}
+		}
+		return false
+	})
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("locator down after %v, more than 3 probe intervals", d)
+	}
+	if err := n.ping("ha", "203.0.113.10"); err != nil {
+		t.Error("after the uplink cut:", err)
+	}
+	n.setIface("xb", "up1", true)
+
+	if path := stopCapture(); path != "" {
+		// Malformed frames and expert errors (bad checksums) fail; TCP
+		// analysis warnings (window full, retransmission) are traffic, not LISP.
+		out, err := exec.Command("tshark", "-n", "-r", path, "-Y", "_ws.malformed || _ws.expert.severity >= 8388608",
+			"-T", "fields", "-e", "frame.number").CombinedOutput()
+		bad := strings.TrimSpace(strings.ReplaceAll(string(out), "Running as user \"root\" and group \"root\". This could be dangerous.", ""))
+		if err != nil || bad != "" {
+			t.Errorf("tshark finds malformed frames in the capture (%v): %s", err, bad)
+		}
+		count, _ := exec.Command("tshark", "-n", "-r", path, "-Y", "lisp || lisp-data", "-T", "fields", "-e", "frame.number").Output()
+		if lines := strings.Count(string(count), "\n"); lines < 20 {
+			t.Errorf("capture holds only %d LISP frames", lines)
+		}
+	}
+}
