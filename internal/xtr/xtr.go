@@ -8,9 +8,9 @@ package xtr
 
 import (
 	"log/slog"
-	"slices"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -83,16 +83,16 @@ type DatabaseEntry struct {
 
 // Options configure the xTR.
 type Options struct {
-	ITR, ETR         bool
-	PITR             bool // Map-Requests carry the p bit (RFC 6832)
-	Database         []DatabaseEntry
-	MapServers       []MapServerPeer
-	MapResolvers     []netip.Addr
-	LocalRLOCs       []netip.Addr // ITR-RLOCs and probe sources
+	ITR, ETR     bool
+	PITR         bool // Map-Requests carry the p bit (RFC 6832)
+	Database     []DatabaseEntry
+	MapServers   []MapServerPeer
+	MapResolvers []netip.Addr
+	LocalRLOCs   []netip.Addr // ITR-RLOCs and probe sources
 	// SourceFor picks the local RLOC to send to dst from (the kernel's
 	// route choice, so a message leaves by an uplink that works and its
 	// answer comes back); by default the first local RLOC of dst's family.
-	SourceFor func(dst netip.Addr) (netip.Addr, bool)
+	SourceFor        func(dst netip.Addr) (netip.Addr, bool)
 	RegisterInterval time.Duration
 	RecordTTL        uint32        // minutes, in Map-Registers and Map-Replies; default 1440
 	ProbeInterval    time.Duration // 0: no RLOC probing
