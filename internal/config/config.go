@@ -201,6 +201,18 @@ type XTR struct {
 	DataPlane   string
 	DataPort    int // UDP port of the data plane, default 4341
 	UnderlayMTU int // MTU of the RLOC network, default 1500
+	// VRFs put instance IDs other than 0 in their own Linux VRF with
+	// their EID interfaces and TUN, so overlapping prefixes stay apart.
+	VRFs []VRF
+}
+
+// VRF is the Linux VRF of one instance ID.
+type VRF struct {
+	InstanceID uint32
+	Name       string   // VRF device name
+	Table      uint32   // routing table of the VRF
+	Interfaces []string // EID interfaces moved into the VRF
+	EIDRoutes  []netip.Prefix
 }
 
 // Data-plane kinds.

@@ -114,6 +114,7 @@ func (p *parser) xtr(n *yaml.Node, path string) *XTR {
 		"xtr-id":        p.hexTo(x.XTRID[:], &x.HasXTRID),
 		"site-id":       p.uint64To(&x.SiteID),
 		"eid-routes":    p.prefixesTo(&x.EIDRoutes),
+		"vrfs":          func(v *yaml.Node, at string) { x.VRFs = p.vrfs(v, at) },
 		"tun-addresses": p.prefixesTo(&x.TUNAddresses),
 		"data-plane":    func(v *yaml.Node, at string) { x.DataPlane, _ = p.enum(v, at, DataPlaneUserspace, DataPlaneNone) },
 		"data-port":     intTo(p, &x.DataPort, 1, 65535),
@@ -275,6 +276,39 @@ type entryRef struct {
 
 // dynamicEIDs reads the roaming ranges, with distinct names, and returns
 // them with where each one's interface was written.
+// vrfs reads the instance IDs kept in their own Linux VRF, so that two
+// instance IDs may hold overlapping EID prefixes on one xTR.
+func (p *parser) vrfs(n *yaml.Node, path string) []VRF {
+	var list []VRF
+	seenIID := map[uint32]int{}
+	p.seq(n, path, func(v *yaml.Node, at string) {
+		var f VRF
+		mark := p.errorCount()
+		seen := p.fields(v, at, map[string]setter{
+			"instance-id": p.instanceIDTo(&f.InstanceID),
+			"name":        p.ifnameTo(&f.Name),
+			"table":       intTo(p, &f.Table, 1, 1<<32-2),
+			"interfaces":  p.ifnamesTo(&f.Interfaces),
+			"eid-routes":  p.prefixesTo(&f.EIDRoutes),
+		})
+		p.require(v, at, seen, "instance-id", "name", "table")
+		if !p.clean(mark) {
+			return
+		}
+		if f.InstanceID == 0 {
+			p.errorf(seen["instance-id"].value, "%s: instance-id 0 lives in the main table, not a VRF", join(at, "instance-id"))
+			return
+		}
+		if first, dup := seenIID[f.InstanceID]; dup {
+			p.errorf(seen["instance-id"].value, "%s: instance-id %d has a VRF already (line %d)", join(at, "instance-id"), f.InstanceID, first)
+			return
+		}
+		seenIID[f.InstanceID] = seen["instance-id"].value.Line
+		list = append(list, f)
+	})
+	return list
+}
+
 func (p *parser) dynamicEIDs(n *yaml.Node, path string) ([]DynamicEID, []entryRef) {
 	var list []DynamicEID
 	var ifRefs []entryRef

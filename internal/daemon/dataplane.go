@@ -56,6 +56,7 @@ type userspaceDP struct {
 	engine *dataplane.Engine
 	hooks  *hooks
 	routes []*osnet.Configured
+	vrfs   []*osnet.VRF
 }
 
 func (u *userspaceDP) close() error {
@@ -64,6 +65,9 @@ func (u *userspaceDP) close() error {
 		errs = append(errs, r.Undo())
 	}
 	errs = append(errs, u.engine.Close())
+	for _, v := range u.vrfs {
+		errs = append(errs, v.Remove())
+	}
 	return errors.Join(errs...)
 }
 
@@ -84,6 +88,11 @@ func (d *Daemon) startDataPlane(cfg *config.Config, xo *xtr.Options) (*userspace
 	iids := map[uint32]bool{0: true}
 	for _, e := range xo.Database {
 		iids[e.EID.IID] = true
+	}
+	vrfs := map[uint32]config.VRF{}
+	for _, v := range c.VRFs {
+		iids[v.InstanceID] = true
+		vrfs[v.InstanceID] = v
 	}
 	mtu := dataplane.TUNMTU(c.UnderlayMTU, xo.LocalRLOCs)
 	tuns := map[uint32]dataplane.TUN{}
@@ -131,11 +140,28 @@ func (d *Daemon) startDataPlane(cfg *config.Config, xo *xtr.Options) (*userspace
 			tc.Addrs, tc.Routes = c.TUNAddresses, routes
 		}
 		r, err := osnet.Configure(tc)
+		if err == nil {
+			u.routes = append(u.routes, r)
+			if v, ok := vrfs[iid]; ok {
+				// The instance's TUN and EID interfaces share the VRF's
+				// table, so its prefixes may overlap other instances'.
+				var local []netip.Prefix
+				for _, e := range xo.Database {
+					if e.EID.IID == iid {
+						local = append(local, e.EID.Prefix)
+					}
+				}
+				var vrf *osnet.VRF
+				vrf, err = osnet.EnsureVRF(v.Name, v.Table, tc.Name, v.Interfaces, local, v.EIDRoutes)
+				if vrf != nil {
+					u.vrfs = append(u.vrfs, vrf)
+				}
+			}
+		}
 		if err != nil {
 			u.close()
 			return nil, err
 		}
-		u.routes = append(u.routes, r)
 	}
 	d.log.Info("data plane up", "tun", c.TUN, "mtu", mtu, "instances", len(tuns), "rlocs", xo.LocalRLOCs,
 		"eid-routes", routes)

@@ -186,7 +186,7 @@ func (t *Topology) Validate() error {
 	for _, n := range t.Nodes {
 		ifaces[n.Name] = map[string][]netip.Prefix{"lo": slices.Clone(n.Loopbacks)}
 	}
-	linkAddrOwner := map[netip.Addr]string{} // across all links
+	linkAddrOwner := map[string]string{} // node|address -> where
 	for i, l := range t.Links {
 		p := fmt.Sprintf("links[%d]", i)
 		desc := fmt.Sprintf("link %d (%s-%s)", i+1, l.A, l.B)
@@ -222,11 +222,14 @@ func (t *Topology) Validate() error {
 				if a.Addr().Is6() && l.MTU != 0 && l.MTU < 1280 {
 					v.add(p+".mtu", "%s: mtu %d is below IPv6's minimum of 1280", desc, l.MTU)
 				}
-				if owner, dup := linkAddrOwner[a.Addr()]; dup {
+				// One address twice on a node is a mistake; on two nodes it
+				// is how anycast and overlapping instance IDs look.
+				key := end.node + "|" + a.Addr().String()
+				if owner, dup := linkAddrOwner[key]; dup {
 					v.add(ap, "%s: address %s is already on %s", desc, a.Addr(), owner)
 					continue
 				}
-				linkAddrOwner[a.Addr()] = end.node + ":" + end.ifname
+				linkAddrOwner[key] = end.node + ":" + end.ifname
 			}
 			if !end.ok || end.ifname == "" {
 				continue
@@ -258,7 +261,7 @@ func (t *Topology) Validate() error {
 				v.add(fmt.Sprintf("%s.loopbacks[%d]", p, j), "node %s: loopback: %s", n.Name, msg)
 				continue
 			}
-			if owner, dup := linkAddrOwner[a.Addr()]; dup && strings.HasPrefix(owner, n.Name+":") {
+			if owner, dup := linkAddrOwner[n.Name+"|"+a.Addr().String()]; dup {
 				v.add(fmt.Sprintf("%s.loopbacks[%d]", p, j), "node %s: loopback %s is also on %s", n.Name, a.Addr(), owner)
 			}
 		}

@@ -138,7 +138,7 @@ func TestValidate(t *testing.T) {
 		{"reserved ifname", func(t *Topology) { t.Links[0].AName = "lo" }, `interface name "lo" is reserved`},
 		{"slash ifname", func(t *Topology) { t.Links[0].BName = "a/b" }, `"a/b" is not a valid interface name`},
 		{"duplicate ifname", func(t *Topology) { t.Links[0].BName = "eth1" }, `node "router" already has an interface "eth1"`},
-		{"duplicate address", func(t *Topology) { t.Links[1].BAddrs[0] = pfx("192.0.2.1/24") }, "address 192.0.2.1 is already on host1:eth0"},
+		{"duplicate address", func(t *Topology) { t.Links[1].AAddrs[0] = pfx("192.0.2.254/24") }, "address 192.0.2.254 is already on router:"},
 		{"mapped address", func(t *Topology) { t.Links[0].AAddrs[0] = pfx("::ffff:192.0.2.1/120") }, "write IPv4-mapped addresses as IPv4"},
 		{"mtu", func(t *Topology) { t.Links[0].MTU = 40 }, "mtu 40 is outside 68..65535"},
 		{"ipv6 mtu", func(t *Topology) { t.Links[0].MTU = 1000 }, "below IPv6's minimum of 1280"},

@@ -105,3 +105,114 @@ func InterfaceAddrs(name string) ([]netip.Addr, error) {
 	}
 	return out, nil
 }
+
+// VRF keeps one instance ID's EID interfaces and TUN in their own routing
+// table, so its prefixes may overlap another instance's. With a kernel
+// that has VRF devices it is one; without (CONFIG_NET_VRF off) policy
+// rules send whatever arrives on the members to the table instead.
+type VRF struct {
+	name    string
+	table   int
+	link    netlink.Link // the VRF device, when there is one
+	created bool
+	rules   []*netlink.Rule
+	routes  []netlink.Route
+}
+
+// EnsureVRF sets up the table for members (the TUN first, then the EID
+// interfaces) and routes the instance's local EID prefixes to the first
+// EID interface, its remote EID space to the TUN.
+func EnsureVRF(name string, table uint32, tun string, members []string, local, remote []netip.Prefix) (*VRF, error) {
+	v := &VRF{name: name, table: int(table)}
+	err := netlink.LinkAdd(&netlink.Vrf{LinkAttrs: netlink.LinkAttrs{Name: name}, Table: table})
+	switch {
+	case err == nil:
+		v.created = true
+		if v.link, err = netlink.LinkByName(name); err == nil {
+			err = netlink.LinkSetUp(v.link)
+		}
+		for _, m := range append([]string{tun}, members...) {
+			if err == nil {
+				err = v.enslave(m)
+			}
+		}
+	case errors.Is(err, syscall.EOPNOTSUPP) || errors.Is(err, syscall.ENOTSUP):
+		err = v.policyRules(append([]string{tun}, members...))
+	}
+	if err != nil {
+		v.Remove()
+		return nil, fmt.Errorf("vrf %s: %w", name, err)
+	}
+	add := func(dev string, ps []netip.Prefix) error {
+		l, err := netlink.LinkByName(dev)
+		if err != nil {
+			return err
+		}
+		for _, p := range ps {
+			r := netlink.Route{LinkIndex: l.Attrs().Index, Dst: ipnet(p.Masked()), Table: v.table, Scope: netlink.SCOPE_LINK}
+			if err := netlink.RouteReplace(&r); err != nil {
+				return fmt.Errorf("route %s dev %s table %d: %w", p, dev, v.table, err)
+			}
+			v.routes = append(v.routes, r)
+		}
+		return nil
+	}
+	if len(members) > 0 {
+		err = add(members[0], local)
+	}
+	if err == nil {
+		err = add(tun, remote)
+	}
+	if err != nil {
+		v.Remove()
+		return nil, fmt.Errorf("vrf %s: %w", name, err)
+	}
+	return v, nil
+}
+
+func (v *VRF) enslave(name string) error {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return fmt.Errorf("member %s: %w", name, err)
+	}
+	return netlink.LinkSetMasterByIndex(l, v.link.Attrs().Index)
+}
+
+// policyRules is the VRF-less way: "iif MEMBER lookup TABLE" for each
+// member, ahead of the main table.
+func (v *VRF) policyRules(members []string) error {
+	for _, m := range members {
+		for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+			r := netlink.NewRule()
+			r.IifName, r.Table, r.Priority, r.Family = m, v.table, 100, fam
+			if err := netlink.RuleAdd(r); err != nil && !errors.Is(err, syscall.EEXIST) {
+				return fmt.Errorf("rule iif %s lookup %d: %w", m, v.table, err)
+			}
+			v.rules = append(v.rules, r)
+		}
+	}
+	return nil
+}
+
+// Remove undoes EnsureVRF: routes, rules, and the VRF device if made here.
+func (v *VRF) Remove() error {
+	if v == nil {
+		return nil
+	}
+	var errs []error
+	for i := range v.routes {
+		if err := netlink.RouteDel(&v.routes[i]); err != nil && !errors.Is(err, syscall.ESRCH) {
+			errs = append(errs, err)
+		}
+	}
+	for _, r := range v.rules {
+		if err := netlink.RuleDel(r); err != nil && !errors.Is(err, syscall.ENOENT) {
+			errs = append(errs, err)
+		}
+	}
+	if v.created && v.link != nil {
+		errs = append(errs, netlink.LinkDel(v.link))
+	}
+	v.routes, v.rules, v.created = nil, nil, false
+	return errors.Join(errs...)
+}

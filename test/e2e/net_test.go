@@ -16,6 +16,7 @@ import (
 	"github.com/lispd/lispd/internal/daemon"
 	"github.com/lispd/lispd/internal/lab"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
@@ -59,6 +60,9 @@ func twoSites() *lab.Topology {
 	node("ha", "host", false, def4("198.51.100.1"), def6("2001:db8:a::1"))
 	node("hb", "host", false, def4("203.0.113.1"), def6("2001:db8:b::1"))
 	node("nl", "host", false, def4("192.0.2.1"), def6("2001:db8:100::1"))
+	// Instance ID 1000 reuses site A's and site B's prefixes on other hosts.
+	node("ha2", "host", false, def4("198.51.100.1"))
+	node("hb2", "host", false, def4("203.0.113.1"))
 	link := func(a, an, b, bn string, aa, ba []string) {
 		l := lab.Link{A: a, B: b, AName: an, BName: bn}
 		for _, s := range aa {
@@ -77,6 +81,15 @@ func twoSites() *lab.Topology {
 	link("core", "to-nl", "nl", "eth0", []string{"192.0.2.1/24", "2001:db8:100::1/64"}, []string{"192.0.2.10/24", "2001:db8:100::10/64"})
 	link("xa", "eid0", "ha", "eth0", []string{"198.51.100.1/24", "2001:db8:a::1/64"}, []string{"198.51.100.10/24", "2001:db8:a::10/64"})
 	link("xb", "eid0", "hb", "eth0", []string{"203.0.113.1/24", "2001:db8:b::1/64"}, []string{"203.0.113.10/24", "2001:db8:b::10/64"})
+	// The xTR side of these links gets its address once lispd has moved
+	// the interface into the instance's VRF (the lab refuses one address
+	// twice on a node: only the VRF makes that right).
+	// MTU 1400: without kernel VRFs (policy rules instead) the xTR
+	// kernel's own ICMP "too big" for this instance would follow the main
+	// table to the instance-0 host, so the links stay below the TUN MTU.
+	link("xa", "eid1", "ha2", "eth0", nil, []string{"198.51.100.10/24"})
+	link("xb", "eid1", "hb2", "eth0", nil, []string{"203.0.113.10/24"})
+	t.Links[len(t.Links)-1].MTU, t.Links[len(t.Links)-2].MTU = 1400, 1400
 	return t
 }
 
@@ -86,10 +99,10 @@ map-server:
   sites:
     - name: site-a
       keys: [{key-id: 1, algorithm: hmac-sha-256-128, secret: site-a-key}]
-      eid-prefixes: [{prefix: 198.51.100.0/24}, {prefix: "2001:db8:a::/64"}]
+      eid-prefixes: [{prefix: 198.51.100.0/24}, {prefix: "2001:db8:a::/64"}, {prefix: 198.51.100.0/24, instance-id: 1000}]
     - name: site-b
       keys: [{key-id: 1, algorithm: hmac-sha-256-128, secret: site-b-key}]
-      eid-prefixes: [{prefix: 203.0.113.0/24}, {prefix: "2001:db8:b::/64"}]
+      eid-prefixes: [{prefix: 203.0.113.0/24}, {prefix: "2001:db8:b::/64"}, {prefix: 203.0.113.0/24, instance-id: 1000}]
 map-resolver: {}
 `
 
@@ -106,21 +119,25 @@ const xtrCommon = `
 `
 
 var xaConfig = `
-xtr:` + xtrCommon + `  eid-interfaces: [eid0]
+xtr:` + xtrCommon + `  eid-interfaces: [eid0, eid1]
   map-servers: [{address: 198.18.1.2, key-id: 1, algorithm: hmac-sha-256-128, secret: site-a-key}]
   database:
     - {eid-prefix: 198.51.100.0/24, locators: [{address: 198.18.2.2}, {address: "2001:db8:ff:2::2"}]}
     - {eid-prefix: "2001:db8:a::/64", locators: [{address: 198.18.2.2}, {address: "2001:db8:ff:2::2"}]}
+    - {eid-prefix: 198.51.100.0/24, instance-id: 1000, locators: [{address: 198.18.2.2}]}
+  vrfs: [{instance-id: 1000, name: vrf1000, table: 1000, interfaces: [eid1], eid-routes: [0.0.0.0/1, 128.0.0.0/1]}]
 `
 
 var xbConfig = `
-xtr:` + xtrCommon + `  eid-interfaces: [eid0]
+xtr:` + xtrCommon + `  eid-interfaces: [eid0, eid1]
   map-servers: [{address: 198.18.1.2, key-id: 1, algorithm: hmac-sha-256-128, secret: site-b-key}]
   database:
     - eid-prefix: 203.0.113.0/24
       locators: [{address: 198.18.3.2, weight: 50}, {address: 198.18.4.2, weight: 50}, {address: "2001:db8:ff:3::2", priority: 2}]
     - eid-prefix: "2001:db8:b::/64"
       locators: [{address: 198.18.3.2, weight: 50}, {address: 198.18.4.2, weight: 50}, {address: "2001:db8:ff:3::2", priority: 2}]
+    - {eid-prefix: 203.0.113.0/24, instance-id: 1000, locators: [{address: 198.18.3.2}, {address: 198.18.4.2}]}
+  vrfs: [{instance-id: 1000, name: vrf1000, table: 1000, interfaces: [eid1], eid-routes: [0.0.0.0/1, 128.0.0.0/1]}]
 `
 
 const pxConfig = `
@@ -150,9 +167,13 @@ func startNetwork(t *testing.T) *network {
 	for node, cfg := range map[string]string{"ms": msConfig, "xa": xaConfig, "xb": xbConfig, "px": pxConfig} {
 		n.startLispd(node, cfg)
 	}
-	n.eventually("all four EID prefixes registered", 15*time.Second, func() bool {
+	// The instance-1000 gateway address, without a route in the main
+	// table: lispd routed the instance's prefixes in its own table.
+	n.addAddr("xa", "eid1", "198.51.100.1/24")
+	n.addAddr("xb", "eid1", "203.0.113.1/24")
+	n.eventually("all six EID prefixes registered", 15*time.Second, func() bool {
 		var st daemon.Status
-		return n.get("ms", "/v1/status", &st) == nil && st.Prefixes == 4
+		return n.get("ms", "/v1/status", &st) == nil && st.Prefixes == 6
 	})
 	return n
 }
@@ -254,6 +275,25 @@ func (n *network) tcpEcho(srv, cli string, addr netip.AddrPort) error {
 		return fmt.Errorf("tcp %s -> %s: data differs", cli, addr)
 	}
 	return nil
+}
+
+// addAddr puts an address on an interface of a node.
+func (n *network) addAddr(node, iface, prefix string) {
+	err := n.lab.Do(node, func() error {
+		l, err := netlink.LinkByName(iface)
+		if err != nil {
+			return err
+		}
+		a, err := netlink.ParseAddr(prefix)
+		if err != nil {
+			return err
+		}
+		a.Flags |= unix.IFA_F_NOPREFIXROUTE
+		return netlink.AddrAdd(l, a)
+	})
+	if err != nil {
+		n.t.Fatal(err)
+	}
 }
 
 // setIface cuts or restores one interface of a node (both ends of a link

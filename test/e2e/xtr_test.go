@@ -47,6 +47,18 @@ func TestTunnelRouters(t *testing.T) {
 		t.Errorf("xa map-cache lacks site B with three locators: %+v", mc)
 	}
 
+	// Instance ID 1000 holds the same prefixes on other hosts: ha2 reaches
+	// hb2, and ha (instance 0) does not reach hb2's service.
+	if err := n.ping("ha2", "203.0.113.10"); err != nil {
+		t.Error("instance 1000:", err)
+	}
+	if err := n.tcpEcho("hb2", "ha2", netip.MustParseAddrPort("203.0.113.10:47010")); err != nil {
+		t.Error("instance 1000:", err)
+	}
+	if err := n.tcpEcho("hb2", "ha", netip.MustParseAddrPort("203.0.113.10:47011")); err == nil {
+		t.Error("instance 0 host reached a service of instance 1000")
+	}
+
 	// Non-LISP host <-> LISP host: PITR one way, PETR the other.
 	if err := n.ping("nl", "198.51.100.10"); err != nil {
 		t.Error("through the PITR:", err)
