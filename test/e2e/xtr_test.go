@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lispd/lispd/internal/daemon"
 	"github.com/lispd/lispd/internal/xtr"
 )
 
@@ -57,6 +58,24 @@ func TestTunnelRouters(t *testing.T) {
 	}
 	if err := n.tcpEcho("hb2", "ha", netip.MustParseAddrPort("203.0.113.10:47011")); err == nil {
 		t.Error("instance 0 host reached a service of instance 1000")
+	}
+
+	// show statistics: the data plane counts what it did, drops by reason.
+	var stats []daemon.Counter
+	if err := n.get("xa", "/v1/statistics", &stats); err != nil {
+		t.Fatal(err)
+	}
+	enc, reasons := uint64(0), 0
+	for _, c := range stats {
+		if c.Subsystem == "dataplane" && strings.HasPrefix(c.Name, "packets_encapsulated") {
+			enc += c.Value
+		}
+		if c.Subsystem == "dataplane" && c.Labels["reason"] != "" {
+			reasons++
+		}
+	}
+	if enc == 0 || reasons < 10 {
+		t.Errorf("data plane statistics: %d encapsulated, %d drop reasons", enc, reasons)
 	}
 
 	// Non-LISP host <-> LISP host: PITR one way, PETR the other.

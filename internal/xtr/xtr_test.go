@@ -1,0 +1,203 @@
+package xtr
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/lispd/lispd/internal/mapping"
+	"github.com/lispd/lispd/wire"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type sent struct {
+	b  []byte
+	to netip.AddrPort
+}
+
+type capture struct{ msgs []sent }
+
+func (c *capture) Send(b []byte, _ netip.Addr, to netip.AddrPort) {
+	c.msgs = append(c.msgs, sent{append([]byte(nil), b...), to})
+}
+func (c *capture) take() []sent { m := c.msgs; c.msgs = nil; return m }
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time          { return c.t }
+func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
+
+type dp struct{ NopDataPlane; set map[mapping.EID]CacheEntry }
+
+func (d *dp) SetMapCache(e CacheEntry)       { d.set[e.EID] = e }
+func (d *dp) DeleteMapCache(eid mapping.EID) { delete(d.set, eid) }
+
+var (
+	mr  = netip.MustParseAddr("192.0.2.1")
+	me  = netip.MustParseAddr("192.0.2.21")
+	dst = netip.MustParseAddr("198.51.100.20")
+)
+
+func newITR(t *testing.T) (*Server, *capture, *clock, *dp) {
+	c, clk, d := &capture{}, &clock{t: time.Unix(1e9, 0)}, &dp{set: map[mapping.EID]CacheEntry{}}
+	s := New(Options{ITR: true, MapResolvers: []netip.Addr{mr, netip.MustParseAddr("192.0.2.2")},
+		LocalRLOCs: []netip.Addr{me}, Now: clk.now, Timers: c, DataPlane: d, MaxCacheEntries: 3})
+	return s, c, clk, d
+}
+
+func requestOf(t *testing.T, s sent) *wire.MapRequest {
+	t.Helper()
+	m, err := wire.Decode(s.b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.(*wire.ECM).Message.(*wire.MapRequest)
+}
+
+// TestMapRequestRateLimit: at most one Map-Request per second per EID;
+// after ten unanswered, thirty seconds of silence (RFC 9301 §5.3); the
+// Map-Resolver changes after two unanswered tries.
+func TestMapRequestRateLimit(t *testing.T) {
+	s, c, clk, _ := newITR(t)
+	s.Miss(0, dst)
+	s.Miss(0, dst)
+	s.Miss(0, dst)
+	if n := len(c.take()); n != 1 {
+		t.Fatalf("%d Map-Requests in the same second, want 1", n)
+	}
+	mrs := map[netip.Addr]int{mr: 1}
+	for range 9 {
+		clk.advance(time.Second)
+		s.Tick()
+		s.Miss(0, dst)
+		for _, m := range c.take() {
+			mrs[m.to.Addr()]++
+		}
+	}
+	if mrs[mr] == 0 || mrs[netip.MustParseAddr("192.0.2.2")] == 0 {
+		t.Errorf("no Map-Resolver failover: %v", mrs)
+	}
+	// Ten sent, none answered: the next 30 s stay silent.
+	for range 29 {
+		clk.advance(time.Second)
+		s.Miss(0, dst)
+		if n := len(c.take()); n != 0 {
+			t.Fatalf("Map-Request during the 30 s hold")
+		}
+	}
+	clk.advance(2 * time.Second)
+	s.Miss(0, dst)
+	if n := len(c.take()); n != 1 {
+		t.Errorf("no Map-Request after the hold: %d", n)
+	}
+}
+
+// TestReplyNonceAndCache: only a Map-Reply with the nonce of an
+// outstanding request is cached; TTL 0 removes; the cache is bounded.
+func TestReplyNonceAndCache(t *testing.T) {
+	s, c, clk, d := newITR(t)
+	s.Miss(0, dst)
+	req := requestOf(t, c.take()[0])
+	rec := mapping.Mapping{EID: mapping.NewEID(0, netip.MustParsePrefix("198.51.100.0/24")), TTL: 10,
+		Locators: []mapping.Locator{{Addr: netip.MustParseAddr("192.0.2.12"), Priority: 1, Weight: 100, Flags: wire.LocatorReachable}}}
+	s.HandleMapReply(&wire.MapReply{Nonce: req.Nonce + 1, Records: []wire.EIDRecord{rec.Record()}}, netip.AddrPort{})
+	if len(d.set) != 0 {
+		t.Fatal("cached a Map-Reply with a foreign nonce")
+	}
+	s.HandleMapReply(&wire.MapReply{Nonce: req.Nonce, Records: []wire.EIDRecord{rec.Record()}}, netip.AddrPort{})
+	if e, ok := d.set[rec.EID]; !ok || len(e.Locators) != 1 || !e.Locators[0].Up {
+		t.Fatalf("not cached: %+v", d.set)
+	}
+	// The same reply again is not outstanding any more.
+	rec2 := rec
+	rec2.Locators = nil
+	s.HandleMapReply(&wire.MapReply{Nonce: req.Nonce, Records: []wire.EIDRecord{rec2.Record()}}, netip.AddrPort{})
+	if len(d.set[rec.EID].Locators) != 1 {
+		t.Fatal("a replayed Map-Reply changed the cache")
+	}
+	// Expiry after the TTL.
+	clk.advance(11 * time.Minute)
+	s.Tick()
+	if len(d.set) != 0 || len(s.MapCache()) != 0 {
+		t.Fatal("entry outlived its TTL")
+	}
+	// Bound: four entries in a cache of three.
+	for i := range 4 {
+		c.take()
+		eid := mapping.NewEID(0, netip.PrefixFrom(netip.AddrFrom4([4]byte{203, 0, 113, byte(i * 16)}), 28))
+		s.Miss(0, eid.Prefix.Addr())
+		r := requestOf(t, c.take()[0])
+		m := mapping.Mapping{EID: eid, TTL: 10 + uint32(i)}
+		s.HandleMapReply(&wire.MapReply{Nonce: r.Nonce, Records: []wire.EIDRecord{m.Record()}}, netip.AddrPort{})
+	}
+	if n := len(s.MapCache()); n != 3 {
+		t.Errorf("%d entries in a cache bounded to 3", n)
+	}
+}
+
+// TestSMR: an SMR for a cached prefix makes an SMR-invoked Map-Request
+// through the mapping system, at most once per 3 s; for an unknown EID,
+// nothing.
+func TestSMR(t *testing.T) {
+	s, c, clk, _ := newITR(t)
+	s.Miss(0, dst)
+	req := requestOf(t, c.take()[0])
+	rec := mapping.Mapping{EID: mapping.NewEID(0, netip.MustParsePrefix("198.51.100.0/24")), TTL: 10,
+		Locators: []mapping.Locator{{Addr: netip.MustParseAddr("192.0.2.12"), Priority: 1, Weight: 100, Flags: wire.LocatorReachable}}}
+	s.HandleMapReply(&wire.MapReply{Nonce: req.Nonce, Records: []wire.EIDRecord{rec.Record()}}, netip.AddrPort{})
+	smr := &wire.MapRequest{SMR: true, Nonce: 9, ITRRLOCs: []wire.Address{wire.AddrFromIP(netip.MustParseAddr("192.0.2.12"))},
+		Records: []wire.RequestRecord{{MaskLen: 24, EID: rec.EID.Address()}}}
+	from := netip.MustParseAddrPort("192.0.2.12:4342")
+	clk.advance(2 * time.Second)
+	s.HandleMapRequest(smr, from, me, 4342, false, c)
+	out := c.take()
+	if len(out) != 1 || out[0].to.Addr() != mr && out[0].to.Addr() != netip.MustParseAddr("192.0.2.2") {
+		t.Fatalf("SMR-invoked request: %+v", out)
+	}
+	if r := requestOf(t, out[0]); !r.SMRInvoked || r.Records[0].MaskLen != 24 {
+		t.Errorf("not an SMR-invoked request for the cached prefix: %v", r)
+	}
+	clk.advance(time.Second)
+	s.HandleMapRequest(smr, from, me, 4342, false, c)
+	if len(c.take()) != 0 {
+		t.Error("second SMR within 3 s answered")
+	}
+	unknown := &wire.MapRequest{SMR: true, Nonce: 10, ITRRLOCs: smr.ITRRLOCs,
+		Records: []wire.RequestRecord{{MaskLen: 24, EID: wire.AddrFromIP(netip.MustParseAddr("203.0.113.0"))}}}
+	s.HandleMapRequest(unknown, from, me, 4342, false, c)
+	if len(c.take()) != 0 {
+		t.Error("SMR for an uncached EID answered")
+	}
+}
+
+// TestETRAnswers: the ETR answers for its EIDs with A set and L on its
+// locators, marks the probed locator, and drops requests for other EIDs.
+func TestETRAnswers(t *testing.T) {
+	c := &capture{}
+	db := []DatabaseEntry{{EID: mapping.NewEID(0, netip.MustParsePrefix("198.51.100.0/24")),
+		Locators: []mapping.Locator{{Addr: netip.MustParseAddr("192.0.2.12"), Priority: 1, Weight: 50},
+			{Addr: netip.MustParseAddr("192.0.2.13"), Priority: 1, Weight: 50}}}}
+	s := New(Options{ETR: true, Database: db, LocalRLOCs: []netip.Addr{netip.MustParseAddr("192.0.2.12")}})
+	req := &wire.MapRequest{Probe: true, Nonce: 5, ITRRLOCs: []wire.Address{wire.AddrFromIP(me)},
+		Records: []wire.RequestRecord{{MaskLen: 32, EID: wire.AddrFromIP(dst)}}}
+	s.HandleMapRequest(req, netip.AddrPortFrom(me, 61000), netip.MustParseAddr("192.0.2.13"), 61000, false, c)
+	out := c.take()
+	if len(out) != 1 || out[0].to != netip.AddrPortFrom(me, 61000) {
+		t.Fatalf("probe reply: %+v", out)
+	}
+	m, _ := wire.Decode(out[0].b)
+	rep := m.(*wire.MapReply)
+	r := rep.Records[0]
+	if !rep.Probe || rep.Nonce != 5 || !r.Authoritative || r.Locators[0].Probed() || !r.Locators[1].Probed() || !r.Locators[0].Local() {
+		t.Errorf("probe reply: %v", rep)
+	}
+	req.Probe = false
+	req.Records[0].EID = wire.AddrFromIP(netip.MustParseAddr("203.0.113.1"))
+	s.HandleMapRequest(req, netip.AddrPortFrom(me, 61000), netip.MustParseAddr("192.0.2.12"), 61000, true, c)
+	if len(c.take()) != 0 {
+		t.Error("answered for an EID not in the database")
+	}
+}
