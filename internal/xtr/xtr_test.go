@@ -30,7 +30,10 @@ type clock struct{ t time.Time }
 func (c *clock) now() time.Time          { return c.t }
 func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
 
-type dp struct{ NopDataPlane; set map[mapping.EID]CacheEntry }
+type dp struct {
+	NopDataPlane
+	set map[mapping.EID]CacheEntry
+}
 
 func (d *dp) SetMapCache(e CacheEntry)       { d.set[e.EID] = e }
 func (d *dp) DeleteMapCache(eid mapping.EID) { delete(d.set, eid) }
