@@ -152,14 +152,15 @@ petr: {}
 
 // network is a running twoSites lab with lispd in every LISP node.
 type network struct {
-	t   *testing.T
-	lab *lab.Lab
-	dir string
+	t     *testing.T
+	lab   *lab.Lab
+	dir   string
+	procs map[string]*lab.Proc // lispd per node
 }
 
 func startNetwork(t *testing.T) *network {
 	l := lab.NewTest(t, twoSites())
-	n := &network{t: t, lab: l, dir: t.TempDir()}
+	n := &network{t: t, lab: l, dir: t.TempDir(), procs: map[string]*lab.Proc{}}
 	hosts := map[string]netip.Addr{"ha": ip("198.51.100.10"), "hb": ip("203.0.113.10"), "nl": ip("192.0.2.10")}
 	if err := l.WriteHosts(hosts); err != nil {
 		t.Fatal(err)
@@ -184,9 +185,17 @@ func (n *network) startLispd(node, cfg string) {
 	if err := os.WriteFile(path, []byte(full), 0o600); err != nil {
 		n.t.Fatal(err)
 	}
-	if _, err := n.lab.Start(node, "lispd", []string{lispdBin, "--config", path}, nil); err != nil {
+	n.runLispd(node)
+}
+
+// runLispd (re)starts lispd in node with the config written for it.
+func (n *network) runLispd(node string) {
+	path := filepath.Join(n.dir, node+".yaml")
+	p, err := n.lab.Start(node, "lispd", []string{lispdBin, "--config", path}, nil)
+	if err != nil {
 		n.t.Fatal(err)
 	}
+	n.procs[node] = p
 	n.eventually("lispd admin socket in "+node, 10*time.Second, func() bool {
 		return n.get(node, "/v1/status", &daemon.Status{}) == nil
 	})
