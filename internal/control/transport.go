@@ -38,17 +38,33 @@ type Packet struct {
 // after the received batch is handled.
 type Out struct {
 	msgs []outMsg
+	buf  []byte // the queued messages back to back: one buffer, reused
 }
 
 type outMsg struct {
-	data []byte
-	to   netip.AddrPort
-	src  netip.Addr
+	start, end int // in buf
+	data       []byte
+	to         netip.AddrPort
+	src        netip.Addr
 }
 
 // Send queues b (copied) for to, from local address src (invalid: any).
 func (o *Out) Send(b []byte, src netip.Addr, to netip.AddrPort) {
-	o.msgs = append(o.msgs, outMsg{data: append([]byte(nil), b...), to: to, src: src})
+	start := len(o.buf)
+	o.buf = append(o.buf, b...)
+	o.msgs = append(o.msgs, outMsg{start: start, end: len(o.buf), to: to, src: src})
+}
+
+// seal points each message at its bytes, once buf no longer moves.
+func (o *Out) seal() {
+	for i := range o.msgs {
+		o.msgs[i].data = o.buf[o.msgs[i].start:o.msgs[i].end]
+	}
+}
+
+func (o *Out) reset() {
+	clear(o.msgs)
+	o.msgs, o.buf = o.msgs[:0], o.buf[:0]
 }
 
 // Handler processes one packet, queuing any replies on out.
@@ -234,9 +250,9 @@ func (t *Transport) readLoop(ctx context.Context, s *sock, h Handler) {
 			h(&p, &out)
 		}
 		if len(out.msgs) > 0 {
+			out.seal()
 			t.flush(s, out.msgs)
-			clear(out.msgs)
-			out.msgs = out.msgs[:0]
+			out.reset()
 		}
 	}
 }

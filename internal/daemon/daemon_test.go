@@ -27,7 +27,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // start runs a daemon from a YAML config on 127.0.0.1 with a random port
 // and an admin socket in a temporary directory.
-func start(t *testing.T, yaml string) (*Daemon, netip.AddrPort, string) {
+func start(t testing.TB, yaml string) (*Daemon, netip.AddrPort, string) {
 	t.Helper()
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "lispd.sock")
@@ -206,7 +206,7 @@ map-server:
 map-resolver: {}
 `
 
-func register(t *testing.T, eid string, iid uint32, rloc string, key []byte, keyID uint8, alg wire.AuthAlg, nonce uint64, proxy bool) []byte {
+func register(t testing.TB, eid string, iid uint32, rloc string, key []byte, keyID uint8, alg wire.AuthAlg, nonce uint64, proxy bool) []byte {
 	t.Helper()
 	p := netip.MustParsePrefix(eid)
 	a := wire.AddrFromIP(p.Addr())
@@ -224,7 +224,7 @@ func register(t *testing.T, eid string, iid uint32, rloc string, key []byte, key
 	return b
 }
 
-func ecmRequest(t *testing.T, eid string, iid uint32, itr netip.AddrPort, nonce uint64) []byte {
+func ecmRequest(t testing.TB, eid string, iid uint32, itr netip.AddrPort, nonce uint64) []byte {
 	t.Helper()
 	ip := netip.MustParseAddr(eid)
 	a := wire.AddrFromIP(ip)
