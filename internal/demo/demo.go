@@ -1,0 +1,411 @@
+package demo
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/lispd/lispd/internal/admin"
+	"github.com/lispd/lispd/internal/daemon"
+	"github.com/lispd/lispd/internal/lab"
+	"github.com/lispd/lispd/internal/xtr"
+)
+
+// Options configure a demo run.
+type Options struct {
+	Name    string    // lab name (default "lispdemo")
+	Lispd   string    // lispd binary
+	Lispctl string    // lispctl binary, for the `show` excerpts (optional)
+	Keep    bool      // leave the network up at the end
+	Out     io.Writer // the story
+}
+
+type step struct {
+	name   string
+	ok     bool
+	figure string
+}
+
+type runner struct {
+	o     Options
+	lab   *lab.Lab
+	start time.Time
+	steps []step
+}
+
+// Run builds the network, tells the story and tears it down (unless
+// Keep). It returns an error if any step failed.
+func Run(ctx context.Context, o Options) (err error) {
+	if o.Name == "" {
+		o.Name = "lispdemo"
+	}
+	r := &runner{o: o, start: time.Now()}
+	_ = lab.DownByName(o.Name) // a previous --keep or crash
+	r.say("building the network: %d namespaces (MS/MR, client xTR, two DC1 xTRs, PxTR, hosts)", len(Topology(o.Name).Nodes))
+	l, err := lab.Up(ctx, Topology(o.Name))
+	if err != nil {
+		return err
+	}
+	r.lab = l
+	defer func() {
+		if o.Keep && err == nil {
+			r.say("network left up (--keep): lisplab down --name %s removes it; admin sockets in %s", o.Name, l.Dir())
+			return
+		}
+		if derr := l.Down(); derr != nil && err == nil {
+			err = derr
+		}
+	}()
+	if err := l.WriteHosts(map[string]netip.Addr{"c1": ip(c1Addr), "d1": ip(d1Addr), "nl": ip(nlAddr), "ms": ip(msAddr)}); err != nil {
+		return err
+	}
+	for _, node := range []string{"ms", "xc", "dc1a", "dc1b", "px"} {
+		if err := r.startLispd(node); err != nil {
+			return err
+		}
+	}
+	r.registration()
+	r.firstConnection()
+	r.loadSharing()
+	r.pxtr()
+	r.failover()
+	return r.summary()
+}
+
+func (r *runner) say(format string, a ...any) {
+	fmt.Fprintf(r.o.Out, "[%6.2fs] %s\n", time.Since(r.start).Seconds(), fmt.Sprintf(format, a...))
+}
+
+func (r *runner) record(name string, ok bool, figure string) {
+	r.steps = append(r.steps, step{name, ok, figure})
+	mark := "ok"
+	if !ok {
+		mark = "FAILED"
+	}
+	r.say("  => %s: %s", mark, figure)
+}
+
+func (r *runner) startLispd(node string) error {
+	path := filepath.Join(r.lab.Dir(), node+".yaml")
+	cfg := fmt.Sprintf("admin: {socket: %s}\n%s", r.lab.SocketPath(node), configs[node])
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		return err
+	}
+	if _, err := r.lab.Start(node, "lispd", []string{r.o.Lispd, "--config", path}, nil); err != nil {
+		return err
+	}
+	return r.wait(10*time.Second, func() bool { return r.get(node, "/v1/status", &daemon.Status{}) == nil })
+}
+
+func (r *runner) get(node, path string, out any) error {
+	c := admin.NewClient(r.lab.SocketPath(node))
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return c.Do(ctx, "GET", path, out)
+}
+
+func (r *runner) wait(limit time.Duration, f func() bool) error {
+	deadline := time.Now().Add(limit)
+	for !f() {
+		if time.Now().After(deadline) {
+			return errors.New("timed out")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nil
+}
+
+// show prints a lispctl excerpt, indented, if lispctl is at hand.
+func (r *runner) show(node string, args ...string) {
+	if r.o.Lispctl == "" {
+		return
+	}
+	out, err := exec.Command(r.o.Lispctl, append([]string{"--socket", r.lab.SocketPath(node)}, args...)...).CombinedOutput()
+	if err != nil {
+		return
+	}
+	fmt.Fprintf(r.o.Out, "          $ lispctl show %s   (on %s)\n", strings.Join(args[1:], " "), node)
+	for _, line := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
+		fmt.Fprintf(r.o.Out, "          | %s\n", line)
+	}
+}
+
+func (r *runner) counter(node, subsystem, name string) uint64 {
+	var cs []daemon.Counter
+	if r.get(node, "/v1/statistics", &cs) != nil {
+		return 0
+	}
+	var v uint64
+	for _, c := range cs {
+		if c.Subsystem == subsystem && c.Name == name {
+			v += c.Value
+		}
+	}
+	return v
+}
+
+// Step 1: the ETRs register (Map-Register, Map-Notify) with the Map-Server.
+func (r *runner) registration() {
+	r.say("step 1: the ETRs of the client site and of DC1 register their EID prefixes (Map-Register, HMAC-SHA-256; Map-Notify back)")
+	t0 := time.Now()
+	err := r.wait(15*time.Second, func() bool {
+		var st daemon.Status
+		if r.get("ms", "/v1/status", &st) != nil || st.Prefixes != 2 {
+			return false
+		}
+		for _, x := range []string{"xc", "dc1a", "dc1b"} {
+			var db xtr.Database
+			if r.get(x, "/v1/database", &db) != nil || len(db.MapServers) == 0 || db.MapServers[0].State != "registered" {
+				return false
+			}
+		}
+		return true
+	})
+	r.show("ms", "show", "site")
+	r.record("registration", err == nil, fmt.Sprintf("3 ETRs registered 2 prefixes, Map-Notify received, in %v", time.Since(t0).Round(time.Millisecond)))
+}
+
+// Step 2: the first TCP connection from C1 to d1: a miss, a Map-Request
+// through the Map-Resolver and Map-Server to a DC1 ETR, its Map-Reply
+// straight to the ITR, the SYN held meanwhile.
+func (r *runner) firstConnection() {
+	r.say("step 2: C1 opens a TCP connection to d1 (%s): the ITR misses, asks the Map-Resolver, the Map-Server forwards to a DC1 ETR, which replies to the ITR directly", d1Addr)
+	var ln net.Listener
+	err := r.lab.Do("d1", func() (err error) { ln, err = net.Listen("tcp", d1Addr+":8080"); return err })
+	if err != nil {
+		r.record("first connection", false, err.Error())
+		return
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); io.Copy(c, c) }()
+		}
+	}()
+	var first time.Duration
+	err = r.lab.Do("c1", func() error {
+		t0 := time.Now()
+		c, err := net.DialTimeout("tcp", d1Addr+":8080", 10*time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Write([]byte("hello d1")); err != nil {
+			return err
+		}
+		buf := make([]byte, 8)
+		if _, err := io.ReadFull(c, buf); err != nil {
+			return err
+		}
+		first = time.Since(t0)
+		return nil
+	})
+	if err != nil {
+		r.record("first connection", false, err.Error())
+		return
+	}
+	r.show("xc", "show", "map-cache")
+	r.record("first connection", true, fmt.Sprintf("connect and first echo from d1 in %v, resolution included", first.Round(time.Microsecond)))
+}
+
+// Step 3: many flows from C1 to d1 spread over DC1's two RLOCs by weight.
+func (r *runner) loadSharing() {
+	const flows, perFlow = 400, 5
+	r.say("step 3: %d UDP flows from C1 to d1: the ITR hashes each flow to one of DC1's two RLOCs, weights 50/50", flows)
+	a0, b0 := r.counter("dc1a", "dataplane", "packets_decapsulated"), r.counter("dc1b", "dataplane", "packets_decapsulated")
+	err := r.lab.Do("c1", func() error {
+		for i := range flows {
+			c, err := net.DialUDP("udp4", &net.UDPAddr{IP: net.ParseIP(c1Addr), Port: 20000 + i}, &net.UDPAddr{IP: net.ParseIP(d1Addr), Port: 9000})
+			if err != nil {
+				return err
+			}
+			for range perFlow {
+				c.Write([]byte("flow"))
+			}
+			c.Close()
+			time.Sleep(200 * time.Microsecond) // a steady trickle, not one burst
+		}
+		return nil
+	})
+	time.Sleep(300 * time.Millisecond)
+	a := r.counter("dc1a", "dataplane", "packets_decapsulated") - a0
+	b := r.counter("dc1b", "dataplane", "packets_decapsulated") - b0
+	total := a + b
+	if err != nil || total == 0 {
+		r.record("load sharing", false, fmt.Sprint("no packets decapsulated ", err))
+		return
+	}
+	share := float64(a) / float64(total) * 100
+	r.record("load sharing", share > 40 && share < 60 && total >= flows*perFlow*9/10,
+		fmt.Sprintf("dc1a decapsulated %d packets (%.1f %%), dc1b %d (%.1f %%)", a, share, b, 100-share))
+}
+
+// Step 4: the non-LISP host reaches d1 through the PITR; d1 reaches it
+// through the PETR.
+func (r *runner) pxtr() {
+	r.say("step 4: the non-LISP host %s pings d1 through the PITR, and d1 pings it back through the PETR", nlAddr)
+	ping := func(node, dst string, extra ...string) error {
+		var err error
+		for range 3 {
+			var out []byte
+			args := append([]string{"ping", "-n", "-c", "3", "-i", "0.2", "-W", "1"}, extra...)
+			out, err = r.lab.Exec(node, append(args, dst)...).CombinedOutput()
+			if err == nil {
+				return nil
+			}
+			err = fmt.Errorf("%v: %s", err, strings.TrimSpace(string(out)))
+		}
+		return err
+	}
+	t0 := time.Now()
+	e1 := ping("nl", d1Addr)
+	e2 := ping("d1", nlAddr, "-I", d1Addr) // from its EID, not its link address
+	ok := e1 == nil && e2 == nil
+	fig := fmt.Sprintf("non-LISP -> d1 via PITR and d1 -> non-LISP via PETR both answered, %v", time.Since(t0).Round(time.Millisecond))
+	if !ok {
+		fig = fmt.Sprintf("PITR: %v; PETR: %v", e1, e2)
+	}
+	r.record("PITR/PETR", ok, fig)
+}
+
+// Step 5: a DC1 uplink fails under a 1,000 packets/s stream; RLOC probing
+// moves the traffic to the other RLOC. The outage is the longest gap in
+// the sequence numbers d1 receives.
+func (r *runner) failover() {
+	r.say("step 5: a 1000 packets/s stream from C1 to d1; dc1a's uplink (RLOC %s) is cut; RLOC probing (1 s) moves traffic to %s", dc1aRLOC, dc1bRLOC)
+	var conn *net.UDPConn
+	if err := r.lab.Do("d1", func() (err error) {
+		conn, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(d1Addr), Port: 9100})
+		return err
+	}); err != nil {
+		r.record("RLOC failover", false, err.Error())
+		return
+	}
+	defer conn.Close()
+	var mu sync.Mutex
+	arrivals := map[uint32]time.Time{}
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			k, err := conn.Read(buf)
+			if err != nil {
+				return
+			}
+			if k >= 4 {
+				mu.Lock()
+				arrivals[binary.BigEndian.Uint32(buf)] = time.Now()
+				mu.Unlock()
+			}
+		}
+	}()
+	// Flows whose hash picks dc1a are the ones that feel the cut: use
+	// many source ports so some surely do.
+	const rate, seconds = 1000, 7
+	var sendErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sendErr = r.lab.Do("c1", func() error {
+			var cs []*net.UDPConn
+			for i := range 16 {
+				c, err := net.DialUDP("udp4", &net.UDPAddr{IP: net.ParseIP(c1Addr), Port: 30000 + i}, &net.UDPAddr{IP: net.ParseIP(d1Addr), Port: 9100})
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				cs = append(cs, c)
+			}
+			tick := time.NewTicker(time.Second / rate)
+			defer tick.Stop()
+			b := make([]byte, 64)
+			for seq := range uint32(rate * seconds) {
+				<-tick.C
+				binary.BigEndian.PutUint32(b, seq)
+				cs[seq%16].Write(b)
+			}
+			return nil
+		})
+	}()
+	time.Sleep(2 * time.Second)
+	cut := time.Now()
+	if err := r.lab.SetLink("core", "dc1a", false); err != nil {
+		r.record("RLOC failover", false, err.Error())
+		return
+	}
+	<-done
+	time.Sleep(200 * time.Millisecond)
+	r.show("xc", "show", "rloc-probing")
+	_ = r.lab.SetLink("core", "dc1a", true)
+	mu.Lock()
+	defer mu.Unlock()
+	if sendErr != nil {
+		r.record("RLOC failover", false, sendErr.Error())
+		return
+	}
+	// The outage: the longest stretch after the cut with a missing packet.
+	lost := 0
+	var lastBefore, firstAfter time.Time
+	for seq := range uint32(rate * seconds) {
+		t, ok := arrivals[seq]
+		if !ok {
+			lost++
+			continue
+		}
+		if t.Before(cut) && t.After(lastBefore) {
+			lastBefore = t
+		}
+	}
+	// Recovery: from the cut to the point after which nothing more is lost.
+	lastLoss := uint32(0)
+	for seq := range uint32(rate * seconds) {
+		if _, ok := arrivals[seq]; !ok {
+			lastLoss = seq
+		}
+	}
+	if t, ok := arrivals[lastLoss+1]; ok {
+		firstAfter = t
+	}
+	outage := firstAfter.Sub(cut)
+	if lost == 0 {
+		outage = 0
+	}
+	ok := lost < rate*seconds/2 && len(arrivals) > 0 && outage < 3*time.Second
+	r.record("RLOC failover", ok, fmt.Sprintf("outage %v, %d of %d packets lost, traffic on %s afterwards", outage.Round(time.Millisecond), lost, rate*seconds, dc1bRLOC))
+}
+
+func (r *runner) summary() error {
+	fmt.Fprintln(r.o.Out)
+	tw := tabwriter.NewWriter(r.o.Out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "STEP\tRESULT\tMEASURED")
+	failed := 0
+	for i, s := range r.steps {
+		res := "pass"
+		if !s.ok {
+			res, failed = "FAIL", failed+1
+		}
+		fmt.Fprintf(tw, "%d. %s\t%s\t%s\n", i+1, s.name, res, s.figure)
+	}
+	tw.Flush()
+	fmt.Fprintf(r.o.Out, "\n%d of %d steps passed in %v\n", len(r.steps)-failed, len(r.steps), time.Since(r.start).Round(100*time.Millisecond))
+	if failed > 0 {
+		return fmt.Errorf("%d demo steps failed", failed)
+	}
+	return nil
+}
