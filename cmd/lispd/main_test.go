@@ -12,7 +12,13 @@ import (
 func TestCheckExamples(t *testing.T) {
 	files, _ := filepath.Glob("../../examples/*.yaml")
 	more, _ := filepath.Glob("../../examples/*/*.yaml")
-	files = append(files, more...)
+	for _, f := range more {
+		// examples/lab/ holds lisplab topologies, whose lispd sections
+		// cmd/lisplab's tests check.
+		if filepath.Base(filepath.Dir(f)) != "lab" {
+			files = append(files, f)
+		}
+	}
 	if len(files) == 0 {
 		t.Fatal("no example configurations found")
 	}

@@ -239,6 +239,19 @@ func Attach(name string) (*Lab, error) {
 	return l, nil
 }
 
+// Close releases the namespace and netlink handles the Lab holds and
+// leaves the lab up: what a program that used Attach does when it is done.
+// (An open handle keeps a namespace alive in the kernel even after Down
+// removes it from /run/netns.) Handles are opened again if the Lab is
+// used after Close.
+func (l *Lab) Close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, n := range l.nodes {
+		n.close()
+	}
+}
+
 // List returns the names of the labs recorded under /run/lisplab.
 func List() ([]string, error) {
 	ents, err := os.ReadDir(RunRoot)

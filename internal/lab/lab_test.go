@@ -348,12 +348,20 @@ func TestDownByNameAfterCrash(t *testing.T) {
 	if out, err := run(a, "host1", "getent", "hosts", "host2"); err != nil || !strings.HasPrefix(out, "203.0.113.2") {
 		t.Errorf("getent through the attached lab: %q, %v", out, err)
 	}
+	// Close lets the handles go; the Lab opens them again when used.
+	a.Close()
+	for _, n := range a.nodes {
+		if n.nl != nil || n.h.IsOpen() {
+			t.Errorf("node %s: handles open after Close", n.node.Name)
+		}
+	}
+	if v, err := a.Sysctl("router", "net.ipv4.ip_forward"); err != nil || v != "1" {
+		t.Errorf("after Close: ip_forward = %q, %v", v, err)
+	}
 
 	// Crash: the handles go, everything else stays.
 	for _, lab := range []*Lab{l, a} {
-		for _, n := range lab.nodes {
-			n.close()
-		}
+		lab.Close()
 	}
 	if err := DownByName(name); err != nil {
 		t.Fatalf("DownByName: %v", err)

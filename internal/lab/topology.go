@@ -49,6 +49,10 @@ type Node struct {
 	// (0 when the topology did not come from a file), so a problem in the
 	// generated config can be traced back.
 	LispdLine int
+	// Aliases are more host names for addresses of this node (a host's
+	// IPv6 EID, say), listed by DefaultHosts beside the node's own name.
+	// Each address must be one of the node's.
+	Aliases map[string]netip.Addr
 }
 
 // Link is a veth pair between two nodes.
@@ -94,6 +98,7 @@ const (
 	maxLabName  = 32
 	maxNodeName = 32
 	maxIfName   = 15 // IFNAMSIZ-1
+	maxHostName = 63 // a DNS label
 )
 
 var (
@@ -242,6 +247,7 @@ func (t *Topology) Validate() error {
 		}
 	}
 
+	aliasOwner := map[string]string{} // alias -> node
 	for i, n := range t.Nodes {
 		if n.Name == "" {
 			continue
@@ -265,6 +271,7 @@ func (t *Topology) Validate() error {
 				v.add(fmt.Sprintf("%s.loopbacks[%d]", p, j), "node %s: loopback %s is also on %s", n.Name, a.Addr(), owner)
 			}
 		}
+		v.aliases(p, t, n, nodeIdx, aliasOwner)
 		seen := map[string]bool{}
 		for j, r := range n.Routes {
 			rp := fmt.Sprintf("%s.routes[%d]", p, j)
@@ -280,6 +287,33 @@ func (t *Topology) Validate() error {
 		return nil
 	}
 	return v.errs
+}
+
+// aliases checks the host-name aliases of node n, whose path is p; owner
+// collects the aliases of the nodes seen so far.
+func (v *validator) aliases(p string, t *Topology, n Node, nodes map[string]int, owner map[string]string) {
+	if len(n.Aliases) == 0 {
+		return
+	}
+	own := t.Addrs(n.Name)
+	for _, name := range slices.Sorted(maps.Keys(n.Aliases)) {
+		a, ap := n.Aliases[name], p+".aliases."+name
+		switch _, isNode := nodes[name]; {
+		case len(name) > maxHostName || !hostnameRE.MatchString(name):
+			v.add(ap, "node %s: alias %q is not a host name (letters, digits, '.', '-', '_')", n.Name, name)
+		case isNode:
+			v.add(ap, "node %s: alias %q is the name of a node", n.Name, name)
+		case owner[name] != "":
+			v.add(ap, "node %s: alias %q is already an alias of node %s", n.Name, name, owner[name])
+		case !a.IsValid():
+			v.add(ap, "node %s: alias %s has no address", n.Name, name)
+		case !slices.Contains(own, a):
+			v.add(ap, "node %s: alias %s: %s is not an address of the node", n.Name, name, a)
+		}
+		if owner[name] == "" {
+			owner[name] = n.Name
+		}
+	}
 }
 
 func (v *validator) linkEnd(path, desc, key, node string, nodes map[string]int) bool {
@@ -453,6 +487,7 @@ func (t *Topology) clone() *Topology {
 		n.Routes = slices.Clone(n.Routes)
 		n.Loopbacks = slices.Clone(n.Loopbacks)
 		n.LispdConfig = slices.Clone(n.LispdConfig)
+		n.Aliases = maps.Clone(n.Aliases)
 	}
 	for i := range c.Links {
 		l := &c.Links[i]
@@ -506,10 +541,11 @@ func (t *Topology) Addrs(node string) []netip.Addr {
 
 // DefaultHosts maps every node's name to one of its addresses, for
 // WriteHosts: the first IPv4 address of Addrs, else the first IPv6 one.
-// Nodes without addresses are left out.
+// Nodes without addresses are left out. The nodes' Aliases are added.
 func (t *Topology) DefaultHosts() map[string]netip.Addr {
 	m := map[string]netip.Addr{}
 	for _, n := range t.Nodes {
+		maps.Copy(m, n.Aliases)
 		addrs := t.Addrs(n.Name)
 		i := slices.IndexFunc(addrs, netip.Addr.Is4)
 		if i < 0 && len(addrs) > 0 {

@@ -99,6 +99,10 @@ func TestLoadTopologyErrors(t *testing.T) {
 			"t.yaml:7: node b: route 198.51.100.0/24 via 203.0.113.9: gateway 203.0.113.9 is not in a subnet of any of the node's links"},
 		{"validate: sysctl", "name: x\nnodes:\n  - name: a\n    sysctls:\n      kernel.hostname: evil\n", "t.yaml:5: node a: sysctl \"kernel.hostname\": only net.* keys"},
 		{"validate: name", "name: my-lab\nnodes: [{name: a}]\n", "t.yaml:1: topology name \"my-lab\" may hold only letters, digits and '_'"},
+		{"aliases not a mapping", "name: x\nnodes:\n  - name: a\n    aliases: [a6]\n", "t.yaml:4: aliases must be a mapping"},
+		{"alias bad address", "name: x\nnodes:\n  - name: a\n    aliases:\n      a6: nowhere\n", "t.yaml:5: alias a6: \"nowhere\" is not an IP address"},
+		{"validate: alias not own", "name: x\nnodes:\n  - name: a\n    loopbacks: [192.0.2.1]\n    aliases:\n      a6: \"2001:db8::1\"\n",
+			"t.yaml:6: node a: alias a6: 2001:db8::1 is not an address of the node"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "t.yaml")
@@ -154,6 +158,13 @@ func TestValidate(t *testing.T) {
 		{"sysctl escape", func(t *Topology) { t.Nodes[0].Sysctls = map[string]string{"net/../kernel/panic": "1"} }, "only net.* keys"},
 		{"empty sysctl value", func(t *Topology) { t.Nodes[0].Sysctls = map[string]string{"net.ipv4.ip_forward": ""} }, "one non-empty line"},
 		{"loopback clash", func(t *Topology) { t.Nodes[0].Loopbacks = []netip.Prefix{pfx("192.0.2.1/32")} }, "loopback 192.0.2.1 is also on host1:eth0"},
+		{"alias is a node", func(t *Topology) { t.Nodes[0].Aliases = map[string]netip.Addr{"router": addr("192.0.2.1")} }, `alias "router" is the name of a node`},
+		{"alias twice", func(t *Topology) {
+			t.Nodes[0].Aliases = map[string]netip.Addr{"x": addr("192.0.2.1")}
+			t.Nodes[2].Aliases = map[string]netip.Addr{"x": addr("203.0.113.2")}
+		}, `alias "x" is already an alias of node host1`},
+		{"alias name", func(t *Topology) { t.Nodes[0].Aliases = map[string]netip.Addr{"a b": addr("192.0.2.1")} }, `alias "a b" is not a host name`},
+		{"alias foreign address", func(t *Topology) { t.Nodes[0].Aliases = map[string]netip.Addr{"h": addr("192.0.2.254")} }, "192.0.2.254 is not an address of the node"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			topo := lineTopology()
@@ -193,5 +204,27 @@ func TestDefaultHosts(t *testing.T) {
 	want := map[string]netip.Addr{"host1": addr("192.0.2.1"), "router": addr("192.0.2.254"), "host2": addr("203.0.113.2")}
 	if diff := cmp.Diff(want, got, cmpopts.EquateComparable(netip.Addr{})); diff != "" {
 		t.Errorf("hosts (-want +got):\n%s", diff)
+	}
+
+	// Aliases come along: another name for host1's IPv6 address.
+	topo := lineTopology()
+	topo.Nodes[0].Aliases = map[string]netip.Addr{"host1-v6": addr("2001:db8:1::1")}
+	if err := topo.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	want["host1-v6"] = addr("2001:db8:1::1")
+	if diff := cmp.Diff(want, topo.DefaultHosts(), cmpopts.EquateComparable(netip.Addr{})); diff != "" {
+		t.Errorf("hosts with an alias (-want +got):\n%s", diff)
+	}
+}
+
+func TestLoadTopologyAliases(t *testing.T) {
+	topo, err := ParseTopology([]byte("name: x\nnodes:\n  - name: a\n    loopbacks: [192.0.2.1, \"2001:db8::1\"]\n    aliases: {a6: \"2001:db8::1\", a-eid: 192.0.2.1}\n"), "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]netip.Addr{"a6": addr("2001:db8::1"), "a-eid": addr("192.0.2.1")}
+	if diff := cmp.Diff(want, topo.Nodes[0].Aliases, cmpopts.EquateComparable(netip.Addr{})); diff != "" {
+		t.Errorf("aliases (-want +got):\n%s", diff)
 	}
 }

@@ -27,6 +27,7 @@ import (
 //	    sysctls: {net.ipv4.ip_forward: 1}
 //	    routes: [{dst: default, via: 192.0.2.1, dev: eth0, metric: 10}]
 //	    loopbacks: [198.18.0.1/32]
+//	    aliases: {ms6: "2001:db8::1"}   # more host names for its addresses
 //	    lispd: {...}          # any mapping, kept as Node.LispdConfig
 //	links:
 //	  - {a: ms, b: r1, a-name: eth0, b-name: eth1,
@@ -337,6 +338,7 @@ func (p *tparser) node(n *yaml.Node, path string, nd *Node) {
 			})
 		},
 		"loopbacks": p.prefixes(&nd.Loopbacks, "loopbacks", true),
+		"aliases":   p.aliases(nd),
 		"lispd": func(v *yaml.Node, _ string) {
 			v = p.resolve(v)
 			if isNull(v) {
@@ -399,6 +401,46 @@ func (p *tparser) sysctls(nd *Node) func(*yaml.Node, string) {
 			if val, ok := p.scalar(n.Content[i+1], "sysctl "+key); ok {
 				nd.Sysctls[key] = val
 			}
+		}
+	}
+}
+
+// aliases reads a mapping of host name -> address.
+func (p *tparser) aliases(nd *Node) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) {
+		n = p.resolve(n)
+		if isNull(n) {
+			return
+		}
+		if n.Kind != yaml.MappingNode {
+			p.errorf(n, "aliases must be a mapping of host name: address")
+			return
+		}
+		nd.Aliases = map[string]netip.Addr{}
+		seen := map[string]int{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := p.resolve(n.Content[i])
+			name, ok := p.scalar(k, "alias")
+			if !ok {
+				continue
+			}
+			if line, dup := seen[name]; dup {
+				p.errorf(k, "aliases: %q repeated (first at line %d)", name, line)
+				continue
+			}
+			seen[name] = k.Line
+			p.lines[path+"."+name] = k.Line
+			v := p.resolve(n.Content[i+1])
+			s, ok := p.scalar(v, "alias "+name)
+			if !ok {
+				continue
+			}
+			a, err := netip.ParseAddr(s)
+			if err != nil {
+				p.errorf(v, "alias %s: %q is not an IP address", name, s)
+				continue
+			}
+			nd.Aliases[name] = a
 		}
 	}
 }
