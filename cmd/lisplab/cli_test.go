@@ -41,6 +41,8 @@ func TestNotRoot(t *testing.T) {
 		{"status"},
 		{"status", "two_sites", "--json"},
 		{"exec", "two_sites", "host-a", "--", "true"},
+		{"demo"},
+		{"demo", "--keep"},
 	} {
 		r := lisplabAs(t, opts{euid: 1000}, args...)
 		r.wantCode(t, exitUsage)

@@ -145,7 +145,7 @@ func newRootCmd(s streams) *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &exitError{code: exitUsage, err: err, usage: true}
 	})
-	root.AddCommand(newUpCmd(s), newDownCmd(s), newStatusCmd(s), newExecCmd(s), newCheckCmd(s))
+	root.AddCommand(newUpCmd(s), newDownCmd(s), newStatusCmd(s), newExecCmd(s), newCheckCmd(s), newDemoCmd(s))
 	return root
 }
 
