@@ -122,8 +122,10 @@ var xaConfig = `
 xtr:` + xtrCommon + `  eid-interfaces: [eid0, eid1]
   map-servers: [{address: 198.18.1.2, key-id: 1, algorithm: hmac-sha-256-128, secret: site-a-key}]
   database:
-    - {eid-prefix: 198.51.100.0/24, locators: [{address: 198.18.2.2}, {address: "2001:db8:ff:2::2"}]}
-    - {eid-prefix: "2001:db8:a::/64", locators: [{address: 198.18.2.2}, {address: "2001:db8:ff:2::2"}]}
+    # Site A crosses families on purpose: its IPv4 EIDs are reached over
+    # its IPv6 RLOC, its IPv6 EIDs over its IPv4 RLOC.
+    - {eid-prefix: 198.51.100.0/24, locators: [{address: 198.18.2.2, priority: 2}, {address: "2001:db8:ff:2::2", priority: 1}]}
+    - {eid-prefix: "2001:db8:a::/64", locators: [{address: 198.18.2.2, priority: 1}, {address: "2001:db8:ff:2::2", priority: 2}]}
     - {eid-prefix: 198.51.100.0/24, instance-id: 1000, locators: [{address: 198.18.2.2}]}
   vrfs: [{instance-id: 1000, name: vrf1000, table: 1000, interfaces: [eid1], eid-routes: [0.0.0.0/1, 128.0.0.0/1]}]
 `

@@ -60,6 +60,25 @@ func TestTunnelRouters(t *testing.T) {
 		t.Error("instance 0 host reached a service of instance 1000")
 	}
 
+	// The non-LISP destination got a negative entry: natively-forward,
+	// which this ITR sends to its PETR.
+	if err := n.ping("ha", "192.0.2.10"); err != nil {
+		t.Error("through the PETR:", err)
+	}
+	mc = nil
+	if err := n.get("xa", "/v1/map-cache", &mc); err != nil {
+		t.Fatal(err)
+	}
+	negative := false
+	for _, e := range mc {
+		if e.Negative && e.Action == "natively-forward" && e.EIDPrefix == "192.0.0.0/6" && e.TTL == 15*60 {
+			negative = true
+		}
+	}
+	if !negative {
+		t.Errorf("no negative natively-forward entry for 192.0.0.0/6 (15 min): %+v", mc)
+	}
+
 	// show statistics: the data plane counts what it did, drops by reason.
 	var stats []daemon.Counter
 	if err := n.get("xa", "/v1/statistics", &stats); err != nil {
@@ -119,9 +138,16 @@ func TestTunnelRouters(t *testing.T) {
 		if err != nil || bad != "" {
 			t.Errorf("tshark finds malformed frames in the capture (%v): %s", err, bad)
 		}
-		count, _ := exec.Command("tshark", "-n", "-r", path, "-Y", "lisp || lisp-data", "-T", "fields", "-e", "frame.number").Output()
-		if lines := strings.Count(string(count), "\n"); lines < 20 {
-			t.Errorf("capture holds only %d LISP frames", lines)
+		for _, c := range []struct{ what, filter string }{
+			{"LISP frames", "lisp || lisp-data"},
+			// ip.version is a list: outer first, inner second.
+			{"IPv4 EIDs over IPv6 RLOCs", "lisp-data && ipv6.dst == 2001:db8:ff:2::2 && ip.dst == 198.51.100.10"},
+			{"IPv6 EIDs over IPv4 RLOCs", "lisp-data && ip.dst == 198.18.2.2 && ipv6.dst == 2001:db8:a::10"},
+		} {
+			count, _ := exec.Command("tshark", "-n", "-r", path, "-Y", c.filter, "-T", "fields", "-e", "frame.number").Output()
+			if lines := strings.Count(string(count), "\n"); lines < 3 {
+				t.Errorf("capture holds only %d frames of %s", lines, c.what)
+			}
 		}
 	}
 }
