@@ -29,6 +29,9 @@ type Options struct {
 	Lispctl string    // lispctl binary, for the `show` excerpts (optional)
 	Keep    bool      // leave the network up at the end
 	Out     io.Writer // the story
+	// Capture, when set, records the LISP traffic seen by the core router
+	// into this pcap file (needs tshark).
+	Capture string
 }
 
 type step struct {
@@ -69,6 +72,15 @@ func Run(ctx context.Context, o Options) (err error) {
 	}()
 	if err := l.WriteHosts(map[string]netip.Addr{"c1": ip(c1Addr), "d1": ip(d1Addr), "nl": ip(nlAddr), "ms": ip(msAddr)}); err != nil {
 		return err
+	}
+	if o.Capture != "" {
+		p, err := l.Start("core", "capture", []string{"tshark", "-q", "-i", "any", "-w", o.Capture,
+			"-f", "udp port 4341 or udp port 4342"}, nil)
+		if err != nil {
+			return err
+		}
+		defer p.Stop()
+		time.Sleep(1500 * time.Millisecond) // tshark starts capturing after a moment
 	}
 	for _, node := range []string{"ms", "xc", "dc1a", "dc1b", "px"} {
 		if err := r.startLispd(node); err != nil {

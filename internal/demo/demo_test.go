@@ -30,10 +30,28 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("build lispctl: %v\n%s", err, out)
 	}
 	var out bytes.Buffer
-	err := Run(context.Background(), Options{Name: "demotest", Lispd: bin, Lispctl: ctl, Out: &out})
+	capture := ""
+	if _, err := exec.LookPath("tshark"); err == nil {
+		capture = filepath.Join(dir, "demo.pcap")
+	} else {
+		t.Log("tshark not installed: the capture check is skipped")
+	}
+	err := Run(context.Background(), Options{Name: "demotest", Lispd: bin, Lispctl: ctl, Out: &out, Capture: capture})
 	t.Log("\n" + out.String())
 	if err != nil {
 		t.Fatal(err)
+	}
+	if capture != "" {
+		// Wireshark reads the whole run: no malformed frame, no expert error.
+		bad, err := exec.Command("tshark", "-n", "-r", capture, "-Y", "_ws.malformed || _ws.expert.severity >= 8388608",
+			"-T", "fields", "-e", "frame.number").Output()
+		if err != nil || len(bytes.TrimSpace(bad)) > 0 {
+			t.Errorf("tshark: malformed frames in the demo capture (%v): %s", err, bad)
+		}
+		all, _ := exec.Command("tshark", "-n", "-r", capture, "-Y", "lisp || lisp-data", "-T", "fields", "-e", "frame.number").Output()
+		if n := bytes.Count(all, []byte("\n")); n < 1000 {
+			t.Errorf("the capture holds only %d LISP frames", n)
+		}
 	}
 	if names, _ := lab.List(); len(names) > 0 {
 		for _, n := range names {
