@@ -150,6 +150,7 @@ func (s *Server) storeLocked(eid mapping.EID, st *site, reg etrReg) {
 	}
 	after := r.merged(s.now())
 	r.reply = nil
+	s.scheduleLocked(r)
 	if !ok || !slices.Equal(before, after) {
 		if ok {
 			s.log.Info("registration changed", "eid", eid, "site", st.cfg.Name, "locators", len(after))

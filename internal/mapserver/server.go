@@ -98,6 +98,7 @@ type registration struct {
 	// change: the Map-Request path then encodes nothing.
 	reply      []byte
 	replyUntil int64
+	bucket     int64 // expiry second it is filed under in Server.expiry
 }
 
 // hasLive reports whether any xTR's registration is still valid at now.
@@ -135,6 +136,9 @@ type Server struct {
 	pending  map[uint64]*pendingNotify
 	authLog  map[netip.Addr]int64 // last auth-failure log per source, to log once a minute
 	scratch  []byte               // reply assembly buffer (the sender copies)
+	// expiry files registrations by the second their first xTR lapses, so
+	// Tick looks only at those due instead of scanning a million entries.
+	expiry map[int64][]*registration
 	c        counters
 	log      *slog.Logger
 }
@@ -161,6 +165,7 @@ func New(sites []Site, opts Options) *Server {
 		subs:     mapping.NewTable[[]*subscriber](),
 		pending:  map[uint64]*pendingNotify{},
 		authLog:  map[netip.Addr]int64{},
+		expiry:   map[int64][]*registration{},
 		log:      opts.Log.With("role", "map-server"),
 	}
 	s.c = newCounters(opts.Stats)
@@ -251,6 +256,22 @@ func (s *Server) ConfiguredPrefixes() []mapping.EID {
 
 func (s *Server) now() int64 { return s.opts.Now().UnixNano() }
 
+// scheduleLocked files r under the second its first live xTR lapses.
+func (s *Server) scheduleLocked(r *registration) {
+	first := int64(1<<63 - 1)
+	for i := range r.etrs {
+		first = min(first, r.etrs[i].expires)
+	}
+	if first == 1<<63-1 {
+		return
+	}
+	sec := first/1e9 + 1
+	if r.bucket != sec {
+		r.bucket = sec
+		s.expiry[sec] = append(s.expiry[sec], r)
+	}
+}
+
 // Tick runs the timers: registration expiry, Map-Notify retransmission,
 // subscription expiry. The daemon calls it twice a second; tests call it
 // with an injected clock.
@@ -258,24 +279,33 @@ func (s *Server) Tick() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	var gone []mapping.EID
-	for eid, r := range s.regs.All() {
-		live := r.liveAt(now)
-		if len(live) == len(r.etrs) {
+	for sec, due := range s.expiry {
+		if sec*1e9 > now {
 			continue
 		}
-		s.c.expired.Add(uint64(len(r.etrs) - len(live)))
-		r.etrs, r.reply = live, nil
-		if len(live) == 0 {
-			gone = append(gone, eid)
-		} else {
-			s.changedLocked(r, nil)
+		delete(s.expiry, sec)
+		for _, r := range due {
+			if r.bucket != sec {
+				continue // refiled later by a refresh
+			}
+			if cur, ok := s.regs.Get(r.eid); !ok || cur != r {
+				continue // removed meanwhile (reload)
+			}
+			r.bucket = 0
+			live := r.liveAt(now)
+			if len(live) < len(r.etrs) {
+				s.c.expired.Add(uint64(len(r.etrs) - len(live)))
+				r.etrs, r.reply = live, nil
+				if len(live) == 0 {
+					s.regs.Delete(r.eid)
+					s.log.Info("registration expired", "eid", r.eid)
+					s.publishLocked(r.eid)
+					continue
+				}
+				s.changedLocked(r, nil)
+			}
+			s.scheduleLocked(r)
 		}
-	}
-	for _, eid := range gone {
-		s.regs.Delete(eid)
-		s.log.Info("registration expired", "eid", eid)
-		s.publishLocked(eid)
 	}
 	s.retransmitLocked(now)
 }
