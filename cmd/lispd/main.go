@@ -16,8 +16,8 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"runtime/metrics"
-	"time"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 

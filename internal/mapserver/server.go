@@ -139,8 +139,8 @@ type Server struct {
 	// expiry files registrations by the second their first xTR lapses, so
 	// Tick looks only at those due instead of scanning a million entries.
 	expiry map[int64][]*registration
-	c        counters
-	log      *slog.Logger
+	c      counters
+	log    *slog.Logger
 }
 
 type sitePrefixRef struct {
