@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/lispd/lispd/internal/lab"
@@ -36,7 +38,9 @@ func TestDemo(t *testing.T) {
 	} else {
 		t.Log("tshark not installed: the capture check is skipped")
 	}
-	err := Run(context.Background(), Options{Name: "demotest", Lispd: bin, Lispctl: ctl, Out: &out, Capture: capture})
+	// --keep, then lisplab down's DownByName: nothing may be left.
+	err := Run(context.Background(), Options{Name: "demotest", Lispd: bin, Lispctl: ctl, Out: &out, Capture: capture, Keep: true})
+	defer lab.DownByName("demotest")
 	t.Log("\n" + out.String())
 	if err != nil {
 		t.Fatal(err)
@@ -53,12 +57,16 @@ func TestDemo(t *testing.T) {
 			t.Errorf("the capture holds only %d LISP frames", n)
 		}
 	}
-	if names, _ := lab.List(); len(names) > 0 {
-		for _, n := range names {
-			if n == "demotest" {
-				t.Error("lab left behind")
-			}
-		}
+	if names, _ := lab.List(); !slices.Contains(names, "demotest") {
+		t.Error("--keep did not leave the network up")
 	}
-	_ = os.Stdout
+	if err := lab.DownByName("demotest"); err != nil {
+		t.Fatal(err)
+	}
+	if names, _ := lab.List(); slices.Contains(names, "demotest") {
+		t.Error("lab left behind after down")
+	}
+	if ents, _ := os.ReadDir("/run/netns"); slices.ContainsFunc(ents, func(e os.DirEntry) bool { return strings.HasPrefix(e.Name(), "demotest-") }) {
+		t.Error("namespaces left behind after down")
+	}
 }
