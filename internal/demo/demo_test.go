@@ -1,17 +1,6 @@
 package demo
 
-import (
-	"bytes"
-	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"slices"
-	"strings"
-	"testing"
-
-	"github.com/lispd/lispd/internal/lab"
-)
+import "testing"
 
 func TestDemoTopologyValid(t *testing.T) {
 	if err := Topology("lispdemo").Validate(); err != nil {
@@ -19,54 +8,4 @@ func TestDemoTopologyValid(t *testing.T) {
 	}
 }
 
-// TestDemo runs the whole story (as root).
-func TestDemo(t *testing.T) {
-	lab.RequireRoot(t)
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "lispd")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/lispd").CombinedOutput(); err != nil {
-		t.Fatalf("build lispd: %v\n%s", err, out)
-	}
-	ctl := filepath.Join(dir, "lispctl")
-	if out, err := exec.Command("go", "build", "-o", ctl, "../../cmd/lispctl").CombinedOutput(); err != nil {
-		t.Fatalf("build lispctl: %v\n%s", err, out)
-	}
-	var out bytes.Buffer
-	capture := ""
-	if _, err := exec.LookPath("tshark"); err == nil {
-		capture = filepath.Join(dir, "demo.pcap")
-	} else {
-		t.Log("tshark not installed: the capture check is skipped")
-	}
-	// --keep, then lisplab down's DownByName: nothing may be left.
-	err := Run(context.Background(), Options{Name: "demotest", Lispd: bin, Lispctl: ctl, Out: &out, Capture: capture, Keep: true})
-	defer lab.DownByName("demotest")
-	t.Log("\n" + out.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if capture != "" {
-		// Wireshark reads the whole run: no malformed frame, no expert error.
-		bad, err := exec.Command("tshark", "-n", "-r", capture, "-Y", "_ws.malformed || _ws.expert.severity >= 8388608",
-			"-T", "fields", "-e", "frame.number").Output()
-		if err != nil || len(bytes.TrimSpace(bad)) > 0 {
-			t.Errorf("tshark: malformed frames in the demo capture (%v): %s", err, bad)
-		}
-		all, _ := exec.Command("tshark", "-n", "-r", capture, "-Y", "lisp || lisp-data", "-T", "fields", "-e", "frame.number").Output()
-		if n := bytes.Count(all, []byte("\n")); n < 1000 {
-			t.Errorf("the capture holds only %d LISP frames", n)
-		}
-	}
-	if names, _ := lab.List(); !slices.Contains(names, "demotest") {
-		t.Error("--keep did not leave the network up")
-	}
-	if err := lab.DownByName("demotest"); err != nil {
-		t.Fatal(err)
-	}
-	if names, _ := lab.List(); slices.Contains(names, "demotest") {
-		t.Error("lab left behind after down")
-	}
-	if ents, _ := os.ReadDir("/run/netns"); slices.ContainsFunc(ents, func(e os.DirEntry) bool { return strings.HasPrefix(e.Name(), "demotest-") }) {
-		t.Error("namespaces left behind after down")
-	}
-}
+// The story itself runs as root in test/e2e (TestDemoStory).
