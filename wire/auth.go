@@ -85,21 +85,7 @@ func EncodeSigned(m Message, secret []byte, opts AuthOptions) ([]byte, error) {
 	if !ok {
 		return nil, encErr(m.Type().String(), "authentication", ErrBadValue)
 	}
-	a := am.authBody()
-	n := a.Algorithm.DigestLen()
-	if a.Algorithm != AuthNone && n == 0 {
-		return nil, encErr(m.Type().String(), "Algorithm ID", ErrBadAlgorithm)
-	}
-	a.AuthData = make([]byte, n)
-	b, err := Encode(m)
-	if err != nil {
-		return nil, err
-	}
-	if err := Sign(b, secret, opts); err != nil {
-		return nil, err
-	}
-	copy(a.AuthData, b[authOffset:])
-	return b, nil
+	return NewAuthenticator(am.authBody().Algorithm, secret, opts).EncodeSigned(m)
 }
 
 // authSalt is the HKDF salt of algorithm 3 for each message type.
@@ -173,25 +159,11 @@ func mac(msg []byte, off, n int, alg AuthAlg, secret []byte, opts AuthOptions) (
 // must already have the algorithm's length. The MAC covers the whole
 // message, xTR-ID/Site-ID included, with the field taken as zero.
 func Sign(msg, secret []byte, opts AuthOptions) error {
-	alg, off, n, err := authFields(msg)
+	alg, _, _, err := authFields(msg)
 	if err != nil {
 		return err
 	}
-	if alg == AuthNone {
-		if n != 0 {
-			return ErrBadLength
-		}
-		return nil
-	}
-	if n != alg.DigestLen() {
-		return ErrBadLength
-	}
-	sum, err := mac(msg, off, n, alg, secret, opts)
-	if err != nil {
-		return err
-	}
-	copy(msg[off:off+n], sum)
-	return nil
+	return NewAuthenticator(alg, secret, opts).Sign(msg)
 }
 
 // Verify checks the Authentication Data of an encoded message in constant
@@ -199,25 +171,11 @@ func Sign(msg, secret []byte, opts AuthOptions) error {
 // digest and the truncated 12 (SHA-1) or 16 (SHA-256) bytes. Algorithm 0
 // (no authentication) fails: a caller that allows it must say so itself.
 func Verify(msg, secret []byte, opts AuthOptions) error {
-	alg, off, n, err := authFields(msg)
+	alg, _, _, err := authFields(msg)
 	if err != nil {
 		return err
 	}
-	full := alg.DigestLen()
-	if full == 0 {
-		return ErrBadAlgorithm
-	}
-	if n != full && n != truncatedLen(alg) {
-		return ErrBadLength
-	}
-	sum, err := mac(msg, off, n, alg, secret, opts)
-	if err != nil {
-		return err
-	}
-	if !hmac.Equal(sum[:n], msg[off:off+n]) {
-		return ErrAuthFailed
-	}
-	return nil
+	return NewAuthenticator(alg, secret, opts).Verify(msg)
 }
 
 func truncatedLen(a AuthAlg) int {
