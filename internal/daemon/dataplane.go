@@ -113,7 +113,7 @@ func (d *Daemon) startDataPlane(cfg *config.Config, xo *xtr.Options) (*userspace
 	// tunnels, but middleboxes and Wireshark call it illegal, and Linux
 	// coalesces (GRO) only datagrams that carry one.
 	ul, err := dataplane.OpenUnderlay(dataplane.UnderlayConfig{Port: uint16(c.DataPort), RemotePort: uint16(c.DataPort),
-		UDPChecksum: true})
+		UDPChecksum: true, GSO: true})
 	if err != nil {
 		closeTUNs()
 		return nil, fmt.Errorf("data plane: UDP %d: %w", c.DataPort, err)

@@ -37,6 +37,11 @@ type UnderlayConfig struct {
 	// SocketBuffer is the send and receive socket buffer size in bytes
 	// (default 4 MiB; forced past the sysctl limit when privileged).
 	SocketBuffer int
+	// GSO sends through UDP sockets with segmentation offload (see
+	// gso_linux.go) instead of raw sockets: a run of one flow's equal
+	// segments leaves in one system call, as one super-packet. The outer
+	// source port then comes from gsoPorts fixed ports.
+	GSO bool
 }
 
 // LinuxUnderlay is the Linux RLOC-side socket set.
@@ -59,6 +64,8 @@ type LinuxUnderlay struct {
 	rx   []*rxSocket
 	tx4  *txSocket
 	tx6  *txSocket
+	gso4 *gsoSockets
+	gso6 *gsoSockets
 	pool sync.Pool // *txScratch
 
 	closeOnce sync.Once
@@ -100,6 +107,9 @@ func OpenUnderlay(cfg UnderlayConfig) (_ *LinuxUnderlay, err error) {
 		if u.tx4, err = openTx(false, cfg.SocketBuffer); err != nil {
 			return nil, err
 		}
+		if cfg.GSO {
+			u.gso4 = openGSO(false, cfg.SocketBuffer)
+		}
 	}
 	if cfg.IPv6 {
 		r, err := openRx(u, true)
@@ -109,6 +119,9 @@ func OpenUnderlay(cfg UnderlayConfig) (_ *LinuxUnderlay, err error) {
 		u.rx = append(u.rx, r)
 		if u.tx6, err = openTx(true, cfg.SocketBuffer); err != nil {
 			return nil, err
+		}
+		if cfg.GSO {
+			u.gso6 = openGSO(true, cfg.SocketBuffer)
 		}
 	}
 	return u, nil
@@ -124,6 +137,11 @@ func (u *LinuxUnderlay) Close() error {
 		for _, t := range []*txSocket{u.tx4, u.tx6} {
 			if t != nil {
 				errs = append(errs, t.conn.Close())
+			}
+		}
+		for _, g := range []*gsoSockets{u.gso4, u.gso6} {
+			if g != nil {
+				g.close()
 			}
 		}
 	})
@@ -416,6 +434,8 @@ type txScratch struct {
 	msgs  []mmsghdr
 	iovs  []unix.Iovec
 	names []unix.RawSockaddrInet6
+	gsoIO [][]byte // GSO path: one buffer per segment
+	oob   []byte
 
 	off, n, sent int
 	err          syscall.Errno
@@ -424,7 +444,8 @@ type txScratch struct {
 
 func (u *LinuxUnderlay) newTxScratch() *txScratch {
 	n := u.cfg.BatchSize
-	s := &txScratch{msgs: make([]mmsghdr, n), iovs: make([]unix.Iovec, n), names: make([]unix.RawSockaddrInet6, n)}
+	s := &txScratch{msgs: make([]mmsghdr, n), iovs: make([]unix.Iovec, n), names: make([]unix.RawSockaddrInet6, n),
+		gsoIO: make([][]byte, gsoMaxSegs), oob: make([]byte, 0, 256)}
 	for i := range n {
 		h := &s.msgs[i].hdr
 		h.Name = (*byte)(unsafe.Pointer(&s.names[i]))
@@ -463,9 +484,16 @@ func (u *LinuxUnderlay) Send(bufs [][]byte, outer []Outer, offset int) (int, err
 		for end < len(bufs) && outer[end].Dst.Is6() == v6 {
 			end++
 		}
-		t := u.tx4
+		t, g := u.tx4, u.gso4
 		if v6 {
-			t = u.tx6
+			t, g = u.tx6, u.gso6
+		}
+		if g != nil {
+			n, err := u.sendGSO(s, t, g, bufs, outer, offset, start, end)
+			sent += n
+			errs = errors.Join(errs, err)
+			start = end
+			continue
 		}
 		if t == nil {
 			errs = errors.Join(errs, fmt.Errorf("dataplane: no socket for %s", outer[start].Dst))
@@ -479,6 +507,33 @@ func (u *LinuxUnderlay) Send(bufs [][]byte, outer []Outer, offset int) (int, err
 		sent += n
 		errs = errors.Join(errs, err)
 		start = end
+	}
+	return sent, errs
+}
+
+// sendGSO sends packets start..end of one family flow run by flow run
+// through the GSO sockets; a flow whose port has no socket goes raw.
+func (u *LinuxUnderlay) sendGSO(s *txScratch, t *txSocket, g *gsoSockets, bufs [][]byte, outer []Outer, offset, start, end int) (int, error) {
+	sent := 0
+	var errs error
+	for i := start; i < end; {
+		if !g.usable(outer[i].SrcPort) || t == nil {
+			if t != nil {
+				s.prepare(0, bufs[i], &outer[i], offset, u.cfg.RemotePort, u.cfg.UDPChecksum)
+				k, err := s.flush(t, 1)
+				sent += k
+				errs = errors.Join(errs, err)
+			}
+			i++
+			continue
+		}
+		n := runLen(bufs, outer, offset, i, end)
+		if err := g.send(bufs[i:i+n], &outer[i], offset, n, u.cfg.RemotePort, s.gsoIO, s.oob); err != nil {
+			errs = errors.Join(errs, fmt.Errorf("dataplane: send to %s: %w", outer[i].Dst, err))
+		} else {
+			sent += n
+		}
+		i += n
 	}
 	return sent, errs
 }
