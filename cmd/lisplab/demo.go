@@ -9,8 +9,10 @@ import (
 	"github.com/lispd/lispd/internal/demo"
 )
 
-const demoLong = `Build a LISP network in namespaces and tell the LISP story on it, with
-measured times:
+const demoLong = `Build a LISP network in namespaces — a client site (C1), data centre DC1
+(d1 behind two xTRs, one RLOC each, weights 50/50), data centre DC2, a
+Map-Server/Map-Resolver, a PxTR and a non-LISP host — and tell the LISP
+story on it, with measured times:
 
   1. the ETRs of a client site and of data centre DC1 register (Map-Register,
      Map-Notify), and the Map-Server shows them;

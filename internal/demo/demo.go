@@ -55,7 +55,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	}
 	r := &runner{o: o, start: time.Now()}
 	_ = lab.DownByName(o.Name) // a previous --keep or crash
-	r.say("building the network: %d namespaces (MS/MR, client xTR, two DC1 xTRs, PxTR, hosts)", len(Topology(o.Name).Nodes))
+	r.say("building the network: %d namespaces (MS/MR, client xTR, two DC1 xTRs, a DC2 xTR, PxTR, hosts)", len(Topology(o.Name).Nodes))
 	l, err := lab.Up(ctx, Topology(o.Name))
 	if err != nil {
 		return err
@@ -70,7 +70,7 @@ func Run(ctx context.Context, o Options) (err error) {
 			err = derr
 		}
 	}()
-	if err := l.WriteHosts(map[string]netip.Addr{"c1": ip(c1Addr), "d1": ip(d1Addr), "nl": ip(nlAddr), "ms": ip(msAddr)}); err != nil {
+	if err := l.WriteHosts(map[string]netip.Addr{"c1": ip(c1Addr), "d1": ip(d1Addr), "d2": ip(d2Addr), "nl": ip(nlAddr), "ms": ip(msAddr)}); err != nil {
 		return err
 	}
 	if o.Capture != "" {
@@ -82,7 +82,7 @@ func Run(ctx context.Context, o Options) (err error) {
 		defer p.Stop()
 		time.Sleep(1500 * time.Millisecond) // tshark starts capturing after a moment
 	}
-	for _, node := range []string{"ms", "xc", "dc1a", "dc1b", "px"} {
+	for _, node := range []string{"ms", "xc", "dc1a", "dc1b", "dc2", "px"} {
 		if err := r.startLispd(node); err != nil {
 			return err
 		}
@@ -170,14 +170,14 @@ func (r *runner) counter(node, subsystem, name string) uint64 {
 
 // Step 1: the ETRs register (Map-Register, Map-Notify) with the Map-Server.
 func (r *runner) registration() {
-	r.say("step 1: the ETRs of the client site and of DC1 register their EID prefixes (Map-Register, HMAC-SHA-256; Map-Notify back)")
+	r.say("step 1: the ETRs of the client site, DC1 and DC2 register their EID prefixes (Map-Register, HMAC-SHA-256; Map-Notify back)")
 	t0 := time.Now()
 	err := r.wait(15*time.Second, func() bool {
 		var st daemon.Status
-		if r.get("ms", "/v1/status", &st) != nil || st.Prefixes != 2 {
+		if r.get("ms", "/v1/status", &st) != nil || st.Prefixes != 3 {
 			return false
 		}
-		for _, x := range []string{"xc", "dc1a", "dc1b"} {
+		for _, x := range []string{"xc", "dc1a", "dc1b", "dc2"} {
 			var db xtr.Database
 			if r.get(x, "/v1/database", &db) != nil || len(db.MapServers) == 0 || db.MapServers[0].State != "registered" {
 				return false
@@ -186,7 +186,7 @@ func (r *runner) registration() {
 		return true
 	})
 	r.show("ms", "show", "site")
-	r.record("registration", err == nil, fmt.Sprintf("3 ETRs registered 2 prefixes, Map-Notify received, in %v", time.Since(t0).Round(time.Millisecond)))
+	r.record("registration", err == nil, fmt.Sprintf("4 ETRs registered 3 prefixes, Map-Notify received, in %v", time.Since(t0).Round(time.Millisecond)))
 }
 
 // Step 2: the first TCP connection from C1 to d1: a miss, a Map-Request

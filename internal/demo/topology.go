@@ -20,6 +20,7 @@ const (
 	msAddr   = "198.18.1.2"
 	c1Addr   = "198.51.100.10"
 	d1Addr   = "203.0.113.10"
+	d2Addr   = "203.0.113.130"
 	nlAddr   = "192.0.2.130"
 	dc1aRLOC = "198.18.3.2"
 	dc1bRLOC = "198.18.4.2"
@@ -29,13 +30,14 @@ const (
 //
 //	c1 ── xc ──┐                 ┌── dc1a ──┐
 //	           core ─────────────┤          d1 (203.0.113.10)
-//	  ms ──────┤  │              └── dc1b ──┘
-//	  px ──────┘  └── nl (non-LISP host, 192.0.2.130)
+//	  ms ──────┤  │  │           └── dc1b ──┘
+//	  px ──────┘  │  └── dc2 ── d2 (203.0.113.130)
+//	              └── nl (non-LISP host, 192.0.2.130)
 //
-// Client site 198.51.100.0/24 behind xc; data centre DC1 203.0.113.0/24
-// behind two xTRs, one RLOC each, equal priority, weights 50/50; a
-// Map-Server/Map-Resolver; a PxTR for the non-LISP host. The RLOC network
-// is 198.18.0.0/15.
+// Client site 198.51.100.0/24 behind xc; data centre DC1 203.0.113.0/25
+// behind two xTRs, one RLOC each, equal priority, weights 50/50; data
+// centre DC2 203.0.113.128/25 behind dc2; a Map-Server/Map-Resolver; a
+// PxTR for the non-LISP host. The RLOC network is 198.18.0.0/15.
 func Topology(name string) *lab.Topology {
 	t := &lab.Topology{Name: name}
 	node := func(n, role string, fwd bool, routes ...lab.Route) {
@@ -51,11 +53,13 @@ func Topology(name string) *lab.Topology {
 	node("xc", "xtr", true, via("198.18.0.0/15", "198.18.2.1"))
 	node("dc1a", "xtr", true, via("198.18.0.0/15", "198.18.3.1"), via("203.0.113.10/32", "192.0.2.2"))
 	node("dc1b", "xtr", true, via("198.18.0.0/15", "198.18.4.1"), via("203.0.113.10/32", "192.0.2.6"))
+	node("dc2", "xtr", true, via("198.18.0.0/15", "198.18.6.1"))
 	node("px", "pxtr", true, via("198.18.0.0/15", "198.18.5.1"), via("192.0.2.128/25", "198.18.5.1"))
 	node("c1", "host", false, via("0.0.0.0/0", "198.51.100.1"))
 	t.Nodes = append(t.Nodes, lab.Node{Name: "d1", Role: "host", Loopbacks: []netip.Prefix{pfx(d1Addr + "/32")},
 		Routes: []lab.Route{via("0.0.0.0/0", "192.0.2.1")}})
 	node("nl", "host", false, via("0.0.0.0/0", "192.0.2.129"))
+	node("d2", "host", false, via("0.0.0.0/0", "203.0.113.129"))
 	link := func(a, an, b, bn, aa, ba string) {
 		t.Links = append(t.Links, lab.Link{A: a, AName: an, B: b, BName: bn,
 			AAddrs: []netip.Prefix{pfx(aa)}, BAddrs: []netip.Prefix{pfx(ba)}})
@@ -66,6 +70,8 @@ func Topology(name string) *lab.Topology {
 	link("core", "to-dc1b", "dc1b", "up0", "198.18.4.1/24", "198.18.4.2/24")
 	link("core", "to-px", "px", "eth0", "198.18.5.1/24", "198.18.5.2/24")
 	link("core", "to-nl", "nl", "eth0", "192.0.2.129/25", nlAddr+"/25")
+	link("core", "to-dc2", "dc2", "up0", "198.18.6.1/24", "198.18.6.2/24")
+	link("dc2", "eid0", "d2", "eth0", "203.0.113.129/25", d2Addr+"/25")
 	link("xc", "eid0", "c1", "eth0", "198.51.100.1/24", c1Addr+"/24")
 	// D1's EID lives on its loopback; it reaches its two xTRs over small
 	// point-to-point links.
@@ -83,7 +89,10 @@ map-server:
       eid-prefixes: [{prefix: 198.51.100.0/24}]
     - name: dc1
       keys: [{key-id: 1, algorithm: hmac-sha-256-128, secret: dc1-key}]
-      eid-prefixes: [{prefix: 203.0.113.0/24}]
+      eid-prefixes: [{prefix: 203.0.113.0/25}]
+    - name: dc2
+      keys: [{key-id: 1, algorithm: hmac-sha-256-128, secret: dc2-key}]
+      eid-prefixes: [{prefix: 203.0.113.128/25}]
 map-resolver: {}
 `
 
@@ -100,7 +109,7 @@ const xtrCommon = `
 // dc1Database is what both DC1 xTRs register: the site with both RLOCs.
 const dc1Database = `  map-servers: [{address: 198.18.1.2, key-id: 1, algorithm: hmac-sha-256-128, secret: dc1-key}]
   database:
-    - eid-prefix: 203.0.113.0/24
+    - eid-prefix: 203.0.113.0/25
       locators: [{address: 198.18.3.2, priority: 1, weight: 50}, {address: 198.18.4.2, priority: 1, weight: 50}]
 `
 
@@ -111,6 +120,10 @@ var configs = map[string]string{
     - {eid-prefix: 198.51.100.0/24, locators: [{address: 198.18.2.2}]}
 `,
 	"dc1a": "xtr:" + xtrCommon + dc1Database,
+	"dc2": "xtr:" + xtrCommon + `  map-servers: [{address: 198.18.1.2, key-id: 1, algorithm: hmac-sha-256-128, secret: dc2-key}]
+  database:
+    - {eid-prefix: 203.0.113.128/25, locators: [{address: 198.18.6.2}]}
+`,
 	"dc1b": "xtr:" + xtrCommon + dc1Database,
 	"px": `
 xtr:
