@@ -140,4 +140,3 @@ func appendCmsg(b []byte, level, typ, dataLen int, fill func([]byte)) []byte {
 	fill(b[start+unix.CmsgLen(0) : start+unix.CmsgLen(dataLen)])
 	return b
 }
-
