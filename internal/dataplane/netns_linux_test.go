@@ -110,6 +110,8 @@ func mustAddr(t *testing.T, h *netlink.Handle, link netlink.Link, p netip.Prefix
 // Two LISP sites in two network namespaces joined by a veth pair: a real
 // TUN and real sockets per site, one engine each. ICMP echo and a TCP
 // transfer cross between the EIDs for every inner × outer family pair.
+// It runs twice: sending through raw sockets, and through UDP sockets with
+// segmentation offload (UnderlayConfig.GSO, what lispd uses).
 func TestNamespacesEndToEnd(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for network namespaces, TUN devices and raw sockets; run as root to include it")
@@ -117,7 +119,15 @@ func TestNamespacesEndToEnd(t *testing.T) {
 	if _, err := os.Stat("/dev/net/tun"); err != nil {
 		t.Skip("no /dev/net/tun")
 	}
+	t.Run("raw", func(t *testing.T) { namespacesEndToEnd(t, false) })
+	t.Run("gso", func(t *testing.T) { namespacesEndToEnd(t, true) })
+}
+
+func namespacesEndToEnd(t *testing.T, gso bool) {
 	prefix := fmt.Sprintf("lispdp-%d-", os.Getpid())
+	if gso {
+		prefix = fmt.Sprintf("lispdg-%d-", os.Getpid())
+	}
 	a := &nsSite{name: prefix + "a", rloc4: rlocA4, rloc6: rlocA6, eid4: eidA4, eid6: eidA6,
 		host4: hostA4, host6: hostA6}
 	b := &nsSite{name: prefix + "b", rloc4: rlocB4, rloc6: rlocB6, eid4: eidB4, eid6: eidB6,
@@ -167,7 +177,7 @@ func TestNamespacesEndToEnd(t *testing.T) {
 			if tun, err = OpenTUN("lisp0", TUNMTU(1500, rlocs(s))); err != nil {
 				return err
 			}
-			if ul, err = OpenUnderlay(UnderlayConfig{UDPChecksum: true}); err != nil {
+			if ul, err = OpenUnderlay(UnderlayConfig{UDPChecksum: true, GSO: gso}); err != nil {
 				tun.Close()
 			}
 			return err
