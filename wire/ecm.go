@@ -104,7 +104,7 @@ func (m *ECM) Append(b []byte) ([]byte, error) {
 		b = append(append(append(b, s4[:]...), d4[:]...), m.IP.Options...)
 		cs := m.IP.Checksum
 		if !m.IP.KeepChecksums {
-			cs = ^csumFold(csumAdd(0, b[ipStart:]))
+			cs = ChecksumFold(ChecksumAdd(0, b[ipStart:]))
 		}
 		binary.BigEndian.PutUint16(b[ipStart+10:], cs)
 	} else {
@@ -124,7 +124,7 @@ func (m *ECM) Append(b []byte) ([]byte, error) {
 	}
 	cs := m.IP.UDPChecksum
 	if !m.IP.KeepChecksums {
-		cs = udpChecksum(src, dst, b[udpStart:])
+		cs = UDPChecksum(src, dst, b[udpStart:])
 	}
 	binary.BigEndian.PutUint16(b[udpStart+6:], cs)
 	return b, nil
@@ -179,7 +179,7 @@ func decodeECM(b []byte, base, depth int) (*ECM, error) {
 			return nil, r.fail("inner IPv4 protocol", ErrBadValue)
 		}
 		m.IP.Checksum = binary.BigEndian.Uint16(ip[10:])
-		if csumFold(csumAdd(0, ip[:hl])) != 0xffff {
+		if ChecksumFold(ChecksumAdd(0, ip[:hl])) != 0 {
 			m.IP.ChecksumsBad = true
 		}
 		src, dst = netip.AddrFrom4([4]byte(ip[12:16])), netip.AddrFrom4([4]byte(ip[16:20]))
@@ -218,7 +218,7 @@ func decodeECM(b []byte, base, depth int) (*ECM, error) {
 	}
 	m.SrcPort, m.DstPort = binary.BigEndian.Uint16(udp), binary.BigEndian.Uint16(udp[2:])
 	m.IP.UDPChecksum = binary.BigEndian.Uint16(udp[6:])
-	if m.IP.UDPChecksum != 0 && udpChecksumRaw(src, dst, udp) != 0xffff {
+	if m.IP.UDPChecksum != 0 && !UDPChecksumOK(src, dst, udp) {
 		m.IP.ChecksumsBad = true
 	}
 	r.off += 8
@@ -268,47 +268,4 @@ func (m *ECM) String() string {
 		inner = m.Message.String()
 	}
 	return fmt.Sprintf("ECM%s %s:%d > %s:%d | %s", fl, m.IP.Src, m.SrcPort, m.IP.Dst, m.DstPort, inner)
-}
-
-// csumAdd adds b to a one's-complement running sum (RFC 1071).
-func csumAdd(sum uint32, b []byte) uint32 {
-	for len(b) >= 2 {
-		sum += uint32(b[0])<<8 | uint32(b[1])
-		b = b[2:]
-	}
-	if len(b) == 1 {
-		sum += uint32(b[0]) << 8
-	}
-	return sum
-}
-
-func csumFold(sum uint32) uint16 {
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
-	return uint16(sum)
-}
-
-// udpChecksumRaw sums pseudo-header and segment as they are (0xffff = valid).
-func udpChecksumRaw(src, dst netip.Addr, udp []byte) uint16 {
-	var sum uint32
-	if src.Is4() {
-		s, d := src.As4(), dst.As4()
-		sum = csumAdd(csumAdd(0, s[:]), d[:])
-	} else {
-		s, d := src.As16(), dst.As16()
-		sum = csumAdd(csumAdd(0, s[:]), d[:])
-	}
-	sum += ipProtoUDP + uint32(len(udp))
-	return csumFold(csumAdd(sum, udp))
-}
-
-// udpChecksum computes the checksum of udp (whose checksum field is zero);
-// a result of 0 is sent as 0xffff (RFC 768).
-func udpChecksum(src, dst netip.Addr, udp []byte) uint16 {
-	cs := ^udpChecksumRaw(src, dst, udp)
-	if cs == 0 {
-		cs = 0xffff
-	}
-	return cs
 }

@@ -509,7 +509,7 @@ func TestTooBigICMP(t *testing.T) {
 				if mtu := int(binary.BigEndian.Uint16(m[6:])); mtu != tc.wantMTU {
 					t.Errorf("next-hop MTU %d, want %d", mtu, tc.wantMTU)
 				}
-				if ipv4HeaderChecksum(icmp[:20]) != 0 || csumFold(csumAdd(0, m)) != 0 {
+				if ipv4HeaderChecksum(icmp[:20]) != 0 || wire.ChecksumFold(wire.ChecksumAdd(0, m)) != 0 {
 					t.Errorf("bad checksum")
 				}
 				if len(icmp) != 576 || !bytes.Equal(m[8:], big[:548]) {
@@ -522,8 +522,8 @@ func TestTooBigICMP(t *testing.T) {
 				if mtu := int(binary.BigEndian.Uint32(m[4:])); mtu != tc.wantMTU {
 					t.Errorf("MTU %d, want %d", mtu, tc.wantMTU)
 				}
-				sum := csumAdd(0, icmp[ipv6Src:ipv6Dst+16]) + uint32(len(m)) + protoICMPv6
-				if csumFold(csumAdd(sum, m)) != 0 {
+				sum := wire.ChecksumAdd(0, icmp[ipv6Src:ipv6Dst+16]) + uint32(len(m)) + protoICMPv6
+				if wire.ChecksumFold(wire.ChecksumAdd(sum, m)) != 0 {
 					t.Errorf("bad ICMPv6 checksum")
 				}
 				if len(icmp) != 1280 || !bytes.Equal(m[8:], big[:1232]) {

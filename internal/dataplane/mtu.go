@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"encoding/binary"
+	"github.com/lispd/lispd/wire"
 	"net/netip"
 )
 
@@ -175,7 +176,7 @@ func buildICMP4TooBig(b, pkt []byte, from, to netip.Addr, mtu int) int {
 	m[0], m[1] = 3, 4
 	binary.BigEndian.PutUint16(m[6:], uint16(min(mtu, 0xffff)))
 	copy(m[8:], pkt[:q])
-	binary.BigEndian.PutUint16(m[2:], csumFold(csumAdd(0, m)))
+	binary.BigEndian.PutUint16(m[2:], wire.ChecksumFold(wire.ChecksumAdd(0, m)))
 	return n
 }
 
@@ -197,8 +198,8 @@ func buildICMP6TooBig(b, pkt []byte, from, to netip.Addr, mtu int) int {
 	m[0] = 2
 	binary.BigEndian.PutUint32(m[4:], uint32(mtu))
 	copy(m[8:], pkt[:q])
-	sum := csumAdd(0, b[ipv6Src:ipv6Dst+16])
+	sum := wire.ChecksumAdd(0, b[ipv6Src:ipv6Dst+16])
 	sum += uint32(plen) + protoICMPv6
-	binary.BigEndian.PutUint16(m[2:], csumFold(csumAdd(sum, m)))
+	binary.BigEndian.PutUint16(m[2:], wire.ChecksumFold(wire.ChecksumAdd(sum, m)))
 	return n
 }

@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"encoding/binary"
+	"github.com/lispd/lispd/wire"
 	"net/netip"
 )
 
@@ -127,47 +128,9 @@ func csumUpdate(c, old, new uint16) uint16 {
 	return ^uint16(s)
 }
 
-// csumAdd adds b to a running one's complement sum (RFC 1071), eight
-// bytes at a time; the result is folded to 17 bits so callers may add
-// small values before csumFold.
-func csumAdd(sum uint32, b []byte) uint32 {
-	s := uint64(sum)
-	for len(b) >= 32 {
-		v0, v1 := binary.BigEndian.Uint64(b), binary.BigEndian.Uint64(b[8:])
-		v2, v3 := binary.BigEndian.Uint64(b[16:]), binary.BigEndian.Uint64(b[24:])
-		s += v0>>32 + v0&0xffffffff + v1>>32 + v1&0xffffffff + v2>>32 + v2&0xffffffff + v3>>32 + v3&0xffffffff
-		b = b[32:]
-	}
-	for len(b) >= 8 {
-		v := binary.BigEndian.Uint64(b)
-		s += v>>32 + v&0xffffffff
-		b = b[8:]
-	}
-	for len(b) >= 2 {
-		s += uint64(b[0])<<8 | uint64(b[1])
-		b = b[2:]
-	}
-	if len(b) == 1 {
-		s += uint64(b[0]) << 8
-	}
-	s = s&0xffffffff + s>>32
-	s = s&0xffffffff + s>>32
-	s = s&0xffff + s>>16
-	s = s&0xffff + s>>16
-	return uint32(s)
-}
-
-// csumFold folds a sum into the Internet checksum.
-func csumFold(sum uint32) uint16 {
-	for sum > 0xffff {
-		sum = sum&0xffff + sum>>16
-	}
-	return ^uint16(sum)
-}
-
 // ipv4HeaderChecksum computes the checksum of an IPv4 header whose
 // checksum field is zero.
-func ipv4HeaderChecksum(h []byte) uint16 { return csumFold(csumAdd(0, h)) }
+func ipv4HeaderChecksum(h []byte) uint16 { return wire.ChecksumFold(wire.ChecksumAdd(0, h)) }
 
 // ecnDecap combines the outer and inner ECN fields on decapsulation as
 // RFC 6040 §4.2 specifies: it returns the inner field to forward with, or

@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"github.com/lispd/lispd/wire"
 	"math/rand/v2"
 	"testing"
 )
@@ -37,7 +38,7 @@ func TestChecksum(t *testing.T) {
 			if off+n > len(b) {
 				continue
 			}
-			if got, want := csumFold(csumAdd(0, b[off:off+n])), ref(b[off:off+n]); got != want {
+			if got, want := wire.ChecksumFold(wire.ChecksumAdd(0, b[off:off+n])), ref(b[off:off+n]); got != want {
 				t.Fatalf("len %d off %d: %#04x, want %#04x", n, off, got, want)
 			}
 		}

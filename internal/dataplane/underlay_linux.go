@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/lispd/lispd/wire"
 	"net"
 	"net/netip"
 	"sync"
@@ -555,7 +556,7 @@ func (s *txScratch) prepare(i int, b []byte, o *Outer, offset int, dport uint16,
 		copy(h[16:20], dst[:])
 		putUDP(h[ipv4HeaderLen:], o.SrcPort, dport, 8+payload)
 		if csum {
-			putUDPChecksum(h[ipv4HeaderLen:], csumAdd(0, h[12:20]), b[offset:])
+			putUDPChecksum(h[ipv4HeaderLen:], wire.ChecksumAdd(0, h[12:20]), b[offset:])
 		}
 		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&s.names[i]))
 		*sa = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: dst}
@@ -572,7 +573,7 @@ func (s *txScratch) prepare(i int, b []byte, o *Outer, offset int, dport uint16,
 		u := h[ipv6HeaderLen:]
 		putUDP(u, o.SrcPort, dport, 8+payload)
 		if csum {
-			putUDPChecksum(u, csumAdd(0, h[8:40]), b[offset:])
+			putUDPChecksum(u, wire.ChecksumAdd(0, h[8:40]), b[offset:])
 		}
 		s.names[i] = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: dst}
 		s.msgs[i].hdr.Namelen = unix.SizeofSockaddrInet6
@@ -585,8 +586,8 @@ func (s *txScratch) prepare(i int, b []byte, o *Outer, offset int, dport uint16,
 // followed by payload, given the sum of the pseudo-header addresses.
 func putUDPChecksum(u []byte, addrSum uint32, payload []byte) {
 	sum := addrSum + uint32(binary.BigEndian.Uint16(u[4:])) + protoUDP
-	sum = csumAdd(sum, u[:8])
-	c := csumFold(csumAdd(sum, payload))
+	sum = wire.ChecksumAdd(sum, u[:8])
+	c := wire.ChecksumFold(wire.ChecksumAdd(sum, payload))
 	if c == 0 {
 		c = 0xffff
 	}

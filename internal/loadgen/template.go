@@ -94,38 +94,14 @@ func (t *requestTemplate) fill(dst []byte, s *eidSpace, nonce, hi, lo uint64) []
 	if t.inner4 {
 		ip := b[t.ipOff : t.ipOff+20]
 		ip[10], ip[11] = 0, 0
-		binary.BigEndian.PutUint16(ip[10:], ^fold(sum(0, ip)))
+		binary.BigEndian.PutUint16(ip[10:], wire.ChecksumFold(wire.ChecksumAdd(0, ip)))
 	}
 	udp := b[t.udpOff:]
 	udp[6], udp[7] = 0, 0
-	cs := sum(0, b[t.src:t.src+t.alen])
-	cs = sum(cs, b[t.dst:t.dst+t.alen])
-	cs += 17 + uint32(len(udp))
-	c := ^fold(sum(cs, udp))
-	if c == 0 {
-		c = 0xffff
-	}
-	binary.BigEndian.PutUint16(udp[6:], c)
+	sa, _ := netip.AddrFromSlice(b[t.src : t.src+t.alen])
+	da, _ := netip.AddrFromSlice(b[t.dst : t.dst+t.alen])
+	binary.BigEndian.PutUint16(udp[6:], wire.UDPChecksum(sa, da, udp))
 	return b
-}
-
-// sum adds b to a one's-complement running sum (RFC 1071).
-func sum(s uint32, b []byte) uint32 {
-	for len(b) >= 2 {
-		s += uint32(b[0])<<8 | uint32(b[1])
-		b = b[2:]
-	}
-	if len(b) == 1 {
-		s += uint32(b[0]) << 8
-	}
-	return s
-}
-
-func fold(s uint32) uint16 {
-	for s > 0xffff {
-		s = s>>16 + s&0xffff
-	}
-	return uint16(s)
 }
 
 // registerTemplate is a Map-Register encoded once, with the offsets of the

@@ -372,7 +372,9 @@ func BuildUDPFrame(src, dst netip.AddrPort, payload []byte) []byte {
 	return frame
 }
 
-// Checksum returns the RFC 1071 Internet checksum of data: the one's
+// Checksum returns the RFC 1071 Internet checksum of data (the same
+// arithmetic as wire.ChecksumAdd/ChecksumFold, kept here because wire's
+// own tests read captures with this package, so it cannot import wire): the one's
 // complement of the one's complement sum of its 16-bit big-endian words,
 // an odd final byte padded with zero. initial is a partial sum to add, such
 // as that of a pseudo-header; pass 0 for none. Over data that already holds
