@@ -42,7 +42,7 @@ func (m *MapReply) Append(b []byte) ([]byte, error) {
 	b0 := byte(TypeMapReply)<<4 | flag(m.Probe, mrepP) | flag(m.EchoNonce, mrepE) | flag(m.Security, mrepS) | m.Reserved0&mrepRsvd
 	b = put16(append(b, b0), m.Reserved)
 	b = put64(append(b, byte(len(m.Records))), m.Nonce)
-	b, err := appendRecords(b, "Map-Reply", m.Records, false)
+	b, err := appendRecords(b, m.Records, false)
 	if err != nil {
 		return b, err
 	}

@@ -165,7 +165,7 @@ func shortHex(b []byte) string {
 }
 
 // appendRecords encodes records and checks the 8-bit Record Count.
-func appendRecords(b []byte, msg string, recs []EIDRecord, referral bool) ([]byte, error) {
+func appendRecords(b []byte, recs []EIDRecord, referral bool) ([]byte, error) {
 	var err error
 	for i := range recs {
 		if b, err = recs[i].appendTo(b, referral); err != nil {

@@ -39,7 +39,7 @@ func (m *MapReferral) Append(b []byte) ([]byte, error) {
 		return b, encErr("Map-Referral", "Record Count", ErrTooMany)
 	}
 	b = put32(b, uint32(TypeMapReferral)<<28|(m.Reserved&0xfffff)<<8|uint32(len(m.Records)))
-	return appendRecords(put64(b, m.Nonce), "Map-Referral", m.Records, true)
+	return appendRecords(put64(b, m.Nonce), m.Records, true)
 }
 
 func decodeMapReferral(b []byte, base int) (*MapReferral, error) {

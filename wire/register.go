@@ -57,7 +57,7 @@ func (a *AuthBody) appendTo(b []byte, msg string, count int) ([]byte, error) {
 	b = put64(b, a.Nonce)
 	b = put16(append(b, a.KeyID, byte(a.Algorithm)), uint16(len(a.AuthData)))
 	b = append(b, a.AuthData...)
-	b, err := appendRecords(b, msg, a.Records, false)
+	b, err := appendRecords(b, a.Records, false)
 	if err != nil {
 		return b, err
 	}

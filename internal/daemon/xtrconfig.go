@@ -12,8 +12,8 @@ import (
 )
 
 // xtrOptions turns the xtr (and pitr) sections into the control plane's
-// options. Locators given by interface take that interface's first
-// address of the family of... any family, at start-up.
+// options. A locator given by interface takes that interface's first
+// global address at start-up.
 func xtrOptions(cfg *config.Config) (xtr.Options, error) {
 	var o xtr.Options
 	c := cfg.XTR

@@ -79,6 +79,20 @@ func (t *Table[V]) LookupPrefix(e EID) (EID, V, bool) {
 	return EID{}, zero, false
 }
 
+// Related returns the longest prefix that contains e or, failing that, the
+// first prefix inside e: what answers a request for e when e may be wider
+// than the entries (a Map-Request or SMR for a covering prefix).
+func (t *Table[V]) Related(e EID) (EID, V, bool) {
+	if p, v, ok := t.LookupPrefix(e); ok {
+		return p, v, true
+	}
+	for p, v := range t.Subnets(e) {
+		return p, v, true
+	}
+	var zero V
+	return EID{}, zero, false
+}
+
 // Overlaps reports whether any prefix in the table overlaps e.
 func (t *Table[V]) Overlaps(e EID) bool {
 	b := t.iid(e.IID, false)

@@ -37,15 +37,8 @@ func (s *Server) HandleMapRequest(m *wire.MapRequest, src netip.AddrPort, local 
 		s.c.requestDropped("probe-in-ecm").Inc()
 		return
 	}
-	_, e, ok := s.db.LookupPrefix(eid)
-	if !ok {
-		// A request for a prefix covering ours also gets our entry.
-		for sub, x := range s.db.Subnets(eid) {
-			_ = sub
-			e, ok = x, true
-			break
-		}
-	}
+	// A request for a prefix covering ours also gets our entry.
+	_, e, ok := s.db.Related(eid)
 	if !ok {
 		s.c.requestDropped("not-my-eid").Inc()
 		return

@@ -274,14 +274,8 @@ func (s *Server) expireCacheLocked(now time.Time) {
 // 3 s per prefix; the cached mapping stays in use meanwhile.
 func (s *Server) handleSMRLocked(eid mapping.EID, from netip.Addr) {
 	s.c.smrReceived.Inc()
-	p, e, ok := s.cache.LookupPrefix(eid)
-	if !ok {
-		// More-specific cached entries under the SMR'd prefix count too.
-		for sub, x := range s.cache.Subnets(eid) {
-			p, e, ok = sub, x, true
-			break
-		}
-	}
+	// More-specific cached entries under the SMR'd prefix count too.
+	p, e, ok := s.cache.Related(eid)
 	if !ok {
 		return
 	}
