@@ -45,8 +45,11 @@ type Daemon struct {
 	admin     *admin.Server
 	metrics   string
 
-	mu  sync.Mutex // guards cfg and role pointers against Reload
+	mu  sync.Mutex // guards cfg against Reload
 	cfg *config.Config
+	// The roles are made once in New and never replaced (a reload that
+	// would turn one on or off is refused), so the packet path reads them
+	// without a lock.
 	ms  *mapserver.Server
 	mr  *mapresolver.Resolver
 	xtr *xtr.Server
@@ -204,18 +207,10 @@ func (d *Daemon) MetricsAddr() string { return d.metrics }
 func (d *Daemon) Stats() *stats.Registry { return d.stats }
 
 // MapServer returns the Map-Server role, or nil.
-func (d *Daemon) MapServer() *mapserver.Server {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.ms
-}
+func (d *Daemon) MapServer() *mapserver.Server { return d.ms }
 
 // XTR returns the tunnel-router control plane, or nil.
-func (d *Daemon) XTR() *xtr.Server {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.xtr
-}
+func (d *Daemon) XTR() *xtr.Server { return d.xtr }
 
 // Run serves until ctx ends, then shuts down cleanly.
 func (d *Daemon) Run(ctx context.Context) error {
@@ -344,9 +339,7 @@ func (d *Daemon) handle(p *control.Packet, out *control.Out) {
 }
 
 func (d *Daemon) dispatch(m wire.Message, p *control.Packet, out *control.Out) {
-	d.mu.Lock()
 	ms, mr, x := d.ms, d.mr, d.xtr
-	d.mu.Unlock()
 	switch m := m.(type) {
 	case *wire.MapRegister:
 		if ms == nil {
