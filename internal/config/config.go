@@ -274,7 +274,17 @@ type DynamicEID struct {
 	Interface   string     // where arriving EIDs are detected
 	Mode        string     // ModeAcrossSubnet (default) or ModeExtendedSubnet
 	NotifyGroup netip.Addr // multicast group told of moves; invalid when not configured
+	// Locators a detected host is registered with; empty: those of the
+	// database entry covering the range, else of the first database entry
+	// of its instance ID.
+	Locators []Locator
+	// Timeout: a host silent this long (no traffic, no ARP answer) is
+	// unregistered.
+	Timeout time.Duration
 }
+
+// DefaultDynamicEIDTimeout is how long a detected host may stay silent.
+const DefaultDynamicEIDTimeout = 3 * time.Minute
 
 // PITR turns the Proxy-ITR role on (RFC 6832).
 type PITR struct {

@@ -129,9 +129,9 @@ func TestFull(t *testing.T) {
 			MapCache:    MapCache{MaxEntries: 5000},
 			Subscribe:   true,
 			DynamicEIDs: []DynamicEID{
-				{Name: "roaming", EID: eid(0, "203.0.113.128/25"), Interface: "eid0", Mode: ModeAcrossSubnet},
-				{Name: "stretched", EID: eid(42, "2001:db8:1:100::/64"), Interface: "eid1", Mode: ModeExtendedSubnet,
-					NotifyGroup: addr("233.252.0.1")},
+				{Name: "roaming", EID: eid(0, "203.0.113.128/25"), Interface: "eid0", Mode: ModeAcrossSubnet, Timeout: DefaultDynamicEIDTimeout},
+				{Name: "stretched", EID: eid(42, "198.51.100.128/25"), Interface: "eid1", Mode: ModeExtendedSubnet,
+					NotifyGroup: addr("233.252.0.1"), Timeout: DefaultDynamicEIDTimeout},
 			},
 			HasXTRID: true,
 			XTRID:    [16]byte{0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff},
@@ -189,7 +189,8 @@ func TestInterfacesExample(t *testing.T) {
 			RLOCProbing: RLOCProbing{Interval: 10 * time.Second},
 			MapCache:    MapCache{MaxEntries: 1000000},
 			Subscribe:   true,
-			DynamicEIDs: []DynamicEID{{Name: "roaming", EID: eid(0, "203.0.113.128/25"), Interface: "eid0", Mode: ModeAcrossSubnet}},
+			DynamicEIDs: []DynamicEID{{Name: "roaming", EID: eid(0, "203.0.113.128/25"), Interface: "eid0", Mode: ModeAcrossSubnet,
+				Timeout: DefaultDynamicEIDTimeout}},
 		},
 		PITR: &PITR{EIDPrefixes: []netip.Prefix{prefix("198.51.100.0/24")}},
 		PETR: &PETR{},
@@ -253,11 +254,13 @@ xtr:
 xtr:
   etr: true
   eid-interfaces: [eth0]
-  dynamic-eids: [{name: vm, prefix: 10.1.0.0/16, interface: eth0}]
+  dynamic-eids: [{name: vm, prefix: 10.1.0.0/16, interface: eth0, locators: [{address: 192.0.2.7}]}]
 `, &Config{XTR: &XTR{
 			ETR: true, TUN: "lisp0", EIDInterfaces: []string{"eth0"}, RegisterInterval: time.Minute,
 			DataPlane: DataPlaneUserspace, DataPort: DefaultDataPort, UnderlayMTU: DefaultUnderlayMTU,
-			DynamicEIDs: []DynamicEID{{Name: "vm", EID: eid(0, "10.1.0.0/16"), Interface: "eth0", Mode: ModeAcrossSubnet}},
+			DynamicEIDs: []DynamicEID{{Name: "vm", EID: eid(0, "10.1.0.0/16"), Interface: "eth0", Mode: ModeAcrossSubnet,
+				Locators: []Locator{{Address: netip.MustParseAddr("192.0.2.7"), Priority: 1, Weight: 100, MPriority: 255}},
+				Timeout:  DefaultDynamicEIDTimeout}},
 			RLOCProbing: RLOCProbing{Interval: 10 * time.Second},
 			MapCache:    MapCache{MaxEntries: 1000000},
 		}}},

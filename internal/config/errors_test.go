@@ -270,13 +270,17 @@ control:
     - {name: a, prefix: 11.0.0.0/8, interface: eid0}
     - {name: b, prefix: 12.0.0.0/8, interface: eid9}
     - {name: c}
+    - {name: d, prefix: "2001:db8::/64", interface: eid0, locators: [{address: 192.0.2.1}], timeout: 0s}
 `, []string{
 			`5: xtr.dynamic-eids[0].mode: unknown value "roam" (want across-subnet or extended-subnet)`,
 			"5: xtr.dynamic-eids[0].notify-group: 192.0.2.1 must be a multicast address",
 			`6: xtr.dynamic-eids[1].name: duplicate dynamic-eid name "a" (first at line 5)`,
 			`7: xtr.dynamic-eids[2].interface: "eid9" is not one of eid-interfaces`,
+			`7: xtr.dynamic-eids[2]: dynamic-eid "b" needs locators: give them, or a database entry in instance-id 0 to borrow them from`,
 			`8: xtr.dynamic-eids[3]: missing required key "prefix"`,
 			`8: xtr.dynamic-eids[3]: missing required key "interface"`,
+			`9: xtr.dynamic-eids[4].prefix: dynamic EIDs are IPv4 only for now (IPv6 hosts would need neighbour discovery)`,
+			`9: xtr.dynamic-eids[4].timeout: must be greater than 0`,
 		}},
 		{"pitr and petr", "pitr: {eid-prefixes: []}\npetr: {mode: x}\n", []string{
 			"1: pitr.eid-prefixes: a PITR needs at least one EID prefix to attract traffic for",

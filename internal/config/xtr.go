@@ -3,6 +3,7 @@ package config
 import (
 	"net/netip"
 	"slices"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -140,6 +141,11 @@ func (p *parser) xtr(n *yaml.Node, path string) *XTR {
 	for i, d := range x.DynamicEIDs {
 		if !slices.Contains(x.EIDInterfaces, d.Interface) {
 			p.errorf(dynRefs[i].node, "%s: %q is not one of eid-interfaces", dynRefs[i].at, d.Interface)
+		}
+		hasDB := slices.ContainsFunc(x.Database, func(e DatabaseEntry) bool { return e.InstanceID == d.InstanceID })
+		if len(d.Locators) == 0 && !hasDB {
+			p.errorf(dynRefs[i].node, "%s: dynamic-eid %q needs locators: give them, or a database entry in instance-id %d to borrow them from",
+				strings.TrimSuffix(dynRefs[i].at, ".interface"), d.Name, d.InstanceID)
 		}
 	}
 	return x
@@ -314,7 +320,7 @@ func (p *parser) dynamicEIDs(n *yaml.Node, path string) ([]DynamicEID, []entryRe
 	var ifRefs []entryRef
 	firstLine := map[string]int{}
 	p.seq(n, path, func(v *yaml.Node, at string) {
-		d := DynamicEID{Mode: ModeAcrossSubnet}
+		d := DynamicEID{Mode: ModeAcrossSubnet, Timeout: DefaultDynamicEIDTimeout}
 		var nameNode *yaml.Node
 		mark := p.errorCount()
 		seen := p.fields(v, at, map[string]setter{
@@ -332,8 +338,14 @@ func (p *parser) dynamicEIDs(n *yaml.Node, path string) ([]DynamicEID, []entryRe
 				}
 			},
 			"notify-group": p.addrTo(&d.NotifyGroup, multicastAddr),
+			"locators":     func(v *yaml.Node, at string) { d.Locators = p.locators(v, at) },
+			"timeout":      p.positiveDurationTo(&d.Timeout),
 		})
 		p.require(v, at, seen, "name", "prefix", "interface")
+		// Hosts are found and kept alive by ARP: IPv6 would need ND.
+		if pv, ok := seen["prefix"]; ok && d.Prefix.IsValid() && !d.Prefix.Addr().Is4() {
+			p.errorf(pv.value, "%s: dynamic EIDs are IPv4 only for now (IPv6 hosts would need neighbour discovery)", join(at, "prefix"))
+		}
 		ok := p.clean(mark)
 		if nameNode == nil {
 			return

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"syscall"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
@@ -151,10 +152,26 @@ func openSock(ap netip.AddrPort, wildcard bool) (*sock, error) {
 	if ap.Addr().Is6() {
 		network = "udp6"
 	}
-	c, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(ap))
+	lc := net.ListenConfig{}
+	if wildcard {
+		// A roaming-host notify group (mobility) binds its multicast
+		// address on this port too: that needs SO_REUSEADDR on both, and
+		// IP_MULTICAST_ALL off so this socket does not get the group's
+		// datagrams as well.
+		lc.Control = func(_, _ string, rc syscall.RawConn) error {
+			return rc.Control(func(fd uintptr) {
+				_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+				if !ap.Addr().Is6() {
+					_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0)
+				}
+			})
+		}
+	}
+	pc, err := lc.ListenPacket(context.Background(), network, net.UDPAddrFromAddrPort(ap).String())
 	if err != nil {
 		return nil, fmt.Errorf("control socket %s: %w", ap, err)
 	}
+	c := pc.(*net.UDPConn)
 	s := &sock{udp: c, local: c.LocalAddr().(*net.UDPAddr).AddrPort(), wildcard: wildcard, is6: ap.Addr().Is6()}
 	setBuffers(c, 8<<20)
 	if s.is6 {

@@ -7,6 +7,7 @@ type counters struct {
 	replies, probeReplies, smrSent, smrReceived                              *stats.Counter
 	misses, requests, requestsLimited, requestTimeouts, replyUnsolicited     *stats.Counter
 	installs, evictions, expired, publications, probesSent, rlocDown, rlocUp *stats.Counter
+	hostsAdded, hostsRemoved, hostsWithdrawn, movedAway, smrHost             *stats.Counter
 	drops                                                                    map[string]*stats.Counter
 }
 
@@ -38,6 +39,11 @@ func newCounters(r *stats.Registry) counters {
 		probesSent:       c("rloc_probing", "probes_sent", "RLOC-probes sent."),
 		rlocDown:         c("rloc_probing", "rloc_down", "Locators marked down."),
 		rlocUp:           c("rloc_probing", "rloc_up", "Locators marked up again."),
+		hostsAdded:       c("mobility", "hosts_registered", "Roaming hosts detected here and added to the database."),
+		hostsRemoved:     c("mobility", "hosts_removed", "Roaming hosts taken out of the database (moved or gone)."),
+		hostsWithdrawn:   c("mobility", "hosts_withdrawn", "Deregistrations (record TTL 0) sent for hosts that went silent."),
+		movedAway:        c("mobility", "moved_away", "Map-Notifies telling us a host of ours registered elsewhere."),
+		smrHost:          c("mobility", "smrs_sent", "Solicit-Map-Requests sent for hosts that moved away."),
 		drops:            map[string]*stats.Counter{},
 	}
 	for _, reason := range xtrDropReasons {

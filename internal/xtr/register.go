@@ -83,12 +83,21 @@ func (s *Server) sendRegisterLocked(p *peerState, now time.Time) {
 // Map-Registers, or an unsolicited one (pub/sub publication, a merged
 // locator set) which is verified, applied and acknowledged.
 func (s *Server) HandleMapNotify(raw []byte, m *wire.MapNotify, src netip.AddrPort, local netip.Addr, out Sender) {
+	moved := s.handleMapNotify(raw, m, src, local, out)
+	if s.opts.OnMovedAway != nil {
+		for _, mp := range moved {
+			s.opts.OnMovedAway(mp.EID, mp)
+		}
+	}
+}
+
+func (s *Server) handleMapNotify(raw []byte, m *wire.MapNotify, src netip.AddrPort, local netip.Addr, out Sender) (moved []mapping.Mapping) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.peerFor(src.Addr(), m.KeyID)
 	if p == nil || wire.Verify(raw, p.Secret, wire.AuthOptions{}) != nil {
 		s.c.notifyBadAuth.Inc()
-		return
+		return nil
 	}
 	now := s.opts.Now()
 	if p.waiting && m.Nonce == p.lastNonce {
@@ -96,10 +105,13 @@ func (s *Server) HandleMapNotify(raw []byte, m *wire.MapNotify, src netip.AddrPo
 		p.lastNotify = now
 		p.notifies++
 		s.c.notifies.Inc()
-		return
+		return nil
 	}
-	// Unsolicited: a publication for our map-cache, or news about our own
-	// prefixes (merged set) that needs only an ack.
+	// Unsolicited: a publication for our map-cache, news about our own
+	// prefixes (merged set) that needs only an ack, or a roaming host of
+	// ours registered elsewhere.
+	moved = s.movedLocked(m)
+	s.c.movedAway.Add(uint64(len(moved)))
 	if s.opts.ITR {
 		s.applyPublicationLocked(m, now)
 	}
@@ -107,10 +119,11 @@ func (s *Server) HandleMapNotify(raw []byte, m *wire.MapNotify, src netip.AddrPo
 	ack.AuthData = nil
 	b, err := wire.EncodeSigned(ack, p.Secret, wire.AuthOptions{})
 	if err != nil {
-		return
+		return moved
 	}
 	out.Send(b, local, src)
 	s.c.notifyAcks.Inc()
+	return moved
 }
 
 // peerFor finds the Map-Server a Map-Notify claims to come from: by

@@ -106,6 +106,10 @@ type Options struct {
 	DataPlane        DataPlane
 	Stats            *stats.Registry
 	Log              *slog.Logger
+	// OnMovedAway hears of a roaming host of ours that the Map-Server saw
+	// register elsewhere (an unsolicited Map-Notify whose locators are not
+	// ours). It is called without the xTR's lock held.
+	OnMovedAway func(eid mapping.EID, to mapping.Mapping)
 }
 
 func (o *Options) defaults() {
@@ -161,6 +165,11 @@ type Server struct {
 	lastProbe  time.Time
 	recentITRs map[netip.Addr]time.Time // ITRs that sent us traffic: SMR targets
 	lastSMR    map[netip.Addr]time.Time
+
+	// dynamic are the roaming hosts detected here, registered beside the
+	// configured database and kept across reloads.
+	dynamic map[mapping.EID]*DatabaseEntry
+	hostSMR map[hostITR]time.Time // last SMR per (moved host, ITR)
 }
 
 type peerState struct {
@@ -212,6 +221,7 @@ func New(opts Options) *Server {
 		subNonce: map[mapping.EID]uint64{},
 		rlocs:    map[netip.Addr]*rlocState{}, probes: map[uint64]*probe{},
 		recentITRs: map[netip.Addr]time.Time{}, lastSMR: map[netip.Addr]time.Time{},
+		dynamic: map[mapping.EID]*DatabaseEntry{}, hostSMR: map[hostITR]time.Time{},
 	}
 	s.c = newCounters(opts.Stats)
 	s.nonce = uint64(opts.Now().UnixNano())
@@ -225,12 +235,16 @@ func New(opts Options) *Server {
 
 func (s *Server) setDatabaseLocked(entries []DatabaseEntry) {
 	s.db = mapping.NewTable[*DatabaseEntry]()
-	eids := make([]mapping.EID, 0, len(entries))
+	eids := make([]mapping.EID, 0, len(entries)+len(s.dynamic))
 	for i := range entries {
 		e := entries[i]
 		mapping.SortLocators(e.Locators)
 		s.db.Insert(e.EID, &e)
 		eids = append(eids, e.EID)
+	}
+	for eid, e := range s.dynamic {
+		s.db.Insert(eid, e)
+		eids = append(eids, eid)
 	}
 	s.opts.Database = entries
 	s.opts.DataPlane.SetLocalEIDs(eids)

@@ -1,0 +1,123 @@
+package mobility
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sync"
+	"syscall"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
+
+	"github.com/lispd/lispd/internal/mapping"
+	"github.com/lispd/lispd/wire"
+)
+
+// GroupPort is where notify-group Map-Notifies go: the control port.
+const GroupPort = 4342
+
+// Group is the notify group of one extended-subnet range: the xTRs on the
+// stretched LAN tell each other with a Map-Notify to a multicast group
+// which hosts they just detected, so that the one that had the host stops
+// claiming it at once. The message is not authenticated (the xTRs of two
+// sites share no key); it only makes an xTR step back, and where the host
+// went is learnt from the Map-Server's authenticated Map-Notify.
+type Group struct {
+	group netip.Addr
+	ifi   *net.Interface
+	conn  *net.UDPConn
+	pc    *ipv4.PacketConn
+	log   *slog.Logger
+	wg    sync.WaitGroup
+}
+
+// JoinGroup opens the notify group on the interface: bound to the group
+// address and the control port (SO_REUSEADDR: the control plane's
+// wildcard socket has the port too), loopback off, TTL 1.
+func JoinGroup(group netip.Addr, ifname string, log *slog.Logger) (*Group, error) {
+	ifi, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return nil, fmt.Errorf("notify group %s: %w", group, err)
+	}
+	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+		})
+		return errors.Join(err, serr)
+	}}
+	pconn, err := lc.ListenPacket(context.Background(), "udp4", netip.AddrPortFrom(group, GroupPort).String())
+	if err != nil {
+		return nil, fmt.Errorf("notify group %s: %w", group, err)
+	}
+	c := pconn.(*net.UDPConn)
+	pc := ipv4.NewPacketConn(c)
+	g := &Group{group: group, ifi: ifi, conn: c, pc: pc, log: log}
+	for _, step := range []error{
+		pc.JoinGroup(ifi, &net.UDPAddr{IP: group.AsSlice()}),
+		pc.SetMulticastInterface(ifi),
+		pc.SetMulticastTTL(1),
+		pc.SetMulticastLoopback(false),
+	} {
+		if step != nil {
+			c.Close()
+			return nil, fmt.Errorf("notify group %s on %s: %w", group, ifname, step)
+		}
+	}
+	return g, nil
+}
+
+// Announce sends a Map-Notify for host with locs to the group.
+func (g *Group) Announce(host mapping.EID, locs []mapping.Locator) error {
+	m := mapping.Mapping{EID: host, TTL: 1, Authoritative: true, Locators: locs}
+	n := &wire.MapNotify{AuthBody: wire.AuthBody{Nonce: rand.Uint64(), Records: []wire.EIDRecord{m.Record()}}}
+	b, err := wire.Encode(n)
+	if err != nil {
+		return err
+	}
+	_, err = g.conn.WriteToUDPAddrPort(b, netip.AddrPortFrom(g.group, GroupPort))
+	return err
+}
+
+// Serve reads announcements until Close and hands each record to claimed
+// (with the sender's address). Malformed datagrams are counted by the
+// caller's bad func and dropped.
+func (g *Group) Serve(claimed func(host mapping.EID, locs []mapping.Locator, from netip.Addr), bad func()) {
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		buf := make([]byte, 9000)
+		for {
+			n, from, err := g.conn.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				if errors.Is(err, net.ErrClosed) {
+					return
+				}
+				continue
+			}
+			msg, err := wire.Decode(buf[:n])
+			nt, ok := msg.(*wire.MapNotify)
+			if err != nil || !ok {
+				bad()
+				continue
+			}
+			for i := range nt.Records {
+				if mp, ok := mapping.FromRecord(&nt.Records[i]); ok && mp.EID.Prefix.IsSingleIP() {
+					claimed(mp.EID, mp.Locators, from.Addr().Unmap())
+				}
+			}
+		}
+	}()
+}
+
+// Close leaves the group and stops Serve.
+func (g *Group) Close() error {
+	err := g.conn.Close()
+	g.wg.Wait()
+	return err
+}

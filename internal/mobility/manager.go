@@ -1,0 +1,391 @@
+package mobility
+
+import (
+	"cmp"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/lispd/lispd/internal/mapping"
+)
+
+// Modes of a roaming range.
+const (
+	AcrossSubnet   = "across-subnet"   // the host keeps an address of another site's subnet
+	ExtendedSubnet = "extended-subnet" // the subnet is stretched between the sites at layer 2
+)
+
+// Range is a dynamic-EID range of an xTR: hosts of Prefix may show up on
+// Interface and are then registered with Locators.
+type Range struct {
+	Name        string
+	EID         mapping.EID
+	Interface   string
+	Mode        string
+	NotifyGroup netip.Addr // extended subnet: where xTRs of the LAN tell each other of hosts
+	Locators    []mapping.Locator
+	Timeout     time.Duration // silence after which a host is unregistered
+}
+
+// States of a host.
+const (
+	Local  = "local"  // detected here, registered by us
+	Away   = "away"   // was here, registered elsewhere now: we forward there
+	Moving = "moving" // another xTR of the LAN claimed it; the Map-Server has not confirmed yet
+)
+
+// XTR is what the manager asks of the tunnel router's control plane.
+type XTR interface {
+	AddHost(eid mapping.EID, locs []mapping.Locator) bool
+	RemoveHost(eid mapping.EID, withdraw bool) bool
+	SetAway(to mapping.Mapping, ttl time.Duration)
+	ClearAway(eid mapping.EID)
+}
+
+// Kernel is what the manager asks of the host system.
+type Kernel interface {
+	// RouteLocal sends traffic for host out of the LAN interface dev.
+	RouteLocal(host netip.Prefix, dev string) error
+	// RouteAway sends traffic for host into the TUN (to its new site).
+	RouteAway(host netip.Prefix) error
+	// Unroute removes what RouteLocal or RouteAway installed.
+	Unroute(host netip.Prefix) error
+	// Probe asks host on dev whether it is still there (an ARP request).
+	Probe(dev string, host netip.Addr) error
+}
+
+// DataPlane is what the manager tells the data plane.
+type DataPlane interface {
+	SetDynamicEIDs(ranges, known []mapping.EID) // report unknown sources in ranges
+	SetAwayEIDs(eids []mapping.EID)             // re-encapsulate decapsulated traffic for these
+}
+
+// Announcer tells the other xTRs of an extended subnet that a host is here.
+type Announcer interface {
+	Announce(r *Range, host mapping.EID, locs []mapping.Locator)
+}
+
+// Options configure a Manager.
+type Options struct {
+	Ranges    []Range
+	XTR       XTR
+	Kernel    Kernel
+	DataPlane DataPlane
+	Announcer Announcer // nil: no notify groups
+	Now       func() time.Time
+	Log       *slog.Logger
+	// AwayTTL caps how long an away entry is kept (default a day; the
+	// record TTL of the new mapping when shorter).
+	AwayTTL time.Duration
+}
+
+// Host is one roaming host known to the manager.
+type Host struct {
+	EID       mapping.EID
+	Range     string
+	State     string
+	How       string // what detected it: data, arp, map-notify, notify-group
+	Since     time.Time
+	LastSeen  time.Time
+	Moves     int
+	To        []mapping.Locator // away: the locators of its new site
+	lastProbe time.Time
+	expires   time.Time // away entries
+}
+
+// Manager keeps the roaming hosts of one xTR.
+type Manager struct {
+	mu     sync.Mutex
+	o      Options
+	ranges *mapping.Table[*Range]
+	hosts  map[mapping.EID]*Host
+	log    *slog.Logger
+}
+
+// New builds a manager and tells the data plane which ranges to watch.
+func New(o Options) *Manager {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.AwayTTL == 0 {
+		o.AwayTTL = 24 * time.Hour
+	}
+	m := &Manager{o: o, ranges: mapping.NewTable[*Range](), hosts: map[mapping.EID]*Host{},
+		log: o.Log.With("role", "mobility")}
+	for i := range o.Ranges {
+		r := &o.Ranges[i]
+		if r.Timeout == 0 {
+			r.Timeout = 3 * time.Minute
+		}
+		m.ranges.Insert(r.EID, r)
+	}
+	m.syncDataPlaneLocked()
+	return m
+}
+
+// rangeFor returns the range holding a host address, if any.
+func (m *Manager) rangeFor(iid uint32, a netip.Addr) (*Range, mapping.EID, bool) {
+	h := mapping.HostEID(iid, a)
+	_, r, ok := m.ranges.LookupPrefix(h)
+	return r, h, ok
+}
+
+// Detected says a host sent something here: a packet routed through us
+// (how "data"), or an ARP of its own on the LAN (how "arp"). dev is the
+// interface it was seen on ("" when unknown: the data plane). A host of a
+// range that is not local yet becomes local: route, registration, and on
+// an extended subnet an announcement to the other xTRs.
+func (m *Manager) Detected(iid uint32, a netip.Addr, how, dev string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, eid, ok := m.rangeFor(iid, a)
+	if !ok || (dev != "" && dev != r.Interface) {
+		return
+	}
+	now := m.o.Now()
+	h := m.hosts[eid]
+	if h != nil && h.State == Local {
+		h.LastSeen = now
+		return
+	}
+	if h == nil {
+		h = &Host{EID: eid, Range: r.Name}
+		m.hosts[eid] = h
+	} else {
+		h.Moves++
+	}
+	wasAway := h.State == Away
+	h.State, h.How, h.Since, h.LastSeen, h.To = Local, how, now, now, nil
+	if err := m.o.Kernel.RouteLocal(eid.Prefix, r.Interface); err != nil {
+		m.log.Warn("cannot route to a detected host", "eid", eid, "err", err)
+	}
+	if wasAway {
+		m.o.XTR.ClearAway(eid)
+	}
+	m.o.XTR.AddHost(eid, r.Locators)
+	m.syncDataPlaneLocked()
+	if r.Mode == ExtendedSubnet && r.NotifyGroup.IsValid() && m.o.Announcer != nil {
+		m.o.Announcer.Announce(r, eid, r.Locators)
+	}
+	m.log.Info("host detected", "eid", eid, "range", r.Name, "interface", r.Interface, "by", how)
+}
+
+// Alive says a host answered one of our probes: it is still here. It
+// never makes a host local (on an extended subnet its ARP may come from
+// the other site).
+func (m *Manager) Alive(iid uint32, a netip.Addr) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if h := m.hosts[mapping.HostEID(iid, a)]; h != nil && h.State == Local {
+		h.LastSeen = m.o.Now()
+	}
+}
+
+// MovedAway says the Map-Server saw a host of ours register at another
+// site (to is its new mapping): stop claiming it, keep forwarding what
+// still arrives for it to the new site, and have recent ITRs ask again.
+func (m *Manager) MovedAway(eid mapping.EID, to mapping.Mapping) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	h := m.hosts[eid]
+	if h == nil || h.State == Away && slices.Equal(h.To, to.Locators) {
+		return
+	}
+	r, _, ok := m.rangeFor(eid.IID, eid.Prefix.Addr())
+	if !ok {
+		return
+	}
+	now := m.o.Now()
+	if h.State == Local {
+		m.o.XTR.RemoveHost(eid, false)
+	}
+	ttl := m.o.AwayTTL
+	if t := time.Duration(to.TTL) * time.Minute; to.TTL != 0 && t < ttl {
+		ttl = t
+	}
+	h.State, h.How, h.Since, h.To, h.expires = Away, "map-notify", now, slices.Clone(to.Locators), now.Add(ttl)
+	h.Moves++
+	if err := m.o.Kernel.RouteAway(eid.Prefix); err != nil {
+		m.log.Warn("cannot route a moved host into the tunnel", "eid", eid, "err", err)
+	}
+	m.o.XTR.SetAway(to, ttl)
+	m.syncDataPlaneLocked()
+	m.log.Info("host moved away", "eid", eid, "range", r.Name, "to", locatorAddrs(to.Locators))
+}
+
+// Claimed says another xTR of an extended subnet announced a host with
+// locs. If none of them is ours, we stop claiming the host at once; the
+// Map-Server's authenticated Map-Notify then says where it went.
+func (m *Manager) Claimed(eid mapping.EID, locs []mapping.Locator) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	h := m.hosts[eid]
+	r, _, ok := m.rangeFor(eid.IID, eid.Prefix.Addr())
+	if !ok || h == nil || h.State != Local {
+		return
+	}
+	for _, l := range locs {
+		if slices.ContainsFunc(r.Locators, func(o mapping.Locator) bool { return o.Addr == l.Addr }) {
+			return // one of our own site's xTRs
+		}
+	}
+	m.o.XTR.RemoveHost(eid, false)
+	if err := m.o.Kernel.Unroute(eid.Prefix); err != nil {
+		m.log.Warn("cannot remove a host route", "eid", eid, "err", err)
+	}
+	h.State, h.How, h.Since = Moving, "notify-group", m.o.Now()
+	m.syncDataPlaneLocked()
+	m.log.Info("host claimed by another site", "eid", eid, "range", r.Name, "by", locatorAddrs(locs))
+}
+
+// Tick probes local hosts that have been quiet, unregisters those silent
+// for their range's timeout, and drops away entries that aged out. The
+// daemon calls it a few times a second.
+func (m *Manager) Tick() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.o.Now()
+	changed := false
+	for eid, h := range m.hosts {
+		r, _, ok := m.rangeFor(eid.IID, eid.Prefix.Addr())
+		if !ok {
+			continue
+		}
+		switch h.State {
+		case Local:
+			quiet := now.Sub(h.LastSeen)
+			switch {
+			case quiet >= r.Timeout:
+				m.o.XTR.RemoveHost(eid, true)
+				_ = m.o.Kernel.Unroute(eid.Prefix)
+				delete(m.hosts, eid)
+				changed = true
+				m.log.Info("host gone: unregistered", "eid", eid, "range", r.Name, "silent", quiet.Round(time.Millisecond))
+			case quiet >= r.Timeout/3 && now.Sub(h.lastProbe) >= r.Timeout/6:
+				h.lastProbe = now
+				if err := m.o.Kernel.Probe(r.Interface, eid.Prefix.Addr()); err != nil {
+					m.log.Debug("probe failed", "eid", eid, "err", err)
+				}
+			}
+		case Away:
+			if now.After(h.expires) {
+				m.o.XTR.ClearAway(eid)
+				_ = m.o.Kernel.Unroute(eid.Prefix)
+				delete(m.hosts, eid)
+				changed = true
+			}
+		case Moving:
+			// The Map-Server's word never came (the claim was stale, or
+			// forged): forget the host; it is detected again if here.
+			if now.Sub(h.Since) > r.Timeout {
+				delete(m.hosts, eid)
+				changed = true
+			}
+		}
+	}
+	if changed {
+		m.syncDataPlaneLocked()
+	}
+}
+
+// syncDataPlaneLocked tells the data plane the ranges, the hosts it need
+// not report, and the hosts to re-encapsulate.
+func (m *Manager) syncDataPlaneLocked() {
+	if m.o.DataPlane == nil {
+		return
+	}
+	var ranges, known, away []mapping.EID
+	for eid := range m.ranges.All() {
+		ranges = append(ranges, eid)
+	}
+	for eid, h := range m.hosts {
+		switch h.State {
+		case Local:
+			known = append(known, eid)
+		case Away:
+			away = append(away, eid)
+		}
+	}
+	m.o.DataPlane.SetDynamicEIDs(ranges, known)
+	m.o.DataPlane.SetAwayEIDs(away)
+}
+
+// Close removes every route the manager installed.
+func (m *Manager) Close() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for eid, h := range m.hosts {
+		if h.State != Moving {
+			_ = m.o.Kernel.Unroute(eid.Prefix)
+		}
+	}
+}
+
+// RangeView is a roaming range for `show dynamic-eid`.
+type RangeView struct {
+	Name        string     `json:"name"`
+	InstanceID  uint32     `json:"instance-id"`
+	EIDPrefix   string     `json:"eid-prefix"`
+	Interface   string     `json:"interface"`
+	Mode        string     `json:"mode"`
+	NotifyGroup string     `json:"notify-group,omitempty"`
+	TimeoutSec  float64    `json:"timeout-seconds"`
+	Hosts       []HostView `json:"hosts"`
+}
+
+// HostView is a roaming host for `show dynamic-eid`.
+type HostView struct {
+	EID         string   `json:"eid"`
+	State       string   `json:"state"`
+	DetectedBy  string   `json:"detected-by"`
+	SinceSec    float64  `json:"since-seconds"`
+	LastSeenSec float64  `json:"last-seen-seconds"`
+	Moves       int      `json:"moves"`
+	MovedTo     []string `json:"moved-to,omitempty"`
+}
+
+// View lists the ranges and their hosts, sorted.
+func (m *Manager) View() []RangeView {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.o.Now()
+	out := []RangeView{}
+	for _, r := range m.o.Ranges {
+		v := RangeView{Name: r.Name, InstanceID: r.EID.IID, EIDPrefix: r.EID.Prefix.String(), Interface: r.Interface,
+			Mode: r.Mode, TimeoutSec: r.Timeout.Seconds(), Hosts: []HostView{}}
+		if r.NotifyGroup.IsValid() {
+			v.NotifyGroup = r.NotifyGroup.String()
+		}
+		for eid, h := range m.hosts {
+			if h.Range != r.Name {
+				continue
+			}
+			hv := HostView{EID: eid.Prefix.Addr().String(), State: h.State, DetectedBy: h.How,
+				SinceSec: now.Sub(h.Since).Seconds(), LastSeenSec: now.Sub(h.LastSeen).Seconds(), Moves: h.Moves,
+				MovedTo: locatorAddrs(h.To)}
+			if h.State != Local {
+				hv.LastSeenSec = 0
+			}
+			v.Hosts = append(v.Hosts, hv)
+		}
+		slices.SortFunc(v.Hosts, func(a, b HostView) int {
+			return netip.MustParseAddr(a.EID).Compare(netip.MustParseAddr(b.EID))
+		})
+		out = append(out, v)
+	}
+	slices.SortFunc(out, func(a, b RangeView) int { return cmp.Compare(a.Name, b.Name) })
+	return out
+}
+
+func locatorAddrs(ls []mapping.Locator) []string {
+	var out []string
+	for _, l := range ls {
+		out = append(out, l.Addr.String())
+	}
+	return out
+}
