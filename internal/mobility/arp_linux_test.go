@@ -1,0 +1,217 @@
+package mobility
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/lispd/lispd/internal/lab"
+)
+
+func TestListenARPNoInterface(t *testing.T) {
+	c, err := ListenARP("nosuchif0")
+	if err == nil {
+		c.Close()
+		t.Fatal("ListenARP on a missing interface succeeded")
+	}
+}
+
+// arpLab is two nodes on one veth pair: "xtr" (198.51.100.1), where the
+// ARP socket listens, and "vm" (198.51.100.2), a host whose kernel sends
+// and answers ARP.
+type arpLab struct {
+	lab       *lab.Lab
+	conn      *ARPConn // on xtr's lan0
+	xtrMAC    MAC
+	vmMAC     MAC
+	xtrIP     netip.Addr
+	vmIP      netip.Addr
+	deadlines time.Duration
+}
+
+func newARPLab(t *testing.T) *arpLab {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("mobility: the ARP socket test needs root (network namespaces, AF_PACKET); run the tests as root to include it")
+	}
+	a := &arpLab{xtrIP: ipA, vmIP: ipB, deadlines: 5 * time.Second}
+	topo := &lab.Topology{
+		Name:  "arp",
+		Nodes: []lab.Node{{Name: "xtr"}, {Name: "vm"}},
+		Links: []lab.Link{{
+			A: "xtr", B: "vm", AName: "lan0", BName: "lan0",
+			AAddrs: []netip.Prefix{netip.PrefixFrom(a.xtrIP, 24)},
+			BAddrs: []netip.Prefix{netip.PrefixFrom(a.vmIP, 24)},
+		}},
+	}
+	a.lab = lab.NewTest(t, topo) // skips unless namespaces can be made; Down on cleanup
+	err := a.lab.Do("xtr", func() (err error) {
+		a.conn, err = ListenARP("lan0")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Registered after NewTest's cleanup, so it runs first: the socket is
+	// closed before the namespace goes.
+	t.Cleanup(func() { a.conn.Close() })
+	a.xtrMAC = ifaceMAC(t, a.lab, "xtr")
+	a.vmMAC = ifaceMAC(t, a.lab, "vm")
+	if a.conn.MAC() != a.xtrMAC {
+		t.Fatalf("conn.MAC() = %s, lan0 has %s", a.conn.MAC(), a.xtrMAC)
+	}
+	return a
+}
+
+func ifaceMAC(t *testing.T, l *lab.Lab, node string) MAC {
+	t.Helper()
+	var m MAC
+	err := l.Do(node, func() error {
+		ifi, err := net.InterfaceByName("lan0")
+		if err != nil {
+			return err
+		}
+		var ok bool
+		if m, ok = MACFrom(ifi.HardwareAddr); !ok {
+			return errors.New("lan0 has no Ethernet address")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("%s: %v", node, err)
+	}
+	return m
+}
+
+// await reads frames until one matches, failing the test at the deadline.
+// Every frame read is checked not to be one the xTR sent itself: those are
+// PACKET_OUTGOING and Read must skip them.
+func (a *arpLab) await(t *testing.T, what string, match func(Frame) bool) Frame {
+	t.Helper()
+	if err := a.conn.SetReadDeadline(time.Now().Add(a.deadlines)); err != nil {
+		t.Fatal(err)
+	}
+	defer a.conn.SetReadDeadline(time.Time{})
+	for {
+		fr, err := a.conn.Read()
+		if err != nil {
+			t.Fatalf("waiting for %s: %v", what, err)
+		}
+		t.Logf("read %v (src %s, to us %v)", fr.ARP, fr.Src, fr.ToUs)
+		if fr.ARP.SenderMAC == a.xtrMAC || fr.Src == a.xtrMAC {
+			t.Fatalf("Read returned a frame the xTR sent itself: %v", fr.ARP)
+		}
+		if match(fr) {
+			return fr
+		}
+	}
+}
+
+func (a *arpLab) exec(t *testing.T, node string, argv ...string) {
+	t.Helper()
+	if out, err := a.lab.Exec(node, argv...).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v: %v\n%s", node, argv, err, out)
+	}
+}
+
+// TestARPConn runs against real kernels: the VM's kernel resolving the
+// xTR, the VM's kernel answering the xTR's requests, and Close.
+func TestARPConn(t *testing.T) {
+	a := newARPLab(t)
+
+	t.Run("KernelRequestSeen", func(t *testing.T) {
+		// A VM that arrives and talks resolves its gateway first: the
+		// broadcast request is what the xTR detects it by.
+		a.exec(t, "vm", "ip", "neigh", "flush", "dev", "lan0")
+		a.exec(t, "vm", "ping", "-c", "1", "-W", "2", a.xtrIP.String())
+		fr := a.await(t, "the VM's request for the xTR", func(fr Frame) bool {
+			return fr.ARP.Op == OpRequest && fr.ARP.SenderIP == a.vmIP && fr.ARP.TargetIP == a.xtrIP
+		})
+		if fr.ARP.SenderMAC != a.vmMAC || fr.Src != a.vmMAC {
+			t.Errorf("sender MAC %s, Ethernet source %s; want the VM's %s", fr.ARP.SenderMAC, fr.Src, a.vmMAC)
+		}
+		if fr.ToUs {
+			t.Errorf("broadcast request reported as unicast to us")
+		}
+	})
+
+	t.Run("RequestAnsweredToUs", func(t *testing.T) {
+		if err := a.conn.Request(a.vmIP, a.xtrIP); err != nil {
+			t.Fatal(err)
+		}
+		fr := a.await(t, "the VM's reply", func(fr Frame) bool {
+			return fr.ARP.Op == OpReply && fr.ARP.SenderIP == a.vmIP && fr.ARP.TargetIP == a.xtrIP
+		})
+		if !fr.ToUs {
+			t.Errorf("reply to our request not reported as addressed to us")
+		}
+		if fr.ARP.SenderMAC != a.vmMAC || fr.ARP.TargetMAC != a.xtrMAC {
+			t.Errorf("reply %v: want %s is-at %s to %s", fr.ARP, a.vmIP, a.vmMAC, a.xtrMAC)
+		}
+	})
+
+	// A probe (sender 0.0.0.0) checks that a host is alive without the
+	// xTR claiming an address on the VM's subnet.
+	t.Run("ProbeAnswered", func(t *testing.T) {
+		if err := a.conn.Request(a.vmIP, netip.IPv4Unspecified()); err != nil {
+			t.Fatal(err)
+		}
+		fr := a.await(t, "the VM's reply to a probe", func(fr Frame) bool {
+			return fr.ARP.Op == OpReply && fr.ARP.SenderIP == a.vmIP && fr.ARP.TargetIP == netip.IPv4Unspecified()
+		})
+		if !fr.ToUs || fr.ARP.SenderMAC != a.vmMAC {
+			t.Errorf("probe reply %v (to us %v), want from %s unicast to us", fr.ARP, fr.ToUs, a.vmMAC)
+		}
+	})
+
+	t.Run("RequestRejectsIPv6", func(t *testing.T) {
+		if err := a.conn.Request(netip.MustParseAddr("2001:db8::1"), a.xtrIP); err == nil {
+			t.Fatal("Request with an IPv6 target succeeded")
+		}
+	})
+
+	t.Run("ReadDeadline", func(t *testing.T) {
+		if err := a.conn.SetReadDeadline(time.Now().Add(-time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		defer a.conn.SetReadDeadline(time.Time{})
+		if _, err := a.conn.Read(); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("Read past the deadline: %v, want os.ErrDeadlineExceeded", err)
+		}
+	})
+
+	t.Run("CloseUnblocksRead", func(t *testing.T) {
+		done := make(chan error, 1)
+		go func() {
+			for {
+				// Frames may still arrive (neighbour probes); only the
+				// error matters.
+				if _, err := a.conn.Read(); err != nil {
+					done <- err
+					return
+				}
+			}
+		}()
+		time.Sleep(100 * time.Millisecond) // let Read park in the poller
+		if err := a.conn.Close(); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-done:
+			if !errors.Is(err, net.ErrClosed) {
+				t.Fatalf("Read after Close: %v, want net.ErrClosed", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("Close did not unblock Read")
+		}
+		if err := a.conn.Close(); !errors.Is(err, net.ErrClosed) {
+			t.Errorf("second Close: %v, want net.ErrClosed", err)
+		}
+		if err := a.conn.Request(a.vmIP, a.xtrIP); !errors.Is(err, net.ErrClosed) {
+			t.Errorf("Request after Close: %v, want net.ErrClosed", err)
+		}
+	})
+}
