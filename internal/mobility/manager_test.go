@@ -1,0 +1,205 @@
+package mobility
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lispd/lispd/internal/mapping"
+)
+
+// rec records what the manager asks of the xTR, the kernel and the data
+// plane, as lines in order.
+type rec struct{ log []string }
+
+func (r *rec) add(f string, a ...any) { r.log = append(r.log, fmt.Sprintf(f, a...)) }
+func (r *rec) take() []string         { l := r.log; r.log = nil; return l }
+
+func (r *rec) AddHost(eid mapping.EID, locs []mapping.Locator) bool {
+	r.add("add %s %v", eid.Prefix, locatorAddrs(locs))
+	return true
+}
+func (r *rec) RemoveHost(eid mapping.EID, withdraw bool) bool {
+	r.add("remove %s withdraw=%v", eid.Prefix, withdraw)
+	return true
+}
+func (r *rec) SetAway(to mapping.Mapping, ttl time.Duration) {
+	r.add("away %s %v %v", to.EID.Prefix, locatorAddrs(to.Locators), ttl)
+}
+func (r *rec) ClearAway(eid mapping.EID) { r.add("clear-away %s", eid.Prefix) }
+func (r *rec) RouteLocal(h netip.Prefix, dev string) error {
+	r.add("route %s dev %s", h, dev)
+	return nil
+}
+func (r *rec) RouteAway(h netip.Prefix) error { r.add("route %s tun", h); return nil }
+func (r *rec) Unroute(h netip.Prefix) error   { r.add("unroute %s", h); return nil }
+func (r *rec) Probe(dev string, h netip.Addr) error {
+	r.add("probe %s %s", dev, h)
+	return nil
+}
+func (r *rec) SetDynamicEIDs(ranges, known []mapping.EID) {
+	r.add("dp ranges=%d known=%s", len(ranges), prefixes(known))
+}
+func (r *rec) SetAwayEIDs(eids []mapping.EID) { r.add("dp away=%s", prefixes(eids)) }
+func (r *rec) Announce(rg *Range, h mapping.EID, locs []mapping.Locator) {
+	r.add("announce %s %s", rg.NotifyGroup, h.Prefix)
+}
+
+func prefixes(eids []mapping.EID) string {
+	var s []string
+	for _, e := range eids {
+		s = append(s, e.Prefix.String())
+	}
+	slices.Sort(s)
+	return "[" + strings.Join(s, " ") + "]"
+}
+
+var (
+	d1   = netip.MustParseAddr("203.0.113.10")
+	d1h  = mapping.HostEID(0, d1)
+	dc1  = []mapping.Locator{{Addr: netip.MustParseAddr("198.18.3.2"), Priority: 1, Weight: 50}}
+	dc2  = []mapping.Locator{{Addr: netip.MustParseAddr("198.18.6.2"), Priority: 1, Weight: 100}}
+	base = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+)
+
+func newManager(t *testing.T, mode string) (*Manager, *rec, *time.Time) {
+	t.Helper()
+	r := &rec{}
+	now := base
+	m := New(Options{
+		Ranges: []Range{{Name: "vms", EID: mapping.NewEID(0, netip.MustParsePrefix("203.0.113.0/28")), Interface: "lan0",
+			Mode: mode, NotifyGroup: netip.MustParseAddr("233.252.0.1"), Locators: dc1, Timeout: 6 * time.Second}},
+		XTR: r, Kernel: r, DataPlane: r, Announcer: r, Now: func() time.Time { return now },
+	})
+	r.take()
+	return m, r, &now
+}
+
+func want(t *testing.T, got []string, want ...string) {
+	t.Helper()
+	if !slices.Equal(got, want) {
+		t.Errorf("got\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+}
+
+func TestDetectRegistersOnce(t *testing.T) {
+	m, r, _ := newManager(t, AcrossSubnet)
+	m.Detected(0, d1, "data", "")
+	want(t, r.take(), "route 203.0.113.10/32 dev lan0", "add 203.0.113.10/32 [198.18.3.2]",
+		"dp ranges=1 known=[203.0.113.10/32]", "dp away=[]")
+	m.Detected(0, d1, "arp", "lan0")
+	want(t, r.take()) // already local: only refreshed
+	// Outside the range, or seen on another interface: ignored.
+	m.Detected(0, netip.MustParseAddr("203.0.113.77"), "data", "")
+	m.Detected(0, netip.MustParseAddr("203.0.113.11"), "arp", "eth9")
+	m.Detected(5, d1, "data", "")
+	want(t, r.take())
+}
+
+func TestExtendedSubnetAnnounces(t *testing.T) {
+	m, r, _ := newManager(t, ExtendedSubnet)
+	m.Detected(0, d1, "data", "")
+	got := r.take()
+	if got[len(got)-1] != "announce 233.252.0.1 203.0.113.10/32" {
+		t.Errorf("no announcement: %v", got)
+	}
+}
+
+func TestMovedAwayAndBack(t *testing.T) {
+	m, r, now := newManager(t, AcrossSubnet)
+	m.Detected(0, d1, "data", "")
+	r.take()
+	*now = now.Add(time.Second)
+	m.MovedAway(d1h, mapping.Mapping{EID: d1h, TTL: 10, Locators: dc2})
+	want(t, r.take(), "remove 203.0.113.10/32 withdraw=false", "route 203.0.113.10/32 tun",
+		"away 203.0.113.10/32 [198.18.6.2] 10m0s", "dp ranges=1 known=[]", "dp away=[203.0.113.10/32]")
+	// The same news again (a retransmitted Map-Notify) changes nothing.
+	m.MovedAway(d1h, mapping.Mapping{EID: d1h, TTL: 10, Locators: dc2})
+	want(t, r.take())
+	v := m.View()
+	if h := v[0].Hosts[0]; h.State != Away || h.Moves != 1 || !slices.Equal(h.MovedTo, []string{"198.18.6.2"}) {
+		t.Errorf("view: %+v", h)
+	}
+	// It comes back.
+	m.Detected(0, d1, "arp", "lan0")
+	want(t, r.take(), "route 203.0.113.10/32 dev lan0", "clear-away 203.0.113.10/32", "add 203.0.113.10/32 [198.18.3.2]",
+		"dp ranges=1 known=[203.0.113.10/32]", "dp away=[]")
+	if h := m.View()[0].Hosts[0]; h.State != Local || h.Moves != 2 {
+		t.Errorf("view after return: %+v", h)
+	}
+	// Away news for a host we never had is ignored.
+	other := mapping.HostEID(0, netip.MustParseAddr("203.0.113.12"))
+	m.MovedAway(other, mapping.Mapping{EID: other, TTL: 10, Locators: dc2})
+	want(t, r.take())
+}
+
+func TestSilentHostProbedThenUnregistered(t *testing.T) {
+	m, r, now := newManager(t, AcrossSubnet)
+	m.Detected(0, d1, "data", "")
+	r.take()
+	*now = now.Add(1900 * time.Millisecond)
+	m.Tick()
+	want(t, r.take()) // quiet for less than timeout/3
+	*now = now.Add(200 * time.Millisecond)
+	m.Tick()
+	want(t, r.take(), "probe lan0 203.0.113.10")
+	m.Tick()
+	want(t, r.take()) // probes are spaced by timeout/6
+	*now = now.Add(time.Second)
+	m.Tick()
+	want(t, r.take(), "probe lan0 203.0.113.10")
+	m.Alive(0, d1) // it answered
+	*now = now.Add(5 * time.Second)
+	m.Tick()
+	want(t, r.take(), "probe lan0 203.0.113.10")
+	*now = now.Add(1100 * time.Millisecond)
+	m.Tick()
+	want(t, r.take(), "remove 203.0.113.10/32 withdraw=true", "unroute 203.0.113.10/32",
+		"dp ranges=1 known=[]", "dp away=[]")
+	if len(m.View()[0].Hosts) != 0 {
+		t.Error("host still listed")
+	}
+}
+
+func TestClaimedByOtherSite(t *testing.T) {
+	m, r, now := newManager(t, ExtendedSubnet)
+	m.Detected(0, d1, "data", "")
+	r.take()
+	m.Claimed(d1h, dc1) // our own site's other xTR: nothing to do
+	want(t, r.take())
+	m.Claimed(d1h, dc2)
+	want(t, r.take(), "remove 203.0.113.10/32 withdraw=false", "unroute 203.0.113.10/32",
+		"dp ranges=1 known=[]", "dp away=[]")
+	if h := m.View()[0].Hosts[0]; h.State != Moving {
+		t.Errorf("state %s, want moving", h.State)
+	}
+	// The Map-Server confirms: away.
+	m.MovedAway(d1h, mapping.Mapping{EID: d1h, TTL: 1440, Locators: dc2})
+	want(t, r.take(), "route 203.0.113.10/32 tun", "away 203.0.113.10/32 [198.18.6.2] 24h0m0s",
+		"dp ranges=1 known=[]", "dp away=[203.0.113.10/32]")
+	// Unconfirmed claims are forgotten after the timeout.
+	other := netip.MustParseAddr("203.0.113.11")
+	m.Detected(0, other, "data", "")
+	m.Claimed(mapping.HostEID(0, other), dc2)
+	r.take()
+	*now = now.Add(7 * time.Second)
+	m.Tick()
+	for _, h := range m.View()[0].Hosts {
+		if h.EID == other.String() {
+			t.Errorf("stale moving host kept: %+v", h)
+		}
+	}
+}
+
+func TestAwayExpires(t *testing.T) {
+	m, r, now := newManager(t, AcrossSubnet)
+	m.Detected(0, d1, "data", "")
+	m.MovedAway(d1h, mapping.Mapping{EID: d1h, TTL: 1, Locators: dc2})
+	r.take()
+	*now = now.Add(61 * time.Second)
+	m.Tick()
+	want(t, r.take(), "clear-away 203.0.113.10/32", "unroute 203.0.113.10/32", "dp ranges=1 known=[]", "dp away=[]")
+}

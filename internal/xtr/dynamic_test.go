@@ -1,0 +1,111 @@
+package xtr
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/lispd/lispd/internal/mapping"
+	"github.com/lispd/lispd/wire"
+)
+
+// TestRoamingHost: a detected host is registered at once beside the
+// database; an unsolicited Map-Notify that shows it registered with other
+// locators reports a move (one that still lists ours does not); the away
+// entry goes to the data plane with an SMR for the host to recent ITRs;
+// a host that went silent is withdrawn with a TTL-0 record.
+func TestRoamingHost(t *testing.T) {
+	ms := netip.MustParseAddr("192.0.2.1")
+	rloc := netip.MustParseAddr("192.0.2.12")
+	itr := netip.MustParseAddr("192.0.2.30")
+	secret := []byte("dc1-key")
+	c, clk, d := &capture{}, &clock{t: time.Unix(1e9, 0)}, &dp{set: map[mapping.EID]CacheEntry{}}
+	var moved []mapping.Mapping
+	s := New(Options{ETR: true, ITR: true, LocalRLOCs: []netip.Addr{rloc}, Now: clk.now, Timers: c, DataPlane: d,
+		MapServers: []MapServerPeer{{Addr: ms, KeyID: 1, Alg: wire.AuthHMACSHA256, Secret: secret, WantMapNotify: true}},
+		Database: []DatabaseEntry{{EID: mapping.NewEID(0, netip.MustParsePrefix("203.0.113.0/25")),
+			Locators: []mapping.Locator{{Addr: rloc, Priority: 1, Weight: 100}}}},
+		OnMovedAway: func(_ mapping.EID, to mapping.Mapping) { moved = append(moved, to) }})
+	s.Tick()
+	c.take()
+	host := mapping.HostEID(0, netip.MustParseAddr("203.0.113.10"))
+	ours := []mapping.Locator{{Addr: rloc, Priority: 1, Weight: 100}}
+	if !s.AddHost(host, ours) || s.AddHost(host, ours) {
+		t.Fatal("AddHost: want true then false")
+	}
+	out := c.take()
+	if len(out) != 1 || out[0].to != netip.AddrPortFrom(ms, 4342) {
+		t.Fatalf("no immediate Map-Register: %+v", out)
+	}
+	m, _ := wire.Decode(out[0].b)
+	if reg := m.(*wire.MapRegister); len(reg.Records) != 2 {
+		t.Errorf("Map-Register has %d records, want the /25 and the host", len(reg.Records))
+	}
+	if !s.Owns(host) || len(s.Hosts()) != 1 {
+		t.Error("host not in the database")
+	}
+	s.Decapsulated(itr, 0, netip.Addr{})
+
+	notify := func(locs []mapping.Locator) {
+		n := &wire.MapNotify{AuthBody: wire.AuthBody{Nonce: 77, KeyID: 1, Algorithm: wire.AuthHMACSHA256,
+			Records: []wire.EIDRecord{(&mapping.Mapping{EID: host, TTL: 10, Locators: locs}).Record()}}}
+		b, err := wire.EncodeSigned(n, secret, wire.AuthOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec, _ := wire.Decode(b)
+		s.HandleMapNotify(b, dec.(*wire.MapNotify), netip.AddrPortFrom(ms, 4342), rloc, c)
+	}
+	// The merged set of our site still lists our RLOC: not a move.
+	notify(append(ours, mapping.Locator{Addr: netip.MustParseAddr("192.0.2.13"), Priority: 1, Weight: 100}))
+	if len(moved) != 0 {
+		t.Fatalf("merged set taken for a move: %v", moved)
+	}
+	elsewhere := []mapping.Locator{{Addr: netip.MustParseAddr("198.18.6.2"), Priority: 1, Weight: 100, Flags: wire.LocatorReachable}}
+	c.take()
+	notify(elsewhere)
+	if len(moved) != 1 || moved[0].Locators[0].Addr != elsewhere[0].Addr {
+		t.Fatalf("move not reported: %v", moved)
+	}
+	if out := c.take(); len(out) != 1 {
+		t.Errorf("want one Map-Notify-Ack, got %d messages", len(out))
+	}
+
+	// What the mobility manager then does:
+	s.RemoveHost(host, false)
+	s.SetAway(moved[0], time.Hour)
+	if e, ok := d.set[host]; !ok || e.Locators[0].Addr != elsewhere[0].Addr {
+		t.Errorf("away entry not programmed: %+v", d.set)
+	}
+	out = c.take()
+	if len(out) != 1 || out[0].to != netip.AddrPortFrom(itr, 4342) {
+		t.Fatalf("want one SMR to the recent ITR, got %+v", out)
+	}
+	m, _ = wire.Decode(out[0].b)
+	if smr := m.(*wire.MapRequest); !smr.SMR || smr.Records[0].MaskLen != 32 {
+		t.Errorf("not an SMR for the host: %v", smr)
+	}
+	if v := s.MapCache(); len(v) != 1 || v[0].Source != "away" {
+		t.Errorf("show map-cache: %+v", v)
+	}
+	s.ClearAway(host)
+	if _, ok := d.set[host]; ok {
+		t.Error("away entry kept after ClearAway")
+	}
+
+	// A silent host is withdrawn.
+	s.AddHost(host, ours)
+	c.take()
+	s.RemoveHost(host, true)
+	out = c.take()
+	if len(out) != 1 {
+		t.Fatalf("want one withdrawing Map-Register, got %d", len(out))
+	}
+	m, _ = wire.Decode(out[0].b)
+	if reg := m.(*wire.MapRegister); !reg.UseTTL || len(reg.Records) != 1 || reg.Records[0].TTL != 0 {
+		t.Errorf("withdraw: %v", reg)
+	}
+	if len(s.Hosts()) != 0 {
+		t.Error("host still in the database")
+	}
+}
