@@ -16,6 +16,7 @@ import (
 	"github.com/lispd/lispd/internal/admin"
 	"github.com/lispd/lispd/internal/daemon"
 	"github.com/lispd/lispd/internal/mapserver"
+	"github.com/lispd/lispd/internal/mobility"
 	"github.com/lispd/lispd/internal/xtr"
 )
 
@@ -84,6 +85,7 @@ func newShowCmd(s streams) *cobra.Command {
 		showCmd(s, "status", "version, roles, addresses, uptime", "/v1/status", printStatus),
 		showCmd(s, "database", "ETR: local EID prefixes, locators, registration state per Map-Server", "/v1/database", printDatabase),
 		showCmd(s, "rloc-probing", "xTR: probed remote RLOCs, state, RTT", "/v1/rloc-probing", printRLOCProbing),
+		showCmd(s, "dynamic-eid", "xTR: roaming ranges, hosts detected here, hosts that moved away", "/v1/dynamic-eid", printDynamicEIDs),
 	)
 	mc := showCmdQuery(s, "map-cache [EID-or-PREFIX]", "ITR: map-cache entries, locators and their state, TTLs",
 		"/v1/map-cache", "eid", printMapCache)
@@ -195,6 +197,41 @@ func printRLOCProbing(w io.Writer, rs []xtr.RLOCView) {
 	}
 	tw.Flush()
 }
+
+func printDynamicEIDs(w io.Writer, rs []mobility.RangeView) {
+	for i, r := range rs {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		group := ""
+		if r.NotifyGroup != "" {
+			group = ", notify-group " + r.NotifyGroup
+		}
+		fmt.Fprintf(w, "Dynamic-EID %s: [%d] %s on %s, %s%s, timeout %s, %d hosts\n", r.Name, r.InstanceID, r.EIDPrefix,
+			r.Interface, r.Mode, group, time.Duration(r.TimeoutSec*float64(time.Second)), len(r.Hosts))
+		if len(r.Hosts) == 0 {
+			continue
+		}
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  EID\tState\tDetected by\tSince\tLast seen\tMoves\tMoved to")
+		for _, h := range r.Hosts {
+			seen, to := "-", "-"
+			if h.State == mobility.Local {
+				seen = secs(h.LastSeenSec) + " ago"
+			}
+			if len(h.MovedTo) > 0 {
+				to = strings.Join(h.MovedTo, ", ")
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s ago\t%s\t%d\t%s\n", h.EID, h.State, h.DetectedBy, secs(h.SinceSec), seen, h.Moves, to)
+		}
+		tw.Flush()
+	}
+	if len(rs) == 0 {
+		fmt.Fprintln(w, "no dynamic-EID ranges")
+	}
+}
+
+func secs(s float64) string { return time.Duration(s * float64(time.Second)).Round(100 * time.Millisecond).String() }
 
 func newReloadCmd(s streams) *cobra.Command {
 	return &cobra.Command{

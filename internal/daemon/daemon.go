@@ -18,6 +18,7 @@ import (
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/internal/mapresolver"
 	"github.com/lispd/lispd/internal/mapserver"
+	"github.com/lispd/lispd/internal/mobility"
 	"github.com/lispd/lispd/internal/stats"
 	"github.com/lispd/lispd/internal/xtr"
 	"github.com/lispd/lispd/wire"
@@ -54,6 +55,8 @@ type Daemon struct {
 	mr  *mapresolver.Resolver
 	xtr *xtr.Server
 	dp  *userspaceDP // nil without a userspace data plane
+	// roam is host mobility (dynamic EIDs); nil without roaming ranges.
+	roam *roaming
 
 	limRequest, limRegister, limOther *limiter
 	c                                 counters
@@ -145,9 +148,31 @@ func (d *Daemon) buildRoles(cfg *config.Config, opts Options) error {
 			d.dp = dp
 			xo.DataPlane = programmer{dp.engine}
 		}
+		xo.OnMovedAway = func(eid mapping.EID, to mapping.Mapping) {
+			if d.roam != nil {
+				d.roam.mgr.MovedAway(eid, to)
+			}
+		}
 		d.xtr = xtr.New(xo)
 		if d.dp != nil {
 			d.dp.hooks.x.Store(d.xtr)
+		}
+		if cfg.XTR != nil && len(cfg.XTR.DynamicEIDs) > 0 {
+			var dpm mobility.DataPlane
+			if d.dp != nil {
+				dpm = d.dp.engine
+			}
+			ro, err := d.startRoaming(cfg, xo.Database, d.xtr, dpm)
+			if err != nil {
+				if d.dp != nil {
+					_ = d.dp.close()
+				}
+				return err
+			}
+			d.roam = ro
+			if d.dp != nil {
+				d.dp.hooks.m.Store(ro.mgr)
+			}
 		}
 	}
 	return nil
@@ -236,6 +261,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.transport.Wait()
 	d.wg.Wait()
 	d.admin.Close()
+	if d.roam != nil {
+		if err := d.roam.close(); err != nil {
+			d.log.Warn("mobility shutdown", "err", err)
+		}
+	}
 	if d.dp != nil {
 		if err := d.dp.close(); err != nil {
 			d.log.Warn("data plane shutdown", "err", err)
@@ -266,6 +296,9 @@ func (d *Daemon) timers(ctx context.Context) {
 			}
 			if x := d.XTR(); x != nil {
 				x.Tick()
+			}
+			if d.roam != nil {
+				d.roam.mgr.Tick()
 			}
 		}
 	}

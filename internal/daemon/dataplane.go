@@ -9,6 +9,7 @@ import (
 	"github.com/lispd/lispd/internal/config"
 	"github.com/lispd/lispd/internal/dataplane"
 	"github.com/lispd/lispd/internal/mapping"
+	"github.com/lispd/lispd/internal/mobility"
 	"github.com/lispd/lispd/internal/osnet"
 	"github.com/lispd/lispd/internal/xtr"
 )
@@ -33,7 +34,16 @@ func (p programmer) SetLocalEIDs(eids []mapping.EID) { p.e.SetLocalEIDs(eids) }
 
 // hooks forwards data-plane events to the xTR, which is built after the
 // engine (each needs the other).
-type hooks struct{ x atomic.Pointer[xtr.Server] }
+type hooks struct {
+	x atomic.Pointer[xtr.Server]
+	m atomic.Pointer[mobility.Manager]
+}
+
+func (h *hooks) HostSeen(iid uint32, src netip.Addr) {
+	if m := h.m.Load(); m != nil {
+		m.Detected(iid, src, "data", "")
+	}
+}
 
 func (h *hooks) Miss(iid uint32, dst netip.Addr) {
 	if x := h.x.Load(); x != nil {

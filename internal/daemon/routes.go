@@ -104,6 +104,12 @@ func (d *Daemon) routes() {
 		}
 		return out, nil
 	})
+	a.HandleJSON("GET /v1/dynamic-eid", func(*http.Request) (any, error) {
+		if d.roam == nil {
+			return nil, admin.NotFound("this lispd has no dynamic-eids")
+		}
+		return d.roam.mgr.View(), nil
+	})
 	xtrRoute("GET /v1/database", func(x *xtr.Server, _ *http.Request) (any, error) { return x.DatabaseView(), nil })
 	xtrRoute("GET /v1/rloc-probing", func(x *xtr.Server, _ *http.Request) (any, error) { return x.RLOCProbing(), nil })
 	xtrRoute("POST /v1/clear-map-cache", func(x *xtr.Server, r *http.Request) (any, error) {

@@ -1,0 +1,232 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/lispd/lispd/internal/config"
+	"github.com/lispd/lispd/internal/mapping"
+	"github.com/lispd/lispd/internal/mobility"
+	"github.com/lispd/lispd/internal/osnet"
+	"github.com/lispd/lispd/internal/stats"
+	"github.com/lispd/lispd/internal/xtr"
+)
+
+// roaming is the host-mobility machinery of an xTR with dynamic EIDs: the
+// manager and the kernel state it owns (ARP sockets, notify groups, host
+// routes, proxy ARP).
+type roaming struct {
+	mgr    *mobility.Manager
+	kernel *mobilityKernel
+	groups map[string]*mobility.Group // by range name
+	arps   []*mobility.ARPConn
+	wg     sync.WaitGroup
+	// proxyARP lists the interfaces we turned proxy ARP on for.
+	proxyARP []string
+}
+
+// dynamicRanges resolves the configured ranges' locators: their own, else
+// those of the database entry covering the range, else of the first
+// database entry of its instance ID (config checking guarantees one).
+func dynamicRanges(c *config.XTR, db []xtr.DatabaseEntry) []mobility.Range {
+	var out []mobility.Range
+	for _, d := range c.DynamicEIDs {
+		r := mobility.Range{Name: d.Name, EID: mapping.NewEID(d.InstanceID, d.Prefix), Interface: d.Interface,
+			Mode: d.Mode, NotifyGroup: d.NotifyGroup, Timeout: d.Timeout}
+		for _, l := range d.Locators {
+			if l.Address.IsValid() {
+				r.Locators = append(r.Locators, mapping.Locator{Addr: l.Address, Priority: l.Priority, Weight: l.Weight,
+					MPriority: l.MPriority, MWeight: l.MWeight})
+			} else if a, err := interfaceAddr(l.Interface); err == nil {
+				r.Locators = append(r.Locators, mapping.Locator{Addr: a, Priority: l.Priority, Weight: l.Weight,
+					MPriority: l.MPriority, MWeight: l.MWeight})
+			}
+		}
+		if len(r.Locators) == 0 {
+			var first, cover *xtr.DatabaseEntry
+			for i := range db {
+				e := &db[i]
+				if e.EID.IID != r.EID.IID {
+					continue
+				}
+				if first == nil {
+					first = e
+				}
+				if e.EID.Contains(r.EID) && cover == nil {
+					cover = e
+				}
+			}
+			if cover == nil {
+				cover = first
+			}
+			if cover != nil {
+				r.Locators = cover.Locators
+			}
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// startRoaming builds the manager of an xTR with dynamic EIDs and opens
+// its sockets. dp may be nil (no data plane: detection by ARP only).
+func (d *Daemon) startRoaming(cfg *config.Config, db []xtr.DatabaseEntry, x *xtr.Server, dp mobility.DataPlane) (*roaming, error) {
+	c := cfg.XTR
+	ranges := dynamicRanges(c, db)
+	k := &mobilityKernel{routes: osnet.NewHostRoutes(0), tun: c.TUN}
+	ro := &roaming{kernel: k, groups: map[string]*mobility.Group{}}
+	ann := &announcer{groups: ro.groups, log: d.log}
+	ro.mgr = mobility.New(mobility.Options{Ranges: ranges, XTR: x, Kernel: k, DataPlane: dp, Announcer: ann,
+		Now: d.now, Log: d.log})
+	claimBad := d.stats.Counter(stats.Desc{Subsystem: "mobility", Name: "notify_group_malformed",
+		Help: "Notify-group datagrams that were not a Map-Notify."})
+	claims := d.stats.Counter(stats.Desc{Subsystem: "mobility", Name: "notify_group_received",
+		Help: "Host announcements received from other xTRs of an extended subnet."})
+	ifaces := map[string]bool{}
+	for _, r := range ranges {
+		ifaces[r.Interface] = true
+		if r.Mode == mobility.AcrossSubnet {
+			if on, err := proxyARPOn(r.Interface); err == nil && !on {
+				if err := osnet.ProxyARP(r.Interface, true); err != nil {
+					ro.close()
+					return nil, fmt.Errorf("dynamic-eid %s: proxy ARP on %s: %w", r.Name, r.Interface, err)
+				}
+				ro.proxyARP = append(ro.proxyARP, r.Interface)
+			}
+		}
+		if r.Mode == mobility.ExtendedSubnet && r.NotifyGroup.IsValid() {
+			g, err := mobility.JoinGroup(r.NotifyGroup, r.Interface, d.log)
+			if err != nil {
+				ro.close()
+				return nil, fmt.Errorf("dynamic-eid %s: %w", r.Name, err)
+			}
+			ro.groups[r.Name] = g
+			g.Serve(func(host mapping.EID, locs []mapping.Locator, from netip.Addr) {
+				claims.Inc()
+				ro.mgr.Claimed(host, locs)
+			}, claimBad.Inc)
+		}
+	}
+	k.arp = map[string]*mobility.ARPConn{}
+	for dev := range ifaces {
+		conn, err := mobility.ListenARP(dev)
+		if err != nil {
+			ro.close()
+			return nil, fmt.Errorf("dynamic EIDs: ARP on %s: %w", dev, err)
+		}
+		ro.arps = append(ro.arps, conn)
+		k.arp[dev] = conn
+		ro.wg.Add(1)
+		go func() {
+			defer ro.wg.Done()
+			ro.readARP(conn, dev, ranges)
+		}()
+	}
+	d.log.Info("dynamic EIDs", "ranges", len(ranges), "interfaces", len(ifaces))
+	return ro, nil
+}
+
+// readARP turns the ARP seen on a LAN into detections (across-subnet: the
+// LAN is ours alone, so any ARP of a host is news) and liveness (answers
+// to our probes, sent to our MAC).
+func (ro *roaming) readARP(conn *mobility.ARPConn, dev string, ranges []mobility.Range) {
+	across := false
+	for _, r := range ranges {
+		if r.Interface == dev && r.Mode == mobility.AcrossSubnet {
+			across = true
+		}
+	}
+	for {
+		f, err := conn.Read()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		a := f.ARP.SenderIP
+		if !a.IsValid() || a.IsUnspecified() {
+			continue
+		}
+		if across {
+			ro.mgr.Detected(0, a, "arp", dev)
+		} else if f.ToUs && f.ARP.Op == mobility.OpReply {
+			ro.mgr.Alive(0, a)
+		}
+	}
+}
+
+func (ro *roaming) close() error {
+	var errs []error
+	for _, c := range ro.arps {
+		errs = append(errs, c.Close())
+	}
+	for _, g := range ro.groups {
+		errs = append(errs, g.Close())
+	}
+	ro.wg.Wait()
+	if ro.mgr != nil {
+		ro.mgr.Close()
+	}
+	errs = append(errs, ro.kernel.routes.Remove())
+	for _, dev := range ro.proxyARP {
+		errs = append(errs, osnet.ProxyARP(dev, false))
+	}
+	return errors.Join(errs...)
+}
+
+func proxyARPOn(dev string) (bool, error) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/conf/" + dev + "/proxy_arp")
+	return strings.TrimSpace(string(b)) == "1", err
+}
+
+// mobilityKernel is the manager's view of Linux.
+type mobilityKernel struct {
+	routes *osnet.HostRoutes
+	tun    string
+	arp    map[string]*mobility.ARPConn
+}
+
+func (k *mobilityKernel) RouteLocal(h netip.Prefix, dev string) error { return k.routes.Set(h, dev) }
+func (k *mobilityKernel) RouteAway(h netip.Prefix) error              { return k.routes.Set(h, k.tun) }
+func (k *mobilityKernel) Unroute(h netip.Prefix) error                { return k.routes.Delete(h) }
+
+// Probe sends an ARP request for host from the interface's first IPv4
+// address (the host answers to our MAC).
+func (k *mobilityKernel) Probe(dev string, host netip.Addr) error {
+	conn := k.arp[dev]
+	if conn == nil {
+		return fmt.Errorf("no ARP socket on %s", dev)
+	}
+	ifi, err := net.InterfaceByName(dev)
+	if err != nil {
+		return err
+	}
+	addrs, _ := ifi.Addrs()
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Is4() {
+			return conn.Request(host, p.Addr())
+		}
+	}
+	return conn.Request(host, netip.IPv4Unspecified())
+}
+
+// announcer sends host announcements to a range's notify group.
+type announcer struct {
+	groups map[string]*mobility.Group
+	log    *slog.Logger
+}
+
+func (a *announcer) Announce(r *mobility.Range, host mapping.EID, locs []mapping.Locator) {
+	if g := a.groups[r.Name]; g != nil {
+		if err := g.Announce(host, locs); err != nil {
+			a.log.Warn("notify group", "group", r.NotifyGroup, "err", err)
+		}
+	}
+}
