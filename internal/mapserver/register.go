@@ -20,7 +20,11 @@ func (s *Server) HandleMapRegister(raw []byte, m *wire.MapRegister, src netip.Ad
 		return
 	}
 	eids := make([]mapping.EID, len(m.Records))
-	var st *site
+	// The sites that may register every EID of the message. Usually one;
+	// several when sites share a prefix (hosts that move between them), and
+	// then the key decides. The array keeps the common case off the heap.
+	var buf [4]*site
+	var cands []*site
 	for i := range m.Records {
 		e, ok := mapping.FromWire(m.Records[i].EID, m.Records[i].MaskLen)
 		if !ok {
@@ -29,35 +33,24 @@ func (s *Server) HandleMapRegister(raw []byte, m *wire.MapRegister, src netip.Ad
 			return
 		}
 		eids[i] = e
-		rs := s.siteFor(e)
-		if rs == nil {
-			if i == 0 {
+		if i == 0 {
+			cands = s.sitesFor(buf[:0], e)
+			if len(cands) == 0 {
 				s.c.noSite.Inc()
-			} else {
-				s.c.outOfSite.Inc()
+				s.authFailLog(src.Addr(), "Map-Register for an EID no site may register", e)
+				return
 			}
-			s.authFailLog(src.Addr(), "Map-Register for an EID no site may register", e)
-			return
+			continue
 		}
-		if st == nil {
-			st = rs
-		} else if rs != st {
+		cands = slices.DeleteFunc(cands, func(st *site) bool { return !s.mayRegister(st, e) })
+		if len(cands) == 0 {
 			s.c.outOfSite.Inc()
-			s.authFailLog(src.Addr(), "Map-Register mixes EIDs of two sites", e)
+			s.authFailLog(src.Addr(), "Map-Register mixes EIDs no one site may register", e)
 			return
 		}
 	}
-	key, ok := st.key(m.KeyID)
-	if !ok || key.Alg != m.Algorithm {
-		s.c.unknownKey.Inc()
-		st.authFailures++
-		s.authFailLog(src.Addr(), "Map-Register with unknown key ID or algorithm", eids[0])
-		return
-	}
-	if err := st.authenticator(key, s.opts.Auth).Verify(raw); err != nil {
-		s.c.badAuth.Inc()
-		st.authFailures++
-		s.authFailLog(src.Addr(), "Map-Register failed authentication", eids[0])
+	st, key, ok := s.authenticateLocked(raw, m, cands, src.Addr(), eids[0])
+	if !ok {
 		return
 	}
 	if st.cfg.RequireNonceIncrease || s.opts.RequireNonceIncrease {
@@ -121,6 +114,35 @@ func (s *Server) HandleMapRegister(raw []byte, m *wire.MapRegister, src netip.Ad
 	if m.WantMapNotify {
 		s.ackNotify(m, st.authenticator(key, s.opts.Auth), src, local, out)
 	}
+}
+
+// authenticateLocked returns the first of cands (config order) holding a
+// key with the message's key ID and algorithm that verifies it. When none
+// does, every candidate counts an auth failure, and the message counts as
+// bad-auth if some key was tried, else unknown-key-id.
+func (s *Server) authenticateLocked(raw []byte, m *wire.MapRegister, cands []*site, src netip.Addr, eid mapping.EID) (*site, Key, bool) {
+	tried := false
+	for _, st := range cands {
+		key, ok := st.key(m.KeyID)
+		if !ok || key.Alg != m.Algorithm {
+			continue
+		}
+		tried = true
+		if st.authenticator(key, s.opts.Auth).Verify(raw) == nil {
+			return st, key, true
+		}
+	}
+	for _, st := range cands {
+		st.authFailures++
+	}
+	if tried {
+		s.c.badAuth.Inc()
+		s.authFailLog(src, "Map-Register failed authentication", eid)
+	} else {
+		s.c.unknownKey.Inc()
+		s.authFailLog(src, "Map-Register with unknown key ID or algorithm", eid)
+	}
+	return nil, Key{}, false
 }
 
 // sameETR tells whether two registrations come from the same xTR: by

@@ -3,6 +3,7 @@ package mapserver
 import (
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -200,7 +201,7 @@ func (s *Server) Reload(sites []Site, changed map[string]bool) {
 	var drop []mapping.EID
 	for eid, r := range s.regs.All() {
 		st, ok := s.sites[r.site.cfg.Name]
-		if !ok || changed[r.site.cfg.Name] || s.siteFor(eid) != st {
+		if !ok || changed[r.site.cfg.Name] || !s.mayRegister(st, eid) {
 			drop = append(drop, eid)
 			continue
 		}
@@ -220,17 +221,41 @@ func (s *Server) Reload(sites []Site, changed map[string]bool) {
 	s.log.Info("sites reloaded", "sites", len(sites), "registrations-dropped", len(drop))
 }
 
-// siteFor returns the site allowed to register e: the longest configured
-// prefix that covers it (exactly, or as a more-specific when allowed).
-func (s *Server) siteFor(e mapping.EID) *site {
+// sitesFor appends to dst the sites allowed to register e: those listing
+// the longest configured prefix that covers it (exactly, or as a
+// more-specific when allowed), in config order. Several sites may list one
+// prefix so that a host can move between them; the key tells them apart.
+func (s *Server) sitesFor(dst []*site, e mapping.EID) []*site {
 	for _, refs := range s.prefixes.Supernets(e) {
 		for _, ref := range refs {
-			if ref.prefix.covers(e) {
-				return ref.site
+			if ref.prefix.covers(e) && !slices.Contains(dst, ref.site) {
+				dst = append(dst, ref.site)
 			}
 		}
+		if len(dst) > 0 {
+			return dst
+		}
 	}
-	return nil
+	return dst
+}
+
+// mayRegister reports whether st is among the sites allowed to register e.
+func (s *Server) mayRegister(st *site, e mapping.EID) bool {
+	for _, refs := range s.prefixes.Supernets(e) {
+		found := false
+		for _, ref := range refs {
+			if ref.prefix.covers(e) {
+				if ref.site == st {
+					return true
+				}
+				found = true
+			}
+		}
+		if found {
+			return false
+		}
+	}
+	return false
 }
 
 // Configured reports whether e falls inside a configured site prefix, and
