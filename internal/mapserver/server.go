@@ -100,6 +100,8 @@ type registration struct {
 	reply      []byte
 	replyUntil int64
 	bucket     int64 // expiry second it is filed under in Server.expiry
+	lastMove   int64 // unix nanoseconds the prefix last passed to another site
+	moves      uint32
 }
 
 // hasLive reports whether any xTR's registration is still valid at now.
