@@ -265,6 +265,13 @@ func TestMoveBetweenSites(t *testing.T) {
 	if f.s.Registrations() != 2 { // the VM and the subscriber's own host
 		t.Errorf("%d registrations", f.s.Registrations())
 	}
+	// Once the prefix expires its move history goes with it.
+	f.clk.advance(4 * time.Minute)
+	f.s.Tick()
+	f.regVM(xtrA, dc1Key, 3, "192.0.2.31", withSite(0xA, 1))
+	if v := f.vmView("dc1"); v == nil || v.Moves != 0 || v.LastMove != nil {
+		t.Errorf("registered anew after expiry: %+v", v)
+	}
 }
 
 func TestSameSiteMergesOtherSiteIDMoves(t *testing.T) {

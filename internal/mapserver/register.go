@@ -203,8 +203,8 @@ func (s *Server) storeLocked(eid mapping.EID, st *site, reg etrReg) {
 	case !ok:
 		s.log.Info("registered", "eid", eid, "site", st.cfg.Name, "by", reg.src.Addr())
 	case len(moved) > 0:
-		r.moves++
-		r.lastMove = now
+		mv := s.moved[eid]
+		s.moved[eid] = moveStat{moves: mv.moves + 1, last: now}
 		s.c.moves.Inc()
 		s.log.Info("registration moved", "eid", eid, "from-site", from.cfg.Name, "to-site", st.cfg.Name,
 			"from-site-id", moved[0].siteID, "to-site-id", reg.siteID, "from", moved[0].src.Addr(), "by", reg.src.Addr(),

@@ -100,8 +100,14 @@ type registration struct {
 	reply      []byte
 	replyUntil int64
 	bucket     int64 // expiry second it is filed under in Server.expiry
-	lastMove   int64 // unix nanoseconds the prefix last passed to another site
-	moves      uint32
+}
+
+// moveStat counts the moves of one registered prefix. It lives beside the
+// registrations, not in them: few prefixes ever move, and a field would
+// cost every one of millions of registrations a bigger allocation.
+type moveStat struct {
+	moves uint32
+	last  int64 // unix nanoseconds
 }
 
 // hasLive reports whether any xTR's registration is still valid at now.
@@ -142,6 +148,7 @@ type Server struct {
 	// expiry files registrations by the second their first xTR lapses, so
 	// Tick looks only at those due instead of scanning a million entries.
 	expiry map[int64][]*registration
+	moved  map[mapping.EID]moveStat // registrations that moved at least once
 	c      counters
 	log    *slog.Logger
 }
@@ -169,6 +176,7 @@ func New(sites []Site, opts Options) *Server {
 		pending:  map[uint64]*pendingNotify{},
 		authLog:  map[netip.Addr]int64{},
 		expiry:   map[int64][]*registration{},
+		moved:    map[mapping.EID]moveStat{},
 		log:      opts.Log.With("role", "map-server"),
 	}
 	s.c = newCounters(opts.Stats)
@@ -211,6 +219,7 @@ func (s *Server) Reload(sites []Site, changed map[string]bool) {
 	}
 	for _, eid := range drop {
 		s.regs.Delete(eid)
+		delete(s.moved, eid)
 		s.publishLocked(eid)
 	}
 	for id, st := range s.xtrSites {
@@ -325,6 +334,7 @@ func (s *Server) Tick() {
 				r.etrs, r.reply = live, nil
 				if len(live) == 0 {
 					s.regs.Delete(r.eid)
+					delete(s.moved, r.eid)
 					s.log.Info("registration expired", "eid", r.eid)
 					s.publishLocked(r.eid)
 					continue

@@ -102,9 +102,9 @@ func (s *Server) Sites(name string) []SiteView {
 			continue
 		}
 		rv := RegistrationView{InstanceID: eid.IID, EIDPrefix: eid.Prefix.String(), Locators: locViews(r.merged(nowNs)),
-			Moves: r.moves}
-		if r.moves > 0 {
-			t := time.Unix(0, r.lastMove)
+			Moves: s.moved[eid].moves}
+		if rv.Moves > 0 {
+			t := time.Unix(0, s.moved[eid].last)
 			rv.LastMove = &t
 		}
 		for _, e := range r.etrs {
