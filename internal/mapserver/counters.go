@@ -7,7 +7,7 @@ type counters struct {
 	registerOK, notifySent, notifyRetrans, notifyGiveUp, ackRecv, ackUnknown *stats.Counter
 	badAuth, unknownKey, noSite, outOfSite, replay, badRecord, rlocDenied    *stats.Counter
 	expired, proxyReply, forwarded, negative, subscribe, unsubscribe         *stats.Counter
-	subRejected, published                                                   *stats.Counter
+	subRejected, published, moves                                            *stats.Counter
 }
 
 func newCounters(r *stats.Registry) counters {
@@ -39,5 +39,6 @@ func newCounters(r *stats.Registry) counters {
 		unsubscribe:   c("subscriptions_removed", "Pub/sub subscriptions removed."),
 		subRejected:   c("subscriptions_rejected", "Pub/sub subscriptions refused (replay, limit, no security association)."),
 		published:     c("publications", "Map-Notifies sent to subscribers on a mapping change."),
+		moves:         c("registrations_moved", "Registrations taken over by an xTR of another site or site-ID (an EID moved)."),
 	}
 }

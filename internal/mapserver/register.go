@@ -20,7 +20,11 @@ func (s *Server) HandleMapRegister(raw []byte, m *wire.MapRegister, src netip.Ad
 		return
 	}
 	eids := make([]mapping.EID, len(m.Records))
-	var st *site
+	// The sites that may register every EID of the message. Usually one;
+	// several when sites share a prefix (hosts that move between them), and
+	// then the key decides. The array keeps the common case off the heap.
+	var buf [4]*site
+	var cands []*site
 	for i := range m.Records {
 		e, ok := mapping.FromWire(m.Records[i].EID, m.Records[i].MaskLen)
 		if !ok {
@@ -29,35 +33,24 @@ func (s *Server) HandleMapRegister(raw []byte, m *wire.MapRegister, src netip.Ad
 			return
 		}
 		eids[i] = e
-		rs := s.siteFor(e)
-		if rs == nil {
-			if i == 0 {
+		if i == 0 {
+			cands = s.sitesFor(buf[:0], e)
+			if len(cands) == 0 {
 				s.c.noSite.Inc()
-			} else {
-				s.c.outOfSite.Inc()
+				s.authFailLog(src.Addr(), "Map-Register for an EID no site may register", e)
+				return
 			}
-			s.authFailLog(src.Addr(), "Map-Register for an EID no site may register", e)
-			return
+			continue
 		}
-		if st == nil {
-			st = rs
-		} else if rs != st {
+		cands = slices.DeleteFunc(cands, func(st *site) bool { return !s.mayRegister(st, e) })
+		if len(cands) == 0 {
 			s.c.outOfSite.Inc()
-			s.authFailLog(src.Addr(), "Map-Register mixes EIDs of two sites", e)
+			s.authFailLog(src.Addr(), "Map-Register mixes EIDs no one site may register", e)
 			return
 		}
 	}
-	key, ok := st.key(m.KeyID)
-	if !ok || key.Alg != m.Algorithm {
-		s.c.unknownKey.Inc()
-		st.authFailures++
-		s.authFailLog(src.Addr(), "Map-Register with unknown key ID or algorithm", eids[0])
-		return
-	}
-	if err := st.authenticator(key, s.opts.Auth).Verify(raw); err != nil {
-		s.c.badAuth.Inc()
-		st.authFailures++
-		s.authFailLog(src.Addr(), "Map-Register failed authentication", eids[0])
+	st, key, ok := s.authenticateLocked(raw, m, cands, src.Addr(), eids[0])
+	if !ok {
 		return
 	}
 	if st.cfg.RequireNonceIncrease || s.opts.RequireNonceIncrease {
@@ -123,6 +116,35 @@ func (s *Server) HandleMapRegister(raw []byte, m *wire.MapRegister, src netip.Ad
 	}
 }
 
+// authenticateLocked returns the first of cands (config order) holding a
+// key with the message's key ID and algorithm that verifies it. When none
+// does, every candidate counts an auth failure, and the message counts as
+// bad-auth if some key was tried, else unknown-key-id.
+func (s *Server) authenticateLocked(raw []byte, m *wire.MapRegister, cands []*site, src netip.Addr, eid mapping.EID) (*site, Key, bool) {
+	tried := false
+	for _, st := range cands {
+		key, ok := st.key(m.KeyID)
+		if !ok || key.Alg != m.Algorithm {
+			continue
+		}
+		tried = true
+		if st.authenticator(key, s.opts.Auth).Verify(raw) == nil {
+			return st, key, true
+		}
+	}
+	for _, st := range cands {
+		st.authFailures++
+	}
+	if tried {
+		s.c.badAuth.Inc()
+		s.authFailLog(src, "Map-Register failed authentication", eid)
+	} else {
+		s.c.unknownKey.Inc()
+		s.authFailLog(src, "Map-Register with unknown key ID or algorithm", eid)
+	}
+	return nil, Key{}, false
+}
+
 // sameETR tells whether two registrations come from the same xTR: by
 // xTR-ID when both have one, else by source address.
 func sameETR(a, b *etrReg) bool {
@@ -132,32 +154,94 @@ func sameETR(a, b *etrReg) bool {
 	return a.src.Addr() == b.src.Addr()
 }
 
-// storeLocked merges one xTR's registration of eid into the table and
-// reacts if the mapping others see changed.
+// sameSite tells whether registrations a (of site sa) and b (of site sb)
+// of one prefix come from one LISP site, whose locator sets merge: the same
+// Map-Server site and the same site-ID. An xTR without xTR-ID/site-ID has
+// site-ID 0 (the field is only set with the I bit).
+func sameSite(sa *site, a *etrReg, sb *site, b *etrReg) bool {
+	return sa == sb && a.siteID == b.siteID
+}
+
+// storeLocked records one xTR's registration of eid and reacts if the
+// mapping others see changed. xTRs of the same site merge their locator
+// sets; an xTR of another site (or site-ID) takes the prefix over: the EID
+// moved (host mobility), so the previous xTRs lose it at once instead of
+// serving a stale mapping until they time out.
 func (s *Server) storeLocked(eid mapping.EID, st *site, reg etrReg) {
+	now := s.now()
 	r, ok := s.regs.Get(eid)
 	if !ok {
 		r = &registration{eid: eid, site: st}
 		s.regs.Insert(eid, r)
 	}
-	r.site = st
-	before := r.merged(s.now())
-	idx := slices.IndexFunc(r.etrs, func(e etrReg) bool { return sameETR(&e, &reg) })
-	if idx >= 0 {
-		r.etrs[idx] = reg
-	} else {
-		r.etrs = append(r.etrs, reg)
+	from := r.site
+	before := r.merged(now)
+	var moved []etrReg // live registrations of another site: they lose eid
+	keep := r.etrs[:0]
+	for _, e := range r.etrs {
+		switch {
+		case sameSite(from, &e, st, &reg):
+			if !sameETR(&e, &reg) {
+				keep = append(keep, e)
+			}
+		case e.expires <= now:
+			// Lapsed, waiting for Tick: it would have counted it.
+			s.c.expired.Inc()
+		default:
+			moved = append(moved, e)
+		}
 	}
-	after := r.merged(s.now())
+	// Clear what the filter left behind so the dropped locator slices can
+	// be collected.
+	clear(r.etrs[len(keep):])
+	r.etrs = append(keep, reg)
+	r.site = st
 	r.reply = nil
 	s.scheduleLocked(r)
-	if !ok || !slices.Equal(before, after) {
-		if ok {
-			s.log.Info("registration changed", "eid", eid, "site", st.cfg.Name, "locators", len(after))
-		} else {
-			s.log.Info("registered", "eid", eid, "site", st.cfg.Name, "by", reg.src.Addr())
+	after := r.merged(now)
+	switch {
+	case !ok:
+		s.log.Info("registered", "eid", eid, "site", st.cfg.Name, "by", reg.src.Addr())
+	case len(moved) > 0:
+		mv := s.moved[eid]
+		s.moved[eid] = moveStat{moves: mv.moves + 1, last: now}
+		s.c.moves.Inc()
+		s.log.Info("registration moved", "eid", eid, "from-site", from.cfg.Name, "to-site", st.cfg.Name,
+			"from-site-id", moved[0].siteID, "to-site-id", reg.siteID, "from", moved[0].src.Addr(), "by", reg.src.Addr(),
+			"locators", len(after))
+	case !slices.Equal(before, after):
+		s.log.Info("registration changed", "eid", eid, "site", st.cfg.Name, "locators", len(after))
+	default:
+		return
+	}
+	s.changedLocked(r, &reg)
+	if len(moved) > 0 {
+		s.notifyMovedLocked(r, from, moved, &reg)
+	}
+}
+
+// notifyMovedLocked tells the xTRs that lost r's prefix to another site
+// where it went: an unsolicited Map-Notify, signed with the key of their own
+// site and retransmitted until acked, carrying the new mapping. The L and P
+// bits are cleared: those locators are not the old xTR's own. An xTR that now
+// registers the prefix for the other site itself needs no telling.
+func (s *Server) notifyMovedLocked(r *registration, from *site, moved []etrReg, by *etrReg) {
+	rec := s.mappingLocked(r, s.now(), false)
+	for i := range moved {
+		e := &moved[i]
+		if sameETR(e, by) {
+			continue
 		}
-		s.changedLocked(r, &reg)
+		key, ok := from.key(e.keyID)
+		if !ok {
+			continue // its key was removed by a reload: it cannot check a notify
+		}
+		n := &wire.MapNotify{AuthBody: wire.AuthBody{Nonce: s.newNonce(), KeyID: key.ID, Algorithm: key.Alg,
+			Records: []wire.EIDRecord{rec}}}
+		if e.flags&flagXTRID != 0 {
+			n.HasXTRID, n.XTRID, n.SiteID = true, e.xtrID, e.siteID
+		}
+		s.sendUnsolicitedLocked(n, key, e.local, e.src)
 	}
 }
 

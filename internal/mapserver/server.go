@@ -3,6 +3,7 @@ package mapserver
 import (
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -101,6 +102,14 @@ type registration struct {
 	bucket     int64 // expiry second it is filed under in Server.expiry
 }
 
+// moveStat counts the moves of one registered prefix. It lives beside the
+// registrations, not in them: few prefixes ever move, and a field would
+// cost every one of millions of registrations a bigger allocation.
+type moveStat struct {
+	moves uint32
+	last  int64 // unix nanoseconds
+}
+
 // hasLive reports whether any xTR's registration is still valid at now.
 func (r *registration) hasLive(now int64) bool {
 	for i := range r.etrs {
@@ -139,6 +148,7 @@ type Server struct {
 	// expiry files registrations by the second their first xTR lapses, so
 	// Tick looks only at those due instead of scanning a million entries.
 	expiry map[int64][]*registration
+	moved  map[mapping.EID]moveStat // registrations that moved at least once
 	c      counters
 	log    *slog.Logger
 }
@@ -166,6 +176,7 @@ func New(sites []Site, opts Options) *Server {
 		pending:  map[uint64]*pendingNotify{},
 		authLog:  map[netip.Addr]int64{},
 		expiry:   map[int64][]*registration{},
+		moved:    map[mapping.EID]moveStat{},
 		log:      opts.Log.With("role", "map-server"),
 	}
 	s.c = newCounters(opts.Stats)
@@ -200,7 +211,7 @@ func (s *Server) Reload(sites []Site, changed map[string]bool) {
 	var drop []mapping.EID
 	for eid, r := range s.regs.All() {
 		st, ok := s.sites[r.site.cfg.Name]
-		if !ok || changed[r.site.cfg.Name] || s.siteFor(eid) != st {
+		if !ok || changed[r.site.cfg.Name] || !s.mayRegister(st, eid) {
 			drop = append(drop, eid)
 			continue
 		}
@@ -208,6 +219,7 @@ func (s *Server) Reload(sites []Site, changed map[string]bool) {
 	}
 	for _, eid := range drop {
 		s.regs.Delete(eid)
+		delete(s.moved, eid)
 		s.publishLocked(eid)
 	}
 	for id, st := range s.xtrSites {
@@ -220,17 +232,41 @@ func (s *Server) Reload(sites []Site, changed map[string]bool) {
 	s.log.Info("sites reloaded", "sites", len(sites), "registrations-dropped", len(drop))
 }
 
-// siteFor returns the site allowed to register e: the longest configured
-// prefix that covers it (exactly, or as a more-specific when allowed).
-func (s *Server) siteFor(e mapping.EID) *site {
+// sitesFor appends to dst the sites allowed to register e: those listing
+// the longest configured prefix that covers it (exactly, or as a
+// more-specific when allowed), in config order. Several sites may list one
+// prefix so that a host can move between them; the key tells them apart.
+func (s *Server) sitesFor(dst []*site, e mapping.EID) []*site {
 	for _, refs := range s.prefixes.Supernets(e) {
 		for _, ref := range refs {
-			if ref.prefix.covers(e) {
-				return ref.site
+			if ref.prefix.covers(e) && !slices.Contains(dst, ref.site) {
+				dst = append(dst, ref.site)
 			}
 		}
+		if len(dst) > 0 {
+			return dst
+		}
 	}
-	return nil
+	return dst
+}
+
+// mayRegister reports whether st is among the sites allowed to register e.
+func (s *Server) mayRegister(st *site, e mapping.EID) bool {
+	for _, refs := range s.prefixes.Supernets(e) {
+		found := false
+		for _, ref := range refs {
+			if ref.prefix.covers(e) {
+				if ref.site == st {
+					return true
+				}
+				found = true
+			}
+		}
+		if found {
+			return false
+		}
+	}
+	return false
 }
 
 // Configured reports whether e falls inside a configured site prefix, and
@@ -298,6 +334,7 @@ func (s *Server) Tick() {
 				r.etrs, r.reply = live, nil
 				if len(live) == 0 {
 					s.regs.Delete(r.eid)
+					delete(s.moved, r.eid)
 					s.log.Info("registration expired", "eid", r.eid)
 					s.publishLocked(r.eid)
 					continue

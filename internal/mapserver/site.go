@@ -1,7 +1,8 @@
 // Package mapserver is the Map-Server role (RFC 9301 §8.2-8.3, RFC 9437):
-// sites and their keys, authenticated registrations merged per xTR,
-// Map-Notify, proxy Map-Replies or forwarding to the registered ETR, and
-// publish/subscribe. All state sits behind one mutex; methods are the API
+// sites and their keys, authenticated registrations (merged across the
+// xTRs of one site, moved when another site registers the prefix: host
+// mobility), Map-Notify, proxy Map-Replies or forwarding to the registered
+// ETR, and publish/subscribe. All state sits behind one mutex; methods are the API
 // the daemon, the Map-Resolver and the admin socket call.
 package mapserver
 

@@ -40,6 +40,8 @@ type RegistrationView struct {
 	EIDPrefix    string         `json:"eid-prefix"`
 	Locators     []LocatorView  `json:"locators"`
 	RegisteredBy []RegisteredBy `json:"registered-by"`
+	Moves        uint32         `json:"moves"`               // times another site took the prefix over
+	LastMove     *time.Time     `json:"last-move,omitempty"` // nil before the first move
 }
 
 // SiteView is a site with its registrations, for `lispctl show site`.
@@ -99,7 +101,12 @@ func (s *Server) Sites(name string) []SiteView {
 		if !ok {
 			continue
 		}
-		rv := RegistrationView{InstanceID: eid.IID, EIDPrefix: eid.Prefix.String(), Locators: locViews(r.merged(nowNs))}
+		rv := RegistrationView{InstanceID: eid.IID, EIDPrefix: eid.Prefix.String(), Locators: locViews(r.merged(nowNs)),
+			Moves: s.moved[eid].moves}
+		if rv.Moves > 0 {
+			t := time.Unix(0, s.moved[eid].last)
+			rv.LastMove = &t
+		}
 		for _, e := range r.etrs {
 			if e.expires <= nowNs {
 				continue

@@ -1,0 +1,322 @@
+package mapserver
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/lispd/lispd/internal/mapping"
+	"github.com/lispd/lispd/wire"
+)
+
+var (
+	shared   = mapping.NewEID(0, netip.MustParsePrefix("203.0.113.0/25")) // listed by dc1 and dc2
+	edgeNet  = mapping.NewEID(0, netip.MustParsePrefix("203.0.113.0/29")) // longer: only edge
+	dc1Only  = mapping.NewEID(0, netip.MustParsePrefix("198.51.100.0/24"))
+	dc2Only  = mapping.NewEID(0, netip.MustParsePrefix("2001:db8:2::/48"))
+	vm       = mapping.NewEID(0, netip.MustParsePrefix("203.0.113.10/32"))
+	xtrA     = netip.MustParseAddrPort("192.0.2.31:4342")
+	xtrA2    = netip.MustParseAddrPort("192.0.2.33:4342")
+	xtrB     = netip.MustParseAddrPort("192.0.2.32:4342")
+	dc1Key   = []byte("dc1-key")
+	dc2Key   = []byte("dc2-key")
+	edgeKey  = []byte("edge-key")
+	itrNotif = netip.AddrPortFrom(itr, 4342)
+)
+
+// mobilitySites: dc1 and dc2 share a prefix a VM moves within, each with
+// its own key; edge holds a longer prefix inside it.
+func mobilitySites() []Site {
+	return []Site{
+		{Name: "dc1", Keys: []Key{{ID: 0, Alg: wire.AuthHMACSHA256, Secret: dc1Key}},
+			Prefixes: []SitePrefix{{EID: shared, AcceptMoreSpecifics: true}, {EID: dc1Only}}},
+		{Name: "dc2", Keys: []Key{{ID: 0, Alg: wire.AuthHMACSHA256, Secret: dc2Key}},
+			Prefixes: []SitePrefix{{EID: shared, AcceptMoreSpecifics: true}, {EID: dc2Only}}},
+		{Name: "edge", Keys: []Key{{ID: 0, Alg: wire.AuthHMACSHA256, Secret: edgeKey}},
+			Prefixes: []SitePrefix{{EID: edgeNet, AcceptMoreSpecifics: true}}},
+	}
+}
+
+func newMobilityFixture(t *testing.T) *fixture {
+	f := newFixture(t)
+	f.s = New(mobilitySites(), Options{Now: f.clk.now, Timers: f.timers, Stats: f.reg})
+	return f
+}
+
+func withSite(id byte, siteID uint64) regOpt {
+	return func(m *wire.MapRegister) { m.HasXTRID, m.XTRID, m.SiteID = true, [16]byte{id}, siteID }
+}
+
+func (f *fixture) regVM(src netip.AddrPort, key []byte, nonce uint64, rloc string, opts ...regOpt) []sent {
+	f.t.Helper()
+	return f.register(src, 0, wire.AuthHMACSHA256, key, nonce, []wire.EIDRecord{record(vm, rloc)}, opts...)
+}
+
+// notifyTo finds the one message sent to dst, checks it is a Map-Notify
+// signed with key and returns it.
+func (f *fixture) notifyTo(msgs []sent, dst netip.AddrPort, key []byte) *wire.MapNotify {
+	f.t.Helper()
+	var found *sent
+	for i := range msgs {
+		if msgs[i].to == dst {
+			if found != nil {
+				f.t.Fatalf("two messages to %v", dst)
+			}
+			found = &msgs[i]
+		}
+	}
+	if found == nil {
+		f.t.Fatalf("nothing sent to %v among %d messages", dst, len(msgs))
+	}
+	if found.src != ms {
+		f.t.Errorf("message to %v sent from %v, want %v", dst, found.src, ms)
+	}
+	if err := wire.Verify(found.b, key, wire.AuthOptions{}); err != nil {
+		f.t.Fatalf("message to %v does not verify with %q: %v", dst, key, err)
+	}
+	m, err := wire.Decode(found.b)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	n, ok := m.(*wire.MapNotify)
+	if !ok {
+		f.t.Fatalf("sent %v to %v, want a Map-Notify", m, dst)
+	}
+	return n
+}
+
+// onlyLocator checks n carries vm with exactly the locator rloc.
+func onlyLocator(t *testing.T, what string, n *wire.MapNotify, rloc string) {
+	t.Helper()
+	if len(n.Records) != 1 || n.Records[0].PrefixString() != "203.0.113.10/32" {
+		t.Fatalf("%s: records %v", what, n.Records)
+	}
+	ls := n.Records[0].Locators
+	if len(ls) != 1 || !ls[0].Address.Equal(wire.AddrFromIP(netip.MustParseAddr(rloc))) {
+		t.Errorf("%s: locators %v, want only %s", what, ls, rloc)
+	}
+}
+
+func (f *fixture) vmView(site string) *RegistrationView {
+	f.t.Helper()
+	for _, st := range f.s.Sites(site) {
+		for i, r := range st.Registrations {
+			if r.EIDPrefix == "203.0.113.10/32" {
+				return &st.Registrations[i]
+			}
+		}
+	}
+	return nil
+}
+
+func TestSharedPrefixEachSiteItsKey(t *testing.T) {
+	f := newMobilityFixture(t)
+	host2 := mapping.NewEID(0, netip.MustParsePrefix("203.0.113.77/32"))
+	f.expectNotify(f.regVM(xtrA, dc1Key, 1, "192.0.2.31"), xtrA, dc1Key, 1)
+	// dc2 is second in config order: dc1's key is tried first and fails.
+	out := f.register(xtrB, 0, wire.AuthHMACSHA256, dc2Key, 1, []wire.EIDRecord{record(host2, "192.0.2.32")})
+	f.expectNotify(out, xtrB, dc2Key, 1)
+	if v := f.vmView("dc1"); v == nil || v.RegisteredBy[0].Source != xtrA.String() {
+		t.Errorf("dc1 does not hold the VM: %+v", f.s.Sites("dc1"))
+	}
+	if regs := f.s.Sites("dc2")[0].Registrations; len(regs) != 1 || regs[0].EIDPrefix != "203.0.113.77/32" {
+		t.Errorf("dc2 registrations: %+v", regs)
+	}
+	if a1, a2 := f.s.Sites("dc1")[0].AuthFailures, f.s.Sites("dc2")[0].AuthFailures; a1 != 0 || a2 != 0 {
+		t.Errorf("auth failures after good registrations: dc1 %d, dc2 %d", a1, a2)
+	}
+
+	for _, tc := range []struct {
+		name, reason string
+		do           func() []sent
+	}{
+		{"neither site's key", "bad-auth", func() []sent { return f.regVM(xtrB, []byte("wrong"), 2, "192.0.2.32") }},
+		{"key ID neither site has", "unknown-key-id", func() []sent {
+			return f.register(xtrB, 3, wire.AuthHMACSHA256, dc2Key, 2, []wire.EIDRecord{record(vm, "192.0.2.32")})
+		}},
+		// Longest match: inside edge's /28, dc2's /25 gives no right.
+		{"the longer prefix belongs to edge", "bad-auth", func() []sent {
+			e := mapping.NewEID(0, netip.MustParsePrefix("203.0.113.5/32"))
+			return f.register(xtrB, 0, wire.AuthHMACSHA256, dc2Key, 2, []wire.EIDRecord{record(e, "192.0.2.32")})
+		}},
+		// The chosen site must hold every record: dc1's prefix with dc2's key.
+		{"records of the shared and of another site's prefix", "bad-auth", func() []sent {
+			return f.register(xtrB, 0, wire.AuthHMACSHA256, dc2Key, 2, []wire.EIDRecord{record(vm, "192.0.2.32"), record(dc1Only, "192.0.2.32")})
+		}},
+		{"records no one site holds", "prefix-outside-site", func() []sent {
+			return f.register(xtrB, 0, wire.AuthHMACSHA256, dc2Key, 2, []wire.EIDRecord{record(dc1Only, "192.0.2.32"), record(dc2Only, "192.0.2.32")})
+		}},
+	} {
+		before := f.counter("registers_rejected", tc.reason)
+		if out := tc.do(); len(out) != 0 {
+			t.Errorf("%s: answered %d messages", tc.name, len(out))
+		}
+		if got := f.counter("registers_rejected", tc.reason); got != before+1 {
+			t.Errorf("%s: %s counted %d times", tc.name, tc.reason, got-before)
+		}
+	}
+	// Every candidate counts the failures it was asked to judge: both sites
+	// the first two, edge the third, dc1 alone the fourth.
+	a1, a2, ae := f.s.Sites("dc1")[0].AuthFailures, f.s.Sites("dc2")[0].AuthFailures, f.s.Sites("edge")[0].AuthFailures
+	if a1 != 3 || a2 != 2 || ae != 1 {
+		t.Errorf("auth failures: dc1 %d, dc2 %d, edge %d, want 3, 2, 1", a1, a2, ae)
+	}
+	if v := f.vmView("dc1"); v == nil || v.Moves != 0 || len(v.Locators) != 1 || v.Locators[0].Address != "192.0.2.31" {
+		t.Errorf("a rejected registration changed the VM: %+v", v)
+	}
+	// A message holding only dc2's prefixes passes with dc2's key.
+	out = f.register(xtrB, 0, wire.AuthHMACSHA256, dc2Key, 3, []wire.EIDRecord{record(vm, "192.0.2.32"), record(dc2Only, "192.0.2.32")})
+	f.expectNotify(out, xtrB, dc2Key, 3)
+}
+
+func TestMoveBetweenSites(t *testing.T) {
+	f := newMobilityFixture(t)
+	// A subscriber (an ITR of edge) watches the VM.
+	f.register(netip.AddrPortFrom(itr, 4342), 0, wire.AuthHMACSHA256, edgeKey, 1,
+		[]wire.EIDRecord{record(mapping.NewEID(0, netip.MustParsePrefix("203.0.113.1/32")), "192.0.2.21")}, withXTR(9))
+	f.regVM(xtrA, dc1Key, 1, "192.0.2.31", withSite(0xA, 1))
+	req := mapRequest(vm, 100)
+	req.Msg.HasXTRID, req.Msg.XTRID, req.Msg.SiteID = true, [16]byte{9}, 7
+	req.Msg.Records[0].Notify = true
+	f.s.HandleMapRequest(req, &capture{})
+	sub := f.notifyTo(f.timers.take(), itrNotif, edgeKey)
+	onlyLocator(t, "subscription", sub, "192.0.2.31")
+	f.ack(sub, edgeKey)
+	start := f.clk.t
+
+	// The VM moves to dc2: B registers it.
+	f.clk.advance(10 * time.Second)
+	f.expectNotify(f.regVM(xtrB, dc2Key, 1, "192.0.2.32", withSite(0xB, 2)), xtrB, dc2Key, 1)
+	sentNow := f.timers.take()
+	if len(sentNow) != 2 {
+		t.Fatalf("%d unsolicited messages after the move, want the old xTR's Map-Notify and a publication", len(sentNow))
+	}
+	toA := f.notifyTo(sentNow, xtrA, dc1Key)
+	onlyLocator(t, "Map-Notify to the old xTR", toA, "192.0.2.32")
+	if !toA.HasXTRID || toA.XTRID != [16]byte{0xA} || toA.SiteID != 1 || toA.KeyID != 0 {
+		t.Errorf("Map-Notify to the old xTR: xTR-ID %v/%x site-ID %d", toA.HasXTRID, toA.XTRID, toA.SiteID)
+	}
+	if toA.Records[0].Locators[0].Local() {
+		t.Error("the old xTR is told the new locator is local to it")
+	}
+	pub := f.notifyTo(sentNow, itrNotif, edgeKey)
+	onlyLocator(t, "publication", pub, "192.0.2.32")
+	if pub.Nonce != 101 {
+		t.Errorf("publication nonce %d, want 101", pub.Nonce)
+	}
+	f.ack(pub, edgeKey)
+
+	if v := f.vmView("dc1"); v != nil {
+		t.Errorf("dc1 still shows the VM: %+v", v)
+	}
+	v := f.vmView("dc2")
+	if v == nil || len(v.RegisteredBy) != 1 || v.RegisteredBy[0].Source != xtrB.String() ||
+		len(v.Locators) != 1 || v.Locators[0].Address != "192.0.2.32" {
+		t.Fatalf("dc2 after the move: %+v", v)
+	}
+	if v.Moves != 1 || v.LastMove == nil || !v.LastMove.Equal(start.Add(10*time.Second)) {
+		t.Errorf("moves %d, last move %v", v.Moves, v.LastMove)
+	}
+	if got := f.counter("registrations_moved", ""); got != 1 {
+		t.Errorf("registrations_moved = %d", got)
+	}
+	// Map-Requests now go to B.
+	var out capture
+	f.s.HandleMapRequest(mapRequest(vm, 5), &out)
+	if len(out.msgs) != 1 || out.msgs[0].to != netip.AddrPortFrom(xtrB.Addr(), 4342) {
+		t.Errorf("Map-Request after the move went to %+v", out.msgs)
+	}
+
+	// The old xTR gets the Map-Notify again until it acks.
+	f.clk.advance(3 * time.Second)
+	f.s.Tick()
+	again := f.notifyTo(f.timers.take(), xtrA, dc1Key)
+	if again.Nonce != toA.Nonce {
+		t.Errorf("retransmission nonce %x, want %x", again.Nonce, toA.Nonce)
+	}
+	f.ack(toA, dc1Key)
+	if n := f.s.PendingNotifies(); n != 0 {
+		t.Errorf("%d Map-Notifies pending after the acks", n)
+	}
+	f.clk.advance(10 * time.Second)
+	f.s.Tick()
+	if msgs := f.timers.take(); len(msgs) != 0 {
+		t.Errorf("%d messages sent after the ack", len(msgs))
+	}
+
+	// And back to dc1: the same in reverse.
+	f.regVM(xtrA, dc1Key, 2, "192.0.2.31", withSite(0xA, 1))
+	sentNow = f.timers.take()
+	toB := f.notifyTo(sentNow, xtrB, dc2Key)
+	onlyLocator(t, "Map-Notify to dc2's xTR", toB, "192.0.2.31")
+	if toB.XTRID != [16]byte{0xB} || toB.SiteID != 2 {
+		t.Errorf("Map-Notify to dc2's xTR: xTR-ID %x site-ID %d", toB.XTRID, toB.SiteID)
+	}
+	onlyLocator(t, "publication of the move back", f.notifyTo(sentNow, itrNotif, edgeKey), "192.0.2.31")
+	if v := f.vmView("dc2"); v != nil {
+		t.Errorf("dc2 still shows the VM: %+v", v)
+	}
+	if v := f.vmView("dc1"); v == nil || v.Moves != 2 || len(v.RegisteredBy) != 1 || v.Locators[0].Address != "192.0.2.31" {
+		t.Errorf("dc1 after the move back: %+v", v)
+	}
+	if got := f.counter("registrations_moved", ""); got != 2 {
+		t.Errorf("registrations_moved = %d", got)
+	}
+	if f.s.Registrations() != 2 { // the VM and the subscriber's own host
+		t.Errorf("%d registrations", f.s.Registrations())
+	}
+	// Once the prefix expires its move history goes with it.
+	f.clk.advance(4 * time.Minute)
+	f.s.Tick()
+	f.regVM(xtrA, dc1Key, 3, "192.0.2.31", withSite(0xA, 1))
+	if v := f.vmView("dc1"); v == nil || v.Moves != 0 || v.LastMove != nil {
+		t.Errorf("registered anew after expiry: %+v", v)
+	}
+}
+
+func TestSameSiteMergesOtherSiteIDMoves(t *testing.T) {
+	f := newMobilityFixture(t)
+	f.regVM(xtrA, dc1Key, 1, "192.0.2.31", withSite(0xA, 1))
+	f.regVM(xtrA2, dc1Key, 1, "192.0.2.33", withSite(0xA2, 1))
+	v := f.vmView("dc1")
+	if v == nil || len(v.Locators) != 2 || len(v.RegisteredBy) != 2 || v.Moves != 0 {
+		t.Fatalf("two xTRs of one site and site-ID: %+v", v)
+	}
+	// A learns the merged set, as before.
+	if n := f.notifyTo(f.timers.take(), xtrA, dc1Key); len(n.Records[0].Locators) != 2 {
+		t.Errorf("merge Map-Notify carries %v", n.Records[0].Locators)
+	}
+	if got := f.counter("registrations_moved", ""); got != 0 {
+		t.Errorf("registrations_moved = %d after a merge", got)
+	}
+
+	// Same Map-Server site, another site-ID: a move, both old xTRs told.
+	f.regVM(xtrB, dc1Key, 1, "192.0.2.32", withSite(0xC, 3))
+	msgs := f.timers.take()
+	if len(msgs) != 2 {
+		t.Fatalf("%d Map-Notifies after the move, want one per old xTR", len(msgs))
+	}
+	onlyLocator(t, "to A", f.notifyTo(msgs, xtrA, dc1Key), "192.0.2.32")
+	onlyLocator(t, "to A2", f.notifyTo(msgs, xtrA2, dc1Key), "192.0.2.32")
+	v = f.vmView("dc1")
+	if v == nil || len(v.RegisteredBy) != 1 || v.RegisteredBy[0].SiteID != 3 || v.Moves != 1 {
+		t.Errorf("after the move within dc1: %+v", v)
+	}
+}
+
+func TestLapsedOtherSiteIsNoMove(t *testing.T) {
+	f := newMobilityFixture(t)
+	f.regVM(xtrA, dc1Key, 1, "192.0.2.31", withSite(0xA, 1))
+	f.clk.advance(4 * time.Minute) // lapsed, not yet swept by Tick
+	f.timers.take()
+	f.regVM(xtrB, dc2Key, 1, "192.0.2.32", withSite(0xB, 2))
+	if msgs := f.timers.take(); len(msgs) != 0 {
+		t.Errorf("%d messages to a lapsed xTR", len(msgs))
+	}
+	if v := f.vmView("dc2"); v == nil || v.Moves != 0 || len(v.RegisteredBy) != 1 {
+		t.Errorf("after registering over a lapsed site: %+v", v)
+	}
+	if f.counter("registrations_moved", "") != 0 || f.counter("registrations_expired", "") != 1 {
+		t.Error("a lapsed registration counted as moved, or not as expired")
+	}
+}
