@@ -32,8 +32,13 @@ func (p programmer) SetLocatorUp(eid mapping.EID, rloc netip.Addr, up bool) {
 func (p programmer) SetLocalEIDs(eids []mapping.EID) { p.e.SetLocalEIDs(eids) }
 
 // hooks forwards data-plane events to the xTR, which is built after the
-// engine (each needs the other).
-type hooks struct{ x atomic.Pointer[xtr.Server] }
+// engine (each needs the other). hostSeen, when set, receives the hosts
+// the engine detects in dynamic-EID ranges (nothing programs those ranges
+// yet, so nothing is detected).
+type hooks struct {
+	x        atomic.Pointer[xtr.Server]
+	hostSeen atomic.Pointer[func(iid uint32, src netip.Addr)]
+}
 
 func (h *hooks) Miss(iid uint32, dst netip.Addr) {
 	if x := h.x.Load(); x != nil {
@@ -48,6 +53,11 @@ func (h *hooks) SendMapRequest(iid uint32, dst netip.Addr) {
 func (h *hooks) Decapsulated(src netip.Addr, iid uint32, inner netip.Addr) {
 	if x := h.x.Load(); x != nil {
 		x.Decapsulated(src, iid, inner)
+	}
+}
+func (h *hooks) HostSeen(iid uint32, src netip.Addr) {
+	if f := h.hostSeen.Load(); f != nil {
+		(*f)(iid, src)
 	}
 }
 

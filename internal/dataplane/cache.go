@@ -14,7 +14,7 @@ import (
 // instance is the state of one instance ID: its TUN, its map-cache and
 // local-EID snapshots. Readers load the snapshots without locks; writers
 // hold Engine.mu and publish a new snapshot built with bart's persistent
-// (copy-on-write) operations.
+// (copy-on-write) operations, or a fresh one.
 type instance struct {
 	iid    uint32
 	idx    int // index into per-worker per-instance slices
@@ -22,6 +22,23 @@ type instance struct {
 	native NativeWriter
 	cache  atomic.Pointer[bart.Fast[*fwdEntry]]
 	local  atomic.Pointer[bart.Lite]
+	// Host mobility; nil (the common case) when the instance has no
+	// dynamic-EID range, so the packet path pays one load and a nil check.
+	dyn atomic.Pointer[dynEIDs]
+}
+
+// dynEIDs is an immutable snapshot of one instance's dynamic-EID
+// configuration: the ranges hosts may appear in and the hosts already
+// detected.
+type dynEIDs struct {
+	ranges bart.Lite
+	known  bart.Lite
+}
+
+// fresh reports whether src lies in a dynamic-EID range and is not a
+// known host.
+func (d *dynEIDs) fresh(src netip.Addr) bool {
+	return d.ranges.Lookup(src) && !d.known.Lookup(src)
 }
 
 // choice is one locator traffic may go to, with what the ITR needs to
@@ -222,6 +239,38 @@ func (e *Engine) SetLocalEIDs(eids []mapping.EID) {
 	e.mu.Lock()
 	for _, inst := range e.instList {
 		inst.local.Store(fresh[inst.iid])
+	}
+	e.mu.Unlock()
+}
+
+// SetDynamicEIDs replaces the dynamic-EID configuration: ranges are the
+// prefixes (per instance ID) hosts may appear in, known the hosts (/32,
+// /128) already detected. A packet from the TUN whose source lies in a
+// range of its instance and is not known makes the engine call
+// ControlHooks.HostSeen (rate-limited); the packet is forwarded as usual.
+// Known hosts outside every range of their instance are ignored.
+func (e *Engine) SetDynamicEIDs(ranges, known []mapping.EID) {
+	fresh := make(map[uint32]*dynEIDs, len(e.instList))
+	for _, r := range ranges {
+		if e.instance(r.IID) == nil || !r.Prefix.IsValid() {
+			e.log.Debug("dynamic-EID range in an instance not served", "eid", r)
+			continue
+		}
+		d := fresh[r.IID]
+		if d == nil {
+			d = &dynEIDs{}
+			fresh[r.IID] = d
+		}
+		d.ranges.Insert(r.Prefix.Masked())
+	}
+	for _, h := range known {
+		if d := fresh[h.IID]; d != nil && h.Prefix.IsValid() {
+			d.known.Insert(h.Prefix.Masked())
+		}
+	}
+	e.mu.Lock()
+	for _, inst := range e.instList {
+		inst.dyn.Store(fresh[inst.iid]) // nil without ranges
 	}
 	e.mu.Unlock()
 }

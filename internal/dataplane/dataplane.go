@@ -44,6 +44,12 @@
 // each encapsulated (RFC 9300 §7.1, stateless), for the destination host
 // to reassemble.
 //
+// Host mobility (dynamic EIDs): per instance, an immutable snapshot of the
+// dynamic-EID ranges and the hosts already known in them, behind an
+// atomic pointer that stays nil while the feature is unused (one load and
+// a nil check per batch). A packet from the TUN whose source is in a
+// range and not known raises HostSeen, rate-limited per worker and source.
+//
 // Hooks run on their own goroutine fed by a bounded queue, so a slow
 // control plane costs events (counted), never packet latency.
 package dataplane
@@ -153,6 +159,11 @@ type ControlHooks interface {
 	// Decapsulated: sampled, once per DecapSampleInterval per outer
 	// source, so the control plane knows which ITRs sent traffic recently.
 	Decapsulated(outerSrc netip.Addr, iid uint32, innerSrc netip.Addr)
+	// HostSeen: a packet read from the TUN of iid came from src, which
+	// lies in a dynamic-EID range of iid and is not a known host (see
+	// Programmer.SetDynamicEIDs). Called at most once per
+	// HostSeenInterval per source address and ITR goroutine.
+	HostSeen(iid uint32, src netip.Addr)
 }
 
 // Locator is an RLOC of a map-cache entry as the data plane sees it.
@@ -182,6 +193,9 @@ type Programmer interface {
 	FlushMapCache(iid uint32) // every instance when iid == AllInstances
 	SetLocatorUp(eid mapping.EID, rloc netip.Addr, up bool)
 	SetLocalEIDs(eids []mapping.EID) // the ETR's database
+	// SetDynamicEIDs replaces the dynamic-EID ranges hosts may appear in
+	// and the hosts (/32, /128) already detected in them.
+	SetDynamicEIDs(ranges, known []mapping.EID)
 	Stats() Stats
 }
 

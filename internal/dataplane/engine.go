@@ -246,6 +246,7 @@ const (
 	hookMiss hookKind = iota
 	hookSendMapRequest
 	hookDecap
+	hookHostSeen
 )
 
 type hookEvent struct {
@@ -278,6 +279,8 @@ func (e *Engine) hookLoop() {
 				e.hooks.SendMapRequest(ev.iid, ev.addr)
 			case hookDecap:
 				e.hooks.Decapsulated(ev.addr, ev.iid, ev.addr2)
+			case hookHostSeen:
+				e.hooks.HostSeen(ev.iid, ev.addr)
 			}
 		}
 	}
