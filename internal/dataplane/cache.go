@@ -23,8 +23,10 @@ type instance struct {
 	cache  atomic.Pointer[bart.Fast[*fwdEntry]]
 	local  atomic.Pointer[bart.Lite]
 	// Host mobility; nil (the common case) when the instance has no
-	// dynamic-EID range, so the packet path pays one load and a nil check.
-	dyn atomic.Pointer[dynEIDs]
+	// dynamic-EID range or no host away, so the packet path pays one
+	// load and a nil check.
+	dyn  atomic.Pointer[dynEIDs]
+	away atomic.Pointer[bart.Lite]
 }
 
 // dynEIDs is an immutable snapshot of one instance's dynamic-EID
@@ -271,6 +273,31 @@ func (e *Engine) SetDynamicEIDs(ranges, known []mapping.EID) {
 	e.mu.Lock()
 	for _, inst := range e.instList {
 		inst.dyn.Store(fresh[inst.iid]) // nil without ranges
+	}
+	e.mu.Unlock()
+}
+
+// SetAwayEIDs replaces the set of hosts (/32, /128 per instance ID) that
+// moved away from this site. The ETR does not write a packet for one of
+// them to the TUN: it re-encapsulates it by the map-cache, where the
+// control plane installs the host's entry toward its new RLOC.
+func (e *Engine) SetAwayEIDs(eids []mapping.EID) {
+	fresh := make(map[uint32]*bart.Lite, len(e.instList))
+	for _, eid := range eids {
+		if e.instance(eid.IID) == nil || !eid.Prefix.IsValid() {
+			e.log.Debug("away EID in an instance not served", "eid", eid)
+			continue
+		}
+		l := fresh[eid.IID]
+		if l == nil {
+			l = new(bart.Lite)
+			fresh[eid.IID] = l
+		}
+		l.Insert(eid.Prefix.Masked())
+	}
+	e.mu.Lock()
+	for _, inst := range e.instList {
+		inst.away.Store(fresh[inst.iid]) // nil when none
 	}
 	e.mu.Unlock()
 }

@@ -45,10 +45,14 @@
 // to reassemble.
 //
 // Host mobility (dynamic EIDs): per instance, an immutable snapshot of the
-// dynamic-EID ranges and the hosts already known in them, behind an
-// atomic pointer that stays nil while the feature is unused (one load and
-// a nil check per batch). A packet from the TUN whose source is in a
-// range and not known raises HostSeen, rate-limited per worker and source.
+// dynamic-EID ranges and the hosts already known in them, and one of the
+// hosts that moved away, each behind an atomic pointer that stays nil
+// while the feature is unused (one load and a nil check per batch or
+// packet). A packet from the TUN whose source is in a range and not known
+// raises HostSeen, rate-limited per worker and source. A packet the ETR
+// decapsulates for an away host is handed back to the ITR path (its inner
+// TTL decremented, as a router's would be) and leaves toward the host's
+// new RLOC, which the control plane installs in the map-cache.
 //
 // Hooks run on their own goroutine fed by a bounded queue, so a slow
 // control plane costs events (counted), never packet latency.
@@ -196,6 +200,10 @@ type Programmer interface {
 	// SetDynamicEIDs replaces the dynamic-EID ranges hosts may appear in
 	// and the hosts (/32, /128) already detected in them.
 	SetDynamicEIDs(ranges, known []mapping.EID)
+	// SetAwayEIDs replaces the hosts (/32, /128) that moved away from this
+	// site: packets decapsulated for them are re-encapsulated by the
+	// map-cache instead of written to the TUN.
+	SetAwayEIDs(eids []mapping.EID)
 	Stats() Stats
 }
 
@@ -214,6 +222,7 @@ type Stats struct {
 	ICMPRateLimited     uint64            `json:"icmp-rate-limited"`
 	MissQueued          uint64            `json:"miss-queued"`
 	MissReleased        uint64            `json:"miss-released"`
+	Reencapsulated      uint64            `json:"reencapsulated"`
 	HookEventsDropped   uint64            `json:"hook-events-dropped"`
 	Dropped             map[string]uint64 `json:"dropped"`
 	MapCacheEntries     int               `json:"map-cache-entries"`

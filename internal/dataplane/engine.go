@@ -199,6 +199,7 @@ func (e *Engine) Stats() Stats {
 		ICMPRateLimited:     k.icmpLimited.Load(),
 		MissQueued:          k.queued.Load(),
 		MissReleased:        k.released.Load(),
+		Reencapsulated:      k.reencap.Load(),
 		HookEventsDropped:   k.hookDropped.Load(),
 		Dropped:             map[string]uint64{},
 		MapCacheEntries:     e.cacheSize(),

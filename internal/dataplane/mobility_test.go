@@ -8,7 +8,10 @@ import (
 	"time"
 
 	"github.com/lispd/lispd/internal/mapping"
+	"github.com/lispd/lispd/wire"
 )
+
+var rlocC4 = netip.MustParseAddr("192.0.2.3")
 
 func hostEID(iid uint32, a netip.Addr) mapping.EID {
 	return mapping.NewEID(iid, netip.PrefixFrom(a, a.BitLen()))
@@ -83,5 +86,104 @@ func TestHostSeenPerInstance(t *testing.T) {
 	time.Sleep(20 * time.Millisecond)
 	if got := a.hooks.hostsSeen(); !slices.Equal(got, []hostEvent{{5, hostA4}}) {
 		t.Fatalf("HostSeen calls %v", got)
+	}
+}
+
+// A packet the ETR decapsulates for a host that moved away leaves again,
+// encapsulated to the RLOC of the host's map-cache entry, with its TTL
+// decremented; after SetAwayEIDs(nil) such packets go to the TUN again.
+func TestAwayReencapsulated(t *testing.T) {
+	const iid = 7
+	fn := NewFakeNet()
+	b := newNode(t, fn, []netip.Addr{rlocB4, rlocB6}, []uint32{iid}, nil)
+	c := fn.Attach(64, rlocC4) // the host's new site, played by the test
+	away4, away6 := hostB4, netip.MustParseAddr("2001:db8:b::99")
+	stay := netip.MustParseAddr("203.0.113.2")
+	b.e.SetLocalEIDs([]mapping.EID{mapping.NewEID(iid, eidB4), mapping.NewEID(iid, eidB6)})
+	for _, h := range []netip.Addr{away4, away6} {
+		b.e.SetMapCache(CacheEntry{EID: hostEID(iid, h), Locators: []Locator{{Addr: rlocC4, Priority: 1, Up: true}}})
+	}
+	b.e.SetAwayEIDs([]mapping.EID{hostEID(iid, away4), hostEID(iid, away6), hostEID(99, away4)})
+
+	inject := func(inner []byte) {
+		payload := make([]byte, 8, 8+len(inner))
+		wire.DataHeader(payload).Put(wire.DataN|wire.DataI, 1, iid<<8)
+		b.ul.Inject(append(payload, inner...), Outer{Src: rlocA4, Dst: rlocB4, TTL: 64})
+	}
+	expectAtC := func(spec pktSpec) {
+		t.Helper()
+		got, o, ok := c.Next(5 * time.Second)
+		if !ok {
+			t.Fatal("nothing re-encapsulated to the new RLOC")
+		}
+		if o.Dst != rlocC4 || o.Src != rlocB4 || o.TTL != spec.ttl-1 {
+			t.Errorf("outer %+v, want %s -> %s TTL %d", o, rlocB4, rlocC4, spec.ttl-1)
+		}
+		h := wire.DataHeader(got)
+		if !h.I() || h.InstanceID() != iid {
+			t.Errorf("LISP header %s, want IID %d", h, iid)
+		}
+		spec.ttl-- // a hop: the inner TTL goes down by one, checksum updated
+		if want := buildPkt(spec); !bytes.Equal(got[wire.DataHeaderLen:], want) {
+			t.Errorf("inner\n% x\nwant\n% x", got[wire.DataHeaderLen:], want)
+		}
+	}
+
+	s4 := pktSpec{src: hostA4, dst: away4, ttl: 10, sport: 1, dport: 2}
+	inject(buildPkt(s4))
+	expectAtC(s4)
+	s6 := pktSpec{src: hostA6, dst: away6, ttl: 33}
+	inject(buildPkt(s6))
+	expectAtC(s6)
+	other := buildPkt(pktSpec{src: hostA4, dst: stay})
+	inject(other)
+	if got := recv(t, b.tuns[iid]); !bytes.Equal(got, other) {
+		t.Error("packet for a host at home changed")
+	}
+	eventually(t, "counters", func() bool {
+		s := b.e.Stats()
+		return s.Reencapsulated == 2 && s.EncapsulatedPackets == 2 && s.DecapsulatedPackets == 1
+	})
+	// The ITRs still sending to the old site are reported.
+	eventually(t, "Decapsulated", func() bool { _, _, d := b.hooks.counts(); return d == 1 })
+
+	// No TTL left for another hop.
+	inject(buildPkt(pktSpec{src: hostA4, dst: away4, ttl: 1}))
+	eventually(t, "ttl-expired", func() bool { return b.dropped("ttl-expired") == 1 })
+
+	// An entry pointing back at this router would loop.
+	loopHost := netip.MustParseAddr("203.0.113.77")
+	b.e.SetMapCache(CacheEntry{EID: hostEID(iid, loopHost), Locators: []Locator{{Addr: rlocB4, Priority: 1, Up: true}}})
+	b.e.SetAwayEIDs([]mapping.EID{hostEID(iid, away4), hostEID(iid, loopHost), hostEID(iid, netip.MustParseAddr("203.0.113.88"))})
+	inject(buildPkt(pktSpec{src: hostA4, dst: loopHost}))
+	eventually(t, "away-loop", func() bool { return b.dropped("away-loop") == 1 })
+
+	// An away host without an entry: the packet waits for the mapping
+	// the Miss asks for, then leaves toward the new RLOC.
+	s := pktSpec{src: hostA4, dst: netip.MustParseAddr("203.0.113.88"), ttl: 20}
+	inject(buildPkt(s))
+	eventually(t, "Miss", func() bool { m, _, _ := b.hooks.counts(); return m == 1 })
+	b.hooks.mu.Lock()
+	if ev := b.hooks.misses[0]; ev != (hostEvent{iid, s.dst}) {
+		t.Errorf("Miss%+v", ev)
+	}
+	b.hooks.mu.Unlock()
+	b.e.SetMapCache(CacheEntry{EID: hostEID(iid, s.dst), Locators: []Locator{{Addr: rlocC4, Priority: 1, Up: true}}})
+	expectAtC(s)
+	eventually(t, "released", func() bool { return b.e.Stats().MissReleased == 1 })
+
+	// Home again.
+	b.e.SetAwayEIDs(nil)
+	back := buildPkt(pktSpec{src: hostA4, dst: away4})
+	inject(back)
+	if got := recv(t, b.tuns[iid]); !bytes.Equal(got, back) {
+		t.Error("packet for a host back home changed")
+	}
+	if _, _, ok := c.Next(50 * time.Millisecond); ok {
+		t.Error("packet re-encapsulated after SetAwayEIDs(nil)")
+	}
+	st := b.e.Stats()
+	if st.Reencapsulated != 3 || st.DecapsulatedPackets != 2 || st.EncapsulatedPackets != 3 || len(st.Dropped) != 2 {
+		t.Errorf("stats %+v", st)
 	}
 }

@@ -47,7 +47,7 @@ type worker struct {
 	rng uint64 // nonce generator state (splitmix64)
 
 	// Batch-local counters, added to the shared ones at flush.
-	nEncap, bEncap, nDecap, bDecap, nHits, nMisses, nPETR, nNative uint64
+	nEncap, bEncap, nDecap, bDecap, nHits, nMisses, nPETR, nNative, nReencap uint64
 }
 
 type pending struct {
@@ -258,4 +258,5 @@ func (w *worker) addCounters() {
 	add(k.misses, &w.nMisses)
 	add(k.petr, &w.nPETR)
 	add(k.native, &w.nNative)
+	add(k.reencap, &w.nReencap)
 }
