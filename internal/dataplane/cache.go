@@ -14,7 +14,7 @@ import (
 // instance is the state of one instance ID: its TUN, its map-cache and
 // local-EID snapshots. Readers load the snapshots without locks; writers
 // hold Engine.mu and publish a new snapshot built with bart's persistent
-// (copy-on-write) operations.
+// (copy-on-write) operations, or a fresh one.
 type instance struct {
 	iid    uint32
 	idx    int // index into per-worker per-instance slices
@@ -22,6 +22,25 @@ type instance struct {
 	native NativeWriter
 	cache  atomic.Pointer[bart.Fast[*fwdEntry]]
 	local  atomic.Pointer[bart.Lite]
+	// Host mobility; nil (the common case) when the instance has no
+	// dynamic-EID range or no host away, so the packet path pays one
+	// load and a nil check.
+	dyn  atomic.Pointer[dynEIDs]
+	away atomic.Pointer[bart.Lite]
+}
+
+// dynEIDs is an immutable snapshot of one instance's dynamic-EID
+// configuration: the ranges hosts may appear in and the hosts already
+// detected.
+type dynEIDs struct {
+	ranges bart.Lite
+	known  bart.Lite
+}
+
+// fresh reports whether src lies in a dynamic-EID range and is not a
+// known host.
+func (d *dynEIDs) fresh(src netip.Addr) bool {
+	return d.ranges.Lookup(src) && !d.known.Lookup(src)
 }
 
 // choice is one locator traffic may go to, with what the ITR needs to
@@ -222,6 +241,63 @@ func (e *Engine) SetLocalEIDs(eids []mapping.EID) {
 	e.mu.Lock()
 	for _, inst := range e.instList {
 		inst.local.Store(fresh[inst.iid])
+	}
+	e.mu.Unlock()
+}
+
+// SetDynamicEIDs replaces the dynamic-EID configuration: ranges are the
+// prefixes (per instance ID) hosts may appear in, known the hosts (/32,
+// /128) already detected. A packet from the TUN whose source lies in a
+// range of its instance and is not known makes the engine call
+// ControlHooks.HostSeen (rate-limited); the packet is forwarded as usual.
+// Known hosts outside every range of their instance are ignored.
+func (e *Engine) SetDynamicEIDs(ranges, known []mapping.EID) {
+	fresh := make(map[uint32]*dynEIDs, len(e.instList))
+	for _, r := range ranges {
+		if e.instance(r.IID) == nil || !r.Prefix.IsValid() {
+			e.log.Debug("dynamic-EID range in an instance not served", "eid", r)
+			continue
+		}
+		d := fresh[r.IID]
+		if d == nil {
+			d = &dynEIDs{}
+			fresh[r.IID] = d
+		}
+		d.ranges.Insert(r.Prefix.Masked())
+	}
+	for _, h := range known {
+		if d := fresh[h.IID]; d != nil && h.Prefix.IsValid() {
+			d.known.Insert(h.Prefix.Masked())
+		}
+	}
+	e.mu.Lock()
+	for _, inst := range e.instList {
+		inst.dyn.Store(fresh[inst.iid]) // nil without ranges
+	}
+	e.mu.Unlock()
+}
+
+// SetAwayEIDs replaces the set of hosts (/32, /128 per instance ID) that
+// moved away from this site. The ETR does not write a packet for one of
+// them to the TUN: it re-encapsulates it by the map-cache, where the
+// control plane installs the host's entry toward its new RLOC.
+func (e *Engine) SetAwayEIDs(eids []mapping.EID) {
+	fresh := make(map[uint32]*bart.Lite, len(e.instList))
+	for _, eid := range eids {
+		if e.instance(eid.IID) == nil || !eid.Prefix.IsValid() {
+			e.log.Debug("away EID in an instance not served", "eid", eid)
+			continue
+		}
+		l := fresh[eid.IID]
+		if l == nil {
+			l = new(bart.Lite)
+			fresh[eid.IID] = l
+		}
+		l.Insert(eid.Prefix.Masked())
+	}
+	e.mu.Lock()
+	for _, inst := range e.instList {
+		inst.away.Store(fresh[inst.iid]) // nil when none
 	}
 	e.mu.Unlock()
 }

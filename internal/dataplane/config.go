@@ -72,6 +72,9 @@ type Config struct {
 	// DecapSampleInterval is the least time between two Decapsulated
 	// calls for one outer source (default 1 s).
 	DecapSampleInterval time.Duration
+	// HostSeenInterval is the least time between two HostSeen calls for
+	// one source address from one ITR goroutine (default 1 s).
+	HostSeenInterval time.Duration
 	// ICMPRate caps the ICMP errors (too big) generated per second
 	// (default 100; negative disables them).
 	ICMPRate int
@@ -97,6 +100,7 @@ const (
 	DefaultMissQueueTimeout    = 2 * time.Second
 	DefaultMissInterval        = time.Second
 	DefaultDecapSampleInterval = time.Second
+	DefaultHostSeenInterval    = time.Second
 	DefaultICMPRate            = 100
 )
 
@@ -118,6 +122,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.DecapSampleInterval == 0 {
 		c.DecapSampleInterval = DefaultDecapSampleInterval
+	}
+	if c.HostSeenInterval == 0 {
+		c.HostSeenInterval = DefaultHostSeenInterval
 	}
 	if c.ICMPRate == 0 {
 		c.ICMPRate = DefaultICMPRate

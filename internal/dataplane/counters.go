@@ -28,6 +28,8 @@ const (
 	dropETRDisabled                       // LISP packet while neither ETR nor PETR
 	dropSendError                         // the underlay failed to send
 	dropTUNWriteError                     // a TUN or native write failed
+	dropTTLExpired                        // ETR: packet for an away host with an inner TTL too small to forward again
+	dropAwayLoop                          // ETR: the map-cache entry of an away host points back at a local RLOC
 	numDropReasons
 )
 
@@ -35,7 +37,7 @@ var dropNames = [numDropReasons]string{
 	"no-route-miss-queue-full", "miss-expired", "negative-drop", "negative-drop-policy-denied",
 	"negative-drop-auth-failure", "negative-unknown-action", "no-usable-locator", "no-petr", "unknown-iid",
 	"not-my-rloc", "source-rloc-check", "malformed", "too-big", "not-local-eid", "ecn", "encrypted",
-	"non-unicast", "itr-disabled", "etr-disabled", "send-error", "tun-write-error",
+	"non-unicast", "itr-disabled", "etr-disabled", "send-error", "tun-write-error", "ttl-expired", "away-loop",
 }
 
 func (r dropReason) String() string { return dropNames[r] }
@@ -48,6 +50,7 @@ type counters struct {
 	fragmented            *stats.Counter
 	icmpSent, icmpLimited *stats.Counter
 	queued, released      *stats.Counter
+	reencap               *stats.Counter
 	hookDropped           *stats.Counter
 	drops                 [numDropReasons]*stats.Counter
 }
@@ -70,6 +73,7 @@ func newCounters(r *stats.Registry) *counters {
 		icmpLimited: c("icmp_rate_limited", "ICMP errors not generated because of the rate limit."),
 		queued:      c("packets_miss_queued", "Packets held while their mapping was being resolved."),
 		released:    c("packets_miss_released", "Held packets forwarded once their mapping arrived."),
+		reencap:     c("packets_reencapsulated", "Packets decapsulated for a host that moved away and handed back to the ITR path (map-cache) instead of the TUN."),
 		hookDropped: c("hook_events_dropped", "Control-plane events lost because the hook queue was full."),
 	}
 	for i := range k.drops {

@@ -44,6 +44,16 @@
 // each encapsulated (RFC 9300 §7.1, stateless), for the destination host
 // to reassemble.
 //
+// Host mobility (dynamic EIDs): per instance, an immutable snapshot of the
+// dynamic-EID ranges and the hosts already known in them, and one of the
+// hosts that moved away, each behind an atomic pointer that stays nil
+// while the feature is unused (one load and a nil check per batch or
+// packet). A packet from the TUN whose source is in a range and not known
+// raises HostSeen, rate-limited per worker and source. A packet the ETR
+// decapsulates for an away host is handed back to the ITR path (its inner
+// TTL decremented, as a router's would be) and leaves toward the host's
+// new RLOC, which the control plane installs in the map-cache.
+//
 // Hooks run on their own goroutine fed by a bounded queue, so a slow
 // control plane costs events (counted), never packet latency.
 package dataplane
@@ -153,6 +163,11 @@ type ControlHooks interface {
 	// Decapsulated: sampled, once per DecapSampleInterval per outer
 	// source, so the control plane knows which ITRs sent traffic recently.
 	Decapsulated(outerSrc netip.Addr, iid uint32, innerSrc netip.Addr)
+	// HostSeen: a packet read from the TUN of iid came from src, which
+	// lies in a dynamic-EID range of iid and is not a known host (see
+	// Programmer.SetDynamicEIDs). Called at most once per
+	// HostSeenInterval per source address and ITR goroutine.
+	HostSeen(iid uint32, src netip.Addr)
 }
 
 // Locator is an RLOC of a map-cache entry as the data plane sees it.
@@ -182,6 +197,13 @@ type Programmer interface {
 	FlushMapCache(iid uint32) // every instance when iid == AllInstances
 	SetLocatorUp(eid mapping.EID, rloc netip.Addr, up bool)
 	SetLocalEIDs(eids []mapping.EID) // the ETR's database
+	// SetDynamicEIDs replaces the dynamic-EID ranges hosts may appear in
+	// and the hosts (/32, /128) already detected in them.
+	SetDynamicEIDs(ranges, known []mapping.EID)
+	// SetAwayEIDs replaces the hosts (/32, /128) that moved away from this
+	// site: packets decapsulated for them are re-encapsulated by the
+	// map-cache instead of written to the TUN.
+	SetAwayEIDs(eids []mapping.EID)
 	Stats() Stats
 }
 
@@ -200,6 +222,7 @@ type Stats struct {
 	ICMPRateLimited     uint64            `json:"icmp-rate-limited"`
 	MissQueued          uint64            `json:"miss-queued"`
 	MissReleased        uint64            `json:"miss-released"`
+	Reencapsulated      uint64            `json:"reencapsulated"`
 	HookEventsDropped   uint64            `json:"hook-events-dropped"`
 	Dropped             map[string]uint64 `json:"dropped"`
 	MapCacheEntries     int               `json:"map-cache-entries"`

@@ -199,6 +199,7 @@ func (e *Engine) Stats() Stats {
 		ICMPRateLimited:     k.icmpLimited.Load(),
 		MissQueued:          k.queued.Load(),
 		MissReleased:        k.released.Load(),
+		Reencapsulated:      k.reencap.Load(),
 		HookEventsDropped:   k.hookDropped.Load(),
 		Dropped:             map[string]uint64{},
 		MapCacheEntries:     e.cacheSize(),
@@ -246,6 +247,7 @@ const (
 	hookMiss hookKind = iota
 	hookSendMapRequest
 	hookDecap
+	hookHostSeen
 )
 
 type hookEvent struct {
@@ -278,6 +280,8 @@ func (e *Engine) hookLoop() {
 				e.hooks.SendMapRequest(ev.iid, ev.addr)
 			case hookDecap:
 				e.hooks.Decapsulated(ev.addr, ev.iid, ev.addr2)
+			case hookHostSeen:
+				e.hooks.HostSeen(ev.iid, ev.addr)
 			}
 		}
 	}

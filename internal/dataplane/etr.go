@@ -1,6 +1,8 @@
 package dataplane
 
 import (
+	"net/netip"
+
 	"github.com/lispd/lispd/wire"
 )
 
@@ -80,7 +82,8 @@ func (w *worker) decap(buf []byte, size int, o *Outer, last **instance, now int6
 		return dropMalformed, false
 	}
 	pkt := buf[Headroom : Headroom+n]
-	if !e.cfg.PETR && !inst.local.Load().Lookup(dstAddr(pkt)) {
+	dst := dstAddr(pkt)
+	if !e.cfg.PETR && !inst.local.Load().Lookup(dst) {
 		return dropNotLocalEID, false
 	}
 	if e.cfg.CheckSourceRLOC && !w.sourceRLOCOK(inst, pkt, o) {
@@ -105,18 +108,62 @@ func (w *worker) decap(buf []byte, size int, o *Outer, last **instance, now int6
 		}
 		ntos = dscp | ecn
 	}
+	// A host that moved away: forward the packet again, as a router
+	// would, so its TTL goes down by one.
+	away := false
+	if a := inst.away.Load(); a != nil && a.Lookup(dst) {
+		if nttl <= 1 {
+			return dropTTLExpired, false
+		}
+		away = true
+		nttl--
+	}
 	if nttl != ttl || ntos != tos {
 		setTTLTOS(pkt, nttl, ntos)
 	}
+	// The sample goes out for packets to away hosts too: the control
+	// plane learns which ITRs still send to the old site.
 	if e.hooks != nil {
 		if t, seen := w.sampled[o.Src]; !seen || now-t >= int64(e.cfg.DecapSampleInterval) {
 			w.sampled[o.Src] = now
 			e.hook(hookEvent{kind: hookDecap, iid: iid, addr: o.Src, addr2: srcAddr(pkt)})
 		}
 	}
+	if away {
+		return w.reencap(inst, buf[:Headroom+n], dst, now)
+	}
 	w.nDecap++
 	w.bDecap += uint64(n)
 	w.queueTUN(inst, buf[:Headroom+n])
+	return 0, true
+}
+
+// reencap sends a decapsulated packet for a host that moved away through
+// the ITR path: the inner packet is at buf[Headroom:], exactly where
+// itrPacket expects it, and the LISP header it came with (at
+// PayloadOffset) is overwritten by the new one.
+//
+// A miss is handled as for a packet from the TUN (released=false): the
+// packet waits in the miss queue and the control plane hears a Miss for
+// the host. That cannot loop inside the engine: the miss queue hands the
+// packet back to itrPacket with released=true, which drops it if it
+// misses again. Passing released=true here instead would drop the packet
+// without telling the control plane. The only way back into this ETR is
+// the underlay, through a map-cache entry that points at a local RLOC;
+// such an entry is refused here ("away-loop"), and the TTL decrement in
+// decap bounds any longer loop through other routers.
+func (w *worker) reencap(inst *instance, buf []byte, dst netip.Addr, now int64) (dropReason, bool) {
+	e := w.e
+	tbl := inst.cache.Load()
+	if f, ok := tbl.Lookup(dst); ok && !f.negative {
+		for i := range f.choices {
+			if e.isLocalRLOC(f.choices[i].dst) {
+				return dropAwayLoop, false
+			}
+		}
+	}
+	w.nReencap++
+	w.itrPacket(inst, tbl, buf, now, false)
 	return 0, true
 }
 

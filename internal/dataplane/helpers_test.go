@@ -124,6 +124,7 @@ type recHooks struct {
 	misses []hostEvent
 	smrs   []hostEvent
 	decaps []decapEvent
+	seen   []hostEvent
 }
 
 type hostEvent struct {
@@ -151,6 +152,19 @@ func (h *recHooks) Decapsulated(outer netip.Addr, iid uint32, src netip.Addr) {
 	h.mu.Lock()
 	h.decaps = append(h.decaps, decapEvent{outer, iid, src})
 	h.mu.Unlock()
+}
+
+func (h *recHooks) HostSeen(iid uint32, src netip.Addr) {
+	h.mu.Lock()
+	h.seen = append(h.seen, hostEvent{iid, src})
+	h.mu.Unlock()
+}
+
+// hostsSeen returns a copy of the HostSeen calls so far.
+func (h *recHooks) hostsSeen() []hostEvent {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]hostEvent(nil), h.seen...)
 }
 
 func (h *recHooks) counts() (misses, smrs, decaps int) {

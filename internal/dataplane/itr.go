@@ -37,10 +37,47 @@ func (w *worker) itrBatch(inst *instance, n int) {
 	}
 	now := e.now()
 	tbl := inst.cache.Load()
+	dyn := inst.dyn.Load()
 	for i := range n {
+		if dyn != nil {
+			w.detect(inst, dyn, w.bufs[i][Headroom:Headroom+w.sizes[i]], now)
+		}
 		w.itrPacket(inst, tbl, w.bufs[i][:Headroom+w.sizes[i]], now, false)
 	}
 	w.flush()
+}
+
+// maxSeen bounds the HostSeen rate-limit map of a worker: beyond it, new
+// sources are not reported until pruning makes room (a flood of spoofed
+// sources costs detection, not memory).
+const maxSeen = 1 << 16
+
+// detect reports the source of a packet from the TUN when it lies in a
+// dynamic-EID range and is not a known host, at most once per
+// HostSeenInterval per source.
+func (w *worker) detect(inst *instance, dyn *dynEIDs, pkt []byte, now int64) {
+	if _, ok := checkInner(pkt); !ok {
+		return // itrPacket counts it
+	}
+	src := srcAddr(pkt)
+	if !dyn.fresh(src) {
+		return
+	}
+	iv := int64(w.e.cfg.HostSeenInterval)
+	if len(w.seen) >= 4096 && now-w.seenPruned >= iv {
+		w.seenPruned = now
+		for a, t := range w.seen {
+			if now-t >= iv {
+				delete(w.seen, a)
+			}
+		}
+	}
+	t, ok := w.seen[src]
+	if ok && now-t < iv || !ok && len(w.seen) >= maxSeen {
+		return
+	}
+	w.seen[src] = now
+	w.e.hook(hookEvent{kind: hookHostSeen, iid: inst.iid, addr: src})
 }
 
 // itrPacket forwards one packet read from a TUN (or released from the

@@ -39,11 +39,15 @@ type worker struct {
 
 	// ETR: last Decapsulated hook per outer source.
 	sampled map[netip.Addr]int64
+	// ITR: last HostSeen hook per source address (an ITR worker serves
+	// one instance), and when it was last pruned.
+	seen       map[netip.Addr]int64
+	seenPruned int64
 
 	rng uint64 // nonce generator state (splitmix64)
 
 	// Batch-local counters, added to the shared ones at flush.
-	nEncap, bEncap, nDecap, bDecap, nHits, nMisses, nPETR, nNative uint64
+	nEncap, bEncap, nDecap, bDecap, nHits, nMisses, nPETR, nNative, nReencap uint64
 }
 
 type pending struct {
@@ -57,7 +61,7 @@ func (e *Engine) newWorker(batch, bufSize int) *worker {
 	if batch < 1 {
 		batch = 1
 	}
-	w := &worker{e: e, sampled: map[netip.Addr]int64{}}
+	w := &worker{e: e, sampled: map[netip.Addr]int64{}, seen: map[netip.Addr]int64{}}
 	if bufSize > 0 {
 		w.bufs = make([][]byte, batch)
 		for i := range w.bufs {
@@ -254,4 +258,5 @@ func (w *worker) addCounters() {
 	add(k.misses, &w.nMisses)
 	add(k.petr, &w.nPETR)
 	add(k.native, &w.nNative)
+	add(k.reencap, &w.nReencap)
 }

@@ -1,0 +1,189 @@
+package dataplane
+
+import (
+	"bytes"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/lispd/lispd/internal/mapping"
+	"github.com/lispd/lispd/wire"
+)
+
+var rlocC4 = netip.MustParseAddr("192.0.2.3")
+
+func hostEID(iid uint32, a netip.Addr) mapping.EID {
+	return mapping.NewEID(iid, netip.PrefixFrom(a, a.BitLen()))
+}
+
+// HostSeen fires for a source in a dynamic-EID range of its instance that
+// is not a known host, at most once per interval; the packet is forwarded
+// as usual.
+func TestHostSeen(t *testing.T) {
+	a, b, _ := pair(t, 4, nil, nil)
+	newHost := netip.MustParseAddr("198.51.100.130")
+	knownHost := netip.MustParseAddr("198.51.100.200")
+	newHost6 := netip.MustParseAddr("2001:db8:a:1::5")
+	a.e.SetDynamicEIDs(
+		[]mapping.EID{mapping.NewEID(0, netip.MustParsePrefix("198.51.100.128/25")),
+			mapping.NewEID(0, netip.MustParsePrefix("2001:db8:a:1::/64")),
+			mapping.NewEID(9, netip.MustParsePrefix("10.0.0.0/8"))}, // not served: ignored
+		[]mapping.EID{hostEID(0, knownHost)})
+
+	send := func(src, dst netip.Addr) {
+		t.Helper()
+		pkt := buildPkt(pktSpec{src: src, dst: dst})
+		a.tun().Inject(pkt)
+		if got := recv(t, b.tun()); !bytes.Equal(got, pkt) {
+			t.Fatal("packet from a detected host changed or lost")
+		}
+	}
+	want := []hostEvent{{0, newHost}}
+	send(newHost, hostB4)
+	send(newHost, hostB4)   // rate-limited
+	send(knownHost, hostB4) // known
+	send(hostA4, hostB4)    // outside the ranges
+	send(newHost6, hostB6)  // the ITR goroutine handles packets in order: the marker
+	want = append(want, hostEvent{0, newHost6})
+	eventually(t, "HostSeen for the IPv6 host", func() bool { return len(a.hooks.hostsSeen()) == 2 })
+	if got := a.hooks.hostsSeen(); !slices.Equal(got, want) {
+		t.Fatalf("HostSeen calls %v, want %v", got, want)
+	}
+
+	a.clock.Advance(time.Second)
+	send(newHost, hostB4)
+	want = append(want, hostEvent{0, newHost})
+	eventually(t, "HostSeen after the interval", func() bool { return len(a.hooks.hostsSeen()) == 3 })
+
+	// Detected: the control plane lists it as known.
+	a.clock.Advance(time.Second)
+	a.e.SetDynamicEIDs([]mapping.EID{mapping.NewEID(0, netip.MustParsePrefix("198.51.100.128/25"))},
+		[]mapping.EID{hostEID(0, knownHost), hostEID(0, newHost)})
+	send(newHost, hostB4)
+	a.e.SetDynamicEIDs(nil, nil)
+	a.clock.Advance(time.Second)
+	send(newHost6, hostB6)
+	time.Sleep(50 * time.Millisecond) // hooks run on their own goroutine
+	if got := a.hooks.hostsSeen(); !slices.Equal(got, want) {
+		t.Fatalf("HostSeen calls %v, want %v", got, want)
+	}
+	if s := a.e.Stats(); s.EncapsulatedPackets != 8 || len(s.Dropped) != 0 {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+// Ranges are per instance ID: a range of IID 5 detects nothing in IID 0.
+func TestHostSeenPerInstance(t *testing.T) {
+	fn := NewFakeNet()
+	a := newNode(t, fn, []netip.Addr{rlocA4}, []uint32{0, 5}, nil)
+	a.e.SetDynamicEIDs([]mapping.EID{mapping.NewEID(5, eidA4)}, nil)
+	pkt := buildPkt(pktSpec{src: hostA4, dst: hostB4}) // a miss: held, Miss called
+	a.tuns[0].Inject(pkt)
+	a.tuns[5].Inject(pkt)
+	eventually(t, "two Misses", func() bool { m, _, _ := a.hooks.counts(); return m == 2 })
+	eventually(t, "HostSeen", func() bool { return len(a.hooks.hostsSeen()) == 1 })
+	time.Sleep(20 * time.Millisecond)
+	if got := a.hooks.hostsSeen(); !slices.Equal(got, []hostEvent{{5, hostA4}}) {
+		t.Fatalf("HostSeen calls %v", got)
+	}
+}
+
+// A packet the ETR decapsulates for a host that moved away leaves again,
+// encapsulated to the RLOC of the host's map-cache entry, with its TTL
+// decremented; after SetAwayEIDs(nil) such packets go to the TUN again.
+func TestAwayReencapsulated(t *testing.T) {
+	const iid = 7
+	fn := NewFakeNet()
+	b := newNode(t, fn, []netip.Addr{rlocB4, rlocB6}, []uint32{iid}, nil)
+	c := fn.Attach(64, rlocC4) // the host's new site, played by the test
+	away4, away6 := hostB4, netip.MustParseAddr("2001:db8:b::99")
+	stay := netip.MustParseAddr("203.0.113.2")
+	b.e.SetLocalEIDs([]mapping.EID{mapping.NewEID(iid, eidB4), mapping.NewEID(iid, eidB6)})
+	for _, h := range []netip.Addr{away4, away6} {
+		b.e.SetMapCache(CacheEntry{EID: hostEID(iid, h), Locators: []Locator{{Addr: rlocC4, Priority: 1, Up: true}}})
+	}
+	b.e.SetAwayEIDs([]mapping.EID{hostEID(iid, away4), hostEID(iid, away6), hostEID(99, away4)})
+
+	inject := func(inner []byte) {
+		payload := make([]byte, 8, 8+len(inner))
+		wire.DataHeader(payload).Put(wire.DataN|wire.DataI, 1, iid<<8)
+		b.ul.Inject(append(payload, inner...), Outer{Src: rlocA4, Dst: rlocB4, TTL: 64})
+	}
+	expectAtC := func(spec pktSpec) {
+		t.Helper()
+		got, o, ok := c.Next(5 * time.Second)
+		if !ok {
+			t.Fatal("nothing re-encapsulated to the new RLOC")
+		}
+		if o.Dst != rlocC4 || o.Src != rlocB4 || o.TTL != spec.ttl-1 {
+			t.Errorf("outer %+v, want %s -> %s TTL %d", o, rlocB4, rlocC4, spec.ttl-1)
+		}
+		h := wire.DataHeader(got)
+		if !h.I() || h.InstanceID() != iid {
+			t.Errorf("LISP header %s, want IID %d", h, iid)
+		}
+		spec.ttl-- // a hop: the inner TTL goes down by one, checksum updated
+		if want := buildPkt(spec); !bytes.Equal(got[wire.DataHeaderLen:], want) {
+			t.Errorf("inner\n% x\nwant\n% x", got[wire.DataHeaderLen:], want)
+		}
+	}
+
+	s4 := pktSpec{src: hostA4, dst: away4, ttl: 10, sport: 1, dport: 2}
+	inject(buildPkt(s4))
+	expectAtC(s4)
+	s6 := pktSpec{src: hostA6, dst: away6, ttl: 33}
+	inject(buildPkt(s6))
+	expectAtC(s6)
+	other := buildPkt(pktSpec{src: hostA4, dst: stay})
+	inject(other)
+	if got := recv(t, b.tuns[iid]); !bytes.Equal(got, other) {
+		t.Error("packet for a host at home changed")
+	}
+	eventually(t, "counters", func() bool {
+		s := b.e.Stats()
+		return s.Reencapsulated == 2 && s.EncapsulatedPackets == 2 && s.DecapsulatedPackets == 1
+	})
+	// The ITRs still sending to the old site are reported.
+	eventually(t, "Decapsulated", func() bool { _, _, d := b.hooks.counts(); return d == 1 })
+
+	// No TTL left for another hop.
+	inject(buildPkt(pktSpec{src: hostA4, dst: away4, ttl: 1}))
+	eventually(t, "ttl-expired", func() bool { return b.dropped("ttl-expired") == 1 })
+
+	// An entry pointing back at this router would loop.
+	loopHost := netip.MustParseAddr("203.0.113.77")
+	b.e.SetMapCache(CacheEntry{EID: hostEID(iid, loopHost), Locators: []Locator{{Addr: rlocB4, Priority: 1, Up: true}}})
+	b.e.SetAwayEIDs([]mapping.EID{hostEID(iid, away4), hostEID(iid, loopHost), hostEID(iid, netip.MustParseAddr("203.0.113.88"))})
+	inject(buildPkt(pktSpec{src: hostA4, dst: loopHost}))
+	eventually(t, "away-loop", func() bool { return b.dropped("away-loop") == 1 })
+
+	// An away host without an entry: the packet waits for the mapping
+	// the Miss asks for, then leaves toward the new RLOC.
+	s := pktSpec{src: hostA4, dst: netip.MustParseAddr("203.0.113.88"), ttl: 20}
+	inject(buildPkt(s))
+	eventually(t, "Miss", func() bool { m, _, _ := b.hooks.counts(); return m == 1 })
+	b.hooks.mu.Lock()
+	if ev := b.hooks.misses[0]; ev != (hostEvent{iid, s.dst}) {
+		t.Errorf("Miss%+v", ev)
+	}
+	b.hooks.mu.Unlock()
+	b.e.SetMapCache(CacheEntry{EID: hostEID(iid, s.dst), Locators: []Locator{{Addr: rlocC4, Priority: 1, Up: true}}})
+	expectAtC(s)
+	eventually(t, "released", func() bool { return b.e.Stats().MissReleased == 1 })
+
+	// Home again.
+	b.e.SetAwayEIDs(nil)
+	back := buildPkt(pktSpec{src: hostA4, dst: away4})
+	inject(back)
+	if got := recv(t, b.tuns[iid]); !bytes.Equal(got, back) {
+		t.Error("packet for a host back home changed")
+	}
+	if _, _, ok := c.Next(50 * time.Millisecond); ok {
+		t.Error("packet re-encapsulated after SetAwayEIDs(nil)")
+	}
+	st := b.e.Stats()
+	if st.Reencapsulated != 3 || st.DecapsulatedPackets != 2 || st.EncapsulatedPackets != 3 || len(st.Dropped) != 2 {
+		t.Errorf("stats %+v", st)
+	}
+}
