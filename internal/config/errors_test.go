@@ -169,6 +169,24 @@ control:
 			`18: map-server.sites[4].eid-prefixes[0].prefix: 10.0.0.0/8 in instance-id 0 overlaps 10.0.0.0/8 of site "dc1" (line 5)`,
 			`18: map-server.sites[4].eid-prefixes[0].prefix: 10.0.0.0/8 in instance-id 0 overlaps 10.1.0.0/16 of site "dc2" (line 9)`,
 		}},
+		{"shared roaming ranges", `map-server:
+  sites:
+    - name: dc1
+      keys: [{secret: x}]
+      eid-prefixes: [{prefix: 10.0.0.0/8}, {prefix: 10.1.0.0/16, accept-more-specifics: true}]
+    - name: dc2
+      keys: [{secret: y}]
+      eid-prefixes: [{prefix: 10.1.0.0/16, accept-more-specifics: true}, {prefix: 10.2.0.0/16, accept-more-specifics: true}]
+    - name: dc3
+      keys: [{secret: z}]
+      eid-prefixes: [{prefix: 10.1.2.0/24, accept-more-specifics: true}, {prefix: 10.2.0.0/16}]
+`, []string{
+			`8: map-server.sites[1].eid-prefixes[1].prefix: 10.2.0.0/16 in instance-id 0 overlaps 10.0.0.0/8 of site "dc1" (line 5)`,
+			`11: map-server.sites[2].eid-prefixes[0].prefix: 10.1.2.0/24 in instance-id 0 overlaps 10.1.0.0/16 of site "dc2" (line 8)`,
+			`11: map-server.sites[2].eid-prefixes[0].prefix: 10.1.2.0/24 in instance-id 0 overlaps 10.1.0.0/16 of site "dc1" (line 5)`,
+			`11: map-server.sites[2].eid-prefixes[1].prefix: 10.2.0.0/16 in instance-id 0 overlaps 10.2.0.0/16 of site "dc2" (line 8)`,
+			`11: map-server.sites[2].eid-prefixes[1].prefix: 10.2.0.0/16 in instance-id 0 overlaps 10.0.0.0/8 of site "dc1" (line 5)`,
+		}},
 		{"map-resolver", `map-resolver:
   negative-ttl: 30s
   unregistered-ttl: 90s

@@ -298,6 +298,21 @@ func (p *parser) checkSiteOverlaps(sites []parsedSite, path string) {
 			cmp.Compare(a.eid.Prefix.Bits(), b.eid.Prefix.Bits()),
 		)
 	})
+	// A prefix every site listing it opens to more-specifics is a roaming
+	// range the sites share (host mobility between them): the Map-Server
+	// tells their registrations apart by key, so it may repeat, and nest
+	// inside a prefix of a site sharing it.
+	sharers := map[EID]map[int]bool{}
+	closed := map[EID]bool{}
+	for i, ps := range sites {
+		for _, sp := range ps.site.EIDPrefixes {
+			if sharers[sp.EID] == nil {
+				sharers[sp.EID] = map[int]bool{}
+			}
+			sharers[sp.EID][i] = true
+			closed[sp.EID] = closed[sp.EID] || !sp.AcceptMoreSpecifics
+		}
+	}
 	var chain []prefixRef
 	for _, r := range refs {
 		for len(chain) > 0 && !contains(chain[len(chain)-1].eid, r.eid) {
@@ -306,6 +321,11 @@ func (p *parser) checkSiteOverlaps(sites []parsedSite, path string) {
 		// Report against every other site with a containing prefix (the
 		// closest of each); a site may nest its own prefixes.
 		reported := map[int]bool{r.site: true}
+		if len(sharers[r.eid]) > 1 && !closed[r.eid] {
+			for s := range sharers[r.eid] {
+				reported[s] = true
+			}
+		}
 		for i := len(chain) - 1; i >= 0; i-- {
 			if other := chain[i]; !reported[other.site] {
 				p.reportOverlap(sites, other, r)

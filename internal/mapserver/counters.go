@@ -7,7 +7,7 @@ type counters struct {
 	registerOK, notifySent, notifyRetrans, notifyGiveUp, ackRecv, ackUnknown *stats.Counter
 	badAuth, unknownKey, noSite, outOfSite, replay, badRecord, rlocDenied    *stats.Counter
 	expired, proxyReply, forwarded, negative, subscribe, unsubscribe         *stats.Counter
-	subRejected, published, moves                                            *stats.Counter
+	subRejected, published, moves, withdrawn                                 *stats.Counter
 }
 
 func newCounters(r *stats.Registry) counters {
@@ -40,5 +40,6 @@ func newCounters(r *stats.Registry) counters {
 		subRejected:   c("subscriptions_rejected", "Pub/sub subscriptions refused (replay, limit, no security association)."),
 		published:     c("publications", "Map-Notifies sent to subscribers on a mapping change."),
 		moves:         c("registrations_moved", "Registrations taken over by an xTR of another site or site-ID (an EID moved)."),
+		withdrawn:     c("registrations_withdrawn", "Registrations withdrawn by their xTR (record TTL 0 with the T bit)."),
 	}
 }

@@ -320,3 +320,28 @@ func TestLapsedOtherSiteIsNoMove(t *testing.T) {
 		t.Error("a lapsed registration counted as moved, or not as expired")
 	}
 }
+
+// TestWithdrawIsNoMove: a record TTL of 0 with the T bit (an xTR whose
+// host went silent) removes only that xTR's registration; sent by the old
+// site after the host moved, it must not take the host back.
+func TestWithdrawIsNoMove(t *testing.T) {
+	f := newMobilityFixture(t)
+	withdraw := func(m *wire.MapRegister) { m.UseTTL = true; m.Records[0].TTL = 0 }
+	f.regVM(xtrA, dc1Key, 1, "192.0.2.31", withSite(0xA, 1))
+	f.regVM(xtrB, dc2Key, 1, "192.0.2.32", withSite(0xB, 2))
+	f.timers.take()
+	f.regVM(xtrA, dc1Key, 2, "192.0.2.31", withSite(0xA, 1), withdraw)
+	if v := f.vmView("dc2"); v == nil || len(v.RegisteredBy) != 1 || v.Moves != 1 {
+		t.Fatalf("a late withdrawal from the old site changed the registration: %+v", v)
+	}
+	if msgs := f.timers.take(); len(msgs) != 0 {
+		t.Errorf("%d messages sent for a withdrawal of nothing", len(msgs))
+	}
+	f.regVM(xtrB, dc2Key, 2, "192.0.2.32", withSite(0xB, 2), withdraw)
+	if v := f.vmView("dc2"); v != nil {
+		t.Errorf("withdrawn registration still listed: %+v", v)
+	}
+	if f.s.Registrations() != 0 || f.counter("registrations_withdrawn", "") != 1 {
+		t.Errorf("registrations %d, withdrawn counter %d", f.s.Registrations(), f.counter("registrations_withdrawn", ""))
+	}
+}

@@ -169,6 +169,10 @@ func sameSite(sa *site, a *etrReg, sb *site, b *etrReg) bool {
 // serving a stale mapping until they time out.
 func (s *Server) storeLocked(eid mapping.EID, st *site, reg etrReg) {
 	now := s.now()
+	if reg.expires <= now {
+		s.withdrawLocked(eid, &reg)
+		return
+	}
 	r, ok := s.regs.Get(eid)
 	if !ok {
 		r = &registration{eid: eid, site: st}
@@ -218,6 +222,31 @@ func (s *Server) storeLocked(eid mapping.EID, st *site, reg etrReg) {
 	if len(moved) > 0 {
 		s.notifyMovedLocked(r, from, moved, &reg)
 	}
+}
+
+// withdrawLocked takes a registration that expires as it arrives (the T
+// bit with record TTL 0: an xTR whose roaming host went silent) as that
+// xTR's withdrawal of eid. It never moves eid away from another site.
+func (s *Server) withdrawLocked(eid mapping.EID, reg *etrReg) {
+	r, ok := s.regs.Get(eid)
+	if !ok {
+		return
+	}
+	n := len(r.etrs)
+	r.etrs = slices.DeleteFunc(r.etrs, func(e etrReg) bool { return sameETR(&e, reg) })
+	if len(r.etrs) == n {
+		return
+	}
+	r.reply = nil
+	s.c.withdrawn.Inc()
+	s.log.Info("registration withdrawn", "eid", eid, "site", r.site.cfg.Name, "by", reg.src.Addr())
+	if len(r.etrs) == 0 {
+		s.regs.Delete(eid)
+		delete(s.moved, eid)
+		s.publishLocked(eid)
+		return
+	}
+	s.changedLocked(r, reg)
 }
 
 // notifyMovedLocked tells the xTRs that lost r's prefix to another site
