@@ -100,7 +100,7 @@ func (d *Daemon) startRoaming(cfg *config.Config, db []xtr.DatabaseEntry, x *xtr
 				ro.proxyARP = append(ro.proxyARP, r.Interface)
 			}
 		}
-		if r.Mode == mobility.ExtendedSubnet && r.NotifyGroup.IsValid() {
+		if r.NotifyGroup.IsValid() {
 			g, err := mobility.JoinGroup(r.NotifyGroup, r.Interface, d.log)
 			if err != nil {
 				ro.close()

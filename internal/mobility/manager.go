@@ -24,7 +24,7 @@ type Range struct {
 	EID         mapping.EID
 	Interface   string
 	Mode        string
-	NotifyGroup netip.Addr // extended subnet: where xTRs of the LAN tell each other of hosts
+	NotifyGroup netip.Addr // where the xTRs of the LAN tell each other of hosts they detect
 	Locators    []mapping.Locator
 	Timeout     time.Duration // silence after which a host is unregistered
 }
@@ -153,6 +153,14 @@ func (m *Manager) Detected(iid uint32, a netip.Addr, how, dev string) {
 		h.LastSeen = now
 		return
 	}
+	m.localLocked(r, eid, h, how, now)
+	if r.NotifyGroup.IsValid() && m.o.Announcer != nil {
+		m.o.Announcer.Announce(r, eid, r.Locators)
+	}
+}
+
+// localLocked makes a host local: route, registration, data plane.
+func (m *Manager) localLocked(r *Range, eid mapping.EID, h *Host, how string, now time.Time) {
 	if h == nil {
 		h = &Host{EID: eid, Range: r.Name}
 		m.hosts[eid] = h
@@ -169,9 +177,6 @@ func (m *Manager) Detected(iid uint32, a netip.Addr, how, dev string) {
 	}
 	m.o.XTR.AddHost(eid, r.Locators)
 	m.syncDataPlaneLocked()
-	if r.Mode == ExtendedSubnet && r.NotifyGroup.IsValid() && m.o.Announcer != nil {
-		m.o.Announcer.Announce(r, eid, r.Locators)
-	}
 	m.log.Info("host detected", "eid", eid, "range", r.Name, "interface", r.Interface, "by", how)
 }
 
@@ -218,27 +223,40 @@ func (m *Manager) MovedAway(eid mapping.EID, to mapping.Mapping) {
 	m.log.Info("host moved away", "eid", eid, "range", r.Name, "to", locatorAddrs(to.Locators))
 }
 
-// Claimed says another xTR of an extended subnet announced a host with
-// locs. If none of them is ours, we stop claiming the host at once; the
-// Map-Server's authenticated Map-Notify then says where it went.
+// Claimed says another xTR on the LAN announced a host with locs. An xTR
+// of our own site (it announces our locators) found it here: we adopt it
+// as local too, so every xTR of the site registers it and hears when it
+// leaves, and an away entry left from an earlier move goes. Another
+// site's xTR (extended subnet) has it now: we stop claiming it at once;
+// the Map-Server's authenticated Map-Notify then says where it went.
 func (m *Manager) Claimed(eid mapping.EID, locs []mapping.Locator) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	h := m.hosts[eid]
 	r, _, ok := m.rangeFor(eid.IID, eid.Prefix.Addr())
-	if !ok || h == nil || h.State != Local {
+	if !ok {
 		return
 	}
-	for _, l := range locs {
-		if slices.ContainsFunc(r.Locators, func(o mapping.Locator) bool { return o.Addr == l.Addr }) {
-			return // one of our own site's xTRs
+	h := m.hosts[eid]
+	now := m.o.Now()
+	ourSite := slices.ContainsFunc(locs, func(l mapping.Locator) bool {
+		return slices.ContainsFunc(r.Locators, func(o mapping.Locator) bool { return o.Addr == l.Addr })
+	})
+	if ourSite {
+		if h != nil && h.State == Local {
+			h.LastSeen = now
+			return
 		}
+		m.localLocked(r, eid, h, "notify-group", now)
+		return
+	}
+	if h == nil || h.State != Local {
+		return
 	}
 	m.o.XTR.RemoveHost(eid, false)
 	if err := m.o.Kernel.Unroute(eid.Prefix); err != nil {
 		m.log.Warn("cannot remove a host route", "eid", eid, "err", err)
 	}
-	h.State, h.How, h.Since = Moving, "notify-group", m.o.Now()
+	h.State, h.How, h.Since = Moving, "notify-group", now
 	m.syncDataPlaneLocked()
 	m.log.Info("host claimed by another site", "eid", eid, "range", r.Name, "by", locatorAddrs(locs))
 }

@@ -89,7 +89,7 @@ func TestDetectRegistersOnce(t *testing.T) {
 	m, r, _ := newManager(t, AcrossSubnet)
 	m.Detected(0, d1, "data", "")
 	want(t, r.take(), "route 203.0.113.10/32 dev lan0", "add 203.0.113.10/32 [198.18.3.2]",
-		"dp ranges=1 known=[203.0.113.10/32]", "dp away=[]")
+		"dp ranges=1 known=[203.0.113.10/32]", "dp away=[]", "announce 233.252.0.1 203.0.113.10/32")
 	m.Detected(0, d1, "arp", "lan0")
 	want(t, r.take()) // already local: only refreshed
 	// Outside the range, or seen on another interface: ignored.
@@ -126,7 +126,7 @@ func TestMovedAwayAndBack(t *testing.T) {
 	// It comes back.
 	m.Detected(0, d1, "arp", "lan0")
 	want(t, r.take(), "route 203.0.113.10/32 dev lan0", "clear-away 203.0.113.10/32", "add 203.0.113.10/32 [198.18.3.2]",
-		"dp ranges=1 known=[203.0.113.10/32]", "dp away=[]")
+		"dp ranges=1 known=[203.0.113.10/32]", "dp away=[]", "announce 233.252.0.1 203.0.113.10/32")
 	if h := m.View()[0].Hosts[0]; h.State != Local || h.Moves != 2 {
 		t.Errorf("view after return: %+v", h)
 	}
@@ -202,4 +202,22 @@ func TestAwayExpires(t *testing.T) {
 	*now = now.Add(61 * time.Second)
 	m.Tick()
 	want(t, r.take(), "clear-away 203.0.113.10/32", "unroute 203.0.113.10/32", "dp ranges=1 known=[]", "dp away=[]")
+}
+
+// TestAdoptedFromOwnSite: another xTR of our site announces a host it
+// found on the LAN: we register it too (no announcement back), and an
+// away entry of ours from an earlier move goes.
+func TestAdoptedFromOwnSite(t *testing.T) {
+	m, r, _ := newManager(t, AcrossSubnet)
+	m.Claimed(d1h, dc1)
+	want(t, r.take(), "route 203.0.113.10/32 dev lan0", "add 203.0.113.10/32 [198.18.3.2]",
+		"dp ranges=1 known=[203.0.113.10/32]", "dp away=[]")
+	m.MovedAway(d1h, mapping.Mapping{EID: d1h, TTL: 10, Locators: dc2})
+	r.take()
+	m.Claimed(d1h, dc1)
+	want(t, r.take(), "route 203.0.113.10/32 dev lan0", "clear-away 203.0.113.10/32", "add 203.0.113.10/32 [198.18.3.2]",
+		"dp ranges=1 known=[203.0.113.10/32]", "dp away=[]")
+	if h := m.View()[0].Hosts[0]; h.State != Local || h.DetectedBy != "notify-group" {
+		t.Errorf("view: %+v", h)
+	}
 }
