@@ -153,7 +153,7 @@ func openSock(ap netip.AddrPort, wildcard bool) (*sock, error) {
 		network = "udp6"
 	}
 	lc := net.ListenConfig{}
-	if wildcard {
+	if ap.Addr().IsUnspecified() {
 		// A roaming-host notify group (mobility) binds its multicast
 		// address on this port too: that needs SO_REUSEADDR on both, and
 		// IP_MULTICAST_ALL off so this socket does not get the group's

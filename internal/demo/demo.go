@@ -7,16 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/netip"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
 
-	"github.com/lispd/lispd/internal/admin"
 	"github.com/lispd/lispd/internal/daemon"
 	"github.com/lispd/lispd/internal/lab"
 	"github.com/lispd/lispd/internal/xtr"
@@ -43,6 +39,7 @@ type step struct {
 type runner struct {
 	o     Options
 	lab   *lab.Lab
+	net   *Network
 	start time.Time
 	steps []step
 }
@@ -54,13 +51,13 @@ func Run(ctx context.Context, o Options) (err error) {
 		o.Name = "lispdemo"
 	}
 	r := &runner{o: o, start: time.Now()}
-	_ = lab.DownByName(o.Name) // a previous --keep or crash
-	r.say("building the network: %d namespaces (MS/MR, client xTR, two DC1 xTRs, a DC2 xTR, PxTR, hosts)", len(Topology(o.Name).Nodes))
-	l, err := lab.Up(ctx, Topology(o.Name))
+	r.say("building the network: %d namespaces (MS/MR, client xTR, two DC1 xTRs, a DC2 xTR, PxTR, hosts, two LAN switches)", len(Topology(o.Name).Nodes))
+	n, err := Up(ctx, o.Name, o.Lispd, Mobility{Mode: "across-subnet"})
 	if err != nil {
 		return err
 	}
-	r.lab = l
+	r.net, r.lab = n, n.Lab
+	l := n.Lab
 	defer func() {
 		if o.Keep && err == nil {
 			r.say("network left up (--keep): lisplab down --name %s removes it; admin sockets in %s", o.Name, l.Dir())
@@ -70,9 +67,6 @@ func Run(ctx context.Context, o Options) (err error) {
 			err = derr
 		}
 	}()
-	if err := l.WriteHosts(map[string]netip.Addr{"c1": ip(c1Addr), "d1": ip(d1Addr), "d2": ip(d2Addr), "nl": ip(nlAddr), "ms": ip(msAddr)}); err != nil {
-		return err
-	}
 	if o.Capture != "" {
 		p, err := l.Start("core", "capture", []string{"tshark", "-q", "-i", "any", "-w", o.Capture,
 			"-f", "udp port 4341 or udp port 4342"}, nil)
@@ -82,10 +76,8 @@ func Run(ctx context.Context, o Options) (err error) {
 		defer p.Stop()
 		time.Sleep(1500 * time.Millisecond) // tshark starts capturing after a moment
 	}
-	for _, node := range []string{"ms", "xc", "dc1a", "dc1b", "dc2", "px"} {
-		if err := r.startLispd(node); err != nil {
-			return err
-		}
+	if err := n.StartLispd(); err != nil {
+		return err
 	}
 	r.registration()
 	r.firstConnection()
@@ -108,25 +100,7 @@ func (r *runner) record(name string, ok bool, figure string) {
 	r.say("  => %s: %s", mark, figure)
 }
 
-func (r *runner) startLispd(node string) error {
-	path := filepath.Join(r.lab.Dir(), node+".yaml")
-	cfg := fmt.Sprintf("admin: {socket: %s}\n%s", r.lab.SocketPath(node), configs[node])
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		return err
-	}
-	if _, err := r.lab.Start(node, "lispd", []string{r.o.Lispd, "--config", path}, nil); err != nil {
-		return err
-	}
-	return r.wait(10*time.Second, func() bool { return r.get(node, "/v1/status", &daemon.Status{}) == nil })
-}
-
-func (r *runner) get(node, path string, out any) error {
-	c := admin.NewClient(r.lab.SocketPath(node))
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	return c.Do(ctx, "GET", path, out)
-}
+func (r *runner) get(node, path string, out any) error { return r.net.Get(node, path, out) }
 
 func (r *runner) wait(limit time.Duration, f func() bool) error {
 	deadline := time.Now().Add(limit)
@@ -174,7 +148,7 @@ func (r *runner) registration() {
 	t0 := time.Now()
 	err := r.wait(15*time.Second, func() bool {
 		var st daemon.Status
-		if r.get("ms", "/v1/status", &st) != nil || st.Prefixes != 3 {
+		if r.get("ms", "/v1/status", &st) != nil || st.Prefixes < 3 {
 			return false
 		}
 		for _, x := range []string{"xc", "dc1a", "dc1b", "dc2"} {

@@ -5,7 +5,9 @@
 package demo
 
 import (
+	"fmt"
 	"net/netip"
+	"strings"
 
 	"github.com/lispd/lispd/internal/lab"
 )
@@ -22,22 +24,37 @@ const (
 	d1Addr   = "203.0.113.10"
 	d2Addr   = "203.0.113.130"
 	nlAddr   = "192.0.2.130"
+	xcRLOC   = "198.18.2.2"
 	dc1aRLOC = "198.18.3.2"
 	dc1bRLOC = "198.18.4.2"
+	dc2RLOC  = "198.18.6.2"
+	// vMAC is the gateway MAC both data centres answer with (VRRP's
+	// range), so a VM that moves keeps its ARP entry for its gateway.
+	vMAC = "00:00:5e:00:01:01"
+	// notifyGroup is where the xTRs of a LAN tell each other of the hosts
+	// they detect (MCAST-TEST-NET).
+	notifyGroup = "233.252.0.1"
 )
 
 // Topology is the demo network:
 //
 //	c1 ── xc ──┐                 ┌── dc1a ──┐
-//	           core ─────────────┤          d1 (203.0.113.10)
-//	  ms ──────┤  │  │           └── dc1b ──┘
-//	  px ──────┘  │  └── dc2 ── d2 (203.0.113.130)
+//	           core ─────────────┤          sw1 ─┐
+//	  ms ──────┤  │  │           └── dc1b ──┘  ┆  hv ── d1 (203.0.113.10, a VM)
+//	  px ──────┘  │  │                  VXLAN  ┆  │
+//	              │  └── dc2 ════════════════ sw2 ─┘── d2 (203.0.113.130)
 //	              └── nl (non-LISP host, 192.0.2.130)
 //
 // Client site 198.51.100.0/24 behind xc; data centre DC1 203.0.113.0/25
-// behind two xTRs, one RLOC each, equal priority, weights 50/50; data
-// centre DC2 203.0.113.128/25 behind dc2; a Map-Server/Map-Resolver; a
-// PxTR for the non-LISP host. The RLOC network is 198.18.0.0/15.
+// behind two xTRs, one RLOC each, equal priority, weights 50/50, on the
+// LAN of switch sw1; data centre DC2 203.0.113.128/25 behind dc2 on
+// switch sw2; a Map-Server/Map-Resolver; a PxTR for the non-LISP host.
+// The RLOC network is 198.18.0.0/15. d1 is a VM: its hosts range
+// 203.0.113.8/29 is a dynamic-EID range of both data centres, and step 6
+// moves it to DC2 and back: the hypervisor hv switches its uplink from
+// sw1 to sw2. sw2 also carries DC1's LAN, joined to sw1 by a VXLAN over a
+// DCI link, for the extended-subnet moves; dc2 is its gateway there
+// (ext0).
 func Topology(name string) *lab.Topology {
 	t := &lab.Topology{Name: name}
 	node := func(n, role string, fwd bool, routes ...lab.Route) {
@@ -51,33 +68,95 @@ func Topology(name string) *lab.Topology {
 	node("core", "router", true, via("198.51.100.0/24", "198.18.5.2"), via("203.0.113.0/24", "198.18.5.2"))
 	node("ms", "ms", false, via("0.0.0.0/0", "198.18.1.1"))
 	node("xc", "xtr", true, via("198.18.0.0/15", "198.18.2.1"))
-	node("dc1a", "xtr", true, via("198.18.0.0/15", "198.18.3.1"), via("203.0.113.10/32", "192.0.2.2"))
-	node("dc1b", "xtr", true, via("198.18.0.0/15", "198.18.4.1"), via("203.0.113.10/32", "192.0.2.6"))
+	node("dc1a", "xtr", true, via("198.18.0.0/15", "198.18.3.1"))
+	node("dc1b", "xtr", true, via("198.18.0.0/15", "198.18.4.1"))
 	node("dc2", "xtr", true, via("198.18.0.0/15", "198.18.6.1"))
 	node("px", "pxtr", true, via("198.18.0.0/15", "198.18.5.1"), via("192.0.2.128/25", "198.18.5.1"))
 	node("c1", "host", false, via("0.0.0.0/0", "198.51.100.1"))
-	t.Nodes = append(t.Nodes, lab.Node{Name: "d1", Role: "host", Loopbacks: []netip.Prefix{pfx(d1Addr + "/32")},
-		Routes: []lab.Route{via("0.0.0.0/0", "192.0.2.1")}})
+	node("d1", "host", false, via("0.0.0.0/0", "203.0.113.1"))
 	node("nl", "host", false, via("0.0.0.0/0", "192.0.2.129"))
 	node("d2", "host", false, via("0.0.0.0/0", "203.0.113.129"))
+	node("sw1", "switch", false)
+	node("sw2", "switch", false)
+	node("hv", "hypervisor", false)
 	link := func(a, an, b, bn, aa, ba string) {
-		t.Links = append(t.Links, lab.Link{A: a, AName: an, B: b, BName: bn,
-			AAddrs: []netip.Prefix{pfx(aa)}, BAddrs: []netip.Prefix{pfx(ba)}})
+		l := lab.Link{A: a, AName: an, B: b, BName: bn}
+		if aa != "" {
+			l.AAddrs = []netip.Prefix{pfx(aa)}
+		}
+		if ba != "" {
+			l.BAddrs = []netip.Prefix{pfx(ba)}
+		}
+		t.Links = append(t.Links, l)
 	}
 	link("core", "to-ms", "ms", "eth0", "198.18.1.1/24", "198.18.1.2/24")
-	link("core", "to-xc", "xc", "up0", "198.18.2.1/24", "198.18.2.2/24")
-	link("core", "to-dc1a", "dc1a", "up0", "198.18.3.1/24", "198.18.3.2/24")
-	link("core", "to-dc1b", "dc1b", "up0", "198.18.4.1/24", "198.18.4.2/24")
+	link("core", "to-xc", "xc", "up0", "198.18.2.1/24", xcRLOC+"/24")
+	link("core", "to-dc1a", "dc1a", "up0", "198.18.3.1/24", dc1aRLOC+"/24")
+	link("core", "to-dc1b", "dc1b", "up0", "198.18.4.1/24", dc1bRLOC+"/24")
 	link("core", "to-px", "px", "eth0", "198.18.5.1/24", "198.18.5.2/24")
 	link("core", "to-nl", "nl", "eth0", "192.0.2.129/25", nlAddr+"/25")
-	link("core", "to-dc2", "dc2", "up0", "198.18.6.1/24", "198.18.6.2/24")
-	link("dc2", "eid0", "d2", "eth0", "203.0.113.129/25", d2Addr+"/25")
+	link("core", "to-dc2", "dc2", "up0", "198.18.6.1/24", dc2RLOC+"/24")
 	link("xc", "eid0", "c1", "eth0", "198.51.100.1/24", c1Addr+"/24")
-	// D1's EID lives on its loopback; it reaches its two xTRs over small
-	// point-to-point links.
-	link("dc1a", "d1", "d1", "eth0", "192.0.2.1/30", "192.0.2.2/30")
-	link("dc1b", "d1", "d1", "eth1", "192.0.2.5/30", "192.0.2.6/30")
+	// The LANs: switch ports carry no address.
+	link("dc1a", "lan0", "sw1", "dc1a", "203.0.113.1/25", "")
+	link("dc1b", "lan0", "sw1", "dc1b", "203.0.113.2/25", "")
+	// d1 is a VM on the hypervisor hv, whose bridge joins it to one of
+	// the data-centre switches: a move changes the uplink, d1's own link
+	// never goes down (as in a live migration).
+	link("d1", "eth0", "hv", "d1", d1Addr+"/25", "")
+	link("hv", "to1", "sw1", "hv", "", "")
+	link("hv", "to2a", "sw2", "hv", "", "")
+	link("hv", "to2b", "sw2", "hvx", "", "")
+	link("dc2", "lan0", "sw2", "dc2", "203.0.113.129/25", "")
+	link("d2", "eth0", "sw2", "d2", d2Addr+"/25", "")
+	link("dc2", "ext0", "sw2", "dc2x", "203.0.113.1/25", "")
+	link("sw1", "dci", "sw2", "dci", "192.0.2.1/30", "192.0.2.2/30")
 	return t
+}
+
+// layer2 builds what the lab's links cannot: the bridges of the two
+// switches, the VXLAN that stretches DC1's LAN to sw2, and the gateways'
+// shared MAC. A gateway MAC is pinned to its local port (and the VXLAN
+// port learns nothing), so each site's hosts reach their own gateway.
+func layer2(l *lab.Lab) error {
+	type cmd struct {
+		node string
+		argv []string
+	}
+	cmds := []cmd{
+		{"dc1a", []string{"ip", "link", "set", "lan0", "address", vMAC}},
+		{"dc2", []string{"ip", "link", "set", "lan0", "address", vMAC}},
+		{"dc2", []string{"ip", "link", "set", "ext0", "address", vMAC}},
+		{"sw1", []string{"ip", "link", "add", "br0", "type", "bridge"}},
+		{"sw1", []string{"ip", "link", "add", "vx0", "type", "vxlan", "id", "42", "local", "192.0.2.1", "remote", "192.0.2.2", "dstport", "4789", "dev", "dci"}},
+		{"sw2", []string{"ip", "link", "add", "br0", "type", "bridge"}},
+		{"sw2", []string{"ip", "link", "add", "br1", "type", "bridge"}},
+		{"sw2", []string{"ip", "link", "add", "vx0", "type", "vxlan", "id", "42", "local", "192.0.2.2", "remote", "192.0.2.1", "dstport", "4789", "dev", "dci"}},
+		{"hv", []string{"ip", "link", "add", "hvbr", "type", "bridge"}},
+	}
+	for _, p := range []struct{ sw, br, port string }{
+		{"sw1", "br0", "dc1a"}, {"sw1", "br0", "dc1b"}, {"sw1", "br0", "hv"}, {"sw1", "br0", "vx0"},
+		{"sw2", "br0", "dc2"}, {"sw2", "br0", "d2"}, {"sw2", "br0", "hv"},
+		{"sw2", "br1", "dc2x"}, {"sw2", "br1", "vx0"}, {"sw2", "br1", "hvx"},
+		{"hv", "hvbr", "d1"}, {"hv", "hvbr", "to1"},
+	} {
+		cmds = append(cmds, cmd{p.sw, []string{"ip", "link", "set", p.port, "master", p.br, "up"}})
+	}
+	for _, c := range []struct{ sw, port string }{{"sw1", "dc1a"}, {"sw2", "dc2"}, {"sw2", "dc2x"}} {
+		cmds = append(cmds, cmd{c.sw, []string{"bridge", "fdb", "replace", vMAC, "dev", c.port, "master", "static"}})
+	}
+	for _, sw := range []string{"sw1", "sw2"} {
+		cmds = append(cmds, cmd{sw, []string{"bridge", "link", "set", "dev", "vx0", "learning", "off"}},
+			cmd{sw, []string{"ip", "link", "set", "br0", "up"}})
+	}
+	cmds = append(cmds, cmd{"sw2", []string{"ip", "link", "set", "br1", "up"}},
+		cmd{"hv", []string{"ip", "link", "set", "hvbr", "up"}})
+	for _, c := range cmds {
+		if out, err := l.Exec(c.node, c.argv...).CombinedOutput(); err != nil {
+			return fmt.Errorf("%s: %s: %v: %s", c.node, strings.Join(c.argv, " "), err, strings.TrimSpace(string(out)))
+		}
+	}
+	return nil
 }
 
 const msConfig = `
@@ -87,12 +166,14 @@ map-server:
     - name: client
       keys: [{key-id: 1, algorithm: hmac-sha-256-128, secret: client-key}]
       eid-prefixes: [{prefix: 198.51.100.0/24}]
+    # Both data centres may register hosts of the VM range: each with its
+    # own key; a registration from the other site is a move.
     - name: dc1
       keys: [{key-id: 1, algorithm: hmac-sha-256-128, secret: dc1-key}]
-      eid-prefixes: [{prefix: 203.0.113.0/25}]
+      eid-prefixes: [{prefix: 203.0.113.0/25}, {prefix: 203.0.113.8/29, accept-more-specifics: true}]
     - name: dc2
       keys: [{key-id: 1, algorithm: hmac-sha-256-128, secret: dc2-key}]
-      eid-prefixes: [{prefix: 203.0.113.128/25}]
+      eid-prefixes: [{prefix: 203.0.113.128/25}, {prefix: 203.0.113.8/29, accept-more-specifics: true}]
 map-resolver: {}
 `
 
@@ -113,19 +194,46 @@ const dc1Database = `  map-servers: [{address: 198.18.1.2, key-id: 1, algorithm:
       locators: [{address: 198.18.3.2, priority: 1, weight: 50}, {address: 198.18.4.2, priority: 1, weight: 50}]
 `
 
-var configs = map[string]string{
-	"ms": msConfig,
-	"xc": "xtr:" + xtrCommon + `  map-servers: [{address: 198.18.1.2, key-id: 1, algorithm: hmac-sha-256-128, secret: client-key}]
+// Mobility is how the network is set up for host mobility: the mode of
+// the VM range, and whether the client's ITR subscribes (RFC 9437) or
+// learns of moves by SMR only.
+type Mobility struct {
+	Mode      string // across-subnet or extended-subnet
+	Subscribe bool
+}
+
+// vmRange is the dynamic-EID range of the VMs on a data-centre xTR.
+func vmRange(iface string, m Mobility) string {
+	return fmt.Sprintf(`  eid-interfaces: [%s]
+  dynamic-eids:
+    - {name: vms, prefix: 203.0.113.8/29, interface: %s, mode: %s, notify-group: %s, timeout: 30s}
+`, iface, iface, m.Mode, notifyGroup)
+}
+
+// config is the lispd configuration of a LISP node.
+func config(node string, m Mobility) string {
+	switch node {
+	case "ms":
+		return msConfig
+	case "xc":
+		return "xtr:" + xtrCommon + fmt.Sprintf("  subscribe: %v\n", m.Subscribe) +
+			`  map-servers: [{address: 198.18.1.2, key-id: 1, algorithm: hmac-sha-256-128, secret: client-key}]
   database:
     - {eid-prefix: 198.51.100.0/24, locators: [{address: 198.18.2.2}]}
-`,
-	"dc1a": "xtr:" + xtrCommon + dc1Database,
-	"dc2": "xtr:" + xtrCommon + `  map-servers: [{address: 198.18.1.2, key-id: 1, algorithm: hmac-sha-256-128, secret: dc2-key}]
+`
+	case "dc1a", "dc1b":
+		return "xtr:" + xtrCommon + dc1Database + vmRange("lan0", m)
+	case "dc2":
+		iface := "lan0"
+		if m.Mode == "extended-subnet" {
+			iface = "ext0"
+		}
+		return "xtr:" + xtrCommon + `  map-servers: [{address: 198.18.1.2, key-id: 1, algorithm: hmac-sha-256-128, secret: dc2-key}]
   database:
     - {eid-prefix: 203.0.113.128/25, locators: [{address: 198.18.6.2}]}
-`,
-	"dc1b": "xtr:" + xtrCommon + dc1Database,
-	"px": `
+` + vmRange(iface, m)
+	case "px":
+		return `
 xtr:
   itr: true
   map-resolvers: [198.18.1.2]
@@ -133,5 +241,10 @@ xtr:
   tun-addresses: [198.18.5.2/32]
 pitr: {eid-prefixes: [198.51.100.0/24, 203.0.113.0/24]}
 petr: {}
-`,
+`
+	}
+	return ""
 }
+
+// lispNodes run lispd, in start order.
+var lispNodes = []string{"ms", "xc", "dc1a", "dc1b", "dc2", "px"}

@@ -1,15 +1,14 @@
 package mobility
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
-	"syscall"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
@@ -44,14 +43,24 @@ func JoinGroup(group netip.Addr, ifname string, log *slog.Logger) (*Group, error
 	if err != nil {
 		return nil, fmt.Errorf("notify group %s: %w", group, err)
 	}
-	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		err := rc.Control(func(fd uintptr) {
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
-		})
-		return errors.Join(err, serr)
-	}}
-	pconn, err := lc.ListenPacket(context.Background(), "udp4", netip.AddrPortFrom(group, GroupPort).String())
+	// Bound to the group address itself, not the wildcard (as Go's own
+	// multicast listener does): a wildcard socket on the control port
+	// would take unicast control traffic from the control plane.
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("notify group %s: %w", group, err)
+	}
+	err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+	if err == nil {
+		err = unix.Bind(fd, &unix.SockaddrInet4{Port: GroupPort, Addr: group.As4()})
+	}
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("notify group %s: bind: %w", group, err)
+	}
+	f := os.NewFile(uintptr(fd), "notify-group")
+	pconn, err := net.FilePacketConn(f)
+	f.Close()
 	if err != nil {
 		return nil, fmt.Errorf("notify group %s: %w", group, err)
 	}

@@ -285,6 +285,11 @@ func (s *Server) handleSMRLocked(eid mapping.EID, from netip.Addr) {
 	}
 	e.lastSMR = now
 	s.log.Debug("SMR received", "eid", p, "from", from)
+	// An SMR for a host inside a cached prefix (a roaming host that moved)
+	// asks for the host: the covering prefix's answer would not change.
+	if eid.Prefix.Bits() > p.Prefix.Bits() && p.Contains(eid) {
+		p = eid
+	}
 	s.requestLocked(p, true)
 }
 

@@ -1,0 +1,510 @@
+package demo
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/lispd/lispd/internal/mapserver"
+	"github.com/lispd/lispd/internal/mobility"
+	"github.com/lispd/lispd/internal/xtr"
+)
+
+// MoveOptions shape a series of VM moves.
+type MoveOptions struct {
+	Moves int // d1 goes DC1 → DC2 → DC1 …; an even number ends at home
+	// Settle is the pause after a move has converged before the next
+	// (SMR is rate-limited to one per 3 s per prefix at the ITR).
+	Settle time.Duration
+	Rate   int       // UDP stream, packets per second (default 1000)
+	Out    io.Writer // a line per move, if set
+}
+
+// MoveResult is what a series measured.
+type MoveResult struct {
+	Mobility
+	Convergence []time.Duration // per move: d1's first packet at the new site → the ITR's first packet to it
+	Lost        []int           // per move: UDP packets of the stream never received
+	Sent        int
+	Received    int
+	TCPBytes    int64 // echoed back over the long-lived connection and verified
+	TCPErr      error // nil: the connection survived every move
+	StaleErr    error // nil: afterwards one registration, nothing left at the old site, caches current
+}
+
+// Median and Worst summarise the convergence times.
+func (r *MoveResult) Median() time.Duration { return median(r.Convergence) }
+
+// Worst is the longest convergence.
+func (r *MoveResult) Worst() time.Duration {
+	if len(r.Convergence) == 0 {
+		return 0
+	}
+	return slices.Max(r.Convergence)
+}
+
+// LostPerMove is the mean number of packets lost per move.
+func (r *MoveResult) LostPerMove() float64 {
+	if len(r.Lost) == 0 {
+		return 0
+	}
+	t := 0
+	for _, l := range r.Lost {
+		t += l
+	}
+	return float64(t) / float64(len(r.Lost))
+}
+
+func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// siteOf names the data centre behind a switch, and its xTRs' uplinks.
+var siteUplinks = map[string][]string{"sw1": {"dc1a", "dc1b"}, "sw2": {"dc2"}}
+
+// MoveD1 migrates d1 to the other data centre: the hypervisor's bridge
+// swaps its uplink, to DC2's own LAN in the across-subnet mode or to the
+// stretched DC1 LAN in the extended-subnet mode. d1 keeps its address,
+// gateway, ARP cache and link.
+func (n *Network) MoveD1() error {
+	to, port := "sw2", "to2a"
+	if n.mob.Mode == mobility.ExtendedSubnet {
+		port = "to2b"
+	}
+	if n.d1At == "sw2" {
+		to, port = "sw1", "to1"
+	}
+	for _, argv := range [][]string{
+		{"ip", "link", "set", n.d1Port, "nomaster"},
+		{"ip", "link", "set", port, "master", "hvbr"},
+	} {
+		if out, err := n.Lab.Exec("hv", argv...).CombinedOutput(); err != nil {
+			return fmt.Errorf("move d1: %v: %s", err, out)
+		}
+	}
+	n.d1At, n.d1Port = to, port
+	return nil
+}
+
+// sniffer timestamps the encapsulated packets the client's ITR sends to
+// d1, as they arrive on a data-centre xTR's uplink.
+type sniffer struct {
+	mu    sync.Mutex
+	seen  map[string][]time.Time // by node
+	stop  atomic.Bool
+	wg    sync.WaitGroup
+	socks []int
+}
+
+func (n *Network) sniff(nodes ...string) (*sniffer, error) {
+	s := &sniffer{seen: map[string][]time.Time{}}
+	src, dst := ip(xcRLOC).As4(), ip(d1Addr).As4()
+	for _, node := range nodes {
+		var fd int
+		err := n.Lab.Do(node, func() error {
+			ifi, err := net.InterfaceByName("up0")
+			if err != nil {
+				return err
+			}
+			fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_IP)))
+			if err != nil {
+				return err
+			}
+			if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_IP), Ifindex: ifi.Index}); err != nil {
+				unix.Close(fd)
+				return err
+			}
+			return unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Usec: 100000})
+		})
+		if err != nil {
+			s.close()
+			return nil, fmt.Errorf("sniff on %s: %w", node, err)
+		}
+		s.socks = append(s.socks, fd)
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			buf := make([]byte, 2048)
+			for !s.stop.Load() {
+				k, _, err := unix.Recvfrom(fd, buf, 0)
+				if err != nil || k < 20+8+8+20 {
+					continue
+				}
+				now := time.Now()
+				ihl := int(buf[0]&0x0f) * 4
+				if buf[9] != unix.IPPROTO_UDP || [4]byte(buf[12:16]) != src || k < ihl+8+8+20 ||
+					binary.BigEndian.Uint16(buf[ihl+2:]) != 4341 {
+					continue
+				}
+				inner := buf[ihl+16:]
+				if inner[0]>>4 != 4 || [4]byte(inner[16:20]) != dst {
+					continue
+				}
+				s.mu.Lock()
+				s.seen[node] = append(s.seen[node], now)
+				s.mu.Unlock()
+			}
+		}()
+	}
+	return s, nil
+}
+
+// first returns the first time at or after t that one of nodes saw a
+// packet.
+func (s *sniffer) first(t time.Time, nodes []string) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var best time.Time
+	for _, node := range nodes {
+		ts := s.seen[node]
+		i := sort.Search(len(ts), func(i int) bool { return !ts[i].Before(t) })
+		if i < len(ts) && (best.IsZero() || ts[i].Before(best)) {
+			best = ts[i]
+		}
+	}
+	return best, !best.IsZero()
+}
+
+func (s *sniffer) close() {
+	s.stop.Store(true)
+	s.wg.Wait()
+	for _, fd := range s.socks {
+		unix.Close(fd)
+	}
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// MoveSeries moves d1 back and forth under a long-lived TCP connection
+// and a UDP stream from c1, and measures each move.
+func (n *Network) MoveSeries(o MoveOptions) (*MoveResult, error) {
+	if o.Rate == 0 {
+		o.Rate = 1000
+	}
+	res := &MoveResult{Mobility: n.mob}
+	say := func(format string, a ...any) {
+		if o.Out != nil {
+			fmt.Fprintf(o.Out, format+"\n", a...)
+		}
+	}
+	sn, err := n.sniff("dc1a", "dc1b", "dc2")
+	if err != nil {
+		return nil, err
+	}
+	defer sn.close()
+
+	// d1: the UDP sink, the TCP echo server, and the socket it says
+	// "I am here" from after each move.
+	var udpIn, hello *net.UDPConn
+	var tcpLn net.Listener
+	if err := n.Lab.Do("d1", func() (err error) {
+		if udpIn, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(d1Addr), Port: 9200}); err != nil {
+			return err
+		}
+		// Not connected: a connected socket would fail its next send
+		// with the ICMP port-unreachable c1 answers the last one with.
+		if hello, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(d1Addr)}); err != nil {
+			return err
+		}
+		tcpLn, err = net.Listen("tcp", d1Addr+":8081")
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	defer udpIn.Close()
+	defer hello.Close()
+	defer tcpLn.Close()
+	maxSeq := o.Rate * (o.Moves*10 + 120)
+	arrived := make([]atomic.Bool, maxSeq)
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			k, err := udpIn.Read(buf)
+			if err != nil {
+				return
+			}
+			if k >= 4 {
+				if seq := int(binary.BigEndian.Uint32(buf)); seq < maxSeq {
+					arrived[seq].Store(true)
+				}
+			}
+		}
+	}()
+	go func() {
+		for {
+			c, err := tcpLn.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
+		}
+	}()
+	helloTo := &net.UDPAddr{IP: net.ParseIP(c1Addr), Port: 9201}
+	sayHello := func() { _, _ = hello.WriteToUDP([]byte("here"), helloTo) }
+	// Warm up: d1 is detected at home and registered; the client's ITR
+	// forgets whatever it had for DC1 (a /25 learnt before d1 spoke) so
+	// that the stream makes it ask for d1's /32.
+	sayHello()
+	if err := waitFor(10*time.Second, func() bool { return n.registeredBy() == map[string]string{"sw1": "dc1", "sw2": "dc2"}[n.d1At] }); err != nil {
+		return nil, fmt.Errorf("d1 never registered at home")
+	}
+	if err := n.Post("xc", "/v1/clear-map-cache?prefix=203.0.113.0/24"); err != nil {
+		return nil, err
+	}
+
+	// c1: the TCP connection and the stream.
+	var tcp net.Conn
+	var udpOut *net.UDPConn
+	if err := n.Lab.Do("c1", func() (err error) {
+		if tcp, err = net.DialTimeout("tcp", d1Addr+":8081", 5*time.Second); err != nil {
+			return err
+		}
+		udpOut, err = net.DialUDP("udp4", &net.UDPAddr{IP: net.ParseIP(c1Addr), Port: 40000}, &net.UDPAddr{IP: net.ParseIP(d1Addr), Port: 9200})
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	defer tcp.Close()
+	defer udpOut.Close()
+	pattern := func(i int64) byte { return byte(i % 251) }
+	var tcpSent, tcpGot atomic.Int64
+	var tcpErr atomic.Pointer[error]
+	setTCPErr := func(err error) { tcpErr.CompareAndSwap(nil, &err) }
+	stopTCP := make(chan struct{})
+	go func() { // writer: 1 KB every 5 ms
+		chunk := make([]byte, 1024)
+		for {
+			select {
+			case <-stopTCP:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			off := tcpSent.Load()
+			for i := range chunk {
+				chunk[i] = pattern(off + int64(i))
+			}
+			if _, err := tcp.Write(chunk); err != nil {
+				setTCPErr(err)
+				return
+			}
+			tcpSent.Add(int64(len(chunk)))
+		}
+	}()
+	go func() { // reader: checks every byte echoed
+		buf := make([]byte, 4096)
+		for {
+			k, err := tcp.Read(buf)
+			for i := range k {
+				if buf[i] != pattern(tcpGot.Load()+int64(i)) {
+					setTCPErr(fmt.Errorf("echoed byte %d is wrong", tcpGot.Load()+int64(i)))
+					return
+				}
+			}
+			tcpGot.Add(int64(k))
+			if err != nil {
+				select {
+				case <-stopTCP:
+				default:
+					setTCPErr(err)
+				}
+				return
+			}
+		}
+	}()
+	var sent atomic.Int64
+	sendTimes := make([]time.Time, maxSeq)
+	stopUDP := make(chan struct{})
+	udpDone := make(chan struct{})
+	go func() {
+		defer close(udpDone)
+		b := make([]byte, 64)
+		tick := time.NewTicker(time.Second / time.Duration(o.Rate))
+		defer tick.Stop()
+		for seq := 0; seq < maxSeq; seq++ {
+			select {
+			case <-stopUDP:
+				return
+			case <-tick.C:
+			}
+			binary.BigEndian.PutUint32(b, uint32(seq))
+			sendTimes[seq] = time.Now()
+			_, _ = udpOut.Write(b)
+			sent.Store(int64(seq + 1))
+		}
+	}()
+	if err := waitFor(10*time.Second, func() bool { return n.cachedAt(sitesRLOCs[n.d1At]) }); err != nil {
+		close(stopUDP)
+		close(stopTCP)
+		return nil, fmt.Errorf("d1 never cached at home by the client's ITR")
+	}
+	time.Sleep(time.Second)
+
+	var moveAt []time.Time
+	for i := range o.Moves {
+		if err := n.MoveD1(); err != nil {
+			close(stopUDP)
+			close(stopTCP)
+			return nil, err
+		}
+		t0 := time.Now()
+		sayHello()
+		moveAt = append(moveAt, t0)
+		var conv time.Duration
+		err := waitFor(5*time.Second, func() bool {
+			t1, ok := sn.first(t0, siteUplinks[n.d1At])
+			conv = t1.Sub(t0)
+			return ok
+		})
+		if err != nil {
+			conv = 5 * time.Second
+			say("  move %d to %s: the client's ITR did not switch within 5 s", i+1, siteName[n.d1At])
+		} else {
+			say("  move %d to %s: the client's ITR sends there %v after d1's first packet there", i+1, siteName[n.d1At], conv.Round(100*time.Microsecond))
+		}
+		res.Convergence = append(res.Convergence, conv)
+		time.Sleep(o.Settle)
+	}
+	time.Sleep(300 * time.Millisecond)
+	close(stopUDP)
+	<-udpDone
+	time.Sleep(300 * time.Millisecond)
+	close(stopTCP)
+	want := tcpSent.Load()
+	_ = waitFor(10*time.Second, func() bool { return tcpGot.Load() >= want || tcpErr.Load() != nil })
+	res.TCPBytes = tcpGot.Load()
+	if p := tcpErr.Load(); p != nil {
+		res.TCPErr = *p
+	} else if res.TCPBytes < want {
+		res.TCPErr = fmt.Errorf("only %d of %d bytes echoed", res.TCPBytes, want)
+	}
+
+	// Losses, each charged to the move before it.
+	res.Sent = int(sent.Load())
+	res.Lost = make([]int, len(moveAt))
+	for seq := range res.Sent {
+		if arrived[seq].Load() {
+			res.Received++
+			continue
+		}
+		k := sort.Search(len(moveAt), func(i int) bool { return moveAt[i].After(sendTimes[seq]) }) - 1
+		// A packet sent while the cable was being moved counts for the
+		// move that follows.
+		if k+1 < len(moveAt) && moveAt[k+1].Sub(sendTimes[seq]) < 50*time.Millisecond {
+			k++
+		}
+		if k >= 0 {
+			res.Lost[k]++
+		}
+	}
+	res.StaleErr = n.checkState()
+	return res, nil
+}
+
+var (
+	siteName   = map[string]string{"sw1": "DC1", "sw2": "DC2"}
+	sitesRLOCs = map[string][]string{"sw1": {dc1aRLOC, dc1bRLOC}, "sw2": {dc2RLOC}}
+)
+
+// cachedAt reports whether the client's ITR maps d1 to exactly rlocs.
+func (n *Network) cachedAt(rlocs []string) bool {
+	var mc []xtr.MapCacheView
+	if n.Get("xc", "/v1/map-cache?eid="+d1Addr, &mc) != nil {
+		return false
+	}
+	for _, e := range mc {
+		if e.EIDPrefix != d1Addr+"/32" {
+			continue
+		}
+		var got []string
+		for _, l := range e.Locators {
+			got = append(got, l.Address)
+		}
+		slices.Sort(got)
+		return slices.Equal(got, rlocs)
+	}
+	return false
+}
+
+// registeredBy names the site the Map-Server holds d1's /32 for ("" for
+// none, "dc1+dc2" for both).
+func (n *Network) registeredBy() string {
+	var sites []mapserver.SiteView
+	if n.Get("ms", "/v1/site", &sites) != nil {
+		return ""
+	}
+	var by []string
+	for _, st := range sites {
+		for _, r := range st.Registrations {
+			if r.EIDPrefix == d1Addr+"/32" {
+				by = append(by, st.Name)
+			}
+		}
+	}
+	return strings.Join(by, "+")
+}
+
+// checkState verifies nothing stale is left after moves: the Map-Server
+// holds d1 for one site only, the other site's xTRs do not claim it, and
+// the client's ITR maps it to where it is.
+func (n *Network) checkState() error {
+	here, there := n.d1At, "sw1"
+	if here == "sw1" {
+		there = "sw2"
+	}
+	var errs []error
+	var sites []mapserver.SiteView
+	if err := n.Get("ms", "/v1/site", &sites); err != nil {
+		return err
+	}
+	holders := 0
+	for _, st := range sites {
+		for _, r := range st.Registrations {
+			if r.EIDPrefix != d1Addr+"/32" {
+				continue
+			}
+			holders++
+			if want := map[string]string{"sw1": "dc1", "sw2": "dc2"}[here]; st.Name != want {
+				errs = append(errs, fmt.Errorf("Map-Server: d1 registered by site %s, want %s", st.Name, want))
+			}
+		}
+	}
+	if holders != 1 {
+		errs = append(errs, fmt.Errorf("Map-Server: %d registrations of d1, want 1", holders))
+	}
+	for _, node := range siteUplinks[there] {
+		var rs []mobility.RangeView
+		if err := n.Get(node, "/v1/dynamic-eid", &rs); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, r := range rs {
+			for _, h := range r.Hosts {
+				if h.EID == d1Addr && h.State == mobility.Local {
+					errs = append(errs, fmt.Errorf("%s still claims d1", node))
+				}
+			}
+		}
+	}
+	if err := waitFor(2*time.Second, func() bool { return n.cachedAt(sitesRLOCs[here]) }); err != nil {
+		errs = append(errs, fmt.Errorf("client ITR does not map d1 to %s", siteName[here]))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,153 @@
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/lispd/lispd/internal/admin"
+	"github.com/lispd/lispd/internal/daemon"
+	"github.com/lispd/lispd/internal/lab"
+	"github.com/lispd/lispd/internal/xtr"
+)
+
+// Network is the demo network, up, with lispd on its LISP nodes. The
+// demo tells its story on it; the mobility benchmark and the end-to-end
+// tests drive it too.
+type Network struct {
+	Lab    *lab.Lab
+	lispd  string
+	mob    Mobility
+	procs  map[string]*lab.Proc
+	d1At   string // the switch d1 hangs off: sw1 (DC1) or sw2 (DC2)
+	d1Port string // the hypervisor's uplink to it
+}
+
+// Up builds the network called name and starts lispd (the binary at
+// lispd) on every LISP node, set up for mobility as m says. It removes a
+// lab of that name left over first.
+func Up(ctx context.Context, name, lispd string, m Mobility) (*Network, error) {
+	_ = lab.DownByName(name)
+	l, err := lab.Up(ctx, Topology(name))
+	if err != nil {
+		return nil, err
+	}
+	n := &Network{Lab: l, lispd: lispd, mob: m, procs: map[string]*lab.Proc{}, d1At: "sw1", d1Port: "to1"}
+	err = layer2(l)
+	if err == nil {
+		err = l.WriteHosts(map[string]netip.Addr{"c1": ip(c1Addr), "d1": ip(d1Addr), "d2": ip(d2Addr), "nl": ip(nlAddr), "ms": ip(msAddr)})
+	}
+	if err != nil {
+		return nil, errors.Join(err, l.Down())
+	}
+	return n, nil
+}
+
+// StartLispd starts lispd on every LISP node and waits for their admin
+// sockets.
+func (n *Network) StartLispd() error {
+	for _, node := range lispNodes {
+		if err := n.startLispd(node); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WaitRegistered waits until every ETR has its Map-Notify: before, a
+// Map-Request for a site's EID gets a negative answer that sticks.
+func (n *Network) WaitRegistered(limit time.Duration) error {
+	return waitFor(limit, func() bool {
+		for _, x := range []string{"xc", "dc1a", "dc1b", "dc2"} {
+			var db xtr.Database
+			if n.Get(x, "/v1/database", &db) != nil || len(db.MapServers) == 0 || db.MapServers[0].State != "registered" {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// Down stops everything and removes the network.
+func (n *Network) Down() error { return n.Lab.Down() }
+
+func (n *Network) startLispd(node string) error {
+	path := filepath.Join(n.Lab.Dir(), node+".yaml")
+	cfg := fmt.Sprintf("admin: {socket: %s}\n%s", n.Lab.SocketPath(node), config(node, n.mob))
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		return err
+	}
+	p, err := n.Lab.Start(node, "lispd", []string{n.lispd, "--config", path}, nil)
+	if err != nil {
+		return err
+	}
+	n.procs[node] = p
+	if err := waitFor(10*time.Second, func() bool { return n.Get(node, "/v1/status", &daemon.Status{}) == nil }); err != nil {
+		return fmt.Errorf("lispd on %s did not come up: %s", node, logTail(p.LogPath, 5))
+	}
+	return nil
+}
+
+// logTail returns the last lines of a log, for an error message.
+func logTail(path string, lines int) string {
+	b, _ := os.ReadFile(path)
+	l := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	return strings.Join(l[max(0, len(l)-lines):], "\n")
+}
+
+// Reconfigure restarts the lispd of the nodes whose configuration m
+// changes: the data-centre xTRs for a new mode, the client's xTR for
+// publish/subscribe.
+func (n *Network) Reconfigure(m Mobility) error {
+	old := n.mob
+	n.mob = m
+	for _, node := range lispNodes {
+		if config(node, old) == config(node, m) {
+			continue
+		}
+		if p := n.procs[node]; p != nil {
+			if err := p.Stop(); err != nil {
+				return err
+			}
+		}
+		if err := n.startLispd(node); err != nil {
+			return err
+		}
+	}
+	return n.WaitRegistered(15 * time.Second)
+}
+
+// Get reads an admin API path of a node's lispd into out.
+func (n *Network) Get(node, path string, out any) error {
+	c := admin.NewClient(n.Lab.SocketPath(node))
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return c.Do(ctx, "GET", path, out)
+}
+
+// Post sends an admin API POST to a node's lispd.
+func (n *Network) Post(node, path string) error {
+	c := admin.NewClient(n.Lab.SocketPath(node))
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var out any
+	return c.Do(ctx, "POST", path, &out)
+}
+
+func waitFor(limit time.Duration, f func() bool) error {
+	deadline := time.Now().Add(limit)
+	for !f() {
+		if time.Now().After(deadline) {
+			return errors.New("timed out")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil
+}

@@ -1,0 +1,135 @@
+// Command mobench measures host-mobility convergence on the demo network
+// (scripts/bench mobility): d1, a VM, moves between DC1 and DC2 under a
+// long-lived TCP connection and a 1,000 packets/s UDP stream from c1,
+// in three series: across-subnet with SMR only (the client's ITR does
+// not subscribe), across-subnet with publish/subscribe, and
+// extended-subnet with publish/subscribe. Convergence is the time from
+// d1's first packet at the new site to the first packet the client's ITR
+// sends to the new site's RLOC, seen on that site's uplink. It needs
+// root and a lispd binary. The last line is machine readable:
+//
+//	RESULT pubsub-median-ms=… pubsub-worst-ms=… smr-median-ms=… lost-per-move=…
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/lispd/lispd/internal/demo"
+)
+
+// Targets from the mobility issue.
+const (
+	targetPubSubMedian = 50 * time.Millisecond
+	targetPubSubWorst  = 100 * time.Millisecond
+	targetSMRMedian    = time.Second
+	targetLostPerMove  = 50
+)
+
+func main() {
+	lispd := flag.String("lispd", "bin/lispd", "lispd binary")
+	moves := flag.Int("moves", 10, "moves per series (even: d1 ends at home)")
+	name := flag.String("name", "lispmob", "lab name")
+	keep := flag.Bool("keep", false, "leave the network up at the end (lisplab down --name NAME removes it)")
+	flag.Parse()
+	if err := run(*lispd, *name, *moves, *keep); err != nil {
+		fmt.Fprintln(os.Stderr, "mobench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(lispd, name string, moves int, keep bool) (err error) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	series := []struct {
+		m      demo.Mobility
+		settle time.Duration
+	}{
+		{demo.Mobility{Mode: "across-subnet", Subscribe: false}, 3500 * time.Millisecond},
+		{demo.Mobility{Mode: "across-subnet", Subscribe: true}, 1500 * time.Millisecond},
+		{demo.Mobility{Mode: "extended-subnet", Subscribe: true}, 1500 * time.Millisecond},
+	}
+	fmt.Printf("building the demo network %q\n", name)
+	n, err := demo.Up(ctx, name, lispd, series[0].m)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if !keep {
+			err = errors.Join(err, n.Down())
+		}
+	}()
+	if err := n.StartLispd(); err != nil {
+		return err
+	}
+	if err := n.WaitRegistered(15 * time.Second); err != nil {
+		return fmt.Errorf("registration: %w", err)
+	}
+	var results []*demo.MoveResult
+	var failures []error
+	for _, s := range series {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err := n.Reconfigure(s.m); err != nil {
+			return err
+		}
+		fmt.Printf("\n== %s, %s: %d moves\n", s.m.Mode, updates(s.m), moves)
+		r, err := n.MoveSeries(demo.MoveOptions{Moves: moves, Settle: s.settle, Out: os.Stdout})
+		if err != nil {
+			return err
+		}
+		results = append(results, r)
+		fmt.Printf("   convergence median %v, worst %v; UDP lost per move %.1f (%d of %d sent); TCP %d bytes echoed, %s; state %s\n",
+			ms(r.Median()), ms(r.Worst()), r.LostPerMove(), r.Sent-r.Received, r.Sent, r.TCPBytes, okOr(r.TCPErr, "survived"), okOr(r.StaleErr, "clean"))
+		if r.TCPErr != nil {
+			failures = append(failures, fmt.Errorf("%s/%s: TCP: %w", s.m.Mode, updates(s.m), r.TCPErr))
+		}
+		if r.StaleErr != nil {
+			failures = append(failures, fmt.Errorf("%s/%s: stale state: %w", s.m.Mode, updates(s.m), r.StaleErr))
+		}
+	}
+	smr := results[0]
+	var pubsub []time.Duration
+	lost, nmoves := 0.0, 0
+	for _, r := range results[1:] {
+		pubsub = append(pubsub, r.Convergence...)
+		lost += r.LostPerMove() * float64(len(r.Lost))
+		nmoves += len(r.Lost)
+	}
+	all := &demo.MoveResult{Convergence: pubsub}
+	lostPerMove := lost / float64(max(nmoves, 1))
+	fmt.Printf("\n%-44s %10s %10s %s\n", "", "median", "worst", "target")
+	fmt.Printf("%-44s %10s %10s ≤ %v median, ≤ %v worst\n", "publish/subscribe (both modes)", ms(all.Median()), ms(slices.Max(pubsub)), targetPubSubMedian, targetPubSubWorst)
+	fmt.Printf("%-44s %10s %10s ≤ %v median\n", "SMR only (across-subnet)", ms(smr.Median()), ms(smr.Worst()), targetSMRMedian)
+	fmt.Printf("%-44s %10.1f %10s ≤ %d\n", "UDP packets lost per move, publish/subscribe", lostPerMove, "", targetLostPerMove)
+	fmt.Printf("RESULT pubsub-median-ms=%.1f pubsub-worst-ms=%.1f smr-median-ms=%.1f lost-per-move=%.1f\n",
+		msf(all.Median()), msf(slices.Max(pubsub)), msf(smr.Median()), lostPerMove)
+	return errors.Join(failures...)
+}
+
+func updates(m demo.Mobility) string {
+	if m.Subscribe {
+		return "publish/subscribe"
+	}
+	return "SMR only"
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", msf(d)) }
+func msf(d time.Duration) float64 {
+	return float64(d) / float64(time.Millisecond)
+}
+
+func okOr(err error, ok string) string {
+	if err != nil {
+		return err.Error()
+	}
+	return ok
+}
