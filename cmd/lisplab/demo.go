@@ -10,7 +10,7 @@ import (
 )
 
 const demoLong = `Build a LISP network in namespaces — a client site (C1), data centre DC1
-(d1 behind two xTRs, one RLOC each, weights 50/50), data centre DC2, a
+(the VM d1 behind two xTRs, one RLOC each, weights 50/50), data centre DC2, a
 Map-Server/Map-Resolver, a PxTR and a non-LISP host — and tell the LISP
 story on it, with measured times:
 
@@ -24,7 +24,13 @@ story on it, with measured times:
   4. a non-LISP host reaches d1 through the PITR, and d1 reaches it through
      the PETR;
   5. one DC1 uplink fails under a 1,000 packets/s stream: RLOC probing moves
-     the traffic to the other RLOC; the outage is measured.
+     the traffic to the other RLOC; the outage is measured;
+  6. d1, a VM, migrates to DC2 and back keeping its address (across
+     subnets): the new xTR detects it, the Map-Server moves its /32 and
+     publishes the move; convergence, packets lost and a TCP connection that
+     survives are measured;
+  7. the same with DC1's subnet stretched to DC2 over VXLAN (extended
+     subnet).
 
 It ends with a summary table and exits 0 only if every step passed. --keep
 leaves the network up to explore (lisplab status; lisplab down --name lispdemo).`
@@ -34,7 +40,7 @@ func newDemoCmd(s streams) *cobra.Command {
 	var lispd, lispctl, name string
 	cmd := &cobra.Command{
 		Use:     "demo",
-		Short:   "Build a demo LISP network and show registration, resolution, load sharing, PxTR and failover",
+		Short:   "Build a demo LISP network and show registration, resolution, load sharing, PxTR, failover and VM mobility",
 		Long:    demoLong,
 		Args:    cobra.NoArgs,
 		PreRunE: needRoot(s),

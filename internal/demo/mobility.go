@@ -104,6 +104,55 @@ func (n *Network) MoveD1() error {
 	return nil
 }
 
+// Disconnect takes d1 off the network (its hypervisor uplink goes), as
+// if the VM were shut down; Reconnect puts it back where it was.
+func (n *Network) Disconnect() error {
+	out, err := n.Lab.Exec("hv", "ip", "link", "set", n.d1Port, "nomaster").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("disconnect d1: %v: %s", err, out)
+	}
+	return nil
+}
+
+// Reconnect undoes Disconnect.
+func (n *Network) Reconnect() error {
+	out, err := n.Lab.Exec("hv", "ip", "link", "set", n.d1Port, "master", "hvbr").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("reconnect d1: %v: %s", err, out)
+	}
+	return nil
+}
+
+// Hello makes d1 send one packet (to c1), as a VM does when it wakes up.
+func (n *Network) Hello() error {
+	return n.Lab.Do("d1", func() error {
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(d1Addr)})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_, err = c.WriteToUDP([]byte("here"), &net.UDPAddr{IP: net.ParseIP(c1Addr), Port: 9201})
+		return err
+	})
+}
+
+// RegisteredBy names the Map-Server site holding d1's /32 ("" for none,
+// "dc1+dc2" for two).
+func (n *Network) RegisteredBy() string { return n.registeredBy() }
+
+// Hosts returns what a node's lispd shows for dynamic EIDs.
+func (n *Network) Hosts(node string) ([]mobility.HostView, error) {
+	var rs []mobility.RangeView
+	if err := n.Get(node, "/v1/dynamic-eid", &rs); err != nil {
+		return nil, err
+	}
+	var out []mobility.HostView
+	for _, r := range rs {
+		out = append(out, r.Hosts...)
+	}
+	return out, nil
+}
+
 // sniffer timestamps the encapsulated packets the client's ITR sends to
 // d1, as they arrive on a data-centre xTR's uplink.
 type sniffer struct {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/lispd/lispd/internal/lab"
 )
@@ -200,14 +201,21 @@ const dc1Database = `  map-servers: [{address: 198.18.1.2, key-id: 1, algorithm:
 type Mobility struct {
 	Mode      string // across-subnet or extended-subnet
 	Subscribe bool
+	// HostTimeout is how long a VM may stay silent before its xTRs
+	// unregister it (default 30 s).
+	HostTimeout time.Duration
 }
 
 // vmRange is the dynamic-EID range of the VMs on a data-centre xTR.
 func vmRange(iface string, m Mobility) string {
+	timeout := m.HostTimeout
+	if timeout == 0 {
+		timeout = 30 * time.Second
+	}
 	return fmt.Sprintf(`  eid-interfaces: [%s]
   dynamic-eids:
-    - {name: vms, prefix: 203.0.113.8/29, interface: %s, mode: %s, notify-group: %s, timeout: 30s}
-`, iface, iface, m.Mode, notifyGroup)
+    - {name: vms, prefix: 203.0.113.8/29, interface: %s, mode: %s, notify-group: %s, timeout: %v}
+`, iface, iface, m.Mode, notifyGroup, timeout)
 }
 
 // config is the lispd configuration of a LISP node.

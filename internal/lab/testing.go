@@ -70,7 +70,7 @@ func NewTest(t *testing.T, topo *Topology) *Lab {
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			l.logProcs(t)
+			l.LogProcs(t)
 		}
 		if err := l.Down(); err != nil {
 			t.Errorf("lab down: %v", err)
@@ -79,8 +79,8 @@ func NewTest(t *testing.T, topo *Topology) *Lab {
 	return l
 }
 
-// logProcs copies the tail of every process log into the test log.
-func (l *Lab) logProcs(t testing.TB) {
+// LogProcs copies the tail of every process log into the test log.
+func (l *Lab) LogProcs(t testing.TB) {
 	logs, _ := filepath.Glob(filepath.Join(l.dir, "*.log"))
 	for _, f := range logs {
 		data, err := os.ReadFile(f)
