@@ -76,8 +76,11 @@ func (t *linuxTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	for len(bufs)-n >= per && t.queued() {
 		k, err := t.read(bufs[n:], sizes[n:], offset)
 		n += k
-		if err != nil || k == 0 {
-			return n, nil // the error, if lasting, comes back on the next Read
+		if err != nil {
+			return n, err // the caller forwards the n packets first
+		}
+		if k == 0 {
+			break
 		}
 	}
 	return n, nil
