@@ -6,7 +6,9 @@ import (
 	"context"
 	"errors"
 	"runtime/pprof"
+	"syscall"
 
+	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/tun"
 )
 
@@ -18,6 +20,14 @@ import (
 type linuxTUN struct {
 	dev     tun.Device
 	drained chan struct{}
+
+	// Read gathering: after a read, more packets already queued are read
+	// while a poll of the descriptor says so and at least dev.BatchSize()
+	// buffers are left (a super-packet splits into at most that many).
+	rc       syscall.RawConn // nil: no gathering
+	pfd      [1]unix.PollFd
+	ready    bool
+	pollFunc func(fd uintptr)
 }
 
 // virtioNetHdrLen is the size of the virtio-net header wireguard-go's
@@ -35,6 +45,12 @@ func OpenTUN(name string, mtu int) (TUN, error) {
 		return nil, err
 	}
 	t := &linuxTUN{dev: dev, drained: make(chan struct{})}
+	if nt, ok := dev.(*tun.NativeTun); ok {
+		if rc, err := nt.File().SyscallConn(); err == nil {
+			t.rc = rc
+			t.pollFunc = t.poll
+		}
+	}
 	// The device reports up/down/MTU events on a channel that must be
 	// drained or its goroutines block; it is closed once they have exited.
 	go pprof.Do(context.Background(), pprof.Labels("role", "dataplane-tun-events"), func(context.Context) {
@@ -46,8 +62,31 @@ func OpenTUN(name string, mtu int) (TUN, error) {
 }
 
 // Read reads a batch; segments that did not fit bufs are dropped rather
-// than reported as an error.
+// than reported as an error. The device hands over one packet (or one
+// super-packet) per read: while more are queued and bufs has room for a
+// whole super-packet, Read goes on reading, so that small packets reach
+// the underlay in batches (one UDP GSO send per flow run) rather than one
+// system call each.
 func (t *linuxTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+	n, err := t.read(bufs, sizes, offset)
+	if err != nil || t.rc == nil {
+		return n, err
+	}
+	per := t.dev.BatchSize()
+	for len(bufs)-n >= per && t.queued() {
+		k, err := t.read(bufs[n:], sizes[n:], offset)
+		n += k
+		if err != nil {
+			return n, err // the caller forwards the n packets first
+		}
+		if k == 0 {
+			break
+		}
+	}
+	return n, nil
+}
+
+func (t *linuxTUN) read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	n, err := t.dev.Read(bufs, sizes, offset)
 	if errors.Is(err, tun.ErrTooManySegments) {
 		return n, nil
@@ -55,9 +94,27 @@ func (t *linuxTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	return n, err
 }
 
+// queued reports whether a read would find a packet now.
+func (t *linuxTUN) queued() bool {
+	t.ready = false
+	if t.rc.Control(t.pollFunc) != nil {
+		return false
+	}
+	return t.ready
+}
+
+func (t *linuxTUN) poll(fd uintptr) {
+	t.pfd[0] = unix.PollFd{Fd: int32(fd), Events: unix.POLLIN}
+	n, err := unix.Poll(t.pfd[:], 0)
+	t.ready = err == nil && n > 0 && t.pfd[0].Revents&unix.POLLIN != 0
+}
+
 func (t *linuxTUN) Write(bufs [][]byte, offset int) (int, error) { return t.dev.Write(bufs, offset) }
-func (t *linuxTUN) BatchSize() int                               { return t.dev.BatchSize() }
-func (t *linuxTUN) MTU() (int, error)                            { return t.dev.MTU() }
+
+// BatchSize is twice the device's: Read gathers packets while a whole
+// device batch still fits.
+func (t *linuxTUN) BatchSize() int    { return 2 * t.dev.BatchSize() }
+func (t *linuxTUN) MTU() (int, error) { return t.dev.MTU() }
 
 // Name is the device's name.
 func (t *linuxTUN) Name() (string, error) { return t.dev.Name() }
