@@ -231,7 +231,9 @@ func printDynamicEIDs(w io.Writer, rs []mobility.RangeView) {
 	}
 }
 
-func secs(s float64) string { return time.Duration(s * float64(time.Second)).Round(100 * time.Millisecond).String() }
+func secs(s float64) string {
+	return time.Duration(s * float64(time.Second)).Round(100 * time.Millisecond).String()
+}
 
 func newReloadCmd(s streams) *cobra.Command {
 	return &cobra.Command{
