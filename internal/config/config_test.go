@@ -130,7 +130,7 @@ func TestFull(t *testing.T) {
 			Subscribe:   true,
 			DynamicEIDs: []DynamicEID{
 				{Name: "roaming", EID: eid(0, "203.0.113.128/25"), Interface: "eid0", Mode: ModeAcrossSubnet, Timeout: DefaultDynamicEIDTimeout},
-				{Name: "stretched", EID: eid(42, "198.51.100.128/25"), Interface: "eid1", Mode: ModeExtendedSubnet,
+				{Name: "stretched", EID: eid(0, "198.51.100.128/25"), Interface: "eid1", Mode: ModeExtendedSubnet,
 					NotifyGroup: addr("233.252.0.1"), Timeout: DefaultDynamicEIDTimeout},
 			},
 			HasXTRID: true,

@@ -342,9 +342,13 @@ func (p *parser) dynamicEIDs(n *yaml.Node, path string) ([]DynamicEID, []entryRe
 			"timeout":      p.positiveDurationTo(&d.Timeout),
 		})
 		p.require(v, at, seen, "name", "prefix", "interface")
-		// Hosts are found and kept alive by ARP: IPv6 would need ND.
+		// Hosts are found and kept alive by ARP: IPv6 would need ND. Their
+		// routes go to the main table, instance ID 0's.
 		if pv, ok := seen["prefix"]; ok && d.Prefix.IsValid() && !d.Prefix.Addr().Is4() {
 			p.errorf(pv.value, "%s: dynamic EIDs are IPv4 only for now (IPv6 hosts would need neighbour discovery)", join(at, "prefix"))
+		}
+		if iv, ok := seen["instance-id"]; ok && d.InstanceID != 0 {
+			p.errorf(iv.value, "%s: dynamic EIDs live in instance-id 0 for now", join(at, "instance-id"))
 		}
 		ok := p.clean(mark)
 		if nameNode == nil {
