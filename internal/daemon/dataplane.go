@@ -55,6 +55,11 @@ func (h *hooks) SendMapRequest(iid uint32, dst netip.Addr) {
 		x.SendMapRequest(iid, dst)
 	}
 }
+func (h *hooks) AwayHit(src netip.Addr, iid uint32, host netip.Addr) {
+	if x := h.x.Load(); x != nil {
+		x.AwayHit(src, iid, host)
+	}
+}
 func (h *hooks) Decapsulated(src netip.Addr, iid uint32, inner netip.Addr) {
 	if x := h.x.Load(); x != nil {
 		x.Decapsulated(src, iid, inner)

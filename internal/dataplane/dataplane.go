@@ -163,6 +163,10 @@ type ControlHooks interface {
 	// Decapsulated: sampled, once per DecapSampleInterval per outer
 	// source, so the control plane knows which ITRs sent traffic recently.
 	Decapsulated(outerSrc netip.Addr, iid uint32, innerSrc netip.Addr)
+	// AwayHit: an ITR (outerSrc) sent a packet for a host that moved away
+	// (re-encapsulated to its new site); once per DecapSampleInterval
+	// per ITR and host.
+	AwayHit(outerSrc netip.Addr, iid uint32, host netip.Addr)
 	// HostSeen: a packet read from the TUN of iid came from src, which
 	// lies in a dynamic-EID range of iid and is not a known host (see
 	// Programmer.SetDynamicEIDs). Called at most once per

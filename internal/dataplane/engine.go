@@ -255,6 +255,7 @@ const (
 	hookSendMapRequest
 	hookDecap
 	hookHostSeen
+	hookAwayHit
 )
 
 type hookEvent struct {
@@ -287,6 +288,8 @@ func (e *Engine) hookLoop() {
 				e.hooks.SendMapRequest(ev.iid, ev.addr)
 			case hookDecap:
 				e.hooks.Decapsulated(ev.addr, ev.iid, ev.addr2)
+			case hookAwayHit:
+				e.hooks.AwayHit(ev.addr, ev.iid, ev.addr2)
 			case hookHostSeen:
 				e.hooks.HostSeen(ev.iid, ev.addr)
 			}

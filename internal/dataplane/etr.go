@@ -43,7 +43,7 @@ func (w *worker) etrBatch(n int) {
 		}
 	}
 	w.flush()
-	if len(w.sampled) > 4096 {
+	if len(w.sampled) > 4096 || len(w.awaySample) > 4096 {
 		w.pruneSamples(now)
 	}
 }
@@ -83,7 +83,11 @@ func (w *worker) decap(buf []byte, size int, o *Outer, last **instance, now int6
 	}
 	pkt := buf[Headroom : Headroom+n]
 	dst := dstAddr(pkt)
-	if !e.cfg.PETR && !inst.local.Load().Lookup(dst) {
+	// A host that moved away is ours to forward even when no database
+	// prefix covers it (it roamed in from elsewhere, then left).
+	awayAt := inst.away.Load()
+	isAway := awayAt != nil && awayAt.Lookup(dst)
+	if !e.cfg.PETR && !isAway && !inst.local.Load().Lookup(dst) {
 		return dropNotLocalEID, false
 	}
 	if e.cfg.CheckSourceRLOC && !w.sourceRLOCOK(inst, pkt, o) {
@@ -111,7 +115,7 @@ func (w *worker) decap(buf []byte, size int, o *Outer, last **instance, now int6
 	// A host that moved away: forward the packet again, as a router
 	// would, so its TTL goes down by one.
 	away := false
-	if a := inst.away.Load(); a != nil && a.Lookup(dst) {
+	if isAway {
 		if nttl <= 1 {
 			return dropTTLExpired, false
 		}
@@ -130,6 +134,15 @@ func (w *worker) decap(buf []byte, size int, o *Outer, last **instance, now int6
 		}
 	}
 	if away {
+		// The ITR still uses the old mapping: the control plane tells it
+		// (an SMR), once per interval per ITR and host.
+		if e.hooks != nil {
+			k := [2]netip.Addr{o.Src, dst}
+			if t, seen := w.awaySample[k]; !seen || now-t >= int64(e.cfg.DecapSampleInterval) {
+				w.awaySample[k] = now
+				e.hook(hookEvent{kind: hookAwayHit, iid: iid, addr: o.Src, addr2: dst})
+			}
+		}
 		return w.reencap(inst, buf[:Headroom+n], dst, now)
 	}
 	w.nDecap++
@@ -187,6 +200,11 @@ func (w *worker) pruneSamples(now int64) {
 	for a, t := range w.sampled {
 		if now-t >= int64(w.e.cfg.DecapSampleInterval) {
 			delete(w.sampled, a)
+		}
+	}
+	for k, t := range w.awaySample {
+		if now-t >= int64(w.e.cfg.DecapSampleInterval) {
+			delete(w.awaySample, k)
 		}
 	}
 }

@@ -120,11 +120,12 @@ func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 // recHooks records the hook calls.
 type recHooks struct {
-	mu     sync.Mutex
-	misses []hostEvent
-	smrs   []hostEvent
-	decaps []decapEvent
-	seen   []hostEvent
+	mu       sync.Mutex
+	misses   []hostEvent
+	smrs     []hostEvent
+	decaps   []decapEvent
+	seen     []hostEvent
+	awayHits []decapEvent
 }
 
 type hostEvent struct {
@@ -151,6 +152,12 @@ func (h *recHooks) SendMapRequest(iid uint32, dst netip.Addr) {
 func (h *recHooks) Decapsulated(outer netip.Addr, iid uint32, src netip.Addr) {
 	h.mu.Lock()
 	h.decaps = append(h.decaps, decapEvent{outer, iid, src})
+	h.mu.Unlock()
+}
+
+func (h *recHooks) AwayHit(outer netip.Addr, iid uint32, host netip.Addr) {
+	h.mu.Lock()
+	h.awayHits = append(h.awayHits, decapEvent{outer, iid, host})
 	h.mu.Unlock()
 }
 

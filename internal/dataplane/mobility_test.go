@@ -146,6 +146,21 @@ func TestAwayReencapsulated(t *testing.T) {
 	})
 	// The ITRs still sending to the old site are reported.
 	eventually(t, "Decapsulated", func() bool { _, _, d := b.hooks.counts(); return d == 1 })
+	// And which away hosts they still send to, once per interval each.
+	inject(buildPkt(s4))
+	expectAtC(s4)
+	eventually(t, "AwayHit", func() bool {
+		b.hooks.mu.Lock()
+		defer b.hooks.mu.Unlock()
+		return len(b.hooks.awayHits) == 2
+	})
+	b.hooks.mu.Lock()
+	hits := slices.Clone(b.hooks.awayHits)
+	b.hooks.mu.Unlock()
+	slices.SortFunc(hits, func(x, y decapEvent) int { return x.innerSrc.Compare(y.innerSrc) })
+	if want := []decapEvent{{rlocA4, iid, away4}, {rlocA4, iid, away6}}; !slices.Equal(hits, want) {
+		t.Errorf("AwayHit events %v, want %v", hits, want)
+	}
 
 	// No TTL left for another hop.
 	inject(buildPkt(pktSpec{src: hostA4, dst: away4, ttl: 1}))
@@ -172,6 +187,15 @@ func TestAwayReencapsulated(t *testing.T) {
 	expectAtC(s)
 	eventually(t, "released", func() bool { return b.e.Stats().MissReleased == 1 })
 
+	// A host that roamed in from outside our database and left again:
+	// still ours to forward.
+	visitor := netip.MustParseAddr("192.0.2.77")
+	b.e.SetMapCache(CacheEntry{EID: hostEID(iid, visitor), Locators: []Locator{{Addr: rlocC4, Priority: 1, Up: true}}})
+	b.e.SetAwayEIDs([]mapping.EID{hostEID(iid, away4), hostEID(iid, visitor)})
+	sv := pktSpec{src: hostA4, dst: visitor, ttl: 9}
+	inject(buildPkt(sv))
+	expectAtC(sv)
+
 	// Home again.
 	b.e.SetAwayEIDs(nil)
 	back := buildPkt(pktSpec{src: hostA4, dst: away4})
@@ -183,7 +207,7 @@ func TestAwayReencapsulated(t *testing.T) {
 		t.Error("packet re-encapsulated after SetAwayEIDs(nil)")
 	}
 	st := b.e.Stats()
-	if st.Reencapsulated != 3 || st.DecapsulatedPackets != 2 || st.EncapsulatedPackets != 3 || len(st.Dropped) != 2 {
+	if st.Reencapsulated != 5 || st.DecapsulatedPackets != 2 || st.EncapsulatedPackets != 5 || len(st.Dropped) != 2 {
 		t.Errorf("stats %+v", st)
 	}
 }

@@ -37,8 +37,10 @@ type worker struct {
 	tunw [][][]byte
 	natw [][][]byte
 
-	// ETR: last Decapsulated hook per outer source.
-	sampled map[netip.Addr]int64
+	// ETR: last Decapsulated hook per outer source, last AwayHit per
+	// (outer source, away host).
+	sampled    map[netip.Addr]int64
+	awaySample map[[2]netip.Addr]int64
 	// ITR: last HostSeen hook per source address (an ITR worker serves
 	// one instance), and when it was last pruned.
 	seen       map[netip.Addr]int64
@@ -61,7 +63,7 @@ func (e *Engine) newWorker(batch, bufSize int) *worker {
 	if batch < 1 {
 		batch = 1
 	}
-	w := &worker{e: e, sampled: map[netip.Addr]int64{}, seen: map[netip.Addr]int64{}}
+	w := &worker{e: e, sampled: map[netip.Addr]int64{}, awaySample: map[[2]netip.Addr]int64{}, seen: map[netip.Addr]int64{}}
 	if bufSize > 0 {
 		w.bufs = make([][]byte, batch)
 		for i := range w.bufs {

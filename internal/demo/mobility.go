@@ -399,7 +399,7 @@ func (n *Network) MoveSeries(o MoveOptions) (*MoveResult, error) {
 			sent.Store(int64(seq + 1))
 		}
 	}()
-	if err := waitFor(10*time.Second, func() bool { return n.cachedAt(sitesRLOCs[n.d1At]) }); err != nil {
+	if err := waitFor(10*time.Second, func() bool { return n.cachedAt("xc", sitesRLOCs[n.d1At]) }); err != nil {
 		close(stopUDP)
 		close(stopTCP)
 		return nil, fmt.Errorf("d1 never cached at home by the client's ITR")
@@ -472,11 +472,11 @@ var (
 	sitesRLOCs = map[string][]string{"sw1": {dc1aRLOC, dc1bRLOC}, "sw2": {dc2RLOC}}
 )
 
-// cachedAt reports whether the client's ITR maps d1 to exactly rlocs.
-func (n *Network) cachedAt(rlocs []string) bool {
+// cacheOf returns the locators a node's map-cache holds for d1's /32.
+func (n *Network) cacheOf(node string) ([]string, bool) {
 	var mc []xtr.MapCacheView
-	if n.Get("xc", "/v1/map-cache?eid="+d1Addr, &mc) != nil {
-		return false
+	if n.Get(node, "/v1/map-cache?eid="+d1Addr, &mc) != nil {
+		return nil, false
 	}
 	for _, e := range mc {
 		if e.EIDPrefix != d1Addr+"/32" {
@@ -487,9 +487,15 @@ func (n *Network) cachedAt(rlocs []string) bool {
 			got = append(got, l.Address)
 		}
 		slices.Sort(got)
-		return slices.Equal(got, rlocs)
+		return got, true
 	}
-	return false
+	return nil, false
+}
+
+// cachedAt reports whether a node's map-cache maps d1 to exactly rlocs.
+func (n *Network) cachedAt(node string, rlocs []string) bool {
+	got, ok := n.cacheOf(node)
+	return ok && slices.Equal(got, rlocs)
 }
 
 // registeredBy names the site the Map-Server holds d1's /32 for ("" for
@@ -552,8 +558,22 @@ func (n *Network) checkState() error {
 			}
 		}
 	}
-	if err := waitFor(2*time.Second, func() bool { return n.cachedAt(sitesRLOCs[here]) }); err != nil {
-		errs = append(errs, fmt.Errorf("client ITR does not map d1 to %s", siteName[here]))
+	// The client's ITR maps d1 to where it is, and so does any other
+	// map-cache that holds it (the PxTR's, the old site's away entries) —
+	// within the 3 s an ITR may hold back an SMR-invoked Map-Request.
+	caches := func() []error {
+		var errs []error
+		if !n.cachedAt("xc", sitesRLOCs[here]) {
+			errs = append(errs, fmt.Errorf("client ITR does not map d1 to %s", siteName[here]))
+		}
+		for _, node := range append([]string{"px"}, siteUplinks[there]...) {
+			if got, has := n.cacheOf(node); has && !n.cachedAt(node, sitesRLOCs[here]) {
+				errs = append(errs, fmt.Errorf("%s maps d1 to %v, not %s", node, got, siteName[here]))
+			}
+		}
+		return errs
 	}
+	_ = waitFor(5*time.Second, func() bool { return len(caches()) == 0 })
+	errs = append(errs, caches()...)
 	return errors.Join(errs...)
 }

@@ -131,6 +131,27 @@ func (n *Network) Get(node, path string, out any) error {
 	return c.Do(ctx, "GET", path, out)
 }
 
+// Counters returns a node's non-zero counters as "subsystem/name{labels}"
+// → value, for diagnosis.
+func (n *Network) Counters(node string) map[string]uint64 {
+	var cs []daemon.Counter
+	out := map[string]uint64{}
+	if n.Get(node, "/v1/statistics", &cs) != nil {
+		return out
+	}
+	for _, c := range cs {
+		if c.Value == 0 {
+			continue
+		}
+		k := c.Subsystem + "/" + c.Name
+		for lk, lv := range c.Labels {
+			k += "{" + lk + "=" + lv + "}"
+		}
+		out[k] = c.Value
+	}
+	return out
+}
+
 // Post sends an admin API POST to a node's lispd.
 func (n *Network) Post(node, path string) error {
 	c := admin.NewClient(n.Lab.SocketPath(node))

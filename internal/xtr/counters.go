@@ -7,7 +7,7 @@ type counters struct {
 	replies, probeReplies, smrSent, smrReceived                              *stats.Counter
 	misses, requests, requestsLimited, requestTimeouts, replyUnsolicited     *stats.Counter
 	installs, evictions, expired, publications, probesSent, rlocDown, rlocUp *stats.Counter
-	hostsAdded, hostsRemoved, hostsWithdrawn, movedAway, smrHost             *stats.Counter
+	hostsAdded, hostsRemoved, hostsWithdrawn, movedAway, smrHost, smrCovered *stats.Counter
 	drops                                                                    map[string]*stats.Counter
 }
 
@@ -27,6 +27,7 @@ func newCounters(r *stats.Registry) counters {
 		probeReplies:     c("rloc_probing", "replies", "RLOC-probe replies sent or received."),
 		smrSent:          c("etr", "smrs_sent", "Solicit-Map-Requests sent to recent ITRs."),
 		smrReceived:      c("itr", "smrs_received", "Solicit-Map-Requests received."),
+		smrCovered:       c("itr", "smrs_already_answered", "SMRs from a locator of a mapping refreshed less than a second before (nothing asked)."),
 		misses:           c("itr", "cache_misses", "Data-plane misses reported to the control plane."),
 		requests:         c("itr", "map_requests_sent", "Map-Requests sent to Map-Resolvers."),
 		requestsLimited:  c("itr", "map_requests_rate_limited", "Map-Requests held back by the rate limit."),

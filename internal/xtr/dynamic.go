@@ -42,6 +42,14 @@ func (s *Server) AddHost(eid mapping.EID, locs []mapping.Locator) bool {
 		p.nextRegister = now
 	}
 	s.registerDueLocked(now)
+	// Our database changed: ITRs that talk to us may cache the host at
+	// another site (RFC 9301 §6.1). The SMR goes once a Map-Server has
+	// acknowledged the registration: sooner, the Map-Request it invokes
+	// could still find the old site.
+	s.arrived = append(s.arrived, eid)
+	if !slices.ContainsFunc(s.peers, func(p *peerState) bool { return p.waiting }) {
+		s.smrArrivedLocked(now)
+	}
 	return true
 }
 
@@ -123,29 +131,40 @@ func (s *Server) ClearAway(eid mapping.EID) {
 	}
 }
 
+// AwayHit hears that an ITR still sends us traffic for a host that moved
+// away (the data plane forwarded it to the new site): that ITR has a stale
+// mapping, perhaps learnt before the move and never refreshed, so it gets
+// an SMR for the host, at most once a second.
+func (s *Server) AwayHit(itr netip.Addr, iid uint32, host netip.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	eid, e, ok := s.cache.LookupPrefix(mapping.HostEID(iid, host))
+	if !ok || e.source != awaySource {
+		return
+	}
+	now := s.opts.Now()
+	s.recentITRs[itr] = now
+	s.smrHostToLocked(eid, itr, now)
+}
+
+// smrArrivedLocked sends the SMRs for hosts that arrived, once registered.
+func (s *Server) smrArrivedLocked(now time.Time) {
+	for _, eid := range s.arrived {
+		if _, ok := s.dynamic[eid]; ok {
+			s.smrHostLocked(eid, now)
+		}
+	}
+	s.arrived = s.arrived[:0]
+}
+
 // smrHostLocked solicits a Map-Request for one moved host from each recent
 // ITR, at most once a second per (host, ITR): unlike a database change,
 // a move must reach every ITR even if another SMR just went out.
 func (s *Server) smrHostLocked(host mapping.EID, now time.Time) {
 	for itr, seen := range s.recentITRs {
-		k := hostITR{host, itr}
-		if now.Sub(seen) > time.Minute || now.Sub(s.hostSMR[k]) < time.Second {
-			continue
+		if now.Sub(seen) <= time.Minute {
+			s.smrHostToLocked(host, itr, now)
 		}
-		src, ok := s.localRLOC(itr)
-		if !ok {
-			continue
-		}
-		s.hostSMR[k] = now
-		m := &wire.MapRequest{SMR: true, Nonce: s.newNonce(), SourceEID: host.Address(),
-			ITRRLOCs: []wire.Address{wire.AddrFromIP(src)},
-			Records:  []wire.RequestRecord{{MaskLen: host.MaskLen(), EID: host.Address()}}}
-		b, err := wire.Encode(m)
-		if err != nil {
-			continue
-		}
-		s.opts.Timers.Send(b, src, netip.AddrPortFrom(itr, 4342))
-		s.c.smrHost.Inc()
 	}
 	if len(s.hostSMR) > 4096 {
 		for k, t := range s.hostSMR {
@@ -154,6 +173,27 @@ func (s *Server) smrHostLocked(host mapping.EID, now time.Time) {
 			}
 		}
 	}
+}
+
+func (s *Server) smrHostToLocked(host mapping.EID, itr netip.Addr, now time.Time) {
+	k := hostITR{host, itr}
+	if now.Sub(s.hostSMR[k]) < time.Second {
+		return
+	}
+	src, ok := s.localRLOC(itr)
+	if !ok {
+		return
+	}
+	s.hostSMR[k] = now
+	m := &wire.MapRequest{SMR: true, Nonce: s.newNonce(), SourceEID: host.Address(),
+		ITRRLOCs: []wire.Address{wire.AddrFromIP(src)},
+		Records:  []wire.RequestRecord{{MaskLen: host.MaskLen(), EID: host.Address()}}}
+	b, err := wire.Encode(m)
+	if err != nil {
+		return
+	}
+	s.opts.Timers.Send(b, src, netip.AddrPortFrom(itr, 4342))
+	s.c.smrHost.Inc()
 }
 
 // movedLocked returns the records of an unsolicited Map-Notify that say a

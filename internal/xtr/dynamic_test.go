@@ -88,14 +88,59 @@ func TestRoamingHost(t *testing.T) {
 	if v := s.MapCache(); len(v) != 1 || v[0].Source != "away" {
 		t.Errorf("show map-cache: %+v", v)
 	}
+	// An ITR that never sent us traffic before the move, now sending for
+	// the away host with a stale mapping, gets its own SMR, once a second.
+	late := netip.MustParseAddr("192.0.2.40")
+	s.AwayHit(late, 0, host.Prefix.Addr())
+	s.AwayHit(late, 0, host.Prefix.Addr())
+	if out := c.take(); len(out) != 1 || out[0].to != netip.AddrPortFrom(late, 4342) {
+		t.Errorf("want one SMR to the late ITR, got %+v", out)
+	}
+	clk.advance(1100 * time.Millisecond)
+	s.AwayHit(late, 0, netip.MustParseAddr("203.0.113.99")) // not away
+	if out := c.take(); len(out) != 0 {
+		t.Errorf("SMR for a host that is not away: %+v", out)
+	}
 	s.ClearAway(host)
 	if _, ok := d.set[host]; ok {
 		t.Error("away entry kept after ClearAway")
 	}
 
-	// A silent host is withdrawn.
+	// The host is back: a database change, so the recent ITRs (which
+	// may cache it at the other site) get an SMR besides the Map-Register.
+	// The SMRs wait for the Map-Server's acknowledgement: before it, the
+	// Map-Requests they invoke could still find the old site.
+	clk.advance(1100 * time.Millisecond)
 	s.AddHost(host, ours)
-	c.take()
+	smrs := func(msgs []sent) (n int, reg *wire.MapRegister) {
+		for _, m := range msgs {
+			switch r := must(wire.Decode(m.b)).(type) {
+			case *wire.MapRequest:
+				if r.SMR {
+					n++
+				}
+			case *wire.MapRegister:
+				reg = r
+			}
+		}
+		return n, reg
+	}
+	n, reg := smrs(c.take())
+	if n != 0 || reg == nil {
+		t.Fatalf("before the ack: %d SMRs (want 0), Map-Register sent: %v", n, reg != nil)
+	}
+	ack := &wire.MapNotify{AuthBody: reg.AuthBody}
+	ack.AuthData = nil
+	b, err := wire.EncodeSigned(ack, secret, wire.AuthOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.HandleMapNotify(b, must(wire.Decode(b)).(*wire.MapNotify), netip.AddrPortFrom(ms, 4342), rloc, c)
+	if n, _ := smrs(c.take()); n != 2 {
+		t.Errorf("%d SMRs when the host came back, want 2 (both recent ITRs)", n)
+	}
+
+	// A silent host is withdrawn.
 	s.RemoveHost(host, true)
 	out = c.take()
 	if len(out) != 1 {
@@ -108,4 +153,11 @@ func TestRoamingHost(t *testing.T) {
 	if len(s.Hosts()) != 0 {
 		t.Error("host still in the database")
 	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

@@ -3,6 +3,7 @@ package xtr
 import (
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/lispd/lispd/internal/mapping"
@@ -210,6 +211,11 @@ func (s *Server) installLocked(mp mapping.Mapping, now time.Time, source string,
 	}
 	e.m, e.expires, e.source = mp, now.Add(ttl), source
 	e.subscribed = e.subscribed || subscribed
+	e.refreshed = now
+	// A fresh answer covers an SMR held back meanwhile (both usually
+	// stem from one change); if it did not, traffic still reaching the
+	// old site brings another SMR.
+	e.smrPending = false
 	s.programLocked(e)
 	s.c.installs.Inc()
 }
@@ -279,18 +285,39 @@ func (s *Server) handleSMRLocked(eid mapping.EID, from netip.Addr) {
 	if !ok {
 		return
 	}
-	now := s.opts.Now()
-	if now.Sub(e.lastSMR) < smrInterval {
-		return
-	}
-	e.lastSMR = now
-	s.log.Debug("SMR received", "eid", p, "from", from)
 	// An SMR for a host inside a cached prefix (a roaming host that moved)
 	// asks for the host: the covering prefix's answer would not change.
 	if eid.Prefix.Bits() > p.Prefix.Bits() && p.Contains(eid) {
 		p = eid
 	}
+	now := s.opts.Now()
+	// An ETR that is already a locator of an answer we got a moment ago
+	// tells us nothing new (a roaming host that arrived there: we asked
+	// already, prompted by the site it left).
+	if now.Sub(e.refreshed) < time.Second && slices.ContainsFunc(e.m.Locators, func(l mapping.Locator) bool { return l.Addr == from }) {
+		s.c.smrCovered.Inc()
+		return
+	}
+	if now.Sub(e.lastSMR) < smrInterval {
+		// Within the rate limit: not dropped, but asked once it allows
+		// (a host may move twice in three seconds).
+		e.smrWanted, e.smrPending = p, true
+		return
+	}
+	e.lastSMR, e.smrPending = now, false
+	s.log.Debug("SMR received", "eid", p, "from", from)
 	s.requestLocked(p, true)
+}
+
+// smrDueLocked sends the SMR-invoked Map-Requests held back by the rate
+// limit whose time has come.
+func (s *Server) smrDueLocked(now time.Time) {
+	for _, e := range s.cacheIdx {
+		if e.smrPending && now.Sub(e.lastSMR) >= smrInterval {
+			e.lastSMR, e.smrPending = now, false
+			s.requestLocked(e.smrWanted, true)
+		}
+	}
 }
 
 // ClearMapCache flushes the map-cache, or the entries inside prefix.

@@ -105,6 +105,9 @@ func (s *Server) handleMapNotify(raw []byte, m *wire.MapNotify, src netip.AddrPo
 		p.lastNotify = now
 		p.notifies++
 		s.c.notifies.Inc()
+		if len(s.arrived) > 0 {
+			s.smrArrivedLocked(now)
+		}
 		return nil
 	}
 	// Unsolicited: a publication for our map-cache, news about our own

@@ -170,6 +170,9 @@ type Server struct {
 	// configured database and kept across reloads.
 	dynamic map[mapping.EID]*DatabaseEntry
 	hostSMR map[hostITR]time.Time // last SMR per (moved host, ITR)
+	// arrived are hosts added since the last acknowledged Map-Register:
+	// their SMRs wait for the Map-Server to hold the new registration.
+	arrived []mapping.EID
 }
 
 type peerState struct {
@@ -191,6 +194,9 @@ type cacheEntry struct {
 	created    time.Time
 	source     string // "map-reply", "map-notify", "static"
 	lastSMR    time.Time
+	smrWanted  mapping.EID // an SMR came within the rate limit: ask for this once it allows
+	smrPending bool
+	refreshed  time.Time // last answer from the mapping system
 	subscribed bool
 }
 
@@ -301,6 +307,7 @@ func (s *Server) Tick() {
 	if s.opts.ITR {
 		s.expireCacheLocked(now)
 		s.expireRequestsLocked(now)
+		s.smrDueLocked(now)
 		s.probeLocked(now)
 	}
 	for a, t := range s.recentITRs {

@@ -168,6 +168,30 @@ func TestSMR(t *testing.T) {
 	if len(c.take()) != 0 {
 		t.Error("second SMR within 3 s answered")
 	}
+	// ... but not forgotten: asked once the 3 s are up.
+	clk.advance(1900 * time.Millisecond)
+	s.Tick()
+	if len(c.take()) != 0 {
+		t.Error("held-back SMR asked before 3 s")
+	}
+	clk.advance(200 * time.Millisecond)
+	s.Tick()
+	if out := c.take(); len(out) != 1 || !requestOf(t, out[0]).SMRInvoked {
+		t.Errorf("held-back SMR not asked after 3 s: %+v", out)
+	}
+	s.Tick()
+	if len(c.take()) != 0 {
+		t.Error("held-back SMR asked twice")
+	}
+	// Just answered, and the SMR comes from a locator of that answer (a
+	// roaming host arrived there and we asked already): nothing to ask.
+	clk.advance(4 * time.Second)
+	s.HandleMapReply(&wire.MapReply{Nonce: requestOf(t, out2(t, s, c, smr, from)).Nonce, Records: []wire.EIDRecord{rec.Record()}}, netip.AddrPort{})
+	clk.advance(300 * time.Millisecond)
+	s.HandleMapRequest(smr, from, me, 4342, false, c)
+	if out := c.take(); len(out) != 0 {
+		t.Errorf("SMR from a locator of a fresh answer asked again: %+v", out)
+	}
 	unknown := &wire.MapRequest{SMR: true, Nonce: 10, ITRRLOCs: smr.ITRRLOCs,
 		Records: []wire.RequestRecord{{MaskLen: 24, EID: wire.AddrFromIP(netip.MustParseAddr("203.0.113.0"))}}}
 	s.HandleMapRequest(unknown, from, me, 4342, false, c)
@@ -203,4 +227,15 @@ func TestETRAnswers(t *testing.T) {
 	if len(c.take()) != 0 {
 		t.Error("answered for an EID not in the database")
 	}
+}
+
+// out2 sends an SMR and returns the one SMR-invoked request it causes.
+func out2(t *testing.T, s *Server, c *capture, smr *wire.MapRequest, from netip.AddrPort) sent {
+	t.Helper()
+	s.HandleMapRequest(smr, from, me, 4342, false, c)
+	out := c.take()
+	if len(out) != 1 {
+		t.Fatalf("want one SMR-invoked request, got %d", len(out))
+	}
+	return out[0]
 }

@@ -22,6 +22,9 @@ func upMobility(t *testing.T, name string, m demo.Mobility) *demo.Network {
 	t.Cleanup(func() {
 		if t.Failed() {
 			n.Lab.LogProcs(t)
+			for _, node := range []string{"xc", "dc1a", "dc1b", "dc2"} {
+				t.Logf("%s counters: %v", node, n.Counters(node))
+			}
 		}
 		if err := n.Down(); err != nil {
 			t.Error(err)
@@ -37,8 +40,10 @@ func upMobility(t *testing.T, name string, m demo.Mobility) *demo.Network {
 }
 
 // checkMoves holds a series to the bar, with room for a loaded CI
-// machine on the times (the benchmark measures them).
-func checkMoves(t *testing.T, r *demo.MoveResult, moves int) {
+// machine on the times (the benchmark measures them). worst bounds the
+// slowest move: with SMR only, an ITR may hold an SMR-invoked Map-Request
+// back for up to 3 s (RFC 9301 §6.1), so only the median must stay low.
+func checkMoves(t *testing.T, r *demo.MoveResult, moves int, worst time.Duration) {
 	t.Helper()
 	t.Logf("%s subscribe=%v: convergence %v, median %v, worst %v; lost %v; TCP %d bytes", r.Mode, r.Subscribe,
 		r.Convergence, r.Median(), r.Worst(), r.Lost, r.TCPBytes)
@@ -54,8 +59,8 @@ func checkMoves(t *testing.T, r *demo.MoveResult, moves int) {
 	if r.StaleErr != nil {
 		t.Errorf("stale state after the moves: %v", r.StaleErr)
 	}
-	if r.Worst() >= time.Second {
-		t.Errorf("a move took %v to converge", r.Worst())
+	if r.Median() >= time.Second || r.Worst() >= worst {
+		t.Errorf("convergence median %v, worst %v (limit %v)", r.Median(), r.Worst(), worst)
 	}
 	if r.LostPerMove() > 200 {
 		t.Errorf("%.0f UDP packets lost per move", r.LostPerMove())
@@ -73,7 +78,7 @@ func TestMobilityAcrossSubnet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkMoves(t, r, 4)
+	checkMoves(t, r, 4, 4*time.Second)
 	if err := n.Reconfigure(demo.Mobility{Mode: mobility.AcrossSubnet, Subscribe: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +86,7 @@ func TestMobilityAcrossSubnet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkMoves(t, r, 4)
+	checkMoves(t, r, 4, time.Second)
 }
 
 // TestMobilityExtendedSubnet: DC1's subnet is stretched to DC2; d1 moves
@@ -92,7 +97,7 @@ func TestMobilityExtendedSubnet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkMoves(t, r, 4)
+	checkMoves(t, r, 4, time.Second)
 }
 
 // TestMobilityHostGone: a VM that falls silent (shut down, unplugged) is
