@@ -295,7 +295,11 @@ func printSites(w io.Writer, sites []mapserver.SiteView) {
 			fmt.Fprintf(w, "  configured EID prefix %s\n", p)
 		}
 		for _, r := range s.Registrations {
-			fmt.Fprintf(w, "  EID-prefix [%d] %s\n", r.InstanceID, r.EIDPrefix)
+			moved := ""
+			if r.Moves > 0 && r.LastMove != nil {
+				moved = fmt.Sprintf(", moved here %s ago (%d moves)", ago(*r.LastMove), r.Moves)
+			}
+			fmt.Fprintf(w, "  EID-prefix [%d] %s%s\n", r.InstanceID, r.EIDPrefix, moved)
 			for _, b := range r.RegisteredBy {
 				var flags []string
 				if b.ProxyReply {

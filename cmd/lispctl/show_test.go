@@ -14,6 +14,7 @@ import (
 	"github.com/lispd/lispd/internal/config"
 	"github.com/lispd/lispd/internal/daemon"
 	"github.com/lispd/lispd/internal/mapserver"
+	"github.com/lispd/lispd/internal/mobility"
 	"github.com/lispd/lispd/internal/xtr"
 )
 
@@ -138,5 +139,28 @@ func TestShowCommandsAgainstDaemons(t *testing.T) {
 	r = lispctl(t, "--socket", filepath.Join(t.TempDir(), "none.sock"), "show", "status")
 	if r.code != exitFailed || !strings.Contains(r.stderr, "cannot reach lispd") {
 		t.Errorf("no daemon: %+v", r)
+	}
+}
+
+// TestPrintDynamicEIDs: the router-style table of `show dynamic-eid`.
+func TestPrintDynamicEIDs(t *testing.T) {
+	var b strings.Builder
+	printDynamicEIDs(&b, []mobility.RangeView{{Name: "vms", EIDPrefix: "203.0.113.8/29", Interface: "lan0",
+		Mode: "across-subnet", NotifyGroup: "233.252.0.1", TimeoutSec: 30, Hosts: []mobility.HostView{
+			{EID: "203.0.113.10", State: "local", DetectedBy: "data", SinceSec: 2.34, LastSeenSec: 0.5, Moves: 2},
+			{EID: "203.0.113.11", State: "away", DetectedBy: "map-notify", SinceSec: 61, Moves: 1, MovedTo: []string{"198.18.6.2"}},
+		}}})
+	want := `Dynamic-EID vms: [0] 203.0.113.8/29 on lan0, across-subnet, notify-group 233.252.0.1, timeout 30s, 2 hosts
+  EID           State  Detected by  Since     Last seen  Moves  Moved to
+  203.0.113.10  local  data         2.3s ago  500ms ago  2      -
+  203.0.113.11  away   map-notify   1m1s ago  -          1      198.18.6.2
+`
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+	b.Reset()
+	printDynamicEIDs(&b, nil)
+	if b.String() != "no dynamic-EID ranges\n" {
+		t.Errorf("empty: %q", b.String())
 	}
 }
