@@ -51,7 +51,7 @@ func Run(ctx context.Context, o Options) (err error) {
 		o.Name = "lispdemo"
 	}
 	r := &runner{o: o, start: time.Now()}
-	r.say("building the network: %d namespaces (MS/MR, client xTR, two DC1 xTRs, a DC2 xTR, PxTR, hosts, two LAN switches)", len(Topology(o.Name).Nodes))
+	r.say("building the network: %d namespaces (MS/MR, client xTR, two DC1 xTRs, a DC2 xTR, PxTR, hosts, two LAN switches, a hypervisor)", len(Topology(o.Name).Nodes))
 	n, err := Up(ctx, o.Name, o.Lispd, Mobility{Mode: "across-subnet", Subscribe: true})
 	if err != nil {
 		return err

@@ -27,7 +27,7 @@ func newCounters(r *stats.Registry) counters {
 		probeReplies:     c("rloc_probing", "replies", "RLOC-probe replies sent or received."),
 		smrSent:          c("etr", "smrs_sent", "Solicit-Map-Requests sent to recent ITRs."),
 		smrReceived:      c("itr", "smrs_received", "Solicit-Map-Requests received."),
-		smrCovered:       c("itr", "smrs_already_answered", "SMRs from a locator of a mapping refreshed less than a second before (nothing asked)."),
+		smrCovered:       c("itr", "smrs_in_burst", "SMRs within 200 ms of the SMR-invoked Map-Request that answers them (nothing asked)."),
 		misses:           c("itr", "cache_misses", "Data-plane misses reported to the control plane."),
 		requests:         c("itr", "map_requests_sent", "Map-Requests sent to Map-Resolvers."),
 		requestsLimited:  c("itr", "map_requests_rate_limited", "Map-Requests held back by the rate limit."),

@@ -3,7 +3,6 @@ package xtr
 import (
 	"math/rand/v2"
 	"net/netip"
-	"slices"
 	"time"
 
 	"github.com/lispd/lispd/internal/mapping"
@@ -18,6 +17,7 @@ const (
 	requestHoldAfter = 10
 	requestHold      = 30 * time.Second
 	smrInterval      = 3 * time.Second
+	smrBurst         = 200 * time.Millisecond
 	requestTimeout   = 2 * time.Second
 )
 
@@ -211,11 +211,6 @@ func (s *Server) installLocked(mp mapping.Mapping, now time.Time, source string,
 	}
 	e.m, e.expires, e.source = mp, now.Add(ttl), source
 	e.subscribed = e.subscribed || subscribed
-	e.refreshed = now
-	// A fresh answer covers an SMR held back meanwhile (both usually
-	// stem from one change); if it did not, traffic still reaching the
-	// old site brings another SMR.
-	e.smrPending = false
 	s.programLocked(e)
 	s.c.installs.Inc()
 }
@@ -291,10 +286,11 @@ func (s *Server) handleSMRLocked(eid mapping.EID, from netip.Addr) {
 		p = eid
 	}
 	now := s.opts.Now()
-	// An ETR that is already a locator of an answer we got a moment ago
-	// tells us nothing new (a roaming host that arrived there: we asked
-	// already, prompted by the site it left).
-	if now.Sub(e.refreshed) < time.Second && slices.ContainsFunc(e.m.Locators, func(l mapping.Locator) bool { return l.Addr == from }) {
+	// SMRs about one change come in a burst (a roaming host's old site
+	// and new site both send one): the request the first one made
+	// answers them all. A change missed this way still shows, as
+	// traffic reaching the old site brings another SMR.
+	if now.Sub(e.lastSMR) < smrBurst {
 		s.c.smrCovered.Inc()
 		return
 	}

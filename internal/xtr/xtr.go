@@ -196,7 +196,6 @@ type cacheEntry struct {
 	lastSMR    time.Time
 	smrWanted  mapping.EID // an SMR came within the rate limit: ask for this once it allows
 	smrPending bool
-	refreshed  time.Time // last answer from the mapping system
 	subscribed bool
 }
 
