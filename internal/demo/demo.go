@@ -3,7 +3,6 @@ package demo
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/lispd/lispd/internal/daemon"
 	"github.com/lispd/lispd/internal/lab"
-	"github.com/lispd/lispd/internal/xtr"
 )
 
 // Options configure a demo run.
@@ -104,17 +102,6 @@ func (r *runner) record(name string, ok bool, figure string) {
 
 func (r *runner) get(node, path string, out any) error { return r.net.Get(node, path, out) }
 
-func (r *runner) wait(limit time.Duration, f func() bool) error {
-	deadline := time.Now().Add(limit)
-	for !f() {
-		if time.Now().After(deadline) {
-			return errors.New("timed out")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return nil
-}
-
 // show prints a lispctl excerpt, indented, if lispctl is at hand.
 func (r *runner) show(node string, args ...string) {
 	if r.o.Lispctl == "" {
@@ -148,19 +135,13 @@ func (r *runner) counter(node, subsystem, name string) uint64 {
 func (r *runner) registration() {
 	r.say("step 1: the ETRs of the client site, DC1 and DC2 register their EID prefixes (Map-Register, HMAC-SHA-256; Map-Notify back)")
 	t0 := time.Now()
-	err := r.wait(15*time.Second, func() bool {
-		var st daemon.Status
-		if r.get("ms", "/v1/status", &st) != nil || st.Prefixes < 3 {
-			return false
-		}
-		for _, x := range []string{"xc", "dc1a", "dc1b", "dc2"} {
-			var db xtr.Database
-			if r.get(x, "/v1/database", &db) != nil || len(db.MapServers) == 0 || db.MapServers[0].State != "registered" {
-				return false
-			}
-		}
-		return true
-	})
+	err := r.net.WaitRegistered(15 * time.Second)
+	if err == nil {
+		err = waitFor(5*time.Second, func() bool {
+			var st daemon.Status
+			return r.get("ms", "/v1/status", &st) == nil && st.Prefixes >= 3
+		})
+	}
 	r.show("ms", "show", "site")
 	r.record("registration", err == nil, fmt.Sprintf("4 ETRs registered 3 prefixes, Map-Notify received, in %v", time.Since(t0).Round(time.Millisecond)))
 }

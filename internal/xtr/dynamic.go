@@ -89,17 +89,9 @@ func (s *Server) Hosts() []DatabaseEntry {
 func (s *Server) sendWithdrawLocked(p *peerState, e *DatabaseEntry) {
 	rec := s.dbRecord(e, netip.Addr{})
 	rec.TTL = 0
-	s.nonce++
-	m := &wire.MapRegister{UseTTL: true, AuthBody: wire.AuthBody{Nonce: s.nonce, KeyID: p.KeyID, Algorithm: p.Alg,
-		Records: []wire.EIDRecord{rec}, HasXTRID: true, XTRID: s.opts.XTRID, SiteID: s.opts.SiteID}}
-	b, err := wire.EncodeSigned(m, p.Secret, wire.AuthOptions{})
-	if err != nil {
-		s.log.Error("cannot encode withdrawing Map-Register", "err", err)
-		return
+	if s.sendRegisterToLocked(p, &wire.MapRegister{UseTTL: true}, []wire.EIDRecord{rec}) {
+		s.c.hostsWithdrawn.Inc()
 	}
-	src, _ := s.localRLOC(p.Addr)
-	s.opts.Timers.Send(b, src, netip.AddrPortFrom(p.Addr, 4342))
-	s.c.hostsWithdrawn.Inc()
 }
 
 // SetAway installs the new location of a host that moved away from us in

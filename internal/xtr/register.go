@@ -59,17 +59,10 @@ func (s *Server) sendRegisterLocked(p *peerState, now time.Time) {
 	if len(recs) == 0 {
 		return
 	}
-	s.nonce++
-	m := &wire.MapRegister{ProxyReply: p.ProxyReply, WantMapNotify: p.WantMapNotify,
-		AuthBody: wire.AuthBody{Nonce: s.nonce, KeyID: p.KeyID, Algorithm: p.Alg, Records: recs,
-			HasXTRID: true, XTRID: s.opts.XTRID, SiteID: s.opts.SiteID}}
-	b, err := wire.EncodeSigned(m, p.Secret, wire.AuthOptions{})
-	if err != nil {
-		s.log.Error("cannot encode Map-Register", "err", err)
+	m := &wire.MapRegister{ProxyReply: p.ProxyReply, WantMapNotify: p.WantMapNotify}
+	if !s.sendRegisterToLocked(p, m, recs) {
 		return
 	}
-	src, _ := s.localRLOC(p.Addr)
-	s.opts.Timers.Send(b, src, netip.AddrPortFrom(p.Addr, 4342))
 	p.lastNonce, p.lastSent = m.Nonce, now
 	p.registers++
 	s.c.registers.Inc()
@@ -77,6 +70,22 @@ func (s *Server) sendRegisterLocked(p *peerState, now time.Time) {
 		p.waiting = true
 		p.retryAt = now.Add(p.retryWait)
 	}
+}
+
+// sendRegisterToLocked fills in m's authentication body (next nonce, the
+// peer's key, our xTR-ID and site-ID, recs), signs it and sends it.
+func (s *Server) sendRegisterToLocked(p *peerState, m *wire.MapRegister, recs []wire.EIDRecord) bool {
+	s.nonce++
+	m.AuthBody = wire.AuthBody{Nonce: s.nonce, KeyID: p.KeyID, Algorithm: p.Alg, Records: recs,
+		HasXTRID: true, XTRID: s.opts.XTRID, SiteID: s.opts.SiteID}
+	b, err := wire.EncodeSigned(m, p.Secret, wire.AuthOptions{})
+	if err != nil {
+		s.log.Error("cannot encode Map-Register", "err", err)
+		return false
+	}
+	src, _ := s.localRLOC(p.Addr)
+	s.opts.Timers.Send(b, src, netip.AddrPortFrom(p.Addr, 4342))
+	return true
 }
 
 // HandleMapNotify takes a Map-Notify: the acknowledgement of one of our
