@@ -1,0 +1,115 @@
+package mobility
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lispd/lispd/internal/lab"
+	"github.com/lispd/lispd/internal/mapping"
+	"github.com/lispd/lispd/wire"
+	"golang.org/x/sys/unix"
+)
+
+// TestNotifyGroup: two xTRs on one LAN join the notify group; what one
+// announces the other hears, with the host and locators, and the sender
+// does not hear itself. A unicast datagram to the control port is not
+// taken by the group socket.
+func TestNotifyGroup(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mobility: the notify-group test needs root (network namespaces); run the tests as root to include it")
+	}
+	group := netip.MustParseAddr("233.252.0.1")
+	l := lab.NewTest(t, &lab.Topology{
+		Name:  "group",
+		Nodes: []lab.Node{{Name: "xa"}, {Name: "xb"}},
+		Links: []lab.Link{{A: "xa", B: "xb", AName: "lan0", BName: "lan0",
+			AAddrs: []netip.Prefix{netip.PrefixFrom(ipA, 24)}, BAddrs: []netip.Prefix{netip.PrefixFrom(ipB, 24)}}},
+	})
+	type heard struct {
+		host mapping.EID
+		locs []mapping.Locator
+		from netip.Addr
+	}
+	join := func(node string) (*Group, chan heard) {
+		var g *Group
+		if err := l.Do(node, func() (err error) {
+			g, err = JoinGroup(group, "lan0", slog.New(slog.DiscardHandler))
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { g.Close() })
+		ch := make(chan heard, 4)
+		g.Serve(func(h mapping.EID, locs []mapping.Locator, from netip.Addr) { ch <- heard{h, locs, from} },
+			func() { t.Error("a well-formed announcement counted as malformed") })
+		return g, ch
+	}
+	// xa's control plane: the wildcard socket on the same port.
+	var ctl *net.UDPConn
+	if err := l.Do("xa", func() error {
+		lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+			return rc.Control(func(fd uintptr) { _ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1) })
+		}}
+		pc, err := lc.ListenPacket(context.Background(), "udp4", "0.0.0.0:4342")
+		if err == nil {
+			ctl = pc.(*net.UDPConn)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ctl.Close() })
+	ga, heardA := join("xa")
+	_, heardB := join("xb")
+
+	host := mapping.HostEID(0, netip.MustParseAddr("203.0.113.10"))
+	locs := []mapping.Locator{{Addr: netip.MustParseAddr("198.18.3.2"), Priority: 1, Weight: 50, Flags: wire.LocatorReachable}}
+	if err := ga.Announce(host, locs); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case h := <-heardB:
+		if h.host != host || len(h.locs) != 1 || h.locs[0].Addr != locs[0].Addr || h.from != ipA {
+			t.Errorf("heard %+v", h)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the other xTR heard nothing")
+	}
+	select {
+	case h := <-heardA:
+		t.Errorf("the sender heard its own announcement: %+v", h)
+	case <-time.After(200 * time.Millisecond):
+	}
+	// A unicast Map-Notify to xa's control port goes to the control
+	// socket, not to the group.
+	b, err := wire.Encode(&wire.MapNotify{AuthBody: wire.AuthBody{Nonce: 1, Records: []wire.EIDRecord{(&mapping.Mapping{EID: host, TTL: 1, Locators: locs}).Record()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Do("xb", func() error {
+		c, err := net.DialUDP("udp4", nil, &net.UDPAddr{IP: ipA.AsSlice(), Port: GroupPort})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_, err = c.Write(b)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_ = ctl.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := ctl.Read(make([]byte, 1500)); err != nil {
+		t.Errorf("the control socket did not get the unicast datagram: %v", err)
+	}
+	select {
+	case h := <-heardA:
+		t.Errorf("the group socket took a unicast datagram: %+v", h)
+	case <-time.After(200 * time.Millisecond):
+	}
+}
