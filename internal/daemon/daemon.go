@@ -240,7 +240,11 @@ func (d *Daemon) XTR() *xtr.Server { return d.xtr }
 // Run serves until ctx ends, then shuts down cleanly.
 func (d *Daemon) Run(ctx context.Context) error {
 	ctx, d.cancel = context.WithCancel(ctx)
-	d.transport.Serve(ctx, d.handle)
+	// The sockets outlive ctx a moment: a clean shutdown still has
+	// something to say (pub/sub unsubscriptions).
+	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopServing()
+	d.transport.Serve(serveCtx, d.handle)
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
@@ -258,6 +262,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.log.Info("lispd started", "version", Version, "roles", roles, "control", d.transport.Addrs())
 	<-ctx.Done()
+	if d.xtr != nil {
+		if n := d.xtr.Unsubscribe(); n > 0 {
+			d.log.Info("unsubscribed", "subscriptions", n)
+		}
+	}
+	stopServing()
 	d.transport.Wait()
 	d.wg.Wait()
 	d.admin.Close()
@@ -395,8 +405,13 @@ func (d *Daemon) dispatch(m wire.Message, p *control.Packet, out *control.Out) {
 		r := &mapserver.Request{Msg: req, ECM: p.Data, Local: p.Dst.Addr()}
 		var found bool
 		if r.ReplyTo, found = replyAddr(req, m.SrcPort, p.Src); !found {
-			d.drop("no-itr-rloc", p, nil)
-			return
+			// A pub/sub unsubscription has only an AFI-0 ITR-RLOC (RFC
+			// 9437 §6): its acknowledgement goes where it came from.
+			if !req.HasXTRID || len(req.Records) == 0 || !req.Records[0].Notify {
+				d.drop("no-itr-rloc", p, nil)
+				return
+			}
+			r.ReplyTo = netip.AddrPortFrom(p.Src.Addr(), m.SrcPort)
 		}
 		switch {
 		case x != nil && d.forUs(m):

@@ -176,4 +176,9 @@ xtr:
 		return len(e.Locators) == 1 && e.Locators[0].Addr == netip.MustParseAddr("127.0.1.14")
 	})
 	eventually(t, "publication acknowledged", func() bool { return ms.MapServer().PendingNotifies() == 0 })
+
+	// A clean shutdown ends the subscription (its nonce above the
+	// publication's), so the Map-Server stops publishing to it.
+	itr.Stop()
+	eventually(t, "unsubscribed", func() bool { return len(ms.MapServer().Subscriptions()) == 0 })
 }

@@ -8,6 +8,7 @@ type counters struct {
 	misses, requests, requestsLimited, requestTimeouts, replyUnsolicited     *stats.Counter
 	installs, evictions, expired, publications, probesSent, rlocDown, rlocUp *stats.Counter
 	hostsAdded, hostsRemoved, hostsWithdrawn, movedAway, smrHost, smrCovered *stats.Counter
+	unsubscribes                                                             *stats.Counter
 	drops                                                                    map[string]*stats.Counter
 }
 
@@ -45,6 +46,7 @@ func newCounters(r *stats.Registry) counters {
 		hostsWithdrawn:   c("mobility", "hosts_withdrawn", "Deregistrations (record TTL 0) sent for hosts that went silent."),
 		movedAway:        c("mobility", "moved_away", "Map-Notifies telling us a host of ours registered elsewhere."),
 		smrHost:          c("mobility", "smrs_sent", "Solicit-Map-Requests sent for hosts that moved away."),
+		unsubscribes:     c("itr", "unsubscribes_sent", "Pub/sub subscriptions ended (clean shutdown)."),
 		drops:            map[string]*stats.Counter{},
 	}
 	for _, reason := range xtrDropReasons {

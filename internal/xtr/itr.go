@@ -99,6 +99,16 @@ func (s *Server) requestLocked(eid mapping.EID, smr bool) bool {
 		}
 		s.subNonce[eid] = req.Nonce
 	}
+	if !s.sendECMLocked(req, eid, itr, mr) {
+		return false
+	}
+	s.pending[req.Nonce] = &pendingReq{eid: eid, sent: now, mr: mr, subscribe: subscribe, smr: smr}
+	s.c.requests.Inc()
+	return true
+}
+
+// sendECMLocked sends a Map-Request for eid in an ECM from itr to mr.
+func (s *Server) sendECMLocked(req *wire.MapRequest, eid mapping.EID, itr, mr netip.Addr) bool {
 	ecm := &wire.ECM{IP: wire.InnerIP{Src: s.innerSource(eid.Prefix.Addr()), Dst: eid.Prefix.Addr(), TTL: 64},
 		SrcPort: 4342, DstPort: 4342, Message: req}
 	b, err := wire.Encode(ecm)
@@ -106,10 +116,37 @@ func (s *Server) requestLocked(eid mapping.EID, smr bool) bool {
 		s.log.Warn("cannot encode Map-Request", "err", err)
 		return false
 	}
-	s.pending[req.Nonce] = &pendingReq{eid: eid, sent: now, mr: mr, subscribe: subscribe, smr: smr}
 	s.opts.Timers.Send(b, itr, netip.AddrPortFrom(mr, 4342))
-	s.c.requests.Inc()
 	return true
+}
+
+// Unsubscribe ends every publish/subscribe subscription (RFC 9437 §6: a
+// Map-Request with the N bit and a single ITR-RLOC of AFI 0), so that the
+// Map-Server stops publishing to an xTR that is going away. lispd calls
+// it on a clean shutdown; it returns how many it ended.
+func (s *Server) Unsubscribe() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.opts.MapResolvers) == 0 {
+		return 0
+	}
+	mr := s.opts.MapResolvers[s.mrIndex%len(s.opts.MapResolvers)]
+	itr, ok := s.localRLOC(mr)
+	if !ok {
+		return 0
+	}
+	n := 0
+	for eid, last := range s.subNonce {
+		req := &wire.MapRequest{Nonce: last + 1, ITRRLOCs: []wire.Address{{}},
+			HasXTRID: true, XTRID: s.opts.XTRID, SiteID: s.opts.SiteID,
+			Records: []wire.RequestRecord{{Notify: true, MaskLen: eid.MaskLen(), EID: eid.Address()}}}
+		if s.sendECMLocked(req, eid, itr, mr) {
+			s.subNonce[eid] = last + 1
+			n++
+		}
+	}
+	s.c.unsubscribes.Add(uint64(n))
+	return n
 }
 
 // innerSource is the inner IP source of an ECM'd Map-Request for an EID:
@@ -177,6 +214,14 @@ func (s *Server) applyPublicationLocked(m *wire.MapNotify, now time.Time) {
 		mp, ok := mapping.FromRecord(&m.Records[i])
 		if !ok {
 			continue
+		}
+		// The Map-Server numbers publications from our subscription's
+		// nonce up; our next Map-Request for it must go above (RFC 9437
+		// §5), or it is refused as a replay.
+		for eid, last := range s.subNonce {
+			if (eid.Contains(mp.EID) || mp.EID.Contains(eid)) && m.Nonce > last {
+				s.subNonce[eid] = m.Nonce
+			}
 		}
 		if _, mine, ok := s.db.LookupPrefix(mp.EID); ok && mine.EID.Contains(mp.EID) {
 			continue // news about our own prefix: nothing to cache
