@@ -71,24 +71,9 @@ func (o *Out) reset() {
 // Handler processes one packet, queuing any replies on out.
 type Handler func(p *Packet, out *Out)
 
-// batchConn hides the IPv4/IPv6 split of x/net's batch calls.
-type batchConn interface {
-	ReadBatch(ms []ipv4.Message, flags int) (int, error)
-	WriteBatch(ms []ipv4.Message, flags int) (int, error)
-}
-
-type v6conn struct{ *ipv6.PacketConn }
-
-func (c v6conn) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
-	return c.PacketConn.ReadBatch(ms, flags)
-}
-func (c v6conn) WriteBatch(ms []ipv4.Message, flags int) (int, error) {
-	return c.PacketConn.WriteBatch(ms, flags)
-}
-
 type sock struct {
 	udp      *net.UDPConn
-	batch    batchConn
+	batch    BatchConn
 	local    netip.AddrPort
 	wildcard bool // learns each packet's destination from IP_PKTINFO
 	is6      bool
@@ -182,7 +167,7 @@ func openSock(ap netip.AddrPort, wildcard bool) (*sock, error) {
 				return nil, err
 			}
 		}
-		s.batch = v6conn{p}
+		s.batch = IPv6Batch{p}
 	} else {
 		p := ipv4.NewPacketConn(c)
 		if wildcard {

@@ -16,8 +16,8 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
 
+	"github.com/lispd/lispd/internal/control"
 	"github.com/lispd/lispd/wire"
 )
 
@@ -57,7 +57,7 @@ type Counts struct {
 type Responder struct {
 	opts   ResponderOptions
 	conn   *net.UDPConn
-	bc     batchConn
+	bc     control.BatchConn
 	addr   netip.AddrPort
 	wg     sync.WaitGroup
 	seen   atomic.Uint64
@@ -243,7 +243,7 @@ func DefaultRecords(req *wire.MapRequest) []wire.EIDRecord {
 // Sink counts the datagrams it receives and answers nothing.
 type Sink struct {
 	conn    *net.UDPConn
-	bc      batchConn
+	bc      control.BatchConn
 	addr    netip.AddrPort
 	wg      sync.WaitGroup
 	packets atomic.Uint64
@@ -294,21 +294,7 @@ func (s *Sink) Close() error {
 	return err
 }
 
-type batchConn interface {
-	ReadBatch(ms []ipv4.Message, flags int) (int, error)
-	WriteBatch(ms []ipv4.Message, flags int) (int, error)
-}
-
-type v6conn struct{ *ipv6.PacketConn }
-
-func (c v6conn) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
-	return c.PacketConn.ReadBatch(ms, flags)
-}
-func (c v6conn) WriteBatch(ms []ipv4.Message, flags int) (int, error) {
-	return c.PacketConn.WriteBatch(ms, flags)
-}
-
-func listen(addr netip.AddrPort) (*net.UDPConn, batchConn, netip.AddrPort, error) {
+func listen(addr netip.AddrPort) (*net.UDPConn, control.BatchConn, netip.AddrPort, error) {
 	if !addr.Addr().IsValid() {
 		addr = netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), addr.Port())
 	}
@@ -325,11 +311,7 @@ func listen(addr netip.AddrPort) (*net.UDPConn, batchConn, netip.AddrPort, error
 	}
 	_ = conn.SetReadBuffer(4 << 20)
 	_ = conn.SetWriteBuffer(4 << 20)
-	var bc batchConn = ipv4.NewPacketConn(conn)
-	if addr.Addr().Is6() {
-		bc = v6conn{ipv6.NewPacketConn(conn)}
-	}
-	return conn, bc, conn.LocalAddr().(*net.UDPAddr).AddrPort(), nil
+	return conn, control.NewBatchConn(conn, addr.Addr().Is6()), conn.LocalAddr().(*net.UDPAddr).AddrPort(), nil
 }
 
 func newBatch(size int) []ipv4.Message {

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
 
+	"github.com/lispd/lispd/internal/control"
 	"github.com/lispd/lispd/wire"
 )
 
@@ -23,25 +23,10 @@ import (
 // locators can be long.
 const maxDatagram = 9216
 
-// batchConn hides the IPv4/IPv6 split of x/net's batch calls.
-type batchConn interface {
-	ReadBatch(ms []ipv4.Message, flags int) (int, error)
-	WriteBatch(ms []ipv4.Message, flags int) (int, error)
-}
-
-type v6conn struct{ *ipv6.PacketConn }
-
-func (c v6conn) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
-	return c.PacketConn.ReadBatch(ms, flags)
-}
-func (c v6conn) WriteBatch(ms []ipv4.Message, flags int) (int, error) {
-	return c.PacketConn.WriteBatch(ms, flags)
-}
-
 // sock is one UDP source socket with its send batch.
 type sock struct {
 	udp   *net.UDPConn
-	bc    batchConn
+	bc    control.BatchConn
 	port  uint16
 	out   []ipv4.Message // one per batch slot, Buffers[0] set per send
 	bufs  [][]byte       // preallocated message buffers (register, request)
@@ -149,11 +134,7 @@ func (e *engine) open() error {
 		_ = u.SetReadBuffer(4 << 20)
 		_ = u.SetWriteBuffer(4 << 20)
 		s := &sock{udp: u, port: u.LocalAddr().(*net.UDPAddr).AddrPort().Port()}
-		if c.Target.Addr().Is6() {
-			s.bc = v6conn{ipv6.NewPacketConn(u)}
-		} else {
-			s.bc = ipv4.NewPacketConn(u)
-		}
+		s.bc = control.NewBatchConn(u, c.Target.Addr().Is6())
 		s.out = make([]ipv4.Message, c.Batch)
 		to := net.UDPAddrFromAddrPort(c.Target)
 		for i := range s.out {
@@ -350,7 +331,7 @@ func (e *engine) build(s *sock, rng *mrand.Rand, auth *authenticator, seq uint64
 
 // writeAll sends ms with as few sendmmsg calls as it takes; a message the
 // kernel refuses is counted as an error and skipped.
-func writeAll(bc batchConn, ms []ipv4.Message) (sent, errs uint64) {
+func writeAll(bc control.BatchConn, ms []ipv4.Message) (sent, errs uint64) {
 	for len(ms) > 0 {
 		k, err := bc.WriteBatch(ms, 0)
 		k = max(k, 0)
