@@ -2,45 +2,20 @@ package main
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/lispd/lispd/internal/lab"
 )
 
 // lispdBin is the lispd binary built once for the tests that bring labs
 // up; only root runs them, so only root builds it.
 var lispdBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "lisplab-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	lispdBin = filepath.Join(dir, "lispd")
-	if os.Geteuid() == 0 {
-		if out, err := exec.Command("go", "build", "-o", lispdBin, "../../cmd/lispd").CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "building lispd: %v\n%s", err, out)
-			os.RemoveAll(dir)
-			os.Exit(1)
-		}
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(lab.MainWithLispd(m, os.Geteuid() == 0, &lispdBin)) }
 
 // result is what one in-process run of lisplab produced.
 type result struct {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
 )
 
@@ -114,4 +115,33 @@ func cleanStaleTestLabs(t testing.TB) {
 			t.Logf("lab: removed stale test lab %s left by process %d", name, st.Owner.PID)
 		}
 	}
+}
+
+// MainWithLispd is the TestMain of a package whose tests run lispd in
+// labs: it builds lispd into a temporary directory and stores its path in
+// *bin (only when build is set: root, usually, since only root runs those
+// tests), runs the tests, removes the binary and looks for leaked
+// goroutines. It returns the exit code.
+func MainWithLispd(m *testing.M, build bool, bin *string) int {
+	dir, err := os.MkdirTemp("", "lispd-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	*bin = filepath.Join(dir, "lispd")
+	if build {
+		if out, err := exec.Command("go", "build", "-o", *bin, "github.com/lispd/lispd/cmd/lispd").CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "building lispd: %v\n%s", err, out)
+			return 1
+		}
+	}
+	code := m.Run()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = 1
+		}
+	}
+	return code
 }

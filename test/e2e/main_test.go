@@ -6,37 +6,13 @@
 package e2e
 
 import (
-	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/lispd/lispd/internal/lab"
 )
 
 // lispdBin is the lispd binary built once for all tests.
 var lispdBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "lispd-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	lispdBin = filepath.Join(dir, "lispd")
-	if out, err := exec.Command("go", "build", "-o", lispdBin, "../../cmd/lispd").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building lispd: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(lab.MainWithLispd(m, true, &lispdBin)) }
