@@ -290,20 +290,29 @@ func (p *parser) addrTo(dst *netip.Addr, rule addrRule) setter {
 
 // addrsTo reads a list of distinct addresses.
 func (p *parser) addrsTo(dst *[]netip.Addr, rule addrRule) setter {
+	return distinctTo(p, dst, func(v *yaml.Node, at string) (netip.Addr, *yaml.Node, bool) {
+		a, ok := p.addr(v, at, rule)
+		return a, v, ok
+	}, func(a netip.Addr) string { return "address " + a.String() })
+}
+
+// distinctTo reads a list whose items read reads, refusing an item written
+// twice (what names it in the message).
+func distinctTo[T comparable](p *parser, dst *[]T, read func(*yaml.Node, string) (T, *yaml.Node, bool), what func(T) string) setter {
 	return func(n *yaml.Node, at string) {
-		firstLine := map[netip.Addr]int{}
-		var list []netip.Addr
-		p.seq(n, at, func(v *yaml.Node, at string) {
-			a, ok := p.addr(v, at, rule)
+		firstLine := map[T]int{}
+		var list []T
+		p.seq(n, at, func(n *yaml.Node, at string) {
+			item, v, ok := read(n, at)
 			if !ok {
 				return
 			}
-			if line, dup := firstLine[a]; dup {
-				p.errorf(v, "%s: duplicate address %s (first at line %d)", at, a, line)
+			if line, dup := firstLine[item]; dup {
+				p.errorf(v, "%s: duplicate %s (first at line %d)", at, what(item), line)
 				return
 			}
-			firstLine[a] = v.Line
-			list = append(list, a)
+			firstLine[item] = v.Line
+			list = append(list, item)
 		})
 		*dst = list
 	}
@@ -341,23 +350,10 @@ func (p *parser) prefixTo(dst *netip.Prefix) setter {
 
 // prefixesTo reads a list of distinct prefixes.
 func (p *parser) prefixesTo(dst *[]netip.Prefix) setter {
-	return func(n *yaml.Node, at string) {
-		firstLine := map[netip.Prefix]int{}
-		var list []netip.Prefix
-		p.seq(n, at, func(v *yaml.Node, at string) {
-			pfx, ok := p.prefix(v, at)
-			if !ok {
-				return
-			}
-			if line, dup := firstLine[pfx]; dup {
-				p.errorf(v, "%s: duplicate prefix %s (first at line %d)", at, pfx, line)
-				return
-			}
-			firstLine[pfx] = v.Line
-			list = append(list, pfx)
-		})
-		*dst = list
-	}
+	return distinctTo(p, dst, func(v *yaml.Node, at string) (netip.Prefix, *yaml.Node, bool) {
+		pfx, ok := p.prefix(v, at)
+		return pfx, v, ok
+	}, func(pfx netip.Prefix) string { return "prefix " + pfx.String() })
 }
 
 // instanceIDTo reads a 24-bit instance ID.
@@ -388,23 +384,7 @@ func (p *parser) ifnameTo(dst *string) setter {
 
 // ifnamesTo reads a list of distinct interface names.
 func (p *parser) ifnamesTo(dst *[]string) setter {
-	return func(n *yaml.Node, at string) {
-		firstLine := map[string]int{}
-		var list []string
-		p.seq(n, at, func(n *yaml.Node, at string) {
-			name, v, ok := p.ifname(n, at)
-			if !ok {
-				return
-			}
-			if line, dup := firstLine[name]; dup {
-				p.errorf(v, "%s: duplicate interface %q (first at line %d)", at, name, line)
-				return
-			}
-			firstLine[name] = v.Line
-			list = append(list, name)
-		})
-		*dst = list
-	}
+	return distinctTo(p, dst, p.ifname, func(name string) string { return "interface " + strconv.Quote(name) })
 }
 
 // checkIfname applies the kernel's rules (dev_valid_name), so a bad name
