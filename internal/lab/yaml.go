@@ -374,33 +374,46 @@ func (p *tparser) expand(n *yaml.Node) *yaml.Node {
 	return &c
 }
 
+// freeMapping walks a mapping whose keys are the user's (sysctl names,
+// host names): each key once, its line recorded under path.key, and its
+// value resolved. The messages: shape when n is no mapping, keyWhat for a
+// key that is no scalar, dupPrefix before a repeated key.
+func (p *tparser) freeMapping(n *yaml.Node, path, shape, keyWhat, dupPrefix string, entry func(key string, v *yaml.Node)) bool {
+	n = p.resolve(n)
+	if isNull(n) {
+		return false
+	}
+	if n.Kind != yaml.MappingNode {
+		p.errorf(n, "%s", shape)
+		return false
+	}
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := p.resolve(n.Content[i])
+		key, ok := p.scalar(k, keyWhat)
+		if !ok {
+			continue
+		}
+		if line, dup := seen[key]; dup {
+			p.errorf(k, "%s%q repeated (first at line %d)", dupPrefix, key, line)
+			continue
+		}
+		seen[key] = k.Line
+		p.lines[path+"."+key] = k.Line
+		entry(key, p.resolve(n.Content[i+1]))
+	}
+	return true
+}
+
 func (p *tparser) sysctls(nd *Node) func(*yaml.Node, string) {
 	return func(n *yaml.Node, path string) {
-		n = p.resolve(n)
-		if isNull(n) {
-			return
-		}
-		if n.Kind != yaml.MappingNode {
-			p.errorf(n, "sysctls must be a mapping of key: value")
-			return
-		}
-		nd.Sysctls = map[string]string{}
-		seen := map[string]int{}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k := p.resolve(n.Content[i])
-			key, ok := p.scalar(k, "sysctl key")
-			if !ok {
-				continue
+		sysctls := map[string]string{}
+		if p.freeMapping(n, path, "sysctls must be a mapping of key: value", "sysctl key", "sysctls: key ", func(key string, v *yaml.Node) {
+			if val, ok := p.scalar(v, "sysctl "+key); ok {
+				sysctls[key] = val
 			}
-			if line, dup := seen[key]; dup {
-				p.errorf(k, "sysctls: key %q repeated (first at line %d)", key, line)
-				continue
-			}
-			seen[key] = k.Line
-			p.lines[path+"."+key] = k.Line
-			if val, ok := p.scalar(n.Content[i+1], "sysctl "+key); ok {
-				nd.Sysctls[key] = val
-			}
+		}) {
+			nd.Sysctls = sysctls
 		}
 	}
 }
@@ -408,39 +421,20 @@ func (p *tparser) sysctls(nd *Node) func(*yaml.Node, string) {
 // aliases reads a mapping of host name -> address.
 func (p *tparser) aliases(nd *Node) func(*yaml.Node, string) {
 	return func(n *yaml.Node, path string) {
-		n = p.resolve(n)
-		if isNull(n) {
-			return
-		}
-		if n.Kind != yaml.MappingNode {
-			p.errorf(n, "aliases must be a mapping of host name: address")
-			return
-		}
-		nd.Aliases = map[string]netip.Addr{}
-		seen := map[string]int{}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k := p.resolve(n.Content[i])
-			name, ok := p.scalar(k, "alias")
-			if !ok {
-				continue
-			}
-			if line, dup := seen[name]; dup {
-				p.errorf(k, "aliases: %q repeated (first at line %d)", name, line)
-				continue
-			}
-			seen[name] = k.Line
-			p.lines[path+"."+name] = k.Line
-			v := p.resolve(n.Content[i+1])
+		aliases := map[string]netip.Addr{}
+		if p.freeMapping(n, path, "aliases must be a mapping of host name: address", "alias", "aliases: ", func(name string, v *yaml.Node) {
 			s, ok := p.scalar(v, "alias "+name)
 			if !ok {
-				continue
+				return
 			}
 			a, err := netip.ParseAddr(s)
 			if err != nil {
 				p.errorf(v, "alias %s: %q is not an IP address", name, s)
-				continue
+				return
 			}
-			nd.Aliases[name] = a
+			aliases[name] = a
+		}) {
+			nd.Aliases = aliases
 		}
 	}
 }
