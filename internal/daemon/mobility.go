@@ -101,7 +101,7 @@ func (d *Daemon) startRoaming(cfg *config.Config, db []xtr.DatabaseEntry, x *xtr
 			}
 		}
 		if r.NotifyGroup.IsValid() {
-			g, err := mobility.JoinGroup(r.NotifyGroup, r.Interface, d.log)
+			g, err := mobility.JoinGroup(r.NotifyGroup, r.Interface)
 			if err != nil {
 				ro.close()
 				return nil, fmt.Errorf("dynamic-eid %s: %w", r.Name, err)
@@ -171,9 +171,7 @@ func (ro *roaming) close() error {
 		errs = append(errs, g.Close())
 	}
 	ro.wg.Wait()
-	if ro.mgr != nil {
-		ro.mgr.Close()
-	}
+	// Every host route the manager asked for, local or away.
 	errs = append(errs, ro.kernel.routes.Remove())
 	for _, dev := range ro.proxyARP {
 		errs = append(errs, osnet.ProxyARP(dev, false))

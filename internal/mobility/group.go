@@ -3,7 +3,6 @@ package mobility
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -20,25 +19,23 @@ import (
 // GroupPort is where notify-group Map-Notifies go: the control port.
 const GroupPort = 4342
 
-// Group is the notify group of one extended-subnet range: the xTRs on the
-// stretched LAN tell each other with a Map-Notify to a multicast group
-// which hosts they just detected, so that the one that had the host stops
-// claiming it at once. The message is not authenticated (the xTRs of two
-// sites share no key); it only makes an xTR step back, and where the host
-// went is learnt from the Map-Server's authenticated Map-Notify.
+// Group is the notify group of a roaming range: the xTRs on the LAN tell
+// each other with a Map-Notify to a multicast group which hosts they just
+// detected, so that another xTR of the same site registers the host too
+// and one of another site (on a stretched subnet) stops claiming it at
+// once. The message is not authenticated (the xTRs of two sites share no
+// key); where a host went is learnt from the Map-Server's authenticated
+// Map-Notify.
 type Group struct {
 	group netip.Addr
-	ifi   *net.Interface
 	conn  *net.UDPConn
-	pc    *ipv4.PacketConn
-	log   *slog.Logger
 	wg    sync.WaitGroup
 }
 
 // JoinGroup opens the notify group on the interface: bound to the group
 // address and the control port (SO_REUSEADDR: the control plane's
 // wildcard socket has the port too), loopback off, TTL 1.
-func JoinGroup(group netip.Addr, ifname string, log *slog.Logger) (*Group, error) {
+func JoinGroup(group netip.Addr, ifname string) (*Group, error) {
 	ifi, err := net.InterfaceByName(ifname)
 	if err != nil {
 		return nil, fmt.Errorf("notify group %s: %w", group, err)
@@ -66,7 +63,7 @@ func JoinGroup(group netip.Addr, ifname string, log *slog.Logger) (*Group, error
 	}
 	c := pconn.(*net.UDPConn)
 	pc := ipv4.NewPacketConn(c)
-	g := &Group{group: group, ifi: ifi, conn: c, pc: pc, log: log}
+	g := &Group{group: group, conn: c}
 	for _, step := range []error{
 		pc.JoinGroup(ifi, &net.UDPAddr{IP: group.AsSlice()}),
 		pc.SetMulticastInterface(ifi),

@@ -2,7 +2,6 @@ package mobility
 
 import (
 	"context"
-	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -39,7 +38,7 @@ func TestNotifyGroup(t *testing.T) {
 	join := func(node string) (*Group, chan heard) {
 		var g *Group
 		if err := l.Do(node, func() (err error) {
-			g, err = JoinGroup(group, "lan0", slog.New(slog.DiscardHandler))
+			g, err = JoinGroup(group, "lan0")
 			return err
 		}); err != nil {
 			t.Fatal(err)

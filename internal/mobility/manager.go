@@ -333,17 +333,6 @@ func (m *Manager) syncDataPlaneLocked() {
 	m.o.DataPlane.SetAwayEIDs(away)
 }
 
-// Close removes every route the manager installed.
-func (m *Manager) Close() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for eid, h := range m.hosts {
-		if h.State != Moving {
-			_ = m.o.Kernel.Unroute(eid.Prefix)
-		}
-	}
-}
-
 // RangeView is a roaming range for `show dynamic-eid`.
 type RangeView struct {
 	Name        string     `json:"name"`
