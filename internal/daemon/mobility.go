@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
-	"strings"
 	"sync"
 
 	"github.com/lispd/lispd/internal/config"
@@ -92,7 +90,7 @@ func (d *Daemon) startRoaming(cfg *config.Config, db []xtr.DatabaseEntry, x *xtr
 	for _, r := range ranges {
 		ifaces[r.Interface] = true
 		if r.Mode == mobility.AcrossSubnet {
-			if on, err := proxyARPOn(r.Interface); err == nil && !on {
+			if on, err := osnet.ProxyARPOn(r.Interface); err == nil && !on {
 				if err := osnet.ProxyARP(r.Interface, true); err != nil {
 					ro.close()
 					return nil, fmt.Errorf("dynamic-eid %s: proxy ARP on %s: %w", r.Name, r.Interface, err)
@@ -177,11 +175,6 @@ func (ro *roaming) close() error {
 		errs = append(errs, osnet.ProxyARP(dev, false))
 	}
 	return errors.Join(errs...)
-}
-
-func proxyARPOn(dev string) (bool, error) {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/conf/" + dev + "/proxy_arp")
-	return strings.TrimSpace(string(b)) == "1", err
 }
 
 // mobilityKernel is the manager's view of Linux.

@@ -136,10 +136,6 @@ func (n *Network) Hello() error {
 	})
 }
 
-// RegisteredBy names the Map-Server site holding d1's /32 ("" for none,
-// "dc1+dc2" for two).
-func (n *Network) RegisteredBy() string { return n.registeredBy() }
-
 // Hosts returns what a node's lispd shows for dynamic EIDs.
 func (n *Network) Hosts(node string) ([]mobility.HostView, error) {
 	var rs []mobility.RangeView
@@ -312,7 +308,7 @@ func (n *Network) MoveSeries(o MoveOptions) (*MoveResult, error) {
 	// forgets whatever it had for DC1 (a /25 learnt before d1 spoke) so
 	// that the stream makes it ask for d1's /32.
 	sayHello()
-	if err := waitFor(10*time.Second, func() bool { return n.registeredBy() == map[string]string{"sw1": "dc1", "sw2": "dc2"}[n.d1At] }); err != nil {
+	if err := waitFor(10*time.Second, func() bool { return n.RegisteredBy() == map[string]string{"sw1": "dc1", "sw2": "dc2"}[n.d1At] }); err != nil {
 		return nil, fmt.Errorf("d1 never registered at home")
 	}
 	if err := n.Post("xc", "/v1/clear-map-cache?prefix=203.0.113.0/24"); err != nil {
@@ -498,9 +494,9 @@ func (n *Network) cachedAt(node string, rlocs []string) bool {
 	return ok && slices.Equal(got, rlocs)
 }
 
-// registeredBy names the site the Map-Server holds d1's /32 for ("" for
-// none, "dc1+dc2" for both).
-func (n *Network) registeredBy() string {
+// RegisteredBy names the Map-Server site holding d1's /32 ("" for none,
+// "dc1+dc2" for two).
+func (n *Network) RegisteredBy() string {
 	var sites []mapserver.SiteView
 	if n.Get("ms", "/v1/site", &sites) != nil {
 		return ""

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"strings"
 	"syscall"
 
 	"github.com/vishvananda/netlink"
@@ -63,6 +64,14 @@ func (h *HostRoutes) Remove() error {
 	return errors.Join(errs...)
 }
 
+// ProxyARPOn reports whether proxy ARP is on for an interface.
+func ProxyARPOn(dev string) (bool, error) {
+	b, err := os.ReadFile(proxyARPPath(dev))
+	return strings.TrimSpace(string(b)) == "1", err
+}
+
+func proxyARPPath(dev string) string { return "/proc/sys/net/ipv4/conf/" + dev + "/proxy_arp" }
+
 // ProxyARP turns proxy ARP on or off on an interface: an across-subnet
 // roaming host keeps asking for its old gateway and its old neighbours,
 // and the xTR answers for them.
@@ -71,5 +80,5 @@ func ProxyARP(dev string, on bool) error {
 	if on {
 		v = "1"
 	}
-	return os.WriteFile("/proc/sys/net/ipv4/conf/"+dev+"/proxy_arp", []byte(v), 0o644)
+	return os.WriteFile(proxyARPPath(dev), []byte(v), 0o644)
 }
