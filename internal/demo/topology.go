@@ -7,6 +7,7 @@ package demo
 import (
 	"fmt"
 	"net/netip"
+	"os/exec"
 	"strings"
 	"time"
 
@@ -120,6 +121,11 @@ func Topology(name string) *lab.Topology {
 // shared MAC. A gateway MAC is pinned to its local port (and the VXLAN
 // port learns nothing), so each site's hosts reach their own gateway.
 func layer2(l *lab.Lab) error {
+	for _, tool := range []string{"ip", "bridge"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("the demo network's LANs need %s (iproute2): %w", tool, err)
+		}
+	}
 	type cmd struct {
 		node string
 		argv []string
