@@ -11,8 +11,7 @@ import (
 	"testing"
 )
 
-// seedPayloads returns every LISP payload in the shared vectors (when they
-// are there) and a few hundred generated messages of every type.
+// seedPayloads returns every LISP payload in the golden corpus and a few hundred generated messages of every type.
 func seedPayloads(f *testing.F) [][]byte {
 	var out [][]byte
 	for _, name := range []string{"handmade.vectors.json", "oor/oor-capture.vectors.json"} {

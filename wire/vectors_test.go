@@ -13,16 +13,17 @@ import (
 	"testing"
 
 	"github.com/lispd/lispd/internal/pcap"
+	"github.com/lispd/lispd/internal/testvectors"
 )
 
-// vectorsDir is shared/vectors beside the repository (CI lays it there too).
-const vectorsDir = "../../shared/vectors"
+// vectorsDir is the repository's golden corpus, testdata/vectors.
+var vectorsDir = testvectors.Dir()
 
+// needVectors fails the test if the corpus is missing: it is part of the
+// repository, so a missing file is a broken checkout, not a reason to skip.
 func needVectors(t testing.TB) {
 	t.Helper()
-	if _, err := os.Stat(vectorsDir); err != nil {
-		t.Skipf("test vectors not found at %s (they live in shared/ beside the repository): %v", vectorsDir, err)
-	}
+	testvectors.Path(t, "README.md")
 }
 
 type jsonVector struct {

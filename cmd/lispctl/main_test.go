@@ -3,29 +3,22 @@ package main
 import (
 	"bytes"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/lispd/lispd/internal/testvectors"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// vectorsDir is shared/vectors beside the repository; CI puts it there.
-const vectorsDir = "../../../shared/vectors"
-
-// vector returns the path of a shared test vector, skipping the test when
-// the folder is not there.
+// vector returns the path of a file of the repository's golden corpus.
 func vector(t *testing.T, name string) string {
 	t.Helper()
-	if _, err := os.Stat(vectorsDir); err != nil {
-		t.Skipf("test vectors not found at %s (shared/ belongs beside the repository): %v", vectorsDir, err)
-	}
-	return filepath.Join(vectorsDir, name)
+	return testvectors.Path(t, name)
 }
 
 // result is what one in-process run of lispctl produced.

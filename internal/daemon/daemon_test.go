@@ -20,6 +20,7 @@ import (
 	"github.com/lispd/lispd/internal/config"
 	"github.com/lispd/lispd/internal/mapserver"
 	"github.com/lispd/lispd/internal/pcap"
+	"github.com/lispd/lispd/internal/testvectors"
 	"github.com/lispd/lispd/wire"
 )
 
@@ -105,10 +106,7 @@ map-resolver: {}
 // checks each is answered with a Map-Notify that verifies with the key and
 // that Wireshark decodes cleanly.
 func TestOORRegistersReplayed(t *testing.T) {
-	raw, err := os.ReadFile("../../../shared/vectors/oor/oor-capture.vectors.json")
-	if err != nil {
-		t.Skipf("shared vectors not found beside the repository: %v", err)
-	}
+	raw := testvectors.Read(t, "oor/oor-capture.vectors.json")
 	var f struct {
 		Vectors []struct {
 			Types   []int  `json:"lisp_types"`

@@ -14,11 +14,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lispd/lispd/internal/testvectors"
 )
 
-// vectorsDir holds the shared capture corpus. CI clones shared/ next to the
-// repository, so the path is relative to this package directory.
-const vectorsDir = "../../../shared/vectors"
+// vectorsDir holds the repository's capture corpus, testdata/vectors.
+var vectorsDir = testvectors.Dir()
 
 // naiveChecksum is RFC 1071 done the slow, obvious way, 16 bits at a time,
 // to check the word-at-a-time implementation against.
@@ -643,12 +644,10 @@ func readCapture(t testing.TB, path string) capture {
 	}
 }
 
-// corpus returns the shared vectors directory or skips the test.
+// corpus returns the corpus directory, failing the test if it is missing.
 func corpus(tb testing.TB) string {
 	tb.Helper()
-	if _, err := os.Stat(vectorsDir); err != nil {
-		tb.Skipf("shared capture corpus not found at %s (CI clones it as shared/ next to the repository): %v", vectorsDir, err)
-	}
+	testvectors.Path(tb, "README.md")
 	return vectorsDir
 }
 
@@ -793,10 +792,7 @@ func TestCorpusPayloads(t *testing.T) {
 
 // corpusSeeds returns the corpus files and their frames as fuzz seeds.
 func corpusSeeds(tb testing.TB) (files [][]byte, frames []capture) {
-	if _, err := os.Stat(vectorsDir); err != nil {
-		return nil, nil // fuzz from the synthetic seeds alone
-	}
-	for _, path := range corpusPcaps(tb, vectorsDir) {
+	for _, path := range corpusPcaps(tb, corpus(tb)) {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			tb.Fatal(err)
