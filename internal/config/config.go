@@ -3,8 +3,8 @@
 // and a diff of two configurations for SIGHUP reloads.
 //
 // The user-facing contract — key names and their meaning — is the
-// "Configuration" section of the project's interfaces document. Keys may be
-// added but never renamed.
+// "Configuration" section of docs/interfaces.md. Keys may be added but
+// never renamed.
 //
 // Load and Parse return either a fully defaulted and validated *Config or
 // an Errors value listing every problem found, each as "FILE:LINE: message",
