@@ -257,3 +257,39 @@ func out2(t *testing.T, s *Server, c *capture, smr *wire.MapRequest, from netip.
 	}
 	return out[0]
 }
+
+// TestECMInnerSource: the ECM's inner header is of the EID's family, from
+// our RLOC of that family, else from our EID of it, else unspecified; the
+// inner UDP goes from and to the control port, the outer to the resolver.
+func TestECMInnerSource(t *testing.T) {
+	v6EID := mapping.NewEID(0, netip.MustParsePrefix("2001:db8:5::/48"))
+	for _, tc := range []struct {
+		name string
+		db   []DatabaseEntry
+		dst  string
+		want string
+	}{
+		{"IPv4 EID: our IPv4 RLOC", nil, "198.51.100.20", "192.0.2.21"},
+		{"IPv6 EID: our IPv6 EID", []DatabaseEntry{{EID: v6EID}}, "2001:db8:9::1", "2001:db8:5::"},
+		{"IPv6 EID: nothing of that family", nil, "2001:db8:9::1", "::"},
+	} {
+		c := &capture{}
+		s := New(Options{ITR: true, MapResolvers: []netip.Addr{mr}, LocalRLOCs: []netip.Addr{me}, Database: tc.db,
+			Now: func() time.Time { return time.Unix(1e9, 0) }, Sender: c})
+		s.Miss(0, netip.MustParseAddr(tc.dst))
+		out := c.take()
+		if len(out) != 1 || out[0].to != netip.AddrPortFrom(mr, wire.ControlPort) {
+			t.Fatalf("%s: sent %+v", tc.name, out)
+		}
+		m, err := wire.Decode(out[0].b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ecm := m.(*wire.ECM)
+		if ecm.IP.Src != netip.MustParseAddr(tc.want) || ecm.IP.Dst != netip.MustParseAddr(tc.dst) ||
+			ecm.SrcPort != wire.ControlPort || ecm.DstPort != wire.ControlPort {
+			t.Errorf("%s: inner %s:%d > %s:%d, want source %s", tc.name, ecm.IP.Src, ecm.SrcPort, ecm.IP.Dst,
+				ecm.DstPort, tc.want)
+		}
+	}
+}
