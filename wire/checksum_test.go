@@ -60,17 +60,22 @@ func TestChecksum(t *testing.T) {
 			}
 		})
 	}
-	// Every length (so every tail of the 32-, 8- and 2-byte loops) and
-	// alignment, with runs of 0xff for the carries, against the naive version.
-	buf := make([]byte, 200)
+	// Every length up to 200 (so every tail of the 32-, 8- and 2-byte
+	// loops) and packet sizes, at every alignment, against the naive
+	// version; runs of 0xff, and a second half of nothing else, make carries.
+	buf := make([]byte, 1604)
 	for i := range buf {
 		buf[i] = byte(i*37 + 200)
-		if i%50 > 30 {
+		if i%50 > 30 || i >= 800 {
 			buf[i] = 0xff
 		}
 	}
+	lengths := []int{576, 1279, 1280, 1499, 1500, 1600}
+	for n := range 201 {
+		lengths = append(lengths, n)
+	}
 	for off := range 4 {
-		for n := range len(buf) - off + 1 {
+		for _, n := range lengths {
 			b := buf[off : off+n]
 			if got, want := wire.ChecksumFold(wire.ChecksumAdd(0, b)), naiveChecksum(b); got != want {
 				t.Fatalf("checksum of %d bytes at offset %d = %#04x, naive %#04x", n, off, got, want)
