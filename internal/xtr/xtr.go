@@ -245,8 +245,9 @@ func (s *Server) setDatabaseLocked(entries []DatabaseEntry) {
 	s.opts.DataPlane.SetLocalEIDs(eids)
 }
 
-// SetDatabase replaces the local EID database (reload, dynamic EIDs): the
-// Map-Servers hear of it at once and recent ITRs get an SMR.
+// SetDatabase replaces the configured local EID database, keeping the
+// dynamic EIDs detected so far: the Map-Servers hear of it at once and
+// recent ITRs get an SMR.
 func (s *Server) SetDatabase(entries []DatabaseEntry) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
