@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/wire"
 )
@@ -97,11 +98,11 @@ func onlyLocator(t *testing.T, what string, n *wire.MapNotify, rloc string) {
 	}
 }
 
-func (f *fixture) vmView(site string) *RegistrationView {
+func (f *fixture) vmView(site string) *adminapi.Registration {
 	f.t.Helper()
 	for _, st := range f.s.Sites(site) {
 		for i, r := range st.Registrations {
-			if r.EIDPrefix == "203.0.113.10/32" {
+			if r.EIDPrefix.String() == "203.0.113.10/32" {
 				return &st.Registrations[i]
 			}
 		}
@@ -116,10 +117,10 @@ func TestSharedPrefixEachSiteItsKey(t *testing.T) {
 	// dc2 is second in config order: dc1's key is tried first and fails.
 	out := f.register(xtrB, 0, wire.AuthHMACSHA256, dc2Key, 1, []wire.EIDRecord{record(host2, "192.0.2.32")})
 	f.expectNotify(out, xtrB, dc2Key, 1)
-	if v := f.vmView("dc1"); v == nil || v.RegisteredBy[0].Source != xtrA.String() {
+	if v := f.vmView("dc1"); v == nil || v.RegisteredBy[0].Source != xtrA {
 		t.Errorf("dc1 does not hold the VM: %+v", f.s.Sites("dc1"))
 	}
-	if regs := f.s.Sites("dc2")[0].Registrations; len(regs) != 1 || regs[0].EIDPrefix != "203.0.113.77/32" {
+	if regs := f.s.Sites("dc2")[0].Registrations; len(regs) != 1 || regs[0].EIDPrefix.String() != "203.0.113.77/32" {
 		t.Errorf("dc2 registrations: %+v", regs)
 	}
 	if a1, a2 := f.s.Sites("dc1")[0].AuthFailures, f.s.Sites("dc2")[0].AuthFailures; a1 != 0 || a2 != 0 {
@@ -161,7 +162,7 @@ func TestSharedPrefixEachSiteItsKey(t *testing.T) {
 	if a1 != 3 || a2 != 2 || ae != 1 {
 		t.Errorf("auth failures: dc1 %d, dc2 %d, edge %d, want 3, 2, 1", a1, a2, ae)
 	}
-	if v := f.vmView("dc1"); v == nil || v.Moves != 0 || len(v.Locators) != 1 || v.Locators[0].Address != "192.0.2.31" {
+	if v := f.vmView("dc1"); v == nil || v.Moves != 0 || len(v.Locators) != 1 || v.Locators[0].Address.String() != "192.0.2.31" {
 		t.Errorf("a rejected registration changed the VM: %+v", v)
 	}
 	// A message holding only dc2's prefixes passes with dc2's key.
@@ -210,8 +211,8 @@ func TestMoveBetweenSites(t *testing.T) {
 		t.Errorf("dc1 still shows the VM: %+v", v)
 	}
 	v := f.vmView("dc2")
-	if v == nil || len(v.RegisteredBy) != 1 || v.RegisteredBy[0].Source != xtrB.String() ||
-		len(v.Locators) != 1 || v.Locators[0].Address != "192.0.2.32" {
+	if v == nil || len(v.RegisteredBy) != 1 || v.RegisteredBy[0].Source != xtrB ||
+		len(v.Locators) != 1 || v.Locators[0].Address.String() != "192.0.2.32" {
 		t.Fatalf("dc2 after the move: %+v", v)
 	}
 	if v.Moves != 1 || v.LastMove == nil || !v.LastMove.Equal(start.Add(10*time.Second)) {
@@ -256,7 +257,7 @@ func TestMoveBetweenSites(t *testing.T) {
 	if v := f.vmView("dc2"); v != nil {
 		t.Errorf("dc2 still shows the VM: %+v", v)
 	}
-	if v := f.vmView("dc1"); v == nil || v.Moves != 2 || len(v.RegisteredBy) != 1 || v.Locators[0].Address != "192.0.2.31" {
+	if v := f.vmView("dc1"); v == nil || v.Moves != 2 || len(v.RegisteredBy) != 1 || v.Locators[0].Address.String() != "192.0.2.31" {
 		t.Errorf("dc1 after the move back: %+v", v)
 	}
 	if got := f.counter("registrations_moved", ""); got != 2 {
