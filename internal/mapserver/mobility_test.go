@@ -2,6 +2,7 @@ package mapserver
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -344,5 +345,21 @@ func TestWithdrawIsNoMove(t *testing.T) {
 	}
 	if f.s.Registrations() != 0 || f.counter("registrations_withdrawn", "") != 1 {
 		t.Errorf("registrations %d, withdrawn counter %d", f.s.Registrations(), f.counter("registrations_withdrawn", ""))
+	}
+}
+
+// TestSitesInNumericOrder: registrations are listed by address, not as
+// strings (which put 203.0.113.10/32 before 203.0.113.8/29).
+func TestSitesInNumericOrder(t *testing.T) {
+	f := newMobilityFixture(t)
+	p8 := mapping.NewEID(0, netip.MustParsePrefix("203.0.113.8/29"))
+	out := f.register(xtrA, 0, wire.AuthHMACSHA256, dc1Key, 1, []wire.EIDRecord{record(vm, "192.0.2.31"), record(p8, "192.0.2.31")})
+	f.expectNotify(out, xtrA, dc1Key, 1)
+	var got []string
+	for _, r := range f.s.Sites("dc1")[0].Registrations {
+		got = append(got, r.EIDPrefix.String())
+	}
+	if want := []string{"203.0.113.8/29", "203.0.113.10/32"}; !slices.Equal(got, want) {
+		t.Errorf("dc1 registrations %v, want %v", got, want)
 	}
 }
