@@ -116,6 +116,19 @@ func TestShowCommandsAgainstDaemons(t *testing.T) {
 	if !strings.Contains(r.stdout, "map registers sent") {
 		t.Errorf("show statistics:\n%s", r.stdout)
 	}
+	r = lispctl(t, "--socket", xtrSock, "show", "map-cache", "not-an-eid")
+	if r.code != exitUsage || !strings.Contains(r.stderr, `"not-an-eid" is neither an address nor a prefix`) {
+		t.Errorf("show map-cache with a bad EID: %+v", r)
+	}
+	// --instance-id alone is one instance ID, not every one (nor 0).
+	r = lispctl(t, "--socket", xtrSock, "show", "map-cache", "--instance-id", "5")
+	if r.code != exitOK || !strings.Contains(r.stdout, "0 entries") {
+		t.Errorf("show map-cache --instance-id 5: %+v", r)
+	}
+	r = lispctl(t, "--socket", xtrSock, "clear", "map-cache", "--instance-id", "5")
+	if r.code != exitOK || !strings.Contains(r.stdout, "cleared 0") {
+		t.Errorf("clear map-cache --instance-id 5: %+v", r)
+	}
 	r = lispctl(t, "--socket", xtrSock, "clear", "map-cache")
 	if r.code != exitOK || !strings.Contains(r.stdout, "cleared 1") {
 		t.Errorf("clear map-cache: %+v", r)
