@@ -175,10 +175,11 @@ type DynamicEIDRange struct {
 	Hosts       []DynamicEIDHost `json:"hosts"`
 }
 
-// Host states of a DynamicEIDHost.
+// States of a DynamicEIDHost.
 const (
-	HostLocal = "local" // detected on one of our interfaces
-	HostAway  = "away"  // moved to another xTR
+	HostLocal  = "local"  // detected here, registered by us
+	HostAway   = "away"   // was here, registered elsewhere now: we forward there
+	HostMoving = "moving" // another xTR of the LAN claimed it; the Map-Server has not confirmed yet
 )
 
 // DynamicEIDHost is one host of a dynamic-EID range.

@@ -100,7 +100,6 @@ func (r *runner) record(name string, ok bool, figure string) {
 	r.say("  => %s: %s", mark, figure)
 }
 
-
 // show prints a lispctl excerpt, indented, if lispctl is at hand.
 func (r *runner) show(node string, args ...string) {
 	if r.o.Lispctl == "" {

@@ -502,7 +502,9 @@ func (n *Network) cachedAt(node string, rlocs []string) bool {
 }
 
 // allSites fetches every Map-Server site.
-func allSites(c *adminapi.Client, ctx context.Context) ([]adminapi.Site, error) { return c.Sites(ctx, "") }
+func allSites(c *adminapi.Client, ctx context.Context) ([]adminapi.Site, error) {
+	return c.Sites(ctx, "")
+}
 
 // RegisteredBy names the Map-Server site holding d1's /32 ("" for none,
 // "dc1+dc2" for two).

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/mapping"
 )
 
@@ -28,11 +29,11 @@ type Range struct {
 	Timeout     time.Duration // silence after which a host is unregistered
 }
 
-// States of a host.
+// States of a host, as `show dynamic-eid` names them.
 const (
-	Local  = "local"  // detected here, registered by us
-	Away   = "away"   // was here, registered elsewhere now: we forward there
-	Moving = "moving" // another xTR of the LAN claimed it; the Map-Server has not confirmed yet
+	Local  = adminapi.HostLocal
+	Away   = adminapi.HostAway
+	Moving = adminapi.HostMoving
 )
 
 // XTR is what the manager asks of the tunnel router's control plane.
