@@ -1,6 +1,7 @@
 // Package lab builds network labs on one Linux machine: one network
 // namespace per node, veth pairs between them, addresses, sysctls, routes,
-// hosts files, and long-running processes inside the nodes. It is the
+// layer 2 (bridges, VXLANs, MAC addresses, static FDB entries), hosts
+// files, and long-running processes inside the nodes. It is the
 // harness under lisplab and the namespace integration tests, and knows
 // nothing of LISP beyond keeping each node's lispd configuration snippet
 // and starting a process with a config file.
@@ -24,8 +25,8 @@
 // "lisplab:NAME:INDEX A:IFACE-B:IFACE" recording the link it belongs to.
 // /run/netns is made a shared mount point, as `ip netns add` does.
 //
-// Everything is done with netlink and system calls; the `ip` command is not
-// needed. Exec uses nsenter and unshare from util-linux to enter a node
+// Everything is done with netlink and system calls; neither `ip` nor
+// `bridge` (iproute2) is needed. Exec uses nsenter and unshare from util-linux to enter a node
 // (see execScript).
 //
 // Namespace switching happens only on OS threads that are thrown away

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/netip"
 	"os"
 	"regexp"
@@ -29,9 +30,15 @@ import (
 //	    loopbacks: [198.18.0.1/32]
 //	    aliases: {ms6: "2001:db8::1"}   # more host names for its addresses
 //	    lispd: {...}          # any mapping, kept as Node.LispdConfig
+//	  - name: sw
+//	    vxlans: [{name: vx0, vni: 42, local: 192.0.2.1, remote: 192.0.2.2, dev: dci, port: 4789}]
+//	    bridges:
+//	      - {name: br0, ports: [p1, p2, vx0], no-learning: [vx0],
+//	         fdb: [{mac: "00:00:5e:00:01:01", port: p1}]}
 //	links:
 //	  - {a: ms, b: r1, a-name: eth0, b-name: eth1,
-//	     a-addrs: [192.0.2.2/24], b-addrs: [192.0.2.1/24], mtu: 1500, down: false}
+//	     a-addrs: [192.0.2.2/24], b-addrs: [192.0.2.1/24], mtu: 1500, down: false,
+//	     a-mac: "02:00:00:00:00:01"}
 func LoadTopology(path string) (*Topology, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -339,6 +346,18 @@ func (p *tparser) node(n *yaml.Node, path string, nd *Node) {
 		},
 		"loopbacks": p.prefixes(&nd.Loopbacks, "loopbacks", true),
 		"aliases":   p.aliases(nd),
+		"vxlans": func(v *yaml.Node, xp string) {
+			p.sequence(v, xp, "vxlans", func(_ int, xv *yaml.Node, ip string) {
+				nd.VXLANs = append(nd.VXLANs, VXLAN{})
+				p.vxlan(xv, ip, &nd.VXLANs[len(nd.VXLANs)-1])
+			})
+		},
+		"bridges": func(v *yaml.Node, bp string) {
+			p.sequence(v, bp, "bridges", func(_ int, bv *yaml.Node, ip string) {
+				nd.Bridges = append(nd.Bridges, Bridge{})
+				p.bridge(bv, ip, &nd.Bridges[len(nd.Bridges)-1])
+			})
+		},
 		"lispd": func(v *yaml.Node, _ string) {
 			v = p.resolve(v)
 			if isNull(v) {
@@ -495,5 +514,86 @@ func (p *tparser) link(n *yaml.Node, path string, l *Link) {
 		"b-addrs": p.prefixes(&l.BAddrs, "b-addrs", false),
 		"mtu":     p.integer(&l.MTU, "mtu"),
 		"down":    p.boolean(&l.Down, "down"),
+		"a-mac":   p.mac(&l.AMAC, "a-mac"),
+		"b-mac":   p.mac(&l.BMAC, "b-mac"),
 	})
+}
+
+func (p *tparser) vxlan(n *yaml.Node, path string, x *VXLAN) {
+	vni := -1
+	p.mapping(n, path, "vxlan", map[string]func(*yaml.Node, string){
+		"name":   p.str(&x.Name, "vxlan name"),
+		"vni":    p.integer(&vni, "vni"),
+		"local":  p.addr(&x.Local, "local"),
+		"remote": p.addr(&x.Remote, "remote"),
+		"dev":    p.str(&x.Dev, "dev"),
+		"port":   p.integer(&x.Port, "port"),
+	})
+	switch {
+	case vni == -1:
+		p.errorf(n, "vxlan: vni is missing")
+	case vni < 0 || vni > 1<<24-1:
+		p.errorf(n, "vxlan: vni %d is outside 0..16777215", vni)
+	default:
+		x.VNI = uint32(vni)
+	}
+}
+
+func (p *tparser) bridge(n *yaml.Node, path string, b *Bridge) {
+	p.mapping(n, path, "bridge", map[string]func(*yaml.Node, string){
+		"name":        p.str(&b.Name, "bridge name"),
+		"ports":       p.strs(&b.Ports, "ports"),
+		"no-learning": p.strs(&b.NoLearning, "no-learning"),
+		"fdb": func(v *yaml.Node, fp string) {
+			p.sequence(v, fp, "fdb", func(_ int, ev *yaml.Node, ip string) {
+				var e FDBEntry
+				p.mapping(ev, ip, "fdb entry", map[string]func(*yaml.Node, string){
+					"mac":  p.mac(&e.MAC, "mac"),
+					"port": p.str(&e.Port, "port"),
+				})
+				b.FDB = append(b.FDB, e)
+			})
+		},
+	})
+}
+
+// strs reads a list of words (interface names).
+func (p *tparser) strs(dst *[]string, what string) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) {
+		p.sequence(n, path, what, func(_ int, v *yaml.Node, _ string) {
+			if s, ok := p.scalar(v, what); ok {
+				*dst = append(*dst, s)
+			}
+		})
+	}
+}
+
+func (p *tparser) addr(dst *netip.Addr, what string) func(*yaml.Node, string) {
+	return func(n *yaml.Node, _ string) {
+		s, ok := p.scalar(n, what)
+		if !ok {
+			return
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			p.errorf(n, "%s: %q is not an IP address", what, s)
+			return
+		}
+		*dst = a
+	}
+}
+
+func (p *tparser) mac(dst *net.HardwareAddr, what string) func(*yaml.Node, string) {
+	return func(n *yaml.Node, _ string) {
+		s, ok := p.scalar(n, what)
+		if !ok {
+			return
+		}
+		m, err := net.ParseMAC(s)
+		if err != nil || len(m) != 6 {
+			p.errorf(n, "%s: %q is not a MAC address like 02:00:5e:00:53:01", what, s)
+			return
+		}
+		*dst = m
+	}
 }
