@@ -38,11 +38,7 @@ func Up(ctx context.Context, name, lispd string, m Mobility) (*Network, error) {
 		return nil, err
 	}
 	n := &Network{Lab: l, lispd: lispd, mob: m, procs: map[string]*lab.Proc{}, d1At: "sw1", d1Port: "to1"}
-	err = layer2(l)
-	if err == nil {
-		err = l.WriteHosts(map[string]netip.Addr{"c1": ip(c1Addr), "d1": ip(d1Addr), "d2": ip(d2Addr), "nl": ip(nlAddr), "ms": ip(msAddr)})
-	}
-	if err != nil {
+	if err := l.WriteHosts(map[string]netip.Addr{"c1": ip(c1Addr), "d1": ip(d1Addr), "d2": ip(d2Addr), "nl": ip(nlAddr), "ms": ip(msAddr)}); err != nil {
 		return nil, errors.Join(err, l.Down())
 	}
 	return n, nil
