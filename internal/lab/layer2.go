@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 
@@ -159,6 +160,33 @@ func (l *Lab) SetMaster(node, port, bridge string) error {
 	}
 	if err := setMaster(n, port, br); err != nil {
 		return fmt.Errorf("lab %s: node %s: %w", l.topo.Name, node, err)
+	}
+	return nil
+}
+
+// FlushNeighbors makes node forget the neighbours (ARP and NDP entries)
+// it learnt on ifname, as `ip neigh flush dev IFNAME` does: permanent and
+// static entries stay.
+func (l *Lab) FlushNeighbors(node, ifname string) error {
+	n, err := l.node(node)
+	if err != nil {
+		return err
+	}
+	link, err := n.nl.LinkByName(ifname)
+	if err != nil {
+		return fmt.Errorf("lab %s: node %s: %s: %w", l.topo.Name, node, ifname, err)
+	}
+	neighs, err := n.nl.NeighList(link.Attrs().Index, netlink.FAMILY_ALL)
+	if err != nil {
+		return fmt.Errorf("lab %s: node %s: %s: %w", l.topo.Name, node, ifname, err)
+	}
+	for _, nb := range neighs {
+		if nb.State&(netlink.NUD_PERMANENT|netlink.NUD_NOARP) != 0 {
+			continue
+		}
+		if err := n.nl.NeighDel(&nb); err != nil && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("lab %s: node %s: %s: forget %s: %w", l.topo.Name, node, ifname, nb.IP, err)
+		}
 	}
 	return nil
 }

@@ -182,6 +182,35 @@ func TestLayer2(t *testing.T) {
 	if !udpReaches(t, l, 3) {
 		t.Fatal("h1 cannot reach h2 across the VXLAN")
 	}
+	// h1 learnt h2's MAC by ARP; FlushNeighbors forgets it.
+	neighbors := func() (ips []string) {
+		t.Helper()
+		if err := l.Do("h1", func() error {
+			link, err := netlink.LinkByName("eth0")
+			if err != nil {
+				return err
+			}
+			ns, err := netlink.NeighList(link.Attrs().Index, netlink.FAMILY_V4)
+			for _, nb := range ns {
+				if nb.State&(netlink.NUD_FAILED|netlink.NUD_INCOMPLETE) == 0 {
+					ips = append(ips, nb.IP.String())
+				}
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return ips
+	}
+	if got := neighbors(); len(got) != 1 || got[0] != "203.0.113.2" {
+		t.Errorf("h1 neighbours %v, want [203.0.113.2]", got)
+	}
+	if err := l.FlushNeighbors("h1", "eth0"); err != nil {
+		t.Fatal(err)
+	}
+	if got := neighbors(); len(got) != 0 {
+		t.Errorf("h1 neighbours after FlushNeighbors: %v", got)
+	}
 	if err := l.SetMaster("sw2", "h2", ""); err != nil {
 		t.Fatal(err)
 	}

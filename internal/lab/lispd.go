@@ -149,18 +149,18 @@ func (p *LispdProc) WaitRegistered(ctx context.Context) error {
 	}
 }
 
-// WaitPrefixes waits until the Map-Server in p holds at least n
+// WaitPrefixes waits until the Map-Server in p holds exactly n
 // registered EID prefixes.
 func (p *LispdProc) WaitPrefixes(ctx context.Context, n int) error {
 	for {
 		st, err := p.status(ctx)
-		if err == nil && st.Prefixes >= n {
+		if err == nil && st.Prefixes == n {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
 			if err == nil {
-				err = fmt.Errorf("%d of %d EID prefixes registered", st.Prefixes, n)
+				err = fmt.Errorf("%d EID prefixes registered, want %d", st.Prefixes, n)
 			}
 			return fmt.Errorf("node %s: %s: %w", p.Node, p.Name, err)
 		case <-time.After(pollEvery):
