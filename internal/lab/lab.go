@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -414,7 +415,7 @@ func (l *Lab) applySysctls(ctx context.Context) error {
 			return err
 		}
 		err := l.Do(nd.Name, func() error {
-			for _, k := range slices.Sorted(mapKeys(nd.Sysctls)) {
+			for _, k := range slices.Sorted(maps.Keys(nd.Sysctls)) {
 				if err := writeSysctl(k, nd.Sysctls[k]); err != nil {
 					return err
 				}
@@ -704,7 +705,7 @@ func (l *Lab) WriteHosts(entries map[string]netip.Addr) error {
 	var b strings.Builder
 	b.WriteString(hostsMarker(l.topo.Name))
 	b.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
-	for _, name := range slices.Sorted(mapKeys(entries)) {
+	for _, name := range slices.Sorted(maps.Keys(entries)) {
 		a := entries[name]
 		if !hostnameRE.MatchString(name) {
 			return fmt.Errorf("lab %s: hosts: %q is not a host name", l.topo.Name, name)

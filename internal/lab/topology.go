@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // Topology describes a lab: nodes (one network namespace each), the
@@ -51,6 +53,11 @@ type Node struct {
 	// (0 when the topology did not come from a file), so a problem in the
 	// generated config can be traced back.
 	LispdLine int
+	// LispdYAML is the snippet as a node tree, aliases expanded, whose
+	// nodes carry their lines in the topology file, so that a problem in
+	// it can be placed there (nil when the topology did not come from a
+	// file). It is shared by copies of the topology: do not change it.
+	LispdYAML *yaml.Node `json:"-"`
 	// Aliases are more host names for addresses of this node (a host's
 	// IPv6 EID, say), listed by DefaultHosts beside the node's own name.
 	// Each address must be one of the node's.

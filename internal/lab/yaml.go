@@ -4,17 +4,17 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net"
 	"net/netip"
 	"os"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/lispd/lispd/internal/yamlstrict"
 )
 
 // LoadTopology reads a topology file. The schema is strict: unknown or
@@ -54,9 +54,14 @@ func LoadTopology(path string) (*Topology, error) {
 
 // ParseTopology parses a topology held in memory; file names it in errors.
 func ParseTopology(data []byte, file string) (*Topology, error) {
-	p := &tparser{file: file, lines: map[string]int{}, budget: 10000 + 10*len(data)}
+	p := &tparser{file: file, lines: map[string]int{}}
+	p.w = yamlstrict.New(&topologyDialect, 10000+10*len(data), p.report)
 	t := &Topology{}
-	if root := p.document(data); root != nil {
+	root, probs := yamlstrict.Decode(data)
+	for _, pr := range probs {
+		p.errs = append(p.errs, Error{File: file, Line: pr.Line, Msg: pr.Msg})
+	}
+	if root != nil {
 		p.topology(root, t)
 	} else if len(p.errs) == 0 {
 		p.errs = append(p.errs, Error{File: file, Msg: "the topology is empty"})
@@ -76,21 +81,41 @@ func ParseTopology(data []byte, file string) (*Topology, error) {
 	return t, nil
 }
 
+// topologyDialect words the problems of a topology file's shape.
+var topologyDialect = yamlstrict.Dialect{
+	TooComplex:   "the document expands to too many values (aliases?)",
+	NotMapping:   func(what string, _ *yaml.Node) string { return what + " must be a mapping" },
+	NotList:      func(what string, _ *yaml.Node) string { return what + " must be a list" },
+	NotScalar:    func(what string, _ *yaml.Node) string { return what + " must be a single value" },
+	KeyNotScalar: func(what string, _ *yaml.Node) string { return what + ": keys must be plain words" },
+	UnknownKey: func(what, key string, known []string) string {
+		return fmt.Sprintf("%s: unknown key %q (known: %s)", what, key, strings.Join(known, ", "))
+	},
+	DuplicateKey: func(what, key string, first int) string {
+		return fmt.Sprintf("%s: key %q repeated (first at line %d)", what, key, first)
+	},
+	DuplicatesFirst: true,
+}
+
 // tparser walks the YAML node tree, remembering the line of every path so
 // that Validate's problems can be placed.
 type tparser struct {
-	file   string
-	errs   Errors
-	lines  map[string]int
-	budget int // node visits left (alias expansion)
+	file  string
+	w     *yamlstrict.Walker
+	errs  Errors
+	lines map[string]int
 }
 
-func (p *tparser) errorf(n *yaml.Node, format string, args ...any) {
-	e := Error{File: p.file, Msg: fmt.Sprintf(format, args...)}
+func (p *tparser) report(n *yaml.Node, msg string) {
+	e := Error{File: p.file, Msg: msg}
 	if n != nil {
 		e.Line = n.Line
 	}
 	p.errs = append(p.errs, e)
+}
+
+func (p *tparser) errorf(n *yaml.Node, format string, args ...any) {
+	p.w.Errorf(n, format, args...)
 }
 
 // lineOf finds the line of path, or of its nearest recorded ancestor.
@@ -108,143 +133,37 @@ func (p *tparser) lineOf(path string) int {
 	return 0
 }
 
-var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-func (p *tparser) document(data []byte) *yaml.Node {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := decodeNode(dec, &doc); err != nil {
-		if !errors.Is(err, io.EOF) {
-			p.syntaxError(err)
-		}
-		return nil
-	}
-	var extra yaml.Node
-	switch err := decodeNode(dec, &extra); {
-	case errors.Is(err, io.EOF):
-	case err != nil:
-		p.syntaxError(err)
-	default:
-		p.errorf(&extra, "only one YAML document is allowed")
-	}
-	if len(doc.Content) == 0 {
-		return nil
-	}
-	return doc.Content[0]
-}
-
-// decodeNode turns a panic escaping the YAML library into an error.
-func decodeNode(dec *yaml.Decoder, n *yaml.Node) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("yaml: %v", r)
-		}
-	}()
-	return dec.Decode(n)
-}
-
-func (p *tparser) syntaxError(err error) {
-	msg, line := err.Error(), 0
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-		line, _ = strconv.Atoi(m[1])
-		msg = m[2]
-	} else {
-		msg = strings.TrimPrefix(msg, "yaml: ")
-	}
-	p.errs = append(p.errs, Error{File: p.file, Line: line, Msg: "invalid YAML: " + msg})
-}
-
-// resolve follows aliases and charges the visit to the budget.
-func (p *tparser) resolve(n *yaml.Node) *yaml.Node {
-	for n != nil && n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
-	p.budget--
-	if p.budget == 0 {
-		p.errorf(n, "the document expands to too many values (aliases?)")
-	}
-	if p.budget <= 0 || n == nil {
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null"}
-	}
-	return n
-}
-
 // mapping walks a mapping node, calling fields[key] for each key and
 // reporting unknown and repeated keys. what names the mapping in errors.
 func (p *tparser) mapping(n *yaml.Node, path, what string, fields map[string]func(v *yaml.Node, path string)) {
-	n = p.resolve(n)
-	if isNull(n) {
-		return
-	}
-	if n.Kind != yaml.MappingNode {
-		p.errorf(n, "%s must be a mapping", what)
-		return
-	}
-	seen := map[string]int{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := p.resolve(n.Content[i]), n.Content[i+1]
-		if k.Kind != yaml.ScalarNode {
-			p.errorf(k, "%s: keys must be plain words", what)
-			continue
-		}
-		if line, dup := seen[k.Value]; dup {
-			p.errorf(k, "%s: key %q repeated (first at line %d)", what, k.Value, line)
-			continue
-		}
-		seen[k.Value] = k.Line
-		set, ok := fields[k.Value]
-		if !ok {
-			p.errorf(k, "%s: unknown key %q (known: %s)", what, k.Value, strings.Join(slices.Sorted(mapKeys(fields)), ", "))
-			continue
-		}
+	yamlstrict.Mapping(p.w, n, what, fields, func(k, v *yaml.Node, set func(*yaml.Node, string)) {
 		kp := k.Value
 		if path != "" {
 			kp = path + "." + k.Value
 		}
 		p.lines[kp] = k.Line
 		set(v, kp)
-	}
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
+	})
 }
 
 // sequence calls each for every item of a sequence node.
 func (p *tparser) sequence(n *yaml.Node, path, what string, each func(i int, v *yaml.Node, path string)) {
-	n = p.resolve(n)
-	if isNull(n) {
-		return
-	}
-	if n.Kind != yaml.SequenceNode {
-		p.errorf(n, "%s must be a list", what)
-		return
-	}
-	for i, item := range n.Content {
+	p.w.Sequence(n, what, func(i int, item *yaml.Node) {
 		ip := fmt.Sprintf("%s[%d]", path, i)
 		p.lines[ip] = item.Line
 		each(i, item, ip)
-	}
+	})
 }
 
-func isNull(n *yaml.Node) bool {
-	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
-}
+func isNull(n *yaml.Node) bool { return yamlstrict.IsNull(n) }
 
 // scalar returns the text of a scalar node, reporting anything else.
 func (p *tparser) scalar(n *yaml.Node, what string) (string, bool) {
-	n = p.resolve(n)
-	if n.Kind != yaml.ScalarNode || isNull(n) {
-		p.errorf(n, "%s must be a single value", what)
+	v, ok := p.w.Scalar(n, what)
+	if !ok {
 		return "", false
 	}
-	return n.Value, true
+	return v.Value, true
 }
 
 func (p *tparser) str(dst *string, what string) func(*yaml.Node, string) {
@@ -359,7 +278,7 @@ func (p *tparser) node(n *yaml.Node, path string, nd *Node) {
 			})
 		},
 		"lispd": func(v *yaml.Node, _ string) {
-			v = p.resolve(v)
+			v = p.w.Resolve(v)
 			if isNull(v) {
 				return
 			}
@@ -367,30 +286,18 @@ func (p *tparser) node(n *yaml.Node, path string, nd *Node) {
 				p.errorf(v, "lispd must be a mapping (the node's lispd configuration)")
 				return
 			}
+			tree := p.w.Expand(v)
 			var buf bytes.Buffer
 			enc := yaml.NewEncoder(&buf)
 			enc.SetIndent(2)
-			if err := enc.Encode(p.expand(v)); err != nil {
+			if err := enc.Encode(tree); err != nil {
 				p.errorf(v, "lispd: %v", err)
 				return
 			}
 			_ = enc.Close()
-			nd.LispdConfig, nd.LispdLine = buf.Bytes(), v.Line
+			nd.LispdConfig, nd.LispdLine, nd.LispdYAML = buf.Bytes(), v.Line, tree
 		},
 	})
-}
-
-// expand copies a node tree with aliases replaced by what they name, so
-// the snippet stands on its own.
-func (p *tparser) expand(n *yaml.Node) *yaml.Node {
-	n = p.resolve(n)
-	c := *n
-	c.Anchor = ""
-	c.Content = make([]*yaml.Node, len(n.Content))
-	for i, child := range n.Content {
-		c.Content[i] = p.expand(child)
-	}
-	return &c
 }
 
 // freeMapping walks a mapping whose keys are the user's (sysctl names,
@@ -398,7 +305,7 @@ func (p *tparser) expand(n *yaml.Node) *yaml.Node {
 // value resolved. The messages: shape when n is no mapping, keyWhat for a
 // key that is no scalar, dupPrefix before a repeated key.
 func (p *tparser) freeMapping(n *yaml.Node, path, shape, keyWhat, dupPrefix string, entry func(key string, v *yaml.Node)) bool {
-	n = p.resolve(n)
+	n = p.w.Resolve(n)
 	if isNull(n) {
 		return false
 	}
@@ -408,7 +315,7 @@ func (p *tparser) freeMapping(n *yaml.Node, path, shape, keyWhat, dupPrefix stri
 	}
 	seen := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		k := p.resolve(n.Content[i])
+		k := p.w.Resolve(n.Content[i])
 		key, ok := p.scalar(k, keyWhat)
 		if !ok {
 			continue
@@ -419,7 +326,7 @@ func (p *tparser) freeMapping(n *yaml.Node, path, shape, keyWhat, dupPrefix stri
 		}
 		seen[key] = k.Line
 		p.lines[path+"."+key] = k.Line
-		entry(key, p.resolve(n.Content[i+1]))
+		entry(key, p.w.Resolve(n.Content[i+1]))
 	}
 	return true
 }
@@ -463,11 +370,11 @@ func (p *tparser) route(n *yaml.Node, path string, r *Route) {
 	var dstNode, viaNode *yaml.Node
 	p.mapping(n, path, "route", map[string]func(*yaml.Node, string){
 		"dst": func(v *yaml.Node, _ string) {
-			dstNode = p.resolve(v)
+			dstNode = p.w.Resolve(v)
 			dst, _ = p.scalar(v, "dst")
 		},
 		"via": func(v *yaml.Node, _ string) {
-			viaNode = p.resolve(v)
+			viaNode = p.w.Resolve(v)
 			via, _ = p.scalar(v, "via")
 		},
 		"dev":    p.str(&r.Dev, "dev"),
