@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -290,7 +291,7 @@ func printReach(w io.Writer, t *topology, l *lab.Lab, took time.Duration) {
 	}
 	tw.Flush()
 
-	fmt.Fprintf(w, "\nRun a command in a node (names in the hosts files: %s):\n", strings.Join(slices.Sorted(mapKeys(hosts)), ", "))
+	fmt.Fprintf(w, "\nRun a command in a node (names in the hosts files: %s):\n", strings.Join(slices.Sorted(maps.Keys(hosts)), ", "))
 	var hostNodes []string
 	for _, n := range topo.Nodes {
 		if _, lisp := sockets[n.Name]; !lisp {
@@ -351,14 +352,4 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }

@@ -166,42 +166,54 @@ func (p *tparser) scalar(n *yaml.Node, what string) (string, bool) {
 	return v.Value, true
 }
 
-func (p *tparser) str(dst *string, what string) func(*yaml.Node, string) {
-	return func(n *yaml.Node, _ string) {
-		if s, ok := p.scalar(n, what); ok {
-			*dst = s
-		}
-	}
-}
-
-func (p *tparser) integer(dst *int, what string) func(*yaml.Node, string) {
+// value reads a scalar that parse turns into *dst; wrong says what a
+// value parse refuses is not.
+func value[T any](p *tparser, dst *T, what, wrong string, parse func(string) (T, bool)) func(*yaml.Node, string) {
 	return func(n *yaml.Node, _ string) {
 		s, ok := p.scalar(n, what)
 		if !ok {
 			return
 		}
-		v, err := strconv.Atoi(s)
-		if err != nil {
-			p.errorf(n, "%s: %q is not a whole number", what, s)
+		v, ok := parse(s)
+		if !ok {
+			p.errorf(n, "%s: %q %s", what, s, wrong)
 			return
 		}
 		*dst = v
 	}
 }
 
+func (p *tparser) integer(dst *int, what string) func(*yaml.Node, string) {
+	return value(p, dst, what, "is not a whole number", func(s string) (int, bool) {
+		v, err := strconv.Atoi(s)
+		return v, err == nil
+	})
+}
+
 func (p *tparser) boolean(dst *bool, what string) func(*yaml.Node, string) {
+	return value(p, dst, what, "is not true or false", func(s string) (bool, bool) {
+		return s == "true", s == "true" || s == "false"
+	})
+}
+
+func (p *tparser) addr(dst *netip.Addr, what string) func(*yaml.Node, string) {
+	return value(p, dst, what, "is not an IP address", func(s string) (netip.Addr, bool) {
+		a, err := netip.ParseAddr(s)
+		return a, err == nil
+	})
+}
+
+func (p *tparser) mac(dst *net.HardwareAddr, what string) func(*yaml.Node, string) {
+	return value(p, dst, what, "is not a MAC address like 02:00:5e:00:53:01", func(s string) (net.HardwareAddr, bool) {
+		m, err := net.ParseMAC(s)
+		return m, err == nil && len(m) == 6
+	})
+}
+
+func (p *tparser) str(dst *string, what string) func(*yaml.Node, string) {
 	return func(n *yaml.Node, _ string) {
-		s, ok := p.scalar(n, what)
-		if !ok {
-			return
-		}
-		switch s {
-		case "true":
-			*dst = true
-		case "false":
-			*dst = false
-		default:
-			p.errorf(n, "%s: %q is not true or false", what, s)
+		if s, ok := p.scalar(n, what); ok {
+			*dst = s
 		}
 	}
 }
@@ -236,47 +248,32 @@ func (p *tparser) prefixes(dst *[]netip.Prefix, what string, hostDefault bool) f
 
 func (p *tparser) topology(root *yaml.Node, t *Topology) {
 	p.mapping(root, "", "topology", map[string]func(*yaml.Node, string){
-		"name": p.str(&t.Name, "name"),
-		"nodes": func(n *yaml.Node, path string) {
-			p.sequence(n, path, "nodes", func(_ int, v *yaml.Node, ip string) {
-				t.Nodes = append(t.Nodes, Node{})
-				p.node(v, ip, &t.Nodes[len(t.Nodes)-1])
-			})
-		},
-		"links": func(n *yaml.Node, path string) {
-			p.sequence(n, path, "links", func(_ int, v *yaml.Node, ip string) {
-				t.Links = append(t.Links, Link{})
-				p.link(v, ip, &t.Links[len(t.Links)-1])
-			})
-		},
+		"name":  p.str(&t.Name, "name"),
+		"nodes": list(p, &t.Nodes, "nodes", p.node),
+		"links": list(p, &t.Links, "links", p.link),
 	})
+}
+
+// list reads a list of mappings, each into a new element of *dst.
+func list[T any](p *tparser, dst *[]T, what string, read func(n *yaml.Node, path string, item *T)) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) {
+		p.sequence(n, path, what, func(_ int, v *yaml.Node, ip string) {
+			*dst = append(*dst, *new(T))
+			read(v, ip, &(*dst)[len(*dst)-1])
+		})
+	}
 }
 
 func (p *tparser) node(n *yaml.Node, path string, nd *Node) {
 	p.mapping(n, path, "node", map[string]func(*yaml.Node, string){
-		"name":    p.str(&nd.Name, "node name"),
-		"role":    p.str(&nd.Role, "role"),
-		"sysctls": p.sysctls(nd),
-		"routes": func(v *yaml.Node, rp string) {
-			p.sequence(v, rp, "routes", func(_ int, rv *yaml.Node, ip string) {
-				nd.Routes = append(nd.Routes, Route{})
-				p.route(rv, ip, &nd.Routes[len(nd.Routes)-1])
-			})
-		},
+		"name":      p.str(&nd.Name, "node name"),
+		"role":      p.str(&nd.Role, "role"),
+		"sysctls":   p.sysctls(nd),
+		"routes":    list(p, &nd.Routes, "routes", p.route),
 		"loopbacks": p.prefixes(&nd.Loopbacks, "loopbacks", true),
 		"aliases":   p.aliases(nd),
-		"vxlans": func(v *yaml.Node, xp string) {
-			p.sequence(v, xp, "vxlans", func(_ int, xv *yaml.Node, ip string) {
-				nd.VXLANs = append(nd.VXLANs, VXLAN{})
-				p.vxlan(xv, ip, &nd.VXLANs[len(nd.VXLANs)-1])
-			})
-		},
-		"bridges": func(v *yaml.Node, bp string) {
-			p.sequence(v, bp, "bridges", func(_ int, bv *yaml.Node, ip string) {
-				nd.Bridges = append(nd.Bridges, Bridge{})
-				p.bridge(bv, ip, &nd.Bridges[len(nd.Bridges)-1])
-			})
-		},
+		"vxlans":    list(p, &nd.VXLANs, "vxlans", p.vxlan),
+		"bridges":   list(p, &nd.Bridges, "bridges", p.bridge),
 		"lispd": func(v *yaml.Node, _ string) {
 			v = p.w.Resolve(v)
 			if isNull(v) {
@@ -451,16 +448,12 @@ func (p *tparser) bridge(n *yaml.Node, path string, b *Bridge) {
 		"name":        p.str(&b.Name, "bridge name"),
 		"ports":       p.strs(&b.Ports, "ports"),
 		"no-learning": p.strs(&b.NoLearning, "no-learning"),
-		"fdb": func(v *yaml.Node, fp string) {
-			p.sequence(v, fp, "fdb", func(_ int, ev *yaml.Node, ip string) {
-				var e FDBEntry
-				p.mapping(ev, ip, "fdb entry", map[string]func(*yaml.Node, string){
-					"mac":  p.mac(&e.MAC, "mac"),
-					"port": p.str(&e.Port, "port"),
-				})
-				b.FDB = append(b.FDB, e)
+		"fdb": list(p, &b.FDB, "fdb", func(n *yaml.Node, path string, e *FDBEntry) {
+			p.mapping(n, path, "fdb entry", map[string]func(*yaml.Node, string){
+				"mac":  p.mac(&e.MAC, "mac"),
+				"port": p.str(&e.Port, "port"),
 			})
-		},
+		}),
 	})
 }
 
@@ -472,35 +465,5 @@ func (p *tparser) strs(dst *[]string, what string) func(*yaml.Node, string) {
 				*dst = append(*dst, s)
 			}
 		})
-	}
-}
-
-func (p *tparser) addr(dst *netip.Addr, what string) func(*yaml.Node, string) {
-	return func(n *yaml.Node, _ string) {
-		s, ok := p.scalar(n, what)
-		if !ok {
-			return
-		}
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			p.errorf(n, "%s: %q is not an IP address", what, s)
-			return
-		}
-		*dst = a
-	}
-}
-
-func (p *tparser) mac(dst *net.HardwareAddr, what string) func(*yaml.Node, string) {
-	return func(n *yaml.Node, _ string) {
-		s, ok := p.scalar(n, what)
-		if !ok {
-			return
-		}
-		m, err := net.ParseMAC(s)
-		if err != nil || len(m) != 6 {
-			p.errorf(n, "%s: %q is not a MAC address like 02:00:5e:00:53:01", what, s)
-			return
-		}
-		*dst = m
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -221,7 +222,7 @@ func Mapping[F any](w *Walker, n *yaml.Node, at string, fields map[string]F, eac
 			if w.d.DuplicatesFirst {
 				seen[k.Value] = Entry{k, v}
 			}
-			w.Errorf(k, "%s", w.d.UnknownKey(at, k.Value, slices.Sorted(mapKeys(fields))))
+			w.Errorf(k, "%s", w.d.UnknownKey(at, k.Value, slices.Sorted(maps.Keys(fields))))
 			continue
 		}
 		if dup {
@@ -232,16 +233,6 @@ func Mapping[F any](w *Walker, n *yaml.Node, at string, fields map[string]F, eac
 		each(k, v, field)
 	}
 	return seen
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // Sequence walks the list n found at at, calling each for every item
