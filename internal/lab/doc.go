@@ -2,9 +2,10 @@
 // namespace per node, veth pairs between them, addresses, sysctls, routes,
 // layer 2 (bridges, VXLANs, MAC addresses, static FDB entries), hosts
 // files, and long-running processes inside the nodes. It is the
-// harness under lisplab and the namespace integration tests, and knows
-// nothing of LISP beyond keeping each node's lispd configuration snippet
-// and starting a process with a config file.
+// harness under lisplab, the demo, the namespace integration tests and the
+// benchmarks, and knows of LISP only what running lispd takes: each node's
+// lispd configuration snippet, and StartLispd, whose waits ask lispd's
+// admin socket whether it answers and whether its ETR has registered.
 //
 // A Topology (built in Go or read with LoadTopology) goes up with Up and
 // comes down with Lab.Down; DownByName removes a lab without its Lab
