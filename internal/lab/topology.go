@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/lispd/lispd/internal/yamlstrict"
 )
 
 // Topology describes a lab: nodes (one network namespace each), the
@@ -187,13 +189,7 @@ func (e Error) Error() string {
 type Errors []Error
 
 // Error prints one problem per line.
-func (es Errors) Error() string {
-	lines := make([]string, len(es))
-	for i, e := range es {
-		lines[i] = e.Error()
-	}
-	return strings.Join(lines, "\n")
-}
+func (es Errors) Error() string { return yamlstrict.Lines(es) }
 
 // validator collects problems.
 type validator struct{ errs Errors }

@@ -82,6 +82,16 @@ func syntaxProblem(err error) Problem {
 	return Problem{Line: line, Msg: "invalid YAML: " + msg}
 }
 
+// Lines prints problems one a line, each as its Error method does: the
+// Error method of a list of FILE:LINE problems.
+func Lines[E error](es []E) string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
 // Dialect is how one schema words the problems the walker finds. Each
 // function gets the at string the caller passed to the walk (a key path,
 // or a name for the value) and the node at fault.

@@ -148,3 +148,13 @@ func TestExpand(t *testing.T) {
 		t.Error("MapEntry found a missing key")
 	}
 }
+
+func TestLines(t *testing.T) {
+	es := []error{fmt.Errorf("a.yaml:1: one"), fmt.Errorf("a.yaml:3: two")}
+	if got := Lines(es); got != "a.yaml:1: one\na.yaml:3: two" {
+		t.Errorf("Lines = %q", got)
+	}
+	if got := Lines([]error(nil)); got != "" {
+		t.Errorf("Lines(nil) = %q", got)
+	}
+}
