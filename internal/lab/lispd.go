@@ -127,19 +127,22 @@ func (e *NotRegisteredError) Error() string {
 // EIDs gets a negative answer that sticks. Only an xTR has a database to
 // ask: for any other lispd it waits for ctx.
 func (p *LispdProc) WaitRegistered(ctx context.Context) error {
+	var pending []string // as lispd last said, or why it did not answer
 	for {
-		var pending []string
 		db, err := p.database(ctx)
-		if err != nil {
-			pending = append(pending, err.Error())
-		}
-		for _, m := range db.MapServers {
-			if m.State != "registered" && !(m.LastRegister != nil && !m.WantMapNotify) {
-				pending = append(pending, fmt.Sprintf("%s (%s)", m.Address, m.State))
+		switch {
+		case err == nil:
+			pending = pending[:0]
+			for _, m := range db.MapServers {
+				if m.State != "registered" && !(m.LastRegister != nil && !m.WantMapNotify) {
+					pending = append(pending, fmt.Sprintf("%s (%s)", m.Address, m.State))
+				}
 			}
-		}
-		if len(pending) == 0 {
-			return nil
+			if len(pending) == 0 {
+				return nil
+			}
+		case pending == nil:
+			pending = []string{err.Error()}
 		}
 		select {
 		case <-ctx.Done():
@@ -152,17 +155,20 @@ func (p *LispdProc) WaitRegistered(ctx context.Context) error {
 // WaitPrefixes waits until the Map-Server in p holds exactly n
 // registered EID prefixes.
 func (p *LispdProc) WaitPrefixes(ctx context.Context, n int) error {
+	var why error // what lispd last said, or why it did not answer
 	for {
 		st, err := p.status(ctx)
-		if err == nil && st.Prefixes == n {
+		switch {
+		case err == nil && st.Prefixes == n:
 			return nil
+		case err == nil:
+			why = fmt.Errorf("%d EID prefixes registered, want %d", st.Prefixes, n)
+		case why == nil:
+			why = err
 		}
 		select {
 		case <-ctx.Done():
-			if err == nil {
-				err = fmt.Errorf("%d EID prefixes registered, want %d", st.Prefixes, n)
-			}
-			return fmt.Errorf("node %s: %s: %w", p.Node, p.Name, err)
+			return fmt.Errorf("node %s: %s: %w", p.Node, p.Name, why)
 		case <-time.After(pollEvery):
 		}
 	}

@@ -70,7 +70,7 @@ func TestLispdWaits(t *testing.T) {
 	}
 
 	// Registration: pending until the Map-Server's state says so.
-	short, cancelShort := context.WithTimeout(ctx, 200*time.Millisecond)
+	short, cancelShort := context.WithTimeout(ctx, time.Second)
 	err := p.WaitRegistered(short)
 	cancelShort()
 	var nr *NotRegisteredError
@@ -84,7 +84,7 @@ func TestLispdWaits(t *testing.T) {
 
 	// Prefixes: exactly n.
 	f.prefixes.Store(3)
-	short, cancelShort = context.WithTimeout(ctx, 200*time.Millisecond)
+	short, cancelShort = context.WithTimeout(ctx, time.Second)
 	err = p.WaitPrefixes(short, 2)
 	cancelShort()
 	if err == nil || !strings.Contains(err.Error(), "node n1: lispd: 3 EID prefixes registered, want 2") {
@@ -97,7 +97,7 @@ func TestLispdWaits(t *testing.T) {
 	// Nothing answers: WaitReady gives up when ctx does, or when the
 	// process exits, and shows the end of the log.
 	gone, exitGone := running("n1", filepath.Join(t.TempDir(), "none.sock"), log)
-	short, cancelShort = context.WithTimeout(ctx, 200*time.Millisecond)
+	short, cancelShort = context.WithTimeout(ctx, time.Second)
 	err = gone.WaitReady(short)
 	cancelShort()
 	if err == nil || !strings.HasPrefix(err.Error(), "node n1: lispd: no answer on ") || !strings.HasSuffix(err.Error(), "\n  line s\n  line t") {
