@@ -12,6 +12,7 @@ import (
 
 	"github.com/lispd/lispd/internal/config"
 	"github.com/lispd/lispd/internal/lab"
+	"github.com/lispd/lispd/internal/yamlstrict"
 )
 
 // topology is a topology file read and checked, with the lispd
@@ -57,10 +58,9 @@ func loadTopology(file, name string) (*topology, error) {
 		}
 	}
 	t := &topology{file: file, topo: topo}
-	origins := snippetOrigins(src, topo)
 	dir := filepath.Join(lab.RunRoot, topo.Name)
 	var probs problems
-	for i, n := range topo.Nodes {
+	for _, n := range topo.Nodes {
 		if n.LispdConfig == nil {
 			continue
 		}
@@ -70,7 +70,7 @@ func loadTopology(file, name string) (*topology, error) {
 			path:   filepath.Join(dir, n.Name+".yaml"),
 		}
 		p := probs
-		nc.data, nc.cfg, probs = buildConfig(file, n, origins[i], nc, topo.Name, probs)
+		nc.data, nc.cfg, probs = buildConfig(file, n, nc, topo.Name, probs)
 		if len(probs) == len(p) {
 			t.configs = append(t.configs, nc)
 		}
@@ -89,80 +89,15 @@ func pathReason(err error) error {
 	return err
 }
 
-// snippetOrigins finds, for each node of topo, its lispd mapping in the
-// topology file's own node tree, whose nodes carry their lines in the
-// file. A node whose snippet cannot be found there (nil) falls back to
-// Node.LispdConfig, placed at Node.LispdLine.
-func snippetOrigins(src []byte, topo *lab.Topology) []*yaml.Node {
-	out := make([]*yaml.Node, len(topo.Nodes))
-	var doc yaml.Node
-	if yaml.Unmarshal(src, &doc) != nil || len(doc.Content) == 0 {
-		return out
+// blockStyle strips comments and flow style from a tree, so that the
+// written configuration has every key on a line of its own.
+func blockStyle(n *yaml.Node) {
+	n.HeadComment, n.LineComment, n.FootComment = "", "", ""
+	if n.Kind == yaml.MappingNode || n.Kind == yaml.SequenceNode {
+		n.Style &^= yaml.FlowStyle
 	}
-	nodes := mapValue(doc.Content[0], "nodes")
-	if nodes == nil || nodes.Kind != yaml.SequenceNode || len(nodes.Content) != len(topo.Nodes) {
-		return out
-	}
-	for i, item := range nodes.Content {
-		if v := mapValue(item, "lispd"); v != nil && v.Kind == yaml.MappingNode {
-			out[i] = v
-		}
-	}
-	return out
-}
-
-// deref follows aliases.
-func deref(n *yaml.Node) *yaml.Node {
-	for n != nil && n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
-	return n
-}
-
-// mapValue returns the value of key in mapping n (aliases followed), or
-// nil.
-func mapValue(n *yaml.Node, key string) *yaml.Node {
-	_, v := mapEntry(n, key)
-	return v
-}
-
-func mapEntry(n *yaml.Node, key string) (k, v *yaml.Node) {
-	n = deref(n)
-	if n == nil || n.Kind != yaml.MappingNode {
-		return nil, nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if kn := deref(n.Content[i]); kn.Kind == yaml.ScalarNode && kn.Value == key {
-			return kn, deref(n.Content[i+1])
-		}
-	}
-	return nil, nil
-}
-
-// copyTree copies a node tree with aliases expanded (the copy keeps the
-// lines of what the aliases named), comments dropped and collections in
-// block style, so that every key of the written file is on a line of its
-// own and maps back to exactly one line of the topology file.
-func copyTree(n *yaml.Node) *yaml.Node {
-	n = deref(n)
-	c := *n
-	c.Anchor, c.Alias = "", nil
-	c.HeadComment, c.LineComment, c.FootComment = "", "", ""
-	if c.Kind == yaml.MappingNode || c.Kind == yaml.SequenceNode {
-		c.Style &^= yaml.FlowStyle
-	}
-	c.Content = make([]*yaml.Node, len(n.Content))
-	for i, child := range n.Content {
-		c.Content[i] = copyTree(child)
-	}
-	return &c
-}
-
-// shiftLines adds delta to the line of every node of a tree.
-func shiftLines(n *yaml.Node, delta int) {
-	n.Line += delta
 	for _, c := range n.Content {
-		shiftLines(c, delta)
+		blockStyle(c)
 	}
 }
 
@@ -171,10 +106,10 @@ func scalar(value string) *yaml.Node {
 }
 
 // buildConfig makes node n's lispd configuration from its lispd mapping
-// origin (nil: from n.LispdConfig) and validates it with the config
-// package, appending problems to probs as FILE:LINE lines of the topology
-// file.
-func buildConfig(file string, n lab.Node, origin *yaml.Node, nc nodeConfig, labName string, probs problems) ([]byte, *config.Config, problems) {
+// and validates it with the config package, appending problems to probs
+// as FILE:LINE lines of the topology file: the mapping's nodes carry
+// their lines there.
+func buildConfig(file string, n lab.Node, nc nodeConfig, labName string, probs problems) ([]byte, *config.Config, problems) {
 	at := func(line int, format string, a ...any) {
 		if line <= 0 {
 			line = n.LispdLine
@@ -185,24 +120,16 @@ func buildConfig(file string, n lab.Node, origin *yaml.Node, nc nodeConfig, labN
 		}
 		probs = append(probs, fmt.Sprintf("%s: node %s: lispd: %s", where, n.Name, fmt.Sprintf(format, a...)))
 	}
-	var root *yaml.Node
-	if origin != nil {
-		root = copyTree(origin)
-	} else {
-		var doc yaml.Node
-		if err := yaml.Unmarshal(n.LispdConfig, &doc); err != nil || len(doc.Content) == 0 {
-			at(0, "cannot read the section: %v", err)
-			return nil, nil, probs
-		}
-		root = copyTree(doc.Content[0])
-		if n.LispdLine > 0 {
-			shiftLines(root, n.LispdLine-1)
-		}
+	if n.LispdYAML == nil {
+		at(0, "the section was not read from the topology file")
+		return nil, nil, probs
 	}
+	root := yamlstrict.Expand(n.LispdYAML) // ours to change
+	blockStyle(root)
 
 	// admin.socket is where lisplab and lispctl find the daemon: ours.
 	// Inserted nodes have line 0, which maps to the start of the section.
-	adminKey, admin := mapEntry(root, "admin")
+	adminKey, admin := yamlstrict.MapEntry(root, "admin")
 	switch {
 	case admin == nil:
 		root.Content = append(root.Content, scalar("admin"),
@@ -211,7 +138,7 @@ func buildConfig(file string, n lab.Node, origin *yaml.Node, nc nodeConfig, labN
 		*admin = yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: adminKey.Line,
 			Content: []*yaml.Node{scalar("socket"), scalar(nc.socket)}}
 	case admin.Kind == yaml.MappingNode:
-		if k, _ := mapEntry(admin, "socket"); k != nil {
+		if k, _ := yamlstrict.MapEntry(admin, "socket"); k != nil {
 			at(k.Line, "admin.socket is set by lisplab (%s, where lispctl --socket and lisplab status look); leave it out", nc.socket)
 			return nil, nil, probs
 		}
@@ -235,22 +162,24 @@ func buildConfig(file string, n lab.Node, origin *yaml.Node, nc nodeConfig, labN
 		at(0, "cannot write the configuration: %v", err)
 		return nil, nil, probs
 	}
-	data := buf.Bytes()
-
-	cfg, err := config.Parse(data, nc.path)
+	cfg, err := config.ParseNode(root, nc.path)
 	if err != nil {
-		lines := lineMap(data, root)
 		var ces config.Errors
 		if !errors.As(err, &ces) {
 			at(0, "%v", err)
 			return nil, nil, probs
 		}
 		for _, e := range ces {
-			at(lines.origin(e.Line), "%s", e.Msg)
+			at(e.Line, "%s", e.Msg)
 		}
 		return nil, nil, probs
 	}
-	return data, cfg, probs
+	// lispd reads the file written from the tree: it must say the same.
+	if _, err := config.Parse(buf.Bytes(), nc.path); err != nil {
+		at(0, "the configuration written does not read back: %v", err)
+		return nil, nil, probs
+	}
+	return buf.Bytes(), cfg, probs
 }
 
 func absPath(file string) string {
@@ -276,52 +205,4 @@ func absolutizeSecretFiles(n *yaml.Node, dir string) {
 	for _, c := range n.Content {
 		absolutizeSecretFiles(c, dir)
 	}
-}
-
-// lineIndex maps lines of the written configuration to lines of the
-// topology file.
-type lineIndex map[int]int
-
-// lineMap parses the written configuration data and walks it beside
-// root, the tree it was written from, whose nodes carry topology lines.
-func lineMap(data []byte, root *yaml.Node) lineIndex {
-	m := lineIndex{}
-	var doc yaml.Node
-	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 {
-		return m
-	}
-	// The first scalar on a line names it: a collection starts on the
-	// line of its first key, but its own line in the topology may be that
-	// of an anchor or a flow bracket. Collections fill in lines that hold
-	// no scalar.
-	scalarSet := map[int]bool{}
-	var walk func(g, o *yaml.Node)
-	walk = func(g, o *yaml.Node) {
-		_, seen := m[g.Line]
-		switch {
-		case g.Kind == yaml.ScalarNode && !scalarSet[g.Line]:
-			m[g.Line], scalarSet[g.Line] = o.Line, true
-		case !seen:
-			m[g.Line] = o.Line
-		}
-		if len(g.Content) != len(o.Content) {
-			return
-		}
-		for i := range g.Content {
-			walk(g.Content[i], o.Content[i])
-		}
-	}
-	walk(doc.Content[0], root)
-	return m
-}
-
-// origin is the topology line of line of the written configuration: that
-// of the nearest line at or above it that holds a node; 0 when unknown.
-func (m lineIndex) origin(line int) int {
-	for l := line; l > 0; l-- {
-		if o, ok := m[l]; ok {
-			return o
-		}
-	}
-	return 0
 }

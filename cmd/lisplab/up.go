@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,7 +18,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/lab"
 )
 
@@ -122,7 +122,8 @@ func (o *upOptions) run(ctx context.Context, s streams, file string) error {
 	if err != nil {
 		return failed(err)
 	}
-	if err := o.start(ctx, s, l, t, lispd); err != nil {
+	procs, err := o.start(ctx, l, t, lispd)
+	if err != nil {
 		if o.keep {
 			return failed(fmt.Errorf("%w\nthe lab is left up (--keep): look around, then 'lisplab down --name %s'", err, name))
 		}
@@ -133,7 +134,7 @@ func (o *upOptions) run(ctx context.Context, s streams, file string) error {
 	}
 	var regErr error
 	if o.waitReg {
-		regErr = waitRegistered(ctx, t, o.timeout)
+		regErr = waitRegistered(ctx, t, procs, o.timeout)
 	}
 	printReach(s.out, t, l, time.Since(start))
 	if regErr != nil {
@@ -145,101 +146,50 @@ func (o *upOptions) run(ctx context.Context, s streams, file string) error {
 // waitRegistered waits until every ETR reports each of its Map-Servers as
 // registered (Map-Notify received, or Map-Register sent when it asked for
 // no Map-Notify).
-func waitRegistered(ctx context.Context, t *topology, timeout time.Duration) error {
+func waitRegistered(ctx context.Context, t *topology, procs map[string]*lab.LispdProc, timeout time.Duration) error {
 	for _, nc := range t.configs {
 		if x := nc.cfg.XTR; x == nil || !x.ETR || len(x.Database) == 0 || len(x.MapServers) == 0 {
 			continue
 		}
-		c := adminapi.NewClient(nc.socket)
-		var pending []string
-		for {
-			pending = pending[:0]
-			qctx, cancel := context.WithTimeout(ctx, time.Second)
-			db, err := c.Database(qctx)
-			cancel()
-			if err != nil {
-				pending = append(pending, err.Error())
+		if err := procs[nc.node].WaitRegistered(ctx); err != nil {
+			var nr *lab.NotRegisteredError
+			if errors.As(err, &nr) {
+				return fmt.Errorf("%w within --timeout %v: a wrong key or address?", err, timeout)
 			}
-			for _, m := range db.MapServers {
-				if m.State != "registered" && !(m.LastRegister != nil && !m.WantMapNotify) {
-					pending = append(pending, fmt.Sprintf("%s (%s)", m.Address, m.State))
-				}
-			}
-			if len(pending) == 0 {
-				break
-			}
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("node %s has not registered with %s within --timeout %v: a wrong key or address?",
-					nc.node, strings.Join(pending, ", "), timeout)
-			case <-time.After(50 * time.Millisecond):
-			}
+			return err
 		}
 	}
 	return nil
 }
 
 // start does everything after the namespaces exist: hosts files, lispd
-// configurations, lispd, and the wait for the admin sockets.
-func (o *upOptions) start(ctx context.Context, s streams, l *lab.Lab, t *topology, lispd string) error {
+// configurations, lispd, and the wait for the admin sockets. It returns
+// the lispd of each LISP node.
+func (o *upOptions) start(ctx context.Context, l *lab.Lab, t *topology, lispd string) (map[string]*lab.LispdProc, error) {
 	if err := l.WriteHosts(t.topo.DefaultHosts()); err != nil {
-		return err
+		return nil, err
 	}
 	info, _ := json.MarshalIndent(runInfo{File: absPath(t.file), Lispd: lispd, Up: time.Now().UTC().Truncate(time.Second)}, "", "  ")
 	if err := os.WriteFile(filepath.Join(l.Dir(), runInfoFile), append(info, '\n'), 0o644); err != nil {
-		return err
+		return nil, err
 	}
-	procs := map[string]*lab.Proc{}
+	procs := map[string]*lab.LispdProc{}
 	for _, nc := range t.configs {
 		if err := os.WriteFile(nc.path, nc.data, 0o600); err != nil {
-			return err
+			return nil, err
 		}
-		p, err := l.Start(nc.node, "lispd", []string{lispd, "--config", nc.path}, nil)
+		p, err := l.StartLispd(nc.node, nc.path, lab.LispdOptions{Binary: lispd, Socket: nc.socket})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		procs[nc.node] = p
 	}
 	for _, nc := range t.configs {
-		if err := waitAdmin(ctx, procs[nc.node], nc.socket); err != nil {
-			return fmt.Errorf("node %s: lispd: %w%s", nc.node, err, logTail(procs[nc.node].LogPath))
+		if err := procs[nc.node].WaitReady(ctx); err != nil {
+			return nil, err
 		}
 	}
-	return nil
-}
-
-// waitAdmin waits until lispd answers a status query on socket, or its
-// process ends, or ctx does.
-func waitAdmin(ctx context.Context, p *lab.Proc, socket string) error {
-	c := adminapi.NewClient(socket)
-	for {
-		qctx, cancel := context.WithTimeout(ctx, time.Second)
-		_, err := c.Status(qctx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-p.Done():
-			return fmt.Errorf("exited before answering on %s (%v)", socket, p.Wait())
-		case <-ctx.Done():
-			return fmt.Errorf("no answer on %s: %w", socket, context.Cause(ctx))
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-// logTail is the end of a log file, indented, for an error message.
-func logTail(path string) string {
-	data, err := os.ReadFile(path)
-	if err != nil || len(data) == 0 {
-		return ""
-	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > 15 {
-		lines = lines[len(lines)-15:]
-	}
-	return fmt.Sprintf("\nend of %s:\n  %s", path, strings.Join(lines, "\n  "))
+	return procs, nil
 }
 
 // asInputError reports topology and configuration problems (exit 2),
@@ -341,7 +291,7 @@ func printReach(w io.Writer, t *topology, l *lab.Lab, took time.Duration) {
 	}
 	tw.Flush()
 
-	fmt.Fprintf(w, "\nRun a command in a node (names in the hosts files: %s):\n", strings.Join(slices.Sorted(mapKeys(hosts)), ", "))
+	fmt.Fprintf(w, "\nRun a command in a node (names in the hosts files: %s):\n", strings.Join(slices.Sorted(maps.Keys(hosts)), ", "))
 	var hostNodes []string
 	for _, n := range topo.Nodes {
 		if _, lisp := sockets[n.Name]; !lisp {
@@ -402,14 +352,4 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }

@@ -4,7 +4,8 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
-	"strings"
+
+	"github.com/lispd/lispd/internal/yamlstrict"
 )
 
 // Error is one problem in a configuration file, at the line (and column)
@@ -29,13 +30,7 @@ func (e Error) Error() string {
 type Errors []Error
 
 // Error prints one problem per line.
-func (es Errors) Error() string {
-	lines := make([]string, len(es))
-	for i, e := range es {
-		lines[i] = e.Error()
-	}
-	return strings.Join(lines, "\n")
-}
+func (es Errors) Error() string { return yamlstrict.Lines(es) }
 
 // sort puts the errors in line order; errors on one line keep the order
 // they were found in, which follows the document.

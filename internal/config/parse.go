@@ -4,15 +4,14 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/lispd/lispd/internal/yamlstrict"
 )
 
 // Load reads the configuration file at path, parses it, applies defaults
@@ -35,8 +34,39 @@ func Parse(data []byte, name string) (*Config, error) {
 
 // parse is Parse with a given node-visit budget (tests use small ones).
 func parse(data []byte, name string, budget int) (*Config, error) {
-	p := &parser{file: name, dir: filepath.Dir(name), budget: budget}
+	p := newParser(name, budget)
 	root := p.document(data)
+	return p.parseRoot(root)
+}
+
+// ParseNode parses a configuration that is part of a larger YAML
+// document, already read as the node tree root (the lispd section of a
+// lab topology, say): errors carry the lines of root's nodes, in the
+// larger document. name is used as by Parse. An empty mapping is an empty
+// configuration.
+func ParseNode(root *yaml.Node, name string) (*Config, error) {
+	return newParser(name, baseVisits+visitsPerByte*treeSize(root)).parseRoot(root)
+}
+
+// treeSize is the number of nodes in the tree at n, aliases not followed.
+func treeSize(n *yaml.Node) int {
+	if n == nil {
+		return 0
+	}
+	size := 1
+	for _, c := range n.Content {
+		size += treeSize(c)
+	}
+	return size
+}
+
+func newParser(name string, budget int) *parser {
+	p := &parser{file: name, dir: filepath.Dir(name)}
+	p.w = yamlstrict.New(&configDialect, budget, p.report)
+	return p
+}
+
+func (p *parser) parseRoot(root *yaml.Node) (*Config, error) {
 	var cfg *Config
 	if len(p.errs) == 0 {
 		cfg = p.config(root)
@@ -44,7 +74,7 @@ func parse(data []byte, name string, budget int) (*Config, error) {
 	if errs := p.finish(); errs != nil {
 		return nil, errs
 	}
-	cfg.File = name
+	cfg.File = p.file
 	return cfg, nil
 }
 
@@ -60,11 +90,12 @@ const (
 // parser walks the YAML node tree, filling the Config and collecting every
 // problem with the position of the node at fault.
 type parser struct {
-	file   string // name for error messages
-	dir    string // directory secret-file paths are relative to
-	errs   Errors
-	budget int  // node visits left before we give up (alias expansion)
-	stop   bool // budget or error limit reached: walk no further
+	file string // name for error messages
+	dir  string // directory secret-file paths are relative to
+	errs Errors
+	// w walks the tree; it stops at the alias budget (the document
+	// expands too much) or at the error limit.
+	w *yamlstrict.Walker
 	// truncated: the walk stopped at the error limit, so the count of
 	// errors not shown is a lower bound.
 	truncated bool
@@ -73,18 +104,55 @@ type parser struct {
 // setter stores the value node v found at path at somewhere in the Config.
 type setter func(v *yaml.Node, at string)
 
+// configDialect words the problems of a configuration's shape.
+var configDialect = yamlstrict.Dialect{
+	TooComplex: "document too complex (aliases expand it too much)",
+	NotMapping: func(path string, n *yaml.Node) string {
+		return fmt.Sprintf("%s: expected a mapping, got %s", where(path), describe(n))
+	},
+	NotList: func(path string, n *yaml.Node) string {
+		return fmt.Sprintf("%s: expected a list, got %s", path, describe(n))
+	},
+	NotScalar: func(at string, n *yaml.Node) string {
+		if isNull(n) {
+			return at + ": missing value"
+		}
+		return fmt.Sprintf("%s: expected a single value, got %s", at, describe(n))
+	},
+	KeyNotScalar: func(path string, k *yaml.Node) string {
+		return fmt.Sprintf("%s: keys must be plain names, got %s", where(path), describe(k))
+	},
+	MergeKey: func(path string) string { return where(path) + ": merge keys (<<) are not supported" },
+	UnknownKey: func(path, key string, known []string) string {
+		in := "in " + path
+		if path == "" {
+			in = "at top level"
+		}
+		if s := suggest(key, known); s != "" {
+			return fmt.Sprintf("unknown key %q %s (did you mean %q?)", key, in, s)
+		}
+		return fmt.Sprintf("unknown key %q %s", key, in)
+	},
+	DuplicateKey: func(path, key string, first int) string {
+		return fmt.Sprintf("%s: duplicate key (first at line %d)", join(path, key), first)
+	},
+}
+
 func (p *parser) errorf(n *yaml.Node, format string, args ...any) {
-	if p.stop {
-		return
-	}
-	e := Error{File: p.file, Msg: fmt.Sprintf(format, args...)}
+	p.w.Errorf(n, format, args...)
+}
+
+// report records a problem the walk found.
+func (p *parser) report(n *yaml.Node, msg string) {
+	e := Error{File: p.file, Msg: msg}
 	if n != nil {
 		e.Line, e.Column = n.Line, n.Column
 	}
 	p.errs = append(p.errs, e)
 	if len(p.errs) >= 10*maxErrors {
 		// Enough to sort and report; the rest would only cost memory.
-		p.stop, p.truncated = true, true
+		p.truncated = true
+		p.w.Stop()
 	}
 }
 
@@ -94,7 +162,7 @@ func (p *parser) errorCount() int { return len(p.errs) }
 // clean says whether no problem was found since mark. Only clean entries
 // join cross-entry checks such as site overlaps, so that one mistake is
 // reported once, not again as a clash with its neighbours.
-func (p *parser) clean(mark int) bool { return len(p.errs) == mark && !p.stop }
+func (p *parser) clean(mark int) bool { return len(p.errs) == mark && !p.w.Stopped() }
 
 // checked wraps a setter, recording in ok whether its value was good. It
 // guards the values that identify a list entry: an entry whose identity is
@@ -130,59 +198,20 @@ func (p *parser) finish() error {
 }
 
 // document parses data into a node tree and returns the single document's
-// root, or nil for an empty file or a syntax error (reported).
+// root, or nil for an empty file or a syntax error (reported). A syntax
+// error the YAML library gives no line for is put on line 1.
 func (p *parser) document(data []byte) *yaml.Node {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	switch err := decodeNode(dec, &doc); {
-	case errors.Is(err, io.EOF):
-		return nil
-	case err != nil:
-		p.syntaxError(err, data)
-		return nil
-	}
-	var extra yaml.Node
-	switch err := decodeNode(dec, &extra); {
-	case errors.Is(err, io.EOF):
-	case err != nil:
-		p.syntaxError(err, data)
-	default:
-		p.errorf(&extra, "only one YAML document is allowed")
-	}
-	if len(doc.Content) == 0 {
-		return nil
-	}
-	return doc.Content[0]
-}
-
-// decodeNode reads the next document. The YAML library reports errors by
-// panicking internally; should an unexpected panic escape it, it becomes an
-// error here, because nothing in lispd may crash on input.
-func decodeNode(dec *yaml.Decoder, n *yaml.Node) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("yaml: %v", r)
+	root, probs := yamlstrict.Decode(data)
+	for _, pr := range probs {
+		if pr.Line == 0 {
+			pr.Line = 1
 		}
-	}()
-	return dec.Decode(n)
-}
-
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-// syntaxError reports a YAML parse error at the line the library names,
-// or at line 1 when it names none.
-func (p *parser) syntaxError(err error, data []byte) {
-	msg, line := err.Error(), 1
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		line, _ = strconv.Atoi(m[1])
-		msg = m[2]
-	} else {
-		msg = strings.TrimPrefix(msg, "yaml: ")
+		if strings.Contains(pr.Msg, "cannot start any token") && startsWithTab(data, pr.Line) {
+			pr.Msg += " (indent with spaces: YAML does not allow tabs there)"
+		}
+		p.errs = append(p.errs, Error{File: p.file, Line: pr.Line, Column: pr.Column, Msg: pr.Msg})
 	}
-	if strings.Contains(msg, "cannot start any token") && startsWithTab(data, line) {
-		msg += " (indent with spaces: YAML does not allow tabs there)"
-	}
-	p.errs = append(p.errs, Error{File: p.file, Line: line, Msg: "invalid YAML: " + msg})
+	return root
 }
 
 // startsWithTab says whether line (1-based) of data is indented with a tab.
@@ -195,37 +224,13 @@ func startsWithTab(data []byte, line int) bool {
 }
 
 // resolve follows an alias to the node it names and charges the visit to
-// the budget. Past the budget it reports once and returns an empty node, so
-// callers need no special case.
-func (p *parser) resolve(n *yaml.Node) *yaml.Node {
-	if n = deref(n); n == nil {
-		return &yaml.Node{}
-	}
-	if p.budget--; p.budget < 0 {
-		if !p.stop {
-			p.errorf(n, "document too complex (aliases expand it too much)")
-			p.stop = true
-		}
-		return &yaml.Node{}
-	}
-	return n
-}
+// the budget (see yamlstrict.Walker.Resolve).
+func (p *parser) resolve(n *yaml.Node) *yaml.Node { return p.w.Resolve(n) }
 
-func isNull(n *yaml.Node) bool { return n.ShortTag() == "!!null" }
+func isNull(n *yaml.Node) bool { return yamlstrict.IsNull(n) }
 
 // describe names what a node is, for "expected X, got Y" messages.
-func describe(n *yaml.Node) string {
-	switch {
-	case isNull(n):
-		return "nothing"
-	case n.Kind == yaml.MappingNode:
-		return "a mapping"
-	case n.Kind == yaml.SequenceNode:
-		return "a list"
-	default:
-		return strconv.Quote(n.Value)
-	}
-}
+func describe(n *yaml.Node) string { return yamlstrict.Describe(n) }
 
 // join extends a key path: "map-server" + "sites" = "map-server.sites".
 func join(path, key string) string {
@@ -240,36 +245,11 @@ func join(path, key string) string {
 // (a key with nothing after it) is an empty mapping. It returns the keys
 // present, for required and mutually exclusive keys.
 func (p *parser) fields(n *yaml.Node, path string, setters map[string]setter) map[string]keyValue {
-	n = p.resolve(n)
-	seen := make(map[string]keyValue)
-	if isNull(n) {
-		return seen
-	}
-	if n.Kind != yaml.MappingNode {
-		p.errorf(n, "%s: expected a mapping, got %s", where(path), describe(n))
-		return seen
-	}
-	for i := 0; i+1 < len(n.Content) && !p.stop; i += 2 {
-		k, v := p.resolve(n.Content[i]), n.Content[i+1]
-		switch {
-		case k.ShortTag() == "!!merge":
-			p.errorf(k, "%s: merge keys (<<) are not supported", where(path))
-			continue
-		case k.Kind != yaml.ScalarNode:
-			p.errorf(k, "%s: keys must be plain names, got %s", where(path), describe(k))
-			continue
-		}
-		set, known := setters[k.Value]
-		if !known {
-			p.unknownKey(k, path, setters)
-			continue
-		}
-		if first, dup := seen[k.Value]; dup {
-			p.errorf(k, "%s: duplicate key (first at line %d)", join(path, k.Value), first.key.Line)
-			continue
-		}
-		seen[k.Value] = keyValue{k, v}
+	seen := map[string]keyValue{}
+	for key, e := range yamlstrict.Mapping(p.w, n, path, setters, func(k, v *yaml.Node, set setter) {
 		set(v, join(path, k.Value))
+	}) {
+		seen[key] = keyValue{e.Key, e.Value}
 	}
 	return seen
 }
@@ -286,15 +266,7 @@ func (kv keyValue) isEmpty() bool {
 
 // deref follows aliases without charging the budget, for nodes already
 // walked; nil when there is no node.
-func deref(n *yaml.Node) *yaml.Node {
-	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 10; i++ {
-		n = n.Alias
-	}
-	if n != nil && n.Kind == yaml.AliasNode {
-		return nil
-	}
-	return n
-}
+func deref(n *yaml.Node) *yaml.Node { return yamlstrict.Deref(n) }
 
 // where names a path for messages; the root has no path.
 func where(path string) string {
@@ -304,25 +276,13 @@ func where(path string) string {
 	return path
 }
 
-func (p *parser) unknownKey(k *yaml.Node, path string, setters map[string]setter) {
-	in := "in " + path
-	if path == "" {
-		in = "at top level"
-	}
-	if s := suggest(k.Value, setters); s != "" {
-		p.errorf(k, "unknown key %q %s (did you mean %q?)", k.Value, in, s)
-		return
-	}
-	p.errorf(k, "unknown key %q %s", k.Value, in)
-}
-
 // suggest returns the known key closest to a misspelt one, if it is close
 // enough to be the likely intent: one edit for short keys, two for keys of
 // eight or more characters ("foo" is two edits from "log", but no typo).
-func suggest(key string, setters map[string]setter) string {
+func suggest(key string, known []string) string {
 	limit := min(2, max(1, len(key)/4))
 	best, bestDist := "", limit+1
-	for name := range setters {
+	for _, name := range known {
 		if d := editDistance(key, name); d < bestDist || d == bestDist && name < best {
 			best, bestDist = name, d
 		}
@@ -379,20 +339,9 @@ func (p *parser) require(n *yaml.Node, path string, seen map[string]keyValue, na
 // seq walks the list n found at path, calling item for each element. A null
 // n is an empty list.
 func (p *parser) seq(n *yaml.Node, path string, item func(v *yaml.Node, at string)) {
-	n = p.resolve(n)
-	if isNull(n) {
-		return
-	}
-	if n.Kind != yaml.SequenceNode {
-		p.errorf(n, "%s: expected a list, got %s", path, describe(n))
-		return
-	}
-	for i, v := range n.Content {
-		if p.stop {
-			return
-		}
+	p.w.Sequence(n, path, func(i int, v *yaml.Node) {
 		item(v, fmt.Sprintf("%s[%d]", path, i))
-	}
+	})
 }
 
 // pathErrorReason drops the operation and path from a file-system error;

@@ -15,16 +15,7 @@ import (
 // scalar returns the single value at n, reporting a missing value or a
 // list or mapping where a value belongs.
 func (p *parser) scalar(n *yaml.Node, at string) (*yaml.Node, bool) {
-	n = p.resolve(n)
-	switch {
-	case isNull(n):
-		p.errorf(n, "%s: missing value", at)
-		return nil, false
-	case n.Kind != yaml.ScalarNode:
-		p.errorf(n, "%s: expected a single value, got %s", at, describe(n))
-		return nil, false
-	}
-	return n, true
+	return p.w.Scalar(n, at)
 }
 
 // str returns a string value. Numbers and booleans are taken as written

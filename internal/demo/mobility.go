@@ -94,13 +94,11 @@ func (n *Network) MoveD1() error {
 	if n.d1At == "sw2" {
 		to, port = "sw1", "to1"
 	}
-	for _, argv := range [][]string{
-		{"ip", "link", "set", n.d1Port, "nomaster"},
-		{"ip", "link", "set", port, "master", "hvbr"},
-	} {
-		if out, err := n.Lab.Exec("hv", argv...).CombinedOutput(); err != nil {
-			return fmt.Errorf("move d1: %v: %s", err, out)
-		}
+	if err := n.Lab.SetMaster("hv", n.d1Port, ""); err != nil {
+		return fmt.Errorf("move d1: %w", err)
+	}
+	if err := n.Lab.SetMaster("hv", port, "hvbr"); err != nil {
+		return fmt.Errorf("move d1: %w", err)
 	}
 	n.d1At, n.d1Port = to, port
 	return nil
@@ -109,18 +107,16 @@ func (n *Network) MoveD1() error {
 // Disconnect takes d1 off the network (its hypervisor uplink goes), as
 // if the VM were shut down; Reconnect puts it back where it was.
 func (n *Network) Disconnect() error {
-	out, err := n.Lab.Exec("hv", "ip", "link", "set", n.d1Port, "nomaster").CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("disconnect d1: %v: %s", err, out)
+	if err := n.Lab.SetMaster("hv", n.d1Port, ""); err != nil {
+		return fmt.Errorf("disconnect d1: %w", err)
 	}
 	return nil
 }
 
 // Reconnect undoes Disconnect.
 func (n *Network) Reconnect() error {
-	out, err := n.Lab.Exec("hv", "ip", "link", "set", n.d1Port, "master", "hvbr").CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("reconnect d1: %v: %s", err, out)
+	if err := n.Lab.SetMaster("hv", n.d1Port, "hvbr"); err != nil {
+		return fmt.Errorf("reconnect d1: %w", err)
 	}
 	return nil
 }

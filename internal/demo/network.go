@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/lispd/lispd/internal/adminapi"
@@ -21,7 +20,7 @@ type Network struct {
 	Lab    *lab.Lab
 	lispd  string
 	mob    Mobility
-	procs  map[string]*lab.Proc
+	procs  map[string]*lab.LispdProc
 	d1At   string // the switch d1 hangs off: sw1 (DC1) or sw2 (DC2)
 	d1Port string // the hypervisor's uplink to it
 }
@@ -35,12 +34,8 @@ func Up(ctx context.Context, name, lispd string, m Mobility) (*Network, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Network{Lab: l, lispd: lispd, mob: m, procs: map[string]*lab.Proc{}, d1At: "sw1", d1Port: "to1"}
-	err = layer2(l)
-	if err == nil {
-		err = l.WriteHosts(map[string]netip.Addr{"c1": ip(c1Addr), "d1": ip(d1Addr), "d2": ip(d2Addr), "nl": ip(nlAddr), "ms": ip(msAddr)})
-	}
-	if err != nil {
+	n := &Network{Lab: l, lispd: lispd, mob: m, procs: map[string]*lab.LispdProc{}, d1At: "sw1", d1Port: "to1"}
+	if err := l.WriteHosts(map[string]netip.Addr{"c1": ip(c1Addr), "d1": ip(d1Addr), "d2": ip(d2Addr), "nl": ip(nlAddr), "ms": ip(msAddr)}); err != nil {
 		return nil, errors.Join(err, l.Down())
 	}
 	return n, nil
@@ -60,15 +55,14 @@ func (n *Network) StartLispd() error {
 // WaitRegistered waits until every ETR has its Map-Notify: before, a
 // Map-Request for a site's EID gets a negative answer that sticks.
 func (n *Network) WaitRegistered(limit time.Duration) error {
-	return waitFor(limit, func() bool {
-		for _, x := range []string{"xc", "dc1a", "dc1b", "dc2"} {
-			db, err := query(n, x, (*adminapi.Client).Database)
-			if err != nil || len(db.MapServers) == 0 || db.MapServers[0].State != "registered" {
-				return false
-			}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	for _, x := range []string{"xc", "dc1a", "dc1b", "dc2"} {
+		if err := n.procs[x].WaitRegistered(ctx); err != nil {
+			return err
 		}
-		return true
-	})
+	}
+	return nil
 }
 
 // Down stops everything and removes the network.
@@ -80,22 +74,14 @@ func (n *Network) startLispd(node string) error {
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return err
 	}
-	p, err := n.Lab.Start(node, "lispd", []string{n.lispd, "--config", path}, nil)
+	p, err := n.Lab.StartLispd(node, path, lab.LispdOptions{Binary: n.lispd})
 	if err != nil {
 		return err
 	}
 	n.procs[node] = p
-	if err := waitFor(10*time.Second, func() bool { _, err := query(n, node, (*adminapi.Client).Status); return err == nil }); err != nil {
-		return fmt.Errorf("lispd on %s did not come up: %s", node, logTail(p.LogPath, 5))
-	}
-	return nil
-}
-
-// logTail returns the last lines of a log, for an error message.
-func logTail(path string, lines int) string {
-	b, _ := os.ReadFile(path)
-	l := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	return strings.Join(l[max(0, len(l)-lines):], "\n")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return p.WaitReady(ctx)
 }
 
 // Reconfigure restarts the lispd of the nodes whose configuration m

@@ -21,9 +21,8 @@ package demo
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
-	"os/exec"
-	"strings"
 	"time"
 
 	"github.com/lispd/lispd/internal/lab"
@@ -31,6 +30,10 @@ import (
 
 func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 func ip(s string) netip.Addr    { return netip.MustParseAddr(s) }
+
+// vMAC is the gateway MAC both data centres answer with (VRRP's range),
+// so a VM that moves keeps its ARP entry for its gateway.
+var vMAC = net.HardwareAddr{0x00, 0x00, 0x5e, 0x00, 0x01, 0x01}
 
 var forwarding = map[string]string{"net.ipv4.ip_forward": "1", "net.ipv6.conf.all.forwarding": "1"}
 
@@ -45,9 +48,6 @@ const (
 	dc1aRLOC = "198.18.3.2"
 	dc1bRLOC = "198.18.4.2"
 	dc2RLOC  = "198.18.6.2"
-	// vMAC is the gateway MAC both data centres answer with (VRRP's
-	// range), so a VM that moves keeps its ARP entry for its gateway.
-	vMAC = "00:00:5e:00:01:01"
 	// notifyGroup is where the xTRs of a LAN tell each other of the hosts
 	// they detect (MCAST-TEST-NET).
 	notifyGroup = "233.252.0.1"
@@ -128,57 +128,33 @@ func Topology(name string) *lab.Topology {
 	link("d2", "eth0", "sw2", "d2", d2Addr+"/25", "")
 	link("dc2", "ext0", "sw2", "dc2x", "203.0.113.1/25", "")
 	link("sw1", "dci", "sw2", "dci", "192.0.2.1/30", "192.0.2.2/30")
-	return t
-}
 
-// layer2 builds what the lab's links cannot: the bridges of the two
-// switches, the VXLAN that stretches DC1's LAN to sw2, and the gateways'
-// shared MAC. A gateway MAC is pinned to its local port (and the VXLAN
-// port learns nothing), so each site's hosts reach their own gateway.
-func layer2(l *lab.Lab) error {
-	for _, tool := range []string{"ip", "bridge"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("the demo network's LANs need %s (iproute2): %w", tool, err)
+	// Layer 2: the bridges of the two switches and the hypervisor, the
+	// VXLAN that stretches DC1's LAN to sw2, and the gateways' shared
+	// MAC. A gateway MAC is pinned to its local port (and the VXLAN port
+	// learns nothing), so each site's hosts reach their own gateway.
+	for _, end := range [][2]string{{"dc1a", "lan0"}, {"dc2", "lan0"}, {"dc2", "ext0"}} {
+		for i := range t.Links {
+			if l := &t.Links[i]; l.A == end[0] && l.AName == end[1] {
+				l.AMAC = vMAC
+			}
 		}
 	}
-	type cmd struct {
-		node string
-		argv []string
+	vxlan := func(local, remote string) []lab.VXLAN {
+		return []lab.VXLAN{{Name: "vx0", VNI: 42, Local: ip(local), Remote: ip(remote), Dev: "dci", Port: 4789}}
 	}
-	cmds := []cmd{
-		{"dc1a", []string{"ip", "link", "set", "lan0", "address", vMAC}},
-		{"dc2", []string{"ip", "link", "set", "lan0", "address", vMAC}},
-		{"dc2", []string{"ip", "link", "set", "ext0", "address", vMAC}},
-		{"sw1", []string{"ip", "link", "add", "br0", "type", "bridge"}},
-		{"sw1", []string{"ip", "link", "add", "vx0", "type", "vxlan", "id", "42", "local", "192.0.2.1", "remote", "192.0.2.2", "dstport", "4789", "dev", "dci"}},
-		{"sw2", []string{"ip", "link", "add", "br0", "type", "bridge"}},
-		{"sw2", []string{"ip", "link", "add", "br1", "type", "bridge"}},
-		{"sw2", []string{"ip", "link", "add", "vx0", "type", "vxlan", "id", "42", "local", "192.0.2.2", "remote", "192.0.2.1", "dstport", "4789", "dev", "dci"}},
-		{"hv", []string{"ip", "link", "add", "hvbr", "type", "bridge"}},
+	pin := func(port string) []lab.FDBEntry { return []lab.FDBEntry{{MAC: vMAC, Port: port}} }
+	sw1, sw2, hv := t.Node("sw1"), t.Node("sw2"), t.Node("hv")
+	sw1.VXLANs = vxlan("192.0.2.1", "192.0.2.2")
+	sw1.Bridges = []lab.Bridge{{Name: "br0", Ports: []string{"dc1a", "dc1b", "hv", "vx0"}, NoLearning: []string{"vx0"}, FDB: pin("dc1a")}}
+	sw2.VXLANs = vxlan("192.0.2.2", "192.0.2.1")
+	sw2.Bridges = []lab.Bridge{
+		{Name: "br0", Ports: []string{"dc2", "d2", "hv"}, FDB: pin("dc2")},
+		{Name: "br1", Ports: []string{"dc2x", "vx0", "hvx"}, NoLearning: []string{"vx0"}, FDB: pin("dc2x")},
 	}
-	for _, p := range []struct{ sw, br, port string }{
-		{"sw1", "br0", "dc1a"}, {"sw1", "br0", "dc1b"}, {"sw1", "br0", "hv"}, {"sw1", "br0", "vx0"},
-		{"sw2", "br0", "dc2"}, {"sw2", "br0", "d2"}, {"sw2", "br0", "hv"},
-		{"sw2", "br1", "dc2x"}, {"sw2", "br1", "vx0"}, {"sw2", "br1", "hvx"},
-		{"hv", "hvbr", "d1"}, {"hv", "hvbr", "to1"},
-	} {
-		cmds = append(cmds, cmd{p.sw, []string{"ip", "link", "set", p.port, "master", p.br, "up"}})
-	}
-	for _, c := range []struct{ sw, port string }{{"sw1", "dc1a"}, {"sw2", "dc2"}, {"sw2", "dc2x"}} {
-		cmds = append(cmds, cmd{c.sw, []string{"bridge", "fdb", "replace", vMAC, "dev", c.port, "master", "static"}})
-	}
-	for _, sw := range []string{"sw1", "sw2"} {
-		cmds = append(cmds, cmd{sw, []string{"bridge", "link", "set", "dev", "vx0", "learning", "off"}},
-			cmd{sw, []string{"ip", "link", "set", "br0", "up"}})
-	}
-	cmds = append(cmds, cmd{"sw2", []string{"ip", "link", "set", "br1", "up"}},
-		cmd{"hv", []string{"ip", "link", "set", "hvbr", "up"}})
-	for _, c := range cmds {
-		if out, err := l.Exec(c.node, c.argv...).CombinedOutput(); err != nil {
-			return fmt.Errorf("%s: %s: %v: %s", c.node, strings.Join(c.argv, " "), err, strings.TrimSpace(string(out)))
-		}
-	}
-	return nil
+	// d1's uplink starts in DC1; MoveD1 swaps it.
+	hv.Bridges = []lab.Bridge{{Name: "hvbr", Ports: []string{"d1", "to1"}}}
+	return t
 }
 
 const msConfig = `

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -81,9 +82,9 @@ func downByName(name string, topo *Topology, timeout time.Duration) error {
 	for _, pid := range pidsInNetns(inodes) {
 		pids[pid] = true
 	}
-	errs = append(errs, terminateAll(slices.Sorted(mapKeysInt(pids)), timeout))
+	errs = append(errs, terminateAll(slices.Sorted(maps.Keys(pids)), timeout))
 
-	for _, ns := range slices.Sorted(mapKeys(nsSet)) {
+	for _, ns := range slices.Sorted(maps.Keys(nsSet)) {
 		errs = append(errs, deleteNetns(ns))
 	}
 
@@ -106,16 +107,6 @@ func downByName(name string, topo *Topology, timeout time.Duration) error {
 		return fmt.Errorf("lab %s down: %w", name, err)
 	}
 	return nil
-}
-
-func mapKeysInt[V any](m map[int]V) func(func(int) bool) {
-	return func(yield func(int) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 func readPID(path string) int {

@@ -1,9 +1,11 @@
 // Package lab builds network labs on one Linux machine: one network
 // namespace per node, veth pairs between them, addresses, sysctls, routes,
-// hosts files, and long-running processes inside the nodes. It is the
-// harness under lisplab and the namespace integration tests, and knows
-// nothing of LISP beyond keeping each node's lispd configuration snippet
-// and starting a process with a config file.
+// layer 2 (bridges, VXLANs, MAC addresses, static FDB entries), hosts
+// files, and long-running processes inside the nodes. It is the
+// harness under lisplab, the demo, the namespace integration tests and the
+// benchmarks, and knows of LISP only what running lispd takes: each node's
+// lispd configuration snippet, and StartLispd, whose waits ask lispd's
+// admin socket whether it answers and whether its ETR has registered.
 //
 // A Topology (built in Go or read with LoadTopology) goes up with Up and
 // comes down with Lab.Down; DownByName removes a lab without its Lab
@@ -24,8 +26,8 @@
 // "lisplab:NAME:INDEX A:IFACE-B:IFACE" recording the link it belongs to.
 // /run/netns is made a shared mount point, as `ip netns add` does.
 //
-// Everything is done with netlink and system calls; the `ip` command is not
-// needed. Exec uses nsenter and unshare from util-linux to enter a node
+// Everything is done with netlink and system calls; neither `ip` nor
+// `bridge` (iproute2) is needed. Exec uses nsenter and unshare from util-linux to enter a node
 // (see execScript).
 //
 // Namespace switching happens only on OS threads that are thrown away

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -96,8 +97,8 @@ func (l *Lab) PIDPath(node, name string) string {
 
 func labDir(name string) string { return filepath.Join(RunRoot, name) }
 
-// Up creates the topology: one namespace per node, veth links, sysctls,
-// addresses and routes, and records it in /run/lisplab/<name>/state.json.
+// Up creates the topology: one namespace per node, veth links (with their
+// MACs), sysctls, addresses, VXLANs and bridges, and routes, and records it in /run/lisplab/<name>/state.json.
 // If the lab's run directory or one of its namespaces already exists
 // (a lab of that name is up, or was left by a crash) it fails without
 // touching them. On any other error it removes what it created.
@@ -145,7 +146,7 @@ func up(ctx context.Context, t *Topology, test bool) (l *Lab, err error) {
 	if err := ensureNetnsDir(); err != nil {
 		return l, err
 	}
-	steps := []func(context.Context) error{l.createNodes, l.createLinks, l.applySysctls, l.addAddrs, l.applyRoutes}
+	steps := []func(context.Context) error{l.createNodes, l.createLinks, l.applySysctls, l.addAddrs, l.createLayer2, l.applyRoutes}
 	for _, step := range steps {
 		if err := ctx.Err(); err != nil {
 			return l, err
@@ -386,7 +387,13 @@ func (l *Lab) createLinks(ctx context.Context) error {
 		for _, end := range []struct {
 			n      *nodeRT
 			ifname string
-		}{{a, lk.AName}, {b, lk.BName}} {
+			mac    net.HardwareAddr
+		}{{a, lk.AName, lk.AMAC}, {b, lk.BName, lk.BMAC}} {
+			if end.mac != nil {
+				if err := setMAC(end.n, end.ifname, end.mac); err != nil {
+					return fmt.Errorf("link %d: %w", i+1, err)
+				}
+			}
 			link, err := end.n.nl.LinkByName(end.ifname)
 			if err == nil {
 				err = end.n.nl.LinkSetAlias(link, alias)
@@ -408,7 +415,7 @@ func (l *Lab) applySysctls(ctx context.Context) error {
 			return err
 		}
 		err := l.Do(nd.Name, func() error {
-			for _, k := range slices.Sorted(mapKeys(nd.Sysctls)) {
+			for _, k := range slices.Sorted(maps.Keys(nd.Sysctls)) {
 				if err := writeSysctl(k, nd.Sysctls[k]); err != nil {
 					return err
 				}
@@ -698,7 +705,7 @@ func (l *Lab) WriteHosts(entries map[string]netip.Addr) error {
 	var b strings.Builder
 	b.WriteString(hostsMarker(l.topo.Name))
 	b.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
-	for _, name := range slices.Sorted(mapKeys(entries)) {
+	for _, name := range slices.Sorted(maps.Keys(entries)) {
 		a := entries[name]
 		if !hostnameRE.MatchString(name) {
 			return fmt.Errorf("lab %s: hosts: %q is not a host name", l.topo.Name, name)

@@ -3,14 +3,20 @@ package lab
 import (
 	"fmt"
 	"maps"
+	"net"
 	"net/netip"
 	"regexp"
 	"slices"
 	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/lispd/lispd/internal/yamlstrict"
 )
 
-// Topology describes a lab: nodes (one network namespace each) and the
-// point-to-point links (veth pairs) between them.
+// Topology describes a lab: nodes (one network namespace each), the
+// point-to-point links (veth pairs) between them, and the layer 2 the
+// nodes build on their link ends (bridges, VXLANs, static MACs).
 type Topology struct {
 	// Name prefixes everything the lab creates: namespaces are
 	// "<Name>-<node>", run files live in /run/lisplab/<Name>/. Letters,
@@ -49,11 +55,55 @@ type Node struct {
 	// (0 when the topology did not come from a file), so a problem in the
 	// generated config can be traced back.
 	LispdLine int
+	// LispdYAML is the snippet as a node tree, aliases expanded, whose
+	// nodes carry their lines in the topology file, so that a problem in
+	// it can be placed there (nil when the topology did not come from a
+	// file). It is shared by copies of the topology: do not change it.
+	LispdYAML *yaml.Node `json:"-"`
 	// Aliases are more host names for addresses of this node (a host's
 	// IPv6 EID, say), listed by DefaultHosts beside the node's own name.
 	// Each address must be one of the node's.
 	Aliases map[string]netip.Addr
+	// VXLANs are tunnels the node makes (before its bridges, which may
+	// take them as ports).
+	VXLANs []VXLAN
+	// Bridges make the node a switch between some of its link ends and
+	// VXLANs.
+	Bridges []Bridge
 }
+
+// Bridge is a Linux bridge inside a node. It carries no address: it is a
+// switch, not a host.
+type Bridge struct {
+	Name  string   // interface name
+	Ports []string // the node's link ends and VXLANs it joins, set up
+	// NoLearning lists ports whose frames' source MACs the bridge does
+	// not learn (a VXLAN, so that a MAC seen across it cannot move a
+	// local entry).
+	NoLearning []string
+	// FDB holds static entries: frames to MAC leave by Port only.
+	FDB []FDBEntry
+}
+
+// FDBEntry is a static forwarding entry of a bridge (`bridge fdb replace
+// MAC dev PORT master static`).
+type FDBEntry struct {
+	MAC  net.HardwareAddr
+	Port string
+}
+
+// VXLAN is a point-to-point VXLAN tunnel inside a node, carrying its
+// frames over UDP from Local to Remote out of Dev.
+type VXLAN struct {
+	Name          string
+	VNI           uint32     // 24 bits
+	Local, Remote netip.Addr // tunnel ends; Local may be left zero
+	Dev           string     // the link end the tunnel runs over
+	Port          int        // UDP destination port; 0: 4789 (IANA)
+}
+
+// DefaultVXLANPort is the IANA VXLAN port, used when VXLAN.Port is 0.
+const DefaultVXLANPort = 4789
 
 // Link is a veth pair between two nodes.
 type Link struct {
@@ -65,6 +115,9 @@ type Link struct {
 	AAddrs, BAddrs []netip.Prefix // addresses with their prefix length
 	MTU            int            // 0: the kernel default (1500)
 	Down           bool           // created administratively down
+	// AMAC, BMAC set the ends' MAC addresses (a gateway MAC that two
+	// routers share, say); nil: the kernel picks a random one.
+	AMAC, BMAC net.HardwareAddr
 }
 
 // Route is a static route of one node.
@@ -136,13 +189,7 @@ func (e Error) Error() string {
 type Errors []Error
 
 // Error prints one problem per line.
-func (es Errors) Error() string {
-	lines := make([]string, len(es))
-	for i, e := range es {
-		lines[i] = e.Error()
-	}
-	return strings.Join(lines, "\n")
-}
+func (es Errors) Error() string { return yamlstrict.Lines(es) }
 
 // validator collects problems.
 type validator struct{ errs Errors }
@@ -213,6 +260,11 @@ func (t *Topology) Validate() error {
 			{okA, l.A, ifnames[i][0], l.AAddrs, "a"},
 			{okB, l.B, ifnames[i][1], l.BAddrs, "b"},
 		} {
+			if mac := map[string]net.HardwareAddr{"a": l.AMAC, "b": l.BMAC}[end.key]; mac != nil {
+				if msg := checkMAC(mac); msg != "" {
+					v.add(p+"."+end.key+"-mac", "%s: %s", desc, msg)
+				}
+			}
 			if end.ifname != "" {
 				if msg := checkIfName(end.ifname); msg != "" {
 					v.add(p+"."+end.key+"-name", "%s: %s", desc, msg)
@@ -272,6 +324,7 @@ func (t *Topology) Validate() error {
 			}
 		}
 		v.aliases(p, t, n, nodeIdx, aliasOwner)
+		v.layer2(p, n, ifaces[n.Name])
 		seen := map[string]bool{}
 		for j, r := range n.Routes {
 			rp := fmt.Sprintf("%s.routes[%d]", p, j)
@@ -314,6 +367,123 @@ func (v *validator) aliases(p string, t *Topology, n Node, nodes map[string]int,
 			owner[name] = n.Name
 		}
 	}
+}
+
+// layer2 checks the VXLANs and bridges of node n, whose path is p and
+// whose link ends (and lo) are ifaces.
+func (v *validator) layer2(p string, n Node, ifaces map[string][]netip.Prefix) {
+	// kind of every interface the node will have, for the bridges' ports.
+	kind := map[string]string{}
+	for name := range ifaces {
+		kind[name] = "link"
+	}
+	kind["lo"] = "lo"
+	claim := func(path, name, what string) bool {
+		if msg := checkIfName(name); name == "" || msg != "" {
+			if name == "" {
+				msg = what + " has no name"
+			}
+			v.add(path+".name", "node %s: %s", n.Name, msg)
+			return false
+		}
+		if _, dup := kind[name]; dup {
+			v.add(path+".name", "node %s: %s %s: the node already has an interface %q", n.Name, what, name, name)
+			return false
+		}
+		kind[name] = what
+		return true
+	}
+	for i, x := range n.VXLANs {
+		xp := fmt.Sprintf("%s.vxlans[%d]", p, i)
+		claim(xp, x.Name, "vxlan")
+		desc := fmt.Sprintf("node %s: vxlan %s", n.Name, x.Name)
+		if x.VNI > 1<<24-1 {
+			v.add(xp+".vni", "%s: vni %d is more than 24 bits", desc, x.VNI)
+		}
+		if x.Port < 0 || x.Port > 65535 {
+			v.add(xp+".port", "%s: port %d is outside 1..65535", desc, x.Port)
+		}
+		switch msg := checkUnicast(x.Remote); {
+		case !x.Remote.IsValid():
+			v.add(xp, "%s: needs a remote address", desc)
+		case msg != "":
+			v.add(xp+".remote", "%s: remote: %s", desc, msg)
+		}
+		if x.Local.IsValid() {
+			if msg := checkUnicast(x.Local); msg != "" {
+				v.add(xp+".local", "%s: local: %s", desc, msg)
+			} else if x.Remote.IsValid() && x.Local.Is4() != x.Remote.Is4() {
+				v.add(xp+".local", "%s: local and remote are of different address families", desc)
+			}
+		}
+		if _, ok := ifaces[x.Dev]; x.Dev != "" && (!ok || x.Dev == "lo") {
+			v.add(xp+".dev", "%s: node has no link end %q", desc, x.Dev)
+		}
+	}
+	for i, b := range n.Bridges {
+		claim(fmt.Sprintf("%s.bridges[%d]", p, i), b.Name, "bridge")
+	}
+	owner := map[string]string{} // port -> bridge
+	for i, b := range n.Bridges {
+		bp := fmt.Sprintf("%s.bridges[%d]", p, i)
+		desc := fmt.Sprintf("node %s: bridge %s", n.Name, b.Name)
+		ports := map[string]bool{}
+		for j, port := range b.Ports {
+			pp := fmt.Sprintf("%s.ports[%d]", bp, j)
+			switch k := kind[port]; {
+			case k == "":
+				v.add(pp, "%s: node has no interface %q", desc, port)
+			case k == "lo" || k == "bridge":
+				v.add(pp, "%s: %s cannot be a bridge port", desc, port)
+			case owner[port] != "":
+				v.add(pp, "%s: %s is already a port of bridge %s", desc, port, owner[port])
+			default:
+				owner[port] = b.Name
+				ports[port] = true
+			}
+		}
+		for j, port := range b.NoLearning {
+			if !slices.Contains(b.Ports, port) {
+				v.add(fmt.Sprintf("%s.no-learning[%d]", bp, j), "%s: no-learning: %s is not a port of the bridge", desc, port)
+			}
+		}
+		for j, e := range b.FDB {
+			ep := fmt.Sprintf("%s.fdb[%d]", bp, j)
+			if msg := checkMAC(e.MAC); msg != "" {
+				v.add(ep+".mac", "%s: fdb: %s", desc, msg)
+			}
+			if !slices.Contains(b.Ports, e.Port) {
+				v.add(ep+".port", "%s: fdb: %q is not a port of the bridge", desc, e.Port)
+			}
+		}
+	}
+}
+
+// checkMAC says why mac cannot be an interface's or a unicast FDB
+// entry's address, or "".
+func checkMAC(mac net.HardwareAddr) string {
+	switch {
+	case len(mac) != 6:
+		return fmt.Sprintf("%q is not a 6-byte MAC address", mac.String())
+	case mac[0]&1 != 0:
+		return fmt.Sprintf("%s is a group address, not a unicast MAC", mac)
+	case [6]byte(mac) == [6]byte{}:
+		return "00:00:00:00:00:00 cannot be an interface's MAC"
+	}
+	return ""
+}
+
+// checkUnicast says why a cannot be a tunnel end, or "".
+func checkUnicast(a netip.Addr) string {
+	switch {
+	case a.Is4In6():
+		return fmt.Sprintf("%s: write IPv4-mapped addresses as IPv4", a)
+	case a.Zone() != "":
+		return fmt.Sprintf("%s: addresses take no zone", a)
+	case a.IsUnspecified() || a.IsMulticast():
+		return fmt.Sprintf("%s is not a unicast address", a)
+	}
+	return ""
 }
 
 func (v *validator) linkEnd(path, desc, key, node string, nodes map[string]int) bool {
@@ -488,10 +658,21 @@ func (t *Topology) clone() *Topology {
 		n.Loopbacks = slices.Clone(n.Loopbacks)
 		n.LispdConfig = slices.Clone(n.LispdConfig)
 		n.Aliases = maps.Clone(n.Aliases)
+		n.VXLANs = slices.Clone(n.VXLANs)
+		n.Bridges = slices.Clone(n.Bridges)
+		for j := range n.Bridges {
+			b := &n.Bridges[j]
+			b.Ports, b.NoLearning = slices.Clone(b.Ports), slices.Clone(b.NoLearning)
+			b.FDB = slices.Clone(b.FDB)
+			for k := range b.FDB {
+				b.FDB[k].MAC = slices.Clone(b.FDB[k].MAC)
+			}
+		}
 	}
 	for i := range c.Links {
 		l := &c.Links[i]
 		l.AAddrs, l.BAddrs = slices.Clone(l.AAddrs), slices.Clone(l.BAddrs)
+		l.AMAC, l.BMAC = slices.Clone(l.AMAC), slices.Clone(l.BMAC)
 	}
 	return c
 }

@@ -59,13 +59,18 @@ func TestLoadTopology(t *testing.T) {
 	}
 	want := lineTopology()
 	if diff := cmp.Diff(want, got, cmpopts.EquateComparable(netip.Prefix{}, netip.Addr{}),
-		cmpopts.IgnoreFields(Node{}, "LispdConfig", "LispdLine")); diff != "" {
+		cmpopts.IgnoreFields(Node{}, "LispdConfig", "LispdLine", "LispdYAML")); diff != "" {
 		t.Errorf("topology (-want +got):\n%s", diff)
 	}
 	h2 := got.Node("host2")
 	wantSnippet := "# kept as raw YAML for the node's lispd\nxtr:\n  eid-prefixes: [203.0.113.2/32]\ncopy:\n  eid-prefixes: [203.0.113.2/32]\n"
 	if string(h2.LispdConfig) != wantSnippet || h2.LispdLine != 24 {
 		t.Errorf("host2 lispd snippet (line %d):\n%s\nwant (line 24):\n%s", h2.LispdLine, h2.LispdConfig, wantSnippet)
+	}
+	// The tree keeps the file's lines, aliases expanded: copy's value is
+	// xtr's, at line 25.
+	if y := h2.LispdYAML; y == nil || y.Line != 24 || len(y.Content) != 4 || y.Content[3].Content[1].Content[0].Line != 25 {
+		t.Errorf("host2 lispd tree: %+v", y)
 	}
 	if got.Node("host1").LispdConfig != nil {
 		t.Errorf("host1 has a lispd snippet: %q", got.Node("host1").LispdConfig)

@@ -4,16 +4,17 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
+	"net"
 	"net/netip"
 	"os"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/lispd/lispd/internal/yamlstrict"
 )
 
 // LoadTopology reads a topology file. The schema is strict: unknown or
@@ -29,9 +30,15 @@ import (
 //	    loopbacks: [198.18.0.1/32]
 //	    aliases: {ms6: "2001:db8::1"}   # more host names for its addresses
 //	    lispd: {...}          # any mapping, kept as Node.LispdConfig
+//	  - name: sw
+//	    vxlans: [{name: vx0, vni: 42, local: 192.0.2.1, remote: 192.0.2.2, dev: dci, port: 4789}]
+//	    bridges:
+//	      - {name: br0, ports: [p1, p2, vx0], no-learning: [vx0],
+//	         fdb: [{mac: "00:00:5e:00:01:01", port: p1}]}
 //	links:
 //	  - {a: ms, b: r1, a-name: eth0, b-name: eth1,
-//	     a-addrs: [192.0.2.2/24], b-addrs: [192.0.2.1/24], mtu: 1500, down: false}
+//	     a-addrs: [192.0.2.2/24], b-addrs: [192.0.2.1/24], mtu: 1500, down: false,
+//	     a-mac: "02:00:00:00:00:01"}
 func LoadTopology(path string) (*Topology, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -47,9 +54,14 @@ func LoadTopology(path string) (*Topology, error) {
 
 // ParseTopology parses a topology held in memory; file names it in errors.
 func ParseTopology(data []byte, file string) (*Topology, error) {
-	p := &tparser{file: file, lines: map[string]int{}, budget: 10000 + 10*len(data)}
+	p := &tparser{file: file, lines: map[string]int{}}
+	p.w = yamlstrict.New(&topologyDialect, 10000+10*len(data), p.report)
 	t := &Topology{}
-	if root := p.document(data); root != nil {
+	root, probs := yamlstrict.Decode(data)
+	for _, pr := range probs {
+		p.errs = append(p.errs, Error{File: file, Line: pr.Line, Msg: pr.Msg})
+	}
+	if root != nil {
 		p.topology(root, t)
 	} else if len(p.errs) == 0 {
 		p.errs = append(p.errs, Error{File: file, Msg: "the topology is empty"})
@@ -69,21 +81,41 @@ func ParseTopology(data []byte, file string) (*Topology, error) {
 	return t, nil
 }
 
+// topologyDialect words the problems of a topology file's shape.
+var topologyDialect = yamlstrict.Dialect{
+	TooComplex:   "the document expands to too many values (aliases?)",
+	NotMapping:   func(what string, _ *yaml.Node) string { return what + " must be a mapping" },
+	NotList:      func(what string, _ *yaml.Node) string { return what + " must be a list" },
+	NotScalar:    func(what string, _ *yaml.Node) string { return what + " must be a single value" },
+	KeyNotScalar: func(what string, _ *yaml.Node) string { return what + ": keys must be plain words" },
+	UnknownKey: func(what, key string, known []string) string {
+		return fmt.Sprintf("%s: unknown key %q (known: %s)", what, key, strings.Join(known, ", "))
+	},
+	DuplicateKey: func(what, key string, first int) string {
+		return fmt.Sprintf("%s: key %q repeated (first at line %d)", what, key, first)
+	},
+	DuplicatesFirst: true,
+}
+
 // tparser walks the YAML node tree, remembering the line of every path so
 // that Validate's problems can be placed.
 type tparser struct {
-	file   string
-	errs   Errors
-	lines  map[string]int
-	budget int // node visits left (alias expansion)
+	file  string
+	w     *yamlstrict.Walker
+	errs  Errors
+	lines map[string]int
 }
 
-func (p *tparser) errorf(n *yaml.Node, format string, args ...any) {
-	e := Error{File: p.file, Msg: fmt.Sprintf(format, args...)}
+func (p *tparser) report(n *yaml.Node, msg string) {
+	e := Error{File: p.file, Msg: msg}
 	if n != nil {
 		e.Line = n.Line
 	}
 	p.errs = append(p.errs, e)
+}
+
+func (p *tparser) errorf(n *yaml.Node, format string, args ...any) {
+	p.w.Errorf(n, format, args...)
 }
 
 // lineOf finds the line of path, or of its nearest recorded ancestor.
@@ -101,181 +133,87 @@ func (p *tparser) lineOf(path string) int {
 	return 0
 }
 
-var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-func (p *tparser) document(data []byte) *yaml.Node {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := decodeNode(dec, &doc); err != nil {
-		if !errors.Is(err, io.EOF) {
-			p.syntaxError(err)
-		}
-		return nil
-	}
-	var extra yaml.Node
-	switch err := decodeNode(dec, &extra); {
-	case errors.Is(err, io.EOF):
-	case err != nil:
-		p.syntaxError(err)
-	default:
-		p.errorf(&extra, "only one YAML document is allowed")
-	}
-	if len(doc.Content) == 0 {
-		return nil
-	}
-	return doc.Content[0]
-}
-
-// decodeNode turns a panic escaping the YAML library into an error.
-func decodeNode(dec *yaml.Decoder, n *yaml.Node) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("yaml: %v", r)
-		}
-	}()
-	return dec.Decode(n)
-}
-
-func (p *tparser) syntaxError(err error) {
-	msg, line := err.Error(), 0
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-		line, _ = strconv.Atoi(m[1])
-		msg = m[2]
-	} else {
-		msg = strings.TrimPrefix(msg, "yaml: ")
-	}
-	p.errs = append(p.errs, Error{File: p.file, Line: line, Msg: "invalid YAML: " + msg})
-}
-
-// resolve follows aliases and charges the visit to the budget.
-func (p *tparser) resolve(n *yaml.Node) *yaml.Node {
-	for n != nil && n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
-	p.budget--
-	if p.budget == 0 {
-		p.errorf(n, "the document expands to too many values (aliases?)")
-	}
-	if p.budget <= 0 || n == nil {
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null"}
-	}
-	return n
-}
-
 // mapping walks a mapping node, calling fields[key] for each key and
 // reporting unknown and repeated keys. what names the mapping in errors.
 func (p *tparser) mapping(n *yaml.Node, path, what string, fields map[string]func(v *yaml.Node, path string)) {
-	n = p.resolve(n)
-	if isNull(n) {
-		return
-	}
-	if n.Kind != yaml.MappingNode {
-		p.errorf(n, "%s must be a mapping", what)
-		return
-	}
-	seen := map[string]int{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := p.resolve(n.Content[i]), n.Content[i+1]
-		if k.Kind != yaml.ScalarNode {
-			p.errorf(k, "%s: keys must be plain words", what)
-			continue
-		}
-		if line, dup := seen[k.Value]; dup {
-			p.errorf(k, "%s: key %q repeated (first at line %d)", what, k.Value, line)
-			continue
-		}
-		seen[k.Value] = k.Line
-		set, ok := fields[k.Value]
-		if !ok {
-			p.errorf(k, "%s: unknown key %q (known: %s)", what, k.Value, strings.Join(slices.Sorted(mapKeys(fields)), ", "))
-			continue
-		}
+	yamlstrict.Mapping(p.w, n, what, fields, func(k, v *yaml.Node, set func(*yaml.Node, string)) {
 		kp := k.Value
 		if path != "" {
 			kp = path + "." + k.Value
 		}
 		p.lines[kp] = k.Line
 		set(v, kp)
-	}
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
+	})
 }
 
 // sequence calls each for every item of a sequence node.
 func (p *tparser) sequence(n *yaml.Node, path, what string, each func(i int, v *yaml.Node, path string)) {
-	n = p.resolve(n)
-	if isNull(n) {
-		return
-	}
-	if n.Kind != yaml.SequenceNode {
-		p.errorf(n, "%s must be a list", what)
-		return
-	}
-	for i, item := range n.Content {
+	p.w.Sequence(n, what, func(i int, item *yaml.Node) {
 		ip := fmt.Sprintf("%s[%d]", path, i)
 		p.lines[ip] = item.Line
 		each(i, item, ip)
-	}
+	})
 }
 
-func isNull(n *yaml.Node) bool {
-	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
-}
+func isNull(n *yaml.Node) bool { return yamlstrict.IsNull(n) }
 
 // scalar returns the text of a scalar node, reporting anything else.
 func (p *tparser) scalar(n *yaml.Node, what string) (string, bool) {
-	n = p.resolve(n)
-	if n.Kind != yaml.ScalarNode || isNull(n) {
-		p.errorf(n, "%s must be a single value", what)
+	v, ok := p.w.Scalar(n, what)
+	if !ok {
 		return "", false
 	}
-	return n.Value, true
+	return v.Value, true
 }
 
-func (p *tparser) str(dst *string, what string) func(*yaml.Node, string) {
-	return func(n *yaml.Node, _ string) {
-		if s, ok := p.scalar(n, what); ok {
-			*dst = s
-		}
-	}
-}
-
-func (p *tparser) integer(dst *int, what string) func(*yaml.Node, string) {
+// value reads a scalar that parse turns into *dst; wrong says what a
+// value parse refuses is not.
+func value[T any](p *tparser, dst *T, what, wrong string, parse func(string) (T, bool)) func(*yaml.Node, string) {
 	return func(n *yaml.Node, _ string) {
 		s, ok := p.scalar(n, what)
 		if !ok {
 			return
 		}
-		v, err := strconv.Atoi(s)
-		if err != nil {
-			p.errorf(n, "%s: %q is not a whole number", what, s)
+		v, ok := parse(s)
+		if !ok {
+			p.errorf(n, "%s: %q %s", what, s, wrong)
 			return
 		}
 		*dst = v
 	}
 }
 
+func (p *tparser) integer(dst *int, what string) func(*yaml.Node, string) {
+	return value(p, dst, what, "is not a whole number", func(s string) (int, bool) {
+		v, err := strconv.Atoi(s)
+		return v, err == nil
+	})
+}
+
 func (p *tparser) boolean(dst *bool, what string) func(*yaml.Node, string) {
+	return value(p, dst, what, "is not true or false", func(s string) (bool, bool) {
+		return s == "true", s == "true" || s == "false"
+	})
+}
+
+func (p *tparser) addr(dst *netip.Addr, what string) func(*yaml.Node, string) {
+	return value(p, dst, what, "is not an IP address", func(s string) (netip.Addr, bool) {
+		a, err := netip.ParseAddr(s)
+		return a, err == nil
+	})
+}
+
+func (p *tparser) mac(dst *net.HardwareAddr, what string) func(*yaml.Node, string) {
+	return value(p, dst, what, "is not a MAC address like 02:00:5e:00:53:01", func(s string) (net.HardwareAddr, bool) {
+		m, err := net.ParseMAC(s)
+		return m, err == nil && len(m) == 6
+	})
+}
+
+func (p *tparser) str(dst *string, what string) func(*yaml.Node, string) {
 	return func(n *yaml.Node, _ string) {
-		s, ok := p.scalar(n, what)
-		if !ok {
-			return
-		}
-		switch s {
-		case "true":
-			*dst = true
-		case "false":
-			*dst = false
-		default:
-			p.errorf(n, "%s: %q is not true or false", what, s)
+		if s, ok := p.scalar(n, what); ok {
+			*dst = s
 		}
 	}
 }
@@ -310,37 +248,34 @@ func (p *tparser) prefixes(dst *[]netip.Prefix, what string, hostDefault bool) f
 
 func (p *tparser) topology(root *yaml.Node, t *Topology) {
 	p.mapping(root, "", "topology", map[string]func(*yaml.Node, string){
-		"name": p.str(&t.Name, "name"),
-		"nodes": func(n *yaml.Node, path string) {
-			p.sequence(n, path, "nodes", func(_ int, v *yaml.Node, ip string) {
-				t.Nodes = append(t.Nodes, Node{})
-				p.node(v, ip, &t.Nodes[len(t.Nodes)-1])
-			})
-		},
-		"links": func(n *yaml.Node, path string) {
-			p.sequence(n, path, "links", func(_ int, v *yaml.Node, ip string) {
-				t.Links = append(t.Links, Link{})
-				p.link(v, ip, &t.Links[len(t.Links)-1])
-			})
-		},
+		"name":  p.str(&t.Name, "name"),
+		"nodes": list(p, &t.Nodes, "nodes", p.node),
+		"links": list(p, &t.Links, "links", p.link),
 	})
+}
+
+// list reads a list of mappings, each into a new element of *dst.
+func list[T any](p *tparser, dst *[]T, what string, read func(n *yaml.Node, path string, item *T)) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) {
+		p.sequence(n, path, what, func(_ int, v *yaml.Node, ip string) {
+			*dst = append(*dst, *new(T))
+			read(v, ip, &(*dst)[len(*dst)-1])
+		})
+	}
 }
 
 func (p *tparser) node(n *yaml.Node, path string, nd *Node) {
 	p.mapping(n, path, "node", map[string]func(*yaml.Node, string){
-		"name":    p.str(&nd.Name, "node name"),
-		"role":    p.str(&nd.Role, "role"),
-		"sysctls": p.sysctls(nd),
-		"routes": func(v *yaml.Node, rp string) {
-			p.sequence(v, rp, "routes", func(_ int, rv *yaml.Node, ip string) {
-				nd.Routes = append(nd.Routes, Route{})
-				p.route(rv, ip, &nd.Routes[len(nd.Routes)-1])
-			})
-		},
+		"name":      p.str(&nd.Name, "node name"),
+		"role":      p.str(&nd.Role, "role"),
+		"sysctls":   p.sysctls(nd),
+		"routes":    list(p, &nd.Routes, "routes", p.route),
 		"loopbacks": p.prefixes(&nd.Loopbacks, "loopbacks", true),
 		"aliases":   p.aliases(nd),
+		"vxlans":    list(p, &nd.VXLANs, "vxlans", p.vxlan),
+		"bridges":   list(p, &nd.Bridges, "bridges", p.bridge),
 		"lispd": func(v *yaml.Node, _ string) {
-			v = p.resolve(v)
+			v = p.w.Resolve(v)
 			if isNull(v) {
 				return
 			}
@@ -348,30 +283,18 @@ func (p *tparser) node(n *yaml.Node, path string, nd *Node) {
 				p.errorf(v, "lispd must be a mapping (the node's lispd configuration)")
 				return
 			}
+			tree := p.w.Expand(v)
 			var buf bytes.Buffer
 			enc := yaml.NewEncoder(&buf)
 			enc.SetIndent(2)
-			if err := enc.Encode(p.expand(v)); err != nil {
+			if err := enc.Encode(tree); err != nil {
 				p.errorf(v, "lispd: %v", err)
 				return
 			}
 			_ = enc.Close()
-			nd.LispdConfig, nd.LispdLine = buf.Bytes(), v.Line
+			nd.LispdConfig, nd.LispdLine, nd.LispdYAML = buf.Bytes(), v.Line, tree
 		},
 	})
-}
-
-// expand copies a node tree with aliases replaced by what they name, so
-// the snippet stands on its own.
-func (p *tparser) expand(n *yaml.Node) *yaml.Node {
-	n = p.resolve(n)
-	c := *n
-	c.Anchor = ""
-	c.Content = make([]*yaml.Node, len(n.Content))
-	for i, child := range n.Content {
-		c.Content[i] = p.expand(child)
-	}
-	return &c
 }
 
 // freeMapping walks a mapping whose keys are the user's (sysctl names,
@@ -379,7 +302,7 @@ func (p *tparser) expand(n *yaml.Node) *yaml.Node {
 // value resolved. The messages: shape when n is no mapping, keyWhat for a
 // key that is no scalar, dupPrefix before a repeated key.
 func (p *tparser) freeMapping(n *yaml.Node, path, shape, keyWhat, dupPrefix string, entry func(key string, v *yaml.Node)) bool {
-	n = p.resolve(n)
+	n = p.w.Resolve(n)
 	if isNull(n) {
 		return false
 	}
@@ -389,7 +312,7 @@ func (p *tparser) freeMapping(n *yaml.Node, path, shape, keyWhat, dupPrefix stri
 	}
 	seen := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		k := p.resolve(n.Content[i])
+		k := p.w.Resolve(n.Content[i])
 		key, ok := p.scalar(k, keyWhat)
 		if !ok {
 			continue
@@ -400,7 +323,7 @@ func (p *tparser) freeMapping(n *yaml.Node, path, shape, keyWhat, dupPrefix stri
 		}
 		seen[key] = k.Line
 		p.lines[path+"."+key] = k.Line
-		entry(key, p.resolve(n.Content[i+1]))
+		entry(key, p.w.Resolve(n.Content[i+1]))
 	}
 	return true
 }
@@ -444,11 +367,11 @@ func (p *tparser) route(n *yaml.Node, path string, r *Route) {
 	var dstNode, viaNode *yaml.Node
 	p.mapping(n, path, "route", map[string]func(*yaml.Node, string){
 		"dst": func(v *yaml.Node, _ string) {
-			dstNode = p.resolve(v)
+			dstNode = p.w.Resolve(v)
 			dst, _ = p.scalar(v, "dst")
 		},
 		"via": func(v *yaml.Node, _ string) {
-			viaNode = p.resolve(v)
+			viaNode = p.w.Resolve(v)
 			via, _ = p.scalar(v, "via")
 		},
 		"dev":    p.str(&r.Dev, "dev"),
@@ -495,5 +418,52 @@ func (p *tparser) link(n *yaml.Node, path string, l *Link) {
 		"b-addrs": p.prefixes(&l.BAddrs, "b-addrs", false),
 		"mtu":     p.integer(&l.MTU, "mtu"),
 		"down":    p.boolean(&l.Down, "down"),
+		"a-mac":   p.mac(&l.AMAC, "a-mac"),
+		"b-mac":   p.mac(&l.BMAC, "b-mac"),
 	})
+}
+
+func (p *tparser) vxlan(n *yaml.Node, path string, x *VXLAN) {
+	vni := -1
+	p.mapping(n, path, "vxlan", map[string]func(*yaml.Node, string){
+		"name":   p.str(&x.Name, "vxlan name"),
+		"vni":    p.integer(&vni, "vni"),
+		"local":  p.addr(&x.Local, "local"),
+		"remote": p.addr(&x.Remote, "remote"),
+		"dev":    p.str(&x.Dev, "dev"),
+		"port":   p.integer(&x.Port, "port"),
+	})
+	switch {
+	case vni == -1:
+		p.errorf(n, "vxlan: vni is missing")
+	case vni < 0 || vni > 1<<24-1:
+		p.errorf(n, "vxlan: vni %d is outside 0..16777215", vni)
+	default:
+		x.VNI = uint32(vni)
+	}
+}
+
+func (p *tparser) bridge(n *yaml.Node, path string, b *Bridge) {
+	p.mapping(n, path, "bridge", map[string]func(*yaml.Node, string){
+		"name":        p.str(&b.Name, "bridge name"),
+		"ports":       p.strs(&b.Ports, "ports"),
+		"no-learning": p.strs(&b.NoLearning, "no-learning"),
+		"fdb": list(p, &b.FDB, "fdb", func(n *yaml.Node, path string, e *FDBEntry) {
+			p.mapping(n, path, "fdb entry", map[string]func(*yaml.Node, string){
+				"mac":  p.mac(&e.MAC, "mac"),
+				"port": p.str(&e.Port, "port"),
+			})
+		}),
+	})
+}
+
+// strs reads a list of words (interface names).
+func (p *tparser) strs(dst *[]string, what string) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) {
+		p.sequence(n, path, what, func(_ int, v *yaml.Node, _ string) {
+			if s, ok := p.scalar(v, what); ok {
+				*dst = append(*dst, s)
+			}
+		})
+	}
 }

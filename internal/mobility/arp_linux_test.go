@@ -125,7 +125,9 @@ func TestARPConn(t *testing.T) {
 	t.Run("KernelRequestSeen", func(t *testing.T) {
 		// A VM that arrives and talks resolves its gateway first: the
 		// broadcast request is what the xTR detects it by.
-		a.exec(t, "vm", "ip", "neigh", "flush", "dev", "lan0")
+		if err := a.lab.FlushNeighbors("vm", "lan0"); err != nil {
+			t.Fatal(err)
+		}
 		a.exec(t, "vm", "ping", "-c", "1", "-W", "2", a.xtrIP.String())
 		fr := a.await(t, "the VM's request for the xTR", func(fr Frame) bool {
 			return fr.ARP.Op == OpRequest && fr.ARP.SenderIP == a.vmIP && fr.ARP.TargetIP == a.xtrIP

@@ -56,10 +56,10 @@ type bench struct {
 	duration   time.Duration
 	udpRate    string
 	profileDir string
-	only       string      // -phases
-	onlyTests  string      // -tests
-	procs      []*lab.Proc // lispd processes of the LISP phase
-	downErr    error       // from taking the lab down
+	only       string           // -phases
+	onlyTests  string           // -tests
+	procs      []*lab.LispdProc // lispd processes of the LISP phase, ms first
+	downErr    error            // from taking the lab down
 	out        io.Writer
 }
 

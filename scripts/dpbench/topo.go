@@ -187,10 +187,9 @@ func (b *bench) lispUp(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := b.eventually(ctx, "both EID prefixes registered", 15*time.Second, func() bool {
-		st, err := adminapi.Query(ctx, b.lab.SocketPath("ms"), 2*time.Second, (*adminapi.Client).Status)
-		return err == nil && st.Prefixes == 2
-	}); err != nil {
+	rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := b.procs[0].WaitPrefixes(rctx, 2); err != nil { // ms: both sites
 		return err
 	}
 	// The first packets to each side trigger Map-Requests and are held
@@ -208,18 +207,14 @@ func (b *bench) startLispd(ctx context.Context, node, cfg string) error {
 	if err := os.WriteFile(path, []byte(full), 0o600); err != nil {
 		return err
 	}
-	p, err := b.lab.Start(node, "lispd", []string{b.lispd, "--config", path}, nil)
+	p, err := b.lab.StartLispd(node, path, lab.LispdOptions{Binary: b.lispd})
 	if err != nil {
 		return err
 	}
 	b.procs = append(b.procs, p)
-	return b.eventually(ctx, "lispd admin socket in "+node, 10*time.Second, func() bool {
-		if p.Exited() {
-			return false
-		}
-		_, err := adminapi.Query(ctx, b.lab.SocketPath(node), 2*time.Second, (*adminapi.Client).Status)
-		return err == nil
-	})
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return p.WaitReady(ctx)
 }
 
 func (b *bench) lispDown() error {

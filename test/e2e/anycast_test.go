@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/lab"
@@ -81,7 +80,7 @@ xtr:
 // each ITR reaches the nearest, and when one is cut off the other answers.
 func TestAnycastMapResolvers(t *testing.T) {
 	l := lab.NewTest(t, anycastTopology())
-	n := &network{t: t, lab: l, dir: t.TempDir(), procs: map[string]*lab.Proc{}}
+	n := &network{t: t, lab: l, dir: t.TempDir(), procs: map[string]*lab.LispdProc{}}
 	cfgs := map[string]string{
 		"ms1": fmt.Sprintf(anycastMS, "198.18.11.2"),
 		"ms2": fmt.Sprintf(anycastMS, "198.18.12.2"),
@@ -95,10 +94,7 @@ func TestAnycastMapResolvers(t *testing.T) {
 		n.runLispd(node)
 	}
 	for _, ms := range []string{"ms1", "ms2"} {
-		n.eventually(ms+" has both sites", 15*time.Second, func() bool {
-			st, err := query(n, ms, (*adminapi.Client).Status)
-			return err == nil && st.Prefixes == 2
-		})
+		n.waitPrefixes(ms, 2)
 	}
 	ecms := func(node string) uint64 {
 		cs, err := query(n, node, (*adminapi.Client).Statistics)

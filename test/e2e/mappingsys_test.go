@@ -48,7 +48,7 @@ func TestMapServerRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	n.runLispd("ms")
-	n.eventually("registrations back after the restart", 15*time.Second, func() bool { return n.registered() == 6 })
+	n.waitPrefixes("ms", 6) // the registrations are back
 	// A fresh resolution goes through the restarted mapping system.
 	if err := n.clearMapCache("xa"); err != nil {
 		t.Fatal(err)

@@ -156,12 +156,12 @@ type network struct {
 	t     *testing.T
 	lab   *lab.Lab
 	dir   string
-	procs map[string]*lab.Proc // lispd per node
+	procs map[string]*lab.LispdProc // lispd per node
 }
 
 func startNetwork(t *testing.T) *network {
 	l := lab.NewTest(t, twoSites())
-	n := &network{t: t, lab: l, dir: t.TempDir(), procs: map[string]*lab.Proc{}}
+	n := &network{t: t, lab: l, dir: t.TempDir(), procs: map[string]*lab.LispdProc{}}
 	hosts := map[string]netip.Addr{"ha": ip("198.51.100.10"), "hb": ip("203.0.113.10"), "nl": ip("192.0.2.10")}
 	if err := l.WriteHosts(hosts); err != nil {
 		t.Fatal(err)
@@ -173,10 +173,7 @@ func startNetwork(t *testing.T) *network {
 	// table: lispd routed the instance's prefixes in its own table.
 	n.addAddr("xa", "eid1", "198.51.100.1/24")
 	n.addAddr("xb", "eid1", "203.0.113.1/24")
-	n.eventually("all six EID prefixes registered", 15*time.Second, func() bool {
-		st, err := query(n, "ms", (*adminapi.Client).Status)
-		return err == nil && st.Prefixes == 6
-	})
+	n.waitPrefixes("ms", 6)
 	return n
 }
 
@@ -192,15 +189,27 @@ func (n *network) startLispd(node, cfg string) {
 // runLispd (re)starts lispd in node with the config written for it.
 func (n *network) runLispd(node string) {
 	path := filepath.Join(n.dir, node+".yaml")
-	p, err := n.lab.Start(node, "lispd", []string{lispdBin, "--config", path}, nil)
+	p, err := n.lab.StartLispd(node, path, lab.LispdOptions{Binary: lispdBin})
 	if err != nil {
 		n.t.Fatal(err)
 	}
 	n.procs[node] = p
-	n.eventually("lispd admin socket in "+node, 10*time.Second, func() bool {
-		_, err := query(n, node, (*adminapi.Client).Status)
-		return err == nil
-	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.WaitReady(ctx); err != nil {
+		n.t.Fatal(err)
+	}
+}
+
+// waitPrefixes waits until the Map-Server on node holds exactly want
+// registered EID prefixes.
+func (n *network) waitPrefixes(node string, want int) {
+	n.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := n.procs[node].WaitPrefixes(ctx, want); err != nil {
+		n.t.Fatal(err)
+	}
 }
 
 // query calls f on the admin API of a node's lispd, giving it two seconds.
