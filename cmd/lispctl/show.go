@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -244,12 +246,34 @@ func newReloadCmd(s streams) *cobra.Command {
 			sock, _ := cmd.Flags().GetString("socket")
 			c := admin.NewClient(sock)
 			defer c.Close()
-			if err := c.Do(cmd.Context(), "POST", "/v1/reload", nil); err != nil {
+			var res daemon.ReloadResult
+			if err := c.Do(cmd.Context(), "POST", "/v1/reload", &res); err != nil {
 				return &exitError{code: exitFailed, err: err}
 			}
-			fmt.Fprintln(s.out, "configuration reloaded")
+			printReload(s.out, res)
 			return nil
 		},
+	}
+}
+
+// printReload says what a reload applied, section by section. (A refused
+// reload is an error: it applied nothing.)
+func printReload(w io.Writer, r daemon.ReloadResult) {
+	if len(r.Applied) == 0 {
+		fmt.Fprintln(w, "configuration reloaded: nothing changed")
+		return
+	}
+	fmt.Fprintln(w, "configuration reloaded; applied:")
+	for _, sec := range slices.Sorted(maps.Keys(r.Applied)) {
+		fmt.Fprintf(w, "  %s: %s\n", sec, strings.Join(r.Applied[sec], ", "))
+	}
+	for _, s := range []struct {
+		what  string
+		names []string
+	}{{"added", r.SitesAdded}, {"removed", r.SitesRemoved}, {"changed", r.SitesChanged}} {
+		if len(s.names) > 0 {
+			fmt.Fprintf(w, "  sites %s: %s\n", s.what, strings.Join(s.names, ", "))
+		}
 	}
 }
 

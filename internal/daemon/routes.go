@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -136,9 +137,16 @@ func (d *Daemon) routes() {
 		if err != nil {
 			return nil, admin.BadRequest("%v", err)
 		}
-		if err := d.Reload(cfg); err != nil {
+		res, err := d.Reload(cfg)
+		var restart *RestartRequiredError
+		switch {
+		case errors.As(err, &restart):
+			// Nothing changed: the running configuration conflicts with
+			// the file until lispd restarts.
+			return nil, &admin.Error{Status: http.StatusConflict, Msg: err.Error()}
+		case err != nil:
 			return nil, admin.BadRequest("%v", err)
 		}
-		return map[string]string{"result": "reloaded"}, nil
+		return res, nil
 	})
 }

@@ -198,6 +198,13 @@ func (s *Server) flushCacheLocked() {
 	s.stopProbingLocked()
 }
 
+// Options returns the options the xTR runs with.
+func (s *Server) Options() Options {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.opts
+}
+
 func (p MapServerPeer) equal(q MapServerPeer) bool {
 	return p.Addr == q.Addr && p.KeyID == q.KeyID && p.Alg == q.Alg && string(p.Secret) == string(q.Secret) &&
 		p.ProxyReply == q.ProxyReply && p.WantMapNotify == q.WantMapNotify
