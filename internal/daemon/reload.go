@@ -133,7 +133,7 @@ func (d *Daemon) planReload(cfg *config.Config) (*reloadPlan, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reload refused: %w", err)
 		}
-		if !cfg.XTR.HasXTRID {
+		if cfg.XTR == nil || !cfg.XTR.HasXTRID {
 			xo.XTRID = d.xtr.Options().XTRID // the one picked at start-up stays
 		}
 		if keys := d.xtrRestartKeys(p, &xo); len(keys) > 0 {
