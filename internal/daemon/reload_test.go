@@ -20,6 +20,8 @@ import (
 
 	"github.com/lispd/lispd/internal/admin"
 	"github.com/lispd/lispd/internal/config"
+	"github.com/lispd/lispd/internal/mobility"
+	"github.com/lispd/lispd/internal/osnet"
 	"github.com/lispd/lispd/internal/xtr"
 	"github.com/lispd/lispd/wire"
 )
@@ -35,6 +37,12 @@ type node struct {
 
 func runNode(t *testing.T, yaml string, opts Options) *node {
 	t.Helper()
+	return runNodeWith(t, yaml, opts, nil)
+}
+
+// runNodeWith calls before, if not nil, between New and Run.
+func runNodeWith(t *testing.T, yaml string, opts Options, before func(*node)) *node {
+	t.Helper()
 	dir := t.TempDir()
 	n := &node{path: filepath.Join(dir, "lispd.yaml"), sock: filepath.Join(dir, "lispd.sock")}
 	cfg := n.load(t, yaml)
@@ -43,6 +51,9 @@ func runNode(t *testing.T, yaml string, opts Options) *node {
 		t.Fatal(err)
 	}
 	n.Daemon = d
+	if before != nil {
+		before(n)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { d.Run(ctx); close(done) }()
@@ -325,6 +336,46 @@ xtr:
 		if got := liveKey(key, reloadEnv{}); got != live {
 			t.Errorf("liveKey(%s) = %v, want %v", key, got, live)
 		}
+	}
+}
+
+// A dynamic EID's timeout changes live; a database change that would
+// change the locators a range registers its hosts with is refused. The
+// daemon runs as if started with the range, minus the kernel side (ARP
+// sockets, proxy ARP), which needs root.
+func TestReloadDynamicEIDTimeout(t *testing.T) {
+	withRange := `
+control: {addresses: [127.0.90.55], port: 0}
+xtr:
+  etr: true
+  eid-interfaces: [lo]
+  database:
+    - eid-prefix: 198.51.100.0/24
+      locators: [{address: 127.0.90.55}]
+  dynamic-eids:
+    - {name: web, prefix: 198.51.100.128/25, interface: lo, timeout: 3m}
+`
+	without, _, _ := strings.Cut(withRange, "  dynamic-eids:")
+	n := runNodeWith(t, without, Options{DataPlane: xtr.NopDataPlane{}}, func(n *node) {
+		n.cfg = n.load(t, withRange)
+		xo, err := xtrOptions(n.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := &mobilityKernel{routes: osnet.NewHostRoutes(0)}
+		n.roam = &roaming{kernel: k, groups: map[string]*mobility.Group{}, mgr: mobility.New(mobility.Options{
+			Ranges: dynamicRanges(n.cfg.XTR, xo.Database), XTR: n.xtr, Kernel: k, Now: n.now})}
+	})
+	timeout := func() float64 { return n.roam.mgr.View()[0].TimeoutSec }
+	shorter := strings.Replace(withRange, "timeout: 3m", "timeout: 1m", 1)
+	n.mustApply(t, shorter, map[string][]string{"xtr": {"xtr.dynamic-eids[web].timeout"}})
+	if timeout() != 60 {
+		t.Errorf("show dynamic-eid timeout %v s, want the reloaded 60", timeout())
+	}
+	moved := strings.Replace(shorter, "{address: 127.0.90.55}", "{address: 127.0.90.56}", 1)
+	n.mustRefuse(t, strings.Replace(moved, "timeout: 1m", "timeout: 2m", 1), "xtr.database")
+	if timeout() != 60 {
+		t.Errorf("a refused reload changed the timeout to %v s", timeout())
 	}
 }
 

@@ -390,9 +390,7 @@ func TestPubSub(t *testing.T) {
 	f.register(etr2, 0, wire.AuthHMACSHA256, []byte("dc2key"), 1, []wire.EIDRecord{record(dc2, "192.0.2.12")}, withXTR(9))
 	f.register(etr1, 0, wire.AuthHMACSHA256, secret, 1, []wire.EIDRecord{record(dc1, "192.0.2.11")}, withXTR(1), proxy)
 	f.timers.take()
-	req := mapRequest(mapping.HostEID(0, netip.MustParseAddr("198.51.100.20")), 100)
-	req.Msg.HasXTRID, req.Msg.XTRID, req.Msg.SiteID = true, [16]byte{9}, 7
-	req.Msg.Records[0].Notify = true
+	req := subscription("198.51.100.20", 100)
 	var out capture
 	f.s.HandleMapRequest(req, &out)
 	if len(out.msgs) != 1 {
@@ -466,15 +464,21 @@ func (f *fixture) ack(n *wire.MapNotify, key []byte) {
 	f.s.HandleMapNotifyAck(raw, a, netip.AddrPortFrom(itr, 4342))
 }
 
+// subscription is a Map-Request of xTR 9 (site-ID 7) subscribing to host.
+func subscription(host string, nonce uint64) *Request {
+	req := mapRequest(mapping.HostEID(0, netip.MustParseAddr(host)), nonce)
+	req.Msg.HasXTRID, req.Msg.XTRID, req.Msg.SiteID = true, [16]byte{9}, 7
+	req.Msg.Records[0].Notify = true
+	return req
+}
+
 // subscribeDC1 registers xTR 9 for site dc2 and subscribes it to a host
 // of dc1; the acknowledgement is consumed.
 func (f *fixture) subscribeDC1() {
 	f.t.Helper()
 	f.register(etr2, 0, wire.AuthHMACSHA256, []byte("dc2key"), 1, []wire.EIDRecord{record(dc2, "192.0.2.12")}, withXTR(9))
 	f.register(etr1, 0, wire.AuthHMACSHA256, secret, 1, []wire.EIDRecord{record(dc1, "192.0.2.11")}, withXTR(1))
-	req := mapRequest(mapping.HostEID(0, netip.MustParseAddr("198.51.100.20")), 100)
-	req.Msg.HasXTRID, req.Msg.XTRID, req.Msg.SiteID = true, [16]byte{9}, 7
-	req.Msg.Records[0].Notify = true
+	req := subscription("198.51.100.20", 100)
 	f.s.HandleMapRequest(req, &capture{})
 	if len(f.s.Subscriptions()) != 1 {
 		f.t.Fatal("not subscribed")
@@ -525,9 +529,7 @@ func TestReconfigureTimers(t *testing.T) {
 	}
 	f.subscribeDC1()
 	// The second subscriber is over the reloaded limit of one.
-	req := mapRequest(mapping.HostEID(0, netip.MustParseAddr("198.51.100.21")), 300)
-	req.Msg.HasXTRID, req.Msg.XTRID, req.Msg.SiteID = true, [16]byte{9}, 7
-	req.Msg.Records[0].Notify = true
+	req := subscription("198.51.100.21", 300)
 	f.s.HandleMapRequest(req, &capture{})
 	if n := len(f.s.Subscriptions()); n != 1 {
 		t.Errorf("%d subscriptions, want the reloaded limit 1", n)

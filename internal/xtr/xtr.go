@@ -255,8 +255,9 @@ func (s *Server) setDatabaseLocked(entries []DatabaseEntry) {
 	s.opts.DataPlane.SetLocalEIDs(eids)
 }
 
-// SetDatabase replaces the local EID database (reload, dynamic EIDs): the
-// Map-Servers hear of it at once and recent ITRs get an SMR.
+// SetDatabase replaces the local EID database: the Map-Servers hear of it
+// at once and recent ITRs get an SMR. (A reload goes through Reconfigure,
+// which also withdraws the prefixes that are gone.)
 func (s *Server) SetDatabase(entries []DatabaseEntry) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
