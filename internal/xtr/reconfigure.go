@@ -82,7 +82,13 @@ func (s *Server) Reconfigure(o Options) error {
 			gone = append(gone, kept...)
 		}
 		for _, p := range gone {
-			s.withdrawLocked(p, s.db.All())
+			// A Map-Server whose key or flags changed stays: the new
+			// registration replaces the old one, a withdrawal would only
+			// make the prefixes flap.
+			stays := o.ETR && slices.ContainsFunc(kept, func(k *peerState) bool { return k.Addr == p.Addr })
+			if !stays {
+				s.withdrawLocked(p, s.db.All())
+			}
 		}
 	}
 	s.peers = kept

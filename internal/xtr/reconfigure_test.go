@@ -44,8 +44,13 @@ type wireMsg struct {
 
 func decodeAll(t *testing.T, c *capture) []wireMsg {
 	t.Helper()
+	return decodeAllOf(t, c.take())
+}
+
+func decodeAllOf(t *testing.T, sent []sent) []wireMsg {
+	t.Helper()
 	var out []wireMsg
-	for _, s := range c.take() {
+	for _, s := range sent {
 		m, err := wire.Decode(s.b)
 		if err != nil {
 			t.Fatal(err)
@@ -290,5 +295,67 @@ func TestReconfigureRefusesFixed(t *testing.T) {
 	}
 	if !s.Owns(eidA) || s.Owns(eidC) || s.DatabaseView().XTRID != hexID([16]byte{7}) {
 		t.Error("a refused reconfiguration changed the xTR")
+	}
+}
+
+// A Map-Server whose key changes is registered with under the new key at
+// once and not sent a withdrawal: the prefixes do not flap.
+func TestReconfigureMapServerKey(t *testing.T) {
+	clk, c := &clock{t: time.Unix(1e9, 0)}, &capture{}
+	o := xtrOpts(clk, c, eidA)
+	s := New(o)
+	s.Tick()
+	c.take()
+	o.MapServers = []MapServerPeer{ms1}
+	o.MapServers[0].Secret = []byte("rotated")
+	if err := s.Reconfigure(o); err != nil {
+		t.Fatal(err)
+	}
+	out := c.take()
+	reg, withdrawn := registered(t, decodeAllOf(t, out))
+	if len(reg[ms1.Addr]) != 1 || len(withdrawn) != 0 {
+		t.Fatalf("registered %v, withdrew %v: want a registration only", reg, withdrawn)
+	}
+	if err := wire.Verify(out[0].b, []byte("rotated"), wire.AuthOptions{}); err != nil {
+		t.Errorf("Map-Register not signed with the new key: %v", err)
+	}
+}
+
+// A smaller map-cache takes effect at once; a longer register interval
+// postpones the next periodic Map-Register, a shorter one brings it on.
+func TestReconfigureCacheSizeAndRegisterInterval(t *testing.T) {
+	s, c, _, _ := newITR(t) // map-cache of 3
+	for i, d := range []string{"198.51.100.1", "198.51.100.129", "203.0.113.1"} {
+		s.Miss(0, netip.MustParseAddr(d))
+		req := requestOf(t, c.take()[0])
+		rec := mapping.Mapping{EID: mapping.NewEID(0, netip.PrefixFrom(netip.MustParseAddr(d), 25).Masked()), TTL: uint32(10 + i),
+			Locators: []mapping.Locator{{Addr: netip.MustParseAddr("192.0.2.12"), Priority: 1, Weight: 100, Flags: wire.LocatorReachable}}}
+		s.HandleMapReply(&wire.MapReply{Nonce: req.Nonce, Records: []wire.EIDRecord{rec.Record()}}, netip.AddrPort{})
+	}
+	if n := len(s.MapCache()); n != 3 {
+		t.Fatalf("%d entries cached", n)
+	}
+	o := s.Options()
+	o.MaxCacheEntries = 1
+	if err := s.Reconfigure(o); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(s.MapCache()); n != 1 {
+		t.Errorf("%d entries in a map-cache reloaded to hold 1", n)
+	}
+
+	clk, c2 := &clock{t: time.Unix(1e9, 0)}, &capture{}
+	e := New(xtrOpts(clk, c2, eidA)) // registers every minute
+	e.Tick()
+	c2.take()
+	o = e.Options()
+	o.RegisterInterval = 10 * time.Second
+	if err := e.Reconfigure(o); err != nil {
+		t.Fatal(err)
+	}
+	clk.advance(11 * time.Second)
+	e.Tick()
+	if reg, _ := registered(t, decodeAll(t, c2)); len(reg[ms1.Addr]) != 1 {
+		t.Errorf("no Map-Register 11 s after the interval was reloaded to 10 s: %v", reg)
 	}
 }
