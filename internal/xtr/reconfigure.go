@@ -94,11 +94,12 @@ func (s *Server) Reconfigure(o Options) error {
 	s.peers = kept
 
 	s.opts.ITR, s.opts.ETR = o.ITR, o.ETR
-	s.opts.MapResolvers = o.MapResolvers
+	if !slices.Equal(o.MapResolvers, s.opts.MapResolvers) {
+		s.opts.MapResolvers, s.mrIndex = o.MapResolvers, 0
+	}
 	s.opts.LocalRLOCs = o.LocalRLOCs
 	s.opts.MaxCacheEntries = o.MaxCacheEntries
 	s.opts.RecordTTL, s.opts.ProbeMisses = o.RecordTTL, o.ProbeMisses
-	s.mrIndex = 0
 	if o.RegisterInterval != s.opts.RegisterInterval {
 		s.opts.RegisterInterval = o.RegisterInterval
 		for _, p := range s.peers {
@@ -123,6 +124,12 @@ func (s *Server) Reconfigure(o Options) error {
 	}
 
 	// The database last, so that its registration goes to the new peers.
+	// Locators compare in the order the database keeps them.
+	o.Database = slices.Clone(o.Database)
+	for i := range o.Database {
+		o.Database[i].Locators = slices.Clone(o.Database[i].Locators)
+		mapping.SortLocators(o.Database[i].Locators)
+	}
 	dbChanged := !slices.EqualFunc(oldDB, o.Database, DatabaseEntry.equal)
 	if dbChanged {
 		removed := map[mapping.EID]*DatabaseEntry{}

@@ -359,3 +359,26 @@ func TestReconfigureCacheSizeAndRegisterInterval(t *testing.T) {
 		t.Errorf("no Map-Register 11 s after the interval was reloaded to 10 s: %v", reg)
 	}
 }
+
+// Reconfiguring with what runs (locators in another order included)
+// sends nothing: no registration, withdrawal or SMR.
+func TestReconfigureUnchangedIsQuiet(t *testing.T) {
+	clk, c := &clock{t: time.Unix(1e9, 0)}, &capture{}
+	o := xtrOpts(clk, c, eidA)
+	o.Database[0].Locators = []mapping.Locator{{Addr: netip.MustParseAddr("192.0.2.22"), Priority: 1, Weight: 50},
+		{Addr: rloc, Priority: 1, Weight: 50}}
+	s := New(o)
+	s.Tick()
+	s.Decapsulated(itrA, 0, netip.Addr{})
+	c.take()
+	// A new configuration, as a reload builds: nothing shared with the first.
+	n := xtrOpts(clk, c, eidA)
+	n.Database[0].Locators = []mapping.Locator{{Addr: netip.MustParseAddr("192.0.2.22"), Priority: 1, Weight: 50},
+		{Addr: rloc, Priority: 1, Weight: 50}}
+	if err := s.Reconfigure(n); err != nil {
+		t.Fatal(err)
+	}
+	if out := c.take(); len(out) != 0 {
+		t.Errorf("an unchanged reconfiguration sent %d messages: %v", len(out), decodeAllOf(t, out))
+	}
+}
