@@ -93,6 +93,11 @@ func (s *Server) Reconfigure(o Options) error {
 	}
 	s.peers = kept
 
+	if wasITR && !o.ITR {
+		// Through the Map-Resolver the subscriptions were made with.
+		s.unsubscribeLocked()
+		s.flushCacheLocked()
+	}
 	s.opts.ITR, s.opts.ETR = o.ITR, o.ETR
 	if !slices.Equal(o.MapResolvers, s.opts.MapResolvers) {
 		s.opts.MapResolvers, s.mrIndex = o.MapResolvers, 0
@@ -114,10 +119,6 @@ func (s *Server) Reconfigure(o Options) error {
 		if o.ProbeInterval <= 0 {
 			s.stopProbingLocked()
 		}
-	}
-	if wasITR && !o.ITR {
-		s.unsubscribeLocked()
-		s.flushCacheLocked()
 	}
 	for len(s.cacheIdx) > s.opts.MaxCacheEntries {
 		s.evictLocked()

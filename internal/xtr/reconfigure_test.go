@@ -382,3 +382,34 @@ func TestReconfigureUnchangedIsQuiet(t *testing.T) {
 		t.Errorf("an unchanged reconfiguration sent %d messages: %v", len(out), decodeAllOf(t, out))
 	}
 }
+
+// ITR off ends the publish/subscribe subscriptions, through the
+// Map-Resolver they were made with even when the reload replaces it.
+func TestReconfigureITROffUnsubscribes(t *testing.T) {
+	clk, c := &clock{t: time.Unix(1e9, 0)}, &capture{}
+	o := xtrOpts(clk, c, eidA)
+	o.ETR, o.Subscribe = false, true
+	s := New(o)
+	s.Miss(0, dst)
+	c.take()
+	n := xtrOpts(clk, c, eidA)
+	n.ETR, n.ITR, n.Subscribe = true, false, true
+	n.MapResolvers = []netip.Addr{netip.MustParseAddr("192.0.2.9")}
+	if err := s.Reconfigure(n); err != nil {
+		t.Fatal(err)
+	}
+	var unsub []netip.AddrPort
+	for _, m := range decodeAll(t, c) {
+		if e, ok := m.msg.(*wire.ECM); ok {
+			r := e.Message.(*wire.MapRequest)
+			if len(r.ITRRLOCs) == 1 && !addrOK(r.ITRRLOCs[0]) && r.Records[0].Notify {
+				unsub = append(unsub, m.to)
+			}
+		}
+	}
+	if !slices.Equal(unsub, []netip.AddrPort{netip.AddrPortFrom(mr, 4342)}) {
+		t.Errorf("unsubscriptions sent to %v, want one to the old Map-Resolver", unsub)
+	}
+}
+
+func addrOK(a wire.Address) bool { _, ok := a.Addr(); return ok }
