@@ -57,6 +57,9 @@ func BenchmarkMapRequestEncode(b *testing.B) {
 	}
 }
 
+// password is the authentication key of the signed benchmarks.
+var password = []byte("password")
+
 func benchRegister(b *testing.B) []byte {
 	rloc := AddrFromIP(netip.MustParseAddr("192.0.2.12"))
 	m := &MapRegister{WantMapNotify: true, AuthBody: AuthBody{Nonce: 7, Algorithm: AuthHMACSHA256,

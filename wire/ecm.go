@@ -130,6 +130,30 @@ func (m *ECM) Append(b []byte) ([]byte, error) {
 	return b, nil
 }
 
+// EncapsulateMapRequest wraps req in the ECM an ITR sends to a Map-Resolver
+// (RFC 9301 §5.8): inner IP from the first of sources of eid's family to
+// eid, TTL 64; inner UDP from srcPort to ControlPort. The inner header must
+// be of the EID's family, so when no source is (an IPv6 EID asked over IPv4
+// RLOCs) it is the unspecified address of that family: the Map-Reply goes
+// to the ITR-RLOCs, never to the inner source.
+func EncapsulateMapRequest(req *MapRequest, eid netip.Addr, srcPort uint16, sources ...netip.Addr) *ECM {
+	eid = eid.Unmap()
+	return &ECM{IP: InnerIP{Src: ecmSource(eid, sources), Dst: eid, TTL: 64}, SrcPort: srcPort, DstPort: ControlPort,
+		Message: req}
+}
+
+func ecmSource(eid netip.Addr, sources []netip.Addr) netip.Addr {
+	for _, a := range sources {
+		if a = a.Unmap(); a.IsValid() && a.Is4() == eid.Is4() {
+			return a
+		}
+	}
+	if eid.Is4() {
+		return netip.IPv4Unspecified()
+	}
+	return netip.IPv6Unspecified()
+}
+
 // DecodeECM decodes an Encapsulated Control Message and the message inside.
 func DecodeECM(b []byte) (*ECM, error) { return decodeECM(b, 0, 0) }
 

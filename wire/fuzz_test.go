@@ -3,35 +3,26 @@ package wire
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/lispd/lispd/internal/testvectors"
 )
 
 // seedPayloads returns every LISP payload in the golden corpus and a few hundred generated messages of every type.
 func seedPayloads(f *testing.F) [][]byte {
 	var out [][]byte
 	for _, name := range []string{"handmade.vectors.json", "oor/oor-capture.vectors.json"} {
-		raw, err := os.ReadFile(filepath.Join(vectorsDir, name))
-		if err != nil {
-			continue
-		}
-		var v struct {
-			Vectors []jsonVector `json:"vectors"`
-		}
-		if json.Unmarshal(raw, &v) == nil {
-			for _, x := range v.Vectors {
-				out = append(out, mustHex(f, x.Payload))
-			}
+		for _, v := range testvectors.JSON(f, name).Vectors {
+			out = append(out, v.Payload)
 		}
 	}
 	for _, name := range []string{"synthetic/vectors.txt", "odl/odl-vectors.txt"} {
-		fh, err := os.Open(filepath.Join(vectorsDir, name))
+		fh, err := os.Open(testvectors.Path(f, name))
 		if err != nil {
-			continue
+			f.Fatal(err)
 		}
 		sc := bufio.NewScanner(fh)
 		for sc.Scan() {

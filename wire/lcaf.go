@@ -32,17 +32,38 @@ const (
 	LCAFVendorSpecific LCAFType = 255
 )
 
-var lcafNames = map[LCAFType]string{
-	LCAFNull: "null", LCAFAFIList: "afi-list", LCAFInstanceID: "instance-id", LCAFASNumber: "as-number",
-	LCAFAppData: "app-data", LCAFGeoCoord: "geo", LCAFOpaqueKey: "opaque-key", LCAFNATTraversal: "nat-traversal",
-	LCAFNonceLocator: "nonce-locator", LCAFMulticastInfo: "multicast-info", LCAFELP: "elp",
-	LCAFSecurityKey: "security-key", LCAFSourceDest: "source-dest", LCAFRLE: "rle", LCAFJSON: "json",
-	LCAFKeyValue: "key-value", LCAFEncapFormat: "encap-format", LCAFVendorSpecific: "vendor",
+// lcafKind is what the codec knows of one LCAF type: its name and an empty
+// body, which then decodes itself (each body type has its decoder next to
+// its encoder below).
+type lcafKind struct {
+	name string
+	new  func() LCAFBody
+}
+
+var lcafKinds = map[LCAFType]lcafKind{
+	LCAFNull:           {"null", func() LCAFBody { return new(NullLCAF) }},
+	LCAFAFIList:        {"afi-list", func() LCAFBody { return new(AFIListLCAF) }},
+	LCAFInstanceID:     {"instance-id", func() LCAFBody { return new(InstanceIDLCAF) }},
+	LCAFASNumber:       {"as-number", func() LCAFBody { return new(ASNumberLCAF) }},
+	LCAFAppData:        {"app-data", func() LCAFBody { return new(AppDataLCAF) }},
+	LCAFGeoCoord:       {"geo", func() LCAFBody { return new(GeoLCAF) }},
+	LCAFOpaqueKey:      {"opaque-key", func() LCAFBody { return new(OpaqueKeyLCAF) }},
+	LCAFNATTraversal:   {"nat-traversal", func() LCAFBody { return new(NATTraversalLCAF) }},
+	LCAFNonceLocator:   {"nonce-locator", func() LCAFBody { return new(NonceLocatorLCAF) }},
+	LCAFMulticastInfo:  {"multicast-info", func() LCAFBody { return new(MulticastInfoLCAF) }},
+	LCAFELP:            {"elp", func() LCAFBody { return new(ELPLCAF) }},
+	LCAFSecurityKey:    {"security-key", func() LCAFBody { return new(SecurityKeyLCAF) }},
+	LCAFSourceDest:     {"source-dest", func() LCAFBody { return new(SourceDestLCAF) }},
+	LCAFRLE:            {"rle", func() LCAFBody { return new(RLELCAF) }},
+	LCAFJSON:           {"json", func() LCAFBody { return new(JSONLCAF) }},
+	LCAFKeyValue:       {"key-value", func() LCAFBody { return new(KeyValueLCAF) }},
+	LCAFEncapFormat:    {"encap-format", func() LCAFBody { return new(EncapFormatLCAF) }},
+	LCAFVendorSpecific: {"vendor", func() LCAFBody { return new(VendorLCAF) }},
 }
 
 func (t LCAFType) String() string {
-	if n, ok := lcafNames[t]; ok {
-		return n
+	if k, ok := lcafKinds[t]; ok {
+		return k.name
 	}
 	return "lcaf-" + strconv.Itoa(int(t))
 }
@@ -62,9 +83,20 @@ type LCAF struct {
 // LCAFBody is the type-specific part of an LCAF. Unknown types decode to
 // *OpaqueLCAF and re-encode unchanged.
 type LCAFBody interface {
+	// decodeBody fills the body from r, which holds exactly the LCAF's
+	// Length bytes, and returns r where it stopped, for the caller to check
+	// that nothing is left over; rsvd2 is the header's Rsvd2 byte. r goes by
+	// value: a pointer passed through an interface would move it to the heap.
+	decodeBody(r reader, rsvd2 uint8, depth int) (reader, error)
 	bodyLen() int
 	appendBody(b []byte, depth int) ([]byte, error)
 	String() string
+}
+
+// rsvd2Body is a body that carries one of its fields in the header's Rsvd2
+// byte; received is LCAF.Rsvd2, for the bits the body does not own.
+type rsvd2Body interface {
+	rsvd2(received uint8) uint8
 }
 
 // Len is the LCAF size after the AFI: 6 header bytes plus the body.
@@ -76,14 +108,8 @@ func (l *LCAF) Len() int {
 }
 
 func (l *LCAF) rsvd2() uint8 {
-	switch b := l.Body.(type) {
-	case *InstanceIDLCAF:
-		return b.MaskLen
-	case *JSONLCAF:
-		if b.Binary {
-			return l.Rsvd2 | 1
-		}
-		return l.Rsvd2 &^ 1
+	if b, ok := l.Body.(rsvd2Body); ok {
+		return b.rsvd2(l.Rsvd2)
 	}
 	return l.Rsvd2
 }
@@ -132,8 +158,12 @@ func decodeLCAF(b []byte, base, depth int) (*LCAF, int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	l.Body, err = decodeLCAFBody(l, &body, depth)
-	if err != nil {
+	if k, ok := lcafKinds[l.Type]; ok {
+		l.Body = k.new()
+	} else {
+		l.Body = new(OpaqueLCAF)
+	}
+	if body, err = l.Body.decodeBody(body, l.Rsvd2, depth); err != nil {
 		return nil, 0, err
 	}
 	if err := body.done("body"); err != nil {
@@ -158,241 +188,17 @@ func (r *reader) addressDepth(field string, depth int) (Address, error) {
 	return a, nil
 }
 
-func decodeLCAFBody(l *LCAF, r *reader, depth int) (LCAFBody, error) {
-	var err error
-	switch l.Type {
-	case LCAFNull:
-		return &NullLCAF{}, nil
-	case LCAFAFIList:
-		v := &AFIListLCAF{}
-		for r.remaining() > 0 {
-			a, err := r.addressDepth("address", depth)
-			if err != nil {
-				return nil, err
-			}
-			v.Addrs = append(v.Addrs, a)
-		}
-		return v, nil
-	case LCAFInstanceID:
-		v := &InstanceIDLCAF{MaskLen: l.Rsvd2}
-		if v.IID, err = r.u32("Instance ID"); err != nil {
-			return nil, err
-		}
-		v.Addr, err = r.addressDepth("address", depth)
-		return v, err
-	case LCAFASNumber:
-		v := &ASNumberLCAF{}
-		if v.ASN, err = r.u32("AS Number"); err != nil {
-			return nil, err
-		}
-		v.Addr, err = r.addressDepth("address", depth)
-		return v, err
-	case LCAFAppData:
-		v := &AppDataLCAF{}
-		var w uint32
-		if w, err = r.u32("TOS/Protocol"); err != nil {
-			return nil, err
-		}
-		v.TOS, v.Protocol = w>>8, uint8(w)
-		for _, p := range []*uint16{&v.LocalPortLow, &v.LocalPortHigh, &v.RemotePortLow, &v.RemotePortHigh} {
-			if *p, err = r.u16("port"); err != nil {
-				return nil, err
-			}
-		}
-		v.Addr, err = r.addressDepth("address", depth)
-		return v, err
-	case LCAFGeoCoord:
-		v := &GeoLCAF{}
-		var lat, lon, alt uint32
-		if lat, err = r.u32("latitude"); err != nil {
-			return nil, err
-		}
-		if lon, err = r.u32("longitude"); err != nil {
-			return nil, err
-		}
-		if alt, err = r.u32("altitude"); err != nil {
-			return nil, err
-		}
-		v.North, v.LatDegrees, v.LatMinutes, v.LatSeconds = lat&0x80000000 != 0, uint16(lat>>16)&0x7fff, uint8(lat>>8), uint8(lat)
-		v.East, v.LonDegrees, v.LonMinutes, v.LonSeconds = lon&0x80000000 != 0, uint16(lon>>16)&0x7fff, uint8(lon>>8), uint8(lon)
-		v.Altitude = int32(alt)
-		v.Addr, err = r.addressDepth("address", depth)
-		return v, err
-	case LCAFOpaqueKey:
-		v := &OpaqueKeyLCAF{}
-		if v.KeyFieldNum, err = r.u8("Key Field Num"); err != nil {
-			return nil, err
-		}
-		if v.WildcardFields, err = r.u16("Key Wildcard Fields"); err != nil {
-			return nil, err
-		}
-		v.Key, err = r.bytes(r.remaining(), "Key")
-		return v, err
-	case LCAFNATTraversal:
-		v := &NATTraversalLCAF{}
-		if v.MSPort, err = r.u16("MS UDP Port"); err != nil {
-			return nil, err
-		}
-		if v.ETRPort, err = r.u16("ETR UDP Port"); err != nil {
-			return nil, err
-		}
-		for _, p := range []*Address{&v.GlobalETR, &v.MS, &v.PrivateETR} {
-			if *p, err = r.addressDepth("address", depth); err != nil {
-				return nil, err
-			}
-		}
-		for r.remaining() > 0 {
-			a, err := r.addressDepth("RTR", depth)
-			if err != nil {
-				return nil, err
-			}
-			v.RTRs = append(v.RTRs, a)
-		}
-		return v, nil
-	case LCAFNonceLocator:
-		v := &NonceLocatorLCAF{}
-		var w uint32
-		if w, err = r.u32("Nonce"); err != nil {
-			return nil, err
-		}
-		v.Reserved, v.Nonce = uint8(w>>24), w&0xffffff
-		v.Addr, err = r.addressDepth("address", depth)
-		return v, err
-	case LCAFMulticastInfo:
-		v := &MulticastInfoLCAF{}
-		if v.IID, err = r.u32("Instance ID"); err != nil {
-			return nil, err
-		}
-		if v.Reserved, err = r.u16("Reserved"); err != nil {
-			return nil, err
-		}
-		if v.SourceMaskLen, err = r.u8("Source mask-len"); err != nil {
-			return nil, err
-		}
-		if v.GroupMaskLen, err = r.u8("Group mask-len"); err != nil {
-			return nil, err
-		}
-		if v.Source, err = r.addressDepth("source", depth); err != nil {
-			return nil, err
-		}
-		v.Group, err = r.addressDepth("group", depth)
-		return v, err
-	case LCAFELP:
-		v := &ELPLCAF{}
-		for r.remaining() > 0 {
-			var h ELPHop
-			if h.Flags, err = r.u16("hop flags"); err != nil {
-				return nil, err
-			}
-			if h.Addr, err = r.addressDepth("hop", depth); err != nil {
-				return nil, err
-			}
-			v.Hops = append(v.Hops, h)
-		}
-		return v, nil
-	case LCAFSecurityKey:
-		v := &SecurityKeyLCAF{}
-		var count uint8
-		if count, err = r.u8("Key Count"); err != nil {
-			return nil, err
-		}
-		if v.Rsvd3, err = r.u8("Rsvd3"); err != nil {
-			return nil, err
-		}
-		if v.Algorithm, err = r.u8("Key Algorithm"); err != nil {
-			return nil, err
-		}
-		if v.Flags, err = r.u8("Rsvd4/R"); err != nil {
-			return nil, err
-		}
-		for range count {
-			n, err := r.u16("Key Length")
-			if err != nil {
-				return nil, err
-			}
-			k, err := r.bytes(int(n), "Key Material")
-			if err != nil {
-				return nil, err
-			}
-			v.Keys = append(v.Keys, k)
-		}
-		v.Addr, err = r.addressDepth("locator", depth)
-		return v, err
-	case LCAFSourceDest:
-		v := &SourceDestLCAF{}
-		if v.Reserved, err = r.u16("Reserved"); err != nil {
-			return nil, err
-		}
-		if v.SourceMaskLen, err = r.u8("Source mask-len"); err != nil {
-			return nil, err
-		}
-		if v.DestMaskLen, err = r.u8("Dest mask-len"); err != nil {
-			return nil, err
-		}
-		if v.Source, err = r.addressDepth("source", depth); err != nil {
-			return nil, err
-		}
-		v.Dest, err = r.addressDepth("dest", depth)
-		return v, err
-	case LCAFRLE:
-		v := &RLELCAF{}
-		for r.remaining() > 0 {
-			var e RLEEntry
-			if e.Rsvd3, err = r.u16("Rsvd3"); err != nil {
-				return nil, err
-			}
-			if e.Rsvd4, err = r.u8("Rsvd4"); err != nil {
-				return nil, err
-			}
-			if e.Level, err = r.u8("Level"); err != nil {
-				return nil, err
-			}
-			if e.Addr, err = r.addressDepth("RTR/ETR", depth); err != nil {
-				return nil, err
-			}
-			v.Entries = append(v.Entries, e)
-		}
-		return v, nil
-	case LCAFJSON:
-		v := &JSONLCAF{Binary: l.Rsvd2&1 != 0}
-		var n uint16
-		if n, err = r.u16("JSON length"); err != nil {
-			return nil, err
-		}
-		if v.JSON, err = r.bytes(int(n), "JSON"); err != nil {
-			return nil, err
-		}
-		v.Addr, err = r.addressDepth("address", depth)
-		return v, err
-	case LCAFKeyValue:
-		v := &KeyValueLCAF{}
-		if v.Key, err = r.addressDepth("key", depth); err != nil {
-			return nil, err
-		}
-		v.Value, err = r.addressDepth("value", depth)
-		return v, err
-	case LCAFEncapFormat:
-		v := &EncapFormatLCAF{}
-		if v.Flags, err = r.u32("flags"); err != nil {
-			return nil, err
-		}
-		v.Addr, err = r.addressDepth("address", depth)
-		return v, err
-	case LCAFVendorSpecific:
-		v := &VendorLCAF{}
-		if v.Rsvd3, err = r.u8("Rsvd3"); err != nil {
-			return nil, err
-		}
-		oui, err := r.bytes(3, "OUI")
+// addressList reads addresses named field until r is exhausted.
+func (r *reader) addressList(field string, depth int) ([]Address, error) {
+	var out []Address
+	for r.remaining() > 0 {
+		a, err := r.addressDepth(field, depth)
 		if err != nil {
 			return nil, err
 		}
-		copy(v.OUI[:], oui)
-		v.Data, err = r.bytes(r.remaining(), "vendor data")
-		return v, err
+		out = append(out, a)
 	}
-	d, err := r.bytes(r.remaining(), "body")
-	return &OpaqueLCAF{Data: d}, err
+	return out, nil
 }
 
 func appendAddrs(b []byte, depth int, addrs ...Address) ([]byte, error) {
@@ -416,18 +222,23 @@ func addrsLen(addrs ...Address) int {
 // NullLCAF is type 0, an empty body.
 type NullLCAF struct{}
 
-func (*NullLCAF) bodyLen() int                               { return 0 }
-func (*NullLCAF) appendBody(b []byte, _ int) ([]byte, error) { return b, nil }
-func (*NullLCAF) String() string                             { return "lcaf(null)" }
+func (*NullLCAF) decodeBody(r reader, _ uint8, _ int) (reader, error) { return r, nil }
+func (*NullLCAF) appendBody(b []byte, _ int) ([]byte, error)          { return b, nil }
+func (*NullLCAF) bodyLen() int                                        { return 0 }
+func (*NullLCAF) String() string                                      { return "lcaf(null)" }
 
 // AFIListLCAF is type 1: several addresses naming one thing (e.g. an IPv4
 // and an IPv6 address of one RLOC).
 type AFIListLCAF struct{ Addrs []Address }
 
-func (v *AFIListLCAF) bodyLen() int { return addrsLen(v.Addrs...) }
+func (v *AFIListLCAF) decodeBody(r reader, _ uint8, d int) (_ reader, err error) {
+	v.Addrs, err = r.addressList("address", d)
+	return r, err
+}
 func (v *AFIListLCAF) appendBody(b []byte, d int) ([]byte, error) {
 	return appendAddrs(b, d, v.Addrs...)
 }
+func (v *AFIListLCAF) bodyLen() int { return addrsLen(v.Addrs...) }
 func (v *AFIListLCAF) String() string {
 	s := make([]string, len(v.Addrs))
 	for i, a := range v.Addrs {
@@ -444,10 +255,19 @@ type InstanceIDLCAF struct {
 	Addr    Address
 }
 
-func (v *InstanceIDLCAF) bodyLen() int { return 4 + v.Addr.Len() }
+func (v *InstanceIDLCAF) decodeBody(r reader, rsvd2 uint8, d int) (_ reader, err error) {
+	v.MaskLen = rsvd2
+	if v.IID, err = r.u32("Instance ID"); err != nil {
+		return r, err
+	}
+	v.Addr, err = r.addressDepth("address", d)
+	return r, err
+}
+func (v *InstanceIDLCAF) rsvd2(uint8) uint8 { return v.MaskLen }
 func (v *InstanceIDLCAF) appendBody(b []byte, d int) ([]byte, error) {
 	return v.Addr.appendDepth(put32(b, v.IID), d)
 }
+func (v *InstanceIDLCAF) bodyLen() int   { return 4 + v.Addr.Len() }
 func (v *InstanceIDLCAF) String() string { return fmt.Sprintf("[%d]%s", v.IID, v.Addr) }
 
 // ASNumberLCAF is type 3: an address tagged with its AS number.
@@ -456,10 +276,17 @@ type ASNumberLCAF struct {
 	Addr Address
 }
 
-func (v *ASNumberLCAF) bodyLen() int { return 4 + v.Addr.Len() }
+func (v *ASNumberLCAF) decodeBody(r reader, _ uint8, d int) (_ reader, err error) {
+	if v.ASN, err = r.u32("AS Number"); err != nil {
+		return r, err
+	}
+	v.Addr, err = r.addressDepth("address", d)
+	return r, err
+}
 func (v *ASNumberLCAF) appendBody(b []byte, d int) ([]byte, error) {
 	return v.Addr.appendDepth(put32(b, v.ASN), d)
 }
+func (v *ASNumberLCAF) bodyLen() int   { return 4 + v.Addr.Len() }
 func (v *ASNumberLCAF) String() string { return fmt.Sprintf("AS%d:%s", v.ASN, v.Addr) }
 
 // AppDataLCAF is type 4 (experimental): an address with flow qualifiers.
@@ -471,12 +298,26 @@ type AppDataLCAF struct {
 	Addr                          Address
 }
 
-func (v *AppDataLCAF) bodyLen() int { return 12 + v.Addr.Len() }
+func (v *AppDataLCAF) decodeBody(r reader, _ uint8, d int) (reader, error) {
+	w, err := r.u32("TOS/Protocol")
+	if err != nil {
+		return r, err
+	}
+	v.TOS, v.Protocol = w>>8, uint8(w)
+	for _, p := range []*uint16{&v.LocalPortLow, &v.LocalPortHigh, &v.RemotePortLow, &v.RemotePortHigh} {
+		if *p, err = r.u16("port"); err != nil {
+			return r, err
+		}
+	}
+	v.Addr, err = r.addressDepth("address", d)
+	return r, err
+}
 func (v *AppDataLCAF) appendBody(b []byte, d int) ([]byte, error) {
 	b = put32(b, v.TOS<<8|uint32(v.Protocol))
 	b = put16(put16(put16(put16(b, v.LocalPortLow), v.LocalPortHigh), v.RemotePortLow), v.RemotePortHigh)
 	return v.Addr.appendDepth(b, d)
 }
+func (v *AppDataLCAF) bodyLen() int { return 12 + v.Addr.Len() }
 func (v *AppDataLCAF) String() string {
 	return fmt.Sprintf("app(%s proto %d ports %d-%d/%d-%d tos %#x)", v.Addr, v.Protocol,
 		v.LocalPortLow, v.LocalPortHigh, v.RemotePortLow, v.RemotePortHigh, v.TOS)
@@ -494,21 +335,32 @@ type GeoLCAF struct {
 	Addr                   Address
 }
 
-func geoWord(pos bool, deg uint16, m, s uint8) uint32 {
-	w := uint32(deg&0x7fff)<<16 | uint32(m)<<8 | uint32(s)
-	if pos {
-		w |= 0x80000000
+func (v *GeoLCAF) decodeBody(r reader, _ uint8, d int) (reader, error) {
+	lat, err := r.u32("latitude")
+	if err != nil {
+		return r, err
 	}
-	return w
+	lon, err := r.u32("longitude")
+	if err != nil {
+		return r, err
+	}
+	alt, err := r.u32("altitude")
+	if err != nil {
+		return r, err
+	}
+	v.North, v.LatDegrees, v.LatMinutes, v.LatSeconds = lat&0x80000000 != 0, uint16(lat>>16)&0x7fff, uint8(lat>>8), uint8(lat)
+	v.East, v.LonDegrees, v.LonMinutes, v.LonSeconds = lon&0x80000000 != 0, uint16(lon>>16)&0x7fff, uint8(lon>>8), uint8(lon)
+	v.Altitude = int32(alt)
+	v.Addr, err = r.addressDepth("address", d)
+	return r, err
 }
-
-func (v *GeoLCAF) bodyLen() int { return 12 + v.Addr.Len() }
 func (v *GeoLCAF) appendBody(b []byte, d int) ([]byte, error) {
 	b = put32(b, geoWord(v.North, v.LatDegrees, v.LatMinutes, v.LatSeconds))
 	b = put32(b, geoWord(v.East, v.LonDegrees, v.LonMinutes, v.LonSeconds))
 	b = put32(b, uint32(v.Altitude))
 	return v.Addr.appendDepth(b, d)
 }
+func (v *GeoLCAF) bodyLen() int { return 12 + v.Addr.Len() }
 func (v *GeoLCAF) String() string {
 	ns, ew := "S", "W"
 	if v.North {
@@ -521,6 +373,15 @@ func (v *GeoLCAF) String() string {
 		v.LonDegrees, v.LonMinutes, v.LonSeconds, ew, v.Altitude, v.Addr)
 }
 
+// geoWord packs a latitude or longitude; pos is North or East.
+func geoWord(pos bool, deg uint16, m, s uint8) uint32 {
+	w := uint32(deg&0x7fff)<<16 | uint32(m)<<8 | uint32(s)
+	if pos {
+		w |= 0x80000000
+	}
+	return w
+}
+
 // OpaqueKeyLCAF is type 6 (experimental).
 type OpaqueKeyLCAF struct {
 	KeyFieldNum    uint8
@@ -528,10 +389,20 @@ type OpaqueKeyLCAF struct {
 	Key            []byte
 }
 
-func (v *OpaqueKeyLCAF) bodyLen() int { return 3 + len(v.Key) }
+func (v *OpaqueKeyLCAF) decodeBody(r reader, _ uint8, _ int) (_ reader, err error) {
+	if v.KeyFieldNum, err = r.u8("Key Field Num"); err != nil {
+		return r, err
+	}
+	if v.WildcardFields, err = r.u16("Key Wildcard Fields"); err != nil {
+		return r, err
+	}
+	v.Key, err = r.bytes(r.remaining(), "Key")
+	return r, err
+}
 func (v *OpaqueKeyLCAF) appendBody(b []byte, _ int) ([]byte, error) {
 	return append(put16(append(b, v.KeyFieldNum), v.WildcardFields), v.Key...), nil
 }
+func (v *OpaqueKeyLCAF) bodyLen() int   { return 3 + len(v.Key) }
 func (v *OpaqueKeyLCAF) String() string { return "opaque-key(" + hex.EncodeToString(v.Key) + ")" }
 
 // NATTraversalLCAF is type 7, carried in Info-Reply messages.
@@ -541,8 +412,20 @@ type NATTraversalLCAF struct {
 	RTRs                      []Address
 }
 
-func (v *NATTraversalLCAF) bodyLen() int {
-	return 4 + addrsLen(v.GlobalETR, v.MS, v.PrivateETR) + addrsLen(v.RTRs...)
+func (v *NATTraversalLCAF) decodeBody(r reader, _ uint8, d int) (_ reader, err error) {
+	if v.MSPort, err = r.u16("MS UDP Port"); err != nil {
+		return r, err
+	}
+	if v.ETRPort, err = r.u16("ETR UDP Port"); err != nil {
+		return r, err
+	}
+	for _, p := range []*Address{&v.GlobalETR, &v.MS, &v.PrivateETR} {
+		if *p, err = r.addressDepth("address", d); err != nil {
+			return r, err
+		}
+	}
+	v.RTRs, err = r.addressList("RTR", d)
+	return r, err
 }
 func (v *NATTraversalLCAF) appendBody(b []byte, d int) ([]byte, error) {
 	b, err := appendAddrs(put16(put16(b, v.MSPort), v.ETRPort), d, v.GlobalETR, v.MS, v.PrivateETR)
@@ -550,6 +433,9 @@ func (v *NATTraversalLCAF) appendBody(b []byte, d int) ([]byte, error) {
 		return b, err
 	}
 	return appendAddrs(b, d, v.RTRs...)
+}
+func (v *NATTraversalLCAF) bodyLen() int {
+	return 4 + addrsLen(v.GlobalETR, v.MS, v.PrivateETR) + addrsLen(v.RTRs...)
 }
 func (v *NATTraversalLCAF) String() string {
 	rtrs := make([]string, len(v.RTRs))
@@ -567,10 +453,19 @@ type NonceLocatorLCAF struct {
 	Addr     Address
 }
 
-func (v *NonceLocatorLCAF) bodyLen() int { return 4 + v.Addr.Len() }
+func (v *NonceLocatorLCAF) decodeBody(r reader, _ uint8, d int) (reader, error) {
+	w, err := r.u32("Nonce")
+	if err != nil {
+		return r, err
+	}
+	v.Reserved, v.Nonce = uint8(w>>24), w&0xffffff
+	v.Addr, err = r.addressDepth("address", d)
+	return r, err
+}
 func (v *NonceLocatorLCAF) appendBody(b []byte, d int) ([]byte, error) {
 	return v.Addr.appendDepth(put32(b, uint32(v.Reserved)<<24|v.Nonce&0xffffff), d)
 }
+func (v *NonceLocatorLCAF) bodyLen() int   { return 4 + v.Addr.Len() }
 func (v *NonceLocatorLCAF) String() string { return fmt.Sprintf("nonce(%#06x %s)", v.Nonce, v.Addr) }
 
 // MulticastInfoLCAF is type 9: an (S,G) or (*,G) EID.
@@ -581,11 +476,30 @@ type MulticastInfoLCAF struct {
 	Source, Group               Address
 }
 
-func (v *MulticastInfoLCAF) bodyLen() int { return 8 + addrsLen(v.Source, v.Group) }
+func (v *MulticastInfoLCAF) decodeBody(r reader, _ uint8, d int) (_ reader, err error) {
+	if v.IID, err = r.u32("Instance ID"); err != nil {
+		return r, err
+	}
+	if v.Reserved, err = r.u16("Reserved"); err != nil {
+		return r, err
+	}
+	if v.SourceMaskLen, err = r.u8("Source mask-len"); err != nil {
+		return r, err
+	}
+	if v.GroupMaskLen, err = r.u8("Group mask-len"); err != nil {
+		return r, err
+	}
+	if v.Source, err = r.addressDepth("source", d); err != nil {
+		return r, err
+	}
+	v.Group, err = r.addressDepth("group", d)
+	return r, err
+}
 func (v *MulticastInfoLCAF) appendBody(b []byte, d int) ([]byte, error) {
 	b = append(put16(put32(b, v.IID), v.Reserved), v.SourceMaskLen, v.GroupMaskLen)
 	return appendAddrs(b, d, v.Source, v.Group)
 }
+func (v *MulticastInfoLCAF) bodyLen() int { return 8 + addrsLen(v.Source, v.Group) }
 func (v *MulticastInfoLCAF) String() string {
 	return fmt.Sprintf("[%d](%s/%d, %s/%d)", v.IID, v.Source, v.SourceMaskLen, v.Group, v.GroupMaskLen)
 }
@@ -606,12 +520,18 @@ type ELPHop struct {
 // ELPLCAF is type 10: an explicit locator path.
 type ELPLCAF struct{ Hops []ELPHop }
 
-func (v *ELPLCAF) bodyLen() int {
-	n := 0
-	for _, h := range v.Hops {
-		n += 2 + h.Addr.Len()
+func (v *ELPLCAF) decodeBody(r reader, _ uint8, d int) (_ reader, err error) {
+	for r.remaining() > 0 {
+		var h ELPHop
+		if h.Flags, err = r.u16("hop flags"); err != nil {
+			return r, err
+		}
+		if h.Addr, err = r.addressDepth("hop", d); err != nil {
+			return r, err
+		}
+		v.Hops = append(v.Hops, h)
 	}
-	return n
+	return r, nil
 }
 func (v *ELPLCAF) appendBody(b []byte, d int) ([]byte, error) {
 	var err error
@@ -621,6 +541,13 @@ func (v *ELPLCAF) appendBody(b []byte, d int) ([]byte, error) {
 		}
 	}
 	return b, nil
+}
+func (v *ELPLCAF) bodyLen() int {
+	n := 0
+	for _, h := range v.Hops {
+		n += 2 + h.Addr.Len()
+	}
+	return n
 }
 func (v *ELPLCAF) String() string {
 	s := make([]string, len(v.Hops))
@@ -652,12 +579,33 @@ type SecurityKeyLCAF struct {
 	Addr      Address
 }
 
-func (v *SecurityKeyLCAF) bodyLen() int {
-	n := 4 + v.Addr.Len()
-	for _, k := range v.Keys {
-		n += 2 + len(k)
+func (v *SecurityKeyLCAF) decodeBody(r reader, _ uint8, d int) (reader, error) {
+	count, err := r.u8("Key Count")
+	if err != nil {
+		return r, err
 	}
-	return n
+	if v.Rsvd3, err = r.u8("Rsvd3"); err != nil {
+		return r, err
+	}
+	if v.Algorithm, err = r.u8("Key Algorithm"); err != nil {
+		return r, err
+	}
+	if v.Flags, err = r.u8("Rsvd4/R"); err != nil {
+		return r, err
+	}
+	for range count {
+		n, err := r.u16("Key Length")
+		if err != nil {
+			return r, err
+		}
+		k, err := r.bytes(int(n), "Key Material")
+		if err != nil {
+			return r, err
+		}
+		v.Keys = append(v.Keys, k)
+	}
+	v.Addr, err = r.addressDepth("locator", d)
+	return r, err
 }
 func (v *SecurityKeyLCAF) appendBody(b []byte, d int) ([]byte, error) {
 	if len(v.Keys) > 255 {
@@ -672,6 +620,13 @@ func (v *SecurityKeyLCAF) appendBody(b []byte, d int) ([]byte, error) {
 	}
 	return v.Addr.appendDepth(b, d)
 }
+func (v *SecurityKeyLCAF) bodyLen() int {
+	n := 4 + v.Addr.Len()
+	for _, k := range v.Keys {
+		n += 2 + len(k)
+	}
+	return n
+}
 func (v *SecurityKeyLCAF) String() string {
 	return fmt.Sprintf("security-key(alg %d, %d keys, %s)", v.Algorithm, len(v.Keys), v.Addr)
 }
@@ -683,10 +638,26 @@ type SourceDestLCAF struct {
 	Source, Dest               Address
 }
 
-func (v *SourceDestLCAF) bodyLen() int { return 4 + addrsLen(v.Source, v.Dest) }
+func (v *SourceDestLCAF) decodeBody(r reader, _ uint8, d int) (_ reader, err error) {
+	if v.Reserved, err = r.u16("Reserved"); err != nil {
+		return r, err
+	}
+	if v.SourceMaskLen, err = r.u8("Source mask-len"); err != nil {
+		return r, err
+	}
+	if v.DestMaskLen, err = r.u8("Dest mask-len"); err != nil {
+		return r, err
+	}
+	if v.Source, err = r.addressDepth("source", d); err != nil {
+		return r, err
+	}
+	v.Dest, err = r.addressDepth("dest", d)
+	return r, err
+}
 func (v *SourceDestLCAF) appendBody(b []byte, d int) ([]byte, error) {
 	return appendAddrs(append(put16(b, v.Reserved), v.SourceMaskLen, v.DestMaskLen), d, v.Source, v.Dest)
 }
+func (v *SourceDestLCAF) bodyLen() int { return 4 + addrsLen(v.Source, v.Dest) }
 func (v *SourceDestLCAF) String() string {
 	return fmt.Sprintf("(%s/%d -> %s/%d)", v.Source, v.SourceMaskLen, v.Dest, v.DestMaskLen)
 }
@@ -702,12 +673,24 @@ type RLEEntry struct {
 // RLELCAF is type 13: a replication list.
 type RLELCAF struct{ Entries []RLEEntry }
 
-func (v *RLELCAF) bodyLen() int {
-	n := 0
-	for _, e := range v.Entries {
-		n += 4 + e.Addr.Len()
+func (v *RLELCAF) decodeBody(r reader, _ uint8, d int) (_ reader, err error) {
+	for r.remaining() > 0 {
+		var e RLEEntry
+		if e.Rsvd3, err = r.u16("Rsvd3"); err != nil {
+			return r, err
+		}
+		if e.Rsvd4, err = r.u8("Rsvd4"); err != nil {
+			return r, err
+		}
+		if e.Level, err = r.u8("Level"); err != nil {
+			return r, err
+		}
+		if e.Addr, err = r.addressDepth("RTR/ETR", d); err != nil {
+			return r, err
+		}
+		v.Entries = append(v.Entries, e)
 	}
-	return n
+	return r, nil
 }
 func (v *RLELCAF) appendBody(b []byte, d int) ([]byte, error) {
 	var err error
@@ -718,6 +701,13 @@ func (v *RLELCAF) appendBody(b []byte, d int) ([]byte, error) {
 	}
 	return b, nil
 }
+func (v *RLELCAF) bodyLen() int {
+	n := 0
+	for _, e := range v.Entries {
+		n += 4 + e.Addr.Len()
+	}
+	return n
+}
 func (v *RLELCAF) String() string {
 	s := make([]string, len(v.Entries))
 	for i, e := range v.Entries {
@@ -727,19 +717,38 @@ func (v *RLELCAF) String() string {
 }
 
 // JSONLCAF is type 14 (experimental): a JSON document and an optional address.
+// Binary is the B bit, carried in Rsvd2.
 type JSONLCAF struct {
 	Binary bool
 	JSON   []byte
 	Addr   Address
 }
 
-func (v *JSONLCAF) bodyLen() int { return 2 + len(v.JSON) + v.Addr.Len() }
+func (v *JSONLCAF) decodeBody(r reader, rsvd2 uint8, d int) (reader, error) {
+	v.Binary = rsvd2&1 != 0
+	n, err := r.u16("JSON length")
+	if err != nil {
+		return r, err
+	}
+	if v.JSON, err = r.bytes(int(n), "JSON"); err != nil {
+		return r, err
+	}
+	v.Addr, err = r.addressDepth("address", d)
+	return r, err
+}
+func (v *JSONLCAF) rsvd2(received uint8) uint8 {
+	if v.Binary {
+		return received | 1
+	}
+	return received &^ 1
+}
 func (v *JSONLCAF) appendBody(b []byte, d int) ([]byte, error) {
 	if len(v.JSON) > 0xffff {
 		return b, encErr("JSON LCAF", "JSON length", ErrBadLength)
 	}
 	return v.Addr.appendDepth(append(put16(b, uint16(len(v.JSON))), v.JSON...), d)
 }
+func (v *JSONLCAF) bodyLen() int { return 2 + len(v.JSON) + v.Addr.Len() }
 func (v *JSONLCAF) String() string {
 	if v.Binary {
 		return "json(binary " + strconv.Itoa(len(v.JSON)) + " bytes)"
@@ -750,10 +759,17 @@ func (v *JSONLCAF) String() string {
 // KeyValueLCAF is type 15 (experimental).
 type KeyValueLCAF struct{ Key, Value Address }
 
-func (v *KeyValueLCAF) bodyLen() int { return addrsLen(v.Key, v.Value) }
+func (v *KeyValueLCAF) decodeBody(r reader, _ uint8, d int) (_ reader, err error) {
+	if v.Key, err = r.addressDepth("key", d); err != nil {
+		return r, err
+	}
+	v.Value, err = r.addressDepth("value", d)
+	return r, err
+}
 func (v *KeyValueLCAF) appendBody(b []byte, d int) ([]byte, error) {
 	return appendAddrs(b, d, v.Key, v.Value)
 }
+func (v *KeyValueLCAF) bodyLen() int   { return addrsLen(v.Key, v.Value) }
 func (v *KeyValueLCAF) String() string { return fmt.Sprintf("kv(%s=%s)", v.Key, v.Value) }
 
 // Encapsulation-format flags (RFC 8060 §5.5).
@@ -773,10 +789,17 @@ type EncapFormatLCAF struct {
 	Addr  Address
 }
 
-func (v *EncapFormatLCAF) bodyLen() int { return 4 + v.Addr.Len() }
+func (v *EncapFormatLCAF) decodeBody(r reader, _ uint8, d int) (_ reader, err error) {
+	if v.Flags, err = r.u32("flags"); err != nil {
+		return r, err
+	}
+	v.Addr, err = r.addressDepth("address", d)
+	return r, err
+}
 func (v *EncapFormatLCAF) appendBody(b []byte, d int) ([]byte, error) {
 	return v.Addr.appendDepth(put32(b, v.Flags), d)
 }
+func (v *EncapFormatLCAF) bodyLen() int { return 4 + v.Addr.Len() }
 func (v *EncapFormatLCAF) String() string {
 	var names []string
 	for _, f := range []struct {
@@ -798,10 +821,22 @@ type VendorLCAF struct {
 	Data  []byte
 }
 
-func (v *VendorLCAF) bodyLen() int { return 4 + len(v.Data) }
+func (v *VendorLCAF) decodeBody(r reader, _ uint8, _ int) (_ reader, err error) {
+	if v.Rsvd3, err = r.u8("Rsvd3"); err != nil {
+		return r, err
+	}
+	oui, err := r.bytes(3, "OUI")
+	if err != nil {
+		return r, err
+	}
+	copy(v.OUI[:], oui)
+	v.Data, err = r.bytes(r.remaining(), "vendor data")
+	return r, err
+}
 func (v *VendorLCAF) appendBody(b []byte, _ int) ([]byte, error) {
 	return append(append(append(b, v.Rsvd3), v.OUI[:]...), v.Data...), nil
 }
+func (v *VendorLCAF) bodyLen() int { return 4 + len(v.Data) }
 func (v *VendorLCAF) String() string {
 	return fmt.Sprintf("vendor(oui %s, %d bytes)", hex.EncodeToString(v.OUI[:]), len(v.Data))
 }
@@ -809,8 +844,12 @@ func (v *VendorLCAF) String() string {
 // OpaqueLCAF holds the body of an LCAF type this package does not know.
 type OpaqueLCAF struct{ Data []byte }
 
-func (v *OpaqueLCAF) bodyLen() int { return len(v.Data) }
+func (v *OpaqueLCAF) decodeBody(r reader, _ uint8, _ int) (_ reader, err error) {
+	v.Data, err = r.bytes(r.remaining(), "body")
+	return r, err
+}
 func (v *OpaqueLCAF) appendBody(b []byte, _ int) ([]byte, error) {
 	return append(b, v.Data...), nil
 }
+func (v *OpaqueLCAF) bodyLen() int   { return len(v.Data) }
 func (v *OpaqueLCAF) String() string { return "opaque(" + hex.EncodeToString(v.Data) + ")" }

@@ -34,6 +34,22 @@ func (t MessageType) String() string {
 	return "Type-" + strconv.Itoa(int(t))
 }
 
+// typeLabels are the lower-case names metrics and logs use (the "type"
+// label of lisp_control_messages_received_total): operators graph them, so
+// they never change.
+var typeLabels = [16]string{"type-Reserved", "map-request", "map-reply", "map-register", "map-notify",
+	"map-notify-ack", "map-referral", "info", "ecm", "type-Type-9", "type-Type-10", "type-Type-11",
+	"type-Type-12", "type-Type-13", "type-Type-14", "shared-extension"}
+
+// Label is the type's metric label: "map-request", "map-reply", ...; an
+// unassigned type is "type-" and its String.
+func (t MessageType) Label() string {
+	if t < 16 {
+		return typeLabels[t]
+	}
+	return "type-" + t.String()
+}
+
 // Message is any LISP control message.
 type Message interface {
 	Type() MessageType
@@ -58,7 +74,7 @@ func PeekType(b []byte) (MessageType, bool) {
 	return MessageType(b[0] >> 4), true
 }
 
-// Decode decodes one control message (a UDP 4342 payload). Unassigned types
+// Decode decodes one control message (a ControlPort payload). Unassigned types
 // 9-14 decode to *UnknownMessage without error, so callers can count them by
 // type; type 0 is an error.
 func Decode(b []byte) (Message, error) {

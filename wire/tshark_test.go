@@ -1,4 +1,4 @@
-package wire
+package wire_test
 
 import (
 	"encoding/json"
@@ -14,15 +14,16 @@ import (
 	"time"
 
 	"github.com/lispd/lispd/internal/pcap"
+	"github.com/lispd/lispd/wire"
 )
 
 // tsharkCase is one packet we encode and the facts Wireshark must agree on.
 type tsharkCase struct {
 	name    string
-	msg     Message // control message (port 4342), or nil for data
-	data    []byte  // data packet (LISP header + inner IP) when msg is nil
-	typ     MessageType
-	inner   MessageType // ECM only
+	msg     wire.Message // control message (port 4342), or nil for data
+	data    []byte       // data packet (LISP header + inner IP) when msg is nil
+	typ     wire.MessageType
+	inner   wire.MessageType // ECM only
 	nonce   uint64
 	eids    []string // "addr/len" of every EID prefix, "[iid]" for instance IDs
 	rlocs   []string
@@ -30,65 +31,65 @@ type tsharkCase struct {
 }
 
 func tsharkCases(t *testing.T) []tsharkCase {
-	eid4 := AddrFromIP(netip.MustParseAddr("198.51.100.0"))
-	eid6 := AddrFromIP(netip.MustParseAddr("2001:db8:1::"))
-	rloc4 := AddrFromIP(netip.MustParseAddr("192.0.2.12"))
-	rloc6 := AddrFromIP(netip.MustParseAddr("2001:db8:ff::12"))
-	itr := AddrFromIP(netip.MustParseAddr("192.0.2.11"))
-	locs := []Locator{
-		{Priority: 1, Weight: 50, MPriority: 255, Flags: LocatorReachable, Address: rloc4},
-		{Priority: 1, Weight: 50, MPriority: 255, Flags: LocatorReachable | LocatorLocal, Address: rloc6},
+	eid4 := wire.AddrFromIP(netip.MustParseAddr("198.51.100.0"))
+	eid6 := wire.AddrFromIP(netip.MustParseAddr("2001:db8:1::"))
+	rloc4 := wire.AddrFromIP(netip.MustParseAddr("192.0.2.12"))
+	rloc6 := wire.AddrFromIP(netip.MustParseAddr("2001:db8:ff::12"))
+	itr := wire.AddrFromIP(netip.MustParseAddr("192.0.2.11"))
+	locs := []wire.Locator{
+		{Priority: 1, Weight: 50, MPriority: 255, Flags: wire.LocatorReachable, Address: rloc4},
+		{Priority: 1, Weight: 50, MPriority: 255, Flags: wire.LocatorReachable | wire.LocatorLocal, Address: rloc6},
 	}
 	type eidVariant struct {
 		name string
-		addr Address
+		addr wire.Address
 		ml   uint8
 		want string
 	}
 	variants := []eidVariant{
 		{"v4", eid4, 24, "198.51.100.0/24"},
 		{"v6", eid6, 48, "2001:db8:1::/48"},
-		{"v4-iid", AddrWithIID(1000, eid4), 24, "[1000]198.51.100.0/24"},
-		{"v6-iid", AddrWithIID(1000, eid6), 48, "[1000]2001:db8:1::/48"},
+		{"v4-iid", wire.AddrWithIID(1000, eid4), 24, "[1000]198.51.100.0/24"},
+		{"v6-iid", wire.AddrWithIID(1000, eid6), 48, "[1000]2001:db8:1::/48"},
 	}
 	var cases []tsharkCase
 	nonce := uint64(0x1000)
 	for _, v := range variants {
-		rec := EIDRecord{TTL: 1440, MaskLen: v.ml, Authoritative: true, EID: v.addr, Locators: locs}
-		neg := EIDRecord{TTL: 15, MaskLen: v.ml, Action: ActionNativelyForward, EID: v.addr}
+		rec := wire.EIDRecord{TTL: 1440, MaskLen: v.ml, Authoritative: true, EID: v.addr, Locators: locs}
+		neg := wire.EIDRecord{TTL: 15, MaskLen: v.ml, Action: wire.ActionNativelyForward, EID: v.addr}
 		rlocs := []string{"192.0.2.12", "2001:db8:ff::12"}
 		nonce++
-		req := &MapRequest{Nonce: nonce, SourceEID: itr, ITRRLOCs: []Address{itr, rloc6},
-			Records: []RequestRecord{{MaskLen: v.ml, EID: v.addr}}}
+		req := &wire.MapRequest{Nonce: nonce, SourceEID: itr, ITRRLOCs: []wire.Address{itr, rloc6},
+			Records: []wire.RequestRecord{{MaskLen: v.ml, EID: v.addr}}}
 		cases = append(cases,
-			tsharkCase{name: "map-request-" + v.name, msg: req, typ: TypeMapRequest, nonce: nonce, eids: []string{v.want}},
-			tsharkCase{name: "map-request-smr-" + v.name, msg: &MapRequest{SMR: true, DontReply: true, Nonce: nonce + 1, SourceEID: v.addr,
-				ITRRLOCs: []Address{itr}, Records: []RequestRecord{{MaskLen: v.ml, EID: v.addr}}}, typ: TypeMapRequest, nonce: nonce + 1, eids: []string{v.want}},
-			tsharkCase{name: "map-reply-" + v.name, msg: &MapReply{Nonce: nonce, Records: []EIDRecord{rec}}, typ: TypeMapReply,
+			tsharkCase{name: "map-request-" + v.name, msg: req, typ: wire.TypeMapRequest, nonce: nonce, eids: []string{v.want}},
+			tsharkCase{name: "map-request-smr-" + v.name, msg: &wire.MapRequest{SMR: true, DontReply: true, Nonce: nonce + 1, SourceEID: v.addr,
+				ITRRLOCs: []wire.Address{itr}, Records: []wire.RequestRecord{{MaskLen: v.ml, EID: v.addr}}}, typ: wire.TypeMapRequest, nonce: nonce + 1, eids: []string{v.want}},
+			tsharkCase{name: "map-reply-" + v.name, msg: &wire.MapReply{Nonce: nonce, Records: []wire.EIDRecord{rec}}, typ: wire.TypeMapReply,
 				nonce: nonce, eids: []string{v.want}, rlocs: rlocs},
-			tsharkCase{name: "negative-map-reply-" + v.name, msg: &MapReply{Nonce: nonce, Records: []EIDRecord{neg}}, typ: TypeMapReply,
+			tsharkCase{name: "negative-map-reply-" + v.name, msg: &wire.MapReply{Nonce: nonce, Records: []wire.EIDRecord{neg}}, typ: wire.TypeMapReply,
 				nonce: nonce, eids: []string{v.want}},
-			tsharkCase{name: "map-register-" + v.name, msg: &MapRegister{WantMapNotify: true, ProxyReply: true,
-				AuthBody: AuthBody{Nonce: nonce, Algorithm: AuthHMACSHA256, Records: []EIDRecord{rec}, HasXTRID: true, XTRID: [16]byte{1, 2, 3}, SiteID: 7}},
-				typ: TypeMapRegister, nonce: nonce, eids: []string{v.want}, rlocs: rlocs},
-			tsharkCase{name: "map-notify-" + v.name, msg: &MapNotify{AuthBody: AuthBody{Nonce: nonce, Algorithm: AuthHMACSHA1, Records: []EIDRecord{rec}}},
-				typ: TypeMapNotify, nonce: nonce, eids: []string{v.want}, rlocs: rlocs},
+			tsharkCase{name: "map-register-" + v.name, msg: &wire.MapRegister{WantMapNotify: true, ProxyReply: true,
+				AuthBody: wire.AuthBody{Nonce: nonce, Algorithm: wire.AuthHMACSHA256, Records: []wire.EIDRecord{rec}, HasXTRID: true, XTRID: [16]byte{1, 2, 3}, SiteID: 7}},
+				typ: wire.TypeMapRegister, nonce: nonce, eids: []string{v.want}, rlocs: rlocs},
+			tsharkCase{name: "map-notify-" + v.name, msg: &wire.MapNotify{AuthBody: wire.AuthBody{Nonce: nonce, Algorithm: wire.AuthHMACSHA1, Records: []wire.EIDRecord{rec}}},
+				typ: wire.TypeMapNotify, nonce: nonce, eids: []string{v.want}, rlocs: rlocs},
 			// Wireshark 4.0 names type 5 but decodes none of its fields.
-			tsharkCase{name: "map-notify-ack-" + v.name, msg: &MapNotifyAck{AuthBody: AuthBody{Nonce: nonce, Algorithm: AuthHMACSHA256, Records: []EIDRecord{rec}}},
-				typ: TypeMapNotifyAck},
-			tsharkCase{name: "map-referral-" + v.name, msg: &MapReferral{Nonce: nonce, Records: []EIDRecord{{TTL: 1440, MaskLen: v.ml,
-				Action: ReferralMSAck, EID: v.addr, Locators: locs}}}, typ: TypeMapReferral, nonce: nonce, eids: []string{v.want}, rlocs: rlocs},
+			tsharkCase{name: "map-notify-ack-" + v.name, msg: &wire.MapNotifyAck{AuthBody: wire.AuthBody{Nonce: nonce, Algorithm: wire.AuthHMACSHA256, Records: []wire.EIDRecord{rec}}},
+				typ: wire.TypeMapNotifyAck},
+			tsharkCase{name: "map-referral-" + v.name, msg: &wire.MapReferral{Nonce: nonce, Records: []wire.EIDRecord{{TTL: 1440, MaskLen: v.ml,
+				Action: wire.ReferralMSAck, EID: v.addr, Locators: locs}}}, typ: wire.TypeMapReferral, nonce: nonce, eids: []string{v.want}, rlocs: rlocs},
 		)
 		// Wireshark 4.0 does not decode an LCAF EID in an Info message, so
 		// those two go in with plain EIDs only.
-		if v.addr.AFI != AFILCAF {
+		if v.addr.AFI != wire.AFILCAF {
 			cases = append(cases,
-				tsharkCase{name: "info-request-" + v.name, msg: &Info{Nonce: nonce, Algorithm: AuthHMACSHA1, AuthData: make([]byte, 20),
-					MaskLen: v.ml, EID: v.addr}, typ: TypeInfo, nonce: nonce, eids: []string{v.want}},
-				tsharkCase{name: "info-reply-" + v.name, msg: &Info{Reply: true, Nonce: nonce, Algorithm: AuthHMACSHA1, AuthData: make([]byte, 20),
-					TTL: 15, MaskLen: v.ml, EID: v.addr, NATAddress: Address{AFI: AFILCAF, LCAF: &LCAF{Type: LCAFNATTraversal,
-						Body: &NATTraversalLCAF{MSPort: 4342, ETRPort: 61000, GlobalETR: rloc4, MS: itr, PrivateETR: rloc4,
-							RTRs: []Address{rloc4}}}}}, typ: TypeInfo, nonce: nonce, eids: []string{v.want}},
+				tsharkCase{name: "info-request-" + v.name, msg: &wire.Info{Nonce: nonce, Algorithm: wire.AuthHMACSHA1, AuthData: make([]byte, 20),
+					MaskLen: v.ml, EID: v.addr}, typ: wire.TypeInfo, nonce: nonce, eids: []string{v.want}},
+				tsharkCase{name: "info-reply-" + v.name, msg: &wire.Info{Reply: true, Nonce: nonce, Algorithm: wire.AuthHMACSHA1, AuthData: make([]byte, 20),
+					TTL: 15, MaskLen: v.ml, EID: v.addr, NATAddress: wire.Address{AFI: wire.AFILCAF, LCAF: &wire.LCAF{Type: wire.LCAFNATTraversal,
+						Body: &wire.NATTraversalLCAF{MSPort: 4342, ETRPort: 61000, GlobalETR: rloc4, MS: itr, PrivateETR: rloc4,
+							RTRs: []wire.Address{rloc4}}}}}, typ: wire.TypeInfo, nonce: nonce, eids: []string{v.want}},
 			)
 		}
 		for _, innerV6 := range []bool{false, true} {
@@ -96,9 +97,9 @@ func tsharkCases(t *testing.T) []tsharkCase {
 			if innerV6 {
 				src, dst = netip.MustParseAddr("2001:db8:ff::11"), netip.MustParseAddr("2001:db8:1::1")
 			}
-			ecm := &ECM{IP: InnerIP{Src: src, Dst: dst, TTL: 64}, SrcPort: 61002, DstPort: 4342, Message: req}
-			cases = append(cases, tsharkCase{name: fmt.Sprintf("ecm-inner-v6=%v-%s", innerV6, v.name), msg: ecm, typ: TypeECM,
-				inner: TypeMapRequest, nonce: nonce, eids: []string{v.want}})
+			ecm := &wire.ECM{IP: wire.InnerIP{Src: src, Dst: dst, TTL: 64}, SrcPort: 61002, DstPort: 4342, Message: req}
+			cases = append(cases, tsharkCase{name: fmt.Sprintf("ecm-inner-v6=%v-%s", innerV6, v.name), msg: ecm, typ: wire.TypeECM,
+				inner: wire.TypeMapRequest, nonce: nonce, eids: []string{v.want}})
 		}
 	}
 	// Data packets: an IPv4 and an IPv6 inner packet, with and without an instance ID.
@@ -106,7 +107,7 @@ func tsharkCases(t *testing.T) []tsharkCase {
 	inner6 := mustHex(t, "6000000000083a4020010db8000100000000000000000001"+"20010db8000200000000000000000002"+"8000244500000000")
 	for i, in := range [][]byte{inner4, inner6} {
 		for _, iid := range []int{-1, 4660} {
-			h := make(DataHeader, DataHeaderLen, DataHeaderLen+len(in))
+			h := make(wire.DataHeader, wire.DataHeaderLen, wire.DataHeaderLen+len(in))
 			h.SetNonce(0xabcdef)
 			if iid >= 0 {
 				h.SetInstanceID(uint32(iid))
@@ -142,10 +143,11 @@ func TestTsharkCrossCheck(t *testing.T) {
 	for i, c := range cases {
 		payload, port := c.data, uint16(4341)
 		if c.msg != nil {
-			if _, auth := c.msg.(authMessage); auth {
-				payload, err = EncodeSigned(c.msg, password, AuthOptions{})
-			} else {
-				payload, err = Encode(c.msg)
+			switch c.msg.(type) {
+			case *wire.MapRegister, *wire.MapNotify, *wire.MapNotifyAck:
+				payload, err = wire.EncodeSigned(c.msg, password, wire.AuthOptions{})
+			default:
+				payload, err = wire.Encode(c.msg)
 			}
 			if err != nil {
 				t.Fatalf("%s: %v", c.name, err)
@@ -204,7 +206,7 @@ func TestTsharkCrossCheck(t *testing.T) {
 			t.Errorf("%s: tshark type %s, want %d", c.name, got, c.typ)
 		}
 		fields := lisp[0]
-		if c.typ == TypeECM {
+		if c.typ == wire.TypeECM {
 			if len(lisp) < 2 {
 				t.Errorf("%s: tshark did not decode the ECM's inner message", c.name)
 				continue

@@ -1,55 +1,19 @@
-package wire
+package wire_test
 
 import (
 	"bufio"
 	"bytes"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/lispd/lispd/internal/pcap"
 	"github.com/lispd/lispd/internal/testvectors"
+	"github.com/lispd/lispd/wire"
 )
-
-// vectorsDir is the repository's golden corpus, testdata/vectors.
-var vectorsDir = testvectors.Dir()
-
-// needVectors fails the test if the corpus is missing: it is part of the
-// repository, so a missing file is a broken checkout, not a reason to skip.
-func needVectors(t testing.TB) {
-	t.Helper()
-	testvectors.Path(t, "README.md")
-}
-
-type jsonVector struct {
-	Frame     int     `json:"frame"`
-	Src       string  `json:"src"`
-	Dst       string  `json:"dst"`
-	LispTypes []int   `json:"lisp_types"`
-	DataFlags *string `json:"data_flags"`
-	Info      string  `json:"info"`
-	Payload   string  `json:"udp_payload_hex"`
-}
-
-func loadJSONVectors(t *testing.T, name string) []jsonVector {
-	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(vectorsDir, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var f struct {
-		Vectors []jsonVector `json:"vectors"`
-	}
-	if err := json.Unmarshal(raw, &f); err != nil {
-		t.Fatal(err)
-	}
-	return f.Vectors
-}
 
 func mustHex(t testing.TB, s string) []byte {
 	t.Helper()
@@ -61,9 +25,9 @@ func mustHex(t testing.TB, s string) []byte {
 }
 
 // roundTrip decodes b, re-encodes it and demands the same bytes.
-func roundTrip(t *testing.T, name string, b []byte) Message {
+func roundTrip(t *testing.T, name string, b []byte) wire.Message {
 	t.Helper()
-	m, err := Decode(b)
+	m, err := wire.Decode(b)
 	if err != nil {
 		t.Errorf("%s: decode: %v", name, err)
 		return nil
@@ -71,7 +35,7 @@ func roundTrip(t *testing.T, name string, b []byte) Message {
 	if m.Len() != len(b) {
 		t.Errorf("%s: Len() = %d, want %d", name, m.Len(), len(b))
 	}
-	out, err := Encode(m)
+	out, err := wire.Encode(m)
 	if err != nil {
 		t.Errorf("%s: encode: %v", name, err)
 		return m
@@ -91,14 +55,14 @@ var password = []byte("password")
 // that flipping any single bit makes verification fail.
 func checkAuth(t *testing.T, name string, b []byte) {
 	t.Helper()
-	if err := Verify(b, password, AuthOptions{}); err != nil {
+	if err := wire.Verify(b, password, wire.AuthOptions{}); err != nil {
 		t.Errorf("%s: verify with key password: %v", name, err)
 		return
 	}
 	for i := range len(b) * 8 {
 		c := bytes.Clone(b)
 		c[i/8] ^= 0x80 >> (i % 8)
-		if err := Verify(c, password, AuthOptions{}); err == nil {
+		if err := wire.Verify(c, password, wire.AuthOptions{}); err == nil {
 			t.Errorf("%s: bit %d flipped still verifies", name, i)
 			return
 		}
@@ -106,27 +70,26 @@ func checkAuth(t *testing.T, name string, b []byte) {
 }
 
 func isAuthType(b []byte) bool {
-	t, _ := PeekType(b)
-	return t == TypeMapRegister || t == TypeMapNotify || t == TypeMapNotifyAck
+	t, _ := wire.PeekType(b)
+	return t == wire.TypeMapRegister || t == wire.TypeMapNotify || t == wire.TypeMapNotifyAck
 }
 
 func TestHandmadeVectors(t *testing.T) {
-	needVectors(t)
-	for _, v := range loadJSONVectors(t, "handmade.vectors.json") {
-		b := mustHex(t, v.Payload)
+	for _, v := range testvectors.JSON(t, "handmade.vectors.json").Vectors {
+		b := v.Payload
 		name := v.Info
 		broken := v.Frame >= 8 // frames 8-11 are the deliberately broken ones (handmade.txt)
 		if v.DataFlags != nil {
-			_, err := DecodeDataHeader(b)
+			_, err := wire.DecodeDataHeader(b)
 			if broken != (err != nil) {
 				t.Errorf("frame %d %s: data header err = %v, broken = %v", v.Frame, name, err, broken)
 			}
 			continue
 		}
 		if broken {
-			if m, err := Decode(b); err == nil {
+			if m, err := wire.Decode(b); err == nil {
 				t.Errorf("frame %d (%s): broken packet decoded: %s", v.Frame, name, m)
-			} else if isAuthType(b) && Verify(b, password, AuthOptions{}) == nil && v.Frame == 11 {
+			} else if isAuthType(b) && wire.Verify(b, password, wire.AuthOptions{}) == nil && v.Frame == 11 {
 				t.Errorf("frame %d: truncated auth verified", v.Frame)
 			}
 			continue
@@ -139,12 +102,11 @@ func TestHandmadeVectors(t *testing.T) {
 }
 
 func TestOORVectors(t *testing.T) {
-	needVectors(t)
 	var control, data, auth int
-	for _, v := range loadJSONVectors(t, "oor/oor-capture.vectors.json") {
-		b := mustHex(t, v.Payload)
+	for _, v := range testvectors.JSON(t, "oor/oor-capture.vectors.json").Vectors {
+		b := v.Payload
 		if v.DataFlags != nil {
-			h, err := DecodeDataHeader(b)
+			h, err := wire.DecodeDataHeader(b)
 			if err != nil {
 				t.Errorf("frame %d: %v", v.Frame, err)
 				continue
@@ -160,11 +122,11 @@ func TestOORVectors(t *testing.T) {
 			continue
 		}
 		control++
-		if want := MessageType(v.LispTypes[0]); m.Type() != want {
+		if want := wire.MessageType(v.LispTypes[0]); m.Type() != want {
 			t.Errorf("frame %d: type %v, want %v", v.Frame, m.Type(), want)
 		}
-		if e, ok := m.(*ECM); ok {
-			if e.Message.Type() != MessageType(v.LispTypes[1]) || e.IP.ChecksumsBad {
+		if e, ok := m.(*wire.ECM); ok {
+			if e.Message.Type() != wire.MessageType(v.LispTypes[1]) || e.IP.ChecksumsBad {
 				t.Errorf("frame %d: ECM inner %v, checksums bad %v", v.Frame, e.Message.Type(), e.IP.ChecksumsBad)
 			}
 		}
@@ -179,8 +141,7 @@ func TestOORVectors(t *testing.T) {
 }
 
 func TestSyntheticVectors(t *testing.T) {
-	needVectors(t)
-	f, err := os.Open(filepath.Join(vectorsDir, "synthetic/vectors.txt"))
+	f, err := os.Open(testvectors.Path(t, "synthetic/vectors.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +156,7 @@ func TestSyntheticVectors(t *testing.T) {
 		b := mustHex(t, strings.TrimSpace(hx))
 		n++
 		if strings.HasPrefix(name, "data_") {
-			h, err := DecodeDataHeader(b)
+			h, err := wire.DecodeDataHeader(b)
 			if err != nil {
 				t.Errorf("%s: %v", name, err)
 			}
@@ -243,8 +204,7 @@ var odlBroken = map[string]string{
 }
 
 func TestODLVectors(t *testing.T) {
-	needVectors(t)
-	f, err := os.Open(filepath.Join(vectorsDir, "odl/odl-vectors.txt"))
+	f, err := os.Open(testvectors.Path(t, "odl/odl-vectors.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,21 +225,21 @@ func TestODLVectors(t *testing.T) {
 		var out []byte
 		var str string
 		if isAddr {
-			var a Address
+			var a wire.Address
 			var n int
 			// Address tests may carry bytes after the address (the
 			// context it is read in); only the address must round-trip.
-			a, n, err = DecodeAddress(b)
+			a, n, err = wire.DecodeAddress(b)
 			if err == nil {
 				b = b[:n]
 				out, err = a.Append(nil)
 				str = a.String()
 			}
 		} else {
-			var m Message
-			m, err = Decode(b)
+			var m wire.Message
+			m, err = wire.Decode(b)
 			if err == nil {
-				out, err = Encode(m)
+				out, err = wire.Encode(m)
 				str = m.String()
 			}
 		}
@@ -296,7 +256,7 @@ func TestODLVectors(t *testing.T) {
 			verified++
 		}
 		if strings.Contains(title, "WrongAuthentication") && !strings.Contains(title, "Length") {
-			if err := Verify(b, password, AuthOptions{}); !errors.Is(err, ErrAuthFailed) {
+			if err := wire.Verify(b, password, wire.AuthOptions{}); !errors.Is(err, wire.ErrAuthFailed) {
 				t.Errorf("%s: verify = %v, want ErrAuthFailed", title, err)
 			}
 		}
@@ -340,7 +300,6 @@ func readLISPPayloads(t *testing.T, path string) (payloads [][]byte, truncated [
 }
 
 func TestTcpdumpCaptures(t *testing.T) {
-	needVectors(t)
 	for _, tc := range []struct {
 		file  string
 		count int
@@ -355,14 +314,14 @@ func TestTcpdumpCaptures(t *testing.T) {
 		{"lisp_invalid_length.pcap", 1, false, 0},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			payloads, truncated, _ := readLISPPayloads(t, filepath.Join(vectorsDir, "tcpdump", tc.file))
+			payloads, truncated, _ := readLISPPayloads(t, testvectors.Path(t, "tcpdump/"+tc.file))
 			if len(payloads) != tc.count {
 				t.Fatalf("%d LISP datagrams, want %d", len(payloads), tc.count)
 			}
 			failed := 0
 			for i, b := range payloads {
 				if i+1 == tc.bad {
-					if m, err := Decode(b); err == nil {
+					if m, err := wire.Decode(b); err == nil {
 						t.Errorf("#%d decoded although malformed: %v", i+1, m)
 					}
 					continue
@@ -372,7 +331,7 @@ func TestTcpdumpCaptures(t *testing.T) {
 					t.Logf("#%d %v", i+1, m)
 					continue
 				}
-				m, err := Decode(b)
+				m, err := wire.Decode(b)
 				if err != nil || truncated[i] {
 					failed++
 					t.Logf("#%d rejected: %v (capture truncated: %v)", i+1, err, truncated[i])

@@ -195,7 +195,7 @@ func (o *benchOptions) config(cmd *cobra.Command, mode loadgen.Mode) (loadgen.Co
 	if o.target == "" {
 		return c, usageError("--target ADDR[:PORT] is required")
 	}
-	if c.Target, err = parseTarget(o.target, loadgen.DefaultPort, false); err != nil {
+	if c.Target, err = parseTarget(o.target, wire.ControlPort, false); err != nil {
 		return c, usageError("--target: %v", err)
 	}
 	if o.count > 0 && !cmd.Flags().Changed("duration") {

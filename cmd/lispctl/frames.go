@@ -9,12 +9,7 @@ import (
 
 	"github.com/lispd/lispd/internal/pcap"
 	"github.com/lispd/lispd/internal/render"
-)
-
-// LISP's well-known UDP ports (RFC 9300 §5.3, RFC 9301 §5).
-const (
-	portData    = 4341
-	portControl = 4342
+	"github.com/lispd/lispd/wire"
 )
 
 // frameStats counts what decodeFrames saw, for the closing summary line.
@@ -96,10 +91,10 @@ func decodeFrame(linkType uint32, pkt pcap.Packet, st *frameStats) (render.Packe
 	}
 	var p render.Packet
 	switch lispPort(dg.Src.Port(), dg.Dst.Port()) {
-	case portControl:
+	case wire.ControlPort:
 		st.control++
 		p = render.ControlPacket(dg.Payload)
-	case portData:
+	case wire.DataPort:
 		st.data++
 		p = render.DataPacket(dg.Payload)
 	default:
@@ -117,7 +112,7 @@ func decodeFrame(linkType uint32, pkt pcap.Packet, st *frameStats) (render.Packe
 // back to the requester's ephemeral port). 0 means not LISP.
 func lispPort(src, dst uint16) uint16 {
 	for _, p := range [2]uint16{dst, src} {
-		if p == portControl || p == portData {
+		if p == wire.ControlPort || p == wire.DataPort {
 			return p
 		}
 	}

@@ -86,7 +86,7 @@ func newLigCmd(s streams) *cobra.Command {
 	f.DurationVarP(&o.timeout, "timeout", "t", lig.DefaultTimeout, "how long to wait for a Map-Reply to each request")
 	f.StringVarP(&o.source, "source", "s", "", "local address to send from, also the ITR-RLOC (default: the one routing picks toward the Map-Resolver)")
 	f.StringVar(&o.sourceEID, "source-eid", "", "Source EID to put in the Map-Request (default: none, AFI 0)")
-	f.Uint16Var(&o.port, "port", lig.Port, "Map-Resolver UDP port")
+	f.Uint16Var(&o.port, "port", wire.ControlPort, "Map-Resolver UDP port")
 	f.BoolVar(&o.json, "json", false, "print the result as a JSON object")
 	return cmd
 }

@@ -3,8 +3,8 @@
 // and a diff of two configurations for SIGHUP reloads.
 //
 // The user-facing contract — key names and their meaning — is the
-// "Configuration" section of the project's interfaces document. Keys may be
-// added but never renamed.
+// "Configuration" section of docs/interfaces.md. Keys may be added but
+// never renamed.
 //
 // Load and Parse return either a fully defaulted and validated *Config or
 // an Errors value listing every problem found, each as "FILE:LINE: message",
@@ -23,7 +23,7 @@ import (
 // documentation, tests and the daemon agree on one set of numbers.
 const (
 	DefaultAdminSocket = "/run/lispd/lispd.sock"
-	DefaultControlPort = 4342
+	DefaultControlPort = wire.ControlPort
 
 	DefaultPerSourceRate  = 1000   // control messages per second from one source address
 	DefaultPerSourceBurst = 2000   // tokens in each per-source bucket
@@ -219,7 +219,7 @@ type VRF struct {
 const (
 	DataPlaneUserspace = "userspace"
 	DataPlaneNone      = "none"
-	DefaultDataPort    = 4341
+	DefaultDataPort    = wire.DataPort
 	DefaultUnderlayMTU = 1500
 )
 

@@ -145,7 +145,8 @@ func TestFull(t *testing.T) {
 	}
 }
 
-// The example in the interfaces document is the user-facing contract.
+// The example in docs/interfaces.md is the user-facing contract
+// (internal/doccheck checks the document holds this file verbatim).
 func TestInterfacesExample(t *testing.T) {
 	got := mustLoad(t, "testdata/interfaces-example.yaml")
 	secret := []byte("s3cret")

@@ -1,7 +1,10 @@
-// Package control is the UDP 4342 transport of the LISP control plane: one
-// socket per configured address (or a wildcard pair that learns each
-// packet's destination), batched receive and send, and nothing else.
-// Decoding, filtering and dispatch belong to the daemon.
+// Package control is the LISP control plane's plumbing between the sockets
+// and the roles: the transport on the control port (one socket per
+// configured address, or a wildcard pair that learns each packet's
+// destination; batched receive and send), the Request every handler takes,
+// the Sender every role sends with, the Mux that maps a message type to
+// its handler and the DropReasons the daemon counts. Decoding, filtering
+// and the routing rules belong to the daemon.
 package control
 
 import (
@@ -19,21 +22,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Port is the LISP control port (RFC 9301 §12.1).
-const Port = 4342
-
 const (
 	batchSize = 64
 	maxPacket = 9216 // jumbo frames; control messages are far smaller
 )
-
-// Packet is one received datagram. Data is valid only during the handler
-// call: the buffer is reused for the next batch.
-type Packet struct {
-	Data []byte
-	Src  netip.AddrPort
-	Dst  netip.AddrPort // the local address and port it arrived on
-}
 
 // Out collects the replies a handler wants sent; they go out in one batch
 // after the received batch is handled.
@@ -68,8 +60,9 @@ func (o *Out) reset() {
 	o.msgs, o.buf = o.msgs[:0], o.buf[:0]
 }
 
-// Handler processes one packet, queuing any replies on out.
-type Handler func(p *Packet, out *Out)
+// ReceiveFunc processes one received datagram (r.Raw, r.Src, r.Local),
+// queuing any replies on out.
+type ReceiveFunc func(r *Request, out *Out)
 
 type sock struct {
 	udp      *net.UDPConn
@@ -192,8 +185,8 @@ func (t *Transport) Addrs() []netip.AddrPort {
 }
 
 // Serve reads every socket in its own goroutine and calls h for each
-// packet until ctx ends or Close is called. It returns at once.
-func (t *Transport) Serve(ctx context.Context, h Handler) {
+// datagram until ctx ends or Close is called. It returns at once.
+func (t *Transport) Serve(ctx context.Context, h ReceiveFunc) {
 	for _, s := range t.socks {
 		t.wg.Add(1)
 		go func() {
@@ -210,7 +203,7 @@ func (t *Transport) Serve(ctx context.Context, h Handler) {
 // Wait blocks until every read loop has ended.
 func (t *Transport) Wait() { t.wg.Wait() }
 
-func (t *Transport) readLoop(ctx context.Context, s *sock, h Handler) {
+func (t *Transport) readLoop(ctx context.Context, s *sock, h ReceiveFunc) {
 	ms := make([]ipv4.Message, batchSize)
 	oobLen := 0
 	if s.wildcard {
@@ -223,7 +216,7 @@ func (t *Transport) readLoop(ctx context.Context, s *sock, h Handler) {
 		}
 	}
 	var out Out
-	var p Packet
+	var r Request
 	for {
 		for i := range ms {
 			ms[i].OOB = ms[i].OOB[:cap(ms[i].OOB)]
@@ -243,13 +236,11 @@ func (t *Transport) readLoop(ctx context.Context, s *sock, h Handler) {
 				continue
 			}
 			ap := ua.AddrPort()
-			p.Data = m.Buffers[0][:m.N]
-			p.Src = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-			p.Dst = s.local
+			r = Request{Raw: m.Buffers[0][:m.N], Src: netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), Local: s.local}
 			if s.wildcard && m.NN > 0 {
-				p.Dst = netip.AddrPortFrom(dstFromOOB(m.OOB[:m.NN], s.is6), s.local.Port())
+				r.Local = netip.AddrPortFrom(dstFromOOB(m.OOB[:m.NN], s.is6), s.local.Port())
 			}
-			h(&p, &out)
+			h(&r, &out)
 		}
 		if len(out.msgs) > 0 {
 			out.seal()

@@ -24,10 +24,10 @@ func TestEchoBatch(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer func() { cancel(); tr.Wait() }()
 	port := tr.Addrs()[0].Port()
-	got := make(chan Packet, 100)
-	tr.Serve(ctx, func(p *Packet, out *Out) {
-		got <- Packet{Data: append([]byte(nil), p.Data...), Src: p.Src, Dst: p.Dst}
-		out.Send(append([]byte("re:"), p.Data...), p.Dst.Addr(), p.Src)
+	got := make(chan Request, 100)
+	tr.Serve(ctx, func(r *Request, out *Out) {
+		got <- Request{Raw: append([]byte(nil), r.Raw...), Src: r.Src, Local: r.Local}
+		out.Send(append([]byte("re:"), r.Raw...), r.Local.Addr(), r.Src)
 	})
 	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -44,8 +44,8 @@ func TestEchoBatch(t *testing.T) {
 	buf := make([]byte, 100)
 	for i := range 20 {
 		p := <-got
-		if p.Dst != to || p.Src.Port() != uint16(c.LocalAddr().(*net.UDPAddr).Port) {
-			t.Fatalf("packet %d: src %v dst %v", i, p.Src, p.Dst)
+		if p.Local != to || p.Src.Port() != uint16(c.LocalAddr().(*net.UDPAddr).Port) {
+			t.Fatalf("packet %d: src %v dst %v", i, p.Src, p.Local)
 		}
 		n, from, err := c.ReadFromUDPAddrPort(buf)
 		if err != nil {

@@ -14,14 +14,15 @@ func BenchmarkProxyRequest(b *testing.B) {
 	d, _, _ := start(b, twoSites)
 	reg := register(b, "198.51.100.0/24", 0, "192.0.2.11", []byte("s3cret"), 1, wire.AuthHMACSHA256, 1, true)
 	var out control.Out
-	p := control.Packet{Data: reg, Src: netip.MustParseAddrPort("192.0.2.11:4342"), Dst: netip.MustParseAddrPort("127.0.0.1:4342")}
+	p := control.Request{Raw: reg, Src: netip.MustParseAddrPort("192.0.2.11:4342"), Local: netip.MustParseAddrPort("127.0.0.1:4342")}
 	d.handle(&p, &out)
 	req := ecmRequest(b, "198.51.100.20", 0, netip.MustParseAddrPort("192.0.2.21:4342"), 7)
-	p = control.Packet{Data: req, Src: netip.MustParseAddrPort("192.0.2.21:4342"), Dst: netip.MustParseAddrPort("127.0.0.1:4342")}
+	q := control.Request{Raw: req, Src: netip.MustParseAddrPort("192.0.2.21:4342"), Local: netip.MustParseAddrPort("127.0.0.1:4342")}
 	d.limRequest = newLimiter(1e12, 1<<30, 1e12, 1<<30)
 	b.ReportAllocs()
 	for b.Loop() {
 		out = control.Out{}
+		p = q // the transport hands each datagram in a fresh Request
 		d.handle(&p, &out)
 	}
 	if out.Len() != 1 {

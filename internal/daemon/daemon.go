@@ -61,6 +61,7 @@ type Daemon struct {
 	// roam is host mobility (dynamic EIDs); nil without roaming ranges.
 	roam *roaming
 
+	mux                               control.Mux // the roles' handlers by message type
 	limRequest, limRegister, limOther *limiter
 	c                                 counters
 	malformedLog                      bucket
@@ -95,6 +96,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		t.Close()
 		return nil, err
 	}
+	d.handlers()
 	d.admin = admin.New(d.log)
 	d.routes()
 	if cfg.Admin.Socket != "" {
@@ -118,7 +120,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 func (d *Daemon) buildRoles(cfg *config.Config, opts Options) error {
 	if cfg.MapServer != nil {
 		o := msOptions(cfg)
-		o.Now, o.Timers, o.Stats, o.Log = d.now, mapserver.SenderFunc(d.sendNow), d.stats, d.log
+		o.Now, o.Sender, o.Stats, o.Log = d.now, control.SenderFunc(d.sendNow), d.stats, d.log
 		d.ms = mapserver.New(sitesFromConfig(cfg.MapServer), o)
 	}
 	if cfg.MapResolver != nil {
@@ -131,7 +133,7 @@ func (d *Daemon) buildRoles(cfg *config.Config, opts Options) error {
 		if err != nil {
 			return err
 		}
-		xo.Now, xo.Timers, xo.Stats, xo.Log = d.now, mapserver.SenderFunc(d.sendNow), d.stats, d.log
+		xo.Now, xo.Sender, xo.Stats, xo.Log = d.now, control.SenderFunc(d.sendNow), d.stats, d.log
 		xo.DataPlane = opts.DataPlane
 		if xo.DataPlane == nil && cfg.XTR != nil && cfg.XTR.DataPlane == config.DataPlaneUserspace {
 			dp, err := d.startDataPlane(cfg, &xo)
@@ -315,14 +317,15 @@ func (d *Daemon) sendNow(b []byte, src netip.Addr, to netip.AddrPort) {
 	d.c.tx.Inc()
 }
 
-// handle is the dispatch of every received control packet.
-func (d *Daemon) handle(p *control.Packet, out *control.Out) {
+// handle is the dispatch of every received control packet: pre-filter,
+// rate limit, decode once, then the role's handler.
+func (d *Daemon) handle(r *control.Request, out *control.Out) {
 	d.c.rxPackets.Inc()
-	if len(p.Data) < 4 {
-		d.drop("too-short", p, nil)
+	if len(r.Raw) < 4 {
+		d.drop(control.DropTooShort, r, nil)
 		return
 	}
-	t := wire.MessageType(p.Data[0] >> 4)
+	t := wire.MessageType(r.Raw[0] >> 4)
 	lim := d.limOther
 	switch t {
 	case wire.TypeMapRequest, wire.TypeECM:
@@ -330,104 +333,104 @@ func (d *Daemon) handle(p *control.Packet, out *control.Out) {
 	case wire.TypeMapRegister, wire.TypeMapNotifyAck:
 		lim = d.limRegister
 	}
-	if ok, reason := lim.allow(p.Src.Addr(), d.now().UnixNano()); !ok {
-		d.c.dropped(reason).Inc()
+	if reason := lim.allow(r.Src.Addr(), d.now().UnixNano()); reason != control.Handled {
+		d.c.drops[reason].Inc()
 		return
 	}
-	m, err := wire.Decode(p.Data)
+	m, err := wire.Decode(r.Raw)
 	if err != nil {
-		d.drop("malformed", p, err)
+		d.drop(control.DropMalformed, r, err)
 		return
 	}
 	d.c.received(m.Type()).Inc()
+	r.Msg = m
 	before := out.Len()
-	d.dispatch(m, p, out)
+	if reason := d.dispatch(r, out); reason != control.Handled {
+		d.drop(reason, r, nil)
+	}
 	d.c.tx.Add(uint64(out.Len() - before))
 }
 
-func (d *Daemon) dispatch(m wire.Message, p *control.Packet, out *control.Out) {
-	ms, mr, x := d.ms, d.mr, d.xtr
-	switch m := m.(type) {
-	case *wire.MapRegister:
-		if ms == nil {
-			d.drop("no-map-server", p, nil)
-			return
-		}
-		ms.HandleMapRegister(p.Data, m, p.Src, p.Dst.Addr(), out)
-	case *wire.MapNotifyAck:
-		if ms == nil {
-			d.drop("no-map-server", p, nil)
-			return
-		}
-		ms.HandleMapNotifyAck(p.Data, m, p.Src)
-	case *wire.ECM:
-		req, ok := m.Message.(*wire.MapRequest)
+// handlers is the dispatch table: which role takes which message. An ECM
+// goes to the mapping system: the Map-Resolver, which asks a co-located
+// Map-Server first, else the Map-Server alone.
+func (d *Daemon) handlers() {
+	if d.ms != nil {
+		d.mux.Handle(wire.TypeMapRegister, d.ms.HandleMapRegister)
+		d.mux.Handle(wire.TypeMapNotifyAck, d.ms.HandleMapNotifyAck)
+	}
+	switch {
+	case d.mr != nil:
+		d.mux.Handle(wire.TypeECM, d.mr.HandleMapRequest)
+	case d.ms != nil:
+		d.mux.Handle(wire.TypeECM, d.ms.HandleMapRequest)
+	}
+	if d.xtr != nil {
+		d.mux.Handle(wire.TypeMapRequest, d.xtr.HandleMapRequest)
+		d.mux.Handle(wire.TypeMapReply, d.xtr.HandleMapReply)
+		d.mux.Handle(wire.TypeMapNotify, d.xtr.HandleMapNotify)
+	}
+}
+
+// dispatch hands r (decoded) to the handler of its type. What stays here
+// are the rules between roles: an ECM carries a Map-Request, which goes to
+// this xTR if a Map-Server forwarded it to us as ETR, else to the mapping
+// system; a bare Map-Request is for the xTR only.
+func (d *Daemon) dispatch(r *control.Request, out control.Sender) control.DropReason {
+	t := r.Msg.Type()
+	if ecm, ok := r.Msg.(*wire.ECM); ok {
+		req, ok := ecm.Message.(*wire.MapRequest)
 		if !ok {
-			d.drop("ecm-not-map-request", p, nil)
-			return
+			return control.DropECMNotMapRequest
 		}
-		r := &mapserver.Request{Msg: req, ECM: p.Data, Local: p.Dst.Addr()}
+		r.Msg, r.ECM = req, ecm
 		var found bool
-		if r.ReplyTo, found = replyAddr(req, m.SrcPort, p.Src); !found {
+		if r.ReplyTo, found = replyAddr(req, ecm.SrcPort, r.Src); !found {
 			// A pub/sub unsubscription has only an AFI-0 ITR-RLOC (RFC
 			// 9437 §6): its acknowledgement goes where it came from.
 			if !req.HasXTRID || len(req.Records) == 0 || !req.Records[0].Notify {
-				d.drop("no-itr-rloc", p, nil)
-				return
+				return control.DropNoITRRLOC
 			}
-			r.ReplyTo = netip.AddrPortFrom(p.Src.Addr(), m.SrcPort)
+			r.ReplyTo = netip.AddrPortFrom(r.Src.Addr(), ecm.SrcPort)
 		}
-		switch {
-		case x != nil && d.forUs(m):
-			// A Map-Server forwarded an ITR's request to us, the ETR.
-			x.HandleMapRequest(req, p.Src, p.Dst.Addr(), m.SrcPort, true, out)
-		case mr != nil:
-			mr.HandleRequest(r, out)
-		case ms != nil:
-			if !ms.HandleMapRequest(r, out) {
-				d.drop("eid-not-served", p, nil)
-			}
-		default:
-			d.drop("no-mapping-role", p, nil)
+		if h := d.mux.Handler(wire.TypeMapRequest); h != nil && d.forUs(req) {
+			return h(r, out)
 		}
-	case *wire.MapRequest:
-		if x != nil {
-			// RLOC-probes and SMRs come straight to the xTR.
-			x.HandleMapRequest(m, p.Src, p.Dst.Addr(), p.Src.Port(), false, out)
-			return
-		}
+	}
+	h := d.mux.Handler(t)
+	if h == nil {
+		return unhandled(t, r.Msg)
+	}
+	return h(r, out)
+}
+
+// unhandled is why a message of type t that no role here takes is dropped.
+func unhandled(t wire.MessageType, m wire.Message) control.DropReason {
+	switch t {
+	case wire.TypeMapRegister, wire.TypeMapNotifyAck:
+		return control.DropNoMapServer
+	case wire.TypeECM:
+		return control.DropNoMappingRole
+	case wire.TypeMapRequest:
 		// RLOC-probes must not reach the mapping system, and ITRs reach
 		// a Map-Resolver in an ECM (RFC 9301 §5.3, §7.1).
-		if m.Probe {
-			d.drop("probe-to-mapping-system", p, nil)
-		} else {
-			d.drop("map-request-not-encapsulated", p, nil)
+		if req, ok := m.(*wire.MapRequest); ok && req.Probe {
+			return control.DropProbeToMappingSystem
 		}
-	case *wire.MapReply:
-		if x == nil {
-			d.drop("unexpected-map-reply", p, nil)
-			return
-		}
-		x.HandleMapReply(m, p.Src)
-	case *wire.MapNotify:
-		if x == nil {
-			d.drop("unexpected-type", p, nil)
-			return
-		}
-		x.HandleMapNotify(p.Data, m, p.Src, p.Dst.Addr(), out)
-	default:
-		d.drop("unexpected-type", p, nil)
+		return control.DropNotEncapsulated
+	case wire.TypeMapReply:
+		return control.DropUnexpectedMapReply
 	}
+	return control.DropUnexpectedType
 }
 
 // forUs tells whether an ECM'd Map-Request is one a Map-Server forwarded
 // to this xTR as ETR: it asks for an EID of our database. Without the
 // mapping roles every ECM'd request is for us.
-func (d *Daemon) forUs(m *wire.ECM) bool {
+func (d *Daemon) forUs(req *wire.MapRequest) bool {
 	if d.ms == nil && d.mr == nil {
 		return true
 	}
-	req := m.Message.(*wire.MapRequest)
 	if len(req.Records) == 0 {
 		return false
 	}
@@ -460,13 +463,13 @@ func replyAddr(req *wire.MapRequest, port uint16, from netip.AddrPort) (netip.Ad
 
 // drop counts a packet by reason and logs malformed ones at most a few
 // times a second, so a flood costs counters, not log volume.
-func (d *Daemon) drop(reason string, p *control.Packet, err error) {
-	d.c.dropped(reason).Inc()
+func (d *Daemon) drop(reason control.DropReason, r *control.Request, err error) {
+	d.c.drops[reason].Inc()
 	if err == nil {
 		return
 	}
 	if d.malformedLog.take(d.now().UnixNano(), 2, 10) {
-		d.log.Warn("dropped control packet", "reason", reason, "source", p.Src, "len", len(p.Data), "err", err)
+		d.log.Warn("dropped control packet", "reason", reason.String(), "source", r.Src, "len", len(r.Raw), "err", err)
 	}
 }
 

@@ -3,6 +3,8 @@ package daemon
 import (
 	"net/netip"
 	"sync"
+
+	"github.com/lispd/lispd/internal/control"
 )
 
 // bucket is a token bucket refilled at rate tokens per second up to burst.
@@ -42,10 +44,11 @@ func newLimiter(perSource float64, perSourceBurst int, global float64, globalBur
 		sources: map[netip.Addr]*bucket{}, maxSources: 1 << 16}
 }
 
-// allow reports whether a message from src may be processed now. The
+// allow tells whether a message from src may be processed now: Handled,
+// or the limit it is over. The
 // per-source table is bounded: when full it starts afresh, which at worst
 // gives every source a new burst — memory stays bounded under a spoofed flood.
-func (l *limiter) allow(src netip.Addr, now int64) (ok bool, reason string) {
+func (l *limiter) allow(src netip.Addr, now int64) control.DropReason {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b := l.sources[src]
@@ -57,10 +60,10 @@ func (l *limiter) allow(src netip.Addr, now int64) (ok bool, reason string) {
 		l.sources[src] = b
 	}
 	if !b.take(now, l.perSource, l.perSourceBurst) {
-		return false, "rate-limit-source"
+		return control.DropRateLimitSource
 	}
 	if !l.all.take(now, l.global, l.gBurs) {
-		return false, "rate-limit-global"
+		return control.DropRateLimitGlobal
 	}
-	return true, ""
+	return control.Handled
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/lispd/lispd/internal/config"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/internal/xtr"
+	"github.com/lispd/lispd/wire"
 )
 
 // xtrOptions turns the xtr (and pitr) sections into the control plane's
@@ -116,7 +117,7 @@ func isLocal(a netip.Addr) bool {
 
 // sourceFor asks the kernel which source address it would use towards dst.
 func sourceFor(dst netip.Addr) (netip.Addr, bool) {
-	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(dst, 4342)))
+	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(dst, wire.ControlPort)))
 	if err != nil {
 		return netip.Addr{}, false
 	}

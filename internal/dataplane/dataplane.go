@@ -87,9 +87,6 @@ const (
 	// DefaultUnderlayMTU is the RLOC-side MTU assumed when none is set
 	// (RFC 9300 §7.1 recommends L = 1500).
 	DefaultUnderlayMTU = 1500
-
-	// DataPort is the LISP data-plane UDP port.
-	DataPort = 4341
 )
 
 // AllInstances makes FlushMapCache flush every instance ID.

@@ -1,49 +1,6 @@
 package dataplane
 
-import (
-	"github.com/lispd/lispd/wire"
-	"math/rand/v2"
-	"testing"
-)
-
-// csumAdd agrees with the plain 16-bit one's complement sum of RFC 1071
-// for every length and alignment.
-func TestChecksum(t *testing.T) {
-	ref := func(b []byte) uint16 {
-		var s uint32
-		for i := 0; i+1 < len(b); i += 2 {
-			s += uint32(b[i])<<8 | uint32(b[i+1])
-		}
-		if len(b)%2 == 1 {
-			s += uint32(b[len(b)-1]) << 8
-		}
-		for s > 0xffff {
-			s = s&0xffff + s>>16
-		}
-		return ^uint16(s)
-	}
-	rng := rand.New(rand.NewPCG(3, 4))
-	b := make([]byte, 1600)
-	for i := range b {
-		b[i] = byte(rng.Uint32())
-	}
-	for i := range b {
-		b[i] = 0xff // worst case for carries in the second half
-		if i < 800 {
-			b[i] = byte(rng.Uint32())
-		}
-	}
-	for n := range len(b) {
-		for _, off := range []int{0, 1, 3} {
-			if off+n > len(b) {
-				continue
-			}
-			if got, want := wire.ChecksumFold(wire.ChecksumAdd(0, b[off:off+n])), ref(b[off:off+n]); got != want {
-				t.Fatalf("len %d off %d: %#04x, want %#04x", n, off, got, want)
-			}
-		}
-	}
-}
+import "testing"
 
 func TestECNDecap(t *testing.T) {
 	// RFC 6040 §4.2, Figure 4: rows inner, columns outer.

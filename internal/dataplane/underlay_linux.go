@@ -78,10 +78,10 @@ var _ Underlay = (*LinuxUnderlay)(nil)
 // Sending raw IP needs CAP_NET_RAW.
 func OpenUnderlay(cfg UnderlayConfig) (_ *LinuxUnderlay, err error) {
 	if cfg.Port == 0 {
-		cfg.Port = DataPort
+		cfg.Port = wire.DataPort
 	}
 	if cfg.RemotePort == 0 {
-		cfg.RemotePort = DataPort
+		cfg.RemotePort = wire.DataPort
 	}
 	if !cfg.IPv4 && !cfg.IPv6 {
 		cfg.IPv4, cfg.IPv6 = true, true

@@ -18,6 +18,7 @@ import (
 	"github.com/lispd/lispd/internal/mapserver"
 	"github.com/lispd/lispd/internal/mobility"
 	"github.com/lispd/lispd/internal/xtr"
+	"github.com/lispd/lispd/wire"
 )
 
 // MoveOptions shape a series of VM moves.
@@ -196,7 +197,7 @@ func (n *Network) sniff(nodes ...string) (*sniffer, error) {
 				now := time.Now()
 				ihl := int(buf[0]&0x0f) * 4
 				if buf[9] != unix.IPPROTO_UDP || [4]byte(buf[12:16]) != src || k < ihl+8+8+20 ||
-					binary.BigEndian.Uint16(buf[ihl+2:]) != 4341 {
+					binary.BigEndian.Uint16(buf[ihl+2:]) != wire.DataPort {
 					continue
 				}
 				inner := buf[ihl+16:]

@@ -1,7 +1,22 @@
 // Package demo is `lisplab demo`: a LISP network built in namespaces and a
-// story told on it, step by step, with measured times — registration,
-// first resolution, load sharing over two RLOCs, PITR/PETR and a locator
-// failure — ending in a summary table.
+// story told on it in seven steps, each with measured times, ending in a
+// summary table:
+//
+//  1. registration: the ETRs of the client site and of two data centres
+//     register their EID prefixes with the Map-Server;
+//  2. first resolution: a TCP connection's first packet misses the ITR's
+//     map-cache; the Map-Request goes through the Map-Resolver and the
+//     Map-Server to an ETR, which answers the ITR;
+//  3. load sharing: flows spread over a data centre's two RLOCs by weight;
+//  4. PITR/PETR: a host outside LISP reaches an EID and is reached back;
+//  5. locator failure: an RLOC goes down under a stream and RLOC probing
+//     moves the traffic to the other one;
+//  6. dynamic EID across subnets: a VM moves to the other data centre and
+//     back; its new xTR registers it and the client's ITR learns of the
+//     move by publish/subscribe, while a TCP connection keeps running;
+//  7. dynamic EID on an extended subnet: the same over a subnet stretched
+//     between the data centres with VXLAN, the LAN's xTRs telling each
+//     other of the move.
 package demo
 
 import (

@@ -26,9 +26,6 @@ import (
 	"github.com/lispd/lispd/wire"
 )
 
-// Port is the LISP control port, where Map-Resolvers listen.
-const Port = 4342
-
 // Defaults of RFC 6835 §5: three Map-Requests, two seconds apart.
 const (
 	DefaultCount   = 3
@@ -45,7 +42,7 @@ type Options struct {
 	// InstanceID, when HasInstanceID, wraps the EID in an Instance-ID LCAF.
 	InstanceID    uint32
 	HasInstanceID bool
-	// MapResolver is where the ECM goes; port 0 means 4342.
+	// MapResolver is where the ECM goes; port 0 means wire.ControlPort.
 	MapResolver netip.AddrPort
 	// Source, if valid, is the local address the socket binds to and the
 	// ITR-RLOC. Otherwise the socket binds to the wildcard address of the
@@ -125,7 +122,7 @@ func Query(ctx context.Context, o Options) (*Result, error) {
 	}
 	mr := netip.AddrPortFrom(o.MapResolver.Addr().Unmap(), o.MapResolver.Port())
 	if mr.Port() == 0 {
-		mr = netip.AddrPortFrom(mr.Addr(), Port)
+		mr = netip.AddrPortFrom(mr.Addr(), wire.ControlPort)
 	}
 	conn, local, err := open(mr, o.Source)
 	if err != nil {
@@ -242,7 +239,7 @@ func open(dst netip.AddrPort, src netip.Addr) (*net.UDPConn, netip.AddrPort, err
 // seen by a connected UDP socket (connecting sends nothing).
 func LocalAddrFor(dst netip.AddrPort) (netip.Addr, error) {
 	if dst.Port() == 0 {
-		dst = netip.AddrPortFrom(dst.Addr(), Port)
+		dst = netip.AddrPortFrom(dst.Addr(), wire.ControlPort)
 	}
 	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(dst))
 	if err != nil {
@@ -255,7 +252,7 @@ func LocalAddrFor(dst netip.AddrPort) (netip.Addr, error) {
 // Request encodes the ECM carrying the Map-Request of o sent from local
 // with nonce: inner IP source local (or, when the EID is of the other
 // family, o.SourceEID or the unspecified address), inner destination the
-// EID, inner UDP local's port → 4342, ITR-RLOC local's address.
+// EID, inner UDP local's port → the control port, ITR-RLOC local's address.
 func Request(o Options, local netip.AddrPort, nonce uint64) ([]byte, error) {
 	eid := o.EID.Unmap()
 	maskLen := uint8(eid.BitLen())
@@ -276,30 +273,7 @@ func Request(o Options, local netip.AddrPort, nonce uint64) ([]byte, error) {
 		ITRRLOCs:  []wire.Address{wire.AddrFromIP(local.Addr())},
 		Records:   []wire.RequestRecord{{MaskLen: maskLen, EID: eidAddr}},
 	}
-	ecm := &wire.ECM{
-		IP:      wire.InnerIP{Src: innerSource(local.Addr(), o.SourceEID, eid), Dst: eid, TTL: 64},
-		SrcPort: local.Port(),
-		DstPort: Port,
-		Message: mreq,
-	}
-	return wire.Encode(ecm)
-}
-
-// innerSource picks the inner IP source of an ECM'd Map-Request for eid:
-// the ITR-RLOC when it is of the EID's family, else the source EID when it
-// is, else the unspecified address of the EID's family (the inner header
-// must be of one family; the reply goes to the ITR-RLOC anyway).
-func innerSource(rloc, sourceEID, eid netip.Addr) netip.Addr {
-	rloc, sourceEID = rloc.Unmap(), sourceEID.Unmap()
-	switch {
-	case rloc.IsValid() && rloc.Is4() == eid.Is4():
-		return rloc
-	case sourceEID.IsValid() && sourceEID.Is4() == eid.Is4():
-		return sourceEID
-	case eid.Is4():
-		return netip.IPv4Unspecified()
-	}
-	return netip.IPv6Unspecified()
+	return wire.Encode(wire.EncapsulateMapRequest(mreq, eid, local.Port(), local.Addr(), o.SourceEID))
 }
 
 // RandomNonce returns a 64-bit nonce from the system's CSPRNG (RFC 4086),

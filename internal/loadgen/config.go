@@ -67,13 +67,10 @@ const (
 	FloodMixed   FloodKind = "mixed"             // both, interleaved
 )
 
-// DefaultPort is the LISP control port.
-const DefaultPort = 4342
-
 // Config describes one run. Zero values take the defaults noted.
 type Config struct {
 	Mode   Mode
-	Target netip.AddrPort // port 0 means 4342
+	Target netip.AddrPort // port 0 means wire.ControlPort
 	// Source, if valid, is the local address the sockets bind to; else
 	// they bind to the wildcard address of the target's family.
 	Source netip.Addr
@@ -133,7 +130,7 @@ const (
 
 func (c *Config) defaults() {
 	if c.Target.Port() == 0 {
-		c.Target = netip.AddrPortFrom(c.Target.Addr(), DefaultPort)
+		c.Target = netip.AddrPortFrom(c.Target.Addr(), wire.ControlPort)
 	}
 	c.Target = netip.AddrPortFrom(c.Target.Addr().Unmap(), c.Target.Port())
 	if c.Count == 0 && c.Duration == 0 {

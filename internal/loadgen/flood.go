@@ -107,8 +107,7 @@ func sampleMessages(c *Config, s *eidSpace, itr netip.Addr, port uint16, rng *ra
 	mreq := &wire.MapRequest{Nonce: rng.Uint64(), ITRRLOCs: []wire.Address{rloc},
 		Records: []wire.RequestRecord{{MaskLen: s.maskLen, EID: eid}}}
 	ip, _ := eid.Addr()
-	ecm := &wire.ECM{IP: wire.InnerIP{Src: innerSource(itr, ip), Dst: ip, TTL: 64}, SrcPort: port, DstPort: DefaultPort,
-		Message: mreq}
+	ecm := wire.EncapsulateMapRequest(mreq, ip, port, itr)
 	reg := &wire.MapRegister{WantMapNotify: true, AuthBody: wire.AuthBody{Nonce: rng.Uint64(), KeyID: c.KeyID,
 		Algorithm: wire.AuthHMACSHA256, AuthData: randomAuth(rng, 32), Records: []wire.EIDRecord{rec}}}
 	notify := &wire.MapNotify{AuthBody: reg.AuthBody}

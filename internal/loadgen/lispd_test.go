@@ -30,16 +30,17 @@ func lispd(t *testing.T, sites []mapserver.Site) (netip.AddrPort, *stats.Registr
 	ms := mapserver.New(sites, mapserver.Options{RequireNonceIncrease: true, Stats: reg, Log: log})
 	mr := mapresolver.New(ms, nil, mapresolver.Options{Stats: reg, Log: log})
 	ctx, cancel := context.WithCancel(context.Background())
-	tr.Serve(ctx, func(p *control.Packet, out *control.Out) {
-		m, err := wire.Decode(p.Data)
+	var mux control.Mux
+	mux.Handle(wire.TypeMapRegister, ms.HandleMapRegister)
+	mux.Handle(wire.TypeECM, mr.HandleMapRequest)
+	tr.Serve(ctx, func(r *control.Request, out *control.Out) {
+		m, err := wire.Decode(r.Raw)
 		if err != nil {
 			return
 		}
-		switch m := m.(type) {
-		case *wire.MapRegister:
-			ms.HandleMapRegister(p.Data, m, p.Src, p.Dst.Addr(), out)
-		case *wire.ECM:
-			req, ok := m.Message.(*wire.MapRequest)
+		r.Msg = m
+		if ecm, ok := m.(*wire.ECM); ok {
+			req, ok := ecm.Message.(*wire.MapRequest)
 			if !ok || len(req.ITRRLOCs) == 0 {
 				return
 			}
@@ -47,8 +48,10 @@ func lispd(t *testing.T, sites []mapserver.Site) (netip.AddrPort, *stats.Registr
 			if !ok || !itr.IsLoopback() {
 				return // tests answer loopback only
 			}
-			mr.HandleRequest(&mapserver.Request{Msg: req, ECM: append([]byte(nil), p.Data...),
-				ReplyTo: netip.AddrPortFrom(itr, m.SrcPort), Local: p.Dst.Addr()}, out)
+			r.Msg, r.ECM, r.ReplyTo = req, ecm, netip.AddrPortFrom(itr, ecm.SrcPort)
+		}
+		if h := mux.Handler(m.Type()); h != nil {
+			h(r, out)
 		}
 	})
 	t.Cleanup(func() { cancel(); tr.Close(); tr.Wait() })

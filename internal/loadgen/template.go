@@ -36,19 +36,6 @@ type requestTemplate struct {
 	alen     int
 }
 
-// innerSource is the inner IP source of a Map-Request for an EID of the
-// family of eid: the ITR-RLOC when it is of that family, else the
-// unspecified address (the Map-Reply goes to the ITR-RLOC regardless).
-func innerSource(itr, eid netip.Addr) netip.Addr {
-	switch {
-	case itr.Is4() == eid.Is4():
-		return itr
-	case eid.Is4():
-		return netip.IPv4Unspecified()
-	}
-	return netip.IPv6Unspecified()
-}
-
 // newRequestTemplate encodes the ECM of a Map-Request from itr (inner UDP
 // source port port) for the first EID of s.
 func newRequestTemplate(s *eidSpace, iid uint32, hasIID bool, itr netip.Addr, port uint16) (*requestTemplate, error) {
@@ -57,17 +44,11 @@ func newRequestTemplate(s *eidSpace, iid uint32, hasIID bool, itr netip.Addr, po
 	if hasIID {
 		e = wire.AddrWithIID(iid, e)
 	}
-	src := innerSource(itr, eid)
-	ecm := &wire.ECM{
-		IP:      wire.InnerIP{Src: src, Dst: eid, TTL: 64},
-		SrcPort: port,
-		DstPort: DefaultPort,
-		Message: &wire.MapRequest{
-			ITRRLOCs: []wire.Address{wire.AddrFromIP(itr)},
-			Records:  []wire.RequestRecord{{MaskLen: uint8(eid.BitLen()), EID: e}},
-		},
+	req := &wire.MapRequest{
+		ITRRLOCs: []wire.Address{wire.AddrFromIP(itr)},
+		Records:  []wire.RequestRecord{{MaskLen: uint8(eid.BitLen()), EID: e}},
 	}
-	b, err := wire.Encode(ecm)
+	b, err := wire.Encode(wire.EncapsulateMapRequest(req, eid, port, itr))
 	if err != nil {
 		return nil, err
 	}

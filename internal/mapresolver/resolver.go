@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/lispd/lispd/internal/control"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/internal/mapserver"
 	"github.com/lispd/lispd/internal/stats"
@@ -102,24 +103,30 @@ func (r *Resolver) Reload(delegations []Delegation) {
 	r.mu.Unlock()
 }
 
-// HandleRequest resolves one Map-Request received in an ECM.
-func (r *Resolver) HandleRequest(req *mapserver.Request, out mapserver.Sender) {
-	if req.Msg.Probe {
+// HandleMapRequest is the Map-Resolver's control.Handler of encapsulated
+// Map-Requests: it resolves r.Msg, received in an ECM (r.Raw), answering
+// r.ReplyTo. Every request is handled here: one it cannot use is counted.
+func (r *Resolver) HandleMapRequest(req *control.Request, out control.Sender) control.DropReason {
+	m, ok := req.Msg.(*wire.MapRequest)
+	if !ok {
+		return control.DropECMNotMapRequest
+	}
+	if m.Probe {
 		r.probeDropped.Inc()
-		return
+		return control.Handled
 	}
-	if len(req.Msg.Records) == 0 {
+	if len(m.Records) == 0 {
 		r.noRecord.Inc()
-		return
+		return control.Handled
 	}
-	rr := &req.Msg.Records[0]
+	rr := &m.Records[0]
 	eid, ok := mapping.FromWire(rr.EID, rr.MaskLen)
 	if !ok {
 		r.noRecord.Inc()
-		return
+		return control.Handled
 	}
-	if r.ms != nil && r.ms.HandleMapRequest(req, out) {
-		return
+	if r.ms != nil && r.ms.HandleMapRequest(req, out) == control.Handled {
+		return control.Handled
 	}
 	r.mu.RLock()
 	_, ms, delegated := r.deleg.LookupPrefix(eid)
@@ -128,20 +135,21 @@ func (r *Resolver) HandleRequest(req *mapserver.Request, out mapserver.Sender) {
 	if delegated {
 		// The ECM goes on unchanged: the ITR-RLOCs and the inner source
 		// port tell the Map-Server (or ETR) where to answer.
-		out.Send(req.ECM, req.Local, netip.AddrPortFrom(ms, 4342))
+		out.Send(req.Raw, req.Local.Addr(), netip.AddrPortFrom(ms, wire.ControlPort))
 		r.forwarded.Inc()
-		return
+		return control.Handled
 	}
 	if !holeOK {
 		hole = eid
 	}
 	rec := wire.EIDRecord{TTL: r.negTTL.Load(), MaskLen: hole.MaskLen(), Action: wire.ActionNativelyForward,
 		EID: hole.Address()}
-	b, err := wire.Encode(&wire.MapReply{Nonce: req.Msg.Nonce, Records: []wire.EIDRecord{rec}})
+	b, err := wire.Encode(&wire.MapReply{Nonce: m.Nonce, Records: []wire.EIDRecord{rec}})
 	if err != nil {
 		r.log.Warn("cannot encode Map-Reply", "err", err)
-		return
+		return control.Handled
 	}
-	out.Send(b, req.Local, req.ReplyTo)
+	out.Send(b, req.Local.Addr(), req.ReplyTo)
 	r.negative.Inc()
+	return control.Handled
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lispd/lispd/internal/control"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/internal/mapserver"
 	"github.com/lispd/lispd/wire"
@@ -32,12 +33,12 @@ var (
 	deleg6 = mapping.NewEID(0, netip.MustParsePrefix("2001:db8:1::/48"))
 )
 
-func request(iid uint32, addr string) *mapserver.Request {
+func request(iid uint32, addr string) *control.Request {
 	e := mapping.HostEID(iid, netip.MustParseAddr(addr))
 	m := &wire.MapRequest{Nonce: 42, ITRRLOCs: []wire.Address{wire.AddrFromIP(itr)},
 		Records: []wire.RequestRecord{{MaskLen: e.MaskLen(), EID: e.Address()}}}
-	return &mapserver.Request{Msg: m, ECM: []byte("the-ecm"), ReplyTo: netip.AddrPortFrom(itr, 61000),
-		Local: netip.MustParseAddr("192.0.2.1")}
+	return &control.Request{Raw: []byte("the-ecm"), Msg: m, ECM: &wire.ECM{Message: m}, ReplyTo: netip.AddrPortFrom(itr, 61000),
+		Local: netip.MustParseAddrPort("192.0.2.1:4342")}
 }
 
 func newResolver() *Resolver {
@@ -77,7 +78,7 @@ func TestNegativeOutsideEveryPrefix(t *testing.T) {
 		{7, "198.51.100.1", "[7]0.0.0.0/0"},
 	} {
 		var c capture
-		r.HandleRequest(request(tc.iid, tc.addr), &c)
+		r.HandleMapRequest(request(tc.iid, tc.addr), &c)
 		rec := reply(t, &c)
 		if rec.PrefixString() != tc.want || rec.TTL != 15 || rec.Action != wire.ActionNativelyForward || len(rec.Locators) != 0 {
 			t.Errorf("%s: got %v, want %s natively-forward ttl 15", tc.addr, &rec, tc.want)
@@ -87,7 +88,7 @@ func TestNegativeOutsideEveryPrefix(t *testing.T) {
 
 func TestLocalSiteUnregistered(t *testing.T) {
 	var c capture
-	newResolver().HandleRequest(request(0, "198.51.100.9"), &c)
+	newResolver().HandleMapRequest(request(0, "198.51.100.9"), &c)
 	if rec := reply(t, &c); rec.PrefixString() != "198.51.100.0/24" || rec.TTL != 1 || rec.Action != wire.ActionNativelyForward {
 		t.Errorf("got %v, want 198.51.100.0/24 ttl 1 natively-forward", &rec)
 	}
@@ -95,7 +96,7 @@ func TestLocalSiteUnregistered(t *testing.T) {
 
 func TestForwardToDelegatedMapServer(t *testing.T) {
 	var c capture
-	newResolver().HandleRequest(request(0, "2001:db8:1::5"), &c)
+	newResolver().HandleMapRequest(request(0, "2001:db8:1::5"), &c)
 	if len(c.msgs) != 1 || string(c.msgs[0].b) != "the-ecm" || c.msgs[0].to != netip.AddrPortFrom(remote, 4342) {
 		t.Fatalf("forward: %+v", c.msgs)
 	}
@@ -104,8 +105,8 @@ func TestForwardToDelegatedMapServer(t *testing.T) {
 func TestProbeDropped(t *testing.T) {
 	var c capture
 	req := request(0, "192.0.2.5")
-	req.Msg.Probe = true
-	newResolver().HandleRequest(req, &c)
+	req.Msg.(*wire.MapRequest).Probe = true
+	newResolver().HandleMapRequest(req, &c)
 	if len(c.msgs) != 0 {
 		t.Fatal("answered an RLOC-probe")
 	}
@@ -116,8 +117,8 @@ func TestProbeDropped(t *testing.T) {
 func TestAnycastDeterminism(t *testing.T) {
 	for _, addr := range []string{"192.0.2.5", "198.51.100.9", "2001:db8:9::1"} {
 		var a, b capture
-		newResolver().HandleRequest(request(0, addr), &a)
-		newResolver().HandleRequest(request(0, addr), &b)
+		newResolver().HandleMapRequest(request(0, addr), &a)
+		newResolver().HandleMapRequest(request(0, addr), &b)
 		if len(a.msgs) != 1 || string(a.msgs[0].b) != string(b.msgs[0].b) {
 			t.Errorf("%s: replies differ", addr)
 		}
@@ -130,12 +131,12 @@ func TestReconfigure(t *testing.T) {
 	moved := netip.MustParseAddr("192.0.2.3")
 	r.Reconfigure([]Delegation{{MapServer: moved, Prefixes: []mapping.EID{deleg}}}, Options{NegativeTTL: 5})
 	var c capture
-	r.HandleRequest(request(0, "203.0.113.7"), &c)
+	r.HandleMapRequest(request(0, "203.0.113.7"), &c)
 	if len(c.msgs) != 1 || c.msgs[0].to != netip.AddrPortFrom(moved, 4342) {
 		t.Fatalf("delegated request went to %+v, want %v", c.msgs, moved)
 	}
 	c = capture{}
-	r.HandleRequest(request(0, "2001:db8:1::5"), &c) // no longer delegated
+	r.HandleMapRequest(request(0, "2001:db8:1::5"), &c) // no longer delegated
 	if rec := reply(t, &c); rec.TTL != 5 || rec.Action != wire.ActionNativelyForward {
 		t.Errorf("got %v, want a negative reply with TTL 5", &rec)
 	}

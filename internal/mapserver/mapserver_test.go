@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lispd/lispd/internal/control"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/internal/stats"
 	"github.com/lispd/lispd/wire"
@@ -62,7 +63,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	f := &fixture{t: t, clk: &clock{t: time.Unix(1_700_000_000, 0)}, timers: &capture{}, reg: stats.NewRegistry()}
-	f.s = New(testSites(), Options{Now: f.clk.now, Timers: f.timers, Stats: f.reg})
+	f.s = New(testSites(), Options{Now: f.clk.now, Sender: f.timers, Stats: f.reg})
 	return f
 }
 
@@ -109,7 +110,7 @@ func (f *fixture) register(src netip.AddrPort, keyID uint8, alg wire.AuthAlg, ke
 		f.t.Fatal(err)
 	}
 	var out capture
-	f.s.HandleMapRegister(raw, dec.(*wire.MapRegister), src, ms, &out)
+	f.s.HandleMapRegister(&control.Request{Raw: raw, Msg: dec, Src: src, Local: netip.AddrPortFrom(ms, wire.ControlPort)}, &out)
 	return out.take()
 }
 
@@ -210,7 +211,7 @@ func TestNonceReplay(t *testing.T) {
 	sites := testSites()
 	sites[0].RequireNonceIncrease = true
 	f := newFixture(t)
-	f.s = New(sites, Options{Now: f.clk.now, Timers: f.timers, Stats: f.reg})
+	f.s = New(sites, Options{Now: f.clk.now, Sender: f.timers, Stats: f.reg})
 	recs := []wire.EIDRecord{record(dc1, "192.0.2.11")}
 	if len(f.register(etr1, 0, wire.AuthHMACSHA256, secret, 5, recs, withXTR(1))) != 1 {
 		t.Fatal("first registration refused")
@@ -244,7 +245,7 @@ func TestExpiry(t *testing.T) {
 		Records: []wire.EIDRecord{record(dc1, "192.0.2.11")}}}
 	m.Records[0].TTL = 10
 	raw, _ := wire.EncodeSigned(m, secret, wire.AuthOptions{})
-	f.s.HandleMapRegister(raw, m, etr1, ms, &capture{})
+	f.s.HandleMapRegister(&control.Request{Raw: raw, Msg: m, Src: etr1, Local: netip.AddrPortFrom(ms, wire.ControlPort)}, &capture{})
 	f.clk.advance(9 * time.Minute)
 	f.s.Tick()
 	if f.s.Registrations() != 1 {
@@ -313,10 +314,11 @@ func TestRetransmitGivesUp(t *testing.T) {
 	}
 }
 
-func mapRequest(eid mapping.EID, nonce uint64) *Request {
+func mapRequest(eid mapping.EID, nonce uint64) *control.Request {
 	m := &wire.MapRequest{Nonce: nonce, SourceEID: wire.AddrFromIP(itr), ITRRLOCs: []wire.Address{wire.AddrFromIP(itr)},
 		Records: []wire.RequestRecord{{MaskLen: eid.MaskLen(), EID: eid.Address()}}}
-	return &Request{Msg: m, ECM: []byte("ecm-bytes"), ReplyTo: netip.AddrPortFrom(itr, 61000), Local: ms}
+	return &control.Request{Raw: []byte("ecm-bytes"), Msg: m, ECM: &wire.ECM{Message: m}, ReplyTo: netip.AddrPortFrom(itr, 61000),
+		Local: netip.AddrPortFrom(ms, wire.ControlPort)}
 }
 
 func decodeReply(t *testing.T, s sent) *wire.MapReply {
@@ -340,7 +342,7 @@ func TestProxyReplyVersusForward(t *testing.T) {
 	f.clk.advance(time.Second)
 	f.register(etr2, 0, wire.AuthHMACSHA256, secret, 1, []wire.EIDRecord{record(dc1, "192.0.2.12")}, withXTR(2))
 	var out capture
-	if !f.s.HandleMapRequest(mapRequest(host, 77), &out) {
+	if f.s.HandleMapRequest(mapRequest(host, 77), &out) != control.Handled {
 		t.Fatal("not handled")
 	}
 	if len(out.msgs) != 1 || string(out.msgs[0].b) != "ecm-bytes" || out.msgs[0].to != netip.AddrPortFrom(etr2.Addr(), 4342) {
@@ -379,7 +381,7 @@ func TestNegativeForUnregistered(t *testing.T) {
 		t.Errorf("negative reply in IID 1000: %v", rec)
 	}
 	// Outside every site: not the Map-Server's business.
-	if f.s.HandleMapRequest(mapRequest(mapping.HostEID(0, netip.MustParseAddr("192.0.2.99")), 7), &capture{}) {
+	if f.s.HandleMapRequest(mapRequest(mapping.HostEID(0, netip.MustParseAddr("192.0.2.99")), 7), &capture{}) != control.DropEIDNotServed {
 		t.Error("handled an EID of no site")
 	}
 }
@@ -432,8 +434,9 @@ func TestPubSub(t *testing.T) {
 		t.Error("ack of publication not matched")
 	}
 	// Unsubscribe: one ITR-RLOC of AFI 0.
-	req.Msg.Nonce = 200
-	req.Msg.ITRRLOCs = []wire.Address{{}}
+	mreq := req.Msg.(*wire.MapRequest)
+	mreq.Nonce = 200
+	mreq.ITRRLOCs = []wire.Address{{}}
 	f.s.HandleMapRequest(req, &capture{})
 	if len(f.s.Subscriptions()) != 0 {
 		t.Error("unsubscribe did not remove the subscription")
@@ -461,14 +464,15 @@ func (f *fixture) ack(n *wire.MapNotify, key []byte) {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	f.s.HandleMapNotifyAck(raw, a, netip.AddrPortFrom(itr, 4342))
+	f.s.HandleMapNotifyAck(&control.Request{Raw: raw, Msg: a, Src: netip.AddrPortFrom(itr, wire.ControlPort)}, &capture{})
 }
 
 // subscription is a Map-Request of xTR 9 (site-ID 7) subscribing to host.
-func subscription(host string, nonce uint64) *Request {
+func subscription(host string, nonce uint64) *control.Request {
 	req := mapRequest(mapping.HostEID(0, netip.MustParseAddr(host)), nonce)
-	req.Msg.HasXTRID, req.Msg.XTRID, req.Msg.SiteID = true, [16]byte{9}, 7
-	req.Msg.Records[0].Notify = true
+	m := req.Msg.(*wire.MapRequest)
+	m.HasXTRID, m.XTRID, m.SiteID = true, [16]byte{9}, 7
+	m.Records[0].Notify = true
 	return req
 }
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lispd/lispd/internal/control"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/wire"
 )
@@ -28,7 +29,8 @@ func BenchmarkMemoryPerPrefix(b *testing.B) {
 				Records: []wire.EIDRecord{{TTL: 1440, MaskLen: 32, EID: wire.AddrFromIP(a),
 					Locators: []wire.Locator{{Priority: 1, Weight: 100, Flags: wire.LocatorReachable, Address: rloc}}}}}}
 			raw, _ := wire.EncodeSigned(m, secret, wire.AuthOptions{})
-			s.HandleMapRegister(raw, m, etr1, ms, SenderFunc(func([]byte, netip.Addr, netip.AddrPort) {}))
+			s.HandleMapRegister(&control.Request{Raw: raw, Msg: m, Src: etr1, Local: netip.AddrPortFrom(ms, wire.ControlPort)},
+				control.SenderFunc(func([]byte, netip.Addr, netip.AddrPort) {}))
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)

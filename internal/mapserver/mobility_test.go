@@ -39,7 +39,7 @@ func mobilitySites() []Site {
 
 func newMobilityFixture(t *testing.T) *fixture {
 	f := newFixture(t)
-	f.s = New(mobilitySites(), Options{Now: f.clk.now, Timers: f.timers, Stats: f.reg})
+	f.s = New(mobilitySites(), Options{Now: f.clk.now, Sender: f.timers, Stats: f.reg})
 	return f
 }
 
@@ -176,8 +176,9 @@ func TestMoveBetweenSites(t *testing.T) {
 		[]wire.EIDRecord{record(mapping.NewEID(0, netip.MustParsePrefix("203.0.113.1/32")), "192.0.2.21")}, withXTR(9))
 	f.regVM(xtrA, dc1Key, 1, "192.0.2.31", withSite(0xA, 1))
 	req := mapRequest(vm, 100)
-	req.Msg.HasXTRID, req.Msg.XTRID, req.Msg.SiteID = true, [16]byte{9}, 7
-	req.Msg.Records[0].Notify = true
+	mreq := req.Msg.(*wire.MapRequest)
+	mreq.HasXTRID, mreq.XTRID, mreq.SiteID = true, [16]byte{9}, 7
+	mreq.Records[0].Notify = true
 	f.s.HandleMapRequest(req, &capture{})
 	sub := f.notifyTo(f.timers.take(), itrNotif, edgeKey)
 	onlyLocator(t, "subscription", sub, "192.0.2.31")

@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 
+	"github.com/lispd/lispd/internal/control"
 	"github.com/lispd/lispd/wire"
 )
 
@@ -43,7 +44,7 @@ func (s *Server) sendUnsolicitedLocked(n *wire.MapNotify, key Key, src netip.Add
 		next: s.now() + int64(s.opts.NotifyRetransmit)}
 	s.pending[n.Nonce] = p
 	s.c.notifySent.Inc()
-	s.opts.Timers.Send(b, src, dst)
+	s.opts.Sender.Send(b, src, dst)
 	return p
 }
 
@@ -68,22 +69,28 @@ func (s *Server) retransmitLocked(now int64) {
 		p.tries++
 		p.next = now + int64(wait)
 		s.c.notifyRetrans.Inc()
-		s.opts.Timers.Send(p.msg, p.src, p.dst)
+		s.opts.Sender.Send(p.msg, p.src, p.dst)
 	}
 }
 
-// HandleMapNotifyAck stops the retransmission of the Map-Notify it acks,
-// after checking it is signed with the key that Map-Notify used.
-func (s *Server) HandleMapNotifyAck(raw []byte, m *wire.MapNotifyAck, src netip.AddrPort) {
+// HandleMapNotifyAck is the Map-Server's control.Handler of
+// Map-Notify-Acks: it stops the retransmission of the Map-Notify the ack
+// names, after checking it is signed with the key that Map-Notify used.
+func (s *Server) HandleMapNotifyAck(r *control.Request, _ control.Sender) control.DropReason {
+	m, ok := r.Msg.(*wire.MapNotifyAck)
+	if !ok {
+		return control.DropUnexpectedType
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p, ok := s.pending[m.Nonce]
-	if !ok || m.KeyID != p.key.ID || wire.Verify(raw, p.key.Secret, s.opts.Auth) != nil {
+	if !ok || m.KeyID != p.key.ID || wire.Verify(r.Raw, p.key.Secret, s.opts.Auth) != nil {
 		s.c.ackUnknown.Inc()
-		return
+		return control.Handled
 	}
 	delete(s.pending, m.Nonce)
 	s.c.ackRecv.Inc()
+	return control.Handled
 }
 
 // PendingNotifies is the number of unacknowledged unsolicited Map-Notifies.

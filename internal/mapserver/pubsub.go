@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"slices"
 
+	"github.com/lispd/lispd/internal/control"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/wire"
 )
@@ -20,8 +21,7 @@ type subscriber struct {
 
 // subscribeLocked records (or removes) the subscriptions a Map-Request with
 // the I bit asks for. The mapping itself is answered the usual way too.
-func (s *Server) subscribeLocked(req *Request, eid mapping.EID) {
-	m := req.Msg
+func (s *Server) subscribeLocked(req *control.Request, m *wire.MapRequest, eid mapping.EID) {
 	if !m.Records[0].Notify {
 		return
 	}
@@ -54,7 +54,7 @@ func (s *Server) subscribeLocked(req *Request, eid mapping.EID) {
 			s.putSubs(eid, subs)
 		}
 		s.notifySubscriberLocked(&subscriber{xtrID: m.XTRID, siteID: m.SiteID, rlocs: []netip.Addr{req.ReplyTo.Addr()},
-			local: req.Local, site: st}, eid, m.Nonce)
+			local: req.Local.Addr(), site: st}, eid, m.Nonce)
 		return
 	}
 	if idx < 0 && s.nsubs >= s.opts.MaxSubscriptions {
@@ -62,7 +62,7 @@ func (s *Server) subscribeLocked(req *Request, eid mapping.EID) {
 		s.log.Warn("subscription limit reached", "max", s.opts.MaxSubscriptions)
 		return
 	}
-	sub := &subscriber{xtrID: m.XTRID, siteID: m.SiteID, rlocs: rlocs, nonce: m.Nonce, local: req.Local, site: st}
+	sub := &subscriber{xtrID: m.XTRID, siteID: m.SiteID, rlocs: rlocs, nonce: m.Nonce, local: req.Local.Addr(), site: st}
 	if idx >= 0 {
 		subs[idx] = sub
 	} else {
@@ -132,7 +132,7 @@ func (s *Server) notifySubscriberLocked(sub *subscriber, eid mapping.EID, nonce 
 	// Another publication may still be pending under this nonce; the new
 	// one supersedes it.
 	delete(s.pending, nonce)
-	s.sendUnsolicitedLocked(n, key, sub.local, netip.AddrPortFrom(sub.rlocs[0], 4342))
+	s.sendUnsolicitedLocked(n, key, sub.local, netip.AddrPortFrom(sub.rlocs[0], wire.ControlPort))
 }
 
 // publishLocked sends the current mapping of changed to every subscriber

@@ -5,14 +5,26 @@ import (
 	"slices"
 	"time"
 
+	"github.com/lispd/lispd/internal/control"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/wire"
 )
 
-// HandleMapRegister processes a Map-Register received from src on local
-// address local. raw is the message as received: authentication is checked
-// over those bytes, never over a re-encoding.
-func (s *Server) HandleMapRegister(raw []byte, m *wire.MapRegister, src netip.AddrPort, local netip.Addr, out Sender) {
+// HandleMapRegister is the Map-Server's control.Handler of Map-Registers.
+// Authentication is checked over the bytes as received (r.Raw), never over
+// a re-encoding.
+func (s *Server) HandleMapRegister(r *control.Request, out control.Sender) control.DropReason {
+	m, ok := r.Msg.(*wire.MapRegister)
+	if !ok {
+		return control.DropUnexpectedType
+	}
+	s.mapRegister(r.Raw, m, r.Src, r.Local.Addr(), out)
+	return control.Handled
+}
+
+// mapRegister processes a Map-Register received from src on local address
+// local.
+func (s *Server) mapRegister(raw []byte, m *wire.MapRegister, src netip.AddrPort, local netip.Addr, out control.Sender) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(m.Records) == 0 {
@@ -341,7 +353,7 @@ func (s *Server) mappingLocked(r *registration, now int64, forNotify bool) wire.
 
 // ackNotify answers a Map-Register that asked for it: the same fields,
 // signed with the same key, back to where it came from.
-func (s *Server) ackNotify(m *wire.MapRegister, auth *wire.Authenticator, src netip.AddrPort, local netip.Addr, out Sender) {
+func (s *Server) ackNotify(m *wire.MapRegister, auth *wire.Authenticator, src netip.AddrPort, local netip.Addr, out control.Sender) {
 	n := &wire.MapNotify{AuthBody: wire.AuthBody{Nonce: m.Nonce, KeyID: m.KeyID, Algorithm: m.Algorithm,
 		Records: m.Records, HasXTRID: m.HasXTRID, XTRID: m.XTRID, SiteID: m.SiteID}}
 	b, err := auth.EncodeSigned(n)

@@ -4,34 +4,27 @@ import (
 	"encoding/binary"
 	"net/netip"
 
+	"github.com/lispd/lispd/internal/control"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/wire"
 )
 
-// Request is a Map-Request as the Map-Server sees it: decoded, with the
-// ECM bytes it came in (forwarded to the ETR unchanged) and the addresses a
-// reply needs.
-type Request struct {
-	Msg      *wire.MapRequest
-	ECM      []byte         // the whole ECM as received
-	ReplyTo  netip.AddrPort // ITR-RLOC and the port the ITR sent from (inner UDP source)
-	Local    netip.Addr     // our address the request reached: replies come from it
-	Resolved bool           // set by HandleMapRequest when it answered or forwarded
-}
-
-// HandleMapRequest answers a Map-Request for an EID in a configured site:
-// a proxy Map-Reply if the ETR asked for one, else the ECM forwarded to the
-// most recently registered live ETR, else a negative Map-Reply. It also
-// records pub/sub subscriptions. It returns false if the EID is in no
-// configured site (the Map-Resolver then answers).
-func (s *Server) HandleMapRequest(req *Request, out Sender) bool {
-	if len(req.Msg.Records) == 0 {
-		return false
+// HandleMapRequest is the Map-Server's control.Handler of encapsulated
+// Map-Requests (r.Msg, in r.ECM; r.Raw is the whole ECM, forwarded to the
+// ETR unchanged; r.ReplyTo is where an answer goes). It answers for an EID
+// in a configured site: a proxy Map-Reply if the ETR asked for one, else
+// the ECM forwarded to the most recently registered live ETR, else a
+// negative Map-Reply; and it records pub/sub subscriptions. An EID in no
+// configured site is DropEIDNotServed (a Map-Resolver then answers).
+func (s *Server) HandleMapRequest(req *control.Request, out control.Sender) control.DropReason {
+	m, ok := req.Msg.(*wire.MapRequest)
+	if !ok || len(m.Records) == 0 {
+		return control.DropEIDNotServed
 	}
-	rr := &req.Msg.Records[0]
+	rr := &m.Records[0]
 	eid, ok := mapping.FromWire(rr.EID, rr.MaskLen)
 	if !ok {
-		return false
+		return control.DropEIDNotServed
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -42,23 +35,23 @@ func (s *Server) HandleMapRequest(req *Request, out Sender) bool {
 		registered = false
 	}
 	if !configured && !registered {
-		return false
+		return control.DropEIDNotServed
 	}
-	if req.Msg.HasXTRID {
-		s.subscribeLocked(req, eid)
+	if m.HasXTRID {
+		s.subscribeLocked(req, m, eid)
 	}
 	switch {
 	case !registered:
-		s.negativeLocked(req, eid, site, out)
+		s.negativeLocked(req, m, eid, site, out)
 	case r.proxy(now):
-		s.proxyReplyLocked(req, r, now, out)
+		s.proxyReplyLocked(req, m, r, now, out)
 		s.c.proxyReply.Inc()
 	default:
 		e := r.newest(now)
-		out.Send(req.ECM, req.Local, netip.AddrPortFrom(e.src.Addr(), 4342))
+		out.Send(req.Raw, req.Local.Addr(), netip.AddrPortFrom(e.src.Addr(), wire.ControlPort))
 		s.c.forwarded.Inc()
 	}
-	return true
+	return control.Handled
 }
 
 func (r *registration) proxy(now int64) bool {
@@ -85,20 +78,20 @@ func (r *registration) newest(now int64) *etrReg {
 // negativeLocked answers for a configured prefix nobody registered: the
 // least-specific prefix inside the site prefix that holds the EID and no
 // registration, natively-forward, TTL 1 minute (RFC 9301 §8.3).
-func (s *Server) negativeLocked(req *Request, eid mapping.EID, site mapping.EID, out Sender) {
+func (s *Server) negativeLocked(req *control.Request, m *wire.MapRequest, eid mapping.EID, site mapping.EID, out control.Sender) {
 	hole, ok := s.regs.LeastSpecificHole(eid.IID, eid.Prefix.Addr(), site.Prefix.Bits())
 	if !ok {
 		hole = eid
 	}
 	rec := wire.EIDRecord{TTL: s.opts.UnregisteredTTL, MaskLen: hole.MaskLen(), Action: wire.ActionNativelyForward,
 		EID: hole.Address()}
-	s.replyLocked(req, []wire.EIDRecord{rec}, out)
+	s.replyLocked(req, m, []wire.EIDRecord{rec}, out)
 	s.c.negative.Inc()
 }
 
 // proxyReplyLocked answers for the ETRs from the cached encoding of the
 // registration's record: a Map-Reply header and those bytes.
-func (s *Server) proxyReplyLocked(req *Request, r *registration, now int64, out Sender) {
+func (s *Server) proxyReplyLocked(req *control.Request, m *wire.MapRequest, r *registration, now int64, out control.Sender) {
 	if r.reply == nil || now >= r.replyUntil {
 		rec := s.mappingLocked(r, now, false)
 		b, err := rec.Append(nil)
@@ -114,18 +107,18 @@ func (s *Server) proxyReplyLocked(req *Request, r *registration, now int64, out 
 		}
 	}
 	b := append(s.scratch[:0], byte(wire.TypeMapReply)<<4, 0, 0, 1)
-	b = binary.BigEndian.AppendUint64(b, req.Msg.Nonce)
+	b = binary.BigEndian.AppendUint64(b, m.Nonce)
 	b = append(b, r.reply...)
 	s.scratch = b
-	out.Send(b, req.Local, req.ReplyTo)
+	out.Send(b, req.Local.Addr(), req.ReplyTo)
 }
 
-func (s *Server) replyLocked(req *Request, recs []wire.EIDRecord, out Sender) {
-	rep := &wire.MapReply{Nonce: req.Msg.Nonce, Records: recs}
+func (s *Server) replyLocked(req *control.Request, m *wire.MapRequest, recs []wire.EIDRecord, out control.Sender) {
+	rep := &wire.MapReply{Nonce: m.Nonce, Records: recs}
 	b, err := wire.Encode(rep)
 	if err != nil {
 		s.log.Warn("cannot encode Map-Reply", "err", err)
 		return
 	}
-	out.Send(b, req.Local, req.ReplyTo)
+	out.Send(b, req.Local.Addr(), req.ReplyTo)
 }

@@ -7,23 +7,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lispd/lispd/internal/control"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/internal/stats"
 	"github.com/lispd/lispd/wire"
 )
-
-// Sender sends one control message from local address src (invalid: any).
-// Both the transport's batch (replies) and the transport itself (timers)
-// implement it.
-type Sender interface {
-	Send(b []byte, src netip.Addr, to netip.AddrPort)
-}
-
-// SenderFunc adapts a function to Sender.
-type SenderFunc func(b []byte, src netip.Addr, to netip.AddrPort)
-
-// Send implements Sender.
-func (f SenderFunc) Send(b []byte, src netip.Addr, to netip.AddrPort) { f(b, src, to) }
 
 // Options are the Map-Server's tunables; zero values take the defaults.
 type Options struct {
@@ -34,7 +22,7 @@ type Options struct {
 	RequireNonceIncrease bool          // default for sites that do not say
 	Auth                 wire.AuthOptions
 	Now                  func() time.Time // injected clock; default time.Now
-	Timers               Sender           // for retransmissions and unsolicited Map-Notifies
+	Sender               control.Sender   // for retransmissions and unsolicited Map-Notifies
 	Stats                *stats.Registry
 	Log                  *slog.Logger
 }
@@ -61,8 +49,8 @@ func (o *Options) defaults() {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	if o.Timers == nil {
-		o.Timers = SenderFunc(func([]byte, netip.Addr, netip.AddrPort) {})
+	if o.Sender == nil {
+		o.Sender = control.SenderFunc(func([]byte, netip.Addr, netip.AddrPort) {})
 	}
 }
 
@@ -218,7 +206,7 @@ func (s *Server) Reload(sites []Site, changed map[string]bool) {
 func (s *Server) Reconfigure(sites []Site, changed map[string]bool, o Options) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	o.Now, o.Timers, o.Stats, o.Log, o.Auth = s.opts.Now, s.opts.Timers, s.opts.Stats, s.opts.Log, s.opts.Auth
+	o.Now, o.Sender, o.Stats, o.Log, o.Auth = s.opts.Now, s.opts.Sender, s.opts.Stats, s.opts.Log, s.opts.Auth
 	o.defaults()
 	s.opts = o
 	s.reloadLocked(sites, changed)

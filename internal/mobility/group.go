@@ -16,9 +16,6 @@ import (
 	"github.com/lispd/lispd/wire"
 )
 
-// GroupPort is where notify-group Map-Notifies go: the control port.
-const GroupPort = 4342
-
 // Group is the notify group of a roaming range: the xTRs on the LAN tell
 // each other with a Map-Notify to a multicast group which hosts they just
 // detected, so that another xTR of the same site registers the host too
@@ -49,7 +46,7 @@ func JoinGroup(group netip.Addr, ifname string) (*Group, error) {
 	}
 	err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
 	if err == nil {
-		err = unix.Bind(fd, &unix.SockaddrInet4{Port: GroupPort, Addr: group.As4()})
+		err = unix.Bind(fd, &unix.SockaddrInet4{Port: wire.ControlPort, Addr: group.As4()})
 	}
 	if err != nil {
 		unix.Close(fd)
@@ -86,7 +83,7 @@ func (g *Group) Announce(host mapping.EID, locs []mapping.Locator) error {
 	if err != nil {
 		return err
 	}
-	_, err = g.conn.WriteToUDPAddrPort(b, netip.AddrPortFrom(g.group, GroupPort))
+	_, err = g.conn.WriteToUDPAddrPort(b, netip.AddrPortFrom(g.group, wire.ControlPort))
 	return err
 }
 

@@ -92,7 +92,7 @@ func TestNotifyGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := l.Do("xb", func() error {
-		c, err := net.DialUDP("udp4", nil, &net.UDPAddr{IP: ipA.AsSlice(), Port: GroupPort})
+		c, err := net.DialUDP("udp4", nil, &net.UDPAddr{IP: ipA.AsSlice(), Port: wire.ControlPort})
 		if err != nil {
 			return err
 		}

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/netip"
+
+	"github.com/lispd/lispd/wire"
 )
 
 // Errors returned by DecodeUDP, in addition to ErrTruncated. The errors it
@@ -352,7 +354,7 @@ func BuildUDPFrame(src, dst netip.AddrPort, payload []byte) []byte {
 		s4, d4 := sa.As4(), da.As4()
 		copy(ip[12:16], s4[:])
 		copy(ip[16:20], d4[:])
-		be.PutUint16(ip[10:12], Checksum(ip, 0))
+		be.PutUint16(ip[10:12], wire.ChecksumFold(wire.ChecksumAdd(0, ip)))
 	} else {
 		be.PutUint16(frame[12:14], etherTypeIPv6)
 		ip[0] = 0x60 // version 6, traffic class and flow label 0
@@ -368,70 +370,6 @@ func BuildUDPFrame(src, dst netip.AddrPort, payload []byte) []byte {
 	be.PutUint16(udp[2:4], dst.Port())
 	be.PutUint16(udp[4:6], uint16(ulen))
 	copy(udp[8:], payload)
-	be.PutUint16(udp[6:8], UDPChecksum(sa, da, udp))
+	be.PutUint16(udp[6:8], wire.UDPChecksum(sa, da, udp))
 	return frame
-}
-
-// Checksum returns the RFC 1071 Internet checksum of data (the same
-// arithmetic as wire.ChecksumAdd/ChecksumFold, kept here because wire's
-// own tests read captures with this package, so it cannot import wire): the one's
-// complement of the one's complement sum of its 16-bit big-endian words,
-// an odd final byte padded with zero. initial is a partial sum to add, such
-// as that of a pseudo-header; pass 0 for none. Over data that already holds
-// a correct checksum the result is 0.
-func Checksum(data []byte, initial uint32) uint16 {
-	return ^fold(sum(data, uint64(initial)))
-}
-
-// sum adds data to acc 32 bits at a time. One's complement addition is
-// associative and commutative, so summing wider words and folding at the end
-// gives the RFC 1071 result (RFC 1071 section 2(B)); the uint64 accumulator
-// cannot overflow for any slice that fits in memory.
-func sum(data []byte, acc uint64) uint64 {
-	for len(data) >= 4 {
-		acc += uint64(binary.BigEndian.Uint32(data))
-		data = data[4:]
-	}
-	if len(data) >= 2 {
-		acc += uint64(binary.BigEndian.Uint16(data)) << 16
-		data = data[2:]
-	}
-	if len(data) == 1 {
-		acc += uint64(data[0]) << 8
-	}
-	return acc
-}
-
-// fold reduces a wide one's complement sum to 16 bits with end-around carry.
-func fold(acc uint64) uint16 {
-	for acc > 0xffff {
-		acc = acc>>16 + acc&0xffff
-	}
-	return uint16(acc)
-}
-
-// UDPChecksum returns the UDP checksum of udp (header and payload) sent
-// from src to dst, including the IPv4 or IPv6 pseudo-header (IPv4 when both
-// addresses are IPv4). The checksum field of udp must be zero, or its value
-// is summed too. A computed 0 is returned as 0xffff, since 0 on the wire
-// means "no checksum" (and is forbidden for IPv6). Consequently, over a
-// datagram whose checksum field is correct the result is 0xffff.
-func UDPChecksum(src, dst netip.Addr, udp []byte) uint16 {
-	var acc uint64
-	if src.Is4() && dst.Is4() {
-		s, d := src.As4(), dst.As4()
-		acc = sum(s[:], 0)
-		acc = sum(d[:], acc)
-		acc += protoUDP + uint64(len(udp)) // zero, protocol, 16-bit length
-	} else {
-		s, d := src.As16(), dst.As16()
-		acc = sum(s[:], 0)
-		acc = sum(d[:], acc)
-		acc += uint64(len(udp)) + protoUDP // 32-bit length, zeros, next header
-	}
-	c := ^fold(sum(udp, acc))
-	if c == 0 {
-		c = 0xffff
-	}
-	return c
 }

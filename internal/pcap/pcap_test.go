@@ -3,8 +3,6 @@ package pcap
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/netip"
@@ -16,112 +14,32 @@ import (
 	"time"
 
 	"github.com/lispd/lispd/internal/testvectors"
+	"github.com/lispd/lispd/wire"
 )
 
 // vectorsDir holds the repository's capture corpus, testdata/vectors.
 var vectorsDir = testvectors.Dir()
 
-// naiveChecksum is RFC 1071 done the slow, obvious way, 16 bits at a time,
-// to check the word-at-a-time implementation against.
-func naiveChecksum(b []byte) uint16 {
-	var s uint32
-	for i := 0; i+1 < len(b); i += 2 {
-		s += uint32(b[i])<<8 | uint32(b[i+1])
-	}
-	if len(b)%2 == 1 {
-		s += uint32(b[len(b)-1]) << 8
-	}
-	for s > 0xffff {
-		s = s>>16 + s&0xffff
-	}
-	return ^uint16(s)
-}
-
-// pseudoHeader builds the UDP pseudo-header the long way, for naiveChecksum.
-func pseudoHeader(src, dst netip.Addr, udpLen int) []byte {
-	if src.Is4() {
-		b := slices.Concat(src.AsSlice(), dst.AsSlice(), []byte{0, 17, 0, 0})
-		binary.BigEndian.PutUint16(b[10:], uint16(udpLen))
-		return b
-	}
-	b := slices.Concat(src.AsSlice(), dst.AsSlice(), make([]byte, 8))
-	binary.BigEndian.PutUint32(b[32:], uint32(udpLen))
-	b[39] = 17
-	return b
-}
-
-func TestChecksum(t *testing.T) {
-	tests := []struct {
-		name    string
-		data    []byte
-		initial uint32
-		want    uint16
-	}{
-		// The worked example of RFC 1071 section 3: the sum is 0xddf2.
-		{"rfc1071", []byte{0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7}, 0, ^uint16(0xddf2)},
-		{"empty", nil, 0, 0xffff},
-		{"odd", []byte{0x12}, 0, ^uint16(0x1200)},
-		{"three", []byte{0x12, 0x34, 0x56}, 0, ^uint16(0x1234 + 0x5600)},
-		{"initial", []byte{0x00, 0x01}, 0x10002, ^uint16(0x0004)},
-		{"carry", []byte{0xff, 0xff, 0xff, 0xff, 0x00, 0x02}, 0, ^uint16(0x0002)},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := Checksum(tt.data, tt.initial); got != tt.want {
-				t.Errorf("Checksum = %#04x, want %#04x", got, tt.want)
-			}
-		})
-	}
-	// Every length and alignment of the tail against the naive version.
-	buf := make([]byte, 64)
-	for i := range buf {
-		buf[i] = byte(i*37 + 200)
-	}
-	for n := range len(buf) + 1 {
-		if got, want := Checksum(buf[:n], 0), naiveChecksum(buf[:n]); got != want {
-			t.Errorf("Checksum(%d bytes) = %#04x, naive %#04x", n, got, want)
-		}
-	}
-}
-
 func mustAddrPort(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
 
-// checkFrameChecksums recomputes the checksums of a BuildUDPFrame result.
+// checkFrameChecksums checks the IPv4 header and UDP checksums of a
+// BuildUDPFrame result with wire's checksum (tested against RFC 1071 there).
 func checkFrameChecksums(t *testing.T, frame []byte, src, dst netip.Addr) {
 	t.Helper()
 	var udp []byte
 	if src.Is4() {
-		ip := frame[14:34]
-		if c := Checksum(ip, 0); c != 0 {
+		if c := wire.ChecksumFold(wire.ChecksumAdd(0, frame[14:34])); c != 0 {
 			t.Errorf("IPv4 header checksum does not verify (sum gives %#04x)", c)
-		}
-		zeroed := slices.Clone(ip)
-		zeroed[10], zeroed[11] = 0, 0
-		if got, want := binary.BigEndian.Uint16(ip[10:]), naiveChecksum(zeroed); got != want {
-			t.Errorf("IPv4 header checksum %#04x, want %#04x", got, want)
 		}
 		udp = frame[34:]
 	} else {
 		udp = frame[54:]
 	}
-	got := binary.BigEndian.Uint16(udp[6:8])
-	if got == 0 {
+	if binary.BigEndian.Uint16(udp[6:8]) == 0 {
 		t.Fatal("UDP checksum is zero")
 	}
-	zeroed := slices.Clone(udp)
-	zeroed[6], zeroed[7] = 0, 0
-	want := naiveChecksum(slices.Concat(pseudoHeader(src, dst, len(udp)), zeroed))
-	if want == 0 {
-		want = 0xffff
-	}
-	if got != want {
-		t.Errorf("UDP checksum %#04x, want %#04x", got, want)
-	}
-	if c := UDPChecksum(src, dst, zeroed); c != got {
-		t.Errorf("UDPChecksum over zeroed field = %#04x, want %#04x", c, got)
-	}
-	if c := UDPChecksum(src, dst, udp); c != 0xffff {
-		t.Errorf("UDPChecksum over a correct datagram = %#04x, want 0xffff", c)
+	if !wire.UDPChecksumOK(src, dst, udp) {
+		t.Errorf("UDP checksum %#04x does not verify", binary.BigEndian.Uint16(udp[6:8]))
 	}
 }
 
@@ -601,17 +519,6 @@ func TestNoAllocs(t *testing.T) {
 	}
 }
 
-// vectorFile is the part of a *.vectors.json file the tests use.
-type vectorFile struct {
-	Source  string `json:"source"`
-	Vectors []struct {
-		Frame         int    `json:"frame"`
-		Src           string `json:"src"`
-		Dst           string `json:"dst"`
-		UDPPayloadHex string `json:"udp_payload_hex"`
-	} `json:"vectors"`
-}
-
 // capture is what the test reads out of one pcap file.
 type capture struct {
 	linkType uint32
@@ -747,14 +654,11 @@ func TestCorpusPayloads(t *testing.T) {
 	wantCounts := map[string]int{"handmade.vectors.json": 11, "oor-capture.vectors.json": 46}
 	for _, jpath := range jsons {
 		t.Run(filepath.Base(jpath), func(t *testing.T) {
-			raw, err := os.ReadFile(jpath)
+			rel, err := filepath.Rel(dir, jpath)
 			if err != nil {
 				t.Fatal(err)
 			}
-			var vf vectorFile
-			if err := json.Unmarshal(raw, &vf); err != nil {
-				t.Fatal(err)
-			}
+			vf := testvectors.JSON(t, filepath.ToSlash(rel))
 			if n, ok := wantCounts[filepath.Base(jpath)]; ok && len(vf.Vectors) != n {
 				t.Errorf("%d vectors, want %d", len(vf.Vectors), n)
 			}
@@ -775,10 +679,7 @@ func TestCorpusPayloads(t *testing.T) {
 					t.Errorf("frame %d: %v", v.Frame, err)
 					continue
 				}
-				want, err := hex.DecodeString(v.UDPPayloadHex)
-				if err != nil {
-					t.Fatalf("frame %d: bad udp_payload_hex: %v", v.Frame, err)
-				}
+				want := v.Payload
 				if d.Src.String() != v.Src || d.Dst.String() != v.Dst {
 					t.Errorf("frame %d: %v -> %v, want %s -> %s", v.Frame, d.Src, d.Dst, v.Src, v.Dst)
 				}

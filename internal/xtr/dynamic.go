@@ -190,7 +190,7 @@ func (s *Server) smrHostToLocked(host mapping.EID, itr netip.Addr, now time.Time
 	if err != nil {
 		return
 	}
-	s.opts.Timers.Send(b, src, netip.AddrPortFrom(itr, 4342))
+	s.opts.Sender.Send(b, src, netip.AddrPortFrom(itr, wire.ControlPort))
 	s.c.smrHost.Inc()
 }
 

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lispd/lispd/internal/control"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/wire"
 )
@@ -21,7 +22,7 @@ func TestRoamingHost(t *testing.T) {
 	secret := []byte("dc1-key")
 	c, clk, d := &capture{}, &clock{t: time.Unix(1e9, 0)}, &dp{set: map[mapping.EID]CacheEntry{}}
 	var moved []mapping.Mapping
-	s := New(Options{ETR: true, ITR: true, LocalRLOCs: []netip.Addr{rloc}, Now: clk.now, Timers: c, DataPlane: d,
+	s := New(Options{ETR: true, ITR: true, LocalRLOCs: []netip.Addr{rloc}, Now: clk.now, Sender: c, DataPlane: d,
 		MapServers: []MapServerPeer{{Addr: ms, KeyID: 1, Alg: wire.AuthHMACSHA256, Secret: secret, WantMapNotify: true}},
 		Database: []DatabaseEntry{{EID: mapping.NewEID(0, netip.MustParsePrefix("203.0.113.0/25")),
 			Locators: []mapping.Locator{{Addr: rloc, Priority: 1, Weight: 100}}}},
@@ -54,7 +55,7 @@ func TestRoamingHost(t *testing.T) {
 			t.Fatal(err)
 		}
 		dec, _ := wire.Decode(b)
-		s.HandleMapNotify(b, dec.(*wire.MapNotify), netip.AddrPortFrom(ms, 4342), rloc, c)
+		s.HandleMapNotify(&control.Request{Raw: b, Msg: dec.(*wire.MapNotify), Src: netip.AddrPortFrom(ms, 4342), Local: netip.AddrPortFrom(rloc, wire.ControlPort)}, c)
 	}
 	// The merged set of our site still lists our RLOC: not a move.
 	notify(append(ours, mapping.Locator{Addr: netip.MustParseAddr("192.0.2.13"), Priority: 1, Weight: 100}))
@@ -135,7 +136,7 @@ func TestRoamingHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.HandleMapNotify(b, must(wire.Decode(b)).(*wire.MapNotify), netip.AddrPortFrom(ms, 4342), rloc, c)
+	s.HandleMapNotify(&control.Request{Raw: b, Msg: must(wire.Decode(b)).(*wire.MapNotify), Src: netip.AddrPortFrom(ms, 4342), Local: netip.AddrPortFrom(rloc, wire.ControlPort)}, c)
 	if n, _ := smrs(c.take()); n != 2 {
 		t.Errorf("%d SMRs when the host came back, want 2 (both recent ITRs)", n)
 	}

@@ -4,14 +4,28 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/lispd/lispd/internal/control"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/wire"
 )
 
-// HandleMapRequest answers a Map-Request that reached this xTR: directly
-// (RLOC-probe, SMR) or in an ECM from a Map-Server (replyPort is then the
-// ITR's port from the inner UDP header).
-func (s *Server) HandleMapRequest(m *wire.MapRequest, src netip.AddrPort, local netip.Addr, replyPort uint16, viaECM bool, out Sender) {
+// HandleMapRequest is the xTR's control.Handler of Map-Requests: those that
+// reach it directly (RLOC-probe, SMR) and those a Map-Server forwarded in
+// an ECM (the answer then goes to the ITR's port of the inner UDP header).
+func (s *Server) HandleMapRequest(r *control.Request, out control.Sender) control.DropReason {
+	m, ok := r.Msg.(*wire.MapRequest)
+	if !ok {
+		return control.DropUnexpectedType
+	}
+	replyPort, viaECM := r.Src.Port(), r.ECM != nil
+	if viaECM {
+		replyPort = r.ECM.SrcPort
+	}
+	s.mapRequest(m, r.Src, r.Local.Addr(), replyPort, viaECM, out)
+	return control.Handled
+}
+
+func (s *Server) mapRequest(m *wire.MapRequest, src netip.AddrPort, local netip.Addr, replyPort uint16, viaECM bool, out control.Sender) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(m.Records) == 0 {
@@ -108,7 +122,7 @@ func (s *Server) smrLocked(now time.Time) {
 			if err != nil {
 				continue
 			}
-			s.opts.Timers.Send(b, src, netip.AddrPortFrom(itr, 4342))
+			s.opts.Sender.Send(b, src, netip.AddrPortFrom(itr, wire.ControlPort))
 			s.c.smrSent.Inc()
 		}
 	}

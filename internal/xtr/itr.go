@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/lispd/lispd/internal/control"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/wire"
 )
@@ -109,14 +110,13 @@ func (s *Server) requestLocked(eid mapping.EID, smr bool) bool {
 
 // sendECMLocked sends a Map-Request for eid in an ECM from itr to mr.
 func (s *Server) sendECMLocked(req *wire.MapRequest, eid mapping.EID, itr, mr netip.Addr) bool {
-	ecm := &wire.ECM{IP: wire.InnerIP{Src: s.innerSource(eid.Prefix.Addr()), Dst: eid.Prefix.Addr(), TTL: 64},
-		SrcPort: 4342, DstPort: 4342, Message: req}
-	b, err := wire.Encode(ecm)
+	rloc, local := s.innerSources(eid.Prefix.Addr())
+	b, err := wire.Encode(wire.EncapsulateMapRequest(req, eid.Prefix.Addr(), wire.ControlPort, rloc, local))
 	if err != nil {
 		s.log.Warn("cannot encode Map-Request", "err", err)
 		return false
 	}
-	s.opts.Timers.Send(b, itr, netip.AddrPortFrom(mr, 4342))
+	s.opts.Sender.Send(b, itr, netip.AddrPortFrom(mr, wire.ControlPort))
 	return true
 }
 
@@ -153,23 +153,17 @@ func (s *Server) unsubscribeLocked() int {
 	return n
 }
 
-// innerSource is the inner IP source of an ECM'd Map-Request for an EID:
-// it must be of the EID's family. Our RLOC of that family if we have one,
-// else one of our EIDs of it, else the unspecified address (the reply goes
-// to the ITR-RLOCs, not to this address).
-func (s *Server) innerSource(eid netip.Addr) netip.Addr {
-	if a, ok := s.localRLOC(eid); ok && a.Is4() == eid.Is4() {
-		return a
-	}
+// innerSources are the candidates for the inner IP source of an ECM'd
+// Map-Request for eid, of which wire takes the first of the EID's family:
+// the RLOC we send from, else one of our EIDs of that family.
+func (s *Server) innerSources(eid netip.Addr) (rloc, local netip.Addr) {
+	rloc, _ = s.localRLOC(eid)
 	for e := range s.db.All() {
-		if e.Prefix.Addr().Is4() == eid.Is4() {
-			return e.Prefix.Addr()
+		if a := e.Prefix.Addr(); a.Is4() == eid.Is4() {
+			return rloc, a
 		}
 	}
-	if eid.Is4() {
-		return netip.IPv4Unspecified()
-	}
-	return netip.IPv6Unspecified()
+	return rloc, netip.Addr{}
 }
 
 func (s *Server) expireRequestsLocked(now time.Time) {
@@ -181,9 +175,19 @@ func (s *Server) expireRequestsLocked(now time.Time) {
 	}
 }
 
-// HandleMapReply takes a Map-Reply: an answer to one of our Map-Requests
-// (matched by nonce; anything else is dropped) or to an RLOC-probe.
-func (s *Server) HandleMapReply(m *wire.MapReply, src netip.AddrPort) {
+// HandleMapReply is the xTR's control.Handler of Map-Replies: an answer to
+// one of our Map-Requests (matched by nonce; anything else is counted and
+// dropped) or to an RLOC-probe.
+func (s *Server) HandleMapReply(r *control.Request, _ control.Sender) control.DropReason {
+	m, ok := r.Msg.(*wire.MapReply)
+	if !ok {
+		return control.DropUnexpectedType
+	}
+	s.mapReply(m, r.Src)
+	return control.Handled
+}
+
+func (s *Server) mapReply(m *wire.MapReply, src netip.AddrPort) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.opts.Now()

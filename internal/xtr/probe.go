@@ -113,7 +113,7 @@ func (s *Server) sendProbeLocked(rloc netip.Addr, eid mapping.EID, now time.Time
 	s.probes[m.Nonce] = &probe{rloc: rloc, eid: eid, sent: now}
 	st.lastProbe = now
 	st.probes++
-	s.opts.Timers.Send(b, src, netip.AddrPortFrom(rloc, 4342))
+	s.opts.Sender.Send(b, src, netip.AddrPortFrom(rloc, wire.ControlPort))
 	s.c.probesSent.Inc()
 }
 

@@ -53,7 +53,7 @@ func (s *Server) Reconfigure(o Options) error {
 	if len(fixed) > 0 {
 		return &RestartError{Options: fixed}
 	}
-	o.Now, o.Timers, o.DataPlane, o.Stats, o.Log = s.opts.Now, s.opts.Timers, s.opts.DataPlane, s.opts.Stats, s.opts.Log
+	o.Now, o.Sender, o.DataPlane, o.Stats, o.Log = s.opts.Now, s.opts.Sender, s.opts.DataPlane, s.opts.Stats, s.opts.Log
 	o.SourceFor, o.OnMovedAway = s.opts.SourceFor, s.opts.OnMovedAway
 	o.defaults()
 	now := s.opts.Now()

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lispd/lispd/internal/control"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/wire"
 )
@@ -33,7 +34,7 @@ func entries(eids ...mapping.EID) []DatabaseEntry {
 func xtrOpts(clk *clock, c *capture, eids ...mapping.EID) Options {
 	return Options{ITR: true, ETR: true, Database: entries(eids...), MapServers: []MapServerPeer{ms1},
 		MapResolvers: []netip.Addr{mr}, LocalRLOCs: []netip.Addr{rloc}, XTRID: [16]byte{7},
-		ProbeInterval: 10 * time.Second, Now: clk.now, Timers: c, DataPlane: &dp{set: map[mapping.EID]CacheEntry{}}}
+		ProbeInterval: 10 * time.Second, Now: clk.now, Sender: c, DataPlane: &dp{set: map[mapping.EID]CacheEntry{}}}
 }
 
 // wireMsg is one decoded control message and where it went.
@@ -188,7 +189,7 @@ func TestReconfigureITRETROnOff(t *testing.T) {
 	}
 	rec := mapping.Mapping{EID: mapping.NewEID(0, netip.MustParsePrefix("198.51.100.0/24")), TTL: 10,
 		Locators: []mapping.Locator{{Addr: netip.MustParseAddr("192.0.2.12"), Priority: 1, Weight: 100, Flags: wire.LocatorReachable}}}
-	s.HandleMapReply(&wire.MapReply{Nonce: nonce, Records: []wire.EIDRecord{rec.Record()}}, netip.AddrPort{})
+	s.HandleMapReply(&control.Request{Msg: &wire.MapReply{Nonce: nonce, Records: []wire.EIDRecord{rec.Record()}}}, c)
 	if len(s.MapCache()) != 1 {
 		t.Fatal("no map-cache entry")
 	}
@@ -212,7 +213,7 @@ func TestReconfigureITRETROnOff(t *testing.T) {
 	}
 	req := &wire.MapRequest{Nonce: 5, ITRRLOCs: []wire.Address{wire.AddrFromIP(me)},
 		Records: []wire.RequestRecord{{MaskLen: 32, EID: wire.AddrFromIP(netip.MustParseAddr("198.51.100.1"))}}}
-	s.HandleMapRequest(req, netip.AddrPortFrom(me, 61000), rloc, 61000, true, c)
+	s.HandleMapRequest(encapsulated(req, netip.AddrPortFrom(me, 61000), rloc, 61000), c)
 	if len(c.take()) != 0 {
 		t.Error("an ETR turned off answered a Map-Request")
 	}
@@ -233,12 +234,12 @@ func TestReconfigureITRETROnOff(t *testing.T) {
 func TestReconfigureProbeInterval(t *testing.T) {
 	c, clk, d := &capture{}, &clock{t: time.Unix(1e9, 0)}, &upDP{up: map[netip.Addr]bool{}}
 	s := New(Options{ITR: true, MapResolvers: []netip.Addr{mr}, LocalRLOCs: []netip.Addr{me}, Now: clk.now,
-		Timers: c, DataPlane: d})
+		Sender: c, DataPlane: d})
 	s.Miss(0, dst)
 	req := requestOf(t, c.take()[0])
 	rec := mapping.Mapping{EID: mapping.NewEID(0, netip.MustParsePrefix("198.51.100.0/24")), TTL: 60,
 		Locators: []mapping.Locator{{Addr: netip.MustParseAddr("192.0.2.12"), Priority: 1, Weight: 100, Flags: wire.LocatorReachable}}}
-	s.HandleMapReply(&wire.MapReply{Nonce: req.Nonce, Records: []wire.EIDRecord{rec.Record()}}, netip.AddrPort{})
+	s.HandleMapReply(&control.Request{Msg: &wire.MapReply{Nonce: req.Nonce, Records: []wire.EIDRecord{rec.Record()}}}, c)
 	o := s.opts
 	o.ProbeInterval = time.Second
 	if err := s.Reconfigure(o); err != nil {
@@ -330,7 +331,7 @@ func TestReconfigureCacheSizeAndRegisterInterval(t *testing.T) {
 		req := requestOf(t, c.take()[0])
 		rec := mapping.Mapping{EID: mapping.NewEID(0, netip.PrefixFrom(netip.MustParseAddr(d), 25).Masked()), TTL: uint32(10 + i),
 			Locators: []mapping.Locator{{Addr: netip.MustParseAddr("192.0.2.12"), Priority: 1, Weight: 100, Flags: wire.LocatorReachable}}}
-		s.HandleMapReply(&wire.MapReply{Nonce: req.Nonce, Records: []wire.EIDRecord{rec.Record()}}, netip.AddrPort{})
+		s.HandleMapReply(&control.Request{Msg: &wire.MapReply{Nonce: req.Nonce, Records: []wire.EIDRecord{rec.Record()}}}, c)
 	}
 	if n := len(s.MapCache()); n != 3 {
 		t.Fatalf("%d entries cached", n)

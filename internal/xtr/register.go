@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/lispd/lispd/internal/control"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/wire"
 )
@@ -84,23 +85,29 @@ func (s *Server) sendRegisterToLocked(p *peerState, m *wire.MapRegister, recs []
 		return false
 	}
 	src, _ := s.localRLOC(p.Addr)
-	s.opts.Timers.Send(b, src, netip.AddrPortFrom(p.Addr, 4342))
+	s.opts.Sender.Send(b, src, netip.AddrPortFrom(p.Addr, wire.ControlPort))
 	return true
 }
 
-// HandleMapNotify takes a Map-Notify: the acknowledgement of one of our
-// Map-Registers, or an unsolicited one (pub/sub publication, a merged
-// locator set) which is verified, applied and acknowledged.
-func (s *Server) HandleMapNotify(raw []byte, m *wire.MapNotify, src netip.AddrPort, local netip.Addr, out Sender) {
-	moved := s.handleMapNotify(raw, m, src, local, out)
+// HandleMapNotify is the xTR's control.Handler of Map-Notifies: the
+// acknowledgement of one of our Map-Registers, or an unsolicited one
+// (pub/sub publication, a merged locator set) which is verified (over
+// r.Raw), applied and acknowledged.
+func (s *Server) HandleMapNotify(r *control.Request, out control.Sender) control.DropReason {
+	m, ok := r.Msg.(*wire.MapNotify)
+	if !ok {
+		return control.DropUnexpectedType
+	}
+	moved := s.handleMapNotify(r.Raw, m, r.Src, r.Local.Addr(), out)
 	if s.opts.OnMovedAway != nil {
 		for _, mp := range moved {
 			s.opts.OnMovedAway(mp.EID, mp)
 		}
 	}
+	return control.Handled
 }
 
-func (s *Server) handleMapNotify(raw []byte, m *wire.MapNotify, src netip.AddrPort, local netip.Addr, out Sender) (moved []mapping.Mapping) {
+func (s *Server) handleMapNotify(raw []byte, m *wire.MapNotify, src netip.AddrPort, local netip.Addr, out control.Sender) (moved []mapping.Mapping) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.peerFor(src.Addr(), m.KeyID)

@@ -14,21 +14,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lispd/lispd/internal/control"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/internal/stats"
 	"github.com/lispd/lispd/wire"
 )
-
-// Sender sends one control message from src (invalid: any) to to.
-type Sender interface {
-	Send(b []byte, src netip.Addr, to netip.AddrPort)
-}
-
-// SenderFunc adapts a function to Sender.
-type SenderFunc func(b []byte, src netip.Addr, to netip.AddrPort)
-
-// Send implements Sender.
-func (f SenderFunc) Send(b []byte, src netip.Addr, to netip.AddrPort) { f(b, src, to) }
 
 // CacheLocator is a locator as the data plane needs it.
 type CacheLocator struct {
@@ -102,7 +92,7 @@ type Options struct {
 	XTRID            [16]byte
 	SiteID           uint64
 	Now              func() time.Time
-	Timers           Sender
+	Sender           control.Sender // what the timers send with: registrations, Map-Requests, probes, SMRs
 	DataPlane        DataPlane
 	Stats            *stats.Registry
 	Log              *slog.Logger
@@ -128,8 +118,8 @@ func (o *Options) defaults() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if o.Timers == nil {
-		o.Timers = SenderFunc(func([]byte, netip.Addr, netip.AddrPort) {})
+	if o.Sender == nil {
+		o.Sender = control.SenderFunc(func([]byte, netip.Addr, netip.AddrPort) {})
 	}
 	if o.DataPlane == nil {
 		o.DataPlane = NopDataPlane{}
@@ -255,9 +245,10 @@ func (s *Server) setDatabaseLocked(entries []DatabaseEntry) {
 	s.opts.DataPlane.SetLocalEIDs(eids)
 }
 
-// SetDatabase replaces the local EID database: the Map-Servers hear of it
-// at once and recent ITRs get an SMR. (A reload goes through Reconfigure,
-// which also withdraws the prefixes that are gone.)
+// SetDatabase replaces the configured local EID database, keeping the
+// dynamic EIDs detected so far: the Map-Servers hear of it at once and
+// recent ITRs get an SMR. (A reload goes through Reconfigure, which also
+// withdraws the prefixes that are gone.)
 func (s *Server) SetDatabase(entries []DatabaseEntry) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

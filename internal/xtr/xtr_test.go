@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/lispd/lispd/internal/control"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/wire"
 )
@@ -47,7 +48,7 @@ var (
 func newITR(t *testing.T) (*Server, *capture, *clock, *dp) {
 	c, clk, d := &capture{}, &clock{t: time.Unix(1e9, 0)}, &dp{set: map[mapping.EID]CacheEntry{}}
 	s := New(Options{ITR: true, MapResolvers: []netip.Addr{mr, netip.MustParseAddr("192.0.2.2")},
-		LocalRLOCs: []netip.Addr{me}, Now: clk.now, Timers: c, DataPlane: d, MaxCacheEntries: 3})
+		LocalRLOCs: []netip.Addr{me}, Now: clk.now, Sender: c, DataPlane: d, MaxCacheEntries: 3})
 	return s, c, clk, d
 }
 
@@ -106,18 +107,18 @@ func TestReplyNonceAndCache(t *testing.T) {
 	req := requestOf(t, c.take()[0])
 	rec := mapping.Mapping{EID: mapping.NewEID(0, netip.MustParsePrefix("198.51.100.0/24")), TTL: 10,
 		Locators: []mapping.Locator{{Addr: netip.MustParseAddr("192.0.2.12"), Priority: 1, Weight: 100, Flags: wire.LocatorReachable}}}
-	s.HandleMapReply(&wire.MapReply{Nonce: req.Nonce + 1, Records: []wire.EIDRecord{rec.Record()}}, netip.AddrPort{})
+	s.HandleMapReply(&control.Request{Msg: &wire.MapReply{Nonce: req.Nonce + 1, Records: []wire.EIDRecord{rec.Record()}}}, c)
 	if len(d.set) != 0 {
 		t.Fatal("cached a Map-Reply with a foreign nonce")
 	}
-	s.HandleMapReply(&wire.MapReply{Nonce: req.Nonce, Records: []wire.EIDRecord{rec.Record()}}, netip.AddrPort{})
+	s.HandleMapReply(&control.Request{Msg: &wire.MapReply{Nonce: req.Nonce, Records: []wire.EIDRecord{rec.Record()}}}, c)
 	if e, ok := d.set[rec.EID]; !ok || len(e.Locators) != 1 || !e.Locators[0].Up {
 		t.Fatalf("not cached: %+v", d.set)
 	}
 	// The same reply again is not outstanding any more.
 	rec2 := rec
 	rec2.Locators = nil
-	s.HandleMapReply(&wire.MapReply{Nonce: req.Nonce, Records: []wire.EIDRecord{rec2.Record()}}, netip.AddrPort{})
+	s.HandleMapReply(&control.Request{Msg: &wire.MapReply{Nonce: req.Nonce, Records: []wire.EIDRecord{rec2.Record()}}}, c)
 	if len(d.set[rec.EID].Locators) != 1 {
 		t.Fatal("a replayed Map-Reply changed the cache")
 	}
@@ -134,7 +135,7 @@ func TestReplyNonceAndCache(t *testing.T) {
 		s.Miss(0, eid.Prefix.Addr())
 		r := requestOf(t, c.take()[0])
 		m := mapping.Mapping{EID: eid, TTL: 10 + uint32(i)}
-		s.HandleMapReply(&wire.MapReply{Nonce: r.Nonce, Records: []wire.EIDRecord{m.Record()}}, netip.AddrPort{})
+		s.HandleMapReply(&control.Request{Msg: &wire.MapReply{Nonce: r.Nonce, Records: []wire.EIDRecord{m.Record()}}}, c)
 	}
 	if n := len(s.MapCache()); n != 3 {
 		t.Errorf("%d entries in a cache bounded to 3", n)
@@ -150,12 +151,12 @@ func TestSMR(t *testing.T) {
 	req := requestOf(t, c.take()[0])
 	rec := mapping.Mapping{EID: mapping.NewEID(0, netip.MustParsePrefix("198.51.100.0/24")), TTL: 10,
 		Locators: []mapping.Locator{{Addr: netip.MustParseAddr("192.0.2.12"), Priority: 1, Weight: 100, Flags: wire.LocatorReachable}}}
-	s.HandleMapReply(&wire.MapReply{Nonce: req.Nonce, Records: []wire.EIDRecord{rec.Record()}}, netip.AddrPort{})
+	s.HandleMapReply(&control.Request{Msg: &wire.MapReply{Nonce: req.Nonce, Records: []wire.EIDRecord{rec.Record()}}}, c)
 	smr := &wire.MapRequest{SMR: true, Nonce: 9, ITRRLOCs: []wire.Address{wire.AddrFromIP(netip.MustParseAddr("192.0.2.12"))},
 		Records: []wire.RequestRecord{{MaskLen: 24, EID: rec.EID.Address()}}}
 	from := netip.MustParseAddrPort("192.0.2.12:4342")
 	clk.advance(2 * time.Second)
-	s.HandleMapRequest(smr, from, me, 4342, false, c)
+	s.HandleMapRequest(direct(smr, from, me), c)
 	out := c.take()
 	if len(out) != 1 || out[0].to.Addr() != mr && out[0].to.Addr() != netip.MustParseAddr("192.0.2.2") {
 		t.Fatalf("SMR-invoked request: %+v", out)
@@ -164,7 +165,7 @@ func TestSMR(t *testing.T) {
 		t.Errorf("not an SMR-invoked request for the cached prefix: %v", r)
 	}
 	clk.advance(time.Second)
-	s.HandleMapRequest(smr, from, me, 4342, false, c)
+	s.HandleMapRequest(direct(smr, from, me), c)
 	if len(c.take()) != 0 {
 		t.Error("second SMR within 3 s answered")
 	}
@@ -187,9 +188,9 @@ func TestSMR(t *testing.T) {
 	// new sites): the first one's request answers the rest, nothing is
 	// held back for later.
 	clk.advance(4 * time.Second)
-	s.HandleMapReply(&wire.MapReply{Nonce: requestOf(t, out2(t, s, c, smr, from)).Nonce, Records: []wire.EIDRecord{rec.Record()}}, netip.AddrPort{})
+	s.HandleMapReply(&control.Request{Msg: &wire.MapReply{Nonce: requestOf(t, out2(t, s, c, smr, from)).Nonce, Records: []wire.EIDRecord{rec.Record()}}}, c)
 	clk.advance(50 * time.Millisecond)
-	s.HandleMapRequest(smr, from, me, 4342, false, c)
+	s.HandleMapRequest(direct(smr, from, me), c)
 	clk.advance(4 * time.Second)
 	s.Tick()
 	if out := c.take(); len(out) != 0 {
@@ -197,7 +198,7 @@ func TestSMR(t *testing.T) {
 	}
 	unknown := &wire.MapRequest{SMR: true, Nonce: 10, ITRRLOCs: smr.ITRRLOCs,
 		Records: []wire.RequestRecord{{MaskLen: 24, EID: wire.AddrFromIP(netip.MustParseAddr("203.0.113.0"))}}}
-	s.HandleMapRequest(unknown, from, me, 4342, false, c)
+	s.HandleMapRequest(direct(unknown, from, me), c)
 	if len(c.take()) != 0 {
 		t.Error("SMR for an uncached EID answered")
 	}
@@ -213,7 +214,7 @@ func TestETRAnswers(t *testing.T) {
 	s := New(Options{ETR: true, Database: db, LocalRLOCs: []netip.Addr{netip.MustParseAddr("192.0.2.12")}})
 	req := &wire.MapRequest{Probe: true, Nonce: 5, ITRRLOCs: []wire.Address{wire.AddrFromIP(me)},
 		Records: []wire.RequestRecord{{MaskLen: 32, EID: wire.AddrFromIP(dst)}}}
-	s.HandleMapRequest(req, netip.AddrPortFrom(me, 61000), netip.MustParseAddr("192.0.2.13"), 61000, false, c)
+	s.HandleMapRequest(direct(req, netip.AddrPortFrom(me, 61000), netip.MustParseAddr("192.0.2.13")), c)
 	out := c.take()
 	if len(out) != 1 || out[0].to != netip.AddrPortFrom(me, 61000) {
 		t.Fatalf("probe reply: %+v", out)
@@ -226,19 +227,69 @@ func TestETRAnswers(t *testing.T) {
 	}
 	req.Probe = false
 	req.Records[0].EID = wire.AddrFromIP(netip.MustParseAddr("203.0.113.1"))
-	s.HandleMapRequest(req, netip.AddrPortFrom(me, 61000), netip.MustParseAddr("192.0.2.12"), 61000, true, c)
+	s.HandleMapRequest(encapsulated(req, netip.AddrPortFrom(me, 61000), netip.MustParseAddr("192.0.2.12"), 61000), c)
 	if len(c.take()) != 0 {
 		t.Error("answered for an EID not in the database")
 	}
 }
 
+// direct is the request of a Map-Request that came to the xTR bare, from
+// src to our address local.
+func direct(m *wire.MapRequest, src netip.AddrPort, local netip.Addr) *control.Request {
+	return &control.Request{Msg: m, Src: src, Local: netip.AddrPortFrom(local, wire.ControlPort)}
+}
+
+// encapsulated is the request of a Map-Request a Map-Server forwarded in an
+// ECM whose inner UDP source port is itrPort.
+func encapsulated(m *wire.MapRequest, src netip.AddrPort, local netip.Addr, itrPort uint16) *control.Request {
+	r := direct(m, src, local)
+	r.ECM = &wire.ECM{SrcPort: itrPort, DstPort: wire.ControlPort, Message: m}
+	return r
+}
+
 // out2 sends an SMR and returns the one SMR-invoked request it causes.
 func out2(t *testing.T, s *Server, c *capture, smr *wire.MapRequest, from netip.AddrPort) sent {
 	t.Helper()
-	s.HandleMapRequest(smr, from, me, 4342, false, c)
+	s.HandleMapRequest(direct(smr, from, me), c)
 	out := c.take()
 	if len(out) != 1 {
 		t.Fatalf("want one SMR-invoked request, got %d", len(out))
 	}
 	return out[0]
+}
+
+// TestECMInnerSource: the ECM's inner header is of the EID's family, from
+// our RLOC of that family, else from our EID of it, else unspecified; the
+// inner UDP goes from and to the control port, the outer to the resolver.
+func TestECMInnerSource(t *testing.T) {
+	v6EID := mapping.NewEID(0, netip.MustParsePrefix("2001:db8:5::/48"))
+	for _, tc := range []struct {
+		name string
+		db   []DatabaseEntry
+		dst  string
+		want string
+	}{
+		{"IPv4 EID: our IPv4 RLOC", nil, "198.51.100.20", "192.0.2.21"},
+		{"IPv6 EID: our IPv6 EID", []DatabaseEntry{{EID: v6EID}}, "2001:db8:9::1", "2001:db8:5::"},
+		{"IPv6 EID: nothing of that family", nil, "2001:db8:9::1", "::"},
+	} {
+		c := &capture{}
+		s := New(Options{ITR: true, MapResolvers: []netip.Addr{mr}, LocalRLOCs: []netip.Addr{me}, Database: tc.db,
+			Now: func() time.Time { return time.Unix(1e9, 0) }, Sender: c})
+		s.Miss(0, netip.MustParseAddr(tc.dst))
+		out := c.take()
+		if len(out) != 1 || out[0].to != netip.AddrPortFrom(mr, wire.ControlPort) {
+			t.Fatalf("%s: sent %+v", tc.name, out)
+		}
+		m, err := wire.Decode(out[0].b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ecm := m.(*wire.ECM)
+		if ecm.IP.Src != netip.MustParseAddr(tc.want) || ecm.IP.Dst != netip.MustParseAddr(tc.dst) ||
+			ecm.SrcPort != wire.ControlPort || ecm.DstPort != wire.ControlPort {
+			t.Errorf("%s: inner %s:%d > %s:%d, want source %s", tc.name, ecm.IP.Src, ecm.SrcPort, ecm.IP.Dst,
+				ecm.DstPort, tc.want)
+		}
+	}
 }
