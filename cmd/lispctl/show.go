@@ -3,10 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
-	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -15,54 +15,42 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/lispd/lispd/internal/admin"
-	"github.com/lispd/lispd/internal/daemon"
-	"github.com/lispd/lispd/internal/mapserver"
-	"github.com/lispd/lispd/internal/mobility"
-	"github.com/lispd/lispd/internal/xtr"
+	"github.com/lispd/lispd/internal/adminapi"
 )
 
-// query asks the daemon at --socket for path and decodes the answer into out.
-func query(cmd *cobra.Command, path string, out any) error {
+// api calls f on the admin API of the daemon at --socket. A failure to
+// get an answer is exit 1; an *exitError of f's own passes as it is.
+func api[T any](cmd *cobra.Command, f func(*adminapi.Client, context.Context) (T, error)) (T, error) {
 	sock, _ := cmd.Flags().GetString("socket")
-	c := admin.NewClient(sock)
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
-	defer cancel()
-	if err := c.Do(ctx, "GET", path, out); err != nil {
-		return &exitError{code: exitFailed, err: err}
+	v, err := adminapi.Query(cmd.Context(), sock, 10*time.Second, f)
+	var ee *exitError
+	if err != nil && !errors.As(err, &ee) {
+		err = &exitError{code: exitFailed, err: err}
 	}
-	return nil
+	return v, err
 }
 
-// showCmd builds one `show` subcommand: fetch path into a fresh T, print it
-// as JSON with --json, else with text.
-func showCmd[T any](s streams, use, short, path string, text func(io.Writer, T)) *cobra.Command {
-	return showCmdQuery(s, use, short, path, "name", text)
+// fetch gets the view of a `show` command, given its arguments.
+type fetch[T any] func(c *adminapi.Client, ctx context.Context, cmd *cobra.Command, args []string) (T, error)
+
+// whole is the fetch of a view that takes no argument.
+func whole[T any](f func(*adminapi.Client, context.Context) (T, error)) fetch[T] {
+	return func(c *adminapi.Client, ctx context.Context, _ *cobra.Command, _ []string) (T, error) {
+		return f(c, ctx)
+	}
 }
 
-// showCmdQuery is showCmd whose optional argument goes in query key arg,
-// with --instance-id passed along when the command has it.
-func showCmdQuery[T any](s streams, use, short, path, arg string, text func(io.Writer, T)) *cobra.Command {
+// showCmd builds one `show` subcommand: fetch its view, print it as JSON
+// with --json, else with text.
+func showCmd[T any](s streams, use, short string, args cobra.PositionalArgs, get fetch[T], text func(io.Writer, T)) *cobra.Command {
 	var asJSON bool
 	c := &cobra.Command{
 		Use:   use,
 		Short: short,
-		Args:  cobra.MaximumNArgs(1),
+		Args:  args,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			q := url.Values{}
-			if len(args) == 1 {
-				q.Set(arg, args[0])
-			}
-			if f := cmd.Flags().Lookup("instance-id"); f != nil && f.Changed {
-				q.Set("instance-id", f.Value.String())
-			}
-			p := path
-			if len(q) > 0 {
-				p += "?" + q.Encode()
-			}
-			var v T
-			if err := query(cmd, p, &v); err != nil {
+			v, err := api(cmd, func(c *adminapi.Client, ctx context.Context) (T, error) { return get(c, ctx, cmd, args) })
+			if err != nil {
 				return err
 			}
 			if asJSON {
@@ -78,55 +66,89 @@ func showCmdQuery[T any](s streams, use, short, path, arg string, text func(io.W
 	return c
 }
 
+// mapCacheQuery reads `[EID-or-PREFIX] [--instance-id N]`: a bad EID is a
+// usage error; --instance-id scopes the EID, or alone selects one
+// instance ID.
+func mapCacheQuery(cmd *cobra.Command, args []string) (adminapi.MapCacheQuery, error) {
+	var q adminapi.MapCacheQuery
+	if len(args) == 1 {
+		p, err := adminapi.ParseEIDOrPrefix(args[0])
+		if err != nil {
+			return q, usageError("%v", err)
+		}
+		q.EID = p
+	}
+	if f := cmd.Flags().Lookup("instance-id"); f != nil && f.Changed {
+		iid, err := cmd.Flags().GetUint32("instance-id")
+		if err != nil {
+			return q, usageError("%v", err)
+		}
+		q.InstanceID = &iid
+	}
+	return q, nil
+}
+
 func newShowCmd(s streams) *cobra.Command {
 	show := &cobra.Command{Use: "show", Short: "show the state of a running lispd"}
+	site := func(c *adminapi.Client, ctx context.Context, _ *cobra.Command, args []string) ([]adminapi.Site, error) {
+		name := ""
+		if len(args) == 1 {
+			name = args[0]
+		}
+		return c.Sites(ctx, name)
+	}
+	mapCache := func(c *adminapi.Client, ctx context.Context, cmd *cobra.Command, args []string) ([]adminapi.MapCacheEntry, error) {
+		q, err := mapCacheQuery(cmd, args)
+		if err != nil {
+			return nil, err
+		}
+		return c.MapCache(ctx, q)
+	}
 	show.AddCommand(
-		showCmd(s, "site [NAME]", "Map-Server: sites, registered EID prefixes, who registered them", "/v1/site", printSites),
-		showCmd(s, "subscriptions", "Map-Server: publish/subscribe subscribers per EID prefix", "/v1/subscriptions", printSubscriptions),
-		showCmd(s, "statistics", "counters: control messages by type, drops by reason, per-role counters", "/v1/statistics", printStatistics),
-		showCmd(s, "status", "version, roles, addresses, uptime", "/v1/status", printStatus),
-		showCmd(s, "database", "ETR: local EID prefixes, locators, registration state per Map-Server", "/v1/database", printDatabase),
-		showCmd(s, "rloc-probing", "xTR: probed remote RLOCs, state, RTT", "/v1/rloc-probing", printRLOCProbing),
-		showCmd(s, "dynamic-eid", "xTR: roaming ranges, hosts detected here, hosts that moved away", "/v1/dynamic-eid", printDynamicEIDs),
+		showCmd(s, "site [NAME]", "Map-Server: sites, registered EID prefixes, who registered them", cobra.MaximumNArgs(1), site, printSites),
+		showCmd(s, "subscriptions", "Map-Server: publish/subscribe subscribers per EID prefix", noArgs,
+			whole((*adminapi.Client).Subscriptions), printSubscriptions),
+		showCmd(s, "statistics", "counters: control messages by type, drops by reason, per-role counters", noArgs,
+			whole((*adminapi.Client).Statistics), printStatistics),
+		showCmd(s, "status", "version, roles, addresses, uptime", noArgs, whole((*adminapi.Client).Status), printStatus),
+		showCmd(s, "database", "ETR: local EID prefixes, locators, registration state per Map-Server", noArgs,
+			whole((*adminapi.Client).Database), printDatabase),
+		showCmd(s, "rloc-probing", "xTR: probed remote RLOCs, state, RTT", noArgs, whole((*adminapi.Client).RLOCProbing), printRLOCProbing),
+		showCmd(s, "dynamic-eid", "xTR: roaming ranges, hosts detected here, hosts that moved away", noArgs,
+			whole((*adminapi.Client).DynamicEIDs), printDynamicEIDs),
 	)
-	mc := showCmdQuery(s, "map-cache [EID-or-PREFIX]", "ITR: map-cache entries, locators and their state, TTLs",
-		"/v1/map-cache", "eid", printMapCache)
-	mc.Flags().Uint32("instance-id", 0, "instance ID of the EID")
+	mc := showCmd(s, "map-cache [EID-or-PREFIX]", "ITR: map-cache entries, locators and their state, TTLs", cobra.MaximumNArgs(1),
+		mapCache, printMapCache)
+	mc.Flags().Uint32("instance-id", 0, "instance ID of the EID (without an EID: show only this instance ID)")
 	show.AddCommand(mc)
 	return show
 }
 
 func newClearCmd(s streams) *cobra.Command {
 	clr := &cobra.Command{Use: "clear", Short: "clear state of a running lispd"}
-	var iid uint32
 	mc := &cobra.Command{
 		Use:   "map-cache [PREFIX]",
 		Short: "flush the map-cache, or the entries inside PREFIX",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			sock, _ := cmd.Flags().GetString("socket")
-			c := admin.NewClient(sock)
-			defer c.Close()
-			p := "/v1/clear-map-cache"
-			if len(args) == 1 {
-				p += fmt.Sprintf("?prefix=%s&instance-id=%d", url.QueryEscape(args[0]), iid)
+			q, err := mapCacheQuery(cmd, args)
+			if err != nil {
+				return err
 			}
-			var res struct {
-				Cleared int `json:"cleared"`
+			n, err := api(cmd, func(c *adminapi.Client, ctx context.Context) (int, error) { return c.ClearMapCache(ctx, q) })
+			if err != nil {
+				return err
 			}
-			if err := c.Do(cmd.Context(), "POST", p, &res); err != nil {
-				return &exitError{code: exitFailed, err: err}
-			}
-			fmt.Fprintf(s.out, "cleared %d map-cache entries\n", res.Cleared)
+			fmt.Fprintf(s.out, "cleared %d map-cache entries\n", n)
 			return nil
 		},
 	}
-	mc.Flags().Uint32Var(&iid, "instance-id", 0, "instance ID of the prefix")
+	mc.Flags().Uint32("instance-id", 0, "instance ID of the prefix (without a prefix: clear only this instance ID)")
 	clr.AddCommand(mc)
 	return clr
 }
 
-func printMapCache(w io.Writer, es []xtr.MapCacheView) {
+func printMapCache(w io.Writer, es []adminapi.MapCacheEntry) {
 	fmt.Fprintf(w, "LISP IPv4/IPv6 Mapping Cache, %d entries\n\n", len(es))
 	for _, e := range es {
 		left := time.Duration(e.ExpiresIn * float64(time.Second)).Round(time.Second)
@@ -153,7 +175,7 @@ func printMapCache(w io.Writer, es []xtr.MapCacheView) {
 	}
 }
 
-func printDatabase(w io.Writer, d xtr.Database) {
+func printDatabase(w io.Writer, d adminapi.Database) {
 	fmt.Fprintf(w, "LISP ETR database, xTR-ID %s, site-ID %d, %d entries\n\n", d.XTRID, d.SiteID, len(d.Entries))
 	for _, e := range d.Entries {
 		fmt.Fprintf(w, "[%d] %s\n", e.InstanceID, e.EIDPrefix)
@@ -180,7 +202,7 @@ func printDatabase(w io.Writer, d xtr.Database) {
 	tw.Flush()
 }
 
-func printRLOCProbing(w io.Writer, rs []xtr.RLOCView) {
+func printRLOCProbing(w io.Writer, rs []adminapi.ProbedRLOC) {
 	if len(rs) == 0 {
 		fmt.Fprintln(w, "no RLOCs probed")
 		return
@@ -200,14 +222,14 @@ func printRLOCProbing(w io.Writer, rs []xtr.RLOCView) {
 	tw.Flush()
 }
 
-func printDynamicEIDs(w io.Writer, rs []mobility.RangeView) {
+func printDynamicEIDs(w io.Writer, rs []adminapi.DynamicEIDRange) {
 	for i, r := range rs {
 		if i > 0 {
 			fmt.Fprintln(w)
 		}
 		group := ""
-		if r.NotifyGroup != "" {
-			group = ", notify-group " + r.NotifyGroup
+		if r.NotifyGroup.IsValid() {
+			group = ", notify-group " + r.NotifyGroup.String()
 		}
 		fmt.Fprintf(w, "Dynamic-EID %s: [%d] %s on %s, %s%s, timeout %s, %d hosts\n", r.Name, r.InstanceID, r.EIDPrefix,
 			r.Interface, r.Mode, group, time.Duration(r.TimeoutSec*float64(time.Second)), len(r.Hosts))
@@ -218,11 +240,11 @@ func printDynamicEIDs(w io.Writer, rs []mobility.RangeView) {
 		fmt.Fprintln(tw, "  EID\tState\tDetected by\tSince\tLast seen\tMoves\tMoved to")
 		for _, h := range r.Hosts {
 			seen, to := "-", "-"
-			if h.State == mobility.Local {
+			if h.State == adminapi.HostLocal {
 				seen = secs(h.LastSeenSec) + " ago"
 			}
 			if len(h.MovedTo) > 0 {
-				to = strings.Join(h.MovedTo, ", ")
+				to = join(h.MovedTo, ", ")
 			}
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s ago\t%s\t%d\t%s\n", h.EID, h.State, h.DetectedBy, secs(h.SinceSec), seen, h.Moves, to)
 		}
@@ -243,12 +265,9 @@ func newReloadCmd(s streams) *cobra.Command {
 		Short: "make lispd re-read its configuration file (like SIGHUP)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			sock, _ := cmd.Flags().GetString("socket")
-			c := admin.NewClient(sock)
-			defer c.Close()
-			var res daemon.ReloadResult
-			if err := c.Do(cmd.Context(), "POST", "/v1/reload", &res); err != nil {
-				return &exitError{code: exitFailed, err: err}
+			res, err := api(cmd, (*adminapi.Client).Reload)
+			if err != nil {
+				return err
 			}
 			printReload(s.out, res)
 			return nil
@@ -258,7 +277,7 @@ func newReloadCmd(s streams) *cobra.Command {
 
 // printReload says what a reload applied, section by section. (A refused
 // reload is an error: it applied nothing.)
-func printReload(w io.Writer, r daemon.ReloadResult) {
+func printReload(w io.Writer, r adminapi.ReloadResult) {
 	if len(r.Applied) == 0 {
 		fmt.Fprintln(w, "configuration reloaded: nothing changed")
 		return
@@ -288,7 +307,7 @@ func ago(t time.Time) string {
 	return d.String()
 }
 
-func printSites(w io.Writer, sites []mapserver.SiteView) {
+func printSites(w io.Writer, sites []adminapi.Site) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "Site\tLast Register\tUp\tWho Last Registered\tInst ID\tEID Prefix")
 	for _, s := range sites {
@@ -306,7 +325,7 @@ func printSites(w io.Writer, sites []mapserver.SiteView) {
 			who, last := "--", time.Time{}
 			for _, b := range r.RegisteredBy {
 				if b.LastRegister.After(last) {
-					last, who = b.LastRegister, b.Source
+					last, who = b.LastRegister, b.Source.String()
 				}
 			}
 			fmt.Fprintf(tw, "%s\t%s\tyes\t%s\t%d\t%s\n", s.Name, ago(last), who, r.InstanceID, r.EIDPrefix)
@@ -352,7 +371,7 @@ func printSites(w io.Writer, sites []mapserver.SiteView) {
 	}
 }
 
-func printSubscriptions(w io.Writer, subs []mapserver.SubscriptionView) {
+func printSubscriptions(w io.Writer, subs []adminapi.Subscription) {
 	if len(subs) == 0 {
 		fmt.Fprintln(w, "no subscriptions")
 		return
@@ -361,13 +380,13 @@ func printSubscriptions(w io.Writer, subs []mapserver.SubscriptionView) {
 	fmt.Fprintln(tw, "Inst ID\tEID Prefix\tSite\txTR-ID\tSite-ID\tITR-RLOCs\tNonce")
 	for _, s := range subs {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", s.InstanceID, s.EIDPrefix, s.Site, s.XTRID, s.SiteID,
-			strings.Join(s.ITRRLOCs, ","), s.Nonce)
+			join(s.ITRRLOCs, ","), s.Nonce)
 	}
 	tw.Flush()
 }
 
-func printStatistics(w io.Writer, cs []daemon.Counter) {
-	bySub := map[string][]daemon.Counter{}
+func printStatistics(w io.Writer, cs []adminapi.Counter) {
+	bySub := map[string][]adminapi.Counter{}
 	var subs []string
 	for _, c := range cs {
 		if _, ok := bySub[c.Subsystem]; !ok {
@@ -398,10 +417,10 @@ func printStatistics(w io.Writer, cs []daemon.Counter) {
 	}
 }
 
-func printStatus(w io.Writer, s daemon.Status) {
+func printStatus(w io.Writer, s adminapi.Status) {
 	fmt.Fprintf(w, "lispd %s, up %s\n", s.Version, time.Duration(s.Uptime*float64(time.Second)).Round(time.Second))
 	fmt.Fprintf(w, "roles:    %s\n", strings.Join(s.Roles, ", "))
-	fmt.Fprintf(w, "control:  %s\n", strings.Join(s.Control, " "))
+	fmt.Fprintf(w, "control:  %s\n", join(s.Control, " "))
 	if s.Metrics != "" {
 		fmt.Fprintf(w, "metrics:  http://%s/metrics\n", s.Metrics)
 	}
@@ -411,4 +430,13 @@ func printStatus(w io.Writer, s daemon.Status) {
 	if s.Sites > 0 {
 		fmt.Fprintf(w, "sites:    %d, registered EID prefixes: %d\n", s.Sites, s.Prefixes)
 	}
+}
+
+// join prints addresses as strings.Join prints strings.
+func join[T fmt.Stringer](as []T, sep string) string {
+	ss := make([]string, len(as))
+	for i, a := range as {
+		ss[i] = a.String()
+	}
+	return strings.Join(ss, sep)
 }

@@ -11,10 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/config"
 	"github.com/lispd/lispd/internal/daemon"
-	"github.com/lispd/lispd/internal/mapserver"
-	"github.com/lispd/lispd/internal/mobility"
 	"github.com/lispd/lispd/internal/xtr"
 )
 
@@ -93,8 +92,8 @@ func TestShowCommandsAgainstDaemons(t *testing.T) {
 	}
 	r = lispctl(t, "--socket", msSock, "show", "site", "dc1", "--json")
 	r.wantCode(t, exitOK)
-	var sites []mapserver.SiteView
-	if err := json.Unmarshal([]byte(r.stdout), &sites); err != nil || len(sites) != 1 || sites[0].Registrations[0].RegisteredBy[0].Locators[0].Address != "127.0.2.12" {
+	var sites []adminapi.Site
+	if err := json.Unmarshal([]byte(r.stdout), &sites); err != nil || len(sites) != 1 || sites[0].Registrations[0].RegisteredBy[0].Locators[0].Address.String() != "127.0.2.12" {
 		t.Errorf("show site --json: %v\n%s", err, r.stdout)
 	}
 	lispctl(t, "--socket", msSock, "show", "site", "nope").wantCode(t, exitFailed)
@@ -104,7 +103,7 @@ func TestShowCommandsAgainstDaemons(t *testing.T) {
 		t.Errorf("show map-cache:\n%s", r.stdout)
 	}
 	r = lispctl(t, "--socket", xtrSock, "show", "map-cache", "198.51.100.9", "--json")
-	var mc []xtr.MapCacheView
+	var mc []adminapi.MapCacheEntry
 	if err := json.Unmarshal([]byte(r.stdout), &mc); err != nil || len(mc) != 1 || mc[0].Locators[0].Priority != 1 {
 		t.Errorf("show map-cache EID --json: %v\n%s", err, r.stdout)
 	}
@@ -116,6 +115,19 @@ func TestShowCommandsAgainstDaemons(t *testing.T) {
 	r.wantCode(t, exitOK)
 	if !strings.Contains(r.stdout, "map registers sent") {
 		t.Errorf("show statistics:\n%s", r.stdout)
+	}
+	r = lispctl(t, "--socket", xtrSock, "show", "map-cache", "not-an-eid")
+	if r.code != exitUsage || !strings.Contains(r.stderr, `"not-an-eid" is neither an address nor a prefix`) {
+		t.Errorf("show map-cache with a bad EID: %+v", r)
+	}
+	// --instance-id alone is one instance ID, not every one (nor 0).
+	r = lispctl(t, "--socket", xtrSock, "show", "map-cache", "--instance-id", "5")
+	if r.code != exitOK || !strings.Contains(r.stdout, "0 entries") {
+		t.Errorf("show map-cache --instance-id 5: %+v", r)
+	}
+	r = lispctl(t, "--socket", xtrSock, "clear", "map-cache", "--instance-id", "5")
+	if r.code != exitOK || !strings.Contains(r.stdout, "cleared 0") {
+		t.Errorf("clear map-cache --instance-id 5: %+v", r)
 	}
 	r = lispctl(t, "--socket", xtrSock, "clear", "map-cache")
 	if r.code != exitOK || !strings.Contains(r.stdout, "cleared 1") {
@@ -145,10 +157,12 @@ func TestShowCommandsAgainstDaemons(t *testing.T) {
 // TestPrintDynamicEIDs: the router-style table of `show dynamic-eid`.
 func TestPrintDynamicEIDs(t *testing.T) {
 	var b strings.Builder
-	printDynamicEIDs(&b, []mobility.RangeView{{Name: "vms", EIDPrefix: "203.0.113.8/29", Interface: "lan0",
-		Mode: "across-subnet", NotifyGroup: "233.252.0.1", TimeoutSec: 30, Hosts: []mobility.HostView{
-			{EID: "203.0.113.10", State: "local", DetectedBy: "data", SinceSec: 2.34, LastSeenSec: 0.5, Moves: 2},
-			{EID: "203.0.113.11", State: "away", DetectedBy: "map-notify", SinceSec: 61, Moves: 1, MovedTo: []string{"198.18.6.2"}},
+	printDynamicEIDs(&b, []adminapi.DynamicEIDRange{{Name: "vms", EID: adminapi.EID{EIDPrefix: netip.MustParsePrefix("203.0.113.8/29")},
+		Interface: "lan0", Mode: "across-subnet", NotifyGroup: netip.MustParseAddr("233.252.0.1"), TimeoutSec: 30,
+		Hosts: []adminapi.DynamicEIDHost{
+			{EID: netip.MustParseAddr("203.0.113.10"), State: "local", DetectedBy: "data", SinceSec: 2.34, LastSeenSec: 0.5, Moves: 2},
+			{EID: netip.MustParseAddr("203.0.113.11"), State: "away", DetectedBy: "map-notify", SinceSec: 61, Moves: 1,
+				MovedTo: []netip.Addr{netip.MustParseAddr("198.18.6.2")}},
 		}}})
 	want := `Dynamic-EID vms: [0] 203.0.113.8/29 on lan0, across-subnet, notify-group 233.252.0.1, timeout 30s, 2 hosts
   EID           State  Detected by  Since     Last seen  Moves  Moved to

@@ -15,10 +15,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/lispd/lispd/internal/admin"
-	"github.com/lispd/lispd/internal/daemon"
+	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/lab"
-	"github.com/lispd/lispd/internal/xtr"
 )
 
 const statusLong = `Show every lab that is up (or only lab NAME): its nodes and their roles,
@@ -201,15 +199,12 @@ func lispdHealth(ctx context.Context, l *lab.Lab, node string, proc *lab.ProcSta
 		st.Error = "lispd is not running (see its log)"
 		return st
 	}
-	c := admin.NewClient(st.Socket)
-	defer c.Close()
-	get := func(path string, out any) error {
-		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		defer cancel()
-		return c.Do(qctx, "GET", path, out)
-	}
-	var ds daemon.Status
-	if err := get("/v1/status", &ds); err != nil {
+	// At most three queries of a daemon that answers in milliseconds.
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	c := adminapi.NewClient(st.Socket)
+	ds, err := c.Status(ctx)
+	if err != nil {
 		st.Error = err.Error()
 		return st
 	}
@@ -220,17 +215,17 @@ func lispdHealth(ctx context.Context, l *lab.Lab, node string, proc *lab.ProcSta
 		st.Prefixes = &n
 	}
 	if slices.Contains(ds.Roles, "xtr") {
-		var mc []json.RawMessage
-		if err := get("/v1/map-cache", &mc); err != nil {
+		mc, err := c.MapCache(ctx, adminapi.MapCacheQuery{})
+		if err != nil {
 			st.Error = "map-cache: " + err.Error()
 		} else {
 			n := len(mc)
 			st.MapCache = &n
 		}
-		var db xtr.Database
-		if err := get("/v1/database", &db); err == nil && len(db.Entries) > 0 {
+		db, err := c.Database(ctx)
+		if err == nil && len(db.Entries) > 0 {
 			for _, m := range db.MapServers {
-				st.MapServers = append(st.MapServers, msStatus{Address: m.Address, State: m.State})
+				st.MapServers = append(st.MapServers, msStatus{Address: m.Address.String(), State: m.State})
 			}
 		}
 	}

@@ -17,10 +17,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/lispd/lispd/internal/admin"
-	"github.com/lispd/lispd/internal/daemon"
+	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/lab"
-	"github.com/lispd/lispd/internal/xtr"
 )
 
 const upLong = `Build the lab a topology file describes and start lispd in its LISP nodes.
@@ -152,13 +150,12 @@ func waitRegistered(ctx context.Context, t *topology, timeout time.Duration) err
 		if x := nc.cfg.XTR; x == nil || !x.ETR || len(x.Database) == 0 || len(x.MapServers) == 0 {
 			continue
 		}
-		c := admin.NewClient(nc.socket)
+		c := adminapi.NewClient(nc.socket)
 		var pending []string
 		for {
 			pending = pending[:0]
 			qctx, cancel := context.WithTimeout(ctx, time.Second)
-			var db xtr.Database
-			err := c.Do(qctx, "GET", "/v1/database", &db)
+			db, err := c.Database(qctx)
 			cancel()
 			if err != nil {
 				pending = append(pending, err.Error())
@@ -173,13 +170,11 @@ func waitRegistered(ctx context.Context, t *topology, timeout time.Duration) err
 			}
 			select {
 			case <-ctx.Done():
-				c.Close()
 				return fmt.Errorf("node %s has not registered with %s within --timeout %v: a wrong key or address?",
 					nc.node, strings.Join(pending, ", "), timeout)
 			case <-time.After(50 * time.Millisecond):
 			}
 		}
-		c.Close()
 	}
 	return nil
 }
@@ -213,14 +208,13 @@ func (o *upOptions) start(ctx context.Context, s streams, l *lab.Lab, t *topolog
 	return nil
 }
 
-// waitAdmin waits until lispd answers GET /v1/status on socket, or its
+// waitAdmin waits until lispd answers a status query on socket, or its
 // process ends, or ctx does.
 func waitAdmin(ctx context.Context, p *lab.Proc, socket string) error {
-	c := admin.NewClient(socket)
-	defer c.Close()
+	c := adminapi.NewClient(socket)
 	for {
 		qctx, cancel := context.WithTimeout(ctx, time.Second)
-		err := c.Do(qctx, "GET", "/v1/status", &daemon.Status{})
+		_, err := c.Status(qctx)
 		cancel()
 		if err == nil {
 			return nil

@@ -1,7 +1,8 @@
 // Package admin is lispd's operator interface: a JSON-over-HTTP API on a
 // unix socket (mode 0600) that lispctl talks to, and an optional TCP
 // listener with Prometheus /metrics and /debug/pprof. Handlers are thin
-// wrappers around the roles' typed methods.
+// wrappers around the roles' typed methods; the API itself (paths,
+// types, client) is internal/adminapi.
 package admin
 
 import (
@@ -22,26 +23,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/stats"
 )
-
-// Error is an API error with its HTTP status.
-type Error struct {
-	Status int
-	Msg    string
-}
-
-func (e *Error) Error() string { return e.Msg }
-
-// NotFound and BadRequest build API errors.
-func NotFound(format string, a ...any) error {
-	return &Error{Status: http.StatusNotFound, Msg: fmt.Sprintf(format, a...)}
-}
-
-// BadRequest reports a malformed request.
-func BadRequest(format string, a ...any) error {
-	return &Error{Status: http.StatusBadRequest, Msg: fmt.Sprintf(format, a...)}
-}
 
 // Server serves the admin API.
 type Server struct {
@@ -57,20 +41,21 @@ func New(log *slog.Logger) *Server {
 	return &Server{mux: http.NewServeMux(), log: log}
 }
 
-// HandleJSON routes pattern (e.g. "GET /v1/site") to fn, whose result is
-// sent as JSON.
+// HandleJSON routes pattern ("GET " + adminapi.PathSite) to fn, whose
+// result is sent as JSON; an *adminapi.Error carries its HTTP status,
+// any other error is a 500.
 func (s *Server) HandleJSON(pattern string, fn func(r *http.Request) (any, error)) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		v, err := fn(r)
 		w.Header().Set("Content-Type", "application/json")
 		if err != nil {
 			status := http.StatusInternalServerError
-			var ae *Error
+			var ae *adminapi.Error
 			if errors.As(err, &ae) {
 				status = ae.Status
 			}
 			w.WriteHeader(status)
-			_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+			_ = json.NewEncoder(w).Encode(adminapi.ErrorBody{Error: err.Error()})
 			return
 		}
 		enc := json.NewEncoder(w)

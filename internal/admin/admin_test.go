@@ -18,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/lispd/lispd/internal/admin"
+	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/stats"
 )
 
@@ -158,17 +159,17 @@ func TestHandleJSON(t *testing.T) {
 		Prefixes []string `json:"prefixes"`
 	}
 	s := newServer(t)
-	s.HandleJSON("GET /v1/site", func(*http.Request) (any, error) {
+	s.HandleJSON("GET /v1/things", func(*http.Request) (any, error) {
 		return site{Name: "dc1", Prefixes: []string{"198.51.100.0/24"}}, nil
 	})
 	s.HandleJSON("GET /v1/query", func(r *http.Request) (any, error) {
 		switch r.URL.Query().Get("fail") {
 		case "missing":
-			return nil, admin.NotFound("no site %q", "dc9")
+			return nil, adminapi.NotFound("no site %q", "dc9")
 		case "bad":
-			return nil, admin.BadRequest("bad instance-id %q", "x")
+			return nil, adminapi.BadRequest("bad instance-id %q", "x")
 		case "wrapped":
-			return nil, errors.Join(errors.New("while resolving"), admin.NotFound("no mapping"))
+			return nil, errors.Join(errors.New("while resolving"), adminapi.NotFound("no mapping"))
 		case "internal":
 			return nil, errors.New("map-cache is gone")
 		}
@@ -179,13 +180,13 @@ func TestHandleJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	code, ctype, body := get(t, sock, "/v1/site")
+	code, ctype, body := get(t, sock, "/v1/things")
 	if code != http.StatusOK || ctype != "application/json" {
-		t.Errorf("GET /v1/site: %d %q", code, ctype)
+		t.Errorf("GET /v1/things: %d %q", code, ctype)
 	}
 	var got site
 	if err := json.Unmarshal(body, &got); err != nil || got.Name != "dc1" || len(got.Prefixes) != 1 || got.Prefixes[0] != "198.51.100.0/24" {
-		t.Errorf("GET /v1/site body %s (%v)", body, err)
+		t.Errorf("GET /v1/things body %s (%v)", body, err)
 	}
 
 	for _, tc := range []struct {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lispd/lispd/internal/admin"
+	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/config"
 	"github.com/lispd/lispd/internal/control"
 	"github.com/lispd/lispd/internal/mapping"
@@ -473,25 +474,12 @@ func (d *Daemon) drop(reason control.DropReason, r *control.Request, err error) 
 	}
 }
 
-// Status is the summary `lispctl status` shows.
-type Status struct {
-	Version  string   `json:"version"`
-	Uptime   float64  `json:"uptime-seconds"`
-	Roles    []string `json:"roles"`
-	Control  []string `json:"control-addresses"`
-	Metrics  string   `json:"metrics,omitempty"`
-	Config   string   `json:"config-file,omitempty"`
-	Sites    int      `json:"sites,omitempty"`
-	Prefixes int      `json:"registered-prefixes,omitempty"`
-}
-
-func (d *Daemon) status() Status {
+// status is the summary `lispctl show status` prints.
+func (d *Daemon) status() adminapi.Status {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	s := Status{Version: Version, Uptime: d.now().Sub(d.started).Seconds(), Metrics: d.metrics, Config: d.cfg.File}
-	for _, a := range d.transport.Addrs() {
-		s.Control = append(s.Control, a.String())
-	}
+	s := adminapi.Status{Version: Version, Uptime: d.now().Sub(d.started).Seconds(), Metrics: d.metrics, Config: d.cfg.File}
+	s.Control = append(s.Control, d.transport.Addrs()...)
 	if d.ms != nil {
 		s.Roles = append(s.Roles, "map-server")
 		s.Sites = len(d.cfg.MapServer.Sites)

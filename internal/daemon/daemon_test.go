@@ -17,9 +17,8 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/lispd/lispd/internal/admin"
+	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/config"
-	"github.com/lispd/lispd/internal/mapserver"
 	"github.com/lispd/lispd/internal/pcap"
 	"github.com/lispd/lispd/internal/testvectors"
 	"github.com/lispd/lispd/wire"
@@ -284,17 +283,16 @@ func TestDaemonRegisterResolveShow(t *testing.T) {
 		t.Fatalf("negative reply: %v", m)
 	}
 
-	c := admin.NewClient(sock)
-	defer c.Close()
-	var sites []mapserver.SiteView
-	if err := c.Do(context.Background(), "GET", "/v1/site?name=dc1", &sites); err != nil {
+	c := adminapi.NewClient(sock)
+	sites, err := c.Sites(context.Background(), "dc1")
+	if err != nil {
 		t.Fatal(err)
 	}
 	if len(sites) != 1 || len(sites[0].Registrations) != 2 || sites[0].AuthFailures != 1 {
 		t.Fatalf("show site dc1: %+v", sites)
 	}
-	var stats []Counter
-	if err := c.Do(context.Background(), "GET", "/v1/statistics", &stats); err != nil {
+	stats, err := c.Statistics(context.Background())
+	if err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]uint64{"control.packets_dropped/malformed": 1, "map_server.registers_rejected/bad-auth": 1,

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/config"
 	"github.com/lispd/lispd/internal/mapresolver"
 	"github.com/lispd/lispd/internal/mapserver"
@@ -95,18 +96,18 @@ func (p *reloadPlan) has(section string) bool { return len(p.applied[section]) >
 // Reload applies cfg to the running daemon, or refuses it whole: the
 // answer says which settings were applied, the error (a
 // *RestartRequiredError when settings need a restart) why nothing was.
-func (d *Daemon) Reload(cfg *config.Config) (ReloadResult, error) {
+func (d *Daemon) Reload(cfg *config.Config) (adminapi.ReloadResult, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	p, err := d.planReload(cfg)
 	if err != nil {
-		return ReloadResult{}, err
+		return adminapi.ReloadResult{}, err
 	}
 	if err := d.applyReload(p); err != nil {
-		return ReloadResult{}, err
+		return adminapi.ReloadResult{}, err
 	}
 	d.cfg = cfg
-	res := ReloadResult{Result: "reloaded", Applied: p.applied, SitesAdded: p.diff.SitesAdded,
+	res := adminapi.ReloadResult{Result: "reloaded", Applied: p.applied, SitesAdded: p.diff.SitesAdded,
 		SitesRemoved: p.diff.SitesRemoved, SitesChanged: p.diff.SitesChanged}
 	d.log.Info("configuration reloaded", "applied", p.diff.Keys, "sites-added", p.diff.SitesAdded,
 		"sites-removed", p.diff.SitesRemoved, "sites-changed", p.diff.SitesChanged)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -18,7 +19,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/lispd/lispd/internal/admin"
+	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/config"
 	"github.com/lispd/lispd/internal/mobility"
 	"github.com/lispd/lispd/internal/osnet"
@@ -75,7 +76,7 @@ func (n *node) load(t *testing.T, yaml string) *config.Config {
 }
 
 // reload makes yaml the node's configuration and reloads it.
-func (n *node) reload(t *testing.T, yaml string) (ReloadResult, error) {
+func (n *node) reload(t *testing.T, yaml string) (adminapi.ReloadResult, error) {
 	t.Helper()
 	return n.Reload(n.load(t, yaml))
 }
@@ -142,7 +143,7 @@ func registeredAt(d *Daemon) []string {
 	var out []string
 	for _, s := range d.MapServer().Sites("") {
 		for _, r := range s.Registrations {
-			out = append(out, r.EIDPrefix)
+			out = append(out, r.EIDPrefix.String())
 		}
 	}
 	slices.Sort(out)
@@ -221,7 +222,7 @@ func TestReloadXTR(t *testing.T) {
 		}
 		var shown []string
 		for _, e := range etr.XTR().DatabaseView().Entries {
-			shown = append(shown, e.EIDPrefix)
+			shown = append(shown, e.EIDPrefix.String())
 		}
 		if !slices.Equal(shown, []string{"198.51.100.0/25", "198.51.100.192/26"}) {
 			t.Errorf("show database: %v", shown)
@@ -252,7 +253,7 @@ func TestReloadXTR(t *testing.T) {
 		itr.mustApply(t, itrYAML, map[string][]string{"xtr": {"xtr.rloc-probing.interval"}})
 		eventually(t, "the cached locator probed", func() bool {
 			v := itr.XTR().RLOCProbing()
-			return len(v) == 1 && v[0].Address == "127.0.90.11" && v[0].Probes > 0
+			return len(v) == 1 && v[0].Address == netip.MustParseAddr("127.0.90.11") && v[0].Probes > 0
 		})
 		itrYAML = strings.Replace(itrYAML, "interval: 100ms", "interval: 0s", 1)
 		itr.mustApply(t, itrYAML, map[string][]string{"xtr": {"xtr.rloc-probing.interval"}})
@@ -286,7 +287,7 @@ func TestReloadXTR(t *testing.T) {
 		eventually(t, "registered with the new Map-Server, withdrawn from the old", func() bool {
 			return len(registeredAt(ms2.Daemon)) == 2 && len(registeredAt(ms1.Daemon)) == 0
 		})
-		if ms := etr.XTR().DatabaseView().MapServers; len(ms) != 1 || ms[0].Address != "127.0.90.2" {
+		if ms := etr.XTR().DatabaseView().MapServers; len(ms) != 1 || ms[0].Address != netip.MustParseAddr("127.0.90.2") {
 			t.Errorf("show database lists Map-Servers %+v", ms)
 		}
 	})
@@ -321,7 +322,7 @@ xtr:
     - {name: web, prefix: 198.51.100.128/25, interface: lo}
 `
 	n.mustRefuse(t, added, "xtr.dynamic-eids[web]")
-	if db := n.XTR().DatabaseView().Entries; len(db) != 1 || db[0].EIDPrefix != "198.51.100.0/24" {
+	if db := n.XTR().DatabaseView().Entries; len(db) != 1 || db[0].EIDPrefix != netip.MustParsePrefix("198.51.100.0/24") {
 		t.Errorf("a refused reload changed the database: %+v", db)
 	}
 	for key, live := range map[string]bool{
@@ -512,20 +513,20 @@ map-server:
 func TestReloadAPI(t *testing.T) {
 	yaml := "control: {addresses: [127.0.90.91], port: 0}\nmap-server: {registration-timeout: 3m, sites: []}\n"
 	n := runNode(t, yaml, Options{})
-	c := admin.NewClient(n.sock)
-	defer c.Close()
+	c := adminapi.NewClient(n.sock)
 	n.load(t, strings.Replace(yaml, "3m", "4m", 1))
-	var res map[string]any
-	if err := c.Do(context.Background(), "POST", "/v1/reload", &res); err != nil {
+	res, err := c.Reload(context.Background())
+	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]any{"result": "reloaded", "applied": map[string]any{"map-server": []any{"map-server.registration-timeout"}}}
+	want := adminapi.ReloadResult{Result: "reloaded", Applied: map[string][]string{"map-server": {"map-server.registration-timeout"}}}
 	if diff := cmp.Diff(want, res); diff != "" {
 		t.Errorf("POST /v1/reload (-want +got):\n%s", diff)
 	}
 	n.load(t, strings.Replace(yaml, "127.0.90.91", "127.0.90.92", 1))
-	err := c.Do(context.Background(), "POST", "/v1/reload", &res)
-	if err == nil || err.Error() != "lispd: reload refused: control.addresses needs a restart" {
+	_, err = c.Reload(context.Background())
+	var ae *adminapi.Error
+	if !errors.As(err, &ae) || ae.Status != http.StatusConflict || ae.Msg != "reload refused: control.addresses needs a restart" {
 		t.Errorf("refused reload: %v", err)
 	}
 }

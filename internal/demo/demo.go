@@ -12,7 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/lispd/lispd/internal/daemon"
+	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/lab"
 )
 
@@ -100,8 +100,6 @@ func (r *runner) record(name string, ok bool, figure string) {
 	r.say("  => %s: %s", mark, figure)
 }
 
-func (r *runner) get(node, path string, out any) error { return r.net.Get(node, path, out) }
-
 // show prints a lispctl excerpt, indented, if lispctl is at hand.
 func (r *runner) show(node string, args ...string) {
 	if r.o.Lispctl == "" {
@@ -118,8 +116,8 @@ func (r *runner) show(node string, args ...string) {
 }
 
 func (r *runner) counter(node, subsystem, name string) uint64 {
-	var cs []daemon.Counter
-	if r.get(node, "/v1/statistics", &cs) != nil {
+	cs, err := query(r.net, node, (*adminapi.Client).Statistics)
+	if err != nil {
 		return 0
 	}
 	var v uint64
@@ -138,8 +136,8 @@ func (r *runner) registration() {
 	err := r.net.WaitRegistered(15 * time.Second)
 	if err == nil {
 		err = waitFor(5*time.Second, func() bool {
-			var st daemon.Status
-			return r.get("ms", "/v1/status", &st) == nil && st.Prefixes >= 3
+			st, err := query(r.net, "ms", (*adminapi.Client).Status)
+			return err == nil && st.Prefixes >= 3
 		})
 	}
 	r.show("ms", "show", "site")

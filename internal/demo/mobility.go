@@ -1,11 +1,13 @@
 package demo
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"slices"
 	"sort"
 	"strings"
@@ -15,9 +17,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/lispd/lispd/internal/mapserver"
+	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/mobility"
-	"github.com/lispd/lispd/internal/xtr"
 	"github.com/lispd/lispd/wire"
 )
 
@@ -138,12 +139,12 @@ func (n *Network) Hello() error {
 }
 
 // Hosts returns what a node's lispd shows for dynamic EIDs.
-func (n *Network) Hosts(node string) ([]mobility.HostView, error) {
-	var rs []mobility.RangeView
-	if err := n.Get(node, "/v1/dynamic-eid", &rs); err != nil {
+func (n *Network) Hosts(node string) ([]adminapi.DynamicEIDHost, error) {
+	rs, err := query(n, node, (*adminapi.Client).DynamicEIDs)
+	if err != nil {
 		return nil, err
 	}
-	var out []mobility.HostView
+	var out []adminapi.DynamicEIDHost
 	for _, r := range rs {
 		out = append(out, r.Hosts...)
 	}
@@ -312,7 +313,10 @@ func (n *Network) MoveSeries(o MoveOptions) (*MoveResult, error) {
 	if err := waitFor(10*time.Second, func() bool { return n.RegisteredBy() == map[string]string{"sw1": "dc1", "sw2": "dc2"}[n.d1At] }); err != nil {
 		return nil, fmt.Errorf("d1 never registered at home")
 	}
-	if err := n.Post("xc", "/v1/clear-map-cache?prefix=203.0.113.0/24"); err != nil {
+	clearDC := func(c *adminapi.Client, ctx context.Context) (int, error) {
+		return c.ClearMapCache(ctx, adminapi.MapCacheQuery{EID: netip.MustParsePrefix("203.0.113.0/24")})
+	}
+	if _, err := query(n, "xc", clearDC); err != nil {
 		return nil, err
 	}
 
@@ -471,17 +475,20 @@ var (
 
 // cacheOf returns the locators a node's map-cache holds for d1's /32.
 func (n *Network) cacheOf(node string) ([]string, bool) {
-	var mc []xtr.MapCacheView
-	if n.Get(node, "/v1/map-cache?eid="+d1Addr, &mc) != nil {
+	d1 := netip.PrefixFrom(netip.MustParseAddr(d1Addr), 32)
+	mc, err := query(n, node, func(c *adminapi.Client, ctx context.Context) ([]adminapi.MapCacheEntry, error) {
+		return c.MapCache(ctx, adminapi.MapCacheQuery{EID: d1})
+	})
+	if err != nil {
 		return nil, false
 	}
 	for _, e := range mc {
-		if e.EIDPrefix != d1Addr+"/32" {
+		if e.EIDPrefix != d1 {
 			continue
 		}
 		var got []string
 		for _, l := range e.Locators {
-			got = append(got, l.Address)
+			got = append(got, l.Address.String())
 		}
 		slices.Sort(got)
 		return got, true
@@ -495,17 +502,22 @@ func (n *Network) cachedAt(node string, rlocs []string) bool {
 	return ok && slices.Equal(got, rlocs)
 }
 
+// allSites fetches every Map-Server site.
+func allSites(c *adminapi.Client, ctx context.Context) ([]adminapi.Site, error) {
+	return c.Sites(ctx, "")
+}
+
 // RegisteredBy names the Map-Server site holding d1's /32 ("" for none,
 // "dc1+dc2" for two).
 func (n *Network) RegisteredBy() string {
-	var sites []mapserver.SiteView
-	if n.Get("ms", "/v1/site", &sites) != nil {
+	sites, err := query(n, "ms", allSites)
+	if err != nil {
 		return ""
 	}
 	var by []string
 	for _, st := range sites {
 		for _, r := range st.Registrations {
-			if r.EIDPrefix == d1Addr+"/32" {
+			if r.EIDPrefix.String() == d1Addr+"/32" {
 				by = append(by, st.Name)
 			}
 		}
@@ -522,14 +534,14 @@ func (n *Network) checkState() error {
 		there = "sw2"
 	}
 	var errs []error
-	var sites []mapserver.SiteView
-	if err := n.Get("ms", "/v1/site", &sites); err != nil {
+	sites, err := query(n, "ms", allSites)
+	if err != nil {
 		return err
 	}
 	holders := 0
 	for _, st := range sites {
 		for _, r := range st.Registrations {
-			if r.EIDPrefix != d1Addr+"/32" {
+			if r.EIDPrefix.String() != d1Addr+"/32" {
 				continue
 			}
 			holders++
@@ -542,14 +554,14 @@ func (n *Network) checkState() error {
 		errs = append(errs, fmt.Errorf("Map-Server: %d registrations of d1, want 1", holders))
 	}
 	for _, node := range siteUplinks[there] {
-		var rs []mobility.RangeView
-		if err := n.Get(node, "/v1/dynamic-eid", &rs); err != nil {
+		rs, err := query(n, node, (*adminapi.Client).DynamicEIDs)
+		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		for _, r := range rs {
 			for _, h := range r.Hosts {
-				if h.EID == d1Addr && h.State == mobility.Local {
+				if h.EID.String() == d1Addr && h.State == adminapi.HostLocal {
 					errs = append(errs, fmt.Errorf("%s still claims d1", node))
 				}
 			}

@@ -10,10 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lispd/lispd/internal/admin"
-	"github.com/lispd/lispd/internal/daemon"
+	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/lab"
-	"github.com/lispd/lispd/internal/xtr"
 )
 
 // Network is the demo network, up, with lispd on its LISP nodes. The
@@ -64,8 +62,8 @@ func (n *Network) StartLispd() error {
 func (n *Network) WaitRegistered(limit time.Duration) error {
 	return waitFor(limit, func() bool {
 		for _, x := range []string{"xc", "dc1a", "dc1b", "dc2"} {
-			var db xtr.Database
-			if n.Get(x, "/v1/database", &db) != nil || len(db.MapServers) == 0 || db.MapServers[0].State != "registered" {
+			db, err := query(n, x, (*adminapi.Client).Database)
+			if err != nil || len(db.MapServers) == 0 || db.MapServers[0].State != "registered" {
 				return false
 			}
 		}
@@ -87,7 +85,7 @@ func (n *Network) startLispd(node string) error {
 		return err
 	}
 	n.procs[node] = p
-	if err := waitFor(10*time.Second, func() bool { return n.Get(node, "/v1/status", &daemon.Status{}) == nil }); err != nil {
+	if err := waitFor(10*time.Second, func() bool { _, err := query(n, node, (*adminapi.Client).Status); return err == nil }); err != nil {
 		return fmt.Errorf("lispd on %s did not come up: %s", node, logTail(p.LogPath, 5))
 	}
 	return nil
@@ -122,21 +120,17 @@ func (n *Network) Reconfigure(m Mobility) error {
 	return n.WaitRegistered(15 * time.Second)
 }
 
-// Get reads an admin API path of a node's lispd into out.
-func (n *Network) Get(node, path string, out any) error {
-	c := admin.NewClient(n.Lab.SocketPath(node))
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	return c.Do(ctx, "GET", path, out)
+// query calls f on the admin API of a node's lispd, giving it two seconds.
+func query[T any](n *Network, node string, f func(*adminapi.Client, context.Context) (T, error)) (T, error) {
+	return adminapi.Query(context.Background(), n.Lab.SocketPath(node), 2*time.Second, f)
 }
 
 // Counters returns a node's non-zero counters as "subsystem/name{labels}"
 // → value, for diagnosis.
 func (n *Network) Counters(node string) map[string]uint64 {
-	var cs []daemon.Counter
 	out := map[string]uint64{}
-	if n.Get(node, "/v1/statistics", &cs) != nil {
+	cs, err := query(n, node, (*adminapi.Client).Statistics)
+	if err != nil {
 		return out
 	}
 	for _, c := range cs {
@@ -150,16 +144,6 @@ func (n *Network) Counters(node string) map[string]uint64 {
 		out[k] = c.Value
 	}
 	return out
-}
-
-// Post sends an admin API POST to a node's lispd.
-func (n *Network) Post(node, path string) error {
-	c := admin.NewClient(n.Lab.SocketPath(node))
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	var out any
-	return c.Do(ctx, "POST", path, &out)
 }
 
 func waitFor(limit time.Duration, f func() bool) error {

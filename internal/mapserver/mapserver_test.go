@@ -147,7 +147,7 @@ func TestRegisterBothAlgorithms(t *testing.T) {
 		t.Fatalf("show site dc1: %+v", sites)
 	}
 	r := sites[0].Registrations[0]
-	if r.EIDPrefix != "198.51.100.0/24" || r.Locators[0].Address != "192.0.2.11" || r.RegisteredBy[0].Source != etr1.String() {
+	if r.EIDPrefix.String() != "198.51.100.0/24" || r.Locators[0].Address.String() != "192.0.2.11" || r.RegisteredBy[0].Source != etr1 {
 		t.Errorf("registration view: %+v", r)
 	}
 	if sites[0].Registers != 2 {
@@ -292,7 +292,7 @@ func TestMergeTwoETRs(t *testing.T) {
 	f.clk.advance(90 * time.Second)
 	f.s.Tick()
 	r = f.s.Sites("dc1")[0].Registrations[0]
-	if len(r.RegisteredBy) != 1 || r.Locators[0].Address != "192.0.2.12" {
+	if len(r.RegisteredBy) != 1 || r.Locators[0].Address.String() != "192.0.2.12" {
 		t.Errorf("after etr1 lapsed: %+v", r)
 	}
 }

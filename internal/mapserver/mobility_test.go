@@ -2,9 +2,11 @@ package mapserver
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/wire"
 )
@@ -97,11 +99,11 @@ func onlyLocator(t *testing.T, what string, n *wire.MapNotify, rloc string) {
 	}
 }
 
-func (f *fixture) vmView(site string) *RegistrationView {
+func (f *fixture) vmView(site string) *adminapi.Registration {
 	f.t.Helper()
 	for _, st := range f.s.Sites(site) {
 		for i, r := range st.Registrations {
-			if r.EIDPrefix == "203.0.113.10/32" {
+			if r.EIDPrefix.String() == "203.0.113.10/32" {
 				return &st.Registrations[i]
 			}
 		}
@@ -116,10 +118,10 @@ func TestSharedPrefixEachSiteItsKey(t *testing.T) {
 	// dc2 is second in config order: dc1's key is tried first and fails.
 	out := f.register(xtrB, 0, wire.AuthHMACSHA256, dc2Key, 1, []wire.EIDRecord{record(host2, "192.0.2.32")})
 	f.expectNotify(out, xtrB, dc2Key, 1)
-	if v := f.vmView("dc1"); v == nil || v.RegisteredBy[0].Source != xtrA.String() {
+	if v := f.vmView("dc1"); v == nil || v.RegisteredBy[0].Source != xtrA {
 		t.Errorf("dc1 does not hold the VM: %+v", f.s.Sites("dc1"))
 	}
-	if regs := f.s.Sites("dc2")[0].Registrations; len(regs) != 1 || regs[0].EIDPrefix != "203.0.113.77/32" {
+	if regs := f.s.Sites("dc2")[0].Registrations; len(regs) != 1 || regs[0].EIDPrefix.String() != "203.0.113.77/32" {
 		t.Errorf("dc2 registrations: %+v", regs)
 	}
 	if a1, a2 := f.s.Sites("dc1")[0].AuthFailures, f.s.Sites("dc2")[0].AuthFailures; a1 != 0 || a2 != 0 {
@@ -161,7 +163,7 @@ func TestSharedPrefixEachSiteItsKey(t *testing.T) {
 	if a1 != 3 || a2 != 2 || ae != 1 {
 		t.Errorf("auth failures: dc1 %d, dc2 %d, edge %d, want 3, 2, 1", a1, a2, ae)
 	}
-	if v := f.vmView("dc1"); v == nil || v.Moves != 0 || len(v.Locators) != 1 || v.Locators[0].Address != "192.0.2.31" {
+	if v := f.vmView("dc1"); v == nil || v.Moves != 0 || len(v.Locators) != 1 || v.Locators[0].Address.String() != "192.0.2.31" {
 		t.Errorf("a rejected registration changed the VM: %+v", v)
 	}
 	// A message holding only dc2's prefixes passes with dc2's key.
@@ -211,8 +213,8 @@ func TestMoveBetweenSites(t *testing.T) {
 		t.Errorf("dc1 still shows the VM: %+v", v)
 	}
 	v := f.vmView("dc2")
-	if v == nil || len(v.RegisteredBy) != 1 || v.RegisteredBy[0].Source != xtrB.String() ||
-		len(v.Locators) != 1 || v.Locators[0].Address != "192.0.2.32" {
+	if v == nil || len(v.RegisteredBy) != 1 || v.RegisteredBy[0].Source != xtrB ||
+		len(v.Locators) != 1 || v.Locators[0].Address.String() != "192.0.2.32" {
 		t.Fatalf("dc2 after the move: %+v", v)
 	}
 	if v.Moves != 1 || v.LastMove == nil || !v.LastMove.Equal(start.Add(10*time.Second)) {
@@ -257,7 +259,7 @@ func TestMoveBetweenSites(t *testing.T) {
 	if v := f.vmView("dc2"); v != nil {
 		t.Errorf("dc2 still shows the VM: %+v", v)
 	}
-	if v := f.vmView("dc1"); v == nil || v.Moves != 2 || len(v.RegisteredBy) != 1 || v.Locators[0].Address != "192.0.2.31" {
+	if v := f.vmView("dc1"); v == nil || v.Moves != 2 || len(v.RegisteredBy) != 1 || v.Locators[0].Address.String() != "192.0.2.31" {
 		t.Errorf("dc1 after the move back: %+v", v)
 	}
 	if got := f.counter("registrations_moved", ""); got != 2 {
@@ -344,5 +346,21 @@ func TestWithdrawIsNoMove(t *testing.T) {
 	}
 	if f.s.Registrations() != 0 || f.counter("registrations_withdrawn", "") != 1 {
 		t.Errorf("registrations %d, withdrawn counter %d", f.s.Registrations(), f.counter("registrations_withdrawn", ""))
+	}
+}
+
+// TestSitesInNumericOrder: registrations are listed by address, not as
+// strings (which put 203.0.113.10/32 before 203.0.113.8/29).
+func TestSitesInNumericOrder(t *testing.T) {
+	f := newMobilityFixture(t)
+	p8 := mapping.NewEID(0, netip.MustParsePrefix("203.0.113.8/29"))
+	out := f.register(xtrA, 0, wire.AuthHMACSHA256, dc1Key, 1, []wire.EIDRecord{record(vm, "192.0.2.31"), record(p8, "192.0.2.31")})
+	f.expectNotify(out, xtrA, dc1Key, 1)
+	var got []string
+	for _, r := range f.s.Sites("dc1")[0].Registrations {
+		got = append(got, r.EIDPrefix.String())
+	}
+	if want := []string{"203.0.113.8/29", "203.0.113.10/32"}; !slices.Equal(got, want) {
+		t.Errorf("dc1 registrations %v, want %v", got, want)
 	}
 }

@@ -1,13 +1,13 @@
 package mobility
 
 import (
-	"cmp"
 	"log/slog"
 	"net/netip"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/mapping"
 )
 
@@ -29,11 +29,11 @@ type Range struct {
 	Timeout     time.Duration // silence after which a host is unregistered
 }
 
-// States of a host.
+// States of a host, as `show dynamic-eid` names them.
 const (
-	Local  = "local"  // detected here, registered by us
-	Away   = "away"   // was here, registered elsewhere now: we forward there
-	Moving = "moving" // another xTR of the LAN claimed it; the Map-Server has not confirmed yet
+	Local  = adminapi.HostLocal
+	Away   = adminapi.HostAway
+	Moving = adminapi.HostMoving
 )
 
 // XTR is what the manager asks of the tunnel router's control plane.
@@ -355,62 +355,6 @@ func (m *Manager) syncDataPlaneLocked() {
 	}
 	m.o.DataPlane.SetDynamicEIDs(ranges, known)
 	m.o.DataPlane.SetAwayEIDs(away)
-}
-
-// RangeView is a roaming range for `show dynamic-eid`.
-type RangeView struct {
-	Name        string     `json:"name"`
-	InstanceID  uint32     `json:"instance-id"`
-	EIDPrefix   string     `json:"eid-prefix"`
-	Interface   string     `json:"interface"`
-	Mode        string     `json:"mode"`
-	NotifyGroup string     `json:"notify-group,omitempty"`
-	TimeoutSec  float64    `json:"timeout-seconds"`
-	Hosts       []HostView `json:"hosts"`
-}
-
-// HostView is a roaming host for `show dynamic-eid`.
-type HostView struct {
-	EID         string   `json:"eid"`
-	State       string   `json:"state"`
-	DetectedBy  string   `json:"detected-by"`
-	SinceSec    float64  `json:"since-seconds"`
-	LastSeenSec float64  `json:"last-seen-seconds"`
-	Moves       int      `json:"moves"`
-	MovedTo     []string `json:"moved-to,omitempty"`
-}
-
-// View lists the ranges and their hosts, sorted.
-func (m *Manager) View() []RangeView {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	now := m.o.Now()
-	out := []RangeView{}
-	for _, r := range m.o.Ranges {
-		v := RangeView{Name: r.Name, InstanceID: r.EID.IID, EIDPrefix: r.EID.Prefix.String(), Interface: r.Interface,
-			Mode: r.Mode, TimeoutSec: r.Timeout.Seconds(), Hosts: []HostView{}}
-		if r.NotifyGroup.IsValid() {
-			v.NotifyGroup = r.NotifyGroup.String()
-		}
-		for eid, h := range m.hosts {
-			if h.Range != r.Name {
-				continue
-			}
-			hv := HostView{EID: eid.Prefix.Addr().String(), State: h.State, DetectedBy: h.How,
-				SinceSec: now.Sub(h.Since).Seconds(), LastSeenSec: now.Sub(h.LastSeen).Seconds(), Moves: h.Moves,
-				MovedTo: locatorAddrs(h.To)}
-			if h.State != Local {
-				hv.LastSeenSec = 0
-			}
-			v.Hosts = append(v.Hosts, hv)
-		}
-		slices.SortFunc(v.Hosts, func(a, b HostView) int {
-			return netip.MustParseAddr(a.EID).Compare(netip.MustParseAddr(b.EID))
-		})
-		out = append(out, v)
-	}
-	slices.SortFunc(out, func(a, b RangeView) int { return cmp.Compare(a.Name, b.Name) })
-	return out
 }
 
 func locatorAddrs(ls []mapping.Locator) []string {

@@ -120,7 +120,7 @@ func TestMovedAwayAndBack(t *testing.T) {
 	m.MovedAway(d1h, mapping.Mapping{EID: d1h, TTL: 10, Locators: dc2})
 	want(t, r.take())
 	v := m.View()
-	if h := v[0].Hosts[0]; h.State != Away || h.Moves != 1 || !slices.Equal(h.MovedTo, []string{"198.18.6.2"}) {
+	if h := v[0].Hosts[0]; h.State != Away || h.Moves != 1 || !slices.Equal(h.MovedTo, []netip.Addr{netip.MustParseAddr("198.18.6.2")}) {
 		t.Errorf("view: %+v", h)
 	}
 	// It comes back.
@@ -188,7 +188,7 @@ func TestClaimedByOtherSite(t *testing.T) {
 	*now = now.Add(7 * time.Second)
 	m.Tick()
 	for _, h := range m.View()[0].Hosts {
-		if h.EID == other.String() {
+		if h.EID == other {
 			t.Errorf("stale moving host kept: %+v", h)
 		}
 	}

@@ -150,7 +150,7 @@ func TestReconfigureMapServers(t *testing.T) {
 	}
 	var addrs []string
 	for _, m := range s.DatabaseView().MapServers {
-		addrs = append(addrs, m.Address)
+		addrs = append(addrs, m.Address.String())
 	}
 	if !slices.Equal(addrs, []string{"192.0.2.31", "192.0.2.33"}) {
 		t.Errorf("show database lists Map-Servers %v", addrs)
@@ -254,7 +254,7 @@ func TestReconfigureProbeInterval(t *testing.T) {
 	if probes < 3 {
 		t.Fatalf("%d probes in 3 s at a 1 s interval", probes)
 	}
-	if v := s.RLOCProbing(); len(v) != 1 || v[0].State != "down" || d.up[netip.MustParseAddr(v[0].Address)] {
+	if v := s.RLOCProbing(); len(v) != 1 || v[0].State != "down" || d.up[v[0].Address] {
 		t.Fatalf("probing: %+v, want the silent locator down", v)
 	}
 	o.ProbeInterval = 0

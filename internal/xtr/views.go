@@ -2,50 +2,27 @@ package xtr
 
 import (
 	"slices"
-	"strings"
 	"time"
+
+	"github.com/lispd/lispd/internal/adminapi"
+	"github.com/lispd/lispd/internal/mapping"
 )
 
-// LocatorView is a map-cache or database locator for the admin API.
-type LocatorView struct {
-	Address   string   `json:"address"`
-	Priority  uint8    `json:"priority"`
-	Weight    uint8    `json:"weight"`
-	MPriority uint8    `json:"m-priority"`
-	MWeight   uint8    `json:"m-weight"`
-	State     string   `json:"state"`
-	RTTms     *float64 `json:"rtt-ms,omitempty"`
-}
-
-// MapCacheView is one map-cache entry.
-type MapCacheView struct {
-	InstanceID uint32        `json:"instance-id"`
-	EIDPrefix  string        `json:"eid-prefix"`
-	Negative   bool          `json:"negative"`
-	Action     string        `json:"action,omitempty"`
-	TTL        uint32        `json:"ttl-seconds"`
-	ExpiresIn  float64       `json:"expires-in-seconds"`
-	Uptime     float64       `json:"uptime-seconds"`
-	Source     string        `json:"source"`
-	Subscribed bool          `json:"subscribed"`
-	Locators   []LocatorView `json:"locators"`
-}
-
-// MapCache lists the map-cache, sorted by instance ID and prefix.
-func (s *Server) MapCache() []MapCacheView {
+// MapCache lists the map-cache in EID order.
+func (s *Server) MapCache() []adminapi.MapCacheEntry {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.opts.Now()
-	out := []MapCacheView{}
+	out := []adminapi.MapCacheEntry{}
 	for eid, e := range s.cacheIdx {
-		v := MapCacheView{InstanceID: eid.IID, EIDPrefix: eid.Prefix.String(), Negative: len(e.m.Locators) == 0,
+		v := adminapi.MapCacheEntry{EID: apiEID(eid), Negative: len(e.m.Locators) == 0,
 			TTL: e.m.TTL * 60, ExpiresIn: e.expires.Sub(now).Seconds(), Uptime: now.Sub(e.created).Seconds(),
-			Source: e.source, Subscribed: e.subscribed, Locators: []LocatorView{}}
+			Source: e.source, Subscribed: e.subscribed, Locators: []adminapi.Locator{}}
 		if v.Negative {
 			v.Action = e.m.Action.String()
 		}
 		for _, l := range e.m.Locators {
-			lv := LocatorView{Address: l.Addr.String(), Priority: l.Priority, Weight: l.Weight, MPriority: l.MPriority,
+			lv := adminapi.Locator{Address: l.Addr, Priority: l.Priority, Weight: l.Weight, MPriority: l.MPriority,
 				MWeight: l.MWeight, State: "up"}
 			if !l.Reachable() {
 				lv.State = "unreachable"
@@ -62,43 +39,11 @@ func (s *Server) MapCache() []MapCacheView {
 		}
 		out = append(out, v)
 	}
-	slices.SortFunc(out, func(a, b MapCacheView) int {
-		if a.InstanceID != b.InstanceID {
-			return int(a.InstanceID) - int(b.InstanceID)
-		}
-		return strings.Compare(a.EIDPrefix, b.EIDPrefix)
-	})
+	slices.SortFunc(out, func(a, b adminapi.MapCacheEntry) int { return a.EID.Compare(b.EID) })
 	return out
 }
 
-// MapServerState is the registration state with one Map-Server.
-type MapServerState struct {
-	Address       string     `json:"address"`
-	KeyID         uint8      `json:"key-id"`
-	Algorithm     string     `json:"algorithm"`
-	ProxyReply    bool       `json:"proxy-reply"`
-	WantMapNotify bool       `json:"want-map-notify"`
-	LastRegister  *time.Time `json:"last-register,omitempty"`
-	LastNotify    *time.Time `json:"last-map-notify,omitempty"`
-	Registers     uint64     `json:"registers"`
-	Notifies      uint64     `json:"map-notifies"`
-	State         string     `json:"state"`
-}
-
-// DatabaseView is one local EID prefix.
-type DatabaseView struct {
-	InstanceID uint32        `json:"instance-id"`
-	EIDPrefix  string        `json:"eid-prefix"`
-	Locators   []LocatorView `json:"locators"`
-}
-
-// Database is `show database`: local prefixes and per Map-Server state.
-type Database struct {
-	Entries    []DatabaseView   `json:"database"`
-	MapServers []MapServerState `json:"map-servers"`
-	XTRID      string           `json:"xtr-id"`
-	SiteID     uint64           `json:"site-id"`
-}
+func apiEID(e mapping.EID) adminapi.EID { return adminapi.EID{InstanceID: e.IID, EIDPrefix: e.Prefix} }
 
 func tp(t time.Time) *time.Time {
 	if t.IsZero() {
@@ -107,20 +52,22 @@ func tp(t time.Time) *time.Time {
 	return &t
 }
 
-// DatabaseView returns the local database and registration state.
-func (s *Server) DatabaseView() Database {
+// DatabaseView returns the local database, in EID order, and the
+// registration state per Map-Server.
+func (s *Server) DatabaseView() adminapi.Database {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	d := Database{Entries: []DatabaseView{}, MapServers: []MapServerState{}, SiteID: s.opts.SiteID}
+	d := adminapi.Database{Entries: []adminapi.DatabaseEntry{}, MapServers: []adminapi.MapServerState{}, SiteID: s.opts.SiteID}
 	d.XTRID = hexID(s.opts.XTRID)
 	for eid, e := range s.db.All() {
-		v := DatabaseView{InstanceID: eid.IID, EIDPrefix: eid.Prefix.String()}
+		v := adminapi.DatabaseEntry{EID: apiEID(eid)}
 		for _, l := range e.Locators {
-			v.Locators = append(v.Locators, LocatorView{Address: l.Addr.String(), Priority: l.Priority, Weight: l.Weight,
+			v.Locators = append(v.Locators, adminapi.Locator{Address: l.Addr, Priority: l.Priority, Weight: l.Weight,
 				MPriority: l.MPriority, MWeight: l.MWeight, State: "local"})
 		}
 		d.Entries = append(d.Entries, v)
 	}
+	slices.SortFunc(d.Entries, func(a, b adminapi.DatabaseEntry) int { return a.EID.Compare(b.EID) })
 	for _, p := range s.peers {
 		st := "registering"
 		switch {
@@ -131,7 +78,7 @@ func (s *Server) DatabaseView() Database {
 		case p.waiting && !p.lastNotify.IsZero():
 			st = "waiting for Map-Notify"
 		}
-		d.MapServers = append(d.MapServers, MapServerState{Address: p.Addr.String(), KeyID: p.KeyID, Algorithm: p.Alg.String(),
+		d.MapServers = append(d.MapServers, adminapi.MapServerState{Address: p.Addr, KeyID: p.KeyID, Algorithm: p.Alg.String(),
 			ProxyReply: p.ProxyReply, WantMapNotify: p.WantMapNotify, LastRegister: tp(p.lastSent), LastNotify: tp(p.lastNotify),
 			Registers: p.registers, Notifies: p.notifies, State: st})
 	}
@@ -147,31 +94,19 @@ func hexID(b [16]byte) string {
 	return string(out)
 }
 
-// RLOCView is `show rloc-probing`.
-type RLOCView struct {
-	Address   string     `json:"address"`
-	State     string     `json:"state"`
-	RTTms     float64    `json:"rtt-ms"`
-	LastProbe *time.Time `json:"last-probe,omitempty"`
-	LastReply *time.Time `json:"last-reply,omitempty"`
-	Probes    uint64     `json:"probes"`
-	Replies   uint64     `json:"replies"`
-	Missed    int        `json:"missed"`
-}
-
-// RLOCProbing lists the probed locators.
-func (s *Server) RLOCProbing() []RLOCView {
+// RLOCProbing lists the probed locators in address order.
+func (s *Server) RLOCProbing() []adminapi.ProbedRLOC {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := []RLOCView{}
+	out := []adminapi.ProbedRLOC{}
 	for a, st := range s.rlocs {
 		state := "up"
 		if !st.up {
 			state = "down"
 		}
-		out = append(out, RLOCView{Address: a.String(), State: state, RTTms: float64(st.rtt) / float64(time.Millisecond),
+		out = append(out, adminapi.ProbedRLOC{Address: a, State: state, RTTms: float64(st.rtt) / float64(time.Millisecond),
 			LastProbe: tp(st.lastProbe), LastReply: tp(st.lastReply), Probes: st.probes, Replies: st.replies, Missed: st.missed})
 	}
-	slices.SortFunc(out, func(a, b RLOCView) int { return strings.Compare(a.Address, b.Address) })
+	slices.SortFunc(out, func(a, b adminapi.ProbedRLOC) int { return a.Address.Compare(b.Address) })
 	return out
 }

@@ -11,8 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lispd/lispd/internal/admin"
-	"github.com/lispd/lispd/internal/daemon"
+	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/lab"
 	"github.com/vishvananda/netlink"
 )
@@ -189,8 +188,8 @@ func (b *bench) lispUp(ctx context.Context) error {
 		}
 	}
 	if err := b.eventually(ctx, "both EID prefixes registered", 15*time.Second, func() bool {
-		var st daemon.Status
-		return b.adminGet(ctx, "ms", "/v1/status", &st) == nil && st.Prefixes == 2
+		st, err := adminapi.Query(ctx, b.lab.SocketPath("ms"), 2*time.Second, (*adminapi.Client).Status)
+		return err == nil && st.Prefixes == 2
 	}); err != nil {
 		return err
 	}
@@ -218,7 +217,8 @@ func (b *bench) startLispd(ctx context.Context, node, cfg string) error {
 		if p.Exited() {
 			return false
 		}
-		return b.adminGet(ctx, node, "/v1/status", &daemon.Status{}) == nil
+		_, err := adminapi.Query(ctx, b.lab.SocketPath(node), 2*time.Second, (*adminapi.Client).Status)
+		return err == nil
 	})
 }
 
@@ -231,19 +231,11 @@ func (b *bench) lispDown() error {
 	return errors.Join(errs...)
 }
 
-func (b *bench) adminGet(ctx context.Context, node, path string, out any) error {
-	c := admin.NewClient(b.lab.SocketPath(node))
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	return c.Do(ctx, "GET", path, out)
-}
-
 // dataplaneCounters returns the non-zero data-plane counters of node's
 // lispd, as "name{reason}=value".
 func (b *bench) dataplaneCounters(ctx context.Context, node string) (string, error) {
-	var cs []daemon.Counter
-	if err := b.adminGet(ctx, node, "/v1/statistics", &cs); err != nil {
+	cs, err := adminapi.Query(ctx, b.lab.SocketPath(node), 2*time.Second, (*adminapi.Client).Statistics)
+	if err != nil {
 		return "", err
 	}
 	var parts []string

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lispd/lispd/internal/daemon"
+	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/lab"
 )
 
@@ -96,13 +96,13 @@ func TestAnycastMapResolvers(t *testing.T) {
 	}
 	for _, ms := range []string{"ms1", "ms2"} {
 		n.eventually(ms+" has both sites", 15*time.Second, func() bool {
-			var st daemon.Status
-			return n.get(ms, "/v1/status", &st) == nil && st.Prefixes == 2
+			st, err := query(n, ms, (*adminapi.Client).Status)
+			return err == nil && st.Prefixes == 2
 		})
 	}
 	ecms := func(node string) uint64 {
-		var cs []daemon.Counter
-		if err := n.get(node, "/v1/statistics", &cs); err != nil {
+		cs, err := query(n, node, (*adminapi.Client).Statistics)
+		if err != nil {
 			t.Fatal(err)
 		}
 		for _, c := range cs {
@@ -125,7 +125,7 @@ func TestAnycastMapResolvers(t *testing.T) {
 	if err := l.SetLink("rw", "ms1", false); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.post("xa", "/v1/clear-map-cache"); err != nil {
+	if err := n.clearMapCache("xa"); err != nil {
 		t.Fatal(err)
 	}
 	before := ecms("ms2")

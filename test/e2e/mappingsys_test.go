@@ -10,15 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lispd/lispd/internal/admin"
-	"github.com/lispd/lispd/internal/daemon"
-	"github.com/lispd/lispd/internal/mapserver"
+	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/wire"
 )
 
 func (n *network) counter(node, subsystem, name string) uint64 {
-	var cs []daemon.Counter
-	if err := n.get(node, "/v1/statistics", &cs); err != nil {
+	cs, err := query(n, node, (*adminapi.Client).Statistics)
+	if err != nil {
 		n.t.Fatal(err)
 	}
 	var v uint64
@@ -31,8 +29,8 @@ func (n *network) counter(node, subsystem, name string) uint64 {
 }
 
 func (n *network) registered() int {
-	var st daemon.Status
-	if n.get("ms", "/v1/status", &st) != nil {
+	st, err := query(n, "ms", (*adminapi.Client).Status)
+	if err != nil {
 		return -1
 	}
 	return st.Prefixes
@@ -52,24 +50,12 @@ func TestMapServerRestart(t *testing.T) {
 	n.runLispd("ms")
 	n.eventually("registrations back after the restart", 15*time.Second, func() bool { return n.registered() == 6 })
 	// A fresh resolution goes through the restarted mapping system.
-	if err := n.post("xa", "/v1/clear-map-cache"); err != nil {
+	if err := n.clearMapCache("xa"); err != nil {
 		t.Fatal(err)
 	}
 	if err := n.ping("ha", "203.0.113.10"); err != nil {
 		t.Error("after the Map-Server restart:", err)
 	}
-}
-
-func (n *network) post(node, path string) error {
-	return n.adminDo(node, "POST", path)
-}
-
-func (n *network) adminDo(node, method, path string) error {
-	c := admin.NewClient(n.lab.SocketPath(node))
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	return c.Do(ctx, method, path, nil)
 }
 
 // TestReloadAddsSite: a site added to the Map-Server's file and a SIGHUP:
@@ -94,8 +80,10 @@ map-resolver: {}
 		t.Fatal(err)
 	}
 	n.eventually("site-c configured", 5*time.Second, func() bool {
-		var sites []mapserver.SiteView
-		return n.get("ms", "/v1/site?name=site-c", &sites) == nil && len(sites) == 1
+		sites, err := query(n, "ms", func(c *adminapi.Client, ctx context.Context) ([]adminapi.Site, error) {
+			return c.Sites(ctx, "site-c")
+		})
+		return err == nil && len(sites) == 1
 	})
 	if got := n.registered(); got != 6 {
 		t.Errorf("%d registrations after the reload, want the 6 from before", got)

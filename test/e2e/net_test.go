@@ -12,8 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lispd/lispd/internal/admin"
-	"github.com/lispd/lispd/internal/daemon"
+	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/lab"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -175,8 +174,8 @@ func startNetwork(t *testing.T) *network {
 	n.addAddr("xa", "eid1", "198.51.100.1/24")
 	n.addAddr("xb", "eid1", "203.0.113.1/24")
 	n.eventually("all six EID prefixes registered", 15*time.Second, func() bool {
-		var st daemon.Status
-		return n.get("ms", "/v1/status", &st) == nil && st.Prefixes == 6
+		st, err := query(n, "ms", (*adminapi.Client).Status)
+		return err == nil && st.Prefixes == 6
 	})
 	return n
 }
@@ -199,16 +198,22 @@ func (n *network) runLispd(node string) {
 	}
 	n.procs[node] = p
 	n.eventually("lispd admin socket in "+node, 10*time.Second, func() bool {
-		return n.get(node, "/v1/status", &daemon.Status{}) == nil
+		_, err := query(n, node, (*adminapi.Client).Status)
+		return err == nil
 	})
 }
 
-func (n *network) get(node, path string, out any) error {
-	c := admin.NewClient(n.lab.SocketPath(node))
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	return c.Do(ctx, "GET", path, out)
+// query calls f on the admin API of a node's lispd, giving it two seconds.
+func query[T any](n *network, node string, f func(*adminapi.Client, context.Context) (T, error)) (T, error) {
+	return adminapi.Query(context.Background(), n.lab.SocketPath(node), 2*time.Second, f)
+}
+
+// clearMapCache empties a node's map-cache.
+func (n *network) clearMapCache(node string) error {
+	_, err := query(n, node, func(c *adminapi.Client, ctx context.Context) (int, error) {
+		return c.ClearMapCache(ctx, adminapi.MapCacheQuery{})
+	})
+	return err
 }
 
 func (n *network) eventually(what string, limit time.Duration, f func() bool) {

@@ -1,14 +1,14 @@
 package e2e
 
 import (
+	"context"
 	"net/netip"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/lispd/lispd/internal/daemon"
-	"github.com/lispd/lispd/internal/xtr"
+	"github.com/lispd/lispd/internal/adminapi"
 )
 
 // TestTunnelRouters: hosts of two LISP sites reach each other over IPv4
@@ -34,13 +34,16 @@ func TestTunnelRouters(t *testing.T) {
 	if err := n.tcpEcho("ha", "hb", netip.MustParseAddrPort("[2001:db8:a::10]:47001")); err != nil {
 		t.Error(err)
 	}
-	var mc []xtr.MapCacheView
-	if err := n.get("xa", "/v1/map-cache", &mc); err != nil {
+	allEntries := func(c *adminapi.Client, ctx context.Context) ([]adminapi.MapCacheEntry, error) {
+		return c.MapCache(ctx, adminapi.MapCacheQuery{})
+	}
+	mc, err := query(n, "xa", allEntries)
+	if err != nil {
 		t.Fatal(err)
 	}
 	found := false
 	for _, e := range mc {
-		if e.EIDPrefix == "203.0.113.0/24" && len(e.Locators) == 3 {
+		if e.EIDPrefix.String() == "203.0.113.0/24" && len(e.Locators) == 3 {
 			found = true
 		}
 	}
@@ -65,13 +68,12 @@ func TestTunnelRouters(t *testing.T) {
 	if err := n.ping("ha", "192.0.2.10"); err != nil {
 		t.Error("through the PETR:", err)
 	}
-	mc = nil
-	if err := n.get("xa", "/v1/map-cache", &mc); err != nil {
+	if mc, err = query(n, "xa", allEntries); err != nil {
 		t.Fatal(err)
 	}
 	negative := false
 	for _, e := range mc {
-		if e.Negative && e.Action == "natively-forward" && e.EIDPrefix == "192.0.0.0/6" && e.TTL == 15*60 {
+		if e.Negative && e.Action == "natively-forward" && e.EIDPrefix.String() == "192.0.0.0/6" && e.TTL == 15*60 {
 			negative = true
 		}
 	}
@@ -80,8 +82,8 @@ func TestTunnelRouters(t *testing.T) {
 	}
 
 	// show statistics: the data plane counts what it did, drops by reason.
-	var stats []daemon.Counter
-	if err := n.get("xa", "/v1/statistics", &stats); err != nil {
+	stats, err := query(n, "xa", (*adminapi.Client).Statistics)
+	if err != nil {
 		t.Fatal(err)
 	}
 	enc, reasons := uint64(0), 0
@@ -110,12 +112,12 @@ func TestTunnelRouters(t *testing.T) {
 	n.setIface("xb", "up1", false)
 	start := time.Now()
 	n.eventually("198.18.3.2 marked down at xa", 5*time.Second, func() bool {
-		var rl []xtr.RLOCView
-		if n.get("xa", "/v1/rloc-probing", &rl) != nil {
+		rl, err := query(n, "xa", (*adminapi.Client).RLOCProbing)
+		if err != nil {
 			return false
 		}
 		for _, r := range rl {
-			if r.Address == "198.18.3.2" && r.State == "down" {
+			if r.Address.String() == "198.18.3.2" && r.State == "down" {
 				return true
 			}
 		}

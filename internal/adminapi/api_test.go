@@ -1,0 +1,181 @@
+package adminapi
+
+import (
+	"encoding/json"
+	"net/netip"
+	"net/url"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func eid(iid uint32, p string) EID { return EID{InstanceID: iid, EIDPrefix: netip.MustParsePrefix(p)} }
+
+// TestEIDOrder: numeric order by instance ID, address, prefix length —
+// which string order gets wrong for these very prefixes.
+func TestEIDOrder(t *testing.T) {
+	want := []EID{
+		eid(0, "10.0.0.0/8"),
+		eid(0, "10.0.0.0/16"),
+		eid(0, "203.0.113.8/29"),
+		eid(0, "203.0.113.10/32"),
+		eid(0, "2001:db8::/32"),
+		eid(7, "198.51.100.0/24"),
+		eid(1000, "192.0.2.0/24"),
+	}
+	got := slices.Clone(want)
+	slices.Reverse(got)
+	slices.SortFunc(got, EID.Compare)
+	if !slices.Equal(got, want) {
+		t.Errorf("sorted %v, want %v", got, want)
+	}
+	// The old order (instance ID, then the prefix as a string) fails here.
+	byString := slices.Clone(want)
+	slices.SortFunc(byString, func(a, b EID) int {
+		if a.InstanceID != b.InstanceID {
+			return int(a.InstanceID) - int(b.InstanceID)
+		}
+		return strings.Compare(a.EIDPrefix.String(), b.EIDPrefix.String())
+	})
+	if slices.Equal(byString, want) {
+		t.Error("the test prefixes do not tell numeric from string order")
+	}
+}
+
+// TestJSONContract: typed prefixes and addresses marshal to the strings
+// of the admin API's JSON, field names unchanged, and decoding and
+// re-encoding (what lispctl --json does) gives the same bytes.
+func TestJSONContract(t *testing.T) {
+	rtt := 1.5
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, tc := range []struct {
+		v    any
+		want string
+	}{
+		{MapCacheEntry{EID: eid(1000, "203.0.113.8/29"), TTL: 900, Source: "map-reply", Locators: []Locator{
+			{Address: netip.MustParseAddr("192.0.2.1"), Priority: 1, Weight: 100, State: "up", RTTms: &rtt}}},
+			`{"instance-id":1000,"eid-prefix":"203.0.113.8/29","negative":false,"ttl-seconds":900,"expires-in-seconds":0,` +
+				`"uptime-seconds":0,"source":"map-reply","subscribed":false,"locators":[{"address":"192.0.2.1","priority":1,` +
+				`"weight":100,"m-priority":0,"m-weight":0,"state":"up","rtt-ms":1.5}]}`},
+		{Database{Entries: []DatabaseEntry{{EID: eid(0, "2001:db8:a::/48")}}, MapServers: []MapServerState{
+			{Address: netip.MustParseAddr("198.51.100.1"), KeyID: 1, Algorithm: "hmac-sha-256-128", LastRegister: &at, State: "registered"}},
+			XTRID: "00", SiteID: 3},
+			`{"database":[{"instance-id":0,"eid-prefix":"2001:db8:a::/48","locators":null}],"map-servers":[{"address":"198.51.100.1",` +
+				`"key-id":1,"algorithm":"hmac-sha-256-128","proxy-reply":false,"want-map-notify":false,"last-register":"2026-01-02T03:04:05Z",` +
+				`"registers":0,"map-notifies":0,"state":"registered"}],"xtr-id":"00","site-id":3}`},
+		{ProbedRLOC{Address: netip.MustParseAddr("198.18.3.2"), State: "down", Missed: 3},
+			`{"address":"198.18.3.2","state":"down","rtt-ms":0,"probes":0,"replies":0,"missed":3}`},
+		{Site{Name: "dc1", EIDPrefixes: []string{"203.0.113.0/24 (accept-more-specifics)"}, Registrations: []Registration{{
+			EID: eid(0, "203.0.113.10/32"), Locators: []Locator{{Address: netip.MustParseAddr("192.0.2.31"), State: "up"}},
+			RegisteredBy: []RegisteredBy{{Source: netip.MustParseAddrPort("192.0.2.31:4342"), LastRegister: at, TTL: 1440}}}}},
+			`{"name":"dc1","eid-prefixes":["203.0.113.0/24 (accept-more-specifics)"],"auth-failures":0,"registers":0,` +
+				`"registrations":[{"instance-id":0,"eid-prefix":"203.0.113.10/32","locators":[{"address":"192.0.2.31","priority":0,` +
+				`"weight":0,"m-priority":0,"m-weight":0,"state":"up"}],"registered-by":[{"source":"192.0.2.31:4342",` +
+				`"last-register":"2026-01-02T03:04:05Z","expires-in-seconds":0,"proxy-reply":false,"want-map-notify":false,` +
+				`"merge":false,"ttl-minutes":1440,"locators":null}],"moves":0}]}`},
+		{Subscription{EID: eid(0, "198.51.100.0/24"), XTRID: "ab", Site: "dc1", ITRRLOCs: []netip.Addr{netip.MustParseAddr("2001:db8::1")}, Nonce: "0x1"},
+			`{"instance-id":0,"eid-prefix":"198.51.100.0/24","xtr-id":"ab","site-id":0,"site":"dc1","itr-rlocs":["2001:db8::1"],"nonce":"0x1"}`},
+		{DynamicEIDRange{Name: "vms", EID: eid(0, "203.0.113.8/29"), Interface: "lan0", Mode: "across-subnet", TimeoutSec: 30,
+			Hosts: []DynamicEIDHost{{EID: netip.MustParseAddr("203.0.113.10"), State: HostLocal, DetectedBy: "arp",
+				MovedTo: []netip.Addr{netip.MustParseAddr("198.18.6.2")}}}},
+			`{"name":"vms","instance-id":0,"eid-prefix":"203.0.113.8/29","interface":"lan0","mode":"across-subnet",` +
+				`"timeout-seconds":30,"hosts":[{"eid":"203.0.113.10","state":"local","detected-by":"arp","since-seconds":0,` +
+				`"last-seen-seconds":0,"moves":0,"moved-to":["198.18.6.2"]}]}`},
+		{DynamicEIDRange{Name: "g", NotifyGroup: netip.MustParseAddr("233.252.0.1"), Hosts: []DynamicEIDHost{}},
+			`{"name":"g","instance-id":0,"eid-prefix":"","interface":"","mode":"","notify-group":"233.252.0.1","timeout-seconds":0,"hosts":[]}`},
+		{Status{Version: "v1", Roles: []string{"xtr"}, Control: []netip.AddrPort{netip.MustParseAddrPort("[2001:db8::1]:4342")}},
+			`{"version":"v1","uptime-seconds":0,"roles":["xtr"],"control-addresses":["[2001:db8::1]:4342"]}`},
+		{Counter{Subsystem: "control", Name: "packets_dropped", Labels: map[string]string{"reason": "malformed"}, Value: 2},
+			`{"subsystem":"control","name":"packets_dropped","labels":{"reason":"malformed"},"value":2}`},
+		{ClearResult{Cleared: 4}, `{"cleared":4}`},
+		{ReloadResult{Result: "reloaded"}, `{"result":"reloaded"}`},
+		{ReloadResult{Result: "reloaded", Applied: map[string][]string{"xtr": {"xtr.database"}}, SitesAdded: []string{"a"},
+			SitesRemoved: []string{"b"}, SitesChanged: []string{"c"}},
+			`{"result":"reloaded","applied":{"xtr":["xtr.database"]},"sites-added":["a"],"sites-removed":["b"],"sites-changed":["c"]}`},
+	} {
+		b, err := json.Marshal(tc.v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(b) != tc.want {
+			t.Errorf("%T:\n got %s\nwant %s", tc.v, b, tc.want)
+			continue
+		}
+		// Round trip through a fresh value of the same type.
+		p := reflect.New(reflect.TypeOf(tc.v)).Interface()
+		if err := json.Unmarshal(b, p); err != nil {
+			t.Fatalf("%T: %v", tc.v, err)
+		}
+		if again, _ := json.Marshal(p); string(again) != tc.want {
+			t.Errorf("%T round trip:\n got %s\nwant %s", tc.v, again, tc.want)
+		}
+	}
+}
+
+func TestMapCacheQuery(t *testing.T) {
+	seven := uint32(7)
+	for _, tc := range []struct {
+		raw  string // as sent
+		want MapCacheQuery
+		enc  string // as the client encodes want ("" = raw)
+	}{
+		{"", MapCacheQuery{}, ""},
+		{"eid=198.51.100.20", MapCacheQuery{EID: netip.MustParsePrefix("198.51.100.20/32")}, ""},
+		{"eid=198.51.100.20/24", MapCacheQuery{EID: netip.MustParsePrefix("198.51.100.0/24")}, "eid=198.51.100.0%2F24"},
+		{"eid=2001:db8::1&instance-id=7", MapCacheQuery{EID: netip.MustParsePrefix("2001:db8::1/128"), InstanceID: &seven},
+			"eid=2001%3Adb8%3A%3A1&instance-id=7"},
+		{"instance-id=7", MapCacheQuery{InstanceID: &seven}, ""},
+	} {
+		v, _ := url.ParseQuery(tc.raw)
+		q, err := ParseMapCacheQuery(v)
+		if err != nil {
+			t.Errorf("%q: %v", tc.raw, err)
+			continue
+		}
+		if q.EID != tc.want.EID || q.IID() != tc.want.IID() || (q.InstanceID == nil) != (tc.want.InstanceID == nil) {
+			t.Errorf("%q: %+v, want %+v", tc.raw, q, tc.want)
+		}
+		enc := tc.enc
+		if enc == "" {
+			enc = tc.raw
+		}
+		if got := tc.want.values(KeyEID).Encode(); got != enc {
+			t.Errorf("%+v encodes as %q, want %q", tc.want, got, enc)
+		}
+	}
+	for _, raw := range []string{"instance-id=x", "instance-id=", "instance-id=4294967296", "instance-id=-1", "eid=10.0.0.1&instance-id=1e3"} {
+		v, _ := url.ParseQuery(raw)
+		_, err := ParseMapCacheQuery(v)
+		if e, ok := err.(*Error); !ok || e.Status != 400 || !strings.HasPrefix(e.Msg, "bad instance-id ") {
+			t.Errorf("%q: %v, want a 400 naming instance-id", raw, err)
+		}
+	}
+	for _, raw := range []string{"prefix=10.0.0.0/33", "prefix=example.com"} {
+		v, _ := url.ParseQuery(raw)
+		if _, err := ParseClearMapCacheQuery(v); err == nil || !strings.Contains(err.Error(), "neither an address nor a prefix") {
+			t.Errorf("%q: %v", raw, err)
+		}
+	}
+}
+
+func TestSelects(t *testing.T) {
+	seven := uint32(7)
+	e := eid(7, "203.0.113.8/29")
+	for _, tc := range []struct {
+		q    MapCacheQuery
+		want bool
+	}{
+		{MapCacheQuery{}, true},
+		{MapCacheQuery{InstanceID: &seven}, true},
+		{MapCacheQuery{EID: netip.MustParsePrefix("203.0.113.9/32")}, false}, // instance ID 0
+		{MapCacheQuery{EID: netip.MustParsePrefix("203.0.113.9/32"), InstanceID: &seven}, true},
+		{MapCacheQuery{EID: netip.MustParsePrefix("203.0.113.0/24"), InstanceID: &seven}, true},
+		{MapCacheQuery{EID: netip.MustParsePrefix("203.0.113.16/32"), InstanceID: &seven}, false},
+	} {
+		if got := tc.q.Selects(e); got != tc.want {
+			t.Errorf("%+v selects %v: %v, want %v", tc.q, e, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,148 @@
+package adminapi
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Client calls the admin API of one lispd over its unix socket. It keeps
+// no connection open between calls, so it needs no closing.
+type Client struct {
+	socket string
+	hc     *http.Client
+}
+
+// NewClient returns a client for the admin socket at path.
+func NewClient(socket string) *Client {
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socket)
+		},
+		// One connection per call: callers poll from many short-lived
+		// clients, and idle connections would outlive them.
+		DisableKeepAlives: true,
+	}
+	return &Client{socket: socket, hc: &http.Client{Transport: tr, Timeout: 10 * time.Second}}
+}
+
+// Socket is the path of the admin socket the client calls.
+func (c *Client) Socket() string { return c.socket }
+
+// Status returns the daemon's summary.
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	var s Status
+	return s, c.call(ctx, http.MethodGet, PathStatus, nil, &s)
+}
+
+// Statistics returns every counter.
+func (c *Client) Statistics(ctx context.Context) ([]Counter, error) {
+	var cs []Counter
+	return cs, c.call(ctx, http.MethodGet, PathStatistics, nil, &cs)
+}
+
+// Sites returns the Map-Server's sites, or only the one named name when
+// name is not empty (an error if there is none).
+func (c *Client) Sites(ctx context.Context, name string) ([]Site, error) {
+	var q url.Values
+	if name != "" {
+		q = url.Values{KeyName: {name}}
+	}
+	var ss []Site
+	return ss, c.call(ctx, http.MethodGet, PathSite, q, &ss)
+}
+
+// Subscriptions returns the Map-Server's publish/subscribe subscribers.
+func (c *Client) Subscriptions(ctx context.Context) ([]Subscription, error) {
+	var ss []Subscription
+	return ss, c.call(ctx, http.MethodGet, PathSubscriptions, nil, &ss)
+}
+
+// MapCache returns the ITR's map-cache entries that q selects.
+func (c *Client) MapCache(ctx context.Context, q MapCacheQuery) ([]MapCacheEntry, error) {
+	var es []MapCacheEntry
+	return es, c.call(ctx, http.MethodGet, PathMapCache, q.values(KeyEID), &es)
+}
+
+// ClearMapCache removes the map-cache entries q selects (inside q.EID)
+// and returns how many it removed.
+func (c *Client) ClearMapCache(ctx context.Context, q MapCacheQuery) (int, error) {
+	var r ClearResult
+	return r.Cleared, c.call(ctx, http.MethodPost, PathClearMapCache, q.values(KeyPrefix), &r)
+}
+
+// Database returns the ETR's local EID prefixes and registration state.
+func (c *Client) Database(ctx context.Context) (Database, error) {
+	var d Database
+	return d, c.call(ctx, http.MethodGet, PathDatabase, nil, &d)
+}
+
+// RLOCProbing returns the probed remote locators.
+func (c *Client) RLOCProbing(ctx context.Context) ([]ProbedRLOC, error) {
+	var rs []ProbedRLOC
+	return rs, c.call(ctx, http.MethodGet, PathRLOCProbing, nil, &rs)
+}
+
+// DynamicEIDs returns the dynamic-EID ranges and their hosts.
+func (c *Client) DynamicEIDs(ctx context.Context) ([]DynamicEIDRange, error) {
+	var rs []DynamicEIDRange
+	return rs, c.call(ctx, http.MethodGet, PathDynamicEID, nil, &rs)
+}
+
+// Reload makes the daemon re-read its configuration file.
+func (c *Client) Reload(ctx context.Context) (ReloadResult, error) {
+	var r ReloadResult
+	return r, c.call(ctx, http.MethodPost, PathReload, nil, &r)
+}
+
+// call sends method path?q and decodes the JSON answer into out. An
+// answer other than 200 OK is an *Error wrapped as "lispd: message".
+func (c *Client) call(ctx context.Context, method, path string, q url.Values, out any) error {
+	u := "http://lispd" + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot reach lispd at %s (is it running? --socket or LISPD_SOCKET): %w", c.socket, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	if err != nil {
+		return fmt.Errorf("lispd at %s: reading the answer: %w", c.socket, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e ErrorBody
+		msg := strings.TrimSpace(string(body))
+		if json.Unmarshal(body, &e) == nil && e.Error != "" {
+			msg = e.Error
+		} else {
+			msg = resp.Status + ": " + msg
+		}
+		return fmt.Errorf("lispd: %w", &Error{Status: resp.StatusCode, Msg: msg})
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("lispd at %s: %s answer: %w", c.socket, path, err)
+	}
+	return nil
+}
+
+// Query calls f (a Client method, such as (*Client).Status) on the daemon
+// at socket within timeout: the one-shot form the tools and tests that
+// poll many daemons use.
+func Query[T any](ctx context.Context, socket string, timeout time.Duration, f func(*Client, context.Context) (T, error)) (T, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return f(NewClient(socket), ctx)
+}

@@ -1,0 +1,212 @@
+package adminapi
+
+import (
+	"cmp"
+	"net/netip"
+	"time"
+)
+
+// EID is an EID prefix in an instance ID, as every view carries it: two
+// JSON fields, "instance-id" and "eid-prefix".
+type EID struct {
+	InstanceID uint32       `json:"instance-id"`
+	EIDPrefix  netip.Prefix `json:"eid-prefix"`
+}
+
+// Compare orders EIDs numerically: by instance ID, then address (IPv4
+// before IPv6), then prefix length. (As strings, 203.0.113.10/32 would
+// sort before 203.0.113.8/29.)
+func (e EID) Compare(o EID) int {
+	if c := cmp.Compare(e.InstanceID, o.InstanceID); c != 0 {
+		return c
+	}
+	if c := e.EIDPrefix.Addr().Compare(o.EIDPrefix.Addr()); c != 0 {
+		return c
+	}
+	return cmp.Compare(e.EIDPrefix.Bits(), o.EIDPrefix.Bits())
+}
+
+// Status is the summary `lispctl show status` prints (PathStatus).
+type Status struct {
+	Version  string           `json:"version"`
+	Uptime   float64          `json:"uptime-seconds"`
+	Roles    []string         `json:"roles"`
+	Control  []netip.AddrPort `json:"control-addresses"`
+	Metrics  string           `json:"metrics,omitempty"`
+	Config   string           `json:"config-file,omitempty"`
+	Sites    int              `json:"sites,omitempty"`
+	Prefixes int              `json:"registered-prefixes,omitempty"`
+}
+
+// Counter is one statistic (PathStatistics).
+type Counter struct {
+	Subsystem string            `json:"subsystem"`
+	Name      string            `json:"name"`
+	Labels    map[string]string `json:"labels,omitempty"`
+	Value     uint64            `json:"value"`
+}
+
+// Locator is a locator of a map-cache entry, a database entry or a
+// registration. RTTms is known only in the map-cache, for probed RLOCs.
+type Locator struct {
+	Address   netip.Addr `json:"address"`
+	Priority  uint8      `json:"priority"`
+	Weight    uint8      `json:"weight"`
+	MPriority uint8      `json:"m-priority"`
+	MWeight   uint8      `json:"m-weight"`
+	State     string     `json:"state"`
+	RTTms     *float64   `json:"rtt-ms,omitempty"`
+}
+
+// MapCacheEntry is one map-cache entry of an ITR (PathMapCache).
+type MapCacheEntry struct {
+	EID
+	Negative   bool      `json:"negative"`
+	Action     string    `json:"action,omitempty"`
+	TTL        uint32    `json:"ttl-seconds"`
+	ExpiresIn  float64   `json:"expires-in-seconds"`
+	Uptime     float64   `json:"uptime-seconds"`
+	Source     string    `json:"source"`
+	Subscribed bool      `json:"subscribed"`
+	Locators   []Locator `json:"locators"`
+}
+
+// ClearResult is the answer of PathClearMapCache.
+type ClearResult struct {
+	Cleared int `json:"cleared"`
+}
+
+// Database is an ETR's local EID prefixes and its registration state per
+// Map-Server (PathDatabase).
+type Database struct {
+	Entries    []DatabaseEntry  `json:"database"`
+	MapServers []MapServerState `json:"map-servers"`
+	XTRID      string           `json:"xtr-id"`
+	SiteID     uint64           `json:"site-id"`
+}
+
+// DatabaseEntry is one local EID prefix.
+type DatabaseEntry struct {
+	EID
+	Locators []Locator `json:"locators"`
+}
+
+// MapServerState is the registration state with one Map-Server.
+type MapServerState struct {
+	Address       netip.Addr `json:"address"`
+	KeyID         uint8      `json:"key-id"`
+	Algorithm     string     `json:"algorithm"`
+	ProxyReply    bool       `json:"proxy-reply"`
+	WantMapNotify bool       `json:"want-map-notify"`
+	LastRegister  *time.Time `json:"last-register,omitempty"`
+	LastNotify    *time.Time `json:"last-map-notify,omitempty"`
+	Registers     uint64     `json:"registers"`
+	Notifies      uint64     `json:"map-notifies"`
+	State         string     `json:"state"`
+}
+
+// ProbedRLOC is one remote locator under RLOC probing (PathRLOCProbing).
+type ProbedRLOC struct {
+	Address   netip.Addr `json:"address"`
+	State     string     `json:"state"`
+	RTTms     float64    `json:"rtt-ms"`
+	LastProbe *time.Time `json:"last-probe,omitempty"`
+	LastReply *time.Time `json:"last-reply,omitempty"`
+	Probes    uint64     `json:"probes"`
+	Replies   uint64     `json:"replies"`
+	Missed    int        `json:"missed"`
+}
+
+// Site is a Map-Server site with its registrations (PathSite).
+type Site struct {
+	Name         string     `json:"name"`
+	Description  string     `json:"description,omitempty"`
+	EIDPrefixes  []string   `json:"eid-prefixes"` // as configured: "[iid]prefix", maybe " (accept-more-specifics)"
+	AuthFailures uint64     `json:"auth-failures"`
+	Registers    uint64     `json:"registers"`
+	LastRegister *time.Time `json:"last-register,omitempty"`
+	// Registrations are the live registrations, in EID order.
+	Registrations []Registration `json:"registrations"`
+}
+
+// Registration is a registered EID prefix.
+type Registration struct {
+	EID
+	Locators     []Locator      `json:"locators"`
+	RegisteredBy []RegisteredBy `json:"registered-by"`
+	Moves        uint32         `json:"moves"`               // times another site took the prefix over
+	LastMove     *time.Time     `json:"last-move,omitempty"` // nil before the first move
+}
+
+// RegisteredBy is one xTR's registration of a prefix.
+type RegisteredBy struct {
+	Source       netip.AddrPort `json:"source"`
+	XTRID        string         `json:"xtr-id,omitempty"`
+	SiteID       uint64         `json:"site-id,omitempty"`
+	LastRegister time.Time      `json:"last-register"`
+	ExpiresIn    float64        `json:"expires-in-seconds"`
+	ProxyReply   bool           `json:"proxy-reply"`
+	WantNotify   bool           `json:"want-map-notify"`
+	Merge        bool           `json:"merge"`
+	TTL          uint32         `json:"ttl-minutes"`
+	Locators     []Locator      `json:"locators"`
+}
+
+// Subscription is one publish/subscribe subscriber of one prefix
+// (PathSubscriptions).
+type Subscription struct {
+	EID
+	XTRID    string       `json:"xtr-id"`
+	SiteID   uint64       `json:"site-id"`
+	Site     string       `json:"site"`
+	ITRRLOCs []netip.Addr `json:"itr-rlocs"`
+	Nonce    string       `json:"nonce"`
+}
+
+// DynamicEIDRange is a dynamic-EID range and the hosts in it
+// (PathDynamicEID).
+type DynamicEIDRange struct {
+	Name string `json:"name"`
+	EID
+	Interface   string           `json:"interface"`
+	Mode        string           `json:"mode"`
+	NotifyGroup netip.Addr       `json:"notify-group,omitzero"`
+	TimeoutSec  float64          `json:"timeout-seconds"`
+	Hosts       []DynamicEIDHost `json:"hosts"`
+}
+
+// States of a DynamicEIDHost.
+const (
+	HostLocal  = "local"  // detected here, registered by us
+	HostAway   = "away"   // was here, registered elsewhere now: we forward there
+	HostMoving = "moving" // another xTR of the LAN claimed it; the Map-Server has not confirmed yet
+)
+
+// DynamicEIDHost is one host of a dynamic-EID range.
+type DynamicEIDHost struct {
+	EID         netip.Addr   `json:"eid"`
+	State       string       `json:"state"`
+	DetectedBy  string       `json:"detected-by"`
+	SinceSec    float64      `json:"since-seconds"`
+	LastSeenSec float64      `json:"last-seen-seconds"`
+	Moves       int          `json:"moves"`
+	MovedTo     []netip.Addr `json:"moved-to,omitempty"`
+}
+
+// ReloadResult is the answer of PathReload to a reload that was applied:
+// every changed setting now runs. A reload that cannot be applied whole is
+// refused (409 Conflict, the keys that need a restart in the error) and
+// changes nothing.
+type ReloadResult struct {
+	// Result is "reloaded": the configuration file was read again and
+	// whatever changed in it is applied.
+	Result string `json:"result"`
+	// Applied lists the changed settings by section ("xtr", "map-server",
+	// "log", …) and configuration key ("xtr.database"); absent when the
+	// file holds nothing new.
+	Applied map[string][]string `json:"applied,omitempty"`
+	// Sites added, removed or changed at the Map-Server, by name.
+	SitesAdded   []string `json:"sites-added,omitempty"`
+	SitesRemoved []string `json:"sites-removed,omitempty"`
+	SitesChanged []string `json:"sites-changed,omitempty"`
+}
