@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -263,12 +265,34 @@ func newReloadCmd(s streams) *cobra.Command {
 		Short: "make lispd re-read its configuration file (like SIGHUP)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if _, err := api(cmd, (*adminapi.Client).Reload); err != nil {
+			res, err := api(cmd, (*adminapi.Client).Reload)
+			if err != nil {
 				return err
 			}
-			fmt.Fprintln(s.out, "configuration reloaded")
+			printReload(s.out, res)
 			return nil
 		},
+	}
+}
+
+// printReload says what a reload applied, section by section. (A refused
+// reload is an error: it applied nothing.)
+func printReload(w io.Writer, r adminapi.ReloadResult) {
+	if len(r.Applied) == 0 {
+		fmt.Fprintln(w, "configuration reloaded: nothing changed")
+		return
+	}
+	fmt.Fprintln(w, "configuration reloaded; applied:")
+	for _, sec := range slices.Sorted(maps.Keys(r.Applied)) {
+		fmt.Fprintf(w, "  %s: %s\n", sec, strings.Join(r.Applied[sec], ", "))
+	}
+	for _, s := range []struct {
+		what  string
+		names []string
+	}{{"added", r.SitesAdded}, {"removed", r.SitesRemoved}, {"changed", r.SitesChanged}} {
+		if len(s.names) > 0 {
+			fmt.Fprintf(w, "  sites %s: %s\n", s.what, strings.Join(s.names, ", "))
+		}
 	}
 }
 

@@ -178,3 +178,45 @@ func TestPrintDynamicEIDs(t *testing.T) {
 		t.Errorf("empty: %q", b.String())
 	}
 }
+
+// lispctl reload prints what the daemon applied, or why it refused.
+func TestReloadCommand(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "ms.sock")
+	yaml := fmt.Sprintf(`
+admin: {socket: %s}
+control: {addresses: [127.0.0.1], port: 0}
+map-server:
+  registration-timeout: 3m
+  sites:
+    - name: dc1
+      keys: [{key-id: 1, algorithm: hmac-sha-256-128, secret: k}]
+      eid-prefixes: [{prefix: 198.51.100.0/24}]
+`, sock)
+	run1(t, dir, "ms", yaml)
+	path := filepath.Join(dir, "ms.yaml")
+	r := lispctl(t, "--socket", sock, "reload")
+	if r.code != exitOK || r.stdout != "configuration reloaded: nothing changed\n" {
+		t.Errorf("reload of the same file: %+v", r)
+	}
+	edited := strings.Replace(yaml, "3m", "4m", 1)
+	edited = strings.Replace(edited, "name: dc1", "name: dc2", 1)
+	if err := os.WriteFile(path, []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = lispctl(t, "--socket", sock, "reload")
+	want := "configuration reloaded; applied:\n" +
+		"  map-server: map-server.registration-timeout, map-server.sites\n" +
+		"  sites added: dc2\n  sites removed: dc1\n"
+	if r.code != exitOK || r.stdout != want {
+		t.Errorf("reload: %+v, want stdout\n%s", r, want)
+	}
+	if err := os.WriteFile(path, []byte(strings.Replace(edited, "port: 0", "port: 1", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = lispctl(t, "--socket", sock, "reload")
+	if r.code != exitFailed || !strings.Contains(r.stderr, "reload refused: control.port needs a restart") ||
+		strings.Contains(r.stdout, "reloaded") {
+		t.Errorf("refused reload: %+v", r)
+	}
+}

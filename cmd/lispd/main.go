@@ -86,8 +86,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
-func newLogger(c config.Log, w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: c.Level}
+// newLogger builds the daemon's logger; its level is a variable a reload
+// sets.
+func newLogger(c config.Log, w io.Writer, level *slog.LevelVar) *slog.Logger {
+	level.Set(c.Level)
+	opts := &slog.HandlerOptions{Level: level}
 	if c.Format == config.LogFormatJSON {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
@@ -101,8 +104,9 @@ func serve(file string, logOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg.Log, logOut)
-	d, err := daemon.New(cfg, daemon.Options{Log: log})
+	level := new(slog.LevelVar)
+	log := newLogger(cfg.Log, logOut, level)
+	d, err := daemon.New(cfg, daemon.Options{Log: log, LogLevel: level})
 	if err != nil {
 		return err
 	}
@@ -125,7 +129,8 @@ func serve(file string, logOut io.Writer) error {
 					log.Error("reload failed; keeping the running configuration", "err", err)
 					continue
 				}
-				if err := d.Reload(nc); err != nil {
+				// The daemon logs what it applied; a refusal changed nothing.
+				if _, err := d.Reload(nc); err != nil {
 					log.Error("reload failed", "err", err)
 				}
 			}

@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/lispd/lispd/internal/config"
 )
 
 // Every example configuration in the repository passes `lispd check`.
@@ -51,5 +54,18 @@ func TestVersionAndUsage(t *testing.T) {
 	}
 	if code := run(nil, &out, &errb); code != 2 {
 		t.Errorf("no --config: exit %d, want 2", code)
+	}
+}
+
+// The logger's level is the variable a reload sets, not a copy of it.
+func TestLoggerLevelFollowsReload(t *testing.T) {
+	var buf bytes.Buffer
+	level := new(slog.LevelVar)
+	log := newLogger(config.Log{Level: slog.LevelInfo}, &buf, level)
+	log.Debug("hidden")
+	level.Set(slog.LevelDebug) // what daemon.Reload does for log.level
+	log.Debug("shown")
+	if out := buf.String(); strings.Contains(out, "hidden") || !strings.Contains(out, "shown") {
+		t.Errorf("log output:\n%s", out)
 	}
 }

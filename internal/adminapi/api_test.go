@@ -91,6 +91,9 @@ func TestJSONContract(t *testing.T) {
 			`{"subsystem":"control","name":"packets_dropped","labels":{"reason":"malformed"},"value":2}`},
 		{ClearResult{Cleared: 4}, `{"cleared":4}`},
 		{ReloadResult{Result: "reloaded"}, `{"result":"reloaded"}`},
+		{ReloadResult{Result: "reloaded", Applied: map[string][]string{"xtr": {"xtr.database"}}, SitesAdded: []string{"a"},
+			SitesRemoved: []string{"b"}, SitesChanged: []string{"c"}},
+			`{"result":"reloaded","applied":{"xtr":["xtr.database"]},"sites-added":["a"],"sites-removed":["b"],"sites-changed":["c"]}`},
 	} {
 		b, err := json.Marshal(tc.v)
 		if err != nil {

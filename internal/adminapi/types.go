@@ -193,7 +193,20 @@ type DynamicEIDHost struct {
 	MovedTo     []netip.Addr `json:"moved-to,omitempty"`
 }
 
-// ReloadResult is the answer of PathReload.
+// ReloadResult is the answer of PathReload to a reload that was applied:
+// every changed setting now runs. A reload that cannot be applied whole is
+// refused (409 Conflict, the keys that need a restart in the error) and
+// changes nothing.
 type ReloadResult struct {
+	// Result is "reloaded": the configuration file was read again and
+	// whatever changed in it is applied.
 	Result string `json:"result"`
+	// Applied lists the changed settings by section ("xtr", "map-server",
+	// "log", …) and configuration key ("xtr.database"); absent when the
+	// file holds nothing new.
+	Applied map[string][]string `json:"applied,omitempty"`
+	// Sites added, removed or changed at the Map-Server, by name.
+	SitesAdded   []string `json:"sites-added,omitempty"`
+	SitesRemoved []string `json:"sites-removed,omitempty"`
+	SitesChanged []string `json:"sites-changed,omitempty"`
 }

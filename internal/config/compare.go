@@ -1,6 +1,9 @@
 package config
 
-import "reflect"
+import (
+	"fmt"
+	"reflect"
+)
 
 // Diff says what changed between two configurations, so a SIGHUP reload
 // touches only the parts that changed.
@@ -22,6 +25,13 @@ type Diff struct {
 	ControlChanged     bool
 	AdminChanged       bool
 	LogChanged         bool
+
+	// Keys names every changed setting by its configuration key, in
+	// document order: "xtr.database", "log.level", a role toggled on or off
+	// by its section name ("pitr"), a dynamic EID by its name
+	// ("xtr.dynamic-eids[web].timeout", "xtr.dynamic-eids[web]" when the
+	// range was added or removed). A reload applies or refuses each one.
+	Keys []string
 }
 
 // Empty says whether nothing changed.
@@ -49,7 +59,118 @@ func Compare(old, new *Config) Diff {
 		LogChanged:         !reflect.DeepEqual(old.Log, new.Log),
 	}
 	d.SitesAdded, d.SitesRemoved, d.SitesChanged = compareSites(sitesOf(old.MapServer), sitesOf(new.MapServer))
+	d.Keys = changedKeys(old, new)
 	return d
+}
+
+// keys collects the names of changed settings.
+type keys []string
+
+func (k *keys) add(name string, old, new any) {
+	if !reflect.DeepEqual(old, new) {
+		*k = append(*k, name)
+	}
+}
+
+// section compares a role's section: toggled, it is one key; present in
+// both, each setting is compared by fields.
+func section[T any](k *keys, name string, old, new *T, fields func(o, n *T)) {
+	switch {
+	case old == nil && new == nil:
+	case old == nil || new == nil:
+		*k = append(*k, name)
+	default:
+		fields(old, new)
+	}
+}
+
+// changedKeys lists the changed settings. Every field of every section is
+// named here (TestChangedKeysCoverEveryField fails when one is not), so a
+// reload can never overlook a setting.
+func changedKeys(old, new *Config) []string {
+	var k keys
+	k.add("log.level", old.Log.Level, new.Log.Level)
+	k.add("log.format", old.Log.Format, new.Log.Format)
+	k.add("admin.socket", old.Admin.Socket, new.Admin.Socket)
+	k.add("admin.metrics", old.Admin.Metrics, new.Admin.Metrics)
+	k.add("control.addresses", old.Control.Addresses, new.Control.Addresses)
+	k.add("control.port", old.Control.Port, new.Control.Port)
+	k.add("control.rate-limit", old.Control.RateLimit, new.Control.RateLimit)
+	section(&k, "map-server", old.MapServer, new.MapServer, func(o, n *MapServer) {
+		k.add("map-server.registration-timeout", o.RegistrationTimeout, n.RegistrationTimeout)
+		k.add("map-server.require-nonce-increase", o.RequireNonceIncrease, n.RequireNonceIncrease)
+		k.add("map-server.max-subscriptions", o.MaxSubscriptions, n.MaxSubscriptions)
+		k.add("map-server.subscription-ttl", o.SubscriptionTTL, n.SubscriptionTTL)
+		k.add("map-server.notify-retransmit", o.NotifyRetransmit, n.NotifyRetransmit)
+		k.add("map-server.sites", o.Sites, n.Sites)
+	})
+	section(&k, "map-resolver", old.MapResolver, new.MapResolver, func(o, n *MapResolver) {
+		k.add("map-resolver.map-servers", o.MapServers, n.MapServers)
+		k.add("map-resolver.negative-ttl", o.NegativeTTL, n.NegativeTTL)
+		k.add("map-resolver.unregistered-ttl", o.UnregisteredTTL, n.UnregisteredTTL)
+	})
+	section(&k, "xtr", old.XTR, new.XTR, func(o, n *XTR) {
+		k.add("xtr.itr", o.ITR, n.ITR)
+		k.add("xtr.etr", o.ETR, n.ETR)
+		k.add("xtr.tun", o.TUN, n.TUN)
+		k.add("xtr.eid-interfaces", o.EIDInterfaces, n.EIDInterfaces)
+		k.add("xtr.map-resolvers", o.MapResolvers, n.MapResolvers)
+		k.add("xtr.map-servers", o.MapServers, n.MapServers)
+		k.add("xtr.register-interval", o.RegisterInterval, n.RegisterInterval)
+		k.add("xtr.database", o.Database, n.Database)
+		k.add("xtr.petrs", o.PETRs, n.PETRs)
+		k.add("xtr.rloc-probing.interval", o.RLOCProbing.Interval, n.RLOCProbing.Interval)
+		k.add("xtr.map-cache.max-entries", o.MapCache.MaxEntries, n.MapCache.MaxEntries)
+		k.add("xtr.subscribe", o.Subscribe, n.Subscribe)
+		k = append(k, dynamicEIDKeys(o.DynamicEIDs, n.DynamicEIDs)...)
+		k.add("xtr.xtr-id", [2]any{o.HasXTRID, o.XTRID}, [2]any{n.HasXTRID, n.XTRID})
+		k.add("xtr.site-id", o.SiteID, n.SiteID)
+		k.add("xtr.eid-routes", o.EIDRoutes, n.EIDRoutes)
+		k.add("xtr.vrfs", o.VRFs, n.VRFs)
+		k.add("xtr.tun-addresses", o.TUNAddresses, n.TUNAddresses)
+		k.add("xtr.data-plane", o.DataPlane, n.DataPlane)
+		k.add("xtr.data-port", o.DataPort, n.DataPort)
+		k.add("xtr.mtu", o.UnderlayMTU, n.UnderlayMTU)
+	})
+	section(&k, "pitr", old.PITR, new.PITR, func(o, n *PITR) {
+		k.add("pitr.eid-prefixes", o.EIDPrefixes, n.EIDPrefixes)
+	})
+	section(&k, "petr", old.PETR, new.PETR, func(o, n *PETR) {})
+	return k
+}
+
+// dynamicEIDKeys compares dynamic EIDs by name, which the parser keeps
+// unique: a range added or removed is one key, a changed one a key per
+// setting. Order changes alone change nothing.
+func dynamicEIDKeys(old, new []DynamicEID) []string {
+	var k keys
+	byName := make(map[string]*DynamicEID, len(old))
+	for i := range old {
+		byName[old[i].Name] = &old[i]
+	}
+	seen := make(map[string]bool, len(new))
+	for i := range new {
+		n := &new[i]
+		seen[n.Name] = true
+		o, ok := byName[n.Name]
+		at := fmt.Sprintf("xtr.dynamic-eids[%s]", n.Name)
+		if !ok {
+			k = append(k, at)
+			continue
+		}
+		k.add(at+".prefix", o.EID, n.EID)
+		k.add(at+".interface", o.Interface, n.Interface)
+		k.add(at+".mode", o.Mode, n.Mode)
+		k.add(at+".notify-group", o.NotifyGroup, n.NotifyGroup)
+		k.add(at+".locators", o.Locators, n.Locators)
+		k.add(at+".timeout", o.Timeout, n.Timeout)
+	}
+	for _, o := range old {
+		if !seen[o.Name] {
+			k = append(k, fmt.Sprintf("xtr.dynamic-eids[%s]", o.Name))
+		}
+	}
+	return k
 }
 
 func sitesOf(ms *MapServer) []Site {

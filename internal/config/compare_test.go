@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -28,6 +29,7 @@ petr: {}
 `
 
 func TestCompare(t *testing.T) {
+	sites := []string{"map-server.sites"}
 	tests := []struct {
 		name    string
 		old     string // replaced in compareBase
@@ -36,32 +38,33 @@ func TestCompare(t *testing.T) {
 		newFull string // instead of an edit: the whole new configuration
 	}{
 		{name: "same", want: Diff{}},
-		{name: "log", old: "level: info", new: "level: debug", want: Diff{LogChanged: true}},
-		{name: "admin", old: "a.sock", new: "b.sock", want: Diff{AdminChanged: true}},
-		{name: "control", old: "port: 4342", new: "port: 4343", want: Diff{ControlChanged: true}},
+		{name: "log", old: "level: info", new: "level: debug", want: Diff{LogChanged: true, Keys: []string{"log.level"}}},
+		{name: "admin", old: "a.sock", new: "b.sock", want: Diff{AdminChanged: true, Keys: []string{"admin.socket"}}},
+		{name: "control", old: "port: 4342", new: "port: 4343", want: Diff{ControlChanged: true, Keys: []string{"control.port"}}},
 		{name: "map-server setting", old: "registration-timeout: 3m", new: "registration-timeout: 4m",
-			want: Diff{MapServerChanged: true}},
-		{name: "site secret", old: "secret: y", new: "secret: yy", want: Diff{SitesChanged: []string{"b"}}},
+			want: Diff{MapServerChanged: true, Keys: []string{"map-server.registration-timeout"}}},
+		{name: "site secret", old: "secret: y", new: "secret: yy", want: Diff{SitesChanged: []string{"b"}, Keys: sites}},
 		{name: "site prefix", old: "prefix: 12.0.0.0/8", new: "prefix: 12.0.0.0/8, accept-more-specifics: true",
-			want: Diff{SitesChanged: []string{"c"}}},
+			want: Diff{SitesChanged: []string{"c"}, Keys: sites}},
 		{name: "inherited setting changes every site that inherits it",
 			old: "registration-timeout: 3m", new: "require-nonce-increase: true",
-			want: Diff{MapServerChanged: true, SitesChanged: []string{"a", "b", "c"}}},
+			want: Diff{MapServerChanged: true, SitesChanged: []string{"a", "b", "c"},
+				Keys: []string{"map-server.require-nonce-increase", "map-server.sites"}}},
 		{name: "site renamed", old: "name: a,", new: "name: d,",
-			want: Diff{SitesAdded: []string{"d"}, SitesRemoved: []string{"a"}}},
+			want: Diff{SitesAdded: []string{"d"}, SitesRemoved: []string{"a"}, Keys: sites}},
 		{name: "site removed", old: "    - {name: b, keys: [{secret: y}], eid-prefixes: [{prefix: 11.0.0.0/8}]}\n",
-			new: "", want: Diff{SitesRemoved: []string{"b"}}},
+			new: "", want: Diff{SitesRemoved: []string{"b"}, Keys: sites}},
 		{name: "sites reordered", old: "    - {name: a, keys: [{secret: x}], eid-prefixes: [{prefix: 10.0.0.0/8}]}\n",
 			new: "    - {name: z, keys: [{secret: x}], eid-prefixes: [{prefix: 13.0.0.0/8}]}\n" +
 				"    - {name: a, keys: [{secret: x}], eid-prefixes: [{prefix: 10.0.0.0/8}]}\n",
-			want: Diff{SitesAdded: []string{"z"}}},
-		{name: "map-resolver", old: "negative-ttl: 15m", new: "negative-ttl: 16m", want: Diff{MapResolverChanged: true}},
-		{name: "xtr", old: "tun: lisp0", new: "tun: lisp1", want: Diff{XTRChanged: true}},
-		{name: "pitr", old: "[10.0.0.0/8]", new: "[10.0.0.0/9]", want: Diff{PITRChanged: true}},
+			want: Diff{SitesAdded: []string{"z"}, Keys: sites}},
+		{name: "map-resolver", old: "negative-ttl: 15m", new: "negative-ttl: 16m", want: Diff{MapResolverChanged: true, Keys: []string{"map-resolver.negative-ttl"}}},
+		{name: "xtr", old: "tun: lisp0", new: "tun: lisp1", want: Diff{XTRChanged: true, Keys: []string{"xtr.tun"}}},
+		{name: "pitr", old: "[10.0.0.0/8]", new: "[10.0.0.0/9]", want: Diff{PITRChanged: true, Keys: []string{"pitr.eid-prefixes"}}},
 		{name: "roles off", newFull: "log: {level: info}\nadmin: {socket: /run/a.sock}\npetr: {}\n",
 			want: Diff{
 				SitesRemoved: []string{"a", "b", "c"}, MapServerChanged: true, MapResolverChanged: true,
-				XTRChanged: true, PITRChanged: true,
+				XTRChanged: true, PITRChanged: true, Keys: []string{"map-server", "map-resolver", "xtr", "pitr"},
 			}},
 	}
 	old := parseString(t, compareBase)
@@ -117,6 +120,8 @@ func TestCompareNil(t *testing.T) {
 	want := Diff{
 		SitesAdded: []string{"a", "b", "c"}, MapServerChanged: true, MapResolverChanged: true,
 		XTRChanged: true, PITRChanged: true, PETRChanged: true, ControlChanged: true, AdminChanged: true, LogChanged: true,
+		Keys: []string{"log.format", "admin.socket", "control.addresses", "control.port", "control.rate-limit",
+			"map-server", "map-resolver", "xtr", "pitr", "petr"},
 	}
 	if diff := cmp.Diff(want, d); diff != "" {
 		t.Errorf("Compare(nil, c) (-want +got):\n%s", diff)
@@ -124,6 +129,78 @@ func TestCompareNil(t *testing.T) {
 	if d := Compare(nil, nil); !d.Empty() {
 		t.Errorf("Compare(nil, nil) = %+v", d)
 	}
+}
+
+// Every setting of every section must be named by some key when it
+// changes: a reload that never hears of a setting would silently keep the
+// old value.
+func TestChangedKeysCoverEveryField(t *testing.T) {
+	base := func() *Config {
+		return &Config{MapServer: &MapServer{}, MapResolver: &MapResolver{}, PITR: &PITR{}, PETR: &PETR{},
+			XTR: &XTR{DynamicEIDs: []DynamicEID{{Name: "a"}}}}
+	}
+	sections := func(c *Config) map[string]reflect.Value {
+		return map[string]reflect.Value{
+			"log": reflect.ValueOf(&c.Log).Elem(), "admin": reflect.ValueOf(&c.Admin).Elem(),
+			"control": reflect.ValueOf(&c.Control).Elem(), "map-server": reflect.ValueOf(c.MapServer).Elem(),
+			"map-resolver": reflect.ValueOf(c.MapResolver).Elem(), "xtr": reflect.ValueOf(c.XTR).Elem(),
+			"pitr": reflect.ValueOf(c.PITR).Elem(), "petr": reflect.ValueOf(c.PETR).Elem(),
+			"xtr.dynamic-eids[a]": reflect.ValueOf(&c.XTR.DynamicEIDs[0]).Elem(),
+		}
+	}
+	if n := reflect.TypeOf(Config{}).NumField(); n != 9 {
+		t.Errorf("Config has %d fields: give the new section keys and add it here", n)
+	}
+	for name, sec := range sections(base()) {
+		for i := range sec.NumField() {
+			field := sec.Type().Field(i).Name
+			if name == "xtr" && field == "DynamicEIDs" {
+				continue // by field below
+			}
+			newCfg := base()
+			if !mutate(sections(newCfg)[name].Field(i)) {
+				t.Fatalf("%s.%s: test cannot change a %s", name, field, sec.Field(i).Type())
+			}
+			keys := changedKeys(base(), newCfg)
+			if len(keys) == 0 || !strings.HasPrefix(keys[0], strings.TrimSuffix(name, "[a]")) {
+				t.Errorf("%s.%s changed: keys %q", name, field, keys)
+			}
+		}
+	}
+}
+
+// mutate changes v to another value.
+func mutate(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.Bool:
+		v.SetBool(!v.Bool())
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		v.SetInt(v.Int() + 1)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		v.SetUint(v.Uint() + 1)
+	case reflect.Float64:
+		v.SetFloat(v.Float() + 1)
+	case reflect.String:
+		v.SetString(v.String() + "x")
+	case reflect.Slice:
+		v.Set(reflect.Append(v, reflect.Zero(v.Type().Elem())))
+	case reflect.Array:
+		return mutate(v.Index(0))
+	case reflect.Struct:
+		if v.Type() == reflect.TypeOf(netip.Addr{}) {
+			v.Set(reflect.ValueOf(netip.MustParseAddr("192.0.2.1")))
+			return true
+		}
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() && mutate(v.Field(i)) {
+				return true
+			}
+		}
+		return false
+	default:
+		return false
+	}
+	return true
 }
 
 func parseString(t *testing.T, text string) *Config {

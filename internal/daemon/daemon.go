@@ -6,7 +6,6 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/netip"
 	"sync"
@@ -35,11 +34,15 @@ type Options struct {
 	// DataPlane, when set, is what the xTR programs; nil means the
 	// userspace data plane on a TUN device (or none without an xtr role).
 	DataPlane xtr.DataPlane
+	// LogLevel, when set, is the level of Log's handler: a reload sets
+	// it to the new log.level. Without it a log.level change is refused.
+	LogLevel *slog.LevelVar
 }
 
 // Daemon is one running lispd.
 type Daemon struct {
 	log       *slog.Logger
+	level     *slog.LevelVar // nil: the log level cannot change
 	now       func() time.Time
 	started   time.Time
 	stats     *stats.Registry
@@ -76,7 +79,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	d := &Daemon{log: opts.Log, now: opts.Now, stats: stats.NewRegistry(), cfg: cfg}
+	d := &Daemon{log: opts.Log, level: opts.LogLevel, now: opts.Now, stats: stats.NewRegistry(), cfg: cfg}
 	d.started = d.now()
 	d.c = newCounters(d.stats)
 	rl := cfg.Control.RateLimit
@@ -117,24 +120,14 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 
 func (d *Daemon) buildRoles(cfg *config.Config, opts Options) error {
 	if cfg.MapServer != nil {
-		d.ms = mapserver.New(sitesFromConfig(cfg.MapServer), mapserver.Options{
-			RegistrationTimeout:  cfg.MapServer.RegistrationTimeout,
-			MaxSubscriptions:     cfg.MapServer.MaxSubscriptions,
-			NotifyRetransmit:     cfg.MapServer.NotifyRetransmit,
-			RequireNonceIncrease: cfg.MapServer.RequireNonceIncrease,
-			UnregisteredTTL:      minutes(mrUnregisteredTTL(cfg)),
-			Now:                  d.now,
-			Sender:               control.SenderFunc(d.sendNow),
-			Stats:                d.stats,
-			Log:                  d.log,
-		})
+		o := msOptions(cfg)
+		o.Now, o.Sender, o.Stats, o.Log = d.now, control.SenderFunc(d.sendNow), d.stats, d.log
+		d.ms = mapserver.New(sitesFromConfig(cfg.MapServer), o)
 	}
 	if cfg.MapResolver != nil {
-		d.mr = mapresolver.New(d.ms, delegationsFromConfig(cfg.MapResolver), mapresolver.Options{
-			NegativeTTL: minutes(cfg.MapResolver.NegativeTTL),
-			Stats:       d.stats,
-			Log:         d.log,
-		})
+		o := mrOptions(cfg)
+		o.Stats, o.Log = d.stats, d.log
+		d.mr = mapresolver.New(d.ms, delegationsFromConfig(cfg.MapResolver), o)
 	}
 	if cfg.XTR != nil || cfg.PITR != nil {
 		xo, err := xtrOptions(cfg)
@@ -323,35 +316,6 @@ func (d *Daemon) sendNow(b []byte, src netip.Addr, to netip.AddrPort) {
 		return
 	}
 	d.c.tx.Inc()
-}
-
-// Reload applies a new configuration: sites are diffed so that unchanged
-// sites keep their registrations; the Map-Resolver's delegations are
-// replaced. Control and admin settings need a restart.
-func (d *Daemon) Reload(cfg *config.Config) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	diff := config.Compare(d.cfg, cfg)
-	if (d.cfg.MapServer == nil) != (cfg.MapServer == nil) || (d.cfg.MapResolver == nil) != (cfg.MapResolver == nil) {
-		return errors.New("reload cannot turn roles on or off; restart lispd")
-	}
-	if diff.ControlChanged || diff.AdminChanged {
-		d.log.Warn("control and admin settings change only on restart")
-	}
-	if d.ms != nil {
-		changed := map[string]bool{}
-		for _, n := range diff.SitesChanged {
-			changed[n] = true
-		}
-		d.ms.Reload(sitesFromConfig(cfg.MapServer), changed)
-	}
-	if d.mr != nil {
-		d.mr.Reload(delegationsFromConfig(cfg.MapResolver))
-	}
-	d.cfg = cfg
-	d.log.Info("configuration reloaded", "sites-added", diff.SitesAdded, "sites-removed", diff.SitesRemoved,
-		"sites-changed", diff.SitesChanged)
-	return nil
 }
 
 // handle is the dispatch of every received control packet: pre-filter,

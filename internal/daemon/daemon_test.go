@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -327,13 +328,17 @@ func TestReloadAddsSiteKeepsRegistrations(t *testing.T) {
 map-resolver: {}
 `
 	yaml := strings.Replace(twoSites, "map-resolver: {}\n", newSite, 1)
-	full := fmt.Sprintf("admin: {socket: %s}\ncontrol: {addresses: [127.0.0.1], port: 0}\n%s", filepath.Join(t.TempDir(), "x.sock"), yaml)
+	full := fmt.Sprintf("admin: {socket: %s}\ncontrol: {addresses: [127.0.0.1], port: 0}\n%s", d.cfg.Admin.Socket, yaml)
 	cfg, err := config.Parse([]byte(full), d.cfg.File)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Reload(cfg); err != nil {
+	res, err := d.Reload(cfg)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if !slices.Equal(res.SitesAdded, []string{"dc3"}) || !slices.Equal(res.Applied["map-server"], []string{"map-server.sites"}) {
+		t.Errorf("reload answered %+v", res)
 	}
 	if n := d.MapServer().Registrations(); n != 1 {
 		t.Errorf("%d registrations after reload, want 1", n)

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"errors"
 	"net/http"
 	"net/netip"
 
@@ -111,9 +112,16 @@ func (d *Daemon) routes() {
 		if err != nil {
 			return nil, adminapi.BadRequest("%v", err)
 		}
-		if err := d.Reload(cfg); err != nil {
+		res, err := d.Reload(cfg)
+		var restart *RestartRequiredError
+		switch {
+		case errors.As(err, &restart):
+			// Nothing changed: the running configuration conflicts with
+			// the file until lispd restarts.
+			return nil, &adminapi.Error{Status: http.StatusConflict, Msg: err.Error()}
+		case err != nil:
 			return nil, adminapi.BadRequest("%v", err)
 		}
-		return adminapi.ReloadResult{Result: "reloaded"}, nil
+		return res, nil
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 
 	"github.com/lispd/lispd/internal/control"
 	"github.com/lispd/lispd/internal/mapping"
@@ -39,6 +40,9 @@ type Resolver struct {
 	mu    sync.RWMutex
 	deleg *mapping.Table[netip.Addr]
 	known *mapping.Table[struct{}] // every EID prefix of the mapping system we know of
+	// negTTL is Options.NegativeTTL, which a reload may change while
+	// requests are answered.
+	negTTL atomic.Uint32
 
 	forwarded, negative, noRecord, probeDropped *stats.Counter
 }
@@ -63,8 +67,19 @@ func New(ms *mapserver.Server, delegations []Delegation, opts Options) *Resolver
 		noRecord:     c("requests_malformed", "Map-Requests without a usable EID record."),
 		probeDropped: c("probes_dropped", "RLOC-probes, which must not reach the mapping system."),
 	}
+	r.negTTL.Store(opts.NegativeTTL)
 	r.Reload(delegations)
 	return r
+}
+
+// Reconfigure applies a reloaded configuration: the delegations (as
+// Reload) and the negative Map-Reply TTL. The other options are fixed.
+func (r *Resolver) Reconfigure(delegations []Delegation, opts Options) {
+	if opts.NegativeTTL == 0 {
+		opts.NegativeTTL = 15
+	}
+	r.negTTL.Store(opts.NegativeTTL)
+	r.Reload(delegations)
 }
 
 // Reload replaces the delegations and re-reads the co-located Map-Server's
@@ -127,7 +142,7 @@ func (r *Resolver) HandleMapRequest(req *control.Request, out control.Sender) co
 	if !holeOK {
 		hole = eid
 	}
-	rec := wire.EIDRecord{TTL: r.opts.NegativeTTL, MaskLen: hole.MaskLen(), Action: wire.ActionNativelyForward,
+	rec := wire.EIDRecord{TTL: r.negTTL.Load(), MaskLen: hole.MaskLen(), Action: wire.ActionNativelyForward,
 		EID: hole.Address()}
 	b, err := wire.Encode(&wire.MapReply{Nonce: m.Nonce, Records: []wire.EIDRecord{rec}})
 	if err != nil {

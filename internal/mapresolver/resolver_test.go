@@ -124,3 +124,20 @@ func TestAnycastDeterminism(t *testing.T) {
 		}
 	}
 }
+
+// A reload replaces the delegations and the negative TTL live.
+func TestReconfigure(t *testing.T) {
+	r := newResolver()
+	moved := netip.MustParseAddr("192.0.2.3")
+	r.Reconfigure([]Delegation{{MapServer: moved, Prefixes: []mapping.EID{deleg}}}, Options{NegativeTTL: 5})
+	var c capture
+	r.HandleMapRequest(request(0, "203.0.113.7"), &c)
+	if len(c.msgs) != 1 || c.msgs[0].to != netip.AddrPortFrom(moved, 4342) {
+		t.Fatalf("delegated request went to %+v, want %v", c.msgs, moved)
+	}
+	c = capture{}
+	r.HandleMapRequest(request(0, "2001:db8:1::5"), &c) // no longer delegated
+	if rec := reply(t, &c); rec.TTL != 5 || rec.Action != wire.ActionNativelyForward {
+		t.Errorf("got %v, want a negative reply with TTL 5", &rec)
+	}
+}

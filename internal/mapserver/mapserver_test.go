@@ -392,10 +392,7 @@ func TestPubSub(t *testing.T) {
 	f.register(etr2, 0, wire.AuthHMACSHA256, []byte("dc2key"), 1, []wire.EIDRecord{record(dc2, "192.0.2.12")}, withXTR(9))
 	f.register(etr1, 0, wire.AuthHMACSHA256, secret, 1, []wire.EIDRecord{record(dc1, "192.0.2.11")}, withXTR(1), proxy)
 	f.timers.take()
-	req := mapRequest(mapping.HostEID(0, netip.MustParseAddr("198.51.100.20")), 100)
-	mreq := req.Msg.(*wire.MapRequest)
-	mreq.HasXTRID, mreq.XTRID, mreq.SiteID = true, [16]byte{9}, 7
-	mreq.Records[0].Notify = true
+	req := subscription("198.51.100.20", 100)
 	var out capture
 	f.s.HandleMapRequest(req, &out)
 	if len(out.msgs) != 1 {
@@ -437,6 +434,7 @@ func TestPubSub(t *testing.T) {
 		t.Error("ack of publication not matched")
 	}
 	// Unsubscribe: one ITR-RLOC of AFI 0.
+	mreq := req.Msg.(*wire.MapRequest)
 	mreq.Nonce = 200
 	mreq.ITRRLOCs = []wire.Address{{}}
 	f.s.HandleMapRequest(req, &capture{})
@@ -467,4 +465,92 @@ func (f *fixture) ack(n *wire.MapNotify, key []byte) {
 		f.t.Fatal(err)
 	}
 	f.s.HandleMapNotifyAck(&control.Request{Raw: raw, Msg: a, Src: netip.AddrPortFrom(itr, wire.ControlPort)}, &capture{})
+}
+
+// subscription is a Map-Request of xTR 9 (site-ID 7) subscribing to host.
+func subscription(host string, nonce uint64) *control.Request {
+	req := mapRequest(mapping.HostEID(0, netip.MustParseAddr(host)), nonce)
+	m := req.Msg.(*wire.MapRequest)
+	m.HasXTRID, m.XTRID, m.SiteID = true, [16]byte{9}, 7
+	m.Records[0].Notify = true
+	return req
+}
+
+// subscribeDC1 registers xTR 9 for site dc2 and subscribes it to a host
+// of dc1; the acknowledgement is consumed.
+func (f *fixture) subscribeDC1() {
+	f.t.Helper()
+	f.register(etr2, 0, wire.AuthHMACSHA256, []byte("dc2key"), 1, []wire.EIDRecord{record(dc2, "192.0.2.12")}, withXTR(9))
+	f.register(etr1, 0, wire.AuthHMACSHA256, secret, 1, []wire.EIDRecord{record(dc1, "192.0.2.11")}, withXTR(1))
+	req := subscription("198.51.100.20", 100)
+	f.s.HandleMapRequest(req, &capture{})
+	if len(f.s.Subscriptions()) != 1 {
+		f.t.Fatal("not subscribed")
+	}
+	f.timers.take()
+}
+
+// After a reload that changes the subscriber's site key, publications are
+// signed with the new key; a reload that removes the site ends the
+// subscription.
+func TestReloadResignsSubscriptions(t *testing.T) {
+	f := newFixture(t)
+	f.subscribeDC1()
+	sites := testSites()
+	sites[1].Keys[0].Secret = []byte("rotated")
+	f.s.Reload(sites, map[string]bool{"dc2": true})
+	f.timers.take()
+	host := mapping.HostEID(0, netip.MustParseAddr("198.51.100.20"))
+	f.register(etr1, 0, wire.AuthHMACSHA256, secret, 2, []wire.EIDRecord{record(host, "192.0.2.13")}, withXTR(1))
+	pub := f.timers.take()
+	if len(pub) != 1 {
+		t.Fatalf("publications: %d, want 1", len(pub))
+	}
+	if err := wire.Verify(pub[0].b, []byte("rotated"), wire.AuthOptions{}); err != nil {
+		t.Errorf("publication after the key change not signed with the new key: %v", err)
+	}
+	f.s.Reload(testSites()[:1], map[string]bool{})
+	if n := len(f.s.Subscriptions()); n != 0 {
+		t.Errorf("%d subscriptions of a removed site remain", n)
+	}
+}
+
+// Reconfigure applies the Map-Server's timers and limits live.
+func TestReconfigureTimers(t *testing.T) {
+	f := newFixture(t)
+	f.s.Reconfigure(testSites(), nil, Options{RegistrationTimeout: time.Minute, MaxSubscriptions: 1,
+		NotifyRetransmit: 10 * time.Second, UnregisteredTTL: 7})
+	f.register(etr1, 0, wire.AuthHMACSHA256, secret, 1, []wire.EIDRecord{record(dc1, "192.0.2.11")})
+	f.clk.advance(61 * time.Second)
+	f.s.Tick()
+	if f.s.Registrations() != 0 {
+		t.Error("registration outlived the reloaded 1m registration-timeout")
+	}
+	var out capture
+	f.s.HandleMapRequest(mapRequest(mapping.HostEID(0, netip.MustParseAddr("198.51.100.9")), 5), &out)
+	if r := decodeReply(t, out.msgs[0]); r.Records[0].TTL != 7 {
+		t.Errorf("unregistered site answered with TTL %d, want the reloaded 7", r.Records[0].TTL)
+	}
+	f.subscribeDC1()
+	// The second subscriber is over the reloaded limit of one.
+	req := subscription("198.51.100.21", 300)
+	f.s.HandleMapRequest(req, &capture{})
+	if n := len(f.s.Subscriptions()); n != 1 {
+		t.Errorf("%d subscriptions, want the reloaded limit 1", n)
+	}
+	// The unacknowledged subscription Map-Notify and publication are
+	// retransmitted after the reloaded 10 s.
+	host := mapping.HostEID(0, netip.MustParseAddr("198.51.100.20"))
+	f.register(etr1, 0, wire.AuthHMACSHA256, secret, 2, []wire.EIDRecord{record(host, "192.0.2.13")}, withXTR(1))
+	f.timers.take()
+	f.clk.advance(9 * time.Second)
+	f.s.Tick()
+	if n := len(f.timers.take()); n != 0 {
+		t.Errorf("retransmitted after 9s: %d", n)
+	}
+	f.clk.advance(2 * time.Second)
+	f.s.Tick()
+	if n := len(f.timers.take()); n != 2 {
+		t.Errorf("%d retransmissions after 11s, want 2", n)
+	}
 }

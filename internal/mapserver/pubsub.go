@@ -76,6 +76,36 @@ func (s *Server) subscribeLocked(req *control.Request, m *wire.MapRequest, eid m
 	s.notifySubscriberLocked(sub, eid, m.Nonce)
 }
 
+// resubscribeLocked points every subscription at its site's current
+// configuration after a reload, so that publications are signed with the
+// site's new key; subscriptions of a site that is gone, or has no key
+// left, lose their security association and end.
+func (s *Server) resubscribeLocked() {
+	type update struct {
+		eid  mapping.EID
+		subs []*subscriber
+	}
+	var updates []update
+	for eid, subs := range s.subs.All() {
+		kept := subs[:0:0]
+		for _, sub := range subs {
+			if cur, ok := s.sites[sub.site.cfg.Name]; ok && len(cur.cfg.Keys) > 0 {
+				sub.site = cur
+				kept = append(kept, sub)
+			}
+		}
+		if len(kept) < len(subs) {
+			updates = append(updates, update{eid, kept})
+		}
+	}
+	for _, u := range updates {
+		old, _ := s.subs.Get(u.eid)
+		s.nsubs -= len(old) - len(u.subs)
+		s.c.unsubscribe.Add(uint64(len(old) - len(u.subs)))
+		s.putSubs(u.eid, u.subs)
+	}
+}
+
 func (s *Server) putSubs(eid mapping.EID, subs []*subscriber) {
 	if len(subs) == 0 {
 		s.subs.Delete(eid)

@@ -195,7 +195,26 @@ func (s *Server) setSites(sites []Site) {
 func (s *Server) Reload(sites []Site, changed map[string]bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.reloadLocked(sites, changed)
+}
+
+// Reconfigure applies a reloaded configuration: the sites (as Reload) and
+// the timers and limits of o — registration timeout (for registrations
+// from now on), subscription limit, Map-Notify retransmission, negative
+// TTL of unregistered sites, require-nonce-increase. The clock, senders,
+// statistics and log of o are not used: they are fixed at New.
+func (s *Server) Reconfigure(sites []Site, changed map[string]bool, o Options) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o.Now, o.Sender, o.Stats, o.Log, o.Auth = s.opts.Now, s.opts.Sender, s.opts.Stats, s.opts.Log, s.opts.Auth
+	o.defaults()
+	s.opts = o
+	s.reloadLocked(sites, changed)
+}
+
+func (s *Server) reloadLocked(sites []Site, changed map[string]bool) {
 	s.setSites(sites)
+	s.resubscribeLocked()
 	var drop []mapping.EID
 	for eid, r := range s.regs.All() {
 		st, ok := s.sites[r.site.cfg.Name]

@@ -128,6 +128,30 @@ func New(o Options) *Manager {
 	return m
 }
 
+// Ranges returns the ranges as configured (with default timeouts).
+func (m *Manager) Ranges() []Range {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.o.Ranges)
+}
+
+// SetTimeout changes the silence timeout of the named range (a reload);
+// it reports whether there is such a range.
+func (m *Manager) SetTimeout(name string, d time.Duration) bool {
+	if d == 0 {
+		d = 3 * time.Minute
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := range m.o.Ranges {
+		if r := &m.o.Ranges[i]; r.Name == name {
+			r.Timeout = d
+			return true
+		}
+	}
+	return false
+}
+
 // rangeFor returns the range holding a host address, if any.
 func (m *Manager) rangeFor(iid uint32, a netip.Addr) (*Range, mapping.EID, bool) {
 	h := mapping.HostEID(iid, a)

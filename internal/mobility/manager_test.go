@@ -221,3 +221,22 @@ func TestAdoptedFromOwnSite(t *testing.T) {
 		t.Errorf("view: %+v", h)
 	}
 }
+
+// A reload's new timeout applies to the hosts already here: with 6 s cut
+// to 2 s, a host silent for 3 s is unregistered.
+func TestSetTimeout(t *testing.T) {
+	m, r, now := newManager(t, AcrossSubnet)
+	m.Detected(0, d1, "data", "")
+	r.take()
+	if !m.SetTimeout("vms", 2*time.Second) || m.SetTimeout("nope", time.Second) {
+		t.Fatal("SetTimeout found the wrong ranges")
+	}
+	if v := m.View(); v[0].TimeoutSec != 2 || m.Ranges()[0].Timeout != 2*time.Second {
+		t.Errorf("show dynamic-eid timeout %v s", v[0].TimeoutSec)
+	}
+	*now = now.Add(3 * time.Second)
+	m.Tick()
+	if got := r.take(); !slices.Contains(got, "remove 203.0.113.10/32 withdraw=true") {
+		t.Errorf("host silent past the new timeout not unregistered: %v", got)
+	}
+}

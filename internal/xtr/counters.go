@@ -8,7 +8,7 @@ type counters struct {
 	misses, requests, requestsLimited, requestTimeouts, replyUnsolicited     *stats.Counter
 	installs, evictions, expired, publications, probesSent, rlocDown, rlocUp *stats.Counter
 	hostsAdded, hostsRemoved, hostsWithdrawn, movedAway, smrHost, smrCovered *stats.Counter
-	unsubscribes                                                             *stats.Counter
+	unsubscribes, withdrawn                                                  *stats.Counter
 	drops                                                                    map[string]*stats.Counter
 }
 
@@ -47,7 +47,9 @@ func newCounters(r *stats.Registry) counters {
 		movedAway:        c("mobility", "moved_away", "Map-Notifies telling us a host of ours registered elsewhere."),
 		smrHost:          c("mobility", "smrs_sent", "Solicit-Map-Requests sent for hosts that moved away."),
 		unsubscribes:     c("itr", "unsubscribes_sent", "Pub/sub subscriptions ended (clean shutdown)."),
-		drops:            map[string]*stats.Counter{},
+		withdrawn: c("etr", "map_register_withdrawals", "Deregistrations (record TTL 0) sent for database prefixes "+
+			"a reload removed, or to Map-Servers it took away."),
+		drops: map[string]*stats.Counter{},
 	}
 	for _, reason := range xtrDropReasons {
 		x.drops[reason] = r.Counter(stats.Desc{Subsystem: "etr", Name: "map_requests_dropped",

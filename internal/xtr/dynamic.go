@@ -87,11 +87,17 @@ func (s *Server) Hosts() []DatabaseEntry {
 }
 
 func (s *Server) sendWithdrawLocked(p *peerState, e *DatabaseEntry) {
-	rec := s.dbRecord(e, netip.Addr{})
-	rec.TTL = 0
-	if s.sendRegisterToLocked(p, &wire.MapRegister{UseTTL: true}, []wire.EIDRecord{rec}) {
+	if s.withdrawEntryLocked(p, e) {
 		s.c.hostsWithdrawn.Inc()
 	}
+}
+
+// withdrawEntryLocked deregisters e from one Map-Server: a Map-Register
+// with the T bit and record TTL 0.
+func (s *Server) withdrawEntryLocked(p *peerState, e *DatabaseEntry) bool {
+	rec := s.dbRecord(e, netip.Addr{})
+	rec.TTL = 0
+	return s.sendRegisterToLocked(p, &wire.MapRegister{UseTTL: true}, []wire.EIDRecord{rec})
 }
 
 // SetAway installs the new location of a host that moved away from us in

@@ -127,6 +127,10 @@ func (s *Server) sendECMLocked(req *wire.MapRequest, eid mapping.EID, itr, mr ne
 func (s *Server) Unsubscribe() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.unsubscribeLocked()
+}
+
+func (s *Server) unsubscribeLocked() int {
 	if len(s.opts.MapResolvers) == 0 {
 		return 0
 	}

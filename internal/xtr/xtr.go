@@ -247,7 +247,8 @@ func (s *Server) setDatabaseLocked(entries []DatabaseEntry) {
 
 // SetDatabase replaces the configured local EID database, keeping the
 // dynamic EIDs detected so far: the Map-Servers hear of it at once and
-// recent ITRs get an SMR.
+// recent ITRs get an SMR. (A reload goes through Reconfigure, which also
+// withdraws the prefixes that are gone.)
 func (s *Server) SetDatabase(entries []DatabaseEntry) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
