@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lispd/lispd/internal/dataplane/dptest"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/wire"
 )
@@ -127,7 +128,7 @@ func TestRLOCWeights(t *testing.T) {
 			done := make(chan struct{}, 1)
 			total := 0
 			const flows = 10000
-			fn := NewFakeNet()
+			fn := dptest.NewNet()
 			fn.Tap = func(_ []byte, o *Outer) {
 				counts[o.Dst]++ // one ITR goroutine sends
 				if total++; total == flows {
@@ -168,7 +169,7 @@ func TestRLOCWeights(t *testing.T) {
 // Locators of a family with no local RLOC, down or priority 255 leave an
 // entry with nothing usable: dropped and counted.
 func TestNoUsableLocator(t *testing.T) {
-	fn := NewFakeNet()
+	fn := dptest.NewNet()
 	a := newNode(t, fn, []netip.Addr{rlocA4}, nil, nil)
 	a.e.SetMapCache(CacheEntry{EID: mapping.NewEID(0, eidB4), Locators: []Locator{
 		{Addr: rlocB6, Priority: 1, Weight: 100, Up: true}, // no IPv6 local RLOC
@@ -187,7 +188,7 @@ func TestNoUsableLocator(t *testing.T) {
 // drops unknown ones.
 func TestInstanceID(t *testing.T) {
 	tp := &tap{}
-	fn := NewFakeNet()
+	fn := dptest.NewNet()
 	fn.Tap = tp.fn
 	a := newNode(t, fn, []netip.Addr{rlocA4}, []uint32{7, 0x123456}, nil)
 	b := newNode(t, fn, []netip.Addr{rlocB4}, []uint32{7, 0x123456}, nil)
@@ -306,7 +307,7 @@ func TestMissQueue(t *testing.T) {
 // The miss queue is bounded per destination and in total; what waits too
 // long is dropped and counted.
 func TestMissQueueLimits(t *testing.T) {
-	fn := NewFakeNet()
+	fn := dptest.NewNet()
 	a := newNode(t, fn, []netip.Addr{rlocA4}, nil, func(c *Config) { c.MissQueueTotal = 12 })
 	for i := range 20 {
 		a.tun().Inject(buildPkt(pktSpec{src: hostA4, dst: hostB4, id: uint16(i)}))
@@ -347,9 +348,9 @@ func TestExpiredEntry(t *testing.T) {
 // native path, send-map-request through the hook and the queue.
 func TestNegativeEntries(t *testing.T) {
 	petr := netip.MustParseAddr("192.0.2.50")
-	nat := NewFakeTUN(1500, 64)
+	nat := dptest.NewTUN(1500, 64)
 	tp := &tap{}
-	fn := NewFakeNet()
+	fn := dptest.NewNet()
 	fn.Tap = tp.fn
 	a := newNode(t, fn, []netip.Addr{rlocA4}, nil, nil)
 	withPETR := newNode(t, fn, []netip.Addr{netip.MustParseAddr("192.0.2.60")}, nil, func(c *Config) { c.PETRs = []netip.Addr{petr} })
@@ -603,7 +604,7 @@ func TestCheckSourceRLOC(t *testing.T) {
 // A PETR decapsulates whatever the inner destination; an ETR only for its
 // EIDs.
 func TestPETRDecap(t *testing.T) {
-	fn := NewFakeNet()
+	fn := dptest.NewNet()
 	p := newNode(t, fn, []netip.Addr{rlocB4}, nil, func(c *Config) { c.ETR, c.PETR, c.ITR = false, true, false })
 	inner := buildPkt(pktSpec{src: hostA4, dst: netip.MustParseAddr("198.18.1.1")})
 	payload := make([]byte, 8, 8+len(inner))
@@ -651,7 +652,7 @@ func TestNonUnicastDropped(t *testing.T) {
 
 // Map-cache programming: delete, flush, lookup.
 func TestProgrammer(t *testing.T) {
-	fn := NewFakeNet()
+	fn := dptest.NewNet()
 	a := newNode(t, fn, []netip.Addr{rlocA4}, []uint32{0, 5}, nil)
 	loc := []Locator{{Addr: rlocB4, Priority: 1, Up: true}}
 	a.e.SetMapCache(CacheEntry{EID: mapping.NewEID(0, eidB4), Locators: loc})
@@ -712,16 +713,16 @@ func TestStatsJSON(t *testing.T) {
 }
 
 func TestConfigValidation(t *testing.T) {
-	fn := NewFakeNet()
+	fn := dptest.NewNet()
 	base := func() Config {
-		return Config{LocalRLOCs: []netip.Addr{rlocA4}, Instances: map[uint32]TUN{0: NewFakeTUN(1464, 1)},
+		return Config{LocalRLOCs: []netip.Addr{rlocA4}, Instances: map[uint32]TUN{0: dptest.NewTUN(1464, 1)},
 			Underlay: fn.Attach(1), ITR: true}
 	}
 	for name, mod := range map[string]func(*Config){
 		"gleaning":      func(c *Config) { c.Gleaning = true },
 		"no rloc":       func(c *Config) { c.LocalRLOCs = nil },
 		"no role":       func(c *Config) { c.ITR = false },
-		"iid too big":   func(c *Config) { c.Instances = map[uint32]TUN{1 << 24: NewFakeTUN(1464, 1)} },
+		"iid too big":   func(c *Config) { c.Instances = map[uint32]TUN{1 << 24: dptest.NewTUN(1464, 1)} },
 		"mtu too small": func(c *Config) { c.UnderlayMTU = 600 },
 		"petr family":   func(c *Config) { c.PETRs = []netip.Addr{rlocB6} },
 		"icmp source":   func(c *Config) { c.ICMPSource4 = rlocA6 },

@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/lispd/lispd/internal/dataplane/dptest"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/internal/stats"
 )
@@ -180,26 +181,26 @@ func (h *recHooks) counts() (misses, smrs, decaps int) {
 	return len(h.misses), len(h.smrs), len(h.decaps)
 }
 
-// node is one engine on a FakeNet.
+// node is one engine on a dptest.Net.
 type node struct {
 	e     *Engine
-	tuns  map[uint32]*FakeTUN
-	ul    *FakeUnderlay
+	tuns  map[uint32]*dptest.TUN
+	ul    *dptest.Underlay
 	hooks *recHooks
 	clock *fakeClock
 	reg   *stats.Registry
 }
 
-func (n *node) tun() *FakeTUN { return n.tuns[0] }
+func (n *node) tun() *dptest.TUN { return n.tuns[0] }
 
 // newNode starts an engine with ITR and ETR on, a FakeTUN per iid (0 when
 // none given), attached to fn with rlocs; mod adjusts the config.
-func newNode(t *testing.T, fn *FakeNet, rlocs []netip.Addr, iids []uint32, mod func(*Config)) *node {
+func newNode(t *testing.T, fn *dptest.Net, rlocs []netip.Addr, iids []uint32, mod func(*Config)) *node {
 	t.Helper()
 	if len(iids) == 0 {
 		iids = []uint32{0}
 	}
-	n := &node{tuns: map[uint32]*FakeTUN{}, hooks: &recHooks{}, clock: newFakeClock(), reg: stats.NewRegistry()}
+	n := &node{tuns: map[uint32]*dptest.TUN{}, hooks: &recHooks{}, clock: newFakeClock(), reg: stats.NewRegistry()}
 	cfg := Config{
 		LocalRLOCs: rlocs,
 		Instances:  map[uint32]TUN{},
@@ -210,7 +211,7 @@ func newNode(t *testing.T, fn *FakeNet, rlocs []netip.Addr, iids []uint32, mod f
 		Clock:      n.clock.Now,
 	}
 	for _, iid := range iids {
-		n.tuns[iid] = NewFakeTUN(TUNMTU(0, rlocs), 64)
+		n.tuns[iid] = dptest.NewTUN(TUNMTU(0, rlocs), 64)
 		cfg.Instances[iid] = n.tuns[iid]
 	}
 	n.ul = fn.Attach(64, rlocs...)
@@ -231,9 +232,9 @@ func newNode(t *testing.T, fn *FakeNet, rlocs []netip.Addr, iids []uint32, mod f
 // prefixes, and whose map-cache points the other site's EIDs at the other
 // xTR's RLOC of family outer (4 or 6).
 // tapFn, if not nil, sees (and may change) every datagram.
-func pair(t *testing.T, outer int, mod func(*Config), tapFn func([]byte, *Outer)) (a, b *node, fn *FakeNet) {
+func pair(t *testing.T, outer int, mod func(*Config), tapFn func([]byte, *Outer)) (a, b *node, fn *dptest.Net) {
 	t.Helper()
-	fn = NewFakeNet()
+	fn = dptest.NewNet()
 	fn.Tap = tapFn
 	a = newNode(t, fn, []netip.Addr{rlocA4, rlocA6}, nil, mod)
 	b = newNode(t, fn, []netip.Addr{rlocB4, rlocB6}, nil, mod)
@@ -253,7 +254,7 @@ func pair(t *testing.T, outer int, mod func(*Config), tapFn func([]byte, *Outer)
 }
 
 // recv waits for the next packet written to tun.
-func recv(t *testing.T, tun *FakeTUN) []byte {
+func recv(t *testing.T, tun *dptest.TUN) []byte {
 	t.Helper()
 	select {
 	case p := <-tun.Written():
@@ -265,7 +266,7 @@ func recv(t *testing.T, tun *FakeTUN) []byte {
 }
 
 // none asserts nothing is written to tun for a little while.
-func none(t *testing.T, tun *FakeTUN) {
+func none(t *testing.T, tun *dptest.TUN) {
 	t.Helper()
 	select {
 	case p := <-tun.Written():
@@ -289,7 +290,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // dropped reads one drop counter.
 func (n *node) dropped(reason string) uint64 { return n.e.Stats().Dropped[reason] }
 
-// tap records the datagrams of a FakeNet.
+// tap records the datagrams of a dptest.Net.
 type tap struct {
 	mu  sync.Mutex
 	got []tapped

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lispd/lispd/internal/dataplane/dptest"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/wire"
 )
@@ -75,7 +76,7 @@ func TestHostSeen(t *testing.T) {
 
 // Ranges are per instance ID: a range of IID 5 detects nothing in IID 0.
 func TestHostSeenPerInstance(t *testing.T) {
-	fn := NewFakeNet()
+	fn := dptest.NewNet()
 	a := newNode(t, fn, []netip.Addr{rlocA4}, []uint32{0, 5}, nil)
 	a.e.SetDynamicEIDs([]mapping.EID{mapping.NewEID(5, eidA4)}, nil)
 	pkt := buildPkt(pktSpec{src: hostA4, dst: hostB4}) // a miss: held, Miss called
@@ -94,7 +95,7 @@ func TestHostSeenPerInstance(t *testing.T) {
 // decremented; after SetAwayEIDs(nil) such packets go to the TUN again.
 func TestAwayReencapsulated(t *testing.T) {
 	const iid = 7
-	fn := NewFakeNet()
+	fn := dptest.NewNet()
 	b := newNode(t, fn, []netip.Addr{rlocB4, rlocB6}, []uint32{iid}, nil)
 	c := fn.Attach(64, rlocC4) // the host's new site, played by the test
 	away4, away6 := hostB4, netip.MustParseAddr("2001:db8:b::99")

@@ -1,16 +1,28 @@
-package dataplane
+// Package dptest has in-memory test doubles for the data plane's I/O: a
+// TUN whose packets a test injects and reads back, and an RLOC network
+// joining underlays by address. With them engines, and whole daemons, run
+// ITR to ETR in a unit test without root or namespaces.
+//
+// The package is for tests only; nothing the lispd binary links imports
+// it (cmd/lispd's tests check).
+package dptest
 
 import (
 	"errors"
+	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/lispd/lispd/internal/dataplane/underlay"
 )
 
-// FakeTUN is an in-memory TUN for tests: Inject plays the host sending a
-// packet into the TUN, Written delivers what the engine wrote to it.
-type FakeTUN struct {
+var errClosed = net.ErrClosed
+
+// TUN is an in-memory TUN device: Inject plays the host sending a packet
+// into the TUN, Written delivers what the engine wrote to it.
+type TUN struct {
 	in, out   chan []byte
 	batch     int
 	mtu       int
@@ -20,14 +32,14 @@ type FakeTUN struct {
 	Lost atomic.Uint64
 }
 
-// NewFakeTUN returns a FakeTUN with the given MTU and batch size.
-func NewFakeTUN(mtu, batch int) *FakeTUN {
-	return &FakeTUN{in: make(chan []byte, 4096), out: make(chan []byte, 16384), batch: max(batch, 1), mtu: mtu,
+// NewTUN returns a TUN with the given MTU and batch size.
+func NewTUN(mtu, batch int) *TUN {
+	return &TUN{in: make(chan []byte, 4096), out: make(chan []byte, 16384), batch: max(batch, 1), mtu: mtu,
 		done: make(chan struct{})}
 }
 
 // Inject queues a copy of pkt for the engine to read.
-func (t *FakeTUN) Inject(pkt []byte) {
+func (t *TUN) Inject(pkt []byte) {
 	select {
 	case t.in <- append([]byte(nil), pkt...):
 	case <-t.done:
@@ -35,11 +47,11 @@ func (t *FakeTUN) Inject(pkt []byte) {
 }
 
 // Written delivers copies of the packets the engine wrote.
-func (t *FakeTUN) Written() <-chan []byte { return t.out }
+func (t *TUN) Written() <-chan []byte { return t.out }
 
 // Read blocks for one packet, then takes what else is queued, up to the
 // batch size.
-func (t *FakeTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+func (t *TUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	var p []byte
 	select {
 	case p = <-t.in:
@@ -50,7 +62,7 @@ func (t *FakeTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	n := 0
 	for {
 		if len(p) > len(bufs[n])-offset {
-			return n, errors.New("fake TUN: packet larger than buffer")
+			return n, errors.New("dptest TUN: packet larger than buffer")
 		}
 		sizes[n] = copy(bufs[n][offset:], p)
 		n++
@@ -66,7 +78,7 @@ func (t *FakeTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 }
 
 // Write copies each packet to Written.
-func (t *FakeTUN) Write(bufs [][]byte, offset int) (int, error) {
+func (t *TUN) Write(bufs [][]byte, offset int) (int, error) {
 	select {
 	case <-t.done:
 		return 0, errClosed
@@ -82,30 +94,30 @@ func (t *FakeTUN) Write(bufs [][]byte, offset int) (int, error) {
 	return len(bufs), nil
 }
 
-func (t *FakeTUN) BatchSize() int    { return t.batch }
-func (t *FakeTUN) MTU() (int, error) { return t.mtu, nil }
-func (t *FakeTUN) Close() error      { t.closeOnce.Do(func() { close(t.done) }); return nil }
+func (t *TUN) BatchSize() int    { return t.batch }
+func (t *TUN) MTU() (int, error) { return t.mtu, nil }
+func (t *TUN) Close() error      { t.closeOnce.Do(func() { close(t.done) }); return nil }
 
-// FakeNet is an in-memory RLOC network joining FakeUnderlays: a datagram
+// Net is an in-memory RLOC network joining Underlays: a datagram
 // sent to an address goes to the underlay attached with that address.
-type FakeNet struct {
+type Net struct {
 	mu    sync.Mutex
-	nodes map[netip.Addr]*FakeUnderlay
+	nodes map[netip.Addr]*Underlay
 	// Tap, when set before traffic flows, sees a copy of every datagram
 	// sent (UDP payload and outer headers) and may change the outer
 	// headers delivered (to play a router that decrements the TTL or marks
 	// CE).
-	Tap func(payload []byte, o *Outer)
+	Tap func(payload []byte, o *underlay.Outer)
 	// Unroutable counts datagrams sent to an address nobody attached.
 	Unroutable atomic.Uint64
 }
 
-// NewFakeNet returns an empty network.
-func NewFakeNet() *FakeNet { return &FakeNet{nodes: map[netip.Addr]*FakeUnderlay{}} }
+// NewNet returns an empty network.
+func NewNet() *Net { return &Net{nodes: map[netip.Addr]*Underlay{}} }
 
 // Attach returns an underlay receiving the datagrams sent to addrs.
-func (n *FakeNet) Attach(batch int, addrs ...netip.Addr) *FakeUnderlay {
-	u := &FakeUnderlay{net: n, in: make(chan fakeDatagram, 16384), batch: max(batch, 1), done: make(chan struct{})}
+func (n *Net) Attach(batch int, addrs ...netip.Addr) *Underlay {
+	u := &Underlay{net: n, in: make(chan fakeDatagram, 16384), batch: max(batch, 1), done: make(chan struct{})}
 	n.mu.Lock()
 	for _, a := range addrs {
 		n.nodes[a] = u
@@ -116,12 +128,12 @@ func (n *FakeNet) Attach(batch int, addrs ...netip.Addr) *FakeUnderlay {
 
 type fakeDatagram struct {
 	payload []byte
-	o       Outer
+	o       underlay.Outer
 }
 
-// FakeUnderlay is one node's view of a FakeNet.
-type FakeUnderlay struct {
-	net       *FakeNet
+// Underlay is one node's view of a Net.
+type Underlay struct {
+	net       *Net
 	in        chan fakeDatagram
 	batch     int
 	done      chan struct{}
@@ -131,12 +143,12 @@ type FakeUnderlay struct {
 }
 
 // Send copies each payload to the underlay owning its destination.
-func (u *FakeUnderlay) Send(bufs [][]byte, outer []Outer, offset int) (int, error) {
-	if offset < UnderlayHeadroom {
-		return 0, errors.New("fake underlay: not enough headroom")
+func (u *Underlay) Send(bufs [][]byte, outer []underlay.Outer, offset int) (int, error) {
+	if offset < underlay.Headroom {
+		return 0, errors.New("dptest underlay: not enough headroom")
 	}
 	if len(bufs) > u.batch {
-		return 0, errors.New("fake underlay: batch too large")
+		return 0, errors.New("dptest underlay: batch too large")
 	}
 	select {
 	case <-u.done:
@@ -162,11 +174,11 @@ func (u *FakeUnderlay) Send(bufs [][]byte, outer []Outer, offset int) (int, erro
 }
 
 // Inject delivers a datagram to u as if it came from the network.
-func (u *FakeUnderlay) Inject(payload []byte, o Outer) {
+func (u *Underlay) Inject(payload []byte, o underlay.Outer) {
 	u.deliver(fakeDatagram{payload: append([]byte(nil), payload...), o: o})
 }
 
-func (u *FakeUnderlay) deliver(d fakeDatagram) {
+func (u *Underlay) deliver(d fakeDatagram) {
 	select {
 	case u.in <- d:
 	default:
@@ -175,9 +187,9 @@ func (u *FakeUnderlay) deliver(d fakeDatagram) {
 }
 
 // Receivers returns one receive function reading the datagrams sent to u.
-func (u *FakeUnderlay) Receivers() []ReceiveFunc { return []ReceiveFunc{u.receive} }
+func (u *Underlay) Receivers() []underlay.ReceiveFunc { return []underlay.ReceiveFunc{u.receive} }
 
-func (u *FakeUnderlay) receive(bufs [][]byte, sizes []int, outer []Outer, offset int) (int, error) {
+func (u *Underlay) receive(bufs [][]byte, sizes []int, outer []underlay.Outer, offset int) (int, error) {
 	var d fakeDatagram
 	select {
 	case d = <-u.in:
@@ -188,7 +200,7 @@ func (u *FakeUnderlay) receive(bufs [][]byte, sizes []int, outer []Outer, offset
 	n := 0
 	for {
 		if len(d.payload) > len(bufs[n])-offset {
-			return n, errors.New("fake underlay: datagram larger than buffer")
+			return n, errors.New("dptest underlay: datagram larger than buffer")
 		}
 		sizes[n] = copy(bufs[n][offset:], d.payload)
 		outer[n] = d.o
@@ -206,14 +218,14 @@ func (u *FakeUnderlay) receive(bufs [][]byte, sizes []int, outer []Outer, offset
 
 // Next returns the next datagram sent to u, for tests that play the
 // remote side themselves (do not also give u to an engine).
-func (u *FakeUnderlay) Next(timeout time.Duration) ([]byte, Outer, bool) {
+func (u *Underlay) Next(timeout time.Duration) ([]byte, underlay.Outer, bool) {
 	select {
 	case d := <-u.in:
 		return d.payload, d.o, true
 	case <-time.After(timeout):
-		return nil, Outer{}, false
+		return nil, underlay.Outer{}, false
 	}
 }
 
-func (u *FakeUnderlay) BatchSize() int { return u.batch }
-func (u *FakeUnderlay) Close() error   { u.closeOnce.Do(func() { close(u.done) }); return nil }
+func (u *Underlay) BatchSize() int { return u.batch }
+func (u *Underlay) Close() error   { u.closeOnce.Do(func() { close(u.done) }); return nil }
