@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -59,7 +60,14 @@ type peer struct {
 }
 
 func newPeer(t *testing.T) *peer {
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	return newPeerAt(t, netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), 0))
+}
+
+// newPeerAt binds a peer to at: an ETR the Map-Server forwards Map-Requests
+// to must listen on port 4342 of the address it registered from, so a test
+// gives it a loopback address of its own.
+func newPeerAt(t *testing.T, at netip.AddrPort) *peer {
+	c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(at))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,9 +247,56 @@ func ecmRequest(t testing.TB, eid string, iid uint32, itr netip.AddrPort, nonce 
 	return b
 }
 
-func TestDaemonRegisterResolveShow(t *testing.T) {
+func TestDaemonRegisterResolveShow(t *testing.T) { registerResolveShow(t) }
+
+// The test owns every peer it talks to: with a stranger on 127.0.0.1:4342
+// (a lispd a user runs, another test's daemon) it passes the same, and the
+// stranger hears nothing. (A stranger already there makes the plain test
+// this one.)
+func TestDaemonRegisterResolveShowBesideAStranger(t *testing.T) {
+	stranger, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 4342})
+	if err != nil {
+		t.Skipf("127.0.0.1:4342 is taken already (%v): TestDaemonRegisterResolveShow runs beside that stranger", err)
+	}
+	heard := make(chan []byte, 16)
+	done := make(chan struct{})
+	go func() {
+		// Answer everything the way a confused lispd would: with a
+		// Map-Reply to whoever asked, and to the ITR of an ECM.
+		defer close(done)
+		buf := make([]byte, 9000)
+		for {
+			n, from, err := stranger.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			heard <- append([]byte(nil), buf[:n]...)
+			reply, _ := wire.Encode(&wire.MapReply{Nonce: 100})
+			stranger.WriteToUDPAddrPort(reply, from)
+			if m, err := wire.Decode(buf[:n]); err == nil {
+				if e, ok := m.(*wire.ECM); ok {
+					stranger.WriteToUDPAddrPort(reply, netip.AddrPortFrom(e.IP.Src, e.SrcPort))
+				}
+			}
+		}
+	}()
+	defer func() { stranger.Close(); <-done }()
+	registerResolveShow(t)
+	select {
+	case b := <-heard:
+		t.Errorf("the stranger on 127.0.0.1:4342 was sent %x", b)
+	default:
+	}
+}
+
+// registerResolveShow registers two sites' prefixes, resolves through the
+// Map-Resolver (a proxy reply, a request forwarded to the ETR, a negative
+// reply) and reads the result back through the admin API.
+func registerResolveShow(t *testing.T) {
 	d, addr, sock := start(t, twoSites)
-	etr := newPeer(t)
+	// The ETR registers from 127.0.5.12:4342, where the Map-Server
+	// forwards the Map-Requests it does not answer itself.
+	etr := newPeerAt(t, netip.MustParseAddrPort("127.0.5.12:4342"))
 	// Both algorithms, two keys of one site.
 	etr.send(register(t, "198.51.100.0/24", 0, "192.0.2.11", []byte("s3cret"), 1, wire.AuthHMACSHA256, 1, true), addr)
 	if etr.recv(2*time.Second) == nil {
@@ -270,16 +325,18 @@ func TestDaemonRegisterResolveShow(t *testing.T) {
 	if !ok || rep.Nonce != 99 || rep.Records[0].PrefixString() != "198.51.100.0/24" {
 		t.Fatalf("reply: %v", m)
 	}
-	// Not proxied: the ECM is forwarded to the ETR.
-	itr.send(ecmRequest(t, "198.51.100.200", 0, itr.addr(), 100), addr)
-	// (It goes to the ETR's port 4342, which this test does not listen
-	// on; the counter below shows it left.)
-	time.Sleep(50 * time.Millisecond)
+	// Not proxied: the ECM is forwarded, unchanged, to the ETR.
+	fwd := ecmRequest(t, "198.51.100.200", 0, itr.addr(), 100)
+	itr.send(fwd, addr)
+	if b := etr.recv(2 * time.Second); !bytes.Equal(b, fwd) {
+		t.Fatalf("ETR got %x, want the ECM %x", b, fwd)
+	}
 	// Negative, outside every prefix.
 	itr.send(ecmRequest(t, "192.0.2.99", 0, itr.addr(), 101), addr)
 	b = itr.recv(2 * time.Second)
 	m, _ = wire.Decode(b)
-	if rep, ok := m.(*wire.MapReply); !ok || rep.Records[0].TTL != 15 || len(rep.Records[0].Locators) != 0 {
+	if rep, ok := m.(*wire.MapReply); !ok || rep.Nonce != 101 || len(rep.Records) != 1 || rep.Records[0].TTL != 15 ||
+		len(rep.Records[0].Locators) != 0 {
 		t.Fatalf("negative reply: %v", m)
 	}
 
