@@ -19,6 +19,7 @@ import (
 
 	"github.com/lispd/lispd/internal/admin"
 	"github.com/lispd/lispd/internal/config"
+	"github.com/lispd/lispd/internal/lisptest"
 	"github.com/lispd/lispd/internal/mapserver"
 	"github.com/lispd/lispd/internal/pcap"
 	"github.com/lispd/lispd/internal/testvectors"
@@ -31,26 +32,19 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // and an admin socket in a temporary directory.
 func start(t testing.TB, yaml string) (*Daemon, netip.AddrPort, string) {
 	t.Helper()
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "lispd.sock")
-	full := fmt.Sprintf("admin: {socket: %s}\ncontrol: {addresses: [127.0.0.1], port: 0}\n%s", sock, yaml)
-	path := filepath.Join(dir, "lispd.yaml")
-	if err := os.WriteFile(path, []byte(full), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := New(cfg, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { d.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return d, d.ControlAddrs()[0], sock
+	n := lisptest.Start(t, "control: {addresses: [127.0.0.1], port: 0}\n"+yaml, newWith(Options{}))
+	return n.D, n.D.ControlAddrs()[0], n.Socket
+}
+
+// startNode runs one daemon from a YAML config with its own control
+// section, built with opts.
+func startNode(t testing.TB, yaml string, opts Options) *Daemon {
+	t.Helper()
+	return lisptest.Start(t, yaml, newWith(opts)).D
+}
+
+func newWith(opts Options) func(*config.Config) (*Daemon, error) {
+	return func(c *config.Config) (*Daemon, error) { return New(c, opts) }
 }
 
 // peer is a UDP socket standing in for an xTR.

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lispd/lispd/internal/config"
 	"github.com/lispd/lispd/internal/dataplane"
 	"github.com/lispd/lispd/internal/dataplane/dptest"
 	"github.com/lispd/lispd/internal/lisptest"
@@ -44,11 +43,7 @@ func TestPacketITRToETR(t *testing.T) {
 			Underlay: rlocNet.Attach(16, netip.MustParseAddr(rloc)),
 		}
 	}
-	start := func(yaml string, devs *Devices) *Daemon {
-		return lisptest.Start(t, yaml, func(c *config.Config) (*Daemon, error) {
-			return New(c, Options{Devices: devs})
-		}).D
-	}
+	start := func(yaml string, devs *Devices) *Daemon { return startNode(t, yaml, Options{Devices: devs}) }
 
 	ms := start(fmt.Sprintf(`
 control: {addresses: [%[1]s], port: 4342}
