@@ -1,11 +1,8 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"fmt"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,6 +10,7 @@ import (
 
 	"github.com/lispd/lispd/internal/config"
 	"github.com/lispd/lispd/internal/daemon"
+	"github.com/lispd/lispd/internal/lisptest"
 	"github.com/lispd/lispd/internal/mapserver"
 	"github.com/lispd/lispd/internal/mobility"
 	"github.com/lispd/lispd/internal/xtr"
@@ -22,10 +20,7 @@ import (
 // (127.0.2.x) and returns their admin sockets once the xTR has registered.
 func startDaemons(t *testing.T) (msSock, xtrSock string) {
 	t.Helper()
-	dir := t.TempDir()
-	msSock, xtrSock = filepath.Join(dir, "ms.sock"), filepath.Join(dir, "xtr.sock")
-	ms := run1(t, dir, "ms", fmt.Sprintf(`
-admin: {socket: %s}
+	ms := run1(t, `
 control: {addresses: [127.0.2.1], port: 4342}
 map-server:
   sites:
@@ -33,9 +28,8 @@ map-server:
       keys: [{key-id: 1, algorithm: hmac-sha-256-128, secret: k}]
       eid-prefixes: [{prefix: 198.51.100.0/24}]
 map-resolver: {}
-`, msSock))
-	x := run1(t, dir, "xtr", fmt.Sprintf(`
-admin: {socket: %s}
+`)
+	x := run1(t, `
 control: {addresses: [127.0.2.12], port: 4342}
 xtr:
   etr: true
@@ -45,41 +39,18 @@ xtr:
   database:
     - eid-prefix: 198.51.100.0/24
       locators: [{address: 127.0.2.12, priority: 1, weight: 100}]
-`, xtrSock))
-	deadline := time.Now().Add(5 * time.Second)
-	for ms.MapServer().Registrations() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("xTR never registered")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	x.XTR().Miss(0, netip.MustParseAddr("198.51.100.7"))
-	for len(x.XTR().MapCache()) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no map-cache entry")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return msSock, xtrSock
+`)
+	lisptest.Eventually(t, 5*time.Second, func() bool { return ms.D.MapServer().Registrations() > 0 }, "xTR never registered")
+	x.D.XTR().Miss(0, netip.MustParseAddr("198.51.100.7"))
+	lisptest.Eventually(t, 5*time.Second, func() bool { return len(x.D.XTR().MapCache()) > 0 }, "no map-cache entry")
+	return ms.Socket, x.Socket
 }
 
-func run1(t *testing.T, dir, name, yaml string) *daemon.Daemon {
+func run1(t *testing.T, yaml string) lisptest.Node[*daemon.Daemon] {
 	t.Helper()
-	path := filepath.Join(dir, name+".yaml")
-	os.WriteFile(path, []byte(yaml), 0o600)
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := daemon.New(cfg, daemon.Options{DataPlane: xtr.NopDataPlane{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { d.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return d
+	return lisptest.Start(t, yaml, func(c *config.Config) (*daemon.Daemon, error) {
+		return daemon.New(c, daemon.Options{DataPlane: xtr.NopDataPlane{}})
+	})
 }
 
 func TestShowCommandsAgainstDaemons(t *testing.T) {

@@ -4,13 +4,13 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/lispd/lispd/internal/dataplane/dptest"
+	"github.com/lispd/lispd/internal/lisptest"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/internal/stats"
 )
@@ -108,17 +108,6 @@ func buildPkt(s pktSpec) []byte {
 	return p
 }
 
-// fakeClock is a settable clock.
-type fakeClock struct{ ns atomic.Int64 }
-
-func newFakeClock() *fakeClock {
-	c := &fakeClock{}
-	c.ns.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
-	return c
-}
-func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
-
 // recHooks records the hook calls.
 type recHooks struct {
 	mu       sync.Mutex
@@ -187,7 +176,7 @@ type node struct {
 	tuns  map[uint32]*dptest.TUN
 	ul    *dptest.Underlay
 	hooks *recHooks
-	clock *fakeClock
+	clock *lisptest.Clock
 	reg   *stats.Registry
 }
 
@@ -200,7 +189,7 @@ func newNode(t *testing.T, fn *dptest.Net, rlocs []netip.Addr, iids []uint32, mo
 	if len(iids) == 0 {
 		iids = []uint32{0}
 	}
-	n := &node{tuns: map[uint32]*dptest.TUN{}, hooks: &recHooks{}, clock: newFakeClock(), reg: stats.NewRegistry()}
+	n := &node{tuns: map[uint32]*dptest.TUN{}, hooks: &recHooks{}, clock: lisptest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)), reg: stats.NewRegistry()}
 	cfg := Config{
 		LocalRLOCs: rlocs,
 		Instances:  map[uint32]TUN{},
@@ -272,18 +261,6 @@ func none(t *testing.T, tun *dptest.TUN) {
 	case p := <-tun.Written():
 		t.Fatalf("unexpected packet written to the TUN: % x", p)
 	case <-time.After(100 * time.Millisecond):
-	}
-}
-
-// eventually polls cond for up to 5 s.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
 	}
 }
 
