@@ -182,7 +182,7 @@ type node struct {
 
 func (n *node) tun() *dptest.TUN { return n.tuns[0] }
 
-// newNode starts an engine with ITR and ETR on, a FakeTUN per iid (0 when
+// newNode starts an engine with ITR and ETR on, a dptest.TUN per iid (0 when
 // none given), attached to fn with rlocs; mod adjusts the config.
 func newNode(t *testing.T, fn *dptest.Net, rlocs []netip.Addr, iids []uint32, mod func(*Config)) *node {
 	t.Helper()
