@@ -1,10 +1,9 @@
 package dataplane
 
 import (
+	"github.com/lispd/lispd/wire"
 	"math/rand/v2"
 	"testing"
-
-	"github.com/lispd/lispd/wire"
 )
 
 // csumAdd agrees with the plain 16-bit one's complement sum of RFC 1071
