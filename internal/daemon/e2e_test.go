@@ -97,8 +97,8 @@ xtr:
 
 	// The ITR cached the ETR's mapping, learnt from the Map-Reply.
 	mc := itr.XTR().MapCache()
-	if len(mc) != 1 || mc[0].EIDPrefix != "198.51.100.0/24" || mc[0].Negative || len(mc[0].Locators) != 1 ||
-		mc[0].Locators[0].Address != etrRLOC {
+	if len(mc) != 1 || fmt.Sprint(mc[0].EIDPrefix) != "198.51.100.0/24" || mc[0].Negative || len(mc[0].Locators) != 1 ||
+		fmt.Sprint(mc[0].Locators[0].Address) != etrRLOC {
 		t.Errorf("ITR map-cache: %+v", mc)
 	}
 	// The request went through the Map-Server to the ETR, which answered.
