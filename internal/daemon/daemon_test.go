@@ -23,6 +23,7 @@ import (
 	"github.com/lispd/lispd/internal/mapserver"
 	"github.com/lispd/lispd/internal/pcap"
 	"github.com/lispd/lispd/internal/testvectors"
+	"github.com/lispd/lispd/internal/xtr"
 	"github.com/lispd/lispd/wire"
 )
 
@@ -36,11 +37,11 @@ func start(t testing.TB, yaml string) (*Daemon, netip.AddrPort, string) {
 	return n.D, n.D.ControlAddrs()[0], n.Socket
 }
 
-// startNode runs one daemon from a YAML config with its own control
-// section, built with opts.
-func startNode(t testing.TB, yaml string, opts Options) *Daemon {
+// startNode runs one daemon from a full YAML config with the given data
+// plane.
+func startNode(t testing.TB, yaml string, dp xtr.DataPlane) *Daemon {
 	t.Helper()
-	return lisptest.Start(t, yaml, newWith(opts)).D
+	return lisptest.Start(t, yaml, newWith(Options{DataPlane: dp})).D
 }
 
 func newWith(opts Options) func(*config.Config) (*Daemon, error) {

@@ -43,7 +43,9 @@ func TestPacketITRToETR(t *testing.T) {
 			Underlay: rlocNet.Attach(16, netip.MustParseAddr(rloc)),
 		}
 	}
-	start := func(yaml string, devs *Devices) *Daemon { return startNode(t, yaml, Options{Devices: devs}) }
+	start := func(yaml string, devs *Devices) *Daemon {
+		return lisptest.Start(t, yaml, newWith(Options{Devices: devs})).D
+	}
 
 	ms := start(fmt.Sprintf(`
 control: {addresses: [%[1]s], port: 4342}

@@ -21,7 +21,7 @@ xtr:
   map-resolvers: [127.0.4.1]
   map-servers: [{address: 127.0.4.1, key-id: 1, algorithm: hmac-sha-256-128, secret: k}]
   database: [{eid-prefix: 198.51.100.0/24, locators: [{address: 127.0.4.12}]}]
-`, Options{DataPlane: xtr.NopDataPlane{}})
+`, xtr.NopDataPlane{})
 	for _, reg := range []*admin.Collector{admin.NewCollector(d.Stats()), admin.NewCollector(xd.Stats())} {
 		problems, err := testutil.CollectAndLint(reg)
 		if err != nil {

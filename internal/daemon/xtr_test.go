@@ -91,10 +91,10 @@ xtr:
     - eid-prefix: 203.0.113.0/24
       locators: [{address: 127.0.1.21}]
 `
-	ms := startNode(t, msYAML, Options{})
-	etr := startNode(t, etrYAML, Options{DataPlane: xtr.NopDataPlane{}})
+	ms := startNode(t, msYAML, nil)
+	etr := startNode(t, etrYAML, xtr.NopDataPlane{})
 	rec := newRecorder()
-	itr := startNode(t, itrYAML, Options{DataPlane: rec})
+	itr := startNode(t, itrYAML, rec)
 	lisptest.Eventually(t, 5*time.Second, func() bool { return ms.MapServer().Registrations() == 2 }, "both sites registered")
 	if db := etr.XTR().DatabaseView(); db.MapServers[0].State != "registered" {
 		t.Errorf("ETR registration state %q", db.MapServers[0].State)
