@@ -52,29 +52,13 @@ func (t *TUN) Written() <-chan []byte { return t.out }
 // Read blocks for one packet, then takes what else is queued, up to the
 // batch size.
 func (t *TUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
-	var p []byte
-	select {
-	case p = <-t.in:
-	case <-t.done:
-		return 0, errClosed
-	}
-	limit := min(len(bufs), t.batch)
-	n := 0
-	for {
-		if len(p) > len(bufs[n])-offset {
-			return n, errors.New("dptest TUN: packet larger than buffer")
+	return readBatch(t.in, t.done, min(len(bufs), t.batch), func(i int, p []byte) error {
+		if len(p) > len(bufs[i])-offset {
+			return errors.New("dptest TUN: packet larger than buffer")
 		}
-		sizes[n] = copy(bufs[n][offset:], p)
-		n++
-		if n == limit {
-			return n, nil
-		}
-		select {
-		case p = <-t.in:
-		default:
-			return n, nil
-		}
-	}
+		sizes[i] = copy(bufs[i][offset:], p)
+		return nil
+	})
 }
 
 // Write copies each packet to Written.
@@ -117,7 +101,7 @@ func NewNet() *Net { return &Net{nodes: map[netip.Addr]*Underlay{}} }
 
 // Attach returns an underlay receiving the datagrams sent to addrs.
 func (n *Net) Attach(batch int, addrs ...netip.Addr) *Underlay {
-	u := &Underlay{net: n, in: make(chan fakeDatagram, 16384), batch: max(batch, 1), done: make(chan struct{})}
+	u := &Underlay{net: n, in: make(chan datagram, 16384), batch: max(batch, 1), done: make(chan struct{})}
 	n.mu.Lock()
 	for _, a := range addrs {
 		n.nodes[a] = u
@@ -126,7 +110,7 @@ func (n *Net) Attach(batch int, addrs ...netip.Addr) *Underlay {
 	return u
 }
 
-type fakeDatagram struct {
+type datagram struct {
 	payload []byte
 	o       underlay.Outer
 }
@@ -134,7 +118,7 @@ type fakeDatagram struct {
 // Underlay is one node's view of a Net.
 type Underlay struct {
 	net       *Net
-	in        chan fakeDatagram
+	in        chan datagram
 	batch     int
 	done      chan struct{}
 	closeOnce sync.Once
@@ -156,7 +140,7 @@ func (u *Underlay) Send(bufs [][]byte, outer []underlay.Outer, offset int) (int,
 	default:
 	}
 	for i, b := range bufs {
-		d := fakeDatagram{payload: append([]byte(nil), b[offset:]...), o: outer[i]}
+		d := datagram{payload: append([]byte(nil), b[offset:]...), o: outer[i]}
 		d.o.HasTOS = true
 		if u.net.Tap != nil {
 			u.net.Tap(d.payload, &d.o)
@@ -175,10 +159,10 @@ func (u *Underlay) Send(bufs [][]byte, outer []underlay.Outer, offset int) (int,
 
 // Inject delivers a datagram to u as if it came from the network.
 func (u *Underlay) Inject(payload []byte, o underlay.Outer) {
-	u.deliver(fakeDatagram{payload: append([]byte(nil), payload...), o: o})
+	u.deliver(datagram{payload: append([]byte(nil), payload...), o: o})
 }
 
-func (u *Underlay) deliver(d fakeDatagram) {
+func (u *Underlay) deliver(d datagram) {
 	select {
 	case u.in <- d:
 	default:
@@ -190,26 +174,36 @@ func (u *Underlay) deliver(d fakeDatagram) {
 func (u *Underlay) Receivers() []underlay.ReceiveFunc { return []underlay.ReceiveFunc{u.receive} }
 
 func (u *Underlay) receive(bufs [][]byte, sizes []int, outer []underlay.Outer, offset int) (int, error) {
-	var d fakeDatagram
+	return readBatch(u.in, u.done, min(len(bufs), u.batch), func(i int, d datagram) error {
+		if len(d.payload) > len(bufs[i])-offset {
+			return errors.New("dptest underlay: datagram larger than buffer")
+		}
+		sizes[i] = copy(bufs[i][offset:], d.payload)
+		outer[i] = d.o
+		return nil
+	})
+}
+
+// readBatch blocks for one item of in, then takes what else is queued, up
+// to limit, handing each to put for slot i: the batch semantics of a TUN
+// read and of an underlay receive.
+func readBatch[T any](in <-chan T, done <-chan struct{}, limit int, put func(i int, v T) error) (int, error) {
+	var v T
 	select {
-	case d = <-u.in:
-	case <-u.done:
+	case v = <-in:
+	case <-done:
 		return 0, errClosed
 	}
-	limit := min(len(bufs), u.batch)
-	n := 0
-	for {
-		if len(d.payload) > len(bufs[n])-offset {
-			return n, errors.New("dptest underlay: datagram larger than buffer")
+	for n := 0; ; {
+		if err := put(n, v); err != nil {
+			return n, err
 		}
-		sizes[n] = copy(bufs[n][offset:], d.payload)
-		outer[n] = d.o
 		n++
 		if n == limit {
 			return n, nil
 		}
 		select {
-		case d = <-u.in:
+		case v = <-in:
 		default:
 			return n, nil
 		}
