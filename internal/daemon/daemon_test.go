@@ -289,9 +289,9 @@ func TestDaemonRegisterResolveShowBesideAStranger(t *testing.T) {
 // reply) and reads the result back through the admin API.
 func registerResolveShow(t *testing.T) {
 	d, addr, sock := start(t, twoSites)
-	// The ETR registers from 127.0.5.12:4342, where the Map-Server
-	// forwards the Map-Requests it does not answer itself.
-	etr := newPeerAt(t, netip.MustParseAddrPort("127.0.5.12:4342"))
+	// The ETR registers from port 4342 of a loopback address of its own,
+	// where the Map-Server forwards the Map-Requests it does not answer.
+	etr := newPeerAt(t, netip.AddrPortFrom(lisptest.LoopbackAddrs(t, 1, 4342)[0], 4342))
 	// Both algorithms, two keys of one site.
 	etr.send(register(t, "198.51.100.0/24", 0, "192.0.2.11", []byte("s3cret"), 1, wire.AuthHMACSHA256, 1, true), addr)
 	if etr.recv(2*time.Second) == nil {

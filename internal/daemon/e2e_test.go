@@ -14,20 +14,17 @@ import (
 
 // TestPacketITRToETR is the whole of LISP without root: an ITR, a
 // Map-Server/Map-Resolver and an ETR run as three daemons in this process,
-// the control plane on loopback (each daemon on an address of its own,
-// 127.0.6.x, since Map-Requests are forwarded to the ETR's port 4342) and
-// the data plane on dptest's in-memory TUNs and RLOC network. A packet from
+// the control plane on loopback (each daemon on an address of its own, on
+// port 4342, where Map-Requests are forwarded to an ETR) and the data
+// plane on dptest's in-memory TUNs and RLOC network. A packet from
 // an EID behind the ITR to one behind the ETR misses the ITR's map-cache,
 // is held while the ITR asks the Map-Resolver (ECM), which forwards the
 // request to the registered ETR, whose Map-Reply goes straight to the ITR;
 // then it is encapsulated to the ETR's RLOC, decapsulated there and
 // written to the ETR's TUN unchanged.
 func TestPacketITRToETR(t *testing.T) {
-	const (
-		msAddr  = "127.0.6.1"
-		etrRLOC = "127.0.6.12"
-		itrRLOC = "127.0.6.21"
-	)
+	addrs := lisptest.LoopbackAddrs(t, 3, 4342)
+	msAddr, etrRLOC, itrRLOC := addrs[0].String(), addrs[1].String(), addrs[2].String()
 	rlocNet := dptest.NewNet()
 	// devices attaches a daemon's data plane to rlocNet at rloc and keeps its
 	// TUN of instance 0.

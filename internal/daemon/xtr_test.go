@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"fmt"
 	"net/netip"
 	"sync"
 	"testing"
@@ -51,8 +52,13 @@ func (r *recorder) get(eid string) (xtr.CacheEntry, bool) {
 // plane: registration, resolution forwarded to the ETR, RLOC probing, a
 // database change reaching the ITR by publish/subscribe.
 func TestXTRControlPlane(t *testing.T) {
-	const msYAML = `
-control: {addresses: [127.0.1.1], port: 4342}
+	// Each daemon listens on port 4342 of a loopback address of its own:
+	// the Map-Server, the ETR (a second locator where nobody listens, and
+	// a third it moves to) and the ITR.
+	a := lisptest.LoopbackAddrs(t, 5, 4342)
+	msAddr, etrAddr, etrDown, etrMoved, itrAddr := a[0], a[1], a[2], a[3], a[4]
+	msYAML := fmt.Sprintf(`
+control: {addresses: [%s], port: 4342}
 map-server:
   sites:
     - name: dc1
@@ -62,35 +68,35 @@ map-server:
       keys: [{key-id: 1, algorithm: hmac-sha-256-128, secret: clientkey}]
       eid-prefixes: [{prefix: 203.0.113.0/24}]
 map-resolver: {}
-`
-	etrYAML := `
-control: {addresses: [127.0.1.12], port: 4342}
+`, msAddr)
+	etrYAML := fmt.Sprintf(`
+control: {addresses: [%[2]s], port: 4342}
 xtr:
   etr: true
   itr: true
-  map-resolvers: [127.0.1.1]
-  map-servers: [{address: 127.0.1.1, key-id: 1, algorithm: hmac-sha-256-128, secret: dc1key}]
+  map-resolvers: [%[1]s]
+  map-servers: [{address: %[1]s, key-id: 1, algorithm: hmac-sha-256-128, secret: dc1key}]
   register-interval: 1s
   database:
     - eid-prefix: 198.51.100.0/24
       locators:
-        - {address: 127.0.1.12, priority: 1, weight: 50}
-        - {address: 127.0.1.13, priority: 1, weight: 50}
-`
-	itrYAML := `
-control: {addresses: [127.0.1.21], port: 4342}
+        - {address: %[2]s, priority: 1, weight: 50}
+        - {address: %[3]s, priority: 1, weight: 50}
+`, msAddr, etrAddr, etrDown)
+	itrYAML := fmt.Sprintf(`
+control: {addresses: [%[2]s], port: 4342}
 xtr:
   itr: true
   etr: true
   subscribe: true
-  map-resolvers: [127.0.1.1]
-  map-servers: [{address: 127.0.1.1, key-id: 1, algorithm: hmac-sha-256-128, secret: clientkey}]
+  map-resolvers: [%[1]s]
+  map-servers: [{address: %[1]s, key-id: 1, algorithm: hmac-sha-256-128, secret: clientkey}]
   register-interval: 1s
   rloc-probing: {interval: 200ms}
   database:
     - eid-prefix: 203.0.113.0/24
-      locators: [{address: 127.0.1.21}]
-`
+      locators: [{address: %[2]s}]
+`, msAddr, itrAddr)
 	ms := startNode(t, msYAML, nil)
 	etr := startNode(t, etrYAML, xtr.NopDataPlane{})
 	rec := newRecorder()
@@ -111,7 +117,7 @@ xtr:
 		t.Errorf("show map-cache: %+v", mc)
 	}
 	lisptest.Eventually(t, 5*time.Second, func() bool { return len(ms.MapServer().Subscriptions()) == 1 }, "subscription at the Map-Server")
-	// 127.0.1.12 answers probes; nobody listens on 127.0.1.13, which goes
+	// The ETR's address answers probes; nobody listens on etrDown, which goes
 	// down, and the data plane hears of it.
 	lisptest.Eventually(t, 5*time.Second, func() bool {
 		rl := itr.XTR().RLOCProbing()
@@ -131,10 +137,10 @@ xtr:
 	// The ETR's database changes: the Map-Server publishes, the ITR's
 	// cache follows without asking.
 	etr.XTR().SetDatabase([]xtr.DatabaseEntry{{EID: mapping.NewEID(0, netip.MustParsePrefix("198.51.100.0/24")),
-		Locators: []mapping.Locator{{Addr: netip.MustParseAddr("127.0.1.14"), Priority: 1, Weight: 100}}}})
+		Locators: []mapping.Locator{{Addr: etrMoved, Priority: 1, Weight: 100}}}})
 	lisptest.Eventually(t, 5*time.Second, func() bool {
 		e, _ := rec.get("198.51.100.0/24")
-		return len(e.Locators) == 1 && e.Locators[0].Addr == netip.MustParseAddr("127.0.1.14")
+		return len(e.Locators) == 1 && e.Locators[0].Addr == etrMoved
 	}, "publication applied")
 	lisptest.Eventually(t, 5*time.Second, func() bool { return ms.MapServer().PendingNotifies() == 0 }, "publication acknowledged")
 

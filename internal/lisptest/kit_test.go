@@ -2,6 +2,7 @@ package lisptest
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -69,4 +70,17 @@ func TestEventually(t *testing.T) {
 	if f.msg != "timed out after 30ms: never" || time.Since(start) < 30*time.Millisecond {
 		t.Errorf("Eventually failed with %q after %v", f.msg, time.Since(start))
 	}
+}
+
+func TestLoopbackAddrs(t *testing.T) {
+	a := LoopbackAddrs(t, 3, 4342)
+	if len(a) != 3 || !a[0].IsLoopback() || a[0].As4()[1] == 0 || a[1] != a[0].Next() || a[2] != a[1].Next() {
+		t.Fatalf("addresses %v", a)
+	}
+	// They are usable on the well-known port.
+	c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(a[2], 4342)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
 }
