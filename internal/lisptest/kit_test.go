@@ -18,8 +18,8 @@ func TestSenderRecordsCopies(t *testing.T) {
 	to := netip.MustParseAddrPort("192.0.2.1:4342")
 	s.Send(b, netip.Addr{}, to)
 	b[0] = 'X' // the role reuses its buffer
-	if s.Len() != 1 {
-		t.Fatalf("Len %d", s.Len())
+	if s.Len() != 1 || len(s.All()) != 1 || s.Len() != 1 {
+		t.Fatalf("Len %d after All", s.Len())
 	}
 	got := s.Take()
 	if len(got) != 1 || string(got[0].B) != "map-request" || got[0].To != to || got[0].Src.IsValid() {

@@ -41,3 +41,10 @@ func (s *Sender) Len() int {
 	defer s.mu.Unlock()
 	return len(s.msgs)
 }
+
+// All returns what was sent and not yet taken, and keeps it.
+func (s *Sender) All() []Sent {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Sent(nil), s.msgs...)
+}
