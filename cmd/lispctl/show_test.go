@@ -2,7 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,7 +22,10 @@ import (
 // (127.0.2.x) and returns their admin sockets once the xTR has registered.
 func startDaemons(t *testing.T) (msSock, xtrSock string) {
 	t.Helper()
-	ms := run1(t, `
+	dir := t.TempDir()
+	msSock, xtrSock = filepath.Join(dir, "ms.sock"), filepath.Join(dir, "xtr.sock")
+	ms := run1(t, dir, "ms", fmt.Sprintf(`
+admin: {socket: %s}
 control: {addresses: [127.0.2.1], port: 4342}
 map-server:
   sites:
@@ -28,8 +33,9 @@ map-server:
       keys: [{key-id: 1, algorithm: hmac-sha-256-128, secret: k}]
       eid-prefixes: [{prefix: 198.51.100.0/24}]
 map-resolver: {}
-`)
-	x := run1(t, `
+`, msSock))
+	x := run1(t, dir, "xtr", fmt.Sprintf(`
+admin: {socket: %s}
 control: {addresses: [127.0.2.12], port: 4342}
 xtr:
   etr: true
@@ -39,18 +45,23 @@ xtr:
   database:
     - eid-prefix: 198.51.100.0/24
       locators: [{address: 127.0.2.12, priority: 1, weight: 100}]
-`)
-	lisptest.Eventually(t, 5*time.Second, func() bool { return ms.D.MapServer().Registrations() > 0 }, "xTR never registered")
-	x.D.XTR().Miss(0, netip.MustParseAddr("198.51.100.7"))
-	lisptest.Eventually(t, 5*time.Second, func() bool { return len(x.D.XTR().MapCache()) > 0 }, "no map-cache entry")
-	return ms.Socket, x.Socket
+`, xtrSock))
+	lisptest.Eventually(t, 5*time.Second, func() bool { return ms.MapServer().Registrations() > 0 }, "xTR never registered")
+	x.XTR().Miss(0, netip.MustParseAddr("198.51.100.7"))
+	lisptest.Eventually(t, 5*time.Second, func() bool { return len(x.XTR().MapCache()) > 0 }, "no map-cache entry")
+	return msSock, xtrSock
 }
 
-func run1(t *testing.T, yaml string) lisptest.Node[*daemon.Daemon] {
+// run1 runs a daemon from dir/name.yaml, written from yaml.
+func run1(t *testing.T, dir, name, yaml string) *daemon.Daemon {
 	t.Helper()
-	return lisptest.Start(t, yaml, func(c *config.Config) (*daemon.Daemon, error) {
+	path := filepath.Join(dir, name+".yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return lisptest.StartFile(t, path, func(c *config.Config) (*daemon.Daemon, error) {
 		return daemon.New(c, daemon.Options{DataPlane: xtr.NopDataPlane{}})
-	})
+	}).D
 }
 
 func TestShowCommandsAgainstDaemons(t *testing.T) {

@@ -28,25 +28,27 @@ type Node[D Runner] struct {
 // yaml has an admin section, builds the daemon with build (which may add
 // options, a data plane for one) and runs it until the test ends: the
 // cleanup stops it and waits for Run to return. The control addresses are
-// the config's: use port 0, or 4342 on a loopback address only this test
-// uses.
+// the config's: use port 0, or port 4342 of LoopbackAddrs.
 func Start[D Runner](t testing.TB, yaml string, build func(*config.Config) (D, error)) Node[D] {
 	t.Helper()
 	dir := t.TempDir()
-	sock := filepath.Join(dir, "lispd.sock")
 	if !strings.Contains(yaml, "\nadmin:") && !strings.HasPrefix(yaml, "admin:") {
-		yaml = "admin: {socket: " + sock + "}\n" + yaml
+		yaml = "admin: {socket: " + filepath.Join(dir, "lispd.sock") + "}\n" + yaml
 	}
 	path := filepath.Join(dir, "lispd.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return StartFile(t, path, build)
+}
+
+// StartFile is Start for a configuration file the test wrote itself (a
+// reload test edits it).
+func StartFile[D Runner](t testing.TB, path string, build func(*config.Config) (D, error)) Node[D] {
+	t.Helper()
 	cfg, err := config.Load(path)
 	if err != nil {
 		t.Fatal(err)
-	}
-	if cfg.Admin.Socket != "" {
-		sock = cfg.Admin.Socket
 	}
 	d, err := build(cfg)
 	if err != nil {
@@ -61,5 +63,5 @@ func Start[D Runner](t testing.TB, yaml string, build func(*config.Config) (D, e
 			t.Errorf("daemon: %v", err)
 		}
 	})
-	return Node[D]{D: d, Config: cfg, Socket: sock}
+	return Node[D]{D: d, Config: cfg, Socket: cfg.Admin.Socket}
 }
