@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -14,6 +13,7 @@ import (
 	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/config"
 	"github.com/lispd/lispd/internal/daemon"
+	"github.com/lispd/lispd/internal/lisptest"
 	"github.com/lispd/lispd/internal/xtr"
 )
 
@@ -45,40 +45,22 @@ xtr:
     - eid-prefix: 198.51.100.0/24
       locators: [{address: 127.0.2.12, priority: 1, weight: 100}]
 `, xtrSock))
-	deadline := time.Now().Add(5 * time.Second)
-	for ms.MapServer().Registrations() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("xTR never registered")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	lisptest.Eventually(t, 5*time.Second, func() bool { return ms.MapServer().Registrations() > 0 }, "xTR never registered")
 	x.XTR().Miss(0, netip.MustParseAddr("198.51.100.7"))
-	for len(x.XTR().MapCache()) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no map-cache entry")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	lisptest.Eventually(t, 5*time.Second, func() bool { return len(x.XTR().MapCache()) > 0 }, "no map-cache entry")
 	return msSock, xtrSock
 }
 
+// run1 runs a daemon from dir/name.yaml, written from yaml.
 func run1(t *testing.T, dir, name, yaml string) *daemon.Daemon {
 	t.Helper()
 	path := filepath.Join(dir, name+".yaml")
-	os.WriteFile(path, []byte(yaml), 0o600)
-	cfg, err := config.Load(path)
-	if err != nil {
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	d, err := daemon.New(cfg, daemon.Options{DataPlane: xtr.NopDataPlane{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { d.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return d
+	return lisptest.StartFile(t, path, func(c *config.Config) (*daemon.Daemon, error) {
+		return daemon.New(c, daemon.Options{DataPlane: xtr.NopDataPlane{}})
+	}).D
 }
 
 func TestShowCommandsAgainstDaemons(t *testing.T) {

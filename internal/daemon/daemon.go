@@ -15,6 +15,7 @@ import (
 	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/config"
 	"github.com/lispd/lispd/internal/control"
+	"github.com/lispd/lispd/internal/dataplane"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/internal/mapresolver"
 	"github.com/lispd/lispd/internal/mapserver"
@@ -37,6 +38,18 @@ type Options struct {
 	// LogLevel, when set, is the level of Log's handler: a reload sets
 	// it to the new log.level. Without it a log.level change is refused.
 	LogLevel *slog.LevelVar
+	// Devices, when set, are the userspace data plane's TUNs and underlay
+	// instead of the kernel's, and the host's addresses and routes are left
+	// alone: tests join daemons in memory (dataplane/dptest) without root.
+	Devices *Devices
+}
+
+// Devices are the I/O of a userspace data plane.
+type Devices struct {
+	// TUN returns the device of one instance ID (0 is always asked for).
+	TUN func(iid uint32, mtu int) (dataplane.TUN, error)
+	// Underlay carries the LISP packets to and from the other RLOCs.
+	Underlay dataplane.Underlay
 }
 
 // Daemon is one running lispd.
@@ -137,7 +150,7 @@ func (d *Daemon) buildRoles(cfg *config.Config, opts Options) error {
 		xo.Now, xo.Sender, xo.Stats, xo.Log = d.now, control.SenderFunc(d.sendNow), d.stats, d.log
 		xo.DataPlane = opts.DataPlane
 		if xo.DataPlane == nil && cfg.XTR != nil && cfg.XTR.DataPlane == config.DataPlaneUserspace {
-			dp, err := d.startDataPlane(cfg, &xo)
+			dp, err := d.startDataPlane(cfg, &xo, opts.Devices)
 			if err != nil {
 				return err
 			}

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -19,8 +20,10 @@ import (
 
 	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/config"
+	"github.com/lispd/lispd/internal/lisptest"
 	"github.com/lispd/lispd/internal/pcap"
 	"github.com/lispd/lispd/internal/testvectors"
+	"github.com/lispd/lispd/internal/xtr"
 	"github.com/lispd/lispd/wire"
 )
 
@@ -30,26 +33,19 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // and an admin socket in a temporary directory.
 func start(t testing.TB, yaml string) (*Daemon, netip.AddrPort, string) {
 	t.Helper()
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "lispd.sock")
-	full := fmt.Sprintf("admin: {socket: %s}\ncontrol: {addresses: [127.0.0.1], port: 0}\n%s", sock, yaml)
-	path := filepath.Join(dir, "lispd.yaml")
-	if err := os.WriteFile(path, []byte(full), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := New(cfg, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { d.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return d, d.ControlAddrs()[0], sock
+	n := lisptest.Start(t, "control: {addresses: [127.0.0.1], port: 0}\n"+yaml, newWith(Options{}))
+	return n.D, n.D.ControlAddrs()[0], n.Socket
+}
+
+// startNode runs one daemon from a full YAML config with the given data
+// plane.
+func startNode(t testing.TB, yaml string, dp xtr.DataPlane) *Daemon {
+	t.Helper()
+	return lisptest.Start(t, yaml, newWith(Options{DataPlane: dp})).D
+}
+
+func newWith(opts Options) func(*config.Config) (*Daemon, error) {
+	return func(c *config.Config) (*Daemon, error) { return New(c, opts) }
 }
 
 // peer is a UDP socket standing in for an xTR.
@@ -59,7 +55,14 @@ type peer struct {
 }
 
 func newPeer(t *testing.T) *peer {
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	return newPeerAt(t, netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), 0))
+}
+
+// newPeerAt binds a peer to at: an ETR the Map-Server forwards Map-Requests
+// to must listen on port 4342 of the address it registered from, so a test
+// gives it a loopback address of its own.
+func newPeerAt(t *testing.T, at netip.AddrPort) *peer {
+	c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(at))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,9 +242,56 @@ func ecmRequest(t testing.TB, eid string, iid uint32, itr netip.AddrPort, nonce 
 	return b
 }
 
-func TestDaemonRegisterResolveShow(t *testing.T) {
+func TestDaemonRegisterResolveShow(t *testing.T) { registerResolveShow(t) }
+
+// The test owns every peer it talks to: with a stranger on 127.0.0.1:4342
+// (a lispd a user runs, another test's daemon) it passes the same, and the
+// stranger hears nothing. (A stranger already there makes the plain test
+// this one.)
+func TestDaemonRegisterResolveShowBesideAStranger(t *testing.T) {
+	stranger, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 4342})
+	if err != nil {
+		t.Skipf("127.0.0.1:4342 is taken already (%v): TestDaemonRegisterResolveShow runs beside that stranger", err)
+	}
+	heard := make(chan []byte, 16)
+	done := make(chan struct{})
+	go func() {
+		// Answer everything the way a confused lispd would: with a
+		// Map-Reply to whoever asked, and to the ITR of an ECM.
+		defer close(done)
+		buf := make([]byte, 9000)
+		for {
+			n, from, err := stranger.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			heard <- append([]byte(nil), buf[:n]...)
+			reply, _ := wire.Encode(&wire.MapReply{Nonce: 100})
+			stranger.WriteToUDPAddrPort(reply, from)
+			if m, err := wire.Decode(buf[:n]); err == nil {
+				if e, ok := m.(*wire.ECM); ok {
+					stranger.WriteToUDPAddrPort(reply, netip.AddrPortFrom(e.IP.Src, e.SrcPort))
+				}
+			}
+		}
+	}()
+	defer func() { stranger.Close(); <-done }()
+	registerResolveShow(t)
+	select {
+	case b := <-heard:
+		t.Errorf("the stranger on 127.0.0.1:4342 was sent %x", b)
+	default:
+	}
+}
+
+// registerResolveShow registers two sites' prefixes, resolves through the
+// Map-Resolver (a proxy reply, a request forwarded to the ETR, a negative
+// reply) and reads the result back through the admin API.
+func registerResolveShow(t *testing.T) {
 	d, addr, sock := start(t, twoSites)
-	etr := newPeer(t)
+	// The ETR registers from port 4342 of a loopback address of its own,
+	// where the Map-Server forwards the Map-Requests it does not answer.
+	etr := newPeerAt(t, netip.AddrPortFrom(lisptest.LoopbackAddrs(t, 1, 4342)[0], 4342))
 	// Both algorithms, two keys of one site.
 	etr.send(register(t, "198.51.100.0/24", 0, "192.0.2.11", []byte("s3cret"), 1, wire.AuthHMACSHA256, 1, true), addr)
 	if etr.recv(2*time.Second) == nil {
@@ -270,16 +320,18 @@ func TestDaemonRegisterResolveShow(t *testing.T) {
 	if !ok || rep.Nonce != 99 || rep.Records[0].PrefixString() != "198.51.100.0/24" {
 		t.Fatalf("reply: %v", m)
 	}
-	// Not proxied: the ECM is forwarded to the ETR.
-	itr.send(ecmRequest(t, "198.51.100.200", 0, itr.addr(), 100), addr)
-	// (It goes to the ETR's port 4342, which this test does not listen
-	// on; the counter below shows it left.)
-	time.Sleep(50 * time.Millisecond)
+	// Not proxied: the ECM is forwarded, unchanged, to the ETR.
+	fwd := ecmRequest(t, "198.51.100.200", 0, itr.addr(), 100)
+	itr.send(fwd, addr)
+	if b := etr.recv(2 * time.Second); !bytes.Equal(b, fwd) {
+		t.Fatalf("ETR got %x, want the ECM %x", b, fwd)
+	}
 	// Negative, outside every prefix.
 	itr.send(ecmRequest(t, "192.0.2.99", 0, itr.addr(), 101), addr)
 	b = itr.recv(2 * time.Second)
 	m, _ = wire.Decode(b)
-	if rep, ok := m.(*wire.MapReply); !ok || rep.Records[0].TTL != 15 || len(rep.Records[0].Locators) != 0 {
+	if rep, ok := m.(*wire.MapReply); !ok || rep.Nonce != 101 || len(rep.Records) != 1 || rep.Records[0].TTL != 15 ||
+		len(rep.Records[0].Locators) != 0 {
 		t.Fatalf("negative reply: %v", m)
 	}
 

@@ -97,8 +97,9 @@ func tunName(base string, iid uint32) string {
 
 // startDataPlane opens one TUN per instance ID of the database (IID 0
 // always), the UDP 4341 underlay, starts the engine and routes the EID
-// space (and a PITR's prefixes) into the TUN.
-func (d *Daemon) startDataPlane(cfg *config.Config, xo *xtr.Options) (*userspaceDP, error) {
+// space (and a PITR's prefixes) into the TUN. With devs it uses those
+// devices and touches nothing in the kernel.
+func (d *Daemon) startDataPlane(cfg *config.Config, xo *xtr.Options, devs *Devices) (*userspaceDP, error) {
 	c := cfg.XTR
 	iids := map[uint32]bool{0: true}
 	for _, e := range xo.Database {
@@ -117,7 +118,13 @@ func (d *Daemon) startDataPlane(cfg *config.Config, xo *xtr.Options) (*userspace
 		}
 	}
 	for iid := range iids {
-		t, err := dataplane.OpenTUN(tunName(c.TUN, iid), mtu)
+		var t dataplane.TUN
+		var err error
+		if devs != nil {
+			t, err = devs.TUN(iid, mtu)
+		} else {
+			t, err = dataplane.OpenTUN(tunName(c.TUN, iid), mtu)
+		}
 		if err != nil {
 			closeTUNs()
 			return nil, fmt.Errorf("data plane: TUN %s: %w", tunName(c.TUN, iid), err)
@@ -127,8 +134,14 @@ func (d *Daemon) startDataPlane(cfg *config.Config, xo *xtr.Options) (*userspace
 	// Outer UDP checksums are computed: RFC 6935 allows zero for IPv6
 	// tunnels, but middleboxes and Wireshark call it illegal, and Linux
 	// coalesces (GRO) only datagrams that carry one.
-	ul, err := dataplane.OpenUnderlay(dataplane.UnderlayConfig{Port: uint16(c.DataPort), RemotePort: uint16(c.DataPort),
-		UDPChecksum: true, GSO: true})
+	var ul dataplane.Underlay
+	var err error
+	if devs != nil {
+		ul = devs.Underlay
+	} else {
+		ul, err = dataplane.OpenUnderlay(dataplane.UnderlayConfig{Port: uint16(c.DataPort), RemotePort: uint16(c.DataPort),
+			UDPChecksum: true, GSO: true})
+	}
 	if err != nil {
 		closeTUNs()
 		return nil, fmt.Errorf("data plane: UDP %d: %w", c.DataPort, err)
@@ -150,6 +163,9 @@ func (d *Daemon) startDataPlane(cfg *config.Config, xo *xtr.Options) (*userspace
 		routes = append(routes, cfg.PITR.EIDPrefixes...)
 	}
 	for iid := range iids {
+		if devs != nil {
+			break // the devices are not the kernel's: nothing to route
+		}
 		tc := osnet.TUNConfig{Name: tunName(c.TUN, iid), MTU: mtu}
 		if iid == 0 {
 			tc.Addrs, tc.Routes = c.TUNAddresses, routes

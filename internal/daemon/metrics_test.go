@@ -1,11 +1,13 @@
 package daemon
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/lispd/lispd/internal/admin"
+	"github.com/lispd/lispd/internal/lisptest"
 	"github.com/lispd/lispd/internal/xtr"
 )
 
@@ -13,15 +15,17 @@ import (
 // Map-Server, Map-Resolver and xTR register: names, units, help texts.
 func TestMetricNamesLint(t *testing.T) {
 	d, _, _ := start(t, twoSites)
-	xd := startNode(t, `
-control: {addresses: [127.0.4.12], port: 4342}
+	// The xTR's Map-Server is an address nobody listens on.
+	a := lisptest.LoopbackAddrs(t, 2, 4342)
+	xd := startNode(t, fmt.Sprintf(`
+control: {addresses: [%[2]s], port: 4342}
 xtr:
   etr: true
   itr: true
-  map-resolvers: [127.0.4.1]
-  map-servers: [{address: 127.0.4.1, key-id: 1, algorithm: hmac-sha-256-128, secret: k}]
-  database: [{eid-prefix: 198.51.100.0/24, locators: [{address: 127.0.4.12}]}]
-`, xtr.NopDataPlane{})
+  map-resolvers: [%[1]s]
+  map-servers: [{address: %[1]s, key-id: 1, algorithm: hmac-sha-256-128, secret: k}]
+  database: [{eid-prefix: 198.51.100.0/24, locators: [{address: %[2]s}]}]
+`, a[0], a[1]), xtr.NopDataPlane{})
 	for _, reg := range []*admin.Collector{admin.NewCollector(d.Stats()), admin.NewCollector(xd.Stats())} {
 		problems, err := testutil.CollectAndLint(reg)
 		if err != nil {

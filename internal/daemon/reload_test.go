@@ -21,6 +21,7 @@ import (
 
 	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/config"
+	"github.com/lispd/lispd/internal/lisptest"
 	"github.com/lispd/lispd/internal/mobility"
 	"github.com/lispd/lispd/internal/osnet"
 	"github.com/lispd/lispd/internal/xtr"
@@ -46,19 +47,17 @@ func runNodeWith(t *testing.T, yaml string, opts Options, before func(*node)) *n
 	t.Helper()
 	dir := t.TempDir()
 	n := &node{path: filepath.Join(dir, "lispd.yaml"), sock: filepath.Join(dir, "lispd.sock")}
-	cfg := n.load(t, yaml)
-	d, err := New(cfg, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.Daemon = d
-	if before != nil {
-		before(n)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { d.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	n.load(t, yaml)
+	lisptest.StartFile(t, n.path, func(cfg *config.Config) (*Daemon, error) {
+		d, err := New(cfg, opts)
+		if err == nil {
+			n.Daemon = d
+			if before != nil {
+				before(n)
+			}
+		}
+		return d, err
+	})
 	return n
 }
 
@@ -196,9 +195,9 @@ func TestReloadXTR(t *testing.T) {
 	itr := runNode(t, reloadITR, Options{DataPlane: rec})
 	remoteITR := peerAt(t, "127.0.90.41:4342")
 	oldMR := peerAt(t, "127.0.90.3:4342")
-	eventually(t, "the ETR's database registered", func() bool {
+	lisptest.Eventually(t, 5*time.Second, func() bool {
 		return slices.Equal(registeredAt(ms1.Daemon), []string{"198.51.100.0/25", "198.51.100.128/25"})
-	})
+	}, "the ETR's database registered")
 
 	etrYAML := reloadETR
 	t.Run("database", func(t *testing.T) {
@@ -207,9 +206,9 @@ func TestReloadXTR(t *testing.T) {
 		etr.mustApply(t, etrYAML, map[string][]string{"xtr": {"xtr.database"}})
 		// At once, not at the next register interval (an hour) nor when
 		// the removed prefix's registration times out (3 minutes).
-		eventually(t, "the new database registered, the removed prefix withdrawn", func() bool {
+		lisptest.Eventually(t, 5*time.Second, func() bool {
 			return slices.Equal(registeredAt(ms1.Daemon), []string{"198.51.100.0/25", "198.51.100.192/26"})
-		})
+		}, "the new database registered, the removed prefix withdrawn")
 		smrs := map[string]bool{}
 		remoteITR.recvUntil(func(m wire.Message) bool {
 			if r, ok := m.(*wire.MapRequest); ok && r.SMR {
@@ -238,10 +237,10 @@ func TestReloadXTR(t *testing.T) {
 		itrYAML = strings.Replace(itrYAML, "map-resolvers: [127.0.90.3]", "map-resolvers: [127.0.90.1]", 1)
 		itr.mustApply(t, itrYAML, map[string][]string{"xtr": {"xtr.map-resolvers"}})
 		itr.XTR().Miss(0, netip.MustParseAddr("198.51.100.21"))
-		eventually(t, "the new Map-Resolver's answer cached", func() bool {
+		lisptest.Eventually(t, 5*time.Second, func() bool {
 			_, ok := rec.get("198.51.100.0/25")
 			return ok
-		})
+		}, "the new Map-Resolver's answer cached")
 	})
 
 	t.Run("rloc-probing", func(t *testing.T) {
@@ -251,10 +250,10 @@ func TestReloadXTR(t *testing.T) {
 		}
 		itrYAML = strings.Replace(itrYAML, "interval: 0s", "interval: 100ms", 1)
 		itr.mustApply(t, itrYAML, map[string][]string{"xtr": {"xtr.rloc-probing.interval"}})
-		eventually(t, "the cached locator probed", func() bool {
+		lisptest.Eventually(t, 5*time.Second, func() bool {
 			v := itr.XTR().RLOCProbing()
 			return len(v) == 1 && v[0].Address == netip.MustParseAddr("127.0.90.11") && v[0].Probes > 0
-		})
+		}, "the cached locator probed")
 		itrYAML = strings.Replace(itrYAML, "interval: 100ms", "interval: 0s", 1)
 		itr.mustApply(t, itrYAML, map[string][]string{"xtr": {"xtr.rloc-probing.interval"}})
 		if v := itr.XTR().RLOCProbing(); len(v) != 0 {
@@ -278,15 +277,15 @@ func TestReloadXTR(t *testing.T) {
 		}
 		itr.mustApply(t, itrYAML, map[string][]string{"xtr": {"xtr.itr"}})
 		itr.XTR().Miss(0, netip.MustParseAddr("198.51.100.23"))
-		eventually(t, "ITR on again resolves", func() bool { _, ok := rec.get("198.51.100.0/25"); return ok })
+		lisptest.Eventually(t, 5*time.Second, func() bool { _, ok := rec.get("198.51.100.0/25"); return ok }, "ITR on again resolves")
 	})
 
 	t.Run("map-servers", func(t *testing.T) {
 		etrYAML = strings.Replace(etrYAML, "address: 127.0.90.1,", "address: 127.0.90.2,", 1)
 		etr.mustApply(t, etrYAML, map[string][]string{"xtr": {"xtr.map-servers"}})
-		eventually(t, "registered with the new Map-Server, withdrawn from the old", func() bool {
+		lisptest.Eventually(t, 5*time.Second, func() bool {
 			return len(registeredAt(ms2.Daemon)) == 2 && len(registeredAt(ms1.Daemon)) == 0
-		})
+		}, "registered with the new Map-Server, withdrawn from the old")
 		if ms := etr.XTR().DatabaseView().MapServers; len(ms) != 1 || ms[0].Address != netip.MustParseAddr("127.0.90.2") {
 			t.Errorf("show database lists Map-Servers %+v", ms)
 		}
@@ -463,24 +462,11 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// fakeClock is a clock the test moves; the daemon's timers read it.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // Map-Server timers and site keys change live: a registration accepted
 // after the reload lapses at the new timeout, and a site's new key is the
 // one that authenticates.
 func TestReloadMapServerTimersAndKeys(t *testing.T) {
-	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	clk := lisptest.NewClock(time.Unix(1_700_000_000, 0))
 	yaml := `
 control: {addresses: [127.0.90.81], port: 0}
 map-server:
@@ -490,7 +476,7 @@ map-server:
       keys: [{key-id: 1, algorithm: hmac-sha-256-128, secret: s3cret}]
       eid-prefixes: [{prefix: 198.51.100.0/24}]
 `
-	n := runNode(t, yaml, Options{Now: clk.now})
+	n := runNode(t, yaml, Options{Now: clk.Now})
 	addr := n.ControlAddrs()[0]
 	etr := peerAt(t, "127.0.90.82:0")
 	changed := strings.Replace(yaml, "3m", "1m", 1)
@@ -504,8 +490,8 @@ map-server:
 	if etr.recv(2*time.Second) == nil {
 		t.Fatal("the new key does not authenticate")
 	}
-	clk.advance(61 * time.Second)
-	eventually(t, "the registration lapsed after the reloaded 1m", func() bool { return n.MapServer().Registrations() == 0 })
+	clk.Advance(61 * time.Second)
+	lisptest.Eventually(t, 5*time.Second, func() bool { return n.MapServer().Registrations() == 0 }, "the registration lapsed after the reloaded 1m")
 }
 
 // POST /v1/reload answers what was applied, or 409 and the keys needing a

@@ -1,16 +1,13 @@
 package daemon
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/lispd/lispd/internal/config"
+	"github.com/lispd/lispd/internal/lisptest"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/internal/xtr"
 )
@@ -50,48 +47,18 @@ func (r *recorder) get(eid string) (xtr.CacheEntry, bool) {
 	return e, ok
 }
 
-// startNode runs one daemon from a full YAML config with the given data plane.
-func startNode(t *testing.T, yaml string, dp xtr.DataPlane) *Daemon {
-	t.Helper()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "lispd.yaml")
-	yaml = fmt.Sprintf("admin: {socket: %s}\n%s", filepath.Join(dir, "lispd.sock"), yaml)
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := New(cfg, Options{DataPlane: dp})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { d.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return d
-}
-
-func eventually(t *testing.T, what string, f func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !f() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestXTRControlPlane runs a Map-Server/Map-Resolver, a multihomed ETR and
 // an ITR as three daemons on loopback addresses and walks the control
 // plane: registration, resolution forwarded to the ETR, RLOC probing, a
 // database change reaching the ITR by publish/subscribe.
 func TestXTRControlPlane(t *testing.T) {
-	const msYAML = `
-control: {addresses: [127.0.1.1], port: 4342}
+	// Each daemon listens on port 4342 of a loopback address of its own:
+	// the Map-Server, the ETR (a second locator where nobody listens, and
+	// a third it moves to) and the ITR.
+	a := lisptest.LoopbackAddrs(t, 5, 4342)
+	msAddr, etrAddr, etrDown, etrMoved, itrAddr := a[0], a[1], a[2], a[3], a[4]
+	msYAML := fmt.Sprintf(`
+control: {addresses: [%s], port: 4342}
 map-server:
   sites:
     - name: dc1
@@ -101,46 +68,46 @@ map-server:
       keys: [{key-id: 1, algorithm: hmac-sha-256-128, secret: clientkey}]
       eid-prefixes: [{prefix: 203.0.113.0/24}]
 map-resolver: {}
-`
-	etrYAML := `
-control: {addresses: [127.0.1.12], port: 4342}
+`, msAddr)
+	etrYAML := fmt.Sprintf(`
+control: {addresses: [%[2]s], port: 4342}
 xtr:
   etr: true
   itr: true
-  map-resolvers: [127.0.1.1]
-  map-servers: [{address: 127.0.1.1, key-id: 1, algorithm: hmac-sha-256-128, secret: dc1key}]
+  map-resolvers: [%[1]s]
+  map-servers: [{address: %[1]s, key-id: 1, algorithm: hmac-sha-256-128, secret: dc1key}]
   register-interval: 1s
   database:
     - eid-prefix: 198.51.100.0/24
       locators:
-        - {address: 127.0.1.12, priority: 1, weight: 50}
-        - {address: 127.0.1.13, priority: 1, weight: 50}
-`
-	itrYAML := `
-control: {addresses: [127.0.1.21], port: 4342}
+        - {address: %[2]s, priority: 1, weight: 50}
+        - {address: %[3]s, priority: 1, weight: 50}
+`, msAddr, etrAddr, etrDown)
+	itrYAML := fmt.Sprintf(`
+control: {addresses: [%[2]s], port: 4342}
 xtr:
   itr: true
   etr: true
   subscribe: true
-  map-resolvers: [127.0.1.1]
-  map-servers: [{address: 127.0.1.1, key-id: 1, algorithm: hmac-sha-256-128, secret: clientkey}]
+  map-resolvers: [%[1]s]
+  map-servers: [{address: %[1]s, key-id: 1, algorithm: hmac-sha-256-128, secret: clientkey}]
   register-interval: 1s
   rloc-probing: {interval: 200ms}
   database:
     - eid-prefix: 203.0.113.0/24
-      locators: [{address: 127.0.1.21}]
-`
+      locators: [{address: %[2]s}]
+`, msAddr, itrAddr)
 	ms := startNode(t, msYAML, nil)
 	etr := startNode(t, etrYAML, xtr.NopDataPlane{})
 	rec := newRecorder()
 	itr := startNode(t, itrYAML, rec)
-	eventually(t, "both sites registered", func() bool { return ms.MapServer().Registrations() == 2 })
+	lisptest.Eventually(t, 5*time.Second, func() bool { return ms.MapServer().Registrations() == 2 }, "both sites registered")
 	if db := etr.XTR().DatabaseView(); db.MapServers[0].State != "registered" {
 		t.Errorf("ETR registration state %q", db.MapServers[0].State)
 	}
 
 	itr.XTR().Miss(0, netip.MustParseAddr("198.51.100.20"))
-	eventually(t, "map-cache entry", func() bool { _, ok := rec.get("198.51.100.0/24"); return ok })
+	lisptest.Eventually(t, 5*time.Second, func() bool { _, ok := rec.get("198.51.100.0/24"); return ok }, "map-cache entry")
 	e, _ := rec.get("198.51.100.0/24")
 	if len(e.Locators) != 2 || e.Negative {
 		t.Fatalf("cached %+v", e)
@@ -149,20 +116,20 @@ xtr:
 	if len(mc) != 1 || !mc[0].Subscribed {
 		t.Errorf("show map-cache: %+v", mc)
 	}
-	eventually(t, "subscription at the Map-Server", func() bool { return len(ms.MapServer().Subscriptions()) == 1 })
-	// 127.0.1.12 answers probes; nobody listens on 127.0.1.13, which goes
+	lisptest.Eventually(t, 5*time.Second, func() bool { return len(ms.MapServer().Subscriptions()) == 1 }, "subscription at the Map-Server")
+	// The ETR's address answers probes; nobody listens on etrDown, which goes
 	// down, and the data plane hears of it.
-	eventually(t, "RLOC probe verdicts", func() bool {
+	lisptest.Eventually(t, 5*time.Second, func() bool {
 		rl := itr.XTR().RLOCProbing()
 		return len(rl) == 2 && rl[0].Replies > 0 && rl[0].State == "up" && rl[1].State == "down"
-	})
+	}, "RLOC probe verdicts")
 	if e, _ := rec.get("198.51.100.0/24"); e.Locators[1].Up || !e.Locators[0].Up {
 		t.Errorf("data plane locator states: %+v", e.Locators)
 	}
 
 	// A miss outside every site: negative, natively-forward, 15 minutes.
 	itr.XTR().Miss(0, netip.MustParseAddr("192.0.2.77"))
-	eventually(t, "negative entry", func() bool { _, ok := rec.get("192.0.0.0/6"); return ok })
+	lisptest.Eventually(t, 5*time.Second, func() bool { _, ok := rec.get("192.0.0.0/6"); return ok }, "negative entry")
 	if n, _ := rec.get("192.0.0.0/6"); !n.Negative {
 		t.Errorf("negative entry: %+v", n)
 	}
@@ -170,15 +137,15 @@ xtr:
 	// The ETR's database changes: the Map-Server publishes, the ITR's
 	// cache follows without asking.
 	etr.XTR().SetDatabase([]xtr.DatabaseEntry{{EID: mapping.NewEID(0, netip.MustParsePrefix("198.51.100.0/24")),
-		Locators: []mapping.Locator{{Addr: netip.MustParseAddr("127.0.1.14"), Priority: 1, Weight: 100}}}})
-	eventually(t, "publication applied", func() bool {
+		Locators: []mapping.Locator{{Addr: etrMoved, Priority: 1, Weight: 100}}}})
+	lisptest.Eventually(t, 5*time.Second, func() bool {
 		e, _ := rec.get("198.51.100.0/24")
-		return len(e.Locators) == 1 && e.Locators[0].Addr == netip.MustParseAddr("127.0.1.14")
-	})
-	eventually(t, "publication acknowledged", func() bool { return ms.MapServer().PendingNotifies() == 0 })
+		return len(e.Locators) == 1 && e.Locators[0].Addr == etrMoved
+	}, "publication applied")
+	lisptest.Eventually(t, 5*time.Second, func() bool { return ms.MapServer().PendingNotifies() == 0 }, "publication acknowledged")
 
 	// A clean shutdown ends the subscription (its nonce above the
 	// publication's), so the Map-Server stops publishing to it.
 	itr.Stop()
-	eventually(t, "unsubscribed", func() bool { return len(ms.MapServer().Subscriptions()) == 0 })
+	lisptest.Eventually(t, 5*time.Second, func() bool { return len(ms.MapServer().Subscriptions()) == 0 }, "unsubscribed")
 }

@@ -8,9 +8,10 @@
 // other direction it takes LISP packets from the Underlay, checks them and
 // writes the inner packets to the TUN of their instance ID.
 //
-// All I/O sits behind the TUN and Underlay interfaces: FakeTUN and FakeNet
-// connect engines in memory so that ITR to ETR runs in a unit test without
-// root; OpenTUN and OpenUnderlay (Linux) are the real thing.
+// All I/O sits behind the TUN and Underlay interfaces: the test doubles
+// in dataplane/dptest (a TUN and an RLOC network in memory) connect
+// engines so that ITR to ETR runs in a unit test without root; OpenTUN and
+// OpenUnderlay (Linux) are the real thing.
 //
 // The control plane programs the engine through the Programmer interface
 // and hears about misses and decapsulated traffic through ControlHooks.
@@ -63,6 +64,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/lispd/lispd/internal/dataplane/underlay"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/wire"
 )
@@ -77,7 +79,7 @@ const (
 	PayloadOffset = Headroom - wire.DataHeaderLen
 	// UnderlayHeadroom is the room an Underlay may assume before
 	// PayloadOffset for its own headers (IPv6 + UDP).
-	UnderlayHeadroom = 40 + 8
+	UnderlayHeadroom = underlay.Headroom
 
 	// Overhead4 and Overhead6 are the bytes encapsulation adds with an
 	// IPv4 or an IPv6 outer header: IP + UDP + LISP.
@@ -104,19 +106,12 @@ type TUN interface {
 	Close() error
 }
 
-// Outer describes the outer IP and UDP headers of one LISP packet.
-type Outer struct {
-	Src, Dst netip.Addr // outer source and destination RLOCs
-	SrcPort  uint16     // UDP source port: flow entropy on send, the sender's port on receive
-	TTL      uint8      // outer TTL or hop limit; 0 on receive means unknown
-	TOS      uint8      // outer DSCP<<2 | ECN (IPv4 TOS, IPv6 traffic class)
-	HasTOS   bool       // on receive: TOS was read from the packet
-}
+// Outer describes the outer IP and UDP headers of one LISP packet; it is
+// declared in package underlay, beside the test doubles' underlay.
+type Outer = underlay.Outer
 
-// ReceiveFunc receives a batch of LISP packets: the UDP payload of packet
-// i lands at bufs[i][offset:offset+sizes[i]] with its outer headers in
-// outer[i]. It returns net.ErrClosed once the Underlay is closed.
-type ReceiveFunc func(bufs [][]byte, sizes []int, outer []Outer, offset int) (int, error)
+// ReceiveFunc receives a batch of LISP packets (see underlay.ReceiveFunc).
+type ReceiveFunc = underlay.ReceiveFunc
 
 // Underlay is the RLOC-side UDP 4341 socket set: batched send and receive
 // of LISP-encapsulated packets whose payload is the LISP header followed by

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lispd/lispd/internal/dataplane/dptest"
+	"github.com/lispd/lispd/internal/lisptest"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/wire"
 )
@@ -61,11 +63,11 @@ func TestEncapDecapAllFamilies(t *testing.T) {
 				if !bytes.Equal(p[8:], pkt) {
 					t.Errorf("inner packet changed in flight")
 				}
-				eventually(t, "encap counters", func() bool {
+				lisptest.Eventually(t, 5*time.Second, func() bool {
 					s := a.e.Stats()
 					return s.EncapsulatedPackets == 1 && s.EncapsulatedBytes == 300 && s.CacheHits == 1
-				})
-				eventually(t, "decap counter", func() bool { return b.e.Stats().DecapsulatedPackets == 1 })
+				}, "encap counters")
+				lisptest.Eventually(t, 5*time.Second, func() bool { return b.e.Stats().DecapsulatedPackets == 1 }, "decap counter")
 			})
 		}
 	}
@@ -83,7 +85,7 @@ func TestFlowStickiness(t *testing.T) {
 	for range 100 {
 		a.tun().Inject(pkt)
 	}
-	eventually(t, "100 datagrams", func() bool { return tp.len() == 100 })
+	lisptest.Eventually(t, 5*time.Second, func() bool { return tp.len() == 100 }, "100 datagrams")
 	d := tp.all()
 	nonces := map[uint32]bool{}
 	for _, x := range d {
@@ -127,7 +129,7 @@ func TestRLOCWeights(t *testing.T) {
 			done := make(chan struct{}, 1)
 			total := 0
 			const flows = 10000
-			fn := NewFakeNet()
+			fn := dptest.NewNet()
 			fn.Tap = func(_ []byte, o *Outer) {
 				counts[o.Dst]++ // one ITR goroutine sends
 				if total++; total == flows {
@@ -168,7 +170,7 @@ func TestRLOCWeights(t *testing.T) {
 // Locators of a family with no local RLOC, down or priority 255 leave an
 // entry with nothing usable: dropped and counted.
 func TestNoUsableLocator(t *testing.T) {
-	fn := NewFakeNet()
+	fn := dptest.NewNet()
 	a := newNode(t, fn, []netip.Addr{rlocA4}, nil, nil)
 	a.e.SetMapCache(CacheEntry{EID: mapping.NewEID(0, eidB4), Locators: []Locator{
 		{Addr: rlocB6, Priority: 1, Weight: 100, Up: true}, // no IPv6 local RLOC
@@ -176,18 +178,18 @@ func TestNoUsableLocator(t *testing.T) {
 		{Addr: netip.MustParseAddr("192.0.2.3"), Priority: 255, Up: true},
 	}})
 	a.tun().Inject(buildPkt(pktSpec{src: hostA4, dst: hostB4}))
-	eventually(t, "no-usable-locator", func() bool { return a.dropped("no-usable-locator") == 1 })
+	lisptest.Eventually(t, 5*time.Second, func() bool { return a.dropped("no-usable-locator") == 1 }, "no-usable-locator")
 	// The probe says the IPv4 locator is back: traffic flows.
 	a.e.SetLocatorUp(mapping.NewEID(0, eidB4), rlocB4, true)
 	a.tun().Inject(buildPkt(pktSpec{src: hostA4, dst: hostB4}))
-	eventually(t, "encapsulation", func() bool { return a.e.Stats().EncapsulatedPackets == 1 })
+	lisptest.Eventually(t, 5*time.Second, func() bool { return a.e.Stats().EncapsulatedPackets == 1 }, "encapsulation")
 }
 
 // Instance IDs travel in the I bit; the ETR picks the TUN by IID and
 // drops unknown ones.
 func TestInstanceID(t *testing.T) {
 	tp := &tap{}
-	fn := NewFakeNet()
+	fn := dptest.NewNet()
 	fn.Tap = tp.fn
 	a := newNode(t, fn, []netip.Addr{rlocA4}, []uint32{7, 0x123456}, nil)
 	b := newNode(t, fn, []netip.Addr{rlocB4}, []uint32{7, 0x123456}, nil)
@@ -212,7 +214,7 @@ func TestInstanceID(t *testing.T) {
 		payload = append(payload, pkt...)
 		b.ul.Inject(payload, Outer{Src: rlocA4, Dst: rlocB4, TTL: 64})
 	}
-	eventually(t, "unknown-iid drops", func() bool { return b.dropped("unknown-iid") == 2 })
+	lisptest.Eventually(t, 5*time.Second, func() bool { return b.dropped("unknown-iid") == 2 }, "unknown-iid drops")
 }
 
 // The ETR drops what is not for it: another RLOC, a non-local EID, a
@@ -226,10 +228,10 @@ func TestETRDrops(t *testing.T) {
 		return append(h, p...)
 	}
 	b.ul.Inject(lisp(inner), Outer{Src: rlocA4, Dst: netip.MustParseAddr("192.0.2.99"), TTL: 64})
-	eventually(t, "not-my-rloc", func() bool { return b.dropped("not-my-rloc") == 1 })
+	lisptest.Eventually(t, 5*time.Second, func() bool { return b.dropped("not-my-rloc") == 1 }, "not-my-rloc")
 
 	b.ul.Inject(lisp(buildPkt(pktSpec{src: hostA4, dst: netip.MustParseAddr("192.0.2.200")})), Outer{Src: rlocA4, Dst: rlocB4, TTL: 64})
-	eventually(t, "not-local-eid", func() bool { return b.dropped("not-local-eid") == 1 })
+	lisptest.Eventually(t, 5*time.Second, func() bool { return b.dropped("not-local-eid") == 1 }, "not-local-eid")
 
 	bad := append([]byte(nil), inner...)
 	bad[0] = 0x55 // version 5
@@ -240,12 +242,12 @@ func TestETRDrops(t *testing.T) {
 	eBit := lisp(inner)
 	eBit[0] = wire.DataE // E without N: refused by the header decoder
 	b.ul.Inject(eBit, Outer{Src: rlocA4, Dst: rlocB4, TTL: 64})
-	eventually(t, "malformed", func() bool { return b.dropped("malformed") == 4 })
+	lisptest.Eventually(t, 5*time.Second, func() bool { return b.dropped("malformed") == 4 }, "malformed")
 
 	enc := lisp(inner)
 	enc[0] |= 0x01 // KK: lisp-crypto key 1
 	b.ul.Inject(enc, Outer{Src: rlocA4, Dst: rlocB4, TTL: 64})
-	eventually(t, "encrypted", func() bool { return b.dropped("encrypted") == 1 })
+	lisptest.Eventually(t, 5*time.Second, func() bool { return b.dropped("encrypted") == 1 }, "encrypted")
 	none(t, b.tun())
 }
 
@@ -263,8 +265,8 @@ func TestMissQueue(t *testing.T) {
 		sent = append(sent, p)
 		a.tun().Inject(p)
 	}
-	eventually(t, "3 queued", func() bool { return a.e.Stats().MissQueuePackets == 3 })
-	eventually(t, "the Miss hook", func() bool { m, _, _ := a.hooks.counts(); return m == 1 })
+	lisptest.Eventually(t, 5*time.Second, func() bool { return a.e.Stats().MissQueuePackets == 3 }, "3 queued")
+	lisptest.Eventually(t, 5*time.Second, func() bool { m, _, _ := a.hooks.counts(); return m == 1 }, "the Miss hook")
 	a.hooks.mu.Lock()
 	if a.hooks.misses[0] != (hostEvent{0, dst}) {
 		t.Errorf("Miss(%v), want Miss(0, %s)", a.hooks.misses[0], dst)
@@ -274,13 +276,13 @@ func TestMissQueue(t *testing.T) {
 	// Within the second: no second call. After it: one more.
 	a.clock.Advance(500 * time.Millisecond)
 	a.tun().Inject(sent[0])
-	eventually(t, "4 queued", func() bool { return a.e.Stats().MissQueuePackets == 4 })
+	lisptest.Eventually(t, 5*time.Second, func() bool { return a.e.Stats().MissQueuePackets == 4 }, "4 queued")
 	a.clock.Advance(600 * time.Millisecond)
 	a.tun().Inject(sent[1])
-	eventually(t, "second Miss", func() bool { m, _, _ := a.hooks.counts(); return m == 2 })
+	lisptest.Eventually(t, 5*time.Second, func() bool { m, _, _ := a.hooks.counts(); return m == 2 }, "second Miss")
 	// Another destination gets its own call straight away.
 	a.tun().Inject(buildPkt(pktSpec{src: hostA4, dst: netip.MustParseAddr("203.0.114.2")}))
-	eventually(t, "Miss for the other host", func() bool { m, _, _ := a.hooks.counts(); return m == 3 })
+	lisptest.Eventually(t, 5*time.Second, func() bool { m, _, _ := a.hooks.counts(); return m == 3 }, "Miss for the other host")
 
 	a.e.SetMapCache(CacheEntry{EID: eid, Locators: []Locator{{Addr: rlocB4, Priority: 1, Up: true}}})
 	want := [][]byte{sent[0], sent[1], sent[2], sent[0], sent[1]}
@@ -297,30 +299,30 @@ func TestMissQueue(t *testing.T) {
 			t.Errorf("released packet %d out of order or changed", i)
 		}
 	}
-	eventually(t, "miss counters", func() bool {
+	lisptest.Eventually(t, 5*time.Second, func() bool {
 		s := a.e.Stats()
 		return s.MissQueued == 6 && s.MissReleased == 6 && s.MissQueuePackets == 0 && s.CacheMisses == 6
-	})
+	}, "miss counters")
 }
 
 // The miss queue is bounded per destination and in total; what waits too
 // long is dropped and counted.
 func TestMissQueueLimits(t *testing.T) {
-	fn := NewFakeNet()
+	fn := dptest.NewNet()
 	a := newNode(t, fn, []netip.Addr{rlocA4}, nil, func(c *Config) { c.MissQueueTotal = 12 })
 	for i := range 20 {
 		a.tun().Inject(buildPkt(pktSpec{src: hostA4, dst: hostB4, id: uint16(i)}))
 	}
-	eventually(t, "per-destination overflow", func() bool { return a.dropped("no-route-miss-queue-full") == 12 })
+	lisptest.Eventually(t, 5*time.Second, func() bool { return a.dropped("no-route-miss-queue-full") == 12 }, "per-destination overflow")
 	for i := range 10 {
 		a.tun().Inject(buildPkt(pktSpec{src: hostA6, dst: hostB6, id: uint16(i)}))
 	}
-	eventually(t, "total overflow", func() bool { return a.dropped("no-route-miss-queue-full") == 18 })
+	lisptest.Eventually(t, 5*time.Second, func() bool { return a.dropped("no-route-miss-queue-full") == 18 }, "total overflow")
 	if n := a.e.Stats().MissQueuePackets; n != 12 {
 		t.Fatalf("%d packets queued, want 12", n)
 	}
 	a.clock.Advance(DefaultMissQueueTimeout)
-	eventually(t, "expiry", func() bool { return a.dropped("miss-expired") == 12 })
+	lisptest.Eventually(t, 5*time.Second, func() bool { return a.dropped("miss-expired") == 12 }, "expiry")
 	if n := a.e.Stats().MissQueuePackets; n != 0 {
 		t.Fatalf("%d packets still queued", n)
 	}
@@ -336,7 +338,7 @@ func TestExpiredEntry(t *testing.T) {
 	recv(t, b.tun())
 	a.clock.Advance(time.Minute)
 	a.tun().Inject(pkt)
-	eventually(t, "miss on expiry", func() bool { m, _, _ := a.hooks.counts(); return m == 1 })
+	lisptest.Eventually(t, 5*time.Second, func() bool { m, _, _ := a.hooks.counts(); return m == 1 }, "miss on expiry")
 	// The control plane refreshes: the held packet goes.
 	a.e.SetMapCache(CacheEntry{EID: mapping.NewEID(0, eidB4), Expires: a.clock.Now().Add(time.Minute),
 		Locators: []Locator{{Addr: rlocB4, Priority: 1, Up: true}}})
@@ -347,9 +349,9 @@ func TestExpiredEntry(t *testing.T) {
 // native path, send-map-request through the hook and the queue.
 func TestNegativeEntries(t *testing.T) {
 	petr := netip.MustParseAddr("192.0.2.50")
-	nat := NewFakeTUN(1500, 64)
+	nat := dptest.NewTUN(1500, 64)
 	tp := &tap{}
-	fn := NewFakeNet()
+	fn := dptest.NewNet()
 	fn.Tap = tp.fn
 	a := newNode(t, fn, []netip.Addr{rlocA4}, nil, nil)
 	withPETR := newNode(t, fn, []netip.Addr{netip.MustParseAddr("192.0.2.60")}, nil, func(c *Config) { c.PETRs = []netip.Addr{petr} })
@@ -370,7 +372,7 @@ func TestNegativeEntries(t *testing.T) {
 		i++
 		a.e.SetMapCache(CacheEntry{EID: pfx(p), Negative: true, Action: act})
 		a.tun().Inject(buildPkt(pktSpec{src: hostA4, dst: hostIn(p)}))
-		eventually(t, reason, func() bool { return a.dropped(reason) == 1 })
+		lisptest.Eventually(t, 5*time.Second, func() bool { return a.dropped(reason) == 1 }, reason)
 	}
 
 	// Natively-forward: PETR when configured, else the native writer,
@@ -380,8 +382,8 @@ func TestNegativeEntries(t *testing.T) {
 		n.e.SetMapCache(CacheEntry{EID: fwd, Negative: true, Action: wire.ActionNativelyForward})
 		n.tun().Inject(buildPkt(pktSpec{src: hostA4, dst: hostIn("198.19.0.0/16")}))
 	}
-	eventually(t, "no-petr", func() bool { return a.dropped("no-petr") == 1 })
-	eventually(t, "PETR encapsulation", func() bool { return withPETR.e.Stats().PETREncapsulated == 1 })
+	lisptest.Eventually(t, 5*time.Second, func() bool { return a.dropped("no-petr") == 1 }, "no-petr")
+	lisptest.Eventually(t, 5*time.Second, func() bool { return withPETR.e.Stats().PETREncapsulated == 1 }, "PETR encapsulation")
 	if d := tp.all(); len(d) != 1 || d[0].o.Dst != petr || wire.DataHeader(d[0].payload).Flags() != wire.DataN|wire.DataI {
 		t.Errorf("datagrams %+v, want one to the PETR %s", d, petr)
 	}
@@ -389,23 +391,23 @@ func TestNegativeEntries(t *testing.T) {
 	if dstAddr(got) != hostIn("198.19.0.0/16") {
 		t.Errorf("native path got a packet to %s", dstAddr(got))
 	}
-	eventually(t, "native counter", func() bool { return withNative.e.Stats().NativeForwarded == 1 })
+	lisptest.Eventually(t, 5*time.Second, func() bool { return withNative.e.Stats().NativeForwarded == 1 }, "native counter")
 
 	// Send-map-request: the hook fires and the packet waits.
 	smr := pfx("198.18.100.0/24")
 	a.e.SetMapCache(CacheEntry{EID: smr, Negative: true, Action: wire.ActionSendMapRequest})
 	a.tun().Inject(buildPkt(pktSpec{src: hostA4, dst: hostIn("198.18.100.0/24")}))
-	eventually(t, "SendMapRequest hook", func() bool { _, s, _ := a.hooks.counts(); return s == 1 })
-	eventually(t, "queued", func() bool { return a.e.Stats().MissQueuePackets == 1 })
+	lisptest.Eventually(t, 5*time.Second, func() bool { _, s, _ := a.hooks.counts(); return s == 1 }, "SendMapRequest hook")
+	lisptest.Eventually(t, 5*time.Second, func() bool { return a.e.Stats().MissQueuePackets == 1 }, "queued")
 	a.e.SetMapCache(CacheEntry{EID: smr, Locators: []Locator{{Addr: rlocB4, Priority: 1, Up: true}}})
-	eventually(t, "released to the RLOC", func() bool {
+	lisptest.Eventually(t, 5*time.Second, func() bool {
 		for _, d := range tp.all() {
 			if d.o.Dst == rlocB4 {
 				return true
 			}
 		}
 		return false
-	})
+	}, "released to the RLOC")
 }
 
 // TTL and ECN: a router on the way lowers the outer TTL and marks CE;
@@ -442,7 +444,7 @@ func TestTTLAndECN(t *testing.T) {
 				t.Errorf("inner packet changed beyond TTL/TOS")
 			}
 			a.tun().Inject(buildPkt(pktSpec{src: src, dst: dst, ttl: 50, tos: 0x28}))
-			eventually(t, "ecn drop", func() bool { return b.dropped("ecn") == 1 })
+			lisptest.Eventually(t, 5*time.Second, func() bool { return b.dropped("ecn") == 1 }, "ecn drop")
 			// A TTL below the outer one is kept.
 			a.tun().Inject(buildPkt(pktSpec{src: src, dst: dst, ttl: 3, tos: ecnECT1}))
 			got = recv(t, b.tun())
@@ -530,10 +532,10 @@ func TestTooBigICMP(t *testing.T) {
 					t.Errorf("ICMPv6 length %d or quote wrong", len(icmp))
 				}
 			}
-			eventually(t, "too-big counters", func() bool {
+			lisptest.Eventually(t, 5*time.Second, func() bool {
 				s := a.e.Stats()
 				return s.Dropped["too-big"] == 1 && s.ICMPSent == 1
-			})
+			}, "too-big counters")
 			none(t, b.tun())
 		})
 	}
@@ -543,7 +545,7 @@ func TestTooBigICMP(t *testing.T) {
 func TestTooBigICMPLimits(t *testing.T) {
 	a, _, _ := pair(t, 4, func(c *Config) { c.ICMPRate = 3 }, nil)
 	a.tun().Inject(buildPkt(pktSpec{src: hostA4, dst: hostB4, df: true, size: 1480, proto: protoICMP, icmpType: 3}))
-	eventually(t, "drop", func() bool { return a.dropped("too-big") == 1 })
+	lisptest.Eventually(t, 5*time.Second, func() bool { return a.dropped("too-big") == 1 }, "drop")
 	none(t, a.tun())
 	for range 5 {
 		a.tun().Inject(buildPkt(pktSpec{src: hostA4, dst: hostB4, df: true, size: 1480}))
@@ -551,7 +553,7 @@ func TestTooBigICMPLimits(t *testing.T) {
 	for range 3 {
 		recv(t, a.tun())
 	}
-	eventually(t, "rate limit", func() bool { return a.e.Stats().ICMPRateLimited == 2 })
+	lisptest.Eventually(t, 5*time.Second, func() bool { return a.e.Stats().ICMPRateLimited == 2 }, "rate limit")
 	none(t, a.tun())
 }
 
@@ -576,10 +578,10 @@ func TestFragmentWithoutDF(t *testing.T) {
 		!bytes.Equal(f1[4:6], big[4:6]) || !bytes.Equal(f2[4:6], big[4:6]) {
 		t.Error("fragments do not reassemble to the original")
 	}
-	eventually(t, "fragment counters", func() bool {
+	lisptest.Eventually(t, 5*time.Second, func() bool {
 		s := a.e.Stats()
 		return s.Fragmented == 1 && s.EncapsulatedPackets == 2
-	})
+	}, "fragment counters")
 }
 
 // The optional source RLOC check drops packets whose outer source is not
@@ -591,7 +593,7 @@ func TestCheckSourceRLOC(t *testing.T) {
 	wire.DataHeader(payload).Put(wire.DataN|wire.DataI, 1, 0)
 	payload = append(payload, inner...)
 	b.ul.Inject(payload, Outer{Src: netip.MustParseAddr("192.0.2.66"), Dst: rlocB4, TTL: 64})
-	eventually(t, "source-rloc-check", func() bool { return b.dropped("source-rloc-check") == 1 })
+	lisptest.Eventually(t, 5*time.Second, func() bool { return b.dropped("source-rloc-check") == 1 }, "source-rloc-check")
 	b.ul.Inject(payload, Outer{Src: rlocA4, Dst: rlocB4, TTL: 64})
 	recv(t, b.tun())
 	// A source without a cached mapping passes.
@@ -603,7 +605,7 @@ func TestCheckSourceRLOC(t *testing.T) {
 // A PETR decapsulates whatever the inner destination; an ETR only for its
 // EIDs.
 func TestPETRDecap(t *testing.T) {
-	fn := NewFakeNet()
+	fn := dptest.NewNet()
 	p := newNode(t, fn, []netip.Addr{rlocB4}, nil, func(c *Config) { c.ETR, c.PETR, c.ITR = false, true, false })
 	inner := buildPkt(pktSpec{src: hostA4, dst: netip.MustParseAddr("198.18.1.1")})
 	payload := make([]byte, 8, 8+len(inner))
@@ -614,7 +616,7 @@ func TestPETRDecap(t *testing.T) {
 	}
 	// Without ITR the TUN side only drops.
 	p.tun().Inject(inner)
-	eventually(t, "itr-disabled", func() bool { return p.dropped("itr-disabled") == 1 })
+	lisptest.Eventually(t, 5*time.Second, func() bool { return p.dropped("itr-disabled") == 1 }, "itr-disabled")
 }
 
 // Decapsulated is sampled once per interval per outer source.
@@ -625,7 +627,7 @@ func TestDecapsulatedHookSampled(t *testing.T) {
 		a.tun().Inject(pkt)
 		recv(t, b.tun())
 	}
-	eventually(t, "one Decapsulated", func() bool { _, _, d := b.hooks.counts(); return d == 1 })
+	lisptest.Eventually(t, 5*time.Second, func() bool { _, _, d := b.hooks.counts(); return d == 1 }, "one Decapsulated")
 	b.hooks.mu.Lock()
 	if ev := b.hooks.decaps[0]; ev != (decapEvent{rlocA4, 0, hostA4}) {
 		t.Errorf("Decapsulated%+v", ev)
@@ -634,7 +636,7 @@ func TestDecapsulatedHookSampled(t *testing.T) {
 	b.clock.Advance(time.Second)
 	a.tun().Inject(pkt)
 	recv(t, b.tun())
-	eventually(t, "second Decapsulated", func() bool { _, _, d := b.hooks.counts(); return d == 2 })
+	lisptest.Eventually(t, 5*time.Second, func() bool { _, _, d := b.hooks.counts(); return d == 2 }, "second Decapsulated")
 }
 
 // Link-local and multicast destinations (router solicitations the kernel
@@ -643,7 +645,7 @@ func TestNonUnicastDropped(t *testing.T) {
 	a, _, _ := pair(t, 4, nil, nil)
 	a.tun().Inject(buildPkt(pktSpec{src: netip.MustParseAddr("fe80::1"), dst: netip.MustParseAddr("ff02::2"), proto: protoICMPv6, icmpType: 133}))
 	a.tun().Inject(buildPkt(pktSpec{src: hostA4, dst: netip.MustParseAddr("224.0.0.22")}))
-	eventually(t, "non-unicast", func() bool { return a.dropped("non-unicast") == 2 })
+	lisptest.Eventually(t, 5*time.Second, func() bool { return a.dropped("non-unicast") == 2 }, "non-unicast")
 	if m, _, _ := a.hooks.counts(); m != 0 {
 		t.Errorf("%d Miss calls for non-unicast destinations", m)
 	}
@@ -651,7 +653,7 @@ func TestNonUnicastDropped(t *testing.T) {
 
 // Map-cache programming: delete, flush, lookup.
 func TestProgrammer(t *testing.T) {
-	fn := NewFakeNet()
+	fn := dptest.NewNet()
 	a := newNode(t, fn, []netip.Addr{rlocA4}, []uint32{0, 5}, nil)
 	loc := []Locator{{Addr: rlocB4, Priority: 1, Up: true}}
 	a.e.SetMapCache(CacheEntry{EID: mapping.NewEID(0, eidB4), Locators: loc})
@@ -687,7 +689,7 @@ func TestStatsJSON(t *testing.T) {
 	a, b, _ := pair(t, 4, nil, nil)
 	a.tun().Inject(buildPkt(pktSpec{src: hostA4, dst: hostB4}))
 	recv(t, b.tun())
-	eventually(t, "counters", func() bool { return a.e.Stats().EncapsulatedPackets == 1 })
+	lisptest.Eventually(t, 5*time.Second, func() bool { return a.e.Stats().EncapsulatedPackets == 1 }, "counters")
 	js, err := json.Marshal(a.e.Stats())
 	if err != nil {
 		t.Fatal(err)
@@ -712,16 +714,16 @@ func TestStatsJSON(t *testing.T) {
 }
 
 func TestConfigValidation(t *testing.T) {
-	fn := NewFakeNet()
+	fn := dptest.NewNet()
 	base := func() Config {
-		return Config{LocalRLOCs: []netip.Addr{rlocA4}, Instances: map[uint32]TUN{0: NewFakeTUN(1464, 1)},
+		return Config{LocalRLOCs: []netip.Addr{rlocA4}, Instances: map[uint32]TUN{0: dptest.NewTUN(1464, 1)},
 			Underlay: fn.Attach(1), ITR: true}
 	}
 	for name, mod := range map[string]func(*Config){
 		"gleaning":      func(c *Config) { c.Gleaning = true },
 		"no rloc":       func(c *Config) { c.LocalRLOCs = nil },
 		"no role":       func(c *Config) { c.ITR = false },
-		"iid too big":   func(c *Config) { c.Instances = map[uint32]TUN{1 << 24: NewFakeTUN(1464, 1)} },
+		"iid too big":   func(c *Config) { c.Instances = map[uint32]TUN{1 << 24: dptest.NewTUN(1464, 1)} },
 		"mtu too small": func(c *Config) { c.UnderlayMTU = 600 },
 		"petr family":   func(c *Config) { c.PETRs = []netip.Addr{rlocB6} },
 		"icmp source":   func(c *Config) { c.ICMPSource4 = rlocA6 },

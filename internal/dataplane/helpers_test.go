@@ -4,12 +4,13 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/lispd/lispd/internal/dataplane/dptest"
+	"github.com/lispd/lispd/internal/lisptest"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/internal/stats"
 )
@@ -107,17 +108,6 @@ func buildPkt(s pktSpec) []byte {
 	return p
 }
 
-// fakeClock is a settable clock.
-type fakeClock struct{ ns atomic.Int64 }
-
-func newFakeClock() *fakeClock {
-	c := &fakeClock{}
-	c.ns.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
-	return c
-}
-func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
-
 // recHooks records the hook calls.
 type recHooks struct {
 	mu       sync.Mutex
@@ -180,26 +170,26 @@ func (h *recHooks) counts() (misses, smrs, decaps int) {
 	return len(h.misses), len(h.smrs), len(h.decaps)
 }
 
-// node is one engine on a FakeNet.
+// node is one engine on a dptest.Net.
 type node struct {
 	e     *Engine
-	tuns  map[uint32]*FakeTUN
-	ul    *FakeUnderlay
+	tuns  map[uint32]*dptest.TUN
+	ul    *dptest.Underlay
 	hooks *recHooks
-	clock *fakeClock
+	clock *lisptest.Clock
 	reg   *stats.Registry
 }
 
-func (n *node) tun() *FakeTUN { return n.tuns[0] }
+func (n *node) tun() *dptest.TUN { return n.tuns[0] }
 
-// newNode starts an engine with ITR and ETR on, a FakeTUN per iid (0 when
+// newNode starts an engine with ITR and ETR on, a dptest.TUN per iid (0 when
 // none given), attached to fn with rlocs; mod adjusts the config.
-func newNode(t *testing.T, fn *FakeNet, rlocs []netip.Addr, iids []uint32, mod func(*Config)) *node {
+func newNode(t *testing.T, fn *dptest.Net, rlocs []netip.Addr, iids []uint32, mod func(*Config)) *node {
 	t.Helper()
 	if len(iids) == 0 {
 		iids = []uint32{0}
 	}
-	n := &node{tuns: map[uint32]*FakeTUN{}, hooks: &recHooks{}, clock: newFakeClock(), reg: stats.NewRegistry()}
+	n := &node{tuns: map[uint32]*dptest.TUN{}, hooks: &recHooks{}, clock: lisptest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)), reg: stats.NewRegistry()}
 	cfg := Config{
 		LocalRLOCs: rlocs,
 		Instances:  map[uint32]TUN{},
@@ -210,7 +200,7 @@ func newNode(t *testing.T, fn *FakeNet, rlocs []netip.Addr, iids []uint32, mod f
 		Clock:      n.clock.Now,
 	}
 	for _, iid := range iids {
-		n.tuns[iid] = NewFakeTUN(TUNMTU(0, rlocs), 64)
+		n.tuns[iid] = dptest.NewTUN(TUNMTU(0, rlocs), 64)
 		cfg.Instances[iid] = n.tuns[iid]
 	}
 	n.ul = fn.Attach(64, rlocs...)
@@ -231,9 +221,9 @@ func newNode(t *testing.T, fn *FakeNet, rlocs []netip.Addr, iids []uint32, mod f
 // prefixes, and whose map-cache points the other site's EIDs at the other
 // xTR's RLOC of family outer (4 or 6).
 // tapFn, if not nil, sees (and may change) every datagram.
-func pair(t *testing.T, outer int, mod func(*Config), tapFn func([]byte, *Outer)) (a, b *node, fn *FakeNet) {
+func pair(t *testing.T, outer int, mod func(*Config), tapFn func([]byte, *Outer)) (a, b *node, fn *dptest.Net) {
 	t.Helper()
-	fn = NewFakeNet()
+	fn = dptest.NewNet()
 	fn.Tap = tapFn
 	a = newNode(t, fn, []netip.Addr{rlocA4, rlocA6}, nil, mod)
 	b = newNode(t, fn, []netip.Addr{rlocB4, rlocB6}, nil, mod)
@@ -253,7 +243,7 @@ func pair(t *testing.T, outer int, mod func(*Config), tapFn func([]byte, *Outer)
 }
 
 // recv waits for the next packet written to tun.
-func recv(t *testing.T, tun *FakeTUN) []byte {
+func recv(t *testing.T, tun *dptest.TUN) []byte {
 	t.Helper()
 	select {
 	case p := <-tun.Written():
@@ -265,7 +255,7 @@ func recv(t *testing.T, tun *FakeTUN) []byte {
 }
 
 // none asserts nothing is written to tun for a little while.
-func none(t *testing.T, tun *FakeTUN) {
+func none(t *testing.T, tun *dptest.TUN) {
 	t.Helper()
 	select {
 	case p := <-tun.Written():
@@ -274,22 +264,10 @@ func none(t *testing.T, tun *FakeTUN) {
 	}
 }
 
-// eventually polls cond for up to 5 s.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // dropped reads one drop counter.
 func (n *node) dropped(reason string) uint64 { return n.e.Stats().Dropped[reason] }
 
-// tap records the datagrams of a FakeNet.
+// tap records the datagrams of a dptest.Net.
 type tap struct {
 	mu  sync.Mutex
 	got []tapped

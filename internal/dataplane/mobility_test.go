@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lispd/lispd/internal/dataplane/dptest"
+	"github.com/lispd/lispd/internal/lisptest"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/wire"
 )
@@ -46,7 +48,7 @@ func TestHostSeen(t *testing.T) {
 	send(hostA4, hostB4)    // outside the ranges
 	send(newHost6, hostB6)  // the ITR goroutine handles packets in order: the marker
 	want = append(want, hostEvent{0, newHost6})
-	eventually(t, "HostSeen for the IPv6 host", func() bool { return len(a.hooks.hostsSeen()) == 2 })
+	lisptest.Eventually(t, 5*time.Second, func() bool { return len(a.hooks.hostsSeen()) == 2 }, "HostSeen for the IPv6 host")
 	if got := a.hooks.hostsSeen(); !slices.Equal(got, want) {
 		t.Fatalf("HostSeen calls %v, want %v", got, want)
 	}
@@ -54,7 +56,7 @@ func TestHostSeen(t *testing.T) {
 	a.clock.Advance(time.Second)
 	send(newHost, hostB4)
 	want = append(want, hostEvent{0, newHost})
-	eventually(t, "HostSeen after the interval", func() bool { return len(a.hooks.hostsSeen()) == 3 })
+	lisptest.Eventually(t, 5*time.Second, func() bool { return len(a.hooks.hostsSeen()) == 3 }, "HostSeen after the interval")
 
 	// Detected: the control plane lists it as known.
 	a.clock.Advance(time.Second)
@@ -75,14 +77,14 @@ func TestHostSeen(t *testing.T) {
 
 // Ranges are per instance ID: a range of IID 5 detects nothing in IID 0.
 func TestHostSeenPerInstance(t *testing.T) {
-	fn := NewFakeNet()
+	fn := dptest.NewNet()
 	a := newNode(t, fn, []netip.Addr{rlocA4}, []uint32{0, 5}, nil)
 	a.e.SetDynamicEIDs([]mapping.EID{mapping.NewEID(5, eidA4)}, nil)
 	pkt := buildPkt(pktSpec{src: hostA4, dst: hostB4}) // a miss: held, Miss called
 	a.tuns[0].Inject(pkt)
 	a.tuns[5].Inject(pkt)
-	eventually(t, "two Misses", func() bool { m, _, _ := a.hooks.counts(); return m == 2 })
-	eventually(t, "HostSeen", func() bool { return len(a.hooks.hostsSeen()) == 1 })
+	lisptest.Eventually(t, 5*time.Second, func() bool { m, _, _ := a.hooks.counts(); return m == 2 }, "two Misses")
+	lisptest.Eventually(t, 5*time.Second, func() bool { return len(a.hooks.hostsSeen()) == 1 }, "HostSeen")
 	time.Sleep(20 * time.Millisecond)
 	if got := a.hooks.hostsSeen(); !slices.Equal(got, []hostEvent{{5, hostA4}}) {
 		t.Fatalf("HostSeen calls %v", got)
@@ -94,7 +96,7 @@ func TestHostSeenPerInstance(t *testing.T) {
 // decremented; after SetAwayEIDs(nil) such packets go to the TUN again.
 func TestAwayReencapsulated(t *testing.T) {
 	const iid = 7
-	fn := NewFakeNet()
+	fn := dptest.NewNet()
 	b := newNode(t, fn, []netip.Addr{rlocB4, rlocB6}, []uint32{iid}, nil)
 	c := fn.Attach(64, rlocC4) // the host's new site, played by the test
 	away4, away6 := hostB4, netip.MustParseAddr("2001:db8:b::99")
@@ -140,20 +142,20 @@ func TestAwayReencapsulated(t *testing.T) {
 	if got := recv(t, b.tuns[iid]); !bytes.Equal(got, other) {
 		t.Error("packet for a host at home changed")
 	}
-	eventually(t, "counters", func() bool {
+	lisptest.Eventually(t, 5*time.Second, func() bool {
 		s := b.e.Stats()
 		return s.Reencapsulated == 2 && s.EncapsulatedPackets == 2 && s.DecapsulatedPackets == 1
-	})
+	}, "counters")
 	// The ITRs still sending to the old site are reported.
-	eventually(t, "Decapsulated", func() bool { _, _, d := b.hooks.counts(); return d == 1 })
+	lisptest.Eventually(t, 5*time.Second, func() bool { _, _, d := b.hooks.counts(); return d == 1 }, "Decapsulated")
 	// And which away hosts they still send to, once per interval each.
 	inject(buildPkt(s4))
 	expectAtC(s4)
-	eventually(t, "AwayHit", func() bool {
+	lisptest.Eventually(t, 5*time.Second, func() bool {
 		b.hooks.mu.Lock()
 		defer b.hooks.mu.Unlock()
 		return len(b.hooks.awayHits) == 2
-	})
+	}, "AwayHit")
 	b.hooks.mu.Lock()
 	hits := slices.Clone(b.hooks.awayHits)
 	b.hooks.mu.Unlock()
@@ -164,20 +166,20 @@ func TestAwayReencapsulated(t *testing.T) {
 
 	// No TTL left for another hop.
 	inject(buildPkt(pktSpec{src: hostA4, dst: away4, ttl: 1}))
-	eventually(t, "ttl-expired", func() bool { return b.dropped("ttl-expired") == 1 })
+	lisptest.Eventually(t, 5*time.Second, func() bool { return b.dropped("ttl-expired") == 1 }, "ttl-expired")
 
 	// An entry pointing back at this router would loop.
 	loopHost := netip.MustParseAddr("203.0.113.77")
 	b.e.SetMapCache(CacheEntry{EID: hostEID(iid, loopHost), Locators: []Locator{{Addr: rlocB4, Priority: 1, Up: true}}})
 	b.e.SetAwayEIDs([]mapping.EID{hostEID(iid, away4), hostEID(iid, loopHost), hostEID(iid, netip.MustParseAddr("203.0.113.88"))})
 	inject(buildPkt(pktSpec{src: hostA4, dst: loopHost}))
-	eventually(t, "away-loop", func() bool { return b.dropped("away-loop") == 1 })
+	lisptest.Eventually(t, 5*time.Second, func() bool { return b.dropped("away-loop") == 1 }, "away-loop")
 
 	// An away host without an entry: the packet waits for the mapping
 	// the Miss asks for, then leaves toward the new RLOC.
 	s := pktSpec{src: hostA4, dst: netip.MustParseAddr("203.0.113.88"), ttl: 20}
 	inject(buildPkt(s))
-	eventually(t, "Miss", func() bool { m, _, _ := b.hooks.counts(); return m == 1 })
+	lisptest.Eventually(t, 5*time.Second, func() bool { m, _, _ := b.hooks.counts(); return m == 1 }, "Miss")
 	b.hooks.mu.Lock()
 	if ev := b.hooks.misses[0]; ev != (hostEvent{iid, s.dst}) {
 		t.Errorf("Miss%+v", ev)
@@ -185,7 +187,7 @@ func TestAwayReencapsulated(t *testing.T) {
 	b.hooks.mu.Unlock()
 	b.e.SetMapCache(CacheEntry{EID: hostEID(iid, s.dst), Locators: []Locator{{Addr: rlocC4, Priority: 1, Up: true}}})
 	expectAtC(s)
-	eventually(t, "released", func() bool { return b.e.Stats().MissReleased == 1 })
+	lisptest.Eventually(t, 5*time.Second, func() bool { return b.e.Stats().MissReleased == 1 }, "released")
 
 	// A host that roamed in from outside our database and left again:
 	// still ours to forward.

@@ -1,10 +1,18 @@
-// Package lisptest has in-process stand-ins for the LISP mapping system, for
-// tests of clients such as lig and the load generator: a Responder that
-// answers Map-Registers with signed Map-Notifies and ECM'd Map-Requests with
-// Map-Replies, and a Sink that counts what it receives.
+// Package lisptest is lispd's test kit, shared by the tests of every
+// package and free of root-only and namespace code:
 //
-// They listen on loopback only and send only to loopback addresses, so a
-// test cannot spray packets at a real network by mistake.
+//   - Start runs a daemon in-process from a YAML config on loopback,
+//     until the test ends;
+//   - Clock is a settable clock and Sender records what a role sends;
+//   - Eventually waits for a condition;
+//   - Responder and Sink stand in for the mapping system in tests of
+//     clients such as lig and the load generator: the Responder answers
+//     Map-Registers with signed Map-Notifies and ECM'd Map-Requests with
+//     Map-Replies, the Sink counts what it receives.
+//
+// Everything listens on loopback only and sends only to loopback
+// addresses, so a test cannot spray packets at a real network by mistake.
+// The data plane's in-memory devices are in dataplane/dptest.
 package lisptest
 
 import (

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/lispd/lispd/internal/control"
+	"github.com/lispd/lispd/internal/lisptest"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/internal/mapserver"
 	"github.com/lispd/lispd/wire"
@@ -13,17 +14,6 @@ import (
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-type sent struct {
-	b  []byte
-	to netip.AddrPort
-}
-
-type capture struct{ msgs []sent }
-
-func (c *capture) Send(b []byte, _ netip.Addr, to netip.AddrPort) {
-	c.msgs = append(c.msgs, sent{append([]byte(nil), b...), to})
-}
 
 var (
 	itr    = netip.MustParseAddr("192.0.2.21")
@@ -47,18 +37,18 @@ func newResolver() *Resolver {
 	return New(ms, []Delegation{{MapServer: remote, Prefixes: []mapping.EID{deleg, deleg6}}}, Options{})
 }
 
-func reply(t *testing.T, c *capture) wire.EIDRecord {
+func reply(t *testing.T, c *lisptest.Sender) wire.EIDRecord {
 	t.Helper()
-	if len(c.msgs) != 1 {
-		t.Fatalf("sent %d messages", len(c.msgs))
+	if len(c.All()) != 1 {
+		t.Fatalf("sent %d messages", len(c.All()))
 	}
-	m, err := wire.Decode(c.msgs[0].b)
+	m, err := wire.Decode(c.All()[0].B)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := m.(*wire.MapReply)
-	if r.Nonce != 42 || c.msgs[0].to != netip.AddrPortFrom(itr, 61000) {
-		t.Fatalf("reply %v to %v", r, c.msgs[0].to)
+	if r.Nonce != 42 || c.All()[0].To != netip.AddrPortFrom(itr, 61000) {
+		t.Fatalf("reply %v to %v", r, c.All()[0].To)
 	}
 	return r.Records[0]
 }
@@ -77,7 +67,7 @@ func TestNegativeOutsideEveryPrefix(t *testing.T) {
 		// Another instance ID has no EID prefixes at all.
 		{7, "198.51.100.1", "[7]0.0.0.0/0"},
 	} {
-		var c capture
+		var c lisptest.Sender
 		r.HandleMapRequest(request(tc.iid, tc.addr), &c)
 		rec := reply(t, &c)
 		if rec.PrefixString() != tc.want || rec.TTL != 15 || rec.Action != wire.ActionNativelyForward || len(rec.Locators) != 0 {
@@ -87,7 +77,7 @@ func TestNegativeOutsideEveryPrefix(t *testing.T) {
 }
 
 func TestLocalSiteUnregistered(t *testing.T) {
-	var c capture
+	var c lisptest.Sender
 	newResolver().HandleMapRequest(request(0, "198.51.100.9"), &c)
 	if rec := reply(t, &c); rec.PrefixString() != "198.51.100.0/24" || rec.TTL != 1 || rec.Action != wire.ActionNativelyForward {
 		t.Errorf("got %v, want 198.51.100.0/24 ttl 1 natively-forward", &rec)
@@ -95,19 +85,19 @@ func TestLocalSiteUnregistered(t *testing.T) {
 }
 
 func TestForwardToDelegatedMapServer(t *testing.T) {
-	var c capture
+	var c lisptest.Sender
 	newResolver().HandleMapRequest(request(0, "2001:db8:1::5"), &c)
-	if len(c.msgs) != 1 || string(c.msgs[0].b) != "the-ecm" || c.msgs[0].to != netip.AddrPortFrom(remote, 4342) {
-		t.Fatalf("forward: %+v", c.msgs)
+	if len(c.All()) != 1 || string(c.All()[0].B) != "the-ecm" || c.All()[0].To != netip.AddrPortFrom(remote, 4342) {
+		t.Fatalf("forward: %+v", c.All())
 	}
 }
 
 func TestProbeDropped(t *testing.T) {
-	var c capture
+	var c lisptest.Sender
 	req := request(0, "192.0.2.5")
 	req.Msg.(*wire.MapRequest).Probe = true
 	newResolver().HandleMapRequest(req, &c)
-	if len(c.msgs) != 0 {
+	if len(c.All()) != 0 {
 		t.Fatal("answered an RLOC-probe")
 	}
 }
@@ -116,10 +106,10 @@ func TestProbeDropped(t *testing.T) {
 // an anycast Map-Resolver address cannot tell them apart.
 func TestAnycastDeterminism(t *testing.T) {
 	for _, addr := range []string{"192.0.2.5", "198.51.100.9", "2001:db8:9::1"} {
-		var a, b capture
+		var a, b lisptest.Sender
 		newResolver().HandleMapRequest(request(0, addr), &a)
 		newResolver().HandleMapRequest(request(0, addr), &b)
-		if len(a.msgs) != 1 || string(a.msgs[0].b) != string(b.msgs[0].b) {
+		if len(a.All()) != 1 || string(a.All()[0].B) != string(b.All()[0].B) {
 			t.Errorf("%s: replies differ", addr)
 		}
 	}
@@ -130,12 +120,12 @@ func TestReconfigure(t *testing.T) {
 	r := newResolver()
 	moved := netip.MustParseAddr("192.0.2.3")
 	r.Reconfigure([]Delegation{{MapServer: moved, Prefixes: []mapping.EID{deleg}}}, Options{NegativeTTL: 5})
-	var c capture
+	var c lisptest.Sender
 	r.HandleMapRequest(request(0, "203.0.113.7"), &c)
-	if len(c.msgs) != 1 || c.msgs[0].to != netip.AddrPortFrom(moved, 4342) {
-		t.Fatalf("delegated request went to %+v, want %v", c.msgs, moved)
+	if len(c.All()) != 1 || c.All()[0].To != netip.AddrPortFrom(moved, 4342) {
+		t.Fatalf("delegated request went to %+v, want %v", c.All(), moved)
 	}
-	c = capture{}
+	c.Take()
 	r.HandleMapRequest(request(0, "2001:db8:1::5"), &c) // no longer delegated
 	if rec := reply(t, &c); rec.TTL != 5 || rec.Action != wire.ActionNativelyForward {
 		t.Errorf("got %v, want a negative reply with TTL 5", &rec)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/lispd/lispd/internal/control"
+	"github.com/lispd/lispd/internal/lisptest"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/internal/stats"
 	"github.com/lispd/lispd/wire"
@@ -13,25 +14,6 @@ import (
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-type sent struct {
-	b   []byte
-	src netip.Addr
-	to  netip.AddrPort
-}
-
-type capture struct{ msgs []sent }
-
-func (c *capture) Send(b []byte, src netip.Addr, to netip.AddrPort) {
-	c.msgs = append(c.msgs, sent{append([]byte(nil), b...), src, to})
-}
-
-func (c *capture) take() []sent { m := c.msgs; c.msgs = nil; return m }
-
-type clock struct{ t time.Time }
-
-func (c *clock) now() time.Time          { return c.t }
-func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
 
 var (
 	ms     = netip.MustParseAddr("192.0.2.1")
@@ -56,14 +38,14 @@ func testSites() []Site {
 type fixture struct {
 	t      *testing.T
 	s      *Server
-	clk    *clock
-	timers *capture
+	clk    *lisptest.Clock
+	timers *lisptest.Sender
 	reg    *stats.Registry
 }
 
 func newFixture(t *testing.T) *fixture {
-	f := &fixture{t: t, clk: &clock{t: time.Unix(1_700_000_000, 0)}, timers: &capture{}, reg: stats.NewRegistry()}
-	f.s = New(testSites(), Options{Now: f.clk.now, Sender: f.timers, Stats: f.reg})
+	f := &fixture{t: t, clk: lisptest.NewClock(time.Unix(1_700_000_000, 0)), timers: &lisptest.Sender{}, reg: stats.NewRegistry()}
+	f.s = New(testSites(), Options{Now: f.clk.Now, Sender: f.timers, Stats: f.reg})
 	return f
 }
 
@@ -95,7 +77,7 @@ func proxy(m *wire.MapRegister) { m.ProxyReply = true }
 
 // register builds, signs and hands a Map-Register to the server, returning
 // what it sent back.
-func (f *fixture) register(src netip.AddrPort, keyID uint8, alg wire.AuthAlg, key []byte, nonce uint64, recs []wire.EIDRecord, opts ...regOpt) []sent {
+func (f *fixture) register(src netip.AddrPort, keyID uint8, alg wire.AuthAlg, key []byte, nonce uint64, recs []wire.EIDRecord, opts ...regOpt) []lisptest.Sent {
 	f.t.Helper()
 	m := &wire.MapRegister{WantMapNotify: true, AuthBody: wire.AuthBody{Nonce: nonce, KeyID: keyID, Algorithm: alg, Records: recs}}
 	for _, o := range opts {
@@ -109,23 +91,23 @@ func (f *fixture) register(src netip.AddrPort, keyID uint8, alg wire.AuthAlg, ke
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	var out capture
+	var out lisptest.Sender
 	f.s.HandleMapRegister(&control.Request{Raw: raw, Msg: dec, Src: src, Local: netip.AddrPortFrom(ms, wire.ControlPort)}, &out)
-	return out.take()
+	return out.Take()
 }
 
-func (f *fixture) expectNotify(out []sent, to netip.AddrPort, key []byte, nonce uint64) *wire.MapNotify {
+func (f *fixture) expectNotify(out []lisptest.Sent, to netip.AddrPort, key []byte, nonce uint64) *wire.MapNotify {
 	f.t.Helper()
 	if len(out) != 1 {
 		f.t.Fatalf("sent %d messages, want one Map-Notify", len(out))
 	}
-	if out[0].to != to {
-		f.t.Errorf("Map-Notify to %v, want %v", out[0].to, to)
+	if out[0].To != to {
+		f.t.Errorf("Map-Notify to %v, want %v", out[0].To, to)
 	}
-	if err := wire.Verify(out[0].b, key, wire.AuthOptions{}); err != nil {
+	if err := wire.Verify(out[0].B, key, wire.AuthOptions{}); err != nil {
 		f.t.Errorf("Map-Notify does not verify: %v", err)
 	}
-	m, err := wire.Decode(out[0].b)
+	m, err := wire.Decode(out[0].B)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -160,29 +142,29 @@ func TestRegisterRejections(t *testing.T) {
 	other := mapping.NewEID(0, netip.MustParsePrefix("192.0.2.128/25"))
 	for _, tc := range []struct {
 		name, reason string
-		do           func() []sent
+		do           func() []lisptest.Sent
 	}{
-		{"bad key", "bad-auth", func() []sent {
+		{"bad key", "bad-auth", func() []lisptest.Sent {
 			return f.register(etr1, 0, wire.AuthHMACSHA256, []byte("wrong"), 1, []wire.EIDRecord{record(dc1, "192.0.2.11")})
 		}},
-		{"wrong key id", "unknown-key-id", func() []sent {
+		{"wrong key id", "unknown-key-id", func() []lisptest.Sent {
 			return f.register(etr1, 9, wire.AuthHMACSHA256, secret, 1, []wire.EIDRecord{record(dc1, "192.0.2.11")})
 		}},
-		{"wrong algorithm for key", "unknown-key-id", func() []sent {
+		{"wrong algorithm for key", "unknown-key-id", func() []lisptest.Sent {
 			return f.register(etr1, 0, wire.AuthHMACSHA1, secret, 1, []wire.EIDRecord{record(dc1, "192.0.2.11")})
 		}},
-		{"out-of-site prefix", "no-site", func() []sent {
+		{"out-of-site prefix", "no-site", func() []lisptest.Sent {
 			return f.register(etr1, 0, wire.AuthHMACSHA256, secret, 1, []wire.EIDRecord{record(other, "192.0.2.11")})
 		}},
-		{"less specific than the site", "no-site", func() []sent {
+		{"less specific than the site", "no-site", func() []lisptest.Sent {
 			wide := mapping.NewEID(0, netip.MustParsePrefix("198.51.0.0/16"))
 			return f.register(etr1, 0, wire.AuthHMACSHA256, secret, 1, []wire.EIDRecord{record(wide, "192.0.2.11")})
 		}},
-		{"more specific without accept-more-specifics", "no-site", func() []sent {
+		{"more specific without accept-more-specifics", "no-site", func() []lisptest.Sent {
 			sub := mapping.NewEID(0, netip.MustParsePrefix("2001:db8:1:1::/64"))
 			return f.register(etr1, 0, wire.AuthHMACSHA256, secret, 1, []wire.EIDRecord{record(sub, "192.0.2.11")})
 		}},
-		{"another site's prefix", "prefix-outside-site", func() []sent {
+		{"another site's prefix", "prefix-outside-site", func() []lisptest.Sent {
 			return f.register(etr1, 0, wire.AuthHMACSHA256, secret, 1, []wire.EIDRecord{record(dc1, "192.0.2.11"), record(dc2, "192.0.2.11")})
 		}},
 	} {
@@ -211,7 +193,7 @@ func TestNonceReplay(t *testing.T) {
 	sites := testSites()
 	sites[0].RequireNonceIncrease = true
 	f := newFixture(t)
-	f.s = New(sites, Options{Now: f.clk.now, Sender: f.timers, Stats: f.reg})
+	f.s = New(sites, Options{Now: f.clk.Now, Sender: f.timers, Stats: f.reg})
 	recs := []wire.EIDRecord{record(dc1, "192.0.2.11")}
 	if len(f.register(etr1, 0, wire.AuthHMACSHA256, secret, 5, recs, withXTR(1))) != 1 {
 		t.Fatal("first registration refused")
@@ -230,12 +212,12 @@ func TestNonceReplay(t *testing.T) {
 func TestExpiry(t *testing.T) {
 	f := newFixture(t)
 	f.register(etr1, 0, wire.AuthHMACSHA256, secret, 1, []wire.EIDRecord{record(dc1, "192.0.2.11")})
-	f.clk.advance(2*time.Minute + 59*time.Second)
+	f.clk.Advance(2*time.Minute + 59*time.Second)
 	f.s.Tick()
 	if f.s.Registrations() != 1 {
 		t.Fatal("expired too early")
 	}
-	f.clk.advance(2 * time.Second)
+	f.clk.Advance(2 * time.Second)
 	f.s.Tick()
 	if f.s.Registrations() != 0 {
 		t.Fatal("did not expire after 3 minutes")
@@ -245,13 +227,13 @@ func TestExpiry(t *testing.T) {
 		Records: []wire.EIDRecord{record(dc1, "192.0.2.11")}}}
 	m.Records[0].TTL = 10
 	raw, _ := wire.EncodeSigned(m, secret, wire.AuthOptions{})
-	f.s.HandleMapRegister(&control.Request{Raw: raw, Msg: m, Src: etr1, Local: netip.AddrPortFrom(ms, wire.ControlPort)}, &capture{})
-	f.clk.advance(9 * time.Minute)
+	f.s.HandleMapRegister(&control.Request{Raw: raw, Msg: m, Src: etr1, Local: netip.AddrPortFrom(ms, wire.ControlPort)}, &lisptest.Sender{})
+	f.clk.Advance(9 * time.Minute)
 	f.s.Tick()
 	if f.s.Registrations() != 1 {
 		t.Fatal("T-bit registration expired before its TTL")
 	}
-	f.clk.advance(2 * time.Minute)
+	f.clk.Advance(2 * time.Minute)
 	f.s.Tick()
 	if f.s.Registrations() != 0 {
 		t.Fatal("T-bit registration outlived its TTL")
@@ -268,18 +250,18 @@ func TestMergeTwoETRs(t *testing.T) {
 	}
 	// The first ETR learns the merged set in an unsolicited Map-Notify,
 	// retransmitted until it acks.
-	notes := f.timers.take()
-	if len(notes) != 1 || notes[0].to != etr1 {
+	notes := f.timers.Take()
+	if len(notes) != 1 || notes[0].To != etr1 {
 		t.Fatalf("unsolicited Map-Notifies: %+v", notes)
 	}
-	m, _ := wire.Decode(notes[0].b)
+	m, _ := wire.Decode(notes[0].B)
 	n := m.(*wire.MapNotify)
 	if len(n.Records[0].Locators) != 2 {
 		t.Errorf("notify carries %d locators", len(n.Records[0].Locators))
 	}
-	f.clk.advance(3 * time.Second)
+	f.clk.Advance(3 * time.Second)
 	f.s.Tick()
-	if len(f.timers.take()) != 1 {
+	if len(f.timers.Take()) != 1 {
 		t.Error("no retransmission after 3 s")
 	}
 	f.ack(n, secret)
@@ -287,9 +269,9 @@ func TestMergeTwoETRs(t *testing.T) {
 		t.Error("ack did not stop retransmission")
 	}
 	// One ETR lapses: the other still serves the prefix.
-	f.clk.advance(2 * time.Minute)
+	f.clk.Advance(2 * time.Minute)
 	f.register(etr2, 0, wire.AuthHMACSHA256, secret, 2, []wire.EIDRecord{record(dc1, "192.0.2.12")}, withXTR(2))
-	f.clk.advance(90 * time.Second)
+	f.clk.Advance(90 * time.Second)
 	f.s.Tick()
 	r = f.s.Sites("dc1")[0].Registrations[0]
 	if len(r.RegisteredBy) != 1 || r.Locators[0].Address.String() != "192.0.2.12" {
@@ -301,12 +283,12 @@ func TestRetransmitGivesUp(t *testing.T) {
 	f := newFixture(t)
 	f.register(etr1, 0, wire.AuthHMACSHA256, secret, 1, []wire.EIDRecord{record(dc1, "192.0.2.11")}, withXTR(1))
 	f.register(etr2, 0, wire.AuthHMACSHA256, secret, 1, []wire.EIDRecord{record(dc1, "192.0.2.12")}, withXTR(2))
-	f.timers.take()
+	f.timers.Take()
 	var sends int
 	for range 60 {
-		f.clk.advance(time.Second)
+		f.clk.Advance(time.Second)
 		f.s.Tick()
-		sends += len(f.timers.take())
+		sends += len(f.timers.Take())
 	}
 	// 3 s, 3 s, 3 s, then 6, 12, 24: five retransmissions in 51 s, then give up.
 	if sends != 5 || f.s.PendingNotifies() != 0 {
@@ -321,9 +303,9 @@ func mapRequest(eid mapping.EID, nonce uint64) *control.Request {
 		Local: netip.AddrPortFrom(ms, wire.ControlPort)}
 }
 
-func decodeReply(t *testing.T, s sent) *wire.MapReply {
+func decodeReply(t *testing.T, s lisptest.Sent) *wire.MapReply {
 	t.Helper()
-	m, err := wire.Decode(s.b)
+	m, err := wire.Decode(s.B)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,23 +321,23 @@ func TestProxyReplyVersusForward(t *testing.T) {
 	host := mapping.HostEID(0, netip.MustParseAddr("198.51.100.20"))
 	// Not proxied: the ECM goes unchanged to the ETR that registered last.
 	f.register(etr1, 0, wire.AuthHMACSHA256, secret, 1, []wire.EIDRecord{record(dc1, "192.0.2.11")}, withXTR(1))
-	f.clk.advance(time.Second)
+	f.clk.Advance(time.Second)
 	f.register(etr2, 0, wire.AuthHMACSHA256, secret, 1, []wire.EIDRecord{record(dc1, "192.0.2.12")}, withXTR(2))
-	var out capture
+	var out lisptest.Sender
 	if f.s.HandleMapRequest(mapRequest(host, 77), &out) != control.Handled {
 		t.Fatal("not handled")
 	}
-	if len(out.msgs) != 1 || string(out.msgs[0].b) != "ecm-bytes" || out.msgs[0].to != netip.AddrPortFrom(etr2.Addr(), 4342) {
-		t.Fatalf("forward: %+v", out.msgs)
+	if len(out.All()) != 1 || string(out.All()[0].B) != "ecm-bytes" || out.All()[0].To != netip.AddrPortFrom(etr2.Addr(), 4342) {
+		t.Fatalf("forward: %+v", out.All())
 	}
 	// Proxy: the Map-Server answers the ITR itself, A and L bits clear.
 	f.register(etr1, 0, wire.AuthHMACSHA256, secret, 2, []wire.EIDRecord{record(dc1, "192.0.2.11")}, withXTR(1), proxy)
-	out = capture{}
+	out.Take()
 	f.s.HandleMapRequest(mapRequest(host, 78), &out)
-	if len(out.msgs) != 1 || out.msgs[0].to != netip.AddrPortFrom(itr, 61000) || out.msgs[0].src != ms {
-		t.Fatalf("proxy reply: %+v", out.msgs)
+	if len(out.All()) != 1 || out.All()[0].To != netip.AddrPortFrom(itr, 61000) || out.All()[0].Src != ms {
+		t.Fatalf("proxy reply: %+v", out.All())
 	}
-	rep := decodeReply(t, out.msgs[0])
+	rep := decodeReply(t, out.All()[0])
 	rec := rep.Records[0]
 	if rep.Nonce != 78 || rec.Authoritative || rec.PrefixString() != "198.51.100.0/24" || len(rec.Locators) != 2 || rec.Locators[0].Local() {
 		t.Errorf("proxy reply: %v", rep)
@@ -368,20 +350,20 @@ func TestNegativeForUnregistered(t *testing.T) {
 	// least-specific prefix holding the EID and no registration.
 	host := mapping.NewEID(0, netip.MustParsePrefix("198.51.100.0/25"))
 	f.register(etr1, 0, wire.AuthHMACSHA256, secret, 1, []wire.EIDRecord{record(host, "192.0.2.11")})
-	var out capture
+	var out lisptest.Sender
 	f.s.HandleMapRequest(mapRequest(mapping.HostEID(0, netip.MustParseAddr("198.51.100.200")), 5), &out)
-	rep := decodeReply(t, out.msgs[0])
+	rep := decodeReply(t, out.All()[0])
 	rec := rep.Records[0]
 	if rec.PrefixString() != "198.51.100.128/25" || rec.TTL != 1 || rec.Action != wire.ActionNativelyForward || len(rec.Locators) != 0 {
 		t.Errorf("negative reply: %v", rep)
 	}
-	out = capture{}
+	out.Take()
 	f.s.HandleMapRequest(mapRequest(mapping.HostEID(1000, netip.MustParseAddr("203.0.113.9")), 6), &out)
-	if rec := decodeReply(t, out.msgs[0]).Records[0]; rec.PrefixString() != "[1000]203.0.113.0/24" || rec.TTL != 1 {
+	if rec := decodeReply(t, out.All()[0]).Records[0]; rec.PrefixString() != "[1000]203.0.113.0/24" || rec.TTL != 1 {
 		t.Errorf("negative reply in IID 1000: %v", rec)
 	}
 	// Outside every site: not the Map-Server's business.
-	if f.s.HandleMapRequest(mapRequest(mapping.HostEID(0, netip.MustParseAddr("192.0.2.99")), 7), &capture{}) != control.DropEIDNotServed {
+	if f.s.HandleMapRequest(mapRequest(mapping.HostEID(0, netip.MustParseAddr("192.0.2.99")), 7), &lisptest.Sender{}) != control.DropEIDNotServed {
 		t.Error("handled an EID of no site")
 	}
 }
@@ -391,40 +373,40 @@ func TestPubSub(t *testing.T) {
 	// The subscribing xTR registers its own site: that is the security association.
 	f.register(etr2, 0, wire.AuthHMACSHA256, []byte("dc2key"), 1, []wire.EIDRecord{record(dc2, "192.0.2.12")}, withXTR(9))
 	f.register(etr1, 0, wire.AuthHMACSHA256, secret, 1, []wire.EIDRecord{record(dc1, "192.0.2.11")}, withXTR(1), proxy)
-	f.timers.take()
+	f.timers.Take()
 	req := subscription("198.51.100.20", 100)
-	var out capture
+	var out lisptest.Sender
 	f.s.HandleMapRequest(req, &out)
-	if len(out.msgs) != 1 {
-		t.Fatalf("subscription request not answered: %+v", out.msgs)
+	if len(out.All()) != 1 {
+		t.Fatalf("subscription request not answered: %+v", out.All())
 	}
-	ackN := f.timers.take()
-	if len(ackN) != 1 || ackN[0].to != netip.AddrPortFrom(itr, 4342) {
+	ackN := f.timers.Take()
+	if len(ackN) != 1 || ackN[0].To != netip.AddrPortFrom(itr, 4342) {
 		t.Fatalf("subscription ack: %+v", ackN)
 	}
-	if err := wire.Verify(ackN[0].b, []byte("dc2key"), wire.AuthOptions{}); err != nil {
+	if err := wire.Verify(ackN[0].B, []byte("dc2key"), wire.AuthOptions{}); err != nil {
 		t.Fatalf("subscription Map-Notify not signed with the xTR's site key: %v", err)
 	}
-	n0, _ := wire.Decode(ackN[0].b)
+	n0, _ := wire.Decode(ackN[0].B)
 	if n0.(*wire.MapNotify).Nonce != 100 || len(f.s.Subscriptions()) != 1 {
 		t.Fatalf("subscription: %v, %+v", n0, f.s.Subscriptions())
 	}
 	f.ack(n0.(*wire.MapNotify), []byte("dc2key"))
 	// Replay of the same nonce is refused.
-	f.s.HandleMapRequest(req, &capture{})
+	f.s.HandleMapRequest(req, &lisptest.Sender{})
 	if len(f.s.Subscriptions()) != 1 || f.counter("subscriptions_rejected", "") != 1 {
 		t.Error("replayed subscription not refused")
 	}
 	// A change: a host route registered from elsewhere. The subscriber of
 	// the covering prefix gets the new mapping, nonce + 1, and acks it.
-	f.timers.take()
+	f.timers.Take()
 	host := mapping.HostEID(0, netip.MustParseAddr("198.51.100.20"))
 	f.register(etr1, 0, wire.AuthHMACSHA256, secret, 2, []wire.EIDRecord{record(host, "192.0.2.13")}, withXTR(1))
-	pub := f.timers.take()
+	pub := f.timers.Take()
 	if len(pub) != 1 {
 		t.Fatalf("publications: %d", len(pub))
 	}
-	m, _ := wire.Decode(pub[0].b)
+	m, _ := wire.Decode(pub[0].B)
 	n := m.(*wire.MapNotify)
 	if n.Nonce != 101 || n.Records[0].PrefixString() != "198.51.100.20/32" {
 		t.Errorf("publication: %v", n)
@@ -437,7 +419,7 @@ func TestPubSub(t *testing.T) {
 	mreq := req.Msg.(*wire.MapRequest)
 	mreq.Nonce = 200
 	mreq.ITRRLOCs = []wire.Address{{}}
-	f.s.HandleMapRequest(req, &capture{})
+	f.s.HandleMapRequest(req, &lisptest.Sender{})
 	if len(f.s.Subscriptions()) != 0 {
 		t.Error("unsubscribe did not remove the subscription")
 	}
@@ -464,7 +446,7 @@ func (f *fixture) ack(n *wire.MapNotify, key []byte) {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	f.s.HandleMapNotifyAck(&control.Request{Raw: raw, Msg: a, Src: netip.AddrPortFrom(itr, wire.ControlPort)}, &capture{})
+	f.s.HandleMapNotifyAck(&control.Request{Raw: raw, Msg: a, Src: netip.AddrPortFrom(itr, wire.ControlPort)}, &lisptest.Sender{})
 }
 
 // subscription is a Map-Request of xTR 9 (site-ID 7) subscribing to host.
@@ -483,11 +465,11 @@ func (f *fixture) subscribeDC1() {
 	f.register(etr2, 0, wire.AuthHMACSHA256, []byte("dc2key"), 1, []wire.EIDRecord{record(dc2, "192.0.2.12")}, withXTR(9))
 	f.register(etr1, 0, wire.AuthHMACSHA256, secret, 1, []wire.EIDRecord{record(dc1, "192.0.2.11")}, withXTR(1))
 	req := subscription("198.51.100.20", 100)
-	f.s.HandleMapRequest(req, &capture{})
+	f.s.HandleMapRequest(req, &lisptest.Sender{})
 	if len(f.s.Subscriptions()) != 1 {
 		f.t.Fatal("not subscribed")
 	}
-	f.timers.take()
+	f.timers.Take()
 }
 
 // After a reload that changes the subscriber's site key, publications are
@@ -499,14 +481,14 @@ func TestReloadResignsSubscriptions(t *testing.T) {
 	sites := testSites()
 	sites[1].Keys[0].Secret = []byte("rotated")
 	f.s.Reload(sites, map[string]bool{"dc2": true})
-	f.timers.take()
+	f.timers.Take()
 	host := mapping.HostEID(0, netip.MustParseAddr("198.51.100.20"))
 	f.register(etr1, 0, wire.AuthHMACSHA256, secret, 2, []wire.EIDRecord{record(host, "192.0.2.13")}, withXTR(1))
-	pub := f.timers.take()
+	pub := f.timers.Take()
 	if len(pub) != 1 {
 		t.Fatalf("publications: %d, want 1", len(pub))
 	}
-	if err := wire.Verify(pub[0].b, []byte("rotated"), wire.AuthOptions{}); err != nil {
+	if err := wire.Verify(pub[0].B, []byte("rotated"), wire.AuthOptions{}); err != nil {
 		t.Errorf("publication after the key change not signed with the new key: %v", err)
 	}
 	f.s.Reload(testSites()[:1], map[string]bool{})
@@ -521,20 +503,20 @@ func TestReconfigureTimers(t *testing.T) {
 	f.s.Reconfigure(testSites(), nil, Options{RegistrationTimeout: time.Minute, MaxSubscriptions: 1,
 		NotifyRetransmit: 10 * time.Second, UnregisteredTTL: 7})
 	f.register(etr1, 0, wire.AuthHMACSHA256, secret, 1, []wire.EIDRecord{record(dc1, "192.0.2.11")})
-	f.clk.advance(61 * time.Second)
+	f.clk.Advance(61 * time.Second)
 	f.s.Tick()
 	if f.s.Registrations() != 0 {
 		t.Error("registration outlived the reloaded 1m registration-timeout")
 	}
-	var out capture
+	var out lisptest.Sender
 	f.s.HandleMapRequest(mapRequest(mapping.HostEID(0, netip.MustParseAddr("198.51.100.9")), 5), &out)
-	if r := decodeReply(t, out.msgs[0]); r.Records[0].TTL != 7 {
+	if r := decodeReply(t, out.All()[0]); r.Records[0].TTL != 7 {
 		t.Errorf("unregistered site answered with TTL %d, want the reloaded 7", r.Records[0].TTL)
 	}
 	f.subscribeDC1()
 	// The second subscriber is over the reloaded limit of one.
 	req := subscription("198.51.100.21", 300)
-	f.s.HandleMapRequest(req, &capture{})
+	f.s.HandleMapRequest(req, &lisptest.Sender{})
 	if n := len(f.s.Subscriptions()); n != 1 {
 		t.Errorf("%d subscriptions, want the reloaded limit 1", n)
 	}
@@ -542,15 +524,15 @@ func TestReconfigureTimers(t *testing.T) {
 	// retransmitted after the reloaded 10 s.
 	host := mapping.HostEID(0, netip.MustParseAddr("198.51.100.20"))
 	f.register(etr1, 0, wire.AuthHMACSHA256, secret, 2, []wire.EIDRecord{record(host, "192.0.2.13")}, withXTR(1))
-	f.timers.take()
-	f.clk.advance(9 * time.Second)
+	f.timers.Take()
+	f.clk.Advance(9 * time.Second)
 	f.s.Tick()
-	if n := len(f.timers.take()); n != 0 {
+	if n := len(f.timers.Take()); n != 0 {
 		t.Errorf("retransmitted after 9s: %d", n)
 	}
-	f.clk.advance(2 * time.Second)
+	f.clk.Advance(2 * time.Second)
 	f.s.Tick()
-	if n := len(f.timers.take()); n != 2 {
+	if n := len(f.timers.Take()); n != 2 {
 		t.Errorf("%d retransmissions after 11s, want 2", n)
 	}
 }

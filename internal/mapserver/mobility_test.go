@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lispd/lispd/internal/adminapi"
+	"github.com/lispd/lispd/internal/lisptest"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/wire"
 )
@@ -41,7 +42,7 @@ func mobilitySites() []Site {
 
 func newMobilityFixture(t *testing.T) *fixture {
 	f := newFixture(t)
-	f.s = New(mobilitySites(), Options{Now: f.clk.now, Sender: f.timers, Stats: f.reg})
+	f.s = New(mobilitySites(), Options{Now: f.clk.Now, Sender: f.timers, Stats: f.reg})
 	return f
 }
 
@@ -49,18 +50,18 @@ func withSite(id byte, siteID uint64) regOpt {
 	return func(m *wire.MapRegister) { m.HasXTRID, m.XTRID, m.SiteID = true, [16]byte{id}, siteID }
 }
 
-func (f *fixture) regVM(src netip.AddrPort, key []byte, nonce uint64, rloc string, opts ...regOpt) []sent {
+func (f *fixture) regVM(src netip.AddrPort, key []byte, nonce uint64, rloc string, opts ...regOpt) []lisptest.Sent {
 	f.t.Helper()
 	return f.register(src, 0, wire.AuthHMACSHA256, key, nonce, []wire.EIDRecord{record(vm, rloc)}, opts...)
 }
 
 // notifyTo finds the one message sent to dst, checks it is a Map-Notify
 // signed with key and returns it.
-func (f *fixture) notifyTo(msgs []sent, dst netip.AddrPort, key []byte) *wire.MapNotify {
+func (f *fixture) notifyTo(msgs []lisptest.Sent, dst netip.AddrPort, key []byte) *wire.MapNotify {
 	f.t.Helper()
-	var found *sent
+	var found *lisptest.Sent
 	for i := range msgs {
-		if msgs[i].to == dst {
+		if msgs[i].To == dst {
 			if found != nil {
 				f.t.Fatalf("two messages to %v", dst)
 			}
@@ -70,13 +71,13 @@ func (f *fixture) notifyTo(msgs []sent, dst netip.AddrPort, key []byte) *wire.Ma
 	if found == nil {
 		f.t.Fatalf("nothing sent to %v among %d messages", dst, len(msgs))
 	}
-	if found.src != ms {
-		f.t.Errorf("message to %v sent from %v, want %v", dst, found.src, ms)
+	if found.Src != ms {
+		f.t.Errorf("message to %v sent from %v, want %v", dst, found.Src, ms)
 	}
-	if err := wire.Verify(found.b, key, wire.AuthOptions{}); err != nil {
+	if err := wire.Verify(found.B, key, wire.AuthOptions{}); err != nil {
 		f.t.Fatalf("message to %v does not verify with %q: %v", dst, key, err)
 	}
-	m, err := wire.Decode(found.b)
+	m, err := wire.Decode(found.B)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -130,22 +131,22 @@ func TestSharedPrefixEachSiteItsKey(t *testing.T) {
 
 	for _, tc := range []struct {
 		name, reason string
-		do           func() []sent
+		do           func() []lisptest.Sent
 	}{
-		{"neither site's key", "bad-auth", func() []sent { return f.regVM(xtrB, []byte("wrong"), 2, "192.0.2.32") }},
-		{"key ID neither site has", "unknown-key-id", func() []sent {
+		{"neither site's key", "bad-auth", func() []lisptest.Sent { return f.regVM(xtrB, []byte("wrong"), 2, "192.0.2.32") }},
+		{"key ID neither site has", "unknown-key-id", func() []lisptest.Sent {
 			return f.register(xtrB, 3, wire.AuthHMACSHA256, dc2Key, 2, []wire.EIDRecord{record(vm, "192.0.2.32")})
 		}},
 		// Longest match: inside edge's /28, dc2's /25 gives no right.
-		{"the longer prefix belongs to edge", "bad-auth", func() []sent {
+		{"the longer prefix belongs to edge", "bad-auth", func() []lisptest.Sent {
 			e := mapping.NewEID(0, netip.MustParsePrefix("203.0.113.5/32"))
 			return f.register(xtrB, 0, wire.AuthHMACSHA256, dc2Key, 2, []wire.EIDRecord{record(e, "192.0.2.32")})
 		}},
 		// The chosen site must hold every record: dc1's prefix with dc2's key.
-		{"records of the shared and of another site's prefix", "bad-auth", func() []sent {
+		{"records of the shared and of another site's prefix", "bad-auth", func() []lisptest.Sent {
 			return f.register(xtrB, 0, wire.AuthHMACSHA256, dc2Key, 2, []wire.EIDRecord{record(vm, "192.0.2.32"), record(dc1Only, "192.0.2.32")})
 		}},
-		{"records no one site holds", "prefix-outside-site", func() []sent {
+		{"records no one site holds", "prefix-outside-site", func() []lisptest.Sent {
 			return f.register(xtrB, 0, wire.AuthHMACSHA256, dc2Key, 2, []wire.EIDRecord{record(dc1Only, "192.0.2.32"), record(dc2Only, "192.0.2.32")})
 		}},
 	} {
@@ -181,16 +182,16 @@ func TestMoveBetweenSites(t *testing.T) {
 	mreq := req.Msg.(*wire.MapRequest)
 	mreq.HasXTRID, mreq.XTRID, mreq.SiteID = true, [16]byte{9}, 7
 	mreq.Records[0].Notify = true
-	f.s.HandleMapRequest(req, &capture{})
-	sub := f.notifyTo(f.timers.take(), itrNotif, edgeKey)
+	f.s.HandleMapRequest(req, &lisptest.Sender{})
+	sub := f.notifyTo(f.timers.Take(), itrNotif, edgeKey)
 	onlyLocator(t, "subscription", sub, "192.0.2.31")
 	f.ack(sub, edgeKey)
-	start := f.clk.t
+	start := f.clk.Now()
 
 	// The VM moves to dc2: B registers it.
-	f.clk.advance(10 * time.Second)
+	f.clk.Advance(10 * time.Second)
 	f.expectNotify(f.regVM(xtrB, dc2Key, 1, "192.0.2.32", withSite(0xB, 2)), xtrB, dc2Key, 1)
-	sentNow := f.timers.take()
+	sentNow := f.timers.Take()
 	if len(sentNow) != 2 {
 		t.Fatalf("%d unsolicited messages after the move, want the old xTR's Map-Notify and a publication", len(sentNow))
 	}
@@ -224,16 +225,16 @@ func TestMoveBetweenSites(t *testing.T) {
 		t.Errorf("registrations_moved = %d", got)
 	}
 	// Map-Requests now go to B.
-	var out capture
+	var out lisptest.Sender
 	f.s.HandleMapRequest(mapRequest(vm, 5), &out)
-	if len(out.msgs) != 1 || out.msgs[0].to != netip.AddrPortFrom(xtrB.Addr(), 4342) {
-		t.Errorf("Map-Request after the move went to %+v", out.msgs)
+	if len(out.All()) != 1 || out.All()[0].To != netip.AddrPortFrom(xtrB.Addr(), 4342) {
+		t.Errorf("Map-Request after the move went to %+v", out.All())
 	}
 
 	// The old xTR gets the Map-Notify again until it acks.
-	f.clk.advance(3 * time.Second)
+	f.clk.Advance(3 * time.Second)
 	f.s.Tick()
-	again := f.notifyTo(f.timers.take(), xtrA, dc1Key)
+	again := f.notifyTo(f.timers.Take(), xtrA, dc1Key)
 	if again.Nonce != toA.Nonce {
 		t.Errorf("retransmission nonce %x, want %x", again.Nonce, toA.Nonce)
 	}
@@ -241,15 +242,15 @@ func TestMoveBetweenSites(t *testing.T) {
 	if n := f.s.PendingNotifies(); n != 0 {
 		t.Errorf("%d Map-Notifies pending after the acks", n)
 	}
-	f.clk.advance(10 * time.Second)
+	f.clk.Advance(10 * time.Second)
 	f.s.Tick()
-	if msgs := f.timers.take(); len(msgs) != 0 {
+	if msgs := f.timers.Take(); len(msgs) != 0 {
 		t.Errorf("%d messages sent after the ack", len(msgs))
 	}
 
 	// And back to dc1: the same in reverse.
 	f.regVM(xtrA, dc1Key, 2, "192.0.2.31", withSite(0xA, 1))
-	sentNow = f.timers.take()
+	sentNow = f.timers.Take()
 	toB := f.notifyTo(sentNow, xtrB, dc2Key)
 	onlyLocator(t, "Map-Notify to dc2's xTR", toB, "192.0.2.31")
 	if toB.XTRID != [16]byte{0xB} || toB.SiteID != 2 {
@@ -269,7 +270,7 @@ func TestMoveBetweenSites(t *testing.T) {
 		t.Errorf("%d registrations", f.s.Registrations())
 	}
 	// Once the prefix expires its move history goes with it.
-	f.clk.advance(4 * time.Minute)
+	f.clk.Advance(4 * time.Minute)
 	f.s.Tick()
 	f.regVM(xtrA, dc1Key, 3, "192.0.2.31", withSite(0xA, 1))
 	if v := f.vmView("dc1"); v == nil || v.Moves != 0 || v.LastMove != nil {
@@ -286,7 +287,7 @@ func TestSameSiteMergesOtherSiteIDMoves(t *testing.T) {
 		t.Fatalf("two xTRs of one site and site-ID: %+v", v)
 	}
 	// A learns the merged set, as before.
-	if n := f.notifyTo(f.timers.take(), xtrA, dc1Key); len(n.Records[0].Locators) != 2 {
+	if n := f.notifyTo(f.timers.Take(), xtrA, dc1Key); len(n.Records[0].Locators) != 2 {
 		t.Errorf("merge Map-Notify carries %v", n.Records[0].Locators)
 	}
 	if got := f.counter("registrations_moved", ""); got != 0 {
@@ -295,7 +296,7 @@ func TestSameSiteMergesOtherSiteIDMoves(t *testing.T) {
 
 	// Same Map-Server site, another site-ID: a move, both old xTRs told.
 	f.regVM(xtrB, dc1Key, 1, "192.0.2.32", withSite(0xC, 3))
-	msgs := f.timers.take()
+	msgs := f.timers.Take()
 	if len(msgs) != 2 {
 		t.Fatalf("%d Map-Notifies after the move, want one per old xTR", len(msgs))
 	}
@@ -310,10 +311,10 @@ func TestSameSiteMergesOtherSiteIDMoves(t *testing.T) {
 func TestLapsedOtherSiteIsNoMove(t *testing.T) {
 	f := newMobilityFixture(t)
 	f.regVM(xtrA, dc1Key, 1, "192.0.2.31", withSite(0xA, 1))
-	f.clk.advance(4 * time.Minute) // lapsed, not yet swept by Tick
-	f.timers.take()
+	f.clk.Advance(4 * time.Minute) // lapsed, not yet swept by Tick
+	f.timers.Take()
 	f.regVM(xtrB, dc2Key, 1, "192.0.2.32", withSite(0xB, 2))
-	if msgs := f.timers.take(); len(msgs) != 0 {
+	if msgs := f.timers.Take(); len(msgs) != 0 {
 		t.Errorf("%d messages to a lapsed xTR", len(msgs))
 	}
 	if v := f.vmView("dc2"); v == nil || v.Moves != 0 || len(v.RegisteredBy) != 1 {
@@ -332,12 +333,12 @@ func TestWithdrawIsNoMove(t *testing.T) {
 	withdraw := func(m *wire.MapRegister) { m.UseTTL = true; m.Records[0].TTL = 0 }
 	f.regVM(xtrA, dc1Key, 1, "192.0.2.31", withSite(0xA, 1))
 	f.regVM(xtrB, dc2Key, 1, "192.0.2.32", withSite(0xB, 2))
-	f.timers.take()
+	f.timers.Take()
 	f.regVM(xtrA, dc1Key, 2, "192.0.2.31", withSite(0xA, 1), withdraw)
 	if v := f.vmView("dc2"); v == nil || len(v.RegisteredBy) != 1 || v.Moves != 1 {
 		t.Fatalf("a late withdrawal from the old site changed the registration: %+v", v)
 	}
-	if msgs := f.timers.take(); len(msgs) != 0 {
+	if msgs := f.timers.Take(); len(msgs) != 0 {
 		t.Errorf("%d messages sent for a withdrawal of nothing", len(msgs))
 	}
 	f.regVM(xtrB, dc2Key, 2, "192.0.2.32", withSite(0xB, 2), withdraw)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lispd/lispd/internal/lisptest"
 	"github.com/lispd/lispd/internal/mapping"
 )
 
@@ -65,17 +66,17 @@ var (
 	base = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 )
 
-func newManager(t *testing.T, mode string) (*Manager, *rec, *time.Time) {
+func newManager(t *testing.T, mode string) (*Manager, *rec, *lisptest.Clock) {
 	t.Helper()
 	r := &rec{}
-	now := base
+	clk := lisptest.NewClock(base)
 	m := New(Options{
 		Ranges: []Range{{Name: "vms", EID: mapping.NewEID(0, netip.MustParsePrefix("203.0.113.0/28")), Interface: "lan0",
 			Mode: mode, NotifyGroup: netip.MustParseAddr("233.252.0.1"), Locators: dc1, Timeout: 6 * time.Second}},
-		XTR: r, Kernel: r, DataPlane: r, Announcer: r, Now: func() time.Time { return now },
+		XTR: r, Kernel: r, DataPlane: r, Announcer: r, Now: clk.Now,
 	})
 	r.take()
-	return m, r, &now
+	return m, r, clk
 }
 
 func want(t *testing.T, got []string, want ...string) {
@@ -112,7 +113,7 @@ func TestMovedAwayAndBack(t *testing.T) {
 	m, r, now := newManager(t, AcrossSubnet)
 	m.Detected(0, d1, "data", "")
 	r.take()
-	*now = now.Add(time.Second)
+	now.Advance(time.Second)
 	m.MovedAway(d1h, mapping.Mapping{EID: d1h, TTL: 10, Locators: dc2})
 	want(t, r.take(), "remove 203.0.113.10/32 withdraw=false", "route 203.0.113.10/32 tun",
 		"away 203.0.113.10/32 [198.18.6.2] 10m0s", "dp ranges=1 known=[]", "dp away=[203.0.113.10/32]")
@@ -140,22 +141,22 @@ func TestSilentHostProbedThenUnregistered(t *testing.T) {
 	m, r, now := newManager(t, AcrossSubnet)
 	m.Detected(0, d1, "data", "")
 	r.take()
-	*now = now.Add(1900 * time.Millisecond)
+	now.Advance(1900 * time.Millisecond)
 	m.Tick()
 	want(t, r.take()) // quiet for less than timeout/3
-	*now = now.Add(200 * time.Millisecond)
+	now.Advance(200 * time.Millisecond)
 	m.Tick()
 	want(t, r.take(), "probe lan0 203.0.113.10")
 	m.Tick()
 	want(t, r.take()) // probes are spaced by timeout/6
-	*now = now.Add(time.Second)
+	now.Advance(time.Second)
 	m.Tick()
 	want(t, r.take(), "probe lan0 203.0.113.10")
 	m.Alive(0, d1) // it answered
-	*now = now.Add(5 * time.Second)
+	now.Advance(5 * time.Second)
 	m.Tick()
 	want(t, r.take(), "probe lan0 203.0.113.10")
-	*now = now.Add(1100 * time.Millisecond)
+	now.Advance(1100 * time.Millisecond)
 	m.Tick()
 	want(t, r.take(), "remove 203.0.113.10/32 withdraw=true", "unroute 203.0.113.10/32",
 		"dp ranges=1 known=[]", "dp away=[]")
@@ -185,7 +186,7 @@ func TestClaimedByOtherSite(t *testing.T) {
 	m.Detected(0, other, "data", "")
 	m.Claimed(mapping.HostEID(0, other), dc2)
 	r.take()
-	*now = now.Add(7 * time.Second)
+	now.Advance(7 * time.Second)
 	m.Tick()
 	for _, h := range m.View()[0].Hosts {
 		if h.EID == other {
@@ -199,7 +200,7 @@ func TestAwayExpires(t *testing.T) {
 	m.Detected(0, d1, "data", "")
 	m.MovedAway(d1h, mapping.Mapping{EID: d1h, TTL: 1, Locators: dc2})
 	r.take()
-	*now = now.Add(61 * time.Second)
+	now.Advance(61 * time.Second)
 	m.Tick()
 	want(t, r.take(), "clear-away 203.0.113.10/32", "unroute 203.0.113.10/32", "dp ranges=1 known=[]", "dp away=[]")
 }
@@ -234,7 +235,7 @@ func TestSetTimeout(t *testing.T) {
 	if v := m.View(); v[0].TimeoutSec != 2 || m.Ranges()[0].Timeout != 2*time.Second {
 		t.Errorf("show dynamic-eid timeout %v s", v[0].TimeoutSec)
 	}
-	*now = now.Add(3 * time.Second)
+	now.Advance(3 * time.Second)
 	m.Tick()
 	if got := r.take(); !slices.Contains(got, "remove 203.0.113.10/32 withdraw=true") {
 		t.Errorf("host silent past the new timeout not unregistered: %v", got)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/lispd/lispd/internal/control"
+	"github.com/lispd/lispd/internal/lisptest"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/wire"
 )
@@ -20,25 +21,25 @@ func TestRoamingHost(t *testing.T) {
 	rloc := netip.MustParseAddr("192.0.2.12")
 	itr := netip.MustParseAddr("192.0.2.30")
 	secret := []byte("dc1-key")
-	c, clk, d := &capture{}, &clock{t: time.Unix(1e9, 0)}, &dp{set: map[mapping.EID]CacheEntry{}}
+	c, clk, d := &lisptest.Sender{}, lisptest.NewClock(time.Unix(1e9, 0)), &dp{set: map[mapping.EID]CacheEntry{}}
 	var moved []mapping.Mapping
-	s := New(Options{ETR: true, ITR: true, LocalRLOCs: []netip.Addr{rloc}, Now: clk.now, Sender: c, DataPlane: d,
+	s := New(Options{ETR: true, ITR: true, LocalRLOCs: []netip.Addr{rloc}, Now: clk.Now, Sender: c, DataPlane: d,
 		MapServers: []MapServerPeer{{Addr: ms, KeyID: 1, Alg: wire.AuthHMACSHA256, Secret: secret, WantMapNotify: true}},
 		Database: []DatabaseEntry{{EID: mapping.NewEID(0, netip.MustParsePrefix("203.0.113.0/25")),
 			Locators: []mapping.Locator{{Addr: rloc, Priority: 1, Weight: 100}}}},
 		OnMovedAway: func(_ mapping.EID, to mapping.Mapping) { moved = append(moved, to) }})
 	s.Tick()
-	c.take()
+	c.Take()
 	host := mapping.HostEID(0, netip.MustParseAddr("203.0.113.10"))
 	ours := []mapping.Locator{{Addr: rloc, Priority: 1, Weight: 100}}
 	if !s.AddHost(host, ours) || s.AddHost(host, ours) {
 		t.Fatal("AddHost: want true then false")
 	}
-	out := c.take()
-	if len(out) != 1 || out[0].to != netip.AddrPortFrom(ms, 4342) {
+	out := c.Take()
+	if len(out) != 1 || out[0].To != netip.AddrPortFrom(ms, 4342) {
 		t.Fatalf("no immediate Map-Register: %+v", out)
 	}
-	m, _ := wire.Decode(out[0].b)
+	m, _ := wire.Decode(out[0].B)
 	if reg := m.(*wire.MapRegister); len(reg.Records) != 2 {
 		t.Errorf("Map-Register has %d records, want the /25 and the host", len(reg.Records))
 	}
@@ -63,12 +64,12 @@ func TestRoamingHost(t *testing.T) {
 		t.Fatalf("merged set taken for a move: %v", moved)
 	}
 	elsewhere := []mapping.Locator{{Addr: netip.MustParseAddr("198.18.6.2"), Priority: 1, Weight: 100, Flags: wire.LocatorReachable}}
-	c.take()
+	c.Take()
 	notify(elsewhere)
 	if len(moved) != 1 || moved[0].Locators[0].Addr != elsewhere[0].Addr {
 		t.Fatalf("move not reported: %v", moved)
 	}
-	if out := c.take(); len(out) != 1 {
+	if out := c.Take(); len(out) != 1 {
 		t.Errorf("want one Map-Notify-Ack, got %d messages", len(out))
 	}
 
@@ -78,11 +79,11 @@ func TestRoamingHost(t *testing.T) {
 	if e, ok := d.set[host]; !ok || e.Locators[0].Addr != elsewhere[0].Addr {
 		t.Errorf("away entry not programmed: %+v", d.set)
 	}
-	out = c.take()
-	if len(out) != 1 || out[0].to != netip.AddrPortFrom(itr, 4342) {
+	out = c.Take()
+	if len(out) != 1 || out[0].To != netip.AddrPortFrom(itr, 4342) {
 		t.Fatalf("want one SMR to the recent ITR, got %+v", out)
 	}
-	m, _ = wire.Decode(out[0].b)
+	m, _ = wire.Decode(out[0].B)
 	if smr := m.(*wire.MapRequest); !smr.SMR || smr.Records[0].MaskLen != 32 {
 		t.Errorf("not an SMR for the host: %v", smr)
 	}
@@ -94,12 +95,12 @@ func TestRoamingHost(t *testing.T) {
 	late := netip.MustParseAddr("192.0.2.40")
 	s.AwayHit(late, 0, host.Prefix.Addr())
 	s.AwayHit(late, 0, host.Prefix.Addr())
-	if out := c.take(); len(out) != 1 || out[0].to != netip.AddrPortFrom(late, 4342) {
+	if out := c.Take(); len(out) != 1 || out[0].To != netip.AddrPortFrom(late, 4342) {
 		t.Errorf("want one SMR to the late ITR, got %+v", out)
 	}
-	clk.advance(1100 * time.Millisecond)
+	clk.Advance(1100 * time.Millisecond)
 	s.AwayHit(late, 0, netip.MustParseAddr("203.0.113.99")) // not away
-	if out := c.take(); len(out) != 0 {
+	if out := c.Take(); len(out) != 0 {
 		t.Errorf("SMR for a host that is not away: %+v", out)
 	}
 	s.ClearAway(host)
@@ -111,11 +112,11 @@ func TestRoamingHost(t *testing.T) {
 	// may cache it at the other site) get an SMR besides the Map-Register.
 	// The SMRs wait for the Map-Server's acknowledgement: before it, the
 	// Map-Requests they invoke could still find the old site.
-	clk.advance(1100 * time.Millisecond)
+	clk.Advance(1100 * time.Millisecond)
 	s.AddHost(host, ours)
-	smrs := func(msgs []sent) (n int, reg *wire.MapRegister) {
+	smrs := func(msgs []lisptest.Sent) (n int, reg *wire.MapRegister) {
 		for _, m := range msgs {
-			switch r := must(wire.Decode(m.b)).(type) {
+			switch r := must(wire.Decode(m.B)).(type) {
 			case *wire.MapRequest:
 				if r.SMR {
 					n++
@@ -126,7 +127,7 @@ func TestRoamingHost(t *testing.T) {
 		}
 		return n, reg
 	}
-	n, reg := smrs(c.take())
+	n, reg := smrs(c.Take())
 	if n != 0 || reg == nil {
 		t.Fatalf("before the ack: %d SMRs (want 0), Map-Register sent: %v", n, reg != nil)
 	}
@@ -137,17 +138,17 @@ func TestRoamingHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.HandleMapNotify(&control.Request{Raw: b, Msg: must(wire.Decode(b)).(*wire.MapNotify), Src: netip.AddrPortFrom(ms, 4342), Local: netip.AddrPortFrom(rloc, wire.ControlPort)}, c)
-	if n, _ := smrs(c.take()); n != 2 {
+	if n, _ := smrs(c.Take()); n != 2 {
 		t.Errorf("%d SMRs when the host came back, want 2 (both recent ITRs)", n)
 	}
 
 	// A silent host is withdrawn.
 	s.RemoveHost(host, true)
-	out = c.take()
+	out = c.Take()
 	if len(out) != 1 {
 		t.Fatalf("want one withdrawing Map-Register, got %d", len(out))
 	}
-	m, _ = wire.Decode(out[0].b)
+	m, _ = wire.Decode(out[0].B)
 	if reg := m.(*wire.MapRegister); !reg.UseTTL || len(reg.Records) != 1 || reg.Records[0].TTL != 0 {
 		t.Errorf("withdraw: %v", reg)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lispd/lispd/internal/control"
+	"github.com/lispd/lispd/internal/lisptest"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/wire"
 )
@@ -31,10 +32,10 @@ func entries(eids ...mapping.EID) []DatabaseEntry {
 }
 
 // xtrOpts is an xTR registering eids with ms1.
-func xtrOpts(clk *clock, c *capture, eids ...mapping.EID) Options {
+func xtrOpts(clk *lisptest.Clock, c *lisptest.Sender, eids ...mapping.EID) Options {
 	return Options{ITR: true, ETR: true, Database: entries(eids...), MapServers: []MapServerPeer{ms1},
 		MapResolvers: []netip.Addr{mr}, LocalRLOCs: []netip.Addr{rloc}, XTRID: [16]byte{7},
-		ProbeInterval: 10 * time.Second, Now: clk.now, Sender: c, DataPlane: &dp{set: map[mapping.EID]CacheEntry{}}}
+		ProbeInterval: 10 * time.Second, Now: clk.Now, Sender: c, DataPlane: &dp{set: map[mapping.EID]CacheEntry{}}}
 }
 
 // wireMsg is one decoded control message and where it went.
@@ -43,20 +44,20 @@ type wireMsg struct {
 	msg wire.Message
 }
 
-func decodeAll(t *testing.T, c *capture) []wireMsg {
+func decodeAll(t *testing.T, c *lisptest.Sender) []wireMsg {
 	t.Helper()
-	return decodeAllOf(t, c.take())
+	return decodeAllOf(t, c.Take())
 }
 
-func decodeAllOf(t *testing.T, sent []sent) []wireMsg {
+func decodeAllOf(t *testing.T, sent []lisptest.Sent) []wireMsg {
 	t.Helper()
 	var out []wireMsg
 	for _, s := range sent {
-		m, err := wire.Decode(s.b)
+		m, err := wire.Decode(s.B)
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, wireMsg{s.to, m})
+		out = append(out, wireMsg{s.To, m})
 	}
 	return out
 }
@@ -98,13 +99,13 @@ func smrsTo(msgs []wireMsg, itr netip.Addr) []string {
 // A database change registers the new prefixes at once, withdraws the
 // removed one and solicits Map-Requests from the ITRs that talk to us.
 func TestReconfigureDatabase(t *testing.T) {
-	clk, c := &clock{t: time.Unix(1e9, 0)}, &capture{}
+	clk, c := lisptest.NewClock(time.Unix(1e9, 0)), &lisptest.Sender{}
 	o := xtrOpts(clk, c, eidA, eidB)
 	s := New(o)
 	s.Tick()
-	c.take()
+	c.Take()
 	s.Decapsulated(itrA, 0, netip.Addr{})
-	clk.advance(5 * time.Second)
+	clk.Advance(5 * time.Second)
 
 	o.Database = entries(eidA, eidC)
 	if err := s.Reconfigure(o); err != nil {
@@ -129,13 +130,13 @@ func TestReconfigureDatabase(t *testing.T) {
 // Map-Servers: a new one is registered with at once, a removed one hears
 // that the database is withdrawn, an unchanged one keeps its schedule.
 func TestReconfigureMapServers(t *testing.T) {
-	clk, c := &clock{t: time.Unix(1e9, 0)}, &capture{}
+	clk, c := lisptest.NewClock(time.Unix(1e9, 0)), &lisptest.Sender{}
 	o := xtrOpts(clk, c, eidA)
 	o.MapServers = []MapServerPeer{ms1, ms2}
 	s := New(o)
 	s.Tick()
-	c.take()
-	clk.advance(time.Second)
+	c.Take()
+	clk.Advance(time.Second)
 	ms3 := MapServerPeer{Addr: netip.MustParseAddr("192.0.2.33"), Alg: wire.AuthHMACSHA256, Secret: []byte("k3")}
 	o.MapServers = []MapServerPeer{ms1, ms3}
 	if err := s.Reconfigure(o); err != nil {
@@ -159,7 +160,7 @@ func TestReconfigureMapServers(t *testing.T) {
 
 // Map-Resolvers are replaced live: the next miss asks the new one.
 func TestReconfigureMapResolvers(t *testing.T) {
-	clk, c := &clock{t: time.Unix(1e9, 0)}, &capture{}
+	clk, c := lisptest.NewClock(time.Unix(1e9, 0)), &lisptest.Sender{}
 	o := xtrOpts(clk, c)
 	o.ETR = false
 	s := New(o)
@@ -168,7 +169,7 @@ func TestReconfigureMapResolvers(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Miss(0, dst)
-	if out := c.take(); len(out) != 1 || out[0].to.Addr() != o.MapResolvers[0] {
+	if out := c.Take(); len(out) != 1 || out[0].To.Addr() != o.MapResolvers[0] {
 		t.Fatalf("Map-Request went to %+v, want the new Map-Resolver", out)
 	}
 }
@@ -176,7 +177,7 @@ func TestReconfigureMapResolvers(t *testing.T) {
 // ITR off flushes the map-cache and asks nothing more; ETR off withdraws
 // the database and stops answering for it; both come back on.
 func TestReconfigureITRETROnOff(t *testing.T) {
-	clk, c := &clock{t: time.Unix(1e9, 0)}, &capture{}
+	clk, c := lisptest.NewClock(time.Unix(1e9, 0)), &lisptest.Sender{}
 	o := xtrOpts(clk, c, eidA)
 	s := New(o)
 	s.Tick()
@@ -206,15 +207,15 @@ func TestReconfigureITRETROnOff(t *testing.T) {
 		t.Errorf("ITR off left %d map-cache entries", n)
 	}
 	s.Miss(0, dst)
-	clk.advance(time.Minute)
+	clk.Advance(time.Minute)
 	s.Tick()
-	if out := c.take(); len(out) != 0 {
+	if out := c.Take(); len(out) != 0 {
 		t.Errorf("an xTR with ITR and ETR off sent %d messages", len(out))
 	}
 	req := &wire.MapRequest{Nonce: 5, ITRRLOCs: []wire.Address{wire.AddrFromIP(me)},
 		Records: []wire.RequestRecord{{MaskLen: 32, EID: wire.AddrFromIP(netip.MustParseAddr("198.51.100.1"))}}}
 	s.HandleMapRequest(encapsulated(req, netip.AddrPortFrom(me, 61000), rloc, 61000), c)
-	if len(c.take()) != 0 {
+	if len(c.Take()) != 0 {
 		t.Error("an ETR turned off answered a Map-Request")
 	}
 	if err := s.Reconfigure(o); err != nil {
@@ -224,7 +225,7 @@ func TestReconfigureITRETROnOff(t *testing.T) {
 		t.Errorf("ETR on registered %v, want the database at once", reg)
 	}
 	s.Miss(0, dst)
-	if len(c.take()) != 1 {
+	if len(c.Take()) != 1 {
 		t.Error("ITR on again: a miss asks nothing")
 	}
 }
@@ -232,11 +233,11 @@ func TestReconfigureITRETROnOff(t *testing.T) {
 // The RLOC-probing interval changes live; probing off brings back the
 // locators it had marked down.
 func TestReconfigureProbeInterval(t *testing.T) {
-	c, clk, d := &capture{}, &clock{t: time.Unix(1e9, 0)}, &upDP{up: map[netip.Addr]bool{}}
-	s := New(Options{ITR: true, MapResolvers: []netip.Addr{mr}, LocalRLOCs: []netip.Addr{me}, Now: clk.now,
+	c, clk, d := &lisptest.Sender{}, lisptest.NewClock(time.Unix(1e9, 0)), &upDP{up: map[netip.Addr]bool{}}
+	s := New(Options{ITR: true, MapResolvers: []netip.Addr{mr}, LocalRLOCs: []netip.Addr{me}, Now: clk.Now,
 		Sender: c, DataPlane: d})
 	s.Miss(0, dst)
-	req := requestOf(t, c.take()[0])
+	req := requestOf(t, c.Take()[0])
 	rec := mapping.Mapping{EID: mapping.NewEID(0, netip.MustParsePrefix("198.51.100.0/24")), TTL: 60,
 		Locators: []mapping.Locator{{Addr: netip.MustParseAddr("192.0.2.12"), Priority: 1, Weight: 100, Flags: wire.LocatorReachable}}}
 	s.HandleMapReply(&control.Request{Msg: &wire.MapReply{Nonce: req.Nonce, Records: []wire.EIDRecord{rec.Record()}}}, c)
@@ -247,9 +248,9 @@ func TestReconfigureProbeInterval(t *testing.T) {
 	}
 	probes := 0
 	for range 12 { // 3 s: unanswered, the locator goes down
-		clk.advance(250 * time.Millisecond)
+		clk.Advance(250 * time.Millisecond)
 		s.Tick()
-		probes += len(c.take())
+		probes += len(c.Take())
 	}
 	if probes < 3 {
 		t.Fatalf("%d probes in 3 s at a 1 s interval", probes)
@@ -261,9 +262,9 @@ func TestReconfigureProbeInterval(t *testing.T) {
 	if err := s.Reconfigure(o); err != nil {
 		t.Fatal(err)
 	}
-	clk.advance(time.Minute)
+	clk.Advance(time.Minute)
 	s.Tick()
-	if out := c.take(); len(out) != 0 {
+	if out := c.Take(); len(out) != 0 {
 		t.Errorf("%d probes with probing off", len(out))
 	}
 	if v := s.RLOCProbing(); len(v) != 0 {
@@ -284,7 +285,7 @@ func (d *upDP) SetLocatorUp(_ mapping.EID, rloc netip.Addr, up bool) { d.up[rloc
 
 // What cannot change live is refused, and nothing changes.
 func TestReconfigureRefusesFixed(t *testing.T) {
-	clk, c := &clock{t: time.Unix(1e9, 0)}, &capture{}
+	clk, c := lisptest.NewClock(time.Unix(1e9, 0)), &lisptest.Sender{}
 	o := xtrOpts(clk, c, eidA)
 	s := New(o)
 	n := o
@@ -302,22 +303,22 @@ func TestReconfigureRefusesFixed(t *testing.T) {
 // A Map-Server whose key changes is registered with under the new key at
 // once and not sent a withdrawal: the prefixes do not flap.
 func TestReconfigureMapServerKey(t *testing.T) {
-	clk, c := &clock{t: time.Unix(1e9, 0)}, &capture{}
+	clk, c := lisptest.NewClock(time.Unix(1e9, 0)), &lisptest.Sender{}
 	o := xtrOpts(clk, c, eidA)
 	s := New(o)
 	s.Tick()
-	c.take()
+	c.Take()
 	o.MapServers = []MapServerPeer{ms1}
 	o.MapServers[0].Secret = []byte("rotated")
 	if err := s.Reconfigure(o); err != nil {
 		t.Fatal(err)
 	}
-	out := c.take()
+	out := c.Take()
 	reg, withdrawn := registered(t, decodeAllOf(t, out))
 	if len(reg[ms1.Addr]) != 1 || len(withdrawn) != 0 {
 		t.Fatalf("registered %v, withdrew %v: want a registration only", reg, withdrawn)
 	}
-	if err := wire.Verify(out[0].b, []byte("rotated"), wire.AuthOptions{}); err != nil {
+	if err := wire.Verify(out[0].B, []byte("rotated"), wire.AuthOptions{}); err != nil {
 		t.Errorf("Map-Register not signed with the new key: %v", err)
 	}
 }
@@ -328,7 +329,7 @@ func TestReconfigureCacheSizeAndRegisterInterval(t *testing.T) {
 	s, c, _, _ := newITR(t) // map-cache of 3
 	for i, d := range []string{"198.51.100.1", "198.51.100.129", "203.0.113.1"} {
 		s.Miss(0, netip.MustParseAddr(d))
-		req := requestOf(t, c.take()[0])
+		req := requestOf(t, c.Take()[0])
 		rec := mapping.Mapping{EID: mapping.NewEID(0, netip.PrefixFrom(netip.MustParseAddr(d), 25).Masked()), TTL: uint32(10 + i),
 			Locators: []mapping.Locator{{Addr: netip.MustParseAddr("192.0.2.12"), Priority: 1, Weight: 100, Flags: wire.LocatorReachable}}}
 		s.HandleMapReply(&control.Request{Msg: &wire.MapReply{Nonce: req.Nonce, Records: []wire.EIDRecord{rec.Record()}}}, c)
@@ -345,16 +346,16 @@ func TestReconfigureCacheSizeAndRegisterInterval(t *testing.T) {
 		t.Errorf("%d entries in a map-cache reloaded to hold 1", n)
 	}
 
-	clk, c2 := &clock{t: time.Unix(1e9, 0)}, &capture{}
+	clk, c2 := lisptest.NewClock(time.Unix(1e9, 0)), &lisptest.Sender{}
 	e := New(xtrOpts(clk, c2, eidA)) // registers every minute
 	e.Tick()
-	c2.take()
+	c2.Take()
 	o = e.Options()
 	o.RegisterInterval = 10 * time.Second
 	if err := e.Reconfigure(o); err != nil {
 		t.Fatal(err)
 	}
-	clk.advance(11 * time.Second)
+	clk.Advance(11 * time.Second)
 	e.Tick()
 	if reg, _ := registered(t, decodeAll(t, c2)); len(reg[ms1.Addr]) != 1 {
 		t.Errorf("no Map-Register 11 s after the interval was reloaded to 10 s: %v", reg)
@@ -364,14 +365,14 @@ func TestReconfigureCacheSizeAndRegisterInterval(t *testing.T) {
 // Reconfiguring with what runs (locators in another order included)
 // sends nothing: no registration, withdrawal or SMR.
 func TestReconfigureUnchangedIsQuiet(t *testing.T) {
-	clk, c := &clock{t: time.Unix(1e9, 0)}, &capture{}
+	clk, c := lisptest.NewClock(time.Unix(1e9, 0)), &lisptest.Sender{}
 	o := xtrOpts(clk, c, eidA)
 	o.Database[0].Locators = []mapping.Locator{{Addr: netip.MustParseAddr("192.0.2.22"), Priority: 1, Weight: 50},
 		{Addr: rloc, Priority: 1, Weight: 50}}
 	s := New(o)
 	s.Tick()
 	s.Decapsulated(itrA, 0, netip.Addr{})
-	c.take()
+	c.Take()
 	// A new configuration, as a reload builds: nothing shared with the first.
 	n := xtrOpts(clk, c, eidA)
 	n.Database[0].Locators = []mapping.Locator{{Addr: netip.MustParseAddr("192.0.2.22"), Priority: 1, Weight: 50},
@@ -379,7 +380,7 @@ func TestReconfigureUnchangedIsQuiet(t *testing.T) {
 	if err := s.Reconfigure(n); err != nil {
 		t.Fatal(err)
 	}
-	if out := c.take(); len(out) != 0 {
+	if out := c.Take(); len(out) != 0 {
 		t.Errorf("an unchanged reconfiguration sent %d messages: %v", len(out), decodeAllOf(t, out))
 	}
 }
@@ -387,12 +388,12 @@ func TestReconfigureUnchangedIsQuiet(t *testing.T) {
 // ITR off ends the publish/subscribe subscriptions, through the
 // Map-Resolver they were made with even when the reload replaces it.
 func TestReconfigureITROffUnsubscribes(t *testing.T) {
-	clk, c := &clock{t: time.Unix(1e9, 0)}, &capture{}
+	clk, c := lisptest.NewClock(time.Unix(1e9, 0)), &lisptest.Sender{}
 	o := xtrOpts(clk, c, eidA)
 	o.ETR, o.Subscribe = false, true
 	s := New(o)
 	s.Miss(0, dst)
-	c.take()
+	c.Take()
 	n := xtrOpts(clk, c, eidA)
 	n.ETR, n.ITR, n.Subscribe = true, false, true
 	n.MapResolvers = []netip.Addr{netip.MustParseAddr("192.0.2.9")}

@@ -8,28 +8,12 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/lispd/lispd/internal/control"
+	"github.com/lispd/lispd/internal/lisptest"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/wire"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-type sent struct {
-	b  []byte
-	to netip.AddrPort
-}
-
-type capture struct{ msgs []sent }
-
-func (c *capture) Send(b []byte, _ netip.Addr, to netip.AddrPort) {
-	c.msgs = append(c.msgs, sent{append([]byte(nil), b...), to})
-}
-func (c *capture) take() []sent { m := c.msgs; c.msgs = nil; return m }
-
-type clock struct{ t time.Time }
-
-func (c *clock) now() time.Time          { return c.t }
-func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
 
 type dp struct {
 	NopDataPlane
@@ -45,16 +29,16 @@ var (
 	dst = netip.MustParseAddr("198.51.100.20")
 )
 
-func newITR(t *testing.T) (*Server, *capture, *clock, *dp) {
-	c, clk, d := &capture{}, &clock{t: time.Unix(1e9, 0)}, &dp{set: map[mapping.EID]CacheEntry{}}
+func newITR(t *testing.T) (*Server, *lisptest.Sender, *lisptest.Clock, *dp) {
+	c, clk, d := &lisptest.Sender{}, lisptest.NewClock(time.Unix(1e9, 0)), &dp{set: map[mapping.EID]CacheEntry{}}
 	s := New(Options{ITR: true, MapResolvers: []netip.Addr{mr, netip.MustParseAddr("192.0.2.2")},
-		LocalRLOCs: []netip.Addr{me}, Now: clk.now, Sender: c, DataPlane: d, MaxCacheEntries: 3})
+		LocalRLOCs: []netip.Addr{me}, Now: clk.Now, Sender: c, DataPlane: d, MaxCacheEntries: 3})
 	return s, c, clk, d
 }
 
-func requestOf(t *testing.T, s sent) *wire.MapRequest {
+func requestOf(t *testing.T, s lisptest.Sent) *wire.MapRequest {
 	t.Helper()
-	m, err := wire.Decode(s.b)
+	m, err := wire.Decode(s.B)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,32 +53,32 @@ func TestMapRequestRateLimit(t *testing.T) {
 	s.Miss(0, dst)
 	s.Miss(0, dst)
 	s.Miss(0, dst)
-	if n := len(c.take()); n != 1 {
+	if n := len(c.Take()); n != 1 {
 		t.Fatalf("%d Map-Requests in the same second, want 1", n)
 	}
 	mrs := map[netip.Addr]int{mr: 1}
 	for range 9 {
-		clk.advance(time.Second)
+		clk.Advance(time.Second)
 		s.Tick()
 		s.Miss(0, dst)
-		for _, m := range c.take() {
-			mrs[m.to.Addr()]++
+		for _, m := range c.Take() {
+			mrs[m.To.Addr()]++
 		}
 	}
 	if mrs[mr] == 0 || mrs[netip.MustParseAddr("192.0.2.2")] == 0 {
 		t.Errorf("no Map-Resolver failover: %v", mrs)
 	}
-	// Ten sent, none answered: the next 30 s stay silent.
+	// Ten lisptest.Sent, none answered: the next 30 s stay silent.
 	for range 29 {
-		clk.advance(time.Second)
+		clk.Advance(time.Second)
 		s.Miss(0, dst)
-		if n := len(c.take()); n != 0 {
+		if n := len(c.Take()); n != 0 {
 			t.Fatalf("Map-Request during the 30 s hold")
 		}
 	}
-	clk.advance(2 * time.Second)
+	clk.Advance(2 * time.Second)
 	s.Miss(0, dst)
-	if n := len(c.take()); n != 1 {
+	if n := len(c.Take()); n != 1 {
 		t.Errorf("no Map-Request after the hold: %d", n)
 	}
 }
@@ -104,7 +88,7 @@ func TestMapRequestRateLimit(t *testing.T) {
 func TestReplyNonceAndCache(t *testing.T) {
 	s, c, clk, d := newITR(t)
 	s.Miss(0, dst)
-	req := requestOf(t, c.take()[0])
+	req := requestOf(t, c.Take()[0])
 	rec := mapping.Mapping{EID: mapping.NewEID(0, netip.MustParsePrefix("198.51.100.0/24")), TTL: 10,
 		Locators: []mapping.Locator{{Addr: netip.MustParseAddr("192.0.2.12"), Priority: 1, Weight: 100, Flags: wire.LocatorReachable}}}
 	s.HandleMapReply(&control.Request{Msg: &wire.MapReply{Nonce: req.Nonce + 1, Records: []wire.EIDRecord{rec.Record()}}}, c)
@@ -123,17 +107,17 @@ func TestReplyNonceAndCache(t *testing.T) {
 		t.Fatal("a replayed Map-Reply changed the cache")
 	}
 	// Expiry after the TTL.
-	clk.advance(11 * time.Minute)
+	clk.Advance(11 * time.Minute)
 	s.Tick()
 	if len(d.set) != 0 || len(s.MapCache()) != 0 {
 		t.Fatal("entry outlived its TTL")
 	}
 	// Bound: four entries in a cache of three.
 	for i := range 4 {
-		c.take()
+		c.Take()
 		eid := mapping.NewEID(0, netip.PrefixFrom(netip.AddrFrom4([4]byte{203, 0, 113, byte(i * 16)}), 28))
 		s.Miss(0, eid.Prefix.Addr())
-		r := requestOf(t, c.take()[0])
+		r := requestOf(t, c.Take()[0])
 		m := mapping.Mapping{EID: eid, TTL: 10 + uint32(i)}
 		s.HandleMapReply(&control.Request{Msg: &wire.MapReply{Nonce: r.Nonce, Records: []wire.EIDRecord{m.Record()}}}, c)
 	}
@@ -148,58 +132,58 @@ func TestReplyNonceAndCache(t *testing.T) {
 func TestSMR(t *testing.T) {
 	s, c, clk, _ := newITR(t)
 	s.Miss(0, dst)
-	req := requestOf(t, c.take()[0])
+	req := requestOf(t, c.Take()[0])
 	rec := mapping.Mapping{EID: mapping.NewEID(0, netip.MustParsePrefix("198.51.100.0/24")), TTL: 10,
 		Locators: []mapping.Locator{{Addr: netip.MustParseAddr("192.0.2.12"), Priority: 1, Weight: 100, Flags: wire.LocatorReachable}}}
 	s.HandleMapReply(&control.Request{Msg: &wire.MapReply{Nonce: req.Nonce, Records: []wire.EIDRecord{rec.Record()}}}, c)
 	smr := &wire.MapRequest{SMR: true, Nonce: 9, ITRRLOCs: []wire.Address{wire.AddrFromIP(netip.MustParseAddr("192.0.2.12"))},
 		Records: []wire.RequestRecord{{MaskLen: 24, EID: rec.EID.Address()}}}
 	from := netip.MustParseAddrPort("192.0.2.12:4342")
-	clk.advance(2 * time.Second)
+	clk.Advance(2 * time.Second)
 	s.HandleMapRequest(direct(smr, from, me), c)
-	out := c.take()
-	if len(out) != 1 || out[0].to.Addr() != mr && out[0].to.Addr() != netip.MustParseAddr("192.0.2.2") {
+	out := c.Take()
+	if len(out) != 1 || out[0].To.Addr() != mr && out[0].To.Addr() != netip.MustParseAddr("192.0.2.2") {
 		t.Fatalf("SMR-invoked request: %+v", out)
 	}
 	if r := requestOf(t, out[0]); !r.SMRInvoked || r.Records[0].MaskLen != 24 {
 		t.Errorf("not an SMR-invoked request for the cached prefix: %v", r)
 	}
-	clk.advance(time.Second)
+	clk.Advance(time.Second)
 	s.HandleMapRequest(direct(smr, from, me), c)
-	if len(c.take()) != 0 {
+	if len(c.Take()) != 0 {
 		t.Error("second SMR within 3 s answered")
 	}
 	// ... but not forgotten: asked once the 3 s are up.
-	clk.advance(1900 * time.Millisecond)
+	clk.Advance(1900 * time.Millisecond)
 	s.Tick()
-	if len(c.take()) != 0 {
+	if len(c.Take()) != 0 {
 		t.Error("held-back SMR asked before 3 s")
 	}
-	clk.advance(200 * time.Millisecond)
+	clk.Advance(200 * time.Millisecond)
 	s.Tick()
-	if out := c.take(); len(out) != 1 || !requestOf(t, out[0]).SMRInvoked {
+	if out := c.Take(); len(out) != 1 || !requestOf(t, out[0]).SMRInvoked {
 		t.Errorf("held-back SMR not asked after 3 s: %+v", out)
 	}
 	s.Tick()
-	if len(c.take()) != 0 {
+	if len(c.Take()) != 0 {
 		t.Error("held-back SMR asked twice")
 	}
 	// SMRs about one change come in a burst (a roaming host's old and
 	// new sites): the first one's request answers the rest, nothing is
 	// held back for later.
-	clk.advance(4 * time.Second)
+	clk.Advance(4 * time.Second)
 	s.HandleMapReply(&control.Request{Msg: &wire.MapReply{Nonce: requestOf(t, out2(t, s, c, smr, from)).Nonce, Records: []wire.EIDRecord{rec.Record()}}}, c)
-	clk.advance(50 * time.Millisecond)
+	clk.Advance(50 * time.Millisecond)
 	s.HandleMapRequest(direct(smr, from, me), c)
-	clk.advance(4 * time.Second)
+	clk.Advance(4 * time.Second)
 	s.Tick()
-	if out := c.take(); len(out) != 0 {
+	if out := c.Take(); len(out) != 0 {
 		t.Errorf("an SMR in the burst of an answered one asked again: %+v", out)
 	}
 	unknown := &wire.MapRequest{SMR: true, Nonce: 10, ITRRLOCs: smr.ITRRLOCs,
 		Records: []wire.RequestRecord{{MaskLen: 24, EID: wire.AddrFromIP(netip.MustParseAddr("203.0.113.0"))}}}
 	s.HandleMapRequest(direct(unknown, from, me), c)
-	if len(c.take()) != 0 {
+	if len(c.Take()) != 0 {
 		t.Error("SMR for an uncached EID answered")
 	}
 }
@@ -207,7 +191,7 @@ func TestSMR(t *testing.T) {
 // TestETRAnswers: the ETR answers for its EIDs with A set and L on its
 // locators, marks the probed locator, and drops requests for other EIDs.
 func TestETRAnswers(t *testing.T) {
-	c := &capture{}
+	c := &lisptest.Sender{}
 	db := []DatabaseEntry{{EID: mapping.NewEID(0, netip.MustParsePrefix("198.51.100.0/24")),
 		Locators: []mapping.Locator{{Addr: netip.MustParseAddr("192.0.2.12"), Priority: 1, Weight: 50},
 			{Addr: netip.MustParseAddr("192.0.2.13"), Priority: 1, Weight: 50}}}}
@@ -215,11 +199,11 @@ func TestETRAnswers(t *testing.T) {
 	req := &wire.MapRequest{Probe: true, Nonce: 5, ITRRLOCs: []wire.Address{wire.AddrFromIP(me)},
 		Records: []wire.RequestRecord{{MaskLen: 32, EID: wire.AddrFromIP(dst)}}}
 	s.HandleMapRequest(direct(req, netip.AddrPortFrom(me, 61000), netip.MustParseAddr("192.0.2.13")), c)
-	out := c.take()
-	if len(out) != 1 || out[0].to != netip.AddrPortFrom(me, 61000) {
+	out := c.Take()
+	if len(out) != 1 || out[0].To != netip.AddrPortFrom(me, 61000) {
 		t.Fatalf("probe reply: %+v", out)
 	}
-	m, _ := wire.Decode(out[0].b)
+	m, _ := wire.Decode(out[0].B)
 	rep := m.(*wire.MapReply)
 	r := rep.Records[0]
 	if !rep.Probe || rep.Nonce != 5 || !r.Authoritative || r.Locators[0].Probed() || !r.Locators[1].Probed() || !r.Locators[0].Local() {
@@ -228,7 +212,7 @@ func TestETRAnswers(t *testing.T) {
 	req.Probe = false
 	req.Records[0].EID = wire.AddrFromIP(netip.MustParseAddr("203.0.113.1"))
 	s.HandleMapRequest(encapsulated(req, netip.AddrPortFrom(me, 61000), netip.MustParseAddr("192.0.2.12"), 61000), c)
-	if len(c.take()) != 0 {
+	if len(c.Take()) != 0 {
 		t.Error("answered for an EID not in the database")
 	}
 }
@@ -248,10 +232,10 @@ func encapsulated(m *wire.MapRequest, src netip.AddrPort, local netip.Addr, itrP
 }
 
 // out2 sends an SMR and returns the one SMR-invoked request it causes.
-func out2(t *testing.T, s *Server, c *capture, smr *wire.MapRequest, from netip.AddrPort) sent {
+func out2(t *testing.T, s *Server, c *lisptest.Sender, smr *wire.MapRequest, from netip.AddrPort) lisptest.Sent {
 	t.Helper()
 	s.HandleMapRequest(direct(smr, from, me), c)
-	out := c.take()
+	out := c.Take()
 	if len(out) != 1 {
 		t.Fatalf("want one SMR-invoked request, got %d", len(out))
 	}
@@ -273,15 +257,15 @@ func TestECMInnerSource(t *testing.T) {
 		{"IPv6 EID: our IPv6 EID", []DatabaseEntry{{EID: v6EID}}, "2001:db8:9::1", "2001:db8:5::"},
 		{"IPv6 EID: nothing of that family", nil, "2001:db8:9::1", "::"},
 	} {
-		c := &capture{}
+		c := &lisptest.Sender{}
 		s := New(Options{ITR: true, MapResolvers: []netip.Addr{mr}, LocalRLOCs: []netip.Addr{me}, Database: tc.db,
 			Now: func() time.Time { return time.Unix(1e9, 0) }, Sender: c})
 		s.Miss(0, netip.MustParseAddr(tc.dst))
-		out := c.take()
-		if len(out) != 1 || out[0].to != netip.AddrPortFrom(mr, wire.ControlPort) {
+		out := c.Take()
+		if len(out) != 1 || out[0].To != netip.AddrPortFrom(mr, wire.ControlPort) {
 			t.Fatalf("%s: sent %+v", tc.name, out)
 		}
-		m, err := wire.Decode(out[0].b)
+		m, err := wire.Decode(out[0].B)
 		if err != nil {
 			t.Fatal(err)
 		}

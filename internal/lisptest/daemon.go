@@ -1,0 +1,67 @@
+package lisptest
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lispd/lispd/internal/config"
+)
+
+// Runner is a daemon the harness runs: *daemon.Daemon. (lisptest does not
+// import package daemon, so that daemon's own tests can use the kit.)
+type Runner interface {
+	Run(ctx context.Context) error
+}
+
+// Node is a daemon Start runs and where to reach it.
+type Node[D Runner] struct {
+	D      D
+	Config *config.Config
+	// Socket is the admin API's Unix socket.
+	Socket string
+}
+
+// Start loads yaml, with an admin socket in a temporary directory unless
+// yaml has an admin section, builds the daemon with build (which may add
+// options, a data plane for one) and runs it until the test ends: the
+// cleanup stops it and waits for Run to return. The control addresses are
+// the config's: use port 0, or port 4342 of LoopbackAddrs.
+func Start[D Runner](t testing.TB, yaml string, build func(*config.Config) (D, error)) Node[D] {
+	t.Helper()
+	dir := t.TempDir()
+	if !strings.Contains(yaml, "\nadmin:") && !strings.HasPrefix(yaml, "admin:") {
+		yaml = "admin: {socket: " + filepath.Join(dir, "lispd.sock") + "}\n" + yaml
+	}
+	path := filepath.Join(dir, "lispd.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return StartFile(t, path, build)
+}
+
+// StartFile is Start for a configuration file the test wrote itself (a
+// reload test edits it).
+func StartFile[D Runner](t testing.TB, path string, build func(*config.Config) (D, error)) Node[D] {
+	t.Helper()
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := build(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("daemon: %v", err)
+		}
+	})
+	return Node[D]{D: d, Config: cfg, Socket: cfg.Admin.Socket}
+}
