@@ -114,7 +114,7 @@ func newShowCmd(s streams) *cobra.Command {
 		showCmd(s, "database", "ETR: local EID prefixes, locators, registration state per Map-Server", noArgs,
 			whole((*adminapi.Client).Database), printDatabase),
 		showCmd(s, "rloc-probing", "xTR: probed remote RLOCs, state, RTT", noArgs, whole((*adminapi.Client).RLOCProbing), printRLOCProbing),
-		showCmd(s, "dynamic-eid", "xTR: roaming ranges, hosts detected here, hosts that moved away", noArgs,
+		showCmd(s, "dynamic-eid", "xTR: dynamic-EID ranges, hosts detected here, hosts that moved away", noArgs,
 			whole((*adminapi.Client).DynamicEIDs), printDynamicEIDs),
 	)
 	mc := showCmd(s, "map-cache [EID-or-PREFIX]", "ITR: map-cache entries, locators and their state, TTLs", cobra.MaximumNArgs(1),

@@ -263,11 +263,11 @@ type MapCache struct {
 
 // Dynamic-EID modes.
 const (
-	ModeAcrossSubnet   = "across-subnet"   // the roaming prefix is not the EID interface's subnet
+	ModeAcrossSubnet   = "across-subnet"   // the dynamic-EID prefix is not the EID interface's subnet
 	ModeExtendedSubnet = "extended-subnet" // the subnet stretches across sites
 )
 
-// DynamicEID is a range of EIDs that may roam to and away from this xTR.
+// DynamicEID is a range of EIDs that may move to and away from this xTR.
 type DynamicEID struct {
 	Name        string
 	EID                    // instance-id (default 0) and prefix

@@ -169,7 +169,7 @@ control:
 			`18: map-server.sites[4].eid-prefixes[0].prefix: 10.0.0.0/8 in instance-id 0 overlaps 10.0.0.0/8 of site "dc1" (line 5)`,
 			`18: map-server.sites[4].eid-prefixes[0].prefix: 10.0.0.0/8 in instance-id 0 overlaps 10.1.0.0/16 of site "dc2" (line 9)`,
 		}},
-		{"shared roaming ranges", `map-server:
+		{"shared dynamic-EID ranges", `map-server:
   sites:
     - name: dc1
       keys: [{secret: x}]

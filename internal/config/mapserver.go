@@ -298,8 +298,8 @@ func (p *parser) checkSiteOverlaps(sites []parsedSite, path string) {
 			cmp.Compare(a.eid.Prefix.Bits(), b.eid.Prefix.Bits()),
 		)
 	})
-	// A prefix every site listing it opens to more-specifics is a roaming
-	// range the sites share (host mobility between them): the Map-Server
+	// A prefix every site listing it opens to more-specifics is a dynamic-EID
+	// range the sites share (hosts move between them): the Map-Server
 	// tells their registrations apart by key, so it may repeat, and nest
 	// inside a prefix of a site sharing it.
 	sharers := map[EID]map[int]bool{}

@@ -137,7 +137,7 @@ func (p *parser) xtr(n *yaml.Node, path string) *XTR {
 	if x.ETR && seen["database"].isEmpty() && seen["dynamic-eids"].isEmpty() {
 		p.errorf(n, "%s: an ETR needs local EID prefixes: add a database (or dynamic-eids)", path)
 	}
-	// Roaming EIDs are detected on the EID-facing interfaces only.
+	// Dynamic EIDs are detected on the EID-facing interfaces only.
 	for i, d := range x.DynamicEIDs {
 		if !slices.Contains(x.EIDInterfaces, d.Interface) {
 			p.errorf(dynRefs[i].node, "%s: %q is not one of eid-interfaces", dynRefs[i].at, d.Interface)
@@ -280,7 +280,7 @@ type entryRef struct {
 	at   string
 }
 
-// dynamicEIDs reads the roaming ranges, with distinct names, and returns
+// dynamicEIDs reads the dynamic-EID ranges, with distinct names, and returns
 // them with where each one's interface was written.
 // vrfs reads the instance IDs kept in their own Linux VRF, so that two
 // instance IDs may hold overlapping EID prefixes on one xTR.

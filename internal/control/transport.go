@@ -132,7 +132,7 @@ func openSock(ap netip.AddrPort, wildcard bool) (*sock, error) {
 	}
 	lc := net.ListenConfig{}
 	if ap.Addr().IsUnspecified() {
-		// A roaming-host notify group (mobility) binds its multicast
+		// A dynamic-EID notify group binds its multicast
 		// address on this port too: that needs SO_REUSEADDR on both, and
 		// IP_MULTICAST_ALL off so this socket does not get the group's
 		// datagrams as well.

@@ -16,10 +16,10 @@ import (
 	"github.com/lispd/lispd/internal/config"
 	"github.com/lispd/lispd/internal/control"
 	"github.com/lispd/lispd/internal/dataplane"
+	"github.com/lispd/lispd/internal/dynamiceid"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/internal/mapresolver"
 	"github.com/lispd/lispd/internal/mapserver"
-	"github.com/lispd/lispd/internal/mobility"
 	"github.com/lispd/lispd/internal/stats"
 	"github.com/lispd/lispd/internal/xtr"
 	"github.com/lispd/lispd/wire"
@@ -72,8 +72,8 @@ type Daemon struct {
 	mr  *mapresolver.Resolver
 	xtr *xtr.Server
 	dp  *userspaceDP // nil without a userspace data plane
-	// roam is host mobility (dynamic EIDs); nil without roaming ranges.
-	roam *roaming
+	// dyn is the dynamic-EID machinery; nil without dynamic-EID ranges.
+	dyn *dynamicEIDs
 
 	mux                               control.Mux // the roles' handlers by message type
 	limRequest, limRegister, limOther *limiter
@@ -158,8 +158,8 @@ func (d *Daemon) buildRoles(cfg *config.Config, opts Options) error {
 			xo.DataPlane = programmer{dp.engine}
 		}
 		xo.OnMovedAway = func(eid mapping.EID, to mapping.Mapping) {
-			if d.roam != nil {
-				d.roam.mgr.MovedAway(eid, to)
+			if d.dyn != nil {
+				d.dyn.mgr.MovedAway(eid, to)
 			}
 		}
 		d.xtr = xtr.New(xo)
@@ -167,18 +167,18 @@ func (d *Daemon) buildRoles(cfg *config.Config, opts Options) error {
 			d.dp.hooks.x.Store(d.xtr)
 		}
 		if cfg.XTR != nil && len(cfg.XTR.DynamicEIDs) > 0 {
-			var dpm mobility.DataPlane
+			var dpm dynamiceid.DataPlane
 			if d.dp != nil {
 				dpm = d.dp.engine
 			}
-			ro, err := d.startRoaming(cfg, xo.Database, d.xtr, dpm)
+			ro, err := d.startDynamicEIDs(cfg, xo.Database, d.xtr, dpm)
 			if err != nil {
 				if d.dp != nil {
 					_ = d.dp.close()
 				}
 				return err
 			}
-			d.roam = ro
+			d.dyn = ro
 			if d.dp != nil {
 				d.dp.hooks.m.Store(ro.mgr)
 			}
@@ -280,9 +280,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.transport.Wait()
 	d.wg.Wait()
 	d.admin.Close()
-	if d.roam != nil {
-		if err := d.roam.close(); err != nil {
-			d.log.Warn("mobility shutdown", "err", err)
+	if d.dyn != nil {
+		if err := d.dyn.close(); err != nil {
+			d.log.Warn("dynamic EID shutdown", "err", err)
 		}
 	}
 	if d.dp != nil {
@@ -316,8 +316,8 @@ func (d *Daemon) timers(ctx context.Context) {
 			if x := d.XTR(); x != nil {
 				x.Tick()
 			}
-			if d.roam != nil {
-				d.roam.mgr.Tick()
+			if d.dyn != nil {
+				d.dyn.mgr.Tick()
 			}
 		}
 	}

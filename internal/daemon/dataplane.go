@@ -8,8 +8,8 @@ import (
 
 	"github.com/lispd/lispd/internal/config"
 	"github.com/lispd/lispd/internal/dataplane"
+	"github.com/lispd/lispd/internal/dynamiceid"
 	"github.com/lispd/lispd/internal/mapping"
-	"github.com/lispd/lispd/internal/mobility"
 	"github.com/lispd/lispd/internal/osnet"
 	"github.com/lispd/lispd/internal/xtr"
 )
@@ -36,7 +36,7 @@ func (p programmer) SetLocalEIDs(eids []mapping.EID) { p.e.SetLocalEIDs(eids) }
 // engine (each needs the other).
 type hooks struct {
 	x atomic.Pointer[xtr.Server]
-	m atomic.Pointer[mobility.Manager]
+	m atomic.Pointer[dynamiceid.Manager]
 }
 
 func (h *hooks) HostSeen(iid uint32, src netip.Addr) {

@@ -10,9 +10,9 @@ import (
 
 	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/config"
+	"github.com/lispd/lispd/internal/dynamiceid"
 	"github.com/lispd/lispd/internal/mapresolver"
 	"github.com/lispd/lispd/internal/mapserver"
-	"github.com/lispd/lispd/internal/mobility"
 	"github.com/lispd/lispd/internal/xtr"
 )
 
@@ -167,13 +167,13 @@ func (d *Daemon) xtrRestartKeys(p *reloadPlan, xo *xtr.Options) []string {
 			return changed("xtr.database")
 		}
 	}
-	if d.roam == nil {
+	if d.dyn == nil {
 		return nil
 	}
 	p.timeouts = map[string]time.Duration{}
-	running := d.roam.mgr.Ranges()
+	running := d.dyn.mgr.Ranges()
 	for _, r := range dynamicRanges(p.cfg.XTR, xo.Database) {
-		i := slices.IndexFunc(running, func(o mobility.Range) bool { return o.Name == r.Name })
+		i := slices.IndexFunc(running, func(o dynamiceid.Range) bool { return o.Name == r.Name })
 		if i < 0 {
 			continue // a new range: refused by its key already
 		}
@@ -215,7 +215,7 @@ func (d *Daemon) applyReload(p *reloadPlan) error {
 		}
 	}
 	for name, t := range p.timeouts {
-		d.roam.mgr.SetTimeout(name, t)
+		d.dyn.mgr.SetTimeout(name, t)
 	}
 	if d.level != nil {
 		d.level.Set(cfg.Log.Level)

@@ -21,8 +21,8 @@ import (
 
 	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/config"
+	"github.com/lispd/lispd/internal/dynamiceid"
 	"github.com/lispd/lispd/internal/lisptest"
-	"github.com/lispd/lispd/internal/mobility"
 	"github.com/lispd/lispd/internal/osnet"
 	"github.com/lispd/lispd/internal/xtr"
 	"github.com/lispd/lispd/wire"
@@ -363,10 +363,10 @@ xtr:
 			t.Fatal(err)
 		}
 		k := &mobilityKernel{routes: osnet.NewHostRoutes(0)}
-		n.roam = &roaming{kernel: k, groups: map[string]*mobility.Group{}, mgr: mobility.New(mobility.Options{
+		n.dyn = &dynamicEIDs{kernel: k, groups: map[string]*dynamiceid.Group{}, mgr: dynamiceid.New(dynamiceid.Options{
 			Ranges: dynamicRanges(n.cfg.XTR, xo.Database), XTR: n.xtr, Kernel: k, Now: n.now})}
 	})
-	timeout := func() float64 { return n.roam.mgr.View()[0].TimeoutSec }
+	timeout := func() float64 { return n.dyn.mgr.View()[0].TimeoutSec }
 	shorter := strings.Replace(withRange, "timeout: 3m", "timeout: 1m", 1)
 	n.mustApply(t, shorter, map[string][]string{"xtr": {"xtr.dynamic-eids[web].timeout"}})
 	if timeout() != 60 {

@@ -73,10 +73,10 @@ func (d *Daemon) routes() {
 		return out, nil
 	})
 	get(adminapi.PathDynamicEID, func(*http.Request) (any, error) {
-		if d.roam == nil {
+		if d.dyn == nil {
 			return nil, adminapi.NotFound("this lispd has no dynamic-eids")
 		}
-		return d.roam.mgr.View(), nil
+		return d.dyn.mgr.View(), nil
 	})
 	xtrRoute(http.MethodGet, adminapi.PathDatabase, func(x *xtr.Server, _ *http.Request) (any, error) {
 		return x.DatabaseView(), nil

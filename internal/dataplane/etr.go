@@ -84,7 +84,7 @@ func (w *worker) decap(buf []byte, size int, o *Outer, last **instance, now int6
 	pkt := buf[Headroom : Headroom+n]
 	dst := dstAddr(pkt)
 	// A host that moved away is ours to forward even when no database
-	// prefix covers it (it roamed in from elsewhere, then left).
+	// prefix covers it (a dynamic EID that came from elsewhere, then left).
 	awayAt := inst.away.Load()
 	isAway := awayAt != nil && awayAt.Lookup(dst)
 	if !e.cfg.PETR && !isAway && !inst.local.Load().Lookup(dst) {

@@ -237,7 +237,7 @@ func (s *Server) storeLocked(eid mapping.EID, st *site, reg etrReg) {
 }
 
 // withdrawLocked takes a registration that expires as it arrives (the T
-// bit with record TTL 0: an xTR whose roaming host went silent) as that
+// bit with record TTL 0: an xTR whose dynamic-EID host went silent) as that
 // xTR's withdrawal of eid. It never moves eid away from another site.
 func (s *Server) withdrawLocked(eid mapping.EID, reg *etrReg) {
 	r, ok := s.regs.Get(eid)

@@ -13,7 +13,7 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
-// HostRoutes points single-host routes at interfaces: a roaming host
+// HostRoutes points single-host routes at interfaces: a dynamic-EID host
 // detected on a LAN interface is reached there, one that moved away is
 // sent into the TUN (and so to its new site). Only routes it added are
 // touched, and Remove takes them all away.
@@ -73,7 +73,7 @@ func ProxyARPOn(dev string) (bool, error) {
 func proxyARPPath(dev string) string { return "/proc/sys/net/ipv4/conf/" + dev + "/proxy_arp" }
 
 // ProxyARP turns proxy ARP on or off on an interface: an across-subnet
-// roaming host keeps asking for its old gateway and its old neighbours,
+// dynamic-EID host keeps asking for its old gateway and its old neighbours,
 // and the xTR answers for them.
 func ProxyARP(dev string, on bool) error {
 	v := "0"

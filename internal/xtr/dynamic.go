@@ -9,7 +9,7 @@ import (
 	"github.com/lispd/lispd/wire"
 )
 
-// Roaming hosts (dynamic EIDs). The mobility manager decides when a host
+// Dynamic-EID hosts (dynamic EIDs). The dynamic-EID manager decides when a host
 // arrived, left or went silent; the xTR turns that into registrations,
 // map-cache "away" entries and SMRs.
 
@@ -21,7 +21,7 @@ type hostITR struct {
 // awaySource marks map-cache entries of hosts that moved away from us.
 const awaySource = "away"
 
-// AddHost puts a roaming host detected here into the database and
+// AddHost puts a dynamic-EID host detected here into the database and
 // registers it with every Map-Server at once. It reports whether the host
 // was new (or its locators changed).
 func (s *Server) AddHost(eid mapping.EID, locs []mapping.Locator) bool {
@@ -53,7 +53,7 @@ func (s *Server) AddHost(eid mapping.EID, locs []mapping.Locator) bool {
 	return true
 }
 
-// RemoveHost takes a roaming host out of the database. withdraw says the
+// RemoveHost takes a dynamic-EID host out of the database. withdraw says the
 // host went silent rather than moved: the Map-Servers are told to drop it
 // (a Map-Register with the T bit and record TTL 0) instead of waiting for
 // the registration to time out.
@@ -75,7 +75,7 @@ func (s *Server) RemoveHost(eid mapping.EID, withdraw bool) bool {
 	return true
 }
 
-// Hosts returns the roaming hosts in the database.
+// Hosts returns the dynamic-EID hosts in the database.
 func (s *Server) Hosts() []DatabaseEntry {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -195,7 +195,7 @@ func (s *Server) smrHostToLocked(host mapping.EID, itr netip.Addr, now time.Time
 }
 
 // movedLocked returns the records of an unsolicited Map-Notify that say a
-// roaming host of ours is now registered with locators none of which are
+// dynamic-EID host of ours is now registered with locators none of which are
 // ours: it moved.
 func (s *Server) movedLocked(m *wire.MapNotify) []mapping.Mapping {
 	var out []mapping.Mapping

@@ -11,12 +11,12 @@ import (
 	"github.com/lispd/lispd/wire"
 )
 
-// TestRoamingHost: a detected host is registered at once beside the
+// TestDynamicEIDHost: a detected host is registered at once beside the
 // database; an unsolicited Map-Notify that shows it registered with other
 // locators reports a move (one that still lists ours does not); the away
 // entry goes to the data plane with an SMR for the host to recent ITRs;
 // a host that went silent is withdrawn with a TTL-0 record.
-func TestRoamingHost(t *testing.T) {
+func TestDynamicEIDHost(t *testing.T) {
 	ms := netip.MustParseAddr("192.0.2.1")
 	rloc := netip.MustParseAddr("192.0.2.12")
 	itr := netip.MustParseAddr("192.0.2.30")
@@ -73,7 +73,7 @@ func TestRoamingHost(t *testing.T) {
 		t.Errorf("want one Map-Notify-Ack, got %d messages", len(out))
 	}
 
-	// What the mobility manager then does:
+	// What the dynamic-EID manager then does:
 	s.RemoveHost(host, false)
 	s.SetAway(moved[0], time.Hour)
 	if e, ok := d.set[host]; !ok || e.Locators[0].Addr != elsewhere[0].Addr {

@@ -333,13 +333,13 @@ func (s *Server) handleSMRLocked(eid mapping.EID, from netip.Addr) {
 	if !ok {
 		return
 	}
-	// An SMR for a host inside a cached prefix (a roaming host that moved)
+	// An SMR for a host inside a cached prefix (a dynamic-EID host that moved)
 	// asks for the host: the covering prefix's answer would not change.
 	if eid.Prefix.Bits() > p.Prefix.Bits() && p.Contains(eid) {
 		p = eid
 	}
 	now := s.opts.Now()
-	// SMRs about one change come in a burst (a roaming host's old site
+	// SMRs about one change come in a burst (a dynamic-EID host's old site
 	// and new site both send one): the request the first one made
 	// answers them all. A change missed this way still shows, as
 	// traffic reaching the old site brings another SMR.

@@ -175,7 +175,7 @@ func (s *Server) Reconfigure(o Options) error {
 }
 
 // withdrawLocked tells one Map-Server that entries are gone: one
-// Map-Register with the T bit and record TTL 0 per entry, as for a roaming
+// Map-Register with the T bit and record TTL 0 per entry, as for a dynamic-EID
 // host that went silent.
 func (s *Server) withdrawLocked(p *peerState, entries func(func(mapping.EID, *DatabaseEntry) bool)) {
 	for _, e := range entries {
@@ -199,7 +199,7 @@ func (s *Server) stopProbingLocked() {
 }
 
 // flushCacheLocked empties the map-cache of an ITR being turned off; the
-// entries of roaming hosts that moved away stay, the data plane still
+// entries of dynamic-EID hosts that moved away stay, the data plane still
 // re-encapsulates to them.
 func (s *Server) flushCacheLocked() {
 	for eid, e := range s.cacheIdx {

@@ -127,7 +127,7 @@ func (s *Server) handleMapNotify(raw []byte, m *wire.MapNotify, src netip.AddrPo
 		return nil
 	}
 	// Unsolicited: a publication for our map-cache, news about our own
-	// prefixes (merged set) that needs only an ack, or a roaming host of
+	// prefixes (merged set) that needs only an ack, or a dynamic-EID host of
 	// ours registered elsewhere.
 	moved = s.movedLocked(m)
 	s.c.movedAway.Add(uint64(len(moved)))

@@ -96,7 +96,7 @@ type Options struct {
 	DataPlane        DataPlane
 	Stats            *stats.Registry
 	Log              *slog.Logger
-	// OnMovedAway hears of a roaming host of ours that the Map-Server saw
+	// OnMovedAway hears of a dynamic-EID host of ours that the Map-Server saw
 	// register elsewhere (an unsolicited Map-Notify whose locators are not
 	// ours). It is called without the xTR's lock held.
 	OnMovedAway func(eid mapping.EID, to mapping.Mapping)
@@ -156,7 +156,7 @@ type Server struct {
 	recentITRs map[netip.Addr]time.Time // ITRs that sent us traffic: SMR targets
 	lastSMR    map[netip.Addr]time.Time
 
-	// dynamic are the roaming hosts detected here, registered beside the
+	// dynamic are the dynamic-EID hosts detected here, registered beside the
 	// configured database and kept across reloads.
 	dynamic map[mapping.EID]*DatabaseEntry
 	hostSMR map[hostITR]time.Time // last SMR per (moved host, ITR)

@@ -168,7 +168,7 @@ func TestSMR(t *testing.T) {
 	if len(c.Take()) != 0 {
 		t.Error("held-back SMR asked twice")
 	}
-	// SMRs about one change come in a burst (a roaming host's old and
+	// SMRs about one change come in a burst (a dynamic-EID host's old and
 	// new sites): the first one's request answers the rest, nothing is
 	// held back for later.
 	clk.Advance(4 * time.Second)

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/lispd/lispd/internal/demo"
+	"github.com/lispd/lispd/internal/dynamiceid"
 	"github.com/lispd/lispd/internal/lab"
-	"github.com/lispd/lispd/internal/mobility"
 )
 
 // upMobility builds the demo network for a mobility test and removes it
@@ -73,13 +73,13 @@ func checkMoves(t *testing.T, r *demo.MoveResult, moves int, worst time.Duration
 // TestMobilityAcrossSubnet: d1 moves to DC2's own subnet and back, four
 // times, first with SMR only, then with publish/subscribe.
 func TestMobilityAcrossSubnet(t *testing.T) {
-	n := upMobility(t, "mobacross", demo.Mobility{Mode: mobility.AcrossSubnet})
+	n := upMobility(t, "mobacross", demo.Mobility{Mode: dynamiceid.AcrossSubnet})
 	r, err := n.MoveSeries(demo.MoveOptions{Moves: 4, Settle: 3500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkMoves(t, r, 4, 4*time.Second)
-	if err := n.Reconfigure(demo.Mobility{Mode: mobility.AcrossSubnet, Subscribe: true}); err != nil {
+	if err := n.Reconfigure(demo.Mobility{Mode: dynamiceid.AcrossSubnet, Subscribe: true}); err != nil {
 		t.Fatal(err)
 	}
 	r, err = n.MoveSeries(demo.MoveOptions{Moves: 4, Settle: time.Second})
@@ -92,7 +92,7 @@ func TestMobilityAcrossSubnet(t *testing.T) {
 // TestMobilityExtendedSubnet: DC1's subnet is stretched to DC2; d1 moves
 // there and back four times.
 func TestMobilityExtendedSubnet(t *testing.T) {
-	n := upMobility(t, "mobext", demo.Mobility{Mode: mobility.ExtendedSubnet, Subscribe: true})
+	n := upMobility(t, "mobext", demo.Mobility{Mode: dynamiceid.ExtendedSubnet, Subscribe: true})
 	r, err := n.MoveSeries(demo.MoveOptions{Moves: 4, Settle: time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +106,7 @@ func TestMobilityExtendedSubnet(t *testing.T) {
 // on the network, its first packet registers it again.
 func TestMobilityHostGone(t *testing.T) {
 	const timeout = 3 * time.Second
-	n := upMobility(t, "mobgone", demo.Mobility{Mode: mobility.AcrossSubnet, Subscribe: true, HostTimeout: timeout})
+	n := upMobility(t, "mobgone", demo.Mobility{Mode: dynamiceid.AcrossSubnet, Subscribe: true, HostTimeout: timeout})
 	if err := n.Hello(); err != nil {
 		t.Fatal(err)
 	}

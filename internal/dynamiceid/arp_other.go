@@ -1,6 +1,6 @@
 //go:build !linux
 
-package mobility
+package dynamiceid
 
 import (
 	"net/netip"

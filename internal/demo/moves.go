@@ -18,7 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/lispd/lispd/internal/adminapi"
-	"github.com/lispd/lispd/internal/mobility"
+	"github.com/lispd/lispd/internal/dynamiceid"
 	"github.com/lispd/lispd/wire"
 )
 
@@ -88,7 +88,7 @@ var siteUplinks = map[string][]string{"sw1": {"dc1a", "dc1b"}, "sw2": {"dc2"}}
 // gateway, ARP cache and link.
 func (n *Network) MoveD1() error {
 	to, port := "sw2", "to2a"
-	if n.mob.Mode == mobility.ExtendedSubnet {
+	if n.mob.Mode == dynamiceid.ExtendedSubnet {
 		port = "to2b"
 	}
 	if n.d1At == "sw2" {

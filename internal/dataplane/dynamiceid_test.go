@@ -189,7 +189,7 @@ func TestAwayReencapsulated(t *testing.T) {
 	expectAtC(s)
 	lisptest.Eventually(t, 5*time.Second, func() bool { return b.e.Stats().MissReleased == 1 }, "released")
 
-	// A host that roamed in from outside our database and left again:
+	// A dynamic-EID host that came from outside our database and left again:
 	// still ours to forward.
 	visitor := netip.MustParseAddr("192.0.2.77")
 	b.e.SetMapCache(CacheEntry{EID: hostEID(iid, visitor), Locators: []Locator{{Addr: rlocC4, Priority: 1, Up: true}}})

@@ -9,21 +9,21 @@ import (
 	"sync"
 
 	"github.com/lispd/lispd/internal/config"
+	"github.com/lispd/lispd/internal/dynamiceid"
 	"github.com/lispd/lispd/internal/mapping"
-	"github.com/lispd/lispd/internal/mobility"
 	"github.com/lispd/lispd/internal/osnet"
 	"github.com/lispd/lispd/internal/stats"
 	"github.com/lispd/lispd/internal/xtr"
 )
 
-// roaming is the host-mobility machinery of an xTR with dynamic EIDs: the
+// dynamicEIDs is the host-detection machinery of an xTR with dynamic EIDs: the
 // manager and the kernel state it owns (ARP sockets, notify groups, host
 // routes, proxy ARP).
-type roaming struct {
-	mgr    *mobility.Manager
+type dynamicEIDs struct {
+	mgr    *dynamiceid.Manager
 	kernel *mobilityKernel
-	groups map[string]*mobility.Group // by range name
-	arps   []*mobility.ARPConn
+	groups map[string]*dynamiceid.Group // by range name
+	arps   []*dynamiceid.ARPConn
 	wg     sync.WaitGroup
 	// proxyARP lists the interfaces we turned proxy ARP on for.
 	proxyARP []string
@@ -32,10 +32,10 @@ type roaming struct {
 // dynamicRanges resolves the configured ranges' locators: their own, else
 // those of the database entry covering the range, else of the first
 // database entry of its instance ID (config checking guarantees one).
-func dynamicRanges(c *config.XTR, db []xtr.DatabaseEntry) []mobility.Range {
-	var out []mobility.Range
+func dynamicRanges(c *config.XTR, db []xtr.DatabaseEntry) []dynamiceid.Range {
+	var out []dynamiceid.Range
 	for _, d := range c.DynamicEIDs {
-		r := mobility.Range{Name: d.Name, EID: mapping.NewEID(d.InstanceID, d.Prefix), Interface: d.Interface,
+		r := dynamiceid.Range{Name: d.Name, EID: mapping.NewEID(d.InstanceID, d.Prefix), Interface: d.Interface,
 			Mode: d.Mode, NotifyGroup: d.NotifyGroup, Timeout: d.Timeout}
 		for _, l := range d.Locators {
 			if l.Address.IsValid() {
@@ -72,15 +72,15 @@ func dynamicRanges(c *config.XTR, db []xtr.DatabaseEntry) []mobility.Range {
 	return out
 }
 
-// startRoaming builds the manager of an xTR with dynamic EIDs and opens
+// startDynamicEIDs builds the manager of an xTR with dynamic EIDs and opens
 // its sockets. dp may be nil (no data plane: detection by ARP only).
-func (d *Daemon) startRoaming(cfg *config.Config, db []xtr.DatabaseEntry, x *xtr.Server, dp mobility.DataPlane) (*roaming, error) {
+func (d *Daemon) startDynamicEIDs(cfg *config.Config, db []xtr.DatabaseEntry, x *xtr.Server, dp dynamiceid.DataPlane) (*dynamicEIDs, error) {
 	c := cfg.XTR
 	ranges := dynamicRanges(c, db)
 	k := &mobilityKernel{routes: osnet.NewHostRoutes(0), tun: c.TUN}
-	ro := &roaming{kernel: k, groups: map[string]*mobility.Group{}}
+	ro := &dynamicEIDs{kernel: k, groups: map[string]*dynamiceid.Group{}}
 	ann := &announcer{groups: ro.groups, log: d.log}
-	ro.mgr = mobility.New(mobility.Options{Ranges: ranges, XTR: x, Kernel: k, DataPlane: dp, Announcer: ann,
+	ro.mgr = dynamiceid.New(dynamiceid.Options{Ranges: ranges, XTR: x, Kernel: k, DataPlane: dp, Announcer: ann,
 		Now: d.now, Log: d.log})
 	claimBad := d.stats.Counter(stats.Desc{Subsystem: "mobility", Name: "notify_group_malformed",
 		Help: "Notify-group datagrams that were not a Map-Notify."})
@@ -89,7 +89,7 @@ func (d *Daemon) startRoaming(cfg *config.Config, db []xtr.DatabaseEntry, x *xtr
 	ifaces := map[string]bool{}
 	for _, r := range ranges {
 		ifaces[r.Interface] = true
-		if r.Mode == mobility.AcrossSubnet {
+		if r.Mode == dynamiceid.AcrossSubnet {
 			if on, err := osnet.ProxyARPOn(r.Interface); err == nil && !on {
 				if err := osnet.ProxyARP(r.Interface, true); err != nil {
 					ro.close()
@@ -99,7 +99,7 @@ func (d *Daemon) startRoaming(cfg *config.Config, db []xtr.DatabaseEntry, x *xtr
 			}
 		}
 		if r.NotifyGroup.IsValid() {
-			g, err := mobility.JoinGroup(r.NotifyGroup, r.Interface)
+			g, err := dynamiceid.JoinGroup(r.NotifyGroup, r.Interface)
 			if err != nil {
 				ro.close()
 				return nil, fmt.Errorf("dynamic-eid %s: %w", r.Name, err)
@@ -111,9 +111,9 @@ func (d *Daemon) startRoaming(cfg *config.Config, db []xtr.DatabaseEntry, x *xtr
 			}, claimBad.Inc)
 		}
 	}
-	k.arp = map[string]*mobility.ARPConn{}
+	k.arp = map[string]*dynamiceid.ARPConn{}
 	for dev := range ifaces {
-		conn, err := mobility.ListenARP(dev)
+		conn, err := dynamiceid.ListenARP(dev)
 		if err != nil {
 			ro.close()
 			return nil, fmt.Errorf("dynamic EIDs: ARP on %s: %w", dev, err)
@@ -133,10 +133,10 @@ func (d *Daemon) startRoaming(cfg *config.Config, db []xtr.DatabaseEntry, x *xtr
 // readARP turns the ARP seen on a LAN into detections (across-subnet: the
 // LAN is ours alone, so any ARP of a host is news) and liveness (answers
 // to our probes, sent to our MAC).
-func (ro *roaming) readARP(conn *mobility.ARPConn, dev string, ranges []mobility.Range) {
+func (ro *dynamicEIDs) readARP(conn *dynamiceid.ARPConn, dev string, ranges []dynamiceid.Range) {
 	across := false
 	for _, r := range ranges {
-		if r.Interface == dev && r.Mode == mobility.AcrossSubnet {
+		if r.Interface == dev && r.Mode == dynamiceid.AcrossSubnet {
 			across = true
 		}
 	}
@@ -154,13 +154,13 @@ func (ro *roaming) readARP(conn *mobility.ARPConn, dev string, ranges []mobility
 		}
 		if across {
 			ro.mgr.Detected(0, a, "arp", dev)
-		} else if f.ToUs && f.ARP.Op == mobility.OpReply {
+		} else if f.ToUs && f.ARP.Op == dynamiceid.OpReply {
 			ro.mgr.Alive(0, a)
 		}
 	}
 }
 
-func (ro *roaming) close() error {
+func (ro *dynamicEIDs) close() error {
 	var errs []error
 	for _, c := range ro.arps {
 		errs = append(errs, c.Close())
@@ -181,7 +181,7 @@ func (ro *roaming) close() error {
 type mobilityKernel struct {
 	routes *osnet.HostRoutes
 	tun    string
-	arp    map[string]*mobility.ARPConn
+	arp    map[string]*dynamiceid.ARPConn
 }
 
 func (k *mobilityKernel) RouteLocal(h netip.Prefix, dev string) error { return k.routes.Set(h, dev) }
@@ -210,11 +210,11 @@ func (k *mobilityKernel) Probe(dev string, host netip.Addr) error {
 
 // announcer sends host announcements to a range's notify group.
 type announcer struct {
-	groups map[string]*mobility.Group
+	groups map[string]*dynamiceid.Group
 	log    *slog.Logger
 }
 
-func (a *announcer) Announce(r *mobility.Range, host mapping.EID, locs []mapping.Locator) {
+func (a *announcer) Announce(r *dynamiceid.Range, host mapping.EID, locs []mapping.Locator) {
 	if g := a.groups[r.Name]; g != nil {
 		if err := g.Announce(host, locs); err != nil {
 			a.log.Warn("notify group", "group", r.NotifyGroup, "err", err)

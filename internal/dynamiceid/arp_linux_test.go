@@ -1,4 +1,4 @@
-package mobility
+package dynamiceid
 
 import (
 	"errors"
@@ -35,7 +35,7 @@ type arpLab struct {
 func newARPLab(t *testing.T) *arpLab {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("mobility: the ARP socket test needs root (network namespaces, AF_PACKET); run the tests as root to include it")
+		t.Skip("dynamic EID: the ARP socket test needs root (network namespaces, AF_PACKET); run the tests as root to include it")
 	}
 	a := &arpLab{xtrIP: ipA, vmIP: ipB, deadlines: 5 * time.Second}
 	topo := &lab.Topology{

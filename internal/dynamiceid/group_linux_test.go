@@ -1,4 +1,4 @@
-package mobility
+package dynamiceid
 
 import (
 	"context"
@@ -21,7 +21,7 @@ import (
 // taken by the group socket.
 func TestNotifyGroup(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("mobility: the notify-group test needs root (network namespaces); run the tests as root to include it")
+		t.Skip("dynamic EID: the notify-group test needs root (network namespaces); run the tests as root to include it")
 	}
 	group := netip.MustParseAddr("233.252.0.1")
 	l := lab.NewTest(t, &lab.Topology{

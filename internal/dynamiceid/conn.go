@@ -1,4 +1,4 @@
-package mobility
+package dynamiceid
 
 import "errors"
 
@@ -17,4 +17,4 @@ type Frame struct {
 
 // ErrUnsupported is returned by ListenARP where there are no AF_PACKET
 // sockets (every system but Linux).
-var ErrUnsupported = errors.New("mobility: ARP sockets are only supported on Linux")
+var ErrUnsupported = errors.New("dynamic EID: ARP sockets are only supported on Linux")

@@ -1,4 +1,4 @@
-package mobility
+package dynamiceid
 
 import (
 	"errors"
@@ -16,7 +16,7 @@ import (
 	"github.com/lispd/lispd/wire"
 )
 
-// Group is the notify group of a roaming range: the xTRs on the LAN tell
+// Group is the notify group of a dynamic-EID range: the xTRs on the LAN tell
 // each other with a Map-Notify to a multicast group which hosts they just
 // detected, so that another xTR of the same site registers the host too
 // and one of another site (on a stretched subnet) stops claiming it at

@@ -1,4 +1,4 @@
-package mobility
+package dynamiceid
 
 import (
 	"log/slog"
@@ -11,7 +11,7 @@ import (
 	"github.com/lispd/lispd/internal/mapping"
 )
 
-// Modes of a roaming range.
+// Modes of a dynamic-EID range.
 const (
 	AcrossSubnet   = "across-subnet"   // the host keeps an address of another site's subnet
 	ExtendedSubnet = "extended-subnet" // the subnet is stretched between the sites at layer 2
@@ -81,7 +81,7 @@ type Options struct {
 	AwayTTL time.Duration
 }
 
-// Host is one roaming host known to the manager.
+// Host is one dynamic-EID host known to the manager.
 type Host struct {
 	EID       mapping.EID
 	Range     string
@@ -95,7 +95,7 @@ type Host struct {
 	expires   time.Time // away entries
 }
 
-// Manager keeps the roaming hosts of one xTR.
+// Manager keeps the dynamic-EID hosts of one xTR.
 type Manager struct {
 	mu     sync.Mutex
 	o      Options
@@ -116,7 +116,7 @@ func New(o Options) *Manager {
 		o.AwayTTL = 24 * time.Hour
 	}
 	m := &Manager{o: o, ranges: mapping.NewTable[*Range](), hosts: map[mapping.EID]*Host{},
-		log: o.Log.With("role", "mobility")}
+		log: o.Log.With("role", "mobility")} // the log role operators filter on (docs/interfaces.md)
 	for i := range o.Ranges {
 		r := &o.Ranges[i]
 		if r.Timeout == 0 {
