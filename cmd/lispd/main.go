@@ -129,10 +129,9 @@ func serve(file string, logOut io.Writer) error {
 					log.Error("reload failed; keeping the running configuration", "err", err)
 					continue
 				}
-				// The daemon logs what it applied; a refusal changed nothing.
-				if _, err := d.Reload(nc); err != nil {
-					log.Error("reload failed", "err", err)
-				}
+				// The daemon logs what it applied, or why it refused (then
+				// nothing changed).
+				_, _ = d.Reload(nc)
 			}
 		}
 	}()

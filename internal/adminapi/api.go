@@ -144,9 +144,12 @@ func parseMapCacheQuery(v url.Values, key string) (MapCacheQuery, error) {
 
 // ParseInstanceID reads a decimal instance ID.
 func ParseInstanceID(s string) (uint32, error) {
+	// Instance IDs are 24 bits on the wire (RFC 8060 §4.1) and in the
+	// configuration: anything larger could never match.
+	const maxIID = 1<<24 - 1
 	n, err := strconv.ParseUint(s, 10, 32)
-	if err != nil {
-		return 0, fmt.Errorf("bad instance-id %q: want a decimal number from 0 to %d", s, uint32(1<<32-1))
+	if err != nil || n > maxIID {
+		return 0, fmt.Errorf("bad instance-id %q: want a decimal number from 0 to %d", s, maxIID)
 	}
 	return uint32(n), nil
 }

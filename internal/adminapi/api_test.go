@@ -145,7 +145,7 @@ func TestMapCacheQuery(t *testing.T) {
 			t.Errorf("%+v encodes as %q, want %q", tc.want, got, enc)
 		}
 	}
-	for _, raw := range []string{"instance-id=x", "instance-id=", "instance-id=4294967296", "instance-id=-1", "eid=10.0.0.1&instance-id=1e3"} {
+	for _, raw := range []string{"instance-id=x", "instance-id=", "instance-id=4294967296", "instance-id=16777216", "instance-id=-1", "eid=10.0.0.1&instance-id=1e3"} {
 		v, _ := url.ParseQuery(raw)
 		_, err := ParseMapCacheQuery(v)
 		if e, ok := err.(*Error); !ok || e.Status != 400 || !strings.HasPrefix(e.Msg, "bad instance-id ") {

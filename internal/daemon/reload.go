@@ -100,10 +100,13 @@ func (d *Daemon) Reload(cfg *config.Config) (adminapi.ReloadResult, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	p, err := d.planReload(cfg)
-	if err != nil {
-		return adminapi.ReloadResult{}, err
+	if err == nil {
+		err = d.applyReload(p)
 	}
-	if err := d.applyReload(p); err != nil {
+	if err != nil {
+		// Logged here, whoever asked (SIGHUP, lispctl, the API): the
+		// operator reading the log sees why the file is not running.
+		d.log.Error("reload failed", "err", err)
 		return adminapi.ReloadResult{}, err
 	}
 	d.cfg = cfg

@@ -440,6 +440,10 @@ func TestReloadLogLevel(t *testing.T) {
 	if level.Level() != slog.LevelDebug {
 		t.Error("a refused reload changed the log level")
 	}
+	// A refusal is logged whoever asked, with the keys that need a restart.
+	if !strings.Contains(buf.String(), `level=ERROR msg="reload failed" err="reload refused: log.format needs a restart"`) {
+		t.Errorf("refused reload not logged:\n%s", buf.String())
+	}
 	fixed := runNode(t, strings.Replace(yaml, "127.0.90.71", "127.0.90.72", 1), Options{})
 	fixed.mustRefuse(t, strings.Replace(yaml, "127.0.90.71], port: 0}\nlog: {level: info}", "127.0.90.72], port: 0}\nlog: {level: debug}", 1), "log.level")
 }

@@ -114,8 +114,9 @@ func (d *Daemon) routes() {
 		}
 		res, err := d.Reload(cfg)
 		var restart *RestartRequiredError
+		var xtrRestart *xtr.RestartError
 		switch {
-		case errors.As(err, &restart):
+		case errors.As(err, &restart), errors.As(err, &xtrRestart):
 			// Nothing changed: the running configuration conflicts with
 			// the file until lispd restarts.
 			return nil, &adminapi.Error{Status: http.StatusConflict, Msg: err.Error()}

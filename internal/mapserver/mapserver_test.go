@@ -439,6 +439,28 @@ func TestReloadKeepsOtherSites(t *testing.T) {
 	}
 }
 
+// A site whose description alone changed keeps its registrations; one
+// whose allowed RLOCs changed loses them.
+func TestReloadDescriptionKeepsRegistrations(t *testing.T) {
+	f := newFixture(t)
+	f.register(etr1, 0, wire.AuthHMACSHA256, secret, 1, []wire.EIDRecord{record(dc1, "192.0.2.11")})
+	sites := testSites()
+	sites[0].Description = "renamed in the inventory"
+	f.s.Reload(sites, map[string]bool{"dc1": true})
+	if n := f.s.Registrations(); n != 1 {
+		t.Fatalf("a description change dropped registrations: %d left", n)
+	}
+	if got := f.s.Sites("dc1")[0].Description; got != "renamed in the inventory" {
+		t.Errorf("description %q after reload", got)
+	}
+	sites = testSites()
+	sites[0].AllowedRLOCs = []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}
+	f.s.Reload(sites, map[string]bool{"dc1": true})
+	if n := f.s.Registrations(); n != 0 {
+		t.Errorf("allowed RLOCs changed, %d registrations kept", n)
+	}
+}
+
 // ack answers a Map-Notify as an xTR does: same content, signed again.
 func (f *fixture) ack(n *wire.MapNotify, key []byte) {
 	a := &wire.MapNotifyAck{AuthBody: n.AuthBody}

@@ -3,6 +3,7 @@ package mapserver
 import (
 	"log/slog"
 	"net/netip"
+	"reflect"
 	"slices"
 	"sync"
 	"time"
@@ -190,8 +191,9 @@ func (s *Server) setSites(sites []Site) {
 }
 
 // Reload replaces the site configuration. Registrations of sites that are
-// unchanged stay; those of removed or changed sites, or no longer covered
-// by their site's prefixes, are dropped (and published as withdrawn).
+// unchanged stay, or whose description alone changed; those of removed or
+// otherwise changed sites, or no longer covered by their site's prefixes,
+// are dropped (and published as withdrawn).
 func (s *Server) Reload(sites []Site, changed map[string]bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -213,6 +215,21 @@ func (s *Server) Reconfigure(sites []Site, changed map[string]bool, o Options) {
 }
 
 func (s *Server) reloadLocked(sites []Site, changed map[string]bool) {
+	// A changed site loses its registrations only when what authorises
+	// them changed: a new description must not make its prefixes flap.
+	var drops map[string]bool
+	for name := range changed {
+		if old, ok := s.sites[name]; ok {
+			if i := slices.IndexFunc(sites, func(n Site) bool { return n.Name == name }); i >= 0 && !authorityChanged(old.cfg, sites[i]) {
+				continue
+			}
+		}
+		if drops == nil {
+			drops = map[string]bool{}
+		}
+		drops[name] = true
+	}
+	changed = drops
 	s.setSites(sites)
 	s.resubscribeLocked()
 	var drop []mapping.EID
@@ -237,6 +254,14 @@ func (s *Server) reloadLocked(sites []Site, changed map[string]bool) {
 		}
 	}
 	s.log.Info("sites reloaded", "sites", len(sites), "registrations-dropped", len(drop))
+}
+
+// authorityChanged tells whether a site's registrations could have been
+// refused under its new configuration: keys, prefixes, allowed RLOCs,
+// nonce rule. The description is only for people.
+func authorityChanged(old, new Site) bool {
+	old.Description, new.Description = "", ""
+	return !reflect.DeepEqual(old, new)
 }
 
 // sitesFor appends to dst the sites allowed to register e: those listing
