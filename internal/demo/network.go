@@ -133,12 +133,5 @@ func (n *Network) Counters(node string) map[string]uint64 {
 }
 
 func waitFor(limit time.Duration, f func() bool) error {
-	deadline := time.Now().Add(limit)
-	for !f() {
-		if time.Now().After(deadline) {
-			return errors.New("timed out")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return nil
+	return lab.Poll(context.Background(), limit, 20*time.Millisecond, f)
 }

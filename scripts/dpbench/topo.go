@@ -301,15 +301,8 @@ func (b *bench) vxlanDown() error {
 }
 
 func (b *bench) eventually(ctx context.Context, what string, limit time.Duration, f func() bool) error {
-	deadline := time.Now().Add(limit)
-	for !f() {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("timed out after %v waiting for %s", limit, what)
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := lab.Poll(ctx, limit, 100*time.Millisecond, f); err != nil {
+		return fmt.Errorf("%w waiting for %s", err, what)
 	}
 	return nil
 }

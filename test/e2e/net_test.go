@@ -203,17 +203,6 @@ func (n *network) clearMapCache(node string) error {
 	return err
 }
 
-func (n *network) eventually(what string, limit time.Duration, f func() bool) {
-	n.t.Helper()
-	deadline := time.Now().Add(limit)
-	for !f() {
-		if time.Now().After(deadline) {
-			n.t.Fatalf("timed out after %v waiting for %s", limit, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // ping runs ping in node until one try of three answers.
 func (n *network) ping(node, dst string, extra ...string) error {
 	var out []byte
