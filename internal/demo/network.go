@@ -35,7 +35,7 @@ func Up(ctx context.Context, name, lispd string, m Mobility) (*Network, error) {
 		return nil, err
 	}
 	n := &Network{Lab: l, lispd: lispd, mob: m, procs: map[string]*lab.LispdProc{}, d1At: "sw1", d1Port: "to1"}
-	if err := l.WriteHosts(map[string]netip.Addr{"c1": ip(c1Addr), "d1": ip(d1Addr), "d2": ip(d2Addr), "nl": ip(nlAddr), "ms": ip(msAddr)}); err != nil {
+	if err := l.WriteHosts(map[string]netip.Addr{"c1": netip.MustParseAddr(c1Addr), "d1": netip.MustParseAddr(d1Addr), "d2": netip.MustParseAddr(d2Addr), "nl": netip.MustParseAddr(nlAddr), "ms": netip.MustParseAddr(msAddr)}); err != nil {
 		return nil, errors.Join(err, l.Down())
 	}
 	return n, nil

@@ -28,9 +28,6 @@ import (
 	"github.com/lispd/lispd/internal/lab"
 )
 
-func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
-func ip(s string) netip.Addr    { return netip.MustParseAddr(s) }
-
 // vMAC is the gateway MAC both data centres answer with (VRRP's range),
 // so a VM that moves keeps its ARP entry for its gateway.
 var vMAC = net.HardwareAddr{0x00, 0x00, 0x5e, 0x00, 0x01, 0x01}
@@ -123,7 +120,7 @@ func Topology(name string) *lab.Topology {
 		}
 	}
 	vxlan := func(local, remote string) []lab.VXLAN {
-		return []lab.VXLAN{{Name: "vx0", VNI: 42, Local: ip(local), Remote: ip(remote), Dev: "dci", Port: 4789}}
+		return []lab.VXLAN{{Name: "vx0", VNI: 42, Local: netip.MustParseAddr(local), Remote: netip.MustParseAddr(remote), Dev: "dci", Port: 4789}}
 	}
 	pin := func(port string) []lab.FDBEntry { return []lab.FDBEntry{{MAC: vMAC, Port: port}} }
 	sw1, sw2, hv := t.Node("sw1"), t.Node("sw2"), t.Node("hv")

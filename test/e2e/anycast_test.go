@@ -34,7 +34,7 @@ func anycastTopology() *lab.Topology {
 	b.Node("ha", "host", false, lab.Via("0.0.0.0/0", "198.51.100.1"))
 	b.Node("hb", "host", false, lab.Via("0.0.0.0/0", "203.0.113.1"))
 	for _, ms := range []string{"ms1", "ms2"} {
-		b.T.Node(ms).Loopbacks = []netip.Prefix{pfx("198.18.100.1/32")}
+		b.T.Node(ms).Loopbacks = []netip.Prefix{netip.MustParsePrefix("198.18.100.1/32")}
 	}
 	link := func(a, z, aa, za string) { b.Link(a, "", z, "", aa, za) }
 	link("rw", "re", "198.18.10.1/24", "198.18.10.2/24")

@@ -18,9 +18,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
-func ip(s string) netip.Addr    { return netip.MustParseAddr(s) }
-
 // twoSites is the network of the tunnel-router tests:
 //
 //	ha ── xa ── core ── xb ── hb        site A (198.51.100.0/24, 2001:db8:a::/64)
@@ -140,7 +137,7 @@ type network struct {
 func startNetwork(t *testing.T) *network {
 	l := lab.NewTest(t, twoSites())
 	n := &network{t: t, lab: l, dir: t.TempDir(), procs: map[string]*lab.LispdProc{}}
-	hosts := map[string]netip.Addr{"ha": ip("198.51.100.10"), "hb": ip("203.0.113.10"), "nl": ip("192.0.2.10")}
+	hosts := map[string]netip.Addr{"ha": netip.MustParseAddr("198.51.100.10"), "hb": netip.MustParseAddr("203.0.113.10"), "nl": netip.MustParseAddr("192.0.2.10")}
 	if err := l.WriteHosts(hosts); err != nil {
 		t.Fatal(err)
 	}
