@@ -135,20 +135,7 @@ func deleteNetns(name string) error {
 
 // listNetns returns the names in /run/netns that begin with prefix.
 func listNetns(prefix string) ([]string, error) {
-	ents, err := os.ReadDir(NetnsDir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), prefix) {
-			out = append(out, e.Name())
-		}
-	}
-	return out, nil
+	return dirNames(NetnsDir, func(e fs.DirEntry) bool { return strings.HasPrefix(e.Name(), prefix) })
 }
 
 // netnsInode is the inode that identifies the namespace mounted at
