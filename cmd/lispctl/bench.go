@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lispd/lispd/internal/cli"
 	"github.com/spf13/cobra"
 
+	"github.com/lispd/lispd/internal/cli"
 	"github.com/lispd/lispd/internal/loadgen"
 	"github.com/lispd/lispd/wire"
 )

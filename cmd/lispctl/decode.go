@@ -6,9 +6,9 @@ import (
 	"io"
 	"os"
 
-	"github.com/lispd/lispd/internal/cli"
 	"github.com/spf13/cobra"
 
+	"github.com/lispd/lispd/internal/cli"
 	"github.com/lispd/lispd/internal/pcap"
 	"github.com/lispd/lispd/internal/render"
 )

@@ -13,10 +13,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/lispd/lispd/internal/cli"
 	"github.com/spf13/cobra"
 
 	"github.com/lispd/lispd/internal/adminapi"
+	"github.com/lispd/lispd/internal/cli"
 )
 
 // api calls f on the admin API of the daemon at --socket. A failure to

@@ -4,9 +4,9 @@ import (
 	"os/exec"
 	"path/filepath"
 
-	"github.com/lispd/lispd/internal/cli"
 	"github.com/spf13/cobra"
 
+	"github.com/lispd/lispd/internal/cli"
 	"github.com/lispd/lispd/internal/demo"
 )
 
