@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -174,14 +175,10 @@ func TestTwoSites(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	_ = lab.Poll(context.Background(), 5*time.Second, 50*time.Millisecond, func() bool {
 		ls = statusJSON(t, name, -1)
-		if d := node(t, ls, "xtr-b").Lispd; !d.Running || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return !node(t, ls, "xtr-b").Lispd.Running
+	})
 	if ls.Healthy || node(t, ls, "xtr-b").Lispd.Running {
 		t.Errorf("status after killing xtr-b's lispd: %+v", node(t, ls, "xtr-b").Lispd)
 	}

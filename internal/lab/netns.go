@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -276,16 +277,7 @@ func terminate(pid int, timeout time.Duration) error {
 
 // waitGone polls until pid has exited or timeout passes.
 func waitGone(pid int, timeout time.Duration) bool {
-	deadline := time.Now().Add(timeout)
-	for {
-		if !alive(pid) {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return Poll(context.Background(), timeout, 10*time.Millisecond, func() bool { return !alive(pid) }) == nil
 }
 
 // terminateAll terminates the pids concurrently.
