@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lispd/lispd/internal/lisptest"
 	"github.com/lispd/lispd/internal/pcap"
 	"github.com/lispd/lispd/wire"
 )
@@ -103,8 +104,8 @@ func tsharkCases(t *testing.T) []tsharkCase {
 		}
 	}
 	// Data packets: an IPv4 and an IPv6 inner packet, with and without an instance ID.
-	inner4 := mustHex(t, "4500001c00004000400100000a0101010a0202020800f7ff00000000")
-	inner6 := mustHex(t, "6000000000083a4020010db8000100000000000000000001"+"20010db8000200000000000000000002"+"8000244500000000")
+	inner4 := lisptest.MustHex(t, "4500001c00004000400100000a0101010a0202020800f7ff00000000")
+	inner6 := lisptest.MustHex(t, "6000000000083a4020010db8000100000000000000000001"+"20010db8000200000000000000000002"+"8000244500000000")
 	for i, in := range [][]byte{inner4, inner6} {
 		for _, iid := range []int{-1, 4660} {
 			h := make(wire.DataHeader, wire.DataHeaderLen, wire.DataHeaderLen+len(in))

@@ -10,19 +10,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lispd/lispd/internal/lisptest"
 	"github.com/lispd/lispd/internal/pcap"
 	"github.com/lispd/lispd/internal/testvectors"
 	"github.com/lispd/lispd/wire"
 )
-
-func mustHex(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
-	if err != nil {
-		t.Fatalf("bad hex %q: %v", s, err)
-	}
-	return b
-}
 
 // roundTrip decodes b, re-encodes it and demands the same bytes.
 func roundTrip(t *testing.T, name string, b []byte) wire.Message {
@@ -153,7 +145,7 @@ func TestSyntheticVectors(t *testing.T) {
 		if !ok {
 			continue
 		}
-		b := mustHex(t, strings.TrimSpace(hx))
+		b := lisptest.MustHex(t, strings.TrimSpace(hx))
 		n++
 		if strings.HasPrefix(name, "data_") {
 			h, err := wire.DecodeDataHeader(b)
@@ -218,7 +210,7 @@ func TestODLVectors(t *testing.T) {
 			title = line
 			continue
 		}
-		b := mustHex(t, strings.TrimSpace(line))
+		b := lisptest.MustHex(t, strings.TrimSpace(line))
 		_, broken := odlBroken[strings.Fields(title)[0]]
 		isAddr := bytes.HasPrefix(b, []byte{0x40, 0x03}) || bytes.HasPrefix(b, []byte{0x00, 0x11})
 		var err error

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lispd/lispd/internal/cli"
 	"github.com/lispd/lispd/internal/loadgen"
 	"github.com/lispd/lispd/wire"
 )
@@ -81,7 +82,7 @@ func newBenchCmd(s streams) *cobra.Command {
 		Long:  benchLong,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return usageError("bench needs a mode: register, request or flood")
+			return cli.Usagef("bench needs a mode: register, request or flood")
 		},
 	}
 	cmd.AddCommand(newBenchModeCmd(s, loadgen.Register), newBenchModeCmd(s, loadgen.Request), newBenchModeCmd(s, loadgen.Flood))
@@ -138,7 +139,7 @@ func newBenchModeCmd(s streams, mode loadgen.Mode) *cobra.Command {
 		Args:    cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				return usageError("bench %s takes no arguments, got %q", mode, args)
+				return cli.Usagef("bench %s takes no arguments, got %q", mode, args)
 			}
 			c, err := o.config(cmd, mode)
 			if err != nil {
@@ -193,37 +194,37 @@ func (o *benchOptions) config(cmd *cobra.Command, mode loadgen.Mode) (loadgen.Co
 		SiteID: o.siteID, HasSiteID: cmd.Flags().Changed("site-id"), FloodKind: loadgen.FloodKind(o.kind)}
 	var err error
 	if o.target == "" {
-		return c, usageError("--target ADDR[:PORT] is required")
+		return c, cli.Usagef("--target ADDR[:PORT] is required")
 	}
 	if c.Target, err = parseTarget(o.target, wire.ControlPort, false); err != nil {
-		return c, usageError("--target: %v", err)
+		return c, cli.Usagef("--target: %v", err)
 	}
 	if o.count > 0 && !cmd.Flags().Changed("duration") {
 		c.Duration = 0
 	}
 	switch {
 	case o.rate < 0:
-		return c, usageError("--rate must not be negative")
+		return c, cli.Usagef("--rate must not be negative")
 	case o.duration <= 0 && c.Count == 0:
-		return c, usageError("--duration must be positive")
+		return c, cli.Usagef("--duration must be positive")
 	case o.prefixes < 1:
-		return c, usageError("--prefixes must be at least 1")
+		return c, cli.Usagef("--prefixes must be at least 1")
 	case o.sockets < 1 || o.sockets > loadgen.MaxSockets:
-		return c, usageError("--sockets must be 1 to %d", loadgen.MaxSockets)
+		return c, cli.Usagef("--sockets must be 1 to %d", loadgen.MaxSockets)
 	case o.batch < 1 || o.batch > loadgen.MaxBatch:
-		return c, usageError("--batch must be 1 to %d", loadgen.MaxBatch)
+		return c, cli.Usagef("--batch must be 1 to %d", loadgen.MaxBatch)
 	case o.drain < 0:
-		return c, usageError("--drain must not be negative")
+		return c, cli.Usagef("--drain must not be negative")
 	}
 	if o.drain == 0 {
 		c.Drain = -1 // asked for no wait
 	}
 	if c.EIDBase, err = netip.ParseAddr(o.eidBase); err != nil {
-		return c, usageError("--eid-base: %v", err)
+		return c, cli.Usagef("--eid-base: %v", err)
 	}
 	c.EIDBase = c.EIDBase.Unmap()
 	if bits := c.EIDBase.BitLen(); o.eidLen < 0 || o.eidLen > bits || (cmd.Flags().Changed("eid-len") && o.eidLen == 0) {
-		return c, usageError("--eid-len must be 1 to %d for %s", bits, c.EIDBase)
+		return c, cli.Usagef("--eid-len must be 1 to %d for %s", bits, c.EIDBase)
 	}
 	addr := func(flag, s string) (netip.Addr, error) {
 		if s == "" {
@@ -231,7 +232,7 @@ func (o *benchOptions) config(cmd *cobra.Command, mode loadgen.Mode) (loadgen.Co
 		}
 		a, err := netip.ParseAddr(s)
 		if err != nil {
-			return a, usageError("--%s: %v", flag, err)
+			return a, cli.Usagef("--%s: %v", flag, err)
 		}
 		return a.Unmap(), nil
 	}
@@ -239,7 +240,7 @@ func (o *benchOptions) config(cmd *cobra.Command, mode loadgen.Mode) (loadgen.Co
 		return c, err
 	}
 	if c.Source.IsValid() && c.Source.Is4() != c.Target.Addr().Is4() {
-		return c, usageError("--source %s is not of --target's address family", c.Source)
+		return c, cli.Usagef("--source %s is not of --target's address family", c.Source)
 	}
 	if c.RLOC, err = addr("rloc", o.rloc); err != nil {
 		return c, err
@@ -250,14 +251,14 @@ func (o *benchOptions) config(cmd *cobra.Command, mode loadgen.Mode) (loadgen.Co
 	if mode != loadgen.Request {
 		alg, ok := wire.ParseAuthAlg(o.algorithm)
 		if !ok || (alg != wire.AuthHMACSHA1 && alg != wire.AuthHMACSHA256) {
-			return c, usageError("--algorithm %q: want hmac-sha-1-96 or hmac-sha-256-128", o.algorithm)
+			return c, cli.Usagef("--algorithm %q: want hmac-sha-1-96 or hmac-sha-256-128", o.algorithm)
 		}
 		c.Algorithm = alg
 	}
 	if mode == loadgen.Register {
 		switch {
 		case o.secret != "" && o.secretFile != "":
-			return c, usageError("give --secret or --secret-file, not both")
+			return c, cli.Usagef("give --secret or --secret-file, not both")
 		case o.secretFile != "":
 			b, err := os.ReadFile(o.secretFile)
 			if err != nil {
@@ -268,14 +269,14 @@ func (o *benchOptions) config(cmd *cobra.Command, mode loadgen.Mode) (loadgen.Co
 			c.Secret = []byte(o.secret)
 		}
 		if len(c.Secret) == 0 {
-			return c, usageError("--secret or --secret-file is required: the key the Map-Server has for the prefixes")
+			return c, cli.Usagef("--secret or --secret-file is required: the key the Map-Server has for the prefixes")
 		}
 	}
 	if mode == loadgen.Flood {
 		switch c.FloodKind {
 		case loadgen.FloodGarbage, loadgen.FloodBadAuth, loadgen.FloodMixed:
 		default:
-			return c, usageError("--kind %q: want garbage, bad-auth-register or mixed", o.kind)
+			return c, cli.Usagef("--kind %q: want garbage, bad-auth-register or mixed", o.kind)
 		}
 	}
 	return c, nil
@@ -286,7 +287,7 @@ func (o *benchOptions) run(cmd *cobra.Command, s streams, c loadgen.Config) erro
 	if err != nil {
 		// The configuration was checked: what is left is the environment
 		// (no route to the target, no socket).
-		return &exitError{code: exitUsage, err: fmt.Errorf("bench %s: %w", c.Mode, err)}
+		return &cli.Error{Code: cli.ExitUsage, Err: fmt.Errorf("bench %s: %w", c.Mode, err)}
 	}
 	out := bufio.NewWriter(s.out)
 	if o.json {
@@ -305,9 +306,9 @@ func (o *benchOptions) run(cmd *cobra.Command, s streams, c loadgen.Config) erro
 	}
 	switch {
 	case rep.Sent == 0:
-		return &exitError{code: exitFailed, err: fmt.Errorf("bench %s: nothing could be sent (%d send errors)", c.Mode, rep.SendErrors)}
+		return &cli.Error{Code: cli.ExitFailed, Err: fmt.Errorf("bench %s: nothing could be sent (%d send errors)", c.Mode, rep.SendErrors)}
 	case c.Mode != loadgen.Flood && rep.Replies == 0:
-		return &exitError{code: exitFailed, err: fmt.Errorf("bench %s: no answer from %s", c.Mode, c.Target)}
+		return &cli.Error{Code: cli.ExitFailed, Err: fmt.Errorf("bench %s: no answer from %s", c.Mode, c.Target)}
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lispd/lispd/internal/cli"
 	"github.com/lispd/lispd/internal/lisptest"
 )
 
@@ -15,7 +16,7 @@ func TestBenchRegisterText(t *testing.T) {
 	ms := newResponder(t, lisptest.ResponderOptions{Secret: []byte("s3cret")})
 	r := lispctl(t, "bench", "register", "--target", ms.Addr().String(), "--secret", "s3cret", "--count", "500",
 		"--prefixes", "50", "--eid-len", "24", "--sockets", "2", "--algorithm", "hmac-sha-1-96", "--xtr-id-per-prefix")
-	r.wantCode(t, exitOK)
+	r.wantCode(t, cli.ExitOK)
 	for _, want := range []string{"bench register → " + ms.Addr().String() + ": 2 sockets, 50 prefixes, as fast as possible",
 		"  sent                  500", "  notifies              500", "  lost                    0", "latency ms",
 		"send 0, bad-auth 0, unmatched 0"} {
@@ -32,7 +33,7 @@ func TestBenchRequestJSON(t *testing.T) {
 	mr := newResponder(t, lisptest.ResponderOptions{})
 	r := lispctl(t, "bench", "request", "--target", mr.Addr().String(), "--count", "1000", "--prefixes", "100",
 		"--instance-id", "7", "--rate", "20000", "--json")
-	r.wantCode(t, exitOK)
+	r.wantCode(t, cli.ExitOK)
 	var got map[string]any
 	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, r.stdout)
@@ -58,7 +59,7 @@ func TestBenchNoAnswer(t *testing.T) {
 	}
 	defer sink.Close()
 	r := lispctl(t, "bench", "request", "--target", sink.Addr().String(), "--count", "100", "--drain", "50ms")
-	r.wantCode(t, exitFailed)
+	r.wantCode(t, cli.ExitFailed)
 	if !strings.Contains(r.stdout, "  lost                  100") || !strings.Contains(r.stderr, "no answer") {
 		t.Errorf("stdout:\n%s\nstderr: %s", r.stdout, r.stderr)
 	}
@@ -72,7 +73,7 @@ func TestBenchFlood(t *testing.T) {
 	defer sink.Close()
 	for _, kind := range []string{"garbage", "bad-auth-register", "mixed"} {
 		r := lispctl(t, "bench", "flood", "--target", sink.Addr().String(), "--count", "5000", "--kind", kind, "--json")
-		r.wantCode(t, exitOK)
+		r.wantCode(t, cli.ExitOK)
 		var rep struct {
 			Sent     uint64  `json:"sent"`
 			SendRate float64 `json:"send-rate"`
@@ -82,7 +83,7 @@ func TestBenchFlood(t *testing.T) {
 		}
 	}
 	r := lispctl(t, "bench", "flood", "--target", sink.Addr().String(), "--duration", "50ms")
-	r.wantCode(t, exitOK)
+	r.wantCode(t, cli.ExitOK)
 	if !strings.Contains(r.stdout, "bench flood → ") || !strings.Contains(r.stdout, "Mbit/s") {
 		t.Errorf("output:\n%s", r.stdout)
 	}
@@ -95,7 +96,7 @@ func TestBenchSecretFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := lispctl(t, "bench", "register", "--target", ms.Addr().String(), "--secret-file", f, "--count", "10", "--json")
-	r.wantCode(t, exitOK)
+	r.wantCode(t, cli.ExitOK)
 	if !strings.Contains(r.stdout, `"replies": 10,`) {
 		t.Errorf("output:\n%s", r.stdout)
 	}
@@ -124,7 +125,7 @@ func TestBenchUsage(t *testing.T) {
 		{[]string{"bench", "request", "--target", "127.0.0.1", "extra"}, "no arguments"},
 	} {
 		r := lispctl(t, c.args...)
-		if r.code != exitUsage || !strings.Contains(r.stderr, c.want) {
+		if r.code != cli.ExitUsage || !strings.Contains(r.stderr, c.want) {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", c.args, r.code, r.stderr, c.want)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lispd/lispd/internal/cli"
 	"github.com/lispd/lispd/internal/pcap"
 	"github.com/lispd/lispd/internal/render"
 )
@@ -84,15 +85,15 @@ func newDecodeCmd(s streams) *cobra.Command {
 func (o *decodeOptions) check(args []string) error {
 	switch {
 	case len(args) > 1:
-		return usageError("decode takes one FILE, got %d", len(args))
+		return cli.Usagef("decode takes one FILE, got %d", len(args))
 	case o.hexSet && len(args) == 1:
-		return usageError("give either FILE or --hex, not both")
+		return cli.Usagef("give either FILE or --hex, not both")
 	case !o.hexSet && len(args) == 0:
-		return usageError("decode needs a pcap FILE (or - for standard input) or --hex HEX")
+		return cli.Usagef("decode needs a pcap FILE (or - for standard input) or --hex HEX")
 	case o.data && !o.hexSet:
-		return usageError("--data applies to --hex only; in a pcap file the UDP port tells data from control")
+		return cli.Usagef("--data applies to --hex only; in a pcap file the UDP port tells data from control")
 	case o.json && o.jsonl:
-		return usageError("give --json or --jsonl, not both")
+		return cli.Usagef("give --json or --jsonl, not both")
 	}
 	return nil
 }
@@ -119,7 +120,7 @@ func (o *decodeOptions) run(s streams, args []string) error {
 func (o *decodeOptions) runHex(sk sink) error {
 	b, err := parseHex(o.hex)
 	if err != nil {
-		return usageError("--hex: %v", err)
+		return cli.Usagef("--hex: %v", err)
 	}
 	var p render.Packet
 	if o.data {
@@ -175,7 +176,7 @@ func (o *decodeOptions) runPcap(s streams, out *bufio.Writer, sk sink, name stri
 	}
 	fmt.Fprintln(summaryTo, st.summary())
 	if st.readErr != nil {
-		return &exitError{code: exitFailed, err: fmt.Errorf("%s: %w", name, st.readErr)}
+		return &cli.Error{Code: cli.ExitFailed, Err: fmt.Errorf("%s: %w", name, st.readErr)}
 	}
 	if st.failed > 0 {
 		return errDecodeFailed

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lispd/lispd/internal/cli"
 	"github.com/lispd/lispd/internal/pcap"
 	"github.com/lispd/lispd/internal/render"
 )
@@ -31,7 +32,7 @@ func decodeJSON(t *testing.T, s string) []render.Packet {
 
 func TestDecodeOORText(t *testing.T) {
 	r := lispctl(t, "decode", vector(t, "oor/oor-capture.pcap"))
-	r.wantCode(t, exitOK)
+	r.wantCode(t, cli.ExitOK)
 	blocks := blockHeader.FindAllStringSubmatch(r.stdout, -1)
 	if len(blocks) != 46 {
 		t.Fatalf("%d packet blocks, want 46:\n%s", len(blocks), r.stdout)
@@ -61,7 +62,7 @@ func TestDecodeOORText(t *testing.T) {
 
 func TestDecodeOORVerbose(t *testing.T) {
 	r := lispctl(t, "decode", "-v", vector(t, "oor/oor-capture.pcap"))
-	r.wantCode(t, exitOK)
+	r.wantCode(t, cli.ExitOK)
 	for _, want := range []string{
 		"    Type:              Map-Register\n    Flags:             want-map-notify (M)\n",
 		"    Record 1:          203.0.113.0/24\n      TTL:               10 minutes\n",
@@ -88,7 +89,7 @@ var typeNames = map[int]string{1: "Map-Request", 2: "Map-Reply", 3: "Map-Registe
 
 func TestDecodeOORJSON(t *testing.T) {
 	r := lispctl(t, "decode", "--json", vector(t, "oor/oor-capture.pcap"))
-	r.wantCode(t, exitOK)
+	r.wantCode(t, cli.ExitOK)
 	ps := decodeJSON(t, r.stdout)
 	if len(ps) != 46 {
 		t.Fatalf("%d packets, want 46", len(ps))
@@ -158,7 +159,7 @@ func checkAgainstTshark(t *testing.T, p *render.Packet, v oorVector) {
 
 func TestDecodeOORJSONLines(t *testing.T) {
 	r := lispctl(t, "decode", "--jsonl", vector(t, "oor/oor-capture.pcap"))
-	r.wantCode(t, exitOK)
+	r.wantCode(t, cli.ExitOK)
 	n := 0
 	sc := bufio.NewScanner(strings.NewReader(r.stdout))
 	for sc.Scan() {
@@ -179,7 +180,7 @@ func TestDecodeOORJSONLines(t *testing.T) {
 func TestDecodeHandmadeBroken(t *testing.T) {
 	path := vector(t, "handmade.pcap")
 	r := lispctl(t, "decode", path)
-	r.wantCode(t, exitFailed)
+	r.wantCode(t, cli.ExitFailed)
 	blocks := strings.Split(r.stdout, "\n#")
 	if len(blocks) != 11 {
 		t.Fatalf("%d blocks, want 11:\n%s", len(blocks), r.stdout)
@@ -208,7 +209,7 @@ func TestDecodeHandmadeBroken(t *testing.T) {
 
 	// The same in JSON: the array is complete and each error is kept.
 	r = lispctl(t, "decode", "--json", path)
-	r.wantCode(t, exitFailed)
+	r.wantCode(t, cli.ExitFailed)
 	ps := decodeJSON(t, r.stdout)
 	if len(ps) != 11 {
 		t.Fatalf("%d packets, want 11", len(ps))
@@ -225,7 +226,7 @@ func TestDecodeHandmadeBroken(t *testing.T) {
 
 func TestDecodeHandmadeVerboseHexDump(t *testing.T) {
 	r := lispctl(t, "decode", "-v", vector(t, "handmade.pcap"))
-	r.wantCode(t, exitFailed)
+	r.wantCode(t, cli.ExitFailed)
 	// Frame 8's dump shows byte 16 (0x71) on the second row, where the
 	// offset in the error points.
 	if !strings.Contains(r.stdout, "      00000010  71 0a ") {
@@ -236,7 +237,7 @@ func TestDecodeHandmadeVerboseHexDump(t *testing.T) {
 func TestDecodeHex(t *testing.T) {
 	const mapRequest = "10400001010203040506070800010a0101010001c0000201001800010a020200"
 	r := lispctl(t, "decode", "--hex", mapRequest)
-	r.wantCode(t, exitOK)
+	r.wantCode(t, cli.ExitOK)
 	want := "#1 32 bytes\n  Map-Request [s(smr-invoked)] nonce 0x0102030405060708 source-eid 10.1.1.1 itr-rlocs 192.0.2.1 eid 10.2.2.0/24\n"
 	if r.stdout != want {
 		t.Errorf("got\n%s\nwant\n%s", r.stdout, want)
@@ -249,7 +250,7 @@ func TestDecodeHex(t *testing.T) {
 	}
 
 	r = lispctl(t, "decode", "--json", "--hex", mapRequest)
-	r.wantCode(t, exitOK)
+	r.wantCode(t, cli.ExitOK)
 	ps := decodeJSON(t, r.stdout)
 	if len(ps) != 1 || ps[0].Type != "Map-Request" || ps[0].Time != "" || ps[0].Src != "" ||
 		len(ps[0].EIDPrefixes) != 1 || ps[0].EIDPrefixes[0].EIDPrefix != "10.2.2.0/24" {
@@ -264,12 +265,12 @@ func TestDecodeHexTruncated(t *testing.T) {
 	// The Map-Request above without its last 3 bytes: the EID's IPv4
 	// address is cut short.
 	r := lispctl(t, "decode", "--hex", "10400001010203040506070800010a0101010001c0000201001800010a02")
-	r.wantCode(t, exitFailed)
+	r.wantCode(t, cli.ExitFailed)
 	if !strings.Contains(r.stdout, "IPv4 address at offset 28: truncated") {
 		t.Errorf("error does not name field and offset:\n%s", r.stdout)
 	}
 	r = lispctl(t, "decode", "--json", "--hex", "1040000101020304")
-	r.wantCode(t, exitFailed)
+	r.wantCode(t, cli.ExitFailed)
 	ps := decodeJSON(t, r.stdout)
 	if len(ps) != 1 || ps[0].Error != "Map-Request: header at offset 0: truncated" {
 		t.Errorf("JSON: %s", r.stdout)
@@ -280,7 +281,7 @@ func TestDecodeHexData(t *testing.T) {
 	// N, L and I set, nonce 0xabcdef, IID 255, LSBs 3; then an IPv4 header.
 	const pkt = "c8abcdef0000ff03" + "4500001c00010000400100000a0101010a020202" + "0800f7ff00000000"
 	r := lispctl(t, "decode", "--data", "--json", "--hex", pkt)
-	r.wantCode(t, exitOK)
+	r.wantCode(t, cli.ExitOK)
 	ps := decodeJSON(t, r.stdout)
 	if len(ps) != 1 {
 		t.Fatalf("JSON: %s", r.stdout)
@@ -299,7 +300,7 @@ func TestDecodeHexData(t *testing.T) {
 
 	// E without N is refused by the decoder.
 	r = lispctl(t, "decode", "--data", "--hex", "2000000000000000")
-	r.wantCode(t, exitFailed)
+	r.wantCode(t, cli.ExitFailed)
 	if !strings.Contains(r.stdout, "E bit without N") {
 		t.Errorf("got %s", r.stdout)
 	}
@@ -310,7 +311,7 @@ func TestDecodeTcpdumpInvalid(t *testing.T) {
 		for _, mode := range [][]string{{"-v"}, {"--json"}} {
 			args := append(append([]string{"decode"}, mode...), vector(t, name))
 			r := lispctl(t, args...)
-			r.wantCode(t, exitFailed)
+			r.wantCode(t, cli.ExitFailed)
 			if !strings.Contains(r.stdout, "error") || !strings.Contains(r.stdout, "at offset") {
 				t.Errorf("%s %v: no error reported:\n%s", name, mode, r.stdout)
 			}
@@ -349,7 +350,7 @@ func TestDecodeStdinAndSkipped(t *testing.T) {
 		udpFrame("[2001:db8::1]:4342", "[2001:db8::2]:61000", mapRequestBytes), // a reply direction
 	)
 	r := lispctlEnv(t, bytes.NewReader(file), nil, "decode", "-")
-	r.wantCode(t, exitOK)
+	r.wantCode(t, cli.ExitOK)
 	want := "#2 2024-05-06T07:08:10.123456Z 192.0.2.1:61000 > 192.0.2.2:4342 32 bytes\n"
 	if !strings.Contains(r.stdout, want) {
 		t.Errorf("want %q in\n%s", want, r.stdout)
@@ -370,7 +371,7 @@ func TestDecodeTruncatedPcap(t *testing.T) {
 	cut := file[:len(file)-10] // the second record ends early
 
 	r := lispctlEnv(t, bytes.NewReader(cut), nil, "decode", "-")
-	r.wantCode(t, exitFailed)
+	r.wantCode(t, cli.ExitFailed)
 	if !strings.Contains(r.stdout, "#1 ") || strings.Contains(r.stdout, "#2 ") {
 		t.Errorf("want frame 1 and no frame 2:\n%s", r.stdout)
 	}
@@ -380,7 +381,7 @@ func TestDecodeTruncatedPcap(t *testing.T) {
 
 	// JSON stays a valid array even when reading stops early.
 	r = lispctlEnv(t, bytes.NewReader(cut), nil, "decode", "--json", "-")
-	r.wantCode(t, exitFailed)
+	r.wantCode(t, cli.ExitFailed)
 	if ps := decodeJSON(t, r.stdout); len(ps) != 1 {
 		t.Errorf("%d packets, want 1", len(ps))
 	}
@@ -388,7 +389,7 @@ func TestDecodeTruncatedPcap(t *testing.T) {
 
 func TestDecodeEmptyCaptureJSON(t *testing.T) {
 	r := lispctlEnv(t, bytes.NewReader(writePcap(t)), nil, "decode", "--json", "-")
-	r.wantCode(t, exitOK)
+	r.wantCode(t, cli.ExitOK)
 	if r.stdout != "[]\n" {
 		t.Errorf("stdout %q", r.stdout)
 	}
@@ -412,7 +413,7 @@ func TestDecodeUsageErrors(t *testing.T) {
 		{[]string{"decode", "main.go"}, "main.go: pcap: invalid file header"},
 	} {
 		r := lispctl(t, tc.args...)
-		if r.code != exitUsage || !strings.Contains(r.stderr, tc.want) {
+		if r.code != cli.ExitUsage || !strings.Contains(r.stderr, tc.want) {
 			t.Errorf("%q: exit %d, stderr %q; want exit 2 and %q", tc.args, r.code, r.stderr, tc.want)
 		}
 		if r.stdout != "" {
@@ -427,7 +428,7 @@ func TestDecodeUnsupportedLinkType(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := lispctlEnv(t, &buf, nil, "decode", "-")
-	if r.code != exitUsage || !strings.Contains(r.stderr, "link type 147 is not supported") {
+	if r.code != cli.ExitUsage || !strings.Contains(r.stderr, "link type 147 is not supported") {
 		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
 	}
 }
@@ -441,7 +442,7 @@ func TestDecodeOutputError(t *testing.T) {
 	var errOut bytes.Buffer
 	code := run([]string{"decode", "--hex", "10400001"},
 		streams{in: strings.NewReader(""), out: failingWriter{}, err: &errOut, getenv: func(string) string { return "" }})
-	if code != exitFailed || !strings.Contains(errOut.String(), "writing output: pipe closed") {
+	if code != cli.ExitFailed || !strings.Contains(errOut.String(), "writing output: pipe closed") {
 		t.Errorf("exit %d, stderr %q", code, errOut.String())
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lispd/lispd/internal/cli"
 	"github.com/lispd/lispd/internal/lig"
 	"github.com/lispd/lispd/wire"
 )
@@ -95,43 +96,43 @@ func newLigCmd(s streams) *cobra.Command {
 func (o *ligOptions) query(args []string) (lig.Options, error) {
 	var q lig.Options
 	if len(args) != 1 {
-		return q, usageError("lig takes one EID, got %d arguments", len(args))
+		return q, cli.Usagef("lig takes one EID, got %d arguments", len(args))
 	}
 	eid, iid, hasIID, err := parseEID(args[0])
 	if err != nil {
-		return q, usageError("EID %q: %v", args[0], err)
+		return q, cli.Usagef("EID %q: %v", args[0], err)
 	}
 	if o.iidSet {
 		if hasIID && iid != o.iid {
-			return q, usageError("EID %q has instance ID %d but --instance-id is %d", args[0], iid, o.iid)
+			return q, cli.Usagef("EID %q has instance ID %d but --instance-id is %d", args[0], iid, o.iid)
 		}
 		iid, hasIID = o.iid, true
 	}
 	if o.mr == "" {
-		return q, usageError("--mr ADDR is required: the Map-Resolver to ask")
+		return q, cli.Usagef("--mr ADDR is required: the Map-Resolver to ask")
 	}
 	mr, err := parseTarget(o.mr, o.port, o.portSet)
 	if err != nil {
-		return q, usageError("--mr: %v", err)
+		return q, cli.Usagef("--mr: %v", err)
 	}
 	if o.count < 1 {
-		return q, usageError("--count must be at least 1")
+		return q, cli.Usagef("--count must be at least 1")
 	}
 	if o.timeout <= 0 {
-		return q, usageError("--timeout must be positive")
+		return q, cli.Usagef("--timeout must be positive")
 	}
 	q = lig.Options{EID: eid, InstanceID: iid, HasInstanceID: hasIID, MapResolver: mr, Count: o.count, Timeout: o.timeout}
 	if o.source != "" {
 		if q.Source, err = netip.ParseAddr(o.source); err != nil {
-			return q, usageError("--source: %v", err)
+			return q, cli.Usagef("--source: %v", err)
 		}
 		if q.Source.Unmap().Is4() != mr.Addr().Is4() {
-			return q, usageError("--source %s is not of the Map-Resolver's address family", o.source)
+			return q, cli.Usagef("--source %s is not of the Map-Resolver's address family", o.source)
 		}
 	}
 	if o.sourceEID != "" {
 		if q.SourceEID, err = netip.ParseAddr(o.sourceEID); err != nil {
-			return q, usageError("--source-eid: %v", err)
+			return q, cli.Usagef("--source-eid: %v", err)
 		}
 	}
 	return q, nil
@@ -209,7 +210,7 @@ func (o *ligOptions) run(cmd *cobra.Command, s streams, q lig.Options) error {
 	}
 	if err != nil {
 		// No answer, or no socket to ask from: either way, no mapping.
-		return &exitError{code: exitUsage, err: err}
+		return &cli.Error{Code: cli.ExitUsage, Err: err}
 	}
 	if o.json {
 		b, err := marshalObject(ligJSON(res))
@@ -226,7 +227,7 @@ func (o *ligOptions) run(cmd *cobra.Command, s streams, q lig.Options) error {
 		return outputError(err)
 	}
 	if res.Negative() {
-		return &exitError{code: exitFailed}
+		return &cli.Error{Code: cli.ExitFailed}
 	}
 	return nil
 }

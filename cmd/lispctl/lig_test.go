@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lispd/lispd/internal/cli"
 	"github.com/lispd/lispd/internal/lisptest"
 	"github.com/lispd/lispd/wire"
 )
@@ -27,7 +28,7 @@ func port(ap netip.AddrPort) string { return strconv.Itoa(int(ap.Port())) }
 func TestLigText(t *testing.T) {
 	mr := newResponder(t, lisptest.ResponderOptions{})
 	r := lispctl(t, "lig", "198.51.100.20", "--mr", "127.0.0.1", "--port", port(mr.Addr()))
-	r.wantCode(t, exitOK)
+	r.wantCode(t, cli.ExitOK)
 	want := regexp.MustCompile(`^Send map-request to 127\.0\.0\.1 for 198\.51\.100\.20 \.\.\.
 Received map-reply from 127\.0\.0\.1 with rtt \d+\.\d+ ms
 
@@ -50,7 +51,7 @@ func TestLigJSONInstanceID(t *testing.T) {
 		{"198.51.100.20", "--instance-id", "1000", "--mr", "127.0.0.1", "--port", port(mr.Addr())},
 	} {
 		r := lispctl(t, append([]string{"lig", "--json"}, args...)...)
-		r.wantCode(t, exitOK)
+		r.wantCode(t, cli.ExitOK)
 		var got map[string]any
 		if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
 			t.Fatalf("not JSON: %v\n%s", err, r.stdout)
@@ -88,13 +89,13 @@ func TestLigNegative(t *testing.T) {
 			EID: wire.AddrFromIP(netip.MustParseAddr("198.18.0.0"))}}
 	}})
 	r := lispctl(t, "lig", "198.18.1.1", "--mr", mr.Addr().String())
-	r.wantCode(t, exitFailed)
+	r.wantCode(t, cli.ExitFailed)
 	if !strings.Contains(r.stdout, "Mapping entry for EID-prefix 198.18.0.0/15, record TTL 15 minutes, not authoritative, negative, action natively-forward\n") ||
 		strings.Contains(r.stdout, "Locator") {
 		t.Errorf("output:\n%s", r.stdout)
 	}
 	r = lispctl(t, "lig", "--json", "198.18.1.1", "--mr", mr.Addr().String())
-	r.wantCode(t, exitFailed)
+	r.wantCode(t, cli.ExitFailed)
 	if !strings.Contains(r.stdout, `"negative": true`) || !strings.Contains(r.stdout, `"action": "natively-forward"`) ||
 		!strings.Contains(r.stdout, `"locators": []`) {
 		t.Errorf("output:\n%s", r.stdout)
@@ -108,7 +109,7 @@ func TestLigNoAnswer(t *testing.T) {
 	}
 	defer sink.Close()
 	r := lispctl(t, "lig", "198.51.100.20", "--mr", sink.Addr().String(), "-c", "2", "-t", "50ms")
-	r.wantCode(t, exitUsage)
+	r.wantCode(t, cli.ExitUsage)
 	if strings.Count(r.stdout, "Send map-request to 127.0.0.1 for 198.51.100.20 ...\n") != 2 {
 		t.Errorf("stdout:\n%s", r.stdout)
 	}
@@ -121,7 +122,7 @@ func TestLigNoAnswer(t *testing.T) {
 func TestLigIPv6(t *testing.T) {
 	mr := newResponder(t, lisptest.ResponderOptions{Addr: netip.MustParseAddrPort("[::1]:0")})
 	r := lispctl(t, "lig", "2001:db8:1::5", "--mr", mr.Addr().String(), "--source", "::1")
-	r.wantCode(t, exitOK)
+	r.wantCode(t, cli.ExitOK)
 	if !strings.Contains(r.stdout, "Send map-request to ::1 for 2001:db8:1::5 ...") ||
 		!strings.Contains(r.stdout, "EID-prefix 2001:db8:1::/64") {
 		t.Errorf("output:\n%s", r.stdout)
@@ -146,7 +147,7 @@ func TestLigUsage(t *testing.T) {
 		{[]string{"lig", "198.51.100.20", "--mr", "127.0.0.1", "--bogus"}, "unknown flag"},
 	} {
 		r := lispctl(t, c.args...)
-		if r.code != exitUsage || !strings.Contains(r.stderr, c.want) {
+		if r.code != cli.ExitUsage || !strings.Contains(r.stderr, c.want) {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", c.args, r.code, r.stderr, c.want)
 		}
 	}

@@ -5,14 +5,13 @@ package main
 import (
 	"context"
 	"os"
-	"os/signal"
-	"syscall"
+
+	"github.com/lispd/lispd/internal/cli"
 )
 
 func main() {
 	// An interrupt stops lig and bench early; bench still prints its report.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(os.Args[1:], streams{in: os.Stdin, out: os.Stdout, err: os.Stderr, getenv: os.Getenv, ctx: ctx})
-	stop()
-	os.Exit(code)
+	cli.Main(func(ctx context.Context) int {
+		return run(os.Args[1:], streams{in: os.Stdin, out: os.Stdout, err: os.Stderr, getenv: os.Getenv, ctx: ctx})
+	})
 }

@@ -2,18 +2,17 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 
+	"github.com/lispd/lispd/internal/cli"
 	"github.com/spf13/cobra"
 )
 
-// Exit codes shared by every lispctl command.
+// Where lispctl finds lispd's admin socket. Exit codes are cli's: 1 when
+// the command ran but the result is bad (a message did not decode), 2 for
+// bad flags or arguments and unreadable input.
 const (
-	exitOK      = 0
-	exitFailed  = 1 // the command ran, but the result is bad (e.g. a message did not decode)
-	exitUsage   = 2 // bad flags or arguments, unreadable input
 	envSocket   = "LISPD_SOCKET"
 	defaultSock = "/run/lispd/lispd.sock"
 )
@@ -30,71 +29,22 @@ type streams struct {
 	ctx context.Context
 }
 
-// exitError carries the exit code out of a command. err, when set, is
-// printed; usage adds a pointer to --help.
-type exitError struct {
-	code  int
-	err   error
-	usage bool
-}
-
-func (e *exitError) Error() string {
-	if e.err == nil {
-		return fmt.Sprintf("exit status %d", e.code)
-	}
-	return e.err.Error()
-}
-
-func (e *exitError) Unwrap() error { return e.err }
-
-// usageError reports bad flags or arguments (exit 2).
-func usageError(format string, a ...any) error {
-	return &exitError{code: exitUsage, err: fmt.Errorf(format, a...), usage: true}
-}
-
 // inputError reports input that cannot be read at all (exit 2).
-func inputError(err error) error { return &exitError{code: exitUsage, err: err} }
+func inputError(err error) error { return &cli.Error{Code: cli.ExitUsage, Err: err} }
 
 // outputError reports that writing the output failed (exit 1): the
 // command ran, but its result did not get out.
 func outputError(err error) error {
-	return &exitError{code: exitFailed, err: fmt.Errorf("writing output: %w", err)}
+	return cli.Failed(fmt.Errorf("writing output: %w", err))
 }
 
 // errDecodeFailed is the silent exit 1 after output that already shows
 // what went wrong.
-var errDecodeFailed = &exitError{code: exitFailed}
+var errDecodeFailed = cli.Exit(cli.ExitFailed)
 
 // run executes lispctl with args and returns the exit code.
 func run(args []string, s streams) int {
-	root := newRootCmd(s)
-	root.SetArgs(args)
-	ctx := s.ctx
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	cmd, err := root.ExecuteContextC(ctx)
-	return exitCode(cmd, err, s.err)
-}
-
-// exitCode prints err (if it has something to say) and maps it to an exit
-// code. Errors that are not ours come from cobra's own argument and
-// command parsing, so they are usage errors.
-func exitCode(cmd *cobra.Command, err error, stderr io.Writer) int {
-	if err == nil {
-		return exitOK
-	}
-	var ee *exitError
-	if !errors.As(err, &ee) {
-		ee = &exitError{code: exitUsage, err: err, usage: true}
-	}
-	if ee.err != nil {
-		fmt.Fprintf(stderr, "lispctl: %v\n", ee.err)
-	}
-	if ee.usage && cmd != nil {
-		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
-	}
-	return ee.code
+	return cli.Run(s.ctx, newRootCmd(s), args, s.err)
 }
 
 // newRootCmd builds the whole command tree writing to s.
@@ -109,21 +59,14 @@ Commands that query a running lispd reach it over its admin socket, set by
 --socket or the LISPD_SOCKET environment variable. Offline tools such as
 decode, lig and bench need no daemon.`,
 		Version: versionString(),
-		// Errors are printed once, by exitCode, with the right exit code;
-		// cobra's own printing would duplicate them and add the full usage.
-		SilenceErrors: true,
-		SilenceUsage:  true,
 	}
-	root.SetIn(s.in)
-	root.SetOut(s.out)
-	root.SetErr(s.err)
+	// Errors are printed once, by cli.Run, with the right exit code;
+	// cobra's own printing would duplicate them and add the full usage.
+	cli.Setup(root, s.in, s.out, s.err)
 	root.SetVersionTemplate("{{.Version}}\n")
 	// Declared here so that cobra does not give --version the -v shorthand,
 	// which means --verbose in subcommands.
 	root.Flags().Bool("version", false, "print the version and exit")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
-		return &exitError{code: exitUsage, err: err, usage: true}
-	})
 
 	sock := defaultSock
 	if v := s.getenv(envSocket); v != "" {

@@ -16,16 +16,17 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lispd/lispd/internal/adminapi"
+	"github.com/lispd/lispd/internal/cli"
 )
 
 // api calls f on the admin API of the daemon at --socket. A failure to
-// get an answer is exit 1; an *exitError of f's own passes as it is.
+// get an answer is exit 1; an *cli.Error of f's own passes as it is.
 func api[T any](cmd *cobra.Command, f func(*adminapi.Client, context.Context) (T, error)) (T, error) {
 	sock, _ := cmd.Flags().GetString("socket")
 	v, err := adminapi.Query(cmd.Context(), sock, 10*time.Second, f)
-	var ee *exitError
+	var ee *cli.Error
 	if err != nil && !errors.As(err, &ee) {
-		err = &exitError{code: exitFailed, err: err}
+		err = &cli.Error{Code: cli.ExitFailed, Err: err}
 	}
 	return v, err
 }
@@ -74,14 +75,14 @@ func mapCacheQuery(cmd *cobra.Command, args []string) (adminapi.MapCacheQuery, e
 	if len(args) == 1 {
 		p, err := adminapi.ParseEIDOrPrefix(args[0])
 		if err != nil {
-			return q, usageError("%v", err)
+			return q, cli.Usagef("%v", err)
 		}
 		q.EID = p
 	}
 	if f := cmd.Flags().Lookup("instance-id"); f != nil && f.Changed {
 		iid, err := cmd.Flags().GetUint32("instance-id")
 		if err != nil {
-			return q, usageError("%v", err)
+			return q, cli.Usagef("%v", err)
 		}
 		q.InstanceID = &iid
 	}

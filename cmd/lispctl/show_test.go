@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lispd/lispd/internal/adminapi"
+	"github.com/lispd/lispd/internal/cli"
 	"github.com/lispd/lispd/internal/config"
 	"github.com/lispd/lispd/internal/daemon"
 	"github.com/lispd/lispd/internal/lisptest"
@@ -66,21 +67,21 @@ func run1(t *testing.T, dir, name, yaml string) *daemon.Daemon {
 func TestShowCommandsAgainstDaemons(t *testing.T) {
 	msSock, xtrSock := startDaemons(t)
 	r := lispctl(t, "--socket", msSock, "show", "site")
-	r.wantCode(t, exitOK)
+	r.wantCode(t, cli.ExitOK)
 	for _, want := range []string{"dc1", "198.51.100.0/24", "127.0.2.12", "yes"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("show site lacks %q:\n%s", want, r.stdout)
 		}
 	}
 	r = lispctl(t, "--socket", msSock, "show", "site", "dc1", "--json")
-	r.wantCode(t, exitOK)
+	r.wantCode(t, cli.ExitOK)
 	var sites []adminapi.Site
 	if err := json.Unmarshal([]byte(r.stdout), &sites); err != nil || len(sites) != 1 || sites[0].Registrations[0].RegisteredBy[0].Locators[0].Address.String() != "127.0.2.12" {
 		t.Errorf("show site --json: %v\n%s", err, r.stdout)
 	}
-	lispctl(t, "--socket", msSock, "show", "site", "nope").wantCode(t, exitFailed)
+	lispctl(t, "--socket", msSock, "show", "site", "nope").wantCode(t, cli.ExitFailed)
 	r = lispctlEnv(t, nil, map[string]string{"LISPD_SOCKET": xtrSock}, "show", "map-cache")
-	r.wantCode(t, exitOK)
+	r.wantCode(t, cli.ExitOK)
 	if !strings.Contains(r.stdout, "198.51.100.0/24") || !strings.Contains(r.stdout, "127.0.2.12") {
 		t.Errorf("show map-cache:\n%s", r.stdout)
 	}
@@ -94,44 +95,44 @@ func TestShowCommandsAgainstDaemons(t *testing.T) {
 		t.Errorf("show database:\n%s", r.stdout)
 	}
 	r = lispctl(t, "--socket", xtrSock, "show", "statistics")
-	r.wantCode(t, exitOK)
+	r.wantCode(t, cli.ExitOK)
 	if !strings.Contains(r.stdout, "map registers sent") {
 		t.Errorf("show statistics:\n%s", r.stdout)
 	}
 	r = lispctl(t, "--socket", xtrSock, "show", "map-cache", "not-an-eid")
-	if r.code != exitUsage || !strings.Contains(r.stderr, `"not-an-eid" is neither an address nor a prefix`) {
+	if r.code != cli.ExitUsage || !strings.Contains(r.stderr, `"not-an-eid" is neither an address nor a prefix`) {
 		t.Errorf("show map-cache with a bad EID: %+v", r)
 	}
 	// --instance-id alone is one instance ID, not every one (nor 0).
 	r = lispctl(t, "--socket", xtrSock, "show", "map-cache", "--instance-id", "5")
-	if r.code != exitOK || !strings.Contains(r.stdout, "0 entries") {
+	if r.code != cli.ExitOK || !strings.Contains(r.stdout, "0 entries") {
 		t.Errorf("show map-cache --instance-id 5: %+v", r)
 	}
 	r = lispctl(t, "--socket", xtrSock, "clear", "map-cache", "--instance-id", "5")
-	if r.code != exitOK || !strings.Contains(r.stdout, "cleared 0") {
+	if r.code != cli.ExitOK || !strings.Contains(r.stdout, "cleared 0") {
 		t.Errorf("clear map-cache --instance-id 5: %+v", r)
 	}
 	r = lispctl(t, "--socket", xtrSock, "clear", "map-cache")
-	if r.code != exitOK || !strings.Contains(r.stdout, "cleared 1") {
+	if r.code != cli.ExitOK || !strings.Contains(r.stdout, "cleared 1") {
 		t.Errorf("clear map-cache: %+v", r)
 	}
 	// lig against the Map-Resolver: the proxied mapping, then a negative one.
 	r = lispctl(t, "lig", "198.51.100.7", "--mr", "127.0.2.1", "--source", "127.0.2.30")
-	r.wantCode(t, exitOK)
+	r.wantCode(t, cli.ExitOK)
 	for _, want := range []string{"198.51.100.0/24", "127.0.2.12", "rtt"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("lig lacks %q:\n%s", want, r.stdout)
 		}
 	}
 	r = lispctl(t, "lig", "192.0.2.99", "--mr", "127.0.2.1", "--source", "127.0.2.30", "--json")
-	r.wantCode(t, exitFailed)
+	r.wantCode(t, cli.ExitFailed)
 	if !strings.Contains(r.stdout, `"negative": true`) || !strings.Contains(r.stdout, "192.0.0.0/6") {
 		t.Errorf("negative lig:\n%s", r.stdout)
 	}
 	r = lispctl(t, "lig", "198.51.100.7", "--mr", "127.0.2.99", "--count", "1", "--timeout", "200ms")
-	r.wantCode(t, exitUsage)
+	r.wantCode(t, cli.ExitUsage)
 	r = lispctl(t, "--socket", filepath.Join(t.TempDir(), "none.sock"), "show", "status")
-	if r.code != exitFailed || !strings.Contains(r.stderr, "cannot reach lispd") {
+	if r.code != cli.ExitFailed || !strings.Contains(r.stderr, "cannot reach lispd") {
 		t.Errorf("no daemon: %+v", r)
 	}
 }
@@ -178,7 +179,7 @@ map-server:
 	run1(t, dir, "ms", yaml)
 	path := filepath.Join(dir, "ms.yaml")
 	r := lispctl(t, "--socket", sock, "reload")
-	if r.code != exitOK || r.stdout != "configuration reloaded: nothing changed\n" {
+	if r.code != cli.ExitOK || r.stdout != "configuration reloaded: nothing changed\n" {
 		t.Errorf("reload of the same file: %+v", r)
 	}
 	edited := strings.Replace(yaml, "3m", "4m", 1)
@@ -190,14 +191,14 @@ map-server:
 	want := "configuration reloaded; applied:\n" +
 		"  map-server: map-server.registration-timeout, map-server.sites\n" +
 		"  sites added: dc2\n  sites removed: dc1\n"
-	if r.code != exitOK || r.stdout != want {
+	if r.code != cli.ExitOK || r.stdout != want {
 		t.Errorf("reload: %+v, want stdout\n%s", r, want)
 	}
 	if err := os.WriteFile(path, []byte(strings.Replace(edited, "port: 0", "port: 1", 1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	r = lispctl(t, "--socket", sock, "reload")
-	if r.code != exitFailed || !strings.Contains(r.stderr, "reload refused: control.port needs a restart") ||
+	if r.code != cli.ExitFailed || !strings.Contains(r.stderr, "reload refused: control.port needs a restart") ||
 		strings.Contains(r.stdout, "reloaded") {
 		t.Errorf("refused reload: %+v", r)
 	}

@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"runtime/debug"
 
+	"github.com/lispd/lispd/internal/cli"
 	"github.com/spf13/cobra"
 )
 
@@ -71,7 +72,7 @@ func vcsRevision(info *debug.BuildInfo) string {
 // noArgs is cobra.NoArgs reported as a usage error.
 func noArgs(cmd *cobra.Command, args []string) error {
 	if len(args) > 0 {
-		return usageError("%s takes no arguments, got %q", cmd.CommandPath(), args)
+		return cli.Usagef("%s takes no arguments, got %q", cmd.CommandPath(), args)
 	}
 	return nil
 }

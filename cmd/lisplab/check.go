@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/lispd/lispd/internal/cli"
 	"github.com/spf13/cobra"
 )
 
@@ -23,7 +24,7 @@ func newCheckCmd(s streams) *cobra.Command {
 		Example: `  lisplab check examples/lab/*.yaml`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
-				return usageError("check needs at least one topology FILE")
+				return cli.Usagef("check needs at least one topology FILE")
 			}
 			return nil
 		},
@@ -44,7 +45,7 @@ func newCheckCmd(s streams) *cobra.Command {
 					len(t.topo.Nodes), len(t.topo.Links), orNone(strings.Join(nodes, ", ")))
 			}
 			if bad {
-				return silentExit(exitUsage)
+				return cli.Exit(cli.ExitUsage)
 			}
 			return nil
 		},

@@ -6,10 +6,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/lispd/lispd/internal/cli"
 )
 
 func TestHelp(t *testing.T) {
-	r := lisplab(t, "--help").wantCode(t, exitOK)
+	r := lisplab(t, "--help").wantCode(t, cli.ExitOK)
 	for _, want := range []string{"up", "down", "status", "exec", "check", "/run/lisplab/NAME/NODE.sock", "Exit status"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("lisplab --help lacks %q", want)
@@ -22,7 +24,7 @@ func TestHelp(t *testing.T) {
 		"exec":   {"NODE -- CMD", "exit status"},
 		"check":  {"FILE:LINE"},
 	} {
-		r := lisplab(t, cmd, "--help").wantCode(t, exitOK)
+		r := lisplab(t, cmd, "--help").wantCode(t, cli.ExitOK)
 		for _, want := range wants {
 			if !strings.Contains(r.stdout, want) {
 				t.Errorf("lisplab %s --help lacks %q", cmd, want)
@@ -45,13 +47,13 @@ func TestNotRoot(t *testing.T) {
 		{"demo", "--keep"},
 	} {
 		r := lisplabAs(t, opts{euid: 1000}, args...)
-		r.wantCode(t, exitUsage)
+		r.wantCode(t, cli.ExitUsage)
 		if !strings.Contains(r.stderr, "lisplab needs root to create network namespaces") || r.stdout != "" {
 			t.Errorf("%v as a user: stderr %q, stdout %q", args, r.stderr, r.stdout)
 		}
 	}
 	// check needs no root.
-	lisplabAs(t, opts{euid: 1000}, "check", "../../examples/lab/two-sites.yaml").wantCode(t, exitOK)
+	lisplabAs(t, opts{euid: 1000}, "check", "../../examples/lab/two-sites.yaml").wantCode(t, cli.ExitOK)
 }
 
 func TestUsageErrors(t *testing.T) {
@@ -71,7 +73,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"frobnicate"}, "unknown command"},
 	} {
 		r := lisplab(t, tc.args...)
-		if r.code != exitUsage || !strings.Contains(r.stderr, tc.want) {
+		if r.code != cli.ExitUsage || !strings.Contains(r.stderr, tc.want) {
 			t.Errorf("%v: exit %d, stderr %q; want exit 2 and %q", tc.args, r.code, r.stderr, tc.want)
 		}
 	}

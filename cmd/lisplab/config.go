@@ -10,6 +10,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/lispd/lispd/internal/cli"
 	"github.com/lispd/lispd/internal/config"
 	"github.com/lispd/lispd/internal/lab"
 	"github.com/lispd/lispd/internal/yamlstrict"
@@ -54,7 +55,7 @@ func loadTopology(file, name string) (*topology, error) {
 	if name != "" {
 		topo.Name = name
 		if err := topo.Validate(); err != nil {
-			return nil, usageError("--name %s: %v", name, err)
+			return nil, cli.Usagef("--name %s: %v", name, err)
 		}
 	}
 	t := &topology{file: file, topo: topo}

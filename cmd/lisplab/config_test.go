@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lispd/lispd/internal/cli"
 	"github.com/lispd/lispd/internal/lab"
 )
 
@@ -65,7 +66,7 @@ func TestExamples(t *testing.T) {
 			}
 		})
 	}
-	r := lisplabAs(t, opts{euid: 1000}, append([]string{"check"}, files...)...).wantCode(t, exitOK)
+	r := lisplabAs(t, opts{euid: 1000}, append([]string{"check"}, files...)...).wantCode(t, cli.ExitOK)
 	if n := strings.Count(r.stdout, ": ok: "); n != len(files) {
 		t.Errorf("check printed %d ok lines for %d files:\n%s", n, len(files), r.stdout)
 	}
@@ -148,7 +149,7 @@ func TestConfigErrors(t *testing.T) {
 			// check and up report the same, and exit 2 (up before needing anything).
 			for _, cmd := range []string{"check", "up"} {
 				r := lisplab(t, cmd, path)
-				if r.code != exitUsage || !strings.Contains(strings.ReplaceAll(r.stderr, path, "t.yaml"), tc.want[0]) {
+				if r.code != cli.ExitUsage || !strings.Contains(strings.ReplaceAll(r.stderr, path, "t.yaml"), tc.want[0]) {
 					t.Errorf("lisplab %s: exit %d, stderr:\n%s", cmd, r.code, r.stderr)
 				}
 			}

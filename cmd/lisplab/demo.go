@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lispd/lispd/internal/cli"
 	"github.com/lispd/lispd/internal/demo"
 )
 
@@ -47,13 +48,13 @@ func newDemoCmd(s streams) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			bin, err := findLispd(lispd, s.executable)
 			if err != nil {
-				return failed(err)
+				return cli.Failed(err)
 			}
 			if lispctl == "" {
 				lispctl = findLispctl(s)
 			}
 			if err := demo.Run(cmd.Context(), demo.Options{Name: name, Lispd: bin, Lispctl: lispctl, Keep: keep, Out: s.out}); err != nil {
-				return failed(err)
+				return cli.Failed(err)
 			}
 			return nil
 		},

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lispd/lispd/internal/cli"
 	"github.com/lispd/lispd/internal/lab"
 )
 
@@ -32,9 +33,9 @@ func newDownCmd(s streams) *cobra.Command {
 		Args: func(cmd *cobra.Command, args []string) error {
 			switch {
 			case len(args) > 1:
-				return usageError("down takes one topology FILE, got %d arguments", len(args))
+				return cli.Usagef("down takes one topology FILE, got %d arguments", len(args))
 			case len(args) == 0 && name == "":
-				return usageError("down needs the topology FILE or --name NAME")
+				return cli.Usagef("down needs the topology FILE or --name NAME")
 			}
 			return nil
 		},
@@ -63,7 +64,7 @@ func down(s streams, name string) error {
 	}
 	nodes := len(labNamespaces(name))
 	if err := lab.DownByName(name); err != nil {
-		return failed(err)
+		return cli.Failed(err)
 	}
 	if !present {
 		fmt.Fprintf(s.out, "lab %s is not up: nothing to do\n", name)
@@ -71,10 +72,10 @@ func down(s streams, name string) error {
 	}
 	if left := labNamespaces(name); len(left) > 0 {
 		slices.Sort(left)
-		return failed(fmt.Errorf("lab %s: namespaces still there: %v", name, left))
+		return cli.Failed(fmt.Errorf("lab %s: namespaces still there: %v", name, left))
 	}
 	if _, err := os.Stat(filepath.Join(lab.RunRoot, name)); err == nil {
-		return failed(fmt.Errorf("lab %s: %s is still there", name, filepath.Join(lab.RunRoot, name)))
+		return cli.Failed(fmt.Errorf("lab %s: %s is still there", name, filepath.Join(lab.RunRoot, name)))
 	}
 	if nodes > 0 {
 		fmt.Fprintf(s.out, "lab %s is down (%d nodes removed)\n", name, nodes)

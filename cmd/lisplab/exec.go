@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lispd/lispd/internal/cli"
 	"github.com/lispd/lispd/internal/lab"
 )
 
@@ -79,18 +80,18 @@ func execArgs(args []string, dash int) (name, node string, argv []string, err er
 		labs, lerr := lab.List()
 		switch {
 		case lerr != nil:
-			return "", "", nil, failed(lerr)
+			return "", "", nil, cli.Failed(lerr)
 		case len(labs) == 0:
-			return "", "", nil, failed(errors.New("no lab is up"))
+			return "", "", nil, cli.Failed(errors.New("no lab is up"))
 		case len(labs) > 1:
-			return "", "", nil, usageError("%d labs are up (%v): say which, as lisplab exec NAME %s -- CMD", len(labs), labs, node)
+			return "", "", nil, cli.Usagef("%d labs are up (%v): say which, as lisplab exec NAME %s -- CMD", len(labs), labs, node)
 		}
 		name = labs[0]
 	default:
-		return "", "", nil, usageError("exec takes [NAME] NODE -- CMD...")
+		return "", "", nil, cli.Usagef("exec takes [NAME] NODE -- CMD...")
 	}
 	if len(argv) == 0 {
-		return "", "", nil, usageError("exec: no command to run in %s", node)
+		return "", "", nil, cli.Usagef("exec: no command to run in %s", node)
 	}
 	return name, node, argv, nil
 }
@@ -99,7 +100,7 @@ func execArgs(args []string, dash int) (name, node string, argv []string, err er
 func execIn(s streams, name, node string, argv []string) error {
 	l, err := lab.Attach(name)
 	if err != nil {
-		return failed(err)
+		return cli.Failed(err)
 	}
 	defer l.Close()
 	if l.Topology().Node(node) == nil {
@@ -107,12 +108,12 @@ func execIn(s streams, name, node string, argv []string) error {
 		for _, n := range l.Topology().Nodes {
 			names = append(names, n.Name)
 		}
-		return usageError("lab %s has no node %q (nodes: %v)", name, node, names)
+		return cli.Usagef("lab %s has no node %q (nodes: %v)", name, node, names)
 	}
 	c := l.Exec(node, argv...)
 	c.Stdin, c.Stdout, c.Stderr = s.in, s.out, s.err
 	if err := c.Start(); err != nil {
-		return failed(err)
+		return cli.Failed(err)
 	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGHUP)
@@ -136,9 +137,9 @@ func execIn(s streams, name, node string, argv []string) error {
 		return nil
 	case errors.As(err, &ee):
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return silentExit(128 + int(ws.Signal()))
+			return cli.Exit(128 + int(ws.Signal()))
 		}
-		return silentExit(ee.ExitCode())
+		return cli.Exit(ee.ExitCode())
 	}
-	return failed(fmt.Errorf("exec in %s: %w", node, err))
+	return cli.Failed(fmt.Errorf("exec in %s: %w", node, err))
 }

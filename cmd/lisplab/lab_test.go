@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lispd/lispd/internal/cli"
 	"github.com/lispd/lispd/internal/lab"
 )
 
@@ -100,7 +102,7 @@ func node(t *testing.T, ls labStatus, name string) nodeStatus {
 func TestTwoSites(t *testing.T) {
 	lab.RequireRoot(t)
 	name := testLabName("two")
-	r := upLab(t, twoSites, name).wantCode(t, exitOK)
+	r := upLab(t, twoSites, name).wantCode(t, cli.ExitOK)
 	for _, want := range []string{
 		"lab " + name + " is up: 6 nodes, 5 links, lispd in 3 of them",
 		"lisplab exec " + name + " host-a -- ping -c 3 host-b",
@@ -119,7 +121,7 @@ func TestTwoSites(t *testing.T) {
 	}
 
 	// A lab of that name is up: up says so and leaves it alone.
-	again := upLab(t, twoSites, name).wantCode(t, exitFailed)
+	again := upLab(t, twoSites, name).wantCode(t, cli.ExitFailed)
 	if !strings.Contains(again.stderr, "lab "+name+" is already up") || !strings.Contains(again.stderr, "--replace") {
 		t.Errorf("second up: %s", again.stderr)
 	}
@@ -135,14 +137,14 @@ func TestTwoSites(t *testing.T) {
 	if r.code != 128+int(syscall.SIGTERM) {
 		t.Errorf("exec of a command killed by SIGTERM: exit %d", r.code)
 	}
-	if r := lisplab(t, "exec", name, "nosuch", "--", "true"); r.code != exitUsage || !strings.Contains(r.stderr, `no node "nosuch"`) {
+	if r := lisplab(t, "exec", name, "nosuch", "--", "true"); r.code != cli.ExitUsage || !strings.Contains(r.stderr, `no node "nosuch"`) {
 		t.Errorf("exec in an unknown node: exit %d, %s", r.code, r.stderr)
 	}
-	if r := lisplab(t, "exec", name+"x", "host-a", "--", "true"); r.code != exitFailed || !strings.Contains(r.stderr, "is not up") {
+	if r := lisplab(t, "exec", name+"x", "host-a", "--", "true"); r.code != cli.ExitFailed || !strings.Contains(r.stderr, "is not up") {
 		t.Errorf("exec in an unknown lab: exit %d, %s", r.code, r.stderr)
 	}
 
-	ls := statusJSON(t, name, exitOK)
+	ls := statusJSON(t, name, cli.ExitOK)
 	if !ls.Healthy || !strings.HasSuffix(ls.File, "examples/lab/two-sites.yaml") || ls.Up == nil || len(ls.Nodes) != 6 {
 		t.Errorf("status: %+v", ls)
 	}
@@ -161,7 +163,7 @@ func TestTwoSites(t *testing.T) {
 	if h := node(t, ls, "host-a"); h.Lispd != nil || !h.Present || !slices.Contains(h.Addresses, "2001:db8:a::10") {
 		t.Errorf("host-a status: %+v", h)
 	}
-	text := lisplab(t, "status", name).wantCode(t, exitOK).stdout
+	text := lisplab(t, "status", name).wantCode(t, cli.ExitOK).stdout
 	for _, want := range []string{"lab " + name + ": 6 nodes, healthy", "map-server,map-resolver", "4 EID prefixes registered", "registered with 198.18.1.2"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("status lacks %q:\n%s", want, text)
@@ -173,30 +175,26 @@ func TestTwoSites(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	_ = lab.Poll(context.Background(), 5*time.Second, 50*time.Millisecond, func() bool {
 		ls = statusJSON(t, name, -1)
-		if d := node(t, ls, "xtr-b").Lispd; !d.Running || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return !node(t, ls, "xtr-b").Lispd.Running
+	})
 	if ls.Healthy || node(t, ls, "xtr-b").Lispd.Running {
 		t.Errorf("status after killing xtr-b's lispd: %+v", node(t, ls, "xtr-b").Lispd)
 	}
-	lisplab(t, "status", name).wantCode(t, exitFailed)
+	lisplab(t, "status", name).wantCode(t, cli.ExitFailed)
 
 	// down removes everything, and again is fine.
-	r = lisplab(t, "down", "--name", name).wantCode(t, exitOK)
+	r = lisplab(t, "down", "--name", name).wantCode(t, cli.ExitOK)
 	if !strings.Contains(r.stdout, "lab "+name+" is down") {
 		t.Errorf("down: %q", r.stdout)
 	}
 	gone(t, name)
-	r = lisplab(t, "down", "--name", name).wantCode(t, exitOK)
+	r = lisplab(t, "down", "--name", name).wantCode(t, cli.ExitOK)
 	if !strings.Contains(r.stdout, "is not up") {
 		t.Errorf("second down: %q", r.stdout)
 	}
-	lisplab(t, "status", name).wantCode(t, exitFailed)
+	lisplab(t, "status", name).wantCode(t, cli.ExitFailed)
 }
 
 // TestUpFailures: a lispd that does not come up takes the lab down again
@@ -210,7 +208,7 @@ func TestUpFailures(t *testing.T) {
 	}
 	r := lisplab(t, "up", twoSites, "--name", name, "--lispd", bad)
 	t.Cleanup(func() { _ = lab.DownByName(name) })
-	r.wantCode(t, exitFailed)
+	r.wantCode(t, cli.ExitFailed)
 	if !strings.Contains(r.stderr, "lispd: exited before answering") || !strings.Contains(r.stderr, "cannot start: boom") {
 		t.Errorf("up with a failing lispd:\n%s", r.stderr)
 	}
@@ -227,10 +225,10 @@ func TestUpFailures(t *testing.T) {
 	if out, err := exec.Command("unshare", "--net="+stray, "true").CombinedOutput(); err != nil {
 		t.Skipf("unshare --net=%s: %v: %s", stray, err, out)
 	}
-	if r := upLab(t, twoSites, name); r.code != exitFailed || !strings.Contains(r.stderr, "namespace "+name+"-ms exists") {
+	if r := upLab(t, twoSites, name); r.code != cli.ExitFailed || !strings.Contains(r.stderr, "namespace "+name+"-ms exists") {
 		t.Errorf("up over a leftover namespace: exit %d\n%s", r.code, r.stderr)
 	}
-	r = upLab(t, twoSites, name, "--replace").wantCode(t, exitOK)
+	r = upLab(t, twoSites, name, "--replace").wantCode(t, cli.ExitOK)
 	if !strings.Contains(r.stdout, "taking down lab "+name+" first") {
 		t.Errorf("--replace: %s", r.stdout)
 	}
@@ -250,16 +248,16 @@ func TestUpFailures(t *testing.T) {
 	}
 	// An ETR with the wrong key does not register: up says so and exits 1,
 	// leaving the lab up to look at.
-	r = upLab(t, wrong, name, "--replace", "--timeout", "2s").wantCode(t, exitFailed)
+	r = upLab(t, wrong, name, "--replace", "--timeout", "2s").wantCode(t, cli.ExitFailed)
 	if !strings.Contains(r.stderr, "node xtr-b has not registered with 198.18.1.2 (registering)") ||
 		!strings.Contains(r.stdout, "lab "+name+" is up") {
 		t.Errorf("up with a wrong key:\n%s", r.stderr)
 	}
-	if d := node(t, statusJSON(t, name, exitOK), "xtr-b").Lispd; len(d.MapServers) != 1 || d.MapServers[0].State != "registering" {
+	if d := node(t, statusJSON(t, name, cli.ExitOK), "xtr-b").Lispd; len(d.MapServers) != 1 || d.MapServers[0].State != "registering" {
 		t.Errorf("xtr-b with a wrong key: %+v", d)
 	}
 
-	r = lisplab(t, "down", file).wantCode(t, exitOK)
+	r = lisplab(t, "down", file).wantCode(t, cli.ExitOK)
 	if !strings.Contains(r.stdout, "lab "+name+" is down (6 nodes removed)") {
 		t.Errorf("down FILE: %q", r.stdout)
 	}
@@ -276,7 +274,7 @@ func TestBrokenLab(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = lab.DownByName(name) })
-	r := lisplab(t, "status", "--json").wantCode(t, exitFailed)
+	r := lisplab(t, "status", "--json").wantCode(t, cli.ExitFailed)
 	var labs []labStatus
 	if err := json.Unmarshal([]byte(r.stdout), &labs); err != nil {
 		t.Fatal(err)
@@ -285,14 +283,14 @@ func TestBrokenLab(t *testing.T) {
 	if i < 0 || labs[i].Healthy || labs[i].Error == "" {
 		t.Errorf("status of a broken lab: %+v", labs)
 	}
-	if r := lisplab(t, "status"); r.code != exitFailed || !strings.Contains(r.stdout, "lab "+name+": NOT HEALTHY") {
+	if r := lisplab(t, "status"); r.code != cli.ExitFailed || !strings.Contains(r.stdout, "lab "+name+": NOT HEALTHY") {
 		t.Errorf("status text: exit %d\n%s", r.code, r.stdout)
 	}
-	lisplab(t, "status", name).wantCode(t, exitFailed)
-	if r := lisplab(t, "up", twoSites, "--name", name, "--lispd", lispdBin); r.code != exitFailed || !strings.Contains(r.stderr, "already up") {
+	lisplab(t, "status", name).wantCode(t, cli.ExitFailed)
+	if r := lisplab(t, "up", twoSites, "--name", name, "--lispd", lispdBin); r.code != cli.ExitFailed || !strings.Contains(r.stderr, "already up") {
 		t.Errorf("up over a broken lab: exit %d, %s", r.code, r.stderr)
 	}
-	r = lisplab(t, "down", "--name", name).wantCode(t, exitOK)
+	r = lisplab(t, "down", "--name", name).wantCode(t, cli.ExitOK)
 	if !strings.Contains(r.stdout, "lab "+name+" is down") {
 		t.Errorf("down of a broken lab: %q", r.stdout)
 	}

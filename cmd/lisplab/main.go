@@ -13,19 +13,18 @@ package main
 import (
 	"context"
 	"os"
-	"os/signal"
-	"syscall"
+
+	"github.com/lispd/lispd/internal/cli"
 )
 
 func main() {
 	// An interrupt during `up` takes the half-built lab down again; `exec`
 	// leaves SIGINT to the command (the terminal sends it to both).
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(os.Args[1:], streams{
-		in: os.Stdin, out: os.Stdout, err: os.Stderr,
-		getenv: os.Getenv, geteuid: os.Geteuid, executable: os.Executable,
-		ctx: ctx,
+	cli.Main(func(ctx context.Context) int {
+		return run(os.Args[1:], streams{
+			in: os.Stdin, out: os.Stdout, err: os.Stderr,
+			getenv: os.Getenv, geteuid: os.Geteuid, executable: os.Executable,
+			ctx: ctx,
+		})
 	})
-	stop()
-	os.Exit(code)
 }

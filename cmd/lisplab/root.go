@@ -3,18 +3,16 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 
+	"github.com/lispd/lispd/internal/cli"
 	"github.com/spf13/cobra"
 )
 
-// Exit codes of lisplab. exec passes the command's own code through.
-const (
-	exitOK     = 0
-	exitFailed = 1 // the command ran but failed: lab already up, lispd did not start, a node is unhealthy
-	exitUsage  = 2 // bad flags or arguments, a bad topology or lispd config, not root
-)
+// lisplab's exit codes are cli's: 1 when the command ran but failed (lab
+// already up, lispd did not start, a node is unhealthy), 2 for bad flags
+// or arguments, a bad topology or lispd config, or not root. exec passes
+// the command's own code through.
 
 // errNotRoot is what every command that touches namespaces says without root.
 var errNotRoot = errors.New("lisplab needs root to create network namespaces (run it with sudo)")
@@ -37,75 +35,16 @@ type streams struct {
 	ctx context.Context
 }
 
-// exitError carries the exit code out of a command. err, when set, is
-// printed; usage adds a pointer to --help.
-type exitError struct {
-	code  int
-	err   error
-	usage bool
-	raw   bool // print err as it is: FILE:LINE: lines
-}
-
-func (e *exitError) Error() string {
-	if e.err == nil {
-		return fmt.Sprintf("exit status %d", e.code)
-	}
-	return e.err.Error()
-}
-
-func (e *exitError) Unwrap() error { return e.err }
-
-// usageError reports bad flags or arguments (exit 2).
-func usageError(format string, a ...any) error {
-	return &exitError{code: exitUsage, err: fmt.Errorf(format, a...), usage: true}
-}
-
 // inputError reports a bad topology or lispd configuration (exit 2); err
 // holds FILE:LINE: lines, printed as they are.
-func inputError(err error) error { return &exitError{code: exitUsage, err: err, raw: true} }
-
-// failed reports a command that ran and failed (exit 1).
-func failed(err error) error { return &exitError{code: exitFailed, err: err} }
-
-// silentExit ends with code after output that already said everything.
-func silentExit(code int) error { return &exitError{code: code} }
+func inputError(err error) error { return &cli.Error{Code: cli.ExitUsage, Err: err, Raw: true} }
 
 // run executes lisplab with args and returns the exit code.
 func run(args []string, s streams) int {
 	if s.getenv == nil {
 		s.getenv = func(string) string { return "" }
 	}
-	root := newRootCmd(s)
-	root.SetArgs(args)
-	ctx := s.ctx
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	cmd, err := root.ExecuteContextC(ctx)
-	return exitCode(cmd, err, s.err)
-}
-
-// exitCode prints err (if it has something to say) and maps it to an exit
-// code. Errors that are not ours come from cobra's own argument and
-// command parsing, so they are usage errors.
-func exitCode(cmd *cobra.Command, err error, stderr io.Writer) int {
-	if err == nil {
-		return exitOK
-	}
-	var ee *exitError
-	if !errors.As(err, &ee) {
-		ee = &exitError{code: exitUsage, err: err, usage: true}
-	}
-	switch {
-	case ee.err != nil && ee.raw:
-		fmt.Fprintln(stderr, ee.err)
-	case ee.err != nil:
-		fmt.Fprintf(stderr, "lisplab: %v\n", ee.err)
-	}
-	if ee.usage && cmd != nil {
-		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
-	}
-	return ee.code
+	return cli.Run(s.ctx, newRootCmd(s), args, s.err)
 }
 
 const rootLong = `lisplab builds LISP networks on one Linux machine: each node of a topology
@@ -135,16 +74,9 @@ func newRootCmd(s streams) *cobra.Command {
 		Use:   "lisplab",
 		Short: "Build LISP networks in Linux network namespaces and run lispd in them",
 		Long:  rootLong,
-		// Errors are printed once, by exitCode, with the right exit code.
-		SilenceErrors: true,
-		SilenceUsage:  true,
 	}
-	root.SetIn(s.in)
-	root.SetOut(s.out)
-	root.SetErr(s.err)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
-		return &exitError{code: exitUsage, err: err, usage: true}
-	})
+	// Errors are printed once, by cli.Run, with the right exit code.
+	cli.Setup(root, s.in, s.out, s.err)
 	root.AddCommand(newUpCmd(s), newDownCmd(s), newStatusCmd(s), newExecCmd(s), newCheckCmd(s), newDemoCmd(s))
 	return root
 }
@@ -153,7 +85,7 @@ func newRootCmd(s streams) *cobra.Command {
 func needRoot(s streams) func(*cobra.Command, []string) error {
 	return func(*cobra.Command, []string) error {
 		if s.geteuid != nil && s.geteuid() != 0 {
-			return &exitError{code: exitUsage, err: errNotRoot}
+			return &cli.Error{Code: cli.ExitUsage, Err: errNotRoot}
 		}
 		return nil
 	}
@@ -164,7 +96,7 @@ func needRoot(s streams) func(*cobra.Command, []string) error {
 func exactArgs(n int, what string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) != n {
-			return usageError("%s takes %s, got %d argument(s)", cmd.CommandPath(), what, len(args))
+			return cli.Usagef("%s takes %s, got %d argument(s)", cmd.CommandPath(), what, len(args))
 		}
 		return nil
 	}

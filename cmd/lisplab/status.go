@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lispd/lispd/internal/adminapi"
+	"github.com/lispd/lispd/internal/cli"
 	"github.com/lispd/lispd/internal/lab"
 )
 
@@ -47,7 +48,7 @@ func newStatusCmd(s streams) *cobra.Command {
   lisplab status two_sites --json | jq '.[0].nodes[] | {name, lispd}'`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 {
-				return usageError("status takes at most one lab NAME, got %d arguments", len(args))
+				return cli.Usagef("status takes at most one lab NAME, got %d arguments", len(args))
 			}
 			return nil
 		},
@@ -59,7 +60,7 @@ func newStatusCmd(s streams) *cobra.Command {
 			} else {
 				var err error
 				if names, err = lab.List(); err != nil {
-					return failed(err)
+					return cli.Failed(err)
 				}
 			}
 			var labs []labStatus
@@ -67,7 +68,7 @@ func newStatusCmd(s streams) *cobra.Command {
 				ls, err := statusOf(cmd.Context(), name)
 				switch {
 				case err != nil && len(args) == 1:
-					return failed(err)
+					return cli.Failed(err)
 				case err != nil:
 					// Listed but unreadable: left by a crash, say. Show it
 					// rather than hide the labs that are fine.
@@ -83,13 +84,13 @@ func newStatusCmd(s streams) *cobra.Command {
 				enc := json.NewEncoder(s.out)
 				enc.SetIndent("", "  ")
 				if err := enc.Encode(labs); err != nil {
-					return failed(err)
+					return cli.Failed(err)
 				}
 			} else {
 				printStatus(s.out, labs)
 			}
 			if !healthy {
-				return silentExit(exitFailed)
+				return cli.Exit(cli.ExitFailed)
 			}
 			return nil
 		},

@@ -18,6 +18,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lispd/lispd/internal/cli"
 	"github.com/lispd/lispd/internal/lab"
 )
 
@@ -101,17 +102,17 @@ func (o *upOptions) run(ctx context.Context, s streams, file string) error {
 	lispd := ""
 	if len(t.configs) > 0 {
 		if lispd, err = findLispd(o.lispd, s.executable); err != nil {
-			return failed(err)
+			return cli.Failed(err)
 		}
 	}
 
 	if up, what := labPresent(name); up {
 		if !o.replace {
-			return failed(fmt.Errorf("lab %s is already up (%s): take it down with 'lisplab down --name %s', or use 'lisplab up --replace'", name, what, name))
+			return cli.Failed(fmt.Errorf("lab %s is already up (%s): take it down with 'lisplab down --name %s', or use 'lisplab up --replace'", name, what, name))
 		}
 		fmt.Fprintf(s.out, "taking down lab %s first (--replace)\n", name)
 		if err := lab.DownByName(name); err != nil {
-			return failed(err)
+			return cli.Failed(err)
 		}
 	}
 
@@ -120,17 +121,17 @@ func (o *upOptions) run(ctx context.Context, s streams, file string) error {
 	start := time.Now()
 	l, err := lab.Up(ctx, t.topo)
 	if err != nil {
-		return failed(err)
+		return cli.Failed(err)
 	}
 	procs, err := o.start(ctx, l, t, lispd)
 	if err != nil {
 		if o.keep {
-			return failed(fmt.Errorf("%w\nthe lab is left up (--keep): look around, then 'lisplab down --name %s'", err, name))
+			return cli.Failed(fmt.Errorf("%w\nthe lab is left up (--keep): look around, then 'lisplab down --name %s'", err, name))
 		}
 		if derr := l.Down(); derr != nil {
 			err = fmt.Errorf("%w\n(and taking the lab down: %v)", err, derr)
 		}
-		return failed(err)
+		return cli.Failed(err)
 	}
 	var regErr error
 	if o.waitReg {
@@ -138,7 +139,7 @@ func (o *upOptions) run(ctx context.Context, s streams, file string) error {
 	}
 	printReach(s.out, t, l, time.Since(start))
 	if regErr != nil {
-		return failed(fmt.Errorf("lab %s is up, but %w\n(see lisplab status %s and the lispd logs; the lab stays up)", name, regErr, name))
+		return cli.Failed(fmt.Errorf("lab %s is up, but %w\n(see lisplab status %s and the lispd logs; the lab stays up)", name, regErr, name))
 	}
 	return nil
 }
@@ -195,7 +196,7 @@ func (o *upOptions) start(ctx context.Context, l *lab.Lab, t *topology, lispd st
 // asInputError reports topology and configuration problems (exit 2),
 // leaving errors that already carry a code alone.
 func asInputError(err error) error {
-	var ee *exitError
+	var ee *cli.Error
 	if errors.As(err, &ee) {
 		return err
 	}

@@ -29,7 +29,19 @@ import (
 )
 
 // The reload tests run their daemons and peers on 127.0.90.0/24, an
-// address range no other test of the repository uses.
+// address range no other test of the repository uses; those on the
+// control port move to a /24 that onFreeLoopback finds free.
+
+// onFreeLoopback returns what moves addresses written 127.0.90.N (in a
+// configuration, or alone) to a loopback /24 whose control port is free
+// on .1 to .100 (lisptest.LoopbackAddrs), so that the test owns every peer
+// it talks to on that port.
+func onFreeLoopback(t *testing.T) func(string) string {
+	t.Helper()
+	a := lisptest.LoopbackAddrs(t, 100, wire.ControlPort)[0].As4()
+	free := fmt.Sprintf("127.%d.%d.", a[1], a[2])
+	return func(s string) string { return strings.ReplaceAll(s, "127.0.90.", free) }
+}
 
 // node is a daemon run from a configuration file the test rewrites.
 type node struct {
@@ -188,20 +200,23 @@ xtr:
 // Map-Resolver and a second Map-Server, an ETR, an ITR, and peers of ours
 // standing in for a Map-Resolver and for an ITR that sends the ETR traffic.
 func TestReloadXTR(t *testing.T) {
-	ms1 := runNode(t, fmt.Sprintf(reloadMS, "127.0.90.1")+"map-resolver: {}\n", Options{})
-	ms2 := runNode(t, fmt.Sprintf(reloadMS, "127.0.90.2"), Options{})
-	etr := runNode(t, reloadETR, Options{DataPlane: xtr.NopDataPlane{}})
+	// The Map-Servers, the ITR and our peers stand on the control port:
+	// on a loopback /24 found free, not on fixed addresses.
+	at := onFreeLoopback(t)
+	ms1 := runNode(t, at(fmt.Sprintf(reloadMS, "127.0.90.1")+"map-resolver: {}\n"), Options{})
+	ms2 := runNode(t, at(fmt.Sprintf(reloadMS, "127.0.90.2")), Options{})
+	etr := runNode(t, at(reloadETR), Options{DataPlane: xtr.NopDataPlane{}})
 	rec := newRecorder()
-	itr := runNode(t, reloadITR, Options{DataPlane: rec})
-	remoteITR := peerAt(t, "127.0.90.41:4342")
-	oldMR := peerAt(t, "127.0.90.3:4342")
+	itr := runNode(t, at(reloadITR), Options{DataPlane: rec})
+	remoteITR := peerAt(t, at("127.0.90.41:4342"))
+	oldMR := peerAt(t, at("127.0.90.3:4342"))
 	lisptest.Eventually(t, 5*time.Second, func() bool {
 		return slices.Equal(registeredAt(ms1.Daemon), []string{"198.51.100.0/25", "198.51.100.128/25"})
 	}, "the ETR's database registered")
 
-	etrYAML := reloadETR
+	etrYAML := at(reloadETR)
 	t.Run("database", func(t *testing.T) {
-		etr.XTR().Decapsulated(netip.MustParseAddr("127.0.90.41"), 0, netip.Addr{})
+		etr.XTR().Decapsulated(netip.MustParseAddr(at("127.0.90.41")), 0, netip.Addr{})
 		etrYAML = strings.Replace(etrYAML, "198.51.100.128/25", "198.51.100.192/26", 1)
 		etr.mustApply(t, etrYAML, map[string][]string{"xtr": {"xtr.database"}})
 		// At once, not at the next register interval (an hour) nor when
@@ -228,13 +243,13 @@ func TestReloadXTR(t *testing.T) {
 		}
 	})
 
-	itrYAML := reloadITR
+	itrYAML := at(reloadITR)
 	t.Run("map-resolvers", func(t *testing.T) {
 		itr.XTR().Miss(0, netip.MustParseAddr("198.51.100.20"))
 		if !oldMR.recvUntil(func(m wire.Message) bool { _, ok := m.(*wire.ECM); return ok }) {
 			t.Fatal("no Map-Request reached the configured Map-Resolver")
 		}
-		itrYAML = strings.Replace(itrYAML, "map-resolvers: [127.0.90.3]", "map-resolvers: [127.0.90.1]", 1)
+		itrYAML = strings.Replace(itrYAML, at("map-resolvers: [127.0.90.3]"), at("map-resolvers: [127.0.90.1]"), 1)
 		itr.mustApply(t, itrYAML, map[string][]string{"xtr": {"xtr.map-resolvers"}})
 		itr.XTR().Miss(0, netip.MustParseAddr("198.51.100.21"))
 		lisptest.Eventually(t, 5*time.Second, func() bool {
@@ -252,7 +267,7 @@ func TestReloadXTR(t *testing.T) {
 		itr.mustApply(t, itrYAML, map[string][]string{"xtr": {"xtr.rloc-probing.interval"}})
 		lisptest.Eventually(t, 5*time.Second, func() bool {
 			v := itr.XTR().RLOCProbing()
-			return len(v) == 1 && v[0].Address == netip.MustParseAddr("127.0.90.11") && v[0].Probes > 0
+			return len(v) == 1 && v[0].Address == netip.MustParseAddr(at("127.0.90.11")) && v[0].Probes > 0
 		}, "the cached locator probed")
 		itrYAML = strings.Replace(itrYAML, "interval: 100ms", "interval: 0s", 1)
 		itr.mustApply(t, itrYAML, map[string][]string{"xtr": {"xtr.rloc-probing.interval"}})
@@ -281,22 +296,22 @@ func TestReloadXTR(t *testing.T) {
 	})
 
 	t.Run("map-servers", func(t *testing.T) {
-		etrYAML = strings.Replace(etrYAML, "address: 127.0.90.1,", "address: 127.0.90.2,", 1)
+		etrYAML = strings.Replace(etrYAML, at("address: 127.0.90.1,"), at("address: 127.0.90.2,"), 1)
 		etr.mustApply(t, etrYAML, map[string][]string{"xtr": {"xtr.map-servers"}})
 		lisptest.Eventually(t, 5*time.Second, func() bool {
 			return len(registeredAt(ms2.Daemon)) == 2 && len(registeredAt(ms1.Daemon)) == 0
 		}, "registered with the new Map-Server, withdrawn from the old")
-		if ms := etr.XTR().DatabaseView().MapServers; len(ms) != 1 || ms[0].Address != netip.MustParseAddr("127.0.90.2") {
+		if ms := etr.XTR().DatabaseView().MapServers; len(ms) != 1 || ms[0].Address != netip.MustParseAddr(at("127.0.90.2")) {
 			t.Errorf("show database lists Map-Servers %+v", ms)
 		}
 	})
 
 	t.Run("refused", func(t *testing.T) {
-		bad := strings.Replace(itrYAML, "map-resolvers: [127.0.90.1]", "map-resolvers: [127.0.90.3]", 1)
+		bad := strings.Replace(itrYAML, at("map-resolvers: [127.0.90.1]"), at("map-resolvers: [127.0.90.3]"), 1)
 		bad = strings.Replace(bad, "  itr: true\n", "  itr: true\n  xtr-id: 0102030405060708090a0b0c0d0e0f10\n  subscribe: true\n", 1)
 		bad = strings.Replace(bad, "port: 4342", "port: 4343", 1)
 		itr.mustRefuse(t, bad, "control.port", "xtr.subscribe", "xtr.xtr-id")
-		if mr := itr.XTR().Options().MapResolvers; !slices.Equal(mr, []netip.Addr{netip.MustParseAddr("127.0.90.1")}) {
+		if mr := itr.XTR().Options().MapResolvers; !slices.Equal(mr, []netip.Addr{netip.MustParseAddr(at("127.0.90.1"))}) {
 			t.Errorf("a refused reload changed the Map-Resolvers to %v", mr)
 		}
 	})

@@ -25,9 +25,19 @@ import (
 	"github.com/lispd/lispd/internal/mapping"
 )
 
-// inNS runs fn on a thread switched into ns. The thread goes back to the
-// original namespace afterwards, or is thrown away if that fails.
+// inNS runs fn on a thread switched into ns.
 func inNS(ns netns.NsHandle, fn func() error) error {
+	return onThread(func() error {
+		if err := netns.Set(ns); err != nil {
+			return err
+		}
+		return fn()
+	})
+}
+
+// onThread runs fn on a locked thread of its own, which goes back to the
+// original namespace afterwards, or is thrown away if that fails.
+func onThread(fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -37,10 +47,6 @@ func inNS(ns netns.NsHandle, fn func() error) error {
 			return
 		}
 		defer orig.Close()
-		if err := netns.Set(ns); err != nil {
-			errc <- err
-			return
-		}
 		ferr := fn()
 		if netns.Set(orig) == nil {
 			runtime.UnlockOSThread()
@@ -55,22 +61,11 @@ func newNamedNS(t *testing.T, name string) netns.NsHandle {
 	t.Helper()
 	_ = netns.DeleteNamed(name) // a leftover from a killed run
 	var ns netns.NsHandle
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
+	err := onThread(func() (err error) {
 		ns, err = netns.NewNamed(name) // switches this thread
-		if err == nil && netns.Set(orig) == nil {
-			runtime.UnlockOSThread()
-		}
-		errc <- err
-	}()
-	if err := <-errc; err != nil {
+		return err
+	})
+	if err != nil {
 		t.Fatalf("namespace %s: %v", name, err)
 	}
 	t.Cleanup(func() {

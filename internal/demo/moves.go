@@ -159,7 +159,7 @@ type sniffer struct {
 
 func (n *Network) sniff(nodes ...string) (*sniffer, error) {
 	s := &sniffer{seen: map[string][]time.Time{}}
-	src, dst := ip(xcRLOC).As4(), ip(d1Addr).As4()
+	src, dst := netip.MustParseAddr(xcRLOC).As4(), netip.MustParseAddr(d1Addr).As4()
 	for _, node := range nodes {
 		var fd int
 		err := n.Lab.Do(node, func() error {

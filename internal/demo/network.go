@@ -35,7 +35,7 @@ func Up(ctx context.Context, name, lispd string, m Mobility) (*Network, error) {
 		return nil, err
 	}
 	n := &Network{Lab: l, lispd: lispd, mob: m, procs: map[string]*lab.LispdProc{}, d1At: "sw1", d1Port: "to1"}
-	if err := l.WriteHosts(map[string]netip.Addr{"c1": ip(c1Addr), "d1": ip(d1Addr), "d2": ip(d2Addr), "nl": ip(nlAddr), "ms": ip(msAddr)}); err != nil {
+	if err := l.WriteHosts(map[string]netip.Addr{"c1": netip.MustParseAddr(c1Addr), "d1": netip.MustParseAddr(d1Addr), "d2": netip.MustParseAddr(d2Addr), "nl": netip.MustParseAddr(nlAddr), "ms": netip.MustParseAddr(msAddr)}); err != nil {
 		return nil, errors.Join(err, l.Down())
 	}
 	return n, nil
@@ -133,12 +133,5 @@ func (n *Network) Counters(node string) map[string]uint64 {
 }
 
 func waitFor(limit time.Duration, f func() bool) error {
-	deadline := time.Now().Add(limit)
-	for !f() {
-		if time.Now().After(deadline) {
-			return errors.New("timed out")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return nil
+	return lab.Poll(context.Background(), limit, 20*time.Millisecond, f)
 }

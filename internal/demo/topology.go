@@ -28,14 +28,9 @@ import (
 	"github.com/lispd/lispd/internal/lab"
 )
 
-func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
-func ip(s string) netip.Addr    { return netip.MustParseAddr(s) }
-
 // vMAC is the gateway MAC both data centres answer with (VRRP's range),
 // so a VM that moves keeps its ARP entry for its gateway.
 var vMAC = net.HardwareAddr{0x00, 0x00, 0x5e, 0x00, 0x01, 0x01}
-
-var forwarding = map[string]string{"net.ipv4.ip_forward": "1", "net.ipv6.conf.all.forwarding": "1"}
 
 // Addresses of the story.
 const (
@@ -73,15 +68,8 @@ const (
 // DCI link, for the extended-subnet moves; dc2 is its gateway there
 // (ext0).
 func Topology(name string) *lab.Topology {
-	t := &lab.Topology{Name: name}
-	node := func(n, role string, fwd bool, routes ...lab.Route) {
-		nd := lab.Node{Name: n, Role: role, Routes: routes}
-		if fwd {
-			nd.Sysctls = forwarding
-		}
-		t.Nodes = append(t.Nodes, nd)
-	}
-	via := func(dst, gw string) lab.Route { return lab.Route{Dst: pfx(dst), Via: ip(gw)} }
+	b := lab.NewBuilder(name)
+	node, via, link := b.Node, lab.Via, b.Link
 	node("core", "router", true, via("198.51.100.0/24", "198.18.5.2"), via("203.0.113.0/24", "198.18.5.2"))
 	node("ms", "ms", false, via("0.0.0.0/0", "198.18.1.1"))
 	node("xc", "xtr", true, via("198.18.0.0/15", "198.18.2.1"))
@@ -96,16 +84,6 @@ func Topology(name string) *lab.Topology {
 	node("sw1", "switch", false)
 	node("sw2", "switch", false)
 	node("hv", "hypervisor", false)
-	link := func(a, an, b, bn, aa, ba string) {
-		l := lab.Link{A: a, AName: an, B: b, BName: bn}
-		if aa != "" {
-			l.AAddrs = []netip.Prefix{pfx(aa)}
-		}
-		if ba != "" {
-			l.BAddrs = []netip.Prefix{pfx(ba)}
-		}
-		t.Links = append(t.Links, l)
-	}
 	link("core", "to-ms", "ms", "eth0", "198.18.1.1/24", "198.18.1.2/24")
 	link("core", "to-xc", "xc", "up0", "198.18.2.1/24", xcRLOC+"/24")
 	link("core", "to-dc1a", "dc1a", "up0", "198.18.3.1/24", dc1aRLOC+"/24")
@@ -133,6 +111,7 @@ func Topology(name string) *lab.Topology {
 	// VXLAN that stretches DC1's LAN to sw2, and the gateways' shared
 	// MAC. A gateway MAC is pinned to its local port (and the VXLAN port
 	// learns nothing), so each site's hosts reach their own gateway.
+	t := b.T
 	for _, end := range [][2]string{{"dc1a", "lan0"}, {"dc2", "lan0"}, {"dc2", "ext0"}} {
 		for i := range t.Links {
 			if l := &t.Links[i]; l.A == end[0] && l.AName == end[1] {
@@ -141,7 +120,7 @@ func Topology(name string) *lab.Topology {
 		}
 	}
 	vxlan := func(local, remote string) []lab.VXLAN {
-		return []lab.VXLAN{{Name: "vx0", VNI: 42, Local: ip(local), Remote: ip(remote), Dev: "dci", Port: 4789}}
+		return []lab.VXLAN{{Name: "vx0", VNI: 42, Local: netip.MustParseAddr(local), Remote: netip.MustParseAddr(remote), Dev: "dci", Port: 4789}}
 	}
 	pin := func(port string) []lab.FDBEntry { return []lab.FDBEntry{{MAC: vMAC, Port: port}} }
 	sw1, sw2, hv := t.Node("sw1"), t.Node("sw2"), t.Node("hv")
@@ -154,7 +133,7 @@ func Topology(name string) *lab.Topology {
 	}
 	// d1's uplink starts in DC1; MoveD1 swaps it.
 	hv.Bridges = []lab.Bridge{{Name: "hvbr", Ports: []string{"d1", "to1"}}}
-	return t
+	return b.T
 }
 
 const msConfig = `

@@ -2,12 +2,13 @@ package dynamiceid
 
 import (
 	"bytes"
-	"encoding/hex"
 	"errors"
 	"net"
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/lispd/lispd/internal/lisptest"
 )
 
 // requestHex is "who-has 198.51.100.2 tell 198.51.100.1" from
@@ -15,15 +16,6 @@ import (
 const requestHex = "0001" + "0800" + "06" + "04" + "0001" +
 	"020000000001" + "c6336401" +
 	"000000000000" + "c6336402"
-
-func mustHex(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 var (
 	macA = MAC{2, 0, 0, 0, 0, 1}
@@ -33,7 +25,7 @@ var (
 )
 
 func TestParseARPRequest(t *testing.T) {
-	b := mustHex(t, requestHex)
+	b := lisptest.MustHex(t, requestHex)
 	got, err := ParseARP(b)
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +42,7 @@ func TestParseARPRequest(t *testing.T) {
 // An ARP read off Ethernet is padded to the 60-byte minimum frame: 18
 // bytes after the payload that ParseARP must ignore.
 func TestParseARPPadding(t *testing.T) {
-	b := append(mustHex(t, requestHex), make([]byte, 18)...)
+	b := append(lisptest.MustHex(t, requestHex), make([]byte, 18)...)
 	got, err := ParseARP(b)
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +53,7 @@ func TestParseARPPadding(t *testing.T) {
 }
 
 func TestParseARPErrors(t *testing.T) {
-	base := mustHex(t, requestHex)
+	base := lisptest.MustHex(t, requestHex)
 	with := func(off int, v ...byte) []byte {
 		b := bytes.Clone(base)
 		copy(b[off:], v)
@@ -182,7 +174,7 @@ func TestMACFrom(t *testing.T) {
 }
 
 func BenchmarkParseARP(b *testing.B) {
-	in := mustHex(b, requestHex)
+	in := lisptest.MustHex(b, requestHex)
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := ParseARP(in); err != nil {
@@ -192,7 +184,7 @@ func BenchmarkParseARP(b *testing.B) {
 }
 
 func FuzzParseARP(f *testing.F) {
-	req := mustHex(f, requestHex)
+	req := lisptest.MustHex(f, requestHex)
 	f.Add(req)
 	f.Add(append(bytes.Clone(req), make([]byte, 18)...))
 	f.Add(ARP{Op: OpReply, SenderMAC: macB, SenderIP: ipB, TargetMAC: macA, TargetIP: ipA}.Append(nil))

@@ -159,9 +159,7 @@ func (l *Lab) Start(node, name string, argv []string, env []string) (*Proc, erro
 	// in it, without the marker that DownByName and Status go by. Wait for
 	// the marker (a millisecond or so) so they can rely on it.
 	marker := procMarker(l.topo.Name, node, name)
-	for deadline := time.Now().Add(2 * time.Second); !p.Exited() && !hasEnv(p.PID, marker) && time.Now().Before(deadline); {
-		time.Sleep(time.Millisecond)
-	}
+	_ = Poll(context.Background(), 2*time.Second, time.Millisecond, func() bool { return p.Exited() || hasEnv(p.PID, marker) })
 	l.mu.Lock()
 	down := l.down
 	if !down {

@@ -255,7 +255,13 @@ func (l *Lab) Close() {
 
 // List returns the names of the labs recorded under /run/lisplab.
 func List() ([]string, error) {
-	ents, err := os.ReadDir(RunRoot)
+	return dirNames(RunRoot, func(e fs.DirEntry) bool { return e.IsDir() && labNameRE.MatchString(e.Name()) })
+}
+
+// dirNames returns the names of dir's entries that keep accepts; a missing
+// dir holds none.
+func dirNames(dir string, keep func(fs.DirEntry) bool) ([]string, error) {
+	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -264,7 +270,7 @@ func List() ([]string, error) {
 	}
 	var out []string
 	for _, e := range ents {
-		if e.IsDir() && labNameRE.MatchString(e.Name()) {
+		if keep(e) {
 			out = append(out, e.Name())
 		}
 	}

@@ -241,16 +241,12 @@ func TestStart(t *testing.T) {
 	if _, err := l.Start("n-1", "echo", []string{"true"}, nil); err == nil {
 		t.Error("a second process of the same name started")
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		b, _ := os.ReadFile(p.LogPath)
-		if strings.Contains(string(b), "hello world") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("log %s: %q", p.LogPath, b)
-		}
-		time.Sleep(10 * time.Millisecond)
+	var b []byte
+	if err := Poll(context.Background(), 5*time.Second, 10*time.Millisecond, func() bool {
+		b, _ = os.ReadFile(p.LogPath)
+		return strings.Contains(string(b), "hello world")
+	}); err != nil {
+		t.Fatalf("log %s: %q", p.LogPath, b)
 	}
 	// The process runs in the node, and status finds it by its pid file
 	// even with a '-' in the node name.

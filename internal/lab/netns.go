@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -135,20 +136,7 @@ func deleteNetns(name string) error {
 
 // listNetns returns the names in /run/netns that begin with prefix.
 func listNetns(prefix string) ([]string, error) {
-	ents, err := os.ReadDir(NetnsDir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), prefix) {
-			out = append(out, e.Name())
-		}
-	}
-	return out, nil
+	return dirNames(NetnsDir, func(e fs.DirEntry) bool { return strings.HasPrefix(e.Name(), prefix) })
 }
 
 // netnsInode is the inode that identifies the namespace mounted at
@@ -289,16 +277,7 @@ func terminate(pid int, timeout time.Duration) error {
 
 // waitGone polls until pid has exited or timeout passes.
 func waitGone(pid int, timeout time.Duration) bool {
-	deadline := time.Now().Add(timeout)
-	for {
-		if !alive(pid) {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return Poll(context.Background(), timeout, 10*time.Millisecond, func() bool { return !alive(pid) }) == nil
 }
 
 // terminateAll terminates the pids concurrently.

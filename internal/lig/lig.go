@@ -23,6 +23,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/lispd/lispd/internal/control"
 	"github.com/lispd/lispd/wire"
 )
 
@@ -221,9 +222,9 @@ func open(dst netip.AddrPort, src netip.Addr) (*net.UDPConn, netip.AddrPort, err
 	if localAddr.IsValid() {
 		bind = localAddr
 	} else {
-		a, err := LocalAddrFor(dst)
+		a, err := control.LocalAddrFor(dst)
 		if err != nil {
-			return nil, netip.AddrPort{}, err
+			return nil, netip.AddrPort{}, fmt.Errorf("lig: %w", err)
 		}
 		localAddr = a
 	}
@@ -233,20 +234,6 @@ func open(dst netip.AddrPort, src netip.Addr) (*net.UDPConn, netip.AddrPort, err
 	}
 	port := conn.LocalAddr().(*net.UDPAddr).AddrPort().Port()
 	return conn, netip.AddrPortFrom(localAddr, port), nil
-}
-
-// LocalAddrFor returns the local address the kernel uses to reach dst, as
-// seen by a connected UDP socket (connecting sends nothing).
-func LocalAddrFor(dst netip.AddrPort) (netip.Addr, error) {
-	if dst.Port() == 0 {
-		dst = netip.AddrPortFrom(dst.Addr(), wire.ControlPort)
-	}
-	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(dst))
-	if err != nil {
-		return netip.Addr{}, fmt.Errorf("lig: no route to %s: %w", dst.Addr(), err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap(), nil
 }
 
 // Request encodes the ECM carrying the Map-Request of o sent from local

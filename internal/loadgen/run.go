@@ -119,7 +119,7 @@ func (e *engine) open() error {
 		bind = c.Source.Unmap()
 		e.local = bind
 	} else {
-		a, err := LocalAddrFor(c.Target)
+		a, err := control.LocalAddrFor(c.Target)
 		if err != nil {
 			return err
 		}
@@ -150,17 +150,6 @@ func (e *engine) closeAll() {
 	for _, s := range e.socks {
 		s.udp.Close()
 	}
-}
-
-// LocalAddrFor returns the local address the kernel uses to reach dst, as
-// a connected UDP socket sees it (connecting sends nothing).
-func LocalAddrFor(dst netip.AddrPort) (netip.Addr, error) {
-	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(dst))
-	if err != nil {
-		return netip.Addr{}, fmt.Errorf("no route to %s: %w", dst.Addr(), err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap(), nil
 }
 
 // prepare encodes the templates (or the flood's packets), picks the nonce

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"io"
 	"testing"
+
+	"github.com/lispd/lispd/internal/lisptest"
 )
 
 // seeds are well-formed and broken messages of the kinds lispctl meets.
@@ -21,7 +23,7 @@ var seeds = []string{
 // text and JSON neither panics nor fails.
 func FuzzPackets(f *testing.F) {
 	for _, s := range seeds {
-		f.Add(mustHex(f, s))
+		f.Add(lisptest.MustHex(f, s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for _, p := range []Packet{ControlPacket(b), DataPacket(b)} {

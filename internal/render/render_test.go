@@ -1,7 +1,6 @@
 package render
 
 import (
-	"encoding/hex"
 	"encoding/json"
 	"net/netip"
 	"reflect"
@@ -11,6 +10,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/lispd/lispd/internal/lisptest"
 	"github.com/lispd/lispd/wire"
 )
 
@@ -280,7 +280,7 @@ func TestControlPacketErrors(t *testing.T) {
 		record = "000005a0" + "00" + "18" + "1000" + "0000"   // no locators, /24
 		eid    = "4003" + "00000200" + "0010"                 // an Instance-ID LCAF claiming 16 bytes it lacks
 	)
-	p := ControlPacket(mustHex(t, header+record+eid))
+	p := ControlPacket(lisptest.MustHex(t, header+record+eid))
 	var sb strings.Builder
 	if err := WriteText(&sb, &p, false); err != nil {
 		t.Fatal(err)
@@ -308,7 +308,7 @@ func TestDataPacket(t *testing.T) {
 		{"no-flags", "0000000000000000", "LISP data [......] | no inner packet, 0 bytes",
 			func(h *DataHeader) bool { return len(h.Flags) == 0 && h.Flags != nil }},
 	} {
-		p := DataPacket(mustHex(t, tc.hex))
+		p := DataPacket(lisptest.MustHex(t, tc.hex))
 		if p.Failed() || p.Type != TypeData || p.Summary != tc.summary || !tc.check(p.DataHeader) {
 			t.Errorf("%s: %+v %+v\nsummary %q", tc.name, p, p.DataHeader, p.Summary)
 		}
@@ -328,7 +328,7 @@ func TestSummarizeIP(t *testing.T) {
 		{"45000014000000004011000001020304050607ff", "IPv4 1.2.3.4 > 5.6.7.255 udp length 20"},
 		{"450000140000000040fd000001020304050607ff", "IPv4 1.2.3.4 > 5.6.7.255 253 length 20"},
 	} {
-		if got := SummarizeIP(mustHex(t, tc.hex)).String(); got != tc.want {
+		if got := SummarizeIP(lisptest.MustHex(t, tc.hex)).String(); got != tc.want {
 			t.Errorf("%s: %q, want %q", tc.hex, got, tc.want)
 		}
 	}
@@ -363,13 +363,4 @@ func verbose(t *testing.T, p *Packet) string {
 		}
 	}
 	return s
-}
-
-func mustHex(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }

@@ -37,37 +37,25 @@ const (
 	msAddr       = "198.18.1.2"
 )
 
-var forwarding = map[string]string{"net.ipv4.ip_forward": "1"}
-
 // topology is the network of every phase; the EID routes of each phase
-// come and go on top of it.
+// come and go on top of it. Its routers forward IPv4 only.
 func topology(name string) *lab.Topology {
-	t := &lab.Topology{Name: name}
-	node := func(name, role string, fwd bool, routes ...lab.Route) {
-		n := lab.Node{Name: name, Role: role, Routes: routes}
-		if fwd {
-			n.Sysctls = forwarding
-		}
-		t.Nodes = append(t.Nodes, n)
-	}
-	under := func(via string) lab.Route { return lab.Route{Dst: pfx("198.18.0.0/15"), Via: ip(via)} }
-	def := func(via string) lab.Route { return lab.Route{Dst: pfx("0.0.0.0/0"), Via: ip(via)} }
-	node("core", "router", true)
-	node("ms", "ms", false, def("198.18.1.1"))
-	node("xa", "xtr", true, under(coreA))
-	node("xb", "xtr", true, under(coreB))
-	node("ha", "host", false, def("198.51.100.1"))
-	node("hb", "host", false, def("203.0.113.1"))
-	link := func(a, an, b, bn, aa, ba string) {
-		t.Links = append(t.Links, lab.Link{A: a, B: b, AName: an, BName: bn,
-			AAddrs: []netip.Prefix{pfx(aa)}, BAddrs: []netip.Prefix{pfx(ba)}})
-	}
-	link("core", "to-ms", "ms", "eth0", "198.18.1.1/24", msAddr+"/24")
-	link("core", "to-xa", "xa", "up0", coreA+"/24", rlocA+"/24")
-	link("core", "to-xb", "xb", "up0", coreB+"/24", rlocB+"/24")
-	link("xa", "eid0", "ha", "eth0", "198.51.100.1/24", "198.51.100.10/24")
-	link("xb", "eid0", "hb", "eth0", "203.0.113.1/24", hostB+"/24")
-	return t
+	b := lab.NewBuilder(name)
+	b.Forwarding = map[string]string{"net.ipv4.ip_forward": "1"}
+	under := func(via string) lab.Route { return lab.Via("198.18.0.0/15", via) }
+	def := func(via string) lab.Route { return lab.Via("0.0.0.0/0", via) }
+	b.Node("core", "router", true)
+	b.Node("ms", "ms", false, def("198.18.1.1"))
+	b.Node("xa", "xtr", true, under(coreA))
+	b.Node("xb", "xtr", true, under(coreB))
+	b.Node("ha", "host", false, def("198.51.100.1"))
+	b.Node("hb", "host", false, def("203.0.113.1"))
+	b.Link("core", "to-ms", "ms", "eth0", "198.18.1.1/24", msAddr+"/24")
+	b.Link("core", "to-xa", "xa", "up0", coreA+"/24", rlocA+"/24")
+	b.Link("core", "to-xb", "xb", "up0", coreB+"/24", rlocB+"/24")
+	b.Link("xa", "eid0", "ha", "eth0", "198.51.100.1/24", "198.51.100.10/24")
+	b.Link("xb", "eid0", "hb", "eth0", "203.0.113.1/24", hostB+"/24")
+	return b.T
 }
 
 // phase is one way of carrying the EID traffic between xa and xb.
@@ -313,15 +301,8 @@ func (b *bench) vxlanDown() error {
 }
 
 func (b *bench) eventually(ctx context.Context, what string, limit time.Duration, f func() bool) error {
-	deadline := time.Now().Add(limit)
-	for !f() {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("timed out after %v waiting for %s", limit, what)
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := lab.Poll(ctx, limit, 100*time.Millisecond, f); err != nil {
+		return fmt.Errorf("%w waiting for %s", err, what)
 	}
 	return nil
 }

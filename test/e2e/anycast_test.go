@@ -19,27 +19,24 @@ import (
 //	            │         │
 //	           ms1       ms2        (both: lo 198.18.100.1/32)
 func anycastTopology() *lab.Topology {
-	t := &lab.Topology{Name: "anycast"}
-	r := func(dst, via string, metric int) lab.Route {
-		return lab.Route{Dst: pfx(dst), Via: ip(via), Metric: metric}
+	b := lab.NewBuilder("anycast")
+	r := func(dst, via string, metric int) lab.Route { return lab.Via(dst, via).WithMetric(metric) }
+	b.Node("rw", "router", true,
+		r("198.18.100.1/32", "198.18.11.2", 10), r("198.18.100.1/32", "198.18.10.2", 20),
+		r("198.18.12.0/24", "198.18.10.2", 0), r("198.18.14.0/24", "198.18.10.2", 0))
+	b.Node("re", "router", true,
+		r("198.18.100.1/32", "198.18.12.2", 10), r("198.18.100.1/32", "198.18.10.1", 20),
+		r("198.18.11.0/24", "198.18.10.1", 0), r("198.18.13.0/24", "198.18.10.1", 0))
+	b.Node("ms1", "ms", false, lab.Via("198.18.0.0/15", "198.18.11.1"))
+	b.Node("ms2", "ms", false, lab.Via("198.18.0.0/15", "198.18.12.1"))
+	b.Node("xa", "xtr", true, lab.Via("198.18.0.0/15", "198.18.13.1"))
+	b.Node("xb", "xtr", true, lab.Via("198.18.0.0/15", "198.18.14.1"))
+	b.Node("ha", "host", false, lab.Via("0.0.0.0/0", "198.51.100.1"))
+	b.Node("hb", "host", false, lab.Via("0.0.0.0/0", "203.0.113.1"))
+	for _, ms := range []string{"ms1", "ms2"} {
+		b.T.Node(ms).Loopbacks = []netip.Prefix{netip.MustParsePrefix("198.18.100.1/32")}
 	}
-	t.Nodes = []lab.Node{
-		{Name: "rw", Role: "router", Sysctls: forwarding, Routes: []lab.Route{
-			r("198.18.100.1/32", "198.18.11.2", 10), r("198.18.100.1/32", "198.18.10.2", 20),
-			r("198.18.12.0/24", "198.18.10.2", 0), r("198.18.14.0/24", "198.18.10.2", 0)}},
-		{Name: "re", Role: "router", Sysctls: forwarding, Routes: []lab.Route{
-			r("198.18.100.1/32", "198.18.12.2", 10), r("198.18.100.1/32", "198.18.10.1", 20),
-			r("198.18.11.0/24", "198.18.10.1", 0), r("198.18.13.0/24", "198.18.10.1", 0)}},
-		{Name: "ms1", Role: "ms", Loopbacks: []netip.Prefix{pfx("198.18.100.1/32")}, Routes: []lab.Route{r("198.18.0.0/15", "198.18.11.1", 0)}},
-		{Name: "ms2", Role: "ms", Loopbacks: []netip.Prefix{pfx("198.18.100.1/32")}, Routes: []lab.Route{r("198.18.0.0/15", "198.18.12.1", 0)}},
-		{Name: "xa", Role: "xtr", Sysctls: forwarding, Routes: []lab.Route{r("198.18.0.0/15", "198.18.13.1", 0)}},
-		{Name: "xb", Role: "xtr", Sysctls: forwarding, Routes: []lab.Route{r("198.18.0.0/15", "198.18.14.1", 0)}},
-		{Name: "ha", Role: "host", Routes: []lab.Route{r("0.0.0.0/0", "198.51.100.1", 0)}},
-		{Name: "hb", Role: "host", Routes: []lab.Route{r("0.0.0.0/0", "203.0.113.1", 0)}},
-	}
-	link := func(a, b, aa, ba string) {
-		t.Links = append(t.Links, lab.Link{A: a, B: b, AAddrs: []netip.Prefix{pfx(aa)}, BAddrs: []netip.Prefix{pfx(ba)}})
-	}
+	link := func(a, z, aa, za string) { b.Link(a, "", z, "", aa, za) }
 	link("rw", "re", "198.18.10.1/24", "198.18.10.2/24")
 	link("rw", "ms1", "198.18.11.1/24", "198.18.11.2/24")
 	link("re", "ms2", "198.18.12.1/24", "198.18.12.2/24")
@@ -47,7 +44,7 @@ func anycastTopology() *lab.Topology {
 	link("re", "xb", "198.18.14.1/24", "198.18.14.2/24")
 	link("xa", "ha", "198.51.100.1/24", "198.51.100.10/24")
 	link("xb", "hb", "203.0.113.1/24", "203.0.113.10/24")
-	return t
+	return b.T
 }
 
 const anycastMS = `

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lispd/lispd/internal/adminapi"
+	"github.com/lispd/lispd/internal/lisptest"
 	"github.com/lispd/lispd/wire"
 )
 
@@ -79,12 +80,12 @@ map-resolver: {}
 	if err := n.procs["ms"].Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	n.eventually("site-c configured", 5*time.Second, func() bool {
+	lisptest.Eventually(t, 5*time.Second, func() bool {
 		sites, err := query(n, "ms", func(c *adminapi.Client, ctx context.Context) ([]adminapi.Site, error) {
 			return c.Sites(ctx, "site-c")
 		})
 		return err == nil && len(sites) == 1
-	})
+	}, "site-c configured")
 	if got := n.registered(); got != 6 {
 		t.Errorf("%d registrations after the reload, want the 6 from before", got)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/lispd/lispd/internal/demo"
 	"github.com/lispd/lispd/internal/dynamiceid"
 	"github.com/lispd/lispd/internal/lab"
+	"github.com/lispd/lispd/internal/lisptest"
 )
 
 // upMobility builds the demo network for a mobility test and removes it
@@ -110,7 +111,7 @@ func TestMobilityHostGone(t *testing.T) {
 	if err := n.Hello(); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 5*time.Second, "d1 registered by DC1", func() bool { return n.RegisteredBy() == "dc1" })
+	lisptest.Eventually(t, 5*time.Second, func() bool { return n.RegisteredBy() == "dc1" }, "d1 registered by DC1")
 	// Probed while it answers: still registered after twice the timeout.
 	time.Sleep(2 * timeout)
 	if by := n.RegisteredBy(); by != "dc1" {
@@ -120,7 +121,7 @@ func TestMobilityHostGone(t *testing.T) {
 		t.Fatal(err)
 	}
 	gone := time.Now()
-	waitUntil(t, timeout+3*time.Second, "d1 unregistered", func() bool { return n.RegisteredBy() == "" })
+	lisptest.Eventually(t, timeout+3*time.Second, func() bool { return n.RegisteredBy() == "" }, "d1 unregistered")
 	t.Logf("unregistered %v after it went silent (timeout %v)", time.Since(gone).Round(10*time.Millisecond), timeout)
 	for _, node := range []string{"dc1a", "dc1b"} {
 		hosts, err := n.Hosts(node)
@@ -137,16 +138,5 @@ func TestMobilityHostGone(t *testing.T) {
 	if err := n.Hello(); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 5*time.Second, "d1 registered again", func() bool { return n.RegisteredBy() == "dc1" })
-}
-
-func waitUntil(t *testing.T, limit time.Duration, what string, f func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !f() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	lisptest.Eventually(t, 5*time.Second, func() bool { return n.RegisteredBy() == "dc1" }, "d1 registered again")
 }

@@ -18,11 +18,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
-func ip(s string) netip.Addr    { return netip.MustParseAddr(s) }
-
-var forwarding = map[string]string{"net.ipv4.ip_forward": "1", "net.ipv6.conf.all.forwarding": "1"}
-
 // twoSites is the network of the tunnel-router tests:
 //
 //	ha ── xa ── core ── xb ── hb        site A (198.51.100.0/24, 2001:db8:a::/64)
@@ -32,62 +27,42 @@ var forwarding = map[string]string{"net.ipv4.ip_forward": "1", "net.ipv6.conf.al
 // The RLOC network is 198.18.0.0/15 and 2001:db8:ff::/48; core routes the
 // EID prefixes to the PxTR, which attracts them for non-LISP hosts.
 func twoSites() *lab.Topology {
-	t := &lab.Topology{Name: "e2e"}
-	node := func(name, role string, fwd bool, routes ...lab.Route) {
-		n := lab.Node{Name: name, Role: role, Routes: routes}
-		if fwd {
-			n.Sysctls = forwarding
-		}
-		t.Nodes = append(t.Nodes, n)
-	}
-	def4 := func(via string) lab.Route { return lab.Route{Dst: pfx("0.0.0.0/0"), Via: ip(via)} }
-	def6 := func(via string) lab.Route { return lab.Route{Dst: pfx("::/0"), Via: ip(via)} }
-	under4 := func(via string, metric int) lab.Route {
-		return lab.Route{Dst: pfx("198.18.0.0/15"), Via: ip(via), Metric: metric}
-	}
-	under6 := func(via string, metric int) lab.Route {
-		return lab.Route{Dst: pfx("2001:db8:ff::/48"), Via: ip(via), Metric: metric}
-	}
-	node("core", "router", true,
-		lab.Route{Dst: pfx("198.51.100.0/24"), Via: ip("198.18.5.2")}, lab.Route{Dst: pfx("203.0.113.0/24"), Via: ip("198.18.5.2")},
-		lab.Route{Dst: pfx("2001:db8:a::/64"), Via: ip("2001:db8:ff:5::2")}, lab.Route{Dst: pfx("2001:db8:b::/64"), Via: ip("2001:db8:ff:5::2")})
-	node("ms", "ms", false, def4("198.18.1.1"), def6("2001:db8:ff:1::1"))
-	node("xa", "xtr", true, under4("198.18.2.1", 0), under6("2001:db8:ff:2::1", 0))
-	node("xb", "xtr", true, under4("198.18.3.1", 10), under4("198.18.4.1", 20), under6("2001:db8:ff:3::1", 10), under6("2001:db8:ff:4::1", 20))
-	node("px", "pxtr", true, under4("198.18.5.1", 0), under6("2001:db8:ff:5::1", 0),
-		lab.Route{Dst: pfx("192.0.2.0/24"), Via: ip("198.18.5.1")}, lab.Route{Dst: pfx("2001:db8:100::/64"), Via: ip("2001:db8:ff:5::1")})
-	node("ha", "host", false, def4("198.51.100.1"), def6("2001:db8:a::1"))
-	node("hb", "host", false, def4("203.0.113.1"), def6("2001:db8:b::1"))
-	node("nl", "host", false, def4("192.0.2.1"), def6("2001:db8:100::1"))
+	b := lab.NewBuilder("e2e")
+	def4 := func(via string) lab.Route { return lab.Via("0.0.0.0/0", via) }
+	def6 := func(via string) lab.Route { return lab.Via("::/0", via) }
+	under4 := func(via string, metric int) lab.Route { return lab.Via("198.18.0.0/15", via).WithMetric(metric) }
+	under6 := func(via string, metric int) lab.Route { return lab.Via("2001:db8:ff::/48", via).WithMetric(metric) }
+	b.Node("core", "router", true,
+		lab.Via("198.51.100.0/24", "198.18.5.2"), lab.Via("203.0.113.0/24", "198.18.5.2"),
+		lab.Via("2001:db8:a::/64", "2001:db8:ff:5::2"), lab.Via("2001:db8:b::/64", "2001:db8:ff:5::2"))
+	b.Node("ms", "ms", false, def4("198.18.1.1"), def6("2001:db8:ff:1::1"))
+	b.Node("xa", "xtr", true, under4("198.18.2.1", 0), under6("2001:db8:ff:2::1", 0))
+	b.Node("xb", "xtr", true, under4("198.18.3.1", 10), under4("198.18.4.1", 20), under6("2001:db8:ff:3::1", 10), under6("2001:db8:ff:4::1", 20))
+	b.Node("px", "pxtr", true, under4("198.18.5.1", 0), under6("2001:db8:ff:5::1", 0),
+		lab.Via("192.0.2.0/24", "198.18.5.1"), lab.Via("2001:db8:100::/64", "2001:db8:ff:5::1"))
+	b.Node("ha", "host", false, def4("198.51.100.1"), def6("2001:db8:a::1"))
+	b.Node("hb", "host", false, def4("203.0.113.1"), def6("2001:db8:b::1"))
+	b.Node("nl", "host", false, def4("192.0.2.1"), def6("2001:db8:100::1"))
 	// Instance ID 1000 reuses site A's and site B's prefixes on other hosts.
-	node("ha2", "host", false, def4("198.51.100.1"))
-	node("hb2", "host", false, def4("203.0.113.1"))
-	link := func(a, an, b, bn string, aa, ba []string) {
-		l := lab.Link{A: a, B: b, AName: an, BName: bn}
-		for _, s := range aa {
-			l.AAddrs = append(l.AAddrs, pfx(s))
-		}
-		for _, s := range ba {
-			l.BAddrs = append(l.BAddrs, pfx(s))
-		}
-		t.Links = append(t.Links, l)
-	}
-	link("core", "to-ms", "ms", "eth0", []string{"198.18.1.1/24", "2001:db8:ff:1::1/64"}, []string{"198.18.1.2/24", "2001:db8:ff:1::2/64"})
-	link("core", "to-xa", "xa", "up0", []string{"198.18.2.1/24", "2001:db8:ff:2::1/64"}, []string{"198.18.2.2/24", "2001:db8:ff:2::2/64"})
-	link("core", "to-xb1", "xb", "up1", []string{"198.18.3.1/24", "2001:db8:ff:3::1/64"}, []string{"198.18.3.2/24", "2001:db8:ff:3::2/64"})
-	link("core", "to-xb2", "xb", "up2", []string{"198.18.4.1/24", "2001:db8:ff:4::1/64"}, []string{"198.18.4.2/24", "2001:db8:ff:4::2/64"})
-	link("core", "to-px", "px", "eth0", []string{"198.18.5.1/24", "2001:db8:ff:5::1/64"}, []string{"198.18.5.2/24", "2001:db8:ff:5::2/64"})
-	link("core", "to-nl", "nl", "eth0", []string{"192.0.2.1/24", "2001:db8:100::1/64"}, []string{"192.0.2.10/24", "2001:db8:100::10/64"})
-	link("xa", "eid0", "ha", "eth0", []string{"198.51.100.1/24", "2001:db8:a::1/64"}, []string{"198.51.100.10/24", "2001:db8:a::10/64"})
-	link("xb", "eid0", "hb", "eth0", []string{"203.0.113.1/24", "2001:db8:b::1/64"}, []string{"203.0.113.10/24", "2001:db8:b::10/64"})
+	b.Node("ha2", "host", false, def4("198.51.100.1"))
+	b.Node("hb2", "host", false, def4("203.0.113.1"))
+	b.Link("core", "to-ms", "ms", "eth0", "198.18.1.1/24 2001:db8:ff:1::1/64", "198.18.1.2/24 2001:db8:ff:1::2/64")
+	b.Link("core", "to-xa", "xa", "up0", "198.18.2.1/24 2001:db8:ff:2::1/64", "198.18.2.2/24 2001:db8:ff:2::2/64")
+	b.Link("core", "to-xb1", "xb", "up1", "198.18.3.1/24 2001:db8:ff:3::1/64", "198.18.3.2/24 2001:db8:ff:3::2/64")
+	b.Link("core", "to-xb2", "xb", "up2", "198.18.4.1/24 2001:db8:ff:4::1/64", "198.18.4.2/24 2001:db8:ff:4::2/64")
+	b.Link("core", "to-px", "px", "eth0", "198.18.5.1/24 2001:db8:ff:5::1/64", "198.18.5.2/24 2001:db8:ff:5::2/64")
+	b.Link("core", "to-nl", "nl", "eth0", "192.0.2.1/24 2001:db8:100::1/64", "192.0.2.10/24 2001:db8:100::10/64")
+	b.Link("xa", "eid0", "ha", "eth0", "198.51.100.1/24 2001:db8:a::1/64", "198.51.100.10/24 2001:db8:a::10/64")
+	b.Link("xb", "eid0", "hb", "eth0", "203.0.113.1/24 2001:db8:b::1/64", "203.0.113.10/24 2001:db8:b::10/64")
 	// The xTR side of these links gets its address once lispd has moved
 	// the interface into the instance's VRF (the lab refuses one address
 	// twice on a node: only the VRF makes that right).
 	// MTU 1400: without kernel VRFs (policy rules instead) the xTR
 	// kernel's own ICMP "too big" for this instance would follow the main
 	// table to the instance-0 host, so the links stay below the TUN MTU.
-	link("xa", "eid1", "ha2", "eth0", nil, []string{"198.51.100.10/24"})
-	link("xb", "eid1", "hb2", "eth0", nil, []string{"203.0.113.10/24"})
+	b.Link("xa", "eid1", "ha2", "eth0", "", "198.51.100.10/24")
+	b.Link("xb", "eid1", "hb2", "eth0", "", "203.0.113.10/24")
+	t := b.T
 	t.Links[len(t.Links)-1].MTU, t.Links[len(t.Links)-2].MTU = 1400, 1400
 	return t
 }
@@ -162,7 +137,7 @@ type network struct {
 func startNetwork(t *testing.T) *network {
 	l := lab.NewTest(t, twoSites())
 	n := &network{t: t, lab: l, dir: t.TempDir(), procs: map[string]*lab.LispdProc{}}
-	hosts := map[string]netip.Addr{"ha": ip("198.51.100.10"), "hb": ip("203.0.113.10"), "nl": ip("192.0.2.10")}
+	hosts := map[string]netip.Addr{"ha": netip.MustParseAddr("198.51.100.10"), "hb": netip.MustParseAddr("203.0.113.10"), "nl": netip.MustParseAddr("192.0.2.10")}
 	if err := l.WriteHosts(hosts); err != nil {
 		t.Fatal(err)
 	}
@@ -223,17 +198,6 @@ func (n *network) clearMapCache(node string) error {
 		return c.ClearMapCache(ctx, adminapi.MapCacheQuery{})
 	})
 	return err
-}
-
-func (n *network) eventually(what string, limit time.Duration, f func() bool) {
-	n.t.Helper()
-	deadline := time.Now().Add(limit)
-	for !f() {
-		if time.Now().After(deadline) {
-			n.t.Fatalf("timed out after %v waiting for %s", limit, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // ping runs ping in node until one try of three answers.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lispd/lispd/internal/adminapi"
+	"github.com/lispd/lispd/internal/lisptest"
 )
 
 // TestTunnelRouters: hosts of two LISP sites reach each other over IPv4
@@ -111,7 +112,7 @@ func TestTunnelRouters(t *testing.T) {
 	// locator goes down and traffic takes 198.18.4.2.
 	n.setIface("xb", "up1", false)
 	start := time.Now()
-	n.eventually("198.18.3.2 marked down at xa", 5*time.Second, func() bool {
+	lisptest.Eventually(t, 5*time.Second, func() bool {
 		rl, err := query(n, "xa", (*adminapi.Client).RLOCProbing)
 		if err != nil {
 			return false
@@ -122,7 +123,7 @@ func TestTunnelRouters(t *testing.T) {
 			}
 		}
 		return false
-	})
+	}, "198.18.3.2 marked down at xa")
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("locator down after %v, more than 3 probe intervals", d)
 	}
