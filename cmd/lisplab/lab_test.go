@@ -15,6 +15,7 @@ import (
 
 	"github.com/lispd/lispd/internal/cli"
 	"github.com/lispd/lispd/internal/lab"
+	"github.com/lispd/lispd/internal/poll"
 )
 
 const twoSites = "../../examples/lab/two-sites.yaml"
@@ -175,7 +176,7 @@ func TestTwoSites(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	_ = lab.Poll(context.Background(), 5*time.Second, 50*time.Millisecond, func() bool {
+	_ = poll.Until(context.Background(), 5*time.Second, 50*time.Millisecond, func() bool {
 		ls = statusJSON(t, name, -1)
 		return !node(t, ls, "xtr-b").Lispd.Running
 	})

@@ -11,6 +11,7 @@ import (
 
 	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/lab"
+	"github.com/lispd/lispd/internal/poll"
 )
 
 // Network is the demo network, up, with lispd on its LISP nodes. The
@@ -133,5 +134,5 @@ func (n *Network) Counters(node string) map[string]uint64 {
 }
 
 func waitFor(limit time.Duration, f func() bool) error {
-	return lab.Poll(context.Background(), limit, 20*time.Millisecond, f)
+	return poll.Until(context.Background(), limit, 20*time.Millisecond, f)
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/lispd/lispd/internal/poll"
 )
 
 // How Exec enters a node.
@@ -159,7 +161,7 @@ func (l *Lab) Start(node, name string, argv []string, env []string) (*Proc, erro
 	// in it, without the marker that DownByName and Status go by. Wait for
 	// the marker (a millisecond or so) so they can rely on it.
 	marker := procMarker(l.topo.Name, node, name)
-	_ = Poll(context.Background(), 2*time.Second, time.Millisecond, func() bool { return p.Exited() || hasEnv(p.PID, marker) })
+	_ = poll.Until(context.Background(), 2*time.Second, time.Millisecond, func() bool { return p.Exited() || hasEnv(p.PID, marker) })
 	l.mu.Lock()
 	down := l.down
 	if !down {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+
+	"github.com/lispd/lispd/internal/poll"
 )
 
 // These tests build real namespaces and need root; they skip otherwise.
@@ -242,7 +244,7 @@ func TestStart(t *testing.T) {
 		t.Error("a second process of the same name started")
 	}
 	var b []byte
-	if err := Poll(context.Background(), 5*time.Second, 10*time.Millisecond, func() bool {
+	if err := poll.Until(context.Background(), 5*time.Second, 10*time.Millisecond, func() bool {
 		b, _ = os.ReadFile(p.LogPath)
 		return strings.Contains(string(b), "hello world")
 	}); err != nil {

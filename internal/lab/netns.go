@@ -16,6 +16,8 @@ import (
 
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/lispd/lispd/internal/poll"
 )
 
 // Where the lab keeps things. Namespaces are named the way `ip netns`
@@ -277,7 +279,7 @@ func terminate(pid int, timeout time.Duration) error {
 
 // waitGone polls until pid has exited or timeout passes.
 func waitGone(pid int, timeout time.Duration) bool {
-	return Poll(context.Background(), timeout, 10*time.Millisecond, func() bool { return !alive(pid) }) == nil
+	return poll.Until(context.Background(), timeout, 10*time.Millisecond, func() bool { return !alive(pid) }) == nil
 }
 
 // terminateAll terminates the pids concurrently.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/lab"
+	"github.com/lispd/lispd/internal/poll"
 	"github.com/vishvananda/netlink"
 )
 
@@ -301,7 +302,7 @@ func (b *bench) vxlanDown() error {
 }
 
 func (b *bench) eventually(ctx context.Context, what string, limit time.Duration, f func() bool) error {
-	if err := lab.Poll(ctx, limit, 100*time.Millisecond, f); err != nil {
+	if err := poll.Until(ctx, limit, 100*time.Millisecond, f); err != nil {
 		return fmt.Errorf("%w waiting for %s", err, what)
 	}
 	return nil

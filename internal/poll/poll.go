@@ -1,4 +1,6 @@
-package lab
+// Package poll waits for a condition by looking again and again: the one
+// wait loop of the lab, the demo, the benches and the test kit.
+package poll
 
 import (
 	"context"
@@ -7,15 +9,15 @@ import (
 	"time"
 )
 
-// ErrTimedOut is what Poll's error wraps when its time limit passes.
+// ErrTimedOut is what Until's error wraps when its time limit passes.
 var ErrTimedOut = errors.New("timed out")
 
-// Poll calls cond until it holds, for at most limit. It looks again after
+// Until calls cond until it holds, for at most limit. It looks again after
 // a millisecond, then backs off to every look per every, so a condition
 // that comes true soon is seen soon and a slow one costs little. It
 // returns ctx's error if ctx ends first, and an error wrapping
 // ErrTimedOut if limit passes; cond gets one last look at the limit.
-func Poll(ctx context.Context, limit, every time.Duration, cond func() bool) error {
+func Until(ctx context.Context, limit, every time.Duration, cond func() bool) error {
 	deadline := time.Now().Add(limit)
 	wait := min(time.Millisecond, every)
 	for !cond() {
