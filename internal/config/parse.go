@@ -223,10 +223,6 @@ func startsWithTab(data []byte, line int) bool {
 	return bytes.HasPrefix(bytes.TrimLeft(lines[line-1], " "), []byte("\t"))
 }
 
-// resolve follows an alias to the node it names and charges the visit to
-// the budget (see yamlstrict.Walker.Resolve).
-func (p *parser) resolve(n *yaml.Node) *yaml.Node { return p.w.Resolve(n) }
-
 func isNull(n *yaml.Node) bool { return yamlstrict.IsNull(n) }
 
 // describe names what a node is, for "expected X, got Y" messages.

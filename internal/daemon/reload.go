@@ -243,6 +243,7 @@ func msOptions(cfg *config.Config) mapserver.Options {
 	return mapserver.Options{
 		RegistrationTimeout:  cfg.MapServer.RegistrationTimeout,
 		MaxSubscriptions:     cfg.MapServer.MaxSubscriptions,
+		SubscriptionTTL:      cfg.MapServer.SubscriptionTTL,
 		NotifyRetransmit:     cfg.MapServer.NotifyRetransmit,
 		RequireNonceIncrease: cfg.MapServer.RequireNonceIncrease,
 		UnregisteredTTL:      minutes(mrUnregisteredTTL(cfg)),

@@ -8,6 +8,7 @@ type counters struct {
 	badAuth, unknownKey, noSite, outOfSite, replay, badRecord, rlocDenied    *stats.Counter
 	expired, proxyReply, forwarded, negative, subscribe, unsubscribe         *stats.Counter
 	subRejected, published, moves, withdrawn                                 *stats.Counter
+	subExpired                                                               *stats.Counter
 }
 
 func newCounters(r *stats.Registry) counters {
@@ -37,6 +38,7 @@ func newCounters(r *stats.Registry) counters {
 		negative:      c("negative_replies", "Negative Map-Replies for configured but unregistered EIDs."),
 		subscribe:     c("subscriptions_added", "Pub/sub subscriptions accepted."),
 		unsubscribe:   c("subscriptions_removed", "Pub/sub subscriptions removed."),
+		subExpired:    c("subscriptions_expired", "Temporary pub/sub subscriptions (no registration to follow) ended by subscription-ttl."),
 		subRejected:   c("subscriptions_rejected", "Pub/sub subscriptions refused (replay, limit, no security association)."),
 		published:     c("publications", "Map-Notifies sent to subscribers on a mapping change."),
 		moves:         c("registrations_moved", "Registrations taken over by an xTR of another site or site-ID (an EID moved)."),

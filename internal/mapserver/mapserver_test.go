@@ -558,3 +558,52 @@ func TestReconfigureTimers(t *testing.T) {
 		t.Errorf("%d retransmissions after 11s, want 2", n)
 	}
 }
+
+// A subscription to an EID nobody has registered is temporary (RFC 9437
+// §5): it ends after SubscriptionTTL. One that has seen a registration
+// published lasts; a reloaded TTL applies to subscriptions made after.
+func TestTemporarySubscriptionExpires(t *testing.T) {
+	f := newFixture(t)
+	// xTR 9 registers for dc2: its security association. dc1, which it
+	// subscribes to, has no registration yet.
+	f.register(etr2, 0, wire.AuthHMACSHA256, []byte("dc2key"), 1, []wire.EIDRecord{record(dc2, "192.0.2.12")}, withXTR(9))
+	f.s.HandleMapRequest(subscription("198.51.100.20", 100), &lisptest.Sender{})
+	if n := len(f.s.Subscriptions()); n != 1 {
+		t.Fatalf("%d subscriptions, want the temporary one", n)
+	}
+	f.clk.Advance(15*time.Minute - time.Second)
+	f.s.Tick()
+	if n := len(f.s.Subscriptions()); n != 1 {
+		t.Fatalf("temporary subscription gone before its 15 minutes: %d left", n)
+	}
+	f.clk.Advance(2 * time.Second)
+	f.s.Tick()
+	if n := len(f.s.Subscriptions()); n != 0 || f.counter("subscriptions_expired", "") != 1 {
+		t.Fatalf("after 15 minutes: %d subscriptions, %d expired", n, f.counter("subscriptions_expired", ""))
+	}
+
+	// Subscribed again, then dc1 registers: the publication makes it last.
+	f.register(etr2, 0, wire.AuthHMACSHA256, []byte("dc2key"), 2, []wire.EIDRecord{record(dc2, "192.0.2.12")}, withXTR(9))
+	f.s.HandleMapRequest(subscription("198.51.100.20", 101), &lisptest.Sender{})
+	f.register(etr1, 0, wire.AuthHMACSHA256, secret, 1, []wire.EIDRecord{record(dc1, "192.0.2.11")}, withXTR(1))
+	f.clk.Advance(20 * time.Minute)
+	f.s.Tick()
+	if n := len(f.s.Subscriptions()); n != 1 {
+		t.Fatalf("a subscription that saw a registration ended: %d left", n)
+	}
+
+	// A shorter TTL by reload: a temporary subscription made after it ends
+	// a minute later.
+	f.s.Reconfigure(testSites(), nil, Options{SubscriptionTTL: time.Minute})
+	f.register(etr2, 0, wire.AuthHMACSHA256, []byte("dc2key"), 3, []wire.EIDRecord{record(dc2, "192.0.2.12")}, withXTR(9))
+	req := subscription("2001:db8:1::20", 102)
+	f.s.HandleMapRequest(req, &lisptest.Sender{})
+	if n := len(f.s.Subscriptions()); n != 2 {
+		t.Fatalf("%d subscriptions, want 2", n)
+	}
+	f.clk.Advance(time.Minute + time.Second)
+	f.s.Tick()
+	if n := len(f.s.Subscriptions()); n != 1 || f.counter("subscriptions_expired", "") != 2 {
+		t.Errorf("after the reloaded minute: %d subscriptions, %d expired", n, f.counter("subscriptions_expired", ""))
+	}
+}

@@ -3,6 +3,7 @@ package mapserver
 import (
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/lispd/lispd/internal/control"
 	"github.com/lispd/lispd/internal/mapping"
@@ -17,11 +18,16 @@ type subscriber struct {
 	nonce  uint64       // last nonce used; publications use nonce+1
 	local  netip.Addr
 	site   *site // security association: the site the xTR registers for
+	// expires is when a temporary subscription ends (unix ns); 0 for one
+	// that has seen a registration.
+	expires int64
 }
 
 // subscribeLocked records (or removes) the subscriptions a Map-Request with
 // the I bit asks for. The mapping itself is answered the usual way too.
-func (s *Server) subscribeLocked(req *control.Request, m *wire.MapRequest, eid mapping.EID) {
+// Without a live registration (registered false) the subscription is
+// temporary: it lasts SubscriptionTTL unless one appears.
+func (s *Server) subscribeLocked(req *control.Request, m *wire.MapRequest, eid mapping.EID, registered bool) {
 	if !m.Records[0].Notify {
 		return
 	}
@@ -48,6 +54,7 @@ func (s *Server) subscribeLocked(req *control.Request, m *wire.MapRequest, eid m
 	}
 	if len(rlocs) == 0 { // a single AFI-0 ITR-RLOC: unsubscribe (RFC 9437 §6)
 		if idx >= 0 {
+			s.forgetLocked(subs[idx])
 			subs = slices.Delete(subs, idx, idx+1)
 			s.nsubs--
 			s.c.unsubscribe.Inc()
@@ -63,7 +70,12 @@ func (s *Server) subscribeLocked(req *control.Request, m *wire.MapRequest, eid m
 		return
 	}
 	sub := &subscriber{xtrID: m.XTRID, siteID: m.SiteID, rlocs: rlocs, nonce: m.Nonce, local: req.Local.Addr(), site: st}
+	if !registered {
+		sub.expires = s.now() + int64(s.opts.SubscriptionTTL)
+		s.ntemp++
+	}
 	if idx >= 0 {
+		s.forgetLocked(subs[idx])
 		subs[idx] = sub
 	} else {
 		subs = append(subs, sub)
@@ -100,8 +112,58 @@ func (s *Server) resubscribeLocked() {
 	}
 	for _, u := range updates {
 		old, _ := s.subs.Get(u.eid)
+		for _, sub := range old {
+			if !slices.Contains(u.subs, sub) {
+				s.forgetLocked(sub)
+			}
+		}
 		s.nsubs -= len(old) - len(u.subs)
 		s.c.unsubscribe.Add(uint64(len(old) - len(u.subs)))
+		s.putSubs(u.eid, u.subs)
+	}
+}
+
+// forgetLocked keeps the count of temporary subscriptions as sub goes.
+func (s *Server) forgetLocked(sub *subscriber) {
+	if sub.expires != 0 {
+		sub.expires = 0
+		s.ntemp--
+	}
+}
+
+// expireSubscriptionsLocked ends the temporary subscriptions whose time
+// is up (RFC 9437 §5).
+func (s *Server) expireSubscriptionsLocked(now int64) {
+	if s.ntemp == 0 || now < s.nextSweep {
+		return
+	}
+	s.nextSweep = now + int64(time.Second)
+	type update struct {
+		eid  mapping.EID
+		subs []*subscriber
+	}
+	var updates []update
+	for eid, subs := range s.subs.All() {
+		kept := subs[:0:0]
+		for _, sub := range subs {
+			if sub.expires == 0 || now < sub.expires {
+				kept = append(kept, sub)
+			}
+		}
+		if len(kept) < len(subs) {
+			updates = append(updates, update{eid, kept})
+		}
+	}
+	for _, u := range updates {
+		old, _ := s.subs.Get(u.eid)
+		for _, sub := range old {
+			if !slices.Contains(u.subs, sub) {
+				s.forgetLocked(sub)
+				s.nsubs--
+				s.c.subExpired.Inc()
+				s.log.Info("temporary subscription expired", "eid", u.eid, "site", sub.site.cfg.Name)
+			}
+		}
 		s.putSubs(u.eid, u.subs)
 	}
 }
@@ -144,6 +206,9 @@ func (s *Server) publishLocked(changed mapping.EID) {
 	}
 	notify := func(eid mapping.EID, subs []*subscriber) {
 		for _, sub := range subs {
+			if _, r, ok := s.regs.LookupPrefix(eid); ok && r.hasLive(s.now()) {
+				s.forgetLocked(sub) // it has seen a registration: it lasts
+			}
 			sub.nonce++
 			s.notifySubscriberLocked(sub, eid, sub.nonce)
 			s.c.published.Inc()

@@ -38,7 +38,7 @@ func (s *Server) HandleMapRequest(req *control.Request, out control.Sender) cont
 		return control.DropEIDNotServed
 	}
 	if m.HasXTRID {
-		s.subscribeLocked(req, m, eid)
+		s.subscribeLocked(req, m, eid, registered)
 	}
 	switch {
 	case !registered:

@@ -16,8 +16,13 @@ import (
 
 // Options are the Map-Server's tunables; zero values take the defaults.
 type Options struct {
-	RegistrationTimeout  time.Duration // default 3m (RFC 9301 §8.2)
-	MaxSubscriptions     int           // default 100000
+	RegistrationTimeout time.Duration // default 3m (RFC 9301 §8.2)
+	MaxSubscriptions    int           // default 100000
+	// SubscriptionTTL is how long a temporary subscription lasts: one made
+	// for an EID no live registration covers (RFC 9437 §5, 15 minutes
+	// RECOMMENDED). It becomes lasting once a registration is published to
+	// it; renewing it starts the time again. Default 15m.
+	SubscriptionTTL      time.Duration
 	NotifyRetransmit     time.Duration // default 3s (RFC 9301 §5.7)
 	UnregisteredTTL      uint32        // minutes, default 1
 	RequireNonceIncrease bool          // default for sites that do not say
@@ -34,6 +39,9 @@ func (o *Options) defaults() {
 	}
 	if o.MaxSubscriptions == 0 {
 		o.MaxSubscriptions = 100000
+	}
+	if o.SubscriptionTTL == 0 {
+		o.SubscriptionTTL = 15 * time.Minute
 	}
 	if o.NotifyRetransmit == 0 {
 		o.NotifyRetransmit = 3 * time.Second
@@ -131,9 +139,13 @@ type Server struct {
 	xtrSites map[[16]byte]*site // which site an xTR-ID registers for: its pub/sub security association
 	subs     *mapping.Table[[]*subscriber]
 	nsubs    int
-	pending  map[uint64]*pendingNotify
-	authLog  map[netip.Addr]int64 // last auth-failure log per source, to log once a minute
-	scratch  []byte               // reply assembly buffer (the sender copies)
+	// ntemp counts temporary subscriptions, so Tick looks for expired
+	// ones only when there can be some.
+	ntemp     int
+	nextSweep int64 // unix ns; temporary subscriptions are looked at once a second
+	pending   map[uint64]*pendingNotify
+	authLog   map[netip.Addr]int64 // last auth-failure log per source, to log once a minute
+	scratch   []byte               // reply assembly buffer (the sender copies)
 	// expiry files registrations by the second their first xTR lapses, so
 	// Tick looks only at those due instead of scanning a million entries.
 	expiry map[int64][]*registration
@@ -347,6 +359,7 @@ func (s *Server) Tick() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
+	s.expireSubscriptionsLocked(now)
 	for sec, due := range s.expiry {
 		if sec*1e9 > now {
 			continue
