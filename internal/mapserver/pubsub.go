@@ -93,42 +93,14 @@ func (s *Server) subscribeLocked(req *control.Request, m *wire.MapRequest, eid m
 // site's new key; subscriptions of a site that is gone, or has no key
 // left, lose their security association and end.
 func (s *Server) resubscribeLocked() {
-	type update struct {
-		eid  mapping.EID
-		subs []*subscriber
-	}
-	var updates []update
-	for eid, subs := range s.subs.All() {
-		kept := subs[:0:0]
-		for _, sub := range subs {
-			if cur, ok := s.sites[sub.site.cfg.Name]; ok && len(cur.cfg.Keys) > 0 {
-				sub.site = cur
-				kept = append(kept, sub)
-			}
+	s.endSubscriptionsLocked(func(sub *subscriber) bool {
+		cur, ok := s.sites[sub.site.cfg.Name]
+		if ok && len(cur.cfg.Keys) > 0 {
+			sub.site = cur
+			return true
 		}
-		if len(kept) < len(subs) {
-			updates = append(updates, update{eid, kept})
-		}
-	}
-	for _, u := range updates {
-		old, _ := s.subs.Get(u.eid)
-		for _, sub := range old {
-			if !slices.Contains(u.subs, sub) {
-				s.forgetLocked(sub)
-			}
-		}
-		s.nsubs -= len(old) - len(u.subs)
-		s.c.unsubscribe.Add(uint64(len(old) - len(u.subs)))
-		s.putSubs(u.eid, u.subs)
-	}
-}
-
-// forgetLocked keeps the count of temporary subscriptions as sub goes.
-func (s *Server) forgetLocked(sub *subscriber) {
-	if sub.expires != 0 {
-		sub.expires = 0
-		s.ntemp--
-	}
+		return false
+	}, func(mapping.EID, *subscriber) { s.c.unsubscribe.Inc() })
 }
 
 // expireSubscriptionsLocked ends the temporary subscriptions whose time
@@ -138,6 +110,16 @@ func (s *Server) expireSubscriptionsLocked(now int64) {
 		return
 	}
 	s.nextSweep = now + int64(time.Second)
+	s.endSubscriptionsLocked(func(sub *subscriber) bool { return sub.expires == 0 || now < sub.expires },
+		func(eid mapping.EID, sub *subscriber) {
+			s.c.subExpired.Inc()
+			s.log.Info("temporary subscription expired", "eid", eid, "site", sub.site.cfg.Name)
+		})
+}
+
+// endSubscriptionsLocked keeps the subscriptions keep says to keep and
+// ends the others, calling ended for each.
+func (s *Server) endSubscriptionsLocked(keep func(*subscriber) bool, ended func(mapping.EID, *subscriber)) {
 	type update struct {
 		eid  mapping.EID
 		subs []*subscriber
@@ -146,7 +128,7 @@ func (s *Server) expireSubscriptionsLocked(now int64) {
 	for eid, subs := range s.subs.All() {
 		kept := subs[:0:0]
 		for _, sub := range subs {
-			if sub.expires == 0 || now < sub.expires {
+			if keep(sub) {
 				kept = append(kept, sub)
 			}
 		}
@@ -154,17 +136,25 @@ func (s *Server) expireSubscriptionsLocked(now int64) {
 			updates = append(updates, update{eid, kept})
 		}
 	}
+	// The table is changed after the walk, not during it.
 	for _, u := range updates {
 		old, _ := s.subs.Get(u.eid)
 		for _, sub := range old {
 			if !slices.Contains(u.subs, sub) {
 				s.forgetLocked(sub)
 				s.nsubs--
-				s.c.subExpired.Inc()
-				s.log.Info("temporary subscription expired", "eid", u.eid, "site", sub.site.cfg.Name)
+				ended(u.eid, sub)
 			}
 		}
 		s.putSubs(u.eid, u.subs)
+	}
+}
+
+// forgetLocked keeps the count of temporary subscriptions as sub goes.
+func (s *Server) forgetLocked(sub *subscriber) {
+	if sub.expires != 0 {
+		sub.expires = 0
+		s.ntemp--
 	}
 }
 
