@@ -1,7 +1,10 @@
 package mapserver
 
 import (
+	"bytes"
+	"log/slog"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -605,5 +608,26 @@ func TestTemporarySubscriptionExpires(t *testing.T) {
 	f.s.Tick()
 	if n := len(f.s.Subscriptions()); n != 1 || f.counter("subscriptions_expired", "") != 2 {
 		t.Errorf("after the reloaded minute: %d subscriptions, %d expired", n, f.counter("subscriptions_expired", ""))
+	}
+}
+
+// A Map-Register whose key ID and algorithm match no key of the site is
+// logged with what came and what is configured: OOR's key-type = 1 reads
+// as key-id 0 with HMAC-SHA-1-96, which a site keyed as key-id 1 refuses.
+func TestUnknownKeyLogNamesKeys(t *testing.T) {
+	var buf bytes.Buffer
+	clk := lisptest.NewClock(time.Unix(1_700_000_000, 0))
+	s := New(testSites(), Options{Now: clk.Now, Sender: &lisptest.Sender{}, Log: slog.New(slog.NewTextHandler(&buf, nil))})
+	m := &wire.MapRegister{AuthBody: wire.AuthBody{Nonce: 1, KeyID: 7, Algorithm: wire.AuthHMACSHA1,
+		Records: []wire.EIDRecord{record(dc1, "192.0.2.11")}}}
+	raw, err := wire.EncodeSigned(m, []byte("password"), wire.AuthOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.HandleMapRegister(&control.Request{Raw: raw, Msg: m, Src: etr1}, &lisptest.Sender{})
+	want := `msg="Map-Register with unknown key ID or algorithm" role=map-server source=` + etr1.Addr().String() +
+		` eid=198.51.100.0/24 key-id=7 algorithm=hmac-sha-1-96 configured="dc1: key-id 0 hmac-sha-256-128, key-id 1 hmac-sha-1-96"`
+	if !strings.Contains(buf.String(), want) {
+		t.Errorf("log:\n%s\nwant a line containing\n%s", buf.String(), want)
 	}
 }

@@ -1,8 +1,11 @@
 package mapserver
 
 import (
+	"fmt"
+	"log/slog"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/lispd/lispd/internal/control"
@@ -152,7 +155,13 @@ func (s *Server) authenticateLocked(raw []byte, m *wire.MapRegister, cands []*si
 		s.authFailLog(src, "Map-Register failed authentication", eid)
 	} else {
 		s.c.unknownKey.Inc()
-		s.authFailLog(src, "Map-Register with unknown key ID or algorithm", eid)
+		// Name what came and what the sites have: a key ID read from the
+		// old 16-bit field (Open Overlay Router's key-type) is the usual
+		// cause, and the counter alone does not show it.
+		if s.authLogDue(src) {
+			s.log.Warn("Map-Register with unknown key ID or algorithm", "source", src, "eid", eid,
+				"key-id", m.KeyID, "algorithm", m.Algorithm.String(), "configured", configuredKeys(cands))
+		}
 	}
 	return nil, Key{}, false
 }
@@ -365,16 +374,47 @@ func (s *Server) ackNotify(m *wire.MapRegister, auth *wire.Authenticator, src ne
 	out.Send(b, local, src)
 }
 
+// configuredKeys lists the keys of sites as "SITE: key-id N ALG, …" in a
+// log line. It is a slog.LogValuer so that the text is made only when the
+// (rate-limited) line is written, not for every packet of a flood.
+type configuredKeys []*site
+
+func (c configuredKeys) LogValue() slog.Value {
+	var b strings.Builder
+	for i, st := range c {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(st.cfg.Name)
+		b.WriteString(":")
+		for j, k := range st.cfg.Keys {
+			if j > 0 {
+				b.WriteString(",")
+			}
+			fmt.Fprintf(&b, " key-id %d %s", k.ID, k.Alg)
+		}
+	}
+	return slog.StringValue(b.String())
+}
+
 // authFailLog logs a rejected message at most once a minute per source,
 // so a flood costs a counter, not a disk.
 func (s *Server) authFailLog(src netip.Addr, msg string, eid any) {
+	if s.authLogDue(src) {
+		s.log.Warn(msg, "source", src, "eid", eid)
+	}
+}
+
+// authLogDue says whether a refused Map-Register from src may be logged
+// now, and if so starts its minute.
+func (s *Server) authLogDue(src netip.Addr) bool {
 	now := s.now()
 	if last, ok := s.authLog[src]; ok && now-last < int64(time.Minute) {
-		return
+		return false
 	}
 	if len(s.authLog) > 10000 {
 		clear(s.authLog)
 	}
 	s.authLog[src] = now
-	s.log.Warn(msg, "source", src, "eid", eid)
+	return true
 }
