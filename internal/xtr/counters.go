@@ -8,6 +8,7 @@ type counters struct {
 	misses, requests, requestsLimited, requestTimeouts, replyUnsolicited     *stats.Counter
 	installs, evictions, expired, publications, probesSent, rlocDown, rlocUp *stats.Counter
 	hostsAdded, hostsRemoved, hostsWithdrawn, movedAway, smrHost, smrCovered *stats.Counter
+	smrUnmatched                                                             *stats.Counter
 	unsubscribes, withdrawn                                                  *stats.Counter
 	drops                                                                    map[string]*stats.Counter
 }
@@ -28,6 +29,7 @@ func newCounters(r *stats.Registry) counters {
 		probeReplies:     c("rloc_probing", "replies", "RLOC-probe replies sent or received."),
 		smrSent:          c("etr", "smrs_sent", "Solicit-Map-Requests sent to recent ITRs."),
 		smrReceived:      c("itr", "smrs_received", "Solicit-Map-Requests received."),
+		smrUnmatched:     c("itr", "smrs_unmatched", "SMRs that named nothing in the map-cache, in either encoding (refreshed nothing)."),
 		smrCovered:       c("itr", "smrs_in_burst", "SMRs within 200 ms of the SMR-invoked Map-Request that answers them (nothing asked)."),
 		misses:           c("itr", "cache_misses", "Data-plane misses reported to the control plane."),
 		requests:         c("itr", "map_requests_sent", "Map-Requests sent to Map-Resolvers."),

@@ -39,7 +39,7 @@ func (s *Server) mapRequest(m *wire.MapRequest, src netip.AddrPort, local netip.
 	}
 	if m.SMR {
 		if !viaECM && s.opts.ITR {
-			s.handleSMRLocked(eid, src.Addr())
+			s.handleSMRLocked(smrSource(m, eid), eid, src.Addr())
 		}
 		return
 	}

@@ -3,6 +3,7 @@ package xtr
 import (
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/lispd/lispd/internal/control"
@@ -326,18 +327,76 @@ func (s *Server) expireCacheLocked(now time.Time) {
 // handleSMRLocked answers a Solicit-Map-Request: if we cache the EID, ask
 // the mapping system again (an SMR-invoked Map-Request), at most once per
 // 3 s per prefix; the cached mapping stays in use meanwhile.
-func (s *Server) handleSMRLocked(eid mapping.EID, from netip.Addr) {
+// optEID is an EID a message may lack.
+type optEID struct {
+	mapping.EID
+	ok bool
+}
+
+func (o optEID) String() string {
+	if !o.ok {
+		return "-"
+	}
+	return o.EID.String()
+}
+
+// smrSource is the Source-EID of an SMR as a host EID of the record's
+// instance ID; none when it carries no address (AFI 0).
+func smrSource(m *wire.MapRequest, rec mapping.EID) optEID {
+	a, ok := m.SourceEID.Addr()
+	if !ok || !a.IsValid() || a.IsUnspecified() {
+		return optEID{}
+	}
+	return optEID{mapping.HostEID(rec.IID, a), true}
+}
+
+// handleSMRLocked refreshes what an SMR says changed. Implementations
+// disagree on where that is (RFC 9301 §6.1): lispd names the changed
+// prefix in both the Source-EID and the EID-record; Open Overlay Router
+// and OpenDaylight put the changed EID in the Source-EID and the
+// receiver's own prefix in the record. So: the record when it covers the
+// Source-EID (or there is none), else the cached entry covering the
+// Source-EID, else the record, else every cached mapping the sender is a
+// locator of.
+func (s *Server) handleSMRLocked(src optEID, rec mapping.EID, from netip.Addr) {
 	s.c.smrReceived.Inc()
+	if src.ok && !rec.Contains(src.EID) {
+		if p, e, ok := s.cache.Related(src.EID); ok {
+			s.smrRefreshLocked(p, e, from)
+			return
+		}
+	}
 	// More-specific cached entries under the SMR'd prefix count too.
-	p, e, ok := s.cache.Related(eid)
-	if !ok {
+	if p, e, ok := s.cache.Related(rec); ok {
+		// An SMR for a host inside a cached prefix (a dynamic-EID host
+		// that moved) asks for the host: the covering prefix's answer
+		// would not change.
+		if rec.Prefix.Bits() > p.Prefix.Bits() && p.Contains(rec) {
+			p = rec
+		}
+		s.smrRefreshLocked(p, e, from)
 		return
 	}
-	// An SMR for a host inside a cached prefix (a dynamic-EID host that moved)
-	// asks for the host: the covering prefix's answer would not change.
-	if eid.Prefix.Bits() > p.Prefix.Bits() && p.Contains(eid) {
-		p = eid
+	var found bool
+	for eid, e := range s.cacheIdx {
+		if slices.ContainsFunc(e.m.Locators, func(l mapping.Locator) bool { return l.Addr == from }) {
+			s.smrRefreshLocked(eid, e, from)
+			found = true
+		}
 	}
+	if !found {
+		s.c.smrUnmatched.Inc()
+		// At most once a second: SMRs are unauthenticated, anyone can send them.
+		if now := s.opts.Now(); now.Sub(s.smrLogAt) >= time.Second {
+			s.smrLogAt = now
+			s.log.Info("SMR refreshes nothing: no cached mapping matches it", "from", from, "record", rec,
+				"source-eid", src)
+		}
+	}
+}
+
+// smrRefreshLocked asks again for p, cached as e, because of an SMR.
+func (s *Server) smrRefreshLocked(p mapping.EID, e *cacheEntry, from netip.Addr) {
 	now := s.opts.Now()
 	// SMRs about one change come in a burst (a dynamic-EID host's old site
 	// and new site both send one): the request the first one made

@@ -145,6 +145,7 @@ type Server struct {
 
 	cache    *mapping.Table[*cacheEntry]
 	cacheIdx map[mapping.EID]*cacheEntry // for sampling evictions
+	smrLogAt time.Time                   // last "SMR refreshes nothing" line
 	reqs     map[mapping.EID]*reqState   // Map-Request rate limiting per EID
 	pending  map[uint64]*pendingReq      // outstanding Map-Requests by nonce
 	mrIndex  int                         // Map-Resolver in use; moves on when one stops answering

@@ -180,11 +180,68 @@ func TestSMR(t *testing.T) {
 	if out := c.Take(); len(out) != 0 {
 		t.Errorf("an SMR in the burst of an answered one asked again: %+v", out)
 	}
+	// From a router that is no locator of anything cached, about nothing
+	// cached: nothing asked, counted.
 	unknown := &wire.MapRequest{SMR: true, Nonce: 10, ITRRLOCs: smr.ITRRLOCs,
 		Records: []wire.RequestRecord{{MaskLen: 24, EID: wire.AddrFromIP(netip.MustParseAddr("203.0.113.0"))}}}
-	s.HandleMapRequest(direct(unknown, from, me), c)
+	s.HandleMapRequest(direct(unknown, netip.MustParseAddrPort("192.0.2.99:4342"), me), c)
 	if len(c.Take()) != 0 {
 		t.Error("SMR for an uncached EID answered")
+	}
+	if n := s.c.smrUnmatched.Load(); n != 1 {
+		t.Errorf("smrs_unmatched = %d, want 1", n)
+	}
+}
+
+// TestSMREncodings: the SMR encodings in use are all understood. lispd
+// names the changed prefix in Source-EID and record; Open Overlay Router
+// puts the changed EID in the Source-EID and the receiver's own prefix in
+// the record; one with neither cached refreshes what its sender is a
+// locator of.
+func TestSMREncodings(t *testing.T) {
+	cached := mapping.NewEID(0, netip.MustParsePrefix("198.51.100.0/24"))
+	peer := netip.MustParseAddr("192.0.2.12")
+	own := wire.AddrFromIP(netip.MustParseAddr("203.0.113.0")) // the receiver's prefix
+	for _, tc := range []struct {
+		name      string
+		source    wire.Address
+		record    wire.Address
+		recordLen uint8
+		from      netip.Addr
+		want      int // mask length asked for, 0: nothing asked
+	}{
+		{"lispd: changed prefix in both", wire.AddrFromIP(cached.Prefix.Addr()), wire.AddrFromIP(cached.Prefix.Addr()), 24, peer, 24},
+		{"lispd: no Source-EID", wire.Address{}, wire.AddrFromIP(cached.Prefix.Addr()), 24, peer, 24},
+		{"lispd: moved host", wire.AddrFromIP(netip.MustParseAddr("198.51.100.7")), wire.AddrFromIP(netip.MustParseAddr("198.51.100.7")), 32, peer, 32},
+		{"OOR: changed EID in Source-EID, our prefix in the record", wire.AddrFromIP(netip.MustParseAddr("198.51.100.0")), own, 24, peer, 24},
+		{"neither cached, sender a locator", wire.AddrFromIP(netip.MustParseAddr("192.0.2.200")), own, 24, peer, 24},
+		{"neither cached, sender unknown", wire.AddrFromIP(netip.MustParseAddr("192.0.2.200")), own, 24, netip.MustParseAddr("192.0.2.99"), 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, c, clk, _ := newITR(t)
+			s.Miss(0, dst)
+			req := requestOf(t, c.Take()[0])
+			rec := mapping.Mapping{EID: cached, TTL: 10,
+				Locators: []mapping.Locator{{Addr: peer, Priority: 1, Weight: 100, Flags: wire.LocatorReachable}}}
+			s.HandleMapReply(&control.Request{Msg: &wire.MapReply{Nonce: req.Nonce, Records: []wire.EIDRecord{rec.Record()}}}, c)
+			clk.Advance(4 * time.Second)
+			smr := &wire.MapRequest{SMR: true, Nonce: 9, SourceEID: tc.source, ITRRLOCs: []wire.Address{wire.AddrFromIP(tc.from)},
+				Records: []wire.RequestRecord{{MaskLen: tc.recordLen, EID: tc.record}}}
+			s.HandleMapRequest(direct(smr, netip.AddrPortFrom(tc.from, wire.ControlPort), me), c)
+			out := c.Take()
+			if tc.want == 0 {
+				if len(out) != 0 {
+					t.Fatalf("asked %d times, want nothing", len(out))
+				}
+				return
+			}
+			if len(out) != 1 {
+				t.Fatalf("%d requests, want one SMR-invoked", len(out))
+			}
+			if r := requestOf(t, out[0]); !r.SMRInvoked || int(r.Records[0].MaskLen) != tc.want {
+				t.Errorf("asked %v, want an SMR-invoked request for a /%d", r, tc.want)
+			}
+		})
 	}
 }
 
