@@ -45,14 +45,14 @@ func (h *hooks) HostSeen(iid uint32, src netip.Addr) {
 	}
 }
 
-func (h *hooks) Miss(iid uint32, dst netip.Addr) {
+func (h *hooks) Miss(iid uint32, dst, src netip.Addr) {
 	if x := h.x.Load(); x != nil {
-		x.Miss(iid, dst)
+		x.MissFrom(iid, dst, src)
 	}
 }
-func (h *hooks) SendMapRequest(iid uint32, dst netip.Addr) {
+func (h *hooks) SendMapRequest(iid uint32, dst, src netip.Addr) {
 	if x := h.x.Load(); x != nil {
-		x.SendMapRequest(iid, dst)
+		x.SendMapRequest(iid, dst, src)
 	}
 }
 func (h *hooks) AwayHit(src netip.Addr, iid uint32, host netip.Addr) {

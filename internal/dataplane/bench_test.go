@@ -43,11 +43,11 @@ func (u *nullUnderlay) Close() error   { u.once.Do(func() { close(u.done) }); re
 
 type nopHooks struct{}
 
-func (nopHooks) Miss(uint32, netip.Addr)                     {}
-func (nopHooks) SendMapRequest(uint32, netip.Addr)           {}
-func (nopHooks) Decapsulated(netip.Addr, uint32, netip.Addr) {}
-func (nopHooks) AwayHit(netip.Addr, uint32, netip.Addr)      {}
-func (nopHooks) HostSeen(uint32, netip.Addr)                 {}
+func (nopHooks) Miss(uint32, netip.Addr, netip.Addr)           {}
+func (nopHooks) SendMapRequest(uint32, netip.Addr, netip.Addr) {}
+func (nopHooks) Decapsulated(netip.Addr, uint32, netip.Addr)   {}
+func (nopHooks) AwayHit(netip.Addr, uint32, netip.Addr)        {}
+func (nopHooks) HostSeen(uint32, netip.Addr)                   {}
 
 const benchBatch = 64
 

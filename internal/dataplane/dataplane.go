@@ -146,12 +146,14 @@ type NativeWriter interface {
 // packet path; a slow hook delays only other hooks (events that do not
 // fit the queue are counted and dropped).
 type ControlHooks interface {
-	// Miss: a packet to dst had no usable map-cache entry. Called at most
-	// once per MissInterval per destination host address.
-	Miss(iid uint32, dst netip.Addr)
+	// Miss: a packet from src to dst had no usable map-cache entry.
+	// Called at most once per MissInterval per destination host address;
+	// src (the packet's source EID) goes into the Map-Request's
+	// Source-EID (RFC 9301 §5.3).
+	Miss(iid uint32, dst, src netip.Addr)
 	// SendMapRequest: a negative entry with action send-map-request
 	// matched dst. Rate-limited like Miss.
-	SendMapRequest(iid uint32, dst netip.Addr)
+	SendMapRequest(iid uint32, dst, src netip.Addr)
 	// Decapsulated: sampled, once per DecapSampleInterval per outer
 	// source, so the control plane knows which ITRs sent traffic recently.
 	Decapsulated(outerSrc netip.Addr, iid uint32, innerSrc netip.Addr)

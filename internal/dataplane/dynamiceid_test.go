@@ -41,13 +41,13 @@ func TestHostSeen(t *testing.T) {
 			t.Fatal("packet from a detected host changed or lost")
 		}
 	}
-	want := []hostEvent{{0, newHost}}
+	want := []hostEvent{{iid: 0, dst: newHost}}
 	send(newHost, hostB4)
 	send(newHost, hostB4)   // rate-limited
 	send(knownHost, hostB4) // known
 	send(hostA4, hostB4)    // outside the ranges
 	send(newHost6, hostB6)  // the ITR goroutine handles packets in order: the marker
-	want = append(want, hostEvent{0, newHost6})
+	want = append(want, hostEvent{iid: 0, dst: newHost6})
 	lisptest.Eventually(t, 5*time.Second, func() bool { return len(a.hooks.hostsSeen()) == 2 }, "HostSeen for the IPv6 host")
 	if got := a.hooks.hostsSeen(); !slices.Equal(got, want) {
 		t.Fatalf("HostSeen calls %v, want %v", got, want)
@@ -55,7 +55,7 @@ func TestHostSeen(t *testing.T) {
 
 	a.clock.Advance(time.Second)
 	send(newHost, hostB4)
-	want = append(want, hostEvent{0, newHost})
+	want = append(want, hostEvent{iid: 0, dst: newHost})
 	lisptest.Eventually(t, 5*time.Second, func() bool { return len(a.hooks.hostsSeen()) == 3 }, "HostSeen after the interval")
 
 	// Detected: the control plane lists it as known.
@@ -86,7 +86,7 @@ func TestHostSeenPerInstance(t *testing.T) {
 	lisptest.Eventually(t, 5*time.Second, func() bool { m, _, _ := a.hooks.counts(); return m == 2 }, "two Misses")
 	lisptest.Eventually(t, 5*time.Second, func() bool { return len(a.hooks.hostsSeen()) == 1 }, "HostSeen")
 	time.Sleep(20 * time.Millisecond)
-	if got := a.hooks.hostsSeen(); !slices.Equal(got, []hostEvent{{5, hostA4}}) {
+	if got := a.hooks.hostsSeen(); !slices.Equal(got, []hostEvent{{iid: 5, dst: hostA4}}) {
 		t.Fatalf("HostSeen calls %v", got)
 	}
 }
@@ -181,7 +181,7 @@ func TestAwayReencapsulated(t *testing.T) {
 	inject(buildPkt(s))
 	lisptest.Eventually(t, 5*time.Second, func() bool { m, _, _ := b.hooks.counts(); return m == 1 }, "Miss")
 	b.hooks.mu.Lock()
-	if ev := b.hooks.misses[0]; ev != (hostEvent{iid, s.dst}) {
+	if ev := b.hooks.misses[0]; ev != (hostEvent{iid, s.dst, s.src}) {
 		t.Errorf("Miss%+v", ev)
 	}
 	b.hooks.mu.Unlock()

@@ -283,9 +283,9 @@ func (e *Engine) hookLoop() {
 		case ev := <-e.hookCh:
 			switch ev.kind {
 			case hookMiss:
-				e.hooks.Miss(ev.iid, ev.addr)
+				e.hooks.Miss(ev.iid, ev.addr, ev.addr2)
 			case hookSendMapRequest:
-				e.hooks.SendMapRequest(ev.iid, ev.addr)
+				e.hooks.SendMapRequest(ev.iid, ev.addr, ev.addr2)
 			case hookDecap:
 				e.hooks.Decapsulated(ev.addr, ev.iid, ev.addr2)
 			case hookAwayHit:

@@ -268,8 +268,8 @@ func TestMissQueue(t *testing.T) {
 	lisptest.Eventually(t, 5*time.Second, func() bool { return a.e.Stats().MissQueuePackets == 3 }, "3 queued")
 	lisptest.Eventually(t, 5*time.Second, func() bool { m, _, _ := a.hooks.counts(); return m == 1 }, "the Miss hook")
 	a.hooks.mu.Lock()
-	if a.hooks.misses[0] != (hostEvent{0, dst}) {
-		t.Errorf("Miss(%v), want Miss(0, %s)", a.hooks.misses[0], dst)
+	if a.hooks.misses[0] != (hostEvent{0, dst, hostA4}) {
+		t.Errorf("Miss(%v), want Miss(0, %s, %s): the packet's source is the Map-Request's Source-EID", a.hooks.misses[0], dst, hostA4)
 	}
 	a.hooks.mu.Unlock()
 

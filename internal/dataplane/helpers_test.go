@@ -121,6 +121,7 @@ type recHooks struct {
 type hostEvent struct {
 	iid uint32
 	dst netip.Addr
+	src netip.Addr // the packet's source, for Miss and SendMapRequest
 }
 
 type decapEvent struct {
@@ -129,14 +130,14 @@ type decapEvent struct {
 	innerSrc netip.Addr
 }
 
-func (h *recHooks) Miss(iid uint32, dst netip.Addr) {
+func (h *recHooks) Miss(iid uint32, dst, src netip.Addr) {
 	h.mu.Lock()
-	h.misses = append(h.misses, hostEvent{iid, dst})
+	h.misses = append(h.misses, hostEvent{iid, dst, src})
 	h.mu.Unlock()
 }
-func (h *recHooks) SendMapRequest(iid uint32, dst netip.Addr) {
+func (h *recHooks) SendMapRequest(iid uint32, dst, src netip.Addr) {
 	h.mu.Lock()
-	h.smrs = append(h.smrs, hostEvent{iid, dst})
+	h.smrs = append(h.smrs, hostEvent{iid, dst, src})
 	h.mu.Unlock()
 }
 func (h *recHooks) Decapsulated(outer netip.Addr, iid uint32, src netip.Addr) {
@@ -153,7 +154,7 @@ func (h *recHooks) AwayHit(outer netip.Addr, iid uint32, host netip.Addr) {
 
 func (h *recHooks) HostSeen(iid uint32, src netip.Addr) {
 	h.mu.Lock()
-	h.seen = append(h.seen, hostEvent{iid, src})
+	h.seen = append(h.seen, hostEvent{iid: iid, dst: src})
 	h.mu.Unlock()
 }
 

@@ -71,7 +71,7 @@ func (q *missQueue) enqueue(inst *instance, pkt []byte, dst netip.Addr, kind hoo
 	if t, ok := q.last[rk]; !ok || now-t >= int64(e.cfg.MissInterval) {
 		if ok || len(q.last) < 1<<16 {
 			q.last[rk] = now
-			e.hook(hookEvent{kind: kind, iid: inst.iid, addr: dst})
+			e.hook(hookEvent{kind: kind, iid: inst.iid, addr: dst, addr2: srcAddr(pkt)})
 		}
 	}
 	k := hostKey{iid: inst.iid, addr: dst}

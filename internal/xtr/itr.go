@@ -23,17 +23,24 @@ const (
 	requestTimeout   = 2 * time.Second
 )
 
-// Miss is called by the data plane when a packet found no map-cache entry.
-func (s *Server) Miss(iid uint32, dst netip.Addr) {
+// Miss asks the mapping system for dst, as a data-plane miss with no
+// known source does.
+func (s *Server) Miss(iid uint32, dst netip.Addr) { s.MissFrom(iid, dst, netip.Addr{}) }
+
+// MissFrom is called by the data plane when a packet from src to dst
+// found no map-cache entry: src, the packet's source EID, is the
+// Map-Request's Source-EID (RFC 9301 §5.3), which an ETR keeps to know
+// whom to SMR.
+func (s *Server) MissFrom(iid uint32, dst, src netip.Addr) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.c.misses.Inc()
-	s.requestLocked(mapping.HostEID(iid, dst), false)
+	s.requestFromLocked(mapping.HostEID(iid, dst), src, false)
 }
 
 // SendMapRequest is called by the data plane when a send-map-request
-// negative entry matched.
-func (s *Server) SendMapRequest(iid uint32, dst netip.Addr) { s.Miss(iid, dst) }
+// negative entry matched a packet from src to dst.
+func (s *Server) SendMapRequest(iid uint32, dst, src netip.Addr) { s.MissFrom(iid, dst, src) }
 
 // Resolve asks the mapping system for eid now (subject to the rate limit).
 func (s *Server) Resolve(eid mapping.EID) {
@@ -46,6 +53,11 @@ func (s *Server) Resolve(eid mapping.EID) {
 // unless the rate limit says wait. A refresh uses the cached prefix as the
 // rate-limit key, so all hosts of one prefix share one budget.
 func (s *Server) requestLocked(eid mapping.EID, smr bool) bool {
+	return s.requestFromLocked(eid, netip.Addr{}, smr)
+}
+
+// requestFromLocked is requestLocked for a packet from src (invalid: none).
+func (s *Server) requestFromLocked(eid mapping.EID, src netip.Addr, smr bool) bool {
 	if !s.opts.ITR || len(s.opts.MapResolvers) == 0 {
 		return false
 	}
@@ -84,6 +96,9 @@ func (s *Server) requestLocked(eid mapping.EID, smr bool) bool {
 	}
 	req := &wire.MapRequest{SMRInvoked: smr, PITR: s.opts.PITR, Nonce: s.newNonce(),
 		Records: []wire.RequestRecord{{MaskLen: eid.MaskLen(), EID: eid.Address()}}}
+	if src.IsValid() && !src.IsUnspecified() {
+		req.SourceEID = mapping.HostEID(eid.IID, src).Address()
+	}
 	// The RLOC the request leaves from comes first: answers go to the
 	// first ITR-RLOC of their family, and that one is reachable.
 	req.ITRRLOCs = append(req.ITRRLOCs, wire.AddrFromIP(itr))

@@ -126,6 +126,30 @@ func TestReplyNonceAndCache(t *testing.T) {
 	}
 }
 
+// TestMissSourceEID: a Map-Request a data packet triggered carries the
+// packet's source as its Source-EID (RFC 9301 §5.3), in the packet's
+// instance ID; one with no packet behind it carries none (AFI 0).
+func TestMissSourceEID(t *testing.T) {
+	s, c, _, _ := newITR(t)
+	host := netip.MustParseAddr("198.51.100.7")
+	s.MissFrom(0, dst, host)
+	r := requestOf(t, c.Take()[0])
+	if a, ok := r.SourceEID.Addr(); !ok || a != host {
+		t.Errorf("Source-EID %v, want %s", r.SourceEID, host)
+	}
+	other := netip.MustParseAddr("203.0.113.99")
+	s.Miss(0, other)
+	r = requestOf(t, c.Take()[0])
+	if a, ok := r.SourceEID.Addr(); ok && a.IsValid() {
+		t.Errorf("Source-EID %v on a request no packet triggered", r.SourceEID)
+	}
+	s.MissFrom(7, netip.MustParseAddr("203.0.113.50"), host)
+	r = requestOf(t, c.Take()[0])
+	if got, want := r.SourceEID, mapping.HostEID(7, host).Address(); got.String() != want.String() {
+		t.Errorf("Source-EID %v in instance 7, want %v", got, want)
+	}
+}
+
 // TestSMR: an SMR for a cached prefix makes an SMR-invoked Map-Request
 // through the mapping system, at most once per 3 s; for an unknown EID,
 // nothing.
