@@ -5,26 +5,14 @@ import (
 	"reflect"
 )
 
-// Diff says what changed between two configurations, so a SIGHUP reload
-// touches only the parts that changed.
+// Diff says what changed between two configurations: a reload applies or
+// refuses each changed key, and keeps the registrations of unchanged sites.
 type Diff struct {
 	// Sites by name: added, removed, or with any setting changed
 	// (including the Map-Server-wide require-nonce-increase they inherit
 	// and the contents of their secret files). Added and changed sites are
 	// in the new configuration's order, removed ones in the old one's.
 	SitesAdded, SitesRemoved, SitesChanged []string
-
-	// MapServerChanged: the role was turned on or off, or a setting other
-	// than the sites changed (timeouts, subscription limits).
-	MapServerChanged bool
-
-	MapResolverChanged bool // role toggled or any setting changed
-	XTRChanged         bool // role toggled or any setting changed
-	PITRChanged        bool // role toggled or any setting changed
-	PETRChanged        bool // role toggled
-	ControlChanged     bool
-	AdminChanged       bool
-	LogChanged         bool
 
 	// Keys names every changed setting by its configuration key, in
 	// document order: "xtr.database", "log.level", a role toggled on or off
@@ -34,10 +22,9 @@ type Diff struct {
 	Keys []string
 }
 
-// Empty says whether nothing changed.
-func (d Diff) Empty() bool {
-	return reflect.DeepEqual(d, Diff{})
-}
+// Empty says whether nothing changed: every change, sites included, has
+// a key.
+func (d Diff) Empty() bool { return len(d.Keys) == 0 }
 
 // Compare returns what changed from old to new. Either may be nil, which
 // compares as a configuration with no roles.
@@ -48,16 +35,7 @@ func Compare(old, new *Config) Diff {
 	if new == nil {
 		new = &Config{}
 	}
-	d := Diff{
-		MapServerChanged:   mapServerSettingsChanged(old.MapServer, new.MapServer),
-		MapResolverChanged: !reflect.DeepEqual(old.MapResolver, new.MapResolver),
-		XTRChanged:         !reflect.DeepEqual(old.XTR, new.XTR),
-		PITRChanged:        !reflect.DeepEqual(old.PITR, new.PITR),
-		PETRChanged:        !reflect.DeepEqual(old.PETR, new.PETR),
-		ControlChanged:     !reflect.DeepEqual(old.Control, new.Control),
-		AdminChanged:       !reflect.DeepEqual(old.Admin, new.Admin),
-		LogChanged:         !reflect.DeepEqual(old.Log, new.Log),
-	}
+	var d Diff
 	d.SitesAdded, d.SitesRemoved, d.SitesChanged = compareSites(sitesOf(old.MapServer), sitesOf(new.MapServer))
 	d.Keys = changedKeys(old, new)
 	return d
@@ -178,16 +156,6 @@ func sitesOf(ms *MapServer) []Site {
 		return nil
 	}
 	return ms.Sites
-}
-
-// mapServerSettingsChanged compares everything of the role but its sites.
-func mapServerSettingsChanged(old, new *MapServer) bool {
-	if old == nil || new == nil {
-		return (old == nil) != (new == nil)
-	}
-	o, n := *old, *new
-	o.Sites, n.Sites = nil, nil
-	return !reflect.DeepEqual(o, n)
 }
 
 // compareSites matches sites by name, which the parser keeps unique.

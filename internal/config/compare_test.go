@@ -38,17 +38,17 @@ func TestCompare(t *testing.T) {
 		newFull string // instead of an edit: the whole new configuration
 	}{
 		{name: "same", want: Diff{}},
-		{name: "log", old: "level: info", new: "level: debug", want: Diff{LogChanged: true, Keys: []string{"log.level"}}},
-		{name: "admin", old: "a.sock", new: "b.sock", want: Diff{AdminChanged: true, Keys: []string{"admin.socket"}}},
-		{name: "control", old: "port: 4342", new: "port: 4343", want: Diff{ControlChanged: true, Keys: []string{"control.port"}}},
+		{name: "log", old: "level: info", new: "level: debug", want: Diff{Keys: []string{"log.level"}}},
+		{name: "admin", old: "a.sock", new: "b.sock", want: Diff{Keys: []string{"admin.socket"}}},
+		{name: "control", old: "port: 4342", new: "port: 4343", want: Diff{Keys: []string{"control.port"}}},
 		{name: "map-server setting", old: "registration-timeout: 3m", new: "registration-timeout: 4m",
-			want: Diff{MapServerChanged: true, Keys: []string{"map-server.registration-timeout"}}},
+			want: Diff{Keys: []string{"map-server.registration-timeout"}}},
 		{name: "site secret", old: "secret: y", new: "secret: yy", want: Diff{SitesChanged: []string{"b"}, Keys: sites}},
 		{name: "site prefix", old: "prefix: 12.0.0.0/8", new: "prefix: 12.0.0.0/8, accept-more-specifics: true",
 			want: Diff{SitesChanged: []string{"c"}, Keys: sites}},
 		{name: "inherited setting changes every site that inherits it",
 			old: "registration-timeout: 3m", new: "require-nonce-increase: true",
-			want: Diff{MapServerChanged: true, SitesChanged: []string{"a", "b", "c"},
+			want: Diff{SitesChanged: []string{"a", "b", "c"},
 				Keys: []string{"map-server.require-nonce-increase", "map-server.sites"}}},
 		{name: "site renamed", old: "name: a,", new: "name: d,",
 			want: Diff{SitesAdded: []string{"d"}, SitesRemoved: []string{"a"}, Keys: sites}},
@@ -58,13 +58,13 @@ func TestCompare(t *testing.T) {
 			new: "    - {name: z, keys: [{secret: x}], eid-prefixes: [{prefix: 13.0.0.0/8}]}\n" +
 				"    - {name: a, keys: [{secret: x}], eid-prefixes: [{prefix: 10.0.0.0/8}]}\n",
 			want: Diff{SitesAdded: []string{"z"}, Keys: sites}},
-		{name: "map-resolver", old: "negative-ttl: 15m", new: "negative-ttl: 16m", want: Diff{MapResolverChanged: true, Keys: []string{"map-resolver.negative-ttl"}}},
-		{name: "xtr", old: "tun: lisp0", new: "tun: lisp1", want: Diff{XTRChanged: true, Keys: []string{"xtr.tun"}}},
-		{name: "pitr", old: "[10.0.0.0/8]", new: "[10.0.0.0/9]", want: Diff{PITRChanged: true, Keys: []string{"pitr.eid-prefixes"}}},
+		{name: "map-resolver", old: "negative-ttl: 15m", new: "negative-ttl: 16m", want: Diff{Keys: []string{"map-resolver.negative-ttl"}}},
+		{name: "xtr", old: "tun: lisp0", new: "tun: lisp1", want: Diff{Keys: []string{"xtr.tun"}}},
+		{name: "pitr", old: "[10.0.0.0/8]", new: "[10.0.0.0/9]", want: Diff{Keys: []string{"pitr.eid-prefixes"}}},
 		{name: "roles off", newFull: "log: {level: info}\nadmin: {socket: /run/a.sock}\npetr: {}\n",
 			want: Diff{
-				SitesRemoved: []string{"a", "b", "c"}, MapServerChanged: true, MapResolverChanged: true,
-				XTRChanged: true, PITRChanged: true, Keys: []string{"map-server", "map-resolver", "xtr", "pitr"},
+				SitesRemoved: []string{"a", "b", "c"},
+				Keys:         []string{"map-server", "map-resolver", "xtr", "pitr"},
 			}},
 	}
 	old := parseString(t, compareBase)
@@ -118,8 +118,7 @@ func TestCompareNil(t *testing.T) {
 	c := parseString(t, compareBase)
 	d := Compare(nil, c)
 	want := Diff{
-		SitesAdded: []string{"a", "b", "c"}, MapServerChanged: true, MapResolverChanged: true,
-		XTRChanged: true, PITRChanged: true, PETRChanged: true, ControlChanged: true, AdminChanged: true, LogChanged: true,
+		SitesAdded: []string{"a", "b", "c"},
 		Keys: []string{"log.format", "admin.socket", "control.addresses", "control.port", "control.rate-limit",
 			"map-server", "map-resolver", "xtr", "pitr", "petr"},
 	}
