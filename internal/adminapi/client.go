@@ -38,14 +38,12 @@ func (c *Client) Socket() string { return c.socket }
 
 // Status returns the daemon's summary.
 func (c *Client) Status(ctx context.Context) (Status, error) {
-	var s Status
-	return s, c.call(ctx, http.MethodGet, PathStatus, nil, &s)
+	return call[Status](ctx, c, http.MethodGet, PathStatus, nil)
 }
 
 // Statistics returns every counter.
 func (c *Client) Statistics(ctx context.Context) ([]Counter, error) {
-	var cs []Counter
-	return cs, c.call(ctx, http.MethodGet, PathStatistics, nil, &cs)
+	return call[[]Counter](ctx, c, http.MethodGet, PathStatistics, nil)
 }
 
 // Sites returns the Map-Server's sites, or only the one named name when
@@ -55,56 +53,56 @@ func (c *Client) Sites(ctx context.Context, name string) ([]Site, error) {
 	if name != "" {
 		q = url.Values{KeyName: {name}}
 	}
-	var ss []Site
-	return ss, c.call(ctx, http.MethodGet, PathSite, q, &ss)
+	return call[[]Site](ctx, c, http.MethodGet, PathSite, q)
 }
 
 // Subscriptions returns the Map-Server's publish/subscribe subscribers.
 func (c *Client) Subscriptions(ctx context.Context) ([]Subscription, error) {
-	var ss []Subscription
-	return ss, c.call(ctx, http.MethodGet, PathSubscriptions, nil, &ss)
+	return call[[]Subscription](ctx, c, http.MethodGet, PathSubscriptions, nil)
 }
 
 // MapCache returns the ITR's map-cache entries that q selects.
 func (c *Client) MapCache(ctx context.Context, q MapCacheQuery) ([]MapCacheEntry, error) {
-	var es []MapCacheEntry
-	return es, c.call(ctx, http.MethodGet, PathMapCache, q.values(KeyEID), &es)
+	return call[[]MapCacheEntry](ctx, c, http.MethodGet, PathMapCache, q.values(KeyEID))
 }
 
 // ClearMapCache removes the map-cache entries q selects (inside q.EID)
 // and returns how many it removed.
 func (c *Client) ClearMapCache(ctx context.Context, q MapCacheQuery) (int, error) {
-	var r ClearResult
-	return r.Cleared, c.call(ctx, http.MethodPost, PathClearMapCache, q.values(KeyPrefix), &r)
+	r, err := call[ClearResult](ctx, c, http.MethodPost, PathClearMapCache, q.values(KeyPrefix))
+	return r.Cleared, err
 }
 
 // Database returns the ETR's local EID prefixes and registration state.
 func (c *Client) Database(ctx context.Context) (Database, error) {
-	var d Database
-	return d, c.call(ctx, http.MethodGet, PathDatabase, nil, &d)
+	return call[Database](ctx, c, http.MethodGet, PathDatabase, nil)
 }
 
 // RLOCProbing returns the probed remote locators.
 func (c *Client) RLOCProbing(ctx context.Context) ([]ProbedRLOC, error) {
-	var rs []ProbedRLOC
-	return rs, c.call(ctx, http.MethodGet, PathRLOCProbing, nil, &rs)
+	return call[[]ProbedRLOC](ctx, c, http.MethodGet, PathRLOCProbing, nil)
 }
 
 // DynamicEIDs returns the dynamic-EID ranges and their hosts.
 func (c *Client) DynamicEIDs(ctx context.Context) ([]DynamicEIDRange, error) {
-	var rs []DynamicEIDRange
-	return rs, c.call(ctx, http.MethodGet, PathDynamicEID, nil, &rs)
+	return call[[]DynamicEIDRange](ctx, c, http.MethodGet, PathDynamicEID, nil)
 }
 
 // Reload makes the daemon re-read its configuration file.
 func (c *Client) Reload(ctx context.Context) (ReloadResult, error) {
-	var r ReloadResult
-	return r, c.call(ctx, http.MethodPost, PathReload, nil, &r)
+	return call[ReloadResult](ctx, c, http.MethodPost, PathReload, nil)
 }
 
-// call sends method path?q and decodes the JSON answer into out. An
+// call sends method path?q and returns the JSON answer as a T.
+func call[T any](ctx context.Context, c *Client, method, path string, q url.Values) (T, error) {
+	var out T
+	err := c.do(ctx, method, path, q, &out)
+	return out, err
+}
+
+// do sends method path?q and decodes the JSON answer into out. An
 // answer other than 200 OK is an *Error wrapped as "lispd: message".
-func (c *Client) call(ctx context.Context, method, path string, q url.Values, out any) error {
+func (c *Client) do(ctx context.Context, method, path string, q url.Values, out any) error {
 	u := "http://lispd" + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
