@@ -1,8 +1,8 @@
 package xtr
 
 import (
-	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -148,13 +148,7 @@ func (s *Server) Reconfigure(o Options) error {
 				if fresh[p] {
 					continue // never had them
 				}
-				s.withdrawLocked(p, func(yield func(mapping.EID, *DatabaseEntry) bool) {
-					for eid, e := range removed {
-						if !yield(eid, e) {
-							return
-						}
-					}
-				})
+				s.withdrawLocked(p, maps.All(removed))
 			}
 		}
 	}
@@ -226,12 +220,4 @@ func (p MapServerPeer) equal(q MapServerPeer) bool {
 
 func (e DatabaseEntry) equal(f DatabaseEntry) bool {
 	return e.EID == f.EID && slices.Equal(e.Locators, f.Locators)
-}
-
-var _ error = (*RestartError)(nil)
-
-// IsRestart reports whether err says options need a restart.
-func IsRestart(err error) bool {
-	var r *RestartError
-	return errors.As(err, &r)
 }

@@ -1,6 +1,7 @@
 package xtr
 
 import (
+	"errors"
 	"net/netip"
 	"slices"
 	"testing"
@@ -292,7 +293,8 @@ func TestReconfigureRefusesFixed(t *testing.T) {
 	n.XTRID, n.PITR = [16]byte{8}, true
 	n.Database = entries(eidC)
 	err := s.Reconfigure(n)
-	if !IsRestart(err) || err.Error() != "xtr: PITR, XTRID cannot change without a restart" {
+	var restart *RestartError
+	if !errors.As(err, &restart) || err.Error() != "xtr: PITR, XTRID cannot change without a restart" {
 		t.Fatalf("Reconfigure = %v", err)
 	}
 	if !s.Owns(eidA) || s.Owns(eidC) || s.DatabaseView().XTRID != hexID([16]byte{7}) {
