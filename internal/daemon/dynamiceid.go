@@ -21,7 +21,7 @@ import (
 // routes, proxy ARP).
 type dynamicEIDs struct {
 	mgr    *dynamiceid.Manager
-	kernel *mobilityKernel
+	kernel *hostKernel
 	groups map[string]*dynamiceid.Group // by range name
 	arps   []*dynamiceid.ARPConn
 	wg     sync.WaitGroup
@@ -77,7 +77,7 @@ func dynamicRanges(c *config.XTR, db []xtr.DatabaseEntry) []dynamiceid.Range {
 func (d *Daemon) startDynamicEIDs(cfg *config.Config, db []xtr.DatabaseEntry, x *xtr.Server, dp dynamiceid.DataPlane) (*dynamicEIDs, error) {
 	c := cfg.XTR
 	ranges := dynamicRanges(c, db)
-	k := &mobilityKernel{routes: osnet.NewHostRoutes(0), tun: c.TUN}
+	k := &hostKernel{routes: osnet.NewHostRoutes(0), tun: c.TUN}
 	ro := &dynamicEIDs{kernel: k, groups: map[string]*dynamiceid.Group{}}
 	ann := &announcer{groups: ro.groups, log: d.log}
 	ro.mgr = dynamiceid.New(dynamiceid.Options{Ranges: ranges, XTR: x, Kernel: k, DataPlane: dp, Announcer: ann,
@@ -177,20 +177,20 @@ func (ro *dynamicEIDs) close() error {
 	return errors.Join(errs...)
 }
 
-// mobilityKernel is the manager's view of Linux.
-type mobilityKernel struct {
+// hostKernel is the manager's view of Linux.
+type hostKernel struct {
 	routes *osnet.HostRoutes
 	tun    string
 	arp    map[string]*dynamiceid.ARPConn
 }
 
-func (k *mobilityKernel) RouteLocal(h netip.Prefix, dev string) error { return k.routes.Set(h, dev) }
-func (k *mobilityKernel) RouteAway(h netip.Prefix) error              { return k.routes.Set(h, k.tun) }
-func (k *mobilityKernel) Unroute(h netip.Prefix) error                { return k.routes.Delete(h) }
+func (k *hostKernel) RouteLocal(h netip.Prefix, dev string) error { return k.routes.Set(h, dev) }
+func (k *hostKernel) RouteAway(h netip.Prefix) error              { return k.routes.Set(h, k.tun) }
+func (k *hostKernel) Unroute(h netip.Prefix) error                { return k.routes.Delete(h) }
 
 // Probe sends an ARP request for host from the interface's first IPv4
 // address (the host answers to our MAC).
-func (k *mobilityKernel) Probe(dev string, host netip.Addr) error {
+func (k *hostKernel) Probe(dev string, host netip.Addr) error {
 	conn := k.arp[dev]
 	if conn == nil {
 		return fmt.Errorf("no ARP socket on %s", dev)
