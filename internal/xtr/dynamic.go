@@ -141,8 +141,11 @@ func (s *Server) AwayHit(itr netip.Addr, iid uint32, host netip.Addr) {
 		return
 	}
 	now := s.opts.Now()
-	s.recentITRs[itr] = now
-	s.smrHostToLocked(eid, itr, now)
+	k := itrInstance{itr, iid}
+	r := s.recentITRs[k]
+	r.seen = now
+	s.recentITRs[k] = r
+	s.smrHostToLocked(eid, k, r, now)
 }
 
 // smrArrivedLocked sends the SMRs for hosts that arrived, once registered.
@@ -159,9 +162,9 @@ func (s *Server) smrArrivedLocked(now time.Time) {
 // ITR, at most once a second per (host, ITR): unlike a database change,
 // a move must reach every ITR even if another SMR just went out.
 func (s *Server) smrHostLocked(host mapping.EID, now time.Time) {
-	for itr, seen := range s.recentITRs {
-		if now.Sub(seen) <= time.Minute {
-			s.smrHostToLocked(host, itr, now)
+	for k, r := range s.recentITRs {
+		if k.iid == host.IID && now.Sub(r.seen) <= time.Minute {
+			s.smrHostToLocked(host, k, r, now)
 		}
 	}
 	if len(s.hostSMR) > 4096 {
@@ -173,25 +176,15 @@ func (s *Server) smrHostLocked(host mapping.EID, now time.Time) {
 	}
 }
 
-func (s *Server) smrHostToLocked(host mapping.EID, itr netip.Addr, now time.Time) {
-	k := hostITR{host, itr}
+func (s *Server) smrHostToLocked(host mapping.EID, to itrInstance, r recentITR, now time.Time) {
+	k := hostITR{host, to.rloc}
 	if now.Sub(s.hostSMR[k]) < time.Second {
 		return
 	}
-	src, ok := s.localRLOC(itr)
-	if !ok {
-		return
+	if s.sendSMRLocked(host, to, r) {
+		s.hostSMR[k] = now
+		s.c.smrHost.Inc()
 	}
-	s.hostSMR[k] = now
-	m := &wire.MapRequest{SMR: true, Nonce: s.newNonce(), SourceEID: host.Address(),
-		ITRRLOCs: []wire.Address{wire.AddrFromIP(src)},
-		Records:  []wire.RequestRecord{{MaskLen: host.MaskLen(), EID: host.Address()}}}
-	b, err := wire.Encode(m)
-	if err != nil {
-		return
-	}
-	s.opts.Sender.Send(b, src, netip.AddrPortFrom(itr, wire.ControlPort))
-	s.c.smrHost.Inc()
 }
 
 // movedLocked returns the records of an unsolicited Map-Notify that say a

@@ -93,37 +93,89 @@ func replyTarget(m *wire.MapRequest, src netip.AddrPort, port uint16, local neti
 	return netip.AddrPort{}, false
 }
 
-// Decapsulated notes an ITR that sent us traffic (the data plane samples
-// it): those get SMRs when our database changes.
-func (s *Server) Decapsulated(outerSrc netip.Addr, _ uint32, _ netip.Addr) {
+// Decapsulated notes an ITR that sent us traffic in an instance, and a
+// host of its site (the packet's source): the data plane samples it. Those
+// ITRs get SMRs when our database changes, naming that host.
+func (s *Server) Decapsulated(outerSrc netip.Addr, iid uint32, innerSrc netip.Addr) {
 	s.mu.Lock()
-	s.recentITRs[outerSrc] = s.opts.Now()
+	s.recentITRs[itrInstance{outerSrc, iid}] = recentITR{seen: s.opts.Now(), eid: innerSrc}
 	s.mu.Unlock()
+}
+
+// itrInstance is an ITR's RLOC and the instance its traffic came in.
+type itrInstance struct {
+	rloc netip.Addr
+	iid  uint32
+}
+
+// recentITR is when an ITR last sent us traffic in an instance and from
+// which EID (invalid when unknown).
+type recentITR struct {
+	seen time.Time
+	eid  netip.Addr
 }
 
 // smrLocked sends a Solicit-Map-Request for every local prefix to each ITR
 // that sent traffic in the last minute, at most once per 3 s per ITR
-// (RFC 9301 §6.1).
+// (RFC 9301 §6.1), for the prefixes of the instances it sent traffic in.
 func (s *Server) smrLocked(now time.Time) {
-	for itr, seen := range s.recentITRs {
-		if now.Sub(seen) > time.Minute || now.Sub(s.lastSMR[itr]) < 3*time.Second {
-			continue
-		}
-		src, ok := s.localRLOC(itr)
-		if !ok {
-			continue
-		}
-		s.lastSMR[itr] = now
-		for _, e := range s.db.All() {
-			m := &wire.MapRequest{SMR: true, Nonce: s.newNonce(), SourceEID: e.EID.Address(),
-				ITRRLOCs: []wire.Address{wire.AddrFromIP(src)},
-				Records:  []wire.RequestRecord{{MaskLen: e.EID.MaskLen(), EID: e.EID.Address()}}}
-			b, err := wire.Encode(m)
-			if err != nil {
-				continue
-			}
-			s.opts.Sender.Send(b, src, netip.AddrPortFrom(itr, wire.ControlPort))
-			s.c.smrSent.Inc()
+	due := map[netip.Addr]bool{}
+	for k, r := range s.recentITRs {
+		if now.Sub(r.seen) <= time.Minute && now.Sub(s.lastSMR[k.rloc]) >= 3*time.Second {
+			due[k.rloc] = true
 		}
 	}
+	for k, r := range s.recentITRs {
+		if !due[k.rloc] || now.Sub(r.seen) > time.Minute {
+			continue
+		}
+		for _, e := range s.db.All() {
+			if e.EID.IID == k.iid && s.sendSMRLocked(e.EID, k, r) {
+				s.c.smrSent.Inc()
+			}
+		}
+	}
+	for rloc := range due {
+		s.lastSMR[rloc] = now
+	}
+}
+
+// sendSMRLocked solicits a Map-Request for changed from an ITR. Where the
+// changed EID goes is not settled between implementations (RFC 9301 §6.1
+// does not say): the one encoding all of them accept carries it in the
+// Source-EID and, in the EID-record, an EID of the receiver's own site —
+// Open Overlay Router and OpenDaylight drop an SMR whose record is not one
+// of their EIDs, and lispd reads the Source-EID first. Without a host of
+// the receiver's site to name, the record repeats the changed EID.
+func (s *Server) sendSMRLocked(changed mapping.EID, to itrInstance, r recentITR) bool {
+	src, ok := s.localRLOC(to.rloc)
+	if !ok {
+		return false
+	}
+	rec := changed
+	if r.eid.IsValid() {
+		rec = s.receiverEIDLocked(to.iid, r.eid)
+	}
+	m := &wire.MapRequest{SMR: true, Nonce: s.newNonce(), SourceEID: changed.Address(),
+		ITRRLOCs: []wire.Address{wire.AddrFromIP(src)},
+		Records:  []wire.RequestRecord{{MaskLen: rec.MaskLen(), EID: rec.Address()}}}
+	b, err := wire.Encode(m)
+	if err != nil {
+		return false
+	}
+	s.opts.Sender.Send(b, src, netip.AddrPortFrom(to.rloc, wire.ControlPort))
+	return true
+}
+
+// receiverEIDLocked names the site of an ITR by one of its hosts: the
+// prefix we cache for it when we are an ITR too (a negative entry is not
+// its site), else the host itself.
+func (s *Server) receiverEIDLocked(iid uint32, host netip.Addr) mapping.EID {
+	h := mapping.HostEID(iid, host)
+	if s.opts.ITR {
+		if p, e, ok := s.cache.LookupPrefix(h); ok && len(e.m.Locators) > 0 {
+			return p
+		}
+	}
+	return h
 }

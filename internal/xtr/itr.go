@@ -366,30 +366,24 @@ func smrSource(m *wire.MapRequest, rec mapping.EID) optEID {
 }
 
 // handleSMRLocked refreshes what an SMR says changed. Implementations
-// disagree on where that is (RFC 9301 §6.1): lispd names the changed
-// prefix in both the Source-EID and the EID-record; Open Overlay Router
-// and OpenDaylight put the changed EID in the Source-EID and the
-// receiver's own prefix in the record. So: the record when it covers the
-// Source-EID (or there is none), else the cached entry covering the
-// Source-EID, else the record, else every cached mapping the sender is a
-// locator of.
+// disagree on where that is (RFC 9301 §6.1): lispd before 2026-12 named
+// the changed prefix in both the Source-EID and the EID-record; Open
+// Overlay Router, OpenDaylight and lispd now put the changed EID in the
+// Source-EID and the receiver's own EID in the record. So: the record when
+// it covers the Source-EID (or there is none), else the cached entry
+// covering the Source-EID, else the record, else every cached mapping the
+// sender is a locator of.
 func (s *Server) handleSMRLocked(src optEID, rec mapping.EID, from netip.Addr) {
 	s.c.smrReceived.Inc()
 	if src.ok && !rec.Contains(src.EID) {
 		if p, e, ok := s.cache.Related(src.EID); ok {
-			s.smrRefreshLocked(p, e, from)
+			s.smrRefreshLocked(narrowSMR(p, src.EID), e, from)
 			return
 		}
 	}
 	// More-specific cached entries under the SMR'd prefix count too.
 	if p, e, ok := s.cache.Related(rec); ok {
-		// An SMR for a host inside a cached prefix (a dynamic-EID host
-		// that moved) asks for the host: the covering prefix's answer
-		// would not change.
-		if rec.Prefix.Bits() > p.Prefix.Bits() && p.Contains(rec) {
-			p = rec
-		}
-		s.smrRefreshLocked(p, e, from)
+		s.smrRefreshLocked(narrowSMR(p, rec), e, from)
 		return
 	}
 	var found bool
@@ -408,6 +402,18 @@ func (s *Server) handleSMRLocked(src optEID, rec mapping.EID, from netip.Addr) {
 				"source-eid", src)
 		}
 	}
+}
+
+// narrowSMR is what to ask for when an SMR names eid and p is cached: a
+// host inside a cached prefix (a dynamic-EID host that moved) is asked for
+// itself, since the covering prefix's answer would not change. A Source-EID
+// that is the prefix's own network address names the prefix (Open Overlay
+// Router sends the prefix that way: the field has no mask length).
+func narrowSMR(p, eid mapping.EID) mapping.EID {
+	if eid.Prefix.Bits() > p.Prefix.Bits() && p.Contains(eid) && eid.Prefix.Addr() != p.Prefix.Addr() {
+		return eid
+	}
+	return p
 }
 
 // smrRefreshLocked asks again for p, cached as e, because of an SMR.

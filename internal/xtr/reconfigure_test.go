@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,6 +96,49 @@ func smrsTo(msgs []wireMsg, itr netip.Addr) []string {
 		}
 	}
 	return out
+}
+
+// TestSMRSentEncoding: the SMRs a database change sends carry the changed
+// prefix in the Source-EID and, in the EID-record, the EID of the
+// receiver's site its traffic came from — the encoding Open Overlay Router
+// accepts (it drops an SMR whose record is not one of its EIDs) — only for
+// the instances the ITR sent traffic in; an ITR whose hosts are unknown gets
+// the changed prefix in the record too.
+func TestSMRSentEncoding(t *testing.T) {
+	clk, c := lisptest.NewClock(time.Unix(1e9, 0)), &lisptest.Sender{}
+	eid7 := mapping.NewEID(7, netip.MustParsePrefix("198.51.100.0/24"))
+	o := xtrOpts(clk, c, eidA)
+	o.Database = append(o.Database, DatabaseEntry{EID: eid7, Locators: slices.Clone(local)})
+	s := New(o)
+	s.Tick()
+	c.Take()
+	host := netip.MustParseAddr("192.0.2.77")
+	unknown := netip.MustParseAddr("192.0.2.42")
+	s.Decapsulated(itrA, 0, host)
+	s.Decapsulated(unknown, 7, netip.Addr{})
+	clk.Advance(5 * time.Second)
+
+	o.Database = append(entries(eidA, eidC), o.Database[1])
+	if err := s.Reconfigure(o); err != nil {
+		t.Fatal(err)
+	}
+	type smr struct{ to, source, record string }
+	var got []smr
+	for _, m := range decodeAll(t, c) {
+		if r, ok := m.msg.(*wire.MapRequest); ok && r.SMR {
+			src, _ := mapping.FromWire(r.SourceEID, 32)
+			got = append(got, smr{m.to.Addr().String(), src.String(), r.Records[0].PrefixString()})
+		}
+	}
+	slices.SortFunc(got, func(a, b smr) int { return strings.Compare(a.to+a.source, b.to+b.source) })
+	want := []smr{
+		{"192.0.2.41", "198.51.100.0/32", "192.0.2.77/32"},
+		{"192.0.2.41", "203.0.113.0/32", "192.0.2.77/32"},
+		{"192.0.2.42", "[7]198.51.100.0/32", "[7]198.51.100.0/24"},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("SMRs sent (to, Source-EID, record):\n got %v\nwant %v", got, want)
+	}
 }
 
 // A database change registers the new prefixes at once, withdraws the

@@ -154,8 +154,8 @@ type Server struct {
 	rlocs      map[netip.Addr]*rlocState // RLOC probing
 	probes     map[uint64]*probe
 	lastProbe  time.Time
-	recentITRs map[netip.Addr]time.Time // ITRs that sent us traffic: SMR targets
-	lastSMR    map[netip.Addr]time.Time
+	recentITRs map[itrInstance]recentITR // ITRs that sent us traffic: SMR targets
+	lastSMR    map[netip.Addr]time.Time  // last database SMR per ITR RLOC
 
 	// dynamic are the dynamic-EID hosts detected here, registered beside the
 	// configured database and kept across reloads.
@@ -216,7 +216,7 @@ func New(opts Options) *Server {
 		pending:  map[uint64]*pendingReq{},
 		subNonce: map[mapping.EID]uint64{},
 		rlocs:    map[netip.Addr]*rlocState{}, probes: map[uint64]*probe{},
-		recentITRs: map[netip.Addr]time.Time{}, lastSMR: map[netip.Addr]time.Time{},
+		recentITRs: map[itrInstance]recentITR{}, lastSMR: map[netip.Addr]time.Time{},
 		dynamic: map[mapping.EID]*DatabaseEntry{}, hostSMR: map[hostITR]time.Time{},
 	}
 	s.c = newCounters(opts.Stats)
@@ -302,9 +302,14 @@ func (s *Server) Tick() {
 		s.smrDueLocked(now)
 		s.probeLocked(now)
 	}
-	for a, t := range s.recentITRs {
-		if now.Sub(t) > time.Minute {
-			delete(s.recentITRs, a)
+	for k, r := range s.recentITRs {
+		if now.Sub(r.seen) > time.Minute {
+			delete(s.recentITRs, k)
+		}
+	}
+	for a, t := range s.lastSMR {
+		if now.Sub(t) > 3*time.Second {
+			delete(s.lastSMR, a)
 		}
 	}
 }

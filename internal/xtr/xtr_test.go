@@ -217,9 +217,10 @@ func TestSMR(t *testing.T) {
 	}
 }
 
-// TestSMREncodings: the SMR encodings in use are all understood. lispd
-// names the changed prefix in Source-EID and record; Open Overlay Router
-// puts the changed EID in the Source-EID and the receiver's own prefix in
+// TestSMREncodings: the SMR encodings in use are all understood. Older
+// lispd named the changed prefix in Source-EID and record; Open Overlay
+// Router, and lispd now, put the changed EID in the Source-EID (a moved
+// host, or a prefix by its network address) and the receiver's own EID in
 // the record; one with neither cached refreshes what its sender is a
 // locator of.
 func TestSMREncodings(t *testing.T) {
@@ -237,6 +238,7 @@ func TestSMREncodings(t *testing.T) {
 		{"lispd: changed prefix in both", wire.AddrFromIP(cached.Prefix.Addr()), wire.AddrFromIP(cached.Prefix.Addr()), 24, peer, 24},
 		{"lispd: no Source-EID", wire.Address{}, wire.AddrFromIP(cached.Prefix.Addr()), 24, peer, 24},
 		{"lispd: moved host", wire.AddrFromIP(netip.MustParseAddr("198.51.100.7")), wire.AddrFromIP(netip.MustParseAddr("198.51.100.7")), 32, peer, 32},
+		{"lispd: moved host in Source-EID, our prefix in the record", wire.AddrFromIP(netip.MustParseAddr("198.51.100.7")), own, 24, peer, 32},
 		{"OOR: changed EID in Source-EID, our prefix in the record", wire.AddrFromIP(netip.MustParseAddr("198.51.100.0")), own, 24, peer, 24},
 		{"neither cached, sender a locator", wire.AddrFromIP(netip.MustParseAddr("192.0.2.200")), own, 24, peer, 24},
 		{"neither cached, sender unknown", wire.AddrFromIP(netip.MustParseAddr("192.0.2.200")), own, 24, netip.MustParseAddr("192.0.2.99"), 0},
