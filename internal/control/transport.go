@@ -101,7 +101,9 @@ func Listen(addrs []netip.Addr, port uint16, log *slog.Logger) (*Transport, erro
 		return t, nil
 	}
 	for _, a := range addrs {
-		s, err := openSock(netip.AddrPortFrom(a, port), false)
+		// An unspecified address given explicitly is a wildcard too: it
+		// must learn each packet's destination to answer from it.
+		s, err := openSock(netip.AddrPortFrom(a, port), a.IsUnspecified())
 		if err != nil {
 			t.Close()
 			return nil, err

@@ -10,6 +10,7 @@ import (
 
 	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/config"
+	"github.com/lispd/lispd/internal/dataplane"
 	"github.com/lispd/lispd/internal/dynamiceid"
 	"github.com/lispd/lispd/internal/mapresolver"
 	"github.com/lispd/lispd/internal/mapserver"
@@ -163,7 +164,10 @@ func (d *Daemon) xtrRestartKeys(p *reloadPlan, xo *xtr.Options) []string {
 	}
 	old := d.xtr.Options()
 	if d.dp != nil {
-		if !sameAddrs(old.LocalRLOCs, xo.LocalRLOCs) {
+		// Local RLOCs change live behind unchanged outer sources (see
+		// dataplane.Engine.SetLocalRLOCs).
+		o4, o6 := dataplane.OuterSources(old.LocalRLOCs)
+		if n4, n6 := dataplane.OuterSources(xo.LocalRLOCs); n4 != o4 || n6 != o6 {
 			return changed("xtr.database", "xtr.map-resolvers", "xtr.petrs")
 		}
 		if !maps.Equal(instanceIDs(old.Database), instanceIDs(xo.Database)) {
@@ -213,7 +217,15 @@ func instanceIDs(db []xtr.DatabaseEntry) map[uint32]bool {
 func (d *Daemon) applyReload(p *reloadPlan) error {
 	cfg := p.cfg
 	if p.xo != nil {
+		if d.dp != nil && !sameAddrs(d.xtr.Options().LocalRLOCs, p.xo.LocalRLOCs) {
+			if err := d.dp.engine.SetLocalRLOCs(p.xo.LocalRLOCs); err != nil {
+				return fmt.Errorf("reload refused: %w", err)
+			}
+		}
 		if err := d.xtr.Reconfigure(*p.xo); err != nil {
+			if d.dp != nil {
+				_ = d.dp.engine.SetLocalRLOCs(d.xtr.Options().LocalRLOCs)
+			}
 			return fmt.Errorf("reload refused: %w", err)
 		}
 	}

@@ -30,9 +30,9 @@ type Engine struct {
 	hooks ControlHooks
 	seed  uint64 // flow hash seed
 
-	local      []netip.Addr // local RLOCs
-	src4, src6 netip.Addr   // outer sources
-	petr       *fwdEntry    // PETRs as a locator set (equal split)
+	local      atomic.Pointer[[]netip.Addr] // local RLOCs; SetLocalRLOCs replaces them
+	src4, src6 netip.Addr                   // outer sources
+	petr       *fwdEntry                    // PETRs as a locator set (equal split)
 
 	insts    map[uint32]*instance
 	instList []*instance
@@ -68,22 +68,16 @@ func New(cfg Config) (*Engine, error) {
 		k:      newCounters(cfg.Stats),
 		ul:     cfg.Underlay,
 		hooks:  cfg.Hooks,
-		local:  slices.Clone(cfg.LocalRLOCs),
 		insts:  map[uint32]*instance{},
 		hookCh: make(chan hookEvent, 1024),
 		done:   make(chan struct{}),
 	}
+	local := slices.Clone(cfg.LocalRLOCs)
+	e.local.Store(&local)
 	var seed [8]byte
 	_, _ = crand.Read(seed[:])
 	e.seed = binary.LittleEndian.Uint64(seed[:])
-	for _, a := range cfg.LocalRLOCs {
-		if a.Is4() && !e.src4.IsValid() {
-			e.src4 = a
-		}
-		if a.Is6() && !e.src6.IsValid() {
-			e.src6 = a
-		}
-	}
+	e.src4, e.src6 = OuterSources(cfg.LocalRLOCs)
 	if len(cfg.PETRs) > 0 {
 		locs := make([]Locator, len(cfg.PETRs))
 		for i, a := range cfg.PETRs {
@@ -222,12 +216,49 @@ func (e *Engine) Stats() Stats {
 
 // isLocalRLOC reports whether a is one of the local RLOCs.
 func (e *Engine) isLocalRLOC(a netip.Addr) bool {
-	for _, l := range e.local {
+	for _, l := range *e.local.Load() {
 		if l == a {
 			return true
 		}
 	}
 	return false
+}
+
+// SourceChangeError refuses new local RLOCs that would change an outer
+// source address: entries already programmed carry it.
+type SourceChangeError struct{ Old, New netip.Addr }
+
+func (e *SourceChangeError) Error() string {
+	return fmt.Sprintf("dataplane: the outer source address would change from %v to %v", e.Old, e.New)
+}
+
+// SetLocalRLOCs replaces the local RLOCs the ETR decapsulates for. The
+// first of each family is the ITR's outer source and must stay (a locator
+// added, removed or renumbered behind it is live).
+func (e *Engine) SetLocalRLOCs(rlocs []netip.Addr) error {
+	if s4, s6 := OuterSources(rlocs); s4 != e.src4 || s6 != e.src6 {
+		if s4 != e.src4 {
+			return &SourceChangeError{e.src4, s4}
+		}
+		return &SourceChangeError{e.src6, s6}
+	}
+	local := slices.Clone(rlocs)
+	e.local.Store(&local)
+	return nil
+}
+
+// OuterSources returns the outer source addresses of local RLOCs: the
+// first IPv4 and the first IPv6 one.
+func OuterSources(addrs []netip.Addr) (v4, v6 netip.Addr) {
+	for _, a := range addrs {
+		if a.Is4() && !v4.IsValid() {
+			v4 = a
+		}
+		if a.Is6() && !v6.IsValid() {
+			v6 = a
+		}
+	}
+	return v4, v6
 }
 
 // icmpAllow is the ICMP error rate limit: ICMPRate per wall-clock second.

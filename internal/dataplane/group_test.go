@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"errors"
 	"net/netip"
 	"sync"
 	"testing"
@@ -48,5 +49,30 @@ func TestSendsGroupedByRLOC(t *testing.T) {
 		if ul.calls[0][i] != want[i] {
 			t.Fatalf("send order %v, want %v", ul.calls[0], want)
 		}
+	}
+}
+
+// Local RLOCs change live behind the same outer sources: the ETR takes
+// the new ones, not the removed; a change of outer source is refused.
+func TestSetLocalRLOCs(t *testing.T) {
+	second, renumbered := netip.MustParseAddr("198.18.12.2"), netip.MustParseAddr("198.18.12.3")
+	ul := &recUnderlay{nullUnderlay: nullUnderlay{done: make(chan struct{})}}
+	e, err := New(Config{LocalRLOCs: []netip.Addr{rlocA4, second}, Instances: map[uint32]TUN{0: newNullTUN()}, Underlay: ul, ETR: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if err := e.SetLocalRLOCs([]netip.Addr{rlocA4, renumbered}); err != nil {
+		t.Fatal(err)
+	}
+	if !e.isLocalRLOC(renumbered) || e.isLocalRLOC(second) || !e.isLocalRLOC(rlocA4) {
+		t.Error("the ETR's local RLOCs are not the new ones")
+	}
+	var sc *SourceChangeError
+	if err := e.SetLocalRLOCs([]netip.Addr{renumbered}); !errors.As(err, &sc) || sc.Old != rlocA4 {
+		t.Errorf("outer source change: %v, want a SourceChangeError from %v", err, rlocA4)
+	}
+	if !e.isLocalRLOC(rlocA4) {
+		t.Error("a refused change changed the local RLOCs")
 	}
 }

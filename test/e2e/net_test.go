@@ -3,19 +3,15 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/lab"
-	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 )
 
 // twoSites is the network of the tunnel-router tests:
@@ -200,105 +196,24 @@ func (n *network) clearMapCache(node string) error {
 	return err
 }
 
-// ping runs ping in node until one try of three answers.
+// ping, tcpEcho, addAddr and setIface are the lab's, failing the test
+// where nothing else can go on.
 func (n *network) ping(node, dst string, extra ...string) error {
-	var out []byte
-	var err error
-	for range 3 {
-		args := append([]string{"ping", "-n", "-c", "3", "-i", "0.2", "-W", "1"}, extra...)
-		out, err = n.lab.Exec(node, append(args, dst)...).CombinedOutput()
-		if err == nil {
-			return nil
-		}
-	}
-	return fmt.Errorf("ping %s from %s: %v\n%s", dst, node, err, out)
+	return n.lab.Ping(node, dst, extra...)
 }
 
-// tcpEcho opens a TCP listener in node srv, connects from node cli and
-// checks that a message comes back intact.
 func (n *network) tcpEcho(srv, cli string, addr netip.AddrPort) error {
-	var ln net.Listener
-	if err := n.lab.Do(srv, func() (err error) {
-		ln, err = net.Listen("tcp", addr.String())
-		return err
-	}); err != nil {
-		return err
-	}
-	defer ln.Close()
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		buf := make([]byte, 64<<10)
-		for {
-			k, err := c.Read(buf)
-			if err != nil {
-				return
-			}
-			c.Write(buf[:k])
-		}
-	}()
-	var conn net.Conn
-	if err := n.lab.Do(cli, func() (err error) {
-		conn, err = net.DialTimeout("tcp", addr.String(), 5*time.Second)
-		return err
-	}); err != nil {
-		return err
-	}
-	defer conn.Close()
-	msg := strings.Repeat("lisp-e2e-", 20000)
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	go conn.Write([]byte(msg))
-	got := make([]byte, 0, len(msg))
-	buf := make([]byte, 64<<10)
-	for len(got) < len(msg) {
-		k, err := conn.Read(buf)
-		if err != nil {
-			return fmt.Errorf("tcp %s -> %s: read after %d bytes: %v", cli, addr, len(got), err)
-		}
-		got = append(got, buf[:k]...)
-	}
-	if string(got) != msg {
-		return fmt.Errorf("tcp %s -> %s: data differs", cli, addr)
-	}
-	return nil
+	return n.lab.TCPEcho(srv, cli, addr)
 }
 
-// addAddr puts an address on an interface of a node.
 func (n *network) addAddr(node, iface, prefix string) {
-	err := n.lab.Do(node, func() error {
-		l, err := netlink.LinkByName(iface)
-		if err != nil {
-			return err
-		}
-		a, err := netlink.ParseAddr(prefix)
-		if err != nil {
-			return err
-		}
-		a.Flags |= unix.IFA_F_NOPREFIXROUTE
-		return netlink.AddrAdd(l, a)
-	})
-	if err != nil {
+	if err := n.lab.AddAddr(node, iface, prefix); err != nil {
 		n.t.Fatal(err)
 	}
 }
 
-// setIface cuts or restores one interface of a node (both ends of a link
-// are not needed: the RLOC behind it stops answering).
 func (n *network) setIface(node, iface string, up bool) {
-	err := n.lab.Do(node, func() error {
-		l, err := netlink.LinkByName(iface)
-		if err != nil {
-			return err
-		}
-		if up {
-			return netlink.LinkSetUp(l)
-		}
-		return netlink.LinkSetDown(l)
-	})
-	if err != nil {
+	if err := n.lab.SetIface(node, iface, up); err != nil {
 		n.t.Fatal(err)
 	}
 }
