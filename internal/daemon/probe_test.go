@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lispd/lispd/internal/dataplane"
+	"github.com/lispd/lispd/internal/dataplane/dptest"
 	"github.com/lispd/lispd/internal/lisptest"
 	"github.com/lispd/lispd/wire"
 )
@@ -30,7 +32,10 @@ xtr:
   database:
     - eid-prefix: 198.51.100.0/24
       locators: [{address: %s}, {address: %s}]
-`, first, second), newWith(Options{}))
+`, first, second), newWith(Options{Devices: &Devices{
+		TUN:      func(_ uint32, mtu int) (dataplane.TUN, error) { return dptest.NewTUN(mtu, 16), nil },
+		Underlay: dptest.NewNet().Attach(16, first, second),
+	}}))
 	port := n.D.transport.Addrs()[0].Port()
 	for _, probed := range []netip.Addr{first, second} {
 		req := &wire.MapRequest{Probe: true, Nonce: 42, ITRRLOCs: []wire.Address{wire.AddrFromIP(prober)},

@@ -14,6 +14,7 @@ import (
 
 	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/lab"
+	"github.com/lispd/lispd/internal/tshark"
 )
 
 // Options configure a demo run.
@@ -66,13 +67,11 @@ func Run(ctx context.Context, o Options) (err error) {
 		}
 	}()
 	if o.Capture != "" {
-		p, err := l.Start("core", "capture", []string{"tshark", "-q", "-i", "any", "-w", o.Capture,
-			"-f", "udp port 4341 or udp port 4342"}, nil)
+		c, err := tshark.Start(l, "core", "capture", o.Capture, tshark.LISPFilter)
 		if err != nil {
 			return err
 		}
-		defer p.Stop()
-		time.Sleep(1500 * time.Millisecond) // tshark starts capturing after a moment
+		defer c.Stop()
 	}
 	if err := n.StartLispd(); err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 
 	"github.com/lispd/lispd/internal/demo"
 	"github.com/lispd/lispd/internal/lab"
+	"github.com/lispd/lispd/internal/tshark"
 )
 
 // TestDemoStory runs `lisplab demo`'s story: every step must pass, with
@@ -27,7 +28,7 @@ func TestDemoStory(t *testing.T) {
 	}
 	var out bytes.Buffer
 	capture := ""
-	if _, err := exec.LookPath("tshark"); err == nil {
+	if _, err := tshark.Find(); err == nil {
 		capture = filepath.Join(dir, "demo.pcap")
 	} else {
 		t.Log("tshark not installed: the capture check is skipped")
@@ -40,15 +41,17 @@ func TestDemoStory(t *testing.T) {
 		t.Fatal(err)
 	}
 	if capture != "" {
-		// Wireshark reads the whole run: no malformed frame, no expert error.
-		bad, err := exec.Command("tshark", "-n", "-r", capture, "-Y", "_ws.malformed || _ws.expert.severity >= 8388608",
-			"-T", "fields", "-e", "frame.number").Output()
-		if err != nil || len(bytes.TrimSpace(bad)) > 0 {
-			t.Errorf("tshark: malformed frames in the demo capture (%v): %s", err, bad)
+		// Wireshark reads the whole run: no malformed frame, no expert
+		// warning or error (TCP sequence analysis aside).
+		findings, err := tshark.Check(capture)
+		if err != nil {
+			t.Error(err)
 		}
-		all, _ := exec.Command("tshark", "-n", "-r", capture, "-Y", "lisp || lisp-data", "-T", "fields", "-e", "frame.number").Output()
-		if n := bytes.Count(all, []byte("\n")); n < 1000 {
-			t.Errorf("the capture holds only %d LISP frames", n)
+		for _, f := range findings {
+			t.Errorf("tshark: %s", f)
+		}
+		if n, err := tshark.Count(capture, "lisp || lisp-data"); err != nil || n < 1000 {
+			t.Errorf("the capture holds only %d LISP frames (%v)", n, err)
 		}
 	}
 	if names, _ := lab.List(); !slices.Contains(names, "demotest") {

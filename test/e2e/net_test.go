@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/lab"
+	"github.com/lispd/lispd/internal/tshark"
 )
 
 // twoSites is the network of the tunnel-router tests:
@@ -218,23 +218,25 @@ func (n *network) setIface(node, iface string, up bool) {
 	}
 }
 
-// capture records the LISP traffic of the core router with tshark.
+// capture records the LISP traffic of the core router with tshark; stop
+// returns the complete capture's path ("" without tshark).
 func (n *network) capture() (stop func() string) {
-	if _, err := exec.LookPath("tshark"); err != nil {
-		n.t.Log("tshark not installed: no capture")
+	if _, err := tshark.Find(); err != nil {
+		n.t.Log(err, ": no capture")
 		return func() string { return "" }
 	}
 	path := filepath.Join(os.Getenv("E2E_KEEP"), "core.pcap")
 	if os.Getenv("E2E_KEEP") == "" {
 		path = filepath.Join(n.dir, "core.pcap")
 	}
-	p, err := n.lab.Start("core", "tshark", []string{"tshark", "-q", "-i", "any", "-w", path, "-f", "udp port 4341 or udp port 4342"}, nil)
+	c, err := tshark.Start(n.lab, "core", "tshark", path, tshark.LISPFilter)
 	if err != nil {
 		n.t.Fatal(err)
 	}
-	time.Sleep(1500 * time.Millisecond) // tshark needs a moment before it captures
 	return func() string {
-		p.Stop()
+		if err := c.Stop(); err != nil {
+			n.t.Error(err)
+		}
 		return path
 	}
 }
