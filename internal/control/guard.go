@@ -16,12 +16,15 @@ const DefaultGuardDestinations = 1 << 16
 // ReplyGuard keeps lispd from being a reflector. A Map-Request names where
 // its answer goes (the ITR-RLOCs), and a Map-Register's source address can
 // be spoofed, so every Map-Reply and Map-Notify passes here before it
-// leaves: it must go to a global unicast address that is not ours
-// (RFC 9301 §5.4: never a broadcast or multicast RLOC), and each
+// leaves: it must go to a global unicast address (RFC 9301 §5.4: never a
+// broadcast or multicast RLOC), and each
 // destination gets a token bucket (§5.4: Map-Replies MUST be rate limited)
 // so that a flood of requests naming one victim costs the victim at most a
 // burst and then the bucket's rate. Other messages (Map-Registers,
 // forwarded ECMs, probes) go to configured or registered peers and pass.
+// Whether an ITR-RLOC is one of our own addresses (Ours) is for the
+// dispatcher to decide, which knows who asked: an xTR asking its own
+// co-located Map-Resolver legitimately names its own address.
 //
 // Loopback is a destination only for what came over loopback: a request
 // that reached one of our loopback addresses was sent by this host, and
@@ -48,9 +51,8 @@ func NewReplyGuard(rate float64, burst int, now func() time.Time, dropped func(D
 	return g
 }
 
-// SetOwn replaces the set of our own addresses: answers to them are
-// dropped (they would only come back to us). Loopback addresses in it are
-// ignored; loopback follows the rule above.
+// SetOwn replaces the set of our own addresses (Ours). Loopback addresses
+// in it are ignored: daemons on one host share 127.0.0.0/8 and ::1.
 func (g *ReplyGuard) SetOwn(addrs []netip.Addr) {
 	m := make(map[netip.Addr]struct{}, len(addrs))
 	for _, a := range addrs {
@@ -69,16 +71,16 @@ func (g *ReplyGuard) Destination(dst, local netip.Addr) DropReason {
 	if !unicast(dst) {
 		return DropReplyNotGlobalUnicast
 	}
-	if dst.IsLoopback() {
-		if local.IsValid() && !local.IsUnspecified() && !local.IsLoopback() {
-			return DropReplyNotGlobalUnicast
-		}
-		return Handled
-	}
-	if _, ours := (*g.own.Load())[dst]; ours || dst == local {
-		return DropReplyToSelf
+	if dst.IsLoopback() && local.IsValid() && !local.IsUnspecified() && !local.IsLoopback() {
+		return DropReplyNotGlobalUnicast
 	}
 	return Handled
+}
+
+// Ours reports whether a is one of our own non-loopback addresses.
+func (g *ReplyGuard) Ours(a netip.Addr) bool {
+	_, ours := (*g.own.Load())[a.Unmap()]
+	return ours
 }
 
 // unicast reports whether a is an address an answer may go to at all: not

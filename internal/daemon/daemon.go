@@ -516,9 +516,11 @@ func checkInner(ecm *wire.ECM) control.DropReason {
 }
 
 // replyAddr picks where a Map-Reply to r goes: an ITR-RLOC the guard
-// accepts, of the family the request came in on if there is one, else the
-// first; the port is the one the ITR sent the Map-Request from. Without
-// one it says why: no ITR-RLOC at all, or why the guard refused the first.
+// accepts and that is not one of our addresses (unless the request came
+// from it: an xTR asking its co-located Map-Resolver), of the family the
+// request came in on if there is one, else the first; the port is the one
+// the ITR sent the Map-Request from. Without one it says why: no ITR-RLOC
+// at all, or why the first was refused.
 func (d *Daemon) replyAddr(req *wire.MapRequest, port uint16, r *control.Request) (netip.AddrPort, control.DropReason) {
 	var first netip.Addr
 	refused := control.DropNoITRRLOC
@@ -528,7 +530,11 @@ func (d *Daemon) replyAddr(req *wire.MapRequest, port uint16, r *control.Request
 			continue
 		}
 		ip = ip.Unmap()
-		if reason := d.guard.Destination(ip, r.Local.Addr()); reason != control.Handled {
+		reason := d.guard.Destination(ip, r.Local.Addr())
+		if reason == control.Handled && !ip.IsLoopback() && ip != r.Src.Addr() && (ip == r.Local.Addr() || d.guard.Ours(ip)) {
+			reason = control.DropReplyToSelf
+		}
+		if reason != control.Handled {
 			if refused == control.DropNoITRRLOC {
 				refused = reason
 			}
