@@ -42,6 +42,35 @@ func drops(t *testing.T, d *Daemon, reason string) uint64 {
 	return lisptest.Counter(t, d.stats, "control.packets_dropped{reason="+reason+"}")
 }
 
+// requestECM is an ECM'd Map-Request for 198.51.100.7 from src, inner
+// ports sport > dport, naming rlocs as ITR-RLOCs.
+func requestECM(src netip.Addr, sport, dport uint16, rlocs ...netip.Addr) *wire.ECM {
+	req := &wire.MapRequest{Nonce: 1, Records: []wire.RequestRecord{{MaskLen: 32, EID: wire.AddrFromIP(netip.MustParseAddr("198.51.100.7"))}}}
+	for _, a := range rlocs {
+		req.ITRRLOCs = append(req.ITRRLOCs, wire.AddrFromIP(a))
+	}
+	return &wire.ECM{IP: wire.InnerIP{Src: src, Dst: netip.MustParseAddr("198.51.100.7"), TTL: 64},
+		SrcPort: sport, DstPort: dport, Message: req}
+}
+
+// expectDrop checks what one message fed to d drew: with reason "" one
+// answer, else none and reason counted once.
+func expectDrop(t *testing.T, d *Daemon, out *control.Out, name, reason string) {
+	t.Helper()
+	if reason == "" {
+		if out.Len() != 1 {
+			t.Errorf("%s: %d answers, want 1", name, out.Len())
+		}
+		return
+	}
+	if out.Len() != 0 {
+		t.Errorf("%s: answered", name)
+	}
+	if got := drops(t, d, reason); got != 1 {
+		t.Errorf("%s: %s counted %d, want 1", name, reason, got)
+	}
+}
+
 // TestReflectionITRRLOC performs the reflection attack of issue #12 (7): an
 // ECM'd Map-Request from the network whose only ITR-RLOC is an address
 // the Map-Reply must never go to. Each is dropped, counted, and nothing is
@@ -68,24 +97,10 @@ func TestReflectionITRRLOC(t *testing.T) {
 		{"2001:db8::21", "192.0.2.21", ""},
 	} {
 		d := msAt()
-		itr := netip.MustParseAddr(tc.rloc)
-		req := &wire.MapRequest{Nonce: 1, ITRRLOCs: []wire.Address{wire.AddrFromIP(itr)},
-			Records: []wire.RequestRecord{{MaskLen: 32, EID: wire.AddrFromIP(netip.MustParseAddr("198.51.100.7"))}}}
-		ecm := &wire.ECM{IP: wire.InnerIP{Src: netip.MustParseAddr(tc.src), Dst: netip.MustParseAddr("198.51.100.7"), TTL: 64},
-			SrcPort: 61000, DstPort: wire.ControlPort, Message: req}
-		out := feed(t, d, ecm, netip.AddrPortFrom(netip.MustParseAddr(tc.src), 61000), local)
-		if tc.reason == "" {
-			if out.Len() != 1 {
-				t.Errorf("ITR-RLOC %s: %d answers, want 1", tc.rloc, out.Len())
-			}
-			continue
-		}
-		if out.Len() != 0 {
-			t.Errorf("ITR-RLOC %s: answered", tc.rloc)
-		}
-		if got := drops(t, d, tc.reason); got != 1 {
-			t.Errorf("ITR-RLOC %s: %s counted %d, want 1", tc.rloc, tc.reason, got)
-		}
+		src := netip.MustParseAddr(tc.src)
+		ecm := requestECM(src, 61000, wire.ControlPort, netip.MustParseAddr(tc.rloc))
+		out := feed(t, d, ecm, netip.AddrPortFrom(src, 61000), local)
+		expectDrop(t, d, out, "ITR-RLOC "+tc.rloc, tc.reason)
 	}
 }
 
@@ -94,10 +109,7 @@ func TestReflectionITRRLOC(t *testing.T) {
 func TestReflectionPicksUsableITRRLOC(t *testing.T) {
 	d := msAt()
 	good := netip.MustParseAddr("203.0.113.9")
-	req := &wire.MapRequest{Nonce: 1, ITRRLOCs: []wire.Address{wire.AddrFromIP(netip.MustParseAddr("224.0.0.1")), wire.AddrFromIP(good)},
-		Records: []wire.RequestRecord{{MaskLen: 32, EID: wire.AddrFromIP(netip.MustParseAddr("198.51.100.7"))}}}
-	ecm := &wire.ECM{IP: wire.InnerIP{Src: good, Dst: netip.MustParseAddr("198.51.100.7"), TTL: 64},
-		SrcPort: 61000, DstPort: wire.ControlPort, Message: req}
+	ecm := requestECM(good, 61000, wire.ControlPort, netip.MustParseAddr("224.0.0.1"), good)
 	var sent netip.AddrPort
 	d.mux = control.Mux{}
 	d.mux.Handle(wire.TypeECM, func(r *control.Request, _ control.Sender) control.DropReason {
@@ -115,10 +127,8 @@ func TestReflectionPicksUsableITRRLOC(t *testing.T) {
 // root-free tests run every daemon on 127.0.0.0/8).
 func TestReflectionLoopbackFromLoopback(t *testing.T) {
 	d := msAt()
-	req := &wire.MapRequest{Nonce: 1, ITRRLOCs: []wire.Address{wire.AddrFromIP(netip.MustParseAddr("127.0.0.1"))},
-		Records: []wire.RequestRecord{{MaskLen: 32, EID: wire.AddrFromIP(netip.MustParseAddr("198.51.100.7"))}}}
-	ecm := &wire.ECM{IP: wire.InnerIP{Src: netip.MustParseAddr("127.0.0.1"), Dst: netip.MustParseAddr("198.51.100.7"), TTL: 64},
-		SrcPort: 61000, DstPort: wire.ControlPort, Message: req}
+	lo := netip.MustParseAddr("127.0.0.1")
+	ecm := requestECM(lo, 61000, wire.ControlPort, lo)
 	if out := feed(t, d, ecm, netip.MustParseAddrPort("127.0.0.1:61000"), netip.MustParseAddrPort("127.0.0.2:4342")); out.Len() != 1 {
 		t.Errorf("%d answers on loopback, want 1", out.Len())
 	}
@@ -153,16 +163,10 @@ func TestReflectionProbe(t *testing.T) {
 func TestDontMapReply(t *testing.T) {
 	d := msAt()
 	itr := netip.MustParseAddr("192.0.2.21")
-	req := &wire.MapRequest{DontReply: true, Nonce: 1, ITRRLOCs: []wire.Address{wire.AddrFromIP(itr)},
-		Records: []wire.RequestRecord{{MaskLen: 32, EID: wire.AddrFromIP(netip.MustParseAddr("198.51.100.7"))}}}
-	ecm := &wire.ECM{IP: wire.InnerIP{Src: itr, Dst: netip.MustParseAddr("198.51.100.7"), TTL: 64},
-		SrcPort: 61000, DstPort: wire.ControlPort, Message: req}
-	if out := feed(t, d, ecm, netip.AddrPortFrom(itr, 61000), netip.MustParseAddrPort("192.0.2.1:4342")); out.Len() != 0 {
-		t.Errorf("D set: %d answers", out.Len())
-	}
-	if got := drops(t, d, "dont-map-reply"); got != 1 {
-		t.Errorf("dont-map-reply counted %d, want 1", got)
-	}
+	ecm := requestECM(itr, 61000, wire.ControlPort, itr)
+	ecm.Message.(*wire.MapRequest).DontReply = true
+	out := feed(t, d, ecm, netip.AddrPortFrom(itr, 61000), netip.MustParseAddrPort("192.0.2.1:4342"))
+	expectDrop(t, d, out, "D set", "dont-map-reply")
 	rloc := netip.MustParseAddr("192.0.2.1")
 	x := dispatcher(nil, xtr.New(xtr.Options{ETR: true, LocalRLOCs: []netip.Addr{rloc},
 		Database: etrDB(rloc)}))
@@ -178,12 +182,7 @@ func TestDontMapReply(t *testing.T) {
 // 4341. Each forged ECM is dropped and counted, and nothing answers it.
 func TestECMInnerHeader(t *testing.T) {
 	itr := netip.MustParseAddr("192.0.2.21")
-	build := func(src, dst uint16) *wire.ECM {
-		req := &wire.MapRequest{Nonce: 1, ITRRLOCs: []wire.Address{wire.AddrFromIP(itr)},
-			Records: []wire.RequestRecord{{MaskLen: 32, EID: wire.AddrFromIP(netip.MustParseAddr("198.51.100.7"))}}}
-		return &wire.ECM{IP: wire.InnerIP{Src: itr, Dst: netip.MustParseAddr("198.51.100.7"), TTL: 64},
-			SrcPort: src, DstPort: dst, Message: req}
-	}
+	build := func(src, dst uint16) *wire.ECM { return requestECM(itr, src, dst, itr) }
 	kept := func(e *wire.ECM, udp uint16) *wire.ECM {
 		b, err := wire.Encode(e) // the right IPv4 header checksum, then a chosen UDP one
 		if err != nil {
@@ -214,18 +213,7 @@ func TestECMInnerHeader(t *testing.T) {
 	} {
 		d := msAt()
 		out := feed(t, d, tc.ecm, netip.AddrPortFrom(itr, 61000), netip.MustParseAddrPort("192.0.2.1:4342"))
-		if tc.reason == "" {
-			if out.Len() != 1 {
-				t.Errorf("%s: %d answers, want 1", tc.name, out.Len())
-			}
-			continue
-		}
-		if out.Len() != 0 {
-			t.Errorf("%s: answered", tc.name)
-		}
-		if got := drops(t, d, tc.reason); got != 1 {
-			t.Errorf("%s: %s counted %d, want 1", tc.name, tc.reason, got)
-		}
+		expectDrop(t, d, out, tc.name, tc.reason)
 	}
 }
 
