@@ -1,6 +1,6 @@
 // Package admin is lispd's operator interface: a JSON-over-HTTP API on a
-// unix socket (mode 0600) that lispctl talks to, and an optional TCP
-// listener with Prometheus /metrics and /debug/pprof. Handlers are thin
+// unix socket (mode 0600) that lispctl talks to, and optional TCP
+// listeners: Prometheus /metrics, and /debug/pprof apart. Handlers are thin
 // wrappers around the roles' typed methods; the API itself (paths,
 // types, client) is internal/adminapi.
 package admin
@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
@@ -109,7 +110,8 @@ func (s *Server) ListenUnix(path string) error {
 }
 
 // ListenMetrics serves /metrics (the registry's counters, plus Go runtime
-// metrics) and /debug/pprof on a TCP address; it returns the bound address.
+// metrics) on a TCP address; it returns the bound address. The listener
+// has no authentication, so one reachable from the network is logged.
 func (s *Server) ListenMetrics(addr string, reg *stats.Registry) (net.Addr, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -119,13 +121,47 @@ func (s *Server) ListenMetrics(addr string, reg *stats.Registry) (net.Addr, erro
 	pr.MustRegister(NewCollector(reg), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(pr, promhttp.HandlerOpts{}))
+	s.warnIfExposed("metrics", ln.Addr())
+	s.serve(ln, mux)
+	return ln.Addr(), nil
+}
+
+// ListenPProf serves /debug/pprof on a TCP address of its own, apart from
+// /metrics: profiles and the command line are for the operator at the
+// host, counters may be for a scraper elsewhere.
+func (s *Server) ListenPProf(addr string) (net.Addr, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("pprof listener: %w", err)
+	}
+	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	s.warnIfExposed("pprof", ln.Addr())
 	s.serve(ln, mux)
 	return ln.Addr(), nil
+}
+
+// warnIfExposed logs a listener bound to anything but loopback: anyone
+// who reaches it reads it, unauthenticated.
+func (s *Server) warnIfExposed(what string, a net.Addr) {
+	if !loopback(a) {
+		s.log.Warn("listener reachable beyond this host, unauthenticated", "listener", what, "address", a.String())
+	}
+}
+
+// loopback reports whether a is a TCP address on loopback only (a
+// wildcard address is not).
+func loopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok {
+		return false
+	}
+	ip, ok := netip.AddrFromSlice(ta.IP)
+	return ok && ip.Unmap().IsLoopback()
 }
 
 // Close stops every listener and waits for them.

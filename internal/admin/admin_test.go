@@ -265,8 +265,47 @@ func TestListenMetrics(t *testing.T) {
 	if _, body := fetch("/metrics"); !strings.Contains(body, "lisp_dataplane_encapsulated_total 43\n") {
 		t.Error("/metrics did not show the counter's new value 43")
 	}
-	if code, body := fetch("/debug/pprof/"); code != http.StatusOK || !strings.Contains(body, "goroutine") {
-		t.Errorf("GET /debug/pprof/ = %d", code)
+	// pprof has a listener of its own (admin.pprof), never this one.
+	if code, _ := fetch("/debug/pprof/"); code != http.StatusNotFound {
+		t.Errorf("GET /debug/pprof/ on the metrics listener = %d, want 404", code)
+	}
+}
+
+// TestListenPProf: /debug/pprof is served on its own listener, without
+// /metrics, and a listener beyond loopback is logged (unauthenticated).
+func TestListenPProf(t *testing.T) {
+	var logs strings.Builder
+	s := admin.New(slog.New(slog.NewTextHandler(&logs, nil)))
+	t.Cleanup(s.Close)
+	addr, err := s.ListenPProf("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	for path, want := range map[string]int{"/debug/pprof/": http.StatusOK, "/metrics": http.StatusNotFound} {
+		resp, err := hc.Get("http://" + addr.String() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s = %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+	if logs.Len() != 0 {
+		t.Errorf("loopback listener logged %q", logs.String())
+	}
+	// The wildcard address reaches beyond this host.
+	if _, err := s.ListenMetrics(":0", stats.NewRegistry()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ListenPProf("[::]:0"); err != nil {
+		t.Skip("no IPv6:", err)
+	}
+	for _, want := range []string{"listener=metrics", "listener=pprof", "level=WARN"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log %q lacks %q", logs.String(), want)
+		}
 	}
 }
 

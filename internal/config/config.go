@@ -29,6 +29,12 @@ const (
 	DefaultPerSourceBurst = 2000   // tokens in each per-source bucket
 	DefaultGlobalRate     = 200000 // control messages per second in total
 	DefaultGlobalBurst    = 400000 // twice the rate, as for the per-source bucket
+	// Map-Replies and Map-Notifies to one destination address: a burst
+	// for an ITR that resolves many EIDs at once, then a rate that makes
+	// lispd useless as a reflector (RFC 9301 §5.4). The RFC's one per 3 s
+	// would let an ITR learn one new EID every 3 s from its Map-Resolver.
+	DefaultPerDestinationRate  = 100
+	DefaultPerDestinationBurst = 1000
 
 	DefaultRegistrationTimeout = 3 * time.Minute  // RFC 9301 §8.2: three missed 60 s registrations
 	DefaultMaxSubscriptions    = 100000           // RFC 9437 subscriptions held at once
@@ -88,7 +94,8 @@ type Log struct {
 // Admin configures the operator interfaces.
 type Admin struct {
 	Socket  string // unix socket lispctl talks to
-	Metrics string // HOST:PORT for Prometheus /metrics and /debug/pprof; "" = off
+	Metrics string // HOST:PORT for Prometheus /metrics; "" = off
+	PProf   string // HOST:PORT for /debug/pprof; "" = off (the default: it exposes the process)
 }
 
 // Control configures the UDP 4342 control-plane transport.
@@ -105,6 +112,10 @@ type RateLimit struct {
 	PerSourceBurst int
 	Global         float64 // messages per second in total
 	GlobalBurst    int
+	// PerDestination bounds the Map-Replies and Map-Notifies sent to one
+	// address, whoever asked for them (reflection).
+	PerDestination      float64
+	PerDestinationBurst int
 }
 
 // MapServer turns the Map-Server role on (RFC 9301 §8).

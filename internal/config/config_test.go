@@ -41,7 +41,8 @@ func defaultControl() Control {
 	return Control{
 		Addresses: addrs("0.0.0.0", "::"),
 		Port:      4342,
-		RateLimit: RateLimit{PerSource: 1000, PerSourceBurst: 2000, Global: 200000, GlobalBurst: 400000},
+		RateLimit: RateLimit{PerSource: 1000, PerSourceBurst: 2000, Global: 200000, GlobalBurst: 400000,
+			PerDestination: 100, PerDestinationBurst: 1000},
 	}
 }
 
@@ -59,11 +60,12 @@ func TestFull(t *testing.T) {
 	want := &Config{
 		File:  "testdata/full.yaml",
 		Log:   Log{Level: slog.LevelDebug, Format: "json"},
-		Admin: Admin{Socket: "/tmp/lispd-test.sock", Metrics: "[::1]:9342"},
+		Admin: Admin{Socket: "/tmp/lispd-test.sock", Metrics: "[::1]:9342", PProf: "127.0.0.1:6060"},
 		Control: Control{
 			Addresses: addrs("192.0.2.1", "2001:db8::1", "192.0.2.2"), // IPv4-mapped is unmapped
 			Port:      14342,
-			RateLimit: RateLimit{PerSource: 50.5, PerSourceBurst: 100, Global: 10000, GlobalBurst: 20000},
+			RateLimit: RateLimit{PerSource: 50.5, PerSourceBurst: 100, Global: 10000, GlobalBurst: 20000,
+				PerDestination: 0.5, PerDestinationBurst: 30},
 		},
 		MapServer: &MapServer{
 			RegistrationTimeout:  5 * time.Minute,

@@ -362,7 +362,7 @@ func TestVisitBudget(t *testing.T) {
 		t.Fatalf("full.yaml needs more than 1000 visits: %v", err)
 	}
 	_, err = parse(data, "testdata/full.yaml", 50)
-	want := "testdata/full.yaml:25: document too complex (aliases expand it too much)"
+	want := "testdata/full.yaml:26: document too complex (aliases expand it too much)"
 	if err == nil || err.Error() != want {
 		t.Errorf("got %v, want %s", err, want)
 	}

@@ -19,6 +19,7 @@ func (p *parser) config(root *yaml.Node) *Config {
 			RateLimit: RateLimit{
 				PerSource: DefaultPerSourceRate, PerSourceBurst: DefaultPerSourceBurst,
 				Global: DefaultGlobalRate, GlobalBurst: DefaultGlobalBurst,
+				PerDestination: DefaultPerDestinationRate, PerDestinationBurst: DefaultPerDestinationBurst,
 			},
 		},
 	}
@@ -75,6 +76,7 @@ func (p *parser) admin(n *yaml.Node, path string, a *Admin) {
 	p.fields(n, path, map[string]setter{
 		"socket":  p.nonEmptyTo(&a.Socket),
 		"metrics": p.hostPortTo(&a.Metrics),
+		"pprof":   p.hostPortTo(&a.PProf),
 	})
 }
 
@@ -91,10 +93,12 @@ func (p *parser) control(n *yaml.Node, path string, c *Control) {
 
 func (p *parser) rateLimit(n *yaml.Node, path string, r *RateLimit) {
 	p.fields(n, path, map[string]setter{
-		"per-source":       p.rateTo(&r.PerSource),
-		"per-source-burst": intTo(p, &r.PerSourceBurst, 1, 1<<31-1),
-		"global":           p.rateTo(&r.Global),
-		"global-burst":     intTo(p, &r.GlobalBurst, 1, 1<<31-1),
+		"per-source":            p.rateTo(&r.PerSource),
+		"per-source-burst":      intTo(p, &r.PerSourceBurst, 1, 1<<31-1),
+		"global":                p.rateTo(&r.Global),
+		"global-burst":          intTo(p, &r.GlobalBurst, 1, 1<<31-1),
+		"per-destination":       p.rateTo(&r.PerDestination),
+		"per-destination-burst": intTo(p, &r.PerDestinationBurst, 1, 1<<31-1),
 	})
 }
 

@@ -30,8 +30,11 @@ const (
 // Out collects the replies a handler wants sent; they go out in one batch
 // after the received batch is handled.
 type Out struct {
-	msgs []outMsg
-	buf  []byte // the queued messages back to back: one buffer, reused
+	// Guard, when set, decides whether each Map-Reply and Map-Notify may
+	// be sent; those it refuses are not queued (it counts them).
+	Guard *ReplyGuard
+	msgs  []outMsg
+	buf   []byte // the queued messages back to back: one buffer, reused
 }
 
 type outMsg struct {
@@ -43,6 +46,9 @@ type outMsg struct {
 
 // Send queues b (copied) for to, from local address src (invalid: any).
 func (o *Out) Send(b []byte, src netip.Addr, to netip.AddrPort) {
+	if o.Guard != nil && o.Guard.Check(b, src, to.Addr()) != Handled {
+		return
+	}
 	start := len(o.buf)
 	o.buf = append(o.buf, b...)
 	o.msgs = append(o.msgs, outMsg{start: start, end: len(o.buf), to: to, src: src})
@@ -78,7 +84,12 @@ type Transport struct {
 	socks []*sock
 	log   *slog.Logger
 	wg    sync.WaitGroup
+	guard *ReplyGuard // nil: every message is sent
 }
+
+// SetGuard makes g decide on every Map-Reply and Map-Notify sent, as
+// answers (Out) and by Send. Call it before Serve.
+func (t *Transport) SetGuard(g *ReplyGuard) { t.guard = g }
 
 // Listen opens one socket per address on port; no addresses means the
 // wildcard addresses of both families (IPv6 only if the host has it).
@@ -132,21 +143,31 @@ func openSock(ap netip.AddrPort, wildcard bool) (*sock, error) {
 	if ap.Addr().Is6() {
 		network = "udp6"
 	}
-	lc := net.ListenConfig{}
-	if ap.Addr().IsUnspecified() {
-		// A dynamic-EID notify group binds its multicast
-		// address on this port too: that needs SO_REUSEADDR on both, and
-		// IP_MULTICAST_ALL off so this socket does not get the group's
-		// datagrams as well.
-		lc.Control = func(_, _ string, rc syscall.RawConn) error {
-			return rc.Control(func(fd uintptr) {
+	var sockErr error
+	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+		err := rc.Control(func(fd uintptr) {
+			// Go turns SO_BROADCAST on for every UDP socket; nothing
+			// lispd sends on the control port goes to a broadcast
+			// address, so the kernel refuses one (EACCES) even if a
+			// check above missed it (a subnet broadcast address only
+			// the routing table knows).
+			sockErr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BROADCAST, 0)
+			if ap.Addr().IsUnspecified() {
+				// A dynamic-EID notify group binds its multicast
+				// address on this port too: that needs SO_REUSEADDR on
+				// both, and IP_MULTICAST_ALL off so this socket does
+				// not get the group's datagrams as well.
 				_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
 				if !ap.Addr().Is6() {
 					_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0)
 				}
-			})
+			}
+		})
+		if err != nil {
+			return err
 		}
-	}
+		return sockErr
+	}}
 	pc, err := lc.ListenPacket(context.Background(), network, net.UDPAddrFromAddrPort(ap).String())
 	if err != nil {
 		return nil, fmt.Errorf("control socket %s: %w", ap, err)
@@ -217,7 +238,7 @@ func (t *Transport) readLoop(ctx context.Context, s *sock, h ReceiveFunc) {
 			ms[i].OOB = make([]byte, oobLen)
 		}
 	}
-	var out Out
+	out := Out{Guard: t.guard}
 	var r Request
 	for {
 		for i := range ms {
@@ -334,8 +355,14 @@ func (t *Transport) pick(dst, src netip.Addr, prefer *sock) *sock {
 }
 
 // Send sends one message now (timers use it: retransmissions, unsolicited
-// Map-Notifies). src may be invalid.
+// Map-Notifies). src may be invalid. A message the guard refuses is not
+// sent: the error is a *ReplyDroppedError.
 func (t *Transport) Send(b []byte, src netip.Addr, to netip.AddrPort) error {
+	if t.guard != nil {
+		if reason := t.guard.Check(b, src, to.Addr()); reason != Handled {
+			return &ReplyDroppedError{Reason: reason, To: to}
+		}
+	}
 	s := t.pick(to.Addr(), src, nil)
 	if s == nil {
 		return fmt.Errorf("no control socket for %s", to)

@@ -7,6 +7,7 @@ package daemon
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/netip"
 	"sync"
 	"time"
@@ -77,8 +78,10 @@ type Daemon struct {
 
 	mux                               control.Mux // the roles' handlers by message type
 	limRequest, limRegister, limOther *limiter
-	c                                 counters
-	malformedLog                      bucket
+	// guard decides where answers may go and how many (reflection).
+	guard        *control.ReplyGuard
+	c            counters
+	malformedLog control.TokenBucket
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -101,11 +104,14 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	d.limRequest = newLimiter(rl.PerSource, rl.PerSourceBurst, rl.Global, rl.GlobalBurst)
 	d.limRegister = newLimiter(rl.PerSource, rl.PerSourceBurst, rl.Global, rl.GlobalBurst)
 	d.limOther = newLimiter(rl.PerSource, rl.PerSourceBurst, rl.Global, rl.GlobalBurst)
+	d.guard = control.NewReplyGuard(rl.PerDestination, rl.PerDestinationBurst, d.now, d.countDrop)
 	t, err := control.Listen(cfg.Control.Addresses, cfg.Control.Port, d.log)
 	if err != nil {
 		return nil, err
 	}
 	d.transport = t
+	t.SetGuard(d.guard)
+	d.refreshOwnAddrs()
 	if err := d.buildRoles(cfg, opts); err != nil {
 		t.Close()
 		return nil, err
@@ -127,6 +133,13 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 			return nil, err
 		}
 		d.metrics = a.String()
+	}
+	if cfg.Admin.PProf != "" {
+		if _, err := d.admin.ListenPProf(cfg.Admin.PProf); err != nil {
+			t.Close()
+			d.admin.Close()
+			return nil, err
+		}
 	}
 	return d, nil
 }
@@ -301,15 +314,41 @@ func (d *Daemon) Stop() {
 	}
 }
 
+// ownAddrsEvery is how many ticks pass between two readings of the host's
+// addresses (30 s): answers to them are refused.
+const ownAddrsEvery = 120
+
+// refreshOwnAddrs tells the guard our addresses: the control sockets' and
+// every interface's, so that no Map-Request makes us answer ourselves.
+func (d *Daemon) refreshOwnAddrs() {
+	var own []netip.Addr
+	for _, a := range d.transport.Addrs() {
+		own = append(own, a.Addr())
+	}
+	if ifAddrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range ifAddrs {
+			if p, err := netip.ParsePrefix(a.String()); err == nil {
+				own = append(own, p.Addr())
+			}
+		}
+	}
+	d.guard.SetOwn(own)
+}
+
+func (d *Daemon) countDrop(r control.DropReason) { d.c.drops[r].Inc() }
+
 // timers drives the roles' clocks: expiry and retransmission.
 func (d *Daemon) timers(ctx context.Context) {
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
-	for {
+	for tick := 1; ; tick++ {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			if tick%ownAddrsEvery == 0 {
+				d.refreshOwnAddrs()
+			}
 			if ms := d.MapServer(); ms != nil {
 				ms.Tick()
 			}
@@ -392,18 +431,29 @@ func (d *Daemon) handlers() {
 // system; a bare Map-Request is for the xTR only.
 func (d *Daemon) dispatch(r *control.Request, out control.Sender) control.DropReason {
 	t := r.Msg.Type()
+	if req, ok := r.Msg.(*wire.MapRequest); ok && req.DontReply && !req.SMR {
+		// D: the sender wants no Map-Reply (RFC 9301 §5.2), and a
+		// Map-Request asks for nothing else.
+		return control.DropDontMapReply
+	}
 	if ecm, ok := r.Msg.(*wire.ECM); ok {
 		req, ok := ecm.Message.(*wire.MapRequest)
 		if !ok {
 			return control.DropECMNotMapRequest
 		}
+		if reason := checkInner(ecm); reason != control.Handled {
+			return reason
+		}
+		if req.DontReply && !req.SMR {
+			return control.DropDontMapReply
+		}
 		r.Msg, r.ECM = req, ecm
-		var found bool
-		if r.ReplyTo, found = replyAddr(req, ecm.SrcPort, r.Src); !found {
+		reason := control.Handled
+		if r.ReplyTo, reason = d.replyAddr(req, ecm.SrcPort, r); reason != control.Handled {
 			// A pub/sub unsubscription has only an AFI-0 ITR-RLOC (RFC
 			// 9437 §6): its acknowledgement goes where it came from.
-			if !req.HasXTRID || len(req.Records) == 0 || !req.Records[0].Notify {
-				return control.DropNoITRRLOC
+			if reason != control.DropNoITRRLOC || !req.HasXTRID || len(req.Records) == 0 || !req.Records[0].Notify {
+				return reason
 			}
 			r.ReplyTo = netip.AddrPortFrom(r.Src.Addr(), ecm.SrcPort)
 		}
@@ -452,27 +502,55 @@ func (d *Daemon) forUs(req *wire.MapRequest) bool {
 	return ok && d.xtr.Owns(e)
 }
 
-// replyAddr picks where a Map-Reply goes: an ITR-RLOC of the family the
-// request came in on if there is one, else the first usable one; the port
-// is the one the ITR sent the Map-Request from.
-func replyAddr(req *wire.MapRequest, port uint16, from netip.AddrPort) (netip.AddrPort, bool) {
+// checkInner enforces the inner UDP header of an ECM'd Map-Request (RFC
+// 9301 §5.8): both checksums present and right, to port 4342, and from
+// neither 4341 nor 0, since the Map-Reply goes back to that port.
+func checkInner(ecm *wire.ECM) control.DropReason {
+	if ecm.IP.ChecksumsBad || ecm.IP.UDPChecksum == 0 {
+		return control.DropECMInnerChecksum
+	}
+	if ecm.DstPort != wire.ControlPort || ecm.SrcPort == wire.DataPort || ecm.SrcPort == 0 {
+		return control.DropECMInnerPort
+	}
+	return control.Handled
+}
+
+// replyAddr picks where a Map-Reply to r goes: an ITR-RLOC the guard
+// accepts and that is not one of our addresses (unless the request came
+// from it: an xTR asking its co-located Map-Resolver), of the family the
+// request came in on if there is one, else the first; the port is the one
+// the ITR sent the Map-Request from. Without one it says why: no ITR-RLOC
+// at all, or why the first was refused.
+func (d *Daemon) replyAddr(req *wire.MapRequest, port uint16, r *control.Request) (netip.AddrPort, control.DropReason) {
 	var first netip.Addr
+	refused := control.DropNoITRRLOC
 	for _, a := range req.ITRRLOCs {
 		ip, ok := a.Addr()
 		if !ok || ip.IsUnspecified() {
 			continue
 		}
-		if ip.Is4() == from.Addr().Is4() {
-			return netip.AddrPortFrom(ip, port), true
+		ip = ip.Unmap()
+		reason := d.guard.Destination(ip, r.Local.Addr())
+		if reason == control.Handled && !ip.IsLoopback() && ip != r.Src.Addr() && (ip == r.Local.Addr() || d.guard.Ours(ip)) {
+			reason = control.DropReplyToSelf
+		}
+		if reason != control.Handled {
+			if refused == control.DropNoITRRLOC {
+				refused = reason
+			}
+			continue
+		}
+		if ip.Is4() == r.Src.Addr().Is4() {
+			return netip.AddrPortFrom(ip, port), control.Handled
 		}
 		if !first.IsValid() {
 			first = ip
 		}
 	}
 	if first.IsValid() {
-		return netip.AddrPortFrom(first, port), true
+		return netip.AddrPortFrom(first, port), control.Handled
 	}
-	return netip.AddrPort{}, false
+	return netip.AddrPort{}, refused
 }
 
 // drop counts a packet by reason and logs malformed ones at most a few
@@ -482,7 +560,7 @@ func (d *Daemon) drop(reason control.DropReason, r *control.Request, err error) 
 	if err == nil {
 		return
 	}
-	if d.malformedLog.take(d.now().UnixNano(), 2, 10) {
+	if d.malformedLog.Take(d.now().UnixNano(), 2, 10) {
 		d.log.Warn("dropped control packet", "reason", reason.String(), "source", r.Src, "len", len(r.Raw), "err", err)
 	}
 }

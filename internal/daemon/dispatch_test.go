@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lispd/lispd/internal/config"
 	"github.com/lispd/lispd/internal/control"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/internal/mapserver"
@@ -34,7 +35,8 @@ func TestDropCounters(t *testing.T) {
 	}
 	want := []string{"too-short", "malformed", "rate-limit-source", "rate-limit-global", "no-map-server",
 		"ecm-not-map-request", "no-itr-rloc", "eid-not-served", "no-mapping-role", "probe-to-mapping-system",
-		"map-request-not-encapsulated", "unexpected-map-reply", "unexpected-type"}
+		"map-request-not-encapsulated", "unexpected-map-reply", "unexpected-type", "reply-not-global-unicast",
+		"reply-to-self", "rate-limit-destination", "ecm-inner-checksum", "ecm-inner-port", "dont-map-reply"}
 	slices.Sort(want)
 	slices.Sort(labels)
 	if !slices.Equal(labels, want) {
@@ -49,6 +51,7 @@ func dispatcher(ms *mapserver.Server, x *xtr.Server) *Daemon {
 	d := &Daemon{log: slog.New(slog.DiscardHandler), now: time.Now, stats: reg, c: newCounters(reg), ms: ms, xtr: x}
 	d.limRequest = newLimiter(1e9, 1<<20, 1e9, 1<<20)
 	d.limRegister, d.limOther = d.limRequest, d.limRequest
+	d.guard = control.NewReplyGuard(config.DefaultPerDestinationRate, config.DefaultPerDestinationBurst, d.now, d.countDrop)
 	d.handlers()
 	return d
 }

@@ -7,62 +7,37 @@ import (
 	"github.com/lispd/lispd/internal/control"
 )
 
-// bucket is a token bucket refilled at rate tokens per second up to burst.
-type bucket struct {
-	tokens float64
-	last   int64 // unix nanoseconds
-}
-
-func (b *bucket) take(now int64, rate float64, burst int) bool {
-	if b.last == 0 {
-		b.tokens = float64(burst)
-	} else if el := now - b.last; el > 0 {
-		b.tokens = min(float64(burst), b.tokens+rate*float64(el)/1e9)
-	}
-	b.last = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
-}
+// maxLimitedSources bounds the per-source buckets of each class.
+const maxLimitedSources = 1 << 16
 
 // limiter admits control messages of one class: per source address and in
 // total. Classes are separate so that a flood of Map-Requests cannot use up
 // the budget of Map-Registers.
 type limiter struct {
-	mu                    sync.Mutex
-	perSource, global     float64
-	perSourceBurst, gBurs int
-	sources               map[netip.Addr]*bucket
-	all                   bucket
-	maxSources            int
+	sources *control.Buckets // bounded; the least recently seen source goes first
+
+	mu     sync.Mutex // guards all
+	all    control.TokenBucket
+	global float64
+	gBurst int
 }
 
 func newLimiter(perSource float64, perSourceBurst int, global float64, globalBurst int) *limiter {
-	return &limiter{perSource: perSource, perSourceBurst: perSourceBurst, global: global, gBurs: globalBurst,
-		sources: map[netip.Addr]*bucket{}, maxSources: 1 << 16}
+	return &limiter{sources: control.NewBuckets(perSource, perSourceBurst, maxLimitedSources), global: global, gBurst: globalBurst}
 }
 
 // allow tells whether a message from src may be processed now: Handled,
-// or the limit it is over. The
-// per-source table is bounded: when full it starts afresh, which at worst
-// gives every source a new burst — memory stays bounded under a spoofed flood.
+// or the limit it is over. When the per-source table is full the source
+// seen least recently loses its bucket: under a spoofed flood memory stays
+// bounded and the flood evicts itself, while a busy real source keeps its
+// bucket (and its deficit).
 func (l *limiter) allow(src netip.Addr, now int64) control.DropReason {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b := l.sources[src]
-	if b == nil {
-		if len(l.sources) >= l.maxSources {
-			clear(l.sources)
-		}
-		b = &bucket{}
-		l.sources[src] = b
-	}
-	if !b.take(now, l.perSource, l.perSourceBurst) {
+	if !l.sources.Allow(src, now) {
 		return control.DropRateLimitSource
 	}
-	if !l.all.take(now, l.global, l.gBurs) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.all.Take(now, l.global, l.gBurst) {
 		return control.DropRateLimitGlobal
 	}
 	return control.Handled

@@ -190,7 +190,7 @@ func (b *bench) startLispd(ctx context.Context, node, cfg string) error {
 	path := filepath.Join(b.dir, node+".yaml")
 	head := fmt.Sprintf("log: {level: warn}\nadmin: {socket: %s", b.lab.SocketPath(node))
 	if b.profileDir != "" && node != "ms" {
-		head += ", metrics: " + pprofAddr
+		head += ", pprof: " + pprofAddr
 	}
 	full := head + "}\n" + cfg
 	if err := os.WriteFile(path, []byte(full), 0o600); err != nil {
