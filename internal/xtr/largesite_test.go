@@ -1,0 +1,201 @@
+package xtr
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/lispd/lispd/internal/control"
+	"github.com/lispd/lispd/internal/lisptest"
+	"github.com/lispd/lispd/internal/mapping"
+	"github.com/lispd/lispd/internal/mapserver"
+	"github.com/lispd/lispd/wire"
+)
+
+// siteNet joins xTRs and an in-process Map-Server: what an xTR sends to the
+// Map-Server is handled there, and the Map-Server's answers (and its own
+// Map-Notifies) are handed back to the xTR they are addressed to.
+type siteNet struct {
+	t      *testing.T
+	ms     *mapserver.Server
+	msAddr netip.Addr
+	msOut  *lisptest.Sender
+	xtrs   map[netip.Addr]*Server // by RLOC
+	outs   map[netip.Addr]*lisptest.Sender
+	// drop, when set, loses a message on its way to the Map-Server.
+	drop func(*wire.MapRegister) bool
+}
+
+func newSiteNet(t *testing.T, clk *lisptest.Clock, secret []byte, prefix string) *siteNet {
+	n := &siteNet{t: t, msAddr: netip.MustParseAddr("192.0.2.1"), msOut: &lisptest.Sender{},
+		xtrs: map[netip.Addr]*Server{}, outs: map[netip.Addr]*lisptest.Sender{}}
+	n.ms = mapserver.New([]mapserver.Site{{Name: "roaming",
+		Keys:     []mapserver.Key{{ID: 1, Alg: wire.AuthHMACSHA256, Secret: secret}},
+		Prefixes: []mapserver.SitePrefix{{EID: mapping.NewEID(0, netip.MustParsePrefix(prefix)), AcceptMoreSpecifics: true}}}},
+		mapserver.Options{Now: clk.Now, Sender: n.msOut})
+	return n
+}
+
+func (n *siteNet) add(rloc netip.Addr, o Options) *Server {
+	c := &lisptest.Sender{}
+	o.Sender, o.LocalRLOCs = c, []netip.Addr{rloc}
+	s := New(o)
+	n.xtrs[rloc], n.outs[rloc] = s, c
+	return s
+}
+
+// deliver runs messages until everything sent has arrived; it returns the
+// Map-Registers the xTRs sent, and how many bytes each was.
+func (n *siteNet) deliver() (regs []*wire.MapRegister, sizes []int) {
+	n.t.Helper()
+	for progress := true; progress; {
+		progress = false
+		for rloc, out := range n.outs {
+			for _, m := range out.Take() {
+				progress = true
+				msg := must(wire.Decode(m.B))
+				if m.To.Addr() != n.msAddr {
+					continue // SMRs, Map-Requests: not this test's business
+				}
+				reg, ok := msg.(*wire.MapRegister)
+				if ok {
+					regs, sizes = append(regs, reg), append(sizes, len(m.B))
+					if n.drop != nil && n.drop(reg) {
+						continue
+					}
+				}
+				r := &control.Request{Raw: m.B, Msg: msg, Src: netip.AddrPortFrom(rloc, wire.ControlPort),
+					Local: netip.AddrPortFrom(n.msAddr, wire.ControlPort)}
+				switch msg.(type) {
+				case *wire.MapRegister:
+					n.ms.HandleMapRegister(r, n.msOut)
+				case *wire.MapNotifyAck:
+					n.ms.HandleMapNotifyAck(r, n.msOut)
+				}
+			}
+		}
+		for _, m := range n.msOut.Take() {
+			progress = true
+			s, ok := n.xtrs[m.To.Addr()]
+			if !ok {
+				continue
+			}
+			msg := must(wire.Decode(m.B))
+			if nt, ok := msg.(*wire.MapNotify); ok {
+				s.HandleMapNotify(&control.Request{Raw: m.B, Msg: nt, Src: netip.AddrPortFrom(n.msAddr, wire.ControlPort),
+					Local: netip.AddrPortFrom(m.To.Addr(), wire.ControlPort)}, n.outs[m.To.Addr()])
+			}
+		}
+	}
+	return regs, sizes
+}
+
+// TestLargeSiteRegisters: a site with 5,000 roaming hosts (/32s) beside its
+// configured prefix registers every one of them with the Map-Server: the
+// database goes in Map-Registers of at most 255 records that fit 576 bytes
+// towards an IPv4 Map-Server (and so 1,280), each acknowledged by its own
+// Map-Notify; a new host costs one Map-Register of its own record; a
+// Map-Register whose Map-Notify is lost is sent again alone.
+func TestLargeSiteRegisters(t *testing.T) {
+	const hosts = 5000
+	clk, secret := lisptest.NewClock(time.Unix(1e9, 0)), []byte("roaming-key")
+	n := newSiteNet(t, clk, secret, "198.18.0.0/16")
+	rloc := netip.MustParseAddr("192.0.2.12")
+	ours := []mapping.Locator{{Addr: rloc, Priority: 1, Weight: 100}}
+	s := n.add(rloc, Options{ETR: true, Now: clk.Now, XTRID: [16]byte{1},
+		Database:   []DatabaseEntry{{EID: mapping.NewEID(0, netip.MustParsePrefix("198.18.0.0/24")), Locators: ours}},
+		MapServers: []MapServerPeer{{Addr: n.msAddr, KeyID: 1, Alg: wire.AuthHMACSHA256, Secret: secret, WantMapNotify: true}},
+		HostRanges: []HostRange{{EID: mapping.NewEID(0, netip.MustParsePrefix("198.18.0.0/16")), MaxHosts: 8192}}})
+	s.Tick()
+	n.deliver()
+
+	hostEID := func(i int) mapping.EID {
+		return mapping.HostEID(0, netip.AddrFrom4([4]byte{198, 18, byte(1 + i/250), byte(1 + i%250)}))
+	}
+	for i := range hosts {
+		if !s.AddHost(hostEID(i), ours) {
+			t.Fatalf("host %d refused", i)
+		}
+		regs, sizes := n.deliver()
+		if len(regs) != 1 || len(regs[0].Records) != 1 || sizes[0] > 128 {
+			t.Fatalf("host %d cost %d Map-Registers (first of %d records), want one of its own record", i, len(regs),
+				len(regs[0].Records))
+		}
+	}
+	if got := n.ms.Registrations(); got != hosts+1 {
+		t.Fatalf("the Map-Server holds %d registrations, want %d", got, hosts+1)
+	}
+
+	// The periodic registration: the whole database, split. One
+	// Map-Notify is lost: that Map-Register alone goes again.
+	lost := 0
+	n.drop = func(r *wire.MapRegister) bool {
+		if lost == 0 && len(r.Records) > 1 {
+			lost = len(r.Records)
+			return true
+		}
+		return false
+	}
+	clk.Advance(time.Minute)
+	s.Tick()
+	regs, sizes := n.deliver()
+	records := 0
+	for i, r := range regs {
+		records += len(r.Records)
+		if sizes[i] > registerBudget4 || len(r.Records) > 255 {
+			t.Errorf("Map-Register %d: %d bytes, %d records; want at most %d bytes and 255 records", i, sizes[i],
+				len(r.Records), registerBudget4)
+		}
+	}
+	if records != hosts+1 || len(regs) < (hosts+1)*28/registerBudget4 {
+		t.Errorf("%d Map-Registers carried %d records, want all %d", len(regs), records, hosts+1)
+	}
+	v := s.DatabaseView().MapServers[0]
+	if v.State != "waiting for Map-Notify" || len(s.peers[0].inflight) != 1 {
+		t.Fatalf("with one Map-Notify lost: state %q, %d Map-Registers waiting", v.State, len(s.peers[0].inflight))
+	}
+	n.drop = nil
+	clk.Advance(time.Second)
+	s.Tick()
+	regs, _ = n.deliver()
+	if len(regs) != 1 || len(regs[0].Records) != lost {
+		t.Fatalf("retransmitted %d Map-Registers, want the lost one of %d records", len(regs), lost)
+	}
+	if v := s.DatabaseView().MapServers[0]; v.State != "registered" {
+		t.Errorf("after the retransmission: %q", v.State)
+	}
+	if got := n.ms.Registrations(); got != hosts+1 {
+		t.Errorf("the Map-Server holds %d registrations, want %d", got, hosts+1)
+	}
+}
+
+// TestHostCap: a range takes at most its max-hosts; the rest are counted
+// and not registered, and a host that goes makes room again.
+func TestHostCap(t *testing.T) {
+	c := &lisptest.Sender{}
+	rloc := netip.MustParseAddr("192.0.2.12")
+	ours := []mapping.Locator{{Addr: rloc, Priority: 1, Weight: 100}}
+	s := New(Options{ETR: true, LocalRLOCs: []netip.Addr{rloc}, Sender: c,
+		MapServers: []MapServerPeer{{Addr: netip.MustParseAddr("192.0.2.1"), KeyID: 1, Alg: wire.AuthHMACSHA256, Secret: []byte("k")}},
+		HostRanges: []HostRange{{EID: mapping.NewEID(0, netip.MustParsePrefix("198.18.0.0/24")), MaxHosts: 3}}})
+	host := func(i byte) mapping.EID { return mapping.HostEID(0, netip.AddrFrom4([4]byte{198, 18, 0, i})) }
+	for i := range byte(5) {
+		s.AddHost(host(i+1), ours)
+	}
+	if n := len(s.Hosts()); n != 3 {
+		t.Errorf("%d hosts in a range of max-hosts 3", n)
+	}
+	if n := dropped(s, "mobility.hosts_refused{reason=range-full}"); n != 2 {
+		t.Errorf("hosts_refused = %d, want 2", n)
+	}
+	if !s.AddHost(host(1), []mapping.Locator{{Addr: rloc, Priority: 2, Weight: 100}}) {
+		t.Error("a known host's new locators refused")
+	}
+	s.RemoveHost(host(1), true)
+	if !s.AddHost(host(4), ours) {
+		t.Error("no room after a host went")
+	}
+	if !s.AddHost(mapping.HostEID(0, netip.MustParseAddr("203.0.113.7")), ours) {
+		t.Error("a host outside the range refused")
+	}
+}
