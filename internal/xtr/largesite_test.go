@@ -24,6 +24,8 @@ type siteNet struct {
 	outs   map[netip.Addr]*lisptest.Sender
 	// drop, when set, loses a message on its way to the Map-Server.
 	drop func(*wire.MapRegister) bool
+	// notified, when set, sees every Map-Notify on its way to an xTR.
+	notified func(to netip.Addr, b []byte, m *wire.MapNotify)
 }
 
 func newSiteNet(t *testing.T, clk *lisptest.Clock, secret []byte, prefix string) *siteNet {
@@ -82,6 +84,9 @@ func (n *siteNet) deliver() (regs []*wire.MapRegister, sizes []int) {
 			}
 			msg := must(wire.Decode(m.B))
 			if nt, ok := msg.(*wire.MapNotify); ok {
+				if n.notified != nil {
+					n.notified(m.To.Addr(), m.B, nt)
+				}
 				s.HandleMapNotify(&control.Request{Raw: m.B, Msg: nt, Src: netip.AddrPortFrom(n.msAddr, wire.ControlPort),
 					Local: netip.AddrPortFrom(m.To.Addr(), wire.ControlPort)}, n.outs[m.To.Addr()])
 			}
@@ -197,5 +202,71 @@ func TestHostCap(t *testing.T) {
 	}
 	if !s.AddHost(mapping.HostEID(0, netip.MustParseAddr("203.0.113.7")), ours) {
 		t.Error("a host outside the range refused")
+	}
+}
+
+// TestMovesWithMapServer: a host moves from xTR A to xTR B, back to A and
+// to B again, through a real Map-Server. Each move's Map-Notify to the xTR
+// that lost the host is taken (the Map-Server's nonces grow, so the
+// replay check passes them), and the first one replayed after the host
+// came back is not.
+func TestMovesWithMapServer(t *testing.T) {
+	clk, secret := lisptest.NewClock(time.Unix(1e9, 0)), []byte("roaming-key")
+	n := newSiteNet(t, clk, secret, "198.18.0.0/16")
+	host := mapping.HostEID(0, netip.MustParseAddr("198.18.1.10"))
+	type xtr struct {
+		s     *Server
+		locs  []mapping.Locator
+		moved int
+		last  []byte // the last "moved" Map-Notify it received
+	}
+	var a, b xtr
+	for i, x := range []*xtr{&a, &b} {
+		rloc := netip.AddrFrom4([4]byte{192, 0, 2, byte(21 + i)})
+		x.locs = []mapping.Locator{{Addr: rloc, Priority: 1, Weight: 100}}
+		x.s = n.add(rloc, Options{ETR: true, Now: clk.Now, XTRID: [16]byte{byte(1 + i)}, SiteID: uint64(1 + i),
+			MapServers: []MapServerPeer{{Addr: n.msAddr, KeyID: 1, Alg: wire.AuthHMACSHA256, Secret: secret, WantMapNotify: true}},
+			OnMovedAway: func(eid mapping.EID, _ mapping.Mapping) {
+				x.moved++
+				x.s.RemoveHost(eid, false)
+			}})
+	}
+	// Keep the last "moved" Map-Notify to each xTR (one not listing its
+	// locator) for the replay.
+	n.notified = func(to netip.Addr, raw []byte, m *wire.MapNotify) {
+		for _, x := range []*xtr{&a, &b} {
+			if to == x.locs[0].Addr && len(m.Records) == 1 && m.Records[0].Locators[0].Address.String() != to.String() {
+				x.last = raw
+			}
+		}
+	}
+	arrive := func(x *xtr) {
+		clk.Advance(time.Second)
+		x.s.AddHost(host, x.locs)
+		n.deliver()
+	}
+	arrive(&a)
+	arrive(&b)
+	if a.moved != 1 || len(a.s.Hosts()) != 0 {
+		t.Fatalf("first move: A heard %d moves, holds %d hosts", a.moved, len(a.s.Hosts()))
+	}
+	firstMove := a.last
+	arrive(&a)
+	if b.moved != 1 || len(a.s.Hosts()) != 1 {
+		t.Fatalf("back: B heard %d moves, A holds %d hosts", b.moved, len(a.s.Hosts()))
+	}
+	// The first move's Map-Notify, replayed to A: ignored.
+	a.s.HandleMapNotify(&control.Request{Raw: firstMove, Msg: must(wire.Decode(firstMove)),
+		Src: netip.AddrPortFrom(n.msAddr, wire.ControlPort), Local: netip.AddrPortFrom(a.locs[0].Addr, wire.ControlPort)}, n.outs[a.locs[0].Addr])
+	if a.moved != 1 || len(a.s.Hosts()) != 1 {
+		t.Fatalf("the replayed move took the host from A (%d moves heard)", a.moved)
+	}
+	// Moving again is a new move, heard.
+	for range 3 {
+		arrive(&b)
+		arrive(&a)
+	}
+	if a.moved != 4 || b.moved != 4 {
+		t.Errorf("after three more round trips A heard %d moves, B %d; want 4 each", a.moved, b.moved)
 	}
 }
