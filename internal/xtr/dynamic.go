@@ -54,7 +54,9 @@ func (s *Server) AddHost(eid mapping.EID, locs []mapping.Locator) bool {
 	// another site (RFC 9301 §6.1). The SMR goes once a Map-Server has
 	// acknowledged the registration: sooner, the Map-Request it invokes
 	// could still find the old site.
-	s.arrived = append(s.arrived, eid)
+	if !slices.Contains(s.arrived, eid) {
+		s.arrived = append(s.arrived, eid)
+	}
 	if !slices.ContainsFunc(s.peers, (*peerState).waiting) {
 		s.smrArrivedLocked(now)
 	}
@@ -197,6 +199,23 @@ func (s *Server) AwayHit(itr netip.Addr, iid uint32, host netip.Addr) {
 	now := s.opts.Now()
 	s.recentITRs[itr] = now
 	s.smrHostToLocked(eid, itr, now)
+}
+
+// smrRegisteredLocked sends the SMRs of the arrived hosts among recs, the
+// records of a Map-Register just acknowledged: a Map-Server holds them now.
+func (s *Server) smrRegisteredLocked(recs []wire.EIDRecord, now time.Time) {
+	s.arrived = slices.DeleteFunc(s.arrived, func(eid mapping.EID) bool {
+		in := slices.ContainsFunc(recs, func(r wire.EIDRecord) bool {
+			e, ok := mapping.FromWire(r.EID, r.MaskLen)
+			return ok && e == eid
+		})
+		if in {
+			if _, ok := s.dynamic[eid]; ok {
+				s.smrHostLocked(eid, now)
+			}
+		}
+		return in
+	})
 }
 
 // smrArrivedLocked sends the SMRs for hosts that arrived, once registered.

@@ -270,3 +270,42 @@ func TestMovesWithMapServer(t *testing.T) {
 		t.Errorf("after three more round trips A heard %d moves, B %d; want 4 each", a.moved, b.moved)
 	}
 }
+
+// TestArrivedHostSMRWaitsForItsOwnAck: the SMRs for a host that arrived
+// go when the Map-Register carrying the host is acknowledged, not when
+// another one (of the periodic registration still in flight) is.
+func TestArrivedHostSMRWaitsForItsOwnAck(t *testing.T) {
+	ms, rloc, secret := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.12"), []byte("k")
+	clk, c := lisptest.NewClock(time.Unix(1e9, 0)), &lisptest.Sender{}
+	s := New(Options{ETR: true, ITR: true, LocalRLOCs: []netip.Addr{rloc}, Now: clk.Now, Sender: c,
+		MapServers: []MapServerPeer{{Addr: ms, KeyID: 1, Alg: wire.AuthHMACSHA256, Secret: secret, WantMapNotify: true}},
+		Database:   []DatabaseEntry{{EID: siteEID, Locators: []mapping.Locator{{Addr: rloc, Priority: 1, Weight: 100}}}}})
+	s.Tick()
+	periodic := must(wire.Decode(c.Take()[0].B)).(*wire.MapRegister)
+	s.Decapsulated(netip.MustParseAddr("192.0.2.30"), 0, netip.Addr{})
+	s.AddHost(mapping.HostEID(0, netip.MustParseAddr("198.51.100.10")), []mapping.Locator{{Addr: rloc, Priority: 1, Weight: 100}})
+	own := must(wire.Decode(c.Take()[0].B)).(*wire.MapRegister)
+	smrs := func() (n int) {
+		for _, m := range c.Take() {
+			if r, ok := must(wire.Decode(m.B)).(*wire.MapRequest); ok && r.SMR {
+				n++
+			}
+		}
+		return n
+	}
+	ack := func(r *wire.MapRegister) {
+		notifyFrom(t, s, c, ms, rloc, secret, &wire.MapNotify{AuthBody: wire.AuthBody{Nonce: r.Nonce, KeyID: 1,
+			Algorithm: wire.AuthHMACSHA256, Records: r.Records, HasXTRID: true, XTRID: r.XTRID, SiteID: r.SiteID}})
+	}
+	ack(periodic)
+	if n := smrs(); n != 0 {
+		t.Errorf("%d SMRs on the ack of a Map-Register without the host", n)
+	}
+	ack(own)
+	if n := smrs(); n != 1 {
+		t.Errorf("%d SMRs on the ack of the host's Map-Register, want 1", n)
+	}
+	if v := s.DatabaseView().MapServers[0]; v.State != "registered" || v.Notifies != 2 {
+		t.Errorf("Map-Server state %q after %d Map-Notifies", v.State, v.Notifies)
+	}
+}

@@ -187,13 +187,13 @@ func (s *Server) handleMapNotify(raw []byte, m *wire.MapNotify, src netip.AddrPo
 		return nil
 	}
 	now := s.opts.Now()
-	if _, ours := p.inflight[m.Nonce]; ours {
+	if pr, ours := p.inflight[m.Nonce]; ours {
 		delete(p.inflight, m.Nonce)
 		p.lastNotify = now
 		p.notifies++
 		s.c.notifies.Inc()
 		if len(s.arrived) > 0 {
-			s.smrArrivedLocked(now)
+			s.smrRegisteredLocked(pr.recs, now)
 		}
 		return nil
 	}
