@@ -1,7 +1,10 @@
 package xtr
 
 import (
+	"bytes"
+	"log/slog"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -307,5 +310,38 @@ func TestArrivedHostSMRWaitsForItsOwnAck(t *testing.T) {
 	}
 	if v := s.DatabaseView().MapServers[0]; v.State != "registered" || v.Notifies != 2 {
 		t.Errorf("Map-Server state %q after %d Map-Notifies", v.State, v.Notifies)
+	}
+}
+
+// TestRegisterEncodeFailureCounted: a database entry that cannot be
+// encoded (256 locators: the Locator Count is 8 bits) is counted and
+// logged, and does not keep the rest of the database from registering.
+func TestRegisterEncodeFailureCounted(t *testing.T) {
+	var logged bytes.Buffer
+	c := &lisptest.Sender{}
+	bad := DatabaseEntry{EID: mapping.NewEID(0, netip.MustParsePrefix("198.51.100.0/25"))}
+	for i := range 256 {
+		bad.Locators = append(bad.Locators, mapping.Locator{Addr: netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), Priority: 1, Weight: 1})
+	}
+	good := DatabaseEntry{EID: mapping.NewEID(0, netip.MustParsePrefix("198.51.100.128/25")),
+		Locators: []mapping.Locator{{Addr: me, Priority: 1, Weight: 100}}}
+	s := New(Options{ETR: true, LocalRLOCs: []netip.Addr{me}, Sender: c, Database: []DatabaseEntry{bad, good},
+		MapServers: []MapServerPeer{{Addr: mr, KeyID: 1, Alg: wire.AuthHMACSHA256, Secret: []byte("k")}},
+		Log:        slog.New(slog.NewTextHandler(&logged, nil))})
+	s.Tick()
+	if n := dropped(s, "etr.map_register_encode_failures"); n != 1 {
+		t.Errorf("map_register_encode_failures = %d, want 1", n)
+	}
+	if n := strings.Count(logged.String(), "cannot encode Map-Register"); n != 1 {
+		t.Errorf("%d log lines, want one:\n%s", n, logged.String())
+	}
+	regs := 0
+	for _, m := range c.Take() {
+		if r, ok := must(wire.Decode(m.B)).(*wire.MapRegister); ok && len(r.Records) == 1 && r.Records[0].MaskLen == 25 {
+			regs++
+		}
+	}
+	if regs != 1 {
+		t.Errorf("the encodable entry went in %d Map-Registers, want 1", regs)
 	}
 }
