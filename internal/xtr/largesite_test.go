@@ -193,7 +193,7 @@ func TestHostCap(t *testing.T) {
 	if n := len(s.Hosts()); n != 3 {
 		t.Errorf("%d hosts in a range of max-hosts 3", n)
 	}
-	if n := dropped(s, "mobility.hosts_refused{reason=range-full}"); n != 2 {
+	if n := lisptest.Counter(t, s.opts.Stats, "mobility.hosts_refused{reason=range-full}"); n != 2 {
 		t.Errorf("hosts_refused = %d, want 2", n)
 	}
 	if !s.AddHost(host(1), []mapping.Locator{{Addr: rloc, Priority: 2, Weight: 100}}) {
@@ -329,7 +329,7 @@ func TestRegisterEncodeFailureCounted(t *testing.T) {
 		MapServers: []MapServerPeer{{Addr: mr, KeyID: 1, Alg: wire.AuthHMACSHA256, Secret: []byte("k")}},
 		Log:        slog.New(slog.NewTextHandler(&logged, nil))})
 	s.Tick()
-	if n := dropped(s, "etr.map_register_encode_failures"); n != 1 {
+	if n := lisptest.Counter(t, s.opts.Stats, "etr.map_register_encode_failures"); n != 1 {
 		t.Errorf("map_register_encode_failures = %d, want 1", n)
 	}
 	if n := strings.Count(logged.String(), "cannot encode Map-Register"); n != 1 {

@@ -88,8 +88,8 @@ func TestOverclaimingReplyNotInstalled(t *testing.T) {
 		if _, ok := d.set[askedNet]; !ok {
 			t.Errorf("pitr=%v: the honest answer was not installed: %v", pitr, d.set)
 		}
-		tooBroad, notAsked := dropped(s, "itr.map_reply_records_dropped{reason=too-broad}"), dropped(s, "itr.map_reply_records_dropped{reason=not-requested}")
-		coversLocal := dropped(s, "itr.map_reply_records_dropped{reason=covers-local}")
+		tooBroad, notAsked := lisptest.Counter(t, s.opts.Stats, "itr.map_reply_records_dropped{reason=too-broad}"), lisptest.Counter(t, s.opts.Stats, "itr.map_reply_records_dropped{reason=not-requested}")
+		coversLocal := lisptest.Counter(t, s.opts.Stats, "itr.map_reply_records_dropped{reason=covers-local}")
 		if tooBroad != 1 || notAsked+coversLocal != 4 || (!pitr && coversLocal != 1) {
 			t.Errorf("pitr=%v: dropped too-broad %d, not-requested %d, covers-local %d; want 1, 4 in all (1 covering ours)",
 				pitr, tooBroad, notAsked, coversLocal)
@@ -111,7 +111,7 @@ func TestReplyRecordsCapped(t *testing.T) {
 	if len(d.set) != 16 {
 		t.Errorf("%d map-cache entries from one Map-Reply, want %d", len(d.set), 16)
 	}
-	if n := dropped(s, "itr.map_reply_records_dropped{reason=too-many-records}"); n != 200-16 {
+	if n := lisptest.Counter(t, s.opts.Stats, "itr.map_reply_records_dropped{reason=too-many-records}"); n != 200-16 {
 		t.Errorf("too-many-records = %d, want %d", n, 200-16)
 	}
 }
@@ -178,7 +178,7 @@ func TestProbeReplyWithoutAuthority(t *testing.T) {
 	if v := s.RLOCProbing(); len(v) != 1 || v[0].Replies != 0 {
 		t.Errorf("a probe reply without the A bit counted as an answer: %+v", v)
 	}
-	if n := dropped(s, "rloc_probing.replies_dropped{reason=not-authoritative}"); n != 1 {
+	if n := lisptest.Counter(t, s.opts.Stats, "rloc_probing.replies_dropped{reason=not-authoritative}"); n != 1 {
 		t.Errorf("not-authoritative = %d, want 1", n)
 	}
 	answer(true)
@@ -244,7 +244,7 @@ func TestPublicationReplayed(t *testing.T) {
 			t.Errorf("the replayed Map-Notify of nonce %#x reinstalled %s", replayed.Nonce, got)
 		}
 	}
-	if n := dropped(s, "etr.map_notifies_dropped{reason=replayed-publication}"); n != 2 {
+	if n := lisptest.Counter(t, s.opts.Stats, "etr.map_notifies_dropped{reason=replayed-publication}"); n != 2 {
 		t.Errorf("replayed-publication = %d, want 2", n)
 	}
 	notifyFrom(t, s, c, ms, me, secret, publication(sub.Nonce+2, cc))
@@ -298,7 +298,7 @@ func TestMovedNotifyReplayed(t *testing.T) {
 	if len(moved) != 1 || len(s.Hosts()) != 1 {
 		t.Errorf("a replayed moved Map-Notify made the xTR give up its host (moves %d, hosts %d)", len(moved), len(s.Hosts()))
 	}
-	if n := dropped(s, "etr.map_notifies_dropped{reason=replayed-move}"); n != 1 {
+	if n := lisptest.Counter(t, s.opts.Stats, "etr.map_notifies_dropped{reason=replayed-move}"); n != 1 {
 		t.Errorf("replayed-move = %d, want 1", n)
 	}
 	notifyFrom(t, s, c, ms, rloc, secret, movedNotify(old.Nonce+12345))
@@ -336,16 +336,6 @@ func TestRequestStateBounded(t *testing.T) {
 	if r := requestOf(t, c.Take()[0]); r.Nonce <= last {
 		t.Errorf("a new subscription's nonce %#x is not above the last %#x", r.Nonce, last)
 	}
-}
-
-// dropped reads a counter of s by its key (0 when it does not exist).
-func dropped(s *Server, key string) uint64 {
-	for _, c := range s.opts.Stats.Snapshot() {
-		if c.Desc.Key() == key {
-			return c.Value
-		}
-	}
-	return 0
 }
 
 // requestState is how many EIDs s keeps Map-Request rate-limit state and
