@@ -229,9 +229,10 @@ func New(opts Options) *Server {
 		subs:     map[mapping.EID]*subscription{},
 		rlocs:    map[netip.Addr]*rlocState{}, probes: map[uint64]*probe{},
 		recentITRs: map[netip.Addr]time.Time{}, lastSMR: map[netip.Addr]time.Time{},
-		dynamic: map[mapping.EID]*DatabaseEntry{}, hostSMR: map[hostITR]time.Time{}, moves: map[moveKey]moveSeen{},
+		dynamic: map[mapping.EID]*DatabaseEntry{}, hostSMR: map[hostITR]time.Time{},
 	}
 	s.c = newCounters(opts.Stats)
+	s.moves = map[moveKey]moveSeen{}
 	s.nonce = uint64(opts.Now().UnixNano())
 	s.subFloor = s.nonce
 	now := opts.Now()
