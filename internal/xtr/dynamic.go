@@ -317,6 +317,10 @@ func (s *Server) movedLocked(ms netip.Addr, m *wire.MapNotify, now time.Time) []
 			continue
 		}
 		s.moves[k] = moveSeen{m.Nonce, now}
+		// Whoever hears of the move turns the TTL into a time.Duration:
+		// no more than the map-cache would keep it (0xffffffff minutes
+		// overflows one).
+		mp.TTL = min(mp.TTL, uint32(maxCacheTTL/time.Minute))
 		out = append(out, mp)
 	}
 	if len(s.moves) > moveTableSmall {

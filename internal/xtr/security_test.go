@@ -301,9 +301,14 @@ func TestMovedNotifyReplayed(t *testing.T) {
 	if n := lisptest.Counter(t, s.opts.Stats, "etr.map_notifies_dropped{reason=replayed-move}"); n != 1 {
 		t.Errorf("replayed-move = %d, want 1", n)
 	}
-	notifyFrom(t, s, c, ms, rloc, secret, movedNotify(old.Nonce+12345))
+	again := movedNotify(old.Nonce + 12345)
+	again.Records[0].TTL = 0xfffffffe // minutes: overflows a time.Duration
+	notifyFrom(t, s, c, ms, rloc, secret, again)
 	if len(moved) != 2 {
-		t.Errorf("a new move was not reported: %d moves", len(moved))
+		t.Fatalf("a new move was not reported: %d moves", len(moved))
+	}
+	if moved[1].TTL > 1440 {
+		t.Errorf("the move is handed on with TTL %d minutes, want at most a day", moved[1].TTL)
 	}
 }
 
