@@ -143,6 +143,7 @@ func dynamicEIDKeys(old, new []DynamicEID) []string {
 		k.add(at+".notify-group", o.NotifyGroup, n.NotifyGroup)
 		k.add(at+".locators", o.Locators, n.Locators)
 		k.add(at+".timeout", o.Timeout, n.Timeout)
+		k.add(at+".max-hosts", o.MaxHosts, n.MaxHosts)
 	}
 	for _, o := range old {
 		if !seen[o.Name] {

@@ -292,10 +292,18 @@ type DynamicEID struct {
 	// Timeout: a host silent this long (no traffic, no ARP answer) is
 	// unregistered.
 	Timeout time.Duration
+	// MaxHosts caps the hosts of the range registered at once: every
+	// one is a record at the Map-Servers and a route here, and a LAN may
+	// show endless addresses.
+	MaxHosts int
 }
 
 // DefaultDynamicEIDTimeout is how long a detected host may stay silent.
 const DefaultDynamicEIDTimeout = 3 * time.Minute
+
+// DefaultDynamicEIDMaxHosts is how many hosts a dynamic-EID range
+// registers at most: room for a few thousand roaming VMs, each a /32.
+const DefaultDynamicEIDMaxHosts = 8192
 
 // PITR turns the Proxy-ITR role on (RFC 6832).
 type PITR struct {

@@ -131,9 +131,9 @@ func TestFull(t *testing.T) {
 			MapCache:    MapCache{MaxEntries: 5000},
 			Subscribe:   true,
 			DynamicEIDs: []DynamicEID{
-				{Name: "roaming", EID: eid(0, "203.0.113.128/25"), Interface: "eid0", Mode: ModeAcrossSubnet, Timeout: DefaultDynamicEIDTimeout},
+				{Name: "roaming", EID: eid(0, "203.0.113.128/25"), Interface: "eid0", Mode: ModeAcrossSubnet, Timeout: DefaultDynamicEIDTimeout, MaxHosts: DefaultDynamicEIDMaxHosts},
 				{Name: "stretched", EID: eid(0, "198.51.100.128/25"), Interface: "eid1", Mode: ModeExtendedSubnet,
-					NotifyGroup: addr("233.252.0.1"), Timeout: DefaultDynamicEIDTimeout},
+					NotifyGroup: addr("233.252.0.1"), Timeout: DefaultDynamicEIDTimeout, MaxHosts: DefaultDynamicEIDMaxHosts},
 			},
 			HasXTRID: true,
 			XTRID:    [16]byte{0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff},
@@ -193,7 +193,7 @@ func TestInterfacesExample(t *testing.T) {
 			MapCache:    MapCache{MaxEntries: 1000000},
 			Subscribe:   true,
 			DynamicEIDs: []DynamicEID{{Name: "roaming", EID: eid(0, "203.0.113.128/25"), Interface: "eid0", Mode: ModeAcrossSubnet,
-				Timeout: DefaultDynamicEIDTimeout}},
+				Timeout: DefaultDynamicEIDTimeout, MaxHosts: DefaultDynamicEIDMaxHosts}},
 		},
 		PITR: &PITR{EIDPrefixes: []netip.Prefix{prefix("198.51.100.0/24")}},
 		PETR: &PETR{},
@@ -257,13 +257,18 @@ xtr:
 xtr:
   etr: true
   eid-interfaces: [eth0]
-  dynamic-eids: [{name: vm, prefix: 10.1.0.0/16, interface: eth0, locators: [{address: 192.0.2.7}]}]
+  dynamic-eids:
+    - {name: vm, prefix: 10.1.0.0/16, interface: eth0, locators: [{address: 192.0.2.7}]}
+    - {name: big, prefix: 10.2.0.0/16, interface: eth0, locators: [{address: 192.0.2.7}], max-hosts: 20000}
 `, &Config{XTR: &XTR{
 			ETR: true, TUN: "lisp0", EIDInterfaces: []string{"eth0"}, RegisterInterval: time.Minute,
 			DataPlane: DataPlaneUserspace, DataPort: DefaultDataPort, UnderlayMTU: DefaultUnderlayMTU,
 			DynamicEIDs: []DynamicEID{{Name: "vm", EID: eid(0, "10.1.0.0/16"), Interface: "eth0", Mode: ModeAcrossSubnet,
 				Locators: []Locator{{Address: netip.MustParseAddr("192.0.2.7"), Priority: 1, Weight: 100, MPriority: 255}},
-				Timeout:  DefaultDynamicEIDTimeout}},
+				Timeout:  DefaultDynamicEIDTimeout, MaxHosts: DefaultDynamicEIDMaxHosts},
+				{Name: "big", EID: eid(0, "10.2.0.0/16"), Interface: "eth0", Mode: ModeAcrossSubnet,
+					Locators: []Locator{{Address: netip.MustParseAddr("192.0.2.7"), Priority: 1, Weight: 100, MPriority: 255}},
+					Timeout:  DefaultDynamicEIDTimeout, MaxHosts: 20000}},
 			RLOCProbing: RLOCProbing{Interval: 10 * time.Second},
 			MapCache:    MapCache{MaxEntries: 1000000},
 		}}},

@@ -288,7 +288,7 @@ control:
     - {name: a, prefix: 11.0.0.0/8, interface: eid0}
     - {name: b, prefix: 12.0.0.0/8, interface: eid9}
     - {name: c}
-    - {name: d, prefix: "2001:db8::/64", interface: eid0, locators: [{address: 192.0.2.1}], timeout: 0s}
+    - {name: d, prefix: "2001:db8::/64", interface: eid0, locators: [{address: 192.0.2.1}], timeout: 0s, max-hosts: 0}
     - {name: e, prefix: 10.9.0.0/16, instance-id: 5, interface: eid0, locators: [{address: 192.0.2.1}]}
 `, []string{
 			`5: xtr.dynamic-eids[0].mode: unknown value "roam" (want across-subnet or extended-subnet)`,
@@ -300,6 +300,7 @@ control:
 			`8: xtr.dynamic-eids[3]: missing required key "interface"`,
 			`9: xtr.dynamic-eids[4].prefix: dynamic EIDs are IPv4 only for now (IPv6 hosts would need neighbour discovery)`,
 			`9: xtr.dynamic-eids[4].timeout: must be greater than 0`,
+			`9: xtr.dynamic-eids[4].max-hosts: 0 is out of range (1 to 16777216)`,
 			`10: xtr.dynamic-eids[5].instance-id: dynamic EIDs live in instance-id 0 for now`,
 		}},
 		{"pitr and petr", "pitr: {eid-prefixes: []}\npetr: {mode: x}\n", []string{

@@ -320,7 +320,7 @@ func (p *parser) dynamicEIDs(n *yaml.Node, path string) ([]DynamicEID, []entryRe
 	var ifRefs []entryRef
 	firstLine := map[string]int{}
 	p.seq(n, path, func(v *yaml.Node, at string) {
-		d := DynamicEID{Mode: ModeAcrossSubnet, Timeout: DefaultDynamicEIDTimeout}
+		d := DynamicEID{Mode: ModeAcrossSubnet, Timeout: DefaultDynamicEIDTimeout, MaxHosts: DefaultDynamicEIDMaxHosts}
 		var nameNode *yaml.Node
 		mark := p.errorCount()
 		seen := p.fields(v, at, map[string]setter{
@@ -340,6 +340,7 @@ func (p *parser) dynamicEIDs(n *yaml.Node, path string) ([]DynamicEID, []entryRe
 			"notify-group": p.addrTo(&d.NotifyGroup, multicastAddr),
 			"locators":     func(v *yaml.Node, at string) { d.Locators = p.locators(v, at) },
 			"timeout":      p.positiveDurationTo(&d.Timeout),
+			"max-hosts":    intTo(p, &d.MaxHosts, 1, 1<<24),
 		})
 		p.require(v, at, seen, "name", "prefix", "interface")
 		// Hosts are found and kept alive by ARP: IPv6 would need ND. Their

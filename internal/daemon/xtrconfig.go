@@ -39,6 +39,9 @@ func xtrOptions(cfg *config.Config) (xtr.Options, error) {
 		// nonce starts at the clock, so a restart still increases it.
 		_, _ = rand.Read(o.XTRID[:])
 	}
+	for _, d := range c.DynamicEIDs {
+		o.HostRanges = append(o.HostRanges, xtr.HostRange{EID: mapping.NewEID(d.InstanceID, d.Prefix), MaxHosts: d.MaxHosts})
+	}
 	for _, p := range c.MapServers {
 		o.MapServers = append(o.MapServers, xtr.MapServerPeer{Addr: p.Address, KeyID: p.KeyID, Alg: p.Algorithm,
 			Secret: p.Secret, ProxyReply: p.ProxyReply, WantMapNotify: p.WantMapNotify})

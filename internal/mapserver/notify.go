@@ -23,11 +23,16 @@ type pendingNotify struct {
 // three tries at the base interval, then three more doubling it.
 const notifyTries = 6
 
+// newNonce numbers the Map-Server's own unsolicited Map-Notifies (a
+// move, a merged locator set) upwards from the clock: an xTR drops one
+// whose nonce does not exceed the last it took about the prefix (an old
+// one replayed), so they must grow, across restarts too. The random step
+// keeps the next one unguessable off-path.
 func (s *Server) newNonce() uint64 {
 	for {
-		n := rand.Uint64()
-		if _, busy := s.pending[n]; !busy && n != 0 {
-			return n
+		s.notifyNonce += 1 + rand.Uint64N(1<<20)
+		if _, busy := s.pending[s.notifyNonce]; !busy {
+			return s.notifyNonce
 		}
 	}
 }

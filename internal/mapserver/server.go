@@ -144,8 +144,10 @@ type Server struct {
 	ntemp     int
 	nextSweep int64 // unix ns; temporary subscriptions are looked at once a second
 	pending   map[uint64]*pendingNotify
-	authLog   map[netip.Addr]int64 // last auth-failure log per source, to log once a minute
-	scratch   []byte               // reply assembly buffer (the sender copies)
+	// notifyNonce is the nonce of our last own unsolicited Map-Notify.
+	notifyNonce uint64
+	authLog     map[netip.Addr]int64 // last auth-failure log per source, to log once a minute
+	scratch     []byte               // reply assembly buffer (the sender copies)
 	// expiry files registrations by the second their first xTR lapses, so
 	// Tick looks only at those due instead of scanning a million entries.
 	expiry map[int64][]*registration
@@ -181,6 +183,7 @@ func New(sites []Site, opts Options) *Server {
 		log:      opts.Log.With("role", "map-server"),
 	}
 	s.c = newCounters(opts.Stats)
+	s.notifyNonce = uint64(opts.Now().UnixNano())
 	s.setSites(sites)
 	return s
 }

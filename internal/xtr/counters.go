@@ -9,9 +9,21 @@ type counters struct {
 	installs, evictions, expired, publications, probesSent, rlocDown, rlocUp *stats.Counter
 	hostsAdded, hostsRemoved, hostsWithdrawn, movedAway, smrHost, smrCovered *stats.Counter
 	smrUnmatched                                                             *stats.Counter
-	unsubscribes, withdrawn                                                  *stats.Counter
+	unsubscribes, withdrawn, registerEncodeFailed                            *stats.Counter
 	drops                                                                    map[string]*stats.Counter
+	// Labelled by reason: records of Map-Replies not installed, Map-Notifies
+	// (or their records) not applied, hosts not registered, probe replies
+	// not taken.
+	replyRecordDrops, notifyDrops, hostsRefused, probeReplyDrops map[string]*stats.Counter
 }
+
+// Reasons of the labelled drop counters.
+var (
+	replyRecordDropReasons = []string{"not-requested", "covers-local", "too-broad", "too-many-records"}
+	notifyDropReasons      = []string{"replayed-publication", "unsubscribed", "replayed-move"}
+	hostRefusedReasons     = []string{"range-full"}
+	probeReplyDropReasons  = []string{"not-authoritative"}
+)
 
 var xtrDropReasons = []string{"no-record", "bad-eid", "not-an-etr", "probe-in-ecm", "not-my-eid", "no-itr-rloc"}
 
@@ -51,13 +63,32 @@ func newCounters(r *stats.Registry) counters {
 		unsubscribes:     c("itr", "unsubscribes_sent", "Pub/sub subscriptions ended (clean shutdown)."),
 		withdrawn: c("etr", "map_register_withdrawals", "Deregistrations (record TTL 0) sent for database prefixes "+
 			"a reload removed, or to Map-Servers it took away."),
+		registerEncodeFailed: c("etr", "map_register_encode_failures", "Map-Registers that could not be encoded "+
+			"(their records were not registered)."),
 		drops: map[string]*stats.Counter{},
+		replyRecordDrops: labelled(r, "itr", "map_reply_records_dropped",
+			"EID-records of answered Map-Replies not installed, by reason.", replyRecordDropReasons),
+		notifyDrops: labelled(r, "etr", "map_notifies_dropped",
+			"Unsolicited Map-Notifies (or their records) verified but not applied, by reason.", notifyDropReasons),
+		hostsRefused: labelled(r, "mobility", "hosts_refused",
+			"Dynamic-EID hosts not registered, by reason.", hostRefusedReasons),
+		probeReplyDrops: labelled(r, "rloc_probing", "replies_dropped",
+			"RLOC-probe replies not taken as an answer, by reason.", probeReplyDropReasons),
 	}
 	for _, reason := range xtrDropReasons {
 		x.drops[reason] = r.Counter(stats.Desc{Subsystem: "etr", Name: "map_requests_dropped",
 			Help: "Map-Requests the xTR did not answer, by reason.", Labels: [][2]string{{"reason", reason}}})
 	}
 	return x
+}
+
+// labelled registers one counter per reason.
+func labelled(r *stats.Registry, sub, name, help string, reasons []string) map[string]*stats.Counter {
+	m := make(map[string]*stats.Counter, len(reasons))
+	for _, reason := range reasons {
+		m[reason] = r.Counter(stats.Desc{Subsystem: sub, Name: name, Help: help, Labels: [][2]string{{"reason", reason}}})
+	}
+	return m
 }
 
 func (c *counters) requestDropped(reason string) *stats.Counter { return c.drops[reason] }

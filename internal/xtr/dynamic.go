@@ -22,35 +22,91 @@ type hostITR struct {
 const awaySource = "away"
 
 // AddHost puts a dynamic-EID host detected here into the database and
-// registers it with every Map-Server at once. It reports whether the host
-// was new (or its locators changed).
+// registers it with every Map-Server at once, in a Map-Register of its own
+// (the rest of the database is registered already). It reports whether the
+// host was new (or its locators changed); a new host is refused when its
+// range holds as many hosts as it may.
 func (s *Server) AddHost(eid mapping.EID, locs []mapping.Locator) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	locs = slices.Clone(locs)
 	mapping.SortLocators(locs)
-	if e, ok := s.dynamic[eid]; ok && slices.Equal(e.Locators, locs) {
+	old, known := s.dynamic[eid]
+	if known && slices.Equal(old.Locators, locs) {
 		return false
 	}
-	s.dynamic[eid] = &DatabaseEntry{EID: eid, Locators: locs}
+	now := s.opts.Now()
+	if !known && !s.hostRoomLocked(eid, now) {
+		return false
+	}
+	e := &DatabaseEntry{EID: eid, Locators: locs}
+	s.dynamic[eid] = e
 	// A host that is here now is no longer cached elsewhere.
 	s.removeLocked(eid)
-	s.setDatabaseLocked(s.opts.Database)
+	s.db.Insert(eid, e)
+	s.opts.DataPlane.SetLocalEIDs(s.localEIDsLocked())
 	s.c.hostsAdded.Inc()
-	now := s.opts.Now()
+	rec := []wire.EIDRecord{s.dbRecord(e, netip.Addr{})}
 	for _, p := range s.peers {
-		p.nextRegister = now
+		s.registerRecordsLocked(p, rec, now)
 	}
-	s.registerDueLocked(now)
 	// Our database changed: ITRs that talk to us may cache the host at
 	// another site (RFC 9301 §6.1). The SMR goes once a Map-Server has
 	// acknowledged the registration: sooner, the Map-Request it invokes
 	// could still find the old site.
-	s.arrived = append(s.arrived, eid)
-	if !slices.ContainsFunc(s.peers, func(p *peerState) bool { return p.waiting }) {
+	if !slices.Contains(s.arrived, eid) {
+		s.arrived = append(s.arrived, eid)
+	}
+	if !slices.ContainsFunc(s.peers, (*peerState).waiting) {
 		s.smrArrivedLocked(now)
 	}
 	return true
+}
+
+// HostRange bounds the dynamic-EID hosts of one range: the Map-Servers
+// and the data plane carry every host, so a LAN that shows an endless
+// stream of addresses must not grow them without end.
+type HostRange struct {
+	EID      mapping.EID
+	MaxHosts int
+}
+
+// hostRoomLocked tells whether a new host eid fits in its ranges; a
+// refusal is counted and logged at most once a minute.
+func (s *Server) hostRoomLocked(eid mapping.EID, now time.Time) bool {
+	for _, r := range s.opts.HostRanges {
+		if r.MaxHosts <= 0 || !r.EID.Contains(eid) {
+			continue
+		}
+		n := 0
+		for h := range s.dynamic {
+			if r.EID.Contains(h) {
+				n++
+			}
+		}
+		if n >= r.MaxHosts {
+			s.c.hostsRefused["range-full"].Inc()
+			if now.Sub(s.hostLogAt) >= time.Minute {
+				s.hostLogAt = now
+				s.log.Warn("dynamic-EID host not registered: its range is full", "eid", eid, "range", r.EID,
+					"max-hosts", r.MaxHosts)
+			}
+			return false
+		}
+	}
+	return true
+}
+
+// localEIDsLocked lists the database's EIDs, configured and dynamic.
+func (s *Server) localEIDsLocked() []mapping.EID {
+	eids := make([]mapping.EID, 0, len(s.opts.Database)+len(s.dynamic))
+	for i := range s.opts.Database {
+		eids = append(eids, s.opts.Database[i].EID)
+	}
+	for eid := range s.dynamic {
+		eids = append(eids, eid)
+	}
+	return eids
 }
 
 // RemoveHost takes a dynamic-EID host out of the database. withdraw says the
@@ -148,6 +204,23 @@ func (s *Server) AwayHit(itr netip.Addr, iid uint32, host netip.Addr) {
 	s.smrHostToLocked(eid, k, r, now)
 }
 
+// smrRegisteredLocked sends the SMRs of the arrived hosts among recs, the
+// records of a Map-Register just acknowledged: a Map-Server holds them now.
+func (s *Server) smrRegisteredLocked(recs []wire.EIDRecord, now time.Time) {
+	s.arrived = slices.DeleteFunc(s.arrived, func(eid mapping.EID) bool {
+		in := slices.ContainsFunc(recs, func(r wire.EIDRecord) bool {
+			e, ok := mapping.FromWire(r.EID, r.MaskLen)
+			return ok && e == eid
+		})
+		if in {
+			if _, ok := s.dynamic[eid]; ok {
+				s.smrHostLocked(eid, now)
+			}
+		}
+		return in
+	})
+}
+
 // smrArrivedLocked sends the SMRs for hosts that arrived, once registered.
 func (s *Server) smrArrivedLocked(now time.Time) {
 	for _, eid := range s.arrived {
@@ -187,10 +260,32 @@ func (s *Server) smrHostToLocked(host mapping.EID, to itrInstance, r recentITR, 
 	}
 }
 
-// movedLocked returns the records of an unsolicited Map-Notify that say a
-// dynamic-EID host of ours is now registered with locators none of which are
-// ours: it moved.
-func (s *Server) movedLocked(m *wire.MapNotify) []mapping.Mapping {
+// moveKey names the last "moved" Map-Notify a Map-Server sent about a host.
+type moveKey struct {
+	ms   netip.Addr
+	host mapping.EID
+}
+
+type moveSeen struct {
+	nonce uint64
+	at    time.Time
+}
+
+// Replay state of "moved" Map-Notifies is kept for every host while the
+// table is small, and for a day once it is large.
+const (
+	moveMemory     = 24 * time.Hour
+	moveTableSmall = 4096
+)
+
+// movedLocked returns the records of an unsolicited Map-Notify from the
+// Map-Server at ms that say a dynamic-EID host of ours is now registered
+// with locators none of which are ours: it moved. A Map-Server numbers
+// these upwards; one whose nonce does not exceed the last such notify's
+// about the host is an old one replayed (RFC 9437 §7 keeps the same rule
+// for publications) and must not make us give up a host that came back:
+// it is counted and ignored.
+func (s *Server) movedLocked(ms netip.Addr, m *wire.MapNotify, now time.Time) []mapping.Mapping {
 	var out []mapping.Mapping
 	for i := range m.Records {
 		mp, ok := mapping.FromRecord(&m.Records[i])
@@ -205,8 +300,27 @@ func (s *Server) movedLocked(m *wire.MapNotify) []mapping.Mapping {
 			return slices.Contains(s.opts.LocalRLOCs, l.Addr) ||
 				slices.ContainsFunc(mine.Locators, func(o mapping.Locator) bool { return o.Addr == l.Addr })
 		})
-		if !ours {
-			out = append(out, mp)
+		if ours {
+			continue
+		}
+		k := moveKey{ms, mp.EID}
+		if last, seen := s.moves[k]; seen && m.Nonce <= last.nonce {
+			s.c.notifyDrops["replayed-move"].Inc()
+			s.replayLog(m, mp.EID)
+			continue
+		}
+		s.moves[k] = moveSeen{m.Nonce, now}
+		// Whoever hears of the move turns the TTL into a time.Duration:
+		// no more than the map-cache would keep it (0xffffffff minutes
+		// overflows one).
+		mp.TTL = min(mp.TTL, uint32(maxCacheTTL/time.Minute))
+		out = append(out, mp)
+	}
+	if len(s.moves) > moveTableSmall {
+		for k, v := range s.moves {
+			if now.Sub(v.at) > moveMemory {
+				delete(s.moves, k)
+			}
 		}
 	}
 	return out

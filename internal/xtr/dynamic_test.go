@@ -40,8 +40,8 @@ func TestDynamicEIDHost(t *testing.T) {
 		t.Fatalf("no immediate Map-Register: %+v", out)
 	}
 	m, _ := wire.Decode(out[0].B)
-	if reg := m.(*wire.MapRegister); len(reg.Records) != 2 {
-		t.Errorf("Map-Register has %d records, want the /25 and the host", len(reg.Records))
+	if reg := m.(*wire.MapRegister); len(reg.Records) != 1 || reg.Records[0].MaskLen != 32 {
+		t.Errorf("Map-Register has %d records, want the host alone", len(reg.Records))
 	}
 	if !s.Owns(host) || len(s.Hosts()) != 1 {
 		t.Error("host not in the database")

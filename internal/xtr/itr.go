@@ -111,10 +111,8 @@ func (s *Server) requestFromLocked(eid mapping.EID, src netip.Addr, smr bool) bo
 	if subscribe {
 		req.HasXTRID, req.XTRID, req.SiteID = true, s.opts.XTRID, s.opts.SiteID
 		req.Records[0].Notify = true
-		if last, ok := s.subNonce[eid]; ok {
-			req.Nonce = last + 1
-		}
-		s.subNonce[eid] = req.Nonce
+		req.Nonce = s.subscriptionNonceLocked()
+		s.subs[eid] = &subscription{start: req.Nonce, last: req.Nonce - 1}
 	}
 	if !s.sendECMLocked(req, eid, itr, mr) {
 		return false
@@ -156,17 +154,78 @@ func (s *Server) unsubscribeLocked() int {
 		return 0
 	}
 	n := 0
-	for eid, last := range s.subNonce {
-		req := &wire.MapRequest{Nonce: last + 1, ITRRLOCs: []wire.Address{{}},
+	for eid := range s.subs {
+		req := &wire.MapRequest{Nonce: s.subscriptionNonceLocked(), ITRRLOCs: []wire.Address{{}},
 			HasXTRID: true, XTRID: s.opts.XTRID, SiteID: s.opts.SiteID,
 			Records: []wire.RequestRecord{{Notify: true, MaskLen: eid.MaskLen(), EID: eid.Address()}}}
 		if s.sendECMLocked(req, eid, itr, mr) {
-			s.subNonce[eid] = last + 1
+			delete(s.subs, eid)
 			n++
 		}
 	}
 	s.c.unsubscribes.Add(uint64(n))
 	return n
+}
+
+// subscription is what the ITR keeps of one pub/sub subscription: the
+// Map-Server numbers its Map-Notifies for it from our request's nonce up,
+// one per publication (RFC 9437 §5), and the xTR drops those that do not
+// grow (§7: an old publication replayed must not reinstall a stale
+// mapping).
+type subscription struct {
+	start uint64 // the subscribing request's nonce
+	last  uint64 // the nonce of the last Map-Notify applied
+}
+
+// subscriptionNonceLocked is the nonce of a new subscription (or
+// unsubscription): above every nonce used or seen so far, so that the
+// Map-Server never refuses it as a replay, even for an EID whose state
+// was pruned or from before a restart (it starts at the clock), while
+// still unpredictable to an off-path sender.
+func (s *Server) subscriptionNonceLocked() uint64 {
+	for {
+		s.subFloor += 1 + rand.Uint64N(1<<20)
+		if _, busy := s.pending[s.subFloor]; !busy {
+			return s.subFloor
+		}
+	}
+}
+
+// subscriptionForLocked finds the subscription a Map-Notify of nonce n
+// about eid belongs to: among those overlapping eid, the one made last
+// before n (every later one started above n).
+func (s *Server) subscriptionForLocked(eid mapping.EID, n uint64) *subscription {
+	var best *subscription
+	for sub, st := range s.subs {
+		if st.start <= n && (sub.Contains(eid) || eid.Contains(sub)) && (best == nil || st.start > best.start) {
+			best = st
+		}
+	}
+	return best
+}
+
+// pruneLocked forgets, once a second, the Map-Request state that has
+// served its purpose: rate-limit state of EIDs not asked for since the
+// hold ended, and subscriptions of EIDs no longer cached nor asked for.
+func (s *Server) pruneLocked(now time.Time) {
+	if now.Sub(s.prunedAt) < time.Second {
+		return
+	}
+	s.prunedAt = now
+	for eid, st := range s.reqs {
+		if now.After(st.holdUntil) && now.Sub(st.last) > requestHold {
+			delete(s.reqs, eid)
+		}
+	}
+	asked := make(map[mapping.EID]bool, len(s.pending))
+	for _, p := range s.pending {
+		asked[p.eid] = true
+	}
+	for eid := range s.subs {
+		if !asked[eid] && !s.cache.Overlaps(eid) {
+			delete(s.subs, eid)
+		}
+	}
 }
 
 // innerSources are the candidates for the inner IP source of an ECM'd
@@ -224,11 +283,65 @@ func (s *Server) mapReply(m *wire.MapReply, src netip.AddrPort) {
 	}
 	delete(s.reqs, key)
 	delete(s.reqs, p.eid)
-	for i := range m.Records {
-		if mp, ok := mapping.FromRecord(&m.Records[i]); ok {
-			s.installLocked(mp, now, "map-reply", p.subscribe)
+	for _, mp := range s.answersLocked(p.eid, m.Records) {
+		s.installLocked(mp, now, "map-reply", p.subscribe)
+	}
+}
+
+// maxReplyRecords bounds the records taken from one Map-Reply: a
+// Map-Server or an ETR answers with the record covering the EID asked
+// for, and at most a few more-specifics of it.
+const maxReplyRecords = 16
+
+// answersLocked returns the records of a Map-Reply to our request for req
+// that answer it (RFC 9301 §5.5, §9). The mapping system forwards our
+// request to whichever ETR registered the EID, any tenant's: so only a
+// record covering req, or a more-specific inside such a record (or inside
+// req), is taken; and none that covers our own EIDs (no other site can be
+// authoritative for them) or is a default route (no site registers
+// everything). The rest is counted by reason. Without LISP-SEC an ETR can
+// still claim a covering prefix larger than its own; that is what LISP-SEC
+// (RFC 9303) is for.
+func (s *Server) answersLocked(req mapping.EID, recs []wire.EIDRecord) []mapping.Mapping {
+	if n := len(recs) - maxReplyRecords; n > 0 {
+		s.c.replyRecordDrops["too-many-records"].Add(uint64(n))
+		recs = recs[:maxReplyRecords]
+	}
+	var buf [2]mapping.Mapping
+	ok := buf[:0]
+	for i := range recs {
+		mp, valid := mapping.FromRecord(&recs[i])
+		if !valid {
+			continue
+		}
+		switch {
+		case mp.EID.Prefix.Bits() == 0:
+			s.c.replyRecordDrops["too-broad"].Inc()
+		case s.coversLocalLocked(mp.EID):
+			s.c.replyRecordDrops["covers-local"].Inc()
+		default:
+			ok = append(ok, mp)
 		}
 	}
+	out := ok[:0:0]
+	for _, mp := range ok {
+		answers := mp.EID.Contains(req) || req.Contains(mp.EID) ||
+			slices.ContainsFunc(ok, func(c mapping.Mapping) bool { return c.EID.Contains(req) && c.EID.Contains(mp.EID) })
+		if !answers {
+			s.c.replyRecordDrops["not-requested"].Inc()
+			continue
+		}
+		out = append(out, mp)
+	}
+	return out
+}
+
+// coversLocalLocked tells whether eid holds one of our own EIDs.
+func (s *Server) coversLocalLocked(eid mapping.EID) bool {
+	for range s.db.Subnets(eid) {
+		return true
+	}
+	return false
 }
 
 // applyPublicationLocked installs the records of an unsolicited Map-Notify
@@ -239,20 +352,37 @@ func (s *Server) applyPublicationLocked(m *wire.MapNotify, now time.Time) {
 		if !ok {
 			continue
 		}
-		// The Map-Server numbers publications from our subscription's
-		// nonce up; our next Map-Request for it must go above (RFC 9437
-		// §5), or it is refused as a replay.
-		for eid, last := range s.subNonce {
-			if (eid.Contains(mp.EID) || mp.EID.Contains(eid)) && m.Nonce > last {
-				s.subNonce[eid] = m.Nonce
-			}
-		}
 		if _, mine, ok := s.db.LookupPrefix(mp.EID); ok && mine.EID.Contains(mp.EID) {
 			continue // news about our own prefix: nothing to cache
 		}
+		sub := s.subscriptionForLocked(mp.EID, m.Nonce)
+		switch {
+		case sub == nil:
+			s.c.notifyDrops["unsubscribed"].Inc()
+			continue
+		case m.Nonce <= sub.last:
+			s.c.notifyDrops["replayed-publication"].Inc()
+			s.replayLog(m, mp.EID)
+			continue
+		}
+		sub.last = m.Nonce
+		// Our next subscription must go above what the Map-Server has
+		// counted up to, or it is refused as a replay.
+		s.subFloor = max(s.subFloor, m.Nonce)
 		s.c.publications.Inc()
 		s.installLocked(mp, now, "map-notify", true)
 	}
+}
+
+// maxCacheTTL is the longest a mapping stays cached without being asked
+// again: a day, the default record TTL (RFC 9301 §5.4), whatever larger
+// value (up to 0xffffffff minutes, which no time.Duration holds) a record
+// carries.
+const maxCacheTTL = 24 * time.Hour
+
+// cacheTTL is how long a record of TTL minutes stays cached.
+func cacheTTL(minutes uint32) time.Duration {
+	return time.Duration(min(minutes, uint32(maxCacheTTL/time.Minute))) * time.Minute
 }
 
 // installLocked puts a mapping in the map-cache and the data plane. TTL 0
@@ -265,10 +395,7 @@ func (s *Server) installLocked(mp mapping.Mapping, now time.Time, source string,
 		s.requestLocked(mp.EID, false)
 		return
 	}
-	ttl := time.Duration(mp.TTL) * time.Minute
-	if mp.TTL == 0xffffffff {
-		ttl = 24 * time.Hour
-	}
+	ttl := cacheTTL(mp.TTL)
 	e, exists := s.cacheIdx[mp.EID]
 	if !exists {
 		if len(s.cacheIdx) >= s.opts.MaxCacheEntries {

@@ -2,6 +2,7 @@ package xtr
 
 import (
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/lispd/lispd/internal/mapping"
@@ -121,6 +122,13 @@ func (s *Server) probeReplyLocked(m *wire.MapReply, src netip.AddrPort, now time
 	p, ok := s.probes[m.Nonce]
 	if !ok {
 		s.c.replyUnsolicited.Inc()
+		return
+	}
+	// Only the probed ETR answers with authority for its mapping (RFC 9301
+	// §5.4, §7.1): a reply without the A bit is no sign of it and waits
+	// out the probe's timeout like silence.
+	if slices.ContainsFunc(m.Records, func(r wire.EIDRecord) bool { return !r.Authoritative }) {
+		s.c.probeReplyDrops["not-authoritative"].Inc()
 		return
 	}
 	delete(s.probes, m.Nonce)

@@ -71,7 +71,7 @@ func (s *Server) Reconfigure(o Options) error {
 			kept = append(kept, s.peers[i])
 			s.peers = slices.Delete(s.peers, i, i+1)
 		} else {
-			p := &peerState{MapServerPeer: np, nextRegister: now}
+			p := newPeerState(np, now)
 			kept = append(kept, p)
 			fresh[p] = true
 		}

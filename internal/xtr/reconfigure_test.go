@@ -226,14 +226,15 @@ func TestReconfigureITRETROnOff(t *testing.T) {
 	o := xtrOpts(clk, c, eidA)
 	s := New(o)
 	s.Tick()
-	s.Miss(0, dst)
+	// A remote EID: an answer covering our own prefix is not taken.
+	s.Miss(0, eidC.Prefix.Addr().Next())
 	var nonce uint64
 	for _, m := range decodeAll(t, c) {
 		if e, ok := m.msg.(*wire.ECM); ok {
 			nonce = e.Message.(*wire.MapRequest).Nonce
 		}
 	}
-	rec := mapping.Mapping{EID: mapping.NewEID(0, netip.MustParsePrefix("198.51.100.0/24")), TTL: 10,
+	rec := mapping.Mapping{EID: eidC, TTL: 10,
 		Locators: []mapping.Locator{{Addr: netip.MustParseAddr("192.0.2.12"), Priority: 1, Weight: 100, Flags: wire.LocatorReachable}}}
 	s.HandleMapReply(&control.Request{Msg: &wire.MapReply{Nonce: nonce, Records: []wire.EIDRecord{rec.Record()}}}, c)
 	if len(s.MapCache()) != 1 {

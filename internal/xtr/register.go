@@ -31,20 +31,79 @@ func (s *Server) dbRecord(e *DatabaseEntry, probed netip.Addr) wire.EIDRecord {
 	return m.Record()
 }
 
-// registerDueLocked sends the periodic Map-Register to every Map-Server
-// whose time has come, and retransmits those still waiting for their
-// Map-Notify: after 1 s, doubling to at most a minute (RFC 9301 §5.7).
+// Map-Register sizes (RFC 9301 §5): the Record Count is 8 bits, and a
+// Map-Register must fit the path MTU, which an ETR does not know. It
+// assumes the least every path carries: 576 bytes towards an IPv4
+// Map-Server (what every IPv4 host must accept, RFC 791), 1280 towards an
+// IPv6 one (the IPv6 minimum MTU, RFC 8200), less the IP and UDP headers.
+const (
+	maxRegisterRecords = 255
+	registerBudget4    = 576 - 20 - 8
+	registerBudget6    = 1280 - 40 - 8
+)
+
+// registerBudget is the largest Map-Register sent to a Map-Server at ms.
+func registerBudget(ms netip.Addr) int {
+	if ms.Unmap().Is4() {
+		return registerBudget4
+	}
+	return registerBudget6
+}
+
+// splitRecords cuts recs into the groups of the Map-Registers that carry
+// them: at most 255 records and budget bytes each (a record too large
+// alone still goes, alone).
+func splitRecords(recs []wire.EIDRecord, alg wire.AuthAlg, budget int) [][]wire.EIDRecord {
+	// Header, nonce, key ID, algorithm, length and digest; xTR-ID and site-ID.
+	head := 16 + alg.DigestLen() + 24
+	var out [][]wire.EIDRecord
+	start, size := 0, head
+	for i := range recs {
+		n := recs[i].Len()
+		if i > start && (i-start >= maxRegisterRecords || size+n > budget) {
+			out = append(out, recs[start:i:i])
+			start, size = i, head
+		}
+		size += n
+	}
+	if start < len(recs) {
+		out = append(out, recs[start:])
+	}
+	return out
+}
+
+// pendingRegister is a Map-Register awaiting its Map-Notify: its records
+// go again, under a new nonce, until one comes.
+type pendingRegister struct {
+	recs      []wire.EIDRecord
+	retryAt   time.Time
+	retryWait time.Duration
+}
+
+// waiting tells whether a Map-Register to p awaits its Map-Notify.
+func (p *peerState) waiting() bool { return len(p.inflight) > 0 }
+
+// registerDueLocked sends the periodic registration to every Map-Server
+// whose time has come, and retransmits each Map-Register still waiting for
+// its Map-Notify: after 1 s, doubling to at most a minute (RFC 9301 §5.7).
 func (s *Server) registerDueLocked(now time.Time) {
 	for _, p := range s.peers {
-		switch {
-		case !now.Before(p.nextRegister):
+		if !now.Before(p.nextRegister) {
 			p.nextRegister = now.Add(jitter(s.opts.RegisterInterval))
-			p.retryWait = time.Second
-			s.sendRegisterLocked(p, now)
-		case p.waiting && !now.Before(p.retryAt):
-			p.retryWait = min(2*p.retryWait, time.Minute)
+			// The whole database goes again: it carries whatever was
+			// still waiting.
+			clear(p.inflight)
+			s.registerRecordsLocked(p, s.databaseRecords(), now)
+			continue
+		}
+		for nonce, pr := range p.inflight {
+			if now.Before(pr.retryAt) {
+				continue
+			}
+			delete(p.inflight, nonce)
+			pr.retryWait = min(2*pr.retryWait, time.Minute)
 			s.c.registerRetrans.Inc()
-			s.sendRegisterLocked(p, now)
+			s.sendRegisterLocked(p, pr, now)
 		}
 	}
 }
@@ -55,33 +114,45 @@ func jitter(d time.Duration) time.Duration {
 	return d - time.Duration(rand64n(int64(d)/20+1))
 }
 
-func (s *Server) sendRegisterLocked(p *peerState, now time.Time) {
-	recs := s.databaseRecords()
-	if len(recs) == 0 {
-		return
+// registerRecordsLocked registers recs with p in as many Map-Registers as
+// they need.
+func (s *Server) registerRecordsLocked(p *peerState, recs []wire.EIDRecord, now time.Time) {
+	for _, part := range splitRecords(recs, p.Alg, registerBudget(p.Addr)) {
+		s.sendRegisterLocked(p, &pendingRegister{recs: part, retryWait: time.Second}, now)
 	}
+}
+
+// sendRegisterLocked sends one Map-Register of pr's records to p and, when
+// p acknowledges them, keeps pr for retransmission until it does.
+func (s *Server) sendRegisterLocked(p *peerState, pr *pendingRegister, now time.Time) {
 	m := &wire.MapRegister{ProxyReply: p.ProxyReply, WantMapNotify: p.WantMapNotify}
-	if !s.sendRegisterToLocked(p, m, recs) {
+	if !s.sendRegisterToLocked(p, m, pr.recs) {
 		return
 	}
-	p.lastNonce, p.lastSent = m.Nonce, now
+	p.lastSent = now
 	p.registers++
 	s.c.registers.Inc()
 	if p.WantMapNotify {
-		p.waiting = true
-		p.retryAt = now.Add(p.retryWait)
+		pr.retryAt = now.Add(pr.retryWait)
+		p.inflight[m.Nonce] = pr
 	}
 }
 
 // sendRegisterToLocked fills in m's authentication body (next nonce, the
-// peer's key, our xTR-ID and site-ID, recs), signs it and sends it.
+// peer's key, our xTR-ID and site-ID, recs), signs it and sends it. A
+// message that cannot be encoded registers nothing: that is logged (at most
+// once a minute) and counted.
 func (s *Server) sendRegisterToLocked(p *peerState, m *wire.MapRegister, recs []wire.EIDRecord) bool {
 	s.nonce++
 	m.AuthBody = wire.AuthBody{Nonce: s.nonce, KeyID: p.KeyID, Algorithm: p.Alg, Records: recs,
 		HasXTRID: true, XTRID: s.opts.XTRID, SiteID: s.opts.SiteID}
 	b, err := wire.EncodeSigned(m, p.Secret, wire.AuthOptions{})
 	if err != nil {
-		s.log.Error("cannot encode Map-Register", "err", err)
+		s.c.registerEncodeFailed.Inc()
+		if now := s.opts.Now(); now.Sub(s.encodeLogAt) >= time.Minute {
+			s.encodeLogAt = now
+			s.log.Error("cannot encode Map-Register", "map-server", p.Addr, "records", len(recs), "err", err)
+		}
 		return false
 	}
 	src, _ := s.localRLOC(p.Addr)
@@ -116,20 +187,20 @@ func (s *Server) handleMapNotify(raw []byte, m *wire.MapNotify, src netip.AddrPo
 		return nil
 	}
 	now := s.opts.Now()
-	if p.waiting && m.Nonce == p.lastNonce {
-		p.waiting = false
+	if pr, ours := p.inflight[m.Nonce]; ours {
+		delete(p.inflight, m.Nonce)
 		p.lastNotify = now
 		p.notifies++
 		s.c.notifies.Inc()
 		if len(s.arrived) > 0 {
-			s.smrArrivedLocked(now)
+			s.smrRegisteredLocked(pr.recs, now)
 		}
 		return nil
 	}
 	// Unsolicited: a publication for our map-cache, news about our own
 	// prefixes (merged set) that needs only an ack, or a dynamic-EID host of
 	// ours registered elsewhere.
-	moved = s.movedLocked(m)
+	moved = s.movedLocked(p.Addr, m, now)
 	s.c.movedAway.Add(uint64(len(moved)))
 	if s.opts.ITR {
 		s.applyPublicationLocked(m, now)
@@ -143,6 +214,15 @@ func (s *Server) handleMapNotify(raw []byte, m *wire.MapNotify, src netip.AddrPo
 	out.Send(b, local, src)
 	s.c.notifyAcks.Inc()
 	return moved
+}
+
+// replayLog says, at most once a minute, that a verified Map-Notify was
+// not applied because its nonce did not grow.
+func (s *Server) replayLog(m *wire.MapNotify, eid mapping.EID) {
+	if now := s.opts.Now(); now.Sub(s.replayLogAt) >= time.Minute {
+		s.replayLogAt = now
+		s.log.Warn("Map-Notify nonce not increasing (replay?): not applied", "eid", eid, "nonce", m.Nonce)
+	}
 }
 
 // peerFor finds the Map-Server a Map-Notify claims to come from: by

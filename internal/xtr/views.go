@@ -1,6 +1,7 @@
 package xtr
 
 import (
+	"math"
 	"slices"
 	"time"
 
@@ -16,7 +17,7 @@ func (s *Server) MapCache() []adminapi.MapCacheEntry {
 	out := []adminapi.MapCacheEntry{}
 	for eid, e := range s.cacheIdx {
 		v := adminapi.MapCacheEntry{EID: apiEID(eid), Negative: len(e.m.Locators) == 0,
-			TTL: e.m.TTL * 60, ExpiresIn: e.expires.Sub(now).Seconds(), Uptime: now.Sub(e.created).Seconds(),
+			TTL: min(e.m.TTL, math.MaxUint32/60) * 60, ExpiresIn: e.expires.Sub(now).Seconds(), Uptime: now.Sub(e.created).Seconds(),
 			Source: e.source, Subscribed: e.subscribed, Locators: []adminapi.Locator{}}
 		if v.Negative {
 			v.Action = e.m.Action.String()
@@ -71,11 +72,11 @@ func (s *Server) DatabaseView() adminapi.Database {
 	for _, p := range s.peers {
 		st := "registering"
 		switch {
-		case !p.lastNotify.IsZero() && !p.waiting:
+		case !p.lastNotify.IsZero() && !p.waiting():
 			st = "registered"
 		case !p.WantMapNotify && !p.lastSent.IsZero():
 			st = "sent (no Map-Notify asked)"
-		case p.waiting && !p.lastNotify.IsZero():
+		case p.waiting() && !p.lastNotify.IsZero():
 			st = "waiting for Map-Notify"
 		}
 		d.MapServers = append(d.MapServers, adminapi.MapServerState{Address: p.Addr, KeyID: p.KeyID, Algorithm: p.Alg.String(),

@@ -96,6 +96,9 @@ type Options struct {
 	DataPlane        DataPlane
 	Stats            *stats.Registry
 	Log              *slog.Logger
+	// HostRanges cap the dynamic-EID hosts per range (AddHost refuses
+	// more); hosts outside every range are not capped.
+	HostRanges []HostRange
 	// OnMovedAway hears of a dynamic-EID host of ours that the Map-Server saw
 	// register elsewhere (an unsolicited Map-Notify whose locators are not
 	// ours). It is called without the xTR's lock held.
@@ -146,10 +149,15 @@ type Server struct {
 	cache    *mapping.Table[*cacheEntry]
 	cacheIdx map[mapping.EID]*cacheEntry // for sampling evictions
 	smrLogAt time.Time                   // last "SMR refreshes nothing" line
-	reqs     map[mapping.EID]*reqState   // Map-Request rate limiting per EID
-	pending  map[uint64]*pendingReq      // outstanding Map-Requests by nonce
-	mrIndex  int                         // Map-Resolver in use; moves on when one stops answering
-	subNonce map[mapping.EID]uint64      // pub/sub nonce per subscribed EID (RFC 9437 §5)
+	// encodeLogAt and hostLogAt rate-limit the log lines of a Map-Register
+	// that cannot be encoded and of a host refused for a full range.
+	encodeLogAt, hostLogAt, replayLogAt time.Time
+	reqs                                map[mapping.EID]*reqState     // Map-Request rate limiting per EID
+	pending                             map[uint64]*pendingReq        // outstanding Map-Requests by nonce
+	mrIndex                             int                           // Map-Resolver in use; moves on when one stops answering
+	subs                                map[mapping.EID]*subscription // pub/sub subscriptions by subscribed EID (RFC 9437 §5)
+	subFloor                            uint64                        // every subscription nonce so far is below it
+	prunedAt                            time.Time
 
 	rlocs      map[netip.Addr]*rlocState // RLOC probing
 	probes     map[uint64]*probe
@@ -161,6 +169,7 @@ type Server struct {
 	// configured database and kept across reloads.
 	dynamic map[mapping.EID]*DatabaseEntry
 	hostSMR map[hostITR]time.Time // last SMR per (moved host, ITR)
+	moves   map[moveKey]moveSeen  // last "moved" Map-Notify per (Map-Server, host)
 	// arrived are hosts added since the last acknowledged Map-Register:
 	// their SMRs wait for the Map-Server to hold the new registration.
 	arrived []mapping.EID
@@ -169,14 +178,17 @@ type Server struct {
 type peerState struct {
 	MapServerPeer
 	nextRegister time.Time
-	retryAt      time.Time
-	retryWait    time.Duration
-	waiting      bool // a Map-Register with M set awaits its Map-Notify
-	lastNonce    uint64
-	lastSent     time.Time
-	lastNotify   time.Time
-	registers    uint64
-	notifies     uint64
+	// inflight are the Map-Registers with M set awaiting their Map-Notify,
+	// by nonce: a database too large for one message goes in several.
+	inflight   map[uint64]*pendingRegister
+	lastSent   time.Time
+	lastNotify time.Time
+	registers  uint64
+	notifies   uint64
+}
+
+func newPeerState(p MapServerPeer, now time.Time) *peerState {
+	return &peerState{MapServerPeer: p, nextRegister: now, inflight: map[uint64]*pendingRegister{}}
 }
 
 type cacheEntry struct {
@@ -214,16 +226,18 @@ func New(opts Options) *Server {
 		cacheIdx: map[mapping.EID]*cacheEntry{},
 		reqs:     map[mapping.EID]*reqState{},
 		pending:  map[uint64]*pendingReq{},
-		subNonce: map[mapping.EID]uint64{},
+		subs:     map[mapping.EID]*subscription{},
 		rlocs:    map[netip.Addr]*rlocState{}, probes: map[uint64]*probe{},
 		recentITRs: map[itrInstance]recentITR{}, lastSMR: map[netip.Addr]time.Time{},
 		dynamic: map[mapping.EID]*DatabaseEntry{}, hostSMR: map[hostITR]time.Time{},
 	}
 	s.c = newCounters(opts.Stats)
+	s.moves = map[moveKey]moveSeen{}
 	s.nonce = uint64(opts.Now().UnixNano())
+	s.subFloor = s.nonce
 	now := opts.Now()
 	for _, p := range opts.MapServers {
-		s.peers = append(s.peers, &peerState{MapServerPeer: p, nextRegister: now})
+		s.peers = append(s.peers, newPeerState(p, now))
 	}
 	s.setDatabaseLocked(opts.Database)
 	return s
@@ -299,6 +313,7 @@ func (s *Server) Tick() {
 	if s.opts.ITR {
 		s.expireCacheLocked(now)
 		s.expireRequestsLocked(now)
+		s.pruneLocked(now)
 		s.smrDueLocked(now)
 		s.probeLocked(now)
 	}
