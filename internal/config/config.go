@@ -34,6 +34,12 @@ const (
 	DefaultMaxSubscriptions    = 100000           // RFC 9437 subscriptions held at once
 	DefaultSubscriptionTTL     = 15 * time.Minute // RFC 9437 temporary subscriptions
 	DefaultNotifyRetransmit    = 3 * time.Second  // RFC 9301 §5.7 Map-Notify retransmission
+	// DefaultRequireNonceIncrease turns the Map-Register replay check on
+	// (RFC 9301 §5.6: a non-increasing nonce MUST be dropped).
+	DefaultRequireNonceIncrease = true
+	// DefaultStateDirectory is where the Map-Server keeps what must
+	// survive a restart: the last Map-Register nonce of every xTR.
+	DefaultStateDirectory = "/var/lib/lispd"
 
 	DefaultNegativeTTL     = 15 * time.Minute // negative Map-Reply for "not a LISP EID"
 	DefaultUnregisteredTTL = 1 * time.Minute  // negative Map-Reply for a configured but unregistered site
@@ -114,7 +120,9 @@ type MapServer struct {
 	MaxSubscriptions     int
 	SubscriptionTTL      time.Duration
 	NotifyRetransmit     time.Duration
-	Sites                []Site
+	// StateDirectory holds the persisted replay state (absolute path).
+	StateDirectory string
+	Sites          []Site
 }
 
 // Site is one LISP site the Map-Server accepts registrations for.

@@ -71,6 +71,7 @@ func TestFull(t *testing.T) {
 			MaxSubscriptions:     10,
 			SubscriptionTTL:      time.Hour,
 			NotifyRetransmit:     2 * time.Second,
+			StateDirectory:       "/srv/lispd-state",
 			Sites: []Site{
 				{
 					Name:        "dc1",
@@ -78,7 +79,7 @@ func TestFull(t *testing.T) {
 					Keys: []Key{
 						{ID: 0, Algorithm: wire.AuthHMACSHA256, Secret: []byte("s3cret")},
 						{ID: 1, Algorithm: wire.AuthHMACSHA1, Secret: []byte("file-secret-1"), SecretFile: "testdata/secrets/dc1.key"},
-						{ID: 255, Algorithm: wire.AuthHMACSHA256HKDF, Secret: []byte("12345")},
+						{ID: 255, Algorithm: wire.AuthHMACSHA256, Secret: []byte("12345")},
 					},
 					EIDPrefixes: []SitePrefix{
 						{EID: eid(0, "198.51.100.0/24"), AcceptMoreSpecifics: true},
@@ -160,14 +161,17 @@ func TestInterfacesExample(t *testing.T) {
 			return c
 		}(),
 		MapServer: &MapServer{
-			RegistrationTimeout: 3 * time.Minute,
-			MaxSubscriptions:    100000,
-			SubscriptionTTL:     15 * time.Minute,
-			NotifyRetransmit:    3 * time.Second,
+			RegistrationTimeout:  3 * time.Minute,
+			MaxSubscriptions:     100000,
+			SubscriptionTTL:      15 * time.Minute,
+			NotifyRetransmit:     3 * time.Second,
+			RequireNonceIncrease: true,
+			StateDirectory:       DefaultStateDirectory,
 			Sites: []Site{{
-				Name:        "dc1",
-				Keys:        []Key{{ID: 0, Algorithm: wire.AuthHMACSHA256, Secret: secret}},
-				EIDPrefixes: []SitePrefix{{EID: eid(0, "198.51.100.0/24"), AcceptMoreSpecifics: true}},
+				Name:                 "dc1",
+				Keys:                 []Key{{ID: 0, Algorithm: wire.AuthHMACSHA256, Secret: secret}},
+				EIDPrefixes:          []SitePrefix{{EID: eid(0, "198.51.100.0/24"), AcceptMoreSpecifics: true}},
+				RequireNonceIncrease: true,
 			}},
 		},
 		MapResolver: &MapResolver{NegativeTTL: 15 * time.Minute, UnregisteredTTL: time.Minute},
@@ -226,6 +230,7 @@ func TestDefaults(t *testing.T) {
 			MapServer: &MapServer{
 				RegistrationTimeout: 3 * time.Minute, MaxSubscriptions: 100000,
 				SubscriptionTTL: 15 * time.Minute, NotifyRetransmit: 3 * time.Second,
+				RequireNonceIncrease: true, StateDirectory: DefaultStateDirectory,
 			},
 			MapResolver: &MapResolver{NegativeTTL: 15 * time.Minute, UnregisteredTTL: time.Minute},
 			PETR:        &PETR{},
@@ -267,11 +272,10 @@ xtr:
 		}}},
 		{"site defaults", `
 map-server:
-  require-nonce-increase: true
   sites: [{name: a, keys: [{secret: x}], eid-prefixes: [{prefix: "::/0"}]}]
 `, &Config{MapServer: &MapServer{
 			RegistrationTimeout: 3 * time.Minute, MaxSubscriptions: 100000, RequireNonceIncrease: true,
-			SubscriptionTTL: 15 * time.Minute, NotifyRetransmit: 3 * time.Second,
+			SubscriptionTTL: 15 * time.Minute, NotifyRetransmit: 3 * time.Second, StateDirectory: "/var/lib/lispd",
 			Sites: []Site{{
 				Name:                 "a",
 				Keys:                 []Key{{Algorithm: wire.AuthHMACSHA256, Secret: []byte("x")}},
