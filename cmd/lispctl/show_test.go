@@ -56,6 +56,7 @@ xtr:
 func run1(t *testing.T, dir, name, yaml string) *daemon.Daemon {
 	t.Helper()
 	path := filepath.Join(dir, name+".yaml")
+	yaml = lisptest.WithStateDirectory(t, yaml, filepath.Join(dir, name))
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -78,6 +78,7 @@ func changedKeys(old, new *Config) []string {
 		k.add("map-server.registration-timeout", o.RegistrationTimeout, n.RegistrationTimeout)
 		k.add("map-server.require-nonce-increase", o.RequireNonceIncrease, n.RequireNonceIncrease)
 		k.add("map-server.max-subscriptions", o.MaxSubscriptions, n.MaxSubscriptions)
+		k.add("map-server.max-subscriptions-per-xtr", o.MaxSubscriptionsPerXTR, n.MaxSubscriptionsPerXTR)
 		k.add("map-server.subscription-ttl", o.SubscriptionTTL, n.SubscriptionTTL)
 		k.add("map-server.notify-retransmit", o.NotifyRetransmit, n.NotifyRetransmit)
 		k.add("map-server.state-directory", o.StateDirectory, n.StateDirectory)

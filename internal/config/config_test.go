@@ -66,12 +66,13 @@ func TestFull(t *testing.T) {
 			RateLimit: RateLimit{PerSource: 50.5, PerSourceBurst: 100, Global: 10000, GlobalBurst: 20000},
 		},
 		MapServer: &MapServer{
-			RegistrationTimeout:  5 * time.Minute,
-			RequireNonceIncrease: true,
-			MaxSubscriptions:     10,
-			SubscriptionTTL:      time.Hour,
-			NotifyRetransmit:     2 * time.Second,
-			StateDirectory:       "/srv/lispd-state",
+			RegistrationTimeout:    5 * time.Minute,
+			RequireNonceIncrease:   true,
+			MaxSubscriptions:       10,
+			SubscriptionTTL:        time.Hour,
+			NotifyRetransmit:       2 * time.Second,
+			StateDirectory:         "/srv/lispd-state",
+			MaxSubscriptionsPerXTR: DefaultMaxSubscriptionsPerXTR,
 			Sites: []Site{
 				{
 					Name:        "dc1",
@@ -161,12 +162,13 @@ func TestInterfacesExample(t *testing.T) {
 			return c
 		}(),
 		MapServer: &MapServer{
-			RegistrationTimeout:  3 * time.Minute,
-			MaxSubscriptions:     100000,
-			SubscriptionTTL:      15 * time.Minute,
-			NotifyRetransmit:     3 * time.Second,
-			RequireNonceIncrease: true,
-			StateDirectory:       DefaultStateDirectory,
+			RegistrationTimeout:    3 * time.Minute,
+			MaxSubscriptions:       100000,
+			SubscriptionTTL:        15 * time.Minute,
+			NotifyRetransmit:       3 * time.Second,
+			RequireNonceIncrease:   true,
+			StateDirectory:         DefaultStateDirectory,
+			MaxSubscriptionsPerXTR: DefaultMaxSubscriptionsPerXTR,
 			Sites: []Site{{
 				Name:                 "dc1",
 				Keys:                 []Key{{ID: 0, Algorithm: wire.AuthHMACSHA256, Secret: secret}},
@@ -231,6 +233,7 @@ func TestDefaults(t *testing.T) {
 				RegistrationTimeout: 3 * time.Minute, MaxSubscriptions: 100000,
 				SubscriptionTTL: 15 * time.Minute, NotifyRetransmit: 3 * time.Second,
 				RequireNonceIncrease: true, StateDirectory: DefaultStateDirectory,
+				MaxSubscriptionsPerXTR: DefaultMaxSubscriptionsPerXTR,
 			},
 			MapResolver: &MapResolver{NegativeTTL: 15 * time.Minute, UnregisteredTTL: time.Minute},
 			PETR:        &PETR{},
@@ -276,6 +279,7 @@ map-server:
 `, &Config{MapServer: &MapServer{
 			RegistrationTimeout: 3 * time.Minute, MaxSubscriptions: 100000, RequireNonceIncrease: true,
 			SubscriptionTTL: 15 * time.Minute, NotifyRetransmit: 3 * time.Second, StateDirectory: "/var/lib/lispd",
+			MaxSubscriptionsPerXTR: DefaultMaxSubscriptionsPerXTR,
 			Sites: []Site{{
 				Name:                 "a",
 				Keys:                 []Key{{Algorithm: wire.AuthHMACSHA256, Secret: []byte("x")}},

@@ -24,20 +24,22 @@ type parsedSite struct {
 
 func (p *parser) mapServer(n *yaml.Node, path string) *MapServer {
 	ms := &MapServer{
-		RegistrationTimeout:  DefaultRegistrationTimeout,
-		MaxSubscriptions:     DefaultMaxSubscriptions,
-		SubscriptionTTL:      DefaultSubscriptionTTL,
-		NotifyRetransmit:     DefaultNotifyRetransmit,
-		RequireNonceIncrease: DefaultRequireNonceIncrease,
-		StateDirectory:       DefaultStateDirectory,
+		RegistrationTimeout:    DefaultRegistrationTimeout,
+		MaxSubscriptions:       DefaultMaxSubscriptions,
+		SubscriptionTTL:        DefaultSubscriptionTTL,
+		NotifyRetransmit:       DefaultNotifyRetransmit,
+		RequireNonceIncrease:   DefaultRequireNonceIncrease,
+		StateDirectory:         DefaultStateDirectory,
+		MaxSubscriptionsPerXTR: DefaultMaxSubscriptionsPerXTR,
 	}
 	var sites []parsedSite
 	p.fields(n, path, map[string]setter{
-		"registration-timeout":   p.positiveDurationTo(&ms.RegistrationTimeout),
-		"require-nonce-increase": p.boolTo(&ms.RequireNonceIncrease),
-		"max-subscriptions":      intTo(p, &ms.MaxSubscriptions, 0, 1<<31-1),
-		"subscription-ttl":       p.positiveDurationTo(&ms.SubscriptionTTL),
-		"notify-retransmit":      p.positiveDurationTo(&ms.NotifyRetransmit),
+		"registration-timeout":      p.positiveDurationTo(&ms.RegistrationTimeout),
+		"require-nonce-increase":    p.boolTo(&ms.RequireNonceIncrease),
+		"max-subscriptions":         intTo(p, &ms.MaxSubscriptions, 0, 1<<31-1),
+		"max-subscriptions-per-xtr": intTo(p, &ms.MaxSubscriptionsPerXTR, 1, 1<<31-1),
+		"subscription-ttl":          p.positiveDurationTo(&ms.SubscriptionTTL),
+		"notify-retransmit":         p.positiveDurationTo(&ms.NotifyRetransmit),
 		"state-directory": func(v *yaml.Node, at string) {
 			if dir, node, ok := p.str(v, at); ok && p.nonEmpty(node, at) {
 				if !filepath.IsAbs(dir) {
