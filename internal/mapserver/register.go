@@ -119,7 +119,7 @@ func (s *Server) mapRegister(raw []byte, m *wire.MapRegister, src netip.AddrPort
 	st.registers++
 	st.lastRegister = now
 	s.c.registerOK.Inc()
-	if m.WantMapNotify && adm.notifyAllowed(src.Addr()) {
+	if m.WantMapNotify {
 		s.ackNotify(m, st.authenticator(key, s.opts.Auth), src, local, out)
 	}
 }

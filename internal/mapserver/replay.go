@@ -232,7 +232,6 @@ type admission struct {
 	dg        digest
 	useWindow bool
 	duplicate bool
-	origSrc   netip.Addr // a duplicate: where the original came from
 }
 
 // admitLocked applies the replay rules to an authenticated Map-Register
@@ -259,8 +258,11 @@ func (s *Server) admitLocked(st *site, m *wire.MapRegister, src netip.Addr, eids
 	if !strict || !m.HasXTRID {
 		a.useWindow, a.dg = true, digestOf(m.AuthData)
 		if e, seen := a.table.recent.get(a.dg, now); seen {
-			a.duplicate, a.origSrc = true, e.src
-			if !s.duplicateHarmlessLocked(st, m, src, eids, now) {
+			a.duplicate = true
+			// From elsewhere it cannot be the xTR re-sending: it would
+			// register a new xTR (no xTR-ID) or redirect the xTR's
+			// Map-Notifies (xTR-ID) to the sender.
+			if e.src != src || !s.duplicateHarmlessLocked(st, m, src, eids, now) {
 				s.c.duplicate.Inc()
 				s.authFailLog(src, "duplicate Map-Register would move or change a registration (replay?)", eids[0])
 				return a, false
@@ -278,21 +280,10 @@ func (s *Server) admitLocked(st *site, m *wire.MapRegister, src netip.Addr, eids
 // accept records an admitted Map-Register as seen.
 func (a *admission) accept(src netip.Addr, now int64) {
 	a.x.last = now
-	// A duplicate from elsewhere than its original proves nothing about
-	// where the xTR is: publications are not bound to that address.
-	if !a.duplicate || src == a.origSrc {
-		a.x.bind(src)
-	}
+	a.x.bind(src)
 	if a.useWindow {
 		a.table.recent.put(a.dg, src, now)
 	}
-}
-
-// notifyAllowed tells whether an admitted Map-Register may draw a
-// Map-Notify to src: a duplicate only to where its original came from,
-// so a replay from a spoofed source reflects nothing.
-func (a *admission) notifyAllowed(src netip.Addr) bool {
-	return !a.duplicate || src == a.origSrc
 }
 
 // duplicateHarmlessLocked tells whether a duplicate Map-Register changes
