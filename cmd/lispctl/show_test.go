@@ -172,11 +172,12 @@ admin: {socket: %s}
 control: {addresses: [127.0.0.1], port: 0}
 map-server:
   registration-timeout: 3m
+  state-directory: %s
   sites:
     - name: dc1
       keys: [{key-id: 1, algorithm: hmac-sha-256-128, secret: k}]
       eid-prefixes: [{prefix: 198.51.100.0/24}]
-`, sock)
+`, sock, filepath.Join(dir, "state"))
 	run1(t, dir, "ms", yaml)
 	path := filepath.Join(dir, "ms.yaml")
 	r := lispctl(t, "--socket", sock, "reload")

@@ -114,7 +114,9 @@ func TestAttackSubscriptionAmplification(t *testing.T) {
 	f.timers.Take()
 	var replies lisptest.Sender
 	for i := range 1000 {
-		req := subscription(netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}).String(), uint64(1000+i))
+		host := netip.MustParseAddr("2001:db8:1::").As16()
+		host[14], host[15] = byte(i>>8), byte(i)
+		req := subscription(netip.AddrFrom16(host).String(), uint64(1000+i))
 		m := req.Msg.(*wire.MapRequest)
 		m.ITRRLOCs = []wire.Address{wire.AddrFromIP(victim)}
 		req.ECM.IP.Src, req.Src, req.ReplyTo = victim, netip.AddrPortFrom(victim, 4342), netip.AddrPortFrom(victim, 4342)
