@@ -294,6 +294,11 @@ func (s *Server) endSubscriptionsLocked(keep func(*subscriber) bool, ended func(
 	}
 	var updates []update
 	for eid, subs := range s.subs.All() {
+		// The sweep runs every second over every subscription: allocate
+		// only where one ends.
+		if !slices.ContainsFunc(subs, func(sub *subscriber) bool { return !keep(sub) }) {
+			continue
+		}
 		kept := subs[:0:0]
 		for _, sub := range subs {
 			if keep(sub) {

@@ -2,13 +2,13 @@ package mapserver
 
 import (
 	"fmt"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/lispd/lispd/internal/lisptest"
 	"github.com/lispd/lispd/wire"
 )
 
@@ -98,7 +98,7 @@ func TestSubscriptionsCappedPerXTR(t *testing.T) {
 	f.s = New(testSites(), Options{Now: f.clk.Now, Sender: f.timers, Stats: f.reg, MaxSubscriptionsPerXTR: 3})
 	f.register(sub9, 0, wire.AuthHMACSHA256, []byte("dc2key"), 1, []wire.EIDRecord{record(dc2, "192.0.2.12")}, withXTR(9))
 	for i := range 5 {
-		f.s.HandleMapRequest(subscription(fmt.Sprintf("198.51.100.%d", 20+i), uint64(100+i)), &discard{})
+		f.s.HandleMapRequest(subscription(fmt.Sprintf("198.51.100.%d", 20+i), uint64(100+i)), &lisptest.Sender{})
 	}
 	if n := len(f.s.Subscriptions()); n != 3 || f.counter("subscriptions_rejected", "xtr-limit") != 2 {
 		t.Errorf("%d subscriptions, %d refused", n, f.counter("subscriptions_rejected", "xtr-limit"))
@@ -126,7 +126,3 @@ func TestSubscriptionEndsWhenXTRStopsRegistering(t *testing.T) {
 		t.Error("the subscription of an xTR that stopped registering lasts")
 	}
 }
-
-type discard struct{}
-
-func (discard) Send([]byte, netip.Addr, netip.AddrPort) {}
