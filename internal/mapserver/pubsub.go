@@ -74,8 +74,7 @@ func (s *Server) subscribeLocked(req *control.Request, m *wire.MapRequest, eid m
 		// No security association with this xTR at these addresses: the
 		// subscription fails and the request is answered as a plain
 		// Map-Request.
-		s.c.subRejected[why].Inc()
-		s.log.Debug("subscription refused", "reason", why, "eid", eid, "itr", req.ReplyTo.Addr())
+		s.refuseSubscriptionLocked(why, req, eid)
 		return
 	}
 	k := subKey{site: st.cfg.Name, xtrID: m.XTRID, eid: eid}
@@ -89,8 +88,7 @@ func (s *Server) subscribeLocked(req *control.Request, m *wire.MapRequest, eid m
 		floor, hasFloor = subs[idx].nonce, true
 	}
 	if hasFloor && m.Nonce <= floor {
-		s.c.subRejected[subNonce].Inc()
-		s.log.Debug("subscription nonce not increasing (replay?)", "eid", eid, "itr", req.ReplyTo.Addr())
+		s.refuseSubscriptionLocked(subNonce, req, eid)
 		return
 	}
 	if unsubscribe {
@@ -108,12 +106,10 @@ func (s *Server) subscribeLocked(req *control.Request, m *wire.MapRequest, eid m
 	if idx < 0 {
 		switch {
 		case s.nsubs >= s.opts.MaxSubscriptions:
-			s.c.subRejected[subLimit].Inc()
-			s.log.Warn("subscription limit reached", "max", s.opts.MaxSubscriptions)
+			s.refuseSubscriptionLocked(subLimit, req, eid)
 			return
 		case x.subs >= s.opts.MaxSubscriptionsPerXTR:
-			s.c.subRejected[subXTRLimit].Inc()
-			s.log.Debug("subscription limit of the xTR reached", "site", st.cfg.Name, "max", s.opts.MaxSubscriptionsPerXTR)
+			s.refuseSubscriptionLocked(subXTRLimit, req, eid)
 			return
 		}
 	}
@@ -153,6 +149,27 @@ const (
 
 var subRejectLabels = [numSubReject]string{"no-association", "source-not-registered", "nonce-not-increasing",
 	"limit", "xtr-limit"}
+
+// subRejectLogs are the log messages of the refusals.
+var subRejectLogs = [numSubReject]string{
+	"subscription refused: xTR-ID registers for no site",
+	"subscription refused: not from an address the xTR registers from",
+	"subscription nonce not increasing (replay?)",
+	"subscription limit reached",
+	"subscription limit of the xTR reached",
+}
+
+// refuseSubscriptionLocked counts a refused subscription request and logs
+// it at most once a minute per source: a flood of spoofed requests costs a
+// counter, not a disk.
+func (s *Server) refuseSubscriptionLocked(why int, req *control.Request, eid mapping.EID) {
+	s.c.subRejected[why].Inc()
+	if s.authLogDue(req.Src.Addr()) {
+		s.log.Warn(subRejectLogs[why], "eid", eid, "source", req.Src.Addr(),
+			"itr", req.ReplyTo.Addr(), "max-subscriptions", s.opts.MaxSubscriptions,
+			"max-subscriptions-per-xtr", s.opts.MaxSubscriptionsPerXTR)
+	}
+}
 
 // associationLocked finds the site a subscription request of xTR-ID id
 // belongs to: among the sites the xTR-ID registers for (with a key, and
