@@ -231,7 +231,6 @@ type admission struct {
 	table     *siteXTRs
 	dg        digest
 	useWindow bool
-	duplicate bool
 }
 
 // admitLocked applies the replay rules to an authenticated Map-Register
@@ -258,13 +257,12 @@ func (s *Server) admitLocked(st *site, m *wire.MapRegister, src netip.Addr, eids
 	if !strict || !m.HasXTRID {
 		a.useWindow, a.dg = true, digestOf(m.AuthData)
 		if e, seen := a.table.recent.get(a.dg, now); seen {
-			a.duplicate = true
 			// From elsewhere it cannot be the xTR re-sending: it would
 			// register a new xTR (no xTR-ID) or redirect the xTR's
 			// Map-Notifies (xTR-ID) to the sender.
 			if e.src != src || !s.duplicateHarmlessLocked(st, m, src, eids, now) {
 				s.c.duplicate.Inc()
-				s.authFailLog(src, "duplicate Map-Register would move or change a registration (replay?)", eids[0])
+				s.authFailLog(src, "duplicate Map-Register from another address, or that would move or change a registration (replay?)", eids[0])
 				return a, false
 			}
 		}
