@@ -56,6 +56,7 @@ xtr:
 func run1(t *testing.T, dir, name, yaml string) *daemon.Daemon {
 	t.Helper()
 	path := filepath.Join(dir, name+".yaml")
+	yaml = lisptest.WithStateDirectory(t, yaml, filepath.Join(dir, name))
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -171,11 +172,12 @@ admin: {socket: %s}
 control: {addresses: [127.0.0.1], port: 0}
 map-server:
   registration-timeout: 3m
+  state-directory: %s
   sites:
     - name: dc1
       keys: [{key-id: 1, algorithm: hmac-sha-256-128, secret: k}]
       eid-prefixes: [{prefix: 198.51.100.0/24}]
-`, sock)
+`, sock, filepath.Join(dir, "state"))
 	run1(t, dir, "ms", yaml)
 	path := filepath.Join(dir, "ms.yaml")
 	r := lispctl(t, "--socket", sock, "reload")

@@ -79,8 +79,10 @@ func changedKeys(old, new *Config) []string {
 		k.add("map-server.registration-timeout", o.RegistrationTimeout, n.RegistrationTimeout)
 		k.add("map-server.require-nonce-increase", o.RequireNonceIncrease, n.RequireNonceIncrease)
 		k.add("map-server.max-subscriptions", o.MaxSubscriptions, n.MaxSubscriptions)
+		k.add("map-server.max-subscriptions-per-xtr", o.MaxSubscriptionsPerXTR, n.MaxSubscriptionsPerXTR)
 		k.add("map-server.subscription-ttl", o.SubscriptionTTL, n.SubscriptionTTL)
 		k.add("map-server.notify-retransmit", o.NotifyRetransmit, n.NotifyRetransmit)
+		k.add("map-server.state-directory", o.StateDirectory, n.StateDirectory)
 		k.add("map-server.sites", o.Sites, n.Sites)
 	})
 	section(&k, "map-resolver", old.MapResolver, new.MapResolver, func(o, n *MapResolver) {

@@ -47,7 +47,7 @@ func TestCompare(t *testing.T) {
 		{name: "site prefix", old: "prefix: 12.0.0.0/8", new: "prefix: 12.0.0.0/8, accept-more-specifics: true",
 			want: Diff{SitesChanged: []string{"c"}, Keys: sites}},
 		{name: "inherited setting changes every site that inherits it",
-			old: "registration-timeout: 3m", new: "require-nonce-increase: true",
+			old: "registration-timeout: 3m", new: "require-nonce-increase: false",
 			want: Diff{SitesChanged: []string{"a", "b", "c"},
 				Keys: []string{"map-server.require-nonce-increase", "map-server.sites"}}},
 		{name: "site renamed", old: "name: a,", new: "name: d,",

@@ -36,10 +36,17 @@ const (
 	DefaultPerDestinationRate  = 100
 	DefaultPerDestinationBurst = 1000
 
-	DefaultRegistrationTimeout = 3 * time.Minute  // RFC 9301 §8.2: three missed 60 s registrations
-	DefaultMaxSubscriptions    = 100000           // RFC 9437 subscriptions held at once
-	DefaultSubscriptionTTL     = 15 * time.Minute // RFC 9437 temporary subscriptions
-	DefaultNotifyRetransmit    = 3 * time.Second  // RFC 9301 §5.7 Map-Notify retransmission
+	DefaultRegistrationTimeout    = 3 * time.Minute  // RFC 9301 §8.2: three missed 60 s registrations
+	DefaultMaxSubscriptions       = 100000           // RFC 9437 subscriptions held at once
+	DefaultMaxSubscriptionsPerXTR = 10000            // of them, what one xTR of one site may hold
+	DefaultSubscriptionTTL        = 15 * time.Minute // RFC 9437 temporary subscriptions
+	DefaultNotifyRetransmit       = 3 * time.Second  // RFC 9301 §5.7 Map-Notify retransmission
+	// DefaultRequireNonceIncrease turns the Map-Register replay check on
+	// (RFC 9301 §5.6: a non-increasing nonce MUST be dropped).
+	DefaultRequireNonceIncrease = true
+	// DefaultStateDirectory is where the Map-Server keeps what must
+	// survive a restart: the last Map-Register nonce of every xTR.
+	DefaultStateDirectory = "/var/lib/lispd"
 
 	DefaultNegativeTTL     = 15 * time.Minute // negative Map-Reply for "not a LISP EID"
 	DefaultUnregisteredTTL = 1 * time.Minute  // negative Map-Reply for a configured but unregistered site
@@ -120,12 +127,15 @@ type RateLimit struct {
 
 // MapServer turns the Map-Server role on (RFC 9301 §8).
 type MapServer struct {
-	RegistrationTimeout  time.Duration // a registration expires this long after the last Map-Register
-	RequireNonceIncrease bool          // default for sites that do not say
-	MaxSubscriptions     int
-	SubscriptionTTL      time.Duration
-	NotifyRetransmit     time.Duration
-	Sites                []Site
+	RegistrationTimeout    time.Duration // a registration expires this long after the last Map-Register
+	RequireNonceIncrease   bool          // default for sites that do not say
+	MaxSubscriptions       int
+	MaxSubscriptionsPerXTR int
+	SubscriptionTTL        time.Duration
+	NotifyRetransmit       time.Duration
+	// StateDirectory holds the persisted replay state (absolute path).
+	StateDirectory string
+	Sites          []Site
 }
 
 // Site is one LISP site the Map-Server accepts registrations for.

@@ -68,11 +68,13 @@ func TestFull(t *testing.T) {
 				PerDestination: 0.5, PerDestinationBurst: 30},
 		},
 		MapServer: &MapServer{
-			RegistrationTimeout:  5 * time.Minute,
-			RequireNonceIncrease: true,
-			MaxSubscriptions:     10,
-			SubscriptionTTL:      time.Hour,
-			NotifyRetransmit:     2 * time.Second,
+			RegistrationTimeout:    5 * time.Minute,
+			RequireNonceIncrease:   true,
+			MaxSubscriptions:       10,
+			SubscriptionTTL:        time.Hour,
+			NotifyRetransmit:       2 * time.Second,
+			StateDirectory:         "/srv/lispd-state",
+			MaxSubscriptionsPerXTR: DefaultMaxSubscriptionsPerXTR,
 			Sites: []Site{
 				{
 					Name:        "dc1",
@@ -80,7 +82,7 @@ func TestFull(t *testing.T) {
 					Keys: []Key{
 						{ID: 0, Algorithm: wire.AuthHMACSHA256, Secret: []byte("s3cret")},
 						{ID: 1, Algorithm: wire.AuthHMACSHA1, Secret: []byte("file-secret-1"), SecretFile: "testdata/secrets/dc1.key"},
-						{ID: 255, Algorithm: wire.AuthHMACSHA256HKDF, Secret: []byte("12345")},
+						{ID: 255, Algorithm: wire.AuthHMACSHA256, Secret: []byte("12345")},
 					},
 					EIDPrefixes: []SitePrefix{
 						{EID: eid(0, "198.51.100.0/24"), AcceptMoreSpecifics: true},
@@ -162,14 +164,18 @@ func TestInterfacesExample(t *testing.T) {
 			return c
 		}(),
 		MapServer: &MapServer{
-			RegistrationTimeout: 3 * time.Minute,
-			MaxSubscriptions:    100000,
-			SubscriptionTTL:     15 * time.Minute,
-			NotifyRetransmit:    3 * time.Second,
+			RegistrationTimeout:    3 * time.Minute,
+			MaxSubscriptions:       100000,
+			SubscriptionTTL:        15 * time.Minute,
+			NotifyRetransmit:       3 * time.Second,
+			RequireNonceIncrease:   true,
+			StateDirectory:         DefaultStateDirectory,
+			MaxSubscriptionsPerXTR: DefaultMaxSubscriptionsPerXTR,
 			Sites: []Site{{
-				Name:        "dc1",
-				Keys:        []Key{{ID: 0, Algorithm: wire.AuthHMACSHA256, Secret: secret}},
-				EIDPrefixes: []SitePrefix{{EID: eid(0, "198.51.100.0/24"), AcceptMoreSpecifics: true}},
+				Name:                 "dc1",
+				Keys:                 []Key{{ID: 0, Algorithm: wire.AuthHMACSHA256, Secret: secret}},
+				EIDPrefixes:          []SitePrefix{{EID: eid(0, "198.51.100.0/24"), AcceptMoreSpecifics: true}},
+				RequireNonceIncrease: true,
 			}},
 		},
 		MapResolver: &MapResolver{NegativeTTL: 15 * time.Minute, UnregisteredTTL: time.Minute},
@@ -228,6 +234,8 @@ func TestDefaults(t *testing.T) {
 			MapServer: &MapServer{
 				RegistrationTimeout: 3 * time.Minute, MaxSubscriptions: 100000,
 				SubscriptionTTL: 15 * time.Minute, NotifyRetransmit: 3 * time.Second,
+				RequireNonceIncrease: true, StateDirectory: DefaultStateDirectory,
+				MaxSubscriptionsPerXTR: DefaultMaxSubscriptionsPerXTR,
 			},
 			MapResolver: &MapResolver{NegativeTTL: 15 * time.Minute, UnregisteredTTL: time.Minute},
 			PETR:        &PETR{},
@@ -274,11 +282,11 @@ xtr:
 		}}},
 		{"site defaults", `
 map-server:
-  require-nonce-increase: true
   sites: [{name: a, keys: [{secret: x}], eid-prefixes: [{prefix: "::/0"}]}]
 `, &Config{MapServer: &MapServer{
 			RegistrationTimeout: 3 * time.Minute, MaxSubscriptions: 100000, RequireNonceIncrease: true,
-			SubscriptionTTL: 15 * time.Minute, NotifyRetransmit: 3 * time.Second,
+			SubscriptionTTL: 15 * time.Minute, NotifyRetransmit: 3 * time.Second, StateDirectory: "/var/lib/lispd",
+			MaxSubscriptionsPerXTR: DefaultMaxSubscriptionsPerXTR,
 			Sites: []Site{{
 				Name:                 "a",
 				Keys:                 []Key{{Algorithm: wire.AuthHMACSHA256, Secret: []byte("x")}},

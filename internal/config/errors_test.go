@@ -93,6 +93,27 @@ control:
 			"5: map-server.max-subscriptions: -1 is out of range (0 to 2147483647)",
 			`6: map-server.require-nonce-increase: expected true or false, got "yes"`,
 		}},
+		// Algorithm 3 passed the check but nothing could use it (issue 12,
+		// finding 11): it is refused where it is written.
+		{"hkdf refused", `map-server:
+  sites:
+    - name: dc1
+      keys: [{key-id: 1, algorithm: hmac-sha-256-128-hkdf-sha256, secret: x}]
+      eid-prefixes: [{prefix: 10.0.0.0/8}]
+xtr:
+  etr: true
+  database: [{eid-prefix: 10.0.0.0/8, locators: [{address: 192.0.2.1}]}]
+  map-servers: [{address: 192.0.2.9, algorithm: hmac-sha-256-128-hkdf-sha256, secret: x}]
+`, []string{
+			"4: map-server.sites[0].keys[0].algorithm: hmac-sha-256-128-hkdf-sha256 is not supported (RFC 9301 leaves its key derivation open, so no peer could verify it); use hmac-sha-256-128",
+			"9: xtr.map-servers[0].algorithm: hmac-sha-256-128-hkdf-sha256 is not supported (RFC 9301 leaves its key derivation open, so no peer could verify it); use hmac-sha-256-128",
+		}},
+		{"state directory", `map-server:
+  state-directory: var/lib/lispd
+  sites: [{name: a, keys: [{secret: x}], eid-prefixes: [{prefix: 10.0.0.0/8}]}]
+`, []string{
+			`2: map-server.state-directory: "var/lib/lispd" is not an absolute path`,
+		}},
 		{"site keys", `map-server:
   sites:
     - name: dc1
@@ -105,7 +126,7 @@ control:
         - {key-id: 4, secret: ""}
       eid-prefixes: [{prefix: 10.0.0.0/8}]
 `, []string{
-			`5: map-server.sites[0].keys[0].algorithm: unknown value "md5" (want hmac-sha-1-96, hmac-sha-256-128 or hmac-sha-256-128-hkdf-sha256)`,
+			`5: map-server.sites[0].keys[0].algorithm: unknown value "md5" (want hmac-sha-1-96 or hmac-sha-256-128)`,
 			"6: map-server.sites[0].keys[1].key-id: duplicate key-id 0 (first at line 5)",
 			"7: map-server.sites[0].keys[2].key-id: 256 is out of range (0 to 255)",
 			"8: map-server.sites[0].keys[3]: give either secret or secret-file, not both",
@@ -252,7 +273,7 @@ control:
 			"6: xtr.map-servers[1].address: Map-Server 192.0.2.9 is listed twice (first at line 5)",
 			`7: xtr.map-servers[2]: missing required key "secret" (or "secret-file")`,
 			`8: xtr.map-servers[3]: missing required key "address"`, // at the "{", left of the others
-			`8: xtr.map-servers[3].algorithm: unknown value "none" (want hmac-sha-1-96, hmac-sha-256-128 or hmac-sha-256-128-hkdf-sha256)`,
+			`8: xtr.map-servers[3].algorithm: unknown value "none" (want hmac-sha-1-96 or hmac-sha-256-128)`,
 			`8: xtr.map-servers[3].proxy-reply: expected true or false, got "maybe"`,
 		}},
 		{"database", `xtr:

@@ -24,18 +24,31 @@ type parsedSite struct {
 
 func (p *parser) mapServer(n *yaml.Node, path string) *MapServer {
 	ms := &MapServer{
-		RegistrationTimeout: DefaultRegistrationTimeout,
-		MaxSubscriptions:    DefaultMaxSubscriptions,
-		SubscriptionTTL:     DefaultSubscriptionTTL,
-		NotifyRetransmit:    DefaultNotifyRetransmit,
+		RegistrationTimeout:    DefaultRegistrationTimeout,
+		MaxSubscriptions:       DefaultMaxSubscriptions,
+		SubscriptionTTL:        DefaultSubscriptionTTL,
+		NotifyRetransmit:       DefaultNotifyRetransmit,
+		RequireNonceIncrease:   DefaultRequireNonceIncrease,
+		StateDirectory:         DefaultStateDirectory,
+		MaxSubscriptionsPerXTR: DefaultMaxSubscriptionsPerXTR,
 	}
 	var sites []parsedSite
 	p.fields(n, path, map[string]setter{
-		"registration-timeout":   p.positiveDurationTo(&ms.RegistrationTimeout),
-		"require-nonce-increase": p.boolTo(&ms.RequireNonceIncrease),
-		"max-subscriptions":      intTo(p, &ms.MaxSubscriptions, 0, 1<<31-1),
-		"subscription-ttl":       p.positiveDurationTo(&ms.SubscriptionTTL),
-		"notify-retransmit":      p.positiveDurationTo(&ms.NotifyRetransmit),
+		"registration-timeout":      p.positiveDurationTo(&ms.RegistrationTimeout),
+		"require-nonce-increase":    p.boolTo(&ms.RequireNonceIncrease),
+		"max-subscriptions":         intTo(p, &ms.MaxSubscriptions, 0, 1<<31-1),
+		"max-subscriptions-per-xtr": intTo(p, &ms.MaxSubscriptionsPerXTR, 1, 1<<31-1),
+		"subscription-ttl":          p.positiveDurationTo(&ms.SubscriptionTTL),
+		"notify-retransmit":         p.positiveDurationTo(&ms.NotifyRetransmit),
+		"state-directory": func(v *yaml.Node, at string) {
+			if dir, node, ok := p.str(v, at); ok && p.nonEmpty(node, at) {
+				if !filepath.IsAbs(dir) {
+					p.errorf(node, "%s: %q is not an absolute path", at, dir)
+					return
+				}
+				ms.StateDirectory = filepath.Clean(dir)
+			}
+		},
 		"sites": func(v *yaml.Node, at string) {
 			p.seq(v, at, func(v *yaml.Node, at string) { sites = append(sites, p.site(v, at)) })
 		},
@@ -163,7 +176,7 @@ func (p *parser) checkSecret(n *yaml.Node, path string, seen map[string]keyValue
 }
 
 // authAlgorithms are the algorithms a key may use (not "none").
-var authAlgorithms = []wire.AuthAlg{wire.AuthHMACSHA1, wire.AuthHMACSHA256, wire.AuthHMACSHA256HKDF}
+var authAlgorithms = []wire.AuthAlg{wire.AuthHMACSHA1, wire.AuthHMACSHA256}
 
 func (p *parser) algorithmTo(dst *wire.AuthAlg) setter {
 	names := make([]string, len(authAlgorithms))
@@ -171,6 +184,14 @@ func (p *parser) algorithmTo(dst *wire.AuthAlg) setter {
 		names[i] = a.String()
 	}
 	return func(v *yaml.Node, at string) {
+		// Algorithm 3 is refused by name rather than as an unknown value:
+		// RFC 9301 leaves its key derivation open, no other implementation
+		// interoperates with a reading of it, and nothing here enables it.
+		if v.Kind == yaml.ScalarNode && v.Value == wire.AuthHMACSHA256HKDF.String() {
+			p.errorf(v, "%s: %s is not supported (RFC 9301 leaves its key derivation open, so no peer could verify it); use %s",
+				at, v.Value, wire.AuthHMACSHA256)
+			return
+		}
 		if s, ok := p.enum(v, at, names...); ok {
 			*dst, _ = wire.ParseAuthAlg(s)
 		}

@@ -6,6 +6,7 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -149,6 +150,9 @@ func (d *Daemon) buildRoles(cfg *config.Config, opts Options) error {
 		o := msOptions(cfg)
 		o.Now, o.Sender, o.Stats, o.Log = d.now, control.SenderFunc(d.sendNow), d.stats, d.log
 		d.ms = mapserver.New(sitesFromConfig(cfg.MapServer), o)
+		if err := d.ms.OpenState(cfg.MapServer.StateDirectory); err != nil {
+			return fmt.Errorf("map-server.state-directory: %w", err)
+		}
 	}
 	if cfg.MapResolver != nil {
 		o := mrOptions(cfg)
@@ -218,7 +222,7 @@ func minutes(d time.Duration) uint32 {
 func sitesFromConfig(c *config.MapServer) []mapserver.Site {
 	out := make([]mapserver.Site, 0, len(c.Sites))
 	for _, s := range c.Sites {
-		ms := mapserver.Site{Name: s.Name, Description: s.Description, RequireNonceIncrease: s.RequireNonceIncrease,
+		ms := mapserver.Site{Name: s.Name, Description: s.Description, LegacyNonces: !s.RequireNonceIncrease,
 			AllowedRLOCs: s.AllowedRLOCs}
 		for _, k := range s.Keys {
 			ms.Keys = append(ms.Keys, mapserver.Key{ID: k.ID, Alg: k.Algorithm, Secret: k.Secret})
@@ -292,6 +296,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	stopServing()
 	d.transport.Wait()
 	d.wg.Wait()
+	if d.ms != nil {
+		d.ms.Close() // the replay state, saved a last time
+	}
 	d.admin.Close()
 	if d.dyn != nil {
 		if err := d.dyn.close(); err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/config"
 	"github.com/lispd/lispd/internal/lisptest"
+	"github.com/lispd/lispd/internal/mapserver"
 	"github.com/lispd/lispd/internal/pcap"
 	"github.com/lispd/lispd/internal/testvectors"
 	"github.com/lispd/lispd/internal/xtr"
@@ -92,12 +93,16 @@ func (p *peer) recv(timeout time.Duration) []byte {
 const oorConfig = `
 map-server:
   sites:
+    # Open Overlay Router 1.3 sends random nonces: its sites opt out of
+    # the nonce check (the window of recent registrations protects them).
     - name: oor-a
+      require-nonce-increase: false
       keys: [{key-id: 0, algorithm: hmac-sha-1-96, secret: password}]
       eid-prefixes:
         - {prefix: 203.0.113.0/24}
         - {prefix: "2001:db8:1::/64"}
     - name: oor-b
+      require-nonce-increase: false
       keys: [{key-id: 0, algorithm: hmac-sha-1-96, secret: password}]
       eid-prefixes:
         - {prefix: 198.51.100.0/24}
@@ -385,6 +390,7 @@ map-resolver: {}
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.MapServer.StateDirectory = d.cfg.MapServer.StateDirectory // opened at start, as lisptest chose
 	res, err := d.Reload(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -401,5 +407,51 @@ map-resolver: {}
 	}
 	if len(d.MapServer().Sites("dc3")) != 1 {
 		t.Error("dc3 not shown")
+	}
+}
+
+// The replay state of the Map-Server survives a restart of lispd (issue
+// 12, finding 2): a Map-Register captured before is refused after, the
+// xTR's next one is accepted.
+func TestReplayStateSurvivesRestart(t *testing.T) {
+	state := t.TempDir()
+	yaml := strings.Replace(twoSites, "map-server:\n", "map-server:\n  state-directory: "+state+"\n", 1)
+	d, addr, _ := start(t, yaml)
+	etr := newPeer(t)
+	captured := register(t, "198.51.100.0/24", 0, "192.0.2.11", []byte("s3cret"), 1, wire.AuthHMACSHA256, 5, false)
+	etr.send(captured, addr)
+	if etr.recv(2*time.Second) == nil {
+		t.Fatal("no Map-Notify")
+	}
+	d.Stop()
+	lisptest.Eventually(t, 5*time.Second, func() bool {
+		b, err := os.ReadFile(filepath.Join(state, mapserver.StateFile))
+		return err == nil && strings.Contains(string(b), `"nonce":5`)
+	}, "replay state not saved at stop")
+	_, addr, _ = start(t, yaml)
+	etr.send(captured, addr)
+	if etr.recv(500*time.Millisecond) != nil {
+		t.Error("a Map-Register captured before the restart was accepted after it")
+	}
+	etr.send(register(t, "198.51.100.0/24", 0, "192.0.2.11", []byte("s3cret"), 1, wire.AuthHMACSHA256, 6, false), addr)
+	if etr.recv(2*time.Second) == nil {
+		t.Error("the xTR's next Map-Register refused after the restart")
+	}
+}
+
+// A Map-Server that cannot write its state directory says so at start.
+func TestUnwritableStateDirectory(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse([]byte("control: {addresses: [127.0.0.1], port: 0}\nadmin: {socket: "+filepath.Join(filepath.Dir(file), "s.sock")+"}\n"+
+		strings.Replace(twoSites, "map-server:\n", "map-server:\n  state-directory: "+file+"/state\n", 1)), "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = New(cfg, Options{})
+	if err == nil || !strings.Contains(err.Error(), "map-server.state-directory") || !strings.Contains(err.Error(), file) {
+		t.Errorf("New: %v", err)
 	}
 }

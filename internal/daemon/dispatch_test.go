@@ -97,6 +97,9 @@ func TestDispatchDrops(t *testing.T) {
 		{"ECM of a Map-Reply", msOnly, ecm(reply), nil, control.DropECMNotMapRequest},
 		{"ECM without an ITR-RLOC", msOnly, ecm(request("198.51.100.7", false, wire.Address{})), nil, control.DropNoITRRLOC},
 		{"ECM for no site", msOnly, ecm(request("203.0.113.7", false, rloc)), nil, control.DropEIDNotServed},
+		// RFC 9301 §5.8: a Map-Server alone drops an RLOC-probe in an ECM
+		// as a Map-Resolver does (issue 12, finding 11).
+		{"ECM of an RLOC-probe", msOnly, ecm(request("198.51.100.7", true, rloc)), nil, control.DropProbeToMappingSystem},
 		{"Map-Register", xtrOnly, &wire.MapRegister{AuthBody: wire.AuthBody{Algorithm: wire.AuthHMACSHA256,
 			AuthData: make([]byte, 32)}}, nil, control.DropNoMapServer},
 		{"Map-Notify-Ack", xtrOnly, &wire.MapNotifyAck{AuthBody: wire.AuthBody{Algorithm: wire.AuthHMACSHA256,

@@ -67,6 +67,9 @@ func liveKey(key string, env reloadEnv) bool {
 		"map-resolver.map-servers", "map-resolver.negative-ttl", "map-resolver.unregistered-ttl":
 		return true
 	}
+	if key == "map-server.state-directory" {
+		return false // opened once, at start
+	}
 	if strings.HasPrefix(key, "map-server.") {
 		return true // sites and every timer and limit
 	}
@@ -253,12 +256,12 @@ func (d *Daemon) applyReload(p *reloadPlan) error {
 // clock, sender, statistics and log.
 func msOptions(cfg *config.Config) mapserver.Options {
 	return mapserver.Options{
-		RegistrationTimeout:  cfg.MapServer.RegistrationTimeout,
-		MaxSubscriptions:     cfg.MapServer.MaxSubscriptions,
-		SubscriptionTTL:      cfg.MapServer.SubscriptionTTL,
-		NotifyRetransmit:     cfg.MapServer.NotifyRetransmit,
-		RequireNonceIncrease: cfg.MapServer.RequireNonceIncrease,
-		UnregisteredTTL:      minutes(mrUnregisteredTTL(cfg)),
+		RegistrationTimeout:    cfg.MapServer.RegistrationTimeout,
+		MaxSubscriptions:       cfg.MapServer.MaxSubscriptions,
+		SubscriptionTTL:        cfg.MapServer.SubscriptionTTL,
+		NotifyRetransmit:       cfg.MapServer.NotifyRetransmit,
+		MaxSubscriptionsPerXTR: cfg.MapServer.MaxSubscriptionsPerXTR,
+		UnregisteredTTL:        minutes(mrUnregisteredTTL(cfg)),
 	}
 }
 

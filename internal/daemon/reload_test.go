@@ -76,7 +76,8 @@ func runNodeWith(t *testing.T, yaml string, opts Options, before func(*node)) *n
 // load writes yaml (with the node's admin socket) as its configuration.
 func (n *node) load(t *testing.T, yaml string) *config.Config {
 	t.Helper()
-	if err := os.WriteFile(n.path, []byte(fmt.Sprintf("admin: {socket: %s}\n%s", n.sock, yaml)), 0o600); err != nil {
+	yaml = lisptest.WithStateDirectory(t, fmt.Sprintf("admin: {socket: %s}\n%s", n.sock, yaml), filepath.Dir(n.path))
+	if err := os.WriteFile(n.path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := config.Load(n.path)

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"sync"
 	"testing"
@@ -150,4 +151,62 @@ xtr:
 	// publication's), so the Map-Server stops publishing to it.
 	itr.Stop()
 	lisptest.Eventually(t, 5*time.Second, func() bool { return len(ms.MapServer().Subscriptions()) == 0 }, "unsubscribed")
+}
+
+// A lispd ETR keeps registering with the replay check on (issue 12,
+// finding 2): across its own restart (its nonces start at the clock) and
+// across a restart of the Map-Server (which reads its replay state back).
+func TestRegistersAcrossRestarts(t *testing.T) {
+	a := lisptest.LoopbackAddrs(t, 2, 4342)
+	msAddr, etrAddr := a[0], a[1]
+	msYAML := fmt.Sprintf(`
+control: {addresses: [%s], port: 4342}
+map-server:
+  state-directory: %s
+  sites:
+    - name: dc1
+      keys: [{key-id: 1, algorithm: hmac-sha-256-128, secret: dc1key}]
+      eid-prefixes: [{prefix: 198.51.100.0/24}]
+`, msAddr, t.TempDir())
+	etrYAML := fmt.Sprintf(`
+control: {addresses: [%[2]s], port: 4342}
+xtr:
+  etr: true
+  map-servers: [{address: %[1]s, key-id: 1, algorithm: hmac-sha-256-128, secret: dc1key}]
+  register-interval: 1s
+  database: [{eid-prefix: 198.51.100.0/24, locators: [{address: %[2]s}]}]
+`, msAddr, etrAddr)
+	// restart stops d and starts a new daemon from yaml once its address
+	// is free again.
+	restart := func(d *Daemon, at netip.Addr, yaml string, dp xtr.DataPlane) *Daemon {
+		d.Stop()
+		lisptest.Eventually(t, 5*time.Second, func() bool {
+			c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(at, 4342)))
+			if err == nil {
+				c.Close()
+			}
+			return err == nil
+		}, "control port free after the stop")
+		return startNode(t, yaml, dp)
+	}
+	accepted := func(ms *Daemon, more uint64) {
+		t.Helper()
+		base := lisptest.Counter(t, ms.Stats(), "map_server.registers_accepted")
+		lisptest.Eventually(t, 5*time.Second, func() bool {
+			return lisptest.Counter(t, ms.Stats(), "map_server.registers_accepted") >= base+more
+		}, "Map-Registers accepted")
+		if n := lisptest.Counter(t, ms.Stats(), "map_server.registers_rejected{reason=nonce-not-increasing}"); n != 0 {
+			t.Errorf("%d Map-Registers of the lispd ETR refused as replays", n)
+		}
+	}
+	ms := startNode(t, msYAML, nil)
+	etr := startNode(t, etrYAML, xtr.NopDataPlane{})
+	accepted(ms, 2)
+	restart(etr, etrAddr, etrYAML, xtr.NopDataPlane{})
+	accepted(ms, 2)
+	ms = restart(ms, msAddr, msYAML, nil)
+	accepted(ms, 2)
+	if ms.MapServer().Registrations() != 1 {
+		t.Error("the ETR's prefix is not registered after the restarts")
+	}
 }

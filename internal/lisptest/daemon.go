@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/lispd/lispd/internal/config"
 )
 
@@ -35,11 +37,49 @@ func Start[D Runner](t testing.TB, yaml string, build func(*config.Config) (D, e
 	if !strings.Contains(yaml, "\nadmin:") && !strings.HasPrefix(yaml, "admin:") {
 		yaml = "admin: {socket: " + filepath.Join(dir, "lispd.sock") + "}\n" + yaml
 	}
+	yaml = WithStateDirectory(t, yaml, dir)
 	path := filepath.Join(dir, "lispd.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return StartFile(t, path, build)
+}
+
+// WithStateDirectory gives the Map-Server of a configuration, if any, the
+// state directory dir/state unless it names one, so that a test never
+// touches the host's /var/lib/lispd. A test that rewrites its file for a
+// reload passes each version through it with the same dir.
+func WithStateDirectory(t testing.TB, text, dir string) string {
+	t.Helper()
+	if !strings.Contains(text, "map-server:") || strings.Contains(text, "state-directory:") {
+		return text
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(text), &doc); err != nil || len(doc.Content) == 0 {
+		return text // config.Load reports it
+	}
+	top := doc.Content[0]
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		if top.Content[i].Value != "map-server" {
+			continue
+		}
+		ms := top.Content[i+1]
+		if ms.Kind == yaml.ScalarNode && ms.Tag == "!!null" {
+			*ms = yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+		}
+		if ms.Kind != yaml.MappingNode {
+			return text
+		}
+		ms.Content = append(ms.Content,
+			&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "state-directory"},
+			&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: filepath.Join(dir, "state")})
+		out, err := yaml.Marshal(&doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(out)
+	}
+	return text
 }
 
 // StartFile is Start for a configuration file the test wrote itself (a
@@ -49,6 +89,10 @@ func StartFile[D Runner](t testing.TB, path string, build func(*config.Config) (
 	cfg, err := config.Load(path)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if cfg.MapServer != nil && cfg.MapServer.StateDirectory == config.DefaultStateDirectory {
+		// A test must not read or write the host's replay state.
+		t.Fatalf("%s: a test's Map-Server needs its own map-server.state-directory (t.TempDir())", path)
 	}
 	d, err := build(cfg)
 	if err != nil {

@@ -27,7 +27,7 @@ func lispd(t *testing.T, sites []mapserver.Site) (netip.AddrPort, *stats.Registr
 		t.Fatal(err)
 	}
 	reg := stats.NewRegistry()
-	ms := mapserver.New(sites, mapserver.Options{RequireNonceIncrease: true, Stats: reg, Log: log})
+	ms := mapserver.New(sites, mapserver.Options{Stats: reg, Log: log})
 	mr := mapresolver.New(ms, nil, mapresolver.Options{Stats: reg, Log: log})
 	ctx, cancel := context.WithCancel(context.Background())
 	var mux control.Mux

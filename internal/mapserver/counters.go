@@ -7,8 +7,10 @@ type counters struct {
 	registerOK, notifySent, notifyRetrans, notifyGiveUp, ackRecv, ackUnknown *stats.Counter
 	badAuth, unknownKey, noSite, outOfSite, replay, badRecord, rlocDenied    *stats.Counter
 	expired, proxyReply, forwarded, negative, subscribe, unsubscribe         *stats.Counter
-	subRejected, published, moves, withdrawn                                 *stats.Counter
-	subExpired                                                               *stats.Counter
+	published, moves, withdrawn                                              *stats.Counter
+	subExpired, duplicate, xtrEvicted, stateSaveFailed                       *stats.Counter
+	subRejected                                                              [numSubReject]*stats.Counter
+	subDropped                                                               [numSubDrop]*stats.Counter
 }
 
 func newCounters(r *stats.Registry) counters {
@@ -18,7 +20,7 @@ func newCounters(r *stats.Registry) counters {
 	rej := func(reason string) *stats.Counter {
 		return c("registers_rejected", "Map-Registers rejected, by reason.", [2]string{"reason", reason})
 	}
-	return counters{
+	c0 := counters{
 		registerOK:    c("registers_accepted", "Map-Registers accepted."),
 		notifySent:    c("notifies_sent", "Map-Notifies sent (acks and unsolicited)."),
 		notifyRetrans: c("notify_retransmissions", "Unsolicited Map-Notifies sent again for want of an ack."),
@@ -39,9 +41,21 @@ func newCounters(r *stats.Registry) counters {
 		subscribe:     c("subscriptions_added", "Pub/sub subscriptions accepted."),
 		unsubscribe:   c("subscriptions_removed", "Pub/sub subscriptions removed."),
 		subExpired:    c("subscriptions_expired", "Temporary pub/sub subscriptions (no registration to follow) ended by subscription-ttl."),
-		subRejected:   c("subscriptions_rejected", "Pub/sub subscriptions refused (replay, limit, no security association)."),
 		published:     c("publications", "Map-Notifies sent to subscribers on a mapping change."),
 		moves:         c("registrations_moved", "Registrations taken over by an xTR of another site or site-ID (an EID moved)."),
 		withdrawn:     c("registrations_withdrawn", "Registrations withdrawn by their xTR (record TTL 0 with the T bit)."),
+		duplicate:     rej("replayed-duplicate"),
+		xtrEvicted: c("xtrs_forgotten", "xTRs forgotten (replay state, pub/sub association) by reason.",
+			[2]string{"reason", "site-limit"}),
+		stateSaveFailed: c("state_save_failures", "Failed writes of the replay state to the state directory."),
 	}
+	for i := range c0.subRejected {
+		c0.subRejected[i] = c("subscriptions_rejected", "Pub/sub subscriptions refused, by reason.",
+			[2]string{"reason", subRejectLabels[i]})
+	}
+	for i := range c0.subDropped {
+		c0.subDropped[i] = c("subscriptions_dropped", "Pub/sub subscriptions the Map-Server ended, by reason.",
+			[2]string{"reason", subDropLabels[i]})
+	}
+	return c0
 }

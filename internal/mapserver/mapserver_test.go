@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +24,7 @@ var (
 	etr1   = netip.MustParseAddrPort("192.0.2.11:4342")
 	etr2   = netip.MustParseAddrPort("192.0.2.12:4342")
 	itr    = netip.MustParseAddr("192.0.2.21")
+	sub9   = netip.AddrPortFrom(itr, wire.ControlPort) // xTR 9 registers from its ITR-RLOC: it may subscribe
 	dc1    = mapping.NewEID(0, netip.MustParsePrefix("198.51.100.0/24"))
 	dc1v6  = mapping.NewEID(0, netip.MustParsePrefix("2001:db8:1::/48"))
 	dc2    = mapping.NewEID(1000, netip.MustParsePrefix("203.0.113.0/24"))
@@ -194,7 +196,7 @@ func TestRegisterRejections(t *testing.T) {
 
 func TestNonceReplay(t *testing.T) {
 	sites := testSites()
-	sites[0].RequireNonceIncrease = true
+	// Sites require increasing nonces unless they opt out (LegacyNonces).
 	f := newFixture(t)
 	f.s = New(sites, Options{Now: f.clk.Now, Sender: f.timers, Stats: f.reg})
 	recs := []wire.EIDRecord{record(dc1, "192.0.2.11")}
@@ -287,15 +289,21 @@ func TestRetransmitGivesUp(t *testing.T) {
 	f.register(etr1, 0, wire.AuthHMACSHA256, secret, 1, []wire.EIDRecord{record(dc1, "192.0.2.11")}, withXTR(1))
 	f.register(etr2, 0, wire.AuthHMACSHA256, secret, 1, []wire.EIDRecord{record(dc1, "192.0.2.12")}, withXTR(2))
 	f.timers.Take()
-	var sends int
-	for range 60 {
+	// RFC 9301 §5.7: three retransmissions 3 s apart, then three more
+	// doubling the wait; the ack is awaited one more doubled wait.
+	var at []int
+	for sec := 1; sec <= 100; sec++ {
 		f.clk.Advance(time.Second)
 		f.s.Tick()
-		sends += len(f.timers.Take())
+		for range f.timers.Take() {
+			at = append(at, sec)
+		}
+		if sec == 98 && f.s.PendingNotifies() != 1 {
+			t.Fatal("gave up before 99 s")
+		}
 	}
-	// 3 s, 3 s, 3 s, then 6, 12, 24: five retransmissions in 51 s, then give up.
-	if sends != 5 || f.s.PendingNotifies() != 0 {
-		t.Errorf("%d retransmissions, %d pending", sends, f.s.PendingNotifies())
+	if want := []int{3, 6, 9, 15, 27, 51}; !slices.Equal(at, want) || f.s.PendingNotifies() != 0 {
+		t.Errorf("retransmissions at %v s, want %v; %d pending", at, want, f.s.PendingNotifies())
 	}
 }
 
@@ -374,7 +382,7 @@ func TestNegativeForUnregistered(t *testing.T) {
 func TestPubSub(t *testing.T) {
 	f := newFixture(t)
 	// The subscribing xTR registers its own site: that is the security association.
-	f.register(etr2, 0, wire.AuthHMACSHA256, []byte("dc2key"), 1, []wire.EIDRecord{record(dc2, "192.0.2.12")}, withXTR(9))
+	f.register(sub9, 0, wire.AuthHMACSHA256, []byte("dc2key"), 1, []wire.EIDRecord{record(dc2, "192.0.2.12")}, withXTR(9))
 	f.register(etr1, 0, wire.AuthHMACSHA256, secret, 1, []wire.EIDRecord{record(dc1, "192.0.2.11")}, withXTR(1), proxy)
 	f.timers.Take()
 	req := subscription("198.51.100.20", 100)
@@ -397,7 +405,7 @@ func TestPubSub(t *testing.T) {
 	f.ack(n0.(*wire.MapNotify), []byte("dc2key"))
 	// Replay of the same nonce is refused.
 	f.s.HandleMapRequest(req, &lisptest.Sender{})
-	if len(f.s.Subscriptions()) != 1 || f.counter("subscriptions_rejected", "") != 1 {
+	if len(f.s.Subscriptions()) != 1 || f.counter("subscriptions_rejected", "nonce-not-increasing") != 1 {
 		t.Error("replayed subscription not refused")
 	}
 	// A change: a host route registered from elsewhere. The subscriber of
@@ -474,12 +482,29 @@ func (f *fixture) ack(n *wire.MapNotify, key []byte) {
 	f.s.HandleMapNotifyAck(&control.Request{Raw: raw, Msg: a, Src: netip.AddrPortFrom(itr, wire.ControlPort)}, &lisptest.Sender{})
 }
 
+// ackSent acknowledges, as a live xTR does, every Map-Notify sent so far
+// that verifies with key.
+func (f *fixture) ackSent(key []byte) {
+	f.t.Helper()
+	for _, m := range f.timers.Take() {
+		if wire.Verify(m.B, key, wire.AuthOptions{}) != nil {
+			continue
+		}
+		d, err := wire.Decode(m.B)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		f.ack(d.(*wire.MapNotify), key)
+	}
+}
+
 // subscription is a Map-Request of xTR 9 (site-ID 7) subscribing to host.
 func subscription(host string, nonce uint64) *control.Request {
 	req := mapRequest(mapping.HostEID(0, netip.MustParseAddr(host)), nonce)
 	m := req.Msg.(*wire.MapRequest)
 	m.HasXTRID, m.XTRID, m.SiteID = true, [16]byte{9}, 7
 	m.Records[0].Notify = true
+	req.ECM.IP.Src = itr // the ECM comes from the xTR's RLOC
 	return req
 }
 
@@ -487,7 +512,7 @@ func subscription(host string, nonce uint64) *control.Request {
 // of dc1; the acknowledgement is consumed.
 func (f *fixture) subscribeDC1() {
 	f.t.Helper()
-	f.register(etr2, 0, wire.AuthHMACSHA256, []byte("dc2key"), 1, []wire.EIDRecord{record(dc2, "192.0.2.12")}, withXTR(9))
+	f.register(sub9, 0, wire.AuthHMACSHA256, []byte("dc2key"), 1, []wire.EIDRecord{record(dc2, "192.0.2.12")}, withXTR(9))
 	f.register(etr1, 0, wire.AuthHMACSHA256, secret, 1, []wire.EIDRecord{record(dc1, "192.0.2.11")}, withXTR(1))
 	req := subscription("198.51.100.20", 100)
 	f.s.HandleMapRequest(req, &lisptest.Sender{})
@@ -569,7 +594,7 @@ func TestTemporarySubscriptionExpires(t *testing.T) {
 	f := newFixture(t)
 	// xTR 9 registers for dc2: its security association. dc1, which it
 	// subscribes to, has no registration yet.
-	f.register(etr2, 0, wire.AuthHMACSHA256, []byte("dc2key"), 1, []wire.EIDRecord{record(dc2, "192.0.2.12")}, withXTR(9))
+	f.register(sub9, 0, wire.AuthHMACSHA256, []byte("dc2key"), 1, []wire.EIDRecord{record(dc2, "192.0.2.12")}, withXTR(9))
 	f.s.HandleMapRequest(subscription("198.51.100.20", 100), &lisptest.Sender{})
 	if n := len(f.s.Subscriptions()); n != 1 {
 		t.Fatalf("%d subscriptions, want the temporary one", n)
@@ -586,11 +611,16 @@ func TestTemporarySubscriptionExpires(t *testing.T) {
 	}
 
 	// Subscribed again, then dc1 registers: the publication makes it last.
-	f.register(etr2, 0, wire.AuthHMACSHA256, []byte("dc2key"), 2, []wire.EIDRecord{record(dc2, "192.0.2.12")}, withXTR(9))
+	f.register(sub9, 0, wire.AuthHMACSHA256, []byte("dc2key"), 2, []wire.EIDRecord{record(dc2, "192.0.2.12")}, withXTR(9))
 	f.s.HandleMapRequest(subscription("198.51.100.20", 101), &lisptest.Sender{})
 	f.register(etr1, 0, wire.AuthHMACSHA256, secret, 1, []wire.EIDRecord{record(dc1, "192.0.2.11")}, withXTR(1))
-	f.clk.Advance(20 * time.Minute)
-	f.s.Tick()
+	f.ackSent([]byte("dc2key"))
+	for i := range 20 { // xTR 9 keeps registering: its subscription lasts
+		f.clk.Advance(time.Minute)
+		f.register(sub9, 0, wire.AuthHMACSHA256, []byte("dc2key"), uint64(10+i), []wire.EIDRecord{record(dc2, "192.0.2.12")}, withXTR(9))
+		f.s.Tick()
+		f.ackSent([]byte("dc2key")) // the publication when dc1's registration lapses
+	}
 	if n := len(f.s.Subscriptions()); n != 1 {
 		t.Fatalf("a subscription that saw a registration ended: %d left", n)
 	}
@@ -598,7 +628,7 @@ func TestTemporarySubscriptionExpires(t *testing.T) {
 	// A shorter TTL by reload: a temporary subscription made after it ends
 	// a minute later.
 	f.s.Reconfigure(testSites(), nil, Options{SubscriptionTTL: time.Minute})
-	f.register(etr2, 0, wire.AuthHMACSHA256, []byte("dc2key"), 3, []wire.EIDRecord{record(dc2, "192.0.2.12")}, withXTR(9))
+	f.register(sub9, 0, wire.AuthHMACSHA256, []byte("dc2key"), 30, []wire.EIDRecord{record(dc2, "192.0.2.12")}, withXTR(9))
 	req := subscription("2001:db8:1::20", 102)
 	f.s.HandleMapRequest(req, &lisptest.Sender{})
 	if n := len(f.s.Subscriptions()); n != 2 {

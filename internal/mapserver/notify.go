@@ -1,8 +1,10 @@
 package mapserver
 
 import (
+	"bytes"
 	"math/rand/v2"
 	"net/netip"
+	"time"
 
 	"github.com/lispd/lispd/internal/control"
 	"github.com/lispd/lispd/wire"
@@ -10,6 +12,8 @@ import (
 
 // pendingNotify is an unsolicited Map-Notify waiting for its Map-Notify-Ack.
 type pendingNotify struct {
+	n        *wire.MapNotify // to sign again when a reload changes the key
+	site     string          // whose key signs it
 	msg      []byte
 	key      Key
 	src      netip.Addr
@@ -20,8 +24,15 @@ type pendingNotify struct {
 }
 
 // Retransmission schedule of unsolicited Map-Notifies (RFC 9301 §5.7):
-// three tries at the base interval, then three more doubling it.
-const notifyTries = 6
+// three retransmissions at the base interval, then three more doubling it
+// (with 3 s: at 3, 6, 9, 15, 27 and 51 s), then a last doubled wait for
+// the ack before giving up (99 s).
+const notifySends = 7
+
+// notifyWait is how long to wait for an ack after the sends-th send.
+func notifyWait(base time.Duration, sends int) time.Duration {
+	return base << max(0, sends-3)
+}
 
 // newNonce numbers the Map-Server's own unsolicited Map-Notifies (a
 // move, a merged locator set) upwards from the clock: an xTR drops one
@@ -39,14 +50,14 @@ func (s *Server) newNonce() uint64 {
 
 // sendUnsolicitedLocked signs and sends n, and keeps it for retransmission
 // until a Map-Notify-Ack with its nonce arrives.
-func (s *Server) sendUnsolicitedLocked(n *wire.MapNotify, key Key, src netip.Addr, dst netip.AddrPort) *pendingNotify {
+func (s *Server) sendUnsolicitedLocked(n *wire.MapNotify, key Key, site string, src netip.Addr, dst netip.AddrPort) *pendingNotify {
 	b, err := wire.EncodeSigned(n, key.Secret, s.opts.Auth)
 	if err != nil {
 		s.log.Warn("cannot encode Map-Notify", "err", err)
 		return nil
 	}
-	p := &pendingNotify{msg: b, key: key, src: src, dst: dst, tries: 1,
-		next: s.now() + int64(s.opts.NotifyRetransmit)}
+	p := &pendingNotify{n: n, site: site, msg: b, key: key, src: src, dst: dst, tries: 1,
+		next: s.now() + int64(notifyWait(s.opts.NotifyRetransmit, 1))}
 	s.pending[n.Nonce] = p
 	s.c.notifySent.Inc()
 	s.opts.Sender.Send(b, src, dst)
@@ -58,7 +69,7 @@ func (s *Server) retransmitLocked(now int64) {
 		if p.next > now {
 			continue
 		}
-		if p.tries >= notifyTries {
+		if p.tries >= notifySends {
 			delete(s.pending, nonce)
 			s.c.notifyGiveUp.Inc()
 			s.log.Info("Map-Notify never acknowledged", "to", p.dst, "nonce", nonce)
@@ -67,14 +78,38 @@ func (s *Server) retransmitLocked(now int64) {
 			}
 			continue
 		}
-		wait := s.opts.NotifyRetransmit
-		if p.tries >= 3 {
-			wait <<= p.tries - 2
-		}
 		p.tries++
-		p.next = now + int64(wait)
+		p.next = now + int64(notifyWait(s.opts.NotifyRetransmit, p.tries))
 		s.c.notifyRetrans.Inc()
 		s.opts.Sender.Send(p.msg, p.src, p.dst)
+	}
+}
+
+// resignPendingLocked brings the unacknowledged Map-Notifies in line
+// with reloaded keys: one whose site or key is gone is dropped (nobody
+// could verify it), one whose key changed is signed again with the new
+// one, so that retransmissions after a key rotation verify.
+func (s *Server) resignPendingLocked() {
+	for nonce, p := range s.pending {
+		st, ok := s.sites[p.site]
+		var key Key
+		if ok {
+			key, ok = st.key(p.key.ID)
+		}
+		if !ok {
+			delete(s.pending, nonce)
+			continue
+		}
+		if key.Alg == p.key.Alg && bytes.Equal(key.Secret, p.key.Secret) {
+			continue
+		}
+		p.n.Algorithm = key.Alg
+		b, err := wire.EncodeSigned(p.n, key.Secret, s.opts.Auth)
+		if err != nil {
+			delete(s.pending, nonce)
+			continue
+		}
+		p.msg, p.key = b, key
 	}
 }
 

@@ -1,6 +1,7 @@
 package mapserver
 
 import (
+	"maps"
 	"net/netip"
 	"slices"
 	"time"
@@ -10,76 +11,123 @@ import (
 	"github.com/lispd/lispd/wire"
 )
 
-// subscriber is one xTR subscribed to an EID prefix (RFC 9437).
+// subscriber is one xTR subscribed to an EID prefix (RFC 9437). It is
+// bound to the security association of its xTR-ID *within a site* (the
+// site whose key signs its publications) and to the addresses that xTR
+// registered from: publications go only there, so a stranger who knows an
+// xTR-ID can neither point them at a victim nor take them over.
 type subscriber struct {
 	xtrID  [16]byte
 	siteID uint64
-	rlocs  []netip.Addr // ITR-RLOCs: publications go to the first reachable
+	rlocs  []netip.Addr // ITR-RLOCs the xTR registered from: publications go to the first
 	nonce  uint64       // last nonce used; publications use nonce+1
 	local  netip.Addr
-	site   *site // security association: the site the xTR registers for
+	site   *site     // security association: the site the xTR registers for
+	x      *xtrState // that xTR's entry in its site
 	// expires is when a temporary subscription ends (unix ns); 0 for one
 	// that has seen a registration.
 	expires int64
+	ended   bool // removed: a late give-up of its Map-Notify changes nothing
+}
+
+// subKey names a subscription: one xTR of one site, one EID prefix. The
+// site-ID a request carries is the requester's word, not part of it.
+type subKey struct {
+	site  string
+	xtrID [16]byte
+	eid   mapping.EID
+}
+
+// tombstone keeps the last nonce of an ended subscription for
+// SubscriptionTTL: a request replayed with an old nonce stays refused.
+type tombstone struct {
+	nonce uint64
+	until int64
 }
 
 // subscribeLocked records (or removes) the subscriptions a Map-Request with
-// the I bit asks for. The mapping itself is answered the usual way too.
+// the N bit asks for. The mapping itself is answered the usual way too.
 // Without a live registration (registered false) the subscription is
 // temporary: it lasts SubscriptionTTL unless one appears.
 func (s *Server) subscribeLocked(req *control.Request, m *wire.MapRequest, eid mapping.EID, registered bool) {
 	if !m.Records[0].Notify {
 		return
 	}
-	st, ok := s.xtrSites[m.XTRID]
-	if !ok || len(st.cfg.Keys) == 0 {
-		// No security association with this xTR: the subscription fails
-		// and the request is answered as a plain Map-Request.
-		s.c.subRejected.Inc()
-		s.log.Info("subscription refused: xTR-ID registers for no site", "eid", eid, "itr", req.ReplyTo.Addr())
-		return
-	}
-	subs, _ := s.subs.Get(eid)
-	idx := slices.IndexFunc(subs, func(x *subscriber) bool { return x.xtrID == m.XTRID && x.siteID == m.SiteID })
-	if idx >= 0 && m.Nonce <= subs[idx].nonce {
-		s.c.subRejected.Inc()
-		s.log.Warn("subscription nonce not increasing (replay?)", "eid", eid, "itr", req.ReplyTo.Addr())
-		return
-	}
 	var rlocs []netip.Addr
 	for _, a := range m.ITRRLOCs {
-		if ip, ok := a.Addr(); ok {
+		if ip, ok := a.Addr(); ok && !ip.IsUnspecified() {
 			rlocs = append(rlocs, ip)
 		}
 	}
-	if len(rlocs) == 0 { // a single AFI-0 ITR-RLOC: unsubscribe (RFC 9437 §6)
-		if idx >= 0 {
-			s.forgetLocked(subs[idx])
-			subs = slices.Delete(subs, idx, idx+1)
-			s.nsubs--
-			s.c.unsubscribe.Inc()
-			s.putSubs(eid, subs)
+	// An unsubscription has a single AFI-0 ITR-RLOC (RFC 9437 §6): its
+	// owner is known by where it came from instead.
+	unsubscribe := len(rlocs) == 0
+	from := rlocs
+	if unsubscribe {
+		if req.ECM != nil {
+			from = append(from, req.ECM.IP.Src)
 		}
-		s.notifySubscriberLocked(&subscriber{xtrID: m.XTRID, siteID: m.SiteID, rlocs: []netip.Addr{req.ReplyTo.Addr()},
-			local: req.Local.Addr(), site: st}, eid, m.Nonce)
+		from = append(from, req.Src.Addr())
+	}
+	st, x, bound, why := s.associationLocked(m.XTRID, from)
+	if st == nil {
+		// No security association with this xTR at these addresses: the
+		// subscription fails and the request is answered as a plain
+		// Map-Request.
+		s.refuseSubscriptionLocked(why, req, eid)
 		return
 	}
-	if idx < 0 && s.nsubs >= s.opts.MaxSubscriptions {
-		s.c.subRejected.Inc()
-		s.log.Warn("subscription limit reached", "max", s.opts.MaxSubscriptions)
+	k := subKey{site: st.cfg.Name, xtrID: m.XTRID, eid: eid}
+	subs, _ := s.subs.Get(eid)
+	idx := slices.IndexFunc(subs, func(x *subscriber) bool { return x.xtrID == m.XTRID && x.site.cfg.Name == st.cfg.Name })
+	floor, hasFloor := uint64(0), false
+	if t, ok := s.tombs[k]; ok && t.until > s.now() {
+		floor, hasFloor = t.nonce, true
+	}
+	if idx >= 0 {
+		floor, hasFloor = subs[idx].nonce, true
+	}
+	if hasFloor && m.Nonce <= floor {
+		s.refuseSubscriptionLocked(subNonce, req, eid)
 		return
 	}
-	sub := &subscriber{xtrID: m.XTRID, siteID: m.SiteID, rlocs: rlocs, nonce: m.Nonce, local: req.Local.Addr(), site: st}
+	if unsubscribe {
+		if idx >= 0 {
+			s.endLocked(eid, subs[idx], m.Nonce)
+			s.putSubs(eid, slices.Delete(subs, idx, idx+1))
+			s.c.unsubscribe.Inc()
+		} else {
+			s.tombstoneLocked(k, m.Nonce)
+		}
+		s.notifySubscriberLocked(&subscriber{xtrID: m.XTRID, siteID: m.SiteID, rlocs: bound[:1],
+			local: req.Local.Addr(), site: st, x: x, ended: true}, eid, m.Nonce)
+		return
+	}
+	if idx < 0 {
+		switch {
+		case s.nsubs >= s.opts.MaxSubscriptions:
+			s.refuseSubscriptionLocked(subLimit, req, eid)
+			return
+		case x.subs >= s.opts.MaxSubscriptionsPerXTR:
+			s.refuseSubscriptionLocked(subXTRLimit, req, eid)
+			return
+		}
+	}
+	sub := &subscriber{xtrID: m.XTRID, siteID: m.SiteID, rlocs: bound, nonce: m.Nonce, local: req.Local.Addr(), site: st, x: x}
 	if !registered {
 		sub.expires = s.now() + int64(s.opts.SubscriptionTTL)
 		s.ntemp++
 	}
+	delete(s.tombs, k)
 	if idx >= 0 {
-		s.forgetLocked(subs[idx])
+		old := subs[idx]
+		s.forgetLocked(old)
+		old.ended = true
 		subs[idx] = sub
 	} else {
 		subs = append(subs, sub)
 		s.nsubs++
+		x.subs++
 		s.c.subscribe.Inc()
 	}
 	s.putSubs(eid, subs)
@@ -87,6 +135,135 @@ func (s *Server) subscribeLocked(req *control.Request, m *wire.MapRequest, eid m
 	// current mapping (RFC 9437 §5).
 	s.notifySubscriberLocked(sub, eid, m.Nonce)
 }
+
+// Reasons a subscription is refused: the reason label of
+// lisp_map_server_subscriptions_rejected_total.
+const (
+	subNoAssociation = iota // the xTR-ID registers for no site
+	subUnbound              // not from an address the xTR registered from
+	subNonce                // nonce not above the last (or a removed subscription's)
+	subLimit                // max-subscriptions reached
+	subXTRLimit             // max-subscriptions-per-xtr reached
+	numSubReject
+)
+
+var subRejectLabels = [numSubReject]string{"no-association", "source-not-registered", "nonce-not-increasing",
+	"limit", "xtr-limit"}
+
+// subRejectLogs are the log messages of the refusals.
+var subRejectLogs = [numSubReject]string{
+	"subscription refused: xTR-ID registers for no site",
+	"subscription refused: not from an address the xTR registers from",
+	"subscription nonce not increasing (replay?)",
+	"subscription limit reached",
+	"subscription limit of the xTR reached",
+}
+
+// refuseSubscriptionLocked counts a refused subscription request and logs
+// it at most once a minute per source: a flood of spoofed requests costs a
+// counter, not a disk.
+func (s *Server) refuseSubscriptionLocked(why int, req *control.Request, eid mapping.EID) {
+	s.c.subRejected[why].Inc()
+	if s.authLogDue(req.Src.Addr()) {
+		s.log.Warn(subRejectLogs[why], "eid", eid, "source", req.Src.Addr(),
+			"itr", req.ReplyTo.Addr(), "max-subscriptions", s.opts.MaxSubscriptions,
+			"max-subscriptions-per-xtr", s.opts.MaxSubscriptionsPerXTR)
+	}
+}
+
+// associationLocked finds the site a subscription request of xTR-ID id
+// belongs to: among the sites the xTR-ID registers for (with a key, and
+// registering lately), the one whose xTR registered from one of the
+// addresses in from. It returns that site, the xTR, those addresses, and
+// otherwise why there is none.
+func (s *Server) associationLocked(id [16]byte, from []netip.Addr) (*site, *xtrState, []netip.Addr, int) {
+	why := subNoAssociation
+	var best *site
+	var bx *xtrState
+	var bound []netip.Addr
+	now := s.now()
+	for _, name := range s.byXTRID[id] {
+		st, ok := s.sites[name]
+		x := s.xtrs[name].xtrs[xtrKey{id: id}]
+		if !ok || len(st.cfg.Keys) == 0 || x == nil || !s.registeringLocked(x, now) {
+			continue
+		}
+		why = subUnbound
+		var b []netip.Addr
+		for _, a := range from {
+			if x.boundTo(a) && !slices.Contains(b, a) {
+				b = append(b, a)
+			}
+		}
+		if len(b) > 0 && (bx == nil || x.last > bx.last) {
+			best, bx, bound = st, x, b
+		}
+	}
+	return best, bx, bound, why
+}
+
+// registeringLocked tells whether an xTR still counts as registering for
+// pub/sub: its last Map-Register is less than the registration timeout
+// plus subscription-ttl ago.
+func (s *Server) registeringLocked(x *xtrState, now int64) bool {
+	return !x.gone && now-x.last < int64(s.opts.RegistrationTimeout+s.opts.SubscriptionTTL)
+}
+
+// endLocked accounts for sub (of eid) leaving the table, whose last nonce
+// was nonce; the caller removes it.
+func (s *Server) endLocked(eid mapping.EID, sub *subscriber, nonce uint64) {
+	s.forgetLocked(sub)
+	sub.ended = true
+	s.nsubs--
+	sub.x.subs--
+	s.tombstoneLocked(subKey{site: sub.site.cfg.Name, xtrID: sub.xtrID, eid: eid}, max(nonce, sub.nonce))
+}
+
+// tombstoneLocked remembers the last nonce of an ended subscription. The
+// tombstones are bounded like the subscriptions: when full, expired ones
+// go first, then any.
+func (s *Server) tombstoneLocked(k subKey, nonce uint64) {
+	now := s.now()
+	if _, ok := s.tombs[k]; !ok && len(s.tombs) >= s.opts.MaxSubscriptions {
+		maps.DeleteFunc(s.tombs, func(_ subKey, t tombstone) bool { return t.until <= now })
+		for victim := range s.tombs {
+			if len(s.tombs) < s.opts.MaxSubscriptions {
+				break
+			}
+			delete(s.tombs, victim)
+		}
+	}
+	s.tombs[k] = tombstone{nonce: nonce, until: now + int64(s.opts.SubscriptionTTL)}
+}
+
+// dropSubscriberLocked ends sub of eid when its Map-Notify was never
+// acknowledged: the subscriber is gone (RFC 9437 §5), and publishing to
+// it again would only send to a dead address.
+func (s *Server) dropSubscriberLocked(eid mapping.EID, sub *subscriber) {
+	if sub.ended {
+		return
+	}
+	subs, _ := s.subs.Get(eid)
+	i := slices.Index(subs, sub)
+	if i < 0 {
+		return
+	}
+	s.endLocked(eid, sub, sub.nonce)
+	s.putSubs(eid, slices.Delete(subs, i, i+1))
+	s.c.subDropped[dropUnacked].Inc()
+	s.log.Info("subscriber dropped: Map-Notify never acknowledged", "eid", eid, "site", sub.site.cfg.Name,
+		"itr", sub.rlocs[0])
+}
+
+// Reasons the Map-Server ends a subscription itself: the reason label of
+// lisp_map_server_subscriptions_dropped_total.
+const (
+	dropUnacked = iota // its Map-Notify was never acknowledged
+	dropXTRGone        // its xTR stopped registering
+	numSubDrop
+)
+
+var subDropLabels = [numSubDrop]string{"unacknowledged", "xtr-not-registering"}
 
 // resubscribeLocked points every subscription at its site's current
 // configuration after a reload, so that publications are signed with the
@@ -103,18 +280,26 @@ func (s *Server) resubscribeLocked() {
 	}, func(mapping.EID, *subscriber) { s.c.unsubscribe.Inc() })
 }
 
-// expireSubscriptionsLocked ends the temporary subscriptions whose time
-// is up (RFC 9437 §5).
-func (s *Server) expireSubscriptionsLocked(now int64) {
-	if s.ntemp == 0 || now < s.nextSweep {
+// sweepSubscriptionsLocked ends, once a second, the temporary
+// subscriptions whose time is up (RFC 9437 §5) and those of xTRs that
+// stopped registering, and forgets expired tombstones.
+func (s *Server) sweepSubscriptionsLocked(now int64) {
+	if (s.nsubs == 0 && len(s.tombs) == 0) || now < s.nextSweep {
 		return
 	}
 	s.nextSweep = now + int64(time.Second)
-	s.endSubscriptionsLocked(func(sub *subscriber) bool { return sub.expires == 0 || now < sub.expires },
-		func(eid mapping.EID, sub *subscriber) {
+	maps.DeleteFunc(s.tombs, func(_ subKey, t tombstone) bool { return t.until <= now })
+	s.endSubscriptionsLocked(func(sub *subscriber) bool {
+		return (sub.expires == 0 || now < sub.expires) && s.registeringLocked(sub.x, now)
+	}, func(eid mapping.EID, sub *subscriber) {
+		if sub.expires != 0 && now >= sub.expires {
 			s.c.subExpired.Inc()
 			s.log.Info("temporary subscription expired", "eid", eid, "site", sub.site.cfg.Name)
-		})
+			return
+		}
+		s.c.subDropped[dropXTRGone].Inc()
+		s.log.Info("subscriber dropped: its xTR stopped registering", "eid", eid, "site", sub.site.cfg.Name)
+	})
 }
 
 // endSubscriptionsLocked keeps the subscriptions keep says to keep and
@@ -126,6 +311,11 @@ func (s *Server) endSubscriptionsLocked(keep func(*subscriber) bool, ended func(
 	}
 	var updates []update
 	for eid, subs := range s.subs.All() {
+		// The sweep runs every second over every subscription: allocate
+		// only where one ends.
+		if !slices.ContainsFunc(subs, func(sub *subscriber) bool { return !keep(sub) }) {
+			continue
+		}
 		kept := subs[:0:0]
 		for _, sub := range subs {
 			if keep(sub) {
@@ -141,9 +331,8 @@ func (s *Server) endSubscriptionsLocked(keep func(*subscriber) bool, ended func(
 		old, _ := s.subs.Get(u.eid)
 		for _, sub := range old {
 			if !slices.Contains(u.subs, sub) {
-				s.forgetLocked(sub)
-				s.nsubs--
-				ended(u.eid, sub)
+				ended(u.eid, sub) // before endLocked clears expires
+				s.endLocked(u.eid, sub, sub.nonce)
 			}
 		}
 		s.putSubs(u.eid, u.subs)
@@ -184,7 +373,10 @@ func (s *Server) notifySubscriberLocked(sub *subscriber, eid mapping.EID, nonce 
 	// Another publication may still be pending under this nonce; the new
 	// one supersedes it.
 	delete(s.pending, nonce)
-	s.sendUnsolicitedLocked(n, key, sub.local, netip.AddrPortFrom(sub.rlocs[0], wire.ControlPort))
+	p := s.sendUnsolicitedLocked(n, key, sub.site.cfg.Name, sub.local, netip.AddrPortFrom(sub.rlocs[0], wire.ControlPort))
+	if p != nil && !sub.ended {
+		p.onGiveUp = func() { s.dropSubscriberLocked(eid, sub) }
+	}
 }
 
 // publishLocked sends the current mapping of changed to every subscriber

@@ -13,6 +13,10 @@ import (
 	"github.com/lispd/lispd/wire"
 )
 
+// maxRegistrationTTL bounds how long a Map-Register with the T bit may
+// keep its registration: a record TTL is 32 bits of minutes (8000 years).
+const maxRegistrationTTL = 365 * 24 * time.Hour
+
 // HandleMapRegister is the Map-Server's control.Handler of Map-Registers.
 // Authentication is checked over the bytes as received (r.Raw), never over
 // a re-encoding.
@@ -68,19 +72,9 @@ func (s *Server) mapRegister(raw []byte, m *wire.MapRegister, src netip.AddrPort
 	if !ok {
 		return
 	}
-	if st.cfg.RequireNonceIncrease || s.opts.RequireNonceIncrease {
-		nk := nonceKey{keyID: m.KeyID}
-		if m.HasXTRID {
-			nk.xtrID = m.XTRID
-		} else {
-			nk.src = src.Addr()
-		}
-		if last, seen := s.nonces[nk]; seen && m.Nonce <= last {
-			s.c.replay.Inc()
-			s.authFailLog(src.Addr(), "Map-Register nonce not increasing (replay?)", eids[0])
-			return
-		}
-		s.nonces[nk] = m.Nonce
+	adm, ok := s.admitLocked(st, m, src.Addr(), eids)
+	if !ok {
+		return
 	}
 	now := s.opts.Now()
 	nowNs := now.UnixNano()
@@ -89,7 +83,8 @@ func (s *Server) mapRegister(raw []byte, m *wire.MapRegister, src netip.AddrPort
 		reg := etrReg{src: src, local: local, keyID: m.KeyID, ttl: rec.TTL, version: rec.MapVersion, last: nowNs}
 		timeout := s.opts.RegistrationTimeout
 		if m.UseTTL {
-			timeout = time.Duration(rec.TTL) * time.Minute
+			// Clamped before the product, which would overflow a Duration.
+			timeout = time.Duration(min(rec.TTL, uint32(maxRegistrationTTL/time.Minute))) * time.Minute
 		}
 		reg.expires = nowNs + int64(timeout)
 		if m.ProxyReply {
@@ -120,9 +115,7 @@ func (s *Server) mapRegister(raw []byte, m *wire.MapRegister, src netip.AddrPort
 		mapping.SortLocators(reg.locators)
 		s.storeLocked(eids[i], st, reg)
 	}
-	if m.HasXTRID {
-		s.xtrSites[m.XTRID] = st
-	}
+	adm.accept(src.Addr(), nowNs)
 	st.registers++
 	st.lastRegister = now
 	s.c.registerOK.Inc()
@@ -191,7 +184,7 @@ func sameSite(sa *site, a *etrReg, sb *site, b *etrReg) bool {
 func (s *Server) storeLocked(eid mapping.EID, st *site, reg etrReg) {
 	now := s.now()
 	if reg.expires <= now {
-		s.withdrawLocked(eid, &reg)
+		s.withdrawLocked(eid, st, &reg)
 		return
 	}
 	r, ok := s.regs.Get(eid)
@@ -248,9 +241,11 @@ func (s *Server) storeLocked(eid mapping.EID, st *site, reg etrReg) {
 // withdrawLocked takes a registration that expires as it arrives (the T
 // bit with record TTL 0: an xTR whose dynamic-EID host went silent) as that
 // xTR's withdrawal of eid. It never moves eid away from another site.
-func (s *Server) withdrawLocked(eid mapping.EID, reg *etrReg) {
+func (s *Server) withdrawLocked(eid mapping.EID, st *site, reg *etrReg) {
 	r, ok := s.regs.Get(eid)
-	if !ok {
+	// Only the site holding the prefix withdraws: another site sending
+	// the same xTR-ID must not end its registration (issue 12, finding 10).
+	if !ok || r.site != st {
 		return
 	}
 	n := len(r.etrs)
@@ -291,7 +286,7 @@ func (s *Server) notifyMovedLocked(r *registration, from *site, moved []etrReg, 
 		if e.flags&flagXTRID != 0 {
 			n.HasXTRID, n.XTRID, n.SiteID = true, e.xtrID, e.siteID
 		}
-		s.sendUnsolicitedLocked(n, key, e.local, e.src)
+		s.sendUnsolicitedLocked(n, key, from.cfg.Name, e.local, e.src)
 	}
 }
 
@@ -336,7 +331,7 @@ func (s *Server) changedLocked(r *registration, by *etrReg) {
 		if e.flags&flagXTRID != 0 {
 			n.HasXTRID, n.XTRID, n.SiteID = true, e.xtrID, e.siteID
 		}
-		s.sendUnsolicitedLocked(n, key, e.local, netip.AddrPortFrom(e.src.Addr(), e.src.Port()))
+		s.sendUnsolicitedLocked(n, key, r.site.cfg.Name, e.local, netip.AddrPortFrom(e.src.Addr(), e.src.Port()))
 	}
 }
 

@@ -21,6 +21,12 @@ func (s *Server) HandleMapRequest(req *control.Request, out control.Sender) cont
 	if !ok || len(m.Records) == 0 {
 		return control.DropEIDNotServed
 	}
+	if m.Probe {
+		// An RLOC-probe is for an xTR's locator, never the mapping
+		// system (RFC 9301 §5.8); a Map-Resolver in front of us drops it
+		// the same way.
+		return control.DropProbeToMappingSystem
+	}
 	rr := &m.Records[0]
 	eid, ok := mapping.FromWire(rr.EID, rr.MaskLen)
 	if !ok {

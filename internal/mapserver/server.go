@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lispd/lispd/internal/control"
@@ -18,19 +19,26 @@ import (
 type Options struct {
 	RegistrationTimeout time.Duration // default 3m (RFC 9301 §8.2)
 	MaxSubscriptions    int           // default 100000
+	// MaxSubscriptionsPerXTR bounds what one xTR of one site may
+	// subscribe to (RFC 9437 §7: a subscriber must not exhaust the
+	// Map-Server). Default 10000.
+	MaxSubscriptionsPerXTR int
+	// MaxXTRsPerSite bounds the xTRs remembered per site (replay state and
+	// pub/sub associations); past it the least recently registered one is
+	// forgotten. Default 16384.
+	MaxXTRsPerSite int
 	// SubscriptionTTL is how long a temporary subscription lasts: one made
 	// for an EID no live registration covers (RFC 9437 §5, 15 minutes
 	// RECOMMENDED). It becomes lasting once a registration is published to
 	// it; renewing it starts the time again. Default 15m.
-	SubscriptionTTL      time.Duration
-	NotifyRetransmit     time.Duration // default 3s (RFC 9301 §5.7)
-	UnregisteredTTL      uint32        // minutes, default 1
-	RequireNonceIncrease bool          // default for sites that do not say
-	Auth                 wire.AuthOptions
-	Now                  func() time.Time // injected clock; default time.Now
-	Sender               control.Sender   // for retransmissions and unsolicited Map-Notifies
-	Stats                *stats.Registry
-	Log                  *slog.Logger
+	SubscriptionTTL  time.Duration
+	NotifyRetransmit time.Duration // default 3s (RFC 9301 §5.7)
+	UnregisteredTTL  uint32        // minutes, default 1
+	Auth             wire.AuthOptions
+	Now              func() time.Time // injected clock; default time.Now
+	Sender           control.Sender   // for retransmissions and unsolicited Map-Notifies
+	Stats            *stats.Registry
+	Log              *slog.Logger
 }
 
 func (o *Options) defaults() {
@@ -39,6 +47,12 @@ func (o *Options) defaults() {
 	}
 	if o.MaxSubscriptions == 0 {
 		o.MaxSubscriptions = 100000
+	}
+	if o.MaxSubscriptionsPerXTR == 0 {
+		o.MaxSubscriptionsPerXTR = 10000
+	}
+	if o.MaxXTRsPerSite == 0 {
+		o.MaxXTRsPerSite = 16384
 	}
 	if o.SubscriptionTTL == 0 {
 		o.SubscriptionTTL = 15 * time.Minute
@@ -135,10 +149,16 @@ type Server struct {
 	sites    map[string]*site
 	prefixes *mapping.Table[[]*sitePrefixRef] // configured prefixes
 	regs     *mapping.Table[*registration]
-	nonces   map[nonceKey]uint64
-	xtrSites map[[16]byte]*site // which site an xTR-ID registers for: its pub/sub security association
-	subs     *mapping.Table[[]*subscriber]
-	nsubs    int
+	// xtrs holds every registering xTR per site name: its replay state
+	// and its pub/sub association (replay.go); byXTRID finds the sites an
+	// xTR-ID registers for.
+	xtrs    map[string]*siteXTRs
+	byXTRID map[[16]byte][]string
+	// tombs are the last nonces of ended subscriptions, so that replaying
+	// an old subscription request cannot bring it back (pubsub.go).
+	tombs map[subKey]tombstone
+	subs  *mapping.Table[[]*subscriber]
+	nsubs int
 	// ntemp counts temporary subscriptions, so Tick looks for expired
 	// ones only when there can be some.
 	ntemp     int
@@ -152,8 +172,14 @@ type Server struct {
 	// Tick looks only at those due instead of scanning a million entries.
 	expiry map[int64][]*registration
 	moved  map[mapping.EID]moveStat // registrations that moved at least once
-	c      counters
-	log    *slog.Logger
+	// Persisted replay state (state.go).
+	stateDir   string
+	stateDirty bool
+	lastSave   int64
+	saveMu     sync.Mutex   // one writer of the state file at a time
+	saveLog    atomic.Int64 // last logged save failure, unix ns
+	c          counters
+	log        *slog.Logger
 }
 
 type sitePrefixRef struct {
@@ -161,26 +187,21 @@ type sitePrefixRef struct {
 	prefix SitePrefix
 }
 
-type nonceKey struct {
-	xtrID [16]byte
-	src   netip.Addr // used when there is no xTR-ID
-	keyID uint8
-}
-
 // New builds a Map-Server with the given sites.
 func New(sites []Site, opts Options) *Server {
 	opts.defaults()
 	s := &Server{
-		opts:     opts,
-		regs:     mapping.NewTable[*registration](),
-		nonces:   map[nonceKey]uint64{},
-		xtrSites: map[[16]byte]*site{},
-		subs:     mapping.NewTable[[]*subscriber](),
-		pending:  map[uint64]*pendingNotify{},
-		authLog:  map[netip.Addr]int64{},
-		expiry:   map[int64][]*registration{},
-		moved:    map[mapping.EID]moveStat{},
-		log:      opts.Log.With("role", "map-server"),
+		opts:    opts,
+		regs:    mapping.NewTable[*registration](),
+		xtrs:    map[string]*siteXTRs{},
+		byXTRID: map[[16]byte][]string{},
+		tombs:   map[subKey]tombstone{},
+		subs:    mapping.NewTable[[]*subscriber](),
+		pending: map[uint64]*pendingNotify{},
+		authLog: map[netip.Addr]int64{},
+		expiry:  map[int64][]*registration{},
+		moved:   map[mapping.EID]moveStat{},
+		log:     opts.Log.With("role", "map-server"),
 	}
 	s.c = newCounters(opts.Stats)
 	s.notifyNonce = uint64(opts.Now().UnixNano())
@@ -218,7 +239,7 @@ func (s *Server) Reload(sites []Site, changed map[string]bool) {
 // Reconfigure applies a reloaded configuration: the sites (as Reload) and
 // the timers and limits of o — registration timeout (for registrations
 // from now on), subscription limit, Map-Notify retransmission, negative
-// TTL of unregistered sites, require-nonce-increase. The clock, senders,
+// TTL of unregistered sites, pub/sub limits. The clock, senders,
 // statistics and log of o are not used: they are fixed at New.
 func (s *Server) Reconfigure(sites []Site, changed map[string]bool, o Options) {
 	s.mu.Lock()
@@ -261,13 +282,8 @@ func (s *Server) reloadLocked(sites []Site, changed map[string]bool) {
 		delete(s.moved, eid)
 		s.publishLocked(eid)
 	}
-	for id, st := range s.xtrSites {
-		if cur, ok := s.sites[st.cfg.Name]; ok {
-			s.xtrSites[id] = cur
-		} else {
-			delete(s.xtrSites, id)
-		}
-	}
+	s.forgetSitesLocked()
+	s.resignPendingLocked()
 	s.log.Info("sites reloaded", "sites", len(sites), "registrations-dropped", len(drop))
 }
 
@@ -360,9 +376,17 @@ func (s *Server) scheduleLocked(r *registration) {
 // with an injected clock.
 func (s *Server) Tick() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	now := s.now()
-	s.expireSubscriptionsLocked(now)
+	s.tickLocked(now)
+	st := s.snapshotLocked(now, false)
+	s.mu.Unlock()
+	if st != nil {
+		s.writeState(st)
+	}
+}
+
+func (s *Server) tickLocked(now int64) {
+	s.sweepSubscriptionsLocked(now)
 	for sec, due := range s.expiry {
 		if sec*1e9 > now {
 			continue

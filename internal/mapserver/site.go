@@ -29,12 +29,17 @@ type SitePrefix struct {
 
 // Site is the configuration of one LISP site.
 type Site struct {
-	Name                 string
-	Description          string
-	Keys                 []Key
-	Prefixes             []SitePrefix
-	RequireNonceIncrease bool
-	AllowedRLOCs         []netip.Prefix // empty: any
+	Name        string
+	Description string
+	Keys        []Key
+	Prefixes    []SitePrefix
+	// LegacyNonces opts the site out of the nonce check (RFC 9301 §5.6)
+	// for xTRs written before it: Open Overlay Router 1.3 sends random
+	// nonces, OpenDaylight sends 0 (configuration: require-nonce-increase:
+	// false). Their Map-Registers are checked against a window of recent
+	// ones instead (replay.go).
+	LegacyNonces bool
+	AllowedRLOCs []netip.Prefix // empty: any
 }
 
 // site is a Site with its run-time counters.
