@@ -66,11 +66,13 @@ func decodeMapReply(b []byte, base int) (*MapReply, error) {
 	if m.Records, err = decodeRecords(&r, count, false); err != nil {
 		return nil, err
 	}
-	if m.Security {
-		m.SecurityAD, _ = r.bytes(r.remaining(), "LISP-SEC AD")
-		if len(m.SecurityAD) == 0 {
-			m.SecurityAD = nil
+	if m.Security && r.remaining() > 0 {
+		// S with nothing after the records is tolerated (and is unsigned
+		// to LISP-SEC); anything there must be a well-formed AD.
+		if _, err := decodeMapReplyAuthData(r.b[r.off:], base+r.off); err != nil {
+			return nil, err
 		}
+		m.SecurityAD, _ = r.bytes(r.remaining(), "LISP-SEC AD")
 	}
 	if err := r.done("end of message"); err != nil {
 		return nil, err
@@ -95,5 +97,10 @@ func (m *MapReply) String() string {
 		fmt.Fprintf(&sb, " [%s]", strings.Join(fl, " "))
 	}
 	fmt.Fprintf(&sb, " nonce %#016x %d records%s", m.Nonce, len(m.Records), recordsString(m.Records))
+	if len(m.SecurityAD) > 0 {
+		if ad, err := m.AuthData(); err == nil {
+			sb.WriteString(" " + ad.String())
+		}
+	}
 	return sb.String()
 }
