@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lispd/lispd/internal/control"
+	"github.com/lispd/lispd/internal/lispsec"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/internal/stats"
 	"github.com/lispd/lispd/wire"
@@ -31,6 +32,12 @@ type Options struct {
 	Sender               control.Sender   // for retransmissions and unsolicited Map-Notifies
 	Stats                *stats.Registry
 	Log                  *slog.Logger
+
+	// LISPSECKeys are the secrets shared with ITRs (as their Map-Resolver)
+	// by Key ID; with them the Map-Server answers LISP-SEC protected
+	// Map-Requests (RFC 9303 §6.7). Nil: it ignores their authentication
+	// data and answers as if they were not protected.
+	LISPSECKeys lispsec.Keys
 }
 
 func (o *Options) defaults() {
@@ -84,6 +91,7 @@ const (
 	flagWantNotify
 	flagMerge
 	flagXTRID
+	flagSecurity // registered with S: the ETR signs LISP-SEC Map-Replies
 )
 
 // registration is one registered EID prefix and the xTRs that registered it.
@@ -151,6 +159,7 @@ type Server struct {
 	expiry map[int64][]*registration
 	moved  map[mapping.EID]moveStat // registrations that moved at least once
 	c      counters
+	sec    secCounters
 	log    *slog.Logger
 }
 
@@ -180,7 +189,7 @@ func New(sites []Site, opts Options) *Server {
 		moved:    map[mapping.EID]moveStat{},
 		log:      opts.Log.With("role", "map-server"),
 	}
-	s.c = newCounters(opts.Stats)
+	s.c, s.sec = newCounters(opts.Stats), newSecCounters(opts.Stats)
 	s.setSites(sites)
 	return s
 }
