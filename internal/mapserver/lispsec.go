@@ -18,14 +18,14 @@ type secCounters struct {
 
 func newSecCounters(r *stats.Registry) secCounters {
 	c := secCounters{
-		replies: r.Counter(stats.Desc{Subsystem: "map_server", Name: "lisp_sec_replies",
+		replies: r.Counter(stats.Desc{Subsystem: "map_server", Name: "lispsec_replies",
 			Help: "LISP-SEC protected Map-Requests answered by the Map-Server with a signed Map-Reply (proxy or negative)."}),
-		forwarded: r.Counter(stats.Desc{Subsystem: "map_server", Name: "lisp_sec_forwarded",
+		forwarded: r.Counter(stats.Desc{Subsystem: "map_server", Name: "lispsec_forwarded",
 			Help: "LISP-SEC protected Map-Requests forwarded to an ETR with the Map-Server's authentication data."}),
 		dropped: map[string]*stats.Counter{},
 	}
 	for _, reason := range []string{"malformed", "otk", "no-key", "null-wrap", "unsupported", "other"} {
-		c.dropped[reason] = r.Counter(stats.Desc{Subsystem: "map_server", Name: "lisp_sec_requests_dropped",
+		c.dropped[reason] = r.Counter(stats.Desc{Subsystem: "map_server", Name: "lispsec_requests_dropped",
 			Help:   "LISP-SEC protected Map-Requests dropped, by reason.",
 			Labels: [][2]string{{"reason", reason}}})
 	}

@@ -155,8 +155,8 @@ func TestLISPSECNegative(t *testing.T) {
 	if v.EID.ETRCantSign || len(v.Records) != 1 || v.Records[0].PrefixString() != "[1000]203.0.113.0/24" {
 		t.Fatalf("unregistered: %+v", v)
 	}
-	if got := f.counter("lisp_sec_replies", ""); got != 2 {
-		t.Errorf("lisp_sec_replies = %d", got)
+	if got := f.counter("lispsec_replies", ""); got != 2 {
+		t.Errorf("lispsec_replies = %d", got)
 	}
 }
 
@@ -180,8 +180,8 @@ func TestLISPSECDrops(t *testing.T) {
 		if f.s.HandleMapRequest(req, &out) != control.Handled || len(out.All()) != 0 {
 			t.Errorf("%s: answered %+v", c.reason, out.All())
 		}
-		if got := f.counter("lisp_sec_requests_dropped", c.reason); got != 1 {
-			t.Errorf("lisp_sec_requests_dropped{%s} = %d", c.reason, got)
+		if got := f.counter("lispsec_requests_dropped", c.reason); got != 1 {
+			t.Errorf("lispsec_requests_dropped{%s} = %d", c.reason, got)
 		}
 	}
 }
