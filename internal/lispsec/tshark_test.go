@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"encoding/hex"
 	"net/netip"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/lispd/lispd/internal/pcap"
+	"github.com/lispd/lispd/internal/lisptest"
 	"github.com/lispd/lispd/wire"
 )
 
@@ -24,10 +22,7 @@ import (
 // byte, and tries the ECM's AD as the inner IP header, which it then
 // leaves as data (ECM AD Type 1 is no IP version).
 func TestTshark(t *testing.T) {
-	bin, err := exec.LookPath("tshark")
-	if err != nil {
-		t.Skip("tshark not installed (apt-get install tshark); CI installs it")
-	}
+	bin := lisptest.Tshark(t)
 	x := newExchange(t, 0x0123456789abcdef, "198.51.100.0/24")
 	ad, err := x.q.AuthData(itrKey, wire.SecWrapAESKWHKDF)
 	if err != nil {
@@ -56,37 +51,16 @@ func TestTshark(t *testing.T) {
 	}
 	payloads = append(payloads, reply)
 
+	itr, mr, etr := netip.MustParseAddrPort("192.0.2.1:61000"), netip.MustParseAddrPort("192.0.2.10:4342"),
+		netip.MustParseAddrPort("192.0.2.12:4342")
 	path := filepath.Join(t.TempDir(), "lispsec.pcap")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := pcap.NewWriter(f, pcap.LinkTypeEthernet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, p := range payloads {
-		src, dst := netip.MustParseAddrPort("192.0.2.1:61000"), netip.MustParseAddrPort("192.0.2.10:4342")
-		if i == 2 {
-			src, dst = netip.MustParseAddrPort("192.0.2.12:4342"), netip.MustParseAddrPort("192.0.2.1:61000")
-		}
-		if err := w.WritePacket(time.Unix(int64(i), 0), pcap.BuildUDPFrame(src, dst, p)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
+	lisptest.WritePcap(t, path, lisptest.UDP{Src: itr, Dst: mr, Payload: payloads[0]},
+		lisptest.UDP{Src: mr, Dst: etr, Payload: payloads[1]}, lisptest.UDP{Src: etr, Dst: itr, Payload: payloads[2]})
+	if p := lisptest.TsharkProblems(t, bin, path); p != "" {
+		t.Fatalf("tshark finds malformed packets or warnings:\n%s", p)
 	}
 
-	out, err := exec.Command(bin, "-n", "-r", path, "-Y", "_ws.malformed || _ws.expert.severity >= 0x600000").CombinedOutput()
-	if err != nil {
-		t.Fatalf("tshark: %v\n%s", err, out)
-	}
-	if s := strings.TrimSpace(dropRootWarning(string(out))); s != "" {
-		t.Fatalf("tshark finds malformed packets or warnings:\n%s", s)
-	}
-
-	out, err = exec.Command(bin, "-n", "-r", path, "-T", "fields", "-E", "separator=|", "-E", "aggregator=,",
+	out, err := exec.Command(bin, "-n", "-r", path, "-T", "fields", "-E", "separator=|", "-E", "aggregator=,",
 		"-e", "lisp.type", "-e", "lisp.ecm.flags.sec", "-e", "lisp.mrep.flags.sec", "-e", "lisp.nonce",
 		"-e", "lisp.mapping.eid.ipv4", "-e", "data.data").Output()
 	if err != nil {
@@ -120,15 +94,4 @@ func TestTshark(t *testing.T) {
 
 func isTrue(s string) bool {
 	return s == "1" || s == "True" || strings.HasPrefix(s, "0x") && s != "0x0"
-}
-
-// dropRootWarning removes the line tshark prints when run as root.
-func dropRootWarning(s string) string {
-	var keep []string
-	for _, l := range strings.Split(s, "\n") {
-		if !strings.HasPrefix(l, "Running as user") {
-			keep = append(keep, l)
-		}
-	}
-	return strings.Join(keep, "\n")
 }
