@@ -1,6 +1,10 @@
 package lispsec
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/lispd/lispd/internal/stats"
+)
 
 // Why a LISP-SEC step failed; test with errors.Is. Reason gives each its
 // counter label.
@@ -55,4 +59,35 @@ func Reason(err error) string {
 		}
 	}
 	return "other"
+}
+
+// Drops counts failures by Reason under one metric, a counter per reason
+// it was made with and "other" for the rest, so every drop is counted.
+type Drops map[string]*stats.Counter
+
+// NewDrops registers subsystem_name{reason} for the reasons of errs and
+// "other".
+func NewDrops(reg *stats.Registry, subsystem, name, help string, errs ...error) Drops {
+	d := Drops{}
+	for _, label := range append(labels(errs), "other") {
+		d[label] = reg.Counter(stats.Desc{Subsystem: subsystem, Name: name, Help: help, Labels: [][2]string{{"reason", label}}})
+	}
+	return d
+}
+
+func labels(errs []error) []string {
+	var out []string
+	for _, e := range errs {
+		out = append(out, Reason(e))
+	}
+	return out
+}
+
+// Count counts err under its reason.
+func (d Drops) Count(err error) {
+	if c, ok := d[Reason(err)]; ok {
+		c.Inc()
+		return
+	}
+	d["other"].Inc()
 }

@@ -119,6 +119,22 @@ func SignMapReply(reply *wire.MapReply, eid wire.EIDAuthData, requested wire.Sec
 	return b, nil
 }
 
+// ProxyReply is a Map-Reply the mapping system signs itself (RFC 9303
+// §6.7.2): a Map-Server answering for its ETRs or with a negative reply, a
+// Map-Resolver with a negative reply. in is the received ECM AD and itrOTK
+// what OpenECM recovered from it; authorized the prefixes vouched for.
+func ProxyReply(reply *wire.MapReply, in *wire.ECMAuthData, itrOTK OTK, authorized []wire.EIDADRecord, etrCantSign bool) ([]byte, error) {
+	e, err := NewEIDAD(in, itrOTK, authorized, etrCantSign)
+	if err != nil {
+		return nil, err
+	}
+	ms, err := DeriveMSOTK(e.KDF, itrOTK)
+	if err != nil {
+		return nil, err
+	}
+	return SignMapReply(reply, e, in.RequestedHMAC, ms)
+}
+
 // Request is what an ITR keeps for one protected Map-Request: the
 // <nonce, ITR-OTK> pair of RFC 9303 §6.4 and the algorithms it asked for.
 // It answers one Map-Reply: after a reply verifies, every later one is a

@@ -13,31 +13,18 @@ import (
 // secCounters are the Map-Server's LISP-SEC metrics (subsystem map_server).
 type secCounters struct {
 	replies, forwarded *stats.Counter
-	dropped            map[string]*stats.Counter // by lispsec.Reason
+	dropped            lispsec.Drops
 }
 
 func newSecCounters(r *stats.Registry) secCounters {
-	c := secCounters{
+	return secCounters{
 		replies: r.Counter(stats.Desc{Subsystem: "map_server", Name: "lispsec_replies",
 			Help: "LISP-SEC protected Map-Requests answered by the Map-Server with a signed Map-Reply (proxy or negative)."}),
 		forwarded: r.Counter(stats.Desc{Subsystem: "map_server", Name: "lispsec_forwarded",
 			Help: "LISP-SEC protected Map-Requests forwarded to an ETR with the Map-Server's authentication data."}),
-		dropped: map[string]*stats.Counter{},
+		dropped: lispsec.NewDrops(r, "map_server", "lispsec_requests_dropped", "LISP-SEC protected Map-Requests dropped, by reason.",
+			lispsec.ErrMalformed, lispsec.ErrOTK, lispsec.ErrNoKey, lispsec.ErrNullWrap, lispsec.ErrUnsupported),
 	}
-	for _, reason := range []string{"malformed", "otk", "no-key", "null-wrap", "unsupported", "other"} {
-		c.dropped[reason] = r.Counter(stats.Desc{Subsystem: "map_server", Name: "lispsec_requests_dropped",
-			Help:   "LISP-SEC protected Map-Requests dropped, by reason.",
-			Labels: [][2]string{{"reason", reason}}})
-	}
-	return c
-}
-
-func (c *secCounters) drop(err error) {
-	if n, ok := c.dropped[lispsec.Reason(err)]; ok {
-		n.Inc()
-		return
-	}
-	c.dropped["other"].Inc()
 }
 
 // protectedLocked answers a LISP-SEC protected Map-Request (RFC 9303 §6.7):
@@ -51,12 +38,12 @@ func (c *secCounters) drop(err error) {
 func (s *Server) protectedLocked(req *control.Request, m *wire.MapRequest, eid, site mapping.EID, r *registration, registered bool, now int64, out control.Sender) {
 	ad, err := req.ECM.AuthData()
 	if err != nil {
-		s.sec.dropped["malformed"].Inc()
+		s.sec.dropped.Count(lispsec.ErrMalformed)
 		return
 	}
 	itrOTK, err := lispsec.OpenECM(ad, s.opts.LISPSECKeys, m.Nonce, false)
 	if err != nil {
-		s.sec.drop(err)
+		s.sec.dropped.Count(err)
 		return
 	}
 	if !registered {
@@ -69,12 +56,7 @@ func (s *Server) protectedLocked(req *control.Request, m *wire.MapRequest, eid, 
 	}
 	authorized := []wire.EIDADRecord{{MaskLen: r.eid.MaskLen(), EID: r.eid.Address()}}
 	if r.proxy(now) {
-		e, err := lispsec.NewEIDAD(ad, itrOTK, authorized, false)
-		if err != nil {
-			s.sec.drop(err)
-			return
-		}
-		s.signedReplyLocked(req, m, itrOTK, e, ad.RequestedHMAC, []wire.EIDRecord{s.mappingLocked(r, now, false)}, out)
+		s.signedReplyLocked(req, m, ad, itrOTK, authorized, false, s.mappingLocked(r, now, false), out)
 		s.c.proxyReply.Inc()
 		return
 	}
@@ -97,22 +79,22 @@ func (s *Server) protectedLocked(req *control.Request, m *wire.MapRequest, eid, 
 	}
 	key, ok := r.site.key(etr.keyID)
 	if !ok {
-		s.sec.dropped["no-key"].Inc()
+		s.sec.dropped.Count(lispsec.ErrNoKey)
 		return
 	}
 	e, err := lispsec.NewEIDAD(ad, itrOTK, authorized, cantSign)
 	if err != nil {
-		s.sec.drop(err)
+		s.sec.dropped.Count(err)
 		return
 	}
 	fwdAD, err := lispsec.ForwardAuthData(ad, itrOTK, e, lispsec.Key{ID: key.ID, Secret: key.Secret}, wire.SecWrapAESKWHKDF, m.Nonce)
 	if err != nil {
-		s.sec.drop(err)
+		s.sec.dropped.Count(err)
 		return
 	}
 	fwd := *req.ECM
 	if err := fwd.SetAuthData(fwdAD); err != nil {
-		s.sec.drop(err)
+		s.sec.dropped.Count(err)
 		return
 	}
 	b, err := fwd.Append(s.scratch[:0])
@@ -130,28 +112,17 @@ func (s *Server) protectedLocked(req *control.Request, m *wire.MapRequest, eid, 
 // natively-forward for the unregistered-TTL, signed as a proxy reply
 // (RFC 9303 §6.7 Table 1 row 3, §6.7.2).
 func (s *Server) signedNegativeLocked(req *control.Request, m *wire.MapRequest, ad *wire.ECMAuthData, itrOTK lispsec.OTK, prefix mapping.EID, cantSign bool, out control.Sender) {
-	e, err := lispsec.NewEIDAD(ad, itrOTK, []wire.EIDADRecord{{MaskLen: prefix.MaskLen(), EID: prefix.Address()}}, cantSign)
-	if err != nil {
-		s.sec.drop(err)
-		return
-	}
 	rec := wire.EIDRecord{TTL: s.opts.UnregisteredTTL, MaskLen: prefix.MaskLen(), Action: wire.ActionNativelyForward,
 		EID: prefix.Address()}
-	s.signedReplyLocked(req, m, itrOTK, e, ad.RequestedHMAC, []wire.EIDRecord{rec}, out)
+	s.signedReplyLocked(req, m, ad, itrOTK, []wire.EIDADRecord{{MaskLen: prefix.MaskLen(), EID: prefix.Address()}}, cantSign, rec, out)
 	s.c.negative.Inc()
 }
 
-// signedReplyLocked sends a Map-Reply the Map-Server signs itself with the
-// MS-OTK derived from the ITR-OTK (RFC 9303 §6.7.2).
-func (s *Server) signedReplyLocked(req *control.Request, m *wire.MapRequest, itrOTK lispsec.OTK, e wire.EIDAuthData, requested wire.SecHMAC, recs []wire.EIDRecord, out control.Sender) {
-	ms, err := lispsec.DeriveMSOTK(e.KDF, itrOTK)
+// signedReplyLocked sends rec in a Map-Reply the Map-Server signs itself.
+func (s *Server) signedReplyLocked(req *control.Request, m *wire.MapRequest, ad *wire.ECMAuthData, itrOTK lispsec.OTK, authorized []wire.EIDADRecord, cantSign bool, rec wire.EIDRecord, out control.Sender) {
+	b, err := lispsec.ProxyReply(&wire.MapReply{Nonce: m.Nonce, Records: []wire.EIDRecord{rec}}, ad, itrOTK, authorized, cantSign)
 	if err != nil {
-		s.sec.drop(err)
-		return
-	}
-	b, err := lispsec.SignMapReply(&wire.MapReply{Nonce: m.Nonce, Records: recs}, e, requested, ms)
-	if err != nil {
-		s.log.Warn("cannot encode LISP-SEC Map-Reply", "err", err)
+		s.sec.dropped.Count(err)
 		return
 	}
 	out.Send(b, req.Local.Addr(), req.ReplyTo)
