@@ -43,7 +43,7 @@ type ECM struct {
 	ForETR     bool // E (or NAT R)
 	ForMS      bool // M (or NAT N)
 	Reserved   uint32
-	SecurityAD []byte
+	SecurityAD []byte // as received; AuthData decodes it, SetAuthData fills it
 	IP         InnerIP
 	SrcPort    uint16
 	DstPort    uint16

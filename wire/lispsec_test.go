@@ -167,7 +167,7 @@ func TestLISPSECDecodeErrors(t *testing.T) {
 			t.Errorf("%s: %v, want %s: %v", c.name, err, c.field, c.err)
 		}
 	}
-	// The message decoders refuse a bad AD rather than misread what follows.
+	// The ECM decoder refuses a bad AD rather than misread the inner header.
 	e := EncapsulateMapRequest(&MapRequest{Nonce: 1, ITRRLOCs: []Address{AddrFromIP(netip.MustParseAddr("192.0.2.1"))},
 		Records: []RequestRecord{{MaskLen: 32, EID: AddrFromIP(netip.MustParseAddr("198.51.100.1"))}}},
 		netip.MustParseAddr("198.51.100.1"), 1)
@@ -179,12 +179,21 @@ func TestLISPSECDecodeErrors(t *testing.T) {
 	if _, err := Decode(b); !errors.Is(err, ErrBadLength) {
 		t.Errorf("ECM with a bad AD: %v", err)
 	}
+	// A Map-Reply's records are usable whatever follows them: the AD is
+	// checked when asked for.
 	r := &MapReply{Security: true, SecurityAD: set(mrOK, 12, 0, 2)}
 	if b, err = Encode(r); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Decode(b); !errors.Is(err, ErrBadLength) {
-		t.Errorf("Map-Reply with a bad AD: %v", err)
+	m, err := Decode(b)
+	if err != nil {
+		t.Fatalf("Map-Reply with a bad AD: %v", err)
+	}
+	if _, err := m.(*MapReply).AuthData(); !errors.Is(err, ErrBadLength) {
+		t.Errorf("Map-Reply with a bad AD: AuthData %v", err)
+	}
+	if !strings.Contains(m.String(), "lisp-sec(malformed") {
+		t.Errorf("String() = %q", m.String())
 	}
 	if _, err := (&EIDAuthData{KDFOnly: true, HMACID: 2}).Append(nil); !errors.Is(err, ErrBadValue) {
 		t.Errorf("KDF-only EID-AD with an HMAC ID encoded: %v", err)

@@ -22,7 +22,7 @@ type MapReply struct {
 	Reserved   uint16 // bytes 1-2
 	Nonce      uint64
 	Records    []EIDRecord
-	SecurityAD []byte // raw LISP-SEC data after the records (RFC 9303 §6.2)
+	SecurityAD []byte // LISP-SEC data after the records as received (RFC 9303 §6.2); AuthData decodes it
 }
 
 // Type implements Message.
@@ -67,11 +67,9 @@ func decodeMapReply(b []byte, base int) (*MapReply, error) {
 		return nil, err
 	}
 	if m.Security && r.remaining() > 0 {
-		// S with nothing after the records is tolerated (and is unsigned
-		// to LISP-SEC); anything there must be a well-formed AD.
-		if _, err := decodeMapReplyAuthData(r.b[r.off:], base+r.off); err != nil {
-			return nil, err
-		}
+		// Kept as received and checked only by AuthData: the records are
+		// usable whatever follows them, and a reply in a LISP-SEC dialect
+		// we do not read must still reach an ITR that does not ask for it.
 		m.SecurityAD, _ = r.bytes(r.remaining(), "LISP-SEC AD")
 	}
 	if err := r.done("end of message"); err != nil {
@@ -100,6 +98,8 @@ func (m *MapReply) String() string {
 	if len(m.SecurityAD) > 0 {
 		if ad, err := m.AuthData(); err == nil {
 			sb.WriteString(" " + ad.String())
+		} else {
+			fmt.Fprintf(&sb, " lisp-sec(malformed, %d bytes)", len(m.SecurityAD))
 		}
 	}
 	return sb.String()

@@ -436,6 +436,10 @@ func TestUnsignedAndMalformed(t *testing.T) {
 	if _, err := x.q.Verify(m.(*wire.MapReply), msg[:len(msg)-1]); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("message and decoding disagree: %v", err)
 	}
+	garbage, _ := wire.Encode(&wire.MapReply{Nonce: x.req.Nonce, Security: true, SecurityAD: []byte{1, 2, 3}})
+	if _, err := x.atITR(t, garbage); !errors.Is(err, ErrMalformed) || Reason(err) != "malformed" {
+		t.Fatalf("S with an AD that does not decode: %v", err)
+	}
 }
 
 // RFC 9303 §6.9.1's example, and narrowing.
