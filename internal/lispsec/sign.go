@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
-	"net/netip"
 	"sync/atomic"
 
 	"github.com/lispd/lispd/wire"
@@ -175,9 +174,9 @@ type Verified struct {
 	// EID is the Map-Server's authorization; EID.ETRCantSign says some
 	// authoritative ETR does not do LISP-SEC.
 	EID wire.EIDAuthData
-	// Records are the reply's records that intersect an authorized
-	// prefix, each narrowed to the intersection (RFC 9303 §6.9); Dropped
-	// are the others, to count and log: the ETR overclaimed them.
+	// Records are the reply's records inside an authorized prefix (RFC
+	// 9303 §6.9); Dropped are the others, to count and log: the ETR
+	// overclaimed them.
 	Records []wire.EIDRecord
 	Dropped []wire.EIDRecord
 }
@@ -249,51 +248,37 @@ func (q *Request) checkIDs(ad *wire.MapReplyAuthData) error {
 	return nil
 }
 
-// Authorize keeps the records that intersect a prefix of the EID-AD, each
-// narrowed to the intersection, and returns the others as dropped (RFC 9303
-// §6.9.1). A record wider than an authorized prefix becomes that prefix;
-// one inside an authorized prefix stays as it is. Non-IP EIDs must match a
-// prefix exactly.
+// Authorize keeps the records that lie inside a prefix of the EID-AD
+// (same instance ID) and returns the others as dropped: the ETR
+// overclaimed them (RFC 9303 §6.9.1). A record wider than every authorized
+// prefix is dropped, not narrowed: §6.9.1's example discards such a record
+// (2001:db8:200::/40 against 2001:db8:203::/48), which is what §6.9's
+// "intersection" comes to when the intersection must be the record.
+// Non-IP EIDs must match an authorized prefix exactly.
 func Authorize(records []wire.EIDRecord, authorized []wire.EIDADRecord) (kept, dropped []wire.EIDRecord) {
 	for _, rec := range records {
-		n := len(kept)
-		iid, p, ipOK := rec.Prefix()
-		for i := range authorized {
-			a := &authorized[i]
-			aiid, ap, aOK := a.Prefix()
-			switch {
-			case !ipOK || !aOK:
-				if a.MaskLen == rec.MaskLen && a.EID.Equal(rec.EID) {
-					kept = append(kept, rec)
-				}
-			case iid != aiid || !p.Overlaps(ap):
-			case ap.Bits() <= p.Bits(): // the record lies inside the authorized prefix
-				kept = append(kept, rec)
-			default: // narrow the record to the authorized prefix
-				r := rec
-				r.EID, r.MaskLen = withIP(rec.EID, ap.Addr()), uint8(ap.Bits())
-				kept = append(kept, r)
-			}
-			if len(kept) > n && ap.Bits() <= p.Bits() {
-				break // covered whole: one copy is enough
-			}
-		}
-		if len(kept) == n {
+		if covered(&rec, authorized) {
+			kept = append(kept, rec)
+		} else {
 			dropped = append(dropped, rec)
 		}
 	}
 	return kept, dropped
 }
 
-// withIP is eid, Instance-ID LCAF and all, with its IP address replaced.
-func withIP(eid wire.Address, ip netip.Addr) wire.Address {
-	if eid.AFI == wire.AFILCAF && eid.LCAF != nil {
-		if b, ok := eid.LCAF.Body.(*wire.InstanceIDLCAF); ok {
-			l, body := *eid.LCAF, *b
-			body.Addr = withIP(b.Addr, ip)
-			l.Body = &body
-			return wire.Address{AFI: wire.AFILCAF, LCAF: &l}
+func covered(rec *wire.EIDRecord, authorized []wire.EIDADRecord) bool {
+	iid, p, ipOK := rec.Prefix()
+	for i := range authorized {
+		a := &authorized[i]
+		aiid, ap, aOK := a.Prefix()
+		switch {
+		case !ipOK || !aOK:
+			if a.MaskLen == rec.MaskLen && a.EID.Equal(rec.EID) {
+				return true
+			}
+		case iid == aiid && ap.Bits() <= p.Bits() && ap.Contains(p.Addr()):
+			return true
 		}
 	}
-	return wire.AddrFromIP(ip)
+	return false
 }
