@@ -17,6 +17,9 @@
 //     EID HMAC with the EID HMAC zeroed (§6.7.1; §6.9 says "EID HMAC ID",
 //     which would make the two ends disagree); the PKT HMAC covers the whole
 //     Map-Reply with the PKT HMAC zeroed (§6.8).
+//   - A Map-Reply record is kept only inside a prefix of the EID-AD, as
+//     §6.9.1's example has it; §6.9's "intersection" would narrow a wider
+//     record instead, which the example contradicts.
 package lispsec
 
 import (
