@@ -279,11 +279,8 @@ func (a *ECMAuthData) Append(b []byte) ([]byte, error) {
 	return a.EID.Append(b)
 }
 
-// SplitECMAuthData finds the ECM AD at the start of b and returns its
-// length and the EID-AD inside it, as on the wire (the bytes the EID HMAC
-// covers).
-func SplitECMAuthData(b []byte) (n int, eidAD []byte, err error) { return splitECMAuthData(b, 0) }
-
+// splitECMAuthData finds the ECM AD at the start of b and returns its
+// length and the EID-AD inside it, as on the wire.
 func splitECMAuthData(b []byte, base int) (int, []byte, error) {
 	r := newReader(b, base, "LISP-SEC ECM AD")
 	t, err := r.u8("ECM AD Type")
