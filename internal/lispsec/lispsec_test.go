@@ -47,7 +47,7 @@ func TestAESKeyWrapRFC3394(t *testing.T) {
 // hashlib), pinning our reading of the open parameters.
 func TestKnownAnswers(t *testing.T) {
 	pmk, err := perMessageKey([]byte("lisp-sec-psk"), 0x0102030405060708)
-	if err != nil || hex.EncodeToString(pmk) != "7409f23b20ec3a6daca7fe87dc1f070b" {
+	if err != nil || hex.EncodeToString(pmk[:]) != "7409f23b20ec3a6daca7fe87dc1f070b" {
 		t.Errorf("per-msg-key = %x (%v)", pmk, err)
 	}
 	otk := OTK(unhex(t, "000102030405060708090a0b0c0d0e0f"))

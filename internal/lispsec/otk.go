@@ -24,15 +24,11 @@ package lispsec
 
 import (
 	"crypto/aes"
-	"crypto/hkdf"
 	"crypto/rand"
-	"crypto/sha1"
-	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"hash"
 	"io"
 
 	"github.com/lispd/lispd/wire"
@@ -73,11 +69,11 @@ type Key struct {
 var keyWrapIV = [8]byte{0xa6, 0xa6, 0xa6, 0xa6, 0xa6, 0xa6, 0xa6, 0xa6}
 
 // perMessageKey is the AES-KW key of one message (RFC 9303 §6.5 step 4).
-func perMessageKey(secret []byte, nonce uint64) ([]byte, error) {
-	ikm := make([]byte, 0, 8+len("OTK-Key-Wrap")+len(secret))
-	ikm = binary.BigEndian.AppendUint64(ikm, nonce)
+func perMessageKey(secret []byte, nonce uint64) ([16]byte, error) {
+	var buf [macStack]byte
+	ikm := binary.BigEndian.AppendUint64(buf[:0], nonce)
 	ikm = append(append(ikm, "OTK-Key-Wrap"...), secret...)
-	return hkdf.Key(sha256.New, ikm, nil, "", 16)
+	return hkdf16(false, ikm)
 }
 
 // WrapOTK wraps k for the wire with the algorithm w, the secret and the
@@ -97,7 +93,7 @@ func WrapOTK(w wire.SecKeyWrap, k OTK, secret []byte, nonce uint64) ([wire.Wrapp
 		if err != nil {
 			return out, err
 		}
-		aesKeyWrap(&out, kek, k)
+		aesKeyWrap(&out, kek[:], k)
 		return out, nil
 	}
 	return out, fmt.Errorf("%w: OTK wrap %s", ErrUnsupported, w)
@@ -123,7 +119,7 @@ func UnwrapOTK(w wire.SecKeyWrap, wrapped [wire.WrappedOTKLen]byte, secret []byt
 		if err != nil {
 			return k, err
 		}
-		if !aesKeyUnwrap(&k, kek, wrapped) {
+		if !aesKeyUnwrap(&k, kek[:], wrapped) {
 			return OTK{}, ErrOTK
 		}
 		return k, nil
@@ -176,36 +172,25 @@ func aesKeyUnwrap(k *OTK, kek []byte, in [wire.WrappedOTKLen]byte) bool {
 	return ok
 }
 
-// kdfHash is the hash of a KDF ID; nil when unsupported.
-func kdfHash(kdf wire.SecKDF) func() hash.Hash {
-	switch kdf {
-	case wire.SecKDFHKDFSHA1:
-		return sha1.New
-	case wire.SecKDFHKDFSHA256:
-		return sha256.New
-	}
-	return nil
+func kdfSupported(kdf wire.SecKDF) bool {
+	return kdf == wire.SecKDFHKDFSHA1 || kdf == wire.SecKDFHKDFSHA256
 }
 
 // DeriveMSOTK derives the MS-OTK from the ITR-OTK with the KDF the EID-AD
 // names (RFC 9303 §6.7.1, §6.9). ErrUnsupported for NOPREF or unknown IDs:
 // the Map-Server always writes the KDF it used.
 func DeriveMSOTK(kdf wire.SecKDF, itrOTK OTK) (OTK, error) {
-	h := kdfHash(kdf)
-	if h == nil {
+	if !kdfSupported(kdf) {
 		return OTK{}, fmt.Errorf("%w: KDF %s", ErrUnsupported, kdf)
 	}
-	b, err := hkdf.Key(h, itrOTK[:], nil, "", wire.OTKLen)
-	if err != nil {
-		return OTK{}, err
-	}
-	return OTK(b), nil
+	k, err := hkdf16(kdf == wire.SecKDFHKDFSHA1, itrOTK[:])
+	return OTK(k), err
 }
 
 // ChooseKDF is the KDF a Map-Server uses for a requested KDF ID: the
 // request's when supported, else HKDF-SHA256 (RFC 9303 §6.7: the MUST).
 func ChooseKDF(requested wire.SecKDF) wire.SecKDF {
-	if kdfHash(requested) != nil {
+	if kdfSupported(requested) {
 		return requested
 	}
 	return wire.SecKDFHKDFSHA256

@@ -3,8 +3,6 @@ package lispsec
 import (
 	"bytes"
 	"crypto/hmac"
-	"crypto/sha1"
-	"crypto/sha256"
 	"fmt"
 	"io"
 	"sync/atomic"
@@ -12,30 +10,14 @@ import (
 	"github.com/lispd/lispd/wire"
 )
 
-// sum is the HMAC id over data keyed with key, truncated to id.Size().
-func sum(id wire.SecHMAC, key []byte, data []byte) ([]byte, error) {
-	var m = hmac.New(sha256.New, key)
-	switch id {
-	case wire.SecHMACSHA256128:
-	case wire.SecHMACSHA1_96:
-		m = hmac.New(sha1.New, key)
-	default:
-		return nil, fmt.Errorf("%w: HMAC %s", ErrUnsupported, id)
-	}
-	m.Write(data)
-	return m.Sum(nil)[:id.Size()], nil
-}
-
-// verify checks the HMAC at the end of data (the last len(mac) bytes,
-// zeroed for the computation) in constant time.
+// verify checks the HMAC at the end of data (its last len(mac) bytes,
+// zero for the computation) in constant time.
 func verify(id wire.SecHMAC, key []byte, data []byte, mac []byte) bool {
 	if len(mac) != id.Size() || len(mac) == 0 || len(data) < len(mac) {
 		return false
 	}
-	c := bytes.Clone(data)
-	clear(c[len(c)-len(mac):])
-	want, err := sum(id, key, c)
-	return err == nil && hmac.Equal(want, mac)
+	var want [32]byte
+	return macInto(want[:len(mac)], id, key, data, len(mac)) == nil && hmac.Equal(want[:len(mac)], mac)
 }
 
 // OpenECM recovers the OTK an ECM's AD carries: the ITR-OTK at a
@@ -65,15 +47,14 @@ func NewEIDAD(in *wire.ECMAuthData, itrOTK OTK, authorized []wire.EIDADRecord, e
 	e := wire.EIDAuthData{KDF: ChooseKDF(in.EID.KDF), ETRCantSign: etrCantSign, HMACID: ChooseHMAC(in.RequestedHMAC),
 		Records: authorized}
 	e.HMAC = make([]byte, e.HMACID.Size())
-	b, err := e.Append(nil)
+	var buf [macStack]byte
+	b, err := e.Append(buf[:0])
 	if err != nil {
 		return wire.EIDAuthData{}, err
 	}
-	mac, err := sum(e.HMACID, itrOTK[:], b)
-	if err != nil {
+	if err := macInto(e.HMAC, e.HMACID, itrOTK[:], b, 0); err != nil {
 		return wire.EIDAuthData{}, err
 	}
-	copy(e.HMAC, mac)
 	return e, nil
 }
 
@@ -109,11 +90,10 @@ func SignMapReply(reply *wire.MapReply, eid wire.EIDAuthData, requested wire.Sec
 	if err != nil {
 		return nil, err
 	}
-	mac, err := sum(id, msOTK[:], b)
-	if err != nil {
+	mac := b[len(b)-id.Size():]
+	if err := macInto(mac, id, msOTK[:], b, len(mac)); err != nil {
 		return nil, err
 	}
-	copy(b[len(b)-len(mac):], mac)
 	copy(reply.SecurityAD[len(reply.SecurityAD)-len(mac):], mac)
 	return b, nil
 }
