@@ -43,7 +43,7 @@ type ECM struct {
 	ForETR     bool // E (or NAT R)
 	ForMS      bool // M (or NAT N)
 	Reserved   uint32
-	SecurityAD []byte
+	SecurityAD []byte // as received; AuthData decodes it, SetAuthData fills it
 	IP         InnerIP
 	SrcPort    uint16
 	DstPort    uint16
@@ -79,8 +79,8 @@ func (m *ECM) Append(b []byte) ([]byte, error) {
 	if !src.IsValid() || !dst.IsValid() || src.Is4() != dst.Is4() {
 		return b, encErr(msg, "inner IP addresses", ErrBadValue)
 	}
-	if len(m.SecurityAD) > 0 && !m.Security {
-		return b, encErr(msg, "S bit", ErrBadValue)
+	if len(m.SecurityAD) > 0 != m.Security {
+		return b, encErr(msg, "S bit", ErrBadValue) // S without its AD would misplace the inner header
 	}
 	if len(m.IP.Options)%4 != 0 || len(m.IP.Options) > 40 {
 		return b, encErr(msg, "IPv4 options", ErrBadLength)
@@ -166,9 +166,13 @@ func decodeECM(b []byte, base, depth int) (*ECM, error) {
 	m := &ECM{Security: b[0]&ecmS != 0, DDT: b[0]&ecmD != 0, ForETR: b[0]&ecmE != 0, ForMS: b[0]&ecmM != 0,
 		Reserved: w & 0xffffff}
 	if m.Security {
-		n, err := secADLen(r.b[r.off:])
+		// The AD's own lengths say where the inner IP header starts.
+		n, _, err := splitECMAuthData(r.b[r.off:], base+r.off)
 		if err != nil {
-			return nil, r.fail("LISP-SEC AD", err)
+			return nil, err
+		}
+		if _, err := decodeECMAuthData(r.b[r.off:r.off+n], base+r.off); err != nil {
+			return nil, err
 		}
 		m.SecurityAD, _ = r.bytes(n, "LISP-SEC AD")
 	}
@@ -257,23 +261,6 @@ func decodeECM(b []byte, base, depth int) (*ECM, error) {
 	return m, nil
 }
 
-// secADLen finds the length of a LISP-SEC ECM AD (RFC 9303 §6.1):
-// type, unassigned, HMAC ID, OTK length, OTK-AD, EID-AD length, EID-AD.
-func secADLen(b []byte) (int, error) {
-	if len(b) < 6 {
-		return 0, ErrTruncated
-	}
-	n := 6 + int(binary.BigEndian.Uint16(b[4:]))
-	if len(b) < n+2 {
-		return 0, ErrTruncated
-	}
-	n += 2 + int(binary.BigEndian.Uint16(b[n:]))
-	if len(b) < n {
-		return 0, ErrTruncated
-	}
-	return n, nil
-}
-
 func (m *ECM) String() string {
 	fl := ""
 	for _, f := range []struct {
@@ -291,5 +278,11 @@ func (m *ECM) String() string {
 	if m.Message != nil {
 		inner = m.Message.String()
 	}
-	return fmt.Sprintf("ECM%s %s:%d > %s:%d | %s", fl, m.IP.Src, m.SrcPort, m.IP.Dst, m.DstPort, inner)
+	sec := ""
+	if m.Security {
+		if ad, err := m.AuthData(); err == nil {
+			sec = " " + ad.String()
+		}
+	}
+	return fmt.Sprintf("ECM%s%s %s:%d > %s:%d | %s", fl, sec, m.IP.Src, m.SrcPort, m.IP.Dst, m.DstPort, inner)
 }

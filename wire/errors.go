@@ -18,6 +18,7 @@ var (
 	ErrAuthFailed    = errors.New("authentication failed")
 	ErrNoKey         = errors.New("no key for algorithm")
 	ErrBadAlgorithm  = errors.New("unsupported authentication algorithm")
+	ErrNoAuthData    = errors.New("no LISP-SEC authentication data")
 )
 
 // DecodeError says where decoding stopped: which message, which field, at

@@ -22,7 +22,7 @@ type MapReply struct {
 	Reserved   uint16 // bytes 1-2
 	Nonce      uint64
 	Records    []EIDRecord
-	SecurityAD []byte // raw LISP-SEC data after the records (RFC 9303 §6.2)
+	SecurityAD []byte // LISP-SEC data after the records as received (RFC 9303 §6.2); AuthData decodes it
 }
 
 // Type implements Message.
@@ -66,11 +66,11 @@ func decodeMapReply(b []byte, base int) (*MapReply, error) {
 	if m.Records, err = decodeRecords(&r, count, false); err != nil {
 		return nil, err
 	}
-	if m.Security {
+	if m.Security && r.remaining() > 0 {
+		// Kept as received and checked only by AuthData: the records are
+		// usable whatever follows them, and a reply in a LISP-SEC dialect
+		// we do not read must still reach an ITR that does not ask for it.
 		m.SecurityAD, _ = r.bytes(r.remaining(), "LISP-SEC AD")
-		if len(m.SecurityAD) == 0 {
-			m.SecurityAD = nil
-		}
 	}
 	if err := r.done("end of message"); err != nil {
 		return nil, err
@@ -95,5 +95,12 @@ func (m *MapReply) String() string {
 		fmt.Fprintf(&sb, " [%s]", strings.Join(fl, " "))
 	}
 	fmt.Fprintf(&sb, " nonce %#016x %d records%s", m.Nonce, len(m.Records), recordsString(m.Records))
+	if len(m.SecurityAD) > 0 {
+		if ad, err := m.AuthData(); err == nil {
+			sb.WriteString(" " + ad.String())
+		} else {
+			fmt.Fprintf(&sb, " lisp-sec(malformed, %d bytes)", len(m.SecurityAD))
+		}
+	}
 	return sb.String()
 }

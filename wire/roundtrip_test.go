@@ -238,6 +238,32 @@ func (g gen) mapRequest() *MapRequest {
 	return m
 }
 
+// eidAD is an EID-AD: the ITR's KDF-only form or a Map-Server's.
+func (g gen) eidAD() EIDAuthData {
+	if g.n(3) == 0 {
+		return EIDAuthData{KDFOnly: true, KDF: SecKDF(g.u16())}
+	}
+	e := EIDAuthData{KDF: SecKDF(g.u16()), ETRCantSign: g.bool(), Reserved: g.u8() & 0x7f, HMACID: SecHMAC(g.u16()),
+		HMAC: g.bytes(g.n(20))}
+	for range g.n(3) {
+		eid, ml := g.eid()
+		e.Records = append(e.Records, EIDADRecord{Reserved: g.u8(), MaskLen: ml, EID: eid})
+	}
+	return e
+}
+
+func (g gen) ecmAD() *ECMAuthData {
+	a := &ECMAuthData{Reserved: g.u8(), RequestedHMAC: SecHMAC(g.u16()), KeyID: g.u8(), Wrap: SecKeyWrap(g.u8()),
+		EID: g.eidAD()}
+	copy(a.OTK[:], g.bytes(WrappedOTKLen))
+	return a
+}
+
+func (g gen) mapReplyAD() *MapReplyAuthData {
+	return &MapReplyAuthData{Reserved: g.u32() & 0xffffff, EID: g.eidAD(), PKTHMACID: SecHMAC(g.u16()),
+		PKTHMAC: g.bytes(g.n(32))}
+}
+
 func (g gen) message(t MessageType, depth int) Message {
 	switch t {
 	case TypeMapRequest:
@@ -245,8 +271,10 @@ func (g gen) message(t MessageType, depth int) Message {
 	case TypeMapReply:
 		m := &MapReply{Probe: g.bool(), EchoNonce: g.bool(), Security: g.bool(), Reserved0: g.u8() & 1,
 			Reserved: g.u16(), Nonce: g.r.Uint64(), Records: g.records(3, false)}
-		if m.Security {
-			m.SecurityAD = g.bytes(g.n(20))
+		if m.Security && g.n(4) > 0 { // S alone, without AD, decodes too
+			if err := m.SetAuthData(g.mapReplyAD()); err != nil {
+				panic(err)
+			}
 		}
 		return m
 	case TypeMapRegister:
@@ -283,8 +311,9 @@ func (g gen) message(t MessageType, depth int) Message {
 			e.IP.Options = g.bytes(4 * g.n(2))
 		}
 		if e.Security {
-			// type, unassigned, HMAC ID, OTK length 2, OTK-AD, EID-AD length 4, EID-AD
-			e.SecurityAD = []byte{1, 0, 0, 2, 0, 2, 0xaa, 0xbb, 0, 4, 0, 2, 0, 0}
+			if err := e.SetAuthData(g.ecmAD()); err != nil {
+				panic(err)
+			}
 		}
 		inner := []MessageType{TypeMapRequest, TypeMapRegister, TypeMapReply, TypeECM}[g.n(3)]
 		if depth >= maxECMDepth-1 && inner == TypeECM {

@@ -11,10 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/lispd/lispd/internal/lisptest"
-	"github.com/lispd/lispd/internal/pcap"
 	"github.com/lispd/lispd/wire"
 )
 
@@ -133,15 +131,8 @@ func TestTsharkCrossCheck(t *testing.T) {
 	if keep := os.Getenv("LISPD_KEEP_PCAP"); keep != "" {
 		path = keep
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := pcap.NewWriter(f, pcap.LinkTypeEthernet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, c := range cases {
+	var pkts []lisptest.UDP
+	for _, c := range cases {
 		payload, port := c.data, uint16(4341)
 		if c.msg != nil {
 			switch c.msg.(type) {
@@ -155,15 +146,10 @@ func TestTsharkCrossCheck(t *testing.T) {
 			}
 			port = 4342
 		}
-		frame := pcap.BuildUDPFrame(netip.AddrPortFrom(netip.MustParseAddr("192.0.2.11"), 61000),
-			netip.AddrPortFrom(netip.MustParseAddr("192.0.2.12"), port), payload)
-		if err := w.WritePacket(time.Unix(int64(i), 0), frame); err != nil {
-			t.Fatal(err)
-		}
+		pkts = append(pkts, lisptest.UDP{Src: netip.AddrPortFrom(netip.MustParseAddr("192.0.2.11"), 61000),
+			Dst: netip.AddrPortFrom(netip.MustParseAddr("192.0.2.12"), port), Payload: payload})
 	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
+	lisptest.WritePcap(t, path, pkts...)
 	out, err := exec.Command(bin, "-n", "-r", path, "-T", "json", "--no-duplicate-keys").Output()
 	if err != nil {
 		t.Fatalf("tshark: %v", err)

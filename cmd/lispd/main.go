@@ -30,7 +30,7 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	var cfgFile string
+	var cfgFile, stateDir string
 	code := 0
 	root := &cobra.Command{
 		Use:           "lispd --config FILE",
@@ -43,7 +43,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 				code = 2
 				return errors.New("--config FILE is required")
 			}
-			if err := serve(cfgFile, stderr); err != nil {
+			if err := serve(cfgFile, stateDir, stderr); err != nil {
 				code = 1
 				return err
 			}
@@ -51,6 +51,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		},
 	}
 	root.PersistentFlags().StringVarP(&cfgFile, "config", "c", "", "configuration file (YAML)")
+	root.Flags().StringVar(&stateDir, "state-directory", "", "the default of map-server.state-directory (labs give each lispd its own)")
 	root.AddCommand(&cobra.Command{
 		Use:   "check --config FILE",
 		Short: "validate a configuration file: prints FILE:LINE: message for every error",
@@ -99,14 +100,14 @@ func newLogger(c config.Log, w io.Writer, level *slog.LevelVar) *slog.Logger {
 
 // serve runs the daemon until SIGTERM or SIGINT; SIGHUP reloads the
 // configuration file (a bad file is reported and the old one kept).
-func serve(file string, logOut io.Writer) error {
+func serve(file, stateDir string, logOut io.Writer) error {
 	cfg, err := config.Load(file)
 	if err != nil {
 		return err
 	}
 	level := new(slog.LevelVar)
 	log := newLogger(cfg.Log, logOut, level)
-	d, err := daemon.New(cfg, daemon.Options{Log: log, LogLevel: level})
+	d, err := daemon.New(cfg, daemon.Options{Log: log, LogLevel: level, StateDirectory: stateDir})
 	if err != nil {
 		return err
 	}

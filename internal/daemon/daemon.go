@@ -44,6 +44,17 @@ type Options struct {
 	// instead of the kernel's, and the host's addresses and routes are left
 	// alone: tests join daemons in memory (dataplane/dptest) without root.
 	Devices *Devices
+	// StateDirectory, when set, replaces the default of
+	// map-server.state-directory (a configuration that names another
+	// directory keeps it): labs give each lispd its own.
+	StateDirectory string
+}
+
+// withStateDirectory applies Options.StateDirectory to cfg.
+func (o Options) withStateDirectory(cfg *config.Config) {
+	if o.StateDirectory != "" && cfg.MapServer != nil && cfg.MapServer.StateDirectory == config.DefaultStateDirectory {
+		cfg.MapServer.StateDirectory = o.StateDirectory
+	}
 }
 
 // Devices are the I/O of a userspace data plane.
@@ -56,6 +67,7 @@ type Devices struct {
 
 // Daemon is one running lispd.
 type Daemon struct {
+	opts      Options // as given to New, with its defaults
 	log       *slog.Logger
 	level     *slog.LevelVar // nil: the log level cannot change
 	now       func() time.Time
@@ -90,13 +102,14 @@ type Daemon struct {
 
 // New builds a daemon from cfg and opens its sockets; Run starts it.
 func New(cfg *config.Config, opts Options) (*Daemon, error) {
+	opts.withStateDirectory(cfg)
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	d := &Daemon{log: opts.Log, level: opts.LogLevel, now: opts.Now, stats: stats.NewRegistry(), cfg: cfg}
+	d := &Daemon{log: opts.Log, level: opts.LogLevel, now: opts.Now, stats: stats.NewRegistry(), cfg: cfg, opts: opts}
 	d.started = d.now()
 	d.c = newCounters(d.stats)
 	rl := cfg.Control.RateLimit

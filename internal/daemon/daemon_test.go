@@ -22,7 +22,6 @@ import (
 	"github.com/lispd/lispd/internal/config"
 	"github.com/lispd/lispd/internal/lisptest"
 	"github.com/lispd/lispd/internal/mapserver"
-	"github.com/lispd/lispd/internal/pcap"
 	"github.com/lispd/lispd/internal/testvectors"
 	"github.com/lispd/lispd/internal/xtr"
 	"github.com/lispd/lispd/wire"
@@ -166,35 +165,20 @@ func tsharkClean(t *testing.T, msgs [][]byte, from, to netip.AddrPort) {
 		return
 	}
 	path := filepath.Join(t.TempDir(), "notify.pcap")
-	fh, _ := os.Create(path)
-	w, _ := pcap.NewWriter(fh, pcap.LinkTypeEthernet)
 	// Wireshark recognises LISP by port: the capture uses 4342 both ways.
 	from, to = netip.AddrPortFrom(from.Addr(), 4342), netip.AddrPortFrom(to.Addr(), 4342)
-	for i, m := range msgs {
-		w.WritePacket(time.Unix(int64(i), 0), pcap.BuildUDPFrame(from, to, m))
+	var pkts []lisptest.UDP
+	for _, m := range msgs {
+		pkts = append(pkts, lisptest.UDP{Src: from, Dst: to, Payload: m})
 	}
-	fh.Close()
-	out, err := exec.Command(bin, "-n", "-r", path, "-Y", "_ws.malformed || _ws.expert.severity >= 6291456", "-T", "fields", "-e", "frame.number").CombinedOutput()
-	if err != nil {
-		t.Fatalf("tshark: %v: %s", err, out)
+	lisptest.WritePcap(t, path, pkts...)
+	if p := lisptest.TsharkProblems(t, bin, path); p != "" {
+		t.Errorf("tshark finds malformed frames: %s", p)
 	}
-	if lines := strings.TrimSpace(filterTsharkNoise(string(out))); lines != "" {
-		t.Errorf("tshark finds malformed frames: %s", lines)
-	}
-	out, _ = exec.Command(bin, "-n", "-r", path, "-T", "fields", "-e", "lisp.type").Output()
+	out, _ := exec.Command(bin, "-n", "-r", path, "-T", "fields", "-e", "lisp.type").Output()
 	if strings.Count(string(out), "4\n") != len(msgs) {
 		t.Errorf("tshark types: %q", out)
 	}
-}
-
-func filterTsharkNoise(s string) string {
-	var keep []string
-	for _, l := range strings.Split(s, "\n") {
-		if !strings.Contains(l, "Running as user") {
-			keep = append(keep, l)
-		}
-	}
-	return strings.Join(keep, "\n")
 }
 
 const twoSites = `

@@ -101,6 +101,7 @@ func (p *reloadPlan) has(section string) bool { return len(p.applied[section]) >
 // answer says which settings were applied, the error (a
 // *RestartRequiredError when settings need a restart) why nothing was.
 func (d *Daemon) Reload(cfg *config.Config) (adminapi.ReloadResult, error) {
+	d.opts.withStateDirectory(cfg)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	p, err := d.planReload(cfg)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -45,7 +46,10 @@ func (l *Lab) StartLispd(node, cfgPath string, o LispdOptions) (*LispdProc, erro
 	if o.Socket == "" {
 		o.Socket = l.SocketPath(node)
 	}
-	p, err := l.Start(node, o.Name, []string{o.Binary, "--config", cfgPath}, nil)
+	// Its Map-Server, if any, keeps its state in the lab, not the host's
+	// /var/lib/lispd: Down removes it with the rest.
+	state := filepath.Join(l.dir, node+"-"+o.Name+"-state")
+	p, err := l.Start(node, o.Name, []string{o.Binary, "--config", cfgPath, "--state-directory", state}, nil)
 	if err != nil {
 		return nil, err
 	}

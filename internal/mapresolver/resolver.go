@@ -7,12 +7,14 @@
 package mapresolver
 
 import (
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 
 	"github.com/lispd/lispd/internal/control"
+	"github.com/lispd/lispd/internal/lispsec"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/internal/mapserver"
 	"github.com/lispd/lispd/internal/stats"
@@ -30,6 +32,12 @@ type Options struct {
 	NegativeTTL uint32 // minutes, for EIDs outside every known EID prefix; default 15
 	Stats       *stats.Registry
 	Log         *slog.Logger
+
+	// LISPSECKeys are the secrets shared with ITRs by Key ID; with them the
+	// Map-Resolver signs its negative Map-Replies to LISP-SEC protected
+	// Map-Requests (RFC 9303 §6.7.2). A delegated Map-Server gets the ECM
+	// unchanged and needs the same keys. Nil: no LISP-SEC.
+	LISPSECKeys lispsec.Keys
 }
 
 // Resolver is the Map-Resolver.
@@ -45,6 +53,8 @@ type Resolver struct {
 	negTTL atomic.Uint32
 
 	forwarded, negative, noRecord, probeDropped *stats.Counter
+	secReplies                                  *stats.Counter
+	secDropped                                  lispsec.Drops
 }
 
 // New returns a Map-Resolver; ms may be nil.
@@ -66,6 +76,10 @@ func New(ms *mapserver.Server, delegations []Delegation, opts Options) *Resolver
 		negative:     c("negative_replies", "Negative Map-Replies for EIDs outside every EID prefix."),
 		noRecord:     c("requests_malformed", "Map-Requests without a usable EID record."),
 		probeDropped: c("probes_dropped", "RLOC-probes, which must not reach the mapping system."),
+		secReplies:   c("lispsec_replies", "Negative Map-Replies signed for LISP-SEC protected Map-Requests."),
+		secDropped: lispsec.NewDrops(opts.Stats, "map_resolver", "lispsec_requests_dropped",
+			"LISP-SEC protected Map-Requests dropped, by reason.",
+			lispsec.ErrMalformed, lispsec.ErrOTK, lispsec.ErrNoKey, lispsec.ErrNullWrap, lispsec.ErrUnsupported),
 	}
 	r.negTTL.Store(opts.NegativeTTL)
 	r.Reload(delegations)
@@ -144,7 +158,18 @@ func (r *Resolver) HandleMapRequest(req *control.Request, out control.Sender) co
 	}
 	rec := wire.EIDRecord{TTL: r.negTTL.Load(), MaskLen: hole.MaskLen(), Action: wire.ActionNativelyForward,
 		EID: hole.Address()}
-	b, err := wire.Encode(&wire.MapReply{Nonce: m.Nonce, Records: []wire.EIDRecord{rec}})
+	reply := &wire.MapReply{Nonce: m.Nonce, Records: []wire.EIDRecord{rec}}
+	var b []byte
+	var err error
+	if req.ECM != nil && req.ECM.Security && r.opts.LISPSECKeys != nil {
+		if b, err = r.signedNegative(req, reply, hole); err != nil {
+			r.secDropped.Count(err)
+			return control.Handled
+		}
+		r.secReplies.Inc()
+	} else {
+		b, err = wire.Encode(reply)
+	}
 	if err != nil {
 		r.log.Warn("cannot encode Map-Reply", "err", err)
 		return control.Handled
@@ -152,4 +177,19 @@ func (r *Resolver) HandleMapRequest(req *control.Request, out control.Sender) co
 	out.Send(b, req.Local.Addr(), req.ReplyTo)
 	r.negative.Inc()
 	return control.Handled
+}
+
+// signedNegative signs the negative reply for hole with the ITR-OTK of a
+// LISP-SEC protected request: the Map-Resolver vouches for the hole as a
+// Map-Server vouches for its prefixes (RFC 9303 §6.7.2).
+func (r *Resolver) signedNegative(req *control.Request, reply *wire.MapReply, hole mapping.EID) ([]byte, error) {
+	ad, err := req.ECM.AuthData()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", lispsec.ErrMalformed, err)
+	}
+	otk, err := lispsec.OpenECM(ad, r.opts.LISPSECKeys, reply.Nonce, false)
+	if err != nil {
+		return nil, err
+	}
+	return lispsec.ProxyReply(reply, ad, otk, []wire.EIDADRecord{{MaskLen: hole.MaskLen(), EID: hole.Address()}}, false)
 }

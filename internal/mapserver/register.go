@@ -96,6 +96,9 @@ func (s *Server) mapRegister(raw []byte, m *wire.MapRegister, src netip.AddrPort
 		if m.Merge {
 			reg.flags |= flagMerge
 		}
+		if m.Security {
+			reg.flags |= flagSecurity
+		}
 		if m.HasXTRID {
 			reg.flags |= flagXTRID
 			reg.xtrID, reg.siteID = m.XTRID, m.SiteID

@@ -46,6 +46,10 @@ func (s *Server) HandleMapRequest(req *control.Request, out control.Sender) cont
 	if m.HasXTRID {
 		s.subscribeLocked(req, m, eid, registered)
 	}
+	if req.ECM != nil && req.ECM.Security && s.opts.LISPSECKeys != nil {
+		s.protectedLocked(req, m, eid, site, r, registered, now, out)
+		return control.Handled
+	}
 	switch {
 	case !registered:
 		s.negativeLocked(req, m, eid, site, out)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lispd/lispd/internal/control"
+	"github.com/lispd/lispd/internal/lispsec"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/internal/stats"
 	"github.com/lispd/lispd/wire"
@@ -39,6 +40,12 @@ type Options struct {
 	Sender           control.Sender   // for retransmissions and unsolicited Map-Notifies
 	Stats            *stats.Registry
 	Log              *slog.Logger
+
+	// LISPSECKeys are the secrets shared with ITRs (as their Map-Resolver)
+	// by Key ID; with them the Map-Server answers LISP-SEC protected
+	// Map-Requests (RFC 9303 §6.7). Nil: it ignores their authentication
+	// data and answers as if they were not protected.
+	LISPSECKeys lispsec.Keys
 }
 
 func (o *Options) defaults() {
@@ -98,6 +105,7 @@ const (
 	flagWantNotify
 	flagMerge
 	flagXTRID
+	flagSecurity // registered with S: the ETR signs LISP-SEC Map-Replies
 )
 
 // registration is one registered EID prefix and the xTRs that registered it.
@@ -179,6 +187,7 @@ type Server struct {
 	saveMu     sync.Mutex   // one writer of the state file at a time
 	saveLog    atomic.Int64 // last logged save failure, unix ns
 	c          counters
+	sec        secCounters
 	log        *slog.Logger
 }
 
@@ -203,7 +212,7 @@ func New(sites []Site, opts Options) *Server {
 		moved:   map[mapping.EID]moveStat{},
 		log:     opts.Log.With("role", "map-server"),
 	}
-	s.c = newCounters(opts.Stats)
+	s.c, s.sec = newCounters(opts.Stats), newSecCounters(opts.Stats)
 	s.notifyNonce = uint64(opts.Now().UnixNano())
 	s.setSites(sites)
 	return s

@@ -44,6 +44,10 @@ func NewMessage(m wire.Message) *Message {
 		v.Nonce = nonce64(m.Nonce)
 		v.Records = records(m.Records, false)
 		v.SecurityAD = hex.EncodeToString(m.SecurityAD)
+		if ad, err := m.AuthData(); err == nil {
+			v.LISPSEC = eidAD(&ad.EID)
+			v.LISPSEC.PKTHMAC, v.LISPSEC.PKTHMACHex = ad.PKTHMACID.String(), hex.EncodeToString(ad.PKTHMAC)
+		}
 	case *wire.MapRegister:
 		fillAuthBody(v, &m.AuthBody)
 	case *wire.MapNotify:
@@ -127,6 +131,11 @@ func fillECM(v *Message, m *wire.ECM) {
 	v.InnerDst = netip.AddrPortFrom(m.IP.Dst, m.DstPort).String()
 	v.InnerChecksumsBad = m.IP.ChecksumsBad
 	v.SecurityAD = hex.EncodeToString(m.SecurityAD)
+	if ad, err := m.AuthData(); err == nil {
+		v.LISPSEC = eidAD(&ad.EID)
+		v.LISPSEC.RequestedHMAC, v.LISPSEC.KeyID = ad.RequestedHMAC.String(), &ad.KeyID
+		v.LISPSEC.OTKWrap, v.LISPSEC.OTK = ad.Wrap.String(), hex.EncodeToString(ad.OTK[:])
+	}
 	if m.Message != nil {
 		v.Inner = NewMessage(m.Message)
 	}
@@ -191,3 +200,16 @@ func splitPrefix(eid wire.Address, maskLen uint8) (uint32, string) {
 }
 
 func nonce64(n uint64) string { return fmt.Sprintf("0x%016x", n) }
+
+// eidAD is the view of an EID-AD; the ITR's (KDF only) has just the KDF.
+func eidAD(e *wire.EIDAuthData) *LISPSEC {
+	v := &LISPSEC{KDF: e.KDF.String()}
+	if e.KDFOnly {
+		return v
+	}
+	v.ETRCantSign, v.EIDHMAC, v.EIDHMACHex = e.ETRCantSign, e.HMACID.String(), hex.EncodeToString(e.HMAC)
+	for i := range e.Records {
+		v.Authorized = append(v.Authorized, e.Records[i].String())
+	}
+	return v
+}

@@ -73,8 +73,10 @@ type Message struct {
 	InnerChecksumsBad bool     `json:"inner-checksums-bad,omitempty"`
 	Inner             *Message `json:"inner,omitempty"`
 
-	// LISP-SEC data (Map-Reply and ECM with the S bit), hex.
-	SecurityAD string `json:"security-ad,omitempty"`
+	// LISP-SEC data (Map-Reply and ECM with the S bit), hex, and decoded
+	// when it decodes.
+	SecurityAD string   `json:"security-ad,omitempty"`
+	LISPSEC    *LISPSEC `json:"lisp-sec,omitempty"`
 
 	// Shared-Extension and unassigned types.
 	SubType *uint16 `json:"sub-type,omitempty"`
@@ -138,4 +140,21 @@ type IPSummary struct {
 	Protocol string `json:"protocol,omitempty"` // "udp", "icmp", or the number
 	Length   int    `json:"length"`             // from the IP header; else the bytes present
 	Note     string `json:"note,omitempty"`     // why the rest is missing (not IP, cut short)
+}
+
+// LISPSEC is LISP-SEC Authentication Data (RFC 9303 §6.1, §6.2): the OTK
+// fields of an ECM's, the EID-AD of both, the PKT-AD of a Map-Reply's.
+type LISPSEC struct {
+	RequestedHMAC string `json:"requested-hmac,omitempty"` // ECM
+	KeyID         *uint8 `json:"key-id,omitempty"`         // ECM
+	OTKWrap       string `json:"otk-wrap,omitempty"`       // ECM
+	OTK           string `json:"otk,omitempty"`            // ECM: preamble and wrapped key, hex
+	KDF           string `json:"kdf"`
+	ETRCantSign   bool   `json:"etr-cant-sign,omitempty"`
+	EIDHMAC       string `json:"eid-hmac-id,omitempty"`
+	// Authorized are the EID-AD's prefixes, "[iid]prefix/len".
+	Authorized []string `json:"authorized,omitempty"`
+	EIDHMACHex string   `json:"eid-hmac,omitempty"`
+	PKTHMAC    string   `json:"pkt-hmac-id,omitempty"` // Map-Reply
+	PKTHMACHex string   `json:"pkt-hmac,omitempty"`    // Map-Reply
 }

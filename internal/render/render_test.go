@@ -364,3 +364,39 @@ func verbose(t *testing.T, p *Packet) string {
 	}
 	return s
 }
+
+// LISP-SEC data is shown decoded: the ECM's OTK fields and EID-AD, the
+// Map-Reply's EID-AD and PKT-AD.
+func TestLISPSECView(t *testing.T) {
+	inner := &wire.MapRequest{Nonce: 6, ITRRLOCs: []wire.Address{ip("192.0.2.1")},
+		Records: []wire.RequestRecord{{MaskLen: 32, EID: ip("198.51.100.2")}}}
+	ecm := wire.EncapsulateMapRequest(inner, netip.MustParseAddr("198.51.100.2"), 61000)
+	if err := ecm.SetAuthData(&wire.ECMAuthData{RequestedHMAC: wire.SecHMACSHA256128, KeyID: 3,
+		Wrap: wire.SecWrapAESKWHKDF, EID: wire.EIDAuthData{KDFOnly: true, KDF: wire.SecKDFHKDFSHA256}}); err != nil {
+		t.Fatal(err)
+	}
+	p := decoded(t, ecm)
+	l := p.LISPSEC
+	if l == nil || l.RequestedHMAC != "hmac-sha-256-128" || l.KeyID == nil || *l.KeyID != 3 ||
+		l.OTKWrap != "aes-key-wrap-128+hkdf-sha256" || l.KDF != "hkdf-sha256" || l.Authorized != nil {
+		t.Fatalf("ECM LISP-SEC view %+v", l)
+	}
+	if text := verbose(t, &p); !strings.Contains(text, "OTK key ID:") || !strings.Contains(text, "aes-key-wrap-128+hkdf-sha256") {
+		t.Errorf("verbose:\n%s", text)
+	}
+	rep := &wire.MapReply{Nonce: 6}
+	if err := rep.SetAuthData(&wire.MapReplyAuthData{EID: wire.EIDAuthData{KDF: wire.SecKDFHKDFSHA256, ETRCantSign: true,
+		HMACID: wire.SecHMACSHA256128, Records: []wire.EIDADRecord{{MaskLen: 24, EID: ip("198.51.100.0")}},
+		HMAC: make([]byte, 16)}, PKTHMACID: wire.SecHMACSHA256128, PKTHMAC: make([]byte, 16)}); err != nil {
+		t.Fatal(err)
+	}
+	p = decoded(t, rep)
+	l = p.LISPSEC
+	if l == nil || !l.ETRCantSign || strings.Join(l.Authorized, ",") != "198.51.100.0/24" || l.PKTHMAC != "hmac-sha-256-128" ||
+		l.PKTHMACHex != strings.Repeat("00", 16) || l.KeyID != nil {
+		t.Fatalf("Map-Reply LISP-SEC view %+v", l)
+	}
+	if text := verbose(t, &p); !strings.Contains(text, "Authorized EIDs:") || !strings.Contains(text, "ETR cannot sign:") {
+		t.Errorf("verbose:\n%s", text)
+	}
+}

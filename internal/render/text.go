@@ -115,6 +115,18 @@ func writeMessage(t *tree, m *Message) {
 		t.field("Site-ID", strconv.FormatUint(*m.SiteID, 10))
 	}
 	t.fieldIf(m.SecurityAD != "", "LISP-SEC data", hexWithLen(m.SecurityAD))
+	if l := m.LISPSEC; l != nil {
+		t.fieldIf(l.RequestedHMAC != "", "Requested HMAC", l.RequestedHMAC)
+		if l.KeyID != nil {
+			t.field("OTK key ID", strconv.Itoa(int(*l.KeyID)))
+			t.field("OTK wrap", l.OTKWrap)
+		}
+		t.field("KDF", l.KDF)
+		t.fieldIf(l.ETRCantSign, "ETR cannot sign", "yes")
+		t.fieldIf(len(l.Authorized) > 0, "Authorized EIDs", strings.Join(l.Authorized, ", "))
+		t.fieldIf(l.EIDHMAC != "", "EID HMAC", l.EIDHMAC+" "+l.EIDHMACHex)
+		t.fieldIf(l.PKTHMAC != "", "PKT HMAC", l.PKTHMAC+" "+l.PKTHMACHex)
+	}
 	if m.SubType != nil {
 		t.field("Sub-type", strconv.Itoa(int(*m.SubType)))
 	}
