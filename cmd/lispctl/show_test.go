@@ -18,8 +18,9 @@ import (
 	"github.com/lispd/lispd/internal/xtr"
 )
 
-// startDaemons runs a Map-Server/Map-Resolver and an xTR on loopback
-// (127.0.2.x) and returns their admin sockets once the xTR has registered.
+// startDaemons runs a Map-Server/Map-Resolver, an xTR and the ETR of a
+// second site on loopback (127.0.2.x) and returns the first two's admin
+// sockets once the xTR has registered and cached the other site.
 func startDaemons(t *testing.T) (msSock, xtrSock string) {
 	t.Helper()
 	dir := t.TempDir()
@@ -32,6 +33,9 @@ map-server:
     - name: dc1
       keys: [{key-id: 1, algorithm: hmac-sha-256-128, secret: k}]
       eid-prefixes: [{prefix: 198.51.100.0/24}]
+    - name: dc2
+      keys: [{key-id: 1, algorithm: hmac-sha-256-128, secret: k2}]
+      eid-prefixes: [{prefix: 203.0.113.0/24}]
 map-resolver: {}
 `, msSock))
 	x := run1(t, dir, "xtr", fmt.Sprintf(`
@@ -46,8 +50,19 @@ xtr:
     - eid-prefix: 198.51.100.0/24
       locators: [{address: 127.0.2.12, priority: 1, weight: 100}]
 `, xtrSock))
-	lisptest.Eventually(t, 5*time.Second, func() bool { return ms.MapServer().Registrations() > 0 }, "xTR never registered")
-	x.XTR().Miss(0, netip.MustParseAddr("198.51.100.7"))
+	run1(t, dir, "etr2", fmt.Sprintf(`
+admin: {socket: %s}
+control: {addresses: [127.0.2.13], port: 4342}
+xtr:
+  etr: true
+  map-servers: [{address: 127.0.2.1, key-id: 1, algorithm: hmac-sha-256-128, secret: k2, proxy-reply: true}]
+  database:
+    - eid-prefix: 203.0.113.0/24
+      locators: [{address: 127.0.2.13, priority: 1, weight: 100}]
+`, filepath.Join(dir, "etr2.sock")))
+	lisptest.Eventually(t, 5*time.Second, func() bool { return ms.MapServer().Registrations() > 1 }, "xTRs never registered")
+	// An ITR takes only answers about other sites (not its own prefix).
+	x.XTR().Miss(0, netip.MustParseAddr("203.0.113.7"))
 	lisptest.Eventually(t, 5*time.Second, func() bool { return len(x.XTR().MapCache()) > 0 }, "no map-cache entry")
 	return msSock, xtrSock
 }
@@ -83,10 +98,10 @@ func TestShowCommandsAgainstDaemons(t *testing.T) {
 	lispctl(t, "--socket", msSock, "show", "site", "nope").wantCode(t, cli.ExitFailed)
 	r = lispctlEnv(t, nil, map[string]string{"LISPD_SOCKET": xtrSock}, "show", "map-cache")
 	r.wantCode(t, cli.ExitOK)
-	if !strings.Contains(r.stdout, "198.51.100.0/24") || !strings.Contains(r.stdout, "127.0.2.12") {
+	if !strings.Contains(r.stdout, "203.0.113.0/24") || !strings.Contains(r.stdout, "127.0.2.13") {
 		t.Errorf("show map-cache:\n%s", r.stdout)
 	}
-	r = lispctl(t, "--socket", xtrSock, "show", "map-cache", "198.51.100.9", "--json")
+	r = lispctl(t, "--socket", xtrSock, "show", "map-cache", "203.0.113.9", "--json")
 	var mc []adminapi.MapCacheEntry
 	if err := json.Unmarshal([]byte(r.stdout), &mc); err != nil || len(mc) != 1 || mc[0].Locators[0].Priority != 1 {
 		t.Errorf("show map-cache EID --json: %v\n%s", err, r.stdout)
