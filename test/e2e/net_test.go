@@ -130,14 +130,18 @@ type network struct {
 	procs map[string]*lab.LispdProc // lispd per node
 }
 
-func startNetwork(t *testing.T) *network {
-	l := lab.NewTest(t, twoSites())
+func startNetwork(t *testing.T) *network { return startNetworkOn(t, twoSites(), msConfig) }
+
+// startNetworkOn runs twoSites' lispds on topo (twoSites with more nodes)
+// with the Map-Server configuration ms.
+func startNetworkOn(t *testing.T, topo *lab.Topology, ms string) *network {
+	l := lab.NewTest(t, topo)
 	n := &network{t: t, lab: l, dir: t.TempDir(), procs: map[string]*lab.LispdProc{}}
 	hosts := map[string]netip.Addr{"ha": netip.MustParseAddr("198.51.100.10"), "hb": netip.MustParseAddr("203.0.113.10"), "nl": netip.MustParseAddr("192.0.2.10")}
 	if err := l.WriteHosts(hosts); err != nil {
 		t.Fatal(err)
 	}
-	for node, cfg := range map[string]string{"ms": msConfig, "xa": xaConfig, "xb": xbConfig, "px": pxConfig} {
+	for node, cfg := range map[string]string{"ms": ms, "xa": xaConfig, "xb": xbConfig, "px": pxConfig} {
 		n.startLispd(node, cfg)
 	}
 	// The instance-1000 gateway address, without a route in the main
