@@ -81,19 +81,23 @@ func Start(l *lab.Lab, node, name, path, filter string) (*Capture, error) {
 // (SIGINT) to stop.
 func (c *Capture) Stop() error {
 	marker := fmt.Appendf(nil, "lispd capture end %d", time.Now().UnixNano())
-	err := c.lab.Do(c.node, func() error {
-		conn, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", markerPort))
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		_, err = conn.Write(marker)
+	var conn net.Conn
+	err := c.lab.Do(c.node, func() (err error) {
+		conn, err = net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", markerPort))
 		return err
 	})
 	if err == nil {
+		// Sent again while waiting: right after Start, dumpcap may not
+		// capture yet.
+		last := time.Time{}
 		err = poll.Until(context.Background(), 10*time.Second, 50*time.Millisecond, func() bool {
+			if time.Since(last) >= 500*time.Millisecond {
+				_, _ = conn.Write(marker)
+				last = time.Now()
+			}
 			return c.proc.Exited() || holds(c.Path, marker)
 		})
+		conn.Close()
 	}
 	if c.proc.Signal(syscall.SIGINT) == nil {
 		select {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,8 +35,11 @@ func TestDemoStory(t *testing.T) {
 		t.Log("tshark not installed: the capture check is skipped")
 	}
 	// --keep, then lisplab down's DownByName: nothing may be left.
-	err := demo.Run(context.Background(), demo.Options{Name: "demotest", Lispd: bin, Lispctl: ctl, Out: &out, Capture: capture, Keep: true})
-	defer lab.DownByName("demotest")
+	// A name of this process's own: another test run on the machine may
+	// run the demo at the same time.
+	name := fmt.Sprintf("demo%d", os.Getpid())
+	err := demo.Run(context.Background(), demo.Options{Name: name, Lispd: bin, Lispctl: ctl, Out: &out, Capture: capture, Keep: true})
+	defer lab.DownByName(name)
 	t.Log("\n" + out.String())
 	if err != nil {
 		t.Fatal(err)
@@ -54,16 +58,16 @@ func TestDemoStory(t *testing.T) {
 			t.Errorf("the capture holds only %d LISP frames (%v)", n, err)
 		}
 	}
-	if names, _ := lab.List(); !slices.Contains(names, "demotest") {
+	if names, _ := lab.List(); !slices.Contains(names, name) {
 		t.Error("--keep did not leave the network up")
 	}
-	if err := lab.DownByName("demotest"); err != nil {
+	if err := lab.DownByName(name); err != nil {
 		t.Fatal(err)
 	}
-	if names, _ := lab.List(); slices.Contains(names, "demotest") {
+	if names, _ := lab.List(); slices.Contains(names, name) {
 		t.Error("lab left behind after down")
 	}
-	if ents, _ := os.ReadDir("/run/netns"); slices.ContainsFunc(ents, func(e os.DirEntry) bool { return strings.HasPrefix(e.Name(), "demotest-") }) {
+	if ents, _ := os.ReadDir("/run/netns"); slices.ContainsFunc(ents, func(e os.DirEntry) bool { return strings.HasPrefix(e.Name(), name+"-") }) {
 		t.Error("namespaces left behind after down")
 	}
 }
