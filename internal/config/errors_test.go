@@ -336,7 +336,7 @@ xtr:
 			"6: xtr.dynamic-eids[1].group-key: only meaningful with a notify-group",
 			"6: xtr.dynamic-eids[1].group-peers: only meaningful with a notify-group",
 			`7: xtr.dynamic-eids[2].group-key: missing required key "secret" (or "secret-file")`,
-			"7: xtr.dynamic-eids[2].group-peers: 233.252.0.9 must be a unicast address",
+			"7: xtr.dynamic-eids[2].group-peers[0]: 233.252.0.9 must not be a multicast address",
 			"7: xtr.dynamic-eids[2].group-adopt-rate: -1 is out of range (0 to 65536)",
 		}},
 		{"pitr and petr", "pitr: {eid-prefixes: []}\npetr: {mode: x}\n", []string{
