@@ -146,6 +146,10 @@ func dynamicEIDKeys(old, new []DynamicEID) []string {
 		k.add(at+".locators", o.Locators, n.Locators)
 		k.add(at+".timeout", o.Timeout, n.Timeout)
 		k.add(at+".max-hosts", o.MaxHosts, n.MaxHosts)
+		k.add(at+".group-key", o.GroupKey, n.GroupKey)
+		k.add(at+".group-peers", o.GroupPeers, n.GroupPeers)
+		k.add(at+".group-max-adopted", o.GroupMaxAdopted, n.GroupMaxAdopted)
+		k.add(at+".group-adopt-rate", o.GroupAdoptRate, n.GroupAdoptRate)
 	}
 	for _, o := range old {
 		if !seen[o.Name] {

@@ -185,6 +185,12 @@ func mutate(v reflect.Value) bool {
 		v.Set(reflect.Append(v, reflect.Zero(v.Type().Elem())))
 	case reflect.Array:
 		return mutate(v.Index(0))
+	case reflect.Pointer:
+		if v.IsNil() {
+			v.Set(reflect.New(v.Type().Elem()))
+			return true
+		}
+		return mutate(v.Elem())
 	case reflect.Struct:
 		if v.Type() == reflect.TypeOf(netip.Addr{}) {
 			v.Set(reflect.ValueOf(netip.MustParseAddr("192.0.2.1")))

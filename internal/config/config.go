@@ -306,6 +306,19 @@ type DynamicEID struct {
 	// one is a record at the Map-Servers and a route here, and a LAN may
 	// show endless addresses.
 	MaxHosts int
+	// GroupKey signs and verifies the notify group's Map-Notifies: any
+	// host of the LAN can send to the group, so an unsigned claim is
+	// dropped. Required with NotifyGroup; nil without one.
+	GroupKey *Key
+	// GroupPeers are the xTRs whose claims are accepted; empty: any
+	// address of a subnet configured on Interface (on-link).
+	GroupPeers []netip.Addr
+	// GroupMaxAdopted caps the hosts adopted on a group claim alone
+	// (not yet seen here) at once; GroupAdoptRate is how many a second
+	// may be adopted (burst as many). Both bound what a peer holding
+	// the key can make us register.
+	GroupMaxAdopted int
+	GroupAdoptRate  int
 }
 
 // DefaultDynamicEIDTimeout is how long a detected host may stay silent.
@@ -314,6 +327,14 @@ const DefaultDynamicEIDTimeout = 3 * time.Minute
 // DefaultDynamicEIDMaxHosts is how many hosts a dynamic-EID range
 // registers at most: room for a few thousand roaming VMs, each a /32.
 const DefaultDynamicEIDMaxHosts = 8192
+
+// Defaults of the notify group's adoption limits: an xTR of the same site
+// normally also sees the hosts itself (data, ARP), so adoption only
+// speeds that up and needs no room for every host.
+const (
+	DefaultGroupMaxAdopted = 1024
+	DefaultGroupAdoptRate  = 10
+)
 
 // PITR turns the Proxy-ITR role on (RFC 6832).
 type PITR struct {

@@ -135,7 +135,9 @@ func TestFull(t *testing.T) {
 			DynamicEIDs: []DynamicEID{
 				{Name: "roaming", EID: eid(0, "203.0.113.128/25"), Interface: "eid0", Mode: ModeAcrossSubnet, Timeout: DefaultDynamicEIDTimeout, MaxHosts: DefaultDynamicEIDMaxHosts},
 				{Name: "stretched", EID: eid(0, "198.51.100.128/25"), Interface: "eid1", Mode: ModeExtendedSubnet,
-					NotifyGroup: addr("233.252.0.1"), Timeout: DefaultDynamicEIDTimeout, MaxHosts: DefaultDynamicEIDMaxHosts},
+					NotifyGroup: addr("233.252.0.1"), Timeout: DefaultDynamicEIDTimeout, MaxHosts: DefaultDynamicEIDMaxHosts,
+					GroupKey:   &Key{ID: 7, Algorithm: wire.AuthHMACSHA256, Secret: []byte("group-s3cret")},
+					GroupPeers: addrs("198.51.100.130", "198.51.100.131"), GroupMaxAdopted: 100, GroupAdoptRate: 5},
 			},
 			HasXTRID: true,
 			XTRID:    [16]byte{0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff},

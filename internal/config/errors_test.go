@@ -324,6 +324,21 @@ xtr:
 			`9: xtr.dynamic-eids[4].max-hosts: 0 is out of range (1 to 16777216)`,
 			`10: xtr.dynamic-eids[5].instance-id: dynamic EIDs live in instance-id 0 for now`,
 		}},
+		{"notify groups", `xtr:
+  etr: true
+  eid-interfaces: [eid0]
+  dynamic-eids:
+    - {name: a, prefix: 10.1.0.0/16, interface: eid0, locators: [{address: 192.0.2.1}], notify-group: 233.252.0.1}
+    - {name: b, prefix: 10.2.0.0/16, interface: eid0, locators: [{address: 192.0.2.1}], group-key: {secret: k}, group-peers: [192.0.2.2]}
+    - {name: c, prefix: 10.3.0.0/16, interface: eid0, locators: [{address: 192.0.2.1}], notify-group: 233.252.0.2, group-key: {key-id: 1}, group-peers: [233.252.0.9], group-adopt-rate: -1}
+`, []string{
+			"5: xtr.dynamic-eids[0].notify-group: a notify group needs a group-key (any host of the LAN can send to the group; see docs/security.md)",
+			"6: xtr.dynamic-eids[1].group-key: only meaningful with a notify-group",
+			"6: xtr.dynamic-eids[1].group-peers: only meaningful with a notify-group",
+			`7: xtr.dynamic-eids[2].group-key: missing required key "secret" (or "secret-file")`,
+			"7: xtr.dynamic-eids[2].group-peers[0]: 233.252.0.9 must not be a multicast address",
+			"7: xtr.dynamic-eids[2].group-adopt-rate: -1 is out of range (0 to 65536)",
+		}},
 		{"pitr and petr", "pitr: {eid-prefixes: []}\npetr: {mode: x}\n", []string{
 			"1: pitr.eid-prefixes: a PITR needs at least one EID prefix to attract traffic for",
 			`2: unknown key "mode" in petr`,

@@ -341,8 +341,37 @@ func (p *parser) dynamicEIDs(n *yaml.Node, path string) ([]DynamicEID, []entryRe
 			"locators":     func(v *yaml.Node, at string) { d.Locators = p.locators(v, at) },
 			"timeout":      p.positiveDurationTo(&d.Timeout),
 			"max-hosts":    intTo(p, &d.MaxHosts, 1, 1<<24),
+			"group-key": func(v *yaml.Node, at string) {
+				var k Key
+				keySeen := p.fields(v, at, p.authSetters(map[string]setter{}, &k.ID, &k.Algorithm, &k.Secret, &k.SecretFile))
+				if p.checkSecret(v, at, keySeen) {
+					d.GroupKey = &k
+				}
+			},
+			"group-peers":       p.addrsTo(&d.GroupPeers, unicastAddr),
+			"group-max-adopted": intTo(p, &d.GroupMaxAdopted, 0, 1<<24),
+			"group-adopt-rate":  intTo(p, &d.GroupAdoptRate, 0, 1<<16),
 		})
 		p.require(v, at, seen, "name", "prefix", "interface")
+		// Anyone on the LAN can send to the group: without a key a claim
+		// could not be told from a forgery, so a group needs one.
+		if gv, ok := seen["notify-group"]; ok && d.NotifyGroup.IsValid() {
+			if _, ok := seen["group-key"]; !ok {
+				p.errorf(gv.key, "%s: a notify group needs a group-key (any host of the LAN can send to the group; see docs/security.md)", join(at, "notify-group"))
+			}
+			if _, ok := seen["group-max-adopted"]; !ok {
+				d.GroupMaxAdopted = DefaultGroupMaxAdopted
+			}
+			if _, ok := seen["group-adopt-rate"]; !ok {
+				d.GroupAdoptRate = DefaultGroupAdoptRate
+			}
+		} else {
+			for _, key := range []string{"group-key", "group-peers", "group-max-adopted", "group-adopt-rate"} {
+				if kv, ok := seen[key]; ok {
+					p.errorf(kv.key, "%s: only meaningful with a notify-group", join(at, key))
+				}
+			}
+		}
 		// Hosts are found and kept alive by ARP: IPv6 would need ND. Their
 		// routes go to the main table, instance ID 0's.
 		if pv, ok := seen["prefix"]; ok && d.Prefix.IsValid() && !d.Prefix.Addr().Is4() {

@@ -6,7 +6,9 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/lispd/lispd/internal/config"
 	"github.com/lispd/lispd/internal/dynamiceid"
@@ -36,7 +38,8 @@ func dynamicRanges(c *config.XTR, db []xtr.DatabaseEntry) []dynamiceid.Range {
 	var out []dynamiceid.Range
 	for _, d := range c.DynamicEIDs {
 		r := dynamiceid.Range{Name: d.Name, EID: mapping.NewEID(d.InstanceID, d.Prefix), Interface: d.Interface,
-			Mode: d.Mode, NotifyGroup: d.NotifyGroup, Timeout: d.Timeout}
+			Mode: d.Mode, NotifyGroup: d.NotifyGroup, Timeout: d.Timeout,
+			MaxAdopted: d.GroupMaxAdopted, AdoptRate: d.GroupAdoptRate}
 		for _, l := range d.Locators {
 			if l.Address.IsValid() {
 				r.Locators = append(r.Locators, mapping.Locator{Addr: l.Address, Priority: l.Priority, Weight: l.Weight,
@@ -82,12 +85,9 @@ func (d *Daemon) startDynamicEIDs(cfg *config.Config, db []xtr.DatabaseEntry, x 
 	ann := &announcer{groups: ro.groups, log: d.log}
 	ro.mgr = dynamiceid.New(dynamiceid.Options{Ranges: ranges, XTR: x, Kernel: k, DataPlane: dp, Announcer: ann,
 		Now: d.now, Log: d.log})
-	claimBad := d.stats.Counter(stats.Desc{Subsystem: "mobility", Name: "notify_group_malformed",
-		Help: "Notify-group datagrams that were not a Map-Notify."})
-	claims := d.stats.Counter(stats.Desc{Subsystem: "mobility", Name: "notify_group_received",
-		Help: "Host announcements received from other xTRs of an extended subnet."})
+	gc := newGroupCounters(d)
 	ifaces := map[string]bool{}
-	for _, r := range ranges {
+	for i, r := range ranges {
 		ifaces[r.Interface] = true
 		if r.Mode == dynamiceid.AcrossSubnet {
 			if on, err := osnet.ProxyARPOn(r.Interface); err == nil && !on {
@@ -99,16 +99,15 @@ func (d *Daemon) startDynamicEIDs(cfg *config.Config, db []xtr.DatabaseEntry, x 
 			}
 		}
 		if r.NotifyGroup.IsValid() {
-			g, err := dynamiceid.JoinGroup(r.NotifyGroup, r.Interface)
+			g, err := dynamiceid.JoinGroup(r.NotifyGroup, r.Interface, groupOptions(&c.DynamicEIDs[i], d))
 			if err != nil {
 				ro.close()
 				return nil, fmt.Errorf("dynamic-eid %s: %w", r.Name, err)
 			}
 			ro.groups[r.Name] = g
 			g.Serve(func(host mapping.EID, locs []mapping.Locator, from netip.Addr) {
-				claims.Inc()
-				ro.mgr.Claimed(host, locs)
-			}, claimBad.Inc)
+				gc.claimed(r.Name, host, from, ro.mgr.Claimed(host, locs))
+			}, func(why string, from netip.Addr) { gc.dropped(r.Name, why, from) })
 		}
 	}
 	k.arp = map[string]*dynamiceid.ARPConn{}
@@ -128,6 +127,79 @@ func (d *Daemon) startDynamicEIDs(cfg *config.Config, db []xtr.DatabaseEntry, x 
 	}
 	d.log.Info("dynamic EIDs", "ranges", len(ranges), "interfaces", len(ifaces))
 	return ro, nil
+}
+
+// groupOptions secures a range's notify group as configured (config
+// checking guarantees the key).
+func groupOptions(c *config.DynamicEID, d *Daemon) dynamiceid.GroupOptions {
+	o := dynamiceid.GroupOptions{Now: d.now}
+	if k := c.GroupKey; k != nil {
+		o.Key = dynamiceid.GroupKey{ID: k.ID, Algorithm: k.Algorithm, Secret: k.Secret}
+	}
+	for _, a := range c.GroupPeers {
+		o.Peers = append(o.Peers, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return o
+}
+
+// groupCounters count what comes of notify-group datagrams; drops are
+// logged at most once a minute.
+type groupCounters struct {
+	malformed, received, deferred *stats.Counter
+	drops                         map[string]*stats.Counter
+	log                           *slog.Logger
+	now                           func() time.Time
+	mu                            sync.Mutex
+	loggedAt                      time.Time
+}
+
+func newGroupCounters(d *Daemon) *groupCounters {
+	gc := &groupCounters{
+		malformed: d.stats.Counter(stats.Desc{Subsystem: "mobility", Name: "notify_group_malformed",
+			Help: "Notify-group datagrams that were not a Map-Notify."}),
+		received: d.stats.Counter(stats.Desc{Subsystem: "mobility", Name: "notify_group_received",
+			Help: "Host announcements taken from other xTRs of the LAN (signed, on-link, fresh)."}),
+		deferred: d.stats.Counter(stats.Desc{Subsystem: "mobility", Name: "notify_group_deferred",
+			Help: "Claims by another site for a live host of ours, held until the Map-Server confirms the move."}),
+		drops: map[string]*stats.Counter{}, log: d.log.With("role", "mobility"), now: d.now,
+	}
+	for _, why := range append(slices.Clone(dynamiceid.GroupDrops), dynamiceid.ClaimRefusals...) {
+		gc.drops[why] = d.stats.Counter(stats.Desc{Subsystem: "mobility", Name: "notify_group_dropped",
+			Help:   "Notify-group datagrams and claims dropped, by reason.",
+			Labels: [][2]string{{"reason", why}}})
+	}
+	return gc
+}
+
+func (gc *groupCounters) dropped(rangeName, why string, from netip.Addr) {
+	if why == dynamiceid.DropMalformed {
+		gc.malformed.Inc()
+		return
+	}
+	if c := gc.drops[why]; c != nil {
+		c.Inc()
+	}
+	gc.mu.Lock()
+	now := gc.now()
+	quiet := now.Sub(gc.loggedAt) >= time.Minute
+	if quiet {
+		gc.loggedAt = now
+	}
+	gc.mu.Unlock()
+	if quiet {
+		gc.log.Warn("notify-group claim dropped", "range", rangeName, "reason", why, "from", from)
+	}
+}
+
+func (gc *groupCounters) claimed(rangeName string, host mapping.EID, from netip.Addr, outcome string) {
+	gc.received.Inc()
+	switch outcome {
+	case dynamiceid.ClaimDeferred:
+		gc.deferred.Inc()
+	case dynamiceid.ClaimAdopted, dynamiceid.ClaimRefreshed, dynamiceid.ClaimIgnored:
+	default:
+		gc.dropped(rangeName, outcome, from)
+	}
 }
 
 // readARP turns the ARP seen on a LAN into detections (across-subnet: the

@@ -341,13 +341,17 @@ xtr:
 		t.Errorf("a refused reload changed the database: %+v", db)
 	}
 	for key, live := range map[string]bool{
-		"xtr.dynamic-eids[web].timeout":      true,
-		"xtr.dynamic-eids[web].interface":    false,
-		"xtr.dynamic-eids[web].prefix":       false,
-		"xtr.dynamic-eids[web].mode":         false,
-		"xtr.dynamic-eids[web].notify-group": false,
-		"xtr.dynamic-eids[web].locators":     false,
-		"xtr.dynamic-eids[web]":              false,
+		"xtr.dynamic-eids[web].timeout":           true,
+		"xtr.dynamic-eids[web].interface":         false,
+		"xtr.dynamic-eids[web].prefix":            false,
+		"xtr.dynamic-eids[web].mode":              false,
+		"xtr.dynamic-eids[web].notify-group":      false,
+		"xtr.dynamic-eids[web].group-key":         false,
+		"xtr.dynamic-eids[web].group-peers":       false,
+		"xtr.dynamic-eids[web].group-max-adopted": false,
+		"xtr.dynamic-eids[web].group-adopt-rate":  false,
+		"xtr.dynamic-eids[web].locators":          false,
+		"xtr.dynamic-eids[web]":                   false,
 	} {
 		if got := liveKey(key, reloadEnv{}); got != live {
 			t.Errorf("liveKey(%s) = %v, want %v", key, got, live)

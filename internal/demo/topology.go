@@ -46,6 +46,9 @@ const (
 	// notifyGroup is where the xTRs of a LAN tell each other of the hosts
 	// they detect (MCAST-TEST-NET).
 	notifyGroup = "233.252.0.1"
+	// groupSecret signs the notify group's claims: every data-centre xTR
+	// of the LAN holds it, DC2's too (it joins the stretched LAN).
+	groupSecret = "vms-group-key"
 )
 
 // Topology is the demo network:
@@ -190,8 +193,9 @@ func vmRange(iface string, m Mobility) string {
 	}
 	return fmt.Sprintf(`  eid-interfaces: [%s]
   dynamic-eids:
-    - {name: vms, prefix: 203.0.113.8/29, interface: %s, mode: %s, notify-group: %s, timeout: %v}
-`, iface, iface, m.Mode, notifyGroup, timeout)
+    - {name: vms, prefix: 203.0.113.8/29, interface: %s, mode: %s, notify-group: %s, timeout: %v,
+       group-key: {key-id: 1, algorithm: hmac-sha-256-128, secret: %s}}
+`, iface, iface, m.Mode, notifyGroup, timeout, groupSecret)
 }
 
 // config is the lispd configuration of a LISP node.

@@ -12,13 +12,15 @@ import (
 	"github.com/lispd/lispd/internal/lab"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/wire"
+	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 )
 
 // TestNotifyGroup: two xTRs on one LAN join the notify group; what one
 // announces the other hears, with the host and locators, and the sender
 // does not hear itself. A unicast datagram to the control port is not
-// taken by the group socket.
+// taken by the group socket. A LAN host's forged claims are dropped: sent
+// as any program sends multicast (TTL 1), and unsigned with TTL 255.
 func TestNotifyGroup(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("dynamic EID: the notify-group test needs root (network namespaces); run the tests as root to include it")
@@ -35,19 +37,23 @@ func TestNotifyGroup(t *testing.T) {
 		locs []mapping.Locator
 		from netip.Addr
 	}
-	join := func(node string) (*Group, chan heard) {
+	type drop struct {
+		why  string
+		from netip.Addr
+	}
+	join := func(node string) (*Group, chan heard, chan drop) {
 		var g *Group
 		if err := l.Do(node, func() (err error) {
-			g, err = JoinGroup(group, "lan0")
+			g, err = JoinGroup(group, "lan0", GroupOptions{Key: groupKey})
 			return err
 		}); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { g.Close() })
-		ch := make(chan heard, 4)
+		ch, drops := make(chan heard, 4), make(chan drop, 4)
 		g.Serve(func(h mapping.EID, locs []mapping.Locator, from netip.Addr) { ch <- heard{h, locs, from} },
-			func() { t.Error("a well-formed announcement counted as malformed") })
-		return g, ch
+			func(why string, from netip.Addr) { drops <- drop{why, from} })
+		return g, ch, drops
 	}
 	// xa's control plane: the wildcard socket on the same port.
 	var ctl *net.UDPConn
@@ -64,8 +70,8 @@ func TestNotifyGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ctl.Close() })
-	ga, heardA := join("xa")
-	_, heardB := join("xb")
+	ga, heardA, dropsA := join("xa")
+	_, heardB, dropsB := join("xb")
 
 	host := mapping.HostEID(0, netip.MustParseAddr("203.0.113.10"))
 	locs := []mapping.Locator{{Addr: netip.MustParseAddr("198.18.3.2"), Priority: 1, Weight: 50, Flags: wire.LocatorReachable}}
@@ -77,6 +83,8 @@ func TestNotifyGroup(t *testing.T) {
 		if h.host != host || len(h.locs) != 1 || h.locs[0].Addr != locs[0].Addr || h.from != ipA {
 			t.Errorf("heard %+v", h)
 		}
+	case d := <-dropsB:
+		t.Fatalf("the other xTR dropped a signed announcement: %+v", d)
 	case <-time.After(5 * time.Second):
 		t.Fatal("the other xTR heard nothing")
 	}
@@ -110,5 +118,38 @@ func TestNotifyGroup(t *testing.T) {
 	case h := <-heardA:
 		t.Errorf("the group socket took a unicast datagram: %+v", h)
 	case <-time.After(200 * time.Millisecond):
+	}
+
+	// xb forges claims to the group from a plain socket.
+	forged := forge(t, wire.AuthNone, 0, nil, uint64(time.Now().UnixNano()))
+	for _, c := range []struct {
+		ttl  int
+		want string
+	}{{1, DropTTL}, {255, DropUnsigned}} {
+		if err := l.Do("xb", func() error {
+			conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: ipB.AsSlice()})
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			pc := ipv4.NewPacketConn(conn)
+			if err := pc.SetMulticastTTL(c.ttl); err != nil {
+				return err
+			}
+			_, err = conn.WriteToUDPAddrPort(forged, netip.AddrPortFrom(group, wire.ControlPort))
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case h := <-heardA:
+			t.Errorf("xa took a forged claim sent with TTL %d: %+v", c.ttl, h)
+		case d := <-dropsA:
+			if d.why != c.want || d.from != ipB {
+				t.Errorf("forged claim with TTL %d dropped as %+v, want %s from %s", c.ttl, d, c.want, ipB)
+			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("forged claim with TTL %d neither taken nor dropped", c.ttl)
+		}
 	}
 }

@@ -27,6 +27,12 @@ type Range struct {
 	NotifyGroup netip.Addr // where the xTRs of the LAN tell each other of hosts they detect
 	Locators    []mapping.Locator
 	Timeout     time.Duration // silence after which a host is unregistered
+	// MaxAdopted caps the hosts held on a group claim alone (no detection
+	// of our own yet) and AdoptRate is how many a second may be adopted,
+	// with a burst of as many: they bound what a peer holding the group
+	// key can make us register. Zero adopts nothing.
+	MaxAdopted int
+	AdoptRate  int
 }
 
 // States of a host, as `show dynamic-eid` names them.
@@ -95,13 +101,52 @@ type Host struct {
 	expires   time.Time // away entries
 }
 
+// Outcomes of a group claim, as Claimed returns them. The refusals are
+// labels of lisp_mobility_notify_group_dropped_total.
+const (
+	ClaimAdopted   = "adopted"   // an xTR of our site found the host: registered here too
+	ClaimRefreshed = "refreshed" // the host is local here already
+	ClaimDeferred  = "deferred"  // another site claims a live host of ours: kept until the Map-Server confirms
+	ClaimIgnored   = "ignored"   // another site claims a host we do not hold
+
+	ClaimOutsideRange = "outside-range" // no range of ours holds the host
+	ClaimAdoptCap     = "adopt-cap"     // the range holds MaxAdopted hosts adopted from the group
+	ClaimAdoptRate    = "adopt-rate"    // adoptions come faster than AdoptRate
+)
+
+// ClaimRefusals are the outcomes of Claimed that refuse a claim.
+var ClaimRefusals = []string{ClaimOutsideRange, ClaimAdoptCap, ClaimAdoptRate}
+
 // Manager keeps the dynamic-EID hosts of one xTR.
 type Manager struct {
 	mu     sync.Mutex
 	o      Options
 	ranges *mapping.Table[*Range]
 	hosts  map[mapping.EID]*Host
+	adopt  map[string]*bucket // by range name
 	log    *slog.Logger
+}
+
+// bucket is a token bucket: rate tokens a second, as many at most.
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+// take spends a token if there is one.
+func (b *bucket) take(rate int, now time.Time) bool {
+	if rate <= 0 {
+		return false
+	}
+	if !b.last.IsZero() {
+		b.tokens = min(float64(rate), b.tokens+now.Sub(b.last).Seconds()*float64(rate))
+	}
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
 }
 
 // New builds a manager and tells the data plane which ranges to watch.
@@ -116,13 +161,15 @@ func New(o Options) *Manager {
 		o.AwayTTL = 24 * time.Hour
 	}
 	m := &Manager{o: o, ranges: mapping.NewTable[*Range](), hosts: map[mapping.EID]*Host{},
-		log: o.Log.With("role", "mobility")} // the log role operators filter on (docs/interfaces.md)
+		adopt: map[string]*bucket{},
+		log:   o.Log.With("role", "mobility")} // the log role operators filter on (docs/interfaces.md)
 	for i := range o.Ranges {
 		r := &o.Ranges[i]
 		if r.Timeout == 0 {
 			r.Timeout = 3 * time.Minute
 		}
 		m.ranges.Insert(r.EID, r)
+		m.adopt[r.Name] = &bucket{tokens: float64(r.AdoptRate)}
 	}
 	m.syncDataPlaneLocked()
 	return m
@@ -173,8 +220,13 @@ func (m *Manager) Detected(iid uint32, a netip.Addr, how, dev string) {
 	}
 	now := m.o.Now()
 	h := m.hosts[eid]
-	if h != nil && h.State == Local {
-		h.LastSeen = now
+	if h != nil && (h.State == Local || h.State == Moving) {
+		// Seen here: a claim by another site was wrong or stale, and a
+		// host adopted from the group is ours now.
+		h.LastSeen, h.State = now, Local
+		if h.How == "notify-group" {
+			h.How = how
+		}
 		return
 	}
 	m.localLocked(r, eid, h, how, now)
@@ -210,7 +262,7 @@ func (m *Manager) localLocked(r *Range, eid mapping.EID, h *Host, how string, no
 func (m *Manager) Alive(iid uint32, a netip.Addr) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if h := m.hosts[mapping.HostEID(iid, a)]; h != nil && h.State == Local {
+	if h := m.hosts[mapping.HostEID(iid, a)]; h != nil && (h.State == Local || h.State == Moving) {
 		h.LastSeen = m.o.Now()
 	}
 }
@@ -230,7 +282,7 @@ func (m *Manager) MovedAway(eid mapping.EID, to mapping.Mapping) {
 		return
 	}
 	now := m.o.Now()
-	if h.State == Local {
+	if h.State == Local || h.State == Moving {
 		m.o.XTR.RemoveHost(eid, false)
 	}
 	ttl := m.o.AwayTTL
@@ -247,18 +299,23 @@ func (m *Manager) MovedAway(eid mapping.EID, to mapping.Mapping) {
 	m.log.Info("host moved away", "eid", eid, "range", r.Name, "to", locatorAddrs(to.Locators))
 }
 
-// Claimed says another xTR on the LAN announced a host with locs. An xTR
-// of our own site (it announces our locators) found it here: we adopt it
-// as local too, so every xTR of the site registers it and hears when it
-// leaves, and an away entry left from an earlier move goes. Another
-// site's xTR (extended subnet) has it now: we stop claiming it at once;
-// the Map-Server's authenticated Map-Notify then says where it went.
-func (m *Manager) Claimed(eid mapping.EID, locs []mapping.Locator) {
+// Claimed says another xTR on the LAN announced a host with locs (the
+// group checked the signature, the sender and the TTL) and returns what
+// came of it. An xTR of our own site (it announces our locators) found it
+// here: we adopt it as local too, so every xTR of the site registers it
+// and hears when it leaves, and an away entry left from an earlier move
+// goes; adoptions are capped and rate-limited per range. Another site's
+// xTR (extended subnet) says it has the host now: a claim alone never
+// evicts a live host of ours (a key holder could take any host away with
+// it); the host shows as moving, still routed and registered, until the
+// Map-Server's authenticated Map-Notify says where it went (MovedAway) or
+// our own detection says it is here.
+func (m *Manager) Claimed(eid mapping.EID, locs []mapping.Locator) string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r, _, ok := m.rangeFor(eid.IID, eid.Prefix.Addr())
 	if !ok {
-		return
+		return ClaimOutsideRange
 	}
 	h := m.hosts[eid]
 	now := m.o.Now()
@@ -266,23 +323,37 @@ func (m *Manager) Claimed(eid mapping.EID, locs []mapping.Locator) {
 		return slices.ContainsFunc(r.Locators, func(o mapping.Locator) bool { return o.Addr == l.Addr })
 	})
 	if ourSite {
-		if h != nil && h.State == Local {
-			h.LastSeen = now
-			return
+		if h != nil && (h.State == Local || h.State == Moving) {
+			h.LastSeen, h.State = now, Local
+			return ClaimRefreshed
+		}
+		if m.adoptedLocked(r) >= r.MaxAdopted {
+			return ClaimAdoptCap
+		}
+		if !m.adopt[r.Name].take(r.AdoptRate, now) {
+			return ClaimAdoptRate
 		}
 		m.localLocked(r, eid, h, "notify-group", now)
-		return
+		return ClaimAdopted
 	}
 	if h == nil || h.State != Local {
-		return
+		return ClaimIgnored
 	}
-	m.o.XTR.RemoveHost(eid, false)
-	if err := m.o.Kernel.Unroute(eid.Prefix); err != nil {
-		m.log.Warn("cannot remove a host route", "eid", eid, "err", err)
+	h.State, h.Since = Moving, now
+	m.log.Info("host claimed by another site: waiting for the Map-Server", "eid", eid, "range", r.Name,
+		"by", locatorAddrs(locs))
+	return ClaimDeferred
+}
+
+// adoptedLocked counts the hosts of r held on a group claim alone.
+func (m *Manager) adoptedLocked(r *Range) int {
+	n := 0
+	for _, h := range m.hosts {
+		if h.Range == r.Name && h.How == "notify-group" && (h.State == Local || h.State == Moving) {
+			n++
+		}
 	}
-	h.State, h.How, h.Since = Moving, "notify-group", now
-	m.syncDataPlaneLocked()
-	m.log.Info("host claimed by another site", "eid", eid, "range", r.Name, "by", locatorAddrs(locs))
+	return n
 }
 
 // Tick probes local hosts that have been quiet, unregisters those silent
@@ -299,7 +370,14 @@ func (m *Manager) Tick() {
 			continue
 		}
 		switch h.State {
-		case Local:
+		case Local, Moving:
+			// A claimed host is still ours until the Map-Server says it
+			// moved: its liveness is checked as a local host's, and an
+			// unconfirmed claim (stale, or forged by a key holder) lapses.
+			if h.State == Moving && now.Sub(h.Since) > r.Timeout {
+				h.State = Local
+				m.log.Info("claim by another site not confirmed by the Map-Server: host kept", "eid", eid, "range", r.Name)
+			}
 			quiet := now.Sub(h.LastSeen)
 			switch {
 			case quiet >= r.Timeout:
@@ -318,13 +396,6 @@ func (m *Manager) Tick() {
 			if now.After(h.expires) {
 				m.o.XTR.ClearAway(eid)
 				_ = m.o.Kernel.Unroute(eid.Prefix)
-				delete(m.hosts, eid)
-				changed = true
-			}
-		case Moving:
-			// The Map-Server's word never came (the claim was stale, or
-			// forged): forget the host; it is detected again if here.
-			if now.Sub(h.Since) > r.Timeout {
 				delete(m.hosts, eid)
 				changed = true
 			}
@@ -347,7 +418,7 @@ func (m *Manager) syncDataPlaneLocked() {
 	}
 	for eid, h := range m.hosts {
 		switch h.State {
-		case Local:
+		case Local, Moving:
 			known = append(known, eid)
 		case Away:
 			away = append(away, eid)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/lisptest"
 	"github.com/lispd/lispd/internal/mapping"
 )
@@ -72,7 +73,8 @@ func newManager(t *testing.T, mode string) (*Manager, *rec, *lisptest.Clock) {
 	clk := lisptest.NewClock(base)
 	m := New(Options{
 		Ranges: []Range{{Name: "vms", EID: mapping.NewEID(0, netip.MustParsePrefix("203.0.113.0/28")), Interface: "lan0",
-			Mode: mode, NotifyGroup: netip.MustParseAddr("233.252.0.1"), Locators: dc1, Timeout: 6 * time.Second}},
+			Mode: mode, NotifyGroup: netip.MustParseAddr("233.252.0.1"), Locators: dc1, Timeout: 6 * time.Second,
+			MaxAdopted: 3, AdoptRate: 2}},
 		XTR: r, Kernel: r, DataPlane: r, Announcer: r, Now: clk.Now,
 	})
 	r.take()
@@ -165,33 +167,123 @@ func TestSilentHostProbedThenUnregistered(t *testing.T) {
 	}
 }
 
-func TestClaimedByOtherSite(t *testing.T) {
+// TestClaimDoesNotEvict is the attack of issue #12 finding 5: a group
+// claim (even a signed one: any key holder, or a replay) by another site
+// used to make the xTR give up a live host at once. Now the host stays
+// routed and registered, shown as moving, until the Map-Server's
+// authenticated Map-Notify says it moved.
+func TestClaimDoesNotEvict(t *testing.T) {
 	m, r, now := newManager(t, ExtendedSubnet)
 	m.Detected(0, d1, "data", "")
 	r.take()
-	m.Claimed(d1h, dc1) // our own site's other xTR: nothing to do
+	if got := m.Claimed(d1h, dc1); got != ClaimRefreshed { // our own site's other xTR: nothing to do
+		t.Errorf("claim by our site: %s", got)
+	}
 	want(t, r.take())
-	m.Claimed(d1h, dc2)
-	want(t, r.take(), "remove 203.0.113.10/32 withdraw=false", "unroute 203.0.113.10/32",
-		"dp ranges=1 known=[]", "dp away=[]")
+	if got := m.Claimed(d1h, dc2); got != ClaimDeferred {
+		t.Errorf("claim by another site: %s, want %s", got, ClaimDeferred)
+	}
+	want(t, r.take()) // no remove, no unroute: the host is still ours
 	if h := m.View()[0].Hosts[0]; h.State != Moving {
 		t.Errorf("state %s, want moving", h.State)
 	}
 	// The Map-Server confirms: away.
 	m.MovedAway(d1h, mapping.Mapping{EID: d1h, TTL: 1440, Locators: dc2})
-	want(t, r.take(), "route 203.0.113.10/32 tun", "away 203.0.113.10/32 [198.18.6.2] 24h0m0s",
-		"dp ranges=1 known=[]", "dp away=[203.0.113.10/32]")
-	// Unconfirmed claims are forgotten after the timeout.
+	want(t, r.take(), "remove 203.0.113.10/32 withdraw=false", "route 203.0.113.10/32 tun",
+		"away 203.0.113.10/32 [198.18.6.2] 24h0m0s", "dp ranges=1 known=[]", "dp away=[203.0.113.10/32]")
+
+	// An unconfirmed claim lapses: the host is local again, never
+	// unregistered or unrouted, and still probed and timed out as usual.
 	other := netip.MustParseAddr("203.0.113.11")
+	otherH := mapping.HostEID(0, other)
 	m.Detected(0, other, "data", "")
-	m.Claimed(mapping.HostEID(0, other), dc2)
 	r.take()
-	now.Advance(7 * time.Second)
+	m.Claimed(otherH, dc2)
+	now.Advance(4 * time.Second)
+	m.Alive(0, other) // answers probes as ever
+	now.Advance(2500 * time.Millisecond)
 	m.Tick()
-	for _, h := range m.View()[0].Hosts {
-		if h.EID == other {
-			t.Errorf("stale moving host kept: %+v", h)
+	for _, l := range r.take() {
+		if strings.HasPrefix(l, "remove") || strings.HasPrefix(l, "unroute") {
+			t.Errorf("an unconfirmed claim evicted the host: %s", l)
 		}
+	}
+	if h := hostView(m, other); h.State != Local {
+		t.Errorf("state after an unconfirmed claim %s, want local", h.State)
+	}
+	// Traffic of the host through us ends a claim at once.
+	m.Claimed(otherH, dc2)
+	m.Detected(0, other, "data", "")
+	if h := hostView(m, other); h.State != Local {
+		t.Errorf("state after traffic %s, want local", h.State)
+	}
+	want(t, r.take())
+	// Claims for hosts we do not hold, or outside our ranges.
+	if got := m.Claimed(mapping.HostEID(0, netip.MustParseAddr("203.0.113.12")), dc2); got != ClaimIgnored {
+		t.Errorf("claim for a host we do not hold: %s", got)
+	}
+	if got := m.Claimed(mapping.HostEID(0, netip.MustParseAddr("198.51.100.1")), dc1); got != ClaimOutsideRange {
+		t.Errorf("claim outside the range: %s", got)
+	}
+}
+
+func hostView(m *Manager, a netip.Addr) adminapi.DynamicEIDHost {
+	for _, h := range m.View()[0].Hosts {
+		if h.EID == a {
+			return h
+		}
+	}
+	return adminapi.DynamicEIDHost{}
+}
+
+// TestAdoptionLimits: claims by "our site" (any key holder can send them)
+// adopt at most MaxAdopted hosts of a range at once, at AdoptRate a
+// second; the rest are refused and the hosts are not registered.
+func TestAdoptionLimits(t *testing.T) {
+	m, r, now := newManager(t, AcrossSubnet)
+	host := func(i int) mapping.EID { return mapping.HostEID(0, netip.AddrFrom4([4]byte{203, 0, 113, byte(1 + i)})) }
+	adds := func() int {
+		n := 0
+		for _, l := range r.take() {
+			if strings.HasPrefix(l, "add ") {
+				n++
+			}
+		}
+		return n
+	}
+	// A burst of AdoptRate (2), then refused for the rate.
+	for i, wantOut := range []string{ClaimAdopted, ClaimAdopted, ClaimAdoptRate, ClaimAdoptRate} {
+		if got := m.Claimed(host(i), dc1); got != wantOut {
+			t.Errorf("claim %d: %s, want %s", i, got, wantOut)
+		}
+	}
+	if n := adds(); n != 2 {
+		t.Errorf("%d hosts registered in a burst, want 2", n)
+	}
+	// Half a second later one more token; a second later the cap (3).
+	now.Advance(500 * time.Millisecond)
+	if got := m.Claimed(host(2), dc1); got != ClaimAdopted {
+		t.Errorf("claim after the refill: %s", got)
+	}
+	now.Advance(time.Second)
+	for i := 3; i < 6; i++ {
+		if got := m.Claimed(host(i), dc1); got != ClaimAdoptCap {
+			t.Errorf("claim %d beyond the cap: %s, want %s", i, got, ClaimAdoptCap)
+		}
+	}
+	if n := adds(); n != 1 {
+		t.Errorf("%d more hosts registered, want 1", n)
+	}
+	// A host we see ourselves is ours, not the group's: room again.
+	m.Detected(0, host(0).Prefix.Addr(), "data", "")
+	if got := m.Claimed(host(3), dc1); got != ClaimAdopted {
+		t.Errorf("claim after an adopted host was detected here: %s", got)
+	}
+	// A range that adopts nothing.
+	m0 := New(Options{Ranges: []Range{{Name: "none", EID: mapping.NewEID(0, netip.MustParsePrefix("203.0.113.0/28")),
+		Interface: "lan0", Locators: dc1}}, XTR: r, Kernel: r, DataPlane: r, Announcer: r})
+	if got := m0.Claimed(d1h, dc1); got != ClaimAdoptCap {
+		t.Errorf("claim in a range with no adoptions: %s", got)
 	}
 }
 

@@ -27,7 +27,7 @@ func (m *Manager) View() []adminapi.DynamicEIDRange {
 			for _, l := range h.To {
 				hv.MovedTo = append(hv.MovedTo, l.Addr)
 			}
-			if h.State != Local {
+			if h.State == Away {
 				hv.LastSeenSec = 0
 			}
 			v.Hosts = append(v.Hosts, hv)
