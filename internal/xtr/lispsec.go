@@ -36,9 +36,9 @@ func (m SecMode) String() string {
 
 // secCounters are the xTR's LISP-SEC metrics.
 type secCounters struct {
-	verified, unsignedAccepted, signed *stats.Counter
-	replyDrops                         lispsec.Drops // ITR: Map-Replies not taken
-	requestDrops                       lispsec.Drops // ETR: protected Map-Requests not answered
+	verified, unsignedAccepted, etrCantSign, signed *stats.Counter
+	replyDrops                                      lispsec.Drops // ITR: Map-Replies not taken
+	requestDrops                                    lispsec.Drops // ETR: protected Map-Requests not answered
 }
 
 func newSecCounters(r *stats.Registry) secCounters {
@@ -47,6 +47,8 @@ func newSecCounters(r *stats.Registry) secCounters {
 			Help: "Map-Replies to LISP-SEC protected Map-Requests that verified."}),
 		unsignedAccepted: r.Counter(stats.Desc{Subsystem: "itr", Name: "lispsec_replies_unsigned_accepted",
 			Help: "Unsigned Map-Replies to LISP-SEC protected Map-Requests taken (lisp-sec optional)."}),
+		etrCantSign: r.Counter(stats.Desc{Subsystem: "itr", Name: "lispsec_etr_cant_sign",
+			Help: "Signed negative Map-Replies with the E bit (no ETR of the EID does LISP-SEC), asked again unprotected (lisp-sec optional)."}),
 		signed: r.Counter(stats.Desc{Subsystem: "etr", Name: "lispsec_replies_signed",
 			Help: "Map-Replies the ETR signed for LISP-SEC protected Map-Requests."}),
 		replyDrops: lispsec.NewDrops(r, "itr", "lispsec_replies_dropped",
@@ -68,11 +70,8 @@ const (
 )
 
 // protectLocked gives an ITR's ECM'd Map-Request its One-Time Key (RFC
-// 9303 §6.4) and returns what verifies the reply; nil when LISP-SEC is off.
+// 9303 §6.4) and returns what verifies the reply.
 func (s *Server) protectLocked(ecm *wire.ECM, nonce uint64) (*lispsec.Request, error) {
-	if s.opts.LISPSEC == SecOff {
-		return nil, nil
-	}
 	q, err := lispsec.NewRequest(nil, nonce, secHMAC, secKDF)
 	if err != nil {
 		return nil, err
@@ -84,16 +83,29 @@ func (s *Server) protectLocked(ecm *wire.ECM, nonce uint64) (*lispsec.Request, e
 	return q, ecm.SetAuthData(ad)
 }
 
+// secVerdict is what LISP-SEC makes of a Map-Reply to a pending request.
+type secVerdict uint8
+
+const (
+	secTake        secVerdict = iota // install its (authorized) records
+	secDrop                          // a failure, counted: the request stays pending
+	secAskUnsigned                   // E bit under optional: ask again without LISP-SEC
+)
+
 // verifyLocked applies LISP-SEC to a Map-Reply to our request p (RFC 9303
-// §6.9): the records to consider, or ok false when the reply is dropped
-// (counted by reason). A failure leaves p pending: a forgery must not
-// cancel the real answer.
-func (s *Server) verifyLocked(p *pendingReq, m *wire.MapReply, raw []byte) (recs []wire.EIDRecord, ok bool) {
+// §6.9) and returns the records to consider with the verdict. A failure
+// leaves p pending: a forgery must not cancel the real answer.
+func (s *Server) verifyLocked(p *pendingReq, m *wire.MapReply, raw []byte) ([]wire.EIDRecord, secVerdict) {
 	if p.sec == nil {
-		return m.Records, true
+		return m.Records, secTake
 	}
 	v, err := p.sec.Verify(m, raw)
 	switch {
+	case err == nil && v.EID.ETRCantSign && s.opts.LISPSEC == SecOptional && allNegative(v.Records):
+		// The Map-Server's own negative reply for an EID no ETR of which
+		// can sign (RFC 9303 §6.7 Table 1): no answer to install.
+		s.sec.etrCantSign.Inc()
+		return nil, secAskUnsigned
 	case err == nil:
 		s.sec.verified.Inc()
 		if len(v.Dropped) > 0 {
@@ -101,14 +113,14 @@ func (s *Server) verifyLocked(p *pendingReq, m *wire.MapReply, raw []byte) (recs
 			s.secLog("Map-Reply records outside the prefixes the Map-Server vouched for: not installed",
 				"eid", p.eid, "dropped", v.Dropped[0].PrefixString(), "count", len(v.Dropped))
 		}
-		return v.Records, true
+		return v.Records, secTake
 	case errors.Is(err, lispsec.ErrUnsigned) && s.opts.LISPSEC == SecOptional:
 		s.sec.unsignedAccepted.Inc()
-		return m.Records, true
+		return m.Records, secTake
 	}
 	s.sec.replyDrops.Count(err)
 	s.secLog("Map-Reply fails LISP-SEC: dropped", "eid", p.eid, "reason", lispsec.Reason(err), "err", err)
-	return nil, false
+	return nil, secDrop
 }
 
 // secLog logs a LISP-SEC drop at most once a minute: a forger must not
@@ -164,4 +176,14 @@ func (s *Server) signReplyLocked(ecm *wire.ECM, rep *wire.MapReply, from netip.A
 	}
 	s.sec.signed.Inc()
 	return b, true
+}
+
+// allNegative tells whether recs hold no locator at all.
+func allNegative(recs []wire.EIDRecord) bool {
+	for i := range recs {
+		if len(recs[i].Locators) > 0 {
+			return false
+		}
+	}
+	return true
 }
