@@ -360,3 +360,39 @@ func TestLISPSECOff(t *testing.T) {
 		t.Errorf("lisp-sec off: not installed: %v", n.d.set)
 	}
 }
+
+// TestLISPSECReconfigure: an ETR reloaded with lisp-sec on registers
+// again at once, with S; an ITR's next request carries the new key.
+func TestLISPSECReconfigure(t *testing.T) {
+	var c lisptest.Sender
+	o := Options{ETR: true, ITR: true, LocalRLOCs: []netip.Addr{goodRLOC}, Sender: &c, MapResolvers: []netip.Addr{mr},
+		Database:   []DatabaseEntry{{EID: askedNet, Locators: []mapping.Locator{{Addr: goodRLOC, Priority: 1, Weight: 100}}}},
+		MapServers: []MapServerPeer{{Addr: mr, KeyID: 1, Alg: wire.AuthHMACSHA256, Secret: siteKey}}}
+	s := New(o)
+	s.Tick()
+	c.Take()
+	o.LISPSEC, o.LISPSECKey = SecRequired, itrKey
+	if err := s.Reconfigure(o); err != nil {
+		t.Fatal(err)
+	}
+	out := c.Take()
+	if len(out) != 1 {
+		t.Fatalf("sent %d messages on reload, want one Map-Register", len(out))
+	}
+	if m, err := wire.Decode(out[0].B); err != nil || !m.(*wire.MapRegister).Security {
+		t.Errorf("Map-Register after turning lisp-sec on: %v (%v), want S", m, err)
+	}
+	s.Resolve(mapping.HostEID(0, dst))
+	out = c.Take()
+	if len(out) != 1 {
+		t.Fatalf("sent %d messages for a request", len(out))
+	}
+	m, err := wire.Decode(out[0].B)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ad, err := m.(*wire.ECM).AuthData()
+	if err != nil || ad.KeyID != itrKey.ID {
+		t.Errorf("Map-Request after the reload: AD %+v (%v), want key-id %d", ad, err, itrKey.ID)
+	}
+}
