@@ -131,6 +131,12 @@ type network struct {
 }
 
 func startNetwork(t *testing.T) *network {
+	return startNetworkWith(t, func(_, cfg string) string { return cfg })
+}
+
+// startNetworkWith is startNetwork with each node's configuration passed
+// through edit first.
+func startNetworkWith(t *testing.T, edit func(node, cfg string) string) *network {
 	l := lab.NewTest(t, twoSites())
 	n := &network{t: t, lab: l, dir: t.TempDir(), procs: map[string]*lab.LispdProc{}}
 	hosts := map[string]netip.Addr{"ha": netip.MustParseAddr("198.51.100.10"), "hb": netip.MustParseAddr("203.0.113.10"), "nl": netip.MustParseAddr("192.0.2.10")}
@@ -138,7 +144,7 @@ func startNetwork(t *testing.T) *network {
 		t.Fatal(err)
 	}
 	for node, cfg := range map[string]string{"ms": msConfig, "xa": xaConfig, "xb": xbConfig, "px": pxConfig} {
-		n.startLispd(node, cfg)
+		n.startLispd(node, edit(node, cfg))
 	}
 	// The instance-1000 gateway address, without a route in the main
 	// table: lispd routed the instance's prefixes in its own table.
