@@ -396,3 +396,57 @@ func TestLISPSECReconfigure(t *testing.T) {
 		t.Errorf("Map-Request after the reload: AD %+v (%v), want key-id %d", ad, err, itrKey.ID)
 	}
 }
+
+// TestLISPSECETRKeys: an ETR answers a protected ECM whose One-Time Key
+// does not unwrap with its Map-Server key with nothing (counted), and one
+// carrying only the ITR's data (a mapping system without LISP-SEC passed
+// it on) unsigned.
+func TestLISPSECETRKeys(t *testing.T) {
+	reg := stats.NewRegistry()
+	s := New(Options{ETR: true, LocalRLOCs: []netip.Addr{goodRLOC}, LISPSEC: SecRequired, Stats: reg,
+		Database:   []DatabaseEntry{{EID: askedNet, Locators: []mapping.Locator{{Addr: goodRLOC, Priority: 1, Weight: 100}}}},
+		MapServers: []MapServerPeer{{Addr: mr, KeyID: 1, Alg: wire.AuthHMACSHA256, Secret: siteKey}}})
+	ecm := func(etrKey *lispsec.Key) *control.Request {
+		m := &wire.MapRequest{Nonce: 99, ITRRLOCs: []wire.Address{wire.AddrFromIP(me)},
+			Records: []wire.RequestRecord{{MaskLen: 32, EID: wire.AddrFromIP(asked)}}}
+		q, _ := lispsec.NewRequest(nil, m.Nonce, secHMAC, secKDF)
+		ad, _ := q.AuthData(itrKey, secWrap)
+		if etrKey != nil {
+			otk, err := lispsec.OpenECM(ad, lispsec.Keys{itrKey.ID: itrKey.Secret}, m.Nonce, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			eid, _ := lispsec.NewEIDAD(ad, otk, []wire.EIDADRecord{{MaskLen: 24, EID: askedNet.Address()}}, false)
+			if ad, err = lispsec.ForwardAuthData(ad, otk, eid, *etrKey, secWrap, m.Nonce); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r := encapsulated(m, netip.AddrPortFrom(mr, wire.ControlPort), goodRLOC, 61000)
+		if err := r.ECM.SetAuthData(ad); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	var out lisptest.Sender
+	s.HandleMapRequest(ecm(&lispsec.Key{ID: 1, Secret: []byte("another site's key")}), &out)
+	if sent := out.Take(); len(sent) != 0 || lisptest.Counter(t, reg, "etr.lispsec_requests_dropped{reason=otk}") != 1 {
+		t.Errorf("wrong key: sent %d, otk drops %d; want nothing sent, one drop", len(sent),
+			lisptest.Counter(t, reg, "etr.lispsec_requests_dropped{reason=otk}"))
+	}
+	s.HandleMapRequest(ecm(&lispsec.Key{ID: 9, Secret: siteKey}), &out)
+	if sent := out.Take(); len(sent) != 0 || lisptest.Counter(t, reg, "etr.lispsec_requests_dropped{reason=no-key}") != 1 {
+		t.Errorf("unknown key ID: sent %d, want nothing and a no-key drop", len(sent))
+	}
+	s.HandleMapRequest(ecm(nil), &out)
+	sent := out.Take()
+	if len(sent) != 1 {
+		t.Fatalf("ITR's own AD: sent %d messages, want one Map-Reply", len(sent))
+	}
+	if m, err := wire.Decode(sent[0].B); err != nil || m.(*wire.MapReply).Security {
+		t.Errorf("ITR's own AD: reply %v (%v), want unsigned", m, err)
+	}
+	s.HandleMapRequest(ecm(&lispsec.Key{ID: 1, Secret: siteKey}), &out)
+	if sent := out.Take(); len(sent) != 1 || lisptest.Counter(t, reg, "etr.lispsec_replies_signed") != 1 {
+		t.Errorf("right key: sent %d, signed %d; want one signed reply", len(sent), lisptest.Counter(t, reg, "etr.lispsec_replies_signed"))
+	}
+}
