@@ -84,11 +84,13 @@ func changedKeys(old, new *Config) []string {
 		k.add("map-server.notify-retransmit", o.NotifyRetransmit, n.NotifyRetransmit)
 		k.add("map-server.state-directory", o.StateDirectory, n.StateDirectory)
 		k.add("map-server.sites", o.Sites, n.Sites)
+		k.add("map-server.lisp-sec-keys", o.LISPSECKeys, n.LISPSECKeys)
 	})
 	section(&k, "map-resolver", old.MapResolver, new.MapResolver, func(o, n *MapResolver) {
 		k.add("map-resolver.map-servers", o.MapServers, n.MapServers)
 		k.add("map-resolver.negative-ttl", o.NegativeTTL, n.NegativeTTL)
 		k.add("map-resolver.unregistered-ttl", o.UnregisteredTTL, n.UnregisteredTTL)
+		k.add("map-resolver.lisp-sec-keys", o.LISPSECKeys, n.LISPSECKeys)
 	})
 	section(&k, "xtr", old.XTR, new.XTR, func(o, n *XTR) {
 		k.add("xtr.itr", o.ITR, n.ITR)
@@ -112,6 +114,8 @@ func changedKeys(old, new *Config) []string {
 		k.add("xtr.data-plane", o.DataPlane, n.DataPlane)
 		k.add("xtr.data-port", o.DataPort, n.DataPort)
 		k.add("xtr.mtu", o.UnderlayMTU, n.UnderlayMTU)
+		k.add("xtr.lisp-sec", o.LISPSEC, n.LISPSEC)
+		k.add("xtr.lisp-sec-key", o.LISPSECKey, n.LISPSECKey)
 	})
 	section(&k, "pitr", old.PITR, new.PITR, func(o, n *PITR) {
 		k.add("pitr.eid-prefixes", o.EIDPrefixes, n.EIDPrefixes)

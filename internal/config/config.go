@@ -136,6 +136,9 @@ type MapServer struct {
 	// StateDirectory holds the persisted replay state (absolute path).
 	StateDirectory string
 	Sites          []Site
+	// LISPSECKeys are the secrets shared with ITRs whose LISP-SEC
+	// protected Map-Requests reach this Map-Server (RFC 9303 §6.7).
+	LISPSECKeys []LISPSECKey
 }
 
 // Site is one LISP site the Map-Server accepts registrations for.
@@ -183,6 +186,10 @@ type MapResolver struct {
 	MapServers      []Delegation
 	NegativeTTL     time.Duration // for EIDs no site covers
 	UnregisteredTTL time.Duration // for EIDs of a site with no live registration
+	// LISPSECKeys are the secrets shared with ITRs for LISP-SEC: the
+	// Map-Resolver signs the negative Map-Replies of their protected
+	// Map-Requests (RFC 9303 §6.7.2).
+	LISPSECKeys []LISPSECKey
 }
 
 // Delegation sends Map-Requests for its EID prefixes to a Map-Server.
@@ -225,6 +232,14 @@ type XTR struct {
 	// VRFs put instance IDs other than 0 in their own Linux VRF with
 	// their EID interfaces and TUN, so overlapping prefixes stay apart.
 	VRFs []VRF
+	// LISPSEC is the LISP-SEC mode (RFC 9303): LISPSECOff (default),
+	// LISPSECOptional or LISPSECRequired. An ITR protects its Map-Requests
+	// and verifies the replies; an ETR registers with S and signs its
+	// Map-Replies with the key of the Map-Server that forwarded the request.
+	LISPSEC string
+	// LISPSECKey is the ITR's key shared with its Map-Resolvers (Secret
+	// nil when not configured).
+	LISPSECKey LISPSECKey
 }
 
 // VRF is the Linux VRF of one instance ID.

@@ -52,6 +52,7 @@ func (p *parser) mapServer(n *yaml.Node, path string) *MapServer {
 		"sites": func(v *yaml.Node, at string) {
 			p.seq(v, at, func(v *yaml.Node, at string) { sites = append(sites, p.site(v, at)) })
 		},
+		"lisp-sec-keys": func(v *yaml.Node, at string) { ms.LISPSECKeys, p.msSecLines = p.lispSecKeys(v, at) },
 	})
 	// The Map-Server's require-nonce-increase may come after the sites in
 	// the file, so per-site inheritance is resolved only now.

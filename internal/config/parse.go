@@ -99,6 +99,9 @@ type parser struct {
 	// truncated: the walk stopped at the error limit, so the count of
 	// errors not shown is a lower bound.
 	truncated bool
+	// msSecLines, mrSecLines: where each LISP-SEC key ID of the
+	// Map-Server and the Map-Resolver was written.
+	msSecLines, mrSecLines map[uint8]int
 }
 
 // setter stores the value node v found at path at somewhere in the Config.

@@ -40,6 +40,7 @@ func (p *parser) config(root *yaml.Node) *Config {
 			c.PETR = &PETR{}
 		},
 	})
+	p.checkLISPSECKeys(c, p.msSecLines, p.mrSecLines)
 	// Only when nothing else is wrong: a misspelt role key, say, already
 	// explains why no role is on.
 	noRole := c.MapServer == nil && c.MapResolver == nil && c.XTR == nil && c.PITR == nil && c.PETR == nil

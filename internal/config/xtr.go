@@ -14,6 +14,7 @@ func (p *parser) mapResolver(n *yaml.Node, path string) *MapResolver {
 		"map-servers":      func(v *yaml.Node, at string) { mr.MapServers = p.delegations(v, at) },
 		"negative-ttl":     p.ttlTo(&mr.NegativeTTL),
 		"unregistered-ttl": p.ttlTo(&mr.UnregisteredTTL),
+		"lisp-sec-keys":    func(v *yaml.Node, at string) { mr.LISPSECKeys, p.mrSecLines = p.lispSecKeys(v, at) },
 	})
 	return mr
 }
@@ -92,6 +93,7 @@ func (p *parser) xtr(n *yaml.Node, path string) *XTR {
 		RegisterInterval: DefaultRegisterInterval,
 		RLOCProbing:      RLOCProbing{Interval: DefaultRLOCProbeInterval},
 		MapCache:         MapCache{MaxEntries: DefaultMapCacheMaxEntries},
+		LISPSEC:          DefaultLISPSEC,
 	}
 	var dynRefs []entryRef // where each dynamic EID's interface was written
 	seen := p.fields(n, path, map[string]setter{
@@ -120,6 +122,16 @@ func (p *parser) xtr(n *yaml.Node, path string) *XTR {
 		"data-plane":    func(v *yaml.Node, at string) { x.DataPlane, _ = p.enum(v, at, DataPlaneUserspace, DataPlaneNone) },
 		"data-port":     intTo(p, &x.DataPort, 1, 65535),
 		"mtu":           intTo(p, &x.UnderlayMTU, 576, 65535),
+		"lisp-sec": func(v *yaml.Node, at string) {
+			if s, ok := p.enum(v, at, LISPSECOff, LISPSECOptional, LISPSECRequired); ok {
+				x.LISPSEC = s
+			}
+		},
+		"lisp-sec-key": func(v *yaml.Node, at string) {
+			if k, ok := p.lispSecKey(v, at); ok {
+				x.LISPSECKey = k
+			}
+		},
 	})
 	if !isMapping(n) {
 		return x // reported by fields
@@ -134,6 +146,7 @@ func (p *parser) xtr(n *yaml.Node, path string) *XTR {
 	if !x.ITR && !x.ETR && !badBool("itr") && !badBool("etr") {
 		p.errorf(n, "%s: neither itr nor etr is enabled; set itr: true, etr: true or both", path)
 	}
+	p.xtrLISPSEC(path, x, seen)
 	if x.ETR && seen["database"].isEmpty() && seen["dynamic-eids"].isEmpty() {
 		p.errorf(n, "%s: an ETR needs local EID prefixes: add a database (or dynamic-eids)", path)
 	}

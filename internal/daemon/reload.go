@@ -12,6 +12,7 @@ import (
 	"github.com/lispd/lispd/internal/config"
 	"github.com/lispd/lispd/internal/dataplane"
 	"github.com/lispd/lispd/internal/dynamiceid"
+	"github.com/lispd/lispd/internal/lispsec"
 	"github.com/lispd/lispd/internal/mapresolver"
 	"github.com/lispd/lispd/internal/mapserver"
 	"github.com/lispd/lispd/internal/xtr"
@@ -60,11 +61,12 @@ func liveKey(key string, env reloadEnv) bool {
 	case "xtr.itr", "xtr.etr", "xtr.petrs", "pitr.eid-prefixes":
 		return !env.dataPlane
 	case "xtr.database", "xtr.map-servers", "xtr.map-resolvers", "xtr.register-interval",
-		"xtr.rloc-probing.interval", "xtr.map-cache.max-entries",
+		"xtr.rloc-probing.interval", "xtr.map-cache.max-entries", "xtr.lisp-sec", "xtr.lisp-sec-key",
 		// Only configuration checking reads it (a dynamic EID's interface
 		// must be one of them): nothing running depends on it.
 		"xtr.eid-interfaces",
-		"map-resolver.map-servers", "map-resolver.negative-ttl", "map-resolver.unregistered-ttl":
+		"map-resolver.map-servers", "map-resolver.negative-ttl", "map-resolver.unregistered-ttl",
+		"map-resolver.lisp-sec-keys":
 		return true
 	}
 	if key == "map-server.state-directory" {
@@ -263,10 +265,33 @@ func msOptions(cfg *config.Config) mapserver.Options {
 		NotifyRetransmit:       cfg.MapServer.NotifyRetransmit,
 		MaxSubscriptionsPerXTR: cfg.MapServer.MaxSubscriptionsPerXTR,
 		UnregisteredTTL:        minutes(mrUnregisteredTTL(cfg)),
+		LISPSECKeys:            lispSecKeys(cfg),
 	}
 }
 
 // mrOptions are the Map-Resolver's settings from cfg.
 func mrOptions(cfg *config.Config) mapresolver.Options {
-	return mapresolver.Options{NegativeTTL: minutes(cfg.MapResolver.NegativeTTL)}
+	return mapresolver.Options{NegativeTTL: minutes(cfg.MapResolver.NegativeTTL), LISPSECKeys: lispSecKeys(cfg)}
+}
+
+// lispSecKeys are the keys shared with ITRs for LISP-SEC, nil when none:
+// the Map-Server's and the Map-Resolver's together, since in one lispd
+// both answer the same ITRs (config refuses a key ID with two secrets).
+func lispSecKeys(cfg *config.Config) lispsec.Keys {
+	var keys lispsec.Keys
+	add := func(list []config.LISPSECKey) {
+		for _, k := range list {
+			if keys == nil {
+				keys = lispsec.Keys{}
+			}
+			keys[k.ID] = k.Secret
+		}
+	}
+	if cfg.MapServer != nil {
+		add(cfg.MapServer.LISPSECKeys)
+	}
+	if cfg.MapResolver != nil {
+		add(cfg.MapResolver.LISPSECKeys)
+	}
+	return keys
 }

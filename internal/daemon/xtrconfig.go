@@ -7,6 +7,7 @@ import (
 	"net/netip"
 
 	"github.com/lispd/lispd/internal/config"
+	"github.com/lispd/lispd/internal/lispsec"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/internal/xtr"
 	"github.com/lispd/lispd/wire"
@@ -33,6 +34,8 @@ func xtrOptions(cfg *config.Config) (xtr.Options, error) {
 	o.MaxCacheEntries = c.MapCache.MaxEntries
 	o.Subscribe = c.Subscribe
 	o.SiteID = c.SiteID
+	o.LISPSEC = map[string]xtr.SecMode{config.LISPSECOptional: xtr.SecOptional, config.LISPSECRequired: xtr.SecRequired}[c.LISPSEC]
+	o.LISPSECKey = lispsec.Key{ID: c.LISPSECKey.ID, Secret: c.LISPSECKey.Secret}
 	o.XTRID = c.XTRID
 	if !c.HasXTRID {
 		// No configured xTR-ID: a random one per start. The Map-Register

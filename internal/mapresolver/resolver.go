@@ -51,6 +51,8 @@ type Resolver struct {
 	// negTTL is Options.NegativeTTL, which a reload may change while
 	// requests are answered.
 	negTTL atomic.Uint32
+	// secKeys is Options.LISPSECKeys, which a reload may change too.
+	secKeys atomic.Pointer[lispsec.Keys]
 
 	forwarded, negative, noRecord, probeDropped *stats.Counter
 	secReplies                                  *stats.Counter
@@ -82,17 +84,20 @@ func New(ms *mapserver.Server, delegations []Delegation, opts Options) *Resolver
 			lispsec.ErrMalformed, lispsec.ErrOTK, lispsec.ErrNoKey, lispsec.ErrNullWrap, lispsec.ErrUnsupported),
 	}
 	r.negTTL.Store(opts.NegativeTTL)
+	r.secKeys.Store(&opts.LISPSECKeys)
 	r.Reload(delegations)
 	return r
 }
 
 // Reconfigure applies a reloaded configuration: the delegations (as
-// Reload) and the negative Map-Reply TTL. The other options are fixed.
+// Reload), the negative Map-Reply TTL and the LISP-SEC keys. The other
+// options are fixed.
 func (r *Resolver) Reconfigure(delegations []Delegation, opts Options) {
 	if opts.NegativeTTL == 0 {
 		opts.NegativeTTL = 15
 	}
 	r.negTTL.Store(opts.NegativeTTL)
+	r.secKeys.Store(&opts.LISPSECKeys)
 	r.Reload(delegations)
 }
 
@@ -161,7 +166,7 @@ func (r *Resolver) HandleMapRequest(req *control.Request, out control.Sender) co
 	reply := &wire.MapReply{Nonce: m.Nonce, Records: []wire.EIDRecord{rec}}
 	var b []byte
 	var err error
-	if req.ECM != nil && req.ECM.Security && r.opts.LISPSECKeys != nil {
+	if req.ECM != nil && req.ECM.Security && *r.secKeys.Load() != nil {
 		if b, err = r.signedNegative(req, reply, hole); err != nil {
 			r.secDropped.Count(err)
 			return control.Handled
@@ -187,7 +192,7 @@ func (r *Resolver) signedNegative(req *control.Request, reply *wire.MapReply, ho
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", lispsec.ErrMalformed, err)
 	}
-	otk, err := lispsec.OpenECM(ad, r.opts.LISPSECKeys, reply.Nonce, false)
+	otk, err := lispsec.OpenECM(ad, *r.secKeys.Load(), reply.Nonce, false)
 	if err != nil {
 		return nil, err
 	}

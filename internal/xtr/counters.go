@@ -19,7 +19,7 @@ type counters struct {
 
 // Reasons of the labelled drop counters.
 var (
-	replyRecordDropReasons = []string{"not-requested", "covers-local", "too-broad", "too-many-records"}
+	replyRecordDropReasons = []string{"not-requested", "covers-local", "too-broad", "too-many-records", "not-authorized"}
 	notifyDropReasons      = []string{"replayed-publication", "unsubscribed", "replayed-move"}
 	hostRefusedReasons     = []string{"range-full"}
 	probeReplyDropReasons  = []string{"not-authoritative"}

@@ -21,11 +21,13 @@ func (s *Server) HandleMapRequest(r *control.Request, out control.Sender) contro
 	if viaECM {
 		replyPort = r.ECM.SrcPort
 	}
-	s.mapRequest(m, r.Src, r.Local.Addr(), replyPort, viaECM, out)
+	s.mapRequest(m, r.Src, r.Local.Addr(), replyPort, r.ECM, out)
 	return control.Handled
 }
 
-func (s *Server) mapRequest(m *wire.MapRequest, src netip.AddrPort, local netip.Addr, replyPort uint16, viaECM bool, out control.Sender) {
+// mapRequest answers m; ecm is the envelope it came in, nil if bare.
+func (s *Server) mapRequest(m *wire.MapRequest, src netip.AddrPort, local netip.Addr, replyPort uint16, ecm *wire.ECM, out control.Sender) {
+	viaECM := ecm != nil
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(m.Records) == 0 {
@@ -67,8 +69,17 @@ func (s *Server) mapRequest(m *wire.MapRequest, src netip.AddrPort, local netip.
 		probed = local
 	}
 	rep := &wire.MapReply{Probe: m.Probe, Nonce: m.Nonce, Records: []wire.EIDRecord{s.dbRecord(e, probed)}}
-	b, err := wire.Encode(rep)
-	if err != nil {
+	var b []byte
+	var err error
+	if viaECM && ecm.Security && s.opts.LISPSEC != SecOff {
+		// A Map-Server that has our S registration forwarded the
+		// request with the MS-OTK: sign (RFC 9303 §6.8). With LISP-SEC
+		// off its AD is ignored and the reply goes unsigned (§6.8: an
+		// ETR that does not do LISP-SEC), as the Map-Server expects.
+		if b, ok = s.signReplyLocked(ecm, rep, src.Addr()); !ok {
+			return
+		}
+	} else if b, err = wire.Encode(rep); err != nil {
 		return
 	}
 	out.Send(b, local, to)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lispd/lispd/internal/control"
+	"github.com/lispd/lispd/internal/lispsec"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/wire"
 )
@@ -89,6 +90,13 @@ func (s *Server) requestFromLocked(eid mapping.EID, src netip.Addr, smr bool) bo
 	if st.unanswered > 0 && st.unanswered%2 == 0 {
 		s.mrIndex++
 	}
+	return s.sendRequestLocked(eid, src, smr, s.opts.LISPSEC != SecOff, now)
+}
+
+// sendRequestLocked sends a Map-Request for eid (from src, when valid) to
+// the Map-Resolver in use, LISP-SEC protected when protect, and keeps it
+// pending.
+func (s *Server) sendRequestLocked(eid mapping.EID, src netip.Addr, smr, protect bool, now time.Time) bool {
 	mr := s.opts.MapResolvers[s.mrIndex%len(s.opts.MapResolvers)]
 	itr, ok := s.localRLOC(mr)
 	if !ok {
@@ -114,24 +122,36 @@ func (s *Server) requestFromLocked(eid mapping.EID, src netip.Addr, smr bool) bo
 		req.Nonce = s.subscriptionNonceLocked()
 		s.subs[eid] = &subscription{start: req.Nonce, last: req.Nonce - 1}
 	}
-	if !s.sendECMLocked(req, eid, itr, mr) {
+	sec, sent := s.sendECMLocked(req, eid, itr, mr, protect)
+	if !sent {
 		return false
 	}
-	s.pending[req.Nonce] = &pendingReq{eid: eid, sent: now, mr: mr, subscribe: subscribe, smr: smr}
+	s.pending[req.Nonce] = &pendingReq{eid: eid, sent: now, mr: mr, subscribe: subscribe, smr: smr, sec: sec}
 	s.c.requests.Inc()
 	return true
 }
 
-// sendECMLocked sends a Map-Request for eid in an ECM from itr to mr.
-func (s *Server) sendECMLocked(req *wire.MapRequest, eid mapping.EID, itr, mr netip.Addr) bool {
+// sendECMLocked sends a Map-Request for eid in an ECM from itr to mr,
+// protected by LISP-SEC when it is on: the returned request verifies the
+// reply.
+func (s *Server) sendECMLocked(req *wire.MapRequest, eid mapping.EID, itr, mr netip.Addr, protect bool) (*lispsec.Request, bool) {
 	rloc, local := s.innerSources(eid.Prefix.Addr())
-	b, err := wire.Encode(wire.EncapsulateMapRequest(req, eid.Prefix.Addr(), wire.ControlPort, rloc, local))
+	ecm := wire.EncapsulateMapRequest(req, eid.Prefix.Addr(), wire.ControlPort, rloc, local)
+	var sec *lispsec.Request
+	if protect {
+		var err error
+		if sec, err = s.protectLocked(ecm, req.Nonce); err != nil {
+			s.log.Warn("cannot protect Map-Request with LISP-SEC", "err", err)
+			return nil, false
+		}
+	}
+	b, err := wire.Encode(ecm)
 	if err != nil {
 		s.log.Warn("cannot encode Map-Request", "err", err)
-		return false
+		return nil, false
 	}
 	s.opts.Sender.Send(b, itr, netip.AddrPortFrom(mr, wire.ControlPort))
-	return true
+	return sec, true
 }
 
 // Unsubscribe ends every publish/subscribe subscription (RFC 9437 §6: a
@@ -158,7 +178,7 @@ func (s *Server) unsubscribeLocked() int {
 		req := &wire.MapRequest{Nonce: s.subscriptionNonceLocked(), ITRRLOCs: []wire.Address{{}},
 			HasXTRID: true, XTRID: s.opts.XTRID, SiteID: s.opts.SiteID,
 			Records: []wire.RequestRecord{{Notify: true, MaskLen: eid.MaskLen(), EID: eid.Address()}}}
-		if s.sendECMLocked(req, eid, itr, mr) {
+		if _, sent := s.sendECMLocked(req, eid, itr, mr, false); sent {
 			delete(s.subs, eid)
 			n++
 		}
@@ -258,11 +278,11 @@ func (s *Server) HandleMapReply(r *control.Request, _ control.Sender) control.Dr
 	if !ok {
 		return control.DropUnexpectedType
 	}
-	s.mapReply(m, r.Src)
+	s.mapReply(m, r.Raw, r.Src)
 	return control.Handled
 }
 
-func (s *Server) mapReply(m *wire.MapReply, src netip.AddrPort) {
+func (s *Server) mapReply(m *wire.MapReply, raw []byte, src netip.AddrPort) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.opts.Now()
@@ -275,7 +295,17 @@ func (s *Server) mapReply(m *wire.MapReply, src netip.AddrPort) {
 		s.c.replyUnsolicited.Inc()
 		return
 	}
+	recs, verdict := s.verifyLocked(p, m, raw)
+	if verdict == secDrop {
+		return
+	}
 	delete(s.pending, m.Nonce)
+	if verdict == secAskUnsigned {
+		// No ETR of the EID can sign: optional allows asking again
+		// without LISP-SEC (RFC 9303 §6.7 Table 1), and the ETR answers.
+		s.sendRequestLocked(p.eid, netip.Addr{}, p.smr, false, now)
+		return
+	}
 	s.c.replies.Inc()
 	key := p.eid
 	if pfx, _, ok := s.cache.LookupPrefix(p.eid); ok {
@@ -283,7 +313,7 @@ func (s *Server) mapReply(m *wire.MapReply, src netip.AddrPort) {
 	}
 	delete(s.reqs, key)
 	delete(s.reqs, p.eid)
-	for _, mp := range s.answersLocked(p.eid, m.Records) {
+	for _, mp := range s.answersLocked(p.eid, recs) {
 		s.installLocked(mp, now, "map-reply", p.subscribe)
 	}
 }

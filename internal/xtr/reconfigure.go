@@ -27,7 +27,8 @@ func (e *RestartError) Error() string {
 //   - map-servers: new ones are registered with at once, removed ones get
 //     the database withdrawn, unchanged ones keep their state;
 //   - map-resolvers, local RLOCs, register interval, RLOC-probing
-//     interval and map-cache size take effect at once;
+//     interval, map-cache size and LISP-SEC mode and key take effect at
+//     once (the ETR registers again when its S bit changes);
 //   - ETR turned off withdraws the database; ITR turned off flushes the
 //     map-cache and ends subscriptions.
 //
@@ -105,6 +106,11 @@ func (s *Server) Reconfigure(o Options) error {
 	s.opts.LocalRLOCs = o.LocalRLOCs
 	s.opts.MaxCacheEntries = o.MaxCacheEntries
 	s.opts.RecordTTL, s.opts.ProbeMisses = o.RecordTTL, o.ProbeMisses
+	// LISP-SEC: requests from now on use the new mode and key (those
+	// pending keep their One-Time Key); the ETR registers again at once
+	// when its S bit changes.
+	secChanged := (o.LISPSEC == SecOff) != (s.opts.LISPSEC == SecOff)
+	s.opts.LISPSEC, s.opts.LISPSECKey = o.LISPSEC, o.LISPSECKey
 	if o.RegisterInterval != s.opts.RegisterInterval {
 		s.opts.RegisterInterval = o.RegisterInterval
 		for _, p := range s.peers {
@@ -153,7 +159,7 @@ func (s *Server) Reconfigure(o Options) error {
 		}
 	}
 	if o.ETR {
-		if dbChanged || !wasETR {
+		if dbChanged || !wasETR || secChanged {
 			for _, p := range s.peers {
 				p.nextRegister = now
 			}

@@ -125,7 +125,8 @@ func (s *Server) registerRecordsLocked(p *peerState, recs []wire.EIDRecord, now 
 // sendRegisterLocked sends one Map-Register of pr's records to p and, when
 // p acknowledges them, keeps pr for retransmission until it does.
 func (s *Server) sendRegisterLocked(p *peerState, pr *pendingRegister, now time.Time) {
-	m := &wire.MapRegister{ProxyReply: p.ProxyReply, WantMapNotify: p.WantMapNotify}
+	// S: we sign Map-Replies to LISP-SEC protected requests (RFC 9303 §6.7).
+	m := &wire.MapRegister{ProxyReply: p.ProxyReply, WantMapNotify: p.WantMapNotify, Security: s.opts.LISPSEC != SecOff}
 	if !s.sendRegisterToLocked(p, m, pr.recs) {
 		return
 	}

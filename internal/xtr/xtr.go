@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lispd/lispd/internal/control"
+	"github.com/lispd/lispd/internal/lispsec"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/internal/stats"
 	"github.com/lispd/lispd/wire"
@@ -99,6 +100,12 @@ type Options struct {
 	// HostRanges cap the dynamic-EID hosts per range (AddHost refuses
 	// more); hosts outside every range are not capped.
 	HostRanges []HostRange
+	// LISPSEC is the LISP-SEC mode (RFC 9303): an ITR protects its
+	// Map-Requests with LISPSECKey, the key it shares with its
+	// Map-Resolvers, and verifies the replies; an ETR registers with S and
+	// signs the replies to protected requests. Default SecOff.
+	LISPSEC    SecMode
+	LISPSECKey lispsec.Key
 	// OnMovedAway hears of a dynamic-EID host of ours that the Map-Server saw
 	// register elsewhere (an unsolicited Map-Notify whose locators are not
 	// ours). It is called without the xTR's lock held.
@@ -141,6 +148,7 @@ type Server struct {
 	opts Options
 	log  *slog.Logger
 	c    counters
+	sec  secCounters
 
 	db    *mapping.Table[*DatabaseEntry]
 	peers []*peerState // one per Map-Server
@@ -151,13 +159,13 @@ type Server struct {
 	smrLogAt time.Time                   // last "SMR refreshes nothing" line
 	// encodeLogAt and hostLogAt rate-limit the log lines of a Map-Register
 	// that cannot be encoded and of a host refused for a full range.
-	encodeLogAt, hostLogAt, replayLogAt time.Time
-	reqs                                map[mapping.EID]*reqState     // Map-Request rate limiting per EID
-	pending                             map[uint64]*pendingReq        // outstanding Map-Requests by nonce
-	mrIndex                             int                           // Map-Resolver in use; moves on when one stops answering
-	subs                                map[mapping.EID]*subscription // pub/sub subscriptions by subscribed EID (RFC 9437 §5)
-	subFloor                            uint64                        // every subscription nonce so far is below it
-	prunedAt                            time.Time
+	encodeLogAt, hostLogAt, replayLogAt, secLogAt time.Time
+	reqs                                          map[mapping.EID]*reqState     // Map-Request rate limiting per EID
+	pending                                       map[uint64]*pendingReq        // outstanding Map-Requests by nonce
+	mrIndex                                       int                           // Map-Resolver in use; moves on when one stops answering
+	subs                                          map[mapping.EID]*subscription // pub/sub subscriptions by subscribed EID (RFC 9437 §5)
+	subFloor                                      uint64                        // every subscription nonce so far is below it
+	prunedAt                                      time.Time
 
 	rlocs      map[netip.Addr]*rlocState // RLOC probing
 	probes     map[uint64]*probe
@@ -214,6 +222,7 @@ type pendingReq struct {
 	mr        netip.Addr
 	subscribe bool
 	smr       bool
+	sec       *lispsec.Request // LISP-SEC: what verifies the reply; nil when off
 }
 
 // New builds the xTR control plane.
@@ -232,6 +241,7 @@ func New(opts Options) *Server {
 		dynamic: map[mapping.EID]*DatabaseEntry{}, hostSMR: map[hostITR]time.Time{},
 	}
 	s.c = newCounters(opts.Stats)
+	s.sec = newSecCounters(opts.Stats)
 	s.moves = map[moveKey]moveSeen{}
 	s.nonce = uint64(opts.Now().UnixNano())
 	s.subFloor = s.nonce

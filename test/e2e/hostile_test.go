@@ -57,7 +57,7 @@ map-resolver: {}`, 1)
 // Map-Replies onto a victim — and every attempt fails while the other
 // sites keep registering and talking to each other.
 func TestHostileTenant(t *testing.T) {
-	n := startNetworkOn(t, hostileSites(), hostileMS)
+	n := startNetworkOn(t, hostileSites(), hostileMS, nil)
 	stopCapture := n.capture()
 	evil := n.evilSocket()
 	var asked atomic.Int64

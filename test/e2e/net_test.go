@@ -130,11 +130,21 @@ type network struct {
 	procs map[string]*lab.LispdProc // lispd per node
 }
 
-func startNetwork(t *testing.T) *network { return startNetworkOn(t, twoSites(), msConfig) }
+func startNetwork(t *testing.T) *network { return startNetworkOn(t, twoSites(), msConfig, nil) }
+
+// startNetworkWith is startNetwork with each node's configuration passed
+// through edit first.
+func startNetworkWith(t *testing.T, edit func(node, cfg string) string) *network {
+	return startNetworkOn(t, twoSites(), msConfig, edit)
+}
 
 // startNetworkOn runs twoSites' lispds on topo (twoSites with more nodes)
-// with the Map-Server configuration ms.
-func startNetworkOn(t *testing.T, topo *lab.Topology, ms string) *network {
+// with the Map-Server configuration ms, each configuration passed through
+// edit when there is one.
+func startNetworkOn(t *testing.T, topo *lab.Topology, ms string, edit func(node, cfg string) string) *network {
+	if edit == nil {
+		edit = func(_, cfg string) string { return cfg }
+	}
 	l := lab.NewTest(t, topo)
 	n := &network{t: t, lab: l, dir: t.TempDir(), procs: map[string]*lab.LispdProc{}}
 	hosts := map[string]netip.Addr{"ha": netip.MustParseAddr("198.51.100.10"), "hb": netip.MustParseAddr("203.0.113.10"), "nl": netip.MustParseAddr("192.0.2.10")}
@@ -142,7 +152,7 @@ func startNetworkOn(t *testing.T, topo *lab.Topology, ms string) *network {
 		t.Fatal(err)
 	}
 	for node, cfg := range map[string]string{"ms": ms, "xa": xaConfig, "xb": xbConfig, "px": pxConfig} {
-		n.startLispd(node, cfg)
+		n.startLispd(node, edit(node, cfg))
 	}
 	// The instance-1000 gateway address, without a route in the main
 	// table: lispd routed the instance's prefixes in its own table.
