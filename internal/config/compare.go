@@ -112,11 +112,14 @@ func changedKeys(old, new *Config) []string {
 		k.add("xtr.data-plane", o.DataPlane, n.DataPlane)
 		k.add("xtr.data-port", o.DataPort, n.DataPort)
 		k.add("xtr.mtu", o.UnderlayMTU, n.UnderlayMTU)
+		k.add("xtr.source-rloc-check", o.SourceRLOCChecks, n.SourceRLOCChecks)
 	})
 	section(&k, "pitr", old.PITR, new.PITR, func(o, n *PITR) {
 		k.add("pitr.eid-prefixes", o.EIDPrefixes, n.EIDPrefixes)
 	})
-	section(&k, "petr", old.PETR, new.PETR, func(o, n *PETR) {})
+	section(&k, "petr", old.PETR, new.PETR, func(o, n *PETR) {
+		k.add("petr.allowed-source-eids", o.AllowedSourceEIDs, n.AllowedSourceEIDs)
+	})
 	return k
 }
 
