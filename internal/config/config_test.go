@@ -206,7 +206,7 @@ func TestInterfacesExample(t *testing.T) {
 				Timeout: DefaultDynamicEIDTimeout, MaxHosts: DefaultDynamicEIDMaxHosts}},
 		},
 		PITR: &PITR{EIDPrefixes: []netip.Prefix{prefix("198.51.100.0/24")}},
-		PETR: &PETR{},
+		PETR: &PETR{AllowedSourceEIDs: []EID{eid(0, "198.51.100.0/24")}},
 	}
 	if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
 		t.Errorf("interfaces example (-want +got):\n%s", diff)
