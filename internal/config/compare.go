@@ -116,11 +116,14 @@ func changedKeys(old, new *Config) []string {
 		k.add("xtr.mtu", o.UnderlayMTU, n.UnderlayMTU)
 		k.add("xtr.lisp-sec", o.LISPSEC, n.LISPSEC)
 		k.add("xtr.lisp-sec-key", o.LISPSECKey, n.LISPSECKey)
+		k.add("xtr.source-rloc-check", o.SourceRLOCChecks, n.SourceRLOCChecks)
 	})
 	section(&k, "pitr", old.PITR, new.PITR, func(o, n *PITR) {
 		k.add("pitr.eid-prefixes", o.EIDPrefixes, n.EIDPrefixes)
 	})
-	section(&k, "petr", old.PETR, new.PETR, func(o, n *PETR) {})
+	section(&k, "petr", old.PETR, new.PETR, func(o, n *PETR) {
+		k.add("petr.allowed-source-eids", o.AllowedSourceEIDs, n.AllowedSourceEIDs)
+	})
 	return k
 }
 

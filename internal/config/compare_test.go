@@ -61,6 +61,10 @@ func TestCompare(t *testing.T) {
 		{name: "map-resolver", old: "negative-ttl: 15m", new: "negative-ttl: 16m", want: Diff{Keys: []string{"map-resolver.negative-ttl"}}},
 		{name: "xtr", old: "tun: lisp0", new: "tun: lisp1", want: Diff{Keys: []string{"xtr.tun"}}},
 		{name: "pitr", old: "[10.0.0.0/8]", new: "[10.0.0.0/9]", want: Diff{Keys: []string{"pitr.eid-prefixes"}}},
+		{name: "source checks", old: "tun: lisp0", new: "tun: lisp0, source-rloc-check: [{instance-id: 7}]",
+			want: Diff{Keys: []string{"xtr.source-rloc-check"}}},
+		{name: "petr sources", old: "petr: {}", new: "petr: {allowed-source-eids: [{prefix: 10.0.0.0/8}]}",
+			want: Diff{Keys: []string{"petr.allowed-source-eids"}}},
 		{name: "roles off", newFull: "log: {level: info}\nadmin: {socket: /run/a.sock}\npetr: {}\n",
 			want: Diff{
 				SitesRemoved: []string{"a", "b", "c"},

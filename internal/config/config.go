@@ -240,6 +240,19 @@ type XTR struct {
 	// LISPSECKey is the ITR's key shared with its Map-Resolvers (Secret
 	// nil when not configured).
 	LISPSECKey LISPSECKey
+	// SourceRLOCChecks are the instance IDs whose decapsulated packets
+	// must come from an RLOC that vouches for them (anti-spoofing, RFC
+	// 9300 §8); the others take any outer source.
+	SourceRLOCChecks []SourceRLOCCheck
+}
+
+// SourceRLOCCheck checks the outer source of the packets decapsulated in
+// one instance ID: it must lie in RLOCPrefixes or, with MapCache, be a
+// locator of the map-cache entry covering the inner source.
+type SourceRLOCCheck struct {
+	InstanceID   uint32
+	MapCache     bool // default true
+	RLOCPrefixes []netip.Prefix
 }
 
 // VRF is the Linux VRF of one instance ID.
@@ -356,5 +369,11 @@ type PITR struct {
 	EIDPrefixes []netip.Prefix // prefixes attracted from non-LISP sites
 }
 
-// PETR turns the Proxy-ETR role on (RFC 6832). It has no settings yet.
-type PETR struct{}
+// PETR turns the Proxy-ETR role on (RFC 6832).
+type PETR struct {
+	// AllowedSourceEIDs are the inner sources the PETR relays, per
+	// instance ID: the EID prefixes of the sites it serves. Empty: it
+	// relays nothing (RFC 6832 §4.2: a PETR must not forward spoofed
+	// sources).
+	AllowedSourceEIDs []EID
+}

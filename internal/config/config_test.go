@@ -142,9 +142,13 @@ func TestFull(t *testing.T) {
 			HasXTRID: true,
 			XTRID:    [16]byte{0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff},
 			SiteID:   18446744073709551615,
+			SourceRLOCChecks: []SourceRLOCCheck{
+				{InstanceID: 42, MapCache: true, RLOCPrefixes: []netip.Prefix{prefix("192.0.2.0/24")}},
+				{InstanceID: 7, RLOCPrefixes: []netip.Prefix{prefix("2001:db8:ff::/48"), prefix("198.18.0.0/15")}},
+			},
 		},
 		PITR: &PITR{EIDPrefixes: []netip.Prefix{prefix("198.51.100.0/24"), prefix("2001:db8:1::/48")}},
-		PETR: &PETR{},
+		PETR: &PETR{AllowedSourceEIDs: []EID{eid(0, "198.51.100.0/24"), eid(42, "2001:db8:1::/48")}},
 	}
 	if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
 		t.Errorf("testdata/full.yaml (-want +got):\n%s", diff)
@@ -204,7 +208,7 @@ func TestInterfacesExample(t *testing.T) {
 				Timeout: DefaultDynamicEIDTimeout, MaxHosts: DefaultDynamicEIDMaxHosts}},
 		},
 		PITR: &PITR{EIDPrefixes: []netip.Prefix{prefix("198.51.100.0/24")}},
-		PETR: &PETR{},
+		PETR: &PETR{AllowedSourceEIDs: []EID{eid(0, "198.51.100.0/24")}},
 	}
 	if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
 		t.Errorf("interfaces example (-want +got):\n%s", diff)

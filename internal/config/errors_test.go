@@ -343,6 +343,25 @@ xtr:
 			"1: pitr.eid-prefixes: a PITR needs at least one EID prefix to attract traffic for",
 			`2: unknown key "mode" in petr`,
 		}},
+		{"petr sources", "petr: {allowed-source-eids: [{prefix: 10.0.0.0/8}, {prefix: 10.0.0.0/8}, {instance-id: 3}]}\n", []string{
+			`1: petr.allowed-source-eids[1].prefix: duplicate prefix 10.0.0.0/8 in instance-id 0 (first at line 1)`,
+			`1: petr.allowed-source-eids[2]: missing required key "prefix"`,
+		}},
+		{"source rloc checks", `xtr:
+  itr: true
+  source-rloc-check:
+    - {instance-id: 7}
+    - {instance-id: 7, rloc-prefixes: [192.0.2.0/24]}
+    - {map-cache: true}
+    - {instance-id: 8, map-cache: false}
+    - {instance-id: 9, rloc-prefixes: [192.0.2.1/33], mode: strict}
+`, []string{
+			`5: xtr.source-rloc-check[1].instance-id: instance-id 7 is checked already (line 4)`,
+			`6: xtr.source-rloc-check[2]: missing required key "instance-id"`,
+			`7: xtr.source-rloc-check[3]: with map-cache: false and no rloc-prefixes every packet of instance-id 8 would be dropped`,
+			`8: xtr.source-rloc-check[4].rloc-prefixes[0]: invalid prefix "192.0.2.1/33" (want ADDRESS/LENGTH, e.g. 198.51.100.0/24)`,
+			`8: unknown key "mode" in xtr.source-rloc-check[4]`,
+		}},
 		{"missing values", "petr: {}\nlog:\n  level:\nadmin: {socket: }\n", []string{
 			"3: log.level: missing value",
 			"4: admin.socket: missing value",

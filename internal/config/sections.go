@@ -36,8 +36,10 @@ func (p *parser) config(root *yaml.Node) *Config {
 		"xtr":  func(v *yaml.Node, at string) { c.XTR = p.xtr(v, at) },
 		"pitr": func(v *yaml.Node, at string) { c.PITR = p.pitr(v, at) },
 		"petr": func(v *yaml.Node, at string) {
-			p.fields(v, at, nil) // no keys yet: anything inside is unknown
 			c.PETR = &PETR{}
+			p.fields(v, at, map[string]setter{
+				"allowed-source-eids": func(v *yaml.Node, at string) { c.PETR.AllowedSourceEIDs = p.eids(v, at) },
+			})
 		},
 	})
 	p.checkLISPSECKeys(c, p.msSecLines, p.mrSecLines)

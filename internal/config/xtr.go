@@ -112,16 +112,17 @@ func (p *parser) xtr(n *yaml.Node, path string) *XTR {
 		"map-cache": func(v *yaml.Node, at string) {
 			p.fields(v, at, map[string]setter{"max-entries": intTo(p, &x.MapCache.MaxEntries, 1, 1<<31-1)})
 		},
-		"subscribe":     p.boolTo(&x.Subscribe),
-		"dynamic-eids":  func(v *yaml.Node, at string) { x.DynamicEIDs, dynRefs = p.dynamicEIDs(v, at) },
-		"xtr-id":        p.hexTo(x.XTRID[:], &x.HasXTRID),
-		"site-id":       p.uint64To(&x.SiteID),
-		"eid-routes":    p.prefixesTo(&x.EIDRoutes),
-		"vrfs":          func(v *yaml.Node, at string) { x.VRFs = p.vrfs(v, at) },
-		"tun-addresses": p.prefixesTo(&x.TUNAddresses),
-		"data-plane":    func(v *yaml.Node, at string) { x.DataPlane, _ = p.enum(v, at, DataPlaneUserspace, DataPlaneNone) },
-		"data-port":     intTo(p, &x.DataPort, 1, 65535),
-		"mtu":           intTo(p, &x.UnderlayMTU, 576, 65535),
+		"subscribe":         p.boolTo(&x.Subscribe),
+		"dynamic-eids":      func(v *yaml.Node, at string) { x.DynamicEIDs, dynRefs = p.dynamicEIDs(v, at) },
+		"xtr-id":            p.hexTo(x.XTRID[:], &x.HasXTRID),
+		"site-id":           p.uint64To(&x.SiteID),
+		"eid-routes":        p.prefixesTo(&x.EIDRoutes),
+		"vrfs":              func(v *yaml.Node, at string) { x.VRFs = p.vrfs(v, at) },
+		"tun-addresses":     p.prefixesTo(&x.TUNAddresses),
+		"data-plane":        func(v *yaml.Node, at string) { x.DataPlane, _ = p.enum(v, at, DataPlaneUserspace, DataPlaneNone) },
+		"data-port":         intTo(p, &x.DataPort, 1, 65535),
+		"mtu":               intTo(p, &x.UnderlayMTU, 576, 65535),
+		"source-rloc-check": func(v *yaml.Node, at string) { x.SourceRLOCChecks = p.sourceRLOCChecks(v, at) },
 		"lisp-sec": func(v *yaml.Node, at string) {
 			if s, ok := p.enum(v, at, LISPSECOff, LISPSECOptional, LISPSECRequired); ok {
 				x.LISPSEC = s
@@ -162,6 +163,38 @@ func (p *parser) xtr(n *yaml.Node, path string) *XTR {
 		}
 	}
 	return x
+}
+
+// sourceRLOCChecks reads the instance IDs whose outer sources are
+// checked, each once.
+func (p *parser) sourceRLOCChecks(n *yaml.Node, path string) []SourceRLOCCheck {
+	var list []SourceRLOCCheck
+	firstLine := map[uint32]int{}
+	p.seq(n, path, func(v *yaml.Node, at string) {
+		c := SourceRLOCCheck{MapCache: true}
+		mark := p.errorCount()
+		seen := p.fields(v, at, map[string]setter{
+			"instance-id":   p.instanceIDTo(&c.InstanceID),
+			"map-cache":     p.boolTo(&c.MapCache),
+			"rloc-prefixes": p.prefixesTo(&c.RLOCPrefixes),
+		})
+		if !p.require(v, at, seen, "instance-id") || !p.clean(mark) {
+			return
+		}
+		iid := seen["instance-id"].value
+		if first, dup := firstLine[c.InstanceID]; dup {
+			p.errorf(iid, "%s: instance-id %d is checked already (line %d)", join(at, "instance-id"), c.InstanceID, first)
+			return
+		}
+		firstLine[c.InstanceID] = iid.Line
+		if !c.MapCache && len(c.RLOCPrefixes) == 0 {
+			p.errorf(v, "%s: with map-cache: false and no rloc-prefixes every packet of instance-id %d would be dropped",
+				at, c.InstanceID)
+			return
+		}
+		list = append(list, c)
+	})
+	return list
 }
 
 // mapServerPeers reads the Map-Servers an ETR registers with, each once.

@@ -66,6 +66,29 @@ func (h *hooks) Decapsulated(src netip.Addr, iid uint32, inner netip.Addr) {
 	}
 }
 
+// sourcePolicy is what the data plane checks the sources of decapsulated
+// packets against: xtr.source-rloc-check and petr.allowed-source-eids.
+func sourcePolicy(cfg *config.Config) dataplane.SourcePolicy {
+	var sp dataplane.SourcePolicy
+	if cfg.XTR != nil {
+		for _, c := range cfg.XTR.SourceRLOCChecks {
+			if sp.Checks == nil {
+				sp.Checks = map[uint32]dataplane.SourceCheck{}
+			}
+			sp.Checks[c.InstanceID] = dataplane.SourceCheck{MapCache: c.MapCache, RLOCPrefixes: c.RLOCPrefixes}
+		}
+	}
+	if cfg.PETR != nil {
+		for _, e := range cfg.PETR.AllowedSourceEIDs {
+			if sp.PETRSources == nil {
+				sp.PETRSources = map[uint32][]netip.Prefix{}
+			}
+			sp.PETRSources[e.InstanceID] = append(sp.PETRSources[e.InstanceID], e.Prefix)
+		}
+	}
+	return sp
+}
+
 // userspaceDP is a running data plane and the kernel state made for it.
 type userspaceDP struct {
 	engine *dataplane.Engine
@@ -150,7 +173,7 @@ func (d *Daemon) startDataPlane(cfg *config.Config, xo *xtr.Options, devs *Devic
 	e, err := dataplane.New(dataplane.Config{
 		LocalRLOCs: xo.LocalRLOCs, Instances: tuns, Underlay: ul, Hooks: h, PETRs: c.PETRs,
 		UnderlayMTU: c.UnderlayMTU, ITR: xo.ITR, ETR: xo.ETR, PITR: xo.PITR, PETR: cfg.PETR != nil,
-		Stats: d.stats, Log: d.log,
+		Sources: sourcePolicy(cfg), Stats: d.stats, Log: d.log,
 	})
 	if err != nil {
 		closeTUNs()
@@ -193,6 +216,9 @@ func (d *Daemon) startDataPlane(cfg *config.Config, xo *xtr.Options, devs *Devic
 			u.close()
 			return nil, err
 		}
+	}
+	if cfg.PETR != nil && len(cfg.PETR.AllowedSourceEIDs) == 0 {
+		d.log.Warn("the PETR relays nothing: petr.allowed-source-eids lists no EID prefix")
 	}
 	d.log.Info("data plane up", "tun", c.TUN, "mtu", mtu, "instances", len(tuns), "rlocs", xo.LocalRLOCs,
 		"eid-routes", routes)

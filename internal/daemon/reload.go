@@ -66,7 +66,9 @@ func liveKey(key string, env reloadEnv) bool {
 		// must be one of them): nothing running depends on it.
 		"xtr.eid-interfaces",
 		"map-resolver.map-servers", "map-resolver.negative-ttl", "map-resolver.unregistered-ttl",
-		"map-resolver.lisp-sec-keys":
+		"map-resolver.lisp-sec-keys",
+		// The data plane swaps its source checks at once.
+		"xtr.source-rloc-check", "petr.allowed-source-eids":
 		return true
 	}
 	if key == "map-server.state-directory" {
@@ -234,6 +236,9 @@ func (d *Daemon) applyReload(p *reloadPlan) error {
 			}
 			return fmt.Errorf("reload refused: %w", err)
 		}
+	}
+	if d.dp != nil {
+		d.dp.engine.SetSourcePolicy(sourcePolicy(cfg))
 	}
 	for name, t := range p.timeouts {
 		d.dyn.mgr.SetTimeout(name, t)

@@ -28,6 +28,7 @@ func xtrOptions(cfg *config.Config) (xtr.Options, error) {
 		o.ITR, o.PITR = true, true
 	}
 	o.MapResolvers = c.MapResolvers
+	o.PETRs = c.PETRs
 	o.SourceFor = sourceFor
 	o.RegisterInterval = c.RegisterInterval
 	o.ProbeInterval = c.RLOCProbing.Interval

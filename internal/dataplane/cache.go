@@ -27,6 +27,8 @@ type instance struct {
 	// load and a nil check.
 	dyn  atomic.Pointer[dynEIDs]
 	away atomic.Pointer[bart.Lite]
+	// Source checks (SetSourcePolicy); never nil once the engine runs.
+	src atomic.Pointer[srcPolicy]
 }
 
 // dynEIDs is an immutable snapshot of one instance's dynamic-EID

@@ -47,10 +47,9 @@ type Config struct {
 	PETR bool
 	// Gleaning (RFC 9300 §9) is not implemented; true is rejected.
 	Gleaning bool
-	// CheckSourceRLOC makes the ETR drop a packet whose outer source is
-	// not a locator of the map-cache entry covering its inner source (when
-	// there is one: packets from sources with no cached mapping pass).
-	CheckSourceRLOC bool
+	// Sources is the initial source policy: the ETR's outer-source checks
+	// and the inner sources a PETR relays (SetSourcePolicy replaces it).
+	Sources SourcePolicy
 	// KeepInnerDSCP stops the ETR from copying the outer DSCP into the
 	// inner header (RFC 9300 §5.3 says it SHOULD copy).
 	KeepInnerDSCP bool

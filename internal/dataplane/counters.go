@@ -7,29 +7,31 @@ import "github.com/lispd/lispd/internal/stats"
 type dropReason uint8
 
 const (
-	dropMissQueueFull   dropReason = iota // no map-cache entry and the miss queue is full
-	dropMissExpired                       // waited in the miss queue longer than MissQueueTimeout
-	dropNegative                          // negative entry: drop
-	dropNegativePolicy                    // negative entry: drop-policy-denied
-	dropNegativeAuth                      // negative entry: drop-auth-failure
-	dropNegativeUnknown                   // negative entry with an unassigned action
-	dropNoUsableLocator                   // every locator down, priority 255 or of a family without a local RLOC
-	dropNoPETR                            // natively-forward or no-action without a PETR or native path
-	dropUnknownIID                        // ETR: instance ID with no TUN
-	dropNotMyRLOC                         // ETR: outer destination is not a local RLOC
-	dropSourceRLOCCheck                   // ETR: outer source is not a locator of the inner source's mapping
-	dropMalformed                         // bad LISP header or inner IP header
-	dropTooBig                            // does not fit the underlay MTU after encapsulation
-	dropNotLocalEID                       // ETR: inner destination is not a local EID (and not a PETR)
-	dropECN                               // RFC 6040: CE on a packet that is not ECN-capable
-	dropEncrypted                         // KK bits set (RFC 8061), not supported
-	dropNonUnicast                        // multicast, broadcast or link-local inner destination
-	dropITRDisabled                       // packet from a TUN while neither ITR nor PITR
-	dropETRDisabled                       // LISP packet while neither ETR nor PETR
-	dropSendError                         // the underlay failed to send
-	dropTUNWriteError                     // a TUN or native write failed
-	dropTTLExpired                        // ETR: packet for an away host with an inner TTL too small to forward again
-	dropAwayLoop                          // ETR: the map-cache entry of an away host points back at a local RLOC
+	dropMissQueueFull        dropReason = iota // no map-cache entry and the miss queue is full
+	dropMissExpired                            // waited in the miss queue longer than MissQueueTimeout
+	dropNegative                               // negative entry: drop
+	dropNegativePolicy                         // negative entry: drop-policy-denied
+	dropNegativeAuth                           // negative entry: drop-auth-failure
+	dropNegativeUnknown                        // negative entry with an unassigned action
+	dropNoUsableLocator                        // every locator down, priority 255 or of a family without a local RLOC
+	dropNoPETR                                 // natively-forward or no-action without a PETR or native path
+	dropUnknownIID                             // ETR: instance ID with no TUN
+	dropNotMyRLOC                              // ETR: outer destination is not a local RLOC
+	dropSourceRLOCCheck                        // ETR: outer source is not a locator of the inner source's mapping
+	dropMalformed                              // bad LISP header or inner IP header
+	dropTooBig                                 // does not fit the underlay MTU after encapsulation
+	dropNotLocalEID                            // ETR: inner destination is not a local EID (and not a PETR)
+	dropECN                                    // RFC 6040: CE on a packet that is not ECN-capable
+	dropEncrypted                              // KK bits set (RFC 8061), not supported
+	dropNonUnicast                             // multicast, broadcast or link-local inner destination
+	dropITRDisabled                            // packet from a TUN while neither ITR nor PITR
+	dropETRDisabled                            // LISP packet while neither ETR nor PETR
+	dropSendError                              // the underlay failed to send
+	dropTUNWriteError                          // a TUN or native write failed
+	dropTTLExpired                             // ETR: packet for an away host with an inner TTL too small to forward again
+	dropAwayLoop                               // ETR: the map-cache entry of an away host points back at a local RLOC
+	dropSourceRLOCUnknown                      // ETR: source check on, and no cached mapping or RLOC prefix vouches for the outer source
+	dropPETRSourceNotAllowed                   // PETR: inner source not in the instance's allowed source EIDs
 	numDropReasons
 )
 
@@ -38,6 +40,7 @@ var dropNames = [numDropReasons]string{
 	"negative-drop-auth-failure", "negative-unknown-action", "no-usable-locator", "no-petr", "unknown-iid",
 	"not-my-rloc", "source-rloc-check", "malformed", "too-big", "not-local-eid", "ecn", "encrypted",
 	"non-unicast", "itr-disabled", "etr-disabled", "send-error", "tun-write-error", "ttl-expired", "away-loop",
+	"source-rloc-unknown", "petr-source-not-allowed",
 }
 
 func (r dropReason) String() string { return dropNames[r] }
@@ -52,6 +55,7 @@ type counters struct {
 	queued, released      *stats.Counter
 	reencap               *stats.Counter
 	hookDropped           *stats.Counter
+	hookDroppedBy         [numHookKinds]*stats.Counter
 	drops                 [numDropReasons]*stats.Counter
 }
 
@@ -75,6 +79,11 @@ func newCounters(r *stats.Registry) *counters {
 		released:    c("packets_miss_released", "Held packets forwarded once their mapping arrived."),
 		reencap:     c("packets_reencapsulated", "Packets decapsulated for a host that moved away and handed back to the ITR path (map-cache) instead of the TUN."),
 		hookDropped: c("hook_events_dropped", "Control-plane events lost because the hook queue was full."),
+	}
+	for i := range k.hookDroppedBy {
+		k.hookDroppedBy[i] = r.Counter(stats.Desc{Subsystem: "dataplane", Name: "hook_events_dropped_by_kind",
+			Help:   "Control-plane events lost because their hook queue was full, by kind (misses have a queue of their own).",
+			Labels: [][2]string{{"kind", hookKindNames[i]}}})
 	}
 	for i := range k.drops {
 		k.drops[i] = r.Counter(stats.Desc{Subsystem: "dataplane", Name: "packets_dropped",

@@ -55,8 +55,9 @@
 // TTL decremented, as a router's would be) and leaves toward the host's
 // new RLOC, which the control plane installs in the map-cache.
 //
-// Hooks run on their own goroutine fed by a bounded queue, so a slow
-// control plane costs events (counted), never packet latency.
+// Hooks run on their own goroutines fed by bounded queues (misses apart
+// from traffic samples), so a slow control plane costs events (counted),
+// never packet latency.
 package dataplane
 
 import (
@@ -142,9 +143,11 @@ type NativeWriter interface {
 }
 
 // ControlHooks is how the data plane talks to the control plane. The
-// engine calls the hooks from one goroutine of its own, never from the
-// packet path; a slow hook delays only other hooks (events that do not
-// fit the queue are counted and dropped).
+// engine calls the hooks from two goroutines of its own, never from the
+// packet path: one for Miss and SendMapRequest, one for the others, each
+// fed by its own bounded queue, so a flood of decapsulated traffic does
+// not hold up misses; a slow hook delays only the hooks of its queue
+// (events that do not fit are counted and dropped).
 type ControlHooks interface {
 	// Miss: a packet from src to dst had no usable map-cache entry.
 	// Called at most once per MissInterval per destination host address;

@@ -40,7 +40,9 @@ type Engine struct {
 	mu sync.Mutex // serializes map-cache and local-EID writers
 	mq missQueue
 
-	hookCh chan hookEvent
+	// Hook queues: misses apart, so that a flood of decapsulation samples
+	// (one per spoofed outer source) cannot keep local hosts from resolving.
+	hookCh, missCh chan hookEvent
 
 	icmpSec, icmpCount atomic.Int64
 
@@ -56,7 +58,7 @@ var _ Programmer = (*Engine)(nil)
 
 // New validates cfg, builds the engine and starts its goroutines: one ITR
 // reader per TUN, one ETR reader per underlay receive function, the miss
-// queue and the hook dispatcher.
+// queue and the two hook dispatchers.
 func New(cfg Config) (*Engine, error) {
 	cfg.setDefaults()
 	if err := cfg.validate(); err != nil {
@@ -70,6 +72,7 @@ func New(cfg Config) (*Engine, error) {
 		hooks:  cfg.Hooks,
 		insts:  map[uint32]*instance{},
 		hookCh: make(chan hookEvent, 1024),
+		missCh: make(chan hookEvent, 1024),
 		done:   make(chan struct{}),
 	}
 	local := slices.Clone(cfg.LocalRLOCs)
@@ -112,6 +115,7 @@ func New(cfg Config) (*Engine, error) {
 	// cap - 2*offset has room, which keeps the IP length below 65536.
 	e.etrBufSize = max(etrGROBufSize, roundUp(Headroom+cfg.UnderlayMTU, 64))
 	e.scratchSize = roundUp(Headroom+max(cfg.UnderlayMTU, 1280), 64)
+	e.SetSourcePolicy(cfg.Sources)
 	e.mq.init(e)
 
 	for _, inst := range e.instList {
@@ -124,7 +128,8 @@ func New(cfg Config) (*Engine, error) {
 	}
 	mw := e.newWorker(min(e.ul.BatchSize(), 64), 0)
 	e.start("dataplane-missq", "", func() { e.mq.loop(mw) })
-	e.start("dataplane-hooks", "", e.hookLoop)
+	e.start("dataplane-hooks", "", func() { e.hookLoop(e.hookCh) })
+	e.start("dataplane-miss-hooks", "", func() { e.hookLoop(e.missCh) })
 	return e, nil
 }
 
@@ -287,7 +292,11 @@ const (
 	hookDecap
 	hookHostSeen
 	hookAwayHit
+	numHookKinds
 )
+
+// hookKindNames label the hook events dropped.
+var hookKindNames = [numHookKinds]string{"miss", "send-map-request", "decapsulated", "host-seen", "away-hit"}
 
 type hookEvent struct {
 	kind        hookKind
@@ -299,19 +308,25 @@ func (e *Engine) hook(ev hookEvent) {
 	if e.hooks == nil {
 		return
 	}
+	ch := e.hookCh
+	if ev.kind == hookMiss || ev.kind == hookSendMapRequest {
+		ch = e.missCh
+	}
 	select {
-	case e.hookCh <- ev:
+	case ch <- ev:
 	default:
 		e.k.hookDropped.Inc()
+		e.k.hookDroppedBy[ev.kind].Inc()
 	}
 }
 
-func (e *Engine) hookLoop() {
+// hookLoop delivers the events of one queue.
+func (e *Engine) hookLoop(ch <-chan hookEvent) {
 	for {
 		select {
 		case <-e.done:
 			return
-		case ev := <-e.hookCh:
+		case ev := <-ch:
 			switch ev.kind {
 			case hookMiss:
 				e.hooks.Miss(ev.iid, ev.addr, ev.addr2)

@@ -584,29 +584,14 @@ func TestFragmentWithoutDF(t *testing.T) {
 	}, "fragment counters")
 }
 
-// The optional source RLOC check drops packets whose outer source is not
-// a locator of the inner source's cached mapping.
-func TestCheckSourceRLOC(t *testing.T) {
-	_, b, _ := pair(t, 4, func(c *Config) { c.CheckSourceRLOC = true }, nil)
-	inner := buildPkt(pktSpec{src: hostA4, dst: hostB4})
-	payload := make([]byte, 8, 8+len(inner))
-	wire.DataHeader(payload).Put(wire.DataN|wire.DataI, 1, 0)
-	payload = append(payload, inner...)
-	b.ul.Inject(payload, Outer{Src: netip.MustParseAddr("192.0.2.66"), Dst: rlocB4, TTL: 64})
-	lisptest.Eventually(t, 5*time.Second, func() bool { return b.dropped("source-rloc-check") == 1 }, "source-rloc-check")
-	b.ul.Inject(payload, Outer{Src: rlocA4, Dst: rlocB4, TTL: 64})
-	recv(t, b.tun())
-	// A source without a cached mapping passes.
-	other := buildPkt(pktSpec{src: netip.MustParseAddr("198.18.0.1"), dst: hostB4})
-	b.ul.Inject(append(payload[:8:8], other...), Outer{Src: netip.MustParseAddr("192.0.2.66"), Dst: rlocB4, TTL: 64})
-	recv(t, b.tun())
-}
-
-// A PETR decapsulates whatever the inner destination; an ETR only for its
-// EIDs.
+// A PETR decapsulates whatever the inner destination (from the sources it
+// serves); an ETR only for its EIDs.
 func TestPETRDecap(t *testing.T) {
 	fn := dptest.NewNet()
-	p := newNode(t, fn, []netip.Addr{rlocB4}, nil, func(c *Config) { c.ETR, c.PETR, c.ITR = false, true, false })
+	p := newNode(t, fn, []netip.Addr{rlocB4}, nil, func(c *Config) {
+		c.ETR, c.PETR, c.ITR = false, true, false
+		c.Sources.PETRSources = map[uint32][]netip.Prefix{0: {eidA4}}
+	})
 	inner := buildPkt(pktSpec{src: hostA4, dst: netip.MustParseAddr("198.18.1.1")})
 	payload := make([]byte, 8, 8+len(inner))
 	wire.DataHeader(payload).Put(wire.DataN|wire.DataI, 1, 0)

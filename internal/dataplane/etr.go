@@ -87,11 +87,21 @@ func (w *worker) decap(buf []byte, size int, o *Outer, last **instance, now int6
 	// prefix covers it (a dynamic EID that came from elsewhere, then left).
 	awayAt := inst.away.Load()
 	isAway := awayAt != nil && awayAt.Lookup(dst)
-	if !e.cfg.PETR && !isAway && !inst.local.Load().Lookup(dst) {
-		return dropNotLocalEID, false
+	sp := inst.src.Load()
+	if !isAway && !inst.local.Load().Lookup(dst) {
+		if !e.cfg.PETR {
+			return dropNotLocalEID, false
+		}
+		// Relayed to the Internet: only for the sites a PETR serves, or
+		// it forwards any spoofed source (RFC 6832 §4.2).
+		if !sp.petr.Lookup(srcAddr(pkt)) {
+			return dropPETRSourceNotAllowed, false
+		}
 	}
-	if e.cfg.CheckSourceRLOC && !w.sourceRLOCOK(inst, pkt, o) {
-		return dropSourceRLOCCheck, false
+	if sp.check {
+		if r, ok := sp.outerSourceOK(inst, pkt, o); !ok {
+			return r, false
+		}
 	}
 	// TTL: never let the inner TTL grow across the tunnel (RFC 9300
 	// §5.3). DSCP: copied from the outer header unless configured not
@@ -178,22 +188,6 @@ func (w *worker) reencap(inst *instance, buf []byte, dst netip.Addr, now int64) 
 	w.nReencap++
 	w.itrPacket(inst, tbl, buf, now, false)
 	return 0, true
-}
-
-// sourceRLOCOK reports whether the outer source is a locator of the
-// map-cache entry covering the inner source; sources without a positive
-// entry pass (nothing to check against).
-func (w *worker) sourceRLOCOK(inst *instance, pkt []byte, o *Outer) bool {
-	f, ok := inst.cache.Load().Lookup(srcAddr(pkt))
-	if !ok || f.negative {
-		return true
-	}
-	for i := range f.locs {
-		if f.locs[i].Addr == o.Src {
-			return true
-		}
-	}
-	return false
 }
 
 func (w *worker) pruneSamples(now int64) {

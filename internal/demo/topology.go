@@ -228,7 +228,7 @@ xtr:
   rloc-probing: {interval: 1s}
   tun-addresses: [198.18.5.2/32]
 pitr: {eid-prefixes: [198.51.100.0/24, 203.0.113.0/24]}
-petr: {}
+petr: {allowed-source-eids: [{prefix: 198.51.100.0/24}, {prefix: 203.0.113.0/24}]}
 `
 	}
 	return ""

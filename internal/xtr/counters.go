@@ -8,13 +8,14 @@ type counters struct {
 	misses, requests, requestsLimited, requestTimeouts, replyUnsolicited     *stats.Counter
 	installs, evictions, expired, publications, probesSent, rlocDown, rlocUp *stats.Counter
 	hostsAdded, hostsRemoved, hostsWithdrawn, movedAway, smrHost, smrCovered *stats.Counter
-	smrUnmatched                                                             *stats.Counter
+	smrUnmatched, recentForgotten                                            *stats.Counter
 	unsubscribes, withdrawn, registerEncodeFailed                            *stats.Counter
 	drops                                                                    map[string]*stats.Counter
 	// Labelled by reason: records of Map-Replies not installed, Map-Notifies
 	// (or their records) not applied, hosts not registered, probe replies
 	// not taken.
 	replyRecordDrops, notifyDrops, hostsRefused, probeReplyDrops map[string]*stats.Counter
+	smrDrops                                                     map[string]*stats.Counter
 }
 
 // Reasons of the labelled drop counters.
@@ -32,15 +33,17 @@ func newCounters(r *stats.Registry) counters {
 		return r.Counter(stats.Desc{Subsystem: sub, Name: name, Help: help})
 	}
 	x := counters{
-		registers:        c("etr", "map_registers_sent", "Map-Registers sent."),
-		registerRetrans:  c("etr", "map_register_retransmissions", "Map-Registers sent again for want of a Map-Notify."),
-		notifies:         c("etr", "map_notifies_received", "Map-Notifies acknowledging our Map-Registers."),
-		notifyBadAuth:    c("etr", "map_notifies_bad_auth", "Map-Notifies dropped: unknown Map-Server or bad authentication."),
-		notifyAcks:       c("etr", "map_notify_acks_sent", "Map-Notify-Acks sent for unsolicited Map-Notifies."),
-		replies:          c("etr", "map_replies_sent", "Map-Replies sent for our EIDs."),
-		probeReplies:     c("rloc_probing", "replies", "RLOC-probe replies sent or received."),
-		smrSent:          c("etr", "smrs_sent", "Solicit-Map-Requests sent to recent ITRs."),
-		smrReceived:      c("itr", "smrs_received", "Solicit-Map-Requests received."),
+		registers:       c("etr", "map_registers_sent", "Map-Registers sent."),
+		registerRetrans: c("etr", "map_register_retransmissions", "Map-Registers sent again for want of a Map-Notify."),
+		notifies:        c("etr", "map_notifies_received", "Map-Notifies acknowledging our Map-Registers."),
+		notifyBadAuth:   c("etr", "map_notifies_bad_auth", "Map-Notifies dropped: unknown Map-Server or bad authentication."),
+		notifyAcks:      c("etr", "map_notify_acks_sent", "Map-Notify-Acks sent for unsolicited Map-Notifies."),
+		replies:         c("etr", "map_replies_sent", "Map-Replies sent for our EIDs."),
+		probeReplies:    c("rloc_probing", "replies", "RLOC-probe replies sent or received."),
+		smrSent:         c("etr", "smrs_sent", "Solicit-Map-Requests sent to recent ITRs."),
+		smrReceived:     c("itr", "smrs_received", "Solicit-Map-Requests received."),
+		recentForgotten: c("etr", "recent_itrs_forgotten", "ITRs forgotten as SMR targets to make room: at most 4096 are kept "+
+			"(their outer sources may be spoofed)."),
 		smrUnmatched:     c("itr", "smrs_unmatched", "SMRs that named nothing in the map-cache, in either encoding (refreshed nothing)."),
 		smrCovered:       c("itr", "smrs_in_burst", "SMRs within 200 ms of the SMR-invoked Map-Request that answers them (nothing asked)."),
 		misses:           c("itr", "cache_misses", "Data-plane misses reported to the control plane."),
@@ -72,6 +75,8 @@ func newCounters(r *stats.Registry) counters {
 			"Unsolicited Map-Notifies (or their records) verified but not applied, by reason.", notifyDropReasons),
 		hostsRefused: labelled(r, "mobility", "hosts_refused",
 			"Dynamic-EID hosts not registered, by reason.", hostRefusedReasons),
+		smrDrops: labelled(r, "etr", "smrs_dropped",
+			"Solicit-Map-Requests not sent (database changes and moved hosts), by reason.", smrDropReasons),
 		probeReplyDrops: labelled(r, "rloc_probing", "replies_dropped",
 			"RLOC-probe replies not taken as an answer, by reason.", probeReplyDropReasons),
 	}

@@ -198,9 +198,11 @@ func (s *Server) AwayHit(itr netip.Addr, iid uint32, host netip.Addr) {
 	}
 	now := s.opts.Now()
 	k := itrInstance{itr, iid}
-	r := s.recentITRs[k]
+	r := s.recent.get(k)
 	r.seen = now
-	s.recentITRs[k] = r
+	if s.recent.put(k, r, false) {
+		s.c.recentForgotten.Inc()
+	}
 	s.smrHostToLocked(eid, k, r, now)
 }
 
@@ -235,10 +237,8 @@ func (s *Server) smrArrivedLocked(now time.Time) {
 // ITR, at most once a second per (host, ITR): unlike a database change,
 // a move must reach every ITR even if another SMR just went out.
 func (s *Server) smrHostLocked(host mapping.EID, now time.Time) {
-	for k, r := range s.recentITRs {
-		if k.iid == host.IID && now.Sub(r.seen) <= time.Minute {
-			s.smrHostToLocked(host, k, r, now)
-		}
+	for _, t := range s.smrTargetsLocked(now, func(k itrInstance) bool { return k.iid == host.IID }) {
+		s.smrHostToLocked(host, t.k, t.r, now)
 	}
 	if len(s.hostSMR) > 4096 {
 		for k, t := range s.hostSMR {
@@ -251,7 +251,7 @@ func (s *Server) smrHostLocked(host mapping.EID, now time.Time) {
 
 func (s *Server) smrHostToLocked(host mapping.EID, to itrInstance, r recentITR, now time.Time) {
 	k := hostITR{host, to.rloc}
-	if now.Sub(s.hostSMR[k]) < time.Second {
+	if now.Sub(s.hostSMR[k]) < time.Second || !s.smrAllowLocked(now) {
 		return
 	}
 	if s.sendSMRLocked(host, to, r) {

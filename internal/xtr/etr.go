@@ -107,9 +107,15 @@ func replyTarget(m *wire.MapRequest, src netip.AddrPort, port uint16, local neti
 // Decapsulated notes an ITR that sent us traffic in an instance, and a
 // host of its site (the packet's source): the data plane samples it. Those
 // ITRs get SMRs when our database changes, naming that host.
+// At most maxRecentITRs are kept: the outer source may be spoofed. An ITR
+// that sent from a locator of the mapping we cache for its source is kept
+// apart, where spoofed sources cannot push it out.
 func (s *Server) Decapsulated(outerSrc netip.Addr, iid uint32, innerSrc netip.Addr) {
 	s.mu.Lock()
-	s.recentITRs[itrInstance{outerSrc, iid}] = recentITR{seen: s.opts.Now(), eid: innerSrc}
+	verified := s.opts.ITR && s.cachedLocatorLocked(iid, innerSrc, outerSrc)
+	if s.recent.put(itrInstance{outerSrc, iid}, recentITR{seen: s.opts.Now(), eid: innerSrc}, verified) {
+		s.c.recentForgotten.Inc()
+	}
 	s.mu.Unlock()
 }
 
@@ -128,26 +134,20 @@ type recentITR struct {
 
 // smrLocked sends a Solicit-Map-Request for every local prefix to each ITR
 // that sent traffic in the last minute, at most once per 3 s per ITR
-// (RFC 9301 §6.1), for the prefixes of the instances it sent traffic in.
+// (RFC 9301 §6.1), for the prefixes of the instances it sent traffic in;
+// to the ITRs smrTargetsLocked lists, within the global budget.
 func (s *Server) smrLocked(now time.Time) {
-	due := map[netip.Addr]bool{}
-	for k, r := range s.recentITRs {
-		if now.Sub(r.seen) <= time.Minute && now.Sub(s.lastSMR[k.rloc]) >= 3*time.Second {
-			due[k.rloc] = true
-		}
-	}
-	for k, r := range s.recentITRs {
-		if !due[k.rloc] || now.Sub(r.seen) > time.Minute {
-			continue
-		}
+	due := func(k itrInstance) bool { return now.Sub(s.lastSMR[k.rloc]) >= 3*time.Second }
+	targets := s.smrTargetsLocked(now, due)
+	for _, t := range targets {
 		for _, e := range s.db.All() {
-			if e.EID.IID == k.iid && s.sendSMRLocked(e.EID, k, r) {
+			if e.EID.IID == t.k.iid && s.smrAllowLocked(now) && s.sendSMRLocked(e.EID, t.k, t.r) {
 				s.c.smrSent.Inc()
 			}
 		}
 	}
-	for rloc := range due {
-		s.lastSMR[rloc] = now
+	for _, t := range targets {
+		s.lastSMR[t.k.rloc] = now
 	}
 }
 

@@ -104,6 +104,7 @@ func (s *Server) Reconfigure(o Options) error {
 		s.opts.MapResolvers, s.mrIndex = o.MapResolvers, 0
 	}
 	s.opts.LocalRLOCs = o.LocalRLOCs
+	s.opts.PETRs = o.PETRs
 	s.opts.MaxCacheEntries = o.MaxCacheEntries
 	s.opts.RecordTTL, s.opts.ProbeMisses = o.RecordTTL, o.ProbeMisses
 	// LISP-SEC: requests from now on use the new mode and key (those

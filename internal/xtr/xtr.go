@@ -80,6 +80,9 @@ type Options struct {
 	MapServers   []MapServerPeer
 	MapResolvers []netip.Addr
 	LocalRLOCs   []netip.Addr // ITR-RLOCs and probe sources
+	// PETRs we encapsulate to: as RLOCs of a PxTR, they may be sent SMRs
+	// although no cached mapping names them.
+	PETRs []netip.Addr
 	// SourceFor picks the local RLOC to send to dst from (the kernel's
 	// route choice, so a message leaves by an uplink that works and its
 	// answer comes back); by default the first local RLOC of dst's family.
@@ -167,11 +170,14 @@ type Server struct {
 	subFloor                                      uint64                        // every subscription nonce so far is below it
 	prunedAt                                      time.Time
 
-	rlocs      map[netip.Addr]*rlocState // RLOC probing
-	probes     map[uint64]*probe
-	lastProbe  time.Time
-	recentITRs map[itrInstance]recentITR // ITRs that sent us traffic: SMR targets
-	lastSMR    map[netip.Addr]time.Time  // last database SMR per ITR RLOC
+	rlocs     map[netip.Addr]*rlocState // RLOC probing
+	probes    map[uint64]*probe
+	lastProbe time.Time
+	recent    *recentITRs              // ITRs that sent us traffic: SMR targets
+	lastSMR   map[netip.Addr]time.Time // last database SMR per ITR RLOC
+	smrBudget control.TokenBucket      // every SMR we send, in all
+	// smrBudgetLogAt rate-limits the "SMR budget spent" line.
+	smrBudgetLogAt time.Time
 
 	// dynamic are the dynamic-EID hosts detected here, registered beside the
 	// configured database and kept across reloads.
@@ -237,7 +243,7 @@ func New(opts Options) *Server {
 		pending:  map[uint64]*pendingReq{},
 		subs:     map[mapping.EID]*subscription{},
 		rlocs:    map[netip.Addr]*rlocState{}, probes: map[uint64]*probe{},
-		recentITRs: map[itrInstance]recentITR{}, lastSMR: map[netip.Addr]time.Time{},
+		recent: newRecentITRs(), lastSMR: map[netip.Addr]time.Time{},
 		dynamic: map[mapping.EID]*DatabaseEntry{}, hostSMR: map[hostITR]time.Time{},
 	}
 	s.c = newCounters(opts.Stats)
@@ -327,11 +333,7 @@ func (s *Server) Tick() {
 		s.smrDueLocked(now)
 		s.probeLocked(now)
 	}
-	for k, r := range s.recentITRs {
-		if now.Sub(r.seen) > time.Minute {
-			delete(s.recentITRs, k)
-		}
-	}
+	s.recent.expire(now.Add(-time.Minute))
 	for a, t := range s.lastSMR {
 		if now.Sub(t) > 3*time.Second {
 			delete(s.lastSMR, a)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lispd/lispd/internal/adminapi"
+	"github.com/lispd/lispd/internal/dataplane/dptest"
 	"github.com/lispd/lispd/internal/lab"
 	"github.com/lispd/lispd/internal/lisptest"
 	"github.com/lispd/lispd/internal/mapping"
@@ -53,11 +54,18 @@ map-resolver: {}`, 1)
 
 // TestHostileTenant: a registered tenant tries what a review found it could
 // do — overclaim in its Map-Replies, replay a captured Map-Register of
-// another site, subscribe with another xTR's identity, and reflect
-// Map-Replies onto a victim — and every attempt fails while the other
-// sites keep registering and talking to each other.
+// another site, subscribe with another xTR's identity, reflect Map-Replies
+// onto a victim, and inject packets into another instance ID — and every
+// attempt fails while the other sites keep registering and talking to each
+// other.
 func TestHostileTenant(t *testing.T) {
-	n := startNetworkOn(t, hostileSites(), hostileMS, nil)
+	// xb takes instance 1000 only from site A's RLOC network.
+	n := startNetworkOn(t, hostileSites(), hostileMS, func(node, cfg string) string {
+		if node != "xb" {
+			return cfg
+		}
+		return strings.Replace(cfg, "xtr:", "xtr:\n  source-rloc-check: [{instance-id: 1000, map-cache: false, rloc-prefixes: [198.18.2.0/24]}]", 1)
+	})
 	stopCapture := n.capture()
 	evil := n.evilSocket()
 	var asked atomic.Int64
@@ -198,6 +206,46 @@ func TestHostileTenant(t *testing.T) {
 		}
 		if int64(n.counter("ms", "control", "packets_dropped")-dropped) < 3010-limit {
 			t.Error("the Map-Server did not count the replies it refused")
+		}
+	})
+
+	t.Run("spoofed decapsulation into another instance", func(t *testing.T) {
+		// The tenant encapsulates packets into instance 1000 towards
+		// site B's host there, as if from site A's host.
+		target := n.listen("hb2", "203.0.113.10:47020")
+		var got atomic.Int64
+		go func() {
+			buf := make([]byte, 2048)
+			for {
+				if _, _, err := target.ReadFromUDPAddrPort(buf); err != nil {
+					return
+				}
+				got.Add(1)
+			}
+		}()
+		data := n.listen("evil", evilRLOC+":4341")
+		inner := dptest.UDPv4(netip.MustParseAddr("198.51.100.10"), netip.MustParseAddr("203.0.113.10"), 40000, 47020, []byte("injected"))
+		hdr := wire.DataHeader(make([]byte, 8))
+		hdr.SetFlags(wire.DataI)
+		hdr.SetInstanceID(1000)
+		pkt := append(append([]byte(nil), hdr...), inner...)
+		before := n.counter("xb", "dataplane", "packets_dropped")
+		for range 20 {
+			if _, err := data.WriteToUDPAddrPort(pkt, netip.MustParseAddrPort("198.18.3.2:4341")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		lisptest.Eventually(t, 5*time.Second, func() bool {
+			return n.counter("xb", "dataplane", "packets_dropped")-before >= 20
+		}, "xb dropped the spoofed packets")
+		time.Sleep(200 * time.Millisecond)
+		target.Close()
+		if g := got.Load(); g != 0 {
+			t.Errorf("%d spoofed packets reached the host of instance 1000", g)
+		}
+		// Site A's own instance-1000 traffic still arrives.
+		if err := n.ping("ha2", "203.0.113.10"); err != nil {
+			t.Error("instance 1000 from site A:", err)
 		}
 	})
 

@@ -119,7 +119,8 @@ xtr:
   rloc-probing: {interval: 1s}
   tun-addresses: [198.18.5.2/32]
 pitr: {eid-prefixes: [198.51.100.0/24, 203.0.113.0/24, "2001:db8:a::/64", "2001:db8:b::/64"]}
-petr: {}
+petr:
+  allowed-source-eids: [{prefix: 198.51.100.0/24}, {prefix: 203.0.113.0/24}, {prefix: "2001:db8:a::/64"}, {prefix: "2001:db8:b::/64"}]
 `
 
 // network is a running twoSites lab with lispd in every LISP node.
