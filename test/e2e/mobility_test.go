@@ -2,13 +2,21 @@ package e2e
 
 import (
 	"context"
+	"net"
+	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
+	"golang.org/x/net/ipv4"
+
+	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/demo"
 	"github.com/lispd/lispd/internal/dynamiceid"
 	"github.com/lispd/lispd/internal/lab"
 	"github.com/lispd/lispd/internal/lisptest"
+	"github.com/lispd/lispd/internal/mapping"
+	"github.com/lispd/lispd/wire"
 )
 
 // upMobility builds the demo network for a mobility test and removes it
@@ -139,4 +147,81 @@ func TestMobilityHostGone(t *testing.T) {
 		t.Fatal(err)
 	}
 	lisptest.Eventually(t, 5*time.Second, func() bool { return n.RegisteredBy() == "dc1" }, "d1 registered again")
+}
+
+// TestForgedGroupClaims: a VM on the roaming LAN sends the xTRs' notify
+// group unsigned claims with TTL 255 — one that would make them adopt an
+// address of the range as a host of DC1, one that would give d1 to DC2 —
+// and the xTRs drop both while their own signed claims are heard; d1 stays
+// registered by DC1 and the forged host is registered nowhere.
+func TestForgedGroupClaims(t *testing.T) {
+	n := upMobility(t, "mobforge", demo.Mobility{Mode: dynamiceid.AcrossSubnet, Subscribe: true})
+	if err := n.Hello(); err != nil {
+		t.Fatal(err)
+	}
+	lisptest.Eventually(t, 5*time.Second, func() bool { return n.RegisteredBy() == "dc1" }, "d1 registered by DC1")
+	sum := func(name string) uint64 {
+		var v uint64
+		for _, node := range []string{"dc1a", "dc1b"} {
+			for k, c := range n.Counters(node) {
+				if k == "mobility/"+name || strings.HasPrefix(k, "mobility/"+name+"{") {
+					v += c
+				}
+			}
+		}
+		return v
+	}
+	lisptest.Eventually(t, 5*time.Second, func() bool { return sum("notify_group_received") > 0 },
+		"a DC1 xTR heard the other's signed claim")
+	dropped := sum("notify_group_dropped")
+
+	claim := func(host, rloc string) []byte {
+		m := &wire.MapNotify{AuthBody: wire.AuthBody{Nonce: uint64(time.Now().UnixNano()), Records: []wire.EIDRecord{
+			(&mapping.Mapping{EID: mapping.NewEID(0, netip.PrefixFrom(netip.MustParseAddr(host), 32)), TTL: 1,
+				Locators: []mapping.Locator{{Addr: netip.MustParseAddr(rloc), Priority: 1, Weight: 100, Flags: wire.LocatorReachable}}}).Record()}}}
+		b, err := wire.Encode(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	err := n.Lab.Do("d1", func() error {
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP("203.0.113.10")})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		p := ipv4.NewPacketConn(c)
+		if err := p.SetMulticastTTL(255); err != nil {
+			return err
+		}
+		group := netip.MustParseAddrPort("233.252.0.1:4342")
+		for _, b := range [][]byte{claim("203.0.113.12", "198.18.3.2"), claim("203.0.113.10", "198.18.6.2")} {
+			if _, err := c.WriteToUDPAddrPort(b, group); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lisptest.Eventually(t, 5*time.Second, func() bool { return sum("notify_group_dropped") >= dropped+2 },
+		"the DC1 xTRs dropped both forged claims")
+	time.Sleep(time.Second)
+	if by := n.RegisteredBy(); by != "dc1" {
+		t.Errorf("d1 registered by %q after a forged claim, want dc1", by)
+	}
+	sites, err := adminapi.Query(context.Background(), n.Lab.SocketPath("ms"), 2*time.Second,
+		func(c *adminapi.Client, ctx context.Context) ([]adminapi.Site, error) { return c.Sites(ctx, "") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range sites {
+		for _, r := range s.Registrations {
+			if r.EIDPrefix.String() == "203.0.113.12/32" {
+				t.Errorf("the forged host is registered by site %s", s.Name)
+			}
+		}
+	}
 }
