@@ -36,17 +36,15 @@ const (
 type DataHeader []byte
 
 // DecodeDataHeader checks b as a received data header: long enough, and no
-// flag combination RFC 9300 and 9305 rule out (E without N, a GPE header
-// with N, E or V). N and V together are allowed; the field is then a nonce.
+// flag combination RFC 9305 rules out (a GPE header with N, E or V). N and
+// V together are allowed; the field is then a nonce. E without N is
+// accepted: RFC 9300 §5.3 says E is then ignored.
 func DecodeDataHeader(b []byte) (DataHeader, error) {
 	if len(b) < DataHeaderLen {
 		return nil, &DecodeError{Msg: "data header", Field: "header", Offset: 0, Err: ErrTruncated}
 	}
 	h := DataHeader(b[:DataHeaderLen])
 	f := h[0]
-	if f&DataE != 0 && f&DataN == 0 {
-		return nil, &DecodeError{Msg: "data header", Field: "E bit without N", Offset: 0, Err: ErrBadValue}
-	}
 	if f&DataP != 0 && f&(DataN|DataE|DataV) != 0 {
 		return nil, &DecodeError{Msg: "data header", Field: "GPE P bit with N/E/V", Offset: 0, Err: ErrBadValue}
 	}

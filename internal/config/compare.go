@@ -114,6 +114,7 @@ func changedKeys(old, new *Config) []string {
 		k.add("xtr.data-plane", o.DataPlane, n.DataPlane)
 		k.add("xtr.data-port", o.DataPort, n.DataPort)
 		k.add("xtr.mtu", o.UnderlayMTU, n.UnderlayMTU)
+		k.add("xtr.data-nonce", o.DataNonce, n.DataNonce)
 		k.add("xtr.lisp-sec", o.LISPSEC, n.LISPSEC)
 		k.add("xtr.lisp-sec-key", o.LISPSECKey, n.LISPSECKey)
 		k.add("xtr.source-rloc-check", o.SourceRLOCChecks, n.SourceRLOCChecks)

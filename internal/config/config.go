@@ -229,6 +229,10 @@ type XTR struct {
 	DataPlane   string
 	DataPort    int // UDP port of the data plane, default 4341
 	UnderlayMTU int // MTU of the RLOC network, default 1500
+	// DataNonce sets the N bit and a random nonce in every encapsulated
+	// packet (default true); false sends the N, L, E and V bits all 0,
+	// as RFC 9300 §4.1 allows on the public Internet.
+	DataNonce bool
 	// VRFs put instance IDs other than 0 in their own Linux VRF with
 	// their EID interfaces and TUN, so overlapping prefixes stay apart.
 	VRFs []VRF

@@ -89,6 +89,7 @@ func (p *parser) xtr(n *yaml.Node, path string) *XTR {
 		DataPlane:        DataPlaneUserspace,
 		DataPort:         DefaultDataPort,
 		UnderlayMTU:      DefaultUnderlayMTU,
+		DataNonce:        true,
 		TUN:              DefaultTUN,
 		RegisterInterval: DefaultRegisterInterval,
 		RLOCProbing:      RLOCProbing{Interval: DefaultRLOCProbeInterval},
@@ -122,6 +123,7 @@ func (p *parser) xtr(n *yaml.Node, path string) *XTR {
 		"data-plane":        func(v *yaml.Node, at string) { x.DataPlane, _ = p.enum(v, at, DataPlaneUserspace, DataPlaneNone) },
 		"data-port":         intTo(p, &x.DataPort, 1, 65535),
 		"mtu":               intTo(p, &x.UnderlayMTU, 576, 65535),
+		"data-nonce":        p.boolTo(&x.DataNonce),
 		"source-rloc-check": func(v *yaml.Node, at string) { x.SourceRLOCChecks = p.sourceRLOCChecks(v, at) },
 		"lisp-sec": func(v *yaml.Node, at string) {
 			if s, ok := p.enum(v, at, LISPSECOff, LISPSECOptional, LISPSECRequired); ok {

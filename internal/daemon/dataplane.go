@@ -173,7 +173,7 @@ func (d *Daemon) startDataPlane(cfg *config.Config, xo *xtr.Options, devs *Devic
 	e, err := dataplane.New(dataplane.Config{
 		LocalRLOCs: xo.LocalRLOCs, Instances: tuns, Underlay: ul, Hooks: h, PETRs: c.PETRs,
 		UnderlayMTU: c.UnderlayMTU, ITR: xo.ITR, ETR: xo.ETR, PITR: xo.PITR, PETR: cfg.PETR != nil,
-		Sources: sourcePolicy(cfg), Stats: d.stats, Log: d.log,
+		Sources: sourcePolicy(cfg), Stats: d.stats, Log: d.log, NoNonce: !c.DataNonce,
 	})
 	if err != nil {
 		closeTUNs()

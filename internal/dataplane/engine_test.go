@@ -73,6 +73,19 @@ func TestEncapDecapAllFamilies(t *testing.T) {
 	}
 }
 
+// With NoNonce the ITR sends N, L, E and V all 0 (the public Internet,
+// RFC 9300 §4.1) and a zero nonce field; the ETR takes such packets.
+func TestNoNonce(t *testing.T) {
+	tp := &tap{}
+	a, b, _ := pair(t, 4, func(c *Config) { c.NoNonce = true }, tp.fn)
+	a.tun().Inject(buildPkt(pktSpec{src: hostA4, dst: hostB4}))
+	lisptest.Eventually(t, 5*time.Second, func() bool { return tp.len() == 1 }, "one datagram")
+	if h := wire.DataHeader(tp.all()[0].payload); h.Flags() != wire.DataI || h.Nonce() != 0 {
+		t.Errorf("header flags %#x nonce %d, want I only and no nonce", h.Flags(), h.Nonce())
+	}
+	<-b.tun().Written()
+}
+
 // A flow keeps its RLOC and source port; nonces differ per packet.
 func TestFlowStickiness(t *testing.T) {
 	tp := &tap{}
@@ -218,7 +231,8 @@ func TestInstanceID(t *testing.T) {
 }
 
 // The ETR drops what is not for it: another RLOC, a non-local EID, a
-// malformed header or inner packet, an encrypted payload.
+// malformed header or inner packet, an encrypted payload; it takes a header
+// with E but not N (E then means nothing).
 func TestETRDrops(t *testing.T) {
 	_, b, _ := pair(t, 4, nil, nil)
 	inner := buildPkt(pktSpec{src: hostA4, dst: hostB4})
@@ -239,10 +253,14 @@ func TestETRDrops(t *testing.T) {
 	short := lisp(inner)[:30] // total length beyond the datagram
 	b.ul.Inject(short, Outer{Src: rlocA4, Dst: rlocB4, TTL: 64})
 	b.ul.Inject([]byte{0x80, 0, 0}, Outer{Src: rlocA4, Dst: rlocB4, TTL: 64})
+	lisptest.Eventually(t, 5*time.Second, func() bool { return b.dropped("malformed") == 3 }, "malformed")
+	// E without N: E is ignored (RFC 9300 §5.3), the packet delivered.
+	decap := b.e.Stats().DecapsulatedPackets
 	eBit := lisp(inner)
-	eBit[0] = wire.DataE // E without N: refused by the header decoder
+	eBit[0] = wire.DataE
 	b.ul.Inject(eBit, Outer{Src: rlocA4, Dst: rlocB4, TTL: 64})
-	lisptest.Eventually(t, 5*time.Second, func() bool { return b.dropped("malformed") == 4 }, "malformed")
+	lisptest.Eventually(t, 5*time.Second, func() bool { return b.e.Stats().DecapsulatedPackets == decap+1 }, "E without N decapsulated")
+	<-b.tun().Written()
 
 	enc := lisp(inner)
 	enc[0] |= 0x01 // KK: lisp-crypto key 1

@@ -176,13 +176,16 @@ func (w *worker) encap(inst *instance, buf []byte, c *choice, h uint64, now int6
 func (w *worker) encapFit(inst *instance, buf []byte, c *choice, h uint64, petr bool) {
 	e := w.e
 	pkt := buf[Headroom:]
-	flags := uint8(wire.DataN | wire.DataI)
+	flags, nonce := uint8(wire.DataI), uint32(0)
+	if !e.cfg.NoNonce {
+		flags, nonce = flags|wire.DataN, w.nonce()
+	}
 	lsb := uint32(0)
 	if e.cfg.SetLSBs {
 		flags |= wire.DataL
 		lsb = e.cfg.LocatorStatusBits & 0xff
 	}
-	wire.DataHeader(buf[PayloadOffset:Headroom]).Put(flags, w.nonce(), inst.iid<<8|lsb)
+	wire.DataHeader(buf[PayloadOffset:Headroom]).Put(flags, nonce, inst.iid<<8|lsb)
 	ttl, tos := ttlTOS(pkt)
 	w.queueSend(pending{
 		buf:   buf,
