@@ -51,7 +51,8 @@ const markerPort = 9
 
 // Start records what node sends and receives on all its interfaces that
 // matches the capture filter (BPF syntax) into path, a classic pcap file,
-// as process name. It returns once tshark captures.
+// as process name. It returns once the file holds a marker datagram sent
+// after tshark started: everything from then on is captured.
 func Start(l *lab.Lab, node, name, path, filter string) (*Capture, error) {
 	bin, err := Find()
 	if err != nil {
@@ -67,6 +68,11 @@ func Start(l *lab.Lab, node, name, path, filter string) (*Capture, error) {
 	err = poll.Until(context.Background(), 10*time.Second, 20*time.Millisecond, func() bool {
 		return p.Exited() || strings.Contains(readFile(p.LogPath), "Capturing on")
 	})
+	if err == nil && !p.Exited() {
+		// "Capturing on" comes before dumpcap captures: a marker seen in
+		// the file proves it does.
+		err = c.mark("start")
+	}
 	if err != nil || p.Exited() {
 		_ = p.Stop()
 		return nil, fmt.Errorf("tshark on %s did not start capturing: %v\n%s", node, err, readFile(p.LogPath))
@@ -74,31 +80,38 @@ func Start(l *lab.Lab, node, name, path, filter string) (*Capture, error) {
 	return c, nil
 }
 
-// Stop ends the capture; the file then holds everything captured. The
-// capture reaches the file in blocks, up to a second or two late, and
-// ending tshark loses what is not written yet: so Stop sends a marker
-// datagram and waits until the file holds it, then asks tshark alone
-// (SIGINT) to stop.
-func (c *Capture) Stop() error {
-	marker := fmt.Appendf(nil, "lispd capture end %d", time.Now().UnixNano())
+// mark sends a marker datagram to the capture until the file holds it (it
+// reaches the file in blocks, a second or two late).
+func (c *Capture) mark(what string) error {
+	marker := fmt.Appendf(nil, "lispd capture %s %d", what, time.Now().UnixNano())
 	var conn net.Conn
 	err := c.lab.Do(c.node, func() (err error) {
 		conn, err = net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", markerPort))
 		return err
 	})
-	if err == nil {
-		// Sent again while waiting: right after Start, dumpcap may not
-		// capture yet.
-		last := time.Time{}
-		err = poll.Until(context.Background(), 10*time.Second, 50*time.Millisecond, func() bool {
-			if time.Since(last) >= 500*time.Millisecond {
-				_, _ = conn.Write(marker)
-				last = time.Now()
-			}
-			return c.proc.Exited() || holds(c.Path, marker)
-		})
-		conn.Close()
+	if err != nil {
+		return err
 	}
+	defer conn.Close()
+	last := time.Time{}
+	err = poll.Until(context.Background(), 10*time.Second, 50*time.Millisecond, func() bool {
+		if time.Since(last) >= 500*time.Millisecond {
+			_, _ = conn.Write(marker)
+			last = time.Now()
+		}
+		return c.proc.Exited() || holds(c.Path, marker)
+	})
+	if err == nil && c.proc.Exited() {
+		err = errors.New("tshark exited")
+	}
+	return err
+}
+
+// Stop ends the capture; the file then holds everything captured. Ending
+// tshark loses what dumpcap has not written yet: so Stop waits until the
+// file holds a marker sent now, then asks tshark alone (SIGINT) to stop.
+func (c *Capture) Stop() error {
+	err := c.mark("end")
 	if c.proc.Signal(syscall.SIGINT) == nil {
 		select {
 		case <-c.proc.Done():

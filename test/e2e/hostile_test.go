@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/hex"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -54,17 +55,21 @@ map-resolver: {}`, 1)
 
 // TestHostileTenant: a registered tenant tries what a review found it could
 // do — overclaim in its Map-Replies, replay a captured Map-Register of
-// another site, subscribe with another xTR's identity, reflect Map-Replies
-// onto a victim, and inject packets into another instance ID — and every
-// attempt fails while the other sites keep registering and talking to each
-// other.
+// another site and a captured publication, subscribe with another xTR's
+// identity, reflect Map-Replies onto a victim, and inject packets into
+// another instance ID — and every attempt fails while the other sites keep
+// registering and talking to each other.
 func TestHostileTenant(t *testing.T) {
-	// xb takes instance 1000 only from site A's RLOC network.
+	// xb takes instance 1000 only from site A's RLOC network; xa
+	// subscribes to what it resolves.
 	n := startNetworkOn(t, hostileSites(), hostileMS, func(node, cfg string) string {
-		if node != "xb" {
-			return cfg
+		switch node {
+		case "xb":
+			return xbChecked(cfg)
+		case "xa":
+			return strings.Replace(cfg, "xtr:", "xtr:\n  subscribe: true", 1)
 		}
-		return strings.Replace(cfg, "xtr:", "xtr:\n  source-rloc-check: [{instance-id: 1000, map-cache: false, rloc-prefixes: [198.18.2.0/24]}]", 1)
+		return cfg
 	})
 	stopCapture := n.capture()
 	evil := n.evilSocket()
@@ -206,6 +211,72 @@ func TestHostileTenant(t *testing.T) {
 		}
 		if int64(n.counter("ms", "control", "packets_dropped")-dropped) < 3010-limit {
 			t.Error("the Map-Server did not count the replies it refused")
+		}
+	})
+
+	t.Run("publication replay", func(t *testing.T) {
+		// Site B's weights change twice; the Map-Server publishes each
+		// change to xa, subscribed since it resolved site B. An on-path
+		// copy of the first publication, replayed, must not bring the
+		// old weights back.
+		if err := n.ping("ha", "203.0.113.10"); err != nil {
+			t.Fatal(err)
+		}
+		weight := func() uint8 {
+			mc, err := query(n, "xa", func(c *adminapi.Client, ctx context.Context) ([]adminapi.MapCacheEntry, error) {
+				return c.MapCache(ctx, adminapi.MapCacheQuery{})
+			})
+			if err != nil {
+				return 0
+			}
+			for _, e := range mc {
+				if e.InstanceID == 0 && e.EIDPrefix.Addr().Is4() && e.EIDPrefix.Contains(netip.MustParseAddr("203.0.113.10")) {
+					for _, l := range e.Locators {
+						if l.Address.String() == "198.18.3.2" {
+							return l.Weight
+						}
+					}
+				}
+			}
+			return 0
+		}
+		path := filepath.Join(n.dir, "publications.pcap")
+		c, err := tshark.Start(n.lab, "core", "tshark-pub", path, "udp and (src host 198.18.1.2 or src host 2001:db8:ff:1::2)")
+		if err != nil {
+			t.Skip("no capture: ", err)
+		}
+		setWeights := func(w1, w2 int) {
+			published := n.counter("ms", "map_server", "publications")
+			n.reloadLispd("xb", xbChecked(strings.Replace(xbConfig, "{address: 198.18.3.2, weight: 50}, {address: 198.18.4.2, weight: 50}",
+				fmt.Sprintf("{address: 198.18.3.2, weight: %d}, {address: 198.18.4.2, weight: %d}", w1, w2), 1)))
+			lisptest.Eventually(t, 15*time.Second, func() bool {
+				return n.counter("ms", "map_server", "publications") > published && weight() == uint8(w1)
+			}, fmt.Sprintf("weight %d published to xa", w1))
+		}
+		setWeights(30, 70)
+		setWeights(50, 50)
+		if err := c.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		old := n.notifyFrom(path, func(m *wire.MapNotify) bool {
+			for _, r := range m.Records {
+				for _, l := range r.Locators {
+					if ip, _ := l.Address.Addr(); ip.String() == "198.18.3.2" && l.Weight == 30 {
+						return true
+					}
+				}
+			}
+			return false
+		})
+		replayer := n.listen("evil", evilRLOC+":4343")
+		before := n.counter("xa", "etr", "map_notifies_dropped")
+		if _, err := replayer.WriteToUDPAddrPort(old, netip.MustParseAddrPort("198.18.2.2:4342")); err != nil {
+			t.Fatal(err)
+		}
+		lisptest.Eventually(t, 5*time.Second, func() bool { return n.counter("xa", "etr", "map_notifies_dropped") > before },
+			"xa dropped the replayed publication")
+		if w := weight(); w != 50 {
+			t.Errorf("xa holds weight %d after the replay, want 50", w)
 		}
 	})
 
@@ -388,4 +459,54 @@ func (n *network) xtrID(node string) [16]byte {
 		n.t.Fatalf("xTR-ID %q of %s: %v", st.XTRID, node, err)
 	}
 	return id
+}
+
+// xbChecked is an xb configuration that takes instance 1000 only from site
+// A's RLOC network.
+func xbChecked(cfg string) string {
+	return strings.Replace(cfg, "xtr:", "xtr:\n  source-rloc-check: [{instance-id: 1000, map-cache: false, rloc-prefixes: [198.18.2.0/24]}]", 1)
+}
+
+// notifyFrom returns the first Map-Notify of a capture that match accepts.
+func (n *network) notifyFrom(path string, match func(*wire.MapNotify) bool) []byte {
+	n.t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := pcap.NewReader(f)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	var seen []string
+	for {
+		p, err := r.Next()
+		if err != nil {
+			n.t.Fatalf("no such Map-Notify captured (%v) among: %s", err, strings.Join(seen, "; "))
+		}
+		d, err := pcap.DecodeUDP(r.LinkType(), p.Data)
+		if err != nil {
+			continue
+		}
+		if m, err := wire.Decode(d.Payload); err == nil {
+			seen = append(seen, fmt.Sprintf("to %s: %v", d.Dst, m))
+			if mn, ok := m.(*wire.MapNotify); ok && match(mn) {
+				return append([]byte(nil), d.Payload...)
+			}
+		}
+	}
+}
+
+// reloadLispd gives a node's lispd a new configuration and reloads it.
+func (n *network) reloadLispd(node, cfg string) {
+	n.t.Helper()
+	path := filepath.Join(n.dir, node+".yaml")
+	full := fmt.Sprintf("log: {level: debug}\nadmin: {socket: %s}\n%s", n.lab.SocketPath(node), cfg)
+	if err := os.WriteFile(path, []byte(full), 0o600); err != nil {
+		n.t.Fatal(err)
+	}
+	if _, err := query(n, node, (*adminapi.Client).Reload); err != nil {
+		n.t.Fatalf("reload %s: %v", node, err)
+	}
 }
