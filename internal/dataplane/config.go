@@ -56,10 +56,10 @@ type Config struct {
 
 	// SetLSBs sets the L bit with LocatorStatusBits in every packet (only
 	// the low 8 bits travel when the instance ID is carried).
-	SetLSBs           bool
+	SetLSBs bool
 	// NoNonce sends N=0 and a zero nonce field (with L unset, all of
 	// N, L, E and V are then 0).
-	NoNonce bool
+	NoNonce           bool
 	LocatorStatusBits uint32
 
 	// Miss queue: up to MissQueuePerDest packets per destination host
