@@ -185,11 +185,11 @@ func TestDecodeHandmadeBroken(t *testing.T) {
 	if len(blocks) != 11 {
 		t.Fatalf("%d blocks, want 11:\n%s", len(blocks), r.stdout)
 	}
-	// Frames 8-11 are broken on purpose (handmade.txt); each error names
-	// the message, the field and the offset.
+	// Frames 8-11 were made broken (handmade.txt); each error names the
+	// message, the field and the offset. Frame 9, E without N, decodes:
+	// RFC 9300 §5.3 says E is then ignored.
 	wantErr := map[int]string{
 		8:  "error: Map-Request: ITR-RLOC at offset 18: truncated",
-		9:  "error: data header: E bit without N at offset 0: bad value",
 		10: "error: Map-Register: Locator AFI 16962 at offset 58: unsupported AFI",
 		11: "error: Map-Register: Authentication Data at offset 16: truncated",
 	}
@@ -203,7 +203,7 @@ func TestDecodeHandmadeBroken(t *testing.T) {
 			t.Errorf("frame %d should decode:\n%s", frame, b)
 		}
 	}
-	if !strings.Contains(r.stdout, "11 LISP datagrams (9 control, 2 data), 4 failed to decode") {
+	if !strings.Contains(r.stdout, "11 LISP datagrams (9 control, 2 data), 3 failed to decode") {
 		t.Errorf("summary line missing or wrong:\n%s", r.stdout)
 	}
 
@@ -298,10 +298,13 @@ func TestDecodeHexData(t *testing.T) {
 		t.Errorf("inner packet: %+v", in)
 	}
 
-	// E without N is refused by the decoder.
+	// E without N decodes (RFC 9300 §5.3: E is then ignored); a GPE
+	// header with N is refused.
 	r = lispctl(t, "decode", "--data", "--hex", "2000000000000000")
+	r.wantCode(t, cli.ExitOK)
+	r = lispctl(t, "decode", "--data", "--hex", "8400000000000000")
 	r.wantCode(t, cli.ExitFailed)
-	if !strings.Contains(r.stdout, "E bit without N") {
+	if !strings.Contains(r.stdout, "GPE P bit with N/E/V") {
 		t.Errorf("got %s", r.stdout)
 	}
 }
