@@ -396,7 +396,7 @@ type fuzzSeed struct {
 // want-map-notify, proxy reply, xTR-ID), resolutions in ECMs (registered,
 // unregistered, the xTR's own prefix, a pub/sub subscription, with a
 // LISP-SEC AD), RLOC-probes, SMRs, Map-Notifies from the Map-Server, a
-// Map-Notify-Ack, a Map-Reply and an Info-Request.
+// Map-Notify-Ack, Map-Replies, a Map-Referral and an Info-Request.
 func fuzzExamples(f testing.TB) []fuzzSeed {
 	enc := func(m wire.Message) []byte {
 		b, err := wire.Encode(m)
@@ -496,6 +496,10 @@ func fuzzExamples(f testing.TB) []fuzzSeed {
 		Algorithm: wire.AuthHMACSHA256, Records: []wire.EIDRecord{rec("198.51.100.0", 24, "192.0.2.21")}}}, "dc1key"))
 	add(peer(0), 0, enc(&wire.MapReply{Nonce: 0x1234, Records: []wire.EIDRecord{rec("198.51.100.0", 24, "192.0.2.21")}}))
 	add(peer(0), 255, enc(&wire.MapReply{Nonce: 0x1234, Probe: true, Records: []wire.EIDRecord{rec("203.0.113.0", 24, "192.0.2.10")}}))
+	// What no role here takes: a Map-Referral, an Info-Request.
+	add(peer(0), 0, enc(&wire.MapReferral{Nonce: 9, Records: []wire.EIDRecord{rec("198.51.100.0", 24, "192.0.2.21")}}))
+	add(peer(0)|fuzzSign, 0, enc(&wire.Info{Nonce: 10, KeyID: 1, Algorithm: wire.AuthHMACSHA256, AuthData: make([]byte, 32),
+		TTL: 1, MaskLen: 32, EID: wire.AddrFromIP(ip("198.51.100.7"))}))
 	return out
 }
 
