@@ -13,6 +13,7 @@ import (
 
 	"github.com/lispd/lispd/internal/config"
 	"github.com/lispd/lispd/internal/control"
+	"github.com/lispd/lispd/internal/lispsec"
 	"github.com/lispd/lispd/internal/stats"
 	"github.com/lispd/lispd/internal/testvectors"
 	"github.com/lispd/lispd/internal/xtr"
@@ -64,6 +65,10 @@ xtr:
     - eid-prefix: 203.0.113.0/24
       locators: [{address: 192.0.2.10, priority: 1, weight: 100}]
 `
+
+// fuzzITRKey is the LISP-SEC key of the ITRs' Map-Resolver, in the seeds'
+// ECM ADs.
+const fuzzITRKey = "itrkey"
 
 // Where fuzzed datagrams come from, and the address of ours they reach.
 // The daemon's guard is told that 192.0.2.1 and 2001:db8::1 are ours.
@@ -446,9 +451,16 @@ func fuzzExamples(f testing.TB) []fuzzSeed {
 	smr.SMR = true
 	smr.SourceEID = wire.AddrFromIP(ip("198.51.100.7"))
 
-	// A LISP-SEC ECM AD of the shape an ITR sends, for fuzzSecAD.
-	var sec []byte
-	ad := &wire.ECMAuthData{RequestedHMAC: wire.SecHMACSHA256128, KeyID: 1, Wrap: wire.SecWrapAESKWHKDF,
+	// The LISP-SEC ECM AD an ITR sends (fuzzSecAD) with the requests'
+	// nonce: its OTK wrapped with the key fuzzITRKey under Key ID 1, which
+	// a Map-Server configured with that key unwraps.
+	var otk lispsec.OTK
+	copy(otk[:], "fuzz one-time ke")
+	wrapped, err := lispsec.WrapOTK(wire.SecWrapAESKWHKDF, otk, []byte(fuzzITRKey), 0x1234)
+	if err != nil {
+		f.Fatal(err)
+	}
+	ad := &wire.ECMAuthData{RequestedHMAC: wire.SecHMACSHA256128, KeyID: 1, Wrap: wire.SecWrapAESKWHKDF, OTK: wrapped,
 		EID: wire.EIDAuthData{KDFOnly: true, KDF: wire.SecKDFHKDFSHA256}}
 	sec, err := ad.Append(nil)
 	if err != nil {
