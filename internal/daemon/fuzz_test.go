@@ -14,6 +14,7 @@ import (
 	"github.com/lispd/lispd/internal/config"
 	"github.com/lispd/lispd/internal/control"
 	"github.com/lispd/lispd/internal/lispsec"
+	"github.com/lispd/lispd/internal/lisptest"
 	"github.com/lispd/lispd/internal/stats"
 	"github.com/lispd/lispd/internal/testvectors"
 	"github.com/lispd/lispd/internal/xtr"
@@ -92,34 +93,6 @@ const (
 // stepLimit bounds the time one input may take.
 const stepLimit = 10 * time.Second
 
-// sent is one message the daemon sent.
-type sent struct {
-	b        []byte
-	src      netip.Addr
-	to       netip.AddrPort
-	fromTick bool
-}
-
-// capture is the daemon's in-memory sender.
-type capture struct {
-	mu   sync.Mutex
-	msgs []sent
-}
-
-func (c *capture) Send(b []byte, src netip.Addr, to netip.AddrPort) {
-	c.mu.Lock()
-	c.msgs = append(c.msgs, sent{b: append([]byte(nil), b...), src: src, to: to})
-	c.mu.Unlock()
-}
-
-func (c *capture) take() []sent {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	m := c.msgs
-	c.msgs = nil
-	return m
-}
-
 // fuzzClock is the daemon's clock: it moves only when the input says.
 type fuzzClock struct {
 	mu  sync.Mutex
@@ -136,7 +109,7 @@ func (c *fuzzClock) advance(d time.Duration) {
 // fuzzDaemon is the daemon under fuzzing and what the invariants need.
 type fuzzDaemon struct {
 	d     *Daemon
-	out   *capture
+	out   *lisptest.Sender // what the daemon sends on its own
 	clock *fuzzClock
 	local netip.AddrPort // the loopback control socket
 	// perDest counts the Map-Replies and Map-Notifies each destination
@@ -159,7 +132,7 @@ func newFuzzDaemon(tb testing.TB) *fuzzDaemon {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	f := &fuzzDaemon{out: &capture{}, clock: &fuzzClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)},
+	f := &fuzzDaemon{out: &lisptest.Sender{}, clock: &fuzzClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)},
 		perDest: map[netip.Addr]*destCount{}, rate: cfg.Control.RateLimit.PerDestination,
 		burst: cfg.Control.RateLimit.PerDestinationBurst}
 	d, err := New(cfg, Options{Now: f.clock.Now, Sender: f.out, DataPlane: xtr.NopDataPlane{}})
@@ -275,12 +248,11 @@ func (f *fuzzDaemon) step(t *testing.T, mode, clock uint8, data []byte) {
 		txBefore := d.c.tx.Load()
 		d.ms.Tick()
 		d.xtr.Tick()
-		ticked := f.out.take()
+		ticked := f.out.Take()
 		if got := d.c.tx.Load() - txBefore; got != uint64(len(ticked)) {
 			t.Fatalf("timers: transmit counter +%d, %d messages sent", got, len(ticked))
 		}
 		for _, m := range ticked {
-			m.fromTick = true
 			f.checkSent(t, m, netip.AddrPort{})
 		}
 	}
@@ -301,12 +273,12 @@ func (f *fuzzDaemon) step(t *testing.T, mode, clock uint8, data []byte) {
 	if drops := total(d.c.drops[:]) - dropped; decoded == 0 && drops != 1 {
 		t.Fatalf("an undecoded datagram counted dropped %d times", drops)
 	}
-	bg := f.out.take()
+	bg := f.out.Take()
 	if got, want := d.c.tx.Load()-tx, uint64(out.Len()+len(bg)); got != want {
 		t.Fatalf("transmit counter +%d, but %d answers queued and %d messages sent", got, out.Len(), len(bg))
 	}
 	out.Each(func(b []byte, from netip.Addr, to netip.AddrPort) {
-		f.checkSent(t, sent{b: b, src: from, to: to}, src)
+		f.checkSent(t, lisptest.Sent{B: b, Src: from, To: to}, src)
 	})
 	for _, m := range bg {
 		f.checkSent(t, m, src)
@@ -315,27 +287,27 @@ func (f *fuzzDaemon) step(t *testing.T, mode, clock uint8, data []byte) {
 
 // checkSent applies the destination invariants to one message sent while
 // handling a datagram from reqSrc (invalid: sent by a timer).
-func (f *fuzzDaemon) checkSent(t *testing.T, m sent, reqSrc netip.AddrPort) {
-	if !m.to.Addr().IsValid() || m.to.Port() == 0 {
-		t.Fatalf("sent %d bytes to %v", len(m.b), m.to)
+func (f *fuzzDaemon) checkSent(t *testing.T, m lisptest.Sent, reqSrc netip.AddrPort) {
+	if !m.To.Addr().IsValid() || m.To.Port() == 0 {
+		t.Fatalf("sent %d bytes to %v", len(m.B), m.To)
 	}
-	if len(m.b) == 0 {
+	if len(m.B) == 0 {
 		return
 	}
-	typ := wire.MessageType(m.b[0] >> 4)
+	typ := wire.MessageType(m.B[0] >> 4)
 	if typ != wire.TypeMapReply && typ != wire.TypeMapNotify {
 		return
 	}
-	to := m.to.Addr().Unmap()
-	from := m.src.Unmap()
+	to := m.To.Addr().Unmap()
+	from := m.Src.Unmap()
 	switch {
 	case !to.IsLoopback() && !to.IsGlobalUnicast(),
 		to.Is4() && (to.As4()[0] == 0 || to.As4()[0] >= 240):
-		t.Fatalf("%s sent to %v: not a global unicast address", typ, m.to)
+		t.Fatalf("%s sent to %v: not a global unicast address", typ, m.To)
 	case to.IsLoopback() && from.IsValid() && !from.IsUnspecified() && !from.IsLoopback():
-		t.Fatalf("%s sent from %v to loopback %v", typ, from, m.to)
-	case typ == wire.TypeMapReply && !m.fromTick && to != reqSrc.Addr() && isOurs(to):
-		t.Fatalf("Map-Reply sent to our own address %v at the request of %v", m.to, reqSrc)
+		t.Fatalf("%s sent from %v to loopback %v", typ, from, m.To)
+	case typ == wire.TypeMapReply && reqSrc.IsValid() && to != reqSrc.Addr() && isOurs(to):
+		t.Fatalf("Map-Reply sent to our own address %v at the request of %v", m.To, reqSrc)
 	}
 	now := f.clock.Now()
 	c := f.perDest[to]

@@ -94,12 +94,6 @@ func (v *replyVerifier) verify(b []byte) bool {
 	if len(b) < 12+4+n || b[0]&mrepS == 0 || wire.SecHMAC(binary.BigEndian.Uint16(b[len(b)-n-2:])) != secHMAC {
 		return false
 	}
-	field := b[len(b)-n:]
-	copy(v.saved[:], field)
-	clear(field)
-	v.h.Reset()
-	v.h.Write(b)
-	mac := v.h.Sum(v.sum[:0])
-	copy(field, v.saved[:n])
+	mac := macZeroed(v.h, &v.sum, v.saved[:n], b, b[len(b)-n:])
 	return hmac.Equal(mac[:n], v.saved[:n])
 }

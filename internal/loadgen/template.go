@@ -217,12 +217,18 @@ func (a *authenticator) verify(b []byte) bool {
 	if (n != a.full && n != a.trunc) || len(b) < offAuthData+n {
 		return false
 	}
-	field := b[offAuthData : offAuthData+n]
-	copy(a.saved[:], field)
-	clear(field)
-	a.h.Reset()
-	a.h.Write(b)
-	mac := a.h.Sum(a.sum[:0])
-	copy(field, a.saved[:n])
+	mac := macZeroed(a.h, &a.sum, a.saved[:n], b, b[offAuthData:offAuthData+n])
 	return hmac.Equal(mac[:n], a.saved[:n])
+}
+
+// macZeroed is h's MAC of b with field (a part of b) taken as zero; b is
+// left as it was and saved holds field's bytes. It allocates nothing.
+func macZeroed(h hash.Hash, sum *[sha256.Size]byte, saved []byte, b, field []byte) []byte {
+	copy(saved, field)
+	clear(field)
+	h.Reset()
+	h.Write(b)
+	mac := h.Sum(sum[:0])
+	copy(field, saved)
+	return mac
 }
