@@ -42,6 +42,7 @@ type benchOptions struct {
 	siteID         uint64
 
 	itrRLOC string
+	lispSec bool
 	kind    string
 }
 
@@ -105,9 +106,17 @@ consecutive runs.` + "\n\n" + benchCommonHelp,
 random EIDs inside the prefixes, and count the Map-Replies whose nonce
 matches. The ITR-RLOC is --itr-rloc or the sockets' local address; the
 inner UDP source port is the sending socket's, so the replies come back to
-it. Negative replies count as replies and are also shown apart.` + "\n\n" + benchCommonHelp,
+it. Negative replies count as replies and are also shown apart.
+
+With --lisp-sec the Map-Requests are protected with LISP-SEC (RFC 9303):
+each ECM carries a One-Time Key wrapped (AES key wrap, HKDF-SHA256) with
+--secret under --key-id, the key the Map-Resolver shares with its ITRs, and
+asks for HMAC-SHA-256-128 and HKDF-SHA256. A Map-Reply then counts only
+when it is signed and its PKT HMAC verifies with the MS-OTK; unsigned or
+forged replies are reported as bad-auth.` + "\n\n" + benchCommonHelp,
 		`  lispctl bench request --target 192.0.2.1 --prefixes 65536 --eid-len 24 --rate 20000 --duration 1m
-  lispctl bench request --target 127.0.0.1 --count 1000000 --json | jq '."reply-rate"'`},
+  lispctl bench request --target 127.0.0.1 --count 1000000 --json | jq '."reply-rate"'
+  lispctl bench request --target 127.0.0.1 --lisp-sec --key-id 1 --secret-file itr-key.txt --rate 50000`},
 	loadgen.Flood: {"Flood a Map-Server with garbage and badly signed Map-Registers",
 		`Send, as fast as possible (or at --rate), packets a Map-Server must drop:
   garbage             random bytes starting with plausible type nibbles,
@@ -179,6 +188,10 @@ func newBenchModeCmd(s streams, mode loadgen.Mode) *cobra.Command {
 		f.Uint64Var(&o.siteID, "site-id", 0, "send an xTR-ID and this Site-ID (I bit)")
 	case loadgen.Request:
 		f.StringVar(&o.itrRLOC, "itr-rloc", "", "ITR-RLOC, where the Map-Replies go (default: the sockets' local address)")
+		f.BoolVar(&o.lispSec, "lisp-sec", false, "protect the Map-Requests with LISP-SEC; count only replies signed for them")
+		f.Uint8Var(&o.keyID, "key-id", 0, "with --lisp-sec: Key ID of the key shared with the Map-Resolver")
+		f.StringVar(&o.secret, "secret", "", "with --lisp-sec: the key shared with the Map-Resolver (visible to other local users; see --secret-file)")
+		f.StringVar(&o.secretFile, "secret-file", "", "with --lisp-sec: read the key shared with the Map-Resolver from this file")
 	case loadgen.Flood:
 		f.StringVar(&o.kind, "kind", "garbage", "what to send: garbage, bad-auth-register or mixed")
 	}
@@ -191,7 +204,8 @@ func (o *benchOptions) config(cmd *cobra.Command, mode loadgen.Mode) (loadgen.Co
 		Prefixes: o.prefixes, EIDLen: o.eidLen, Sockets: o.sockets, Batch: o.batch,
 		InstanceID: o.iid, HasInstanceID: cmd.Flags().Changed("instance-id"),
 		KeyID: o.keyID, TTL: o.ttl, ProxyReply: o.proxyReply, XTRIDPerPrefix: o.xtrIDPerPrefix,
-		SiteID: o.siteID, HasSiteID: cmd.Flags().Changed("site-id"), FloodKind: loadgen.FloodKind(o.kind)}
+		SiteID: o.siteID, HasSiteID: cmd.Flags().Changed("site-id"), FloodKind: loadgen.FloodKind(o.kind),
+		LISPSEC: o.lispSec}
 	var err error
 	if o.target == "" {
 		return c, cli.Usagef("--target ADDR[:PORT] is required")
@@ -255,7 +269,10 @@ func (o *benchOptions) config(cmd *cobra.Command, mode loadgen.Mode) (loadgen.Co
 		}
 		c.Algorithm = alg
 	}
-	if mode == loadgen.Register {
+	if mode == loadgen.Request && !o.lispSec && (o.secret != "" || o.secretFile != "" || cmd.Flags().Changed("key-id")) {
+		return c, cli.Usagef("--key-id, --secret and --secret-file of bench request go with --lisp-sec")
+	}
+	if mode == loadgen.Register || o.lispSec {
 		switch {
 		case o.secret != "" && o.secretFile != "":
 			return c, cli.Usagef("give --secret or --secret-file, not both")
@@ -268,8 +285,11 @@ func (o *benchOptions) config(cmd *cobra.Command, mode loadgen.Mode) (loadgen.Co
 		default:
 			c.Secret = []byte(o.secret)
 		}
-		if len(c.Secret) == 0 {
+		if len(c.Secret) == 0 && mode == loadgen.Register {
 			return c, cli.Usagef("--secret or --secret-file is required: the key the Map-Server has for the prefixes")
+		}
+		if len(c.Secret) == 0 {
+			return c, cli.Usagef("--lisp-sec needs --secret or --secret-file: the key shared with the Map-Resolver")
 		}
 	}
 	if mode == loadgen.Flood {

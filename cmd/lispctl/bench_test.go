@@ -52,6 +52,23 @@ func TestBenchRequestJSON(t *testing.T) {
 	}
 }
 
+// TestBenchRequestLISPSEC: --lisp-sec sends protected Map-Requests; a
+// Map-Resolver that answers them unsigned (the test responder does not do
+// LISP-SEC) gets no reply counted: every answer is bad-auth, exit 1.
+func TestBenchRequestLISPSEC(t *testing.T) {
+	mr := newResponder(t, lisptest.ResponderOptions{})
+	r := lispctl(t, "bench", "request", "--target", mr.Addr().String(), "--count", "200", "--lisp-sec",
+		"--key-id", "2", "--secret", "itr-key", "--drain", "200ms", "--json")
+	r.wantCode(t, cli.ExitFailed)
+	var got map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, r.stdout)
+	}
+	if got["sent"] != 200.0 || got["replies"] != 0.0 || got["bad-auth"] != 200.0 {
+		t.Errorf("report:\n%s", r.stdout)
+	}
+}
+
 func TestBenchNoAnswer(t *testing.T) {
 	sink, err := lisptest.NewSink(netip.AddrPort{})
 	if err != nil {
@@ -123,6 +140,9 @@ func TestBenchUsage(t *testing.T) {
 		{[]string{"bench", "flood", "--target", "127.0.0.1", "--kind", "polite"}, "--kind"},
 		{[]string{"bench", "flood", "--target", "127.0.0.1", "--secret", "x"}, "unknown flag"},
 		{[]string{"bench", "request", "--target", "127.0.0.1", "extra"}, "no arguments"},
+		{[]string{"bench", "request", "--target", "127.0.0.1", "--lisp-sec"}, "--secret"},
+		{[]string{"bench", "request", "--target", "127.0.0.1", "--secret", "k"}, "go with --lisp-sec"},
+		{[]string{"bench", "request", "--target", "127.0.0.1", "--lisp-sec", "--secret", "a", "--secret-file", "b"}, "not both"},
 	} {
 		r := lispctl(t, c.args...)
 		if r.code != cli.ExitUsage || !strings.Contains(r.stderr, c.want) {

@@ -380,3 +380,11 @@ func (t *Transport) Close() {
 
 // Len is the number of messages queued.
 func (o *Out) Len() int { return len(o.msgs) }
+
+// Each calls f with each message queued, in order (tests look at what a
+// handler answered; b is valid only during the call).
+func (o *Out) Each(f func(b []byte, src netip.Addr, to netip.AddrPort)) {
+	for _, m := range o.msgs {
+		f(o.buf[m.start:m.end], m.src, m.to)
+	}
+}

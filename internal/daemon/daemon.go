@@ -44,6 +44,11 @@ type Options struct {
 	// instead of the kernel's, and the host's addresses and routes are left
 	// alone: tests join daemons in memory (dataplane/dptest) without root.
 	Devices *Devices
+	// Sender, when set, takes the messages the daemon sends on its own
+	// (timers, pub/sub publications, forwarded requests) instead of the
+	// control sockets, after the reply guard passed them: the fuzz test
+	// sees everything the daemon would send and sends nothing.
+	Sender control.Sender
 	// StateDirectory, when set, replaces the default of
 	// map-server.state-directory (a configuration that names another
 	// directory keeps it): labs give each lispd its own.
@@ -383,6 +388,14 @@ func (d *Daemon) timers(ctx context.Context) {
 }
 
 func (d *Daemon) sendNow(b []byte, src netip.Addr, to netip.AddrPort) {
+	if s := d.opts.Sender; s != nil {
+		if d.guard.Check(b, src, to.Addr()) != control.Handled {
+			return
+		}
+		s.Send(b, src, to)
+		d.c.tx.Inc()
+		return
+	}
 	if err := d.transport.Send(b, src, to); err != nil {
 		d.log.Debug("send", "to", to, "err", err)
 		return

@@ -1,6 +1,7 @@
 // Package loadgen is a load generator for LISP Map-Servers and
 // Map-Resolvers. It depends on nothing of lispd but the public codec
-// (package wire), so it can drive any implementation.
+// (package wire) and, for LISP-SEC, its pure cryptography (internal/lispsec),
+// so it can drive any implementation.
 //
 // Three modes:
 //
@@ -10,7 +11,8 @@
 //     register → notify.
 //   - Request sends ECM'd Map-Requests (like lig) for random EIDs inside the
 //     prefixes and counts the Map-Replies whose nonce matches; latency is
-//     request → reply.
+//     request → reply. With LISPSEC the requests carry a wrapped One-Time
+//     Key and only replies signed with it count (lispsec.go).
 //   - Flood sends garbage (random bytes with plausible type nibbles,
 //     truncated messages) and unauthenticated or badly signed Map-Registers,
 //     for denial-of-service testing, and reports the packet rate achieved.
@@ -117,6 +119,11 @@ type Config struct {
 	// Request mode: ITRRLOC is where the Map-Replies are to go (with the
 	// sending socket's port); default the sockets' local address.
 	ITRRLOC netip.Addr
+	// LISPSEC protects the Map-Requests with LISP-SEC (RFC 9303): the
+	// ITR-OTK wrapped with KeyID and Secret, the key shared with the
+	// Map-Resolver; only signed replies whose PKT HMAC verifies count,
+	// the others are bad-auth.
+	LISPSEC bool
 
 	// Flood mode.
 	FloodKind FloodKind // default garbage
@@ -218,6 +225,9 @@ func (c *Config) check() error {
 	case Request:
 		if c.ITRRLOC.IsValid() && c.ITRRLOC.Unmap().IsUnspecified() {
 			return errors.New("--itr-rloc must not be the unspecified address")
+		}
+		if c.LISPSEC && len(c.Secret) == 0 {
+			return errors.New("--lisp-sec needs --secret: the key shared with the Map-Resolver")
 		}
 	case Flood:
 		switch c.FloodKind {

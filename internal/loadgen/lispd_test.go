@@ -9,6 +9,7 @@ import (
 
 	"github.com/lispd/lispd/internal/control"
 	"github.com/lispd/lispd/internal/lig"
+	"github.com/lispd/lispd/internal/lispsec"
 	"github.com/lispd/lispd/internal/loadgen"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/internal/mapresolver"
@@ -20,6 +21,11 @@ import (
 // lispd runs lispd's own Map-Server and Map-Resolver behind the control
 // transport on 127.0.0.1, glued as the daemon will glue them.
 func lispd(t *testing.T, sites []mapserver.Site) (netip.AddrPort, *stats.Registry) {
+	return lispdWith(t, sites, nil)
+}
+
+// lispdWith is lispd with the LISP-SEC keys shared with ITRs.
+func lispdWith(t *testing.T, sites []mapserver.Site, secKeys lispsec.Keys) (netip.AddrPort, *stats.Registry) {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	tr, err := control.Listen([]netip.Addr{netip.MustParseAddr("127.0.0.1")}, 0, log)
@@ -27,8 +33,8 @@ func lispd(t *testing.T, sites []mapserver.Site) (netip.AddrPort, *stats.Registr
 		t.Fatal(err)
 	}
 	reg := stats.NewRegistry()
-	ms := mapserver.New(sites, mapserver.Options{Stats: reg, Log: log})
-	mr := mapresolver.New(ms, nil, mapresolver.Options{Stats: reg, Log: log})
+	ms := mapserver.New(sites, mapserver.Options{Stats: reg, Log: log, LISPSECKeys: secKeys})
+	mr := mapresolver.New(ms, nil, mapresolver.Options{Stats: reg, Log: log, LISPSECKeys: secKeys})
 	ctx, cancel := context.WithCancel(context.Background())
 	var mux control.Mux
 	mux.Handle(wire.TypeMapRegister, ms.HandleMapRegister)
@@ -137,5 +143,53 @@ func TestAgainstLispd(t *testing.T) {
 	}
 	if res := ligQuery("198.18.0.7"); res.Negative() {
 		t.Error("lispd no longer answers after the flood")
+	}
+}
+
+// TestLISPSECAgainstLispd drives lispd's Map-Server with LISP-SEC protected
+// Map-Requests: with the key it shares with lispd every proxy and negative
+// reply is signed and verifies; with another key lispd cannot unwrap the
+// OTK, answers nothing and counts the drops; a Map-Server without LISP-SEC
+// keys answers unsigned, which bench counts as bad-auth, not as replies.
+func TestLISPSECAgainstLispd(t *testing.T) {
+	key := []byte("s3cret")
+	sites := []mapserver.Site{{Name: "bench",
+		Keys:     []mapserver.Key{{ID: 1, Alg: wire.AuthHMACSHA256, Secret: key}},
+		Prefixes: []mapserver.SitePrefix{{EID: mapping.NewEID(0, netip.MustParsePrefix("198.18.0.0/15")), AcceptMoreSpecifics: true}},
+	}}
+	target, reg := lispdWith(t, sites, lispsec.Keys{4: []byte("itr-key")})
+	base := loadgen.Config{Target: target, Prefixes: 100, Sockets: 2, Rate: 20000, Drain: 500 * time.Millisecond}
+	c := base
+	c.Mode, c.Count, c.KeyID, c.Secret, c.ProxyReply = loadgen.Register, 100, 1, key, true
+	if rep := run(t, c); rep.Replies != 100 {
+		t.Fatalf("register: %d notifies", rep.Replies)
+	}
+
+	c = base
+	c.Mode, c.Count, c.LISPSEC, c.KeyID, c.Secret = loadgen.Request, 1000, true, 4, []byte("itr-key")
+	if rep := run(t, c); rep.Replies != 1000 || rep.BadAuth != 0 || rep.Negative != 0 {
+		t.Errorf("lisp-sec request: replies %d bad-auth %d negative %d", rep.Replies, rep.BadAuth, rep.Negative)
+	}
+	c.EIDBase, c.Count = netip.MustParseAddr("203.0.113.0"), 200 // not a site's: signed negative replies
+	if rep := run(t, c); rep.Replies != 200 || rep.Negative != 200 {
+		t.Errorf("lisp-sec request, unregistered: replies %d negative %d", rep.Replies, rep.Negative)
+	}
+	if n := counter(reg, "lispsec_replies", ""); n != 1200 {
+		t.Errorf("lispd signed %d replies, want 1200", n)
+	}
+
+	c.EIDBase, c.Secret, c.Count, c.Drain = netip.Addr{}, []byte("wrong"), 100, 200*time.Millisecond
+	if rep := run(t, c); rep.Replies != 0 || rep.Received != 0 {
+		t.Errorf("wrong key: replies %d received %d", rep.Replies, rep.Received)
+	}
+	if n := counter(reg, "lispsec_requests_dropped", ""); n != 100 {
+		t.Errorf("lispd dropped %d requests with a wrong key, want 100", n)
+	}
+
+	plain, _ := lispd(t, sites) // no LISP-SEC keys: answers unsigned
+	c = base
+	c.Target, c.Mode, c.Count, c.LISPSEC, c.KeyID, c.Secret = plain, loadgen.Request, 100, true, 4, []byte("itr-key")
+	if rep := run(t, c); rep.Replies != 0 || rep.BadAuth != 100 {
+		t.Errorf("unsigned replies: replies %d bad-auth %d", rep.Replies, rep.BadAuth)
 	}
 }

@@ -62,6 +62,7 @@ type engine struct {
 	ring    []slot
 	mask    uint64
 	reg     *registerTemplate
+	sec     *secRequest
 	flood   [][]byte
 	t0      time.Time
 	replies atomic.Uint64
@@ -95,8 +96,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if cfg.Mode == Register {
 			auth, _ = newAuthenticator(cfg.Algorithm, cfg.Secret)
 		}
+		var sv *replyVerifier
+		if e.sec != nil {
+			sv = e.sec.verifier()
+		}
 		e.wg.Add(1)
-		go e.receive(s, auth)
+		go e.receive(s, auth, sv)
 	}
 	e.t0 = time.Now()
 	sent, sendErrs, bytes := e.send(ctx)
@@ -162,8 +167,15 @@ func (e *engine) prepare() error {
 	}
 	switch c.Mode {
 	case Request:
+		if c.LISPSEC {
+			sec, err := newSecRequest(c.KeyID, c.Secret)
+			if err != nil {
+				return err
+			}
+			e.sec = sec
+		}
 		for _, s := range e.socks {
-			t, err := newRequestTemplate(&e.space, c.InstanceID, c.HasInstanceID, itr, s.port)
+			t, err := newRequestTemplate(&e.space, c.InstanceID, c.HasInstanceID, itr, s.port, e.sec)
 			if err != nil {
 				return err
 			}
@@ -361,7 +373,7 @@ func (e *engine) stopReceivers() {
 }
 
 // receive reads one socket until stopReceivers.
-func (e *engine) receive(s *sock, auth *authenticator) {
+func (e *engine) receive(s *sock, auth *authenticator, sv *replyVerifier) {
 	defer e.wg.Done()
 	ms := make([]ipv4.Message, e.cfg.Batch)
 	for i := range ms {
@@ -379,7 +391,7 @@ func (e *engine) receive(s *sock, auth *authenticator) {
 		now := e.mono()
 		before := st.replies
 		for i := range n {
-			e.handle(ms[i].Buffers[0][:ms[i].N], now, st, auth)
+			e.handle(ms[i].Buffers[0][:ms[i].N], now, st, auth, sv)
 		}
 		if st.replies != before {
 			e.replies.Add(st.replies - before)
@@ -389,7 +401,8 @@ func (e *engine) receive(s *sock, auth *authenticator) {
 }
 
 // handle matches one received datagram.
-func (e *engine) handle(b []byte, now int64, st *rxStats, auth *authenticator) {
+// sv, when not nil, verifies the LISP-SEC signature of Map-Replies.
+func (e *engine) handle(b []byte, now int64, st *rxStats, auth *authenticator, sv *replyVerifier) {
 	st.received++
 	var want wire.MessageType
 	switch e.cfg.Mode {
@@ -404,7 +417,7 @@ func (e *engine) handle(b []byte, now int64, st *rxStats, auth *authenticator) {
 		st.unexpected++
 		return
 	}
-	if want == wire.TypeMapNotify && !auth.verify(b) {
+	if want == wire.TypeMapNotify && !auth.verify(b) || sv != nil && !sv.verify(b) {
 		st.badAuth++
 		return
 	}

@@ -34,11 +34,14 @@ type requestTemplate struct {
 	eidOff   int // EID in the request record
 	src, dst int // inner source/destination address offsets and length, for the pseudo-header
 	alen     int
+	sec      *secRequest // LISP-SEC: the wrapped OTK at otkOff changes with the nonce
+	otkOff   int
 }
 
 // newRequestTemplate encodes the ECM of a Map-Request from itr (inner UDP
-// source port port) for the first EID of s.
-func newRequestTemplate(s *eidSpace, iid uint32, hasIID bool, itr netip.Addr, port uint16) (*requestTemplate, error) {
+// source port port) for the first EID of s, with the LISP-SEC ECM AD when
+// sec is not nil.
+func newRequestTemplate(s *eidSpace, iid uint32, hasIID bool, itr netip.Addr, port uint16, sec *secRequest) (*requestTemplate, error) {
 	eid := s.netip(s.addr(0, 0, 0))
 	e := wire.AddrFromIP(eid)
 	if hasIID {
@@ -48,11 +51,24 @@ func newRequestTemplate(s *eidSpace, iid uint32, hasIID bool, itr netip.Addr, po
 		ITRRLOCs: []wire.Address{wire.AddrFromIP(itr)},
 		Records:  []wire.RequestRecord{{MaskLen: uint8(eid.BitLen()), EID: e}},
 	}
-	b, err := wire.Encode(wire.EncapsulateMapRequest(req, eid, port, itr))
+	ecm := wire.EncapsulateMapRequest(req, eid, port, itr)
+	if sec != nil {
+		ad, err := sec.authData(0)
+		if err != nil {
+			return nil, err
+		}
+		if err := ecm.SetAuthData(ad); err != nil {
+			return nil, err
+		}
+	}
+	b, err := wire.Encode(ecm)
 	if err != nil {
 		return nil, err
 	}
-	t := &requestTemplate{b: b, inner4: eid.Is4(), ipOff: 4, alen: s.len()}
+	// The ECM AD sits between the ECM header and the inner IP header:
+	// Type, Unassigned, Requested HMAC ID, OTK Length, Key ID, Wrap ID,
+	// then the wrapped OTK.
+	t := &requestTemplate{b: b, inner4: eid.Is4(), ipOff: 4 + len(ecm.SecurityAD), alen: s.len(), sec: sec, otkOff: 4 + 8}
 	if t.inner4 {
 		t.src, t.dst, t.udpOff = t.ipOff+12, t.ipOff+16, t.ipOff+20
 	} else {
@@ -70,6 +86,9 @@ func (t *requestTemplate) fill(dst []byte, s *eidSpace, nonce, hi, lo uint64) []
 	b := dst[:len(t.b)]
 	copy(b, t.b)
 	binary.BigEndian.PutUint64(b[t.nonceOff:], nonce)
+	if t.sec != nil {
+		t.sec.wrap(b[t.otkOff:], nonce)
+	}
 	s.put(b[t.dstOff:], hi, lo)
 	s.put(b[t.eidOff:], hi, lo)
 	if t.inner4 {
@@ -198,12 +217,18 @@ func (a *authenticator) verify(b []byte) bool {
 	if (n != a.full && n != a.trunc) || len(b) < offAuthData+n {
 		return false
 	}
-	field := b[offAuthData : offAuthData+n]
-	copy(a.saved[:], field)
-	clear(field)
-	a.h.Reset()
-	a.h.Write(b)
-	mac := a.h.Sum(a.sum[:0])
-	copy(field, a.saved[:n])
+	mac := macZeroed(a.h, &a.sum, a.saved[:n], b, b[offAuthData:offAuthData+n])
 	return hmac.Equal(mac[:n], a.saved[:n])
+}
+
+// macZeroed is h's MAC of b with field (a part of b) taken as zero; b is
+// left as it was and saved holds field's bytes. It allocates nothing.
+func macZeroed(h hash.Hash, sum *[sha256.Size]byte, saved []byte, b, field []byte) []byte {
+	copy(saved, field)
+	clear(field)
+	h.Reset()
+	h.Write(b)
+	mac := h.Sum(sum[:0])
+	copy(field, saved)
+	return mac
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lispd/lispd/internal/lispsec"
 	"github.com/lispd/lispd/wire"
 )
 
@@ -119,16 +120,26 @@ func TestRequestTemplate(t *testing.T) {
 		base, itr string
 		len       int
 		iid       bool
+		sec       bool
 	}{
-		{"198.18.0.0", "127.0.0.1", 24, false},
-		{"198.18.0.0", "127.0.0.1", 32, true},
-		{"2001:db8::", "::1", 64, true},
-		{"2001:db8::", "127.0.0.1", 48, false}, // inner header of the EID's family
-		{"198.18.0.0", "::1", 32, false},
+		{"198.18.0.0", "127.0.0.1", 24, false, false},
+		{"198.18.0.0", "127.0.0.1", 32, true, false},
+		{"2001:db8::", "::1", 64, true, false},
+		{"2001:db8::", "127.0.0.1", 48, false, false}, // inner header of the EID's family
+		{"198.18.0.0", "::1", 32, false, false},
+		{"198.18.0.0", "127.0.0.1", 32, true, true},
+		{"2001:db8::", "::1", 64, false, true},
 	} {
 		s := newEIDSpace(netip.MustParseAddr(c.base), c.len, 1000)
 		itr := netip.MustParseAddr(c.itr)
-		tm, err := newRequestTemplate(&s, 77, c.iid, itr, 40000)
+		var sec *secRequest
+		if c.sec {
+			var err error
+			if sec, err = newSecRequest(3, []byte("itr-key")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tm, err := newRequestTemplate(&s, 77, c.iid, itr, 40000, sec)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -156,6 +167,68 @@ func TestRequestTemplate(t *testing.T) {
 			if rloc, _ := mr.ITRRLOCs[0].Addr(); rloc != itr || ecm.IP.Src.Is4() != want.Is4() {
 				t.Fatalf("%+v: ITR-RLOC %v inner source %v", c, rloc, ecm.IP.Src)
 			}
+			if ecm.Security != c.sec {
+				t.Fatalf("%+v: S %v", c, ecm.Security)
+			}
+			if !c.sec {
+				continue
+			}
+			// The Map-Resolver's side: the OTK unwraps with the shared
+			// key and this message's nonce, and not with another nonce.
+			ad, err := ecm.AuthData()
+			if err != nil {
+				t.Fatalf("%+v: %v", c, err)
+			}
+			keys := lispsec.Keys{3: []byte("itr-key")}
+			otk, err := lispsec.OpenECM(ad, keys, mr.Nonce, false)
+			if err != nil || otk != sec.otk || ad.RequestedHMAC != secHMAC || ad.EID.KDF != secKDF || !ad.EID.KDFOnly {
+				t.Fatalf("%+v: %v: %v", c, err, ad)
+			}
+			if _, err := lispsec.OpenECM(ad, keys, mr.Nonce+1, false); err == nil {
+				t.Fatalf("%+v: the OTK unwraps with another nonce", c)
+			}
+		}
+	}
+}
+
+// TestReplyVerifier checks the load generator's PKT HMAC check against
+// lispsec's signing: a proxy reply to our request verifies, an altered one,
+// an unsigned one and one signed for another OTK do not.
+func TestReplyVerifier(t *testing.T) {
+	sec, err := newSecRequest(1, []byte("k"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ad, err := sec.authData(9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eid := wire.AddrFromIP(netip.MustParseAddr("198.18.0.0"))
+	reply := func(otk lispsec.OTK) []byte {
+		r := &wire.MapReply{Nonce: 9, Records: []wire.EIDRecord{{TTL: 1, MaskLen: 16, EID: eid,
+			Locators: []wire.Locator{{Priority: 1, Weight: 1, Address: wire.AddrFromIP(netip.MustParseAddr("192.0.2.1"))}}}}}
+		b, err := lispsec.ProxyReply(r, ad, otk, []wire.EIDADRecord{{MaskLen: 15, EID: eid}}, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	v := sec.verifier()
+	good := reply(sec.otk)
+	if !v.verify(good) {
+		t.Fatal("a reply signed for our OTK does not verify")
+	}
+	if !v.verify(good) {
+		t.Fatal("verify did not restore the message")
+	}
+	other, _ := lispsec.NewOTK(nil)
+	altered := append([]byte(nil), good...)
+	altered[20] ^= 1
+	unsigned, _ := wire.Encode(&wire.MapReply{Nonce: 9})
+	for name, b := range map[string][]byte{"other OTK": reply(other), "altered": altered, "unsigned": unsigned,
+		"short": good[:10]} {
+		if v.verify(b) {
+			t.Errorf("%s: verifies", name)
 		}
 	}
 }
@@ -257,4 +330,48 @@ func TestFloodRing(t *testing.T) {
 			}
 		}
 	}
+}
+
+// BenchmarkRequestFill is the load generator's own cost per Map-Request:
+// plain, and with LISP-SEC (the OTK wrapped for each nonce) and the PKT
+// HMAC check of a signed reply.
+func BenchmarkRequestFill(b *testing.B) {
+	s := newEIDSpace(netip.MustParseAddr("198.18.0.0"), 32, 10000)
+	sec, err := newSecRequest(1, []byte("k"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		sec  *secRequest
+	}{{"plain", nil}, {"lisp-sec", sec}} {
+		b.Run(c.name, func(b *testing.B) {
+			tm, err := newRequestTemplate(&s, 0, false, netip.MustParseAddr("127.0.0.1"), 40000, c.sec)
+			if err != nil {
+				b.Fatal(err)
+			}
+			buf := make([]byte, len(tm.b))
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				hi, lo := s.addr(i%s.n, 0, 0)
+				tm.fill(buf, &s, uint64(i), hi, lo)
+			}
+		})
+	}
+	b.Run("verify-reply", func(b *testing.B) {
+		ad, _ := sec.authData(9)
+		r := &wire.MapReply{Nonce: 9, Records: []wire.EIDRecord{{TTL: 1, MaskLen: 32,
+			EID: wire.AddrFromIP(netip.MustParseAddr("198.18.0.1"))}}}
+		msg, err := lispsec.ProxyReply(r, ad, sec.otk, []wire.EIDADRecord{{MaskLen: 32, EID: r.Records[0].EID}}, false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		v := sec.verifier()
+		b.ReportAllocs()
+		for b.Loop() {
+			if !v.verify(msg) {
+				b.Fatal("does not verify")
+			}
+		}
+	})
 }
