@@ -41,6 +41,7 @@ control:
                per-destination: 10, per-destination-burst: 20}
 map-server:
   state-directory: %[1]s/state
+  lisp-sec-keys: [{key-id: 1, secret: itrkey}]
   sites:
     - name: dc1
       keys: [{key-id: 1, algorithm: hmac-sha-256-128, secret: dc1key}]
@@ -517,6 +518,7 @@ func TestFuzzDispatchSeeds(t *testing.T) {
 		{"map_server", "requests_forwarded", 1},
 		{"map_server", "subscriptions_added", 1},
 		{"map_server", "publications", 1},
+		{"map_server", "lispsec_replies", 1},
 		{"map_resolver", "negative_replies", 1},
 		{"etr", "map_replies_sent", 1},
 		{"itr", "smrs_received", 1},
