@@ -90,13 +90,18 @@ func (s *Server) mapRequest(m *wire.MapRequest, src netip.AddrPort, local netip.
 	}
 }
 
-// replyTarget picks the ITR-RLOC of our family (the request's source for
+// replyTarget picks the ITR-RLOC of our family, not the address the request
+// reached unless it came from there (the request's source for
 // a probe that lists none usable).
 func replyTarget(m *wire.MapRequest, src netip.AddrPort, port uint16, local netip.Addr) (netip.AddrPort, bool) {
 	for _, a := range m.ITRRLOCs {
-		if ip, ok := a.Addr(); ok && !ip.IsUnspecified() && ip.Is4() == local.Is4() {
-			return netip.AddrPortFrom(ip, port), true
+		ip, ok := a.Addr()
+		// The address the request reached is ours: an answer there would
+		// loop back to us, unless we asked ourselves (FuzzDispatch found it).
+		if !ok || ip.IsUnspecified() || ip.Is4() != local.Is4() || (ip == local && ip != src.Addr()) {
+			continue
 		}
+		return netip.AddrPortFrom(ip, port), true
 	}
 	if m.Probe {
 		return src, true
