@@ -171,3 +171,13 @@ func (p *LispdProc) logTailNote() string {
 	}
 	return fmt.Sprintf("\nend of %s:\n  %s", p.LogPath, strings.ReplaceAll(tail, "\n", "\n  "))
 }
+
+// WriteLispdConfig writes cfg, a lispd configuration without its log and
+// admin sections, to dir/NODE.yaml with debug logging and the node's admin
+// socket added, and returns the path: what tests start lispd from and
+// rewrite to reload it.
+func (l *Lab) WriteLispdConfig(dir, node, cfg string) (string, error) {
+	path := filepath.Join(dir, node+".yaml")
+	full := fmt.Sprintf("log: {level: debug}\nadmin: {socket: %s}\n%s", l.SocketPath(node), cfg)
+	return path, os.WriteFile(path, []byte(full), 0o600)
+}

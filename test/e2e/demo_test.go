@@ -47,13 +47,7 @@ func TestDemoStory(t *testing.T) {
 	if capture != "" {
 		// Wireshark reads the whole run: no malformed frame, no expert
 		// warning or error (TCP sequence analysis aside).
-		findings, err := tshark.Check(capture)
-		if err != nil {
-			t.Error(err)
-		}
-		for _, f := range findings {
-			t.Errorf("tshark: %s", f)
-		}
+		wiresharkClean(t, capture)
 		if n, err := tshark.Count(capture, "lisp || lisp-data"); err != nil || n < 1000 {
 			t.Errorf("the capture holds only %d LISP frames (%v)", n, err)
 		}

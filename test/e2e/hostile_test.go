@@ -170,16 +170,7 @@ func TestHostileTenant(t *testing.T) {
 		// naming the non-LISP host as the ITR; and some naming the
 		// broadcast address.
 		victim := n.listen("nl", "192.0.2.10:4342")
-		var got atomic.Int64
-		go func() {
-			buf := make([]byte, 2048)
-			for {
-				if _, _, err := victim.ReadFromUDPAddrPort(buf); err != nil {
-					return
-				}
-				got.Add(1)
-			}
-		}()
+		got := countDatagrams(victim)
 		var senders []*net.UDPConn
 		for i := range 20 {
 			a := netip.AddrFrom4([4]byte{198, 18, 7, byte(10 + i)})
@@ -284,16 +275,7 @@ func TestHostileTenant(t *testing.T) {
 		// The tenant encapsulates packets into instance 1000 towards
 		// site B's host there, as if from site A's host.
 		target := n.listen("hb2", "203.0.113.10:47020")
-		var got atomic.Int64
-		go func() {
-			buf := make([]byte, 2048)
-			for {
-				if _, _, err := target.ReadFromUDPAddrPort(buf); err != nil {
-					return
-				}
-				got.Add(1)
-			}
-		}()
+		got := countDatagrams(target)
 		data := n.listen("evil", evilRLOC+":4341")
 		inner := dptest.UDPv4(netip.MustParseAddr("198.51.100.10"), netip.MustParseAddr("203.0.113.10"), 40000, 47020, []byte("injected"))
 		hdr := wire.DataHeader(make([]byte, 8))
@@ -328,13 +310,7 @@ func TestHostileTenant(t *testing.T) {
 	}
 	n.waitPrefixes("ms", 8)
 	if path := stopCapture(); path != "" {
-		findings, err := tshark.Check(path)
-		if err != nil {
-			t.Error(err)
-		}
-		for _, f := range findings {
-			t.Errorf("tshark: %s", f)
-		}
+		wiresharkClean(t, path)
 	}
 }
 
@@ -501,9 +477,7 @@ func (n *network) notifyFrom(path string, match func(*wire.MapNotify) bool) []by
 // reloadLispd gives a node's lispd a new configuration and reloads it.
 func (n *network) reloadLispd(node, cfg string) {
 	n.t.Helper()
-	path := filepath.Join(n.dir, node+".yaml")
-	full := fmt.Sprintf("log: {level: debug}\nadmin: {socket: %s}\n%s", n.lab.SocketPath(node), cfg)
-	if err := os.WriteFile(path, []byte(full), 0o600); err != nil {
+	if _, err := n.lab.WriteLispdConfig(n.dir, node, cfg); err != nil {
 		n.t.Fatal(err)
 	}
 	if _, err := query(n, node, (*adminapi.Client).Reload); err != nil {

@@ -90,13 +90,7 @@ func TestLISPSECRequired(t *testing.T) {
 	}
 
 	if path := stopCapture(); path != "" {
-		findings, err := tshark.Check(path)
-		if err != nil {
-			t.Error(err)
-		}
-		for _, f := range findings {
-			t.Errorf("tshark: %s", f)
-		}
+		wiresharkClean(t, path)
 		for _, c := range []struct{ what, filter string }{
 			{"protected ECMs", "lisp.ecm.flags.sec == 1"},
 			{"signed Map-Replies", "lisp.mrep.flags.sec == 1"},

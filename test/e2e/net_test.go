@@ -2,10 +2,11 @@ package e2e
 
 import (
 	"context"
-	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -164,9 +165,7 @@ func startNetworkOn(t *testing.T, topo *lab.Topology, ms string, edit func(node,
 }
 
 func (n *network) startLispd(node, cfg string) {
-	path := filepath.Join(n.dir, node+".yaml")
-	full := fmt.Sprintf("log: {level: debug}\nadmin: {socket: %s}\n%s", n.lab.SocketPath(node), cfg)
-	if err := os.WriteFile(path, []byte(full), 0o600); err != nil {
+	if _, err := n.lab.WriteLispdConfig(n.dir, node, cfg); err != nil {
 		n.t.Fatal(err)
 	}
 	n.runLispd(node)
@@ -254,4 +253,33 @@ func (n *network) capture() (stop func() string) {
 		}
 		return path
 	}
+}
+
+// wiresharkClean fails the test on every frame of a capture Wireshark
+// finds malformed or warns about (TCP sequence analysis aside: the traffic
+// carried, not its encapsulation).
+func wiresharkClean(t *testing.T, path string) {
+	t.Helper()
+	findings, err := tshark.Check(path)
+	if err != nil {
+		t.Error(err)
+	}
+	for _, f := range findings {
+		t.Errorf("tshark: %s", f)
+	}
+}
+
+// countDatagrams counts, until c is closed, the datagrams c receives.
+func countDatagrams(c *net.UDPConn) *atomic.Int64 {
+	var n atomic.Int64
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			if _, _, err := c.ReadFromUDPAddrPort(buf); err != nil {
+				return
+			}
+			n.Add(1)
+		}
+	}()
+	return &n
 }

@@ -135,13 +135,7 @@ func TestTunnelRouters(t *testing.T) {
 	if path := stopCapture(); path != "" {
 		// Wireshark reads the whole run: no malformed frame, no expert
 		// warning or error (TCP sequence analysis aside: the traffic carried).
-		findings, err := tshark.Check(path)
-		if err != nil {
-			t.Error(err)
-		}
-		for _, f := range findings {
-			t.Errorf("tshark: %s", f)
-		}
+		wiresharkClean(t, path)
 		for _, c := range []struct{ what, filter string }{
 			{"LISP frames", "lisp || lisp-data"},
 			// ip.version is a list: outer first, inner second.

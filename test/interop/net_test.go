@@ -231,9 +231,8 @@ type expectation struct{ what, filter string }
 
 func (n *network) startLispd(node, cfg string) {
 	n.t.Helper()
-	path := filepath.Join(n.dir, node+".yaml")
-	full := fmt.Sprintf("log: {level: debug}\nadmin: {socket: %s}\n%s", n.lab.SocketPath(node), cfg)
-	if err := os.WriteFile(path, []byte(full), 0o600); err != nil {
+	path, err := n.lab.WriteLispdConfig(n.dir, node, cfg)
+	if err != nil {
 		n.t.Fatal(err)
 	}
 	p, err := n.lab.StartLispd(node, path, lab.LispdOptions{Binary: lispdBin})
@@ -251,9 +250,7 @@ func (n *network) startLispd(node, cfg string) {
 // reloadLispd writes a node's new configuration and has lispd reload it.
 func (n *network) reloadLispd(node, cfg string) {
 	n.t.Helper()
-	path := filepath.Join(n.dir, node+".yaml")
-	full := fmt.Sprintf("log: {level: debug}\nadmin: {socket: %s}\n%s", n.lab.SocketPath(node), cfg)
-	if err := os.WriteFile(path, []byte(full), 0o600); err != nil {
+	if _, err := n.lab.WriteLispdConfig(n.dir, node, cfg); err != nil {
 		n.t.Fatal(err)
 	}
 	if _, err := query(n, node, (*adminapi.Client).Reload); err != nil {
