@@ -38,7 +38,10 @@ func (s *Server) mapRegister(raw []byte, m *wire.MapRegister, src netip.AddrPort
 		s.c.badRecord.Inc()
 		return
 	}
-	eids := make([]mapping.EID, len(m.Records))
+	// The EIDs of this message, in a buffer kept across messages (we hold
+	// s.mu and nothing keeps the slice).
+	eids := slices.Grow(s.eidBuf[:0], len(m.Records))[:len(m.Records)]
+	s.eidBuf = eids
 	// The sites that may register every EID of the message. Usually one;
 	// several when sites share a prefix (hosts that move between them), and
 	// then the key decides. The array keeps the common case off the heap.
@@ -72,12 +75,13 @@ func (s *Server) mapRegister(raw []byte, m *wire.MapRegister, src netip.AddrPort
 	if !ok {
 		return
 	}
-	adm, ok := s.admitLocked(st, m, src.Addr(), eids)
+	// One clock reading for the whole message: it is on the hot path.
+	now := s.opts.Now()
+	nowNs := now.UnixNano()
+	adm, ok := s.admitLocked(st, m, src.Addr(), eids, nowNs)
 	if !ok {
 		return
 	}
-	now := s.opts.Now()
-	nowNs := now.UnixNano()
 	for i := range m.Records {
 		rec := &m.Records[i]
 		reg := etrReg{src: src, local: local, keyID: m.KeyID, ttl: rec.TTL, version: rec.MapVersion, last: nowNs}
@@ -116,7 +120,7 @@ func (s *Server) mapRegister(raw []byte, m *wire.MapRegister, src netip.AddrPort
 			reg.locators = append(reg.locators, l)
 		}
 		mapping.SortLocators(reg.locators)
-		s.storeLocked(eids[i], st, reg)
+		s.storeLocked(eids[i], st, reg, nowNs)
 	}
 	adm.accept(src.Addr(), nowNs)
 	st.registers++
@@ -184,8 +188,7 @@ func sameSite(sa *site, a *etrReg, sb *site, b *etrReg) bool {
 // sets; an xTR of another site (or site-ID) takes the prefix over: the EID
 // moved (host mobility), so the previous xTRs lose it at once instead of
 // serving a stale mapping until they time out.
-func (s *Server) storeLocked(eid mapping.EID, st *site, reg etrReg) {
-	now := s.now()
+func (s *Server) storeLocked(eid mapping.EID, st *site, reg etrReg, now int64) {
 	if reg.expires <= now {
 		s.withdrawLocked(eid, st, &reg)
 		return

@@ -1,6 +1,7 @@
 package mapserver
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"slices"
 	"time"
@@ -86,13 +87,18 @@ type siteXTRs struct {
 	recent digestWindow
 }
 
-// digest identifies one signed Map-Register: the leading bytes of its
-// authentication data (an HMAC over the whole message, nonce included).
-type digest [16]byte
+// digest identifies one signed Map-Register: the leading 8 bytes of its
+// authentication data, an HMAC over the whole message (nonce included)
+// and so uniform; nobody without the key can make two collide.
+type digest uint64
 
 func digestOf(auth []byte) digest {
-	var d digest
-	copy(d[:], auth)
+	var b [8]byte
+	copy(b[:], auth)
+	d := digest(binary.BigEndian.Uint64(b[:]))
+	if d == 0 {
+		d = 1 // 0 marks a free slot
+	}
 	return d
 }
 
@@ -105,12 +111,24 @@ func digestOf(auth []byte) digest {
 // from another site or site-ID, nor change the locators its xTR has since
 // registered; its Map-Notify goes only to the address the original came
 // from. See docs/security.md.
+//
+// It is on the path of every such Map-Register, so it is an open-addressed
+// table indexed by the digest itself (already uniform), without pointers
+// for the collector to scan, and evicts in insertion order from a ring.
 type digestWindow struct {
-	seen map[digest]seenReg
-	ring []digest // insertion order, for eviction once full
-	next int
+	slots []windowSlot // windowSlots entries once used; key 0 is free
+	ring  []digest     // insertion order, for eviction once full
+	next  int
 }
 
+type windowSlot struct {
+	key digest
+	at  int64
+	src [16]byte // the first source, 4-in-6 for IPv4
+	is4 bool
+}
+
+// seenReg is what the window knows of a digest.
 type seenReg struct {
 	src netip.Addr
 	at  int64
@@ -120,37 +138,82 @@ const (
 	// windowSize bounds one site's window: an xTR registering every 60 s
 	// for a day is 1440 entries.
 	windowSize = 8192
+	// windowSlots keeps the table at most half full, so probes stay short.
+	windowSlots = 2 * windowSize
 	// windowAge is how long a Map-Register counts as seen.
 	windowAge = 24 * time.Hour
 )
 
+// find returns the slot of d, or the free slot where it would go.
+func (w *digestWindow) find(d digest) int {
+	i := int(uint64(d) & (windowSlots - 1))
+	for w.slots[i].key != 0 && w.slots[i].key != d {
+		i = (i + 1) & (windowSlots - 1)
+	}
+	return i
+}
+
 func (w *digestWindow) get(d digest, now int64) (seenReg, bool) {
-	e, ok := w.seen[d]
-	if !ok || now-e.at > int64(windowAge) {
+	if w.slots == nil {
 		return seenReg{}, false
 	}
-	return e, true
+	e := &w.slots[w.find(d)]
+	if e.key == 0 || now-e.at > int64(windowAge) {
+		return seenReg{}, false
+	}
+	src := netip.AddrFrom16(e.src)
+	if e.is4 {
+		src = src.Unmap()
+	}
+	return seenReg{src: src, at: e.at}, true
 }
 
 // put remembers d as seen now from src; a known digest keeps its first
 // source (the one a replay cannot choose) and its place in the ring.
 func (w *digestWindow) put(d digest, src netip.Addr, now int64) {
-	if w.seen == nil {
-		w.seen = map[digest]seenReg{}
+	if w.slots == nil {
+		w.slots = make([]windowSlot, windowSlots)
 	}
-	if e, ok := w.seen[d]; ok {
-		e.at = now
-		w.seen[d] = e
+	i := w.find(d)
+	if w.slots[i].key == d {
+		w.slots[i].at = now
 		return
 	}
 	if len(w.ring) < windowSize {
 		w.ring = append(w.ring, d)
 	} else {
-		delete(w.seen, w.ring[w.next])
+		w.remove(w.ring[w.next])
 		w.ring[w.next] = d
 		w.next = (w.next + 1) % windowSize
+		i = w.find(d) // the removal may have moved entries
 	}
-	w.seen[d] = seenReg{src: src, at: now}
+	w.slots[i] = windowSlot{key: d, at: now, src: src.As16(), is4: src.Is4()}
+}
+
+// remove deletes d, shifting back the entries of its probe run that would
+// no longer be found past the freed slot.
+func (w *digestWindow) remove(d digest) {
+	i := w.find(d)
+	if w.slots[i].key == 0 {
+		return
+	}
+	for j := i; ; {
+		w.slots[i] = windowSlot{}
+		for {
+			j = (j + 1) & (windowSlots - 1)
+			if w.slots[j].key == 0 {
+				return
+			}
+			// The entry at j may move to i when its home slot is not
+			// cyclically within (i, j].
+			home := int(uint64(w.slots[j].key) & (windowSlots - 1))
+			if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
+				break
+			}
+		}
+		w.slots[i] = w.slots[j]
+		i = j
+	}
 }
 
 // xtrTableLocked returns the xTR table of site name, making it.
@@ -240,8 +303,7 @@ type admission struct {
 // source address, which a replay need not share), an exact copy of a
 // recent Map-Register is a duplicate with bounded effects. It returns false
 // when the message must be dropped (counted and logged here).
-func (s *Server) admitLocked(st *site, m *wire.MapRegister, src netip.Addr, eids []mapping.EID) (admission, bool) {
-	now := s.now()
+func (s *Server) admitLocked(st *site, m *wire.MapRegister, src netip.Addr, eids []mapping.EID, now int64) (admission, bool) {
 	a := admission{table: s.xtrTableLocked(st.cfg.Name)}
 	k := keyOf(m, src)
 	strict := !st.cfg.LegacyNonces

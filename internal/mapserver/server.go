@@ -180,6 +180,7 @@ type Server struct {
 	// Tick looks only at those due instead of scanning a million entries.
 	expiry map[int64][]*registration
 	moved  map[mapping.EID]moveStat // registrations that moved at least once
+	eidBuf []mapping.EID            // mapRegister's EIDs, reused
 	// Persisted replay state (state.go).
 	stateDir   string
 	stateDirty bool
