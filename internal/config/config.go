@@ -139,6 +139,10 @@ type MapServer struct {
 	// LISPSECKeys are the secrets shared with ITRs whose LISP-SEC
 	// protected Map-Requests reach this Map-Server (RFC 9303 §6.7).
 	LISPSECKeys []LISPSECKey
+	// RTRs are the Re-encapsulating Tunnel Routers this Map-Server offers
+	// in Info-Replies to xTRs behind NAT (draft-ietf-lisp-nat-traversal
+	// §5.2) when their site names none of its own.
+	RTRs []netip.Addr
 }
 
 // Site is one LISP site the Map-Server accepts registrations for.
@@ -155,6 +159,9 @@ type Site struct {
 	// Map-Register whose nonce is not greater than the last one accepted
 	// from the same xTR is a replay and is dropped.
 	RequireNonceIncrease bool
+	// RTRs, when not empty, replace the Map-Server's RTRs in the
+	// Info-Replies to this site's xTRs.
+	RTRs []netip.Addr
 }
 
 // Key is a shared secret that authenticates Map-Register and Map-Notify.

@@ -75,6 +75,7 @@ func TestFull(t *testing.T) {
 			NotifyRetransmit:       2 * time.Second,
 			StateDirectory:         "/srv/lispd-state",
 			MaxSubscriptionsPerXTR: DefaultMaxSubscriptionsPerXTR,
+			RTRs:                   addrs("192.0.2.60", "2001:db8::60"),
 			Sites: []Site{
 				{
 					Name:        "dc1",
@@ -89,6 +90,7 @@ func TestFull(t *testing.T) {
 						{EID: eid(0, "2001:db8:1::/48")},
 					},
 					AllowedRLOCs:         []netip.Prefix{prefix("192.0.2.0/24"), prefix("2001:db8:ff::/48")},
+					RTRs:                 addrs("192.0.2.61"),
 					RequireNonceIncrease: false, // the site's own setting wins
 				},
 				{

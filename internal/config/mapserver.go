@@ -53,6 +53,7 @@ func (p *parser) mapServer(n *yaml.Node, path string) *MapServer {
 			p.seq(v, at, func(v *yaml.Node, at string) { sites = append(sites, p.site(v, at)) })
 		},
 		"lisp-sec-keys": func(v *yaml.Node, at string) { ms.LISPSECKeys, p.msSecLines = p.lispSecKeys(v, at) },
+		"rtrs":          p.addrsTo(&ms.RTRs, unicastAddr),
 	})
 	// The Map-Server's require-nonce-increase may come after the sites in
 	// the file, so per-site inheritance is resolved only now.
@@ -83,6 +84,7 @@ func (p *parser) site(n *yaml.Node, path string) parsedSite {
 			s.EIDPrefixes, ps.prefixNodes = p.sitePrefixes(v, at)
 		},
 		"allowed-rlocs": p.prefixesTo(&s.AllowedRLOCs),
+		"rtrs":          p.addrsTo(&s.RTRs, unicastAddr),
 		"require-nonce-increase": func(v *yaml.Node, at string) {
 			if b, ok := p.boolean(v, at); ok {
 				ps.nonce = &b

@@ -15,7 +15,7 @@ const DefaultGuardDestinations = 1 << 16
 
 // ReplyGuard keeps lispd from being a reflector. A Map-Request names where
 // its answer goes (the ITR-RLOCs), and a Map-Register's source address can
-// be spoofed, so every Map-Reply and Map-Notify passes here before it
+// be spoofed, so every Map-Reply, Map-Notify and Info-Reply passes here before it
 // leaves: it must go to a global unicast address (RFC 9301 §5.4: never a
 // broadcast or multicast RLOC), and each
 // destination gets a token bucket (§5.4: Map-Replies MUST be rate limited)
@@ -108,7 +108,7 @@ func (g *ReplyGuard) Check(b []byte, src netip.Addr, dst netip.Addr) DropReason 
 	if len(b) == 0 {
 		return Handled
 	}
-	if t := wire.MessageType(b[0] >> 4); t != wire.TypeMapReply && t != wire.TypeMapNotify {
+	if !isAnswer(b) {
 		return Handled
 	}
 	reason := g.Destination(dst, src)
@@ -119,6 +119,19 @@ func (g *ReplyGuard) Check(b []byte, src netip.Addr, dst netip.Addr) DropReason 
 		g.dropped(reason)
 	}
 	return reason
+}
+
+// isAnswer tells whether b is a message whose destination a request names
+// or its (spoofable) source decides: a Map-Reply, a Map-Notify, an
+// Info-Reply.
+func isAnswer(b []byte) bool {
+	switch wire.MessageType(b[0] >> 4) {
+	case wire.TypeMapReply, wire.TypeMapNotify:
+		return true
+	case wire.TypeInfo:
+		return b[0]&0x08 != 0 // R: Info-Reply
+	}
+	return false
 }
 
 // ReplyDroppedError is why Transport.Send did not send a message: its

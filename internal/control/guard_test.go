@@ -131,6 +131,16 @@ func TestGuardRateLimit(t *testing.T) {
 	if g.Check(request, src, victim) != Handled {
 		t.Error("a Map-Request was limited")
 	}
+	// An Info-Reply goes where its (spoofable) request came from: limited;
+	// an Info-Request (an xTR discovering NAT) is not.
+	infoReply, _ := wire.Encode(&wire.Info{Reply: true, Nonce: 1})
+	infoRequest, _ := wire.Encode(&wire.Info{Nonce: 1})
+	if g.Check(infoReply, src, victim) != DropRateLimitDestination {
+		t.Error("an Info-Reply passed the victim's empty bucket")
+	}
+	if g.Check(infoRequest, src, victim) != Handled {
+		t.Error("an Info-Request was limited")
+	}
 	now = now.Add(2 * time.Second) // one token at 0.5/s
 	if g.Check(reply, src, victim) != Handled || g.Check(reply, src, victim) == Handled {
 		t.Error("not one more after 2 s")

@@ -241,7 +241,7 @@ func sitesFromConfig(c *config.MapServer) []mapserver.Site {
 	out := make([]mapserver.Site, 0, len(c.Sites))
 	for _, s := range c.Sites {
 		ms := mapserver.Site{Name: s.Name, Description: s.Description, LegacyNonces: !s.RequireNonceIncrease,
-			AllowedRLOCs: s.AllowedRLOCs}
+			AllowedRLOCs: s.AllowedRLOCs, RTRs: s.RTRs}
 		for _, k := range s.Keys {
 			ms.Keys = append(ms.Keys, mapserver.Key{ID: k.ID, Alg: k.Algorithm, Secret: k.Secret})
 		}
@@ -416,7 +416,7 @@ func (d *Daemon) handle(r *control.Request, out *control.Out) {
 	switch t {
 	case wire.TypeMapRequest, wire.TypeECM:
 		lim = d.limRequest
-	case wire.TypeMapRegister, wire.TypeMapNotifyAck:
+	case wire.TypeMapRegister, wire.TypeMapNotifyAck, wire.TypeInfo:
 		lim = d.limRegister
 	}
 	if reason := lim.allow(r.Src.Addr(), d.now().UnixNano()); reason != control.Handled {
@@ -444,6 +444,7 @@ func (d *Daemon) handlers() {
 	if d.ms != nil {
 		d.mux.Handle(wire.TypeMapRegister, d.ms.HandleMapRegister)
 		d.mux.Handle(wire.TypeMapNotifyAck, d.ms.HandleMapNotifyAck)
+		d.mux.Handle(wire.TypeInfo, d.ms.HandleInfoRequest)
 	}
 	switch {
 	case d.mr != nil:
@@ -506,6 +507,10 @@ func unhandled(t wire.MessageType, m wire.Message) control.DropReason {
 	switch t {
 	case wire.TypeMapRegister, wire.TypeMapNotifyAck:
 		return control.DropNoMapServer
+	case wire.TypeInfo:
+		if i, ok := m.(*wire.Info); ok && !i.Reply {
+			return control.DropNoMapServer
+		}
 	case wire.TypeECM:
 		return control.DropNoMappingRole
 	case wire.TypeMapRequest:

@@ -271,6 +271,7 @@ func msOptions(cfg *config.Config) mapserver.Options {
 		MaxSubscriptionsPerXTR: cfg.MapServer.MaxSubscriptionsPerXTR,
 		UnregisteredTTL:        minutes(mrUnregisteredTTL(cfg)),
 		LISPSECKeys:            lispSecKeys(cfg),
+		RTRs:                   cfg.MapServer.RTRs,
 	}
 }
 

@@ -11,6 +11,8 @@ type counters struct {
 	subExpired, duplicate, xtrEvicted, stateSaveFailed                       *stats.Counter
 	subRejected                                                              [numSubReject]*stats.Counter
 	subDropped                                                               [numSubDrop]*stats.Counter
+	infoReplies                                                              *stats.Counter
+	infoRejected                                                             [numInfoReject]*stats.Counter
 }
 
 func newCounters(r *stats.Registry) counters {
@@ -48,6 +50,11 @@ func newCounters(r *stats.Registry) counters {
 		xtrEvicted: c("xtrs_forgotten", "xTRs forgotten (replay state, pub/sub association) by reason.",
 			[2]string{"reason", "site-limit"}),
 		stateSaveFailed: c("state_save_failures", "Failed writes of the replay state to the state directory."),
+	}
+	c0.infoReplies = c("info_replies", "Info-Replies sent to xTRs discovering NAT (draft-ietf-lisp-nat-traversal).")
+	for i := range c0.infoRejected {
+		c0.infoRejected[i] = c("info_requests_rejected", "Info-Requests left unanswered, by reason.",
+			[2]string{"reason", infoRejectLabels[i]})
 	}
 	for i := range c0.subRejected {
 		c0.subRejected[i] = c("subscriptions_rejected", "Pub/sub subscriptions refused, by reason.",

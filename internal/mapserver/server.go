@@ -46,6 +46,13 @@ type Options struct {
 	// Map-Requests (RFC 9303 §6.7). Nil: it ignores their authentication
 	// data and answers as if they were not protected.
 	LISPSECKeys lispsec.Keys
+
+	// RTRs are the Re-encapsulating Tunnel Routers offered in Info-Replies
+	// to xTRs behind NAT whose site names none (info.go).
+	RTRs []netip.Addr
+	// InfoTTL is the Info-Reply's TTL in minutes: how long an xTR keeps
+	// the RTR list. Default 1440 (a day, as RFC 9301 registrations).
+	InfoTTL uint32
 }
 
 func (o *Options) defaults() {
@@ -66,6 +73,9 @@ func (o *Options) defaults() {
 	}
 	if o.NotifyRetransmit == 0 {
 		o.NotifyRetransmit = 3 * time.Second
+	}
+	if o.InfoTTL == 0 {
+		o.InfoTTL = 1440
 	}
 	if o.UnregisteredTTL == 0 {
 		o.UnregisteredTTL = 1
@@ -302,6 +312,7 @@ func (s *Server) reloadLocked(sites []Site, changed map[string]bool) {
 // nonce rule. The description is only for people.
 func authorityChanged(old, new Site) bool {
 	old.Description, new.Description = "", ""
+	old.RTRs, new.RTRs = nil, nil // offered to xTRs, authorises nothing
 	return !reflect.DeepEqual(old, new)
 }
 

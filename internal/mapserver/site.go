@@ -40,6 +40,9 @@ type Site struct {
 	// ones instead (replay.go).
 	LegacyNonces bool
 	AllowedRLOCs []netip.Prefix // empty: any
+	// RTRs, when not empty, are offered in Info-Replies to this site's
+	// xTRs instead of Options.RTRs (draft-ietf-lisp-nat-traversal §5.2).
+	RTRs []netip.Addr
 }
 
 // site is a Site with its run-time counters.
