@@ -146,7 +146,7 @@ func up(ctx context.Context, t *Topology, test bool) (l *Lab, err error) {
 	if err := ensureNetnsDir(); err != nil {
 		return l, err
 	}
-	steps := []func(context.Context) error{l.createNodes, l.createLinks, l.applySysctls, l.addAddrs, l.createLayer2, l.applyRoutes}
+	steps := []func(context.Context) error{l.createNodes, l.createLinks, l.applySysctls, l.addAddrs, l.createLayer2, l.applyRoutes, l.applyNAT}
 	for _, step := range steps {
 		if err := ctx.Err(); err != nil {
 			return l, err

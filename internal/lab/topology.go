@@ -70,6 +70,8 @@ type Node struct {
 	// Bridges make the node a switch between some of its link ends and
 	// VXLANs.
 	Bridges []Bridge
+	// NAT, when set, makes the node a NAT box (nat.go).
+	NAT *NAT `json:",omitempty"`
 }
 
 // Bridge is a Linux bridge inside a node. It carries no address: it is a
@@ -325,6 +327,7 @@ func (t *Topology) Validate() error {
 		}
 		v.aliases(p, t, n, nodeIdx, aliasOwner)
 		v.layer2(p, n, ifaces[n.Name])
+		checkNAT(v, p, n, ifaces[n.Name])
 		seen := map[string]bool{}
 		for j, r := range n.Routes {
 			rp := fmt.Sprintf("%s.routes[%d]", p, j)
@@ -660,6 +663,10 @@ func (t *Topology) clone() *Topology {
 		n.Aliases = maps.Clone(n.Aliases)
 		n.VXLANs = slices.Clone(n.VXLANs)
 		n.Bridges = slices.Clone(n.Bridges)
+		if n.NAT != nil {
+			nat := *n.NAT
+			n.NAT = &nat
+		}
 		for j := range n.Bridges {
 			b := &n.Bridges[j]
 			b.Ports, b.NoLearning = slices.Clone(b.Ports), slices.Clone(b.NoLearning)

@@ -274,6 +274,17 @@ func (p *tparser) node(n *yaml.Node, path string, nd *Node) {
 		"aliases":   p.aliases(nd),
 		"vxlans":    list(p, &nd.VXLANs, "vxlans", p.vxlan),
 		"bridges":   list(p, &nd.Bridges, "bridges", p.bridge),
+		"nat": func(v *yaml.Node, path string) {
+			if v = p.w.Resolve(v); isNull(v) {
+				return
+			}
+			nd.NAT = &NAT{}
+			p.mapping(v, path, "nat", map[string]func(*yaml.Node, string){
+				"outside":     p.str(&nd.NAT.Outside, "nat outside"),
+				"symmetric":   p.boolean(&nd.NAT.Symmetric, "nat symmetric"),
+				"udp-timeout": p.integer(&nd.NAT.UDPTimeout, "nat udp-timeout"),
+			})
+		},
 		"lispd": func(v *yaml.Node, _ string) {
 			v = p.w.Resolve(v)
 			if isNull(v) {
