@@ -101,6 +101,7 @@ func changedKeys(old, new *Config) []string {
 		k.add("xtr.map-resolvers", o.MapResolvers, n.MapResolvers)
 		k.add("xtr.map-servers", o.MapServers, n.MapServers)
 		k.add("xtr.register-interval", o.RegisterInterval, n.RegisterInterval)
+		k.add("xtr.nat-traversal", o.NATTraversal, n.NATTraversal)
 		k.add("xtr.database", o.Database, n.Database)
 		k.add("xtr.petrs", o.PETRs, n.PETRs)
 		k.add("xtr.rloc-probing.interval", o.RLOCProbing.Interval, n.RLOCProbing.Interval)

@@ -220,7 +220,10 @@ type XTR struct {
 	RLOCProbing      RLOCProbing
 	MapCache         MapCache
 	Subscribe        bool // RFC 9437 publish/subscribe
-	DynamicEIDs      []DynamicEID
+	// NATTraversal: NAT discovery toward the Map-Servers
+	// (draft-ietf-lisp-nat-traversal).
+	NATTraversal NATTraversal
+	DynamicEIDs  []DynamicEID
 	// HasXTRID says whether XTRID was configured; without one the daemon
 	// picks its own.
 	HasXTRID bool
@@ -310,6 +313,17 @@ type Locator struct {
 	MPriority uint8
 	MWeight   uint8
 }
+
+// NATTraversal configures an ETR's NAT discovery: an Info-Request to each
+// Map-Server from each local RLOC at start, when the RLOCs change, and
+// every InfoInterval.
+type NATTraversal struct {
+	Enabled      bool
+	InfoInterval time.Duration
+}
+
+// DefaultInfoInterval is how often an ETR repeats its NAT discovery.
+const DefaultInfoInterval = time.Minute
 
 // RLOCProbing configures RLOC-probing (RFC 9301 §7.1).
 type RLOCProbing struct {

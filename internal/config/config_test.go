@@ -130,10 +130,11 @@ func TestFull(t *testing.T) {
 					{Address: addr("2001:db8:ff::12"), Priority: 1, Weight: 100, MPriority: 255},
 				}},
 			},
-			PETRs:       addrs("192.0.2.100"),
-			RLOCProbing: RLOCProbing{Interval: 0},
-			MapCache:    MapCache{MaxEntries: 5000},
-			Subscribe:   true,
+			PETRs:        addrs("192.0.2.100"),
+			RLOCProbing:  RLOCProbing{Interval: 0},
+			NATTraversal: NATTraversal{Enabled: true, InfoInterval: 2 * time.Minute},
+			MapCache:     MapCache{MaxEntries: 5000},
+			Subscribe:    true,
 			DynamicEIDs: []DynamicEID{
 				{Name: "roaming", EID: eid(0, "203.0.113.128/25"), Interface: "eid0", Mode: ModeAcrossSubnet, Timeout: DefaultDynamicEIDTimeout, MaxHosts: DefaultDynamicEIDMaxHosts},
 				{Name: "stretched", EID: eid(0, "198.51.100.128/25"), Interface: "eid1", Mode: ModeExtendedSubnet,
@@ -203,9 +204,9 @@ func TestInterfacesExample(t *testing.T) {
 				{Address: addr("192.0.2.13"), Priority: 1, Weight: 50, MPriority: 255},
 			}}},
 			PETRs:       addrs("192.0.2.100"),
-			RLOCProbing: RLOCProbing{Interval: 10 * time.Second},
-			MapCache:    MapCache{MaxEntries: 1000000},
-			Subscribe:   true,
+			RLOCProbing: RLOCProbing{Interval: 10 * time.Second}, NATTraversal: NATTraversal{InfoInterval: DefaultInfoInterval},
+			MapCache:  MapCache{MaxEntries: 1000000},
+			Subscribe: true,
 			DynamicEIDs: []DynamicEID{{Name: "roaming", EID: eid(0, "203.0.113.128/25"), Interface: "eid0", Mode: ModeAcrossSubnet,
 				Timeout: DefaultDynamicEIDTimeout, MaxHosts: DefaultDynamicEIDMaxHosts}},
 		},
@@ -266,8 +267,8 @@ xtr:
 			Database: []DatabaseEntry{{EID: eid(0, "10.0.0.0/8"), Locators: []Locator{
 				{Address: addr("192.0.2.2"), Priority: 1, Weight: 100, MPriority: 255, MWeight: 0},
 			}}},
-			RLOCProbing: RLOCProbing{Interval: 10 * time.Second},
-			MapCache:    MapCache{MaxEntries: 1000000},
+			RLOCProbing: RLOCProbing{Interval: 10 * time.Second}, NATTraversal: NATTraversal{InfoInterval: DefaultInfoInterval},
+			MapCache: MapCache{MaxEntries: 1000000},
 		}}},
 		{"etr with only dynamic EIDs", `
 xtr:
@@ -285,8 +286,8 @@ xtr:
 				{Name: "big", EID: eid(0, "10.2.0.0/16"), Interface: "eth0", Mode: ModeAcrossSubnet,
 					Locators: []Locator{{Address: netip.MustParseAddr("192.0.2.7"), Priority: 1, Weight: 100, MPriority: 255}},
 					Timeout:  DefaultDynamicEIDTimeout, MaxHosts: 20000}},
-			RLOCProbing: RLOCProbing{Interval: 10 * time.Second},
-			MapCache:    MapCache{MaxEntries: 1000000},
+			RLOCProbing: RLOCProbing{Interval: 10 * time.Second}, NATTraversal: NATTraversal{InfoInterval: DefaultInfoInterval},
+			MapCache: MapCache{MaxEntries: 1000000},
 		}}},
 		{"site defaults", `
 map-server:

@@ -95,6 +95,7 @@ func (p *parser) xtr(n *yaml.Node, path string) *XTR {
 		RLOCProbing:      RLOCProbing{Interval: DefaultRLOCProbeInterval},
 		MapCache:         MapCache{MaxEntries: DefaultMapCacheMaxEntries},
 		LISPSEC:          DefaultLISPSEC,
+		NATTraversal:     NATTraversal{InfoInterval: DefaultInfoInterval},
 	}
 	var dynRefs []entryRef // where each dynamic EID's interface was written
 	seen := p.fields(n, path, map[string]setter{
@@ -107,6 +108,12 @@ func (p *parser) xtr(n *yaml.Node, path string) *XTR {
 		"register-interval": p.positiveDurationTo(&x.RegisterInterval),
 		"database":          func(v *yaml.Node, at string) { x.Database = p.database(v, at) },
 		"petrs":             p.addrsTo(&x.PETRs, unicastAddr),
+		"nat-traversal": func(v *yaml.Node, at string) {
+			p.fields(v, at, map[string]setter{
+				"enabled":       p.boolTo(&x.NATTraversal.Enabled),
+				"info-interval": p.positiveDurationTo(&x.NATTraversal.InfoInterval),
+			})
+		},
 		"rloc-probing": func(v *yaml.Node, at string) {
 			p.fields(v, at, map[string]setter{"interval": p.durationTo(&x.RLOCProbing.Interval)})
 		},

@@ -444,7 +444,6 @@ func (d *Daemon) handlers() {
 	if d.ms != nil {
 		d.mux.Handle(wire.TypeMapRegister, d.ms.HandleMapRegister)
 		d.mux.Handle(wire.TypeMapNotifyAck, d.ms.HandleMapNotifyAck)
-		d.mux.Handle(wire.TypeInfo, d.ms.HandleInfoRequest)
 	}
 	switch {
 	case d.mr != nil:
@@ -457,6 +456,26 @@ func (d *Daemon) handlers() {
 		d.mux.Handle(wire.TypeMapReply, d.xtr.HandleMapReply)
 		d.mux.Handle(wire.TypeMapNotify, d.xtr.HandleMapNotify)
 	}
+	if d.ms != nil || d.xtr != nil {
+		d.mux.Handle(wire.TypeInfo, d.handleInfo)
+	}
+}
+
+// handleInfo gives Info-Requests to the Map-Server and Info-Replies to the
+// xTR's NAT discovery (draft-ietf-lisp-nat-traversal); one type, two roles.
+func (d *Daemon) handleInfo(r *control.Request, out control.Sender) control.DropReason {
+	i, ok := r.Msg.(*wire.Info)
+	switch {
+	case !ok:
+		return control.DropUnexpectedType
+	case !i.Reply && d.ms != nil:
+		return d.ms.HandleInfoRequest(r, out)
+	case i.Reply && d.xtr != nil:
+		return d.xtr.HandleInfoReply(r, out)
+	case !i.Reply:
+		return control.DropNoMapServer
+	}
+	return control.DropUnexpectedType
 }
 
 // dispatch hands r (decoded) to the handler of its type. What stays here
@@ -511,6 +530,7 @@ func unhandled(t wire.MessageType, m wire.Message) control.DropReason {
 		if i, ok := m.(*wire.Info); ok && !i.Reply {
 			return control.DropNoMapServer
 		}
+		return control.DropUnexpectedType
 	case wire.TypeECM:
 		return control.DropNoMappingRole
 	case wire.TypeMapRequest:

@@ -1,11 +1,14 @@
 package daemon
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/lispd/lispd/internal/lisptest"
+	"github.com/lispd/lispd/internal/xtr"
 	"github.com/lispd/lispd/wire"
 )
 
@@ -51,5 +54,41 @@ func TestInfoRequestOverUDP(t *testing.T) {
 	xtr.send(unsigned, addr)
 	if b := xtr.recv(300 * time.Millisecond); b != nil {
 		t.Fatalf("answered an unsigned Info-Request: %x", b)
+	}
+}
+
+// TestNATDiscoveryBetweenDaemons: an ETR with nat-traversal asks its
+// Map-Server over UDP and, on loopback where nothing translates, learns
+// that its RLOC is not behind a NAT, and the Map-Server's RTRs.
+func TestNATDiscoveryBetweenDaemons(t *testing.T) {
+	a := lisptest.LoopbackAddrs(t, 2, 4342)
+	msAddr, etrAddr := a[0], a[1]
+	startNode(t, fmt.Sprintf(`
+control: {addresses: [%s], port: 4342}
+map-server:
+  state-directory: %s
+  rtrs: [192.0.2.50]
+  sites:
+    - name: dc1
+      keys: [{key-id: 1, algorithm: hmac-sha-256-128, secret: dc1key}]
+      eid-prefixes: [{prefix: 198.51.100.0/24}]
+`, msAddr, t.TempDir()), nil)
+	etr := startNode(t, fmt.Sprintf(`
+control: {addresses: [%[2]s], port: 4342}
+xtr:
+  etr: true
+  nat-traversal: {enabled: true, info-interval: 1m}
+  map-servers: [{address: %[1]s, key-id: 1, algorithm: hmac-sha-256-128, secret: dc1key}]
+  database: [{eid-prefix: 198.51.100.0/24, locators: [{address: %[2]s}]}]
+`, msAddr, etrAddr), xtr.NopDataPlane{})
+	var st []xtr.NATStatus
+	lisptest.Eventually(t, 5*time.Second, func() bool {
+		st = etr.xtr.NAT()
+		return len(st) == 1 && !st[0].LastReply.IsZero()
+	}, "no Info-Reply taken by the ETR")
+	want := netip.AddrPortFrom(etrAddr, 4342)
+	if st[0].BehindNAT || st[0].Translated != want || st[0].LocalRLOC != etrAddr || len(st[0].RTRs) != 1 ||
+		st[0].RTRs[0] != netip.MustParseAddr("192.0.2.50") {
+		t.Errorf("discovery %+v: want not behind NAT, seen as %v, RTR 192.0.2.50", st[0], want)
 	}
 }

@@ -31,6 +31,8 @@ func xtrOptions(cfg *config.Config) (xtr.Options, error) {
 	o.PETRs = c.PETRs
 	o.SourceFor = sourceFor
 	o.RegisterInterval = c.RegisterInterval
+	o.NATTraversal, o.InfoInterval = c.NATTraversal.Enabled, c.NATTraversal.InfoInterval
+	o.ControlPort = cfg.Control.Port
 	o.ProbeInterval = c.RLOCProbing.Interval
 	o.MaxCacheEntries = c.MapCache.MaxEntries
 	o.Subscribe = c.Subscribe

@@ -113,11 +113,21 @@ type Options struct {
 	// register elsewhere (an unsolicited Map-Notify whose locators are not
 	// ours). It is called without the xTR's lock held.
 	OnMovedAway func(eid mapping.EID, to mapping.Mapping)
+	// NATTraversal turns on NAT discovery (nat.go): Info-Requests to each
+	// Map-Server from each local RLOC, every InfoInterval (default 1m).
+	NATTraversal bool
+	InfoInterval time.Duration
+	// ControlPort is the port our control messages leave from; a
+	// translated port that differs means a NAT too (0: not compared).
+	ControlPort uint16
 }
 
 func (o *Options) defaults() {
 	if o.RegisterInterval == 0 {
 		o.RegisterInterval = time.Minute
+	}
+	if o.InfoInterval == 0 {
+		o.InfoInterval = time.Minute
 	}
 	if o.RecordTTL == 0 {
 		o.RecordTTL = 1440
@@ -187,6 +197,9 @@ type Server struct {
 	// arrived are hosts added since the last acknowledged Map-Register:
 	// their SMRs wait for the Map-Server to hold the new registration.
 	arrived []mapping.EID
+
+	nat map[natKey]*natState // NAT discovery per (Map-Server, local RLOC), nat.go
+	nc  natCounters
 }
 
 type peerState struct {
@@ -248,6 +261,7 @@ func New(opts Options) *Server {
 	}
 	s.c = newCounters(opts.Stats)
 	s.sec = newSecCounters(opts.Stats)
+	s.nc = newNATCounters(opts.Stats)
 	s.moves = map[moveKey]moveSeen{}
 	s.nonce = uint64(opts.Now().UnixNano())
 	s.subFloor = s.nonce
@@ -324,6 +338,7 @@ func (s *Server) Tick() {
 	defer s.mu.Unlock()
 	now := s.opts.Now()
 	if s.opts.ETR {
+		s.natDueLocked(now)
 		s.registerDueLocked(now)
 	}
 	if s.opts.ITR {
