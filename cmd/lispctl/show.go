@@ -114,6 +114,7 @@ func newShowCmd(s streams) *cobra.Command {
 		showCmd(s, "status", "version, roles, addresses, uptime", noArgs, whole((*adminapi.Client).Status), printStatus),
 		showCmd(s, "database", "ETR: local EID prefixes, locators, registration state per Map-Server", noArgs,
 			whole((*adminapi.Client).Database), printDatabase),
+		showCmd(s, "nat", "xTR: NAT discovery per Map-Server and local RLOC: translated RLOC and port, RTRs", noArgs, whole((*adminapi.Client).NAT), printNAT),
 		showCmd(s, "rloc-probing", "xTR: probed remote RLOCs, state, RTT", noArgs, whole((*adminapi.Client).RLOCProbing), printRLOCProbing),
 		showCmd(s, "dynamic-eid", "xTR: dynamic-EID ranges, hosts detected here, hosts that moved away", noArgs,
 			whole((*adminapi.Client).DynamicEIDs), printDynamicEIDs),
@@ -199,6 +200,33 @@ func printDatabase(w io.Writer, d adminapi.Database) {
 			ln = ago(*m.LastNotify) + " ago"
 		}
 		fmt.Fprintf(tw, "%s\t%d/%s\t%s\t%s\t%s\t%d/%d\n", m.Address, m.KeyID, m.Algorithm, m.State, lr, ln, m.Registers, m.Notifies)
+	}
+	tw.Flush()
+}
+
+func printNAT(w io.Writer, ns []adminapi.NATDiscovery) {
+	if len(ns) == 0 {
+		fmt.Fprintln(w, "no NAT discovery (xtr.nat-traversal off, or no Map-Server of a local RLOC's family)")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "Map-Server\tLocal RLOC\tState\tTranslated\tRTRs\tLast Reply\tRequests/Replies")
+	for _, n := range ns {
+		tr, lr, rtrs := "-", "never", "-"
+		if n.Translated != nil {
+			tr = n.Translated.String()
+		}
+		if n.LastReply != nil {
+			lr = ago(*n.LastReply) + " ago"
+		}
+		if len(n.RTRs) > 0 {
+			s := make([]string, len(n.RTRs))
+			for i, a := range n.RTRs {
+				s[i] = a.String()
+			}
+			rtrs = strings.Join(s, ",")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\n", n.MapServer, n.LocalRLOC, n.State, tr, rtrs, lr, n.Requests, n.Replies)
 	}
 	tw.Flush()
 }

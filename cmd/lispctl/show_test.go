@@ -29,6 +29,7 @@ func startDaemons(t *testing.T) (msSock, xtrSock string) {
 admin: {socket: %s}
 control: {addresses: [127.0.2.1], port: 4342}
 map-server:
+  rtrs: [192.0.2.50]
   sites:
     - name: dc1
       keys: [{key-id: 1, algorithm: hmac-sha-256-128, secret: k}]
@@ -46,6 +47,7 @@ xtr:
   itr: true
   map-resolvers: [127.0.2.1]
   map-servers: [{address: 127.0.2.1, key-id: 1, algorithm: hmac-sha-256-128, secret: k, proxy-reply: true}]
+  nat-traversal: {enabled: true}
   database:
     - eid-prefix: 198.51.100.0/24
       locators: [{address: 127.0.2.12, priority: 1, weight: 100}]
@@ -105,6 +107,16 @@ func TestShowCommandsAgainstDaemons(t *testing.T) {
 	var mc []adminapi.MapCacheEntry
 	if err := json.Unmarshal([]byte(r.stdout), &mc); err != nil || len(mc) != 1 || mc[0].Locators[0].Priority != 1 {
 		t.Errorf("show map-cache EID --json: %v\n%s", err, r.stdout)
+	}
+	// NAT discovery: on loopback nothing translates; the RTR is the Map-Server's.
+	lisptest.Eventually(t, 5*time.Second, func() bool {
+		r = lispctl(t, "--socket", xtrSock, "show", "nat")
+		return strings.Contains(r.stdout, "no-nat")
+	}, "show nat never showed a reply")
+	for _, want := range []string{"127.0.2.1", "127.0.2.12:4342", "192.0.2.50", "1/1"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("show nat lacks %q:\n%s", want, r.stdout)
+		}
 	}
 	r = lispctl(t, "--socket", xtrSock, "show", "database")
 	if !strings.Contains(r.stdout, "registered") {

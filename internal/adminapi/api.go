@@ -27,6 +27,7 @@ const (
 	PathMapCache      = "/v1/map-cache"
 	PathDatabase      = "/v1/database"
 	PathRLOCProbing   = "/v1/rloc-probing"
+	PathNAT           = "/v1/nat"
 	PathDynamicEID    = "/v1/dynamic-eid"
 	PathClearMapCache = "/v1/clear-map-cache"
 	PathReload        = "/v1/reload"

@@ -65,6 +65,10 @@ func TestJSONContract(t *testing.T) {
 			`{"database":[{"instance-id":0,"eid-prefix":"2001:db8:a::/48","locators":null}],"map-servers":[{"address":"198.51.100.1",` +
 				`"key-id":1,"algorithm":"hmac-sha-256-128","proxy-reply":false,"want-map-notify":false,"last-register":"2026-01-02T03:04:05Z",` +
 				`"registers":0,"map-notifies":0,"state":"registered"}],"xtr-id":"00","site-id":3}`},
+		{NATDiscovery{MapServer: netip.MustParseAddr("192.0.2.1"), LocalRLOC: netip.MustParseAddr("198.18.1.2"), State: "behind-nat",
+			Translated: new(netip.MustParseAddrPort("203.0.113.7:61000")), RTRs: []netip.Addr{netip.MustParseAddr("192.0.2.50")}, LastReply: &at, Requests: 2, Replies: 1},
+			`{"map-server":"192.0.2.1","local-rloc":"198.18.1.2","state":"behind-nat","translated":"203.0.113.7:61000",` +
+				`"rtrs":["192.0.2.50"],"last-reply":"2026-01-02T03:04:05Z","info-requests":2,"info-replies":1}`},
 		{ProbedRLOC{Address: netip.MustParseAddr("198.18.3.2"), State: "down", Missed: 3},
 			`{"address":"198.18.3.2","state":"down","rtt-ms":0,"probes":0,"replies":0,"missed":3}`},
 		{Site{Name: "dc1", EIDPrefixes: []string{"203.0.113.0/24 (accept-more-specifics)"}, Registrations: []Registration{{

@@ -78,6 +78,11 @@ func (c *Client) Database(ctx context.Context) (Database, error) {
 	return call[Database](ctx, c, http.MethodGet, PathDatabase, nil)
 }
 
+// NAT returns the ETR's NAT discoveries.
+func (c *Client) NAT(ctx context.Context) ([]NATDiscovery, error) {
+	return call[[]NATDiscovery](ctx, c, http.MethodGet, PathNAT, nil)
+}
+
 // RLOCProbing returns the probed remote locators.
 func (c *Client) RLOCProbing(ctx context.Context) ([]ProbedRLOC, error) {
 	return call[[]ProbedRLOC](ctx, c, http.MethodGet, PathRLOCProbing, nil)

@@ -117,6 +117,21 @@ type ProbedRLOC struct {
 	Missed    int        `json:"missed"`
 }
 
+// NATDiscovery is what an ETR learned about NAT on the path from one of its
+// local RLOCs to one Map-Server (PathNAT; draft-ietf-lisp-nat-traversal).
+type NATDiscovery struct {
+	MapServer netip.Addr `json:"map-server"`
+	LocalRLOC netip.Addr `json:"local-rloc"`
+	// State is "discovering" (no Info-Reply yet), "behind-nat" or "no-nat".
+	State string `json:"state"`
+	// Translated is the RLOC and port the Map-Server saw; absent before a reply.
+	Translated *netip.AddrPort `json:"translated,omitempty"`
+	RTRs       []netip.Addr    `json:"rtrs"`
+	LastReply  *time.Time      `json:"last-reply,omitempty"`
+	Requests   uint64          `json:"info-requests"`
+	Replies    uint64          `json:"info-replies"`
+}
+
 // Site is a Map-Server site with its registrations (PathSite).
 type Site struct {
 	Name         string     `json:"name"`

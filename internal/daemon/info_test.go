@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/lisptest"
 	"github.com/lispd/lispd/internal/xtr"
 	"github.com/lispd/lispd/wire"
@@ -81,13 +82,13 @@ xtr:
   map-servers: [{address: %[1]s, key-id: 1, algorithm: hmac-sha-256-128, secret: dc1key}]
   database: [{eid-prefix: 198.51.100.0/24, locators: [{address: %[2]s}]}]
 `, msAddr, etrAddr), xtr.NopDataPlane{})
-	var st []xtr.NATStatus
+	var st []adminapi.NATDiscovery
 	lisptest.Eventually(t, 5*time.Second, func() bool {
 		st = etr.xtr.NAT()
-		return len(st) == 1 && !st[0].LastReply.IsZero()
+		return len(st) == 1 && st[0].LastReply != nil
 	}, "no Info-Reply taken by the ETR")
 	want := netip.AddrPortFrom(etrAddr, 4342)
-	if st[0].BehindNAT || st[0].Translated != want || st[0].LocalRLOC != etrAddr || len(st[0].RTRs) != 1 ||
+	if st[0].State != "no-nat" || *st[0].Translated != want || st[0].LocalRLOC != etrAddr || len(st[0].RTRs) != 1 ||
 		st[0].RTRs[0] != netip.MustParseAddr("192.0.2.50") {
 		t.Errorf("discovery %+v: want not behind NAT, seen as %v, RTR 192.0.2.50", st[0], want)
 	}

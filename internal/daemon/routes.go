@@ -81,6 +81,9 @@ func (d *Daemon) routes() {
 	xtrRoute(http.MethodGet, adminapi.PathDatabase, func(x *xtr.Server, _ *http.Request) (any, error) {
 		return x.DatabaseView(), nil
 	})
+	xtrRoute(http.MethodGet, adminapi.PathNAT, func(x *xtr.Server, _ *http.Request) (any, error) {
+		return x.NAT(), nil
+	})
 	xtrRoute(http.MethodGet, adminapi.PathRLOCProbing, func(x *xtr.Server, _ *http.Request) (any, error) {
 		return x.RLOCProbing(), nil
 	})

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/control"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/internal/stats"
@@ -42,19 +43,6 @@ type natState struct {
 	behind   bool
 	requests uint64
 	replies  uint64
-}
-
-// NATStatus is the view of one discovery (lispctl show nat).
-type NATStatus struct {
-	MapServer   netip.Addr
-	LocalRLOC   netip.Addr
-	BehindNAT   bool
-	Translated  netip.AddrPort // as the Map-Server saw us; invalid before a reply
-	RTRs        []netip.Addr
-	LastReply   time.Time
-	Requests    uint64
-	Replies     uint64
-	Discovering bool // a request is outstanding
 }
 
 type natCounters struct {
@@ -218,16 +206,26 @@ func (s *Server) infoDrop(reason string) control.DropReason {
 }
 
 // NAT returns the NAT discoveries, by Map-Server and local RLOC.
-func (s *Server) NAT() []NATStatus {
+func (s *Server) NAT() []adminapi.NATDiscovery {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]NATStatus, 0, len(s.nat))
+	out := make([]adminapi.NATDiscovery, 0, len(s.nat))
 	for k, st := range s.nat {
-		out = append(out, NATStatus{MapServer: k.ms, LocalRLOC: k.rloc, BehindNAT: st.behind, Translated: st.global,
-			RTRs: slices.Clone(st.rtrs), LastReply: st.replied, Requests: st.requests, Replies: st.replies,
-			Discovering: st.nonce != 0})
+		d := adminapi.NATDiscovery{MapServer: k.ms, LocalRLOC: k.rloc, State: "discovering", RTRs: slices.Clone(st.rtrs),
+			Requests: st.requests, Replies: st.replies}
+		if d.RTRs == nil {
+			d.RTRs = []netip.Addr{}
+		}
+		if !st.replied.IsZero() {
+			g := st.global // a copy: the view leaves the lock
+			d.State, d.Translated, d.LastReply = "no-nat", &g, tp(st.replied)
+			if st.behind {
+				d.State = "behind-nat"
+			}
+		}
+		out = append(out, d)
 	}
-	slices.SortFunc(out, func(a, b NATStatus) int {
+	slices.SortFunc(out, func(a, b adminapi.NATDiscovery) int {
 		if c := a.MapServer.Compare(b.MapServer); c != 0 {
 			return c
 		}

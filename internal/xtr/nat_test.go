@@ -85,7 +85,7 @@ func TestNATDiscovery(t *testing.T) {
 	// Replies that must not count: a wrong key, from elsewhere, an unknown nonce.
 	deliver(t, s, answer(t, reqs[0], natGlobal, []byte("forged")), natMS)
 	deliver(t, s, answer(t, reqs[0], natGlobal, natKeyB), natRTR)
-	if st := s.NAT(); len(st) != 1 || !st[0].Discovering || st[0].BehindNAT {
+	if st := s.NAT(); len(st) != 1 || st[0].State != "discovering" || st[0].Translated != nil {
 		t.Fatalf("after bad replies: %+v", st)
 	}
 	for reason, want := range map[string]uint64{"bad-auth": 1, "not-from-map-server": 1} {
@@ -102,7 +102,7 @@ func TestNATDiscovery(t *testing.T) {
 	}
 	deliver(t, s, answer(t, reqs[0], natGlobal, natKeyB), natMS)
 	st := s.NAT()
-	if len(st) != 1 || !st[0].BehindNAT || st[0].Translated != natGlobal || len(st[0].RTRs) != 1 || st[0].RTRs[0] != natRTR || st[0].Discovering {
+	if len(st) != 1 || st[0].State != "behind-nat" || *st[0].Translated != natGlobal || len(st[0].RTRs) != 1 || st[0].RTRs[0] != natRTR {
 		t.Fatalf("after the reply: %+v", st)
 	}
 	if deliver(t, s, answer(t, reqs[0], natGlobal, natKeyB), natMS); lisptest.Counter(t, reg, "etr.info_replies_dropped{reason=unknown-nonce}") != 1 {
@@ -122,7 +122,7 @@ func TestNATDiscovery(t *testing.T) {
 	}
 	// The reply says we are no longer translated: the NAT is gone.
 	deliver(t, s, answer(t, reqs[0], netip.AddrPortFrom(natLocal, 4342), natKeyB), natMS)
-	if st := s.NAT(); st[0].BehindNAT {
+	if st := s.NAT(); st[0].State != "no-nat" {
 		t.Errorf("still behind NAT: %+v", st)
 	}
 	if got := lisptest.Counter(t, reg, "etr.nat_changes"); got != 2 {
