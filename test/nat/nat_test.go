@@ -16,6 +16,7 @@ import (
 	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/lab"
 	"github.com/lispd/lispd/internal/poll"
+	"github.com/vishvananda/netlink"
 )
 
 // lispdBin is the lispd binary built once for all tests.
@@ -24,11 +25,12 @@ var lispdBin string
 func TestMain(m *testing.M) { os.Exit(lab.MainWithLispd(m, os.Geteuid() == 0, &lispdBin)) }
 
 const (
-	msAddr      = "192.0.2.1"
-	natOutside  = "192.0.2.254"
-	xtrPrivate  = "198.18.1.2"
-	rtrOffered  = "192.0.2.50"
-	natInterval = 2 * time.Second // the xTR's info-interval: how soon it notices a NAT reboot
+	msAddr        = "192.0.2.1"
+	natOutside    = "192.0.2.254"
+	xtrPrivate    = "198.18.1.2"
+	rtrOffered    = "192.0.2.50"
+	natRenumbered = "192.0.2.253"
+	natInterval   = 2 * time.Second // the xTR's info-interval: how soon it notices a NAT reboot
 )
 
 // natTopology: an xTR on a private link behind a NAT node whose outside
@@ -72,7 +74,9 @@ func natView(p *lab.LispdProc) []adminapi.NATDiscovery {
 // behind a symmetric NAT learns from its Map-Server that it is translated,
 // to which address and port, and the RTR offered; it registers through
 // the NAT; after the NAT reboots (mappings flushed) the discovery works
-// again within one info-interval and reports the new translation.
+// again within one info-interval and reports the new translation; after
+// the NAT's public address changes the new one is discovered within one
+// info-interval and the site registers from it.
 func TestDiscoveryThroughNAT(t *testing.T) {
 	lab.RequireRoot(t)
 	if _, err := exec.LookPath("nft"); err != nil {
@@ -82,7 +86,7 @@ func TestDiscoveryThroughNAT(t *testing.T) {
 		name := map[bool]string{false: "endpoint-independent", true: "symmetric"}[symmetric]
 		t.Run(name, func(t *testing.T) {
 			l := lab.NewTest(t, natTopology(symmetric))
-			startLispd(t, l, "ms", fmt.Sprintf(`control: {addresses: [%s], port: 4342}
+			msProc := startLispd(t, l, "ms", fmt.Sprintf(`control: {addresses: [%s], port: 4342}
 map-server:
   rtrs: [%s]
   sites:
@@ -144,6 +148,64 @@ xtr:
 			if v[0].State != "behind-nat" {
 				t.Errorf("after the reboot: %+v", v[0])
 			}
+
+			// The NAT's public address changes (a new DHCP lease): the next
+			// discovery reports the new one, and the site registers from it.
+			renumbered := time.Now()
+			if err := renumber(l, "nat", "eth1", natOutside+"/24", natRenumbered+"/24"); err != nil {
+				t.Fatal(err)
+			}
+			if err := poll.Until(ctx, 3*natInterval+time.Second, 20*time.Millisecond, func() bool {
+				v = natView(x)
+				return len(v) == 1 && v[0].Translated != nil && v[0].Translated.Addr() == netip.MustParseAddr(natRenumbered)
+			}); err != nil {
+				t.Fatalf("the new public address was not discovered: %+v", v)
+			}
+			t.Logf("%s NAT renumbered to %s: discovered after %v", name, natRenumbered, time.Since(renumbered).Round(10*time.Millisecond))
+			if err := poll.Until(ctx, 5*time.Second, 50*time.Millisecond, func() bool {
+				return registeredFrom(msProc, natRenumbered)
+			}); err != nil {
+				t.Errorf("the Map-Server never saw a Map-Register from %s", natRenumbered)
+			}
 		})
 	}
+}
+
+// renumber replaces address from with to on a node's interface.
+func renumber(l *lab.Lab, node, ifname, from, to string) error {
+	return l.Do(node, func() error {
+		link, err := netlink.LinkByName(ifname)
+		if err != nil {
+			return err
+		}
+		add, _ := netlink.ParseAddr(to)
+		del, _ := netlink.ParseAddr(from)
+		// The old one first: deleting a primary address takes its
+		// subnet's secondaries with it.
+		if err := netlink.AddrDel(link, del); err != nil {
+			return err
+		}
+		return netlink.AddrAdd(link, add)
+	})
+}
+
+// registeredFrom tells whether the Map-Server's last Map-Register for the
+// branch site came from addr.
+func registeredFrom(ms *lab.LispdProc, addr string) bool {
+	sites, err := adminapi.Query(context.Background(), ms.Socket, time.Second, func(c *adminapi.Client, ctx context.Context) ([]adminapi.Site, error) {
+		return c.Sites(ctx, "")
+	})
+	if err != nil {
+		return false
+	}
+	for _, st := range sites {
+		for _, r := range st.Registrations {
+			for _, by := range r.RegisteredBy {
+				if by.Source.Addr() == netip.MustParseAddr(addr) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
