@@ -490,6 +490,14 @@ func (d *Daemon) dispatch(r *control.Request, out control.Sender) control.DropRe
 		return control.DropDontMapReply
 	}
 	if ecm, ok := r.Msg.(*wire.ECM); ok {
+		if _, ok := ecm.Message.(*wire.MapRegister); ok && ecm.ForMS && d.ms != nil {
+			// An RTR relays the Map-Register of an xTR behind NAT
+			// (draft-ietf-lisp-nat-traversal §5.2).
+			if reason := checkInner(ecm); reason != control.Handled {
+				return reason
+			}
+			return d.ms.HandleRelayedRegister(r, out)
+		}
 		req, ok := ecm.Message.(*wire.MapRequest)
 		if !ok {
 			return control.DropECMNotMapRequest

@@ -93,3 +93,39 @@ xtr:
 		t.Errorf("discovery %+v: want not behind NAT, seen as %v, RTR 192.0.2.50", st[0], want)
 	}
 }
+
+// TestRelayedRegisterOverUDP: an RTR (here 127.0.0.1, listed in rtrs)
+// relays an xTR's Map-Register in an ECM with the N bit; lispd's
+// Map-Server registers it and answers the RTR with the Map-Notify in an
+// ECM with the R bit.
+func TestRelayedRegisterOverUDP(t *testing.T) {
+	_, addr, _ := start(t, strings.Replace(twoSites, "registration-timeout: 3m\n", "registration-timeout: 3m\n  rtrs: [127.0.0.1]\n", 1))
+	rtr := newPeer(t)
+	inner, err := wire.Decode(register(t, "198.51.100.0/24", 0, "127.0.0.1", []byte("s3cret"), 1, wire.AuthHMACSHA256, 1, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	xtrLocal := netip.MustParseAddr("198.18.1.2")
+	ecm := &wire.ECM{ForMS: true, IP: wire.InnerIP{Src: xtrLocal, Dst: addr.Addr(), TTL: 64}, SrcPort: 40001,
+		DstPort: wire.ControlPort, Message: inner}
+	b, err := ecm.Append(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rtr.send(b, addr)
+	got := rtr.recv(2 * time.Second)
+	if got == nil {
+		t.Fatal("no answer to the RTR")
+	}
+	m, err := wire.Decode(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, ok := m.(*wire.ECM)
+	if !ok || !e.ForETR || e.IP.Dst != xtrLocal || e.DstPort != 40001 {
+		t.Fatalf("got %v, want an ECM (R) carrying the Map-Notify to %v:40001", m, xtrLocal)
+	}
+	if n, ok := e.Message.(*wire.MapNotify); !ok || n.Nonce != 1 {
+		t.Errorf("inner %v, want the Map-Notify of nonce 1", e.Message)
+	}
+}

@@ -11,7 +11,7 @@ type counters struct {
 	subExpired, duplicate, xtrEvicted, stateSaveFailed                       *stats.Counter
 	subRejected                                                              [numSubReject]*stats.Counter
 	subDropped                                                               [numSubDrop]*stats.Counter
-	infoReplies                                                              *stats.Counter
+	infoReplies, relayed, notFromRTR                                         *stats.Counter
 	infoRejected                                                             [numInfoReject]*stats.Counter
 }
 
@@ -51,6 +51,8 @@ func newCounters(r *stats.Registry) counters {
 			[2]string{"reason", "site-limit"}),
 		stateSaveFailed: c("state_save_failures", "Failed writes of the replay state to the state directory."),
 	}
+	c0.relayed = c("registers_relayed", "Map-Registers of xTRs behind NAT relayed by an RTR (ECM with N), before their own checks.")
+	c0.notFromRTR = rej("not-from-rtr")
 	c0.infoReplies = c("info_replies", "Info-Replies sent to xTRs discovering NAT (draft-ietf-lisp-nat-traversal).")
 	for i := range c0.infoRejected {
 		c0.infoRejected[i] = c("info_requests_rejected", "Info-Requests left unanswered, by reason.",

@@ -1,0 +1,94 @@
+package mapserver
+
+import (
+	"net/netip"
+
+	"github.com/lispd/lispd/internal/control"
+	"github.com/lispd/lispd/wire"
+)
+
+// Map-Registers relayed by an RTR (draft-ietf-lisp-nat-traversal §5.2,
+// §5.3). An xTR behind a NAT sends its Map-Register in an ECM to an RTR,
+// which relays it to us in a new ECM with the N bit. The Map-Register is
+// the xTR's own, signed with its site key: it goes through every check
+// of a direct one (authentication, the replay checks, allowed RLOCs). The
+// relay itself is taken only from an RTR this Map-Server offers (its
+// rtrs or a site's), so nobody else can make us send Map-Notifies in ECMs.
+// The acknowledging Map-Notify goes back to the RTR in an ECM with the R
+// bit, its inner header from us to the xTR's local RLOC (the inner source
+// of the relayed Map-Register), for the RTR to pass on as a
+// Data-Map-Notify.
+//
+// Not done yet: unsolicited Map-Notifies and their retransmissions for such
+// a registration go to the xTR's local RLOC directly, not through the RTR;
+// the MS-RTR authentication data (S bit) is neither checked nor sent.
+
+// HandleRelayedRegister is the control.Handler of an ECM whose N bit says
+// an RTR relays the Map-Register inside.
+func (s *Server) HandleRelayedRegister(r *control.Request, out control.Sender) control.DropReason {
+	ecm, ok := r.Msg.(*wire.ECM)
+	if !ok || !ecm.ForMS {
+		return control.DropUnexpectedType
+	}
+	m, ok := ecm.Message.(*wire.MapRegister)
+	if !ok {
+		return control.DropUnexpectedType
+	}
+	rtr := r.Src.Addr().Unmap()
+	s.mu.Lock()
+	known := s.offersRTRLocked(rtr)
+	if known {
+		s.c.relayed.Inc()
+	} else {
+		s.c.notFromRTR.Inc()
+		s.authFailLog(rtr, "relayed Map-Register from an address that is none of our RTRs", nil)
+	}
+	s.mu.Unlock()
+	if !known {
+		return control.Handled
+	}
+	// The inner message as received: its authentication covers those bytes.
+	inner := r.Raw[len(r.Raw)-m.Len():]
+	xtr := netip.AddrPortFrom(ecm.IP.Src.Unmap(), ecm.SrcPort)
+	s.mapRegister(inner, m, xtr, r.Local.Addr(), &viaRTR{out: out, rtr: r.Src, log: s})
+	return control.Handled
+}
+
+// offersRTRLocked tells whether a is an RTR of this Map-Server or of one
+// of its sites.
+func (s *Server) offersRTRLocked(a netip.Addr) bool {
+	for _, r := range s.opts.RTRs {
+		if r == a {
+			return true
+		}
+	}
+	for _, st := range s.sites {
+		for _, r := range st.cfg.RTRs {
+			if r == a {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// viaRTR sends what the Map-Server answers a relayed Map-Register with to
+// the RTR, in an ECM with the R bit.
+type viaRTR struct {
+	out control.Sender
+	rtr netip.AddrPort
+	log *Server
+}
+
+func (v *viaRTR) Send(b []byte, src netip.Addr, to netip.AddrPort) {
+	m, err := wire.Decode(b)
+	if err == nil {
+		e := &wire.ECM{ForETR: true, IP: wire.InnerIP{Src: src.Unmap(), Dst: to.Addr().Unmap(), TTL: 64},
+			SrcPort: wire.ControlPort, DstPort: to.Port(), Message: m}
+		if b, err = e.Append(nil); err == nil {
+			v.out.Send(b, src, v.rtr)
+			return
+		}
+	}
+	v.log.log.Error("Map-Notify for an RTR not encapsulated", "rtr", v.rtr, "err", err)
+}
