@@ -42,6 +42,7 @@ control:
 map-server:
   state-directory: %[1]s/state
   lisp-sec-keys: [{key-id: 1, secret: itrkey}]
+  rtrs: [198.51.100.77]
   sites:
     - name: dc1
       keys: [{key-id: 1, algorithm: hmac-sha-256-128, secret: dc1key}]
@@ -481,10 +482,19 @@ func fuzzExamples(f testing.TB) []fuzzSeed {
 		Algorithm: wire.AuthHMACSHA256, Records: []wire.EIDRecord{rec("198.51.100.0", 24, "192.0.2.21")}}}, "dc1key"))
 	add(peer(0), 0, enc(&wire.MapReply{Nonce: 0x1234, Records: []wire.EIDRecord{rec("198.51.100.0", 24, "192.0.2.21")}}))
 	add(peer(0), 255, enc(&wire.MapReply{Nonce: 0x1234, Probe: true, Records: []wire.EIDRecord{rec("203.0.113.0", 24, "192.0.2.10")}}))
-	// What no role here takes: a Map-Referral, an Info-Request.
+	// What no role here takes: a Map-Referral.
 	add(peer(0), 0, enc(&wire.MapReferral{Nonce: 9, Records: []wire.EIDRecord{rec("198.51.100.0", 24, "192.0.2.21")}}))
+	// NAT traversal: an Info-Request the Map-Server answers (re-signed
+	// with dc1's key), and a Map-Register relayed by the RTR 198.51.100.77
+	// (peer 1) in an ECM with the N bit.
 	add(peer(0)|fuzzSign, 0, enc(&wire.Info{Nonce: 10, KeyID: 1, Algorithm: wire.AuthHMACSHA256, AuthData: make([]byte, 32),
 		TTL: 1, MaskLen: 32, EID: wire.AddrFromIP(ip("198.51.100.7"))}))
+	relayedInner, err := wire.Decode(signed(register(1, wire.AuthHMACSHA256, true, 1<<41, rec("198.51.100.0", 24, "198.51.100.77")), "dc1key"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	add(peer(1), 0, enc(&wire.ECM{ForMS: true, IP: wire.InnerIP{Src: ip("198.18.1.2"), Dst: ip("192.0.2.1"), TTL: 64},
+		SrcPort: 40001, DstPort: wire.ControlPort, Message: relayedInner}))
 	return out
 }
 
