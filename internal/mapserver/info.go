@@ -53,8 +53,12 @@ func (s *Server) HandleInfoRequest(r *control.Request, out control.Sender) contr
 		s.infoRejectLocked(infoNoSite, src, "Info-Request for an EID no site may register", eid)
 		return control.Handled
 	}
-	st, key, reason := s.authenticateInfoLocked(r.Raw, m, cands)
-	if reason != numInfoReject {
+	st, key, tried := s.verifyLocked(r.Raw, m.KeyID, m.Algorithm, cands)
+	if st == nil {
+		reason := infoUnknownKey
+		if tried {
+			reason = infoBadAuth
+		}
 		s.infoRejectLocked(reason, src, "Info-Request failed authentication", eid)
 		return control.Handled
 	}
@@ -71,30 +75,6 @@ func (s *Server) HandleInfoRequest(r *control.Request, out control.Sender) contr
 	out.Send(b, r.Local.Addr(), r.Src)
 	s.c.infoReplies.Inc()
 	return control.Handled
-}
-
-// authenticateInfoLocked returns the first of cands holding a key with the
-// request's key ID and algorithm that verifies it, else why not
-// (numInfoReject when it verified).
-func (s *Server) authenticateInfoLocked(raw []byte, m *wire.Info, cands []*site) (*site, Key, infoReject) {
-	tried := false
-	for _, st := range cands {
-		key, ok := st.key(m.KeyID)
-		if !ok || key.Alg != m.Algorithm {
-			continue
-		}
-		tried = true
-		if st.authenticator(key, s.opts.Auth).Verify(raw) == nil {
-			return st, key, numInfoReject
-		}
-	}
-	for _, st := range cands {
-		st.authFailures++
-	}
-	if tried {
-		return nil, Key{}, infoBadAuth
-	}
-	return nil, Key{}, infoUnknownKey
 }
 
 // infoReply builds the answer to m, which came from src (as translated by

@@ -136,19 +136,9 @@ func (s *Server) mapRegister(raw []byte, m *wire.MapRegister, src netip.AddrPort
 // does, every candidate counts an auth failure, and the message counts as
 // bad-auth if some key was tried, else unknown-key-id.
 func (s *Server) authenticateLocked(raw []byte, m *wire.MapRegister, cands []*site, src netip.Addr, eid mapping.EID) (*site, Key, bool) {
-	tried := false
-	for _, st := range cands {
-		key, ok := st.key(m.KeyID)
-		if !ok || key.Alg != m.Algorithm {
-			continue
-		}
-		tried = true
-		if st.authenticator(key, s.opts.Auth).Verify(raw) == nil {
-			return st, key, true
-		}
-	}
-	for _, st := range cands {
-		st.authFailures++
+	st, key, tried := s.verifyLocked(raw, m.KeyID, m.Algorithm, cands)
+	if st != nil {
+		return st, key, true
 	}
 	if tried {
 		s.c.badAuth.Inc()
@@ -164,6 +154,27 @@ func (s *Server) authenticateLocked(raw []byte, m *wire.MapRegister, cands []*si
 		}
 	}
 	return nil, Key{}, false
+}
+
+// verifyLocked returns the first of cands (config order) holding a key
+// with keyID and alg that verifies raw, a signed Map-Register or
+// Info-Request as received. When none does, every candidate counts an
+// auth failure, and tried says whether any key was tried at all.
+func (s *Server) verifyLocked(raw []byte, keyID uint8, alg wire.AuthAlg, cands []*site) (_ *site, _ Key, tried bool) {
+	for _, st := range cands {
+		key, ok := st.key(keyID)
+		if !ok || key.Alg != alg {
+			continue
+		}
+		tried = true
+		if st.authenticator(key, s.opts.Auth).Verify(raw) == nil {
+			return st, key, true
+		}
+	}
+	for _, st := range cands {
+		st.authFailures++
+	}
+	return nil, Key{}, tried
 }
 
 // sameETR tells whether two registrations come from the same xTR: by
