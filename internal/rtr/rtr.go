@@ -1,0 +1,282 @@
+// Package rtr is the control plane of a Re-encapsulating Tunnel Router
+// for xTRs behind NAT (draft-ietf-lisp-nat-traversal §5.3): it relays the
+// ECM'd Map-Registers of NATed xTRs to their Map-Server, keeps for each
+// xTR the address and port its NAT translated it to, and passes the
+// Map-Server's Map-Notify back through that NAT state as a Data-Map-Notify.
+//
+// An xTR is served only once its Map-Server has accepted the registration
+// (its Map-Notify, matched by xTR-ID and nonce): the RTR holds no site key,
+// the Map-Server's answer is what authenticates the xTR. Relayed messages
+// go only to the configured Map-Servers, and Map-Notifies are taken only
+// from them, so the RTR relays nothing for anyone else.
+//
+// Not built yet: the data plane (decapsulation from NATed xTRs,
+// re-encapsulation with a map-cache, forwarding through the translated
+// address and port), MS-RTR authentication data (S bit).
+package rtr
+
+import (
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/lispd/lispd/internal/control"
+	"github.com/lispd/lispd/internal/mapping"
+	"github.com/lispd/lispd/internal/stats"
+	"github.com/lispd/lispd/wire"
+)
+
+// dataMapNotifyIID is the Instance ID of a Data-Map-Notify's LISP header
+// (§5.3): what tells the xTR a control message rides in a data packet.
+const dataMapNotifyIID = 0xffffff
+
+// Options configure the RTR.
+type Options struct {
+	MapServers []netip.Addr // where relayed Map-Registers may go, whose Map-Notifies are taken
+	// RegistrationTimeout is how long an xTR stays served after its last
+	// accepted registration; default 3m (RFC 9301 §8.2's for Map-Servers).
+	RegistrationTimeout time.Duration
+	MaxXTRs             int // default 10000; past it new xTRs are refused
+	Now                 func() time.Time
+	Sender              control.Sender
+	Stats               *stats.Registry
+	Log                 *slog.Logger
+}
+
+// NATedXTR is one xTR behind NAT the RTR serves or is about to.
+type NATedXTR struct {
+	XTRID      [16]byte
+	SiteID     uint64
+	Private    netip.AddrPort // the xTR's own RLOC and port (inner source of its Map-Register)
+	Translated netip.AddrPort // as its NAT made it look to us: where we send to it
+	Local      netip.Addr     // our address it used
+	MapServer  netip.Addr
+	EIDs       []mapping.EID
+	Verified   bool // its Map-Server accepted the registration
+	LastReg    time.Time
+	Expires    time.Time // zero until verified
+	Registers  uint64
+	Notifies   uint64
+}
+
+type xtrState struct {
+	NATedXTR
+	nonce uint64 // of the Map-Register awaiting its Map-Notify
+	// pendingFrom is where that Map-Register came from and what it
+	// registers: taken over once its Map-Notify comes.
+	pendingFrom NATedXTR
+}
+
+// Server is the RTR control plane.
+type Server struct {
+	mu   sync.Mutex
+	opts Options
+	log  *slog.Logger
+	xtrs map[[16]byte]*xtrState
+	c    counters
+}
+
+type counters struct {
+	relayed, notifies, dataMapNotifies, expired *stats.Counter
+	drops                                       map[string]*stats.Counter
+}
+
+var dropReasons = []string{"not-to-map-server", "no-xtr-id", "bad-eid", "xtr-limit", "not-from-map-server", "unknown-xtr", "nonce-mismatch"}
+
+// New builds the RTR.
+func New(o Options) *Server {
+	if o.RegistrationTimeout == 0 {
+		o.RegistrationTimeout = 3 * time.Minute
+	}
+	if o.MaxXTRs == 0 {
+		o.MaxXTRs = 10000
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Sender == nil {
+		o.Sender = control.SenderFunc(func([]byte, netip.Addr, netip.AddrPort) {})
+	}
+	if o.Stats == nil {
+		o.Stats = stats.NewRegistry()
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	c := func(name, help string, labels ...[2]string) *stats.Counter {
+		return o.Stats.Counter(stats.Desc{Subsystem: "rtr", Name: name, Help: help, Labels: labels})
+	}
+	s := &Server{opts: o, log: o.Log.With("role", "rtr"), xtrs: map[[16]byte]*xtrState{}}
+	s.c = counters{
+		relayed:         c("map_registers_relayed", "ECM'd Map-Registers of NATed xTRs relayed to their Map-Server."),
+		notifies:        c("map_notifies_received", "Map-Notifies from Map-Servers matched to a relayed Map-Register."),
+		dataMapNotifies: c("data_map_notifies_sent", "Data-Map-Notifies sent to NATed xTRs."),
+		expired:         c("xtrs_expired", "NATed xTRs no longer served: no accepted registration for registration-timeout."),
+		drops:           map[string]*stats.Counter{},
+	}
+	for _, r := range dropReasons {
+		s.c.drops[r] = c("messages_dropped", "Control messages the RTR did not take, by reason.", [2]string{"reason", r})
+	}
+	return s
+}
+
+func (s *Server) drop(reason string) control.DropReason {
+	s.c.drops[reason].Inc()
+	return control.Handled
+}
+
+// HandleRegister takes an ECM'd Map-Register (R bit) from an xTR behind
+// NAT: it records where the xTR came from and relays the Map-Register to
+// the Map-Server the inner header names, in an ECM with the N bit.
+func (s *Server) HandleRegister(r *control.Request, out control.Sender) control.DropReason {
+	ecm, ok := r.Msg.(*wire.ECM)
+	if !ok {
+		return control.DropUnexpectedType
+	}
+	m, ok := ecm.Message.(*wire.MapRegister)
+	if !ok || !ecm.ForETR {
+		return control.DropUnexpectedType
+	}
+	ms := ecm.IP.Dst.Unmap()
+	if !slices.Contains(s.opts.MapServers, ms) || ecm.DstPort != wire.ControlPort {
+		return s.drop("not-to-map-server")
+	}
+	if !m.HasXTRID || m.XTRID == ([16]byte{}) {
+		return s.drop("no-xtr-id") // §5.1.1: the xTR must send one; it keys everything here
+	}
+	eids := make([]mapping.EID, 0, len(m.Records))
+	for i := range m.Records {
+		e, ok := mapping.FromWire(m.Records[i].EID, m.Records[i].MaskLen)
+		if !ok {
+			return s.drop("bad-eid")
+		}
+		eids = append(eids, e)
+	}
+	s.mu.Lock()
+	st, ok := s.xtrs[m.XTRID]
+	if !ok {
+		if len(s.xtrs) >= s.opts.MaxXTRs {
+			s.mu.Unlock()
+			return s.drop("xtr-limit")
+		}
+		st = &xtrState{}
+		st.XTRID = m.XTRID
+		s.xtrs[m.XTRID] = st
+	}
+	// Unverified until the Map-Notify: it changes where we send only when
+	// the Map-Server vouches for it (HandleNotify).
+	st.nonce = m.Nonce
+	st.SiteID, st.MapServer, st.LastReg = m.SiteID, ms, s.opts.Now()
+	st.Registers++
+	pending := NATedXTR{Private: netip.AddrPortFrom(ecm.IP.Src.Unmap(), ecm.SrcPort), Translated: r.Src, Local: r.Local.Addr(), EIDs: eids}
+	st.pendingFrom = pending
+	s.mu.Unlock()
+
+	relay := &wire.ECM{ForMS: true, IP: wire.InnerIP{Src: ecm.IP.Src, Dst: ecm.IP.Dst, TTL: 64}, SrcPort: ecm.SrcPort,
+		DstPort: ecm.DstPort, Message: m}
+	b, err := relay.Append(nil)
+	if err != nil {
+		s.log.Error("relayed Map-Register not encoded", "xtr", r.Src, "err", err)
+		return control.Handled
+	}
+	// The Map-Register's authentication covers its bytes as the xTR sent
+	// them; re-encoding is byte-exact, so the Map-Server verifies them.
+	out.Send(b, r.Local.Addr(), netip.AddrPortFrom(ms, wire.ControlPort))
+	s.c.relayed.Inc()
+	return control.Handled
+}
+
+// HandleNotify takes a Map-Server's ECM'd Map-Notify (R bit) for a NATed
+// xTR: matched to the xTR's relayed Map-Register by xTR-ID and nonce, it
+// makes the xTR served, and goes on to the xTR as a Data-Map-Notify
+// through the address and port its NAT gave it, from the address it
+// reached us at, port 4342 (the NAT state its Map-Register opened).
+func (s *Server) HandleNotify(r *control.Request, out control.Sender) control.DropReason {
+	ecm, ok := r.Msg.(*wire.ECM)
+	if !ok {
+		return control.DropUnexpectedType
+	}
+	n, ok := ecm.Message.(*wire.MapNotify)
+	if !ok || !ecm.ForETR {
+		return control.DropUnexpectedType
+	}
+	if !slices.Contains(s.opts.MapServers, r.Src.Addr().Unmap()) {
+		return s.drop("not-from-map-server")
+	}
+	s.mu.Lock()
+	st, ok := s.xtrs[n.XTRID]
+	switch {
+	case !n.HasXTRID || !ok:
+		s.mu.Unlock()
+		return s.drop("unknown-xtr")
+	case st.nonce == 0 || st.nonce != n.Nonce:
+		s.mu.Unlock()
+		return s.drop("nonce-mismatch")
+	}
+	now := s.opts.Now()
+	p := st.pendingFrom
+	if !st.Verified || st.Translated != p.Translated {
+		s.log.Info("nated xtr", "xtr-id", st.XTRID, "private", p.Private, "translated", p.Translated, "eids", p.EIDs)
+	}
+	st.Private, st.Translated, st.Local, st.EIDs = p.Private, p.Translated, p.Local, p.EIDs
+	st.Verified, st.Expires, st.nonce = true, now.Add(s.opts.RegistrationTimeout), 0
+	st.Notifies++
+	to, from := st.Translated, st.Local
+	s.mu.Unlock()
+	s.c.notifies.Inc()
+
+	// The Data-Map-Notify: a LISP data header with Instance ID 0xFFFFFF,
+	// then the Map-Notify in its inner IP and UDP headers, as the ECM
+	// carried them (an ECM is a 4-byte header before those).
+	inner, err := ecm.Append(nil)
+	if err != nil || len(inner) < 4+len(ecm.SecurityAD) {
+		s.log.Error("Data-Map-Notify not encoded", "xtr", to, "err", err)
+		return control.Handled
+	}
+	b := make([]byte, 8, 8+len(inner))
+	h := wire.DataHeader(b)
+	h.Put(wire.DataI, 0, 0)
+	h.SetInstanceID(dataMapNotifyIID)
+	b = append(b, inner[4+len(ecm.SecurityAD):]...)
+	out.Send(b, from, to)
+	s.c.dataMapNotifies.Inc()
+	return control.Handled
+}
+
+// Tick ends the service of xTRs whose registration was not renewed.
+func (s *Server) Tick() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.opts.Now()
+	for id, st := range s.xtrs {
+		if st.Verified && now.After(st.Expires) || !st.Verified && now.Sub(st.LastReg) > s.opts.RegistrationTimeout {
+			delete(s.xtrs, id)
+			if st.Verified {
+				s.c.expired.Inc()
+			}
+		}
+	}
+}
+
+// XTRs returns the NATed xTRs, verified or not, by xTR-ID.
+func (s *Server) XTRs() []NATedXTR {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]NATedXTR, 0, len(s.xtrs))
+	for _, st := range s.xtrs {
+		x := st.NATedXTR
+		x.EIDs = slices.Clone(x.EIDs)
+		out = append(out, x)
+	}
+	slices.SortFunc(out, func(a, b NATedXTR) int {
+		for i := range a.XTRID {
+			if a.XTRID[i] != b.XTRID[i] {
+				return int(a.XTRID[i]) - int(b.XTRID[i])
+			}
+		}
+		return 0
+	})
+	return out
+}

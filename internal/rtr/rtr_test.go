@@ -1,0 +1,174 @@
+package rtr
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/lispd/lispd/internal/control"
+	"github.com/lispd/lispd/internal/lisptest"
+	"github.com/lispd/lispd/internal/mapping"
+	"github.com/lispd/lispd/internal/mapserver"
+	"github.com/lispd/lispd/internal/stats"
+	"github.com/lispd/lispd/wire"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var (
+	msAddr     = netip.MustParseAddr("192.0.2.1")
+	rtrAddr    = netip.MustParseAddr("192.0.2.50")
+	private    = netip.MustParseAddr("198.18.1.2")
+	translated = netip.MustParseAddrPort("203.0.113.7:61000") // the NAT's doing
+	siteEID    = mapping.NewEID(0, netip.MustParsePrefix("198.51.100.0/24"))
+	siteKey    = []byte("branch-key")
+	xtrID      = [16]byte{1, 2, 3}
+)
+
+// xtrRegister is what an xTR behind NAT sends its RTR (§5.1.1): an ECM
+// with R around a Map-Register (P, M, I set) naming the RTR as locator.
+func xtrRegister(t *testing.T, nonce uint64, key []byte, id [16]byte) []byte {
+	t.Helper()
+	m := &wire.MapRegister{ProxyReply: true, WantMapNotify: true, AuthBody: wire.AuthBody{Nonce: nonce, Algorithm: wire.AuthHMACSHA256,
+		HasXTRID: true, XTRID: id, SiteID: 1, Records: []wire.EIDRecord{{TTL: 1440, MaskLen: 24, Authoritative: true,
+			EID: siteEID.Address(), Locators: []wire.Locator{{Priority: 1, Weight: 100, MPriority: 255,
+				Flags: wire.LocatorReachable, Address: wire.AddrFromIP(rtrAddr)}}}}}}
+	raw, err := wire.EncodeSigned(m, key, wire.AuthOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner, _ := wire.Decode(raw)
+	e := &wire.ECM{ForETR: true, IP: wire.InnerIP{Src: private, Dst: msAddr, TTL: 64}, SrcPort: 40001, DstPort: wire.ControlPort, Message: inner}
+	b, err := e.Append(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func request(t *testing.T, b []byte, src netip.AddrPort, local netip.AddrPort) *control.Request {
+	t.Helper()
+	m, err := wire.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &control.Request{Raw: b, Msg: m, Src: src, Local: local}
+}
+
+type chain struct {
+	t   *testing.T
+	r   *Server
+	ms  *mapserver.Server
+	clk *lisptest.Clock
+	reg *stats.Registry
+}
+
+func newChain(t *testing.T) *chain {
+	clk := lisptest.NewClock(time.Unix(1e9, 0))
+	reg := stats.NewRegistry()
+	return &chain{t: t, clk: clk, reg: reg,
+		r: New(Options{MapServers: []netip.Addr{msAddr}, Now: clk.Now, Stats: reg, RegistrationTimeout: time.Minute}),
+		ms: mapserver.New([]mapserver.Site{{Name: "branch", Keys: []mapserver.Key{{Alg: wire.AuthHMACSHA256, Secret: siteKey}},
+			Prefixes: []mapserver.SitePrefix{{EID: siteEID}}}}, mapserver.Options{Now: clk.Now, RTRs: []netip.Addr{rtrAddr}})}
+}
+
+// register runs an xTR's Map-Register through the RTR and the Map-Server
+// and returns what the RTR sends the xTR.
+func (c *chain) register(b []byte) []lisptest.Sent {
+	c.t.Helper()
+	rtrLocal := netip.AddrPortFrom(rtrAddr, wire.ControlPort)
+	var toMS, toRTR, toXTR lisptest.Sender
+	c.r.HandleRegister(request(c.t, b, translated, rtrLocal), &toMS)
+	for _, m := range toMS.Take() {
+		if m.To != netip.AddrPortFrom(msAddr, wire.ControlPort) || m.Src != rtrAddr {
+			c.t.Fatalf("relayed %v -> %v", m.Src, m.To)
+		}
+		c.ms.HandleRelayedRegister(request(c.t, m.B, rtrLocal, netip.AddrPortFrom(msAddr, wire.ControlPort)), &toRTR)
+	}
+	for _, m := range toRTR.Take() {
+		c.r.HandleNotify(request(c.t, m.B, netip.AddrPortFrom(msAddr, wire.ControlPort), rtrLocal), &toXTR)
+	}
+	return toXTR.Take()
+}
+
+func TestRegistrationThroughRTR(t *testing.T) {
+	c := newChain(t)
+	out := c.register(xtrRegister(t, 1, siteKey, xtrID))
+	if len(out) != 1 {
+		t.Fatalf("%d messages to the xTR, want one Data-Map-Notify", len(out))
+	}
+	if out[0].To != translated || out[0].Src != rtrAddr {
+		t.Errorf("Data-Map-Notify %v -> %v, want %v -> the translated %v", out[0].Src, out[0].To, rtrAddr, translated)
+	}
+	h, err := wire.DecodeDataHeader(out[0].B)
+	if err != nil || !h.I() || h.InstanceID() != 0xffffff {
+		t.Fatalf("data header %v (%v), want instance ID 0xFFFFFF", h, err)
+	}
+	// Inside: IP and UDP from the Map-Server to the xTR's own RLOC, then
+	// the Map-Notify the Map-Server signed with the site key.
+	ecm, err := wire.DecodeECM(append([]byte{byte(wire.TypeECM) << 4, 0, 0, 0}, out[0].B[8:]...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, ok := ecm.Message.(*wire.MapNotify)
+	if !ok || ecm.IP.Src != msAddr || ecm.IP.Dst != private || ecm.DstPort != 40001 || n.Nonce != 1 || n.XTRID != xtrID {
+		t.Fatalf("inner %v %v", ecm, ecm.Message)
+	}
+	if err := wire.Verify(out[0].B[len(out[0].B)-n.Len():], siteKey, wire.AuthOptions{}); err != nil {
+		t.Errorf("inner Map-Notify: %v", err)
+	}
+	x := c.r.XTRs()
+	if len(x) != 1 || !x[0].Verified || x[0].Translated != translated || x[0].Private != netip.AddrPortFrom(private, 40001) ||
+		len(x[0].EIDs) != 1 || x[0].EIDs[0] != siteEID {
+		t.Fatalf("xTRs %+v", x)
+	}
+	// The Map-Server hands out the RTR for the site.
+	if s := c.ms.Sites("branch"); len(s[0].Registrations) != 1 || s[0].Registrations[0].Locators[0].Address != rtrAddr {
+		t.Errorf("Map-Server registration %+v", s[0].Registrations)
+	}
+	// Served until registration-timeout without a new registration.
+	c.clk.Advance(61 * time.Second)
+	c.r.Tick()
+	if x := c.r.XTRs(); len(x) != 0 {
+		t.Errorf("still served after the timeout: %+v", x)
+	}
+}
+
+// TestRTRServesOnlyAcceptedXTRs: a registration the Map-Server refuses (a
+// wrong key) leaves the xTR unverified and gets no Data-Map-Notify; a
+// Map-Register for another Map-Server is not relayed; a Map-Notify from
+// elsewhere or with the wrong nonce is not taken.
+func TestRTRServesOnlyAcceptedXTRs(t *testing.T) {
+	c := newChain(t)
+	if out := c.register(xtrRegister(t, 1, []byte("guess"), xtrID)); len(out) != 0 {
+		t.Fatalf("a refused registration got %d messages", len(out))
+	}
+	if x := c.r.XTRs(); len(x) != 1 || x[0].Verified || x[0].Translated.IsValid() {
+		t.Fatalf("an unaccepted xTR is served: %+v", x)
+	}
+	// To a Map-Server that is not ours: not relayed.
+	b := xtrRegister(t, 2, siteKey, [16]byte{7})
+	req := request(t, b, translated, netip.AddrPortFrom(rtrAddr, wire.ControlPort))
+	req.Msg.(*wire.ECM).IP.Dst = netip.MustParseAddr("192.0.2.99")
+	var sent lisptest.Sender
+	c.r.HandleRegister(req, &sent)
+	if sent.Len() != 0 || lisptest.Counter(t, c.reg, "rtr.messages_dropped{reason=not-to-map-server}") != 1 {
+		t.Error("relayed to a stranger")
+	}
+	// A Map-Notify from a non-Map-Server, and one whose nonce is stale.
+	c.register(xtrRegister(t, 3, siteKey, xtrID))
+	notify, _ := wire.Encode(&wire.ECM{ForETR: true, IP: wire.InnerIP{Src: msAddr, Dst: private, TTL: 64}, SrcPort: 4342, DstPort: 40001,
+		Message: &wire.MapNotify{AuthBody: wire.AuthBody{Nonce: 3, HasXTRID: true, XTRID: xtrID}}})
+	c.r.HandleNotify(request(t, notify, netip.MustParseAddrPort("192.0.2.98:4342"), netip.AddrPortFrom(rtrAddr, 4342)), &sent)
+	c.r.HandleNotify(request(t, notify, netip.AddrPortFrom(msAddr, 4342), netip.AddrPortFrom(rtrAddr, 4342)), &sent)
+	if sent.Len() != 0 {
+		t.Errorf("%d Data-Map-Notifies for forged or stale Map-Notifies", sent.Len())
+	}
+	for reason, want := range map[string]uint64{"not-from-map-server": 1, "nonce-mismatch": 1} {
+		if got := lisptest.Counter(t, c.reg, "rtr.messages_dropped{reason="+reason+"}"); got != want {
+			t.Errorf("%s: %d, want %d", reason, got, want)
+		}
+	}
+}
