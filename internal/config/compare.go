@@ -127,6 +127,10 @@ func changedKeys(old, new *Config) []string {
 	section(&k, "petr", old.PETR, new.PETR, func(o, n *PETR) {
 		k.add("petr.allowed-source-eids", o.AllowedSourceEIDs, n.AllowedSourceEIDs)
 	})
+	section(&k, "rtr", old.RTR, new.RTR, func(o, n *RTR) {
+		k.add("rtr.map-servers", o.MapServers, n.MapServers)
+		k.add("rtr.registration-timeout", o.RegistrationTimeout, n.RegistrationTimeout)
+	})
 	return k
 }
 

@@ -139,7 +139,7 @@ func TestCompareNil(t *testing.T) {
 // old value.
 func TestChangedKeysCoverEveryField(t *testing.T) {
 	base := func() *Config {
-		return &Config{MapServer: &MapServer{}, MapResolver: &MapResolver{}, PITR: &PITR{}, PETR: &PETR{},
+		return &Config{MapServer: &MapServer{}, MapResolver: &MapResolver{}, PITR: &PITR{}, PETR: &PETR{}, RTR: &RTR{},
 			XTR: &XTR{DynamicEIDs: []DynamicEID{{Name: "a"}}}}
 	}
 	sections := func(c *Config) map[string]reflect.Value {
@@ -147,11 +147,11 @@ func TestChangedKeysCoverEveryField(t *testing.T) {
 			"log": reflect.ValueOf(&c.Log).Elem(), "admin": reflect.ValueOf(&c.Admin).Elem(),
 			"control": reflect.ValueOf(&c.Control).Elem(), "map-server": reflect.ValueOf(c.MapServer).Elem(),
 			"map-resolver": reflect.ValueOf(c.MapResolver).Elem(), "xtr": reflect.ValueOf(c.XTR).Elem(),
-			"pitr": reflect.ValueOf(c.PITR).Elem(), "petr": reflect.ValueOf(c.PETR).Elem(),
+			"pitr": reflect.ValueOf(c.PITR).Elem(), "petr": reflect.ValueOf(c.PETR).Elem(), "rtr": reflect.ValueOf(c.RTR).Elem(),
 			"xtr.dynamic-eids[a]": reflect.ValueOf(&c.XTR.DynamicEIDs[0]).Elem(),
 		}
 	}
-	if n := reflect.TypeOf(Config{}).NumField(); n != 9 {
+	if n := reflect.TypeOf(Config{}).NumField(); n != 10 {
 		t.Errorf("Config has %d fields: give the new section keys and add it here", n)
 	}
 	for name, sec := range sections(base()) {

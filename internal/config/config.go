@@ -80,6 +80,7 @@ type Config struct {
 	XTR         *XTR
 	PITR        *PITR
 	PETR        *PETR
+	RTR         *RTR
 
 	// File is the name the configuration was loaded from, as given to Load
 	// or Parse; it is not part of the configuration itself.
@@ -393,6 +394,20 @@ const (
 type PITR struct {
 	EIDPrefixes []netip.Prefix // prefixes attracted from non-LISP sites
 }
+
+// RTR turns on the Re-encapsulating Tunnel Router's control plane for
+// xTRs behind NAT (draft-ietf-lisp-nat-traversal §5.3).
+type RTR struct {
+	// MapServers are where it relays the NATed xTRs' Map-Registers, and
+	// the only sources of the Map-Notifies it takes.
+	MapServers []netip.Addr
+	// RegistrationTimeout is how long an xTR is served after its last
+	// accepted registration.
+	RegistrationTimeout time.Duration
+}
+
+// DefaultRTRRegistrationTimeout is the RTR's default registration-timeout.
+const DefaultRTRRegistrationTimeout = 3 * time.Minute
 
 // PETR turns the Proxy-ETR role on (RFC 6832).
 type PETR struct {

@@ -152,6 +152,7 @@ func TestFull(t *testing.T) {
 		},
 		PITR: &PITR{EIDPrefixes: []netip.Prefix{prefix("198.51.100.0/24"), prefix("2001:db8:1::/48")}},
 		PETR: &PETR{AllowedSourceEIDs: []EID{eid(0, "198.51.100.0/24"), eid(42, "2001:db8:1::/48")}},
+		RTR:  &RTR{MapServers: addrs("192.0.2.1"), RegistrationTimeout: 5 * time.Minute},
 	}
 	if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
 		t.Errorf("testdata/full.yaml (-want +got):\n%s", diff)

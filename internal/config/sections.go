@@ -35,6 +35,14 @@ func (p *parser) config(root *yaml.Node) *Config {
 		},
 		"xtr":  func(v *yaml.Node, at string) { c.XTR = p.xtr(v, at) },
 		"pitr": func(v *yaml.Node, at string) { c.PITR = p.pitr(v, at) },
+		"rtr": func(v *yaml.Node, at string) {
+			c.RTR = &RTR{RegistrationTimeout: DefaultRTRRegistrationTimeout}
+			seen := p.fields(v, at, map[string]setter{
+				"map-servers":          p.addrsTo(&c.RTR.MapServers, unicastAddr),
+				"registration-timeout": p.positiveDurationTo(&c.RTR.RegistrationTimeout),
+			})
+			p.require(v, at, seen, "map-servers")
+		},
 		"petr": func(v *yaml.Node, at string) {
 			c.PETR = &PETR{}
 			p.fields(v, at, map[string]setter{
@@ -45,7 +53,7 @@ func (p *parser) config(root *yaml.Node) *Config {
 	p.checkLISPSECKeys(c, p.msSecLines, p.mrSecLines)
 	// Only when nothing else is wrong: a misspelt role key, say, already
 	// explains why no role is on.
-	noRole := c.MapServer == nil && c.MapResolver == nil && c.XTR == nil && c.PITR == nil && c.PETR == nil
+	noRole := c.MapServer == nil && c.MapResolver == nil && c.XTR == nil && c.PITR == nil && c.PETR == nil && c.RTR == nil
 	if noRole && len(p.errs) == 0 {
 		line := 1 // an empty file has no node to point at
 		if root != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/internal/mapresolver"
 	"github.com/lispd/lispd/internal/mapserver"
+	"github.com/lispd/lispd/internal/rtr"
 	"github.com/lispd/lispd/internal/stats"
 	"github.com/lispd/lispd/internal/xtr"
 	"github.com/lispd/lispd/wire"
@@ -90,6 +91,7 @@ type Daemon struct {
 	ms  *mapserver.Server
 	mr  *mapresolver.Resolver
 	xtr *xtr.Server
+	rtr *rtr.Server  // RTR control plane for xTRs behind NAT
 	dp  *userspaceDP // nil without a userspace data plane
 	// dyn is the dynamic-EID machinery; nil without dynamic-EID ranges.
 	dyn *dynamicEIDs
@@ -164,6 +166,10 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 }
 
 func (d *Daemon) buildRoles(cfg *config.Config, opts Options) error {
+	if cfg.RTR != nil {
+		d.rtr = rtr.New(rtr.Options{MapServers: cfg.RTR.MapServers, RegistrationTimeout: cfg.RTR.RegistrationTimeout,
+			Now: d.now, Sender: control.SenderFunc(d.sendNow), Stats: d.stats, Log: d.log})
+	}
 	if cfg.MapServer != nil {
 		o := msOptions(cfg)
 		o.Now, o.Sender, o.Stats, o.Log = d.now, control.SenderFunc(d.sendNow), d.stats, d.log
@@ -304,6 +310,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.xtr != nil {
 		roles = append(roles, "xtr")
 	}
+	if d.rtr != nil {
+		roles = append(roles, "rtr")
+	}
 	d.log.Info("lispd started", "version", Version, "roles", roles, "control", d.transport.Addrs())
 	<-ctx.Done()
 	if d.xtr != nil {
@@ -379,6 +388,9 @@ func (d *Daemon) timers(ctx context.Context) {
 			}
 			if x := d.XTR(); x != nil {
 				x.Tick()
+			}
+			if d.rtr != nil {
+				d.rtr.Tick()
 			}
 			if d.dyn != nil {
 				d.dyn.mgr.Tick()
@@ -490,6 +502,20 @@ func (d *Daemon) dispatch(r *control.Request, out control.Sender) control.DropRe
 		return control.DropDontMapReply
 	}
 	if ecm, ok := r.Msg.(*wire.ECM); ok {
+		if ecm.ForETR && d.rtr != nil {
+			// R: for the RTR (draft-ietf-lisp-nat-traversal §5.3): an
+			// xTR's Map-Register, or its Map-Notify from the Map-Server,
+			// whose inner ports are the xTR's: only the checksums apply.
+			if ecm.IP.ChecksumsBad || ecm.IP.UDPChecksum == 0 {
+				return control.DropECMInnerChecksum
+			}
+			switch ecm.Message.(type) {
+			case *wire.MapRegister:
+				return d.rtr.HandleRegister(r, out)
+			case *wire.MapNotify:
+				return d.rtr.HandleNotify(r, out)
+			}
+		}
 		if _, ok := ecm.Message.(*wire.MapRegister); ok && ecm.ForMS && d.ms != nil {
 			// An RTR relays the Map-Register of an xTR behind NAT
 			// (draft-ietf-lisp-nat-traversal §5.2).

@@ -129,3 +129,58 @@ func TestRelayedRegisterOverUDP(t *testing.T) {
 		t.Errorf("inner %v, want the Map-Notify of nonce 1", e.Message)
 	}
 }
+
+// TestRegistrationThroughRTRDaemons: an xTR behind NAT (a socket here)
+// sends its ECM'd Map-Register to an RTR daemon, which relays it to a
+// Map-Server daemon; the Map-Server registers the site with the RTR as
+// locator and the xTR gets the Data-Map-Notify back from the RTR.
+func TestRegistrationThroughRTRDaemons(t *testing.T) {
+	a := lisptest.LoopbackAddrs(t, 2, 4342)
+	msAddr, rtrAddr := a[0], a[1]
+	ms := startNode(t, fmt.Sprintf(`
+control: {addresses: [%s], port: 4342}
+map-server:
+  state-directory: %s
+  rtrs: [%s]
+  sites:
+    - name: dc1
+      keys: [{key-id: 1, algorithm: hmac-sha-256-128, secret: dc1key}]
+      eid-prefixes: [{prefix: 198.51.100.0/24}]
+`, msAddr, t.TempDir(), rtrAddr), nil)
+	rtrd := startNode(t, fmt.Sprintf(`
+control: {addresses: [%s], port: 4342}
+rtr: {map-servers: [%s]}
+`, rtrAddr, msAddr), nil)
+	xtrSock := newPeer(t)
+	private := netip.MustParseAddr("198.18.1.2")
+	m := &wire.MapRegister{ProxyReply: true, WantMapNotify: true, AuthBody: wire.AuthBody{Nonce: 1, KeyID: 1,
+		Algorithm: wire.AuthHMACSHA256, HasXTRID: true, XTRID: [16]byte{5}, Records: []wire.EIDRecord{{TTL: 1440, MaskLen: 24,
+			Authoritative: true, EID: wire.AddrFromIP(netip.MustParseAddr("198.51.100.0")), Locators: []wire.Locator{{Priority: 1,
+				Weight: 100, MPriority: 255, Flags: wire.LocatorReachable, Address: wire.AddrFromIP(rtrAddr)}}}}}}
+	raw, err := wire.EncodeSigned(m, []byte("dc1key"), wire.AuthOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner, _ := wire.Decode(raw)
+	ecm := &wire.ECM{ForETR: true, IP: wire.InnerIP{Src: private, Dst: msAddr, TTL: 64}, SrcPort: 40001, DstPort: wire.ControlPort, Message: inner}
+	b, err := ecm.Append(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	xtrSock.send(b, netip.AddrPortFrom(rtrAddr, 4342))
+	got := xtrSock.recv(3 * time.Second)
+	if got == nil {
+		t.Fatal("no Data-Map-Notify")
+	}
+	h, err := wire.DecodeDataHeader(got)
+	if err != nil || h.InstanceID() != 0xffffff {
+		t.Fatalf("got %x: want a Data-Map-Notify (instance ID 0xFFFFFF)", got)
+	}
+	if x := rtrd.rtr.XTRs(); len(x) != 1 || !x[0].Verified || x[0].Translated != xtrSock.addr() {
+		t.Errorf("RTR's xTRs %+v, want one verified, reached at %v", x, xtrSock.addr())
+	}
+	s := ms.MapServer().Sites("dc1")
+	if len(s) != 1 || len(s[0].Registrations) != 1 || s[0].Registrations[0].Locators[0].Address != rtrAddr {
+		t.Errorf("Map-Server: %+v, want the site registered with the RTR as locator", s)
+	}
+}

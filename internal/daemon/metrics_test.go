@@ -14,7 +14,8 @@ import (
 // TestMetricNamesLint runs Prometheus' linter over every counter a
 // Map-Server, Map-Resolver and xTR register: names, units, help texts.
 func TestMetricNamesLint(t *testing.T) {
-	d, _, _ := start(t, twoSites)
+	// The Map-Server's daemon is also an RTR, so its counters are linted too.
+	d, _, _ := start(t, twoSites+"rtr: {map-servers: [192.0.2.1]}\n")
 	// The xTR's Map-Server is an address nobody listens on.
 	a := lisptest.LoopbackAddrs(t, 2, 4342)
 	xd := startNode(t, fmt.Sprintf(`
