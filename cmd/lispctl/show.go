@@ -114,6 +114,7 @@ func newShowCmd(s streams) *cobra.Command {
 		showCmd(s, "status", "version, roles, addresses, uptime", noArgs, whole((*adminapi.Client).Status), printStatus),
 		showCmd(s, "database", "ETR: local EID prefixes, locators, registration state per Map-Server", noArgs,
 			whole((*adminapi.Client).Database), printDatabase),
+		showCmd(s, "rtr", "RTR: the xTRs behind NAT it serves: private and translated RLOC, EID prefixes, state", noArgs, whole((*adminapi.Client).RTR), printRTR),
 		showCmd(s, "nat", "xTR: NAT discovery per Map-Server and local RLOC: translated RLOC and port, RTRs", noArgs, whole((*adminapi.Client).NAT), printNAT),
 		showCmd(s, "rloc-probing", "xTR: probed remote RLOCs, state, RTT", noArgs, whole((*adminapi.Client).RLOCProbing), printRLOCProbing),
 		showCmd(s, "dynamic-eid", "xTR: dynamic-EID ranges, hosts detected here, hosts that moved away", noArgs,
@@ -200,6 +201,24 @@ func printDatabase(w io.Writer, d adminapi.Database) {
 			ln = ago(*m.LastNotify) + " ago"
 		}
 		fmt.Fprintf(tw, "%s\t%d/%s\t%s\t%s\t%s\t%d/%d\n", m.Address, m.KeyID, m.Algorithm, m.State, lr, ln, m.Registers, m.Notifies)
+	}
+	tw.Flush()
+}
+
+func printRTR(w io.Writer, xs []adminapi.NATedXTR) {
+	if len(xs) == 0 {
+		fmt.Fprintln(w, "no xTRs behind NAT")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "xTR-ID\tPrivate RLOC\tTranslated RLOC\tEID Prefixes\tState\tLast Register\tRegisters/Notifies")
+	for _, x := range xs {
+		eids := make([]string, len(x.EIDs))
+		for i, e := range x.EIDs {
+			eids[i] = fmt.Sprintf("[%d] %s", e.InstanceID, e.EIDPrefix)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s ago\t%d/%d\n", x.XTRID, x.Private, x.Translated, strings.Join(eids, ","), x.State,
+			ago(x.LastRegister), x.Registers, x.Notifies)
 	}
 	tw.Flush()
 }

@@ -28,6 +28,7 @@ const (
 	PathDatabase      = "/v1/database"
 	PathRLOCProbing   = "/v1/rloc-probing"
 	PathNAT           = "/v1/nat"
+	PathRTR           = "/v1/rtr"
 	PathDynamicEID    = "/v1/dynamic-eid"
 	PathClearMapCache = "/v1/clear-map-cache"
 	PathReload        = "/v1/reload"

@@ -78,6 +78,11 @@ func (c *Client) Database(ctx context.Context) (Database, error) {
 	return call[Database](ctx, c, http.MethodGet, PathDatabase, nil)
 }
 
+// RTR returns the xTRs behind NAT an RTR serves.
+func (c *Client) RTR(ctx context.Context) ([]NATedXTR, error) {
+	return call[[]NATedXTR](ctx, c, http.MethodGet, PathRTR, nil)
+}
+
 // NAT returns the ETR's NAT discoveries.
 func (c *Client) NAT(ctx context.Context) ([]NATDiscovery, error) {
 	return call[[]NATDiscovery](ctx, c, http.MethodGet, PathNAT, nil)

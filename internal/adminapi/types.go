@@ -132,6 +132,23 @@ type NATDiscovery struct {
 	Replies    uint64          `json:"info-replies"`
 }
 
+// NATedXTR is an xTR behind NAT an RTR serves or is about to (PathRTR).
+type NATedXTR struct {
+	XTRID      string         `json:"xtr-id"` // hex
+	SiteID     uint64         `json:"site-id"`
+	Private    netip.AddrPort `json:"private-rloc"`    // the xTR's own RLOC and port
+	Translated netip.AddrPort `json:"translated-rloc"` // as its NAT made it look: where the RTR sends to it
+	MapServer  netip.Addr     `json:"map-server"`
+	EIDs       []EID          `json:"eid-prefixes"`
+	// State is "verified" (its Map-Server accepted the registration) or
+	// "pending" (a Map-Register relayed, no Map-Notify yet).
+	State        string     `json:"state"`
+	LastRegister time.Time  `json:"last-register"`
+	Expires      *time.Time `json:"expires,omitempty"`
+	Registers    uint64     `json:"registers"`
+	Notifies     uint64     `json:"map-notifies"`
+}
+
 // Site is a Map-Server site with its registrations (PathSite).
 type Site struct {
 	Name         string     `json:"name"`

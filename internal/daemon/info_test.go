@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -176,8 +177,10 @@ rtr: {map-servers: [%s]}
 	if err != nil || h.InstanceID() != 0xffffff {
 		t.Fatalf("got %x: want a Data-Map-Notify (instance ID 0xFFFFFF)", got)
 	}
-	if x := rtrd.rtr.XTRs(); len(x) != 1 || !x[0].Verified || x[0].Translated != xtrSock.addr() {
-		t.Errorf("RTR's xTRs %+v, want one verified, reached at %v", x, xtrSock.addr())
+	v, err := adminapi.Query(context.Background(), rtrd.cfg.Admin.Socket, time.Second, (*adminapi.Client).RTR)
+	if err != nil || len(v) != 1 || v[0].State != "verified" || v[0].Translated != xtrSock.addr() ||
+		v[0].Private != netip.AddrPortFrom(private, 40001) || v[0].XTRID != "05000000000000000000000000000000" {
+		t.Errorf("GET /v1/rtr: %+v (%v), want one verified xTR reached at %v", v, err, xtrSock.addr())
 	}
 	s := ms.MapServer().Sites("dc1")
 	if len(s) != 1 || len(s[0].Registrations) != 1 || s[0].Registrations[0].Locators[0].Address != rtrAddr {

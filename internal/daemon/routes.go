@@ -72,6 +72,12 @@ func (d *Daemon) routes() {
 		}
 		return out, nil
 	})
+	get(adminapi.PathRTR, func(*http.Request) (any, error) {
+		if d.rtr == nil {
+			return nil, adminapi.NotFound("this lispd is not an RTR")
+		}
+		return d.rtr.View(), nil
+	})
 	get(adminapi.PathDynamicEID, func(*http.Request) (any, error) {
 		if d.dyn == nil {
 			return nil, adminapi.NotFound("this lispd has no dynamic-eids")
