@@ -67,6 +67,7 @@ xtr:
   database:
     - eid-prefix: 203.0.113.0/24
       locators: [{address: 192.0.2.10, priority: 1, weight: 100}]
+rtr: {map-servers: [192.0.2.1, 198.51.100.77]}
 `
 
 // fuzzITRKey is the LISP-SEC key of the ITRs' Map-Resolver, in the seeds'
@@ -495,6 +496,17 @@ func fuzzExamples(f testing.TB) []fuzzSeed {
 	}
 	add(peer(1), 0, enc(&wire.ECM{ForMS: true, IP: wire.InnerIP{Src: ip("198.18.1.2"), Dst: ip("192.0.2.1"), TTL: 64},
 		SrcPort: 40001, DstPort: wire.ControlPort, Message: relayedInner}))
+	// The RTR's side: an xTR's Map-Register (ECM with R) for it to relay,
+	// and a Map-Notify from a Map-Server (ECM with R) for it to pass on.
+	add(peer(0), 0, enc(&wire.ECM{ForETR: true, IP: wire.InnerIP{Src: ip("198.18.1.2"), Dst: ip("192.0.2.1"), TTL: 64},
+		SrcPort: 40001, DstPort: wire.ControlPort, Message: relayedInner}))
+	relayedNotify, err := wire.Decode(signed(&wire.MapNotify{AuthBody: wire.AuthBody{Nonce: 1 << 41, KeyID: 1,
+		Algorithm: wire.AuthHMACSHA256, HasXTRID: true, XTRID: xtrID, Records: []wire.EIDRecord{rec("198.51.100.0", 24, "198.51.100.77")}}}, "dc1key"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	add(peer(1), 0, enc(&wire.ECM{ForETR: true, IP: wire.InnerIP{Src: ip("192.0.2.1"), Dst: ip("198.18.1.2"), TTL: 64},
+		SrcPort: wire.ControlPort, DstPort: 40001, Message: relayedNotify}))
 	return out
 }
 
