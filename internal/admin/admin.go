@@ -35,11 +35,15 @@ type Server struct {
 	mu      sync.Mutex
 	servers []*http.Server
 	wg      sync.WaitGroup
+	// closing ends the long-lived answers (event streams) at Close, so
+	// that shutting the listeners down need not wait for them.
+	closing   chan struct{}
+	closeOnce sync.Once
 }
 
 // New returns a server with no routes.
 func New(log *slog.Logger) *Server {
-	return &Server{mux: http.NewServeMux(), log: log}
+	return &Server{mux: http.NewServeMux(), log: log, closing: make(chan struct{})}
 }
 
 // HandleJSON routes pattern ("GET " + adminapi.PathSite) to fn, whose
@@ -166,6 +170,7 @@ func loopback(a net.Addr) bool {
 
 // Close stops every listener and waits for them.
 func (s *Server) Close() {
+	s.closeOnce.Do(func() { close(s.closing) })
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	s.mu.Lock()

@@ -19,6 +19,7 @@ import (
 	"github.com/lispd/lispd/internal/control"
 	"github.com/lispd/lispd/internal/dataplane"
 	"github.com/lispd/lispd/internal/dynamiceid"
+	"github.com/lispd/lispd/internal/events"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/internal/mapresolver"
 	"github.com/lispd/lispd/internal/mapserver"
@@ -100,6 +101,14 @@ type Daemon struct {
 	guard        *control.ReplyGuard
 	c            counters
 	malformedLog control.TokenBucket
+	// events is the bus of what happens here (lispctl monitor, web view).
+	events *events.Bus
+	// dropEvents bounds the drop events: a flood costs counters, not the
+	// event stream.
+	dropEvents struct {
+		sync.Mutex
+		control.TokenBucket
+	}
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -117,6 +126,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	d := &Daemon{log: opts.Log, level: opts.LogLevel, now: opts.Now, stats: stats.NewRegistry(), cfg: cfg, opts: opts}
 	d.started = d.now()
 	d.c = newCounters(d.stats)
+	d.events = events.NewBus(d.now, d.stats, 0)
 	rl := cfg.Control.RateLimit
 	// Map-Requests get the configured budget; registrations and the rest
 	// get their own, so that no class can starve another.
@@ -166,7 +176,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 func (d *Daemon) buildRoles(cfg *config.Config, opts Options) error {
 	if cfg.MapServer != nil {
 		o := msOptions(cfg)
-		o.Now, o.Sender, o.Stats, o.Log = d.now, control.SenderFunc(d.sendNow), d.stats, d.log
+		o.Now, o.Sender, o.Stats, o.Log, o.Events = d.now, control.SenderFunc(d.sendNow), d.stats, d.log, d.events
 		d.ms = mapserver.New(sitesFromConfig(cfg.MapServer), o)
 		if err := d.ms.OpenState(cfg.MapServer.StateDirectory); err != nil {
 			return fmt.Errorf("map-server.state-directory: %w", err)
@@ -182,7 +192,7 @@ func (d *Daemon) buildRoles(cfg *config.Config, opts Options) error {
 		if err != nil {
 			return err
 		}
-		xo.Now, xo.Sender, xo.Stats, xo.Log = d.now, control.SenderFunc(d.sendNow), d.stats, d.log
+		xo.Now, xo.Sender, xo.Stats, xo.Log, xo.Events = d.now, control.SenderFunc(d.sendNow), d.stats, d.log, d.events
 		xo.DataPlane = opts.DataPlane
 		if xo.DataPlane == nil && cfg.XTR != nil && cfg.XTR.DataPlane == config.DataPlaneUserspace {
 			dp, err := d.startDataPlane(cfg, &xo, opts.Devices)
@@ -590,6 +600,7 @@ func (d *Daemon) replyAddr(req *wire.MapRequest, port uint16, r *control.Request
 // times a second, so a flood costs counters, not log volume.
 func (d *Daemon) drop(reason control.DropReason, r *control.Request, err error) {
 	d.c.drops[reason].Inc()
+	d.dropEvent(reason, r)
 	if err == nil {
 		return
 	}
@@ -617,3 +628,17 @@ func (d *Daemon) status() adminapi.Status {
 	}
 	return s
 }
+
+// dropEvent publishes a control packet's drop, at most 5 a second (burst
+// 20): the counter counts them all.
+func (d *Daemon) dropEvent(reason control.DropReason, r *control.Request) {
+	d.dropEvents.Lock()
+	ok := d.dropEvents.Take(d.now().UnixNano(), 5, 20)
+	d.dropEvents.Unlock()
+	if ok {
+		d.events.Publish(adminapi.Event{Type: adminapi.EventDrop, Peer: r.Src.Addr(), Reason: reason.String()})
+	}
+}
+
+// Events is the daemon's event bus.
+func (d *Daemon) Events() *events.Bus { return d.events }

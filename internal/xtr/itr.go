@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/control"
 	"github.com/lispd/lispd/internal/lispsec"
 	"github.com/lispd/lispd/internal/mapping"
@@ -419,6 +420,9 @@ func cacheTTL(minutes uint32) time.Duration {
 // removes it (RFC 9301 §5.4).
 func (s *Server) installLocked(mp mapping.Mapping, now time.Time, source string, subscribed bool) {
 	if mp.TTL == 0 {
+		if _, ok := s.cacheIdx[mp.EID]; ok {
+			s.event(adminapi.Event{Type: adminapi.EventMapCacheExpire, Reason: "withdrawn"}, mp.EID)
+		}
 		s.removeLocked(mp.EID)
 		// A withdrawn more-specific (a host that moved away) falls back
 		// to its covering prefix: re-resolve so traffic follows.
@@ -435,10 +439,18 @@ func (s *Server) installLocked(mp mapping.Mapping, now time.Time, source string,
 		s.cache.Insert(mp.EID, e)
 		s.cacheIdx[mp.EID] = e
 	}
+	changed := !exists || !sameLocators(e.m.Locators, mp.Locators)
 	e.m, e.expires, e.source = mp, now.Add(ttl), source
 	e.subscribed = e.subscribed || subscribed
 	s.programLocked(e)
 	s.c.installs.Inc()
+	if changed {
+		typ := adminapi.EventMapCacheUpdate
+		if !exists {
+			typ = adminapi.EventMapCacheInstall
+		}
+		s.event(adminapi.Event{Type: typ, Locators: locatorAddrs(mp.Locators), Reason: source}, mp.EID)
+	}
 }
 
 func (s *Server) programLocked(e *cacheEntry) {
@@ -492,6 +504,7 @@ func (s *Server) expireCacheLocked(now time.Time) {
 		if now.After(e.expires) {
 			s.removeLocked(eid)
 			s.c.expired.Inc()
+			s.event(adminapi.Event{Type: adminapi.EventMapCacheExpire, Reason: "ttl"}, eid)
 		}
 	}
 }
@@ -592,6 +605,7 @@ func (s *Server) smrRefreshLocked(p mapping.EID, e *cacheEntry, from netip.Addr)
 	}
 	e.lastSMR, e.smrPending = now, false
 	s.log.Debug("SMR received", "eid", p, "from", from)
+	s.event(adminapi.Event{Type: adminapi.EventSMRReceived, Peer: from}, p)
 	s.requestLocked(p, true)
 }
 

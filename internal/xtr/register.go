@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/control"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/wire"
@@ -171,6 +172,9 @@ func (s *Server) HandleMapNotify(r *control.Request, out control.Sender) control
 		return control.DropUnexpectedType
 	}
 	moved := s.handleMapNotify(r.Raw, m, r.Src, r.Local.Addr(), out)
+	for _, mp := range moved {
+		s.event(adminapi.Event{Type: adminapi.EventHostMoved, Peer: r.Src.Addr(), Locators: locatorAddrs(mp.Locators)}, mp.EID)
+	}
 	if s.opts.OnMovedAway != nil {
 		for _, mp := range moved {
 			s.opts.OnMovedAway(mp.EID, mp)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lispd/lispd/internal/control"
+	"github.com/lispd/lispd/internal/events"
 	"github.com/lispd/lispd/internal/lispsec"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/internal/stats"
@@ -113,6 +114,9 @@ type Options struct {
 	// register elsewhere (an unsolicited Map-Notify whose locators are not
 	// ours). It is called without the xTR's lock held.
 	OnMovedAway func(eid mapping.EID, to mapping.Mapping)
+	// Events, when set, hears of map-cache installs and expiries, locators
+	// going up or down, SMRs and hosts that moved away.
+	Events *events.Bus
 }
 
 func (o *Options) defaults() {
