@@ -207,3 +207,38 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(s.Value), values...)
 	}
 }
+
+// ListenWeb serves the read-only web view on a TCP address: ui at / and,
+// under /v1/, the API's GET endpoints the pages read (the event stream
+// among them) — never a POST such as a reload. A bare ":PORT" binds
+// loopback only; an address beyond loopback is logged like the metrics
+// listener's, since the view has no authentication.
+func (s *Server) ListenWeb(addr string, ui http.Handler) (net.Addr, error) {
+	if host, port, err := net.SplitHostPort(addr); err == nil && host == "" {
+		addr = net.JoinHostPort("127.0.0.1", port)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("web listener: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", readOnly(s.mux))
+	mux.Handle("/", ui)
+	s.warnIfExposed("web", ln.Addr())
+	s.serve(ln, mux)
+	return ln.Addr(), nil
+}
+
+// readOnly lets only GET and HEAD through to h: the web view reads.
+func readOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusMethodNotAllowed)
+			_ = json.NewEncoder(w).Encode(adminapi.ErrorBody{Error: "the web listener is read-only: use the admin socket"})
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}

@@ -24,6 +24,7 @@ import (
 	"github.com/lispd/lispd/internal/mapresolver"
 	"github.com/lispd/lispd/internal/mapserver"
 	"github.com/lispd/lispd/internal/stats"
+	"github.com/lispd/lispd/internal/web"
 	"github.com/lispd/lispd/internal/xtr"
 	"github.com/lispd/lispd/wire"
 )
@@ -82,6 +83,7 @@ type Daemon struct {
 	transport *control.Transport
 	admin     *admin.Server
 	metrics   string
+	web       string // the web view's bound address; "" when off
 
 	mu  sync.Mutex // guards cfg against Reload
 	cfg *config.Config
@@ -163,6 +165,15 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 			return nil, err
 		}
 		d.metrics = a.String()
+	}
+	if cfg.Admin.Web != "" {
+		a, err := d.admin.ListenWeb(cfg.Admin.Web, web.Handler())
+		if err != nil {
+			t.Close()
+			d.admin.Close()
+			return nil, err
+		}
+		d.web = a.String()
 	}
 	if cfg.Admin.PProf != "" {
 		if _, err := d.admin.ListenPProf(cfg.Admin.PProf); err != nil {
@@ -614,7 +625,8 @@ func (d *Daemon) drop(reason control.DropReason, r *control.Request, err error) 
 func (d *Daemon) status() adminapi.Status {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	s := adminapi.Status{Version: Version, Uptime: d.now().Sub(d.started).Seconds(), Metrics: d.metrics, Config: d.cfg.File}
+	s := adminapi.Status{Version: Version, Uptime: d.now().Sub(d.started).Seconds(), Metrics: d.metrics, Config: d.cfg.File,
+		Web: d.web, DynamicEIDs: d.dyn != nil}
 	s.Control = append(s.Control, d.transport.Addrs()...)
 	if d.ms != nil {
 		s.Roles = append(s.Roles, "map-server")
