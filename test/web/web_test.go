@@ -70,10 +70,10 @@ func startNode(t *testing.T, dir, name, yaml string, devs *daemon.Devices) node 
 	return node{d: d, sock: sock, url: "http://" + st.Web, stop: stop}
 }
 
-// lab is a Map-Server/Map-Resolver, an xTR of site dc1 with the userspace
+// loopbackLab is a Map-Server/Map-Resolver, an xTR of site dc1 with the userspace
 // data plane in memory, and the ETR of site dc2 it sends traffic to: real
 // daemons on loopback addresses of the test's own, no root needed.
-type lab struct {
+type loopbackLab struct {
 	ms, xtr, etr2 node
 	etr3Addr      netip.Addr
 	msAddr        netip.Addr
@@ -82,10 +82,10 @@ type lab struct {
 	xtrTUN        *dptest.TUN
 }
 
-func startLab(t *testing.T) *lab {
+func startLab(t *testing.T) *loopbackLab {
 	t.Helper()
 	a := lisptest.LoopbackAddrs(t, 4, 4342)
-	l := &lab{msAddr: a[0], etr3Addr: a[3], dir: t.TempDir(), net: dptest.NewNet()}
+	l := &loopbackLab{msAddr: a[0], etr3Addr: a[3], dir: t.TempDir(), net: dptest.NewNet()}
 	devices := func(rloc netip.Addr, keep **dptest.TUN) *daemon.Devices {
 		return &daemon.Devices{
 			TUN: func(_ uint32, mtu int) (dataplane.TUN, error) {
@@ -130,7 +130,7 @@ xtr:
 }
 
 // startETR runs an ETR of site dc2 at addr with the given site-ID.
-func (l *lab) startETR(t *testing.T, name string, addr netip.Addr, siteID int, devs *daemon.Devices) node {
+func (l *loopbackLab) startETR(t *testing.T, name string, addr netip.Addr, siteID int, devs *daemon.Devices) node {
 	t.Helper()
 	return startNode(t, l.dir, name, fmt.Sprintf(`
 control: {addresses: [%[2]s], port: 4342}
@@ -146,7 +146,7 @@ xtr:
 
 // traffic sends packets from the xTR's site to dc2 until ctx ends, so
 // that the data plane has something to draw.
-func (l *lab) traffic(ctx context.Context) {
+func (l *loopbackLab) traffic(ctx context.Context) {
 	pkt := dptest.UDPv4(netip.MustParseAddr("198.51.100.10"), netip.MustParseAddr("203.0.113.7"), 40000, 7, []byte("web view"))
 	for {
 		for range 20 {
