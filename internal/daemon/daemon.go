@@ -643,8 +643,12 @@ func (d *Daemon) status() adminapi.Status {
 }
 
 // dropEvent publishes a control packet's drop, at most 5 a second (burst
-// 20): the counter counts them all.
+// 20), and only while someone reads the stream: the counter counts them
+// all, and a flood with nobody watching costs one atomic load.
 func (d *Daemon) dropEvent(reason control.DropReason, r *control.Request) {
+	if !d.events.Active() {
+		return
+	}
 	d.dropEvents.Lock()
 	ok := d.dropEvents.Take(d.now().UnixNano(), 5, 20)
 	d.dropEvents.Unlock()

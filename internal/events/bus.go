@@ -11,6 +11,7 @@ package events
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lispd/lispd/internal/adminapi"
@@ -33,6 +34,8 @@ type Bus struct {
 	next int
 	full bool
 	subs map[*Subscription]struct{}
+	// nsubs mirrors len(subs) for Active, read without the lock.
+	nsubs atomic.Int32
 
 	published, lost, opened *stats.Counter
 }
@@ -124,6 +127,7 @@ func (b *Bus) Subscribe(q adminapi.EventQuery, queue int) *Subscription {
 		s.offerLocked(e, b.lost)
 	}
 	b.subs[s] = struct{}{}
+	b.nsubs.Store(int32(len(b.subs)))
 	b.opened.Inc()
 	return s
 }
@@ -161,8 +165,13 @@ func (s *Subscription) C() <-chan adminapi.Event { return s.c }
 func (s *Subscription) Close() {
 	s.b.mu.Lock()
 	delete(s.b.subs, s)
+	s.b.nsubs.Store(int32(len(s.b.subs)))
 	s.b.mu.Unlock()
 }
+
+// Active reports, without locking, whether anyone reads the bus: a
+// publisher on a hot path (a drop in a flood) skips events nobody reads.
+func (b *Bus) Active() bool { return b != nil && b.nsubs.Load() > 0 }
 
 // Subscribers is how many subscriptions are open.
 func (b *Bus) Subscribers() int {

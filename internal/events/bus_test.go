@@ -106,8 +106,12 @@ func TestBusSlowReaderDropsAndCounts(t *testing.T) {
 	if e := <-s.C(); e.Type != adminapi.EventLocatorDown {
 		t.Errorf("got %+v, want the locator-down after the notice", e)
 	}
-	if b.Subscribers() != 1 {
+	if b.Subscribers() != 1 || !b.Active() {
 		t.Errorf("%d subscribers", b.Subscribers())
+	}
+	s.Close()
+	if b.Active() {
+		t.Error("active with no subscriber")
 	}
 }
 

@@ -127,17 +127,17 @@ function renderStatus(s) {
 function renderSites(sites) {
   const blocks = sites.map((st) => {
     const rows = [];
-    for (const r of st.registrations) {
-      for (const by of r["registered-by"]) {
+    for (const r of st.registrations || []) {
+      for (const by of r["registered-by"] || []) {
         rows.push([eidText(r), by.source, by["xtr-id"] || "", by["site-id"] || "", locs(by.locators),
           ago(by["last-register"]), duration(by["expires-in-seconds"]), r.moves ? r.moves + " (" + ago(r["last-move"]) + ")" : "0"]);
       }
     }
     return el("div", { class: "site", "data-site": st.name },
-      el("h3", {}, st.name, " ", el("span", { class: "pill" }, st.registrations.length + " registered"),
+      el("h3", {}, st.name, " ", el("span", { class: "pill" }, (st.registrations || []).length + " registered"),
         st["auth-failures"] ? el("span", { class: "pill down" }, st["auth-failures"] + " auth failures") : null),
       st.description ? el("p", { class: "hint" }, st.description) : null,
-      el("p", { class: "hint" }, "EID prefixes: " + st["eid-prefixes"].join(", ") + " · last register " + ago(st["last-register"])),
+      el("p", { class: "hint" }, "EID prefixes: " + (st["eid-prefixes"] || []).join(", ") + " · last register " + ago(st["last-register"])),
       table(["EID prefix", "registered by", "xTR-ID", "site-ID", "locators", "last register", "expires in", "moves"], rows, "no registration"));
   });
   replace("sites", ...(blocks.length ? blocks : [el("p", { class: "empty" }, "no site configured")]));
@@ -154,13 +154,13 @@ function renderMap(sites) {
   };
   for (const st of sites) {
     const s = add(0, st.name, st.name, "site");
-    for (const r of st.registrations) {
-      for (const by of r["registered-by"]) {
+    for (const r of st.registrations || []) {
+      for (const by of r["registered-by"] || []) {
         const host = by.source.replace(/:\d+$/, "").replace(/^\[|\]$/g, "");
         const xkey = st.name + "|" + (by["xtr-id"] || host);
         const x = add(1, xkey, host + (by["site-id"] ? " (site-id " + by["site-id"] + ")" : ""), "xtr");
         edges.add("0:" + s + ">1:" + x);
-        for (const l of by.locators) {
+        for (const l of by.locators || []) {
           const rl = add(2, l.address, l.address, "rloc");
           edges.add("1:" + x + ">2:" + rl);
         }
@@ -289,17 +289,17 @@ function fmt(v) { return v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.to
 function renderDatabase(db) {
   replace("database",
     el("p", { class: "hint" }, "xTR-ID " + db["xtr-id"] + (db["site-id"] ? " · site-ID " + db["site-id"] : "")),
-    table(["EID prefix", "locators"], db.database.map((e) => [eidText(e), locs(e.locators)]), "no local EID"),
+    table(["EID prefix", "locators"], (db.database || []).map((e) => [eidText(e), locs(e.locators)]), "no local EID"),
     table(["Map-Server", "state", "last register", "last Map-Notify", "registers", "Map-Notifies"],
-      db["map-servers"].map((m) => [m.address, pill(m.state), ago(m["last-register"]), ago(m["last-map-notify"]), m.registers, m["map-notifies"]]),
+      (db["map-servers"] || []).map((m) => [m.address, pill(m.state), ago(m["last-register"]), ago(m["last-map-notify"]), m.registers, m["map-notifies"]]),
       "no Map-Server"));
 }
 
 function renderDynamic(ranges) {
   const rows = [];
   for (const r of ranges) {
-    for (const h of r.hosts) rows.push([r.name, eidText(r), h.eid, pill(h.state), h["detected-by"], duration(h["since-seconds"]), h.moves, (h["moved-to"] || []).join(", ")]);
-    if (!r.hosts.length) rows.push([r.name, eidText(r), "", "", "", "", "", ""]);
+    for (const h of r.hosts || []) rows.push([r.name, eidText(r), h.eid, pill(h.state), h["detected-by"], duration(h["since-seconds"]), h.moves, (h["moved-to"] || []).join(", ")]);
+    if (!(r.hosts || []).length) rows.push([r.name, eidText(r), "", "", "", "", "", ""]);
   }
   replace("dynamic-eids", table(["range", "EID prefix", "host", "state", "detected by", "since", "moves", "moved to"], rows, "no dynamic-EID range"));
 }
