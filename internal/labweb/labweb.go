@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -52,9 +53,8 @@ type Topology struct {
 
 // NodeInfo is a node of the graph.
 type NodeInfo struct {
-	Name  string `json:"name"`
-	Role  string `json:"role,omitempty"`
-	Lispd bool   `json:"lispd"`
+	Name string `json:"name"`
+	Role string `json:"role,omitempty"`
 }
 
 // LinkInfo is a link of the graph, with its ends' addresses.
@@ -79,6 +79,7 @@ type NodeState struct {
 
 // State is the answer of /lab/state.
 type State struct {
+	// Nodes are the nodes that run lispd, by name.
 	Nodes map[string]NodeState `json:"nodes"`
 	Steps []Step               `json:"steps"`
 }
@@ -158,7 +159,7 @@ func (s *Server) Close() {
 func topology(t *lab.Topology) Topology {
 	out := Topology{Name: t.Name, Nodes: []NodeInfo{}, Links: []LinkInfo{}}
 	for _, n := range t.Nodes {
-		out.Nodes = append(out.Nodes, NodeInfo{Name: n.Name, Role: n.Role, Lispd: len(n.LispdConfig) > 0})
+		out.Nodes = append(out.Nodes, NodeInfo{Name: n.Name, Role: n.Role})
 	}
 	strs := func(ps []netip.Prefix) []string {
 		o := []string{}
@@ -179,13 +180,16 @@ func (s *Server) state(ctx context.Context) State {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, n := range s.topo.Nodes {
-		if !n.Lispd {
+		// A node runs lispd when it has an admin socket: the topology may
+		// carry its configuration, or the story start it (the demo does).
+		sock := s.lab.SocketPath(n.Name)
+		if fi, err := os.Stat(sock); err != nil || fi.Mode()&os.ModeSocket == 0 {
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ns := nodeState(ctx, s.lab.SocketPath(n.Name))
+			ns := nodeState(ctx, sock)
 			mu.Lock()
 			st.Nodes[n.Name] = ns
 			mu.Unlock()

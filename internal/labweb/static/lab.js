@@ -90,7 +90,7 @@ function drawGraph(state) {
     const detail = st ? (st.error ? "unreachable" : (st.roles || []).join(", ")) : (n.role || "");
     g.append(svg("g", { class: "node" + (bad ? " bad" : ""), "data-node": n.name },
       svg("title", {}, n.name + ": " + detail),
-      svg("circle", { cx: pos[n.name].x, cy: pos[n.name].y, r: n.lispd ? 15 : 10, fill: COLORS[k] }),
+      svg("circle", { cx: pos[n.name].x, cy: pos[n.name].y, r: st ? 15 : 10, fill: COLORS[k] }),
       svg("text", { x: pos[n.name].x + 18, y: pos[n.name].y + 4 }, n.name)));
   }
   document.getElementById("graph").replaceChildren(g);
