@@ -44,7 +44,7 @@ func TestLabPageDuringDemo(t *testing.T) {
 	name := fmt.Sprintf("wd%d", os.Getpid())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(bin, "lisplab"), "demo", "--web", "127.0.0.1:0", "--name", name,
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, "lisplab"), "demo", "--web=127.0.0.1:0", "--name", name,
 		"--lispd", filepath.Join(bin, "lispd"), "--lispctl", filepath.Join(bin, "lispctl"))
 	// Interrupted, lisplab tears the network down itself.
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGINT) }
