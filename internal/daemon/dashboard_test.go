@@ -112,11 +112,14 @@ func TestGrafanaDashboardMetricsExist(t *testing.T) {
 			Underlay: rlocNet.Attach(16, rloc),
 		}
 	}
+	dir := t.TempDir()
+	n := 0
 	start := func(yaml string, devs *Devices) *Daemon {
-		return lisptest.Start(t, yaml, newWith(Options{Devices: devs})).D
+		n++
+		admin := fmt.Sprintf(`admin: {metrics: "127.0.0.1:0", socket: %s/%d.sock}`, dir, n)
+		return lisptest.Start(t, admin+yaml, newWith(Options{Devices: devs})).D
 	}
 	ms := start(fmt.Sprintf(`
-admin: {metrics: "127.0.0.1:0"}
 control: {addresses: [%[1]s], port: 4342}
 map-server:
   sites:
@@ -126,7 +129,6 @@ map-server:
 map-resolver: {}
 `, msAddr), nil)
 	etr := start(fmt.Sprintf(`
-admin: {metrics: "127.0.0.1:0"}
 control: {addresses: [%[2]s], port: 4342}
 xtr:
   etr: true
@@ -134,7 +136,6 @@ xtr:
   database: [{eid-prefix: 198.51.100.0/24, locators: [{address: %[2]s}]}]
 `, msAddr, etrRLOC), devices(etrRLOC))
 	itr := start(fmt.Sprintf(`
-admin: {metrics: "127.0.0.1:0"}
 control: {addresses: [%[2]s], port: 4342}
 xtr:
   itr: true
