@@ -10,11 +10,13 @@
 package events
 
 import (
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/lispd/lispd/internal/adminapi"
+	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/internal/stats"
 )
 
@@ -178,4 +180,23 @@ func (b *Bus) Subscribers() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return len(b.subs)
+}
+
+// About publishes e about eid (its instance ID and prefix filled in). A
+// nil bus takes nothing.
+func (b *Bus) About(eid mapping.EID, e adminapi.Event) {
+	if b == nil {
+		return
+	}
+	e.InstanceID, e.EIDPrefix = eid.IID, eid.Prefix
+	b.Publish(e)
+}
+
+// Locators lists the locators' addresses, as an event carries them.
+func Locators(ls []mapping.Locator) []netip.Addr {
+	out := make([]netip.Addr, len(ls))
+	for i, l := range ls {
+		out[i] = l.Addr
+	}
+	return out
 }

@@ -399,7 +399,7 @@ func (s *Server) publishLocked(changed mapping.EID) {
 			if len(sub.rlocs) > 0 {
 				to = sub.rlocs[0]
 			}
-			s.event(adminapi.Event{Type: adminapi.EventPublication, Site: sub.site.cfg.Name, Peer: to}, eid)
+			s.opts.Events.About(eid, adminapi.Event{Type: adminapi.EventPublication, Site: sub.site.cfg.Name, Peer: to})
 		}
 	}
 	for eid, subs := range s.subs.Supernets(changed) {

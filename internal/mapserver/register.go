@@ -10,6 +10,7 @@ import (
 
 	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/control"
+	"github.com/lispd/lispd/internal/events"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/wire"
 )
@@ -225,7 +226,7 @@ func (s *Server) storeLocked(eid mapping.EID, st *site, reg etrReg) {
 	switch {
 	case !ok:
 		s.log.Info("registered", "eid", eid, "site", st.cfg.Name, "by", reg.src.Addr())
-		s.event(adminapi.Event{Type: adminapi.EventRegistered, Site: st.cfg.Name, Peer: reg.src.Addr(), Locators: addrs(after)}, eid)
+		s.opts.Events.About(eid, adminapi.Event{Type: adminapi.EventRegistered, Site: st.cfg.Name, Peer: reg.src.Addr(), Locators: events.Locators(after)})
 	case len(moved) > 0:
 		mv := s.moved[eid]
 		s.moved[eid] = moveStat{moves: mv.moves + 1, last: now}
@@ -233,11 +234,11 @@ func (s *Server) storeLocked(eid mapping.EID, st *site, reg etrReg) {
 		s.log.Info("registration moved", "eid", eid, "from-site", from.cfg.Name, "to-site", st.cfg.Name,
 			"from-site-id", moved[0].siteID, "to-site-id", reg.siteID, "from", moved[0].src.Addr(), "by", reg.src.Addr(),
 			"locators", len(after))
-		s.event(adminapi.Event{Type: adminapi.EventRegistrationMoved, Site: st.cfg.Name, FromSite: from.cfg.Name,
-			Peer: reg.src.Addr(), Locators: addrs(after)}, eid)
+		s.opts.Events.About(eid, adminapi.Event{Type: adminapi.EventRegistrationMoved, Site: st.cfg.Name, FromSite: from.cfg.Name,
+			Peer: reg.src.Addr(), Locators: events.Locators(after)})
 	case !slices.Equal(before, after):
 		s.log.Info("registration changed", "eid", eid, "site", st.cfg.Name, "locators", len(after))
-		s.event(adminapi.Event{Type: adminapi.EventRegistrationChanged, Site: st.cfg.Name, Peer: reg.src.Addr(), Locators: addrs(after)}, eid)
+		s.opts.Events.About(eid, adminapi.Event{Type: adminapi.EventRegistrationChanged, Site: st.cfg.Name, Peer: reg.src.Addr(), Locators: events.Locators(after)})
 	default:
 		return
 	}
@@ -265,7 +266,7 @@ func (s *Server) withdrawLocked(eid mapping.EID, st *site, reg *etrReg) {
 	r.reply = nil
 	s.c.withdrawn.Inc()
 	s.log.Info("registration withdrawn", "eid", eid, "site", r.site.cfg.Name, "by", reg.src.Addr())
-	s.event(adminapi.Event{Type: adminapi.EventWithdrawn, Site: r.site.cfg.Name, Peer: reg.src.Addr()}, eid)
+	s.opts.Events.About(eid, adminapi.Event{Type: adminapi.EventWithdrawn, Site: r.site.cfg.Name, Peer: reg.src.Addr()})
 	if len(r.etrs) == 0 {
 		s.regs.Delete(eid)
 		delete(s.moved, eid)

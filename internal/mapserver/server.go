@@ -423,7 +423,7 @@ func (s *Server) tickLocked(now int64) {
 					s.regs.Delete(r.eid)
 					delete(s.moved, r.eid)
 					s.log.Info("registration expired", "eid", r.eid)
-					s.event(adminapi.Event{Type: adminapi.EventExpired, Site: r.site.cfg.Name}, r.eid)
+					s.opts.Events.About(r.eid, adminapi.Event{Type: adminapi.EventExpired, Site: r.site.cfg.Name})
 					s.publishLocked(r.eid)
 					continue
 				}

@@ -149,7 +149,7 @@ func (s *Server) smrLocked(now time.Time) {
 		for _, e := range s.db.All() {
 			if e.EID.IID == t.k.iid && s.smrAllowLocked(now) && s.sendSMRLocked(e.EID, t.k, t.r) {
 				s.c.smrSent.Inc()
-				s.event(adminapi.Event{Type: adminapi.EventSMRSent, Peer: t.k.rloc}, e.EID)
+				s.opts.Events.About(e.EID, adminapi.Event{Type: adminapi.EventSMRSent, Peer: t.k.rloc})
 			}
 		}
 	}

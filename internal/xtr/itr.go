@@ -8,6 +8,7 @@ import (
 
 	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/control"
+	"github.com/lispd/lispd/internal/events"
 	"github.com/lispd/lispd/internal/lispsec"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/wire"
@@ -421,7 +422,7 @@ func cacheTTL(minutes uint32) time.Duration {
 func (s *Server) installLocked(mp mapping.Mapping, now time.Time, source string, subscribed bool) {
 	if mp.TTL == 0 {
 		if _, ok := s.cacheIdx[mp.EID]; ok {
-			s.event(adminapi.Event{Type: adminapi.EventMapCacheExpire, Reason: "withdrawn"}, mp.EID)
+			s.opts.Events.About(mp.EID, adminapi.Event{Type: adminapi.EventMapCacheExpire, Reason: "withdrawn"})
 		}
 		s.removeLocked(mp.EID)
 		// A withdrawn more-specific (a host that moved away) falls back
@@ -449,7 +450,7 @@ func (s *Server) installLocked(mp mapping.Mapping, now time.Time, source string,
 		if !exists {
 			typ = adminapi.EventMapCacheInstall
 		}
-		s.event(adminapi.Event{Type: typ, Locators: locatorAddrs(mp.Locators), Reason: source}, mp.EID)
+		s.opts.Events.About(mp.EID, adminapi.Event{Type: typ, Locators: events.Locators(mp.Locators), Reason: source})
 	}
 }
 
@@ -504,7 +505,7 @@ func (s *Server) expireCacheLocked(now time.Time) {
 		if now.After(e.expires) {
 			s.removeLocked(eid)
 			s.c.expired.Inc()
-			s.event(adminapi.Event{Type: adminapi.EventMapCacheExpire, Reason: "ttl"}, eid)
+			s.opts.Events.About(eid, adminapi.Event{Type: adminapi.EventMapCacheExpire, Reason: "ttl"})
 		}
 	}
 }
@@ -605,7 +606,7 @@ func (s *Server) smrRefreshLocked(p mapping.EID, e *cacheEntry, from netip.Addr)
 	}
 	e.lastSMR, e.smrPending = now, false
 	s.log.Debug("SMR received", "eid", p, "from", from)
-	s.event(adminapi.Event{Type: adminapi.EventSMRReceived, Peer: from}, p)
+	s.opts.Events.About(p, adminapi.Event{Type: adminapi.EventSMRReceived, Peer: from})
 	s.requestLocked(p, true)
 }
 
@@ -632,4 +633,18 @@ func (s *Server) ClearMapCache(prefix *mapping.EID) int {
 		}
 	}
 	return n
+}
+
+// sameLocators reports whether a and b are the same locator set in the
+// same order: a refresh that changes nothing is no event.
+func sameLocators(a, b []mapping.Locator) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Addr != b[i].Addr || a[i].Priority != b[i].Priority || a[i].Weight != b[i].Weight {
+			return false
+		}
+	}
+	return true
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/control"
+	"github.com/lispd/lispd/internal/events"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/wire"
 )
@@ -173,7 +174,7 @@ func (s *Server) HandleMapNotify(r *control.Request, out control.Sender) control
 	}
 	moved := s.handleMapNotify(r.Raw, m, r.Src, r.Local.Addr(), out)
 	for _, mp := range moved {
-		s.event(adminapi.Event{Type: adminapi.EventHostMoved, Peer: r.Src.Addr(), Locators: locatorAddrs(mp.Locators)}, mp.EID)
+		s.opts.Events.About(mp.EID, adminapi.Event{Type: adminapi.EventHostMoved, Peer: r.Src.Addr(), Locators: events.Locators(mp.Locators)})
 	}
 	if s.opts.OnMovedAway != nil {
 		for _, mp := range moved {
