@@ -48,28 +48,10 @@ func startStoppable(t *testing.T, dir, name, yaml string) (*daemon.Daemon, func(
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := daemon.New(cfg, daemon.Options{DataPlane: xtr.NopDataPlane{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("%s: %v", name, err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return d, stop
+	n := lisptest.StartFile(t, path, func(c *config.Config) (*daemon.Daemon, error) {
+		return daemon.New(c, daemon.Options{DataPlane: xtr.NopDataPlane{}})
+	})
+	return n.D, n.Stop
 }
 
 // TestMonitorShowsTheStory is acceptance 3 of issue 17: lispctl monitor,

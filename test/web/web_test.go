@@ -16,6 +16,7 @@ import (
 	"github.com/lispd/lispd/internal/daemon"
 	"github.com/lispd/lispd/internal/dataplane"
 	"github.com/lispd/lispd/internal/dataplane/dptest"
+	"github.com/lispd/lispd/internal/events"
 	"github.com/lispd/lispd/internal/lisptest"
 	"github.com/lispd/lispd/internal/web"
 )
@@ -39,27 +40,9 @@ func startNode(t *testing.T, dir, name, yaml string, devs *daemon.Devices) node 
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := daemon.New(cfg, daemon.Options{Devices: devs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("%s: %v", name, err)
-			}
-		})
-	}
-	t.Cleanup(stop)
+	n := lisptest.StartFile(t, path, func(c *config.Config) (*daemon.Daemon, error) {
+		return daemon.New(c, daemon.Options{Devices: devs})
+	})
 	st, err := adminapi.Query(context.Background(), sock, 5*time.Second, (*adminapi.Client).Status)
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +50,7 @@ func startNode(t *testing.T, dir, name, yaml string, devs *daemon.Devices) node 
 	if st.Web == "" {
 		t.Fatalf("%s: status names no web view", name)
 	}
-	return node{d: d, sock: sock, url: "http://" + st.Web, stop: stop}
+	return node{d: n.D, sock: sock, url: "http://" + st.Web, stop: n.Stop}
 }
 
 // loopbackLab is a Map-Server/Map-Resolver, an xTR of site dc1 with the userspace
@@ -160,22 +143,27 @@ func (l *loopbackLab) traffic(ctx context.Context) {
 	}
 }
 
-// waitEvent waits on d's bus for an event of type typ and returns when it
-// was published.
-func waitEvent(t *testing.T, sub interface {
-	C() <-chan adminapi.Event
-}, typ string, limit time.Duration) adminapi.Event {
-	t.Helper()
-	deadline := time.After(limit)
-	for {
-		select {
-		case e := <-sub.C():
-			if e.Type == typ {
-				return e
-			}
-		case <-deadline:
-			t.Fatalf("no %s event within %v", typ, limit)
-		}
+// timelineShows opens url, makes an event of type typ happen (cause)
+// and checks that the page's live timeline shows it within 2 s of its
+// publication on bus, without a reload.
+func (tb *tab) timelineShows(url string, bus *events.Bus, typ string, cause func()) {
+	tb.t.Helper()
+	tb.visit(url)
+	eval[bool](tb, "window.notReloaded = true")
+	sub := bus.Subscribe(adminapi.EventQuery{Types: []string{typ}}, 0)
+	defer sub.Close()
+	cause()
+	var e adminapi.Event
+	select {
+	case e = <-sub.C():
+	case <-time.After(10 * time.Second):
+		tb.t.Fatalf("no %s event within 10 s", typ)
+	}
+	tb.waitJS(fmt.Sprintf(`document.querySelector('#timeline li[data-type=%q]') !== null`, typ), 2*time.Second-time.Since(e.Time),
+		typ+" is not in the timeline within 2 s")
+	tb.t.Logf("%s shown %v after it happened", typ, time.Since(e.Time))
+	if !eval[bool](tb, "window.notReloaded === true") {
+		tb.t.Error("the page reloaded")
 	}
 }
 
@@ -247,21 +235,12 @@ func TestWebView(t *testing.T) {
 
 	// A move appears in the Map-Server's timeline without a reload.
 	tb.setViewport(viewports[0])
-	tb.visit(l.ms.url + "/map-server.html")
-	eval[bool](tb, "window.notReloaded = true")
-	sub := l.ms.d.Events().Subscribe(adminapi.EventQuery{Types: []string{adminapi.EventRegistrationMoved}}, 0)
-	defer sub.Close()
-	l.startETR(t, "etr3", l.etr3Addr, 2, &daemon.Devices{
-		TUN:      func(_ uint32, mtu int) (dataplane.TUN, error) { return dptest.NewTUN(mtu, 16), nil },
-		Underlay: l.net.Attach(16, l.etr3Addr),
+	tb.timelineShows(l.ms.url+"/map-server.html", l.ms.d.Events(), adminapi.EventRegistrationMoved, func() {
+		l.startETR(t, "etr3", l.etr3Addr, 2, &daemon.Devices{
+			TUN:      func(_ uint32, mtu int) (dataplane.TUN, error) { return dptest.NewTUN(mtu, 16), nil },
+			Underlay: l.net.Attach(16, l.etr3Addr),
+		})
 	})
-	moved := waitEvent(t, sub, adminapi.EventRegistrationMoved, 10*time.Second)
-	tb.waitJS(`document.querySelector('#timeline li[data-type="registration-moved"]') !== null`, 2*time.Second-time.Since(moved.Time),
-		"the move is not in the timeline within 2 s")
-	t.Logf("move shown %v after it happened", time.Since(moved.Time))
-	if !eval[bool](tb, "window.notReloaded === true") {
-		t.Error("the page reloaded")
-	}
 	tb.waitJS(`document.getElementById("ms-map").textContent.includes("site-id 2")`, 5*time.Second, "the map does not show the new xTR")
 	t.Logf("screenshot %s", tb.screenshot("ms-map-server-after-move-desktop"))
 	if os.Getenv("LISPD_README_SHOT") != "" {
@@ -279,18 +258,7 @@ func TestWebView(t *testing.T) {
 	}
 
 	// A locator going down appears in the xTR's timeline without a reload.
-	tb.visit(l.xtr.url + "/xtr.html")
-	eval[bool](tb, "window.notReloaded = true")
-	xsub := l.xtr.d.Events().Subscribe(adminapi.EventQuery{Types: []string{adminapi.EventLocatorDown}}, 0)
-	defer xsub.Close()
-	l.etr2.stop()
-	down := waitEvent(t, xsub, adminapi.EventLocatorDown, 10*time.Second)
-	tb.waitJS(`document.querySelector('#timeline li[data-type="locator-down"]') !== null`, 2*time.Second-time.Since(down.Time),
-		"the locator going down is not in the timeline within 2 s")
-	t.Logf("locator-down shown %v after it happened", time.Since(down.Time))
-	if !eval[bool](tb, "window.notReloaded === true") {
-		t.Error("the page reloaded")
-	}
+	tb.timelineShows(l.xtr.url+"/xtr.html", l.xtr.d.Events(), adminapi.EventLocatorDown, l.etr2.stop)
 	tb.waitJS(`document.getElementById("rloc-probing").innerText.includes("down")`, 5*time.Second, "the probing table does not show the RLOC down")
 	t.Logf("screenshot %s", tb.screenshot("xtr-xtr-after-locator-down-desktop"))
 
