@@ -140,8 +140,17 @@ func checkPackage(t *testing.T, deb, version string) {
 	if !strings.Contains(fields, "Package: lispd") || !strings.Contains(fields, "Version: ") {
 		t.Errorf("control fields:\n%s", fields)
 	}
-	if !strings.HasPrefix(version, "v") && !strings.Contains(fields, "0.0.0~git"+strings.ReplaceAll(strings.ReplaceAll(version, "-dirty", "+dirty"), "-", "+")) {
-		t.Errorf("the package version does not carry %s:\n%s", version, fields)
+	// A release tag gives the Debian version, a bare commit 0.0.0~gitREV;
+	// git describe's dashes become pluses (no Debian revision).
+	debVersion := version
+	if regexp.MustCompile(`^v?[0-9]+\.[0-9]+`).MatchString(version) {
+		debVersion = strings.TrimPrefix(debVersion, "v")
+	} else {
+		debVersion = "0.0.0~git" + debVersion
+	}
+	debVersion = strings.ReplaceAll(debVersion, "-", "+")
+	if !strings.Contains(fields, "Version: "+debVersion+"\n") {
+		t.Errorf("the package version is not %s (git %s):\n%s", debVersion, version, fields)
 	}
 	listing := run(t, "", nil, "dpkg-deb", "-c", deb)
 	want := []string{
