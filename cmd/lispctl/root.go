@@ -75,6 +75,6 @@ decode, lig and bench need no daemon.`,
 	root.PersistentFlags().String("socket", sock,
 		"path of lispd's admin socket (env "+envSocket+")")
 
-	root.AddCommand(newDecodeCmd(s), newLigCmd(s), newBenchCmd(s), newVersionCmd(s), newShowCmd(s), newReloadCmd(s), newClearCmd(s))
+	root.AddCommand(newDecodeCmd(s), newLigCmd(s), newBenchCmd(s), newVersionCmd(s), newShowCmd(s), newReloadCmd(s), newClearCmd(s), newMonitorCmd(s))
 	return root
 }

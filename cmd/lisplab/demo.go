@@ -34,11 +34,16 @@ story on it, with measured times:
      subnet).
 
 It ends with a summary table and exits 0 only if every step passed. --keep
-leaves the network up to explore (lisplab status; lisplab down --name lispdemo).`
+leaves the network up to explore (lisplab status; lisplab down --name lispdemo).
+--web serves a page that draws the network, each node's state and the steps
+lighting up as they run (it prints the page's address).`
+
+// defaultWeb is where `lisplab demo --web` serves its page: loopback only.
+const defaultWeb = "127.0.0.1:9344"
 
 func newDemoCmd(s streams) *cobra.Command {
 	var keep bool
-	var lispd, lispctl, name string
+	var lispd, lispctl, name, web string
 	cmd := &cobra.Command{
 		Use:     "demo",
 		Short:   "Build a demo LISP network and show registration, resolution, load sharing, PxTR, failover and VM mobility",
@@ -53,7 +58,7 @@ func newDemoCmd(s streams) *cobra.Command {
 			if lispctl == "" {
 				lispctl = findLispctl(s)
 			}
-			if err := demo.Run(cmd.Context(), demo.Options{Name: name, Lispd: bin, Lispctl: lispctl, Keep: keep, Out: s.out}); err != nil {
+			if err := demo.Run(cmd.Context(), demo.Options{Name: name, Lispd: bin, Lispctl: lispctl, Keep: keep, Out: s.out, Web: web}); err != nil {
 				return cli.Failed(err)
 			}
 			return nil
@@ -63,6 +68,8 @@ func newDemoCmd(s streams) *cobra.Command {
 	cmd.Flags().StringVar(&lispd, "lispd", "", "lispd binary (default: next to lisplab, else in $PATH)")
 	cmd.Flags().StringVar(&lispctl, "lispctl", "", "lispctl binary for the show excerpts (default: next to lisplab, else in $PATH)")
 	cmd.Flags().StringVar(&name, "name", "lispdemo", "lab name")
+	cmd.Flags().StringVar(&web, "web", "", "serve the lab page (network graph, node state, the steps as they run) at `HOST:PORT`; bare --web: "+defaultWeb)
+	cmd.Flags().Lookup("web").NoOptDefVal = defaultWeb
 	return cmd
 }
 

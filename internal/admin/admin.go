@@ -35,11 +35,16 @@ type Server struct {
 	mu      sync.Mutex
 	servers []*http.Server
 	wg      sync.WaitGroup
+	// closing ends the long-lived answers (event streams) at Close, so
+	// that shutting the listeners down need not wait for them.
+	closing   chan struct{}
+	closeOnce sync.Once
+	gauges    func() []Gauge // nil: counters only
 }
 
 // New returns a server with no routes.
 func New(log *slog.Logger) *Server {
-	return &Server{mux: http.NewServeMux(), log: log}
+	return &Server{mux: http.NewServeMux(), log: log, closing: make(chan struct{})}
 }
 
 // HandleJSON routes pattern ("GET " + adminapi.PathSite) to fn, whose
@@ -119,6 +124,9 @@ func (s *Server) ListenMetrics(addr string, reg *stats.Registry) (net.Addr, erro
 	}
 	pr := prometheus.NewRegistry()
 	pr.MustRegister(NewCollector(reg), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if s.gauges != nil {
+		pr.MustRegister(NewGaugeCollector(s.gauges))
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(pr, promhttp.HandlerOpts{}))
 	s.warnIfExposed("metrics", ln.Addr())
@@ -166,6 +174,7 @@ func loopback(a net.Addr) bool {
 
 // Close stops every listener and waits for them.
 func (s *Server) Close() {
+	s.closeOnce.Do(func() { close(s.closing) })
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	s.mu.Lock()
@@ -197,4 +206,39 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		d := prometheus.NewDesc(prometheus.BuildFQName("lisp", s.Desc.Subsystem, s.Desc.Name+"_total"), s.Desc.Help, names, nil)
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(s.Value), values...)
 	}
+}
+
+// ListenWeb serves the read-only web view on a TCP address: ui at / and,
+// under /v1/, the API's GET endpoints the pages read (the event stream
+// among them) — never a POST such as a reload. A bare ":PORT" binds
+// loopback only; an address beyond loopback is logged like the metrics
+// listener's, since the view has no authentication.
+func (s *Server) ListenWeb(addr string, ui http.Handler) (net.Addr, error) {
+	if host, port, err := net.SplitHostPort(addr); err == nil && host == "" {
+		addr = net.JoinHostPort("127.0.0.1", port)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("web listener: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", readOnly(s.mux))
+	mux.Handle("/", ui)
+	s.warnIfExposed("web", ln.Addr())
+	s.serve(ln, mux)
+	return ln.Addr(), nil
+}
+
+// readOnly lets only GET and HEAD through to h: the web view reads.
+func readOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusMethodNotAllowed)
+			_ = json.NewEncoder(w).Encode(adminapi.ErrorBody{Error: "the web listener is read-only: use the admin socket"})
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }

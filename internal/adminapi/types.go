@@ -36,6 +36,10 @@ type Status struct {
 	Config   string           `json:"config-file,omitempty"`
 	Sites    int              `json:"sites,omitempty"`
 	Prefixes int              `json:"registered-prefixes,omitempty"`
+	// Web is the address of the web view (admin.web), when on.
+	Web string `json:"web,omitempty"`
+	// DynamicEIDs tells that GET /v1/dynamic-eid has ranges to show.
+	DynamicEIDs bool `json:"dynamic-eids,omitempty"`
 }
 
 // Counter is one statistic (PathStatistics).

@@ -72,6 +72,7 @@ func changedKeys(old, new *Config) []string {
 	k.add("admin.socket", old.Admin.Socket, new.Admin.Socket)
 	k.add("admin.metrics", old.Admin.Metrics, new.Admin.Metrics)
 	k.add("admin.pprof", old.Admin.PProf, new.Admin.PProf)
+	k.add("admin.web", old.Admin.Web, new.Admin.Web)
 	k.add("control.addresses", old.Control.Addresses, new.Control.Addresses)
 	k.add("control.port", old.Control.Port, new.Control.Port)
 	k.add("control.rate-limit", old.Control.RateLimit, new.Control.RateLimit)

@@ -104,6 +104,9 @@ type Admin struct {
 	Socket  string // unix socket lispctl talks to
 	Metrics string // HOST:PORT for Prometheus /metrics; "" = off
 	PProf   string // HOST:PORT for /debug/pprof; "" = off (the default: it exposes the process)
+	// Web is HOST:PORT of the read-only web view and the event stream
+	// over TCP; "" = off. A bare ":PORT" binds loopback only.
+	Web string
 }
 
 // Control configures the UDP 4342 control-plane transport.

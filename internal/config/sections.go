@@ -88,6 +88,7 @@ func (p *parser) admin(n *yaml.Node, path string, a *Admin) {
 		"socket":  p.nonEmptyTo(&a.Socket),
 		"metrics": p.hostPortTo(&a.Metrics),
 		"pprof":   p.hostPortTo(&a.PProf),
+		"web":     p.hostPortTo(&a.Web),
 	})
 }
 

@@ -19,11 +19,13 @@ import (
 	"github.com/lispd/lispd/internal/control"
 	"github.com/lispd/lispd/internal/dataplane"
 	"github.com/lispd/lispd/internal/dynamiceid"
+	"github.com/lispd/lispd/internal/events"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/internal/mapresolver"
 	"github.com/lispd/lispd/internal/mapserver"
 	"github.com/lispd/lispd/internal/rtr"
 	"github.com/lispd/lispd/internal/stats"
+	"github.com/lispd/lispd/internal/web"
 	"github.com/lispd/lispd/internal/xtr"
 	"github.com/lispd/lispd/wire"
 )
@@ -82,6 +84,7 @@ type Daemon struct {
 	transport *control.Transport
 	admin     *admin.Server
 	metrics   string
+	web       string // the web view's bound address; "" when off
 
 	mu  sync.Mutex // guards cfg against Reload
 	cfg *config.Config
@@ -102,6 +105,14 @@ type Daemon struct {
 	guard        *control.ReplyGuard
 	c            counters
 	malformedLog control.TokenBucket
+	// events is the bus of what happens here (lispctl monitor, web view).
+	events *events.Bus
+	// dropEvents bounds the drop events: a flood costs counters, not the
+	// event stream.
+	dropEvents struct {
+		sync.Mutex
+		control.TokenBucket
+	}
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -119,6 +130,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	d := &Daemon{log: opts.Log, level: opts.LogLevel, now: opts.Now, stats: stats.NewRegistry(), cfg: cfg, opts: opts}
 	d.started = d.now()
 	d.c = newCounters(d.stats)
+	d.events = events.NewBus(d.now, d.stats, 0)
 	rl := cfg.Control.RateLimit
 	// Map-Requests get the configured budget; registrations and the rest
 	// get their own, so that no class can starve another.
@@ -146,6 +158,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 			return nil, err
 		}
 	}
+	d.admin.SetGauges(d.gauges)
 	if cfg.Admin.Metrics != "" {
 		a, err := d.admin.ListenMetrics(cfg.Admin.Metrics, d.stats)
 		if err != nil {
@@ -154,6 +167,15 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 			return nil, err
 		}
 		d.metrics = a.String()
+	}
+	if cfg.Admin.Web != "" {
+		a, err := d.admin.ListenWeb(cfg.Admin.Web, web.Handler())
+		if err != nil {
+			t.Close()
+			d.admin.Close()
+			return nil, err
+		}
+		d.web = a.String()
 	}
 	if cfg.Admin.PProf != "" {
 		if _, err := d.admin.ListenPProf(cfg.Admin.PProf); err != nil {
@@ -172,7 +194,7 @@ func (d *Daemon) buildRoles(cfg *config.Config, opts Options) error {
 	}
 	if cfg.MapServer != nil {
 		o := msOptions(cfg)
-		o.Now, o.Sender, o.Stats, o.Log = d.now, control.SenderFunc(d.sendNow), d.stats, d.log
+		o.Now, o.Sender, o.Stats, o.Log, o.Events = d.now, control.SenderFunc(d.sendNow), d.stats, d.log, d.events
 		d.ms = mapserver.New(sitesFromConfig(cfg.MapServer), o)
 		if err := d.ms.OpenState(cfg.MapServer.StateDirectory); err != nil {
 			return fmt.Errorf("map-server.state-directory: %w", err)
@@ -188,7 +210,7 @@ func (d *Daemon) buildRoles(cfg *config.Config, opts Options) error {
 		if err != nil {
 			return err
 		}
-		xo.Now, xo.Sender, xo.Stats, xo.Log = d.now, control.SenderFunc(d.sendNow), d.stats, d.log
+		xo.Now, xo.Sender, xo.Stats, xo.Log, xo.Events = d.now, control.SenderFunc(d.sendNow), d.stats, d.log, d.events
 		xo.DataPlane = opts.DataPlane
 		if xo.DataPlane == nil && cfg.XTR != nil && cfg.XTR.DataPlane == config.DataPlaneUserspace {
 			dp, err := d.startDataPlane(cfg, &xo, opts.Devices)
@@ -649,6 +671,7 @@ func (d *Daemon) replyAddr(req *wire.MapRequest, port uint16, r *control.Request
 // times a second, so a flood costs counters, not log volume.
 func (d *Daemon) drop(reason control.DropReason, r *control.Request, err error) {
 	d.c.drops[reason].Inc()
+	d.dropEvent(reason, r)
 	if err == nil {
 		return
 	}
@@ -661,7 +684,8 @@ func (d *Daemon) drop(reason control.DropReason, r *control.Request, err error) 
 func (d *Daemon) status() adminapi.Status {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	s := adminapi.Status{Version: Version, Uptime: d.now().Sub(d.started).Seconds(), Metrics: d.metrics, Config: d.cfg.File}
+	s := adminapi.Status{Version: Version, Uptime: d.now().Sub(d.started).Seconds(), Metrics: d.metrics, Config: d.cfg.File,
+		Web: d.web, DynamicEIDs: d.dyn != nil}
 	s.Control = append(s.Control, d.transport.Addrs()...)
 	if d.ms != nil {
 		s.Roles = append(s.Roles, "map-server")
@@ -676,3 +700,21 @@ func (d *Daemon) status() adminapi.Status {
 	}
 	return s
 }
+
+// dropEvent publishes a control packet's drop, at most 5 a second (burst
+// 20), and only while someone reads the stream: the counter counts them
+// all, and a flood with nobody watching costs one atomic load.
+func (d *Daemon) dropEvent(reason control.DropReason, r *control.Request) {
+	if !d.events.Active() {
+		return
+	}
+	d.dropEvents.Lock()
+	ok := d.dropEvents.Take(d.now().UnixNano(), 5, 20)
+	d.dropEvents.Unlock()
+	if ok {
+		d.events.Publish(adminapi.Event{Type: adminapi.EventDrop, Peer: r.Src.Addr(), Reason: reason.String()})
+	}
+}
+
+// Events is the daemon's event bus.
+func (d *Daemon) Events() *events.Bus { return d.events }

@@ -16,6 +16,7 @@ func (d *Daemon) routes() {
 	a := d.admin
 	get := func(path string, fn func(r *http.Request) (any, error)) { a.HandleJSON("GET "+path, fn) }
 	post := func(path string, fn func(r *http.Request) (any, error)) { a.HandleJSON("POST "+path, fn) }
+	a.HandleEvents(d.events)
 	get(adminapi.PathStatus, func(*http.Request) (any, error) { return d.status(), nil })
 	get(adminapi.PathStatistics, func(*http.Request) (any, error) {
 		out := []adminapi.Counter{}

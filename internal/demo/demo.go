@@ -14,6 +14,7 @@ import (
 
 	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/lab"
+	"github.com/lispd/lispd/internal/labweb"
 	"github.com/lispd/lispd/internal/tshark"
 )
 
@@ -27,7 +28,15 @@ type Options struct {
 	// Capture, when set, records the LISP traffic seen by the core router
 	// into this pcap file (needs tshark).
 	Capture string
+	// Web, when set, serves the lab page (internal/labweb) at this
+	// address while the story runs: the network, each node's state and
+	// the steps lighting up. The story prints its URL.
+	Web string
 }
+
+// webLinger is how long the lab page shows the end of the story before
+// the network goes down.
+const webLinger = 10 * time.Second
 
 type step struct {
 	name   string
@@ -41,6 +50,27 @@ type runner struct {
 	net   *Network
 	start time.Time
 	steps []step
+	web   *labweb.Server // nil without Options.Web
+	cur   int            // the step running, for the lab page
+}
+
+// story is the demo's steps in order, by the name each records.
+func (r *runner) story() []struct {
+	name string
+	run  func()
+} {
+	return []struct {
+		name string
+		run  func()
+	}{
+		{"registration", r.registration},
+		{"first connection", r.firstConnection},
+		{"load sharing", r.loadSharing},
+		{"PITR/PETR", r.pxtr},
+		{"RLOC failover", r.failover},
+		{"VM mobility, across subnets", r.mobility},
+		{"VM mobility, extended subnet", r.extendedSubnet},
+	}
 }
 
 // Run builds the network, tells the story and tears it down (unless
@@ -76,13 +106,28 @@ func Run(ctx context.Context, o Options) (err error) {
 	if err := n.StartLispd(); err != nil {
 		return err
 	}
-	r.registration()
-	r.firstConnection()
-	r.loadSharing()
-	r.pxtr()
-	r.failover()
-	r.mobility()
-	r.extendedSubnet()
+	story := r.story()
+	if o.Web != "" {
+		names := make([]string, len(story))
+		for i, st := range story {
+			names[i] = st.name
+		}
+		w, err := labweb.Start(l, o.Web, names, nil)
+		if err != nil {
+			return err
+		}
+		r.web = w
+		r.say("lab page: %s", w.URL())
+		defer func() {
+			time.Sleep(webLinger)
+			w.Close()
+		}()
+	}
+	for i, st := range story {
+		r.cur = i
+		r.web.SetStep(i, labweb.StepRunning, "")
+		st.run()
+	}
 	return r.summary()
 }
 
@@ -92,6 +137,11 @@ func (r *runner) say(format string, a ...any) {
 
 func (r *runner) record(name string, ok bool, figure string) {
 	r.steps = append(r.steps, step{name, ok, figure})
+	state := labweb.StepPassed
+	if !ok {
+		state = labweb.StepFailed
+	}
+	r.web.SetStep(r.cur, state, figure)
 	mark := "ok"
 	if !ok {
 		mark = "FAILED"

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
@@ -24,6 +25,9 @@ type Node[D Runner] struct {
 	Config *config.Config
 	// Socket is the admin API's Unix socket.
 	Socket string
+	// Stop stops the daemon before the test ends (a peer that dies) and
+	// waits for it; the cleanup does it otherwise.
+	Stop func()
 }
 
 // Start loads yaml, with an admin socket in a temporary directory unless
@@ -101,11 +105,15 @@ func StartFile[D Runner](t testing.TB, path string, build func(*config.Config) (
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("daemon: %v", err)
-		}
-	})
-	return Node[D]{D: d, Config: cfg, Socket: cfg.Admin.Socket}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("daemon %s: %v", path, err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return Node[D]{D: d, Config: cfg, Socket: cfg.Admin.Socket, Stop: stop}
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/control"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/wire"
@@ -394,6 +395,11 @@ func (s *Server) publishLocked(changed mapping.EID) {
 			sub.nonce++
 			s.notifySubscriberLocked(sub, eid, sub.nonce)
 			s.c.published.Inc()
+			var to netip.Addr
+			if len(sub.rlocs) > 0 {
+				to = sub.rlocs[0]
+			}
+			s.opts.Events.About(eid, adminapi.Event{Type: adminapi.EventPublication, Site: sub.site.cfg.Name, Peer: to})
 		}
 	}
 	for eid, subs := range s.subs.Supernets(changed) {

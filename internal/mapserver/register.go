@@ -8,7 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/control"
+	"github.com/lispd/lispd/internal/events"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/wire"
 )
@@ -151,6 +153,7 @@ func (s *Server) authenticateLocked(raw []byte, m *wire.MapRegister, cands []*si
 		if s.authLogDue(src) {
 			s.log.Warn("Map-Register with unknown key ID or algorithm", "source", src, "eid", eid,
 				"key-id", m.KeyID, "algorithm", m.Algorithm.String(), "configured", configuredKeys(cands))
+			s.opts.Events.Publish(adminapi.Event{Type: adminapi.EventAuthFailure, Peer: src, Reason: "unknown-key"})
 		}
 	}
 	return nil, Key{}, false
@@ -237,6 +240,7 @@ func (s *Server) storeLocked(eid mapping.EID, st *site, reg etrReg, now int64) {
 	switch {
 	case !ok:
 		s.log.Info("registered", "eid", eid, "site", st.cfg.Name, "by", reg.src.Addr())
+		s.opts.Events.About(eid, adminapi.Event{Type: adminapi.EventRegistered, Site: st.cfg.Name, Peer: reg.src.Addr(), Locators: events.Locators(after)})
 	case len(moved) > 0:
 		mv := s.moved[eid]
 		s.moved[eid] = moveStat{moves: mv.moves + 1, last: now}
@@ -244,8 +248,11 @@ func (s *Server) storeLocked(eid mapping.EID, st *site, reg etrReg, now int64) {
 		s.log.Info("registration moved", "eid", eid, "from-site", from.cfg.Name, "to-site", st.cfg.Name,
 			"from-site-id", moved[0].siteID, "to-site-id", reg.siteID, "from", moved[0].src.Addr(), "by", reg.src.Addr(),
 			"locators", len(after))
+		s.opts.Events.About(eid, adminapi.Event{Type: adminapi.EventRegistrationMoved, Site: st.cfg.Name, FromSite: from.cfg.Name,
+			Peer: reg.src.Addr(), Locators: events.Locators(after)})
 	case !slices.Equal(before, after):
 		s.log.Info("registration changed", "eid", eid, "site", st.cfg.Name, "locators", len(after))
+		s.opts.Events.About(eid, adminapi.Event{Type: adminapi.EventRegistrationChanged, Site: st.cfg.Name, Peer: reg.src.Addr(), Locators: events.Locators(after)})
 	default:
 		return
 	}
@@ -273,6 +280,7 @@ func (s *Server) withdrawLocked(eid mapping.EID, st *site, reg *etrReg) {
 	r.reply = nil
 	s.c.withdrawn.Inc()
 	s.log.Info("registration withdrawn", "eid", eid, "site", r.site.cfg.Name, "by", reg.src.Addr())
+	s.opts.Events.About(eid, adminapi.Event{Type: adminapi.EventWithdrawn, Site: r.site.cfg.Name, Peer: reg.src.Addr()})
 	if len(r.etrs) == 0 {
 		s.regs.Delete(eid)
 		delete(s.moved, eid)
@@ -414,6 +422,8 @@ func (c configuredKeys) LogValue() slog.Value {
 func (s *Server) authFailLog(src netip.Addr, msg string, eid any) {
 	if s.authLogDue(src) {
 		s.log.Warn(msg, "source", src, "eid", eid)
+		// As rate-limited as the log line: a flood costs counters only.
+		s.opts.Events.Publish(adminapi.Event{Type: adminapi.EventAuthFailure, Peer: src, Reason: msg})
 	}
 }
 

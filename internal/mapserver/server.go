@@ -9,7 +9,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/control"
+	"github.com/lispd/lispd/internal/events"
 	"github.com/lispd/lispd/internal/lispsec"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/internal/stats"
@@ -40,6 +42,9 @@ type Options struct {
 	Sender           control.Sender   // for retransmissions and unsolicited Map-Notifies
 	Stats            *stats.Registry
 	Log              *slog.Logger
+	// Events, when set, hears of registrations, moves, withdrawals,
+	// expiries, publications and authentication failures.
+	Events *events.Bus
 
 	// LISPSECKeys are the secrets shared with ITRs (as their Map-Resolver)
 	// by Key ID; with them the Map-Server answers LISP-SEC protected
@@ -265,6 +270,7 @@ func (s *Server) Reconfigure(sites []Site, changed map[string]bool, o Options) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	o.Now, o.Sender, o.Stats, o.Log, o.Auth = s.opts.Now, s.opts.Sender, s.opts.Stats, s.opts.Log, s.opts.Auth
+	o.Events = s.opts.Events
 	o.defaults()
 	s.opts = o
 	s.reloadLocked(sites, changed)
@@ -429,6 +435,7 @@ func (s *Server) tickLocked(now int64) {
 					s.regs.Delete(r.eid)
 					delete(s.moved, r.eid)
 					s.log.Info("registration expired", "eid", r.eid)
+					s.opts.Events.About(r.eid, adminapi.Event{Type: adminapi.EventExpired, Site: r.site.cfg.Name})
 					s.publishLocked(r.eid)
 					continue
 				}

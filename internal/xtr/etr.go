@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/control"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/wire"
@@ -148,6 +149,7 @@ func (s *Server) smrLocked(now time.Time) {
 		for _, e := range s.db.All() {
 			if e.EID.IID == t.k.iid && s.smrAllowLocked(now) && s.sendSMRLocked(e.EID, t.k, t.r) {
 				s.c.smrSent.Inc()
+				s.opts.Events.About(e.EID, adminapi.Event{Type: adminapi.EventSMRSent, Peer: t.k.rloc})
 			}
 		}
 	}

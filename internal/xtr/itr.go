@@ -6,7 +6,9 @@ import (
 	"slices"
 	"time"
 
+	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/control"
+	"github.com/lispd/lispd/internal/events"
 	"github.com/lispd/lispd/internal/lispsec"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/wire"
@@ -419,6 +421,9 @@ func cacheTTL(minutes uint32) time.Duration {
 // removes it (RFC 9301 §5.4).
 func (s *Server) installLocked(mp mapping.Mapping, now time.Time, source string, subscribed bool) {
 	if mp.TTL == 0 {
+		if _, ok := s.cacheIdx[mp.EID]; ok {
+			s.opts.Events.About(mp.EID, adminapi.Event{Type: adminapi.EventMapCacheExpire, Reason: "withdrawn"})
+		}
 		s.removeLocked(mp.EID)
 		// A withdrawn more-specific (a host that moved away) falls back
 		// to its covering prefix: re-resolve so traffic follows.
@@ -435,10 +440,18 @@ func (s *Server) installLocked(mp mapping.Mapping, now time.Time, source string,
 		s.cache.Insert(mp.EID, e)
 		s.cacheIdx[mp.EID] = e
 	}
+	changed := !exists || !sameLocators(e.m.Locators, mp.Locators)
 	e.m, e.expires, e.source = mp, now.Add(ttl), source
 	e.subscribed = e.subscribed || subscribed
 	s.programLocked(e)
 	s.c.installs.Inc()
+	if changed {
+		typ := adminapi.EventMapCacheUpdate
+		if !exists {
+			typ = adminapi.EventMapCacheInstall
+		}
+		s.opts.Events.About(mp.EID, adminapi.Event{Type: typ, Locators: events.Locators(mp.Locators), Reason: source})
+	}
 }
 
 func (s *Server) programLocked(e *cacheEntry) {
@@ -492,6 +505,7 @@ func (s *Server) expireCacheLocked(now time.Time) {
 		if now.After(e.expires) {
 			s.removeLocked(eid)
 			s.c.expired.Inc()
+			s.opts.Events.About(eid, adminapi.Event{Type: adminapi.EventMapCacheExpire, Reason: "ttl"})
 		}
 	}
 }
@@ -592,6 +606,7 @@ func (s *Server) smrRefreshLocked(p mapping.EID, e *cacheEntry, from netip.Addr)
 	}
 	e.lastSMR, e.smrPending = now, false
 	s.log.Debug("SMR received", "eid", p, "from", from)
+	s.opts.Events.About(p, adminapi.Event{Type: adminapi.EventSMRReceived, Peer: from})
 	s.requestLocked(p, true)
 }
 
@@ -618,4 +633,18 @@ func (s *Server) ClearMapCache(prefix *mapping.EID) int {
 		}
 	}
 	return n
+}
+
+// sameLocators reports whether a and b are the same locator set in the
+// same order: a refresh that changes nothing is no event.
+func sameLocators(a, b []mapping.Locator) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Addr != b[i].Addr || a[i].Priority != b[i].Priority || a[i].Weight != b[i].Weight {
+			return false
+		}
+	}
+	return true
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/wire"
 )
@@ -87,6 +88,7 @@ func (s *Server) checkProbesLocked(now time.Time) {
 			st.up = false
 			s.c.rlocDown.Inc()
 			s.log.Warn("RLOC down: probes unanswered", "rloc", p.rloc, "missed", st.missed)
+			s.opts.Events.Publish(adminapi.Event{Type: adminapi.EventLocatorDown, RLOC: p.rloc, Reason: "probes unanswered", Count: uint64(st.missed)})
 			s.setRLOCLocked(p.rloc, false)
 		}
 		if st.up {
@@ -143,6 +145,7 @@ func (s *Server) probeReplyLocked(m *wire.MapReply, src netip.AddrPort, now time
 		st.up = true
 		s.c.rlocUp.Inc()
 		s.log.Info("RLOC up: probe answered", "rloc", p.rloc, "rtt", st.rtt)
+		s.opts.Events.Publish(adminapi.Event{Type: adminapi.EventLocatorUp, RLOC: p.rloc, RTTms: float64(st.rtt) / float64(time.Millisecond)})
 		s.setRLOCLocked(p.rloc, true)
 	}
 }

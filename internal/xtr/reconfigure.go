@@ -55,7 +55,7 @@ func (s *Server) Reconfigure(o Options) error {
 		return &RestartError{Options: fixed}
 	}
 	o.Now, o.Sender, o.DataPlane, o.Stats, o.Log = s.opts.Now, s.opts.Sender, s.opts.DataPlane, s.opts.Stats, s.opts.Log
-	o.SourceFor, o.OnMovedAway = s.opts.SourceFor, s.opts.OnMovedAway
+	o.SourceFor, o.OnMovedAway, o.Events = s.opts.SourceFor, s.opts.OnMovedAway, s.opts.Events
 	o.defaults()
 	now := s.opts.Now()
 	oldDB := s.opts.Database

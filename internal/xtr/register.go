@@ -4,7 +4,9 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/control"
+	"github.com/lispd/lispd/internal/events"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/wire"
 )
@@ -171,6 +173,9 @@ func (s *Server) HandleMapNotify(r *control.Request, out control.Sender) control
 		return control.DropUnexpectedType
 	}
 	moved := s.handleMapNotify(r.Raw, m, r.Src, r.Local.Addr(), out)
+	for _, mp := range moved {
+		s.opts.Events.About(mp.EID, adminapi.Event{Type: adminapi.EventHostMoved, Peer: r.Src.Addr(), Locators: events.Locators(mp.Locators)})
+	}
 	if s.opts.OnMovedAway != nil {
 		for _, mp := range moved {
 			s.opts.OnMovedAway(mp.EID, mp)

@@ -95,6 +95,13 @@ func hexID(b [16]byte) string {
 	return string(out)
 }
 
+// CacheSize is the number of map-cache entries.
+func (s *Server) CacheSize() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.cacheIdx)
+}
+
 // RLOCProbing lists the probed locators in address order.
 func (s *Server) RLOCProbing() []adminapi.ProbedRLOC {
 	s.mu.Lock()

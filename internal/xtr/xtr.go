@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lispd/lispd/internal/control"
+	"github.com/lispd/lispd/internal/events"
 	"github.com/lispd/lispd/internal/lispsec"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/internal/stats"
@@ -120,6 +121,9 @@ type Options struct {
 	// ControlPort is the port our control messages leave from; a
 	// translated port that differs means a NAT too (0: not compared).
 	ControlPort uint16
+	// Events, when set, hears of map-cache installs and expiries, locators
+	// going up or down, SMRs and hosts that moved away.
+	Events *events.Bus
 }
 
 func (o *Options) defaults() {
