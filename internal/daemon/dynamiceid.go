@@ -111,6 +111,7 @@ func (d *Daemon) startDynamicEIDs(cfg *config.Config, db []xtr.DatabaseEntry, x 
 		}
 	}
 	k.arp = map[string]*dynamiceid.ARPConn{}
+	rc := newRARPCounters(d)
 	for dev := range ifaces {
 		conn, err := dynamiceid.ListenARP(dev)
 		if err != nil {
@@ -123,6 +124,19 @@ func (d *Daemon) startDynamicEIDs(cfg *config.Config, db []xtr.DatabaseEntry, x 
 		go func() {
 			defer ro.wg.Done()
 			ro.readARP(conn, dev, ranges)
+		}()
+		// Hypervisors announce a migrated VM with RARP before it sends
+		// anything: the earliest a move can be seen.
+		rconn, err := dynamiceid.ListenRARP(dev)
+		if err != nil {
+			ro.close()
+			return nil, fmt.Errorf("dynamic EIDs: RARP on %s: %w", dev, err)
+		}
+		ro.arps = append(ro.arps, rconn)
+		ro.wg.Add(1)
+		go func() {
+			defer ro.wg.Done()
+			ro.readRARP(rconn, dev, ranges, rc)
 		}()
 	}
 	d.log.Info("dynamic EIDs", "ranges", len(ranges), "interfaces", len(ifaces))
@@ -224,11 +238,69 @@ func (ro *dynamicEIDs) readARP(conn *dynamiceid.ARPConn, dev string, ranges []dy
 		if !a.IsValid() || a.IsUnspecified() {
 			continue
 		}
+		// Any ARP of a host binds its MAC, so that a hypervisor's RARP for
+		// the VM can be resolved when it comes back.
+		ro.mgr.Learn(dev, f.ARP.SenderMAC, a)
 		if across {
-			ro.mgr.Detected(0, a, "arp", dev)
+			ro.mgr.DetectedOn(dev, a, "arp")
 		} else if f.ToUs && f.ARP.Op == dynamiceid.OpReply {
-			ro.mgr.Alive(0, a)
+			ro.mgr.AliveOn(dev, a)
 		}
+	}
+}
+
+// rarpCounters count the hypervisors' announcements.
+type rarpCounters struct {
+	detected *stats.Counter
+	drops    map[string]*stats.Counter
+}
+
+// Reasons a RARP frame detects nothing: labels of
+// lisp_mobility_rarp_dropped_total.
+const rarpNotAnnouncement = "not-announcement" // not a request for the sender's own MAC
+
+func newRARPCounters(d *Daemon) *rarpCounters {
+	rc := &rarpCounters{
+		detected: d.stats.Counter(stats.Desc{Subsystem: "mobility", Name: "rarp_detected",
+			Help: "Hypervisor announcements (RARP) that detected a known VM at once."}),
+		drops: map[string]*stats.Counter{},
+	}
+	for _, why := range []string{rarpNotAnnouncement, dynamiceid.AnnounceUnknownMAC} {
+		rc.drops[why] = d.stats.Counter(stats.Desc{Subsystem: "mobility", Name: "rarp_dropped",
+			Help:   "RARP frames that detected no host, by reason.",
+			Labels: [][2]string{{"reason", why}}})
+	}
+	return rc
+}
+
+// readRARP turns a hypervisor's announcement of a migrated VM into the
+// detection of every address bound to its MAC on this LAN. As with ARP,
+// only an across-subnet LAN is ours alone: on a stretched subnet the
+// broadcast reaches both sites and says nothing of where the VM is.
+func (ro *dynamicEIDs) readRARP(conn *dynamiceid.ARPConn, dev string, ranges []dynamiceid.Range, rc *rarpCounters) {
+	across := slices.ContainsFunc(ranges, func(r dynamiceid.Range) bool {
+		return r.Interface == dev && r.Mode == dynamiceid.AcrossSubnet
+	})
+	for {
+		f, err := conn.Read()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		if !across {
+			continue
+		}
+		if !f.ARP.IsAnnouncement() {
+			rc.drops[rarpNotAnnouncement].Inc()
+			continue
+		}
+		if why := ro.mgr.Announced(dev, f.ARP.SenderMAC); why != dynamiceid.AnnounceDetected {
+			rc.drops[why].Inc()
+			continue
+		}
+		rc.detected.Inc()
 	}
 }
 

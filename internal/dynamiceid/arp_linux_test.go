@@ -217,3 +217,46 @@ func TestARPConn(t *testing.T) {
 		}
 	})
 }
+
+// TestRARPConn: the frame a hypervisor sends after live migration (the
+// lab's, byte for byte QEMU's) is read by a RARP socket as an
+// announcement of the VM's MAC; the ARP socket does not see it.
+func TestRARPConn(t *testing.T) {
+	a := newARPLab(t)
+	var rc *ARPConn
+	if err := a.lab.Do("xtr", func() (err error) {
+		rc, err = ListenRARP("lan0")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rc.Close() })
+	vm := net.HardwareAddr{0x52, 0x54, 0, 0x12, 0x34, 0x56}
+	if err := a.lab.AnnounceRARP("vm", "lan0", vm); err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	f, err := rc.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := MAC(vm)
+	if !f.RARP || !f.ARP.IsAnnouncement() || f.ARP.SenderMAC != want || f.Src != want || f.ToUs {
+		t.Errorf("read %+v, want the announcement of %s (broadcast)", f, vm)
+	}
+	// The ARP socket saw no frame of the VM's MAC.
+	if err := a.conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		fr, err := a.conn.Read()
+		if err != nil {
+			break
+		}
+		if fr.ARP.SenderMAC == want {
+			t.Errorf("the ARP socket read the RARP frame: %+v", fr)
+		}
+	}
+}

@@ -333,3 +333,99 @@ func TestSetTimeout(t *testing.T) {
 		t.Errorf("host silent past the new timeout not unregistered: %v", got)
 	}
 }
+
+// TestRARPAnnouncement: a hypervisor's RARP names the VM's MAC only; the
+// manager detects every address an ARP of that MAC showed on the range's
+// LAN, away hosts included (the VM comes back), and nothing for a MAC it
+// never saw or one seen on another LAN.
+func TestRARPAnnouncement(t *testing.T) {
+	m, r, _ := newManager(t, AcrossSubnet)
+	vm := MAC{0x52, 0x54, 0, 0, 0, 1}
+	if got := m.Announced("lan0", vm); got != AnnounceUnknownMAC {
+		t.Errorf("unknown MAC: %s", got)
+	}
+	m.Learn("lan0", vm, d1)
+	m.Learn("eth9", MAC{0x52, 0x54, 0, 0, 0, 2}, netip.MustParseAddr("203.0.113.11")) // not the range's LAN
+	m.Learn("lan0", MAC{0x52, 0x54, 0, 0, 0, 3}, netip.MustParseAddr("198.51.100.7")) // outside the range
+	m.Learn("lan0", BroadcastMAC, netip.MustParseAddr("203.0.113.12"))
+	want(t, r.take()) // learning detects nothing
+	if got := m.Announced("eth9", MAC{0x52, 0x54, 0, 0, 0, 2}); got != AnnounceUnknownMAC {
+		t.Errorf("MAC seen on another LAN: %s", got)
+	}
+	if got := m.Announced("lan0", vm); got != AnnounceDetected {
+		t.Fatalf("announced: %s", got)
+	}
+	want(t, r.take(), "route 203.0.113.10/32 dev lan0", "add 203.0.113.10/32 [198.18.3.2]",
+		"dp ranges=1 known=[203.0.113.10/32]", "dp away=[]", "announce 233.252.0.1 203.0.113.10/32")
+	if h := hostView(m, d1); h.DetectedBy != "rarp" {
+		t.Errorf("detected by %q", h.DetectedBy)
+	}
+	// It moves away, then the hypervisor brings it back.
+	m.MovedAway(d1h, mapping.Mapping{EID: d1h, TTL: 10, Locators: dc2})
+	r.take()
+	m.Announced("lan0", vm)
+	if h := hostView(m, d1); h.State != Local || h.DetectedBy != "rarp" || h.Moves != 2 {
+		t.Errorf("after the return: %+v", h)
+	}
+	// The address moves to another MAC (a new VM): the old MAC names nothing.
+	m.Learn("lan0", MAC{0x52, 0x54, 0, 0, 0, 9}, d1)
+	if got := m.Announced("lan0", vm); got != AnnounceUnknownMAC {
+		t.Errorf("old MAC after rebinding: %s", got)
+	}
+}
+
+// TestBindingsBounded: an endless stream of addresses on the LAN keeps at
+// most MaxBindings bindings.
+func TestBindingsBounded(t *testing.T) {
+	m := New(Options{Ranges: []Range{{Name: "big", EID: mapping.NewEID(0, netip.MustParsePrefix("10.0.0.0/16")),
+		Interface: "lan0", Mode: AcrossSubnet}}, XTR: &rec{}, Kernel: &rec{}, MaxBindings: 8})
+	for i := range 100 {
+		m.Learn("lan0", MAC{2, 0, 0, 0, byte(i >> 8), byte(i)}, netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}))
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, eids := range m.macs {
+		n += len(eids)
+	}
+	if len(m.bound) != 8 || n != 8 {
+		t.Errorf("%d bindings, %d in the reverse index, want 8", len(m.bound), n)
+	}
+}
+
+// TestOverlappingInstanceIDs: the same addresses in ranges of IID 0 and 7
+// on two LANs are two hosts; what a LAN shows reaches only its own
+// instance ID.
+func TestOverlappingInstanceIDs(t *testing.T) {
+	r := &rec{}
+	p := netip.MustParsePrefix("203.0.113.0/28")
+	m := New(Options{Ranges: []Range{
+		{Name: "t0", EID: mapping.NewEID(0, p), Interface: "lan0", Mode: AcrossSubnet, Locators: dc1},
+		{Name: "t7", EID: mapping.NewEID(7, p), Interface: "lan7", Mode: AcrossSubnet, Locators: dc1},
+	}, XTR: r, Kernel: r})
+	vm := MAC{0x52, 0x54, 0, 0, 0, 7}
+	m.Learn("lan7", vm, d1)
+	m.DetectedOn("lan0", d1, "arp")
+	m.Announced("lan7", vm)
+	var iids []uint32
+	for _, v := range m.View() {
+		for _, h := range v.Hosts {
+			if h.EID == d1 {
+				iids = append(iids, v.EID.InstanceID)
+			}
+		}
+	}
+	slices.Sort(iids)
+	if !slices.Equal(iids, []uint32{0, 7}) {
+		t.Errorf("d1 held in instance IDs %v, want [0 7]", iids)
+	}
+	// Liveness on lan0 does not refresh the IID 7 host.
+	m.mu.Lock()
+	h7 := m.hosts[mapping.HostEID(7, d1)]
+	seen := h7.LastSeen
+	m.mu.Unlock()
+	m.AliveOn("lan0", d1)
+	if h7.LastSeen != seen {
+		t.Error("an answer on lan0 refreshed the host of instance ID 7")
+	}
+}
