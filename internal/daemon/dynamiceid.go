@@ -80,7 +80,10 @@ func dynamicRanges(c *config.XTR, db []xtr.DatabaseEntry) []dynamiceid.Range {
 func (d *Daemon) startDynamicEIDs(cfg *config.Config, db []xtr.DatabaseEntry, x *xtr.Server, dp dynamiceid.DataPlane) (*dynamicEIDs, error) {
 	c := cfg.XTR
 	ranges := dynamicRanges(c, db)
-	k := &hostKernel{routes: osnet.NewHostRoutes(0), tun: c.TUN}
+	k := &hostKernel{routes: map[uint32]*osnet.HostRoutes{}, tun: c.TUN, tables: map[uint32]int{}}
+	for _, v := range c.VRFs {
+		k.tables[v.InstanceID] = int(v.Table)
+	}
 	ro := &dynamicEIDs{kernel: k, groups: map[string]*dynamiceid.Group{}}
 	ann := &announcer{groups: ro.groups, log: d.log}
 	ro.mgr = dynamiceid.New(dynamiceid.Options{Ranges: ranges, XTR: x, Kernel: k, DataPlane: dp, Announcer: ann,
@@ -314,23 +317,41 @@ func (ro *dynamicEIDs) close() error {
 	}
 	ro.wg.Wait()
 	// Every host route the manager asked for, local or away.
-	errs = append(errs, ro.kernel.routes.Remove())
+	for _, r := range ro.kernel.routes {
+		errs = append(errs, r.Remove())
+	}
 	for _, dev := range ro.proxyARP {
 		errs = append(errs, osnet.ProxyARP(dev, false))
 	}
 	return errors.Join(errs...)
 }
 
-// hostKernel is the manager's view of Linux.
+// hostKernel is the manager's view of Linux: host routes of an instance
+// ID go in its VRF's table (the main table without one) and a moved host
+// into the instance's TUN, as the data plane routes the instance's EIDs.
 type hostKernel struct {
-	routes *osnet.HostRoutes
+	routes map[uint32]*osnet.HostRoutes // by instance ID; the manager's lock guards it
+	tables map[uint32]int               // VRF tables by instance ID
 	tun    string
 	arp    map[string]*dynamiceid.ARPConn
 }
 
-func (k *hostKernel) RouteLocal(h netip.Prefix, dev string) error { return k.routes.Set(h, dev) }
-func (k *hostKernel) RouteAway(h netip.Prefix) error              { return k.routes.Set(h, k.tun) }
-func (k *hostKernel) Unroute(h netip.Prefix) error                { return k.routes.Delete(h) }
+func (k *hostKernel) table(iid uint32) *osnet.HostRoutes {
+	r := k.routes[iid]
+	if r == nil {
+		r = osnet.NewHostRoutes(k.tables[iid])
+		k.routes[iid] = r
+	}
+	return r
+}
+
+func (k *hostKernel) RouteLocal(h mapping.EID, dev string) error {
+	return k.table(h.IID).Set(h.Prefix, dev)
+}
+func (k *hostKernel) RouteAway(h mapping.EID) error {
+	return k.table(h.IID).Set(h.Prefix, tunName(k.tun, h.IID))
+}
+func (k *hostKernel) Unroute(h mapping.EID) error { return k.table(h.IID).Delete(h.Prefix) }
 
 // Probe sends an ARP request for host from the interface's first IPv4
 // address (the host answers to our MAC).

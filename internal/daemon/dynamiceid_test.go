@@ -21,9 +21,9 @@ func (nopHosts) AddHost(mapping.EID, []mapping.Locator) bool { return true }
 func (nopHosts) RemoveHost(mapping.EID, bool) bool           { return true }
 func (nopHosts) SetAway(mapping.Mapping, time.Duration)      {}
 func (nopHosts) ClearAway(mapping.EID)                       {}
-func (nopHosts) RouteLocal(netip.Prefix, string) error       { return nil }
-func (nopHosts) RouteAway(netip.Prefix) error                { return nil }
-func (nopHosts) Unroute(netip.Prefix) error                  { return nil }
+func (nopHosts) RouteLocal(mapping.EID, string) error        { return nil }
+func (nopHosts) RouteAway(mapping.EID) error                 { return nil }
+func (nopHosts) Unroute(mapping.EID) error                   { return nil }
 func (nopHosts) Probe(string, netip.Addr) error              { return nil }
 
 // The notify group's drops and claim outcomes reach the metrics operators

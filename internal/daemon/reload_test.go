@@ -382,7 +382,7 @@ xtr:
 		if err != nil {
 			t.Fatal(err)
 		}
-		k := &hostKernel{routes: osnet.NewHostRoutes(0)}
+		k := &hostKernel{routes: map[uint32]*osnet.HostRoutes{}}
 		n.dyn = &dynamicEIDs{kernel: k, groups: map[string]*dynamiceid.Group{}, mgr: dynamiceid.New(dynamiceid.Options{
 			Ranges: dynamicRanges(n.cfg.XTR, xo.Database), XTR: n.xtr, Kernel: k, Now: n.now})}
 	})

@@ -50,14 +50,17 @@ type XTR interface {
 	ClearAway(eid mapping.EID)
 }
 
-// Kernel is what the manager asks of the host system.
+// Kernel is what the manager asks of the host system. Host routes go in
+// the routing table of the host's instance ID (its VRF's, or the main
+// table), as the data plane routes the instance's EIDs.
 type Kernel interface {
 	// RouteLocal sends traffic for host out of the LAN interface dev.
-	RouteLocal(host netip.Prefix, dev string) error
-	// RouteAway sends traffic for host into the TUN (to its new site).
-	RouteAway(host netip.Prefix) error
+	RouteLocal(host mapping.EID, dev string) error
+	// RouteAway sends traffic for host into its instance's TUN (to its
+	// new site).
+	RouteAway(host mapping.EID) error
 	// Unroute removes what RouteLocal or RouteAway installed.
-	Unroute(host netip.Prefix) error
+	Unroute(host mapping.EID) error
 	// Probe asks host on dev whether it is still there (an ARP request).
 	Probe(dev string, host netip.Addr) error
 }
@@ -356,6 +359,15 @@ func (m *Manager) detectedLocked(iid uint32, a netip.Addr, how, dev string) {
 	if r.NotifyGroup.IsValid() && m.o.Announcer != nil {
 		m.o.Announcer.Announce(r, eid, r.Locators)
 	}
+	// A host found without its MAC (by a packet routed through us, while
+	// the kernel's neighbour entry spares it an ARP) is asked at once: its
+	// answer binds the MAC, which is what resolves the hypervisor's RARP
+	// when the VM comes back here after moving away.
+	if _, bound := m.bound[eid]; !bound {
+		if err := m.o.Kernel.Probe(r.Interface, a); err != nil {
+			m.log.Debug("probe failed", "eid", eid, "err", err)
+		}
+	}
 }
 
 // localLocked makes a host local: route, registration, data plane.
@@ -368,7 +380,7 @@ func (m *Manager) localLocked(r *Range, eid mapping.EID, h *Host, how string, no
 	}
 	wasAway := h.State == Away
 	h.State, h.How, h.Since, h.LastSeen, h.To = Local, how, now, now, nil
-	if err := m.o.Kernel.RouteLocal(eid.Prefix, r.Interface); err != nil {
+	if err := m.o.Kernel.RouteLocal(eid, r.Interface); err != nil {
 		m.log.Warn("cannot route to a detected host", "eid", eid, "err", err)
 	}
 	if wasAway {
@@ -414,7 +426,7 @@ func (m *Manager) MovedAway(eid mapping.EID, to mapping.Mapping) {
 	}
 	h.State, h.How, h.Since, h.To, h.expires = Away, "map-notify", now, slices.Clone(to.Locators), now.Add(ttl)
 	h.Moves++
-	if err := m.o.Kernel.RouteAway(eid.Prefix); err != nil {
+	if err := m.o.Kernel.RouteAway(eid); err != nil {
 		m.log.Warn("cannot route a moved host into the tunnel", "eid", eid, "err", err)
 	}
 	m.o.XTR.SetAway(to, ttl)
@@ -505,7 +517,7 @@ func (m *Manager) Tick() {
 			switch {
 			case quiet >= r.Timeout:
 				m.o.XTR.RemoveHost(eid, true)
-				_ = m.o.Kernel.Unroute(eid.Prefix)
+				_ = m.o.Kernel.Unroute(eid)
 				delete(m.hosts, eid)
 				changed = true
 				m.log.Info("host gone: unregistered", "eid", eid, "range", r.Name, "silent", quiet.Round(time.Millisecond))
@@ -518,7 +530,7 @@ func (m *Manager) Tick() {
 		case Away:
 			if now.After(h.expires) {
 				m.o.XTR.ClearAway(eid)
-				_ = m.o.Kernel.Unroute(eid.Prefix)
+				_ = m.o.Kernel.Unroute(eid)
 				delete(m.hosts, eid)
 				changed = true
 			}
