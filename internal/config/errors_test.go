@@ -322,7 +322,7 @@ xtr:
 			`9: xtr.dynamic-eids[4].prefix: dynamic EIDs are IPv4 only for now (IPv6 hosts would need neighbour discovery)`,
 			`9: xtr.dynamic-eids[4].timeout: must be greater than 0`,
 			`9: xtr.dynamic-eids[4].max-hosts: 0 is out of range (1 to 16777216)`,
-			`10: xtr.dynamic-eids[5].instance-id: dynamic EIDs live in instance-id 0 for now`,
+			`10: xtr.dynamic-eids[5].interface: "eid0" is in no vrf of instance-id 5 (a dynamic EID outside instance-id 0 lives on an interface of its instance's vrfs[].interfaces)`,
 		}},
 		{"notify groups", `xtr:
   etr: true
