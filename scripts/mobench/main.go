@@ -119,8 +119,8 @@ func run(lispd, name string, moves int, keep bool, only string) (err error) {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("   convergence median %v, worst %v; UDP lost per move %.1f, median %.1f (%d of %d sent; lost at the old site %d, at the new site %d, at the client's ITR %d); TCP %d bytes echoed, %s; state %s; detected by %v\n",
-			ms(r.Median()), ms(r.Worst()), r.LostPerMove(), r.MedianLost(), r.Sent-r.Received, r.Sent,
+		fmt.Printf("   convergence median %v, worst %v; UDP lost per move %.1f, median %.1f, by move %v (%d of %d sent; lost at the old site %d, at the new site %d, at the client's ITR %d); TCP %d bytes echoed, %s; state %s; detected by %v\n",
+			ms(r.Median()), ms(r.Worst()), r.LostPerMove(), r.MedianLost(), r.Lost, r.Sent-r.Received, r.Sent,
 			r.LostAt[demo.LostOldSite], r.LostAt[demo.LostNewSite], r.LostAt[demo.LostAtITR],
 			r.TCPBytes, okOr(r.TCPErr, "survived"), okOr(r.StaleErr, "clean"), r.DetectedBy)
 		if r.TCPErr != nil {
