@@ -62,6 +62,14 @@ func listen(ifname string, proto uint16) (*ARPConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("arp %s: socket: %w", ifname, err)
 	}
+	if proto == unix.ETH_P_IPV6 {
+		// Only Neighbor Solicitations and Advertisements come up: the
+		// LAN's other IPv6 traffic stays in the kernel.
+		if err := attachNDFilter(fd); err != nil {
+			unix.Close(fd)
+			return nil, fmt.Errorf("nd %s: %w", ifname, err)
+		}
+	}
 	sa := &unix.SockaddrLinklayer{Protocol: htons(proto), Ifindex: ifi.Index}
 	if err := unix.Bind(fd, sa); err != nil {
 		unix.Close(fd)
@@ -158,7 +166,11 @@ func (c *ARPConn) Request(target, sender netip.Addr) error {
 
 func (c *ARPConn) send(a ARP, dst MAC) error {
 	var buf [ARPLen]byte
-	b := a.Append(buf[:0])
+	return c.sendRaw(a.Append(buf[:0]), dst)
+}
+
+// sendRaw sends b, a payload of the socket's protocol, to dst.
+func (c *ARPConn) sendRaw(b []byte, dst MAC) error {
 	to := &unix.SockaddrLinklayer{Protocol: htons(c.proto), Ifindex: c.ifindex, Halen: 6}
 	copy(to.Addr[:], dst[:])
 	var serr error
