@@ -429,9 +429,9 @@ func (p *parser) dynamicEIDs(n *yaml.Node, path string) ([]DynamicEID, []entryRe
 				}
 			}
 		}
-		// Hosts are found and kept alive by ARP: IPv6 would need ND.
-		if pv, ok := seen["prefix"]; ok && d.Prefix.IsValid() && !d.Prefix.Addr().Is4() {
-			p.errorf(pv.value, "%s: dynamic EIDs are IPv4 only for now (IPv6 hosts would need neighbour discovery)", join(at, "prefix"))
+		// IPv6 hosts are found with ND; the notify group is IPv4 multicast.
+		if gv, ok := seen["notify-group"]; ok && d.Prefix.IsValid() && d.Prefix.Addr().Is6() {
+			p.errorf(gv.key, "%s: notify groups are IPv4 only for now: not on an IPv6 range", join(at, "notify-group"))
 		}
 		ok := p.clean(mark)
 		if nameNode == nil {

@@ -26,6 +26,7 @@ type dynamicEIDs struct {
 	kernel *hostKernel
 	groups map[string]*dynamiceid.Group // by range name
 	arps   []*dynamiceid.ARPConn
+	nds    []*dynamiceid.NDConn
 	wg     sync.WaitGroup
 	// proxyARP lists the interfaces we turned proxy ARP on for.
 	proxyARP []string
@@ -114,6 +115,7 @@ func (d *Daemon) startDynamicEIDs(cfg *config.Config, db []xtr.DatabaseEntry, x 
 		}
 	}
 	k.arp = map[string]*dynamiceid.ARPConn{}
+	k.nd = map[string]*dynamiceid.NDConn{}
 	rc := newRARPCounters(d)
 	for dev := range ifaces {
 		conn, err := dynamiceid.ListenARP(dev)
@@ -140,6 +142,22 @@ func (d *Daemon) startDynamicEIDs(cfg *config.Config, db []xtr.DatabaseEntry, x 
 		go func() {
 			defer ro.wg.Done()
 			ro.readRARP(rconn, dev, ranges, rc)
+		}()
+		if !slices.ContainsFunc(ranges, func(r dynamiceid.Range) bool { return r.Interface == dev && r.EID.Prefix.Addr().Is6() }) {
+			continue
+		}
+		// IPv6 hosts show themselves, and answer our probes, with ND.
+		nconn, err := dynamiceid.ListenND(dev)
+		if err != nil {
+			ro.close()
+			return nil, fmt.Errorf("dynamic EIDs: ND on %s: %w", dev, err)
+		}
+		ro.nds = append(ro.nds, nconn)
+		k.nd[dev] = nconn
+		ro.wg.Add(1)
+		go func() {
+			defer ro.wg.Done()
+			ro.readND(nconn, dev, ranges)
 		}()
 	}
 	d.log.Info("dynamic EIDs", "ranges", len(ranges), "interfaces", len(ifaces))
@@ -252,6 +270,42 @@ func (ro *dynamicEIDs) readARP(conn *dynamiceid.ARPConn, dev string, ranges []dy
 	}
 }
 
+// readND is readARP for IPv6: a host's NS (its address and MAC), its NA
+// (unsolicited after it arrives, or solicited by our probe), and its DAD
+// probe for an address it is taking. Across subnets, any of them is news
+// of the host; elsewhere only an answer to our probe says it is alive.
+func (ro *dynamicEIDs) readND(conn *dynamiceid.NDConn, dev string, ranges []dynamiceid.Range) {
+	across := slices.ContainsFunc(ranges, func(r dynamiceid.Range) bool {
+		return r.Interface == dev && r.Mode == dynamiceid.AcrossSubnet
+	})
+	for {
+		f, err := conn.Read()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		a, ok := f.ND.Host()
+		if f.ND.IsDAD() {
+			a, ok = f.ND.Target, true
+		}
+		if !ok {
+			continue
+		}
+		mac := f.ND.LinkAddr
+		if mac.IsZero() {
+			mac = f.Src
+		}
+		ro.mgr.Learn(dev, mac, a)
+		if across {
+			ro.mgr.DetectedOn(dev, a, "nd")
+		} else if f.ToUs && f.ND.Type == dynamiceid.ICMPv6NeighborAdvertisement {
+			ro.mgr.AliveOn(dev, a)
+		}
+	}
+}
+
 // rarpCounters count the hypervisors' announcements.
 type rarpCounters struct {
 	detected *stats.Counter
@@ -312,6 +366,9 @@ func (ro *dynamicEIDs) close() error {
 	for _, c := range ro.arps {
 		errs = append(errs, c.Close())
 	}
+	for _, c := range ro.nds {
+		errs = append(errs, c.Close())
+	}
 	for _, g := range ro.groups {
 		errs = append(errs, g.Close())
 	}
@@ -334,6 +391,7 @@ type hostKernel struct {
 	tables map[uint32]int               // VRF tables by instance ID
 	tun    string
 	arp    map[string]*dynamiceid.ARPConn
+	nd     map[string]*dynamiceid.NDConn
 }
 
 func (k *hostKernel) table(iid uint32) *osnet.HostRoutes {
@@ -354,8 +412,15 @@ func (k *hostKernel) RouteAway(h mapping.EID) error {
 func (k *hostKernel) Unroute(h mapping.EID) error { return k.table(h.IID).Delete(h.Prefix) }
 
 // Probe sends an ARP request for host from the interface's first IPv4
-// address (the host answers to our MAC).
+// address, or for an IPv6 host a Neighbor Solicitation from its
+// link-local address (the host answers to our MAC).
 func (k *hostKernel) Probe(dev string, host netip.Addr) error {
+	if host.Is6() {
+		if c := k.nd[dev]; c != nil {
+			return c.Solicit(host)
+		}
+		return fmt.Errorf("no ND socket on %s", dev)
+	}
 	conn := k.arp[dev]
 	if conn == nil {
 		return fmt.Errorf("no ARP socket on %s", dev)
