@@ -440,3 +440,31 @@ func TestOverlappingInstanceIDs(t *testing.T) {
 		t.Error("an answer on lan0 refreshed the host of instance ID 7")
 	}
 }
+
+// TestDualStackMovesAsOne: a VM with an IPv4 and an IPv6 address (one
+// MAC) announced by its hypervisor is detected in both families at once.
+func TestDualStackMovesAsOne(t *testing.T) {
+	r := &rec{}
+	m := New(Options{Ranges: []Range{
+		{Name: "v4", EID: mapping.NewEID(0, netip.MustParsePrefix("203.0.113.0/28")), Interface: "lan0", Mode: AcrossSubnet, Locators: dc1},
+		{Name: "v6", EID: mapping.NewEID(0, netip.MustParsePrefix("2001:db8:d::/120")), Interface: "lan0", Mode: AcrossSubnet, Locators: dc1},
+	}, XTR: r, Kernel: r})
+	vm := MAC{0x52, 0x54, 0, 0, 0, 0x46}
+	v6 := netip.MustParseAddr("2001:db8:d::10")
+	m.Learn("lan0", vm, d1) // its ARP
+	m.Learn("lan0", vm, v6) // its Neighbor Solicitation
+	r.take()
+	if got := m.Announced("lan0", vm); got != AnnounceDetected {
+		t.Fatalf("announced: %s", got)
+	}
+	var added []string
+	for _, l := range r.take() {
+		if strings.HasPrefix(l, "add ") {
+			added = append(added, l)
+		}
+	}
+	slices.Sort(added)
+	if want := []string{"add 2001:db8:d::10/128 [198.18.3.2]", "add 203.0.113.10/32 [198.18.3.2]"}; !slices.Equal(added, want) {
+		t.Errorf("registered %v, want %v", added, want)
+	}
+}
