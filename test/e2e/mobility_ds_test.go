@@ -1,0 +1,218 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lispd/lispd/internal/adminapi"
+	"github.com/lispd/lispd/internal/lab"
+	"github.com/lispd/lispd/internal/poll"
+)
+
+// The dual-stack VM of TestMobilityDualStackMove: site B's space in both
+// families, on a hypervisor whose uplink goes to xa or to xb.
+const (
+	dsVM4 = "203.0.113.77"
+	dsVM6 = "2001:db8:b::77"
+)
+
+// gatewayMAC is the gateway MAC both sites' VM LANs answer with.
+var gatewayMAC = net.HardwareAddr{0x00, 0x00, 0x5e, 0x00, 0x01, 0x01}
+
+// dualStackSites is twoSites with a hypervisor hv holding the VM vmd; its
+// bridge joins vmd to xa's VM LAN (toA) or to xb's (toB). Both VM LANs
+// have the gateway fe80::1 and the gateway MAC.
+func dualStackSites() *lab.Topology {
+	t := twoSites()
+	t.Nodes = append(t.Nodes,
+		lab.Node{Name: "hv", Role: "hypervisor", Bridges: []lab.Bridge{{Name: "hvbr", Ports: []string{"vm", "toA"}}}},
+		lab.Node{Name: "vmd", Role: "host", Routes: []lab.Route{
+			{Dst: netip.MustParsePrefix("::/0"), Via: netip.MustParseAddr("fe80::1"), Dev: "eth0"},
+			lab.Via("0.0.0.0/0", "203.0.113.1")}})
+	gw := []netip.Prefix{netip.MustParsePrefix("fe80::1/64")}
+	t.Links = append(t.Links,
+		lab.Link{A: "vmd", AName: "eth0", B: "hv", BName: "vm",
+			AAddrs: []netip.Prefix{netip.MustParsePrefix(dsVM4 + "/24"), netip.MustParsePrefix(dsVM6 + "/64")}},
+		lab.Link{A: "xa", AName: "vmA", B: "hv", BName: "toA", AAddrs: gw, AMAC: gatewayMAC},
+		lab.Link{A: "xb", AName: "vmB", B: "hv", BName: "toB", AAddrs: gw, AMAC: gatewayMAC})
+	return t
+}
+
+// TestMobilityDualStackMove: a dual-stack VM moves from site A to site B
+// and back under a TCP connection over IPv6 from the non-LISP host
+// (through the PxTR). At B, which never saw it, it is found from its own
+// packets; back at A only the hypervisor's RARP announces it, and both its
+// addresses move with it (one MAC). The connection survives.
+func TestMobilityDualStackMove(t *testing.T) {
+	lab.RequireRoot(t)
+	ranges := `,
+        {prefix: 203.0.113.64/26, accept-more-specifics: true}, {prefix: "2001:db8:b::40/122", accept-more-specifics: true}]`
+	ms := strings.Replace(msConfig, `{prefix: 198.51.100.0/24, instance-id: 1000}]`, `{prefix: 198.51.100.0/24, instance-id: 1000}`+ranges, 1)
+	ms = strings.Replace(ms, `{prefix: 203.0.113.0/24, instance-id: 1000}]`, `{prefix: 203.0.113.0/24, instance-id: 1000}`+ranges, 1)
+	n := startNetworkOn(t, dualStackSites(), ms, func(node, cfg string) string {
+		lan := map[string]string{"xa": "vmA", "xb": "vmB"}[node]
+		if lan == "" {
+			return cfg
+		}
+		cfg = strings.Replace(cfg, "eid-interfaces: [eid0, eid1]", "eid-interfaces: [eid0, eid1, "+lan+"]", 1)
+		return cfg + fmt.Sprintf(`  dynamic-eids:
+    - {name: vms4, prefix: 203.0.113.64/26, interface: %[1]s, mode: across-subnet}
+    - {name: vms6, prefix: "2001:db8:b::40/122", interface: %[1]s, mode: across-subnet}
+`, lan)
+	})
+	hello := func() {
+		t.Helper()
+		for _, dst := range []string{"192.0.2.10", "2001:db8:100::10"} {
+			if err := n.ping("vmd", dst); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	registeredBy := func(site string) bool {
+		sites, err := query(n, "ms", func(c *adminapi.Client, ctx context.Context) ([]adminapi.Site, error) { return c.Sites(ctx, "") })
+		if err != nil {
+			return false
+		}
+		got := 0
+		for _, st := range sites {
+			for _, r := range st.Registrations {
+				if (r.EIDPrefix.String() == dsVM4+"/32" || r.EIDPrefix.String() == dsVM6+"/128") && st.Name == site {
+					got++
+				}
+			}
+		}
+		return got == 2
+	}
+	waitSite := func(site string) {
+		t.Helper()
+		if err := poll.Until(context.Background(), 10*time.Second, 50*time.Millisecond, func() bool { return registeredBy(site) }); err != nil {
+			t.Fatalf("both addresses of the VM registered by %s: %v", site, err)
+		}
+	}
+	hello()
+	waitSite("site-a")
+
+	// The connection: nl writes 1 KB every 10 ms, the VM echoes, nl checks.
+	var ln net.Listener
+	if err := n.lab.Do("vmd", func() (err error) { ln, err = net.Listen("tcp", "["+dsVM6+"]:8087"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			defer c.Close()
+			_, _ = io.Copy(c, c)
+		}
+	}()
+	var conn net.Conn
+	if err := n.lab.Do("nl", func() (err error) {
+		conn, err = net.DialTimeout("tcp", "["+dsVM6+"]:8087", 5*time.Second)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var sent, got atomic.Int64
+	var tcpErr atomic.Pointer[error]
+	stop := make(chan struct{})
+	go func() {
+		chunk := make([]byte, 1024)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			for i := range chunk {
+				chunk[i] = byte((sent.Load() + int64(i)) % 251)
+			}
+			if _, err := conn.Write(chunk); err != nil {
+				tcpErr.CompareAndSwap(nil, &err)
+				return
+			}
+			sent.Add(int64(len(chunk)))
+		}
+	}()
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			k, err := conn.Read(buf)
+			for i := range k {
+				if buf[i] != byte((got.Load()+int64(i))%251) {
+					e := fmt.Errorf("echoed byte %d is wrong", got.Load()+int64(i))
+					tcpErr.CompareAndSwap(nil, &e)
+					return
+				}
+			}
+			got.Add(int64(k))
+			if err != nil {
+				return
+			}
+		}
+	}()
+	time.Sleep(500 * time.Millisecond)
+
+	// To site B: B never saw the VM, so its RARP names an unknown MAC;
+	// the VM's own packets show it.
+	move := func(from, to string) {
+		t.Helper()
+		if err := n.lab.SetMaster("hv", from, ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := n.lab.SetMaster("hv", to, "hvbr"); err != nil {
+			t.Fatal(err)
+		}
+		var mac net.HardwareAddr
+		if err := n.lab.Do("vmd", func() error {
+			ifi, err := net.InterfaceByName("eth0")
+			if err == nil {
+				mac = ifi.HardwareAddr
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := n.lab.AnnounceRARP("hv", to, mac); err != nil {
+			t.Fatal(err)
+		}
+	}
+	move("toA", "toB")
+	hello()
+	waitSite("site-b")
+	time.Sleep(2 * time.Second)
+
+	// Back to A, announced by the hypervisor alone: A knows the VM's MAC
+	// from its ARP and ND, and both addresses come back at once.
+	move("toB", "toA")
+	waitSite("site-a")
+	rs, err := query(n, "xa", (*adminapi.Client).DynamicEIDs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rs {
+		if len(r.Hosts) != 1 || r.Hosts[0].State != adminapi.HostLocal || r.Hosts[0].DetectedBy != "rarp" {
+			t.Errorf("xa range %s after the return: %+v, want the VM local, detected by rarp", r.Name, r.Hosts)
+		}
+	}
+	if c := n.counter("xb", "mobility", "rarp_dropped"); c == 0 {
+		t.Error("xb counted no RARP for a MAC it did not know")
+	}
+	time.Sleep(2 * time.Second)
+	close(stop)
+	want := sent.Load()
+	_ = poll.Until(context.Background(), 10*time.Second, 50*time.Millisecond, func() bool { return got.Load() >= want || tcpErr.Load() != nil })
+	if p := tcpErr.Load(); p != nil {
+		t.Errorf("TCP over IPv6 did not survive the moves: %v", *p)
+	} else if got.Load() < want {
+		t.Errorf("TCP over IPv6: %d of %d bytes echoed", got.Load(), want)
+	}
+	t.Logf("TCP over IPv6: %d bytes echoed across two moves", got.Load())
+}
