@@ -322,7 +322,7 @@ xtr:
 			`9: xtr.dynamic-eids[4].timeout: must be greater than 0`,
 			`9: xtr.dynamic-eids[4].max-hosts: 0 is out of range (1 to 16777216)`,
 			`9: xtr.dynamic-eids[4].notify-group: a notify group needs a group-key (any host of the LAN can send to the group; see docs/security.md)`,
-			`9: xtr.dynamic-eids[4].notify-group: notify groups are IPv4 only for now: not on an IPv6 range`,
+			`9: xtr.dynamic-eids[4].notify-group: 233.252.0.1 is not of the family of the range 2001:db8::/64`,
 			`10: xtr.dynamic-eids[5].interface: "eid0" is in no vrf of instance-id 5 (a dynamic EID outside instance-id 0 lives on an interface of its instance's vrfs[].interfaces)`,
 		}},
 		{"notify groups", `xtr:

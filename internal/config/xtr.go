@@ -429,9 +429,10 @@ func (p *parser) dynamicEIDs(n *yaml.Node, path string) ([]DynamicEID, []entryRe
 				}
 			}
 		}
-		// IPv6 hosts are found with ND; the notify group is IPv4 multicast.
-		if gv, ok := seen["notify-group"]; ok && d.Prefix.IsValid() && d.Prefix.Addr().Is6() {
-			p.errorf(gv.key, "%s: notify groups are IPv4 only for now: not on an IPv6 range", join(at, "notify-group"))
+		// The xTRs of an IPv6 LAN meet on an IPv6 group, of an IPv4 one on
+		// an IPv4 group.
+		if gv, ok := seen["notify-group"]; ok && d.Prefix.IsValid() && d.NotifyGroup.IsValid() && d.Prefix.Addr().Is6() != d.NotifyGroup.Is6() {
+			p.errorf(gv.value, "%s: %s is not of the family of the range %s", join(at, "notify-group"), d.NotifyGroup, d.Prefix)
 		}
 		ok := p.clean(mark)
 		if nameNode == nil {

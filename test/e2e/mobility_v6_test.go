@@ -32,7 +32,8 @@ func v6VMSites() *lab.Topology {
 // TestMobilityIPv6: an IPv6 host of a dynamic-EID range is detected from
 // its Neighbor Discovery, gets a /128 host route and registration, and is
 // reached over LISP with TCP over IPv6 from outside (through the PxTR);
-// silent, it is kept by answering xa's Neighbor Solicitations.
+// silent, it is kept by answering xa's Neighbor Solicitations. The range
+// has an IPv6 notify group.
 func TestMobilityIPv6(t *testing.T) {
 	lab.RequireRoot(t)
 	vmRange := `, {prefix: "2001:db8:b::40/122", accept-more-specifics: true}]`
@@ -44,7 +45,8 @@ func TestMobilityIPv6(t *testing.T) {
 		}
 		cfg = strings.Replace(cfg, "eid-interfaces: [eid0, eid1]", "eid-interfaces: [eid0, eid1, vm6]", 1)
 		return cfg + `  dynamic-eids:
-    - {name: vms6, prefix: "2001:db8:b::40/122", interface: vm6, mode: across-subnet, timeout: 3s}
+    - {name: vms6, prefix: "2001:db8:b::40/122", interface: vm6, mode: across-subnet, timeout: 3s,
+       notify-group: "ff32:40:2001:db8::4342", group-key: {key-id: 1, algorithm: hmac-sha-256-128, secret: vms6-group-key}}
 `
 	})
 	// The VM speaks: its solicitation of the gateway, from its address,
