@@ -125,11 +125,8 @@ func (d *Daemon) startDynamicEIDs(cfg *config.Config, db []xtr.DatabaseEntry, x 
 		}
 		ro.arps = append(ro.arps, conn)
 		k.arp[dev] = conn
-		ro.wg.Add(1)
-		go func() {
-			defer ro.wg.Done()
-			ro.readARP(conn, dev, ranges)
-		}()
+		across := acrossOn(ranges, dev)
+		ro.run(func() { ro.readARP(conn, dev, across) })
 		// Hypervisors announce a migrated VM with RARP before it sends
 		// anything: the earliest a move can be seen.
 		rconn, err := dynamiceid.ListenRARP(dev)
@@ -138,11 +135,7 @@ func (d *Daemon) startDynamicEIDs(cfg *config.Config, db []xtr.DatabaseEntry, x 
 			return nil, fmt.Errorf("dynamic EIDs: RARP on %s: %w", dev, err)
 		}
 		ro.arps = append(ro.arps, rconn)
-		ro.wg.Add(1)
-		go func() {
-			defer ro.wg.Done()
-			ro.readRARP(rconn, dev, ranges, rc)
-		}()
+		ro.run(func() { ro.readRARP(rconn, dev, across, rc) })
 		if !slices.ContainsFunc(ranges, func(r dynamiceid.Range) bool { return r.Interface == dev && r.EID.Prefix.Addr().Is6() }) {
 			continue
 		}
@@ -154,14 +147,27 @@ func (d *Daemon) startDynamicEIDs(cfg *config.Config, db []xtr.DatabaseEntry, x 
 		}
 		ro.nds = append(ro.nds, nconn)
 		k.nd[dev] = nconn
-		ro.wg.Add(1)
-		go func() {
-			defer ro.wg.Done()
-			ro.readND(nconn, dev, ranges)
-		}()
+		ro.run(func() { ro.readND(nconn, dev, across) })
 	}
 	d.log.Info("dynamic EIDs", "ranges", len(ranges), "interfaces", len(ifaces))
 	return ro, nil
+}
+
+// run starts a reader of the LAN that close waits for.
+func (ro *dynamicEIDs) run(read func()) {
+	ro.wg.Add(1)
+	go func() {
+		defer ro.wg.Done()
+		read()
+	}()
+}
+
+// acrossOn reports whether dev holds an across-subnet range: a LAN that
+// is ours alone, where any sign of a host is news of it.
+func acrossOn(ranges []dynamiceid.Range, dev string) bool {
+	return slices.ContainsFunc(ranges, func(r dynamiceid.Range) bool {
+		return r.Interface == dev && r.Mode == dynamiceid.AcrossSubnet
+	})
 }
 
 // groupOptions secures a range's notify group as configured (config
@@ -240,24 +246,11 @@ func (gc *groupCounters) claimed(rangeName string, host mapping.EID, from netip.
 // readARP turns the ARP seen on a LAN into detections (across-subnet: the
 // LAN is ours alone, so any ARP of a host is news) and liveness (answers
 // to our probes, sent to our MAC).
-func (ro *dynamicEIDs) readARP(conn *dynamiceid.ARPConn, dev string, ranges []dynamiceid.Range) {
-	across := false
-	for _, r := range ranges {
-		if r.Interface == dev && r.Mode == dynamiceid.AcrossSubnet {
-			across = true
-		}
-	}
-	for {
-		f, err := conn.Read()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
-		}
+func (ro *dynamicEIDs) readARP(conn *dynamiceid.ARPConn, dev string, across bool) {
+	readEach(conn.Read, func(f dynamiceid.Frame) {
 		a := f.ARP.SenderIP
 		if !a.IsValid() || a.IsUnspecified() {
-			continue
+			return
 		}
 		// Any ARP of a host binds its MAC, so that a hypervisor's RARP for
 		// the VM can be resolved when it comes back.
@@ -267,6 +260,21 @@ func (ro *dynamicEIDs) readARP(conn *dynamiceid.ARPConn, dev string, ranges []dy
 		} else if f.ToUs && f.ARP.Op == dynamiceid.OpReply {
 			ro.mgr.AliveOn(dev, a)
 		}
+	})
+}
+
+// readEach hands each frame read to handle until the socket is closed
+// (other read errors are a frame lost).
+func readEach[F any](read func() (F, error), handle func(F)) {
+	for {
+		f, err := read()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		handle(f)
 	}
 }
 
@@ -274,24 +282,14 @@ func (ro *dynamicEIDs) readARP(conn *dynamiceid.ARPConn, dev string, ranges []dy
 // (unsolicited after it arrives, or solicited by our probe), and its DAD
 // probe for an address it is taking. Across subnets, any of them is news
 // of the host; elsewhere only an answer to our probe says it is alive.
-func (ro *dynamicEIDs) readND(conn *dynamiceid.NDConn, dev string, ranges []dynamiceid.Range) {
-	across := slices.ContainsFunc(ranges, func(r dynamiceid.Range) bool {
-		return r.Interface == dev && r.Mode == dynamiceid.AcrossSubnet
-	})
-	for {
-		f, err := conn.Read()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
-		}
+func (ro *dynamicEIDs) readND(conn *dynamiceid.NDConn, dev string, across bool) {
+	readEach(conn.Read, func(f dynamiceid.NDFrame) {
 		a, ok := f.ND.Host()
 		if f.ND.IsDAD() {
 			a, ok = f.ND.Target, true
 		}
 		if !ok {
-			continue
+			return
 		}
 		mac := f.ND.LinkAddr
 		if mac.IsZero() {
@@ -303,7 +301,7 @@ func (ro *dynamicEIDs) readND(conn *dynamiceid.NDConn, dev string, ranges []dyna
 		} else if f.ToUs && f.ND.Type == dynamiceid.ICMPv6NeighborAdvertisement {
 			ro.mgr.AliveOn(dev, a)
 		}
-	}
+	})
 }
 
 // rarpCounters count the hypervisors' announcements.
@@ -334,31 +332,20 @@ func newRARPCounters(d *Daemon) *rarpCounters {
 // detection of every address bound to its MAC on this LAN. As with ARP,
 // only an across-subnet LAN is ours alone: on a stretched subnet the
 // broadcast reaches both sites and says nothing of where the VM is.
-func (ro *dynamicEIDs) readRARP(conn *dynamiceid.ARPConn, dev string, ranges []dynamiceid.Range, rc *rarpCounters) {
-	across := slices.ContainsFunc(ranges, func(r dynamiceid.Range) bool {
-		return r.Interface == dev && r.Mode == dynamiceid.AcrossSubnet
-	})
-	for {
-		f, err := conn.Read()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
-		}
-		if !across {
-			continue
-		}
-		if !f.ARP.IsAnnouncement() {
+func (ro *dynamicEIDs) readRARP(conn *dynamiceid.ARPConn, dev string, across bool, rc *rarpCounters) {
+	readEach(conn.Read, func(f dynamiceid.Frame) {
+		switch {
+		case !across:
+		case !f.ARP.IsAnnouncement():
 			rc.drops[rarpNotAnnouncement].Inc()
-			continue
+		default:
+			if why := ro.mgr.Announced(dev, f.ARP.SenderMAC); why != dynamiceid.AnnounceDetected {
+				rc.drops[why].Inc()
+			} else {
+				rc.detected.Inc()
+			}
 		}
-		if why := ro.mgr.Announced(dev, f.ARP.SenderMAC); why != dynamiceid.AnnounceDetected {
-			rc.drops[why].Inc()
-			continue
-		}
-		rc.detected.Inc()
-	}
+	})
 }
 
 func (ro *dynamicEIDs) close() error {

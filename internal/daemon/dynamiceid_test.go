@@ -105,17 +105,7 @@ xtr:
     - {name: v6, prefix: "2001:db8:d::/120", interface: lo, locators: [{address: 127.0.90.57}]}
     - {name: t1000, prefix: 198.51.100.128/25, instance-id: 1000, interface: lo}
 `
-	without, _, _ := strings.Cut(yaml, "  dynamic-eids:")
-	n := runNodeWith(t, without, Options{DataPlane: xtr.NopDataPlane{}}, func(n *node) {
-		n.cfg = n.load(t, yaml)
-		xo, err := xtrOptions(n.cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		k := &hostKernel{routes: map[uint32]*osnet.HostRoutes{}}
-		n.dyn = &dynamicEIDs{kernel: k, groups: map[string]*dynamiceid.Group{}, mgr: dynamiceid.New(dynamiceid.Options{
-			Ranges: dynamicRanges(n.cfg.XTR, xo.Database), XTR: n.xtr, Kernel: k, Now: n.now})}
-	})
+	n := runNodeWithRanges(t, yaml)
 	c := adminapi.NewClient(n.sock)
 	names := func(q adminapi.DynamicEIDQuery) []string {
 		t.Helper()
@@ -150,4 +140,22 @@ xtr:
 	if !errors.As(err, &ae) || ae.Status != http.StatusBadRequest {
 		t.Errorf("family ipx: %v, want a 400", err)
 	}
+}
+
+// runNodeWithRanges runs yaml's xTR with its dynamic-eids section's
+// manager but no sockets (they need root): the daemon starts without the
+// section, then gets the manager.
+func runNodeWithRanges(t *testing.T, yaml string) *node {
+	t.Helper()
+	without, _, _ := strings.Cut(yaml, "  dynamic-eids:")
+	return runNodeWith(t, without, Options{DataPlane: xtr.NopDataPlane{}}, func(n *node) {
+		n.cfg = n.load(t, yaml)
+		xo, err := xtrOptions(n.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := &hostKernel{routes: map[uint32]*osnet.HostRoutes{}}
+		n.dyn = &dynamicEIDs{kernel: k, groups: map[string]*dynamiceid.Group{}, mgr: dynamiceid.New(dynamiceid.Options{
+			Ranges: dynamicRanges(n.cfg.XTR, xo.Database), XTR: n.xtr, Kernel: k, Now: n.now})}
+	})
 }

@@ -76,19 +76,9 @@ func TestMobilityDualStackMove(t *testing.T) {
 		}
 	}
 	registeredBy := func(site string) bool {
-		sites, err := query(n, "ms", func(c *adminapi.Client, ctx context.Context) ([]adminapi.Site, error) { return c.Sites(ctx, "") })
-		if err != nil {
-			return false
-		}
-		got := 0
-		for _, st := range sites {
-			for _, r := range st.Registrations {
-				if (r.EIDPrefix.String() == dsVM4+"/32" || r.EIDPrefix.String() == dsVM6+"/128") && st.Name == site {
-					got++
-				}
-			}
-		}
-		return got == 2
+		want := fmt.Sprintf("%s [0]", site)
+		r4, r6 := n.registrationsOf(dsVM4+"/32"), n.registrationsOf(dsVM6+"/128")
+		return len(r4) == 1 && len(r6) == 1 && strings.HasPrefix(r4[0], want) && strings.HasPrefix(r6[0], want)
 	}
 	waitSite := func(site string) {
 		t.Helper()

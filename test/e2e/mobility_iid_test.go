@@ -74,18 +74,7 @@ func TestMobilityInstanceIDs(t *testing.T) {
 	if err := n.ping("nl", vmAddr); err != nil {
 		t.Errorf("instance 0 VM from the non-LISP host: %v", err)
 	}
-	sites, err := query(n, "ms", func(c *adminapi.Client, ctx context.Context) ([]adminapi.Site, error) { return c.Sites(ctx, "") })
-	if err != nil {
-		t.Fatal(err)
-	}
-	var regs []string
-	for _, st := range sites {
-		for _, r := range st.Registrations {
-			if r.EIDPrefix == netip.MustParsePrefix(vmAddr+"/32") {
-				regs = append(regs, fmt.Sprintf("%s [%d]%s", st.Name, r.InstanceID, r.EIDPrefix))
-			}
-		}
-	}
+	regs := n.registrationsOf(vmAddr + "/32")
 	slices.Sort(regs)
 	if want := []string{"site-a [0]" + vmAddr + "/32", "site-a [1000]" + vmAddr + "/32"}; !slices.Equal(regs, want) {
 		t.Errorf("Map-Server registrations of %s: %v, want %v", vmAddr, regs, want)
@@ -102,4 +91,23 @@ func TestMobilityInstanceIDs(t *testing.T) {
 			t.Errorf("range %s (instance %d): hosts %+v, want %s local", r.Name, r.EID.InstanceID, r.Hosts, vmAddr)
 		}
 	}
+}
+
+// registrationsOf lists the Map-Server's registrations of p as
+// "SITE [IID]PREFIX", in any instance ID.
+func (n *network) registrationsOf(p string) []string {
+	n.t.Helper()
+	sites, err := query(n, "ms", func(c *adminapi.Client, ctx context.Context) ([]adminapi.Site, error) { return c.Sites(ctx, "") })
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	var regs []string
+	for _, st := range sites {
+		for _, r := range st.Registrations {
+			if r.EIDPrefix.String() == p {
+				regs = append(regs, fmt.Sprintf("%s [%d]%s", st.Name, r.InstanceID, r.EIDPrefix))
+			}
+		}
+	}
+	return regs
 }

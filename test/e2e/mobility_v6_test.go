@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"context"
-	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -58,18 +56,7 @@ func TestMobilityIPv6(t *testing.T) {
 	if err := n.tcpEcho("vm6", "nl", netip.AddrPortFrom(netip.MustParseAddr(vm6Addr), 8086)); err != nil {
 		t.Errorf("TCP over IPv6 from the non-LISP host to the VM: %v", err)
 	}
-	sites, err := query(n, "ms", func(c *adminapi.Client, ctx context.Context) ([]adminapi.Site, error) { return c.Sites(ctx, "") })
-	if err != nil {
-		t.Fatal(err)
-	}
-	var regs []string
-	for _, st := range sites {
-		for _, r := range st.Registrations {
-			if r.EIDPrefix == netip.MustParsePrefix(vm6Addr+"/128") {
-				regs = append(regs, fmt.Sprintf("%s [%d]%s", st.Name, r.InstanceID, r.EIDPrefix))
-			}
-		}
-	}
+	regs := n.registrationsOf(vm6Addr + "/128")
 	if want := "site-a [0]" + vm6Addr + "/128"; len(regs) != 1 || regs[0] != want {
 		t.Errorf("Map-Server registrations of %s: %v, want %s", vm6Addr, regs, want)
 	}
