@@ -52,21 +52,10 @@ func dualStackSites() *lab.Topology {
 // addresses move with it (one MAC). The connection survives.
 func TestMobilityDualStackMove(t *testing.T) {
 	lab.RequireRoot(t)
-	ranges := `,
-        {prefix: 203.0.113.64/26, accept-more-specifics: true}, {prefix: "2001:db8:b::40/122", accept-more-specifics: true}]`
-	ms := strings.Replace(msConfig, `{prefix: 198.51.100.0/24, instance-id: 1000}]`, `{prefix: 198.51.100.0/24, instance-id: 1000}`+ranges, 1)
-	ms = strings.Replace(ms, `{prefix: 203.0.113.0/24, instance-id: 1000}]`, `{prefix: 203.0.113.0/24, instance-id: 1000}`+ranges, 1)
-	n := startNetworkOn(t, dualStackSites(), ms, func(node, cfg string) string {
-		lan := map[string]string{"xa": "vmA", "xb": "vmB"}[node]
-		if lan == "" {
-			return cfg
-		}
-		cfg = strings.Replace(cfg, "eid-interfaces: [eid0, eid1]", "eid-interfaces: [eid0, eid1, "+lan+"]", 1)
-		return cfg + fmt.Sprintf(`  dynamic-eids:
+	ms := msWithVMRanges(`{prefix: 203.0.113.64/26, accept-more-specifics: true}, {prefix: "2001:db8:b::40/122", accept-more-specifics: true}`)
+	n := startNetworkOn(t, dualStackSites(), ms, vmLANConfig(false, `
     - {name: vms4, prefix: 203.0.113.64/26, interface: %[1]s, mode: across-subnet}
-    - {name: vms6, prefix: "2001:db8:b::40/122", interface: %[1]s, mode: across-subnet}
-`, lan)
-	})
+    - {name: vms6, prefix: "2001:db8:b::40/122", interface: %[1]s, mode: across-subnet}`))
 	hello := func() {
 		t.Helper()
 		for _, dst := range []string{"192.0.2.10", "2001:db8:100::10"} {
@@ -89,12 +78,100 @@ func TestMobilityDualStackMove(t *testing.T) {
 	hello()
 	waitSite("site-a")
 
-	// The connection: nl writes 1 KB every 10 ms, the VM echoes, nl checks.
-	var ln net.Listener
-	if err := n.lab.Do("vmd", func() (err error) { ln, err = net.Listen("tcp", "["+dsVM6+"]:8087"); return err }); err != nil {
+	finish := startStream(t, n, "vmd", "nl", "["+dsVM6+"]:8087")
+	time.Sleep(500 * time.Millisecond)
+
+	// To site B: B never saw the VM, so its RARP names an unknown MAC;
+	// the VM's own packets show it.
+	move := func(from, to string) { n.moveVM(from, to) }
+	move("toA", "toB")
+	hello()
+	waitSite("site-b")
+	time.Sleep(2 * time.Second)
+
+	// Back to A, announced by the hypervisor alone: A knows the VM's MAC
+	// from its ARP and ND, and both addresses come back at once.
+	move("toB", "toA")
+	waitSite("site-a")
+	rs, err := query(n, "xa", (*adminapi.Client).DynamicEIDs)
+	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	for _, r := range rs {
+		if len(r.Hosts) != 1 || r.Hosts[0].State != adminapi.HostLocal || r.Hosts[0].DetectedBy != "rarp" {
+			t.Errorf("xa range %s after the return: %+v, want the VM local, detected by rarp", r.Name, r.Hosts)
+		}
+	}
+	if c := n.counter("xb", "mobility", "rarp_dropped"); c == 0 {
+		t.Error("xb counted no RARP for a MAC it did not know")
+	}
+	time.Sleep(2 * time.Second)
+	echoed, err := finish()
+	if err != nil {
+		t.Errorf("TCP over IPv6 did not survive the moves: %v", err)
+	}
+	t.Logf("TCP over IPv6: %d bytes echoed across two moves", echoed)
+}
+
+// msWithVMRanges is twoSites' Map-Server with entries (a YAML flow list's
+// items) added to both sites' eid-prefixes: the ranges VMs move in.
+func msWithVMRanges(entries string) string {
+	ms := strings.Replace(msConfig, `{prefix: 198.51.100.0/24, instance-id: 1000}]`, `{prefix: 198.51.100.0/24, instance-id: 1000}, `+entries+`]`, 1)
+	return strings.Replace(ms, `{prefix: 203.0.113.0/24, instance-id: 1000}]`, `{prefix: 203.0.113.0/24, instance-id: 1000}, `+entries+`]`, 1)
+}
+
+// vmLANConfig gives xa and xb of dualStackSites their VM LAN (vmA, vmB)
+// as an EID interface, in instance 1000's VRF if vrf, and the
+// dynamic-eids entries ranges (a format with the LAN as %[1]s).
+func vmLANConfig(vrf bool, ranges string) func(node, cfg string) string {
+	return func(node, cfg string) string {
+		lan := map[string]string{"xa": "vmA", "xb": "vmB"}[node]
+		if lan == "" {
+			return cfg
+		}
+		cfg = strings.Replace(cfg, "eid-interfaces: [eid0, eid1]", "eid-interfaces: [eid0, eid1, "+lan+"]", 1)
+		if vrf {
+			cfg = strings.Replace(cfg, "interfaces: [eid1]", "interfaces: [eid1, "+lan+"]", 1)
+		}
+		return cfg + "  dynamic-eids:" + fmt.Sprintf(ranges, lan) + "\n"
+	}
+}
+
+// moveVM swaps the hypervisor's uplink from one port to another and
+// announces vmd there with the RARP frame QEMU sends.
+func (n *network) moveVM(from, to string) {
+	n.t.Helper()
+	if err := n.lab.SetMaster("hv", from, ""); err != nil {
+		n.t.Fatal(err)
+	}
+	if err := n.lab.SetMaster("hv", to, "hvbr"); err != nil {
+		n.t.Fatal(err)
+	}
+	var mac net.HardwareAddr
+	if err := n.lab.Do("vmd", func() error {
+		ifi, err := net.InterfaceByName("eth0")
+		if err == nil {
+			mac = ifi.HardwareAddr
+		}
+		return err
+	}); err != nil {
+		n.t.Fatal(err)
+	}
+	if err := n.lab.AnnounceRARP("hv", to, mac); err != nil {
+		n.t.Fatal(err)
+	}
+}
+
+// startStream runs a TCP connection from cli to an echo server at addr in
+// srv: 1 KB every 10 ms, every byte echoed checked. finish stops it and
+// says how many bytes came back, or why not all did.
+func startStream(t *testing.T, n *network, srv, cli, addr string) (finish func() (int64, error)) {
+	t.Helper()
+	var ln net.Listener
+	if err := n.lab.Do(srv, func() (err error) { ln, err = net.Listen("tcp", addr); return err }); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
 	go func() {
 		c, err := ln.Accept()
 		if err == nil {
@@ -103,13 +180,13 @@ func TestMobilityDualStackMove(t *testing.T) {
 		}
 	}()
 	var conn net.Conn
-	if err := n.lab.Do("nl", func() (err error) {
-		conn, err = net.DialTimeout("tcp", "["+dsVM6+"]:8087", 5*time.Second)
+	if err := n.lab.Do(cli, func() (err error) {
+		conn, err = net.DialTimeout("tcp", addr, 5*time.Second)
 		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { conn.Close() })
 	var sent, got atomic.Int64
 	var tcpErr atomic.Pointer[error]
 	stop := make(chan struct{})
@@ -148,61 +225,16 @@ func TestMobilityDualStackMove(t *testing.T) {
 			}
 		}
 	}()
-	time.Sleep(500 * time.Millisecond)
-
-	// To site B: B never saw the VM, so its RARP names an unknown MAC;
-	// the VM's own packets show it.
-	move := func(from, to string) {
-		t.Helper()
-		if err := n.lab.SetMaster("hv", from, ""); err != nil {
-			t.Fatal(err)
+	return func() (int64, error) {
+		close(stop)
+		want := sent.Load()
+		_ = poll.Until(context.Background(), 10*time.Second, 50*time.Millisecond, func() bool { return got.Load() >= want || tcpErr.Load() != nil })
+		if p := tcpErr.Load(); p != nil {
+			return got.Load(), *p
 		}
-		if err := n.lab.SetMaster("hv", to, "hvbr"); err != nil {
-			t.Fatal(err)
+		if got.Load() < want {
+			return got.Load(), fmt.Errorf("%d of %d bytes echoed", got.Load(), want)
 		}
-		var mac net.HardwareAddr
-		if err := n.lab.Do("vmd", func() error {
-			ifi, err := net.InterfaceByName("eth0")
-			if err == nil {
-				mac = ifi.HardwareAddr
-			}
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
-		if err := n.lab.AnnounceRARP("hv", to, mac); err != nil {
-			t.Fatal(err)
-		}
+		return got.Load(), nil
 	}
-	move("toA", "toB")
-	hello()
-	waitSite("site-b")
-	time.Sleep(2 * time.Second)
-
-	// Back to A, announced by the hypervisor alone: A knows the VM's MAC
-	// from its ARP and ND, and both addresses come back at once.
-	move("toB", "toA")
-	waitSite("site-a")
-	rs, err := query(n, "xa", (*adminapi.Client).DynamicEIDs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range rs {
-		if len(r.Hosts) != 1 || r.Hosts[0].State != adminapi.HostLocal || r.Hosts[0].DetectedBy != "rarp" {
-			t.Errorf("xa range %s after the return: %+v, want the VM local, detected by rarp", r.Name, r.Hosts)
-		}
-	}
-	if c := n.counter("xb", "mobility", "rarp_dropped"); c == 0 {
-		t.Error("xb counted no RARP for a MAC it did not know")
-	}
-	time.Sleep(2 * time.Second)
-	close(stop)
-	want := sent.Load()
-	_ = poll.Until(context.Background(), 10*time.Second, 50*time.Millisecond, func() bool { return got.Load() >= want || tcpErr.Load() != nil })
-	if p := tcpErr.Load(); p != nil {
-		t.Errorf("TCP over IPv6 did not survive the moves: %v", *p)
-	} else if got.Load() < want {
-		t.Errorf("TCP over IPv6: %d of %d bytes echoed", got.Load(), want)
-	}
-	t.Logf("TCP over IPv6: %d bytes echoed across two moves", got.Load())
 }

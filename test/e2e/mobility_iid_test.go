@@ -7,9 +7,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/lab"
+	"github.com/lispd/lispd/internal/poll"
 )
 
 // vmAddr is the address of both VMs of TestMobilityInstanceIDs: one in
@@ -38,10 +40,7 @@ func TestMobilityInstanceIDs(t *testing.T) {
 	lab.RequireRoot(t)
 	// Both sites may register hosts of the VM range, in both instances
 	// (a registration from the other site is a move).
-	vmRange := `,
-        {prefix: 203.0.113.64/26, accept-more-specifics: true}, {prefix: 203.0.113.64/26, instance-id: 1000, accept-more-specifics: true}]`
-	ms := strings.Replace(msConfig, `{prefix: 198.51.100.0/24, instance-id: 1000}]`, `{prefix: 198.51.100.0/24, instance-id: 1000}`+vmRange, 1)
-	ms = strings.Replace(ms, `{prefix: 203.0.113.0/24, instance-id: 1000}]`, `{prefix: 203.0.113.0/24, instance-id: 1000}`+vmRange, 1)
+	ms := msWithVMRanges(`{prefix: 203.0.113.64/26, accept-more-specifics: true}, {prefix: 203.0.113.64/26, instance-id: 1000, accept-more-specifics: true}`)
 	n := startNetworkOn(t, iidVMSites(), ms, func(node, cfg string) string {
 		if node != "xa" {
 			return cfg
@@ -110,4 +109,47 @@ func (n *network) registrationsOf(p string) []string {
 		}
 	}
 	return regs
+}
+
+// TestMobilityInstanceIDMove: the VM of dualStackSites, in instance ID
+// 1000 (its LANs in the instance's VRF at both sites), moves from site A
+// to site B and back under a TCP connection from site A's instance-1000
+// host, while instance ID 0 has the same range: every registration is in
+// instance ID 1000, and the connection survives.
+func TestMobilityInstanceIDMove(t *testing.T) {
+	lab.RequireRoot(t)
+	ms := msWithVMRanges(`{prefix: 203.0.113.64/26, accept-more-specifics: true}, {prefix: 203.0.113.64/26, instance-id: 1000, accept-more-specifics: true}`)
+	n := startNetworkOn(t, dualStackSites(), ms, vmLANConfig(true, `
+    - {name: vms0, prefix: 203.0.113.64/26, interface: eid0, mode: extended-subnet}
+    - {name: vms7, prefix: 203.0.113.64/26, instance-id: 1000, interface: %[1]s, mode: across-subnet}`))
+	const vm = dsVM4 + "/32"
+	waitSite := func(site string) {
+		t.Helper()
+		want := []string{site + " [1000]" + vm}
+		if err := poll.Until(context.Background(), 10*time.Second, 50*time.Millisecond, func() bool {
+			return slices.Equal(n.registrationsOf(vm), want)
+		}); err != nil {
+			t.Fatalf("registrations of the VM %v, want %v", n.registrationsOf(vm), want)
+		}
+	}
+	if err := n.ping("vmd", "198.51.100.10"); err != nil {
+		t.Fatal(err)
+	}
+	waitSite("site-a")
+	finish := startStream(t, n, "vmd", "ha2", dsVM4+":8088")
+	time.Sleep(500 * time.Millisecond)
+	n.moveVM("toA", "toB")
+	if err := n.ping("vmd", "198.51.100.10"); err != nil {
+		t.Fatal(err)
+	}
+	waitSite("site-b")
+	time.Sleep(2 * time.Second)
+	n.moveVM("toB", "toA") // back: the RARP alone
+	waitSite("site-a")
+	time.Sleep(time.Second)
+	echoed, err := finish()
+	if err != nil {
+		t.Errorf("TCP in instance ID 1000 did not survive the moves: %v", err)
+	}
+	t.Logf("TCP in instance ID 1000: %d bytes echoed across two moves", echoed)
 }

@@ -34,9 +34,7 @@ func v6VMSites() *lab.Topology {
 // has an IPv6 notify group.
 func TestMobilityIPv6(t *testing.T) {
 	lab.RequireRoot(t)
-	vmRange := `, {prefix: "2001:db8:b::40/122", accept-more-specifics: true}]`
-	ms := strings.Replace(msConfig, `{prefix: 198.51.100.0/24, instance-id: 1000}]`, `{prefix: 198.51.100.0/24, instance-id: 1000}`+vmRange, 1)
-	ms = strings.Replace(ms, `{prefix: 203.0.113.0/24, instance-id: 1000}]`, `{prefix: 203.0.113.0/24, instance-id: 1000}`+vmRange, 1)
+	ms := msWithVMRanges(`{prefix: "2001:db8:b::40/122", accept-more-specifics: true}`)
 	n := startNetworkOn(t, v6VMSites(), ms, func(node, cfg string) string {
 		if node != "xa" {
 			return cfg
