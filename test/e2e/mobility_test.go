@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -233,7 +235,7 @@ func TestForgedGroupClaims(t *testing.T) {
 // packet is accounted for. A warm-up pair of moves lets both sites see
 // d1's ARP, which is what binds its MAC to its address.
 func TestMobilityRARP(t *testing.T) {
-	n := upMobility(t, "mobrarp", demo.Mobility{Mode: dynamiceid.AcrossSubnet, Subscribe: true})
+	n := upMobility(t, fmt.Sprintf("mobrarp%d", os.Getpid()), demo.Mobility{Mode: dynamiceid.AcrossSubnet, Subscribe: true})
 	if _, err := n.MoveSeries(demo.MoveOptions{Moves: 2, Settle: time.Second}); err != nil {
 		t.Fatal(err)
 	}
