@@ -117,9 +117,26 @@ func newShowCmd(s streams) *cobra.Command {
 		showCmd(s, "rtr", "RTR: the xTRs behind NAT it serves: private and translated RLOC, EID prefixes, state", noArgs, whole((*adminapi.Client).RTR), printRTR),
 		showCmd(s, "nat", "xTR: NAT discovery per Map-Server and local RLOC: translated RLOC and port, RTRs", noArgs, whole((*adminapi.Client).NAT), printNAT),
 		showCmd(s, "rloc-probing", "xTR: probed remote RLOCs, state, RTT", noArgs, whole((*adminapi.Client).RLOCProbing), printRLOCProbing),
-		showCmd(s, "dynamic-eid", "xTR: dynamic-EID ranges, hosts detected here, hosts that moved away", noArgs,
-			whole((*adminapi.Client).DynamicEIDs), printDynamicEIDs),
 	)
+	dyn := showCmd(s, "dynamic-eid", "xTR: dynamic-EID ranges, hosts detected here, hosts that moved away", noArgs,
+		func(c *adminapi.Client, ctx context.Context, cmd *cobra.Command, _ []string) ([]adminapi.DynamicEIDRange, error) {
+			var q adminapi.DynamicEIDQuery
+			q.Family, _ = cmd.Flags().GetString("family")
+			if f := cmd.Flags().Lookup("instance-id"); f != nil && f.Changed {
+				iid, err := cmd.Flags().GetUint32("instance-id")
+				if err != nil {
+					return nil, cli.Usagef("%v", err)
+				}
+				q.InstanceID = &iid
+			}
+			if q.Family != "" && q.Family != adminapi.FamilyIPv4 && q.Family != adminapi.FamilyIPv6 {
+				return nil, cli.Usagef("--family %q: want %s or %s", q.Family, adminapi.FamilyIPv4, adminapi.FamilyIPv6)
+			}
+			return c.DynamicEIDsMatching(ctx, q)
+		}, printDynamicEIDs)
+	dyn.Flags().String("family", "", "show only the ranges of this address family: ipv4 or ipv6")
+	dyn.Flags().Uint32("instance-id", 0, "show only the ranges of this instance ID")
+	show.AddCommand(dyn)
 	mc := showCmd(s, "map-cache [EID-or-PREFIX]", "ITR: map-cache entries, locators and their state, TTLs", cobra.MaximumNArgs(1),
 		mapCache, printMapCache)
 	mc.Flags().Uint32("instance-id", 0, "instance ID of the EID (without an EID: show only this instance ID)")

@@ -39,7 +39,8 @@ const (
 	KeyName       = "name"        // PathSite: one site
 	KeyEID        = "eid"         // PathMapCache: an address or a prefix
 	KeyPrefix     = "prefix"      // PathClearMapCache: an address or a prefix
-	KeyInstanceID = "instance-id" // PathMapCache, PathClearMapCache
+	KeyInstanceID = "instance-id" // PathMapCache, PathClearMapCache, PathDynamicEID
+	KeyFamily     = "family"      // PathDynamicEID: FamilyIPv4 or FamilyIPv6
 )
 
 // Error is an API error: the HTTP status and the message the server
@@ -140,6 +141,63 @@ func parseMapCacheQuery(v url.Values, key string) (MapCacheQuery, error) {
 			return q, BadRequest("%v", err)
 		}
 		q.EID = p
+	}
+	return q, nil
+}
+
+// Address families a DynamicEIDQuery selects.
+const (
+	FamilyIPv4 = "ipv4"
+	FamilyIPv6 = "ipv6"
+)
+
+// DynamicEIDQuery selects dynamic-EID ranges (PathDynamicEID) by address
+// family and instance ID; the zero value selects all.
+type DynamicEIDQuery struct {
+	Family     string // "", FamilyIPv4 or FamilyIPv6
+	InstanceID *uint32
+}
+
+// Selects reports whether q selects the range r.
+func (q DynamicEIDQuery) Selects(r DynamicEIDRange) bool {
+	switch {
+	case q.InstanceID != nil && r.EID.InstanceID != *q.InstanceID:
+		return false
+	case q.Family == FamilyIPv4 && !r.EID.EIDPrefix.Addr().Is4(), q.Family == FamilyIPv6 && !r.EID.EIDPrefix.Addr().Is6():
+		return false
+	}
+	return true
+}
+
+func (q DynamicEIDQuery) values() url.Values {
+	v := url.Values{}
+	if q.Family != "" {
+		v.Set(KeyFamily, q.Family)
+	}
+	if q.InstanceID != nil {
+		v.Set(KeyInstanceID, strconv.FormatUint(uint64(*q.InstanceID), 10))
+	}
+	return v
+}
+
+// ParseDynamicEIDQuery reads the query of PathDynamicEID; a bad family or
+// instance ID is an error (a 400).
+func ParseDynamicEIDQuery(v url.Values) (DynamicEIDQuery, error) {
+	var q DynamicEIDQuery
+	if v.Has(KeyFamily) {
+		switch f := v.Get(KeyFamily); f {
+		case FamilyIPv4, FamilyIPv6:
+			q.Family = f
+		default:
+			return q, BadRequest("bad family %q: want %s or %s", f, FamilyIPv4, FamilyIPv6)
+		}
+	}
+	if v.Has(KeyInstanceID) {
+		iid, err := ParseInstanceID(v.Get(KeyInstanceID))
+		if err != nil {
+			return q, BadRequest("%v", err)
+		}
+		q.InstanceID = &iid
 	}
 	return q, nil
 }

@@ -95,7 +95,13 @@ func (c *Client) RLOCProbing(ctx context.Context) ([]ProbedRLOC, error) {
 
 // DynamicEIDs returns the dynamic-EID ranges and their hosts.
 func (c *Client) DynamicEIDs(ctx context.Context) ([]DynamicEIDRange, error) {
-	return call[[]DynamicEIDRange](ctx, c, http.MethodGet, PathDynamicEID, nil)
+	return c.DynamicEIDsMatching(ctx, DynamicEIDQuery{})
+}
+
+// DynamicEIDsMatching returns the dynamic-EID ranges q selects, with their
+// hosts.
+func (c *Client) DynamicEIDsMatching(ctx context.Context, q DynamicEIDQuery) ([]DynamicEIDRange, error) {
+	return call[[]DynamicEIDRange](ctx, c, http.MethodGet, PathDynamicEID, q.values())
 }
 
 // Reload makes the daemon re-read its configuration file.

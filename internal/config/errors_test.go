@@ -309,7 +309,7 @@ xtr:
     - {name: a, prefix: 11.0.0.0/8, interface: eid0}
     - {name: b, prefix: 12.0.0.0/8, interface: eid9}
     - {name: c}
-    - {name: d, prefix: "2001:db8::/64", interface: eid0, locators: [{address: 192.0.2.1}], timeout: 0s, max-hosts: 0}
+    - {name: d, prefix: "2001:db8::/64", interface: eid0, locators: [{address: 192.0.2.1}], timeout: 0s, max-hosts: 0, notify-group: 233.252.0.1}
     - {name: e, prefix: 10.9.0.0/16, instance-id: 5, interface: eid0, locators: [{address: 192.0.2.1}]}
 `, []string{
 			`5: xtr.dynamic-eids[0].mode: unknown value "roam" (want across-subnet or extended-subnet)`,
@@ -319,10 +319,11 @@ xtr:
 			`7: xtr.dynamic-eids[2]: dynamic-eid "b" needs locators: give them, or a database entry in instance-id 0 to borrow them from`,
 			`8: xtr.dynamic-eids[3]: missing required key "prefix"`,
 			`8: xtr.dynamic-eids[3]: missing required key "interface"`,
-			`9: xtr.dynamic-eids[4].prefix: dynamic EIDs are IPv4 only for now (IPv6 hosts would need neighbour discovery)`,
 			`9: xtr.dynamic-eids[4].timeout: must be greater than 0`,
 			`9: xtr.dynamic-eids[4].max-hosts: 0 is out of range (1 to 16777216)`,
-			`10: xtr.dynamic-eids[5].instance-id: dynamic EIDs live in instance-id 0 for now`,
+			`9: xtr.dynamic-eids[4].notify-group: a notify group needs a group-key (any host of the LAN can send to the group; see docs/security.md)`,
+			`9: xtr.dynamic-eids[4].notify-group: 233.252.0.1 is not of the family of the range 2001:db8::/64`,
+			`10: xtr.dynamic-eids[5].interface: "eid0" is in no vrf of instance-id 5 (a dynamic EID outside instance-id 0 lives on an interface of its instance's vrfs[].interfaces)`,
 		}},
 		{"notify groups", `xtr:
   etr: true

@@ -165,6 +165,15 @@ func (p *parser) xtr(n *yaml.Node, path string) *XTR {
 		if !slices.Contains(x.EIDInterfaces, d.Interface) {
 			p.errorf(dynRefs[i].node, "%s: %q is not one of eid-interfaces", dynRefs[i].at, d.Interface)
 		}
+		// Outside instance ID 0 the LAN is the instance's: in its VRF,
+		// where the host routes go, apart from another instance's same
+		// addresses.
+		if d.InstanceID != 0 && !slices.ContainsFunc(x.VRFs, func(v VRF) bool {
+			return v.InstanceID == d.InstanceID && slices.Contains(v.Interfaces, d.Interface)
+		}) {
+			p.errorf(dynRefs[i].node, "%s: %q is in no vrf of instance-id %d (a dynamic EID outside instance-id 0 lives on an interface of its instance's vrfs[].interfaces)",
+				dynRefs[i].at, d.Interface, d.InstanceID)
+		}
 		hasDB := slices.ContainsFunc(x.Database, func(e DatabaseEntry) bool { return e.InstanceID == d.InstanceID })
 		if len(d.Locators) == 0 && !hasDB {
 			p.errorf(dynRefs[i].node, "%s: dynamic-eid %q needs locators: give them, or a database entry in instance-id %d to borrow them from",
@@ -427,13 +436,10 @@ func (p *parser) dynamicEIDs(n *yaml.Node, path string) ([]DynamicEID, []entryRe
 				}
 			}
 		}
-		// Hosts are found and kept alive by ARP: IPv6 would need ND. Their
-		// routes go to the main table, instance ID 0's.
-		if pv, ok := seen["prefix"]; ok && d.Prefix.IsValid() && !d.Prefix.Addr().Is4() {
-			p.errorf(pv.value, "%s: dynamic EIDs are IPv4 only for now (IPv6 hosts would need neighbour discovery)", join(at, "prefix"))
-		}
-		if iv, ok := seen["instance-id"]; ok && d.InstanceID != 0 {
-			p.errorf(iv.value, "%s: dynamic EIDs live in instance-id 0 for now", join(at, "instance-id"))
+		// The xTRs of an IPv6 LAN meet on an IPv6 group, of an IPv4 one on
+		// an IPv4 group.
+		if gv, ok := seen["notify-group"]; ok && d.Prefix.IsValid() && d.NotifyGroup.IsValid() && d.Prefix.Addr().Is6() != d.NotifyGroup.Is6() {
+			p.errorf(gv.value, "%s: %s is not of the family of the range %s", join(at, "notify-group"), d.NotifyGroup, d.Prefix)
 		}
 		ok := p.clean(mark)
 		if nameNode == nil {

@@ -21,9 +21,7 @@ import (
 
 	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/config"
-	"github.com/lispd/lispd/internal/dynamiceid"
 	"github.com/lispd/lispd/internal/lisptest"
-	"github.com/lispd/lispd/internal/osnet"
 	"github.com/lispd/lispd/internal/xtr"
 	"github.com/lispd/lispd/wire"
 )
@@ -375,17 +373,7 @@ xtr:
   dynamic-eids:
     - {name: web, prefix: 198.51.100.128/25, interface: lo, timeout: 3m}
 `
-	without, _, _ := strings.Cut(withRange, "  dynamic-eids:")
-	n := runNodeWith(t, without, Options{DataPlane: xtr.NopDataPlane{}}, func(n *node) {
-		n.cfg = n.load(t, withRange)
-		xo, err := xtrOptions(n.cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		k := &hostKernel{routes: osnet.NewHostRoutes(0)}
-		n.dyn = &dynamicEIDs{kernel: k, groups: map[string]*dynamiceid.Group{}, mgr: dynamiceid.New(dynamiceid.Options{
-			Ranges: dynamicRanges(n.cfg.XTR, xo.Database), XTR: n.xtr, Kernel: k, Now: n.now})}
-	})
+	n := runNodeWithRanges(t, withRange)
 	timeout := func() float64 { return n.dyn.mgr.View()[0].TimeoutSec }
 	shorter := strings.Replace(withRange, "timeout: 3m", "timeout: 1m", 1)
 	n.mustApply(t, shorter, map[string][]string{"xtr": {"xtr.dynamic-eids[web].timeout"}})

@@ -79,11 +79,21 @@ func (d *Daemon) routes() {
 		}
 		return d.rtr.View(), nil
 	})
-	get(adminapi.PathDynamicEID, func(*http.Request) (any, error) {
+	get(adminapi.PathDynamicEID, func(r *http.Request) (any, error) {
+		q, err := adminapi.ParseDynamicEIDQuery(r.URL.Query())
+		if err != nil {
+			return nil, err
+		}
 		if d.dyn == nil {
 			return nil, adminapi.NotFound("this lispd has no dynamic-eids")
 		}
-		return d.dyn.mgr.View(), nil
+		out := []adminapi.DynamicEIDRange{}
+		for _, rg := range d.dyn.mgr.View() {
+			if q.Selects(rg) {
+				out = append(out, rg)
+			}
+		}
+		return out, nil
 	})
 	xtrRoute(http.MethodGet, adminapi.PathDatabase, func(x *xtr.Server, _ *http.Request) (any, error) {
 		return x.DatabaseView(), nil

@@ -30,6 +30,11 @@ type MoveOptions struct {
 	Settle time.Duration
 	Rate   int       // UDP stream, packets per second (default 1000)
 	Out    io.Writer // a line per move, if set
+	// Announce makes the hypervisor announce d1 with RARP right after each
+	// move, as QEMU does after a live migration, and d1 stay silent until
+	// the client's ITR sends to the new site (or 300 ms passed):
+	// convergence is then measured from the RARP frame.
+	Announce bool
 }
 
 // MoveResult is what a series measured.
@@ -42,6 +47,34 @@ type MoveResult struct {
 	TCPBytes    int64 // echoed back over the long-lived connection and verified
 	TCPErr      error // nil: the connection survived every move
 	StaleErr    error // nil: afterwards one registration, nothing left at the old site, caches current
+	// DetectedBy is, per move, how the new site's xTR detected d1 (rarp,
+	// arp, data), as its `show dynamic-eid` says once the move converged.
+	DetectedBy []string
+	// LostAt says where each lost UDP packet was last seen: LostOldSite
+	// (the client's ITR sent it to the site d1 had left), LostNewSite (it
+	// reached the new site's uplink and went no further) or LostAtITR
+	// (it never reached a data centre: dropped at the client's ITR).
+	LostAt map[string]int
+}
+
+// Where lost packets went, the keys of MoveResult.LostAt.
+const (
+	LostOldSite = "old-site"
+	LostNewSite = "new-site"
+	LostAtITR   = "itr"
+)
+
+// MedianLost is the median number of packets lost per move.
+func (r *MoveResult) MedianLost() float64 {
+	if len(r.Lost) == 0 {
+		return 0
+	}
+	s := slices.Clone(r.Lost)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return float64(s[len(s)/2])
+	}
+	return float64(s[len(s)/2-1]+s[len(s)/2]) / 2
 }
 
 // Median and Worst summarise the convergence times.
@@ -152,13 +185,14 @@ func (n *Network) Hosts(node string) ([]adminapi.DynamicEIDHost, error) {
 type sniffer struct {
 	mu    sync.Mutex
 	seen  map[string][]time.Time // by node
+	seqAt map[int][]string       // UDP stream sequence number → nodes whose uplink saw it
 	stop  atomic.Bool
 	wg    sync.WaitGroup
 	socks []int
 }
 
 func (n *Network) sniff(nodes ...string) (*sniffer, error) {
-	s := &sniffer{seen: map[string][]time.Time{}}
+	s := &sniffer{seen: map[string][]time.Time{}, seqAt: map[int][]string{}}
 	src, dst := netip.MustParseAddr(xcRLOC).As4(), netip.MustParseAddr(d1Addr).As4()
 	for _, node := range nodes {
 		var fd int
@@ -197,12 +231,20 @@ func (n *Network) sniff(nodes ...string) (*sniffer, error) {
 					binary.BigEndian.Uint16(buf[ihl+2:]) != wire.DataPort {
 					continue
 				}
-				inner := buf[ihl+16:]
+				inner := buf[ihl+16 : k]
 				if inner[0]>>4 != 4 || [4]byte(inner[16:20]) != dst {
 					continue
 				}
+				seq := -1
+				if iihl := int(inner[0]&0x0f) * 4; inner[9] == unix.IPPROTO_UDP && len(inner) >= iihl+8+4 &&
+					binary.BigEndian.Uint16(inner[iihl+2:]) == streamPort {
+					seq = int(binary.BigEndian.Uint32(inner[iihl+8:]))
+				}
 				s.mu.Lock()
 				s.seen[node] = append(s.seen[node], now)
+				if seq >= 0 {
+					s.seqAt[seq] = append(s.seqAt[seq], node)
+				}
 				s.mu.Unlock()
 			}
 		}()
@@ -224,6 +266,13 @@ func (s *sniffer) first(t time.Time, nodes []string) (time.Time, bool) {
 		}
 	}
 	return best, !best.IsZero()
+}
+
+// sawSeq lists the nodes whose uplink saw packet seq of the stream.
+func (s *sniffer) sawSeq(seq int) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.seqAt[seq]
 }
 
 func (s *sniffer) close() {
@@ -259,7 +308,7 @@ func (n *Network) MoveSeries(o MoveOptions) (*MoveResult, error) {
 	var udpIn, hello *net.UDPConn
 	var tcpLn net.Listener
 	if err := n.Lab.Do("d1", func() (err error) {
-		if udpIn, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(d1Addr), Port: 9200}); err != nil {
+		if udpIn, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(d1Addr), Port: streamPort}); err != nil {
 			return err
 		}
 		// Not connected: a connected socket would fail its next send
@@ -323,7 +372,7 @@ func (n *Network) MoveSeries(o MoveOptions) (*MoveResult, error) {
 		if tcp, err = net.DialTimeout("tcp", d1Addr+":8081", 5*time.Second); err != nil {
 			return err
 		}
-		udpOut, err = net.DialUDP("udp4", &net.UDPAddr{IP: net.ParseIP(c1Addr), Port: 40000}, &net.UDPAddr{IP: net.ParseIP(d1Addr), Port: 9200})
+		udpOut, err = net.DialUDP("udp4", &net.UDPAddr{IP: net.ParseIP(c1Addr), Port: 40000}, &net.UDPAddr{IP: net.ParseIP(d1Addr), Port: streamPort})
 		return err
 	}); err != nil {
 		return nil, err
@@ -403,29 +452,64 @@ func (n *Network) MoveSeries(o MoveOptions) (*MoveResult, error) {
 	}
 	time.Sleep(time.Second)
 
+	var d1MAC net.HardwareAddr
+	if o.Announce {
+		if err := n.Lab.Do("d1", func() error {
+			ifi, err := net.InterfaceByName("eth0")
+			if err == nil {
+				d1MAC = ifi.HardwareAddr
+			}
+			return err
+		}); err != nil {
+			close(stopUDP)
+			close(stopTCP)
+			return nil, err
+		}
+	}
 	var moveAt []time.Time
+	var fromSite []string // per move, the switch d1 left
 	for i := range o.Moves {
+		fromSite = append(fromSite, n.d1At)
 		if err := n.MoveD1(); err != nil {
 			close(stopUDP)
 			close(stopTCP)
 			return nil, err
 		}
 		t0 := time.Now()
-		sayHello()
+		what := "d1's first packet"
+		if o.Announce {
+			what = "the hypervisor's RARP"
+			if err := n.Lab.AnnounceRARP("hv", n.d1Port, d1MAC); err != nil {
+				close(stopUDP)
+				close(stopTCP)
+				return nil, err
+			}
+		} else {
+			sayHello()
+		}
 		moveAt = append(moveAt, t0)
 		var conv time.Duration
-		err := waitFor(5*time.Second, func() bool {
+		switched := func() bool {
 			t1, ok := sn.first(t0, siteUplinks[n.d1At])
 			conv = t1.Sub(t0)
 			return ok
-		})
+		}
+		// Announced, d1 stays silent until the client's ITR has switched
+		// (the RARP alone must do it), but not for ever: a site that never
+		// saw d1's MAC cannot resolve the RARP and waits for d1's packet.
+		if o.Announce {
+			_ = waitFor(300*time.Millisecond, switched)
+			sayHello()
+		}
+		err := waitFor(5*time.Second, switched)
 		if err != nil {
 			conv = 5 * time.Second
 			say("  move %d to %s: the client's ITR did not switch within 5 s", i+1, siteName[n.d1At])
 		} else {
-			say("  move %d to %s: the client's ITR sends there %v after d1's first packet there", i+1, siteName[n.d1At], conv.Round(100*time.Microsecond))
+			say("  move %d to %s: the client's ITR sends there %v after %s there", i+1, siteName[n.d1At], conv.Round(100*time.Microsecond), what)
 		}
 		res.Convergence = append(res.Convergence, conv)
+		res.DetectedBy = append(res.DetectedBy, n.detectedBy(siteUplinks[n.d1At]))
 		time.Sleep(o.Settle)
 	}
 	time.Sleep(300 * time.Millisecond)
@@ -445,6 +529,7 @@ func (n *Network) MoveSeries(o MoveOptions) (*MoveResult, error) {
 	// Losses, each charged to the move before it.
 	res.Sent = int(sent.Load())
 	res.Lost = make([]int, len(moveAt))
+	res.LostAt = map[string]int{}
 	for seq := range res.Sent {
 		if arrived[seq].Load() {
 			res.Received++
@@ -458,10 +543,44 @@ func (n *Network) MoveSeries(o MoveOptions) (*MoveResult, error) {
 		}
 		if k >= 0 {
 			res.Lost[k]++
+			res.LostAt[n.lostWhere(sn.sawSeq(seq), fromSite[k])]++
 		}
 	}
 	res.StaleErr = n.checkState()
 	return res, nil
+}
+
+// streamPort is d1's UDP port of the measured stream.
+const streamPort = 9200
+
+// lostWhere names where a lost packet went from the uplinks that saw it
+// and the site d1 had left.
+func (n *Network) lostWhere(sawAt []string, left string) string {
+	for _, node := range sawAt {
+		if slices.Contains(siteUplinks[left], node) {
+			return LostOldSite
+		}
+	}
+	if len(sawAt) > 0 {
+		return LostNewSite
+	}
+	return LostAtITR
+}
+
+// detectedBy says how the xTRs of a site detected d1 ("" if none holds it).
+func (n *Network) detectedBy(nodes []string) string {
+	for _, node := range nodes {
+		hosts, err := n.Hosts(node)
+		if err != nil {
+			continue
+		}
+		for _, h := range hosts {
+			if h.EID.String() == d1Addr && h.State == adminapi.HostLocal {
+				return h.DetectedBy
+			}
+		}
+	}
+	return ""
 }
 
 var (

@@ -8,11 +8,20 @@ import (
 	"net/netip"
 )
 
-// ARP operation codes (RFC 826; RARP and InARP codes are parsed but have
-// no name here).
+// ARP operation codes (RFC 826; RFC 903 for RARP; InARP codes are parsed
+// but have no name here).
 const (
-	OpRequest uint16 = 1
-	OpReply   uint16 = 2
+	OpRequest        uint16 = 1
+	OpReply          uint16 = 2
+	OpReverseRequest uint16 = 3 // RARP request: what a hypervisor sends for a VM it just migrated
+	OpReverseReply   uint16 = 4
+)
+
+// EtherTypes of the frames an ARPConn reads. RARP (RFC 903) has the ARP
+// payload layout under an EtherType of its own.
+const (
+	EtherTypeARP  uint16 = 0x0806
+	EtherTypeRARP uint16 = 0x8035
 )
 
 // ARPLen is the length of an Ethernet/IPv4 ARP payload. Frames on the wire
@@ -135,9 +144,19 @@ func appendIPv4(b []byte, ip netip.Addr) []byte {
 }
 
 // IsGratuitous reports whether a announces the sender's own address
-// (sender IP == target IP), as a host does when it comes up or moves.
+// (sender IP == target IP), as a host does when it comes up or moves. A
+// RARP's zero addresses announce nothing.
 func (a ARP) IsGratuitous() bool {
-	return a.SenderIP.IsValid() && a.SenderIP == a.TargetIP
+	return a.SenderIP.IsValid() && !a.SenderIP.IsUnspecified() && a.SenderIP == a.TargetIP
+}
+
+// IsAnnouncement reports whether a is a hypervisor's announcement of a
+// VM after live migration: a RARP request for the sender's own hardware
+// address (QEMU/KVM and VMware send one from the VM's MAC before the VM
+// sends anything). It names a MAC, not an address: the xTR resolves the
+// MAC with the bindings it learnt from the host's ARP.
+func (a ARP) IsAnnouncement() bool {
+	return a.Op == OpReverseRequest && a.SenderMAC == a.TargetMAC && !a.SenderMAC.IsZero()
 }
 
 // IsProbe reports whether a is an RFC 5227 address probe: a request with
@@ -156,6 +175,8 @@ func (a ARP) String() string {
 	switch a.Op {
 	case OpRequest:
 		s = fmt.Sprintf("request who-has %s tell %s (%s)", a.TargetIP, a.SenderIP, a.SenderMAC)
+	case OpReverseRequest:
+		s = fmt.Sprintf("reverse request who-is %s tell %s", a.TargetMAC, a.SenderMAC)
 	case OpReply:
 		s = fmt.Sprintf("reply %s is-at %s", a.SenderIP, a.SenderMAC)
 		if !a.TargetMAC.IsZero() {

@@ -24,6 +24,7 @@ import (
 // host (PACKET_OUTGOING). That is the kernel's own notion of "addressed to
 // us", which also covers MAC address changes made after ListenARP.
 type ARPConn struct {
+	proto   uint16 // EtherTypeARP or EtherTypeRARP
 	name    string
 	ifindex int
 	mac     MAC
@@ -37,7 +38,15 @@ type ARPConn struct {
 // thread's network namespace (the socket stays in that namespace
 // wherever it is used later). It needs CAP_NET_RAW. The interface must
 // have a 6-byte (Ethernet) address.
-func ListenARP(ifname string) (*ARPConn, error) {
+func ListenARP(ifname string) (*ARPConn, error) { return listen(ifname, EtherTypeARP) }
+
+// ListenRARP opens a socket for the RARP frames (EtherType 0x8035) seen on
+// the interface: hypervisors announce a migrated VM with them. Its Frames
+// have RARP set; it is otherwise an ARPConn like ListenARP's (a RARP
+// socket sends RARP).
+func ListenRARP(ifname string) (*ARPConn, error) { return listen(ifname, EtherTypeRARP) }
+
+func listen(ifname string, proto uint16) (*ARPConn, error) {
 	ifi, err := net.InterfaceByName(ifname)
 	if err != nil {
 		return nil, fmt.Errorf("arp %s: %w", ifname, err)
@@ -53,7 +62,15 @@ func ListenARP(ifname string) (*ARPConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("arp %s: socket: %w", ifname, err)
 	}
-	sa := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ARP), Ifindex: ifi.Index}
+	if proto == unix.ETH_P_IPV6 {
+		// Only Neighbor Solicitations and Advertisements come up: the
+		// LAN's other IPv6 traffic stays in the kernel.
+		if err := attachNDFilter(fd); err != nil {
+			unix.Close(fd)
+			return nil, fmt.Errorf("nd %s: %w", ifname, err)
+		}
+	}
+	sa := &unix.SockaddrLinklayer{Protocol: htons(proto), Ifindex: ifi.Index}
 	if err := unix.Bind(fd, sa); err != nil {
 		unix.Close(fd)
 		return nil, fmt.Errorf("arp %s: bind: %w", ifname, err)
@@ -67,7 +84,7 @@ func ListenARP(ifname string) (*ARPConn, error) {
 		f.Close()
 		return nil, fmt.Errorf("arp %s: %w", ifname, err)
 	}
-	return &ARPConn{name: ifname, ifindex: ifi.Index, mac: mac, f: f, rc: rc}, nil
+	return &ARPConn{proto: proto, name: ifname, ifindex: ifi.Index, mac: mac, f: f, rc: rc}, nil
 }
 
 // Name is the interface name given to ListenARP.
@@ -127,7 +144,7 @@ func (c *ARPConn) Read() (Frame, error) {
 			c.dropped.Add(1)
 			continue
 		}
-		fr := Frame{ARP: a, ToUs: ll.Pkttype == unix.PACKET_HOST}
+		fr := Frame{ARP: a, RARP: c.proto == EtherTypeRARP, ToUs: ll.Pkttype == unix.PACKET_HOST}
 		if ll.Halen == 6 {
 			copy(fr.Src[:], ll.Addr[:6])
 		}
@@ -149,8 +166,12 @@ func (c *ARPConn) Request(target, sender netip.Addr) error {
 
 func (c *ARPConn) send(a ARP, dst MAC) error {
 	var buf [ARPLen]byte
-	b := a.Append(buf[:0])
-	to := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ARP), Ifindex: c.ifindex, Halen: 6}
+	return c.sendRaw(a.Append(buf[:0]), dst)
+}
+
+// sendRaw sends b, a payload of the socket's protocol, to dst.
+func (c *ARPConn) sendRaw(b []byte, dst MAC) error {
+	to := &unix.SockaddrLinklayer{Protocol: htons(c.proto), Ifindex: c.ifindex, Halen: 6}
 	copy(to.Addr[:], dst[:])
 	var serr error
 	err := c.rc.Write(func(fd uintptr) bool {

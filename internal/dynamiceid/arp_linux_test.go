@@ -19,6 +19,9 @@ func TestListenARPNoInterface(t *testing.T) {
 	}
 }
 
+// The lab's IPv6 addresses, for ND.
+var xtr6, vm6 = netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::2")
+
 // arpLab is two nodes on one veth pair: "xtr" (198.51.100.1), where the
 // ARP socket listens, and "vm" (198.51.100.2), a host whose kernel sends
 // and answers ARP.
@@ -43,8 +46,8 @@ func newARPLab(t *testing.T) *arpLab {
 		Nodes: []lab.Node{{Name: "xtr"}, {Name: "vm"}},
 		Links: []lab.Link{{
 			A: "xtr", B: "vm", AName: "lan0", BName: "lan0",
-			AAddrs: []netip.Prefix{netip.PrefixFrom(a.xtrIP, 24)},
-			BAddrs: []netip.Prefix{netip.PrefixFrom(a.vmIP, 24)},
+			AAddrs: []netip.Prefix{netip.PrefixFrom(a.xtrIP, 24), netip.PrefixFrom(xtr6, 64)},
+			BAddrs: []netip.Prefix{netip.PrefixFrom(a.vmIP, 24), netip.PrefixFrom(vm6, 64)},
 		}},
 	}
 	a.lab = lab.NewTest(t, topo) // skips unless namespaces can be made; Down on cleanup
@@ -216,4 +219,101 @@ func TestARPConn(t *testing.T) {
 			t.Errorf("Request after Close: %v, want net.ErrClosed", err)
 		}
 	})
+}
+
+// TestRARPConn: the frame a hypervisor sends after live migration (the
+// lab's, byte for byte QEMU's) is read by a RARP socket as an
+// announcement of the VM's MAC; the ARP socket does not see it.
+func TestRARPConn(t *testing.T) {
+	a := newARPLab(t)
+	var rc *ARPConn
+	if err := a.lab.Do("xtr", func() (err error) {
+		rc, err = ListenRARP("lan0")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rc.Close() })
+	vm := net.HardwareAddr{0x52, 0x54, 0, 0x12, 0x34, 0x56}
+	if err := a.lab.AnnounceRARP("vm", "lan0", vm); err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	f, err := rc.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := MAC(vm)
+	if !f.RARP || !f.ARP.IsAnnouncement() || f.ARP.SenderMAC != want || f.Src != want || f.ToUs {
+		t.Errorf("read %+v, want the announcement of %s (broadcast)", f, vm)
+	}
+	// The ARP socket saw no frame of the VM's MAC.
+	if err := a.conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		fr, err := a.conn.Read()
+		if err != nil {
+			break
+		}
+		if fr.ARP.SenderMAC == want {
+			t.Errorf("the ARP socket read the RARP frame: %+v", fr)
+		}
+	}
+}
+
+// TestNDConn: an IPv6 host's Neighbor Solicitation is read with its
+// address and MAC; our solicitation is answered with a solicited NA to us.
+func TestNDConn(t *testing.T) {
+	a := newARPLab(t)
+	var nc *NDConn
+	if err := a.lab.Do("xtr", func() (err error) {
+		nc, err = ListenND("lan0")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	await := func(what string, match func(NDFrame) bool) NDFrame {
+		t.Helper()
+		if err := nc.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			f, err := nc.Read()
+			if err != nil {
+				t.Fatalf("waiting for %s: %v", what, err)
+			}
+			t.Logf("read %v (src %s, to us %v)", f.ND, f.Src, f.ToUs)
+			if match(f) {
+				return f
+			}
+		}
+	}
+	go func() {
+		out, err := a.lab.Exec("vm", "ping", "-6", "-c", "1", "-W", "2", xtr6.String()).CombinedOutput()
+		t.Logf("ping: %v %s", err, out)
+	}()
+	f := await("the VM's solicitation", func(f NDFrame) bool {
+		return f.ND.Type == ICMPv6NeighborSolicitation && f.ND.LinkAddr == a.vmMAC
+	})
+	if h, ok := f.ND.Host(); !ok || h != vm6 || f.ND.Target != xtr6 {
+		t.Errorf("NS %v: host %s %v", f.ND, h, ok)
+	}
+	if err := a.lab.Do("xtr", func() error { return nc.Solicit(vm6) }); err != nil {
+		t.Fatal(err)
+	}
+	f = await("the answer to our solicitation", func(f NDFrame) bool {
+		return f.ND.Type == ICMPv6NeighborAdvertisement && f.ND.Target == vm6
+	})
+	if !f.ToUs || !f.ND.Solicited || f.ND.LinkAddr != a.vmMAC {
+		t.Errorf("NA %+v", f)
+	}
+	// The kernel filter kept the LAN's other IPv6 (MLD reports, router
+	// solicitations: there are some on a fresh link) from the socket.
+	if d := nc.Dropped(); d != 0 {
+		t.Errorf("%d packets that are not ND reached the socket", d)
+	}
 }

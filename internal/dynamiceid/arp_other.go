@@ -14,6 +14,9 @@ type ARPConn struct{}
 // ListenARP fails with ErrUnsupported on this system.
 func ListenARP(ifname string) (*ARPConn, error) { return nil, ErrUnsupported }
 
+// ListenRARP fails with ErrUnsupported on this system.
+func ListenRARP(ifname string) (*ARPConn, error) { return nil, ErrUnsupported }
+
 func (c *ARPConn) Read() (Frame, error)                    { return Frame{}, ErrUnsupported }
 func (c *ARPConn) Request(target, sender netip.Addr) error { return ErrUnsupported }
 func (c *ARPConn) SetReadDeadline(t time.Time) error       { return ErrUnsupported }

@@ -205,3 +205,32 @@ func FuzzParseARP(f *testing.F) {
 		_ = a.String()
 	})
 }
+
+// rarpHex is the frame QEMU sends for a VM after live migration
+// (qemu_announce_self), without its Ethernet header and padding: a RARP
+// request for the VM's own MAC, addresses zero.
+const rarpHex = "0001" + "0800" + "06" + "04" + "0003" +
+	"525400123456" + "00000000" +
+	"525400123456" + "00000000"
+
+func TestParseRARPAnnouncement(t *testing.T) {
+	got, err := ParseARP(lisptest.MustHex(t, rarpHex))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm := MAC{0x52, 0x54, 0, 0x12, 0x34, 0x56}
+	if got.Op != OpReverseRequest || got.SenderMAC != vm || got.TargetMAC != vm {
+		t.Fatalf("ParseARP = %+v", got)
+	}
+	if !got.IsAnnouncement() || got.IsGratuitous() {
+		t.Errorf("announcement %v, gratuitous %v", got.IsAnnouncement(), got.IsGratuitous())
+	}
+	if s := got.String(); s != "reverse request who-is 52:54:00:12:34:56 tell 52:54:00:12:34:56" {
+		t.Errorf("String = %q", s)
+	}
+	// A RARP asking for another station's address is no announcement.
+	got.TargetMAC = macB
+	if got.IsAnnouncement() {
+		t.Error("a RARP for another MAC taken as an announcement")
+	}
+}

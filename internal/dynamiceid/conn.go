@@ -2,9 +2,11 @@ package dynamiceid
 
 import "errors"
 
-// Frame is one ARP received by an ARPConn.
+// Frame is one ARP or RARP received by an ARPConn.
 type Frame struct {
 	ARP ARP
+	// RARP is true for a frame of EtherType 0x8035 (RFC 903).
+	RARP bool
 	// Src is the Ethernet source address of the frame. It normally equals
 	// ARP.SenderMAC; a difference means a proxy or a forged sender.
 	Src MAC

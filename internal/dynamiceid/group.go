@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 
 	"github.com/lispd/lispd/internal/mapping"
@@ -31,9 +32,12 @@ import (
 type Group struct {
 	group netip.Addr
 	conn  *net.UDPConn
-	pc    *ipv4.PacketConn
-	opts  GroupOptions
-	wg    sync.WaitGroup
+	// read returns a datagram with its source and the IP TTL (IPv6: hop
+	// limit) it arrived with, -1 when unknown.
+	read func(b []byte) (n int, from netip.Addr, ttl int, err error)
+	zone string // the interface, for a link-scope IPv6 group
+	opts GroupOptions
+	wg   sync.WaitGroup
 
 	sendMu   sync.Mutex
 	signer   *wire.Authenticator
@@ -112,7 +116,7 @@ func JoinGroup(group netip.Addr, ifname string, o GroupOptions) (*Group, error) 
 		return nil, fmt.Errorf("notify group %s: %w", group, err)
 	}
 	if len(o.Peers) == 0 {
-		o.Peers, err = onLink(ifi)
+		o.Peers, err = onLink(ifi, group.Is6())
 		if err != nil {
 			return nil, fmt.Errorf("notify group %s on %s: %w", group, ifname, err)
 		}
@@ -120,13 +124,21 @@ func JoinGroup(group netip.Addr, ifname string, o GroupOptions) (*Group, error) 
 	// Bound to the group address itself, not the wildcard (as Go's own
 	// multicast listener does): a wildcard socket on the control port
 	// would take unicast control traffic from the control plane.
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	family := unix.AF_INET
+	if group.Is6() {
+		family = unix.AF_INET6
+	}
+	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("notify group %s: %w", group, err)
 	}
 	err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
 	if err == nil {
-		err = unix.Bind(fd, &unix.SockaddrInet4{Port: wire.ControlPort, Addr: group.As4()})
+		if group.Is6() {
+			err = unix.Bind(fd, &unix.SockaddrInet6{Port: wire.ControlPort, Addr: group.As16(), ZoneId: uint32(ifi.Index)})
+		} else {
+			err = unix.Bind(fd, &unix.SockaddrInet4{Port: wire.ControlPort, Addr: group.As4()})
+		}
 	}
 	if err != nil {
 		unix.Close(fd)
@@ -139,22 +151,61 @@ func JoinGroup(group netip.Addr, ifname string, o GroupOptions) (*Group, error) 
 		return nil, fmt.Errorf("notify group %s: %w", group, err)
 	}
 	c := pconn.(*net.UDPConn)
-	pc := ipv4.NewPacketConn(c)
 	g := newGroup(group, o)
-	g.conn, g.pc = c, pc
-	for _, step := range []error{
-		pc.JoinGroup(ifi, &net.UDPAddr{IP: group.AsSlice()}),
-		pc.SetMulticastInterface(ifi),
-		pc.SetMulticastTTL(groupTTL),
-		pc.SetMulticastLoopback(false),
-		pc.SetControlMessage(ipv4.FlagTTL, true),
-	} {
+	g.conn = c
+	var steps []error
+	if group.Is6() {
+		// The same checks over IPv6: hop limit 255 sent and required.
+		pc := ipv6.NewPacketConn(c)
+		g.zone = ifname
+		g.read = func(b []byte) (int, netip.Addr, int, error) {
+			n, cm, src, err := pc.ReadFrom(b)
+			ttl := -1
+			if cm != nil {
+				ttl = cm.HopLimit
+			}
+			return n, udpSource(src), ttl, err
+		}
+		steps = []error{
+			pc.JoinGroup(ifi, &net.UDPAddr{IP: group.AsSlice()}),
+			pc.SetMulticastInterface(ifi),
+			pc.SetMulticastHopLimit(groupTTL),
+			pc.SetMulticastLoopback(false),
+			pc.SetControlMessage(ipv6.FlagHopLimit, true),
+		}
+	} else {
+		pc := ipv4.NewPacketConn(c)
+		g.read = func(b []byte) (int, netip.Addr, int, error) {
+			n, cm, src, err := pc.ReadFrom(b)
+			ttl := -1
+			if cm != nil {
+				ttl = cm.TTL
+			}
+			return n, udpSource(src), ttl, err
+		}
+		steps = []error{
+			pc.JoinGroup(ifi, &net.UDPAddr{IP: group.AsSlice()}),
+			pc.SetMulticastInterface(ifi),
+			pc.SetMulticastTTL(groupTTL),
+			pc.SetMulticastLoopback(false),
+			pc.SetControlMessage(ipv4.FlagTTL, true),
+		}
+	}
+	for _, step := range steps {
 		if step != nil {
 			c.Close()
 			return nil, fmt.Errorf("notify group %s on %s: %w", group, ifname, step)
 		}
 	}
 	return g, nil
+}
+
+// udpSource is the unmapped address of a datagram's source.
+func udpSource(a net.Addr) netip.Addr {
+	if u, ok := a.(*net.UDPAddr); ok {
+		return u.AddrPort().Addr().Unmap().WithZone("")
+	}
+	return netip.Addr{}
 }
 
 // newGroup is a Group without its socket.
@@ -168,20 +219,22 @@ func newGroup(group netip.Addr, o GroupOptions) *Group {
 		seen:     map[uint64]struct{}{}}
 }
 
-// onLink lists the IPv4 subnets configured on the interface.
-func onLink(ifi *net.Interface) ([]netip.Prefix, error) {
+// onLink lists the subnets of the group's family configured on the
+// interface; for IPv6 with the link-local one, the source of what a peer
+// sends to a link-scope group.
+func onLink(ifi *net.Interface, v6 bool) ([]netip.Prefix, error) {
 	addrs, err := ifi.Addrs()
 	if err != nil {
 		return nil, err
 	}
 	var out []netip.Prefix
 	for _, a := range addrs {
-		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Is4() {
+		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Is6() == v6 {
 			out = append(out, p.Masked())
 		}
 	}
 	if len(out) == 0 {
-		return nil, errors.New("no IPv4 subnet on the interface to take peers from (give group-peers)")
+		return nil, errors.New("no subnet of the group's family on the interface to take peers from (give group-peers)")
 	}
 	return out, nil
 }
@@ -192,7 +245,7 @@ func (g *Group) Announce(host mapping.EID, locs []mapping.Locator) error {
 	if err != nil {
 		return err
 	}
-	_, err = g.conn.WriteToUDPAddrPort(b, netip.AddrPortFrom(g.group, wire.ControlPort))
+	_, err = g.conn.WriteToUDPAddrPort(b, netip.AddrPortFrom(g.group.WithZone(g.zone), wire.ControlPort))
 	return err
 }
 
@@ -276,20 +329,12 @@ func (g *Group) Serve(claimed func(host mapping.EID, locs []mapping.Locator, fro
 		defer g.wg.Done()
 		buf := make([]byte, 9000)
 		for {
-			n, cm, src, err := g.pc.ReadFrom(buf)
+			n, from, ttl, err := g.read(buf)
 			if err != nil {
 				if errors.Is(err, net.ErrClosed) {
 					return
 				}
 				continue
-			}
-			var from netip.Addr
-			if u, ok := src.(*net.UDPAddr); ok {
-				from = u.AddrPort().Addr().Unmap()
-			}
-			ttl := -1
-			if cm != nil {
-				ttl = cm.TTL
 			}
 			nt, why := g.accept(buf[:n], from, ttl)
 			if nt == nil {

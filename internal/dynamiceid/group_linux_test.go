@@ -153,3 +153,76 @@ func TestNotifyGroup(t *testing.T) {
 		}
 	}
 }
+
+// TestNotifyGroupIPv6: the notify group over IPv6 multicast, with the
+// same defences: what one xTR announces (hop limit 255, signed) the other
+// hears from one of its addresses; a datagram sent as any program sends
+// multicast (hop limit 1) is dropped.
+func TestNotifyGroupIPv6(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("dynamic EID: the notify-group test needs root (network namespaces); run the tests as root to include it")
+	}
+	group := netip.MustParseAddr("ff32:40:2001:db8::4342") // link scope, from the documentation prefix (RFC 3306)
+	l := lab.NewTest(t, &lab.Topology{
+		Name:  "group6",
+		Nodes: []lab.Node{{Name: "xa"}, {Name: "xb"}},
+		Links: []lab.Link{{A: "xa", B: "xb", AName: "lan0", BName: "lan0",
+			AAddrs: []netip.Prefix{netip.MustParsePrefix("2001:db8::1/64")}, BAddrs: []netip.Prefix{netip.MustParsePrefix("2001:db8::2/64")}}},
+	})
+	join := func(node string) (*Group, chan mapping.EID, chan string) {
+		var g *Group
+		if err := l.Do(node, func() (err error) {
+			g, err = JoinGroup(group, "lan0", GroupOptions{Key: groupKey})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { g.Close() })
+		heard, drops := make(chan mapping.EID, 4), make(chan string, 4)
+		g.Serve(func(h mapping.EID, _ []mapping.Locator, from netip.Addr) {
+			if from != netip.MustParseAddr("2001:db8::1") && !from.IsLinkLocalUnicast() {
+				t.Errorf("claim from %s, want one of xa's addresses", from)
+			}
+			heard <- h
+		}, func(why string, _ netip.Addr) { drops <- why })
+		return g, heard, drops
+	}
+	ga, _, _ := join("xa")
+	_, heardB, dropsB := join("xb")
+	host := mapping.HostEID(0, netip.MustParseAddr("2001:db8:d::10"))
+	if err := ga.Announce(host, []mapping.Locator{{Addr: netip.MustParseAddr("198.18.3.2")}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case h := <-heardB:
+		if h != host {
+			t.Errorf("heard %v, want %v", h, host)
+		}
+	case why := <-dropsB:
+		t.Fatalf("xb dropped xa's announcement: %s", why)
+	case <-time.After(5 * time.Second):
+		t.Fatal("xb heard nothing")
+	}
+	// A LAN host sends to the group as programs do: hop limit 1.
+	if err := l.Do("xa", func() error {
+		c, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.ParseIP("2001:db8::1")})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_, err = c.WriteToUDP([]byte("forged"), &net.UDPAddr{IP: group.AsSlice(), Port: wire.ControlPort, Zone: "lan0"})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case why := <-dropsB:
+		if why != DropTTL {
+			t.Errorf("forged datagram dropped for %s, want %s", why, DropTTL)
+		}
+	case <-heardB:
+		t.Error("a hop-limit-1 datagram was taken")
+	case <-time.After(5 * time.Second):
+		t.Error("the forged datagram was not seen")
+	}
+}

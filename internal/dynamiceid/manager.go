@@ -50,14 +50,17 @@ type XTR interface {
 	ClearAway(eid mapping.EID)
 }
 
-// Kernel is what the manager asks of the host system.
+// Kernel is what the manager asks of the host system. Host routes go in
+// the routing table of the host's instance ID (its VRF's, or the main
+// table), as the data plane routes the instance's EIDs.
 type Kernel interface {
 	// RouteLocal sends traffic for host out of the LAN interface dev.
-	RouteLocal(host netip.Prefix, dev string) error
-	// RouteAway sends traffic for host into the TUN (to its new site).
-	RouteAway(host netip.Prefix) error
+	RouteLocal(host mapping.EID, dev string) error
+	// RouteAway sends traffic for host into its instance's TUN (to its
+	// new site).
+	RouteAway(host mapping.EID) error
 	// Unroute removes what RouteLocal or RouteAway installed.
-	Unroute(host netip.Prefix) error
+	Unroute(host mapping.EID) error
 	// Probe asks host on dev whether it is still there (an ARP request).
 	Probe(dev string, host netip.Addr) error
 }
@@ -85,7 +88,13 @@ type Options struct {
 	// AwayTTL caps how long an away entry is kept (default a day; the
 	// record TTL of the new mapping when shorter).
 	AwayTTL time.Duration
+	// MaxBindings bounds the MAC bindings learnt from the LANs (default
+	// DefaultMaxBindings); past it an arbitrary one is forgotten.
+	MaxBindings int
 }
+
+// DefaultMaxBindings is how many MAC bindings a manager keeps by default.
+const DefaultMaxBindings = 16384
 
 // Host is one dynamic-EID host known to the manager.
 type Host struct {
@@ -114,6 +123,13 @@ const (
 	ClaimAdoptRate    = "adopt-rate"    // adoptions come faster than AdoptRate
 )
 
+// Outcomes of a hypervisor's announcement (a RARP), as Announced returns
+// them; the refusal is a label of lisp_mobility_announcements_dropped_total.
+const (
+	AnnounceDetected   = "detected"    // the MAC is bound to hosts of a range on the interface
+	AnnounceUnknownMAC = "unknown-mac" // no ARP of the MAC seen here yet: wait for the host's own packets
+)
+
 // ClaimRefusals are the outcomes of Claimed that refuse a claim.
 var ClaimRefusals = []string{ClaimOutsideRange, ClaimAdoptCap, ClaimAdoptRate}
 
@@ -125,6 +141,11 @@ type Manager struct {
 	hosts  map[mapping.EID]*Host
 	adopt  map[string]*bucket // by range name
 	log    *slog.Logger
+	// The MAC each host address used in an ARP seen on its range's LAN,
+	// and the reverse: a RARP names a MAC only. Kept for hosts that moved
+	// away or went silent too, since that is when a VM comes back.
+	bound map[mapping.EID]MAC
+	macs  map[MAC][]mapping.EID
 }
 
 // bucket is a token bucket: rate tokens a second, as many at most.
@@ -160,9 +181,12 @@ func New(o Options) *Manager {
 	if o.AwayTTL == 0 {
 		o.AwayTTL = 24 * time.Hour
 	}
+	if o.MaxBindings == 0 {
+		o.MaxBindings = DefaultMaxBindings
+	}
 	m := &Manager{o: o, ranges: mapping.NewTable[*Range](), hosts: map[mapping.EID]*Host{},
-		adopt: map[string]*bucket{},
-		log:   o.Log.With("role", "mobility")} // the log role operators filter on (docs/interfaces.md)
+		adopt: map[string]*bucket{}, bound: map[mapping.EID]MAC{}, macs: map[MAC][]mapping.EID{},
+		log: o.Log.With("role", "mobility")} // the log role operators filter on (docs/interfaces.md)
 	for i := range o.Ranges {
 		r := &o.Ranges[i]
 		if r.Timeout == 0 {
@@ -214,6 +238,108 @@ func (m *Manager) rangeFor(iid uint32, a netip.Addr) (*Range, mapping.EID, bool)
 func (m *Manager) Detected(iid uint32, a netip.Addr, how, dev string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.detectedLocked(iid, a, how, dev)
+}
+
+// onLocked lists the host EIDs of a in the ranges on the interface dev,
+// one per instance ID (the most specific range of each): a LAN interface
+// belongs to one VRF, but nothing forbids two instance IDs on it.
+func (m *Manager) onLocked(dev string, a netip.Addr) []mapping.EID {
+	var out []mapping.EID
+	for i := range m.o.Ranges {
+		r := &m.o.Ranges[i]
+		if r.Interface != dev || !r.EID.Prefix.Contains(a) {
+			continue
+		}
+		if best, eid, ok := m.rangeFor(r.EID.IID, a); ok && best.Interface == dev && !slices.Contains(out, eid) {
+			out = append(out, eid)
+		}
+	}
+	return out
+}
+
+// DetectedOn is Detected for a host seen on the LAN interface dev (its
+// ARP): the instance ID is that of the ranges on dev.
+func (m *Manager) DetectedOn(dev string, a netip.Addr, how string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, eid := range m.onLocked(dev, a) {
+		m.detectedLocked(eid.IID, a, how, dev)
+	}
+}
+
+// AliveOn is Alive for a host that answered a probe on dev.
+func (m *Manager) AliveOn(dev string, a netip.Addr) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, eid := range m.onLocked(dev, a) {
+		if h := m.hosts[eid]; h != nil && (h.State == Local || h.State == Moving) {
+			h.LastSeen = m.o.Now()
+		}
+	}
+}
+
+// Learn records that the host at a (in a range on dev) uses mac, as an
+// ARP it sent says. Bindings are bounded by MaxBindings: a LAN showing an
+// endless stream of addresses makes us forget an arbitrary one, never
+// grow.
+func (m *Manager) Learn(dev string, mac MAC, a netip.Addr) {
+	if mac.IsZero() || mac == BroadcastMAC || mac[0]&1 != 0 {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, eid := range m.onLocked(dev, a) {
+		old, known := m.bound[eid]
+		if known && old == mac {
+			continue
+		}
+		if known {
+			m.unbindLocked(eid, old)
+		} else if len(m.bound) >= m.o.MaxBindings {
+			for e, om := range m.bound {
+				m.unbindLocked(e, om)
+				break
+			}
+		}
+		m.bound[eid] = mac
+		m.macs[mac] = append(m.macs[mac], eid)
+	}
+}
+
+func (m *Manager) unbindLocked(eid mapping.EID, mac MAC) {
+	delete(m.bound, eid)
+	rest := slices.DeleteFunc(m.macs[mac], func(e mapping.EID) bool { return e == eid })
+	if len(rest) == 0 {
+		delete(m.macs, mac)
+	} else {
+		m.macs[mac] = rest
+	}
+}
+
+// Announced says a hypervisor announced the VM with MAC mac on dev (a
+// RARP after live migration, before the VM sends anything): every host
+// address bound to mac in the ranges on dev is detected here at once, all
+// the VM's addresses together. It returns AnnounceDetected, or
+// AnnounceUnknownMAC when no ARP of the MAC was seen on this LAN (the
+// host is then detected by its own first packet or ARP).
+func (m *Manager) Announced(dev string, mac MAC) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, eid := range slices.Clone(m.macs[mac]) {
+		if r, _, ok := m.rangeFor(eid.IID, eid.Prefix.Addr()); ok && r.Interface == dev {
+			m.detectedLocked(eid.IID, eid.Prefix.Addr(), "rarp", dev)
+			n++
+		}
+	}
+	if n == 0 {
+		return AnnounceUnknownMAC
+	}
+	return AnnounceDetected
+}
+
+func (m *Manager) detectedLocked(iid uint32, a netip.Addr, how, dev string) {
 	r, eid, ok := m.rangeFor(iid, a)
 	if !ok || (dev != "" && dev != r.Interface) {
 		return
@@ -233,6 +359,15 @@ func (m *Manager) Detected(iid uint32, a netip.Addr, how, dev string) {
 	if r.NotifyGroup.IsValid() && m.o.Announcer != nil {
 		m.o.Announcer.Announce(r, eid, r.Locators)
 	}
+	// A host found without its MAC (by a packet routed through us, while
+	// the kernel's neighbour entry spares it an ARP) is asked at once: its
+	// answer binds the MAC, which is what resolves the hypervisor's RARP
+	// when the VM comes back here after moving away.
+	if _, bound := m.bound[eid]; !bound {
+		if err := m.o.Kernel.Probe(r.Interface, a); err != nil {
+			m.log.Debug("probe failed", "eid", eid, "err", err)
+		}
+	}
 }
 
 // localLocked makes a host local: route, registration, data plane.
@@ -245,7 +380,7 @@ func (m *Manager) localLocked(r *Range, eid mapping.EID, h *Host, how string, no
 	}
 	wasAway := h.State == Away
 	h.State, h.How, h.Since, h.LastSeen, h.To = Local, how, now, now, nil
-	if err := m.o.Kernel.RouteLocal(eid.Prefix, r.Interface); err != nil {
+	if err := m.o.Kernel.RouteLocal(eid, r.Interface); err != nil {
 		m.log.Warn("cannot route to a detected host", "eid", eid, "err", err)
 	}
 	if wasAway {
@@ -291,7 +426,7 @@ func (m *Manager) MovedAway(eid mapping.EID, to mapping.Mapping) {
 	}
 	h.State, h.How, h.Since, h.To, h.expires = Away, "map-notify", now, slices.Clone(to.Locators), now.Add(ttl)
 	h.Moves++
-	if err := m.o.Kernel.RouteAway(eid.Prefix); err != nil {
+	if err := m.o.Kernel.RouteAway(eid); err != nil {
 		m.log.Warn("cannot route a moved host into the tunnel", "eid", eid, "err", err)
 	}
 	m.o.XTR.SetAway(to, ttl)
@@ -382,7 +517,7 @@ func (m *Manager) Tick() {
 			switch {
 			case quiet >= r.Timeout:
 				m.o.XTR.RemoveHost(eid, true)
-				_ = m.o.Kernel.Unroute(eid.Prefix)
+				_ = m.o.Kernel.Unroute(eid)
 				delete(m.hosts, eid)
 				changed = true
 				m.log.Info("host gone: unregistered", "eid", eid, "range", r.Name, "silent", quiet.Round(time.Millisecond))
@@ -395,7 +530,7 @@ func (m *Manager) Tick() {
 		case Away:
 			if now.After(h.expires) {
 				m.o.XTR.ClearAway(eid)
-				_ = m.o.Kernel.Unroute(eid.Prefix)
+				_ = m.o.Kernel.Unroute(eid)
 				delete(m.hosts, eid)
 				changed = true
 			}

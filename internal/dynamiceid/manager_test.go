@@ -32,12 +32,21 @@ func (r *rec) SetAway(to mapping.Mapping, ttl time.Duration) {
 	r.add("away %s %v %v", to.EID.Prefix, locatorAddrs(to.Locators), ttl)
 }
 func (r *rec) ClearAway(eid mapping.EID) { r.add("clear-away %s", eid.Prefix) }
-func (r *rec) RouteLocal(h netip.Prefix, dev string) error {
-	r.add("route %s dev %s", h, dev)
+func (r *rec) RouteLocal(h mapping.EID, dev string) error {
+	r.add("route %s dev %s", iidPrefix(h), dev)
 	return nil
 }
-func (r *rec) RouteAway(h netip.Prefix) error { r.add("route %s tun", h); return nil }
-func (r *rec) Unroute(h netip.Prefix) error   { r.add("unroute %s", h); return nil }
+func (r *rec) RouteAway(h mapping.EID) error { r.add("route %s tun", iidPrefix(h)); return nil }
+func (r *rec) Unroute(h mapping.EID) error   { r.add("unroute %s", iidPrefix(h)); return nil }
+
+// iidPrefix writes a host EID as its prefix, with "[IID]" before it
+// outside instance ID 0.
+func iidPrefix(e mapping.EID) string {
+	if e.IID == 0 {
+		return e.Prefix.String()
+	}
+	return fmt.Sprintf("[%d]%s", e.IID, e.Prefix)
+}
 func (r *rec) Probe(dev string, h netip.Addr) error {
 	r.add("probe %s %s", dev, h)
 	return nil
@@ -92,7 +101,8 @@ func TestDetectRegistersOnce(t *testing.T) {
 	m, r, _ := newManager(t, AcrossSubnet)
 	m.Detected(0, d1, "data", "")
 	want(t, r.take(), "route 203.0.113.10/32 dev lan0", "add 203.0.113.10/32 [198.18.3.2]",
-		"dp ranges=1 known=[203.0.113.10/32]", "dp away=[]", "announce 233.252.0.1 203.0.113.10/32")
+		"dp ranges=1 known=[203.0.113.10/32]", "dp away=[]", "announce 233.252.0.1 203.0.113.10/32",
+		"probe lan0 203.0.113.10") // for its MAC
 	m.Detected(0, d1, "arp", "lan0")
 	want(t, r.take()) // already local: only refreshed
 	// Outside the range, or seen on another interface: ignored.
@@ -106,7 +116,7 @@ func TestExtendedSubnetAnnounces(t *testing.T) {
 	m, r, _ := newManager(t, ExtendedSubnet)
 	m.Detected(0, d1, "data", "")
 	got := r.take()
-	if got[len(got)-1] != "announce 233.252.0.1 203.0.113.10/32" {
+	if !slices.Contains(got, "announce 233.252.0.1 203.0.113.10/32") {
 		t.Errorf("no announcement: %v", got)
 	}
 }
@@ -126,7 +136,8 @@ func TestMovedAwayAndBack(t *testing.T) {
 	if h := v[0].Hosts[0]; h.State != Away || h.Moves != 1 || !slices.Equal(h.MovedTo, []netip.Addr{netip.MustParseAddr("198.18.6.2")}) {
 		t.Errorf("view: %+v", h)
 	}
-	// It comes back.
+	// It comes back; its ARP told its MAC.
+	m.Learn("lan0", MAC{0x52, 0x54, 0, 0, 0, 1}, d1)
 	m.Detected(0, d1, "arp", "lan0")
 	want(t, r.take(), "route 203.0.113.10/32 dev lan0", "clear-away 203.0.113.10/32", "add 203.0.113.10/32 [198.18.3.2]",
 		"dp ranges=1 known=[203.0.113.10/32]", "dp away=[]", "announce 233.252.0.1 203.0.113.10/32")
@@ -331,5 +342,129 @@ func TestSetTimeout(t *testing.T) {
 	m.Tick()
 	if got := r.take(); !slices.Contains(got, "remove 203.0.113.10/32 withdraw=true") {
 		t.Errorf("host silent past the new timeout not unregistered: %v", got)
+	}
+}
+
+// TestRARPAnnouncement: a hypervisor's RARP names the VM's MAC only; the
+// manager detects every address an ARP of that MAC showed on the range's
+// LAN, away hosts included (the VM comes back), and nothing for a MAC it
+// never saw or one seen on another LAN.
+func TestRARPAnnouncement(t *testing.T) {
+	m, r, _ := newManager(t, AcrossSubnet)
+	vm := MAC{0x52, 0x54, 0, 0, 0, 1}
+	if got := m.Announced("lan0", vm); got != AnnounceUnknownMAC {
+		t.Errorf("unknown MAC: %s", got)
+	}
+	m.Learn("lan0", vm, d1)
+	m.Learn("eth9", MAC{0x52, 0x54, 0, 0, 0, 2}, netip.MustParseAddr("203.0.113.11")) // not the range's LAN
+	m.Learn("lan0", MAC{0x52, 0x54, 0, 0, 0, 3}, netip.MustParseAddr("198.51.100.7")) // outside the range
+	m.Learn("lan0", BroadcastMAC, netip.MustParseAddr("203.0.113.12"))
+	want(t, r.take()) // learning detects nothing
+	if got := m.Announced("eth9", MAC{0x52, 0x54, 0, 0, 0, 2}); got != AnnounceUnknownMAC {
+		t.Errorf("MAC seen on another LAN: %s", got)
+	}
+	if got := m.Announced("lan0", vm); got != AnnounceDetected {
+		t.Fatalf("announced: %s", got)
+	}
+	want(t, r.take(), "route 203.0.113.10/32 dev lan0", "add 203.0.113.10/32 [198.18.3.2]",
+		"dp ranges=1 known=[203.0.113.10/32]", "dp away=[]", "announce 233.252.0.1 203.0.113.10/32")
+	if h := hostView(m, d1); h.DetectedBy != "rarp" {
+		t.Errorf("detected by %q", h.DetectedBy)
+	}
+	// It moves away, then the hypervisor brings it back.
+	m.MovedAway(d1h, mapping.Mapping{EID: d1h, TTL: 10, Locators: dc2})
+	r.take()
+	m.Announced("lan0", vm)
+	if h := hostView(m, d1); h.State != Local || h.DetectedBy != "rarp" || h.Moves != 2 {
+		t.Errorf("after the return: %+v", h)
+	}
+	// The address moves to another MAC (a new VM): the old MAC names nothing.
+	m.Learn("lan0", MAC{0x52, 0x54, 0, 0, 0, 9}, d1)
+	if got := m.Announced("lan0", vm); got != AnnounceUnknownMAC {
+		t.Errorf("old MAC after rebinding: %s", got)
+	}
+}
+
+// TestBindingsBounded: an endless stream of addresses on the LAN keeps at
+// most MaxBindings bindings.
+func TestBindingsBounded(t *testing.T) {
+	m := New(Options{Ranges: []Range{{Name: "big", EID: mapping.NewEID(0, netip.MustParsePrefix("10.0.0.0/16")),
+		Interface: "lan0", Mode: AcrossSubnet}}, XTR: &rec{}, Kernel: &rec{}, MaxBindings: 8})
+	for i := range 100 {
+		m.Learn("lan0", MAC{2, 0, 0, 0, byte(i >> 8), byte(i)}, netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}))
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, eids := range m.macs {
+		n += len(eids)
+	}
+	if len(m.bound) != 8 || n != 8 {
+		t.Errorf("%d bindings, %d in the reverse index, want 8", len(m.bound), n)
+	}
+}
+
+// TestOverlappingInstanceIDs: the same addresses in ranges of IID 0 and 7
+// on two LANs are two hosts; what a LAN shows reaches only its own
+// instance ID.
+func TestOverlappingInstanceIDs(t *testing.T) {
+	r := &rec{}
+	p := netip.MustParsePrefix("203.0.113.0/28")
+	m := New(Options{Ranges: []Range{
+		{Name: "t0", EID: mapping.NewEID(0, p), Interface: "lan0", Mode: AcrossSubnet, Locators: dc1},
+		{Name: "t7", EID: mapping.NewEID(7, p), Interface: "lan7", Mode: AcrossSubnet, Locators: dc1},
+	}, XTR: r, Kernel: r})
+	vm := MAC{0x52, 0x54, 0, 0, 0, 7}
+	m.Learn("lan7", vm, d1)
+	m.DetectedOn("lan0", d1, "arp")
+	m.Announced("lan7", vm)
+	var iids []uint32
+	for _, v := range m.View() {
+		for _, h := range v.Hosts {
+			if h.EID == d1 {
+				iids = append(iids, v.EID.InstanceID)
+			}
+		}
+	}
+	slices.Sort(iids)
+	if !slices.Equal(iids, []uint32{0, 7}) {
+		t.Errorf("d1 held in instance IDs %v, want [0 7]", iids)
+	}
+	// Liveness on lan0 does not refresh the IID 7 host.
+	m.mu.Lock()
+	h7 := m.hosts[mapping.HostEID(7, d1)]
+	seen := h7.LastSeen
+	m.mu.Unlock()
+	m.AliveOn("lan0", d1)
+	if h7.LastSeen != seen {
+		t.Error("an answer on lan0 refreshed the host of instance ID 7")
+	}
+}
+
+// TestDualStackMovesAsOne: a VM with an IPv4 and an IPv6 address (one
+// MAC) announced by its hypervisor is detected in both families at once.
+func TestDualStackMovesAsOne(t *testing.T) {
+	r := &rec{}
+	m := New(Options{Ranges: []Range{
+		{Name: "v4", EID: mapping.NewEID(0, netip.MustParsePrefix("203.0.113.0/28")), Interface: "lan0", Mode: AcrossSubnet, Locators: dc1},
+		{Name: "v6", EID: mapping.NewEID(0, netip.MustParsePrefix("2001:db8:d::/120")), Interface: "lan0", Mode: AcrossSubnet, Locators: dc1},
+	}, XTR: r, Kernel: r})
+	vm := MAC{0x52, 0x54, 0, 0, 0, 0x46}
+	v6 := netip.MustParseAddr("2001:db8:d::10")
+	m.Learn("lan0", vm, d1) // its ARP
+	m.Learn("lan0", vm, v6) // its Neighbor Solicitation
+	r.take()
+	if got := m.Announced("lan0", vm); got != AnnounceDetected {
+		t.Fatalf("announced: %s", got)
+	}
+	var added []string
+	for _, l := range r.take() {
+		if strings.HasPrefix(l, "add ") {
+			added = append(added, l)
+		}
+	}
+	slices.Sort(added)
+	if want := []string{"add 2001:db8:d::10/128 [198.18.3.2]", "add 203.0.113.10/32 [198.18.3.2]"}; !slices.Equal(added, want) {
+		t.Errorf("registered %v, want %v", added, want)
 	}
 }
