@@ -26,7 +26,8 @@ import (
 func upMobility(t *testing.T, name string, m demo.Mobility) *demo.Network {
 	t.Helper()
 	lab.RequireRoot(t)
-	n, err := demo.Up(context.Background(), name, lispdBin, m)
+	// The pid keeps concurrent runs of the suite (two worktrees) apart.
+	n, err := demo.Up(context.Background(), fmt.Sprintf("%s%d", name, os.Getpid()), lispdBin, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +236,7 @@ func TestForgedGroupClaims(t *testing.T) {
 // packet is accounted for. A warm-up pair of moves lets both sites see
 // d1's ARP, which is what binds its MAC to its address.
 func TestMobilityRARP(t *testing.T) {
-	n := upMobility(t, fmt.Sprintf("mobrarp%d", os.Getpid()), demo.Mobility{Mode: dynamiceid.AcrossSubnet, Subscribe: true})
+	n := upMobility(t, "mobrarp", demo.Mobility{Mode: dynamiceid.AcrossSubnet, Subscribe: true})
 	if _, err := n.MoveSeries(demo.MoveOptions{Moves: 2, Settle: time.Second}); err != nil {
 		t.Fatal(err)
 	}
