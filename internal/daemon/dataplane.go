@@ -79,6 +79,25 @@ func (p programmer) SetAwayEIDs(eids []mapping.EID) {
 	}
 }
 
+// SetSourcePolicy replaces the source checks: the engine applies them,
+// and the kernel path hands every packet of a checked instance to it.
+func (p programmer) SetSourcePolicy(sp dataplane.SourcePolicy) {
+	p.e.SetSourcePolicy(sp)
+	if p.k != nil {
+		p.k.SetPuntInstances(checkedInstances(sp))
+	}
+}
+
+// checkedInstances are the instances whose decapsulated packets the
+// userspace engine must see (their sources are checked).
+func checkedInstances(sp dataplane.SourcePolicy) []uint32 {
+	var iids []uint32
+	for iid := range sp.Checks {
+		iids = append(iids, iid)
+	}
+	return iids
+}
+
 // SetLocalRLOCs changes the addresses both paths decapsulate for.
 func (p programmer) SetLocalRLOCs(rlocs []netip.Addr) error {
 	if err := p.e.SetLocalRLOCs(rlocs); err != nil {
@@ -347,9 +366,7 @@ func (d *Daemon) startKernelPath(u *userspaceDP, cfg *config.Config, xo *xtr.Opt
 			kc.VRFInterfaces[ifname] = v.InstanceID
 		}
 	}
-	for _, sc := range c.SourceRLOCChecks {
-		kc.PuntInstances = append(kc.PuntInstances, sc.InstanceID)
-	}
+	kc.PuntInstances = checkedInstances(sourcePolicy(cfg))
 	if lu, ok := ul.(*dataplane.LinuxUnderlay); ok {
 		kc.SourcePorts = lu.SourcePorts()
 	}

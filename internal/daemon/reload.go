@@ -238,7 +238,7 @@ func (d *Daemon) applyReload(p *reloadPlan) error {
 		}
 	}
 	if d.dp != nil {
-		d.dp.engine.SetSourcePolicy(sourcePolicy(cfg))
+		d.dp.programmer().SetSourcePolicy(sourcePolicy(cfg))
 	}
 	for name, t := range p.timeouts {
 		d.dyn.mgr.SetTimeout(name, t)

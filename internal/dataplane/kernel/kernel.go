@@ -109,12 +109,13 @@ type Path struct {
 	rb    *ringbuf.Reader
 	k     *counters
 
-	mu      sync.Mutex // serializes the programming calls
-	entries map[mapping.EID]dataplane.CacheEntry
-	local   []mapping.EID
-	away    []mapping.EID
-	eidKeys map[lispEidKey]uint8 // what lisp_local_eids holds
-	dynKeys map[lispEidKey]uint8 // what lisp_dynamic_eids holds
+	mu       sync.Mutex        // serializes the programming calls
+	tunIndex map[uint32]uint32 // instance → its TUN's ifindex
+	entries  map[mapping.EID]dataplane.CacheEntry
+	local    []mapping.EID
+	away     []mapping.EID
+	eidKeys  map[lispEidKey]uint8 // what lisp_local_eids holds
+	dynKeys  map[lispEidKey]uint8 // what lisp_dynamic_eids holds
 
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -204,17 +205,36 @@ func (p *Path) configure() error {
 	if err := p.objs.LispConfig.Update(uint32(0), &conf, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("kernel data path: config: %w", err)
 	}
+	p.tunIndex = map[uint32]uint32{}
 	for iid, name := range c.TUNs {
 		ifi, err := net.InterfaceByName(name)
 		if err != nil {
 			return fmt.Errorf("kernel data path: TUN of instance %d: %w", iid, err)
 		}
-		inst := lispInstance{TunIfindex: uint32(ifi.Index), Punt: b2u(slices.Contains(c.PuntInstances, iid))}
+		p.tunIndex[iid] = uint32(ifi.Index)
+	}
+	if err := p.SetPuntInstances(c.PuntInstances); err != nil {
+		return err
+	}
+	return p.SetLocalRLOCs(c.LocalRLOCs)
+}
+
+// SetPuntInstances replaces the instances whose decapsulated packets all
+// go to the userspace engine (it checks their outer sources: source-RLOC
+// checks, docs/security.md). A newly checked instance is punted before
+// the call returns.
+func (p *Path) SetPuntInstances(iids []uint32) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for iid, ifindex := range p.tunIndex {
+		inst := lispInstance{TunIfindex: ifindex, Punt: b2u(slices.Contains(iids, iid))}
 		if err := p.objs.LispInstances.Update(iid, &inst, ebpf.UpdateAny); err != nil {
+			p.log.Error("kernel data path: instance update failed", "iid", iid, "err", err)
+			p.k.programErrors.Inc()
 			return fmt.Errorf("kernel data path: instance %d: %w", iid, err)
 		}
 	}
-	return p.SetLocalRLOCs(c.LocalRLOCs)
+	return nil
 }
 
 // SetLocalRLOCs replaces the addresses the ETR decapsulates for.
