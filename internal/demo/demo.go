@@ -140,6 +140,13 @@ func (r *runner) registration() {
 		})
 	}
 	r.show("ms", "show", "site")
+	if dp, err := query(r.net, "xc", (*adminapi.Client).DataPlane); err == nil {
+		why := ""
+		if dp.KernelReason != "" {
+			why = " (kernel path not used: " + dp.KernelReason + ")"
+		}
+		r.say("  data path of the xTRs: %s, %d interfaces with the eBPF program on xc%s", dp.Path, len(dp.Programs), why)
+	}
 	r.record("registration", err == nil, fmt.Sprintf("4 ETRs registered 3 prefixes, Map-Notify received, in %v", time.Since(t0).Round(time.Millisecond)))
 }
 

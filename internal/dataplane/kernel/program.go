@@ -24,13 +24,19 @@ const (
 
 const maxLocators = 8
 
-// eidKey is the LPM key of eid: IPv4 as ::ffff:a.b.c.d.
+// keyIPv6 marks IPv6 keys above the 24-bit instance ID (KEY_IPV6).
+const keyIPv6 = 1 << 24
+
+// eidKey is the LPM key of eid: IPv4 as ::ffff:a.b.c.d, IPv6 with
+// keyIPv6 in the instance ID field.
 func eidKey(eid mapping.EID) lispEidKey {
 	p := eid.Prefix.Masked()
 	k := lispEidKey{Iid: eid.IID, Addr: p.Addr().As16()}
 	bits := p.Bits()
 	if p.Addr().Is4() {
 		bits += 96
+	} else {
+		k.Iid |= keyIPv6
 	}
 	k.Prefixlen = 32 + uint32(bits)
 	return k

@@ -97,7 +97,10 @@ enum action {
 };
 
 // Keys of the LPM tries: instance ID then the address, IPv4 as
-// ::ffff:a.b.c.d, so prefixlen = 32 + 96 + IPv4 prefix length.
+// ::ffff:a.b.c.d, so prefixlen = 32 + 96 + IPv4 prefix length. Instance
+// IDs have 24 bits; KEY_IPV6 above them keeps an IPv6 prefix that covers
+// ::ffff:0:0/96 from matching IPv4 addresses.
+#define KEY_IPV6 (1u << 24)
 struct eid_key {
 	__u32 prefixlen;
 	__u32 iid;
@@ -463,7 +466,7 @@ static __always_inline int nonunicast(const struct inner *in)
 
 static __always_inline void key_of(struct eid_key *k, __u32 iid, const struct inner *in, int src)
 {
-	k->iid = iid;
+	k->iid = iid | (in->v6p ? KEY_IPV6 : 0);
 	if (!in->v6p) {
 		k->prefixlen = 32 + 128;
 		v4mapped(k->addr, (const __u8 *)(src ? &in->v4.saddr : &in->v4.daddr));
