@@ -204,7 +204,7 @@ func TestProgramAndLifecycle(t *testing.T) {
 		}
 		// RLOC probing marks a locator down: the entry is rewritten.
 		p.SetLocatorUp(eid, rlocA, false)
-		if err := p.objs.LispMapCache.Lookup(&k, &v); err != nil || v.Count != 1 || v.Total != 1 {
+		if err := p.objs.LispMapCache.Lookup(&k, &v); err != nil || v.Count != 1 || v.Total != 70 || v.Loc[0].Cum != 70 {
 			return fmt.Errorf("after locator down: %+v %v", v, err)
 		}
 		// Negative entries: drops are the program's, natively-forward goes
