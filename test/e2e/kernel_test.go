@@ -375,24 +375,117 @@ func innerFlow(ip []byte) ([2]netip.AddrPort, bool) {
 		netip.AddrPortFrom(dst, binary.BigEndian.Uint16(l4[2:]))}, true
 }
 
-// wireDiff compares two LISP packets but for the nonce (random per packet
-// on either path) and says where they differ.
+// wireDiff compares two captured LISP packets of one flow, one from each
+// path, and says where they differ. Some fields differ by nature and are
+// checked apart, then left out: the nonce (random per packet on either
+// path); the outer UDP and IPv4 header checksums (they cover the nonce;
+// each must be right); the outer IPv4 ID and IPv6 flow label, which the
+// kernel's IP stack picks for the userspace path's UDP sockets; the inner
+// IPv4 ID and header checksum (the host numbers its datagrams). A veth
+// capture shows a CHECKSUM_PARTIAL packet's transport checksum before it
+// is filled in, so the inner UDP checksum is completed first, as it is
+// on a wire.
 func wireDiff(a, b []byte) string {
 	if len(a) != len(b) {
 		return fmt.Sprintf("lengths %d and %d", len(a), len(b))
 	}
-	o := outerLen(a)
-	nonce := o - 8 + 1 // LISP header: flags, then a 24-bit nonce
+	na, ea := normalizeLISP(a)
+	nb, eb := normalizeLISP(b)
 	var diffs []string
-	for i := range a {
-		if i >= nonce && i < nonce+3 {
-			continue
+	for _, e := range []string{ea, eb} {
+		if e != "" {
+			diffs = append(diffs, e)
 		}
-		if a[i] != b[i] {
-			diffs = append(diffs, fmt.Sprintf("byte %d: %#02x vs %#02x", i, a[i], b[i]))
+	}
+	for i := range na {
+		if na[i] != nb[i] {
+			diffs = append(diffs, fmt.Sprintf("byte %d: %#02x vs %#02x", i, na[i], nb[i]))
 		}
 	}
 	return strings.Join(diffs, ", ")
+}
+
+// sum is the one's-complement sum of b (RFC 1071), not complemented.
+func sum(s uint32, b []byte) uint32 {
+	for len(b) >= 2 {
+		s += uint32(binary.BigEndian.Uint16(b))
+		b = b[2:]
+	}
+	if len(b) == 1 {
+		s += uint32(b[0]) << 8
+	}
+	for s > 0xffff {
+		s = s&0xffff + s>>16
+	}
+	return s
+}
+
+// udpChecksum is the checksum a UDP datagram u (checksum field zeroed)
+// between src and dst must carry.
+func udpChecksum(src, dst []byte, u []byte) uint16 {
+	s := sum(0, src)
+	s = sum(s, dst)
+	s += 17 + uint32(len(u))
+	c := ^uint16(sum(s, u))
+	if c == 0 {
+		c = 0xffff
+	}
+	return c
+}
+
+// normalizeLISP returns a copy of a LISP packet with the fields wireDiff
+// leaves out zeroed, and what is wrong with the checksums it checked.
+func normalizeLISP(p []byte) ([]byte, string) {
+	p = bytes.Clone(p)
+	var errs []string
+	o := outerLen(p)
+	udpOff := o - 16
+	in := p[o:]
+	// The inner UDP checksum as it will be once filled in.
+	var isrc, idst, iu []byte
+	if in[0]>>4 == 4 {
+		ihl := int(in[0]&0xf) * 4
+		isrc, idst, iu = in[12:16], in[16:20], in[ihl:]
+	} else {
+		isrc, idst, iu = in[8:24], in[24:40], in[40:]
+	}
+	iu[6], iu[7] = 0, 0
+	binary.BigEndian.PutUint16(iu[6:], udpChecksum(isrc, idst, iu))
+	// The outer UDP checksum: zero only over IPv4, else right, or (the
+	// userspace path's UDP sockets leave it to the offload, which veth
+	// never does) the pseudo-header sum a CHECKSUM_PARTIAL packet holds.
+	var osrc, odst []byte
+	if p[0]>>4 == 4 {
+		osrc, odst = p[12:16], p[16:20]
+	} else {
+		osrc, odst = p[8:24], p[24:40]
+	}
+	ou := p[udpOff:]
+	if got := binary.BigEndian.Uint16(ou[6:]); got != 0 || p[0]>>4 == 6 {
+		ou[6], ou[7] = 0, 0
+		partial := uint16(sum(sum(sum(17+uint32(len(ou)), osrc), odst), nil))
+		if want := udpChecksum(osrc, odst, ou); got != want && got != partial {
+			errs = append(errs, fmt.Sprintf("outer UDP checksum %#04x, want %#04x", got, want))
+		}
+	}
+	ou[6], ou[7] = 0, 0
+	if p[0]>>4 == 4 {
+		if sum(0, p[:20]) != 0xffff {
+			errs = append(errs, "outer IPv4 header checksum wrong")
+		}
+		p[4], p[5], p[10], p[11] = 0, 0, 0, 0
+	} else {
+		p[1] &= 0xf0
+		p[2], p[3] = 0, 0
+	}
+	p[o-7], p[o-6], p[o-5] = 0, 0, 0 // nonce
+	if in[0]>>4 == 4 {
+		if sum(0, in[:20]) != 0xffff {
+			errs = append(errs, "inner IPv4 header checksum wrong")
+		}
+		in[4], in[5], in[10], in[11] = 0, 0, 0, 0
+	}
+	return p, strings.Join(errs, ", ")
 }
 
 // The ETR's kernel path tells the control plane who sent it traffic (the
