@@ -151,9 +151,13 @@ func TestKernelPathLifecycle(t *testing.T) {
 	n.noKernelState("xa", progs, maps)
 
 	// A start that fails after the data plane is up (the admin socket's
-	// directory does not exist) takes the program down with it.
+	// path is a regular file) takes the program down with it.
 	path := filepath.Join(n.dir, "xa-fail.yaml")
-	bad := fmt.Sprintf("log: {level: debug}\nadmin: {socket: %s}\n%s", filepath.Join(n.dir, "missing", "xa.sock"),
+	notSocket := filepath.Join(n.dir, "not-a-socket")
+	if err := os.WriteFile(notSocket, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bad := fmt.Sprintf("log: {level: debug}\nadmin: {socket: %s}\n%s", notSocket,
 		lab.WithDataPlane(xaConfig, config.DataPlaneKernel))
 	if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
 		t.Fatal(err)
@@ -166,7 +170,10 @@ func TestKernelPathLifecycle(t *testing.T) {
 	select {
 	case <-fp.Done():
 	case <-time.After(15 * time.Second):
-		t.Fatal("lispd with an unusable admin socket did not exit")
+		_ = fp.Signal(syscall.SIGQUIT)
+		<-fp.Done()
+		logText, _ := os.ReadFile(fp.LogPath)
+		t.Fatalf("lispd with an unusable admin socket did not exit; its log:\n%s", logText)
 	}
 	if fp.Wait() == nil {
 		t.Error("lispd with an unusable admin socket exited 0")
