@@ -62,8 +62,9 @@ type Config struct {
 	// TUNs names the TUN of each instance ID: decapsulated packets are
 	// routed as if they came out of it (its VRF, its policy rules).
 	TUNs map[uint32]string
-	// VRFInterfaces maps an EID-side interface enslaved to an instance's
-	// VRF to that instance ID; every other interface is instance 0.
+	// VRFInterfaces maps an EID-side interface of an instance's VRF
+	// (xtr.vrfs[].interfaces) to that instance ID; every other interface
+	// is instance 0.
 	VRFInterfaces map[string]uint32
 	// EIDInterfaces, when set, are the interfaces (with VRFInterfaces')
 	// whose packets the ITR looks up; without, every interface's. The
@@ -301,35 +302,24 @@ func (p *Path) attachAll() error {
 	if err != nil {
 		return fmt.Errorf("kernel data path: interfaces: %w", err)
 	}
-	vrfIID := map[int]uint32{} // VRF device ifindex → instance
-	byName := map[string]netlink.Link{}
-	for _, l := range links {
-		byName[l.Attrs().Name] = l
-	}
-	for name, iid := range p.cfg.VRFInterfaces {
-		if l, ok := byName[name]; ok && l.Attrs().MasterIndex != 0 {
-			vrfIID[l.Attrs().MasterIndex] = iid
-		}
-	}
 	for _, l := range links {
 		a := l.Attrs()
 		if a.EncapType != "ether" || l.Type() == "vrf" || l.Type() == "bridge" || slices.Contains(p.cfg.Skip, a.Name) {
 			continue
 		}
-		iid := uint32(0)
-		if a.MasterIndex != 0 {
+		// The instance of an interface is the configuration's (a kernel
+		// without VRFs gets policy rules instead of a master device); an
+		// interface enslaved to a VRF no instance names is not ours.
+		iid, named := p.cfg.VRFInterfaces[a.Name]
+		if !named && a.MasterIndex != 0 {
 			if m, ok := linkByIndex(links, a.MasterIndex); ok && m.Type() == "vrf" {
-				var ours bool
-				if iid, ours = vrfIID[a.MasterIndex]; !ours {
-					continue // another VRF's: not ours to route
-				}
+				continue
 			}
 		}
 		if err := p.removeStale(a.Index, a.Name); err != nil {
 			return err
 		}
-		_, inVRF := p.cfg.VRFInterfaces[a.Name]
-		eidSide := len(p.cfg.EIDInterfaces) == 0 || inVRF || slices.Contains(p.cfg.EIDInterfaces, a.Name)
+		eidSide := len(p.cfg.EIDInterfaces) == 0 || named || slices.Contains(p.cfg.EIDInterfaces, a.Name)
 		ifc := lispIface{Iid: iid, Itr: b2u(p.cfg.ITR && eidSide)}
 		if err := p.objs.LispIfaces.Update(uint32(a.Index), &ifc, ebpf.UpdateAny); err != nil {
 			return fmt.Errorf("kernel data path: interface %s: %w", a.Name, err)
