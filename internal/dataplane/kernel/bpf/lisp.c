@@ -356,9 +356,16 @@ static __always_inline __u64 flow_hash(const struct inner *in, __u64 seed)
 	return mix64(h);
 }
 
-static __always_inline int fib_result_ok(long rc)
+// fib_result_ok: the FIB found a next hop out of an interface the program
+// is attached to (an Ethernet interface of this node). A route into a TUN
+// (lispd's own, for EID space the kernel would hand to the userspace
+// engine) or any other device is left to the kernel and the engine.
+static __always_inline int fib_result_ok(long rc, const struct bpf_fib_lookup *fib)
 {
-	return rc == BPF_FIB_LKUP_RET_SUCCESS || rc == BPF_FIB_LKUP_RET_NO_NEIGH;
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
+		return 0;
+	__u32 ifindex = fib->ifindex;
+	return bpf_map_lookup_elem(&lisp_ifaces, &ifindex) != 0;
 }
 
 // forward sends a packet whose Ethernet header is at offset 0 to where
@@ -629,7 +636,7 @@ static __always_inline int itr(struct __sk_buff *skb, const struct config *cfg, 
 		fib.ifindex = cfg->rloc_ifindex6;
 	}
 	long frc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
-	if (!fib_result_ok(frc))
+	if (!fib_result_ok(frc, &fib))
 		return punt(C_PUNT_NO_ROUTE);
 
 	// The inner packet is forwarded: its TTL goes down by one, as the
@@ -850,7 +857,7 @@ static __always_inline int etr(struct __sk_buff *skb, const struct config *cfg, 
 		__builtin_memcpy(fib.ipv6_dst, &in.v6.daddr, 16);
 	}
 	long frc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
-	if (!fib_result_ok(frc))
+	if (!fib_result_ok(frc, &fib))
 		return punt(C_PUNT_NO_ROUTE); // local delivery among others: the userspace path
 
 	sample(cfg, outer_src, &in, iid);
