@@ -117,6 +117,8 @@ func newShowCmd(s streams) *cobra.Command {
 		showCmd(s, "rtr", "RTR: the xTRs behind NAT it serves: private and translated RLOC, EID prefixes, state", noArgs, whole((*adminapi.Client).RTR), printRTR),
 		showCmd(s, "nat", "xTR: NAT discovery per Map-Server and local RLOC: translated RLOC and port, RTRs", noArgs, whole((*adminapi.Client).NAT), printNAT),
 		showCmd(s, "rloc-probing", "xTR: probed remote RLOCs, state, RTT", noArgs, whole((*adminapi.Client).RLOCProbing), printRLOCProbing),
+		showCmd(s, "dataplane", "xTR: data path in use (kernel eBPF or userspace), programs attached, their counts", noArgs,
+			whole((*adminapi.Client).DataPlane), printDataPlane),
 	)
 	dyn := showCmd(s, "dynamic-eid", "xTR: dynamic-EID ranges, hosts detected here, hosts that moved away", noArgs,
 		func(c *adminapi.Client, ctx context.Context, cmd *cobra.Command, _ []string) ([]adminapi.DynamicEIDRange, error) {
@@ -504,4 +506,57 @@ func join[T fmt.Stringer](as []T, sep string) string {
 		ss[i] = a.String()
 	}
 	return strings.Join(ss, sep)
+}
+
+func printDataPlane(w io.Writer, d adminapi.DataPlane) {
+	fmt.Fprintf(w, "Data path: %s (xtr.data-plane: %s)\n", d.Path, d.Mode)
+	if d.KernelReason != "" {
+		fmt.Fprintf(w, "Kernel path not used: %s\n", d.KernelReason)
+	}
+	if len(d.Programs) > 0 {
+		fmt.Fprintln(w)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "Interface\tHook\tProgram\tProgram ID\tLink ID")
+		for _, p := range d.Programs {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\n", p.Interface, p.Hook, p.Program, p.ProgramID, p.LinkID)
+		}
+		tw.Flush()
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "Counter\tKernel\tUserspace")
+	u := d.Userspace
+	k := d.Kernel
+	if k == nil {
+		k = &adminapi.DataPlaneKernelCount{}
+	}
+	fmt.Fprintf(tw, "encapsulated packets\t%d\t%d\n", k.EncapsulatedPackets, u.EncapsulatedPackets)
+	fmt.Fprintf(tw, "decapsulated packets\t%d\t%d\n", k.DecapsulatedPackets, u.DecapsulatedPackets)
+	fmt.Fprintf(tw, "map-cache entries\t%d\t%d\n", k.MapCacheEntries, u.MapCacheEntries)
+	fmt.Fprintf(tw, "misses (userspace)\t\t%d\n", u.CacheMisses)
+	fmt.Fprintf(tw, "miss queued/released\t\t%d/%d\n", u.MissQueued, u.MissReleased)
+	tw.Flush()
+	if d.Kernel == nil {
+		return
+	}
+	printReasons(w, "Handed to userspace", k.Punted)
+	printReasons(w, "Dropped in the kernel", k.Dropped)
+}
+
+// printReasons prints the non-zero counts of a by-reason map, sorted.
+func printReasons(w io.Writer, title string, m map[string]uint64) {
+	var names []string
+	for n, v := range m {
+		if v > 0 {
+			names = append(names, n)
+		}
+	}
+	if len(names) == 0 {
+		return
+	}
+	slices.Sort(names)
+	fmt.Fprintf(w, "\n%s:\n", title)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-22s %d\n", n, m[n])
+	}
 }

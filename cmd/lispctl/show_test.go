@@ -127,6 +127,11 @@ func TestShowCommandsAgainstDaemons(t *testing.T) {
 	if !strings.Contains(r.stdout, "map registers sent") {
 		t.Errorf("show statistics:\n%s", r.stdout)
 	}
+	// These daemons run no data plane (their xTR programs a no-op one).
+	r = lispctl(t, "--socket", xtrSock, "show", "dataplane")
+	if r.code != cli.ExitFailed || !strings.Contains(r.stderr, "no data plane") {
+		t.Errorf("show dataplane without a data plane: %+v", r)
+	}
 	r = lispctl(t, "--socket", xtrSock, "show", "map-cache", "not-an-eid")
 	if r.code != cli.ExitUsage || !strings.Contains(r.stderr, `"not-an-eid" is neither an address nor a prefix`) {
 		t.Errorf("show map-cache with a bad EID: %+v", r)
@@ -205,6 +210,43 @@ func TestPrintRTR(t *testing.T) {
 	printRTR(&b, nil)
 	if b.String() != "no xTRs behind NAT\n" {
 		t.Errorf("empty: %q", b.String())
+	}
+}
+
+// TestPrintDataPlane: show dataplane, with the kernel path and without.
+func TestPrintDataPlane(t *testing.T) {
+	var b strings.Builder
+	printDataPlane(&b, adminapi.DataPlane{Path: "kernel+userspace", Mode: "auto",
+		Programs: []adminapi.DataPlaneProgram{{Interface: "eth0", Hook: "tcx-ingress", Program: "lispd_ingress", ProgramID: 40, LinkID: 7}},
+		Kernel: &adminapi.DataPlaneKernelCount{EncapsulatedPackets: 1000, DecapsulatedPackets: 900, MapCacheEntries: 2,
+			Punted: map[string]uint64{"too-big": 3, "no-map-cache-entry": 5, "ttl": 0}, Dropped: map[string]uint64{"negative-drop": 1}},
+		Userspace: adminapi.DataPlaneUserspaceCount{EncapsulatedPackets: 4, CacheMisses: 1, MissQueued: 1, MissReleased: 1, MapCacheEntries: 2}})
+	want := `Data path: kernel+userspace (xtr.data-plane: auto)
+
+Interface  Hook         Program        Program ID  Link ID
+eth0       tcx-ingress  lispd_ingress  40          7
+
+Counter               Kernel  Userspace
+encapsulated packets  1000    4
+decapsulated packets  900     0
+map-cache entries     2       2
+misses (userspace)            1
+miss queued/released          1/1
+
+Handed to userspace:
+  no-map-cache-entry     5
+  too-big                3
+
+Dropped in the kernel:
+  negative-drop          1
+`
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+	b.Reset()
+	printDataPlane(&b, adminapi.DataPlane{Path: "userspace", Mode: "auto", KernelReason: "tcx attach to eth0: operation not permitted"})
+	if !strings.Contains(b.String(), "Kernel path not used: tcx attach to eth0: operation not permitted") || strings.Contains(b.String(), "Handed") {
+		t.Errorf("userspace only:\n%s", b.String())
 	}
 }
 

@@ -32,6 +32,7 @@ const (
 	PathDynamicEID    = "/v1/dynamic-eid"
 	PathClearMapCache = "/v1/clear-map-cache"
 	PathReload        = "/v1/reload"
+	PathDataPlane     = "/v1/dataplane"
 )
 
 // Query keys.

@@ -107,6 +107,18 @@ func TestJSONContract(t *testing.T) {
 			`{"seq":8,"time":"2026-01-02T03:04:05Z","type":"locator-down","rloc":"198.18.0.2","count":2}`},
 		{Counter{Subsystem: "control", Name: "packets_dropped", Labels: map[string]string{"reason": "malformed"}, Value: 2},
 			`{"subsystem":"control","name":"packets_dropped","labels":{"reason":"malformed"},"value":2}`},
+		{DataPlane{Path: "kernel+userspace", Mode: "auto", Programs: []DataPlaneProgram{{Interface: "eth0", Ifindex: 2,
+			Hook: "tcx-ingress", Program: "lispd_ingress", ProgramID: 40, LinkID: 7}},
+			Kernel: &DataPlaneKernelCount{EncapsulatedPackets: 5, Punted: map[string]uint64{"too-big": 1}, Dropped: map[string]uint64{}}},
+			`{"path":"kernel+userspace","mode":"auto","programs":[{"interface":"eth0","ifindex":2,"hook":"tcx-ingress",` +
+				`"program":"lispd_ingress","program-id":40,"link-id":7}],"kernel":{"encapsulated-packets":5,"encapsulated-bytes":0,` +
+				`"decapsulated-packets":0,"decapsulated-bytes":0,"petr-encapsulated":0,"events-lost":0,"punted":{"too-big":1},` +
+				`"dropped":{},"map-cache-entries":0},"userspace":{"encapsulated-packets":0,"decapsulated-packets":0,` +
+				`"cache-misses":0,"miss-queued":0,"miss-released":0,"map-cache-entries":0}}`},
+		{DataPlane{Path: "userspace", Mode: "userspace", KernelReason: "xtr.data-plane: userspace", Programs: []DataPlaneProgram{}},
+			`{"path":"userspace","mode":"userspace","kernel-reason":"xtr.data-plane: userspace","programs":[],` +
+				`"userspace":{"encapsulated-packets":0,"decapsulated-packets":0,"cache-misses":0,"miss-queued":0,` +
+				`"miss-released":0,"map-cache-entries":0}}`},
 		{ClearResult{Cleared: 4}, `{"cleared":4}`},
 		{ReloadResult{Result: "reloaded"}, `{"result":"reloaded"}`},
 		{ReloadResult{Result: "reloaded", Applied: map[string][]string{"xtr": {"xtr.database"}}, SitesAdded: []string{"a"},

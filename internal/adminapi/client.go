@@ -93,6 +93,12 @@ func (c *Client) RLOCProbing(ctx context.Context) ([]ProbedRLOC, error) {
 	return call[[]ProbedRLOC](ctx, c, http.MethodGet, PathRLOCProbing, nil)
 }
 
+// DataPlane returns which data path runs, where the kernel path is
+// attached and its counters.
+func (c *Client) DataPlane(ctx context.Context) (DataPlane, error) {
+	return call[DataPlane](ctx, c, http.MethodGet, PathDataPlane, nil)
+}
+
 // DynamicEIDs returns the dynamic-EID ranges and their hosts.
 func (c *Client) DynamicEIDs(ctx context.Context) ([]DynamicEIDRange, error) {
 	return c.DynamicEIDsMatching(ctx, DynamicEIDQuery{})

@@ -246,3 +246,51 @@ type ReloadResult struct {
 	SitesRemoved []string `json:"sites-removed,omitempty"`
 	SitesChanged []string `json:"sites-changed,omitempty"`
 }
+
+// DataPlane is the data path of a tunnel router (PathDataPlane).
+type DataPlane struct {
+	// Path is "kernel+userspace" (the eBPF program in front of the
+	// userspace engine, which takes what it hands up) or "userspace".
+	Path string `json:"path"`
+	// Mode is the configured xtr.data-plane.
+	Mode string `json:"mode"`
+	// KernelReason says why the kernel path is not in use ("" when it is).
+	KernelReason string                `json:"kernel-reason,omitempty"`
+	Programs     []DataPlaneProgram    `json:"programs"`
+	Kernel       *DataPlaneKernelCount `json:"kernel,omitempty"`
+	// Userspace are the engine's counts (as in show statistics).
+	Userspace DataPlaneUserspaceCount `json:"userspace"`
+}
+
+// DataPlaneProgram is one attachment of the kernel path's program.
+type DataPlaneProgram struct {
+	Interface string `json:"interface"`
+	Ifindex   int    `json:"ifindex"`
+	Hook      string `json:"hook"` // "tcx-ingress"
+	Program   string `json:"program"`
+	ProgramID uint32 `json:"program-id"`
+	LinkID    uint32 `json:"link-id"`
+}
+
+// DataPlaneKernelCount are the kernel path's counters.
+type DataPlaneKernelCount struct {
+	EncapsulatedPackets uint64            `json:"encapsulated-packets"`
+	EncapsulatedBytes   uint64            `json:"encapsulated-bytes"`
+	DecapsulatedPackets uint64            `json:"decapsulated-packets"`
+	DecapsulatedBytes   uint64            `json:"decapsulated-bytes"`
+	PETREncapsulated    uint64            `json:"petr-encapsulated"`
+	EventsLost          uint64            `json:"events-lost"`
+	Punted              map[string]uint64 `json:"punted"`
+	Dropped             map[string]uint64 `json:"dropped"`
+	MapCacheEntries     int               `json:"map-cache-entries"`
+}
+
+// DataPlaneUserspaceCount are the userspace engine's main counts.
+type DataPlaneUserspaceCount struct {
+	EncapsulatedPackets uint64 `json:"encapsulated-packets"`
+	DecapsulatedPackets uint64 `json:"decapsulated-packets"`
+	CacheMisses         uint64 `json:"cache-misses"`
+	MissQueued          uint64 `json:"miss-queued"`
+	MissReleased        uint64 `json:"miss-released"`
+	MapCacheEntries     int    `json:"map-cache-entries"`
+}

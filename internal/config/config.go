@@ -238,8 +238,11 @@ type XTR struct {
 	EIDRoutes []netip.Prefix
 	// TUNAddresses go on the TUN device (e.g. a PITR's own address).
 	TUNAddresses []netip.Prefix
-	// DataPlane is DataPlaneUserspace (TUN + UDP 4341) or DataPlaneNone
-	// (control plane only, for route reflectors and tests).
+	// DataPlane is DataPlaneAuto (the userspace engine, with the kernel
+	// path in front of it where the kernel supports it), DataPlaneKernel
+	// (the same, and start-up fails without the kernel path),
+	// DataPlaneUserspace (TUN + UDP 4341 only) or DataPlaneNone (control
+	// plane only, for route reflectors and tests).
 	DataPlane   string
 	DataPort    int // UDP port of the data plane, default 4341
 	UnderlayMTU int // MTU of the RLOC network, default 1500
@@ -284,6 +287,8 @@ type VRF struct {
 
 // Data-plane kinds.
 const (
+	DataPlaneAuto      = "auto"
+	DataPlaneKernel    = "kernel"
 	DataPlaneUserspace = "userspace"
 	DataPlaneNone      = "none"
 	DefaultDataPort    = wire.DataPort

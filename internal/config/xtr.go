@@ -86,7 +86,7 @@ func (p *parser) eids(n *yaml.Node, path string) []EID {
 
 func (p *parser) xtr(n *yaml.Node, path string) *XTR {
 	x := &XTR{
-		DataPlane:        DataPlaneUserspace,
+		DataPlane:        DataPlaneAuto,
 		DataPort:         DefaultDataPort,
 		UnderlayMTU:      DefaultUnderlayMTU,
 		DataNonce:        true,
@@ -120,14 +120,16 @@ func (p *parser) xtr(n *yaml.Node, path string) *XTR {
 		"map-cache": func(v *yaml.Node, at string) {
 			p.fields(v, at, map[string]setter{"max-entries": intTo(p, &x.MapCache.MaxEntries, 1, 1<<31-1)})
 		},
-		"subscribe":         p.boolTo(&x.Subscribe),
-		"dynamic-eids":      func(v *yaml.Node, at string) { x.DynamicEIDs, dynRefs = p.dynamicEIDs(v, at) },
-		"xtr-id":            p.hexTo(x.XTRID[:], &x.HasXTRID),
-		"site-id":           p.uint64To(&x.SiteID),
-		"eid-routes":        p.prefixesTo(&x.EIDRoutes),
-		"vrfs":              func(v *yaml.Node, at string) { x.VRFs = p.vrfs(v, at) },
-		"tun-addresses":     p.prefixesTo(&x.TUNAddresses),
-		"data-plane":        func(v *yaml.Node, at string) { x.DataPlane, _ = p.enum(v, at, DataPlaneUserspace, DataPlaneNone) },
+		"subscribe":     p.boolTo(&x.Subscribe),
+		"dynamic-eids":  func(v *yaml.Node, at string) { x.DynamicEIDs, dynRefs = p.dynamicEIDs(v, at) },
+		"xtr-id":        p.hexTo(x.XTRID[:], &x.HasXTRID),
+		"site-id":       p.uint64To(&x.SiteID),
+		"eid-routes":    p.prefixesTo(&x.EIDRoutes),
+		"vrfs":          func(v *yaml.Node, at string) { x.VRFs = p.vrfs(v, at) },
+		"tun-addresses": p.prefixesTo(&x.TUNAddresses),
+		"data-plane": func(v *yaml.Node, at string) {
+			x.DataPlane, _ = p.enum(v, at, DataPlaneAuto, DataPlaneKernel, DataPlaneUserspace, DataPlaneNone)
+		},
 		"data-port":         intTo(p, &x.DataPort, 1, 65535),
 		"mtu":               intTo(p, &x.UnderlayMTU, 576, 65535),
 		"data-nonce":        p.boolTo(&x.DataNonce),

@@ -149,6 +149,14 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		t.Close()
 		return nil, err
 	}
+	// From here a failed start also takes down what the roles set up in
+	// the kernel (TUNs, routes, the kernel data path's links).
+	started := false
+	defer func() {
+		if !started {
+			d.closeDataPlane()
+		}
+	}()
 	d.handlers()
 	d.admin = admin.New(d.log)
 	d.routes()
@@ -184,6 +192,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 			return nil, err
 		}
 	}
+	started = true
 	return d, nil
 }
 
@@ -212,13 +221,13 @@ func (d *Daemon) buildRoles(cfg *config.Config, opts Options) error {
 		}
 		xo.Now, xo.Sender, xo.Stats, xo.Log, xo.Events = d.now, control.SenderFunc(d.sendNow), d.stats, d.log, d.events
 		xo.DataPlane = opts.DataPlane
-		if xo.DataPlane == nil && cfg.XTR != nil && cfg.XTR.DataPlane == config.DataPlaneUserspace {
+		if xo.DataPlane == nil && cfg.XTR != nil && cfg.XTR.DataPlane != config.DataPlaneNone {
 			dp, err := d.startDataPlane(cfg, &xo, opts.Devices)
 			if err != nil {
 				return err
 			}
 			d.dp = dp
-			xo.DataPlane = programmer{dp.engine}
+			xo.DataPlane = dp.programmer()
 		}
 		xo.OnMovedAway = func(eid mapping.EID, to mapping.Mapping) {
 			if d.dyn != nil {
@@ -232,7 +241,7 @@ func (d *Daemon) buildRoles(cfg *config.Config, opts Options) error {
 		if cfg.XTR != nil && len(cfg.XTR.DynamicEIDs) > 0 {
 			var dpm dynamiceid.DataPlane
 			if d.dp != nil {
-				dpm = d.dp.engine
+				dpm = d.dp.programmer()
 			}
 			ro, err := d.startDynamicEIDs(cfg, xo.Database, d.xtr, dpm)
 			if err != nil {
@@ -349,6 +358,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.ms.Close() // the replay state, saved a last time
 	}
 	d.admin.Close()
+	d.closeDataPlane()
+	d.log.Info("lispd stopped")
+	return nil
+}
+
+// closeDataPlane stops dynamic EIDs and the data plane, removing what
+// they made in the kernel.
+func (d *Daemon) closeDataPlane() {
 	if d.dyn != nil {
 		if err := d.dyn.close(); err != nil {
 			d.log.Warn("dynamic EID shutdown", "err", err)
@@ -359,8 +376,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.log.Warn("data plane shutdown", "err", err)
 		}
 	}
-	d.log.Info("lispd stopped")
-	return nil
 }
 
 // Stop ends Run.

@@ -6,17 +6,23 @@ import (
 	"net/netip"
 	"sync/atomic"
 
+	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/config"
 	"github.com/lispd/lispd/internal/dataplane"
+	"github.com/lispd/lispd/internal/dataplane/kernel"
 	"github.com/lispd/lispd/internal/dynamiceid"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/internal/osnet"
 	"github.com/lispd/lispd/internal/xtr"
 )
 
-// programmer adapts the userspace engine to what the xTR control plane
-// programs; another data plane (in the kernel) would slot in here.
-type programmer struct{ e *dataplane.Engine }
+// programmer hands what the xTR control plane programs to the userspace
+// engine and, when it runs, to the kernel path in front of it: both hold
+// the same map-cache, local EIDs and locator states.
+type programmer struct {
+	e *dataplane.Engine
+	k *kernel.Path // nil: userspace only
+}
 
 func (p programmer) SetMapCache(c xtr.CacheEntry) {
 	ce := dataplane.CacheEntry{EID: c.EID, Negative: c.Negative, Action: c.Action, Expires: c.Expires}
@@ -24,13 +30,84 @@ func (p programmer) SetMapCache(c xtr.CacheEntry) {
 		ce.Locators = append(ce.Locators, dataplane.Locator{Addr: l.Addr, Priority: l.Priority, Weight: l.Weight, Up: l.Up})
 	}
 	p.e.SetMapCache(ce)
+	if p.k != nil {
+		p.k.SetMapCache(ce)
+	}
 }
-func (p programmer) DeleteMapCache(eid mapping.EID) { p.e.DeleteMapCache(eid) }
-func (p programmer) FlushMapCache()                 { p.e.FlushMapCache(dataplane.AllInstances) }
+
+func (p programmer) DeleteMapCache(eid mapping.EID) {
+	p.e.DeleteMapCache(eid)
+	if p.k != nil {
+		p.k.DeleteMapCache(eid)
+	}
+}
+
+func (p programmer) FlushMapCache() {
+	p.e.FlushMapCache(dataplane.AllInstances)
+	if p.k != nil {
+		p.k.FlushMapCache(dataplane.AllInstances)
+	}
+}
+
 func (p programmer) SetLocatorUp(eid mapping.EID, rloc netip.Addr, up bool) {
 	p.e.SetLocatorUp(eid, rloc, up)
+	if p.k != nil {
+		p.k.SetLocatorUp(eid, rloc, up)
+	}
 }
-func (p programmer) SetLocalEIDs(eids []mapping.EID) { p.e.SetLocalEIDs(eids) }
+
+func (p programmer) SetLocalEIDs(eids []mapping.EID) {
+	p.e.SetLocalEIDs(eids)
+	if p.k != nil {
+		p.k.SetLocalEIDs(eids)
+	}
+}
+
+// SetDynamicEIDs and SetAwayEIDs make programmer the dynamic-EID
+// manager's data plane (dynamiceid.DataPlane).
+func (p programmer) SetDynamicEIDs(ranges, known []mapping.EID) {
+	p.e.SetDynamicEIDs(ranges, known)
+	if p.k != nil {
+		p.k.SetDynamicEIDs(ranges, known)
+	}
+}
+
+func (p programmer) SetAwayEIDs(eids []mapping.EID) {
+	p.e.SetAwayEIDs(eids)
+	if p.k != nil {
+		p.k.SetAwayEIDs(eids)
+	}
+}
+
+// SetSourcePolicy replaces the source checks: the engine applies them,
+// and the kernel path hands every packet of a checked instance to it.
+func (p programmer) SetSourcePolicy(sp dataplane.SourcePolicy) {
+	p.e.SetSourcePolicy(sp)
+	if p.k != nil {
+		p.k.SetPuntInstances(checkedInstances(sp))
+	}
+}
+
+// checkedInstances are the instances whose decapsulated packets the
+// userspace engine must see (their sources are checked).
+func checkedInstances(sp dataplane.SourcePolicy) []uint32 {
+	var iids []uint32
+	for iid := range sp.Checks {
+		iids = append(iids, iid)
+	}
+	return iids
+}
+
+// SetLocalRLOCs changes the addresses both paths decapsulate for.
+func (p programmer) SetLocalRLOCs(rlocs []netip.Addr) error {
+	if err := p.e.SetLocalRLOCs(rlocs); err != nil {
+		return err
+	}
+	if p.k != nil {
+		return p.k.SetLocalRLOCs(rlocs)
+	}
+	return nil
+}
 
 // hooks forwards data-plane events to the xTR, which is built after the
 // engine (each needs the other).
@@ -89,16 +166,29 @@ func sourcePolicy(cfg *config.Config) dataplane.SourcePolicy {
 	return sp
 }
 
-// userspaceDP is a running data plane and the kernel state made for it.
+// userspaceDP is a running data plane and the kernel state made for it:
+// the userspace engine and, unless the configuration or the kernel rules
+// it out, the kernel path in front of it.
 type userspaceDP struct {
 	engine *dataplane.Engine
-	hooks  *hooks
-	routes []*osnet.Configured
-	vrfs   []*osnet.VRF
+	kernel *kernel.Path // nil: userspace only (kernelWhy says why)
+	// kernelWhy is why the kernel path is not in use.
+	kernelWhy string
+	mode      string // xtr.data-plane (a restart key)
+	hooks     *hooks
+	routes    []*osnet.Configured
+	vrfs      []*osnet.VRF
 }
+
+func (u *userspaceDP) programmer() programmer { return programmer{e: u.engine, k: u.kernel} }
 
 func (u *userspaceDP) close() error {
 	var errs []error
+	// The program goes first: nothing is encapsulated toward a TUN
+	// route or an engine that is going away.
+	if u.kernel != nil {
+		errs = append(errs, u.kernel.Close())
+	}
 	for _, r := range u.routes {
 		errs = append(errs, r.Undo())
 	}
@@ -217,10 +307,99 @@ func (d *Daemon) startDataPlane(cfg *config.Config, xo *xtr.Options, devs *Devic
 			return nil, err
 		}
 	}
+	if err := d.startKernelPath(u, cfg, xo, ul, iids, devs != nil); err != nil {
+		u.close()
+		return nil, err
+	}
 	if cfg.PETR != nil && len(cfg.PETR.AllowedSourceEIDs) == 0 {
 		d.log.Warn("the PETR relays nothing: petr.allowed-source-eids lists no EID prefix")
 	}
-	d.log.Info("data plane up", "tun", c.TUN, "mtu", mtu, "instances", len(tuns), "rlocs", xo.LocalRLOCs,
+	d.log.Info("data plane up", "path", u.path(), "tun", c.TUN, "mtu", mtu, "instances", len(tuns), "rlocs", xo.LocalRLOCs,
 		"eid-routes", routes)
 	return u, nil
+}
+
+// Names of the data path in use (show dataplane, the start-up log line).
+const (
+	pathKernel    = "kernel+userspace"
+	pathUserspace = "userspace"
+)
+
+func (u *userspaceDP) path() string {
+	if u.kernel != nil {
+		return pathKernel
+	}
+	return pathUserspace
+}
+
+// startKernelPath puts the kernel path in front of the engine when
+// xtr.data-plane is auto or kernel. auto goes on without it, saying why;
+// kernel fails.
+func (d *Daemon) startKernelPath(u *userspaceDP, cfg *config.Config, xo *xtr.Options, ul dataplane.Underlay,
+	iids map[uint32]bool, testDevices bool) error {
+	c := cfg.XTR
+	u.mode = c.DataPlane
+	if c.DataPlane != config.DataPlaneAuto && c.DataPlane != config.DataPlaneKernel {
+		u.kernelWhy = "xtr.data-plane: " + c.DataPlane
+		return nil
+	}
+	fail := func(err error) error {
+		if c.DataPlane == config.DataPlaneKernel {
+			return fmt.Errorf("data plane: %w", err)
+		}
+		u.kernelWhy = err.Error()
+		d.log.Warn("kernel data path not used; packets take the userspace path", "reason", u.kernelWhy)
+		return nil
+	}
+	if testDevices {
+		return fail(errors.New("kernel data path: the data plane runs on test devices"))
+	}
+	kc := kernel.Config{Engine: u.engine, LocalRLOCs: xo.LocalRLOCs, TUNs: map[uint32]string{},
+		VRFInterfaces: map[string]uint32{}, ITR: xo.ITR || xo.PITR, ETR: xo.ETR, DataPort: uint16(c.DataPort),
+		NoNonce: !c.DataNonce, EIDInterfaces: c.EIDInterfaces, Hooks: u.hooks, Stats: d.stats, Log: d.log}
+	for iid := range iids {
+		kc.TUNs[iid] = tunName(c.TUN, iid)
+		kc.Skip = append(kc.Skip, kc.TUNs[iid])
+	}
+	for _, v := range c.VRFs {
+		for _, ifname := range v.Interfaces {
+			kc.VRFInterfaces[ifname] = v.InstanceID
+		}
+	}
+	kc.PuntInstances = checkedInstances(sourcePolicy(cfg))
+	if lu, ok := ul.(*dataplane.LinuxUnderlay); ok {
+		kc.SourcePorts = lu.SourcePorts()
+	}
+	k, err := kernel.Open(kc)
+	if err != nil {
+		return fail(err)
+	}
+	u.kernel = k
+	var ifs []string
+	for _, a := range k.Attachments() {
+		ifs = append(ifs, a.Interface)
+	}
+	d.log.Info("kernel data path attached", "program", kernel.ProgramName, "interfaces", ifs)
+	return nil
+}
+
+// view is show dataplane.
+func (u *userspaceDP) view() adminapi.DataPlane {
+	st := u.engine.Stats()
+	v := adminapi.DataPlane{Path: u.path(), Mode: u.mode, KernelReason: u.kernelWhy, Programs: []adminapi.DataPlaneProgram{},
+		Userspace: adminapi.DataPlaneUserspaceCount{EncapsulatedPackets: st.EncapsulatedPackets,
+			DecapsulatedPackets: st.DecapsulatedPackets, CacheMisses: st.CacheMisses, MissQueued: st.MissQueued,
+			MissReleased: st.MissReleased, MapCacheEntries: st.MapCacheEntries}}
+	if u.kernel == nil {
+		return v
+	}
+	for _, a := range u.kernel.Attachments() {
+		v.Programs = append(v.Programs, adminapi.DataPlaneProgram{Interface: a.Interface, Ifindex: a.Ifindex,
+			Hook: "tcx-ingress", Program: kernel.ProgramName, ProgramID: a.ProgramID, LinkID: a.LinkID})
+	}
+	c := u.kernel.Counts()
+	v.Kernel = &adminapi.DataPlaneKernelCount{EncapsulatedPackets: c.EncapsulatedPackets, EncapsulatedBytes: c.EncapsulatedBytes,
+		DecapsulatedPackets: c.DecapsulatedPackets, DecapsulatedBytes: c.DecapsulatedBytes, PETREncapsulated: c.PETREncapsulated,
+		EventsLost: c.EventsLost, Punted: c.Punted, Dropped: c.Dropped, MapCacheEntries: c.MapCacheEntries}
+	return v
 }

@@ -226,19 +226,19 @@ func (d *Daemon) applyReload(p *reloadPlan) error {
 	cfg := p.cfg
 	if p.xo != nil {
 		if d.dp != nil && !sameAddrs(d.xtr.Options().LocalRLOCs, p.xo.LocalRLOCs) {
-			if err := d.dp.engine.SetLocalRLOCs(p.xo.LocalRLOCs); err != nil {
+			if err := d.dp.programmer().SetLocalRLOCs(p.xo.LocalRLOCs); err != nil {
 				return fmt.Errorf("reload refused: %w", err)
 			}
 		}
 		if err := d.xtr.Reconfigure(*p.xo); err != nil {
 			if d.dp != nil {
-				_ = d.dp.engine.SetLocalRLOCs(d.xtr.Options().LocalRLOCs)
+				_ = d.dp.programmer().SetLocalRLOCs(d.xtr.Options().LocalRLOCs)
 			}
 			return fmt.Errorf("reload refused: %w", err)
 		}
 	}
 	if d.dp != nil {
-		d.dp.engine.SetSourcePolicy(sourcePolicy(cfg))
+		d.dp.programmer().SetSourcePolicy(sourcePolicy(cfg))
 	}
 	for name, t := range p.timeouts {
 		d.dyn.mgr.SetTimeout(name, t)

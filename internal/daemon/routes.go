@@ -32,6 +32,12 @@ func (d *Daemon) routes() {
 		}
 		return out, nil
 	})
+	get(adminapi.PathDataPlane, func(*http.Request) (any, error) {
+		if d.dp == nil {
+			return nil, adminapi.NotFound("this lispd has no data plane")
+		}
+		return d.dp.view(), nil
+	})
 	get(adminapi.PathSite, func(r *http.Request) (any, error) {
 		ms := d.MapServer()
 		if ms == nil {

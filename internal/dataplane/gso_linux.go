@@ -140,3 +140,12 @@ func appendCmsg(b []byte, level, typ, dataLen int, fill func([]byte)) []byte {
 	fill(b[start+unix.CmsgLen(0) : start+unix.CmsgLen(dataLen)])
 	return b
 }
+
+// SourcePorts is how a flow's port maps to the source port on the wire:
+// with GSO sockets, to the port of the flow's socket.
+func (u *LinuxUnderlay) SourcePorts() SourcePorts {
+	if u.gso4 != nil || u.gso6 != nil {
+		return SourcePorts{Base: gsoBasePort, N: gsoPorts}
+	}
+	return SourcePorts{}
+}

@@ -201,11 +201,14 @@ func (n *Network) sniff(nodes ...string) (*sniffer, error) {
 			if err != nil {
 				return err
 			}
-			fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_IP)))
+			// ETH_P_ALL: taps see a packet before tc ingress, where
+			// lispd's kernel data path decapsulates and redirects it
+			// (an ETH_P_IP socket is served after, and never would).
+			fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
 			if err != nil {
 				return err
 			}
-			if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_IP), Ifindex: ifi.Index}); err != nil {
+			if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index}); err != nil {
 				unix.Close(fd)
 				return err
 			}
@@ -221,8 +224,11 @@ func (n *Network) sniff(nodes ...string) (*sniffer, error) {
 			defer s.wg.Done()
 			buf := make([]byte, 2048)
 			for !s.stop.Load() {
-				k, _, err := unix.Recvfrom(fd, buf, 0)
+				k, from, err := unix.Recvfrom(fd, buf, 0)
 				if err != nil || k < 20+8+8+20 {
+					continue
+				}
+				if ll, ok := from.(*unix.SockaddrLinklayer); !ok || ll.Protocol != htons(unix.ETH_P_IP) || ll.Pkttype == unix.PACKET_OUTGOING {
 					continue
 				}
 				now := time.Now()

@@ -71,7 +71,9 @@ func (n *Network) Down() error { return n.Lab.Down() }
 
 func (n *Network) startLispd(node string) error {
 	path := filepath.Join(n.Lab.Dir(), node+".yaml")
-	cfg := fmt.Sprintf("admin: {socket: %s}\n%s", n.Lab.SocketPath(node), config(node, n.mob))
+	// LISPD_DATAPLANE chooses the xTRs' data path, as for every suite.
+	cfg := fmt.Sprintf("admin: {socket: %s}\n%s", n.Lab.SocketPath(node),
+		lab.WithDataPlane(config(node, n.mob), os.Getenv(lab.DataPlaneEnv)))
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -176,8 +177,45 @@ func (p *LispdProc) logTailNote() string {
 // admin sections, to dir/NODE.yaml with debug logging and the node's admin
 // socket added, and returns the path: what tests start lispd from and
 // rewrite to reload it.
+//
+// With LISPD_DATAPLANE set (auto, kernel or userspace), every xtr section
+// that does not choose its data plane gets xtr.data-plane from it: how a
+// suite runs once per data path.
 func (l *Lab) WriteLispdConfig(dir, node, cfg string) (string, error) {
 	path := filepath.Join(dir, node+".yaml")
+	cfg = WithDataPlane(cfg, os.Getenv(DataPlaneEnv))
 	full := fmt.Sprintf("log: {level: debug}\nadmin: {socket: %s}\n%s", l.SocketPath(node), cfg)
 	return path, os.WriteFile(path, []byte(full), 0o600)
+}
+
+// DataPlaneEnv names the environment variable WriteLispdConfig takes the
+// xTRs' data plane from.
+const DataPlaneEnv = "LISPD_DATAPLANE"
+
+// WithDataPlane adds "data-plane: mode" to the top-level xtr section of a
+// configuration written with two-space indentation, unless mode is empty
+// or the section sets data-plane itself.
+func WithDataPlane(cfg, mode string) string {
+	if mode == "" {
+		return cfg
+	}
+	lines := strings.Split(cfg, "\n")
+	for i, ln := range lines {
+		if ln != "xtr:" && !strings.HasPrefix(ln, "xtr: ") && !strings.HasPrefix(ln, "xtr:\t") {
+			continue
+		}
+		if strings.TrimSpace(strings.TrimPrefix(ln, "xtr:")) != "" {
+			return cfg // a flow mapping: left alone
+		}
+		end := i + 1
+		for end < len(lines) && (strings.HasPrefix(lines[end], " ") || lines[end] == "") {
+			if strings.HasPrefix(strings.TrimSpace(lines[end]), "data-plane:") {
+				return cfg
+			}
+			end++
+		}
+		out := append(slices.Clone(lines[:i+1]), "  data-plane: "+mode)
+		return strings.Join(append(out, lines[i+1:]...), "\n")
+	}
+	return cfg
 }

@@ -136,3 +136,26 @@ func TestStartLispd(t *testing.T) {
 		t.Errorf("WaitReady of a lispd that fails: %v", err)
 	}
 }
+
+// WithDataPlane sets the xTR section's data plane unless the section
+// chooses one; nothing else changes.
+func TestWithDataPlane(t *testing.T) {
+	cfg := "control: {port: 4342}\nxtr:\n  itr: true\n  etr: true\nmap-server: {}\n"
+	got := WithDataPlane(cfg, "kernel")
+	want := "control: {port: 4342}\nxtr:\n  data-plane: kernel\n  itr: true\n  etr: true\nmap-server: {}\n"
+	if got != want {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+	for _, c := range []string{
+		"xtr:\n  data-plane: none\n  itr: true\n", // chosen already
+		"map-server: {}\n",                        // no xTR
+		"xtr: {itr: true}\n",                      // a flow mapping
+	} {
+		if got := WithDataPlane(c, "kernel"); got != c {
+			t.Errorf("%q became %q", c, got)
+		}
+	}
+	if got := WithDataPlane(cfg, ""); got != cfg {
+		t.Errorf("no mode: %q", got)
+	}
+}

@@ -59,6 +59,18 @@ type Registry struct {
 	mu      sync.Mutex
 	entries []entry
 	byKey   map[string]*Counter
+	// refresh brings counters kept elsewhere (per-CPU BPF maps) up to
+	// date before a snapshot.
+	refresh []func()
+}
+
+// OnSnapshot registers fn to run before every Snapshot: a source whose
+// counts live outside this process's memory (a BPF map) adds what it
+// counted since the last call.
+func (r *Registry) OnSnapshot(fn func()) {
+	r.mu.Lock()
+	r.refresh = append(r.refresh, fn)
+	r.mu.Unlock()
 }
 
 // NewRegistry returns an empty registry.
@@ -86,6 +98,12 @@ type Sample struct {
 
 // Snapshot returns every counter, sorted by key.
 func (r *Registry) Snapshot() []Sample {
+	r.mu.Lock()
+	refresh := slices.Clone(r.refresh)
+	r.mu.Unlock()
+	for _, fn := range refresh {
+		fn()
+	}
 	r.mu.Lock()
 	out := make([]Sample, len(r.entries))
 	for i, e := range r.entries {

@@ -4,9 +4,10 @@
 //
 //	ha ── xa ── core ── xb ── hb      ms (Map-Server/Resolver) hangs off core
 //
-// Three phases carry the traffic between the site A host ha and the site
+// Four phases carry the traffic between the site A host ha and the site
 // B host hb: plain routing (xa, core and xb route the EID prefixes), LISP
-// (lispd xTRs on xa and xb, a lispd Map-Server on ms) and kernel VXLAN
+// (lispd xTRs on xa and xb, a lispd Map-Server on ms) on the userspace
+// data plane, the same with lispd's kernel (eBPF) path, and kernel VXLAN
 // (vxlan devices on xa and xb). Each phase runs iperf3 from ha to hb:
 // one TCP stream, four TCP streams, and 64-byte UDP datagrams at a high
 // offered rate (4 MiB socket buffers), counted at the receiver. Figures
@@ -14,6 +15,7 @@
 // run. The last line is machine readable:
 //
 //	RESULT tcp1-ratio=… tcp4-ratio=… udp64-kpps=… vxlan-tcp1-ratio=…
+//	       ebpf-tcp1-ratio=… ebpf-tcp4-ratio=… ebpf-udp64-ratio=…
 package main
 
 import (
@@ -42,6 +44,10 @@ import (
 const (
 	targetTCP1Ratio = 0.25
 	targetUDP64PPS  = 50000
+	// The kernel path's, against plain routing of the same run.
+	targetEBPFTCP1  = 0.90
+	targetEBPFTCP4  = 0.85
+	targetEBPFUDP64 = 0.95
 )
 
 // pprofAddr is where lispd serves /debug/pprof inside xa and xb when
@@ -69,7 +75,7 @@ func main() {
 	flag.IntVar(&b.runs, "runs", 3, "runs per figure (the median is reported)")
 	flag.DurationVar(&b.duration, "duration", 5*time.Second, "length of each iperf3 run")
 	flag.StringVar(&b.udpRate, "udp-rate", "1G", "iperf3 --bitrate of the 64-byte UDP test (offered load)")
-	flag.StringVar(&b.only, "phases", "plain,lisp,vxlan", "phases to run, comma-separated (RESULT needs all three)")
+	flag.StringVar(&b.only, "phases", "plain,lisp,ebpf,vxlan", "phases to run, comma-separated (RESULT needs all four)")
 	flag.StringVar(&b.onlyTests, "tests", "tcp1,tcp4,udp64", "tests to run, comma-separated (RESULT needs all three)")
 	flag.StringVar(&b.profileDir, "profile", "", "after the LISP runs, save CPU profiles of both xTRs' lispd (tcp1 and udp64) in this directory")
 	flag.Parse()
@@ -158,7 +164,7 @@ func (b *bench) run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	// Runs are interleaved (plain, LISP, VXLAN, then the next run), so
+	// Runs are interleaved (plain, LISP, eBPF, VXLAN, then the next run), so
 	// that a slow spell of the machine weighs on every path alike and the
 	// ratios compare paths measured minutes apart at most.
 	figs := map[string]map[string][]result{} // phase -> test -> runs
@@ -201,7 +207,7 @@ func (b *bench) run(ctx context.Context) (err error) {
 		fmt.Fprintf(b.out, "| %s | %.2f Gbit/s (%.2f×) | %.2f Gbit/s (%.2f×) | %s packets/s |\n",
 			ph.label, t1, ratio(t1, plain1), t4, ratio(t4, plain4), thousands(u))
 	}
-	if len(phases) < 3 || len(ts) < len(tests) {
+	if len(phases) < 4 || len(ts) < len(tests) {
 		fmt.Fprintf(b.out, "   (took %v; no RESULT line without every phase and test)\n", time.Since(start).Round(time.Second))
 		return nil
 	}
@@ -213,9 +219,18 @@ func (b *bench) run(ctx context.Context) (err error) {
 		targetTCP1Ratio, lisp1, met(lisp1 >= targetTCP1Ratio))
 	fmt.Fprintf(b.out, "   LISP 64-byte UDP >= %s packets/s forwarded: %s packets/s — %s\n",
 		thousands(targetUDP64PPS), thousands(lispUDP), met(lispUDP >= targetUDP64PPS))
+	e1 := ratio(med("ebpf", "tcp1", gbps), plain1)
+	e4 := ratio(med("ebpf", "tcp4", gbps), plain4)
+	eUDP := ratio(med("ebpf", "udp64", pps), med("plain", "udp64", pps))
+	fmt.Fprintf(b.out, "   lispd kernel (eBPF) TCP single stream >= %.2f× plain routing: %.3f× — %s\n",
+		targetEBPFTCP1, e1, met(e1 >= targetEBPFTCP1))
+	fmt.Fprintf(b.out, "   lispd kernel (eBPF) TCP 4 streams >= %.2f× plain routing: %.3f× — %s\n",
+		targetEBPFTCP4, e4, met(e4 >= targetEBPFTCP4))
+	fmt.Fprintf(b.out, "   lispd kernel (eBPF) 64-byte UDP received >= %.2f× plain routing: %.3f× — %s\n",
+		targetEBPFUDP64, eUDP, met(eUDP >= targetEBPFUDP64))
 	fmt.Fprintf(b.out, "   (took %v)\n", time.Since(start).Round(time.Second))
-	fmt.Fprintf(b.out, "RESULT tcp1-ratio=%.3f tcp4-ratio=%.3f udp64-kpps=%.1f vxlan-tcp1-ratio=%.3f\n",
-		lisp1, lisp4, lispUDP/1000, vx1)
+	fmt.Fprintf(b.out, "RESULT tcp1-ratio=%.3f tcp4-ratio=%.3f udp64-kpps=%.1f vxlan-tcp1-ratio=%.3f ebpf-tcp1-ratio=%.3f ebpf-tcp4-ratio=%.3f ebpf-udp64-ratio=%.3f\n",
+		lisp1, lisp4, lispUDP/1000, vx1, e1, e4, eUDP)
 	return nil
 }
 
@@ -239,7 +254,7 @@ func (b *bench) runPhase(ctx context.Context, ph phase, ts []test, figs map[stri
 		line.WriteString("   " + t.name + " " + r.String(t))
 	}
 	fmt.Fprintln(b.out, line.String())
-	if ph.name == "lisp" && last {
+	if (ph.name == "lisp" || ph.name == "ebpf") && last {
 		for _, node := range []string{"xa", "xb"} {
 			if s, err := b.dataplaneCounters(ctx, node); err == nil {
 				fmt.Fprintf(b.out, "   %s lispd data-plane counters (this run): %s\n", node, s)
@@ -281,7 +296,7 @@ func (b *bench) selected() ([]phase, []test, error) {
 		}
 	}
 	if len(phs) == 0 || len(ts) == 0 {
-		return nil, nil, errors.New("-phases and -tests select nothing (phases: plain, lisp, vxlan; tests: tcp1, tcp4, udp64)")
+		return nil, nil, errors.New("-phases and -tests select nothing (phases: plain, lisp, ebpf, vxlan; tests: tcp1, tcp4, udp64)")
 	}
 	return phs, ts, nil
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lispd/lispd/internal/adminapi"
+	"github.com/lispd/lispd/internal/config"
 	"github.com/lispd/lispd/internal/lab"
 	"github.com/lispd/lispd/internal/poll"
 	"github.com/vishvananda/netlink"
@@ -71,6 +72,7 @@ func (b *bench) phases() []phase {
 	return []phase{
 		{name: "plain", label: "plain routing", up: b.plainUp, down: b.plainDown},
 		{name: "lisp", label: "LISP (lispd userspace)", up: b.lispUp, down: b.lispDown},
+		{name: "ebpf", label: "lispd kernel (eBPF)", up: b.ebpfUp, down: b.lispDown},
 		{name: "vxlan", label: "kernel VXLAN", up: b.vxlanUp, down: b.vxlanDown},
 	}
 }
@@ -149,9 +151,10 @@ map-server:
 map-resolver: {}
 `
 
-func xtrConfig(site, local, remote, rloc string) string {
+func xtrConfig(site, local, remote, rloc, dataPlane string) string {
 	return fmt.Sprintf(`
 xtr:
+  data-plane: %s
   itr: true
   etr: true
   map-resolvers: [%s]
@@ -162,14 +165,19 @@ xtr:
   eid-routes: [%s]
   database:
     - {eid-prefix: %s, locators: [{address: %s}]}
-`, msAddr, msAddr, site, remote, local, rloc)
+`, dataPlane, msAddr, msAddr, site, remote, local, rloc)
 }
 
-func (b *bench) lispUp(ctx context.Context) error {
+// lispUp runs the LISP phase on lispd's userspace data plane alone,
+// ebpfUp with the kernel path in front of it.
+func (b *bench) lispUp(ctx context.Context) error { return b.lispdUp(ctx, config.DataPlaneUserspace) }
+func (b *bench) ebpfUp(ctx context.Context) error { return b.lispdUp(ctx, config.DataPlaneKernel) }
+
+func (b *bench) lispdUp(ctx context.Context, dataPlane string) error {
 	cfgs := []struct{ node, cfg string }{
 		{"ms", msConfig},
-		{"xa", xtrConfig("a", eidA, eidB, rlocA)},
-		{"xb", xtrConfig("b", eidB, eidA, rlocB)},
+		{"xa", xtrConfig("a", eidA, eidB, rlocA, dataPlane)},
+		{"xb", xtrConfig("b", eidB, eidA, rlocB, dataPlane)},
 	}
 	for _, c := range cfgs {
 		if err := b.startLispd(ctx, c.node, c.cfg); err != nil {
@@ -224,10 +232,13 @@ func (b *bench) dataplaneCounters(ctx context.Context, node string) (string, err
 	}
 	var parts []string
 	for _, c := range cs {
-		if c.Subsystem != "dataplane" || c.Value == 0 || strings.HasPrefix(c.Name, "bytes_") {
+		if (c.Subsystem != "dataplane" && c.Subsystem != "dataplane_kernel") || c.Value == 0 || strings.HasPrefix(c.Name, "bytes_") {
 			continue
 		}
 		name := c.Name
+		if c.Subsystem == "dataplane_kernel" {
+			name = "kernel_" + name
+		}
 		if r := c.Labels["reason"]; r != "" {
 			name += "{" + r + "}"
 		}

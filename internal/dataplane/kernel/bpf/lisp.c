@@ -1,0 +1,922 @@
+// SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-only
+//
+// The kernel data path of lispd: LISP encapsulation (ITR, PITR) and
+// decapsulation (ETR) as one tc program attached with tcx on the ingress
+// of the host's Ethernet interfaces. It handles the common case in the
+// kernel and hands everything else, untouched, to the userspace engine
+// (TC_ACT_OK: the kernel routes the packet into the TUN, or delivers the
+// LISP packet to the UDP 4341 socket), which stays the reference:
+// misses, negative entries other than drops, packets too big, fragments,
+// IP options, expired TTLs, hosts that moved away, instances with source
+// checks, PETR traffic.
+//
+// The headers it writes are the ones the userspace engine writes (see
+// internal/dataplane: itr.go, packet.go, underlay_linux.go, gso_linux.go):
+// the flow hash is the engine's (same seed), so a flow picks the same
+// locator and outer source port whichever path carries a packet of it.
+
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/in.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+// Newer than Debian 12's uapi headers (6.1); values from the kernel's BTF
+// (enum in include/uapi/linux/bpf.h since 6.3).
+#ifndef BPF_F_ADJ_ROOM_DECAP_L3_IPV4
+#define BPF_F_ADJ_ROOM_DECAP_L3_IPV4 (1ULL << 7)
+#define BPF_F_ADJ_ROOM_DECAP_L3_IPV6 (1ULL << 8)
+#endif
+
+#ifndef AF_INET
+#define AF_INET 2
+#endif
+#ifndef AF_INET6
+#define AF_INET6 10
+#endif
+
+#define MAX_LOCATORS 8
+#define LISP_HDR_LEN 8
+#define UDP_HDR_LEN 8
+#define OVERHEAD4 (20 + UDP_HDR_LEN + LISP_HDR_LEN)
+#define OVERHEAD6 (40 + UDP_HDR_LEN + LISP_HDR_LEN)
+
+#define LISP_N 0x80
+#define LISP_I 0x08
+#define LISP_P 0x04
+#define LISP_KK 0x03
+#define LISP_NEV 0xb0
+
+#define IP_MF 0x2000
+#define IP_OFFMASK 0x1fff
+#define IP_DF 0x4000
+
+// Counters: one per-CPU slot each; the Go side names them (counters.go).
+enum counter {
+	C_ENCAP_PKTS,
+	C_ENCAP_BYTES,
+	C_DECAP_PKTS,
+	C_DECAP_BYTES,
+	C_PETR_ENCAP,
+	C_EVENTS_LOST,
+	// Handed to the userspace path, by reason.
+	C_PUNT_MISS,
+	C_PUNT_EXPIRED,
+	C_PUNT_NEGATIVE,
+	C_PUNT_TOO_BIG,
+	C_PUNT_FRAGMENT,
+	C_PUNT_TTL,
+	C_PUNT_NO_ROUTE,
+	C_PUNT_DYNAMIC_EID,
+	C_PUNT_UNHANDLED,
+	C_PUNT_NOT_LOCAL_EID,
+	C_PUNT_SOURCE_CHECK,
+	C_PUNT_UNKNOWN_IID,
+	C_PUNT_HEADER,
+	C_PUNT_ECN,
+	C_PUNT_ERROR,
+	C_PUNT_CHECKSUM,
+	// Dropped in the kernel, by reason.
+	C_DROP_NEGATIVE,
+	C_DROP_NEGATIVE_POLICY,
+	C_DROP_NEGATIVE_AUTH,
+	C_DROP_NEGATIVE_UNKNOWN,
+	C_DROP_NO_LOCATOR,
+	C_DROP_ERROR,
+	C_NUM,
+};
+
+// What a map-cache entry tells the ITR to do.
+enum action {
+	ACT_ENCAP = 0, // to one of the locators
+	ACT_DROP = 1,  // count in counter 'reason' and drop
+	ACT_PUNT = 2,  // let the userspace engine decide
+};
+
+// Keys of the LPM tries: instance ID then the address, IPv4 as
+// ::ffff:a.b.c.d, so prefixlen = 32 + 96 + IPv4 prefix length. Instance
+// IDs have 24 bits; KEY_IPV6 above them keeps an IPv6 prefix that covers
+// ::ffff:0:0/96 from matching IPv4 addresses.
+#define KEY_IPV6 (1u << 24)
+struct eid_key {
+	__u32 prefixlen;
+	__u32 iid;
+	__u8 addr[16];
+};
+
+struct locator {
+	__u8 addr[16];
+	__u32 cum;       // cumulative weight, this locator included
+	__u16 max_inner; // largest inner packet that fits the underlay MTU
+	__u8 v6;
+	__u8 pad;
+};
+
+struct cache_entry {
+	__u8 action;
+	__u8 count;
+	__u8 reason;
+	__u8 petr;
+	__u32 total;   // sum of the weights: hash % total picks a locator
+	__u64 expires; // CLOCK_MONOTONIC ns; 0: never
+	struct locator loc[MAX_LOCATORS];
+};
+
+struct config {
+	__u64 seed;       // the userspace engine's flow-hash seed
+	__u64 sample_ns;  // least time between two decapsulation events per outer source
+	__u8 src4[4];     // outer sources (the engine's OuterSources)
+	__u8 src6[16];
+	__u32 rloc_ifindex4; // where the underlay's routes are looked up from
+	__u32 rloc_ifindex6;
+	__u16 data_port;  // host order
+	__u16 port_base;  // outer source port: port_base + srcport % port_mod when port_mod != 0
+	__u16 port_mod;
+	__u8 nonce;       // N bit and a random nonce
+	__u8 keep_dscp;   // do not copy the outer DSCP inward
+	__u8 itr;         // encapsulate (ITR or PITR)
+	__u8 etr;         // decapsulate
+	__u8 pad[2];
+};
+
+struct iface {
+	__u32 iid; // instance of the EID-side interface (its VRF's)
+	__u8 itr;  // look packets arriving here up in the map-cache
+	__u8 pad[3];
+};
+
+struct instance {
+	__u32 tun_ifindex; // the instance's TUN: decapsulated packets are routed as if they came out of it
+	__u8 punt;         // source checks on: every packet to userspace
+	__u8 pad[3];
+};
+
+// A decapsulated packet's outer source, sampled for the control plane
+// (the userspace engine's Decapsulated hook: SMR targets).
+struct decap_event {
+	__u8 outer[16];
+	__u8 inner[16];
+	__u32 iid;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct config);
+} lisp_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1 << 20);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct eid_key);
+	__type(value, struct cache_entry);
+} lisp_map_cache SEC(".maps");
+
+// The ETR's database (value 1) and the hosts that moved away (value 2,
+// as /32 or /128: more specific, so they win).
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1 << 16);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct eid_key);
+	__type(value, __u8);
+} lisp_local_eids SEC(".maps");
+
+// Dynamic-EID ranges (value 1) and the hosts already detected in them
+// (value 0, /32 or /128).
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1 << 16);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct eid_key);
+	__type(value, __u8);
+} lisp_dynamic_eids SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u8[16]);
+	__type(value, __u8);
+} lisp_local_rlocs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, struct iface);
+} lisp_ifaces SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct instance);
+} lisp_instances SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u8[16]);
+	__type(value, __u64);
+} lisp_decap_seen SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 16);
+} lisp_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, C_NUM);
+	__type(key, __u32);
+	__type(value, __u64);
+} lisp_counters SEC(".maps");
+
+static __always_inline void count(__u32 c, __u64 n)
+{
+	__u64 *v = bpf_map_lookup_elem(&lisp_counters, &c);
+	if (v)
+		*v += n;
+}
+
+static __always_inline int punt(__u32 c)
+{
+	count(c, 1);
+	return TC_ACT_OK;
+}
+
+static __always_inline __u64 mix64(__u64 h)
+{
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	return h;
+}
+
+static __always_inline __u64 load_be64(const __u8 *p)
+{
+	__u64 v;
+	__builtin_memcpy(&v, p, 8);
+	return __builtin_bswap64(v);
+}
+
+static __always_inline int has_ports(__u8 proto)
+{
+	return proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_SCTP;
+}
+
+static __always_inline __u16 csum_fold(__u32 s)
+{
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	return (__u16)~s;
+}
+
+// ipv4_csum computes the header checksum of a 20-byte IPv4 header whose
+// checksum field is zero.
+static __always_inline __u16 ipv4_csum(const void *hdr)
+{
+	const __u16 *w = hdr;
+	__u32 s = 0;
+#pragma unroll
+	for (int i = 0; i < 10; i++)
+		s += w[i];
+	return csum_fold(s);
+}
+
+// csum_replace updates a checksum after a 16-bit word changed (RFC 1624).
+static __always_inline __u16 csum_replace(__u16 c, __u16 old, __u16 new)
+{
+	__u32 s = (__u16)~c + (__u32)(__u16)~old + new;
+	return csum_fold(s);
+}
+
+static __always_inline void v4mapped(__u8 *dst, const __u8 *a4)
+{
+	__builtin_memset(dst, 0, 10);
+	dst[10] = 0xff;
+	dst[11] = 0xff;
+	__builtin_memcpy(dst + 12, a4, 4);
+}
+
+// ecn_decap is RFC 6040 §4.2; returns 0xff for "drop".
+static __always_inline __u8 ecn_decap(__u8 outer, __u8 inner)
+{
+	if (outer == 3 && inner == 0)
+		return 0xff;
+	if (outer == 3)
+		return 3;
+	if (outer == 1 && inner == 2)
+		return 1;
+	return inner;
+}
+
+// What the ITR parses of an inner packet.
+struct inner {
+	union {
+		struct iphdr v4;
+		struct ipv6hdr v6;
+	};
+	__u32 ports;
+	__u8 v6p;
+	__u8 proto; // with ports, 0 otherwise
+	__u8 ttl, tos;
+	__u16 hdrlen; // IP + TCP header (for GSO) or IP
+	__u32 len;    // IP length
+	__u8 l4proto;
+	// The transport checksum covers a pseudo-header (TCP, UDP with a
+	// checksum, ICMPv6) or nothing else (ICMP): the sum of the transport
+	// segment is then known without reading it (see outer_csum).
+	__u8 l4sum_known;
+};
+
+// flow_hash is the userspace engine's flowHash (packet.go).
+static __always_inline __u64 flow_hash(const struct inner *in, __u64 seed)
+{
+	__u64 h = seed;
+	if (!in->v6p) {
+		h = mix64(h ^ ((__u64)bpf_ntohl(in->v4.saddr) << 32 | bpf_ntohl(in->v4.daddr)));
+	} else {
+		const __u8 *s = (const __u8 *)&in->v6.saddr, *d = (const __u8 *)&in->v6.daddr;
+		h = mix64(h ^ load_be64(s));
+		h = mix64(h ^ load_be64(s + 8));
+		h = mix64(h ^ load_be64(d));
+		h = mix64(h ^ load_be64(d + 8));
+	}
+	if (in->proto)
+		h ^= (__u64)in->proto << 32 | in->ports;
+	return mix64(h);
+}
+
+// fib_result_ok: the FIB found a next hop out of an interface the program
+// is attached to (an Ethernet interface of this node). A route into a TUN
+// (lispd's own, for EID space the kernel would hand to the userspace
+// engine) or any other device is left to the kernel and the engine.
+static __always_inline int fib_result_ok(long rc, const struct bpf_fib_lookup *fib)
+{
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
+		return 0;
+	__u32 ifindex = fib->ifindex;
+	return bpf_map_lookup_elem(&lisp_ifaces, &ifindex) != 0;
+}
+
+// forward sends a packet whose Ethernet header is at offset 0 to where
+// the FIB lookup said: straight out with the MACs it found, or through
+// the neighbour subsystem when it has no entry yet.
+static __always_inline int forward(struct __sk_buff *skb, struct bpf_fib_lookup *fib, long rc, __u16 proto)
+{
+	if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
+		struct ethhdr eth;
+		__builtin_memcpy(eth.h_dest, fib->dmac, ETH_ALEN);
+		__builtin_memcpy(eth.h_source, fib->smac, ETH_ALEN);
+		eth.h_proto = bpf_htons(proto);
+		if (bpf_skb_store_bytes(skb, 0, &eth, sizeof(eth), BPF_F_RECOMPUTE_CSUM))
+			return TC_ACT_SHOT;
+		return bpf_redirect(fib->ifindex, 0);
+	}
+	struct bpf_redir_neigh nh = {};
+	if (fib->family == AF_INET6) {
+		nh.nh_family = AF_INET6;
+		__builtin_memcpy(nh.ipv6_nh, fib->ipv6_dst, 16);
+	} else {
+		nh.nh_family = AF_INET;
+		nh.ipv4_nh = fib->ipv4_dst;
+	}
+	return bpf_redirect_neigh(fib->ifindex, &nh, sizeof(nh), 0);
+}
+
+
+// parse_inner reads the IP header (and the first transport word) of the
+// packet at off. 0: ok; otherwise the punt counter.
+static __always_inline int parse_inner(struct __sk_buff *skb, __u32 off, __u16 ethproto, struct inner *in)
+{
+	__u32 l4;
+	__u8 proto;
+	in->proto = 0;
+	in->ports = 0;
+	if (ethproto == ETH_P_IP) {
+		in->v6p = 0;
+		if (bpf_skb_load_bytes(skb, off, &in->v4, sizeof(in->v4)))
+			return C_PUNT_UNHANDLED;
+		if (in->v4.version != 4 || in->v4.ihl != 5)
+			return C_PUNT_UNHANDLED; // options: the userspace path has them
+		if (bpf_ntohs(in->v4.frag_off) & (IP_MF | IP_OFFMASK))
+			return C_PUNT_FRAGMENT;
+		in->len = bpf_ntohs(in->v4.tot_len);
+		in->ttl = in->v4.ttl;
+		in->tos = in->v4.tos;
+		proto = in->v4.protocol;
+		l4 = off + 20;
+		in->hdrlen = 20;
+	} else {
+		in->v6p = 1;
+		if (bpf_skb_load_bytes(skb, off, &in->v6, sizeof(in->v6)))
+			return C_PUNT_UNHANDLED;
+		if (in->v6.version != 6)
+			return C_PUNT_UNHANDLED;
+		in->len = 40 + bpf_ntohs(in->v6.payload_len);
+		in->ttl = in->v6.hop_limit;
+		in->tos = in->v6.priority << 4 | in->v6.flow_lbl[0] >> 4;
+		proto = in->v6.nexthdr;
+		if (proto == 44)
+			return C_PUNT_FRAGMENT;
+		l4 = off + 40;
+		in->hdrlen = 40;
+	}
+	// Padding, jumbograms (BIG TCP), truncation: the userspace path.
+	if (in->len != skb->len - off)
+		return C_PUNT_UNHANDLED;
+	in->l4proto = proto;
+	in->l4sum_known = proto == IPPROTO_TCP || proto == IPPROTO_ICMP || proto == 58 /* ICMPv6 */;
+	if (proto == IPPROTO_UDP && in->len >= in->hdrlen + 8) {
+		__u16 c;
+		if (bpf_skb_load_bytes(skb, l4 + 6, &c, 2))
+			return C_PUNT_UNHANDLED;
+		in->l4sum_known = c != 0 || in->v6p; // IPv4 UDP without a checksum: unknown
+	}
+	if (has_ports(proto) && in->len >= in->hdrlen + 4) {
+		__u32 w;
+		if (bpf_skb_load_bytes(skb, l4, &w, 4))
+			return C_PUNT_UNHANDLED;
+		in->ports = bpf_ntohl(w);
+		in->proto = proto;
+	}
+	if (skb->gso_size) {
+		// A GSO super-packet: the kernel segments it after
+		// encapsulation; only TCP's segment boundaries survive growing
+		// the header (bpf_skb_adjust_room lowers the MSS).
+		__u8 doff;
+		if (proto != IPPROTO_TCP || bpf_skb_load_bytes(skb, l4 + 12, &doff, 1))
+			return C_PUNT_UNHANDLED;
+		in->hdrlen += (doff >> 4) * 4;
+	}
+	return 0;
+}
+
+static __always_inline int nonunicast(const struct inner *in)
+{
+	if (!in->v6p) {
+		__u32 d = bpf_ntohl(in->v4.daddr);
+		return (d >> 28) == 0xe || d == 0xffffffff || (d >> 16) == 0xa9fe || d == 0;
+	}
+	const __u8 *d = (const __u8 *)&in->v6.daddr;
+	return d[0] == 0xff || (d[0] == 0xfe && (d[1] & 0xc0) == 0x80);
+}
+
+static __always_inline void key_of(struct eid_key *k, __u32 iid, const struct inner *in, int src)
+{
+	k->iid = iid | (in->v6p ? KEY_IPV6 : 0);
+	if (!in->v6p) {
+		k->prefixlen = 32 + 128;
+		v4mapped(k->addr, (const __u8 *)(src ? &in->v4.saddr : &in->v4.daddr));
+	} else {
+		k->prefixlen = 32 + 128;
+		__builtin_memcpy(k->addr, src ? (const void *)&in->v6.saddr : (const void *)&in->v6.daddr, 16);
+	}
+}
+
+static __always_inline __u32 sum16(const void *p, int words)
+{
+	const __u16 *w = p;
+	__u32 s = 0;
+#pragma unroll
+	for (int i = 0; i < 20; i++)
+		if (i < words)
+			s += w[i];
+	return s;
+}
+
+// outer_csum is the outer UDP checksum, computed as Linux's local
+// checksum offload does (Documentation/networking/checksum-offloads.rst):
+// once the inner transport checksum is right (filled in already, or by
+// the offload that completes a CHECKSUM_PARTIAL packet), the inner
+// transport segment sums to the complement of its pseudo-header, so the
+// outer checksum needs the headers only, never the payload. in holds the
+// inner IP header as it leaves (TTL down by one); words are summed as
+// they lie in memory (network order), which one's-complement sums allow.
+static __always_inline __u16 outer_csum(const struct inner *in, __u32 outer_pseudo, const void *udp_lisp)
+{
+	__u32 s = outer_pseudo + sum16(udp_lisp, 8); // UDP header (checksum 0) and LISP header
+	__u32 l4len = in->len - (in->v6p ? 40 : 20);
+	__u32 ps;
+	if (!in->v6p) {
+		// A valid IPv4 header sums to zero: nothing to add for it.
+		if (in->l4proto == IPPROTO_ICMP)
+			return csum_fold(s) ?: 0xffff; // no pseudo-header: the segment sums to zero
+		ps = sum16(&in->v4.saddr, 4);
+	} else {
+		s += sum16(&in->v6, 20);
+		ps = sum16(&in->v6.saddr, 16);
+	}
+	ps += bpf_htons(in->l4proto) + bpf_htons(l4len);
+	s += csum_fold(ps); // ~pseudo: what the transport segment sums to
+	return csum_fold(s) ?: 0xffff;
+}
+
+// The outer headers the ITR writes in front of the inner packet.
+struct outer4 {
+	struct ethhdr eth;
+	struct iphdr ip;
+	__be16 sport, dport, ulen, ucsum;
+	__u8 lisp[8];
+} __attribute__((packed));
+
+struct outer6 {
+	struct ethhdr eth;
+	struct ipv6hdr ip;
+	__be16 sport, dport, ulen, ucsum;
+	__u8 lisp[8];
+} __attribute__((packed));
+
+static __always_inline void lisp_header(__u8 *h, const struct config *cfg, __u32 iid)
+{
+	__u32 nonce = 0;
+	h[0] = LISP_I;
+	if (cfg->nonce) {
+		h[0] |= LISP_N;
+		nonce = bpf_get_prandom_u32() & 0xffffff;
+	}
+	h[1] = nonce >> 16;
+	h[2] = nonce >> 8;
+	h[3] = nonce;
+	h[4] = iid >> 16;
+	h[5] = iid >> 8;
+	h[6] = iid;
+	h[7] = 0; // LSBs: the userspace path does not set L either
+}
+
+static __always_inline int itr(struct __sk_buff *skb, const struct config *cfg, const struct iface *ifc, __u16 ethproto)
+{
+	struct inner in;
+	int rc = parse_inner(skb, ETH_HLEN, ethproto, &in);
+	if (rc)
+		return punt(rc);
+	if (nonunicast(&in))
+		return TC_ACT_OK;
+
+	struct eid_key key;
+	key_of(&key, ifc->iid, &in, 1);
+	__u8 *dyn = bpf_map_lookup_elem(&lisp_dynamic_eids, &key);
+	if (dyn && *dyn)
+		return punt(C_PUNT_DYNAMIC_EID); // a host the control plane has not seen yet
+
+	key_of(&key, ifc->iid, &in, 0);
+	struct cache_entry *e = bpf_map_lookup_elem(&lisp_map_cache, &key);
+	if (!e)
+		return punt(C_PUNT_MISS);
+	if (e->expires && bpf_ktime_get_ns() >= e->expires)
+		return punt(C_PUNT_EXPIRED);
+	if (e->action == ACT_PUNT)
+		return punt(C_PUNT_NEGATIVE);
+	if (e->action == ACT_DROP) {
+		__u32 r = e->reason;
+		if (r < C_DROP_NEGATIVE || r >= C_NUM)
+			r = C_DROP_NEGATIVE_UNKNOWN;
+		count(r, 1);
+		return TC_ACT_SHOT;
+	}
+	if (e->count == 0 || e->total == 0) {
+		count(C_DROP_NO_LOCATOR, 1);
+		return TC_ACT_SHOT;
+	}
+	if (in.ttl <= 1)
+		return punt(C_PUNT_TTL); // the kernel answers time-exceeded
+
+	__u64 h = flow_hash(&in, cfg->seed);
+	// The userspace engine's fwdEntry.pick: hash modulo the total weight,
+	// the first locator whose cumulative weight is above it.
+	__u32 r = h % e->total;
+	__u32 i = e->count - 1;
+#pragma unroll
+	for (int j = 0; j < MAX_LOCATORS; j++) {
+		if (j < e->count && r < e->loc[j].cum) {
+			i = j;
+			break;
+		}
+	}
+	if (i >= MAX_LOCATORS)
+		return punt(C_PUNT_ERROR);
+	const struct locator *l = &e->loc[i];
+
+	// Too big for the underlay: the userspace path answers ICMP or
+	// fragments (its TUN has the reduced MTU).
+	if (skb->gso_size) {
+		if (skb->gso_size + in.hdrlen > l->max_inner + (l->v6 ? OVERHEAD6 : OVERHEAD4))
+			return punt(C_PUNT_TOO_BIG);
+	} else if (in.len > l->max_inner) {
+		return punt(C_PUNT_TOO_BIG);
+	}
+
+	// An IPv6 outer header needs a UDP checksum (RFC 8200; zero is for
+	// tunnels that agreed on it, RFC 6935, and capture tools call it
+	// illegal): the program computes it from the headers when the inner
+	// transport checksum allows (outer_csum); a GSO packet would need it
+	// per segment, which tcx cannot ask the kernel for.
+	if (l->v6 && (skb->gso_size || !in.l4sum_known))
+		return punt(C_PUNT_CHECKSUM);
+
+	struct bpf_fib_lookup fib = {};
+	if (!l->v6) {
+		fib.family = AF_INET;
+		__builtin_memcpy(&fib.ipv4_src, cfg->src4, 4);
+		__builtin_memcpy(&fib.ipv4_dst, l->addr + 12, 4);
+		fib.ifindex = cfg->rloc_ifindex4;
+	} else {
+		fib.family = AF_INET6;
+		__builtin_memcpy(fib.ipv6_src, cfg->src6, 16);
+		__builtin_memcpy(fib.ipv6_dst, l->addr, 16);
+		fib.ifindex = cfg->rloc_ifindex6;
+	}
+	long frc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+	if (!fib_result_ok(frc, &fib))
+		return punt(C_PUNT_NO_ROUTE);
+
+	// The inner packet is forwarded: its TTL goes down by one, as the
+	// kernel's forwarding into the TUN does on the userspace path.
+	__u8 ttl = in.ttl - 1;
+	if (!in.v6p) {
+		__u16 old = bpf_ntohs(*(__u16 *)&in.v4.ttl);
+		in.v4.ttl = ttl;
+		in.v4.check = bpf_htons(csum_replace(bpf_ntohs(in.v4.check), old, bpf_ntohs(*(__u16 *)&in.v4.ttl)));
+		if (bpf_skb_store_bytes(skb, ETH_HLEN, &in.v4, 12, BPF_F_RECOMPUTE_CSUM))
+			return punt(C_PUNT_ERROR);
+	} else {
+		in.v6.hop_limit = ttl;
+		if (bpf_skb_store_bytes(skb, ETH_HLEN + 7, &ttl, 1, BPF_F_RECOMPUTE_CSUM))
+			return punt(C_PUNT_ERROR);
+	}
+
+	__u32 segs = skb->gso_segs > 1 ? skb->gso_segs : 1; // adjust_room resets it
+	__u16 sport = 0xc000 | ((h >> 48) & 0x3fff);
+	if (cfg->port_mod)
+		sport = cfg->port_base + sport % cfg->port_mod;
+	__u32 ilen = skb->len - ETH_HLEN;
+	__u64 flags = BPF_F_ADJ_ROOM_ENCAP_L4_UDP | BPF_F_ADJ_ROOM_ENCAP_L2(LISP_HDR_LEN);
+	if (!l->v6) {
+		if (bpf_skb_adjust_room(skb, OVERHEAD4, BPF_ADJ_ROOM_MAC, flags | BPF_F_ADJ_ROOM_ENCAP_L3_IPV4)) {
+			count(C_DROP_ERROR, 1); // the TTL is down already
+			return TC_ACT_SHOT;
+		}
+		struct outer4 o = {};
+		o.eth.h_proto = bpf_htons(ETH_P_IP);
+		o.ip.version = 4;
+		o.ip.ihl = 5;
+		o.ip.tos = in.tos;
+		o.ip.tot_len = bpf_htons(ilen + OVERHEAD4);
+		o.ip.frag_off = bpf_htons(IP_DF);
+		o.ip.ttl = ttl;
+		o.ip.protocol = IPPROTO_UDP;
+		__builtin_memcpy(&o.ip.saddr, cfg->src4, 4);
+		__builtin_memcpy(&o.ip.daddr, l->addr + 12, 4);
+		o.ip.check = ipv4_csum(&o.ip);
+		o.sport = bpf_htons(sport);
+		o.dport = bpf_htons(cfg->data_port);
+		o.ulen = bpf_htons(ilen + UDP_HDR_LEN + LISP_HDR_LEN);
+		lisp_header(o.lisp, cfg, ifc->iid);
+		// IPv4 allows a zero UDP checksum (RFC 9300 §5.3 recommends it);
+		// it is computed where that costs nothing, as the userspace path
+		// computes it, so that both put the same bytes on the wire.
+		if (!skb->gso_size && in.l4sum_known) {
+			__u32 ps = sum16(&o.ip.saddr, 4) + bpf_htons(IPPROTO_UDP) + o.ulen;
+			o.ucsum = outer_csum(&in, ps, &o.sport);
+		}
+		if (bpf_skb_store_bytes(skb, 0, &o, sizeof(o), BPF_F_RECOMPUTE_CSUM)) {
+			count(C_DROP_ERROR, 1);
+			return TC_ACT_SHOT;
+		}
+	} else {
+		if (bpf_skb_adjust_room(skb, OVERHEAD6, BPF_ADJ_ROOM_MAC, flags | BPF_F_ADJ_ROOM_ENCAP_L3_IPV6)) {
+			count(C_DROP_ERROR, 1);
+			return TC_ACT_SHOT;
+		}
+		struct outer6 o = {};
+		__u32 flow = ((__u32)sport * 0x9e37) & 0xfffff;
+		__u32 w0 = 6 << 28 | (__u32)in.tos << 20 | flow;
+		__be32 w0be = bpf_htonl(w0);
+		__builtin_memcpy(&o.ip, &w0be, 4);
+		o.eth.h_proto = bpf_htons(ETH_P_IPV6);
+		o.ip.payload_len = bpf_htons(ilen + UDP_HDR_LEN + LISP_HDR_LEN);
+		o.ip.nexthdr = IPPROTO_UDP;
+		o.ip.hop_limit = ttl;
+		__builtin_memcpy(&o.ip.saddr, cfg->src6, 16);
+		__builtin_memcpy(&o.ip.daddr, l->addr, 16);
+		o.sport = bpf_htons(sport);
+		o.dport = bpf_htons(cfg->data_port);
+		o.ulen = o.ip.payload_len;
+		lisp_header(o.lisp, cfg, ifc->iid);
+		__u32 ps = sum16(&o.ip.saddr, 16) + bpf_htons(IPPROTO_UDP) + o.ulen;
+		o.ucsum = outer_csum(&in, ps, &o.sport);
+		if (bpf_skb_store_bytes(skb, 0, &o, sizeof(o), BPF_F_RECOMPUTE_CSUM)) {
+			count(C_DROP_ERROR, 1);
+			return TC_ACT_SHOT;
+		}
+	}
+	count(C_ENCAP_PKTS, segs);
+	count(C_ENCAP_BYTES, ilen);
+	if (e->petr)
+		count(C_PETR_ENCAP, 1);
+	return forward(skb, &fib, frc, l->v6 ? ETH_P_IPV6 : ETH_P_IP);
+}
+
+// sample tells the control plane, at most once per sample_ns per outer
+// source, which ITR sent us traffic (the recent ITRs SMRs go to).
+static __always_inline void sample(const struct config *cfg, const __u8 *outer, const struct inner *in, __u32 iid)
+{
+	__u64 now = bpf_ktime_get_ns();
+	__u64 *last = bpf_map_lookup_elem(&lisp_decap_seen, outer);
+	if (last && now - *last < cfg->sample_ns)
+		return;
+	bpf_map_update_elem(&lisp_decap_seen, outer, &now, BPF_ANY);
+	struct decap_event ev = {};
+	__builtin_memcpy(ev.outer, outer, 16);
+	if (!in->v6p)
+		v4mapped(ev.inner, (const __u8 *)&in->v4.saddr);
+	else
+		__builtin_memcpy(ev.inner, &in->v6.saddr, 16);
+	ev.iid = iid;
+	if (bpf_ringbuf_output(&lisp_events, &ev, sizeof(ev), 0))
+		count(C_EVENTS_LOST, 1);
+}
+
+// NOT_LISP: etr's verdict for a packet that is not LISP data to one of
+// our RLOCs (the ITR looks at it next).
+#define NOT_LISP (-1)
+
+static __always_inline int etr(struct __sk_buff *skb, const struct config *cfg, __u16 ethproto)
+{
+	__u8 outer_src[16], outer_dst[16];
+	__u8 ottl, otos;
+	__u32 off;
+	struct {
+		__be16 sport, dport, len, csum;
+	} udp;
+	if (ethproto == ETH_P_IP) {
+		struct iphdr ip;
+		if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip, sizeof(ip)))
+			return NOT_LISP;
+		if (ip.protocol != IPPROTO_UDP || ip.version != 4)
+			return NOT_LISP;
+		v4mapped(outer_dst, (const __u8 *)&ip.daddr);
+		if (!bpf_map_lookup_elem(&lisp_local_rlocs, outer_dst))
+			return NOT_LISP;
+		if (ip.ihl != 5)
+			return NOT_LISP; // options: not ours to judge
+		if (bpf_skb_load_bytes(skb, ETH_HLEN + 20, &udp, sizeof(udp)))
+			return NOT_LISP;
+		if (bpf_ntohs(udp.dport) != cfg->data_port)
+			return NOT_LISP;
+		if (bpf_ntohs(ip.frag_off) & (IP_MF | IP_OFFMASK))
+			return punt(C_PUNT_FRAGMENT);
+		v4mapped(outer_src, (const __u8 *)&ip.saddr);
+		ottl = ip.ttl;
+		otos = ip.tos;
+		off = ETH_HLEN + 20;
+	} else {
+		struct ipv6hdr ip;
+		if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip, sizeof(ip)))
+			return NOT_LISP;
+		if (ip.nexthdr != IPPROTO_UDP || ip.version != 6)
+			return NOT_LISP;
+		__builtin_memcpy(outer_dst, &ip.daddr, 16);
+		if (!bpf_map_lookup_elem(&lisp_local_rlocs, outer_dst))
+			return NOT_LISP;
+		if (bpf_skb_load_bytes(skb, ETH_HLEN + 40, &udp, sizeof(udp)))
+			return NOT_LISP;
+		if (bpf_ntohs(udp.dport) != cfg->data_port)
+			return NOT_LISP;
+		__builtin_memcpy(outer_src, &ip.saddr, 16);
+		ottl = ip.hop_limit;
+		otos = ip.priority << 4 | ip.flow_lbl[0] >> 4;
+		off = ETH_HLEN + 40;
+	}
+	__u32 olen = off - ETH_HLEN + UDP_HDR_LEN + LISP_HDR_LEN;
+	__u8 lh[8];
+	if (bpf_skb_load_bytes(skb, off + UDP_HDR_LEN, lh, sizeof(lh)))
+		return punt(C_PUNT_HEADER);
+	if (lh[0] & (LISP_KK | LISP_P))
+		return punt(C_PUNT_HEADER); // lisp-crypto or GPE: the userspace path decides
+	__u32 iid = 0;
+	if (lh[0] & LISP_I)
+		iid = (__u32)lh[4] << 16 | (__u32)lh[5] << 8 | lh[6];
+	struct instance *inst = bpf_map_lookup_elem(&lisp_instances, &iid);
+	if (!inst)
+		return punt(C_PUNT_UNKNOWN_IID);
+	if (inst->punt)
+		return punt(C_PUNT_SOURCE_CHECK);
+
+	__u32 ioff = off + UDP_HDR_LEN + LISP_HDR_LEN;
+	__u8 ver;
+	if (bpf_skb_load_bytes(skb, ioff, &ver, 1))
+		return punt(C_PUNT_UNHANDLED);
+	__u16 iproto = (ver >> 4) == 4 ? ETH_P_IP : (ver >> 4) == 6 ? ETH_P_IPV6 : 0;
+	if (!iproto)
+		return punt(C_PUNT_UNHANDLED);
+	struct inner in;
+	int rc = parse_inner(skb, ioff, iproto, &in);
+	if (rc)
+		return punt(rc);
+
+	struct eid_key key;
+	key_of(&key, iid, &in, 0);
+	__u8 *local = bpf_map_lookup_elem(&lisp_local_eids, &key);
+	if (!local || *local != 1)
+		return punt(C_PUNT_NOT_LOCAL_EID); // PETR, away hosts: the userspace path
+
+	// TTL (RFC 9300 §5.3): never grows across the tunnel; then down by
+	// one as the kernel's forwarding out of the TUN does. DSCP from the
+	// outer header unless configured not to; ECN per RFC 6040.
+	__u8 ttl = in.ttl;
+	if (ottl && ottl < ttl)
+		ttl = ottl;
+	if (ttl <= 1)
+		return punt(C_PUNT_TTL);
+	ttl--;
+	__u8 ecn = ecn_decap(otos & 3, in.tos & 3);
+	if (ecn == 0xff)
+		return punt(C_PUNT_ECN);
+	__u8 tos = (cfg->keep_dscp ? in.tos & ~3 : otos & ~3) | ecn;
+
+	struct bpf_fib_lookup fib = {};
+	fib.ifindex = inst->tun_ifindex;
+	if (!in.v6p) {
+		fib.family = AF_INET;
+		fib.tos = tos;
+		fib.ipv4_src = in.v4.saddr;
+		fib.ipv4_dst = in.v4.daddr;
+	} else {
+		fib.family = AF_INET6;
+		__builtin_memcpy(fib.ipv6_src, &in.v6.saddr, 16);
+		__builtin_memcpy(fib.ipv6_dst, &in.v6.daddr, 16);
+	}
+	long frc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+	if (!fib_result_ok(frc, &fib))
+		return punt(C_PUNT_NO_ROUTE); // local delivery among others: the userspace path
+
+	sample(cfg, outer_src, &in, iid);
+	__u32 segs = skb->gso_segs > 1 ? skb->gso_segs : 1; // adjust_room resets it
+
+	__u64 flags = in.v6p ? BPF_F_ADJ_ROOM_DECAP_L3_IPV6 : BPF_F_ADJ_ROOM_DECAP_L3_IPV4;
+	if (bpf_skb_adjust_room(skb, -(__s32)olen, BPF_ADJ_ROOM_MAC, flags))
+		return punt(C_PUNT_ERROR); // nothing changed yet
+	if (!in.v6p) {
+		__u16 old0 = bpf_ntohs(*(__u16 *)&in.v4), old8 = bpf_ntohs(*(__u16 *)&in.v4.ttl);
+		in.v4.tos = tos;
+		in.v4.ttl = ttl;
+		__u16 c = csum_replace(bpf_ntohs(in.v4.check), old0, bpf_ntohs(*(__u16 *)&in.v4));
+		c = csum_replace(c, old8, bpf_ntohs(*(__u16 *)&in.v4.ttl));
+		in.v4.check = bpf_htons(c);
+		if (bpf_skb_store_bytes(skb, ETH_HLEN, &in.v4, 12, BPF_F_RECOMPUTE_CSUM)) {
+			count(C_DROP_ERROR, 1);
+			return TC_ACT_SHOT;
+		}
+	} else {
+		__u8 w[2];
+		in.v6.hop_limit = ttl;
+		w[0] = 0x60 | tos >> 4;
+		w[1] = (tos << 4) | (in.v6.flow_lbl[0] & 0x0f);
+		if (bpf_skb_store_bytes(skb, ETH_HLEN, w, 2, BPF_F_RECOMPUTE_CSUM) ||
+		    bpf_skb_store_bytes(skb, ETH_HLEN + 7, &ttl, 1, BPF_F_RECOMPUTE_CSUM)) {
+			count(C_DROP_ERROR, 1);
+			return TC_ACT_SHOT;
+		}
+	}
+	count(C_DECAP_PKTS, segs);
+	count(C_DECAP_BYTES, skb->len - ETH_HLEN);
+	return forward(skb, &fib, frc, in.v6p ? ETH_P_IPV6 : ETH_P_IP);
+}
+
+SEC("tc")
+int lispd_ingress(struct __sk_buff *skb)
+{
+	__u32 zero = 0;
+	struct config *cfg = bpf_map_lookup_elem(&lisp_config, &zero);
+	if (!cfg)
+		return TC_ACT_OK;
+	__u16 proto = bpf_ntohs(skb->protocol);
+	if (proto != ETH_P_IP && proto != ETH_P_IPV6)
+		return TC_ACT_OK;
+	if (cfg->etr) {
+		int rc = etr(skb, cfg, proto);
+		if (rc != NOT_LISP)
+			return rc;
+	}
+	// Only what is sent to this router is routed by it: a frame bridged
+	// past it (another host's MAC) is none of the ITR's business.
+	if (!cfg->itr || skb->pkt_type != 0 /* PACKET_HOST */)
+		return TC_ACT_OK;
+	__u32 ifindex = skb->ingress_ifindex;
+	struct iface *ifc = bpf_map_lookup_elem(&lisp_ifaces, &ifindex);
+	if (!ifc || !ifc->itr)
+		return TC_ACT_OK;
+	return itr(skb, cfg, ifc, proto);
+}
+
+char _license[] SEC("license") = "Dual BSD/GPL";
