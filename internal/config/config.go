@@ -242,7 +242,8 @@ type XTR struct {
 	// path in front of it where the kernel supports it), DataPlaneKernel
 	// (the same, and start-up fails without the kernel path),
 	// DataPlaneUserspace (TUN + UDP 4341 only) or DataPlaneNone (control
-	// plane only, for route reflectors and tests).
+	// plane only, for route reflectors and tests). The default is
+	// DataPlaneUserspace.
 	DataPlane   string
 	DataPort    int // UDP port of the data plane, default 4341
 	UnderlayMTU int // MTU of the RLOC network, default 1500

@@ -120,7 +120,7 @@ func TestFull(t *testing.T) {
 				{Address: addr("2001:db8::1"), Algorithm: wire.AuthHMACSHA256, Secret: []byte("ms-secret"), SecretFile: "testdata/secrets/ms.key", WantMapNotify: true},
 			},
 			RegisterInterval: 30 * time.Second,
-			DataPlane:        DataPlaneAuto, DataPort: DefaultDataPort, UnderlayMTU: DefaultUnderlayMTU, DataNonce: true, LISPSEC: DefaultLISPSEC,
+			DataPlane:        DataPlaneUserspace, DataPort: DefaultDataPort, UnderlayMTU: DefaultUnderlayMTU, DataNonce: true, LISPSEC: DefaultLISPSEC,
 			Database: []DatabaseEntry{
 				{EID: eid(0, "198.51.100.0/24"), Locators: []Locator{
 					{Address: addr("192.0.2.12"), Priority: 2, Weight: 50, MPriority: 10, MWeight: 20},
@@ -199,7 +199,7 @@ func TestInterfacesExample(t *testing.T) {
 				Address: addr("192.0.2.1"), Algorithm: wire.AuthHMACSHA256, Secret: secret, WantMapNotify: true,
 			}},
 			RegisterInterval: time.Minute,
-			DataPlane:        DataPlaneAuto, DataPort: DefaultDataPort, UnderlayMTU: DefaultUnderlayMTU, DataNonce: true, LISPSEC: DefaultLISPSEC,
+			DataPlane:        DataPlaneUserspace, DataPort: DefaultDataPort, UnderlayMTU: DefaultUnderlayMTU, DataNonce: true, LISPSEC: DefaultLISPSEC,
 			Database: []DatabaseEntry{{EID: eid(0, "198.51.100.0/24"), Locators: []Locator{
 				{Address: addr("192.0.2.12"), Priority: 1, Weight: 50, MPriority: 255},
 				{Address: addr("192.0.2.13"), Priority: 1, Weight: 50, MPriority: 255},
@@ -264,7 +264,7 @@ xtr:
 				Address: addr("192.0.2.1"), KeyID: 0, Algorithm: wire.AuthHMACSHA256, Secret: []byte("k"), WantMapNotify: true,
 			}},
 			RegisterInterval: 60 * time.Second,
-			DataPlane:        DataPlaneAuto, DataPort: DefaultDataPort, UnderlayMTU: DefaultUnderlayMTU, DataNonce: true, LISPSEC: DefaultLISPSEC,
+			DataPlane:        DataPlaneUserspace, DataPort: DefaultDataPort, UnderlayMTU: DefaultUnderlayMTU, DataNonce: true, LISPSEC: DefaultLISPSEC,
 			Database: []DatabaseEntry{{EID: eid(0, "10.0.0.0/8"), Locators: []Locator{
 				{Address: addr("192.0.2.2"), Priority: 1, Weight: 100, MPriority: 255, MWeight: 0},
 			}}},
@@ -280,7 +280,7 @@ xtr:
     - {name: big, prefix: 10.2.0.0/16, interface: eth0, locators: [{address: 192.0.2.7}], max-hosts: 20000}
 `, &Config{XTR: &XTR{
 			ETR: true, TUN: "lisp0", EIDInterfaces: []string{"eth0"}, RegisterInterval: time.Minute,
-			DataPlane: DataPlaneAuto, DataPort: DefaultDataPort, UnderlayMTU: DefaultUnderlayMTU, DataNonce: true, LISPSEC: DefaultLISPSEC,
+			DataPlane: DataPlaneUserspace, DataPort: DefaultDataPort, UnderlayMTU: DefaultUnderlayMTU, DataNonce: true, LISPSEC: DefaultLISPSEC,
 			DynamicEIDs: []DynamicEID{{Name: "vm", EID: eid(0, "10.1.0.0/16"), Interface: "eth0", Mode: ModeAcrossSubnet,
 				Locators: []Locator{{Address: netip.MustParseAddr("192.0.2.7"), Priority: 1, Weight: 100, MPriority: 255}},
 				Timeout:  DefaultDynamicEIDTimeout, MaxHosts: DefaultDynamicEIDMaxHosts},

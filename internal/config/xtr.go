@@ -86,7 +86,8 @@ func (p *parser) eids(n *yaml.Node, path string) []EID {
 
 func (p *parser) xtr(n *yaml.Node, path string) *XTR {
 	x := &XTR{
-		DataPlane:        DataPlaneAuto,
+		// userspace until the kernel path moves hosts as well (issue #13).
+		DataPlane:        DataPlaneUserspace,
 		DataPort:         DefaultDataPort,
 		UnderlayMTU:      DefaultUnderlayMTU,
 		DataNonce:        true,
