@@ -177,7 +177,8 @@ func (s *Server) Close() {
 }
 
 // Collector exposes a stats.Registry to Prometheus, reading the counters at
-// scrape time: lisp_<subsystem>_<name>_total{labels}.
+// scrape time: lisp_<subsystem>_<name>_total{labels}, and its gauges as
+// lisp_<subsystem>_<name>{labels}.
 type Collector struct{ reg *stats.Registry }
 
 // NewCollector wraps reg.
@@ -196,5 +197,14 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		d := prometheus.NewDesc(prometheus.BuildFQName("lisp", s.Desc.Subsystem, s.Desc.Name+"_total"), s.Desc.Help, names, nil)
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(s.Value), values...)
+	}
+	for _, s := range c.reg.Gauges() {
+		names := make([]string, len(s.Desc.Labels))
+		values := make([]string, len(s.Desc.Labels))
+		for i, l := range s.Desc.Labels {
+			names[i], values[i] = l[0], l[1]
+		}
+		d := prometheus.NewDesc(prometheus.BuildFQName("lisp", s.Desc.Subsystem, s.Desc.Name), s.Desc.Help, names, nil)
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, s.Value, values...)
 	}
 }
