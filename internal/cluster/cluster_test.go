@@ -51,13 +51,12 @@ func sites() []mapserver.Site {
 
 // node is one Map-Server of the cluster under test.
 type node struct {
-	t     *testing.T
-	name  string
-	ms    *mapserver.Server
-	st    *Store
-	sent  *lisptest.Sender // unsolicited Map-Notifies (moves, publications)
-	reg   *stats.Registry
-	nonce uint64
+	t    *testing.T
+	name string
+	ms   *mapserver.Server
+	st   *Store
+	sent *lisptest.Sender // unsolicited Map-Notifies (moves, publications)
+	reg  *stats.Registry
 }
 
 func newNode(t *testing.T, name string, endpoints ...string) *node {
@@ -150,13 +149,18 @@ func (n *node) answer(eid mapping.EID) []string {
 	if err != nil || !ok || len(rep.Records) != 1 {
 		return nil
 	}
-	var ls []string
-	for _, l := range rep.Records[0].Locators {
+	return addrs(rep.Records[0].Locators)
+}
+
+// addrs are the sorted addresses of ls.
+func addrs(ls []wire.Locator) []string {
+	var out []string
+	for _, l := range ls {
 		a, _ := l.Address.Addr()
-		ls = append(ls, a.String())
+		out = append(out, a.String())
 	}
-	slices.Sort(ls)
-	return ls
+	slices.Sort(out)
+	return out
 }
 
 func (n *node) answers(eid mapping.EID, want ...string) bool {
@@ -288,15 +292,7 @@ func decodeNotify(t *testing.T, b []byte) *wire.MapNotify {
 	return n
 }
 
-func locators(n *wire.MapNotify) []string {
-	var ls []string
-	for _, l := range n.Records[0].Locators {
-		a, _ := l.Address.Addr()
-		ls = append(ls, a.String())
-	}
-	slices.Sort(ls)
-	return ls
-}
+func locators(n *wire.MapNotify) []string { return addrs(n.Records[0].Locators) }
 
 // A killed node's prefixes go with its lease; they come back as soon as
 // the ETR registers through another node.

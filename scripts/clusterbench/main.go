@@ -293,25 +293,26 @@ func bench(e *etcdtest.Server, n, samples int, leaseTTL time.Duration) {
 	// 1. Refreshes write nothing.
 	msgs := make([][]byte, n)
 	decs := make([]wire.Message, n)
-	for i := range n {
-		msgs[i], decs[i] = registerMsg(key1, nonce, 1, hostN(i), rloc(11))
-		nonce++
+	// registerAll signs a Map-Register of every host of xTR id (before
+	// the clock starts) and hands them to nd; it returns the time taken.
+	registerAll := func(nd *node, id byte, rl netip.Addr) time.Duration {
+		for i := range n {
+			msgs[i], decs[i] = registerMsg(key1, nonce, id, hostN(i), rl)
+			nonce++
+		}
+		t := time.Now()
+		for i := range n {
+			nd.handle(msgs[i], decs[i], etr1)
+		}
+		return time.Since(t)
 	}
 	start := time.Now()
-	for i := range n {
-		a.handle(msgs[i], decs[i], etr1)
-	}
+	registerAll(a, 1, rloc(11))
 	waitFor(5*time.Minute, func() bool { return c.ms.RemoteStats()["a"] == n }, "c does not see a's registrations")
 	fmt.Printf("load: %d registrations on a, all answered by c after %v (%.0f/s end to end)\n", n, time.Since(start).Round(time.Millisecond),
 		float64(n)/(time.Since(start).Seconds()))
 	before := writes(a)
-	for i := range n {
-		msgs[i], decs[i] = registerMsg(key1, nonce, 1, hostN(i), rloc(11))
-		nonce++
-	}
-	for i := range n {
-		a.handle(msgs[i], decs[i], etr1)
-	}
+	registerAll(a, 1, rloc(11))
 	time.Sleep(time.Second)
 	refreshWrites := float64(writes(a)-before) / float64(n)
 	fmt.Printf("refresh: %d refreshes made %d etcd writes (%.4f per refresh)\n", n, writes(a)-before, refreshWrites)
@@ -406,17 +407,7 @@ func bench(e *etcdtest.Server, n, samples int, leaseTTL time.Duration) {
 		b.handle(raw, dec, etr1)
 	}
 	waitFor(time.Minute, func() bool { return c.ms.RemoteStats()["b"] >= n }, "c does not see b's registrations")
-	regRate := func(nd *node) float64 {
-		for i := range n {
-			msgs[i], decs[i] = registerMsg(key1, nonce, 3, hostN(i), rloc(13))
-			nonce++
-		}
-		t := time.Now()
-		for i := range n {
-			nd.handle(msgs[i], decs[i], etr1)
-		}
-		return float64(n) / time.Since(t).Seconds()
-	}
+	regRate := func(nd *node) float64 { return float64(n) / registerAll(nd, 3, rloc(13)).Seconds() }
 	reqs := make([]*control.Request, 4096)
 	for i := range reqs {
 		reqs[i] = requestFor(hostN(i * 7 % n))
