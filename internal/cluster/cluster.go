@@ -305,17 +305,42 @@ func (s *Store) writeLoop(ctx context.Context) {
 			s.mu.Unlock()
 			continue
 		}
-		dirty, nonces, rewrite := s.dirty, s.nonces, s.rewrite
-		s.dirty, s.nonces, s.rewrite = map[mapping.EID]struct{}{}, map[mapserver.NonceKey]uint64{}, map[mapping.EID]struct{}{}
+		dirty, rewrite := s.dirty, s.rewrite
+		s.dirty, s.rewrite = map[mapping.EID]struct{}{}, map[mapping.EID]struct{}{}
 		s.mu.Unlock()
-		// Replay floors first: a node that sees the Record has the floor.
-		s.writeNonces(ctx, nonces)
 		for eid := range dirty {
 			delete(rewrite, eid) // a change is written anyway
 		}
-		s.writeRecords(ctx, lease, dirty, false)
-		s.writeRecords(ctx, lease, rewrite, true)
+		// Reading the Records waits for the Map-Server's lock, so every
+		// Map-Register that marked them has also marked its nonce by then:
+		// the nonces are taken after, and written first, so that a node
+		// that sees a Record already has its replay floor.
+		changes, rewrites := s.prepare(dirty), s.prepare(rewrite)
+		s.mu.Lock()
+		nonces := s.nonces
+		s.nonces = map[mapserver.NonceKey]uint64{}
+		s.mu.Unlock()
+		s.writeNonces(ctx, nonces)
+		s.writeRecords(ctx, lease, changes, false)
+		s.writeRecords(ctx, lease, rewrites, true)
 	}
+}
+
+// prepared is this node's Record of one prefix, read at table revision
+// seen.
+type prepared struct {
+	eid  mapping.EID
+	l    mapserver.Local
+	seen int64
+}
+
+func (s *Store) prepare(eids map[mapping.EID]struct{}) []prepared {
+	out := make([]prepared, 0, len(eids))
+	for eid := range eids {
+		seen := s.rev.Load() // before reading the table, which reflects at least it
+		out = append(out, prepared{eid: eid, l: s.ms.LocalRecord(eid), seen: seen})
+	}
+	return out
 }
 
 // writeNonces writes this node's replay floors, batched; the ones that
@@ -356,7 +381,7 @@ func (s *Store) writeNonces(ctx context.Context, nonces map[mapserver.NonceKey]u
 // writes (Records written again under a new lease) hold only if no
 // Record of their prefix was written since the table's revision; those
 // that do not are tried again once the watch brought what changed.
-func (s *Store) writeRecords(ctx context.Context, lease clientv3.LeaseID, dirty map[mapping.EID]struct{}, guarded bool) {
+func (s *Store) writeRecords(ctx context.Context, lease clientv3.LeaseID, recs []prepared, guarded bool) {
 	type pending struct {
 		eid  mapping.EID
 		gen  uint64
@@ -385,9 +410,8 @@ func (s *Store) writeRecords(ctx context.Context, lease clientv3.LeaseID, dirty 
 		}
 		ops, batch = ops[:0], batch[:0]
 	}
-	for eid := range dirty {
-		seen := s.rev.Load() // before reading the table, which reflects at least it
-		l := s.ms.LocalRecord(eid)
+	for _, p := range recs {
+		eid, l, seen := p.eid, p.l, p.seen
 		key := regKey(s.opts.Prefix, eid, s.opts.Node)
 		if guarded {
 			if !l.Held {

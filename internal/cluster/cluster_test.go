@@ -198,6 +198,9 @@ func TestRegistrationAnsweredByEveryNode(t *testing.T) {
 			t.Errorf("%s show site: %+v", n.name, s)
 		}
 	}
+	// The write is counted when etcd's answer reaches a, which may be
+	// after the others saw it.
+	lisptest.Eventually(t, 5*time.Second, func() bool { return counter(t, a, "cluster.writes{kind=record}") == 1 }, "a did not count its write")
 	writes := counter(t, a, "cluster.writes{kind=record}")
 	for i := range 20 {
 		a.register(etr1, dc1Key, uint64(2+i), 1, vm, true, "192.0.2.11")
