@@ -241,8 +241,11 @@ func (s *Store) leaseLoop(ctx context.Context) {
 			sleep(ctx, time.Second)
 			continue
 		}
-		ka, err := s.cli.KeepAlive(ctx, lg.ID)
+		// Its own context: a lease given up below must not be kept alive.
+		lctx, lcancel := context.WithCancel(ctx)
+		ka, err := s.cli.KeepAlive(lctx, lg.ID)
 		if err != nil {
+			lcancel()
 			s.c.errors[opLease].Inc()
 			sleep(ctx, time.Second)
 			continue
@@ -252,24 +255,26 @@ func (s *Store) leaseLoop(ctx context.Context) {
 		put, err := s.cli.Put(cctx, nodeKey(s.opts.Prefix, s.opts.Node), string(info), clientv3.WithLease(lg.ID))
 		cancel()
 		if err != nil {
+			lcancel() // the lease expires unused
 			s.c.errors[opLease].Inc()
-			continue // the lease expires unused
+			sleep(ctx, time.Second)
+			continue
 		}
 		// Nothing is written before the table has caught up with etcd as
 		// of now: a Record this node held before it lost etcd may have
 		// been displaced meanwhile (a move), and writing it again blindly
 		// would undo that move.
-		for s.rev.Load() < put.Header.Revision {
-			if !sleep(ctx, 20*time.Millisecond) {
-				return
-			}
+		if !s.catchUp(ctx, ka, put.Header.Revision) {
+			lcancel()
+			continue
 		}
 		s.up()
+		local := s.ms.LocalEIDs() // not under s.mu: the Map-Server's lock comes first
 		s.mu.Lock()
 		s.lease = lg.ID
 		// Everything this node holds goes (again) under this lease, each
 		// only if no node wrote its prefix since the table saw it.
-		for _, eid := range s.ms.LocalEIDs() {
+		for _, eid := range local {
 			s.rewrite[eid] = struct{}{}
 		}
 		s.mu.Unlock()
@@ -277,6 +282,7 @@ func (s *Store) leaseLoop(ctx context.Context) {
 		s.log.Info("cluster lease granted", "lease", fmt.Sprintf("%x", int64(lg.ID)), "ttl", ttl)
 		for range ka {
 		}
+		lcancel()
 		s.mu.Lock()
 		s.lease = 0
 		s.mu.Unlock()
@@ -285,6 +291,25 @@ func (s *Store) leaseLoop(ctx context.Context) {
 			s.log.Warn("cluster lease lost: etcd unreachable for longer than its TTL; the other nodes dropped this node's registrations, which are written again once etcd answers")
 		}
 	}
+}
+
+// catchUp waits until the table reflects revision rev; false when the
+// lease ended meanwhile (ka closed) or the node stops.
+func (s *Store) catchUp(ctx context.Context, ka <-chan *clientv3.LeaseKeepAliveResponse, rev int64) bool {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for s.rev.Load() < rev {
+		select {
+		case <-ctx.Done():
+			return false
+		case _, ok := <-ka:
+			if !ok {
+				return false
+			}
+		case <-t.C:
+		}
+	}
+	return true
 }
 
 // writeLoop writes what changed: the Records of prefixes marked by
