@@ -170,6 +170,29 @@ func waitFor(limit time.Duration, cond func() bool, what string) time.Duration {
 	return time.Since(start)
 }
 
+// settle waits until the nodes have nothing left to write, their write
+// counts stand still, and each one's table has caught up with etcd.
+func settle(nodes ...*node) {
+	total := func() uint64 {
+		var n uint64
+		for _, nd := range nodes {
+			n += writes(nd)
+		}
+		return n
+	}
+	for w := total(); ; w = total() {
+		time.Sleep(300 * time.Millisecond)
+		caughtUp := true
+		for _, nd := range nodes {
+			v := nd.st.View()
+			caughtUp = caughtUp && v.PendingWrite == 0 && v.Revision >= v.Head
+		}
+		if caughtUp && total() == w {
+			return
+		}
+	}
+}
+
 // waitSlow is waitFor for conditions that walk a big table: checked
 // every 100 ms.
 func waitSlow(limit time.Duration, cond func() bool, what string) {
@@ -376,7 +399,7 @@ func bench(e *etcdtest.Server, n, samples int, leaseTTL time.Duration) {
 		nonce++
 		b.handle(raw, dec, etr1)
 	}
-	waitFor(time.Minute, func() bool { return c.ms.RemoteStats()["b"] >= fo }, "c does not see b's copies")
+	settle(nodes...)
 	a.proxy.Cut()
 	t0 := time.Now()
 	misses := 0
@@ -406,7 +429,7 @@ func bench(e *etcdtest.Server, n, samples int, leaseTTL time.Duration) {
 		nonce++
 		b.handle(raw, dec, etr1)
 	}
-	waitFor(time.Minute, func() bool { return c.ms.RemoteStats()["b"] >= n }, "c does not see b's registrations")
+	settle(b, c) // every write of the setup done before measuring
 	regRate := func(nd *node) float64 { return float64(n) / registerAll(nd, 3, rloc(13)).Seconds() }
 	reqs := make([]*control.Request, 4096)
 	for i := range reqs {
@@ -420,14 +443,21 @@ func bench(e *etcdtest.Server, n, samples int, leaseTTL time.Duration) {
 		}
 		return m / time.Since(t).Seconds()
 	}
+	// Interleaved rounds, the best of each: on a shared machine the
+	// slowest rounds measure the neighbours.
 	var rm, re, qm, qe []float64
-	for range 3 {
+	costWrites := writes(b)
+	for range 5 {
 		rm, re = append(rm, regRate(mem)), append(re, regRate(b))
 		qm, qe = append(qm, reqRate(mem)), append(qe, reqRate(b))
 	}
-	med := func(v []float64) float64 { slices.Sort(v); return v[len(v)/2] }
-	regMem, regEtcd, reqMem, reqEtcd := med(rm), med(re), med(qm), med(qe)
-	fmt.Printf("cost on one node (median of 3): refresh Map-Registers/s memory %.0f etcd %.0f (ratio %.3f); Map-Requests/s memory %.0f etcd %.0f (ratio %.3f)\n",
+	regMem, regEtcd, reqMem, reqEtcd := slices.Max(rm), slices.Max(re), slices.Max(qm), slices.Max(qe)
+	if w := writes(b) - costWrites; w > 0 {
+		fail(fmt.Errorf("%d etcd writes during refresh-only load (record %d, delete %d, nonce %d in all)", w,
+			counterValue(b.reg, "cluster.writes{kind=record}"), counterValue(b.reg, "cluster.writes{kind=delete}"),
+			counterValue(b.reg, "cluster.writes{kind=nonce}")))
+	}
+	fmt.Printf("cost on one node (best of 5 interleaved rounds): refresh Map-Registers/s memory %.0f etcd %.0f (ratio %.3f); Map-Requests/s memory %.0f etcd %.0f (ratio %.3f)\n",
 		regMem, regEtcd, regEtcd/regMem, reqMem, reqEtcd, reqEtcd/reqMem)
 	for _, nd := range []*node{mem, b} {
 		if rej := rejected(nd); rej > 0 {
