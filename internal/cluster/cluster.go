@@ -806,3 +806,10 @@ func (s *Store) View() adminapi.Cluster {
 
 // Node is this node's name in the cluster.
 func (s *Store) Node() string { return s.opts.Node }
+
+// Pending is the number of writes waiting: Records, rewrites and nonces.
+func (s *Store) Pending() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.dirty) + len(s.nonces) + len(s.rewrite)
+}

@@ -524,13 +524,8 @@ func simulate(e *etcdtest.Server, prefixes, nsites int) {
 	accepted := time.Since(start)
 	total := nsites * per
 	for _, nd := range nodes {
-		waitSlow(time.Hour, func() bool {
-			n := nd.ms.LocalCount()
-			for _, c := range nd.ms.RemoteStats() {
-				n += c
-			}
-			return n == total
-		}, nd.name+" does not hold the whole table")
+		// Registrations counts own and others' alike, without a walk.
+		waitSlow(time.Hour, func() bool { return nd.ms.Registrations() == total }, nd.name+" does not hold the whole table")
 	}
 	fmt.Printf("load: %d registrations accepted by the 3 nodes in %.1fs; every node answers all of them after %.1fs\n",
 		total, accepted.Seconds(), time.Since(start).Seconds())
@@ -544,13 +539,7 @@ func simulate(e *etcdtest.Server, prefixes, nsites int) {
 	h2 := heap()
 	t0 := time.Now()
 	d := newNode(e, "d", sites, cluster.DefaultLeaseTTL, true)
-	waitSlow(time.Hour, func() bool {
-		n := 0
-		for _, c := range d.ms.RemoteStats() {
-			n += c
-		}
-		return n == total
-	}, "d does not load the table")
+	waitSlow(time.Hour, func() bool { return d.ms.Registrations() == total }, "d does not load the table")
 	joinT := time.Since(t0)
 	h3 := heap()
 	fmt.Printf("new node: loaded %d prefixes in %.1fs; its table costs %d MB (%.0f bytes/prefix)\n",
@@ -581,7 +570,7 @@ func simulate(e *etcdtest.Server, prefixes, nsites int) {
 func pending(nodes []*node) int {
 	n := 0
 	for _, nd := range nodes {
-		n += nd.st.View().PendingWrite
+		n += nd.st.Pending()
 	}
 	return n
 }
