@@ -525,7 +525,15 @@ func simulate(e *etcdtest.Server, prefixes, nsites int) {
 	total := nsites * per
 	for _, nd := range nodes {
 		// Registrations counts own and others' alike, without a walk.
-		waitSlow(time.Hour, func() bool { return nd.ms.Registrations() == total }, nd.name+" does not hold the whole table")
+		last := time.Now()
+		waitSlow(time.Hour, func() bool {
+			if time.Since(last) > 30*time.Second {
+				last = time.Now()
+				fmt.Printf("  %s holds %d of %d (own %d), %d writes pending\n", nd.name, nd.ms.Registrations(), total,
+					nd.ms.LocalCount(), nd.st.Pending())
+			}
+			return nd.ms.Registrations() == total
+		}, nd.name+" does not hold the whole table")
 	}
 	fmt.Printf("load: %d registrations accepted by the 3 nodes in %.1fs; every node answers all of them after %.1fs\n",
 		total, accepted.Seconds(), time.Since(start).Seconds())
