@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -107,6 +108,8 @@ func newShowCmd(s streams) *cobra.Command {
 	}
 	show.AddCommand(
 		showCmd(s, "site [NAME]", "Map-Server: sites, registered EID prefixes, who registered them", cobra.MaximumNArgs(1), site, printSites),
+		showCmd(s, "cluster", "Map-Server: the cluster sharing its registrations (etcd): nodes, leases, revision, lag", noArgs,
+			whole((*adminapi.Client).Cluster), printCluster),
 		showCmd(s, "subscriptions", "Map-Server: publish/subscribe subscribers per EID prefix", noArgs,
 			whole((*adminapi.Client).Subscriptions), printSubscriptions),
 		showCmd(s, "statistics", "counters: control messages by type, drops by reason, per-role counters", noArgs,
@@ -425,6 +428,17 @@ func printSites(w io.Writer, sites []adminapi.Site) {
 				if b.XTRID != "" {
 					id = fmt.Sprintf(" xtr-id %s site-id %d", b.XTRID, b.SiteID)
 				}
+				if b.Node != "" {
+					// A cluster node's own registration expires here;
+					// another node's lasts until that node drops it.
+					held := fmt.Sprintf("held by node %s", b.Node)
+					if b.ExpiresIn > 0 {
+						held += fmt.Sprintf(", expires in %.0fs", b.ExpiresIn)
+					}
+					fmt.Fprintf(w, "    registered by %s%s, last %s ago, %s, ttl %d min, flags [%s]\n",
+						b.Source, id, ago(b.LastRegister), held, b.TTL, strings.Join(flags, " "))
+					continue
+				}
 				fmt.Fprintf(w, "    registered by %s%s, last %s ago, expires in %.0fs, ttl %d min, flags [%s]\n",
 					b.Source, id, ago(b.LastRegister), b.ExpiresIn, b.TTL, strings.Join(flags, " "))
 			}
@@ -436,6 +450,39 @@ func printSites(w io.Writer, sites []adminapi.Site) {
 			tw.Flush()
 		}
 	}
+}
+
+func printCluster(w io.Writer, c adminapi.Cluster) {
+	state := "connected"
+	if !c.Connected {
+		state = "UNREACHABLE: answering from the last table"
+		if c.UnreachableSince != nil {
+			state += fmt.Sprintf(" (since %s ago)", ago(*c.UnreachableSince))
+		}
+	}
+	lease := c.Lease
+	if lease == "" {
+		lease = "none"
+	}
+	fmt.Fprintf(w, "Node %s, store %s %s prefix %s: %s\n", c.Node, c.Store, strings.Join(c.Endpoints, ","), c.Prefix, state)
+	fmt.Fprintf(w, "Lease %s (ttl %.0fs), revision %d of %d, lag %.1fs, %d writes pending\n\n",
+		lease, c.LeaseTTL, c.Revision, c.Head, c.LagSeconds, c.PendingWrite)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "Node\tAlive\tLease\tUp\tPrefixes")
+	for _, n := range c.Nodes {
+		name, up, alive := n.Name, "--", "no"
+		if n.Self {
+			name += " (this node)"
+		}
+		if n.Started != nil {
+			up = ago(*n.Started)
+		}
+		if n.Alive {
+			alive = "yes"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", name, alive, cmp.Or(n.Lease, "--"), up, n.Prefixes)
+	}
+	tw.Flush()
 }
 
 func printSubscriptions(w io.Writer, subs []adminapi.Subscription) {

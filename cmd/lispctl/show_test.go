@@ -250,6 +250,28 @@ Dropped in the kernel:
 	}
 }
 
+func TestPrintCluster(t *testing.T) {
+	var b strings.Builder
+	printCluster(&b, adminapi.Cluster{Node: "ms1", Store: "etcd", Endpoints: []string{"http://192.0.2.5:2379"}, Prefix: "/lispd/",
+		Connected: true, Lease: "1f", LeaseTTL: 10, Revision: 41, Head: 42, LagSeconds: 0.5, PendingWrite: 2,
+		Nodes: []adminapi.ClusterNode{{Name: "ms1", Self: true, Alive: true, Lease: "1f", Prefixes: 3}, {Name: "ms2", Prefixes: 1}}})
+	want := `Node ms1, store etcd http://192.0.2.5:2379 prefix /lispd/: connected
+Lease 1f (ttl 10s), revision 41 of 42, lag 0.5s, 2 writes pending
+
+Node             Alive  Lease  Up  Prefixes
+ms1 (this node)  yes    1f     --  3
+ms2              no     --     --  1
+`
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+	b.Reset()
+	printCluster(&b, adminapi.Cluster{Node: "ms1", Store: "etcd", Nodes: []adminapi.ClusterNode{}})
+	if !strings.Contains(b.String(), "UNREACHABLE: answering from the last table") || !strings.Contains(b.String(), "Lease none") {
+		t.Errorf("unreachable: %q", b.String())
+	}
+}
+
 // lispctl reload prints what the daemon applied, or why it refused.
 func TestReloadCommand(t *testing.T) {
 	dir := t.TempDir()

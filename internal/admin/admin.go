@@ -186,7 +186,8 @@ func (s *Server) Close() {
 }
 
 // Collector exposes a stats.Registry to Prometheus, reading the counters at
-// scrape time: lisp_<subsystem>_<name>_total{labels}.
+// scrape time: lisp_<subsystem>_<name>_total{labels}, and its gauges as
+// lisp_<subsystem>_<name>{labels}.
 type Collector struct{ reg *stats.Registry }
 
 // NewCollector wraps reg.
@@ -198,13 +199,10 @@ func (c *Collector) Describe(chan<- *prometheus.Desc) {}
 // Collect implements prometheus.Collector.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range c.reg.Snapshot() {
-		names := make([]string, len(s.Desc.Labels))
-		values := make([]string, len(s.Desc.Labels))
-		for i, l := range s.Desc.Labels {
-			names[i], values[i] = l[0], l[1]
-		}
-		d := prometheus.NewDesc(prometheus.BuildFQName("lisp", s.Desc.Subsystem, s.Desc.Name+"_total"), s.Desc.Help, names, nil)
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(s.Value), values...)
+		ch <- metric(s.Desc, "_total", prometheus.CounterValue, float64(s.Value))
+	}
+	for _, s := range c.reg.Gauges() {
+		ch <- metric(s.Desc, "", prometheus.GaugeValue, s.Value)
 	}
 }
 
@@ -241,4 +239,15 @@ func readOnly(h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// metric is one sample of d as lisp_<subsystem>_<name><suffix>{labels}.
+func metric(d stats.Desc, suffix string, t prometheus.ValueType, v float64) prometheus.Metric {
+	names := make([]string, len(d.Labels))
+	values := make([]string, len(d.Labels))
+	for i, l := range d.Labels {
+		names[i], values[i] = l[0], l[1]
+	}
+	pd := prometheus.NewDesc(prometheus.BuildFQName("lisp", d.Subsystem, d.Name+suffix), d.Help, names, nil)
+	return prometheus.MustNewConstMetric(pd, t, v, values...)
 }

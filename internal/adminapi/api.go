@@ -24,6 +24,7 @@ const (
 	PathStatistics    = "/v1/statistics"
 	PathSite          = "/v1/site"
 	PathSubscriptions = "/v1/subscriptions"
+	PathCluster       = "/v1/cluster"
 	PathMapCache      = "/v1/map-cache"
 	PathDatabase      = "/v1/database"
 	PathRLOCProbing   = "/v1/rloc-probing"

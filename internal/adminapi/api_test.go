@@ -119,6 +119,16 @@ func TestJSONContract(t *testing.T) {
 			`{"path":"userspace","mode":"userspace","kernel-reason":"xtr.data-plane: userspace","programs":[],` +
 				`"userspace":{"encapsulated-packets":0,"decapsulated-packets":0,"cache-misses":0,"miss-queued":0,` +
 				`"miss-released":0,"map-cache-entries":0}}`},
+		{RegisteredBy{Source: netip.MustParseAddrPort("192.0.2.31:4342"), LastRegister: at, Node: "ms2"},
+			`{"source":"192.0.2.31:4342","last-register":"2026-01-02T03:04:05Z","expires-in-seconds":0,"proxy-reply":false,` +
+				`"want-map-notify":false,"merge":false,"ttl-minutes":0,"locators":null,"node":"ms2"}`},
+		{Cluster{Node: "ms1", Store: "etcd", Endpoints: []string{"http://192.0.2.5:2379"}, Prefix: "/lispd/", UnreachableSince: &at,
+			Lease: "1f", LeaseTTL: 10, Revision: 7, Head: 9, LagSeconds: 1.5, Nodes: []ClusterNode{{Name: "ms1", Self: true, Alive: true,
+				Lease: "1f", Started: &at, Prefixes: 3}}},
+			`{"node":"ms1","store":"etcd","endpoints":["http://192.0.2.5:2379"],"prefix":"/lispd/","connected":false,` +
+				`"unreachable-since":"2026-01-02T03:04:05Z","lease":"1f","lease-ttl-seconds":10,"revision":7,"head-revision":9,` +
+				`"lag-seconds":1.5,"pending-writes":0,"nodes":[{"name":"ms1","self":true,"alive":true,"lease":"1f",` +
+				`"started":"2026-01-02T03:04:05Z","prefixes":3}]}`},
 		{ClearResult{Cleared: 4}, `{"cleared":4}`},
 		{ReloadResult{Result: "reloaded"}, `{"result":"reloaded"}`},
 		{ReloadResult{Result: "reloaded", Applied: map[string][]string{"xtr": {"xtr.database"}}, SitesAdded: []string{"a"},

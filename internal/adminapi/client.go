@@ -61,6 +61,11 @@ func (c *Client) Subscriptions(ctx context.Context) ([]Subscription, error) {
 	return call[[]Subscription](ctx, c, http.MethodGet, PathSubscriptions, nil)
 }
 
+// Cluster returns the Map-Server's view of its cluster (a shared store).
+func (c *Client) Cluster(ctx context.Context) (Cluster, error) {
+	return call[Cluster](ctx, c, http.MethodGet, PathCluster, nil)
+}
+
 // MapCache returns the ITR's map-cache entries that q selects.
 func (c *Client) MapCache(ctx context.Context, q MapCacheQuery) ([]MapCacheEntry, error) {
 	return call[[]MapCacheEntry](ctx, c, http.MethodGet, PathMapCache, q.values(KeyEID))

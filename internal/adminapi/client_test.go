@@ -57,6 +57,9 @@ func TestClientServer(t *testing.T) {
 			return nil, adminapi.NotFound("no site %q", r.URL.Query().Get(adminapi.KeyName))
 		},
 		"POST " + adminapi.PathReload: func(*http.Request) (any, error) { return nil, errors.New("disk on fire") },
+		"GET " + adminapi.PathCluster: func(*http.Request) (any, error) {
+			return adminapi.Cluster{Node: "ms1", Connected: true, Nodes: []adminapi.ClusterNode{{Name: "ms1", Self: true}}}, nil
+		},
 	})
 	fi, err := os.Stat(sock)
 	if err != nil || fi.Mode().Perm() != 0o600 {
@@ -78,6 +81,10 @@ func TestClientServer(t *testing.T) {
 		t.Errorf("map-cache query sent as %q", gotQuery)
 	}
 
+	cl, err := c.Cluster(ctx)
+	if err != nil || cl.Node != "ms1" || !cl.Connected || len(cl.Nodes) != 1 || !cl.Nodes[0].Self {
+		t.Errorf("cluster: %+v %v", cl, err)
+	}
 	_, err = c.Sites(ctx, "dc9")
 	var ae *adminapi.Error
 	if !errors.As(err, &ae) || ae.Status != http.StatusNotFound || err.Error() != `lispd: no site "dc9"` {

@@ -186,6 +186,43 @@ type RegisteredBy struct {
 	Merge        bool           `json:"merge"`
 	TTL          uint32         `json:"ttl-minutes"`
 	Locators     []Locator      `json:"locators"`
+	// Node is the Map-Server of the cluster that took this registration
+	// (PathCluster); empty without a cluster. Another node's registration
+	// lasts until that node withdraws it, so ExpiresIn is 0 for it.
+	Node string `json:"node,omitempty"`
+}
+
+// Cluster is a Map-Server's view of the cluster it shares its
+// registrations with (PathCluster).
+type Cluster struct {
+	Node      string   `json:"node"`
+	Store     string   `json:"store"` // "etcd"
+	Endpoints []string `json:"endpoints"`
+	Prefix    string   `json:"prefix"`
+	// Connected says the store answered within the last seconds; when it
+	// does not, the node answers from the table it last had and says since
+	// when here.
+	Connected        bool       `json:"connected"`
+	UnreachableSince *time.Time `json:"unreachable-since,omitempty"`
+	Lease            string     `json:"lease"` // hex, "" without one
+	LeaseTTL         float64    `json:"lease-ttl-seconds"`
+	// Revision is the store revision the node's table reflects, Head the
+	// newest it has seen; LagSeconds is how long it has been behind.
+	Revision     int64         `json:"revision"`
+	Head         int64         `json:"head-revision"`
+	LagSeconds   float64       `json:"lag-seconds"`
+	PendingWrite int           `json:"pending-writes"`
+	Nodes        []ClusterNode `json:"nodes"`
+}
+
+// ClusterNode is one Map-Server of a cluster.
+type ClusterNode struct {
+	Name     string     `json:"name"`
+	Self     bool       `json:"self"`
+	Alive    bool       `json:"alive"` // its lease holds
+	Lease    string     `json:"lease,omitempty"`
+	Started  *time.Time `json:"started,omitempty"`
+	Prefixes int        `json:"prefixes"` // registrations it holds
 }
 
 // Subscription is one publish/subscribe subscriber of one prefix

@@ -87,6 +87,7 @@ func changedKeys(old, new *Config) []string {
 		k.add("map-server.sites", o.Sites, n.Sites)
 		k.add("map-server.lisp-sec-keys", o.LISPSECKeys, n.LISPSECKeys)
 		k.add("map-server.rtrs", o.RTRs, n.RTRs)
+		k.add("map-server.store", o.Store, n.Store)
 	})
 	section(&k, "map-resolver", old.MapResolver, new.MapResolver, func(o, n *MapResolver) {
 		k.add("map-resolver.map-servers", o.MapServers, n.MapServers)

@@ -41,6 +41,9 @@ const (
 	DefaultMaxSubscriptionsPerXTR = 10000            // of them, what one xTR of one site may hold
 	DefaultSubscriptionTTL        = 15 * time.Minute // RFC 9437 temporary subscriptions
 	DefaultNotifyRetransmit       = 3 * time.Second  // RFC 9301 §5.7 Map-Notify retransmission
+	DefaultEtcdPrefix             = "/lispd/"        // map-server.store.etcd.prefix
+	DefaultEtcdDialTimeout        = 5 * time.Second  // map-server.store.etcd.dial-timeout
+	DefaultEtcdLeaseTTL           = 10 * time.Second // map-server.store.etcd.lease-ttl
 	// DefaultRequireNonceIncrease turns the Map-Register replay check on
 	// (RFC 9301 §5.6: a non-increasing nonce MUST be dropped).
 	DefaultRequireNonceIncrease = true
@@ -147,6 +150,36 @@ type MapServer struct {
 	// in Info-Replies to xTRs behind NAT (draft-ietf-lisp-nat-traversal
 	// §5.2) when their site names none of its own.
 	RTRs []netip.Addr
+	// Store, when set, shares the registrations with the other
+	// Map-Servers of a cluster (docs/cluster.md); nil keeps them in this
+	// process (store: memory, the default).
+	Store *Store
+}
+
+// Store is where a Map-Server's registrations are kept beyond its own
+// memory: today only etcd.
+type Store struct {
+	Etcd *EtcdStore
+}
+
+// EtcdStore is the etcd cluster a Map-Server shares its registrations
+// through, and its name there.
+type EtcdStore struct {
+	Endpoints   []string // URLs, http:// or https://
+	Prefix      string   // of every key, default /lispd/
+	DialTimeout time.Duration
+	// Node names this Map-Server in the cluster; "" is the host name.
+	Node string
+	// LeaseTTL is how long this node's registrations outlive it.
+	LeaseTTL time.Duration
+	TLS      *EtcdTLS
+}
+
+// EtcdTLS are the files of a TLS connection to etcd (absolute paths): the
+// CA that signs etcd's certificate, and this node's certificate and key
+// when etcd asks for one.
+type EtcdTLS struct {
+	CA, Cert, Key string
 }
 
 // Site is one LISP site the Map-Server accepts registrations for.

@@ -3,10 +3,12 @@ package config
 import (
 	"cmp"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -54,6 +56,7 @@ func (p *parser) mapServer(n *yaml.Node, path string) *MapServer {
 		},
 		"lisp-sec-keys": func(v *yaml.Node, at string) { ms.LISPSECKeys, p.msSecLines = p.lispSecKeys(v, at) },
 		"rtrs":          p.addrsTo(&ms.RTRs, unicastAddr),
+		"store":         func(v *yaml.Node, at string) { ms.Store = p.store(v, at) },
 	})
 	// The Map-Server's require-nonce-increase may come after the sites in
 	// the file, so per-site inheritance is resolved only now.
@@ -383,4 +386,97 @@ func siteLabel(sites []parsedSite, i int) string {
 		return fmt.Sprintf("sites[%d]", i)
 	}
 	return fmt.Sprintf("site %q", sites[i].site.Name)
+}
+
+// store reads map-server.store: "memory" (the default, nil) or a mapping
+// with the one key etcd.
+func (p *parser) store(n *yaml.Node, path string) *Store {
+	if n.Kind == yaml.ScalarNode {
+		if _, ok := p.enum(n, path, "memory"); ok {
+			return nil
+		}
+		return nil
+	}
+	st := &Store{}
+	seen := p.fields(n, path, map[string]setter{
+		"etcd": func(v *yaml.Node, at string) { st.Etcd = p.etcdStore(v, at) },
+	})
+	p.require(n, path, seen, "etcd")
+	if st.Etcd == nil {
+		return nil
+	}
+	return st
+}
+
+func (p *parser) etcdStore(n *yaml.Node, path string) *EtcdStore {
+	e := &EtcdStore{Prefix: DefaultEtcdPrefix, DialTimeout: DefaultEtcdDialTimeout, LeaseTTL: DefaultEtcdLeaseTTL}
+	seen := p.fields(n, path, map[string]setter{
+		"endpoints": func(v *yaml.Node, at string) {
+			p.seq(v, at, func(v *yaml.Node, at string) {
+				s, node, ok := p.str(v, at)
+				if !ok {
+					return
+				}
+				u, err := url.Parse(s)
+				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Port() == "" {
+					p.errorf(node, "%s: %q is not an etcd client URL (want http://HOST:PORT or https://HOST:PORT)", at, s)
+					return
+				}
+				e.Endpoints = append(e.Endpoints, s)
+			})
+		},
+		"prefix": func(v *yaml.Node, at string) {
+			if s, node, ok := p.str(v, at); ok {
+				if !strings.HasPrefix(s, "/") || !strings.HasSuffix(s, "/") {
+					p.errorf(node, "%s: %q must start and end with /", at, s)
+					return
+				}
+				e.Prefix = s
+			}
+		},
+		"dial-timeout": p.positiveDurationTo(&e.DialTimeout),
+		"node": func(v *yaml.Node, at string) {
+			if s, node, ok := p.str(v, at); ok && p.nonEmpty(node, at) {
+				if strings.ContainsAny(s, "/ \t") {
+					p.errorf(node, "%s: %q: a node name has no '/' or spaces", at, s)
+					return
+				}
+				e.Node = s
+			}
+		},
+		"lease-ttl": func(v *yaml.Node, at string) {
+			if d, node, ok := p.duration(v, at); ok {
+				if d < 2*time.Second || d%time.Second != 0 {
+					p.errorf(node, "%s: %v: want whole seconds, at least 2s", at, d)
+					return
+				}
+				e.LeaseTTL = d
+			}
+		},
+		"tls": func(v *yaml.Node, at string) {
+			t := &EtcdTLS{}
+			abs := func(dst *string) setter {
+				return func(v *yaml.Node, at string) {
+					if s, node, ok := p.str(v, at); ok && p.nonEmpty(node, at) {
+						if !filepath.IsAbs(s) {
+							p.errorf(node, "%s: %q is not an absolute path", at, s)
+							return
+						}
+						*dst = filepath.Clean(s)
+					}
+				}
+			}
+			seen := p.fields(v, at, map[string]setter{"ca": abs(&t.CA), "cert": abs(&t.Cert), "key": abs(&t.Key)})
+			_, cert := seen["cert"]
+			_, key := seen["key"]
+			if cert != key {
+				p.errorf(v, "%s: cert and key go together", at)
+			}
+			e.TLS = t
+		},
+	})
+	if p.require(n, path, seen, "endpoints") && len(e.Endpoints) == 0 {
+		p.errorf(n, "%s: endpoints: at least one etcd endpoint", path)
+	}
+	return e
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/lispd/lispd/internal/admin"
 	"github.com/lispd/lispd/internal/adminapi"
+	"github.com/lispd/lispd/internal/cluster"
 	"github.com/lispd/lispd/internal/config"
 	"github.com/lispd/lispd/internal/control"
 	"github.com/lispd/lispd/internal/dataplane"
@@ -91,11 +92,14 @@ type Daemon struct {
 	// The roles are made once in New and never replaced (a reload that
 	// would turn one on or off is refused), so the packet path reads them
 	// without a lock.
-	ms  *mapserver.Server
-	mr  *mapresolver.Resolver
-	xtr *xtr.Server
-	rtr *rtr.Server  // RTR control plane for xTRs behind NAT
-	dp  *userspaceDP // nil without a userspace data plane
+	ms *mapserver.Server
+	// cluster shares the Map-Server's registrations (map-server.store:
+	// etcd); nil for a Map-Server on its own.
+	cluster *cluster.Store
+	mr      *mapresolver.Resolver
+	xtr     *xtr.Server
+	rtr     *rtr.Server  // RTR control plane for xTRs behind NAT
+	dp      *userspaceDP // nil without a userspace data plane
 	// dyn is the dynamic-EID machinery; nil without dynamic-EID ranges.
 	dyn *dynamicEIDs
 
@@ -204,6 +208,13 @@ func (d *Daemon) buildRoles(cfg *config.Config, opts Options) error {
 	if cfg.MapServer != nil {
 		o := msOptions(cfg)
 		o.Now, o.Sender, o.Stats, o.Log, o.Events = d.now, control.SenderFunc(d.sendNow), d.stats, d.log, d.events
+		if st := cfg.MapServer.Store; st != nil && st.Etcd != nil {
+			c, err := newClusterStore(st.Etcd, d.stats, d.log)
+			if err != nil {
+				return fmt.Errorf("map-server.store.etcd: %w", err)
+			}
+			d.cluster, o.Store, o.Node = c, c, c.Node()
+		}
 		d.ms = mapserver.New(sitesFromConfig(cfg.MapServer), o)
 		if err := d.ms.OpenState(cfg.MapServer.StateDirectory); err != nil {
 			return fmt.Errorf("map-server.state-directory: %w", err)
@@ -325,6 +336,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// something to say (pub/sub unsubscriptions).
 	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopServing()
+	if d.cluster != nil {
+		if err := d.cluster.Start(d.ms); err != nil {
+			return fmt.Errorf("map-server.store.etcd: %w", err)
+		}
+	}
 	d.transport.Serve(serveCtx, d.handle)
 	d.wg.Add(1)
 	go func() {
@@ -354,6 +370,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	stopServing()
 	d.transport.Wait()
 	d.wg.Wait()
+	if d.cluster != nil {
+		d.cluster.Close() // its lease revoked: the others drop its registrations now
+	}
 	if d.ms != nil {
 		d.ms.Close() // the replay state, saved a last time
 	}

@@ -71,7 +71,7 @@ func liveKey(key string, env reloadEnv) bool {
 		"xtr.source-rloc-check", "petr.allowed-source-eids":
 		return true
 	}
-	if key == "map-server.state-directory" {
+	if key == "map-server.state-directory" || key == "map-server.store" {
 		return false // opened once, at start
 	}
 	if strings.HasPrefix(key, "map-server.") {

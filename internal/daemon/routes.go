@@ -50,6 +50,12 @@ func (d *Daemon) routes() {
 		}
 		return sites, nil
 	})
+	get(adminapi.PathCluster, func(*http.Request) (any, error) {
+		if d.cluster == nil {
+			return nil, adminapi.NotFound("this lispd is not a Map-Server of a cluster (map-server.store)")
+		}
+		return d.cluster.View(), nil
+	})
 	get(adminapi.PathSubscriptions, func(*http.Request) (any, error) {
 		ms := d.MapServer()
 		if ms == nil {

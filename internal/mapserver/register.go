@@ -122,9 +122,24 @@ func (s *Server) mapRegister(raw []byte, m *wire.MapRegister, src netip.AddrPort
 			reg.locators = append(reg.locators, l)
 		}
 		mapping.SortLocators(reg.locators)
-		s.storeLocked(eids[i], st, reg, nowNs)
+		if s.storeLocked(eids[i], st, reg, nowNs) {
+			adm.changed = true
+			if s.opts.Store != nil {
+				s.digests[eids[i]] = digestOf(m.AuthData)
+			}
+		}
 	}
 	adm.accept(src.Addr(), nowNs)
+	if s.opts.Store != nil && adm.x != nil && !st.cfg.LegacyNonces && (adm.changed || adm.first) {
+		// The other nodes must refuse a replay of this one.
+		k := NonceKey{Site: st.cfg.Name, KeyID: m.KeyID}
+		if m.HasXTRID {
+			k.XTRID = m.XTRID
+		} else {
+			k.Source = src.Addr()
+		}
+		s.opts.Store.Nonce(k, m.Nonce)
+	}
 	st.registers++
 	st.lastRegister = now
 	s.c.registerOK.Inc()
@@ -201,11 +216,11 @@ func sameSite(sa *site, a *etrReg, sb *site, b *etrReg) bool {
 // mapping others see changed. xTRs of the same site merge their locator
 // sets; an xTR of another site (or site-ID) takes the prefix over: the EID
 // moved (host mobility), so the previous xTRs lose it at once instead of
-// serving a stale mapping until they time out.
-func (s *Server) storeLocked(eid mapping.EID, st *site, reg etrReg, now int64) {
+// serving a stale mapping until they time out. It reports whether this
+// node's own registration of eid changed (more than a refresh).
+func (s *Server) storeLocked(eid mapping.EID, st *site, reg etrReg, now int64) bool {
 	if reg.expires <= now {
-		s.withdrawLocked(eid, st, &reg)
-		return
+		return s.withdrawLocked(eid, st, &reg)
 	}
 	r, ok := s.regs.Get(eid)
 	if !ok {
@@ -215,20 +230,30 @@ func (s *Server) storeLocked(eid mapping.EID, st *site, reg etrReg, now int64) {
 	from := r.site
 	before := r.merged(now)
 	var moved []etrReg // live registrations of another site: they lose eid
+	// own tells whether this node's own registration changes: new, other
+	// content, or own entries dropped (the Store writes only then).
+	own := !ok || from != st
+	found := false
 	keep := r.etrs[:0]
 	for _, e := range r.etrs {
 		switch {
 		case sameSite(from, &e, st, &reg):
 			if !sameETR(&e, &reg) {
 				keep = append(keep, e)
+			} else if e.flags&flagRemote == 0 {
+				found = true
+				own = own || !sameContent(&e, &reg)
 			}
 		case e.expires <= now:
 			// Lapsed, waiting for Tick: it would have counted it.
 			s.c.expired.Inc()
+			own = own || e.flags&flagRemote == 0
 		default:
 			moved = append(moved, e)
+			own = own || e.flags&flagRemote == 0
 		}
 	}
+	own = own || !found
 	// Clear what the filter left behind so the dropped locator slices can
 	// be collected.
 	clear(r.etrs[len(keep):])
@@ -236,6 +261,9 @@ func (s *Server) storeLocked(eid mapping.EID, st *site, reg etrReg, now int64) {
 	r.site = st
 	r.reply = nil
 	s.scheduleLocked(r)
+	if own {
+		s.storeChangedLocked(eid)
+	}
 	after := r.merged(now)
 	switch {
 	case !ok:
@@ -254,30 +282,34 @@ func (s *Server) storeLocked(eid mapping.EID, st *site, reg etrReg, now int64) {
 		s.log.Info("registration changed", "eid", eid, "site", st.cfg.Name, "locators", len(after))
 		s.opts.Events.About(eid, adminapi.Event{Type: adminapi.EventRegistrationChanged, Site: st.cfg.Name, Peer: reg.src.Addr(), Locators: events.Locators(after)})
 	default:
-		return
+		return own
 	}
 	s.changedLocked(r, &reg)
 	if len(moved) > 0 {
 		s.notifyMovedLocked(r, from, moved, &reg)
 	}
+	return own
 }
 
 // withdrawLocked takes a registration that expires as it arrives (the T
 // bit with record TTL 0: an xTR whose dynamic-EID host went silent) as that
-// xTR's withdrawal of eid. It never moves eid away from another site.
-func (s *Server) withdrawLocked(eid mapping.EID, st *site, reg *etrReg) {
+// xTR's withdrawal of eid. It never moves eid away from another site. Only
+// this node's own entry goes: a copy the xTR registered through another
+// node of a cluster is withdrawn there. It reports whether it withdrew.
+func (s *Server) withdrawLocked(eid mapping.EID, st *site, reg *etrReg) bool {
 	r, ok := s.regs.Get(eid)
 	// Only the site holding the prefix withdraws: another site sending
 	// the same xTR-ID must not end its registration (issue 12, finding 10).
 	if !ok || r.site != st {
-		return
+		return false
 	}
 	n := len(r.etrs)
-	r.etrs = slices.DeleteFunc(r.etrs, func(e etrReg) bool { return sameETR(&e, reg) })
+	r.etrs = slices.DeleteFunc(r.etrs, func(e etrReg) bool { return e.flags&flagRemote == 0 && sameETR(&e, reg) })
 	if len(r.etrs) == n {
-		return
+		return false
 	}
 	r.reply = nil
+	s.storeChangedLocked(eid)
 	s.c.withdrawn.Inc()
 	s.log.Info("registration withdrawn", "eid", eid, "site", r.site.cfg.Name, "by", reg.src.Addr())
 	s.opts.Events.About(eid, adminapi.Event{Type: adminapi.EventWithdrawn, Site: r.site.cfg.Name, Peer: reg.src.Addr()})
@@ -285,9 +317,10 @@ func (s *Server) withdrawLocked(eid mapping.EID, st *site, reg *etrReg) {
 		s.regs.Delete(eid)
 		delete(s.moved, eid)
 		s.publishLocked(eid)
-		return
+		return true
 	}
 	s.changedLocked(r, reg)
+	return true
 }
 
 // notifyMovedLocked tells the xTRs that lost r's prefix to another site
@@ -299,8 +332,8 @@ func (s *Server) notifyMovedLocked(r *registration, from *site, moved []etrReg, 
 	rec := s.mappingLocked(r, s.now(), false)
 	for i := range moved {
 		e := &moved[i]
-		if sameETR(e, by) {
-			continue
+		if sameETR(e, by) || e.flags&flagRemote != 0 {
+			continue // told by its own node, which holds its address and sees the move
 		}
 		key, ok := from.key(e.keyID)
 		if !ok {
@@ -344,8 +377,8 @@ func (s *Server) changedLocked(r *registration, by *etrReg) {
 	rec := s.mappingLocked(r, now, true)
 	for i := range r.etrs {
 		e := &r.etrs[i]
-		if e.expires <= now || (by != nil && sameETR(e, by)) {
-			continue
+		if e.expires <= now || e.flags&flagRemote != 0 || (by != nil && sameETR(e, by)) {
+			continue // a remote xTR is told by its own node
 		}
 		key, ok := r.site.key(e.keyID)
 		if !ok {

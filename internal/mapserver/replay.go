@@ -291,6 +291,8 @@ func (s *Server) forgetSitesLocked() {
 // admission is the replay verdict on an authenticated Map-Register.
 type admission struct {
 	x         *xtrState
+	first     bool // the first Map-Register this node takes from the xTR
+	changed   bool // it changed this node's own registrations
 	table     *siteXTRs
 	dg        digest
 	useWindow bool
@@ -329,6 +331,13 @@ func (s *Server) admitLocked(st *site, m *wire.MapRegister, src netip.Addr, eids
 			}
 		}
 	}
+	if s.opts.Store != nil && s.copiedFromElsewhereLocked(digestOf(m.AuthData), src, eids) {
+		s.c.duplicate.Inc()
+		s.authFailLog(src, "copy of a Map-Register another node of the cluster took, from another address (replay?)", eids[0])
+		return a, false
+	}
+	x, existed := a.table.xtrs[k]
+	a.first = !existed || x.last == 0
 	a.x = s.xtrLocked(st.cfg.Name, k, now)
 	if strict {
 		a.x.setNonce(m.KeyID, m.Nonce)

@@ -58,6 +58,11 @@ type Options struct {
 	// InfoTTL is the Info-Reply's TTL in minutes: how long an xTR keeps
 	// the RTR list. Default 1440 (a day, as RFC 9301 registrations).
 	InfoTTL uint32
+	// Store shares the registrations with the other Map-Servers of a
+	// cluster (store.go); nil keeps them in this process only. Node is
+	// this Map-Server's name in that cluster.
+	Store Store
+	Node  string
 }
 
 func (o *Options) defaults() {
@@ -121,6 +126,7 @@ const (
 	flagMerge
 	flagXTRID
 	flagSecurity // registered with S: the ETR signs LISP-SEC Map-Replies
+	flagRemote   // another node of the cluster holds it (store.go)
 )
 
 // registration is one registered EID prefix and the xTRs that registered it.
@@ -196,6 +202,11 @@ type Server struct {
 	expiry map[int64][]*registration
 	moved  map[mapping.EID]moveStat // registrations that moved at least once
 	eidBuf []mapping.EID            // mapRegister's EIDs, reused
+	// With a Store (store.go): the other nodes' Records by prefix and node,
+	// and the revision of this node's own Record of each prefix.
+	remote    map[mapping.EID]map[string]remoteRec
+	localRevs map[mapping.EID]localRev
+	digests   map[mapping.EID]digest // of the Map-Register that last changed this node's own Record
 	// Persisted replay state (state.go).
 	stateDir   string
 	stateDirty bool
@@ -216,17 +227,20 @@ type sitePrefixRef struct {
 func New(sites []Site, opts Options) *Server {
 	opts.defaults()
 	s := &Server{
-		opts:    opts,
-		regs:    mapping.NewTable[*registration](),
-		xtrs:    map[string]*siteXTRs{},
-		byXTRID: map[[16]byte][]string{},
-		tombs:   map[subKey]tombstone{},
-		subs:    mapping.NewTable[[]*subscriber](),
-		pending: map[uint64]*pendingNotify{},
-		authLog: map[netip.Addr]int64{},
-		expiry:  map[int64][]*registration{},
-		moved:   map[mapping.EID]moveStat{},
-		log:     opts.Log.With("role", "map-server"),
+		opts:      opts,
+		regs:      mapping.NewTable[*registration](),
+		xtrs:      map[string]*siteXTRs{},
+		byXTRID:   map[[16]byte][]string{},
+		tombs:     map[subKey]tombstone{},
+		subs:      mapping.NewTable[[]*subscriber](),
+		pending:   map[uint64]*pendingNotify{},
+		authLog:   map[netip.Addr]int64{},
+		expiry:    map[int64][]*registration{},
+		moved:     map[mapping.EID]moveStat{},
+		remote:    map[mapping.EID]map[string]remoteRec{},
+		localRevs: map[mapping.EID]localRev{},
+		digests:   map[mapping.EID]digest{},
+		log:       opts.Log.With("role", "map-server"),
 	}
 	s.c, s.sec = newCounters(opts.Stats), newSecCounters(opts.Stats)
 	s.notifyNonce = uint64(opts.Now().UnixNano())
@@ -265,12 +279,13 @@ func (s *Server) Reload(sites []Site, changed map[string]bool) {
 // the timers and limits of o — registration timeout (for registrations
 // from now on), subscription limit, Map-Notify retransmission, negative
 // TTL of unregistered sites, pub/sub limits. The clock, senders,
-// statistics and log of o are not used: they are fixed at New.
+// statistics, log and store of o are not used: they are fixed at New.
 func (s *Server) Reconfigure(sites []Site, changed map[string]bool, o Options) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	o.Now, o.Sender, o.Stats, o.Log, o.Auth = s.opts.Now, s.opts.Sender, s.opts.Stats, s.opts.Log, s.opts.Auth
 	o.Events = s.opts.Events
+	o.Store, o.Node = s.opts.Store, s.opts.Node
 	o.defaults()
 	s.opts = o
 	s.reloadLocked(sites, changed)
@@ -307,6 +322,12 @@ func (s *Server) reloadLocked(sites []Site, changed map[string]bool) {
 		s.regs.Delete(eid)
 		delete(s.moved, eid)
 		s.publishLocked(eid)
+		s.storeChangedLocked(eid)
+	}
+	// The other nodes' Records are answered again as far as the new
+	// sites allow.
+	for eid := range s.remote {
+		s.rebuildLocked(eid)
 	}
 	s.forgetSitesLocked()
 	s.resignPendingLocked()
@@ -431,6 +452,7 @@ func (s *Server) tickLocked(now int64) {
 			if len(live) < len(r.etrs) {
 				s.c.expired.Add(uint64(len(r.etrs) - len(live)))
 				r.etrs, r.reply = live, nil
+				s.storeChangedLocked(r.eid)
 				if len(live) == 0 {
 					s.regs.Delete(r.eid)
 					delete(s.moved, r.eid)

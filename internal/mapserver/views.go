@@ -75,6 +75,12 @@ func (s *Server) Sites(name string) []adminapi.Site {
 			if e.flags&flagXTRID != 0 {
 				rb.XTRID, rb.SiteID = hex.EncodeToString(e.xtrID[:]), e.siteID
 			}
+			if s.opts.Store != nil {
+				rb.Node = s.opts.Node
+				if e.flags&flagRemote != 0 {
+					rb.Node, rb.ExpiresIn = s.remoteNodeLocked(eid, &e), 0
+				}
+			}
 			rv.RegisteredBy = append(rv.RegisteredBy, rb)
 		}
 		v.Registrations = append(v.Registrations, rv)
@@ -87,6 +93,21 @@ func (s *Server) Sites(name string) []adminapi.Site {
 		out = append(out, *v)
 	}
 	return out
+}
+
+// remoteNodeLocked names the node whose Record of eid holds e.
+func (s *Server) remoteNodeLocked(eid mapping.EID, e *etrReg) string {
+	var nodes []string
+	for node, rr := range s.remote[eid] {
+		for i := range rr.rec.XTRs {
+			if x, ok := remoteETR(&rr.rec.XTRs[i]); ok && sameETR(&x, e) {
+				nodes = append(nodes, node)
+				break
+			}
+		}
+	}
+	slices.Sort(nodes)
+	return strings.Join(nodes, ",")
 }
 
 // Subscriptions lists the pub/sub subscribers in EID order.

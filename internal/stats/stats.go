@@ -5,6 +5,7 @@
 package stats
 
 import (
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -62,6 +63,7 @@ type Registry struct {
 	// refresh brings counters kept elsewhere (per-CPU BPF maps) up to
 	// date before a snapshot.
 	refresh []func()
+	gauges  []gaugeEntry
 }
 
 // OnSnapshot registers fn to run before every Snapshot: a source whose
@@ -121,4 +123,52 @@ func (d Desc) Label(k string) string {
 		return ""
 	}
 	return d.Labels[i][1]
+}
+
+// Gauge is a value that goes up and down (a lag, a size): metric
+// lisp_<Subsystem>_<Name>{labels}, without _total.
+type Gauge struct{ bits atomic.Uint64 }
+
+// Set stores v.
+func (g *Gauge) Set(v float64) { g.bits.Store(math.Float64bits(v)) }
+
+// Load reads the value.
+func (g *Gauge) Load() float64 { return math.Float64frombits(g.bits.Load()) }
+
+type gaugeEntry struct {
+	desc Desc
+	g    *Gauge
+}
+
+// Gauge registers (or returns the already registered) gauge.
+func (r *Registry) Gauge(d Desc) *Gauge {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := d.Key()
+	for _, e := range r.gauges {
+		if e.desc.Key() == k {
+			return e.g
+		}
+	}
+	g := new(Gauge)
+	r.gauges = append(r.gauges, gaugeEntry{desc: d, g: g})
+	return g
+}
+
+// GaugeSample is one gauge's value.
+type GaugeSample struct {
+	Desc  Desc
+	Value float64
+}
+
+// Gauges returns every gauge, sorted by key.
+func (r *Registry) Gauges() []GaugeSample {
+	r.mu.Lock()
+	out := make([]GaugeSample, len(r.gauges))
+	for i, e := range r.gauges {
+		out[i] = GaugeSample{Desc: e.desc, Value: e.g.Load()}
+	}
+	r.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Desc.Key() < out[j].Desc.Key() })
+	return out
 }
