@@ -52,6 +52,7 @@ type choice struct {
 	src      netip.Addr // the local RLOC of the same family (outer source)
 	maxInner int        // largest inner packet that fits the underlay MTU
 	cum      uint32     // cumulative weight, this choice included
+	cnt      *rlocCount // traffic toward dst; nil past maxRLOCCounters
 }
 
 // fwdEntry is an immutable compiled map-cache entry.
@@ -116,7 +117,7 @@ func (e *Engine) choose(locs []Locator) ([]choice, uint32) {
 			continue
 		}
 		cum += w
-		c := choice{dst: l.Addr, cum: cum}
+		c := choice{dst: l.Addr, cum: cum, cnt: e.k.rlocs.get(l.Addr)}
 		if l.Addr.Is4() {
 			c.src, c.maxInner = e.src4, e.cfg.UnderlayMTU-Overhead4
 		} else {

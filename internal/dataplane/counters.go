@@ -1,6 +1,11 @@
 package dataplane
 
-import "github.com/lispd/lispd/internal/stats"
+import (
+	"net/netip"
+	"sync"
+
+	"github.com/lispd/lispd/internal/stats"
+)
 
 // dropReason indexes the drop counters; registered up front so the packet
 // path does one atomic add.
@@ -57,6 +62,49 @@ type counters struct {
 	hookDropped           *stats.Counter
 	hookDroppedBy         [numHookKinds]*stats.Counter
 	drops                 [numDropReasons]*stats.Counter
+	rlocs                 rlocCounts
+}
+
+// maxRLOCCounters bounds the per-RLOC counters (one series per remote RLOC
+// in show statistics and Prometheus): locators past it are counted only in
+// the totals.
+const maxRLOCCounters = 1024
+
+// rlocCount is the traffic encapsulated toward one RLOC. Choices point at
+// it, so the packet path adds to it without a lookup (once per batch and
+// destination, in flushSends).
+type rlocCount struct {
+	pkts, bytes *stats.Counter
+}
+
+// rlocCounts hands out one rlocCount per RLOC, registered on first use.
+type rlocCounts struct {
+	reg *stats.Registry
+	mu  sync.Mutex
+	m   map[netip.Addr]*rlocCount
+}
+
+// get returns the counters of rloc, nil once maxRLOCCounters RLOCs have
+// their own.
+func (r *rlocCounts) get(rloc netip.Addr) *rlocCount {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c, ok := r.m[rloc]; ok {
+		return c
+	}
+	if len(r.m) >= maxRLOCCounters {
+		return nil
+	}
+	if r.m == nil {
+		r.m = map[netip.Addr]*rlocCount{}
+	}
+	l := [][2]string{{"rloc", rloc.String()}}
+	c := &rlocCount{
+		pkts:  r.reg.Counter(stats.Desc{Subsystem: "dataplane", Name: "rloc_packets_encapsulated", Help: "Packets LISP-encapsulated toward one RLOC.", Labels: l}),
+		bytes: r.reg.Counter(stats.Desc{Subsystem: "dataplane", Name: "rloc_bytes_encapsulated", Help: "Inner bytes LISP-encapsulated toward one RLOC.", Labels: l}),
+	}
+	r.m[rloc] = c
+	return c
 }
 
 func newCounters(r *stats.Registry) *counters {
@@ -64,6 +112,7 @@ func newCounters(r *stats.Registry) *counters {
 		return r.Counter(stats.Desc{Subsystem: "dataplane", Name: name, Help: help})
 	}
 	k := &counters{
+		rlocs:       rlocCounts{reg: r},
 		encapPkts:   c("packets_encapsulated", "Packets LISP-encapsulated and handed to the underlay."),
 		encapBytes:  c("bytes_encapsulated", "Inner bytes LISP-encapsulated."),
 		decapPkts:   c("packets_decapsulated", "Packets decapsulated and written to a TUN."),

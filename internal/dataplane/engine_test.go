@@ -13,6 +13,7 @@ import (
 	"github.com/lispd/lispd/internal/dataplane/dptest"
 	"github.com/lispd/lispd/internal/lisptest"
 	"github.com/lispd/lispd/internal/mapping"
+	"github.com/lispd/lispd/internal/stats"
 	"github.com/lispd/lispd/wire"
 )
 
@@ -176,7 +177,40 @@ func TestRLOCWeights(t *testing.T) {
 					t.Errorf("%s got %.3f of the flows, want %.3f ± 5 %%", addr, got, w)
 				}
 			}
+			// The per-RLOC counters say the same (added just after the
+			// send the tap saw).
+			for _, l := range tc.locs {
+				c := a.e.k.rlocs.get(l.Addr)
+				want := uint64(counts[l.Addr])
+				deadline := time.Now().Add(5 * time.Second)
+				for c.pkts.Load() != want && time.Now().Before(deadline) {
+					time.Sleep(time.Millisecond)
+				}
+				if got := c.pkts.Load(); got != want {
+					t.Errorf("rloc_packets_encapsulated{rloc=%s} = %d, the tap saw %d", l.Addr, got, want)
+				}
+				if want > 0 && c.bytes.Load() < want*20 {
+					t.Errorf("rloc_bytes_encapsulated{rloc=%s} = %d for %d packets", l.Addr, c.bytes.Load(), want)
+				}
+			}
 		})
+	}
+}
+
+// The per-RLOC counters stop at maxRLOCCounters series: past it, locators
+// are counted in the totals only.
+func TestRLOCCountersBounded(t *testing.T) {
+	r := rlocCounts{reg: stats.NewRegistry()}
+	for i := range maxRLOCCounters {
+		if r.get(netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)})) == nil {
+			t.Fatalf("RLOC %d has no counters", i)
+		}
+	}
+	if r.get(netip.MustParseAddr("203.0.113.1")) != nil {
+		t.Fatal("an RLOC past the bound got counters")
+	}
+	if r.get(netip.AddrFrom4([4]byte{198, 18, 0, 1})) == nil {
+		t.Fatal("a counted RLOC lost its counters")
 	}
 }
 

@@ -192,5 +192,6 @@ func (w *worker) encapFit(inst *instance, buf []byte, c *choice, h uint64, petr 
 		out:   Outer{Src: c.src, Dst: c.dst, SrcPort: srcPortOf(h), TTL: ttl, TOS: tos},
 		petr:  petr,
 		inner: len(pkt),
+		cnt:   c.cnt,
 	})
 }

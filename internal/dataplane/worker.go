@@ -26,7 +26,9 @@ type worker struct {
 	grpDst  []netip.Addr
 	grpHead []int
 	grpTail []int
-	next    []int
+	// Per group: packets and inner bytes, for the per-RLOC counters.
+	grpPkts, grpBytes []uint64
+	next              []int
 
 	// Scratch buffers for ICMP errors and extra fragments; scratchUsed
 	// are in use until the next flush.
@@ -56,7 +58,8 @@ type pending struct {
 	buf   []byte // packet with the inner packet at Headroom
 	out   Outer
 	petr  bool
-	inner int // inner length, for the byte counter
+	inner int        // inner length, for the byte counter
+	cnt   *rlocCount // the destination's counters (nil: not counted per RLOC)
 }
 
 func (e *Engine) newWorker(batch, bufSize int) *worker {
@@ -81,6 +84,8 @@ func (e *Engine) newWorker(batch, bufSize int) *worker {
 	w.grpDst = make([]netip.Addr, n)
 	w.grpHead = make([]int, n)
 	w.grpTail = make([]int, n)
+	w.grpPkts = make([]uint64, n)
+	w.grpBytes = make([]uint64, n)
 	w.next = make([]int, n)
 	w.scratch = make([][]byte, max(batch, maxFragments))
 	for i := range w.scratch {
@@ -181,20 +186,32 @@ func (w *worker) flushSends() {
 	k := 0
 	var bytes, petr uint64
 	for g := range groups {
+		var gPkts, gBytes uint64
 		for i := w.grpHead[g]; i >= 0; i = w.next[i] {
 			w.gBufs[k], w.gOut[k] = w.pend[i].buf, w.pend[i].out
-			bytes += uint64(w.pend[i].inner)
+			gPkts++
+			gBytes += uint64(w.pend[i].inner)
 			if w.pend[i].petr {
 				petr++
 			}
 			k++
 		}
+		w.grpPkts[g], w.grpBytes[g] = gPkts, gBytes
+		bytes += gBytes
 	}
 	ok := w.send(w.gBufs[:k], w.gOut[:k])
 	if ok {
 		w.nEncap += uint64(k)
 		w.bEncap += bytes
 		w.nPETR += petr
+		for g := range groups {
+			// Every packet of a group goes to one RLOC, so its head's
+			// counters are the group's.
+			if c := w.pend[w.grpHead[g]].cnt; c != nil {
+				c.pkts.Add(w.grpPkts[g])
+				c.bytes.Add(w.grpBytes[g])
+			}
+		}
 	}
 	clear(w.grpDst[:groups])
 	w.pend = w.pend[:0]

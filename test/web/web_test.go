@@ -214,6 +214,7 @@ func TestWebView(t *testing.T) {
 				if page == "/xtr.html" {
 					// The charts need two polls to draw a rate.
 					tb.waitJS(`document.querySelector("#traffic-chart path") !== null`, 10*time.Second, "no traffic line")
+					tb.waitJS(`document.querySelector("#rloc-traffic-chart path") !== null`, 10*time.Second, "no per-RLOC traffic line")
 				}
 				for _, w := range wants {
 					if !strings.Contains(eval[string](tb, "document.body.innerText"), w) {

@@ -6,7 +6,7 @@
 
 const page = document.body.dataset.page;
 const HISTORY_SECONDS = 600; // what the charts show: the last ten minutes
-const state = { status: null, rtt: {}, traffic: {}, lastCounters: null, refreshTimer: 0 };
+const state = { status: null, rtt: {}, traffic: {}, rlocTraffic: {}, lastCounters: null, refreshTimer: 0 };
 
 // el builds an element; children are nodes or text (always as text: the
 // API's strings are never parsed as HTML).
@@ -230,7 +230,10 @@ function trafficFrom(counters) {
   const now = Date.now() / 1000;
   const pick = (name) => counters.filter((c) => c.subsystem === "dataplane" && c.name === name)
     .reduce((a, c) => a + c.value, 0);
-  const cur = { t: now, encap: pick("packets_encapsulated"), decap: pick("packets_decapsulated") };
+  const cur = { t: now, encap: pick("packets_encapsulated"), decap: pick("packets_decapsulated"), rloc: {} };
+  for (const c of counters) {
+    if (c.subsystem === "dataplane" && c.name === "rloc_packets_encapsulated" && c.labels) cur.rloc[c.labels.rloc] = c.value;
+  }
   const has = counters.some((c) => c.subsystem === "dataplane");
   const last = state.lastCounters;
   state.lastCounters = cur;
@@ -239,9 +242,14 @@ function trafficFrom(counters) {
     const dt = cur.t - last.t;
     (state.traffic["encapsulated pkt/s"] ||= []).push([now, Math.max(0, (cur.encap - last.encap) / dt)]);
     (state.traffic["decapsulated pkt/s"] ||= []).push([now, Math.max(0, (cur.decap - last.decap) / dt)]);
+    for (const [rloc, v] of Object.entries(cur.rloc)) {
+      if (last.rloc[rloc] !== undefined) (state.rlocTraffic[rloc] ||= []).push([now, Math.max(0, (v - last.rloc[rloc]) / dt)]);
+    }
   }
   trim(state.traffic, now);
+  trim(state.rlocTraffic, now);
   replace("traffic-chart", lineChart(state.traffic, "pkt/s", "packets through the data plane, all RLOCs"));
+  replace("rloc-traffic-chart", lineChart(state.rlocTraffic, "pkt/s", "packets encapsulated toward each RLOC (userspace path)"));
 }
 
 const COLORS = ["#1f6feb", "#cf222e", "#1a7f37", "#8250df", "#9a6700", "#0a7a7a", "#bf3989", "#57606a"];
