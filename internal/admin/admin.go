@@ -39,7 +39,6 @@ type Server struct {
 	// that shutting the listeners down need not wait for them.
 	closing   chan struct{}
 	closeOnce sync.Once
-	gauges    func() []Gauge // nil: counters only
 }
 
 // New returns a server with no routes.
@@ -124,9 +123,6 @@ func (s *Server) ListenMetrics(addr string, reg *stats.Registry) (net.Addr, erro
 	}
 	pr := prometheus.NewRegistry()
 	pr.MustRegister(NewCollector(reg), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if s.gauges != nil {
-		pr.MustRegister(NewGaugeCollector(s.gauges))
-	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(pr, promhttp.HandlerOpts{}))
 	s.warnIfExposed("metrics", ln.Addr())

@@ -170,7 +170,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 			return nil, err
 		}
 	}
-	d.admin.SetGauges(d.gauges)
+	d.stats.GaugeFunc(d.gauges)
 	if cfg.Admin.Metrics != "" {
 		a, err := d.admin.ListenMetrics(cfg.Admin.Metrics, d.stats)
 		if err != nil {

@@ -1,31 +1,29 @@
 package daemon
 
 import (
-	"github.com/lispd/lispd/internal/admin"
+	"github.com/lispd/lispd/internal/stats"
 )
 
-// gauges are the state metrics /metrics serves beside the counters, read
-// from the roles at scrape time: only those of the roles running here.
-func (d *Daemon) gauges() []admin.Gauge {
-	var out []admin.Gauge
+// gauges are the state metrics read from the roles whenever gauges are
+// read (/metrics, show statistics): only those of the roles running here.
+func (d *Daemon) gauges() []stats.GaugeSample {
+	var out []stats.GaugeSample
+	g := func(subsystem, name, help string, labels [][2]string, v float64) {
+		out = append(out, stats.GaugeSample{Desc: stats.Desc{Subsystem: subsystem, Name: name, Help: help, Labels: labels}, Value: v})
+	}
 	if ms := d.MapServer(); ms != nil {
-		out = append(out, admin.Gauge{Name: "lisp_map_server_registered_prefixes",
-			Help: "EID prefixes with a live registration.", Value: float64(ms.Registrations())})
+		g("map_server", "registered_prefixes", "EID prefixes with a live registration.", nil, float64(ms.Registrations()))
 	}
 	if x := d.XTR(); x != nil {
-		out = append(out, admin.Gauge{Name: "lisp_itr_map_cache_entries",
-			Help: "Entries in the map-cache.", Value: float64(x.CacheSize())})
+		g("itr", "map_cache_entries", "Entries in the map-cache.", nil, float64(x.CacheSize()))
 		for _, r := range x.RLOCProbing() {
 			l := [][2]string{{"rloc", r.Address.String()}}
 			up := 0.0
 			if r.State == "up" {
 				up = 1
 			}
-			out = append(out,
-				admin.Gauge{Name: "lisp_rloc_probing_rtt_seconds", Help: "Round-trip time of the last answered RLOC-probe, by locator.",
-					Labels: l, Value: r.RTTms / 1000},
-				admin.Gauge{Name: "lisp_rloc_probing_rloc_up", Help: "1 while a probed locator answers, 0 once it is down.",
-					Labels: l, Value: up})
+			g("rloc_probing", "rtt_seconds", "Round-trip time of the last answered RLOC-probe, by locator.", l, r.RTTms/1000)
+			g("rloc_probing", "rloc_up", "1 while a probed locator answers, 0 once it is down.", l, up)
 		}
 	}
 	return out

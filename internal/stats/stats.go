@@ -64,6 +64,8 @@ type Registry struct {
 	// date before a snapshot.
 	refresh []func()
 	gauges  []gaugeEntry
+	// gaugeFuncs are read at every Gauges call (GaugeFunc).
+	gaugeFuncs []func() []GaugeSample
 }
 
 // OnSnapshot registers fn to run before every Snapshot: a source whose
@@ -161,6 +163,15 @@ type GaugeSample struct {
 	Value float64
 }
 
+// GaugeFunc adds gauges read from their owner at every Gauges call: state
+// kept elsewhere (map-cache size, a locator's probe RTT) with label sets
+// known only then.
+func (r *Registry) GaugeFunc(read func() []GaugeSample) {
+	r.mu.Lock()
+	r.gaugeFuncs = append(r.gaugeFuncs, read)
+	r.mu.Unlock()
+}
+
 // Gauges returns every gauge, sorted by key.
 func (r *Registry) Gauges() []GaugeSample {
 	r.mu.Lock()
@@ -168,7 +179,12 @@ func (r *Registry) Gauges() []GaugeSample {
 	for i, e := range r.gauges {
 		out[i] = GaugeSample{Desc: e.desc, Value: e.g.Load()}
 	}
+	funcs := r.gaugeFuncs
 	r.mu.Unlock()
+	// Outside our lock: the owners take their own.
+	for _, read := range funcs {
+		out = append(out, read()...)
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Desc.Key() < out[j].Desc.Key() })
 	return out
 }
