@@ -460,13 +460,8 @@ func (n *Network) MoveSeries(o MoveOptions) (*MoveResult, error) {
 
 	var d1MAC net.HardwareAddr
 	if o.Announce {
-		if err := n.Lab.Do("d1", func() error {
-			ifi, err := net.InterfaceByName("eth0")
-			if err == nil {
-				d1MAC = ifi.HardwareAddr
-			}
-			return err
-		}); err != nil {
+		var err error
+		if d1MAC, err = n.Lab.MAC("d1", "eth0"); err != nil {
 			close(stopUDP)
 			close(stopTCP)
 			return nil, err

@@ -8,6 +8,21 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// MAC returns the hardware address of node's interface ifname: the VM's
+// MAC a hypervisor announces after a migration.
+func (l *Lab) MAC(node, ifname string) (net.HardwareAddr, error) {
+	var mac net.HardwareAddr
+	err := l.Do(node, func() error {
+		ifi, err := net.InterfaceByName(ifname)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", node, ifname, err)
+		}
+		mac = ifi.HardwareAddr
+		return nil
+	})
+	return mac, err
+}
+
 // AnnounceRARP makes node act as a hypervisor that just took a VM in by
 // live migration: it sends on ifname the frame QEMU/KVM sends for the VM
 // (qemu_announce_self), a broadcast RARP request (RFC 903, EtherType

@@ -147,14 +147,8 @@ func (n *network) moveVM(from, to string) {
 	if err := n.lab.SetMaster("hv", to, "hvbr"); err != nil {
 		n.t.Fatal(err)
 	}
-	var mac net.HardwareAddr
-	if err := n.lab.Do("vmd", func() error {
-		ifi, err := net.InterfaceByName("eth0")
-		if err == nil {
-			mac = ifi.HardwareAddr
-		}
-		return err
-	}); err != nil {
+	mac, err := n.lab.MAC("vmd", "eth0")
+	if err != nil {
 		n.t.Fatal(err)
 	}
 	if err := n.lab.AnnounceRARP("hv", to, mac); err != nil {
