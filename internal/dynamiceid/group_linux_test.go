@@ -42,14 +42,7 @@ func TestNotifyGroup(t *testing.T) {
 		from netip.Addr
 	}
 	join := func(node string) (*Group, chan heard, chan drop) {
-		var g *Group
-		if err := l.Do(node, func() (err error) {
-			g, err = JoinGroup(group, "lan0", GroupOptions{Key: groupKey})
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { g.Close() })
+		g := joinIn(t, l, node, group)
 		ch, drops := make(chan heard, 4), make(chan drop, 4)
 		g.Serve(func(h mapping.EID, locs []mapping.Locator, from netip.Addr) { ch <- heard{h, locs, from} },
 			func(why string, from netip.Addr) { drops <- drop{why, from} })
@@ -158,6 +151,20 @@ func TestNotifyGroup(t *testing.T) {
 // same defences: what one xTR announces (hop limit 255, signed) the other
 // hears from one of its addresses; a datagram sent as any program sends
 // multicast (hop limit 1) is dropped.
+// joinIn joins group on node's lan0 with the test key, closed at the end.
+func joinIn(t *testing.T, l *lab.Lab, node string, group netip.Addr) *Group {
+	t.Helper()
+	var g *Group
+	if err := l.Do(node, func() (err error) {
+		g, err = JoinGroup(group, "lan0", GroupOptions{Key: groupKey})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close() })
+	return g
+}
+
 func TestNotifyGroupIPv6(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("dynamic EID: the notify-group test needs root (network namespaces); run the tests as root to include it")
@@ -170,14 +177,7 @@ func TestNotifyGroupIPv6(t *testing.T) {
 			AAddrs: []netip.Prefix{netip.MustParsePrefix("2001:db8::1/64")}, BAddrs: []netip.Prefix{netip.MustParsePrefix("2001:db8::2/64")}}},
 	})
 	join := func(node string) (*Group, chan mapping.EID, chan string) {
-		var g *Group
-		if err := l.Do(node, func() (err error) {
-			g, err = JoinGroup(group, "lan0", GroupOptions{Key: groupKey})
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { g.Close() })
+		g := joinIn(t, l, node, group)
 		heard, drops := make(chan mapping.EID, 4), make(chan string, 4)
 		g.Serve(func(h mapping.EID, _ []mapping.Locator, from netip.Addr) {
 			if from != netip.MustParseAddr("2001:db8::1") && !from.IsLinkLocalUnicast() {
