@@ -116,7 +116,7 @@ func digestOf(auth []byte) digest {
 // table indexed by the digest itself (already uniform), without pointers
 // for the collector to scan, and evicts in insertion order from a ring.
 type digestWindow struct {
-	slots []windowSlot // windowSlots entries once used; key 0 is free
+	slots []windowSlot // a power of two, at most half full, up to windowSlots; key 0 is free
 	ring  []digest     // insertion order, for eviction once full
 	next  int
 }
@@ -140,15 +140,19 @@ const (
 	windowSize = 8192
 	// windowSlots keeps the table at most half full, so probes stay short.
 	windowSlots = 2 * windowSize
+	// minWindowSlots is where a table starts: a site whose xTR registers
+	// once a minute never needs the full 650 KB.
+	minWindowSlots = 64
 	// windowAge is how long a Map-Register counts as seen.
 	windowAge = 24 * time.Hour
 )
 
 // find returns the slot of d, or the free slot where it would go.
 func (w *digestWindow) find(d digest) int {
-	i := int(uint64(d) & (windowSlots - 1))
+	mask := len(w.slots) - 1
+	i := int(uint64(d)) & mask
 	for w.slots[i].key != 0 && w.slots[i].key != d {
-		i = (i + 1) & (windowSlots - 1)
+		i = (i + 1) & mask
 	}
 	return i
 }
@@ -172,7 +176,10 @@ func (w *digestWindow) get(d digest, now int64) (seenReg, bool) {
 // source (the one a replay cannot choose) and its place in the ring.
 func (w *digestWindow) put(d digest, src netip.Addr, now int64) {
 	if w.slots == nil {
-		w.slots = make([]windowSlot, windowSlots)
+		w.slots = make([]windowSlot, minWindowSlots)
+	}
+	if n := len(w.slots); 2*(len(w.ring)+1) > n && n < windowSlots {
+		w.grow(2 * n)
 	}
 	i := w.find(d)
 	if w.slots[i].key == d {
@@ -190,6 +197,17 @@ func (w *digestWindow) put(d digest, src netip.Addr, now int64) {
 	w.slots[i] = windowSlot{key: d, at: now, src: src.As16(), is4: src.Is4()}
 }
 
+// grow moves the entries to a table of n slots.
+func (w *digestWindow) grow(n int) {
+	old := w.slots
+	w.slots = make([]windowSlot, n)
+	for _, e := range old {
+		if e.key != 0 {
+			w.slots[w.find(e.key)] = e
+		}
+	}
+}
+
 // remove deletes d, shifting back the entries of its probe run that would
 // no longer be found past the freed slot.
 func (w *digestWindow) remove(d digest) {
@@ -197,16 +215,17 @@ func (w *digestWindow) remove(d digest) {
 	if w.slots[i].key == 0 {
 		return
 	}
+	mask := len(w.slots) - 1
 	for j := i; ; {
 		w.slots[i] = windowSlot{}
 		for {
-			j = (j + 1) & (windowSlots - 1)
+			j = (j + 1) & mask
 			if w.slots[j].key == 0 {
 				return
 			}
 			// The entry at j may move to i when its home slot is not
 			// cyclically within (i, j].
-			home := int(uint64(w.slots[j].key) & (windowSlots - 1))
+			home := int(uint64(w.slots[j].key)) & mask
 			if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
 				break
 			}

@@ -54,6 +54,9 @@ func TestDigestWindowModel(t *testing.T) {
 		order = append(order, d)
 		model[d] = seenReg{src: s, at: step}
 	}
+	if len(w.slots) != windowSlots {
+		t.Fatalf("a full window has %d slots, want %d", len(w.slots), windowSlots)
+	}
 	n := 0
 	for i := range w.slots {
 		if w.slots[i].key != 0 {
@@ -69,6 +72,10 @@ func TestDigestWindowAge(t *testing.T) {
 	var w digestWindow
 	d := digestOf([]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12})
 	w.put(d, netip.MustParseAddr("192.0.2.1"), 0)
+	// A site with one xTR keeps a small table.
+	if len(w.slots) != minWindowSlots {
+		t.Fatalf("one digest takes a table of %d slots, want %d", len(w.slots), minWindowSlots)
+	}
 	if _, ok := w.get(d, int64(windowAge)); !ok {
 		t.Fatal("forgotten before windowAge")
 	}
