@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -24,6 +25,7 @@ import (
 	"github.com/lispd/lispd/internal/lab"
 	"github.com/lispd/lispd/internal/lisptest"
 	"github.com/lispd/lispd/internal/pcap"
+	"github.com/lispd/lispd/internal/poll"
 	"github.com/lispd/lispd/internal/tshark"
 )
 
@@ -235,8 +237,14 @@ func TestKernelPathWireBytes(t *testing.T) {
 			t.Fatal(err)
 		}
 		lisptest.Eventually(t, 5*time.Second, func() bool { return got.Load() == 1 }, fmt.Sprintf("%v: first packet delivered", wc.dst))
-		mid := n.dataPlane(wc.itr)
-		if mid.Userspace.MissReleased <= before.Userspace.MissReleased || mid.Kernel.EncapsulatedPackets != before.Kernel.EncapsulatedPackets {
+		// The engine counts a released batch after sending it, so the
+		// packet can arrive before the counters move: wait for them.
+		var mid adminapi.DataPlane
+		released := func() bool {
+			mid = n.dataPlane(wc.itr)
+			return mid.Userspace.MissReleased > before.Userspace.MissReleased
+		}
+		if poll.Until(context.Background(), 2*time.Second, 20*time.Millisecond, released) != nil || mid.Kernel.EncapsulatedPackets != before.Kernel.EncapsulatedPackets {
 			t.Errorf("%v: the first packet did not wait in the miss queue: before %+v, after %+v", wc.dst, before, mid)
 		}
 		if _, err := tx.Write(payload); err != nil {
