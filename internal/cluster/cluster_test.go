@@ -13,6 +13,7 @@ import (
 	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/cluster/etcdtest"
 	"github.com/lispd/lispd/internal/control"
+	"github.com/lispd/lispd/internal/lab"
 	"github.com/lispd/lispd/internal/lisptest"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/internal/mapserver"
@@ -184,7 +185,10 @@ func counter(t *testing.T, n *node, key string) uint64 { return lisptest.Counter
 // A registration taken by node A is answered by B and C; refreshes write
 // nothing to etcd; a withdrawal on A goes everywhere.
 func TestRegistrationAnsweredByEveryNode(t *testing.T) {
-	e := startEtcd(t)
+	registrationAnsweredByEveryNode(t, startEtcd(t))
+}
+
+func registrationAnsweredByEveryNode(t *testing.T, e *etcdtest.Server) {
 	a, b, c := newNode(t, "a", e.Endpoint()), newNode(t, "b", e.Endpoint()), newNode(t, "c", e.Endpoint())
 	vm := host("198.51.100.10")
 	a.register(etr1, dc1Key, 1, 1, vm, true, "192.0.2.11")
@@ -229,8 +233,9 @@ func TestRegistrationAnsweredByEveryNode(t *testing.T) {
 // A host registered by dc1 through node A moves to dc2 through node B: A
 // tells the dc1 xTR with a Map-Notify signed by dc1's key, and the xTR
 // subscribed on node C gets the publication of the new mapping.
-func TestMoveAcrossNodes(t *testing.T) {
-	e := startEtcd(t)
+func TestMoveAcrossNodes(t *testing.T) { moveAcrossNodes(t, startEtcd(t)) }
+
+func moveAcrossNodes(t *testing.T, e *etcdtest.Server) {
 	a, b, c := newNode(t, "a", e.Endpoint()), newNode(t, "b", e.Endpoint()), newNode(t, "c", e.Endpoint())
 	vm := host("198.51.100.20")
 	a.register(etr1, dc1Key, 1, 1, vm, true, "192.0.2.11")
@@ -300,7 +305,10 @@ func locators(n *wire.MapNotify) []string { return addrs(n.Records[0].Locators) 
 // A killed node's prefixes go with its lease; they come back as soon as
 // the ETR registers through another node.
 func TestKilledNodePrefixesExpireAndReturn(t *testing.T) {
-	e := startEtcd(t)
+	killedNodePrefixesExpireAndReturn(t, startEtcd(t))
+}
+
+func killedNodePrefixesExpireAndReturn(t *testing.T, e *etcdtest.Server) {
 	a, b, c := newNode(t, "a", e.Endpoint()), newNode(t, "b", e.Endpoint()), newNode(t, "c", e.Endpoint())
 	vm := host("198.51.100.30")
 	a.register(etr1, dc1Key, 1, 1, vm, true, "192.0.2.11")
@@ -321,7 +329,10 @@ func TestKilledNodePrefixesExpireAndReturn(t *testing.T) {
 // With the ETR registering through two nodes, one dying changes nothing
 // anyone answers.
 func TestETRRegisteringWithTwoNodesSurvivesOne(t *testing.T) {
-	e := startEtcd(t)
+	eTRRegisteringWithTwoNodesSurvivesOne(t, startEtcd(t))
+}
+
+func eTRRegisteringWithTwoNodesSurvivesOne(t *testing.T, e *etcdtest.Server) {
 	a, b, c := newNode(t, "a", e.Endpoint()), newNode(t, "b", e.Endpoint()), newNode(t, "c", e.Endpoint())
 	vm := host("198.51.100.35")
 	a.register(etr1, dc1Key, 1, 1, vm, true, "192.0.2.11")
@@ -343,7 +354,10 @@ func TestETRRegisteringWithTwoNodesSurvivesOne(t *testing.T) {
 // and etcd compacts the history it missed. Back, it lists everything
 // again, writes its own Records under a new lease, and every node agrees.
 func TestPartitionedNodeRejoinsAndConverges(t *testing.T) {
-	e := startEtcd(t)
+	partitionedNodeRejoinsAndConverges(t, startEtcd(t))
+}
+
+func partitionedNodeRejoinsAndConverges(t *testing.T, e *etcdtest.Server) {
 	p, err := etcdtest.NewProxy(e)
 	if err != nil {
 		t.Fatal(err)
@@ -416,8 +430,9 @@ func TestPartitionedNodeRejoinsAndConverges(t *testing.T) {
 // A Map-Register accepted by node A and replayed to node B, from the
 // xTR's address or another, is refused there; the xTR's own next one is
 // taken.
-func TestReplayToAnotherNodeRefused(t *testing.T) {
-	e := startEtcd(t)
+func TestReplayToAnotherNodeRefused(t *testing.T) { replayToAnotherNodeRefused(t, startEtcd(t)) }
+
+func replayToAnotherNodeRefused(t *testing.T, e *etcdtest.Server) {
 	a, b := newNode(t, "a", e.Endpoint()), newNode(t, "b", e.Endpoint())
 	vm := host("198.51.100.50")
 	raw, _ := a.register(etr1, dc1Key, 1000, 1, vm, true, "192.0.2.11")
@@ -459,5 +474,36 @@ func TestReplayToAnotherNodeRefused(t *testing.T) {
 	}
 	if counter(t, b, "map_server.registers_rejected{reason=replayed-duplicate}") != before+1 || b.ms.LocalCount() != held {
 		t.Error("copy of a's Map-Register from another address taken by b")
+	}
+}
+
+// TestRealEtcdServer runs the tests above against the etcd server
+// operators run (Debian's etcd-server, 3.4 today, against this 3.7
+// client), started as a process of its own; it skips when etcd is not
+// installed.
+func TestRealEtcdServer(t *testing.T) {
+	bin, err := lab.EtcdBinary()
+	if err != nil {
+		t.Skip(err)
+	}
+	for _, tc := range []struct {
+		name string
+		run  func(*testing.T, *etcdtest.Server)
+	}{
+		{"RegistrationAnsweredByEveryNode", registrationAnsweredByEveryNode},
+		{"MoveAcrossNodes", moveAcrossNodes},
+		{"KilledNodePrefixesExpireAndReturn", killedNodePrefixesExpireAndReturn},
+		{"ETRRegisteringWithTwoNodesSurvivesOne", eTRRegisteringWithTwoNodesSurvivesOne},
+		{"PartitionedNodeRejoinsAndConverges", partitionedNodeRejoinsAndConverges},
+		{"ReplayToAnotherNodeRefused", replayToAnotherNodeRefused},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, err := etcdtest.StartBinary(bin, t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(e.Close)
+			tc.run(t, e)
+		})
 	}
 }

@@ -191,11 +191,11 @@ func (r *runner) registration() {
 	err := r.net.WaitRegistered(15 * time.Second)
 	if err == nil {
 		err = waitFor(5*time.Second, func() bool {
-			st, err := query(r.net, "ms", (*adminapi.Client).Status)
+			st, err := query(r.net, r.net.MapServer(), (*adminapi.Client).Status)
 			return err == nil && st.Prefixes >= 3
 		})
 	}
-	r.show("ms", "show", "site")
+	r.show(r.net.MapServer(), "show", "site")
 	if dp, err := query(r.net, "xc", (*adminapi.Client).DataPlane); err == nil {
 		why := ""
 		if dp.KernelReason != "" {
@@ -211,11 +211,23 @@ func (r *runner) registration() {
 // straight to the ITR, the SYN held meanwhile.
 func (r *runner) firstConnection() {
 	r.say("step 2: C1 opens a TCP connection to d1 (%s): the ITR misses, asks the Map-Resolver, the Map-Server forwards to a DC1 ETR, which replies to the ITR directly", d1Addr)
-	var ln net.Listener
-	err := r.lab.Do("d1", func() (err error) { ln, err = net.Listen("tcp", d1Addr+":8080"); return err })
+	first, err := r.net.FirstConnection()
 	if err != nil {
 		r.record("first connection", false, err.Error())
 		return
+	}
+	r.show("xc", "show", "map-cache")
+	r.record("first connection", true, fmt.Sprintf("connect and first echo from d1 in %v, resolution included", first.Round(time.Microsecond)))
+}
+
+// FirstConnection opens a TCP connection from c1 to d1 and waits for
+// the echo of its first bytes: the story's step 2, resolution included
+// when the client's ITR does not know d1 yet. It returns how long that
+// took.
+func (n *Network) FirstConnection() (time.Duration, error) {
+	var ln net.Listener
+	if err := n.Lab.Do("d1", func() (err error) { ln, err = net.Listen("tcp", d1Addr+":8080"); return err }); err != nil {
+		return 0, err
 	}
 	defer ln.Close()
 	go func() {
@@ -228,7 +240,7 @@ func (r *runner) firstConnection() {
 		}
 	}()
 	var first time.Duration
-	err = r.lab.Do("c1", func() error {
+	err := n.Lab.Do("c1", func() error {
 		t0 := time.Now()
 		c, err := net.DialTimeout("tcp", d1Addr+":8080", 10*time.Second)
 		if err != nil {
@@ -246,12 +258,7 @@ func (r *runner) firstConnection() {
 		first = time.Since(t0)
 		return nil
 	})
-	if err != nil {
-		r.record("first connection", false, err.Error())
-		return
-	}
-	r.show("xc", "show", "map-cache")
-	r.record("first connection", true, fmt.Sprintf("connect and first echo from d1 in %v, resolution included", first.Round(time.Microsecond)))
+	return first, err
 }
 
 // Step 3: many flows from C1 to d1 spread over DC1's two RLOCs by weight.

@@ -626,7 +626,7 @@ func allSites(c *adminapi.Client, ctx context.Context) ([]adminapi.Site, error) 
 // RegisteredBy names the Map-Server site holding d1's /32 ("" for none,
 // "dc1+dc2" for two).
 func (n *Network) RegisteredBy() string {
-	sites, err := query(n, "ms", allSites)
+	sites, err := query(n, n.MapServer(), allSites)
 	if err != nil {
 		return ""
 	}
@@ -650,7 +650,7 @@ func (n *Network) checkState() error {
 		there = "sw2"
 	}
 	var errs []error
-	sites, err := query(n, "ms", allSites)
+	sites, err := query(n, n.MapServer(), allSites)
 	if err != nil {
 		return err
 	}

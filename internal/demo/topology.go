@@ -23,6 +23,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/lispd/lispd/internal/lab"
@@ -198,8 +200,79 @@ func vmRange(iface string, m Mobility) string {
 `, iface, iface, m.Mode, notifyGroup, timeout, groupSecret)
 }
 
-// config is the lispd configuration of a LISP node.
-func config(node string, m Mobility) string {
+// ClusterTopology is Topology with the Map-Server/Map-Resolver made a
+// cluster of three (ms1, ms2, ms3), each a member of the lab's etcd
+// cluster and sharing its registrations through it (docs/cluster.md).
+// Each answers Map-Requests on the demo's Map-Resolver address, msAddr,
+// as anycast: the core routes it to ms1, else ms2, else ms3, the way a
+// routing protocol would once a node's link is gone. The ETRs register
+// with each node's own address.
+//
+//	        ┌── ms1 198.18.11.2 ┐
+//	core ───┼── ms2 198.18.12.2 ┼── lo 198.18.1.2/32 (anycast)
+//	        └── ms3 198.18.13.2 ┘
+func ClusterTopology(name string) *lab.Topology {
+	t := Topology(name)
+	t.Nodes = slices.DeleteFunc(t.Nodes, func(n lab.Node) bool { return n.Name == "ms" })
+	t.Links = slices.DeleteFunc(t.Links, func(l lab.Link) bool { return l.B == "ms" })
+	core := t.Node("core")
+	for i, ms := range ClusterNodes {
+		own, gw := clusterAddr(i), fmt.Sprintf("198.18.1%d.1", i+1)
+		core.Routes = append(core.Routes, lab.Via(msAddr+"/32", own).WithMetric(10*(i+1)))
+		t.Nodes = append(t.Nodes, lab.Node{Name: ms, Role: "ms", Loopbacks: []netip.Prefix{netip.MustParsePrefix(msAddr + "/32")},
+			Routes: []lab.Route{lab.Via("0.0.0.0/0", gw)}, Etcd: &lab.Etcd{}})
+		t.Links = append(t.Links, lab.Link{A: "core", AName: "to-" + ms, B: ms, BName: "eth0",
+			AAddrs: []netip.Prefix{netip.MustParsePrefix(gw + "/24")}, BAddrs: []netip.Prefix{netip.MustParsePrefix(own + "/24")}})
+	}
+	return t
+}
+
+// ClusterNodes are the Map-Server/Map-Resolver nodes of ClusterTopology,
+// in the core's order of preference.
+var ClusterNodes = []string{"ms1", "ms2", "ms3"}
+
+// clusterAddr is the own address of ClusterNodes[i].
+func clusterAddr(i int) string { return fmt.Sprintf("198.18.1%d.2", i+1) }
+
+// clusterLeaseTTL is how long a dead node's registrations outlive it in
+// the cluster (the store's lease).
+const clusterLeaseTTL = 5 * time.Second
+
+// clusterMS is the configuration of ClusterNodes[i]: msConfig on its own
+// address and the anycast one, with the etcd store.
+func clusterMS(i int, endpoints []string) string {
+	return strings.Replace(msConfig, "control: {addresses: [198.18.1.2]}",
+		fmt.Sprintf("control: {addresses: [%s, %s]}", clusterAddr(i), msAddr), 1) +
+		fmt.Sprintf("  store: {etcd: {endpoints: [%s], node: %s, lease-ttl: %v, dial-timeout: 2s}}\n",
+			strings.Join(endpoints, ", "), ClusterNodes[i], clusterLeaseTTL)
+}
+
+// clusterMapServers is what an xTR registers with in a cluster: every
+// node's own address.
+func clusterMapServers(cfg string) string {
+	const one = "map-servers: [{address: 198.18.1.2, "
+	i := strings.Index(cfg, one)
+	if i < 0 {
+		return cfg
+	}
+	end := i + strings.Index(cfg[i:], "}]")
+	entry := cfg[i+len(one) : end] // key-id ... secret
+	var servers []string
+	for j := range ClusterNodes {
+		servers = append(servers, fmt.Sprintf("{address: %s, %s}", clusterAddr(j), entry))
+	}
+	return cfg[:i] + "map-servers: [" + strings.Join(servers, ", ") + "]" + cfg[end+2:]
+}
+
+// config is the lispd configuration of a LISP node; endpoints, when set,
+// are the etcd members of ClusterTopology.
+func config(node string, m Mobility, endpoints []string) string {
+	if len(endpoints) > 0 {
+		if i := slices.Index(ClusterNodes, node); i >= 0 {
+			return clusterMS(i, endpoints)
+		}
+		return clusterMapServers(config(node, m, nil))
+	}
 	switch node {
 	case "ms":
 		return msConfig
@@ -236,3 +309,6 @@ petr: {allowed-source-eids: [{prefix: 198.51.100.0/24}, {prefix: 203.0.113.0/24}
 
 // lispNodes run lispd, in start order.
 var lispNodes = []string{"ms", "xc", "dc1a", "dc1b", "dc2", "px"}
+
+// clusterLispNodes run lispd in ClusterTopology, in start order.
+var clusterLispNodes = append(slices.Clone(ClusterNodes), lispNodes[1:]...)

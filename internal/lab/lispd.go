@@ -154,7 +154,7 @@ func (p *LispdProc) WaitPrefixes(ctx context.Context, n int) error {
 
 // LogTail returns the last lines of the process's log ("" when it is
 // empty or unreadable).
-func (p *LispdProc) LogTail(lines int) string {
+func (p *Proc) LogTail(lines int) string {
 	data, err := os.ReadFile(p.LogPath)
 	if err != nil || len(data) == 0 {
 		return ""

@@ -72,6 +72,9 @@ type Node struct {
 	Bridges []Bridge
 	// NAT, when set, makes the node a NAT box (nat.go).
 	NAT *NAT `json:",omitempty"`
+	// Etcd, when set, makes the node a member of the lab's etcd cluster
+	// (etcd.go).
+	Etcd *Etcd `json:",omitempty"`
 }
 
 // Bridge is a Linux bridge inside a node. It carries no address: it is a
@@ -328,6 +331,7 @@ func (t *Topology) Validate() error {
 		v.aliases(p, t, n, nodeIdx, aliasOwner)
 		v.layer2(p, n, ifaces[n.Name])
 		checkNAT(v, p, n, ifaces[n.Name])
+		checkEtcd(v, t, p, n)
 		seen := map[string]bool{}
 		for j, r := range n.Routes {
 			rp := fmt.Sprintf("%s.routes[%d]", p, j)
@@ -666,6 +670,10 @@ func (t *Topology) clone() *Topology {
 		if n.NAT != nil {
 			nat := *n.NAT
 			n.NAT = &nat
+		}
+		if n.Etcd != nil {
+			e := *n.Etcd
+			n.Etcd = &e
 		}
 		for j := range n.Bridges {
 			b := &n.Bridges[j]

@@ -30,6 +30,7 @@ import (
 //	    loopbacks: [198.18.0.1/32]
 //	    aliases: {ms6: "2001:db8::1"}   # more host names for its addresses
 //	    lispd: {...}          # any mapping, kept as Node.LispdConfig
+//	    etcd: {address: 198.18.0.1, client-port: 2379, peer-port: 2380}  # a member of the lab's etcd cluster; {} for the defaults
 //	  - name: sw
 //	    vxlans: [{name: vx0, vni: 42, local: 192.0.2.1, remote: 192.0.2.2, dev: dci, port: 4789}]
 //	    bridges:
@@ -283,6 +284,18 @@ func (p *tparser) node(n *yaml.Node, path string, nd *Node) {
 				"outside":     p.str(&nd.NAT.Outside, "nat outside"),
 				"symmetric":   p.boolean(&nd.NAT.Symmetric, "nat symmetric"),
 				"udp-timeout": p.integer(&nd.NAT.UDPTimeout, "nat udp-timeout"),
+			})
+		},
+		"etcd": func(v *yaml.Node, path string) {
+			v = p.w.Resolve(v)
+			nd.Etcd = &Etcd{}
+			if isNull(v) {
+				return // etcd: {} or etcd: with every default
+			}
+			p.mapping(v, path, "etcd", map[string]func(*yaml.Node, string){
+				"address":     p.addr(&nd.Etcd.Address, "etcd address"),
+				"client-port": p.integer(&nd.Etcd.ClientPort, "etcd client-port"),
+				"peer-port":   p.integer(&nd.Etcd.PeerPort, "etcd peer-port"),
 			})
 		},
 		"lispd": func(v *yaml.Node, _ string) {

@@ -23,6 +23,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -52,6 +53,8 @@ func main() {
 	leaseTTL := flag.Duration("lease-ttl", cluster.DefaultLeaseTTL, "node lease TTL (failover)")
 	sim := flag.Int("sim", 0, "run the scaled simulation with this many prefixes instead")
 	sites := flag.Int("sites", 0, "sites of the simulation (default prefixes/10)")
+	refresh := flag.Duration("refresh", time.Minute, "simulation: how often each ETR registers again (0: never)")
+	regTimeout := flag.Duration("registration-timeout", 3*time.Minute, "simulation: the Map-Servers' registration timeout")
 	flag.Parse()
 	dir, err := os.MkdirTemp("", "clusterbench-")
 	if err != nil {
@@ -64,7 +67,7 @@ func main() {
 	}
 	defer e.Close()
 	if *sim > 0 {
-		simulate(e, *sim, cmpOr(*sites, *sim/10))
+		simulate(e, *sim, cmpOr(*sites, *sim/10), *refresh, *regTimeout)
 		return
 	}
 	bench(e, *n, *samples, *leaseTTL)
@@ -122,10 +125,11 @@ func benchSites() []mapserver.Site {
 
 // newNode starts a node reaching etcd through a proxy of its own (cut to
 // kill it as a crash would: nothing revoked); store false gives a
-// Map-Server with the memory store, for comparison.
-func newNode(e *etcdtest.Server, name string, sites []mapserver.Site, leaseTTL time.Duration, store bool) *node {
+// Map-Server with the memory store, for comparison; regTimeout 0 is the
+// Map-Server's default registration timeout.
+func newNode(e *etcdtest.Server, name string, sites []mapserver.Site, leaseTTL, regTimeout time.Duration, store bool) *node {
 	nd := &node{name: name, reg: stats.NewRegistry(), sent: &notifies{when: map[netip.AddrPort][]time.Time{}}}
-	o := mapserver.Options{Sender: nd.sent, Stats: nd.reg, MaxXTRsPerSite: 1 << 20}
+	o := mapserver.Options{Sender: nd.sent, Stats: nd.reg, MaxXTRsPerSite: 1 << 20, RegistrationTimeout: regTimeout}
 	if store {
 		p, err := etcdtest.NewProxy(e)
 		if err != nil {
@@ -303,7 +307,7 @@ func bench(e *etcdtest.Server, n, samples int, leaseTTL time.Duration) {
 		runtime.GOMAXPROCS(0), leaseTTL)
 	nodes := []*node{}
 	for _, name := range []string{"a", "b", "c"} {
-		nodes = append(nodes, newNode(e, name, benchSites(), leaseTTL, true))
+		nodes = append(nodes, newNode(e, name, benchSites(), leaseTTL, 0, true))
 	}
 	defer func() {
 		for _, nd := range nodes {
@@ -420,7 +424,7 @@ func bench(e *etcdtest.Server, n, samples int, leaseTTL time.Duration) {
 
 	// 5. Cost on one node: refresh-only Map-Registers and Map-Requests,
 	// etcd store (b, a cluster node) against the memory store.
-	mem := newNode(e, "mem", benchSites(), leaseTTL, false)
+	mem := newNode(e, "mem", benchSites(), leaseTTL, 0, false)
 	for i := range n {
 		raw, dec := registerMsg(key1, nonce, 3, hostN(i), rloc(13))
 		nonce++
@@ -470,13 +474,67 @@ func bench(e *etcdtest.Server, n, samples int, leaseTTL time.Duration) {
 		regEtcd/regMem, reqEtcd/reqMem, misses)
 }
 
+// simETRs are the simulation's ETRs: site s registers its per hosts
+// through node s%3, and registers them again every refresh interval, as
+// real ETRs do (a refresh writes nothing to etcd). Every Map-Register
+// takes the next nonce of one counter, and reads the content (one or two
+// locators) after taking it, so that a refresh racing a change either
+// carries the change or is refused as older than it.
+type simETRs struct {
+	nodes  []*node
+	nsites int
+	per    int
+	key    []byte
+	nonce  atomic.Uint64
+	two    []atomic.Bool // prefix s*per+j has the second locator
+	sent   atomic.Uint64 // refreshes sent
+}
+
+func (e *simETRs) eid(s, j int) mapping.EID {
+	a := [16]byte{0x20, 0x01, 0x0d, 0xb8, byte(s >> 16), byte(s >> 8), byte(s), byte(j)}
+	return mapping.NewEID(0, netip.PrefixFrom(netip.AddrFrom16(a), 64))
+}
+
+// register sends the Map-Register of prefix j of site s to its node.
+func (e *simETRs) register(s, j int) {
+	nonce := e.nonce.Add(1)
+	rlocs := []netip.Addr{rloc(10 + s%200)}
+	if e.two[s*e.per+j].Load() {
+		rlocs = append(rlocs, rloc(250))
+	}
+	raw, dec := registerMsg(e.key, nonce, byte(s%200), e.eid(s, j), rlocs...)
+	e.nodes[s%3].handle(raw, dec, netip.AddrPortFrom(rloc(10+s%200), wire.ControlPort))
+}
+
+// refresh registers everything again every interval until ctx ends,
+// spread evenly over the interval.
+func (e *simETRs) refresh(ctx context.Context, interval time.Duration) {
+	total := e.nsites * e.per
+	tick := time.NewTicker(interval / time.Duration(max(1, total/1000)))
+	defer tick.Stop()
+	for k := 0; ; k = (k + 1000) % total {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		for i := k; i < min(k+1000, total); i++ {
+			e.register(i/e.per, i%e.per)
+		}
+		e.sent.Add(uint64(min(k+1000, total) - k))
+	}
+}
+
 // simulate spreads prefixes over sites and the sites over three nodes,
 // then starts a fourth node that loads the whole table, then changes 1 %
 // of the prefixes: etcd size, memory per node, load time, write rate.
-func simulate(e *etcdtest.Server, prefixes, nsites int) {
+// The ETRs refresh every refresh interval throughout (0: never; then the
+// registrations lapse after regTimeout, which a run longer than that
+// shows as a table that never completes).
+func simulate(e *etcdtest.Server, prefixes, nsites int, refresh, regTimeout time.Duration) {
 	per := max(1, prefixes/nsites)
-	fmt.Printf("simulation: %d prefixes, %d sites (%d each), 3 nodes, embedded etcd; GOMAXPROCS %d\n",
-		prefixes, nsites, per, runtime.GOMAXPROCS(0))
+	fmt.Printf("simulation: %d prefixes, %d sites (%d each), 3 nodes, embedded etcd; ETRs refresh every %v; GOMAXPROCS %d\n",
+		prefixes, nsites, per, refresh, runtime.GOMAXPROCS(0))
 	sites := make([]mapserver.Site, nsites)
 	key := []byte("site-secret")
 	for s := range sites {
@@ -484,10 +542,6 @@ func simulate(e *etcdtest.Server, prefixes, nsites int) {
 		p := netip.PrefixFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, byte(s >> 16), byte(s >> 8), byte(s)}), 56)
 		sites[s] = mapserver.Site{Name: fmt.Sprintf("site%d", s), Keys: []mapserver.Key{{ID: 1, Alg: wire.AuthHMACSHA256, Secret: key}},
 			Prefixes: []mapserver.SitePrefix{{EID: mapping.NewEID(0, p), AcceptMoreSpecifics: true}}}
-	}
-	eidOf := func(s, j int) mapping.EID {
-		a := [16]byte{0x20, 0x01, 0x0d, 0xb8, byte(s >> 16), byte(s >> 8), byte(s), byte(j)}
-		return mapping.NewEID(0, netip.PrefixFrom(netip.AddrFrom16(a), 64))
 	}
 	heap := func() uint64 {
 		runtime.GC()
@@ -498,30 +552,40 @@ func simulate(e *etcdtest.Server, prefixes, nsites int) {
 	h0 := heap()
 	nodes := []*node{}
 	for _, name := range []string{"a", "b", "c"} {
-		nodes = append(nodes, newNode(e, name, sites, cluster.DefaultLeaseTTL, true))
+		nodes = append(nodes, newNode(e, name, sites, cluster.DefaultLeaseTTL, regTimeout, true))
 	}
+	etrs := &simETRs{nodes: nodes, nsites: nsites, per: per, key: key, two: make([]atomic.Bool, nsites*per)}
+	ctx, stop := context.WithCancel(context.Background())
+	var refreshing sync.WaitGroup
 	defer func() {
+		stop()
+		refreshing.Wait()
 		for _, nd := range nodes {
 			nd.close()
 		}
 	}()
 	start := time.Now()
-	nonce := uint64(1)
 	var wg sync.WaitGroup
-	for i, nd := range nodes {
+	for i := range nodes {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for s := i; s < nsites; s += 3 {
 				for j := range per {
-					raw, dec := registerMsg(key, nonce+uint64(s*per+j), byte(s%200), eidOf(s, j), rloc(10+s%200))
-					nd.handle(raw, dec, netip.AddrPortFrom(rloc(10+s%200), wire.ControlPort))
+					etrs.register(s, j)
 				}
 			}
 		}()
 	}
 	wg.Wait()
 	accepted := time.Since(start)
+	if refresh > 0 {
+		refreshing.Add(1)
+		go func() {
+			defer refreshing.Done()
+			etrs.refresh(ctx, refresh)
+		}()
+	}
 	total := nsites * per
 	for _, nd := range nodes {
 		// Registrations counts own and others' alike, without a walk.
@@ -529,8 +593,9 @@ func simulate(e *etcdtest.Server, prefixes, nsites int) {
 		waitSlow(time.Hour, func() bool {
 			if time.Since(last) > 30*time.Second {
 				last = time.Now()
-				fmt.Printf("  %s holds %d of %d (own %d), %d writes pending\n", nd.name, nd.ms.Registrations(), total,
-					nd.ms.LocalCount(), nd.st.Pending())
+				v := nd.st.View()
+				fmt.Printf("  %s holds %d of %d (own %d), %d writes pending, revision %d of %d, lease %q\n", nd.name, nd.ms.Registrations(), total,
+					nd.ms.LocalCount(), nd.st.Pending(), v.Revision, v.Head, v.Lease)
 			}
 			return nd.ms.Registrations() == total
 		}, nd.name+" does not hold the whole table")
@@ -546,30 +611,31 @@ func simulate(e *etcdtest.Server, prefixes, nsites int) {
 	// A fourth node joins and loads the table from etcd.
 	h2 := heap()
 	t0 := time.Now()
-	d := newNode(e, "d", sites, cluster.DefaultLeaseTTL, true)
+	d := newNode(e, "d", sites, cluster.DefaultLeaseTTL, regTimeout, true)
 	waitSlow(time.Hour, func() bool { return d.ms.Registrations() == total }, "d does not load the table")
 	joinT := time.Since(t0)
 	h3 := heap()
 	fmt.Printf("new node: loaded %d prefixes in %.1fs; its table costs %d MB (%.0f bytes/prefix)\n",
 		total, joinT.Seconds(), (h3-h2)>>20, float64(h3-h2)/float64(total))
 	nodes = append(nodes, d)
-	// Churn: 1 % of the prefixes change locators.
+	// Churn: 1 % of the prefixes change locators. The refreshes go on,
+	// and carry the change from then on.
 	churn := max(1, total/100)
 	w0 := writes(nodes[0]) + writes(nodes[1]) + writes(nodes[2])
+	r0 := etrs.sent.Load()
 	t0 = time.Now()
+	var lastS, lastJ int
 	for k := range churn {
-		s := (k * 7919) % nsites
-		j := k % per
-		nd := nodes[s%3]
-		raw, dec := registerMsg(key, uint64(1)<<40+uint64(k), byte(s%200), eidOf(s, j), rloc(10+s%200), rloc(250))
-		nd.handle(raw, dec, netip.AddrPortFrom(rloc(10+s%200), wire.ControlPort))
+		lastS, lastJ = (k*7919)%nsites, k%per
+		etrs.two[lastS*per+lastJ].Store(true)
+		etrs.register(lastS, lastJ)
 	}
-	last := eidOf((churn-1)*7919%nsites, (churn-1)%per)
+	last := etrs.eid(lastS, lastJ)
 	waitSlow(10*time.Minute, func() bool { return pending(nodes[:3]) == 0 && d.locators(last) == 2 }, "churn not absorbed")
 	churnT := time.Since(t0)
 	w1 := writes(nodes[0]) + writes(nodes[1]) + writes(nodes[2])
-	fmt.Printf("churn: %d changes (1 %%) made %d etcd writes (%.2f per change), absorbed in %.1fs (%.0f changes/s); at 1 %%/minute that is %.1f writes/s\n",
-		churn, w1-w0, float64(w1-w0)/float64(churn), churnT.Seconds(), float64(churn)/churnT.Seconds(),
+	fmt.Printf("churn: %d changes (1 %%) made %d etcd writes (%.2f per change, %d refreshes meanwhile), absorbed in %.1fs (%.0f changes/s); at 1 %%/minute that is %.1f writes/s\n",
+		churn, w1-w0, float64(w1-w0)/float64(churn), etrs.sent.Load()-r0, churnT.Seconds(), float64(churn)/churnT.Seconds(),
 		float64(w1-w0)/60)
 	fmt.Printf("RESULT sim-prefixes=%d sim-sites=%d etcd-mb=%d heap-mb-3-nodes=%d join-s=%.1f join-mb=%d churn-writes-per-s=%.1f\n",
 		total, nsites, dbSize>>20, (h1-h0)>>20, joinT.Seconds(), (h3-h2)>>20, float64(w1-w0)/60)
