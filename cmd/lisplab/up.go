@@ -32,6 +32,9 @@ topology file. Then it creates one network namespace per node (NAME-NODE),
 the links, addresses, sysctls and routes, writes a hosts file for every node
 (each node's name and the aliases the topology gives, so "ping host-b" works
 inside the lab), writes the configurations to /run/lisplab/NAME/NODE.yaml,
+starts the etcd member of every node with an "etcd:" section (the real etcd
+server, Debian package etcd-server: one cluster of all of them, data and log
+in /run/lisplab/NAME/NODE-etcd{,.log}) and waits until each is healthy,
 starts "lispd --config /run/lisplab/NAME/NODE.yaml" in each LISP node (log in
 /run/lisplab/NAME/NODE-lispd.log) and waits until every admin socket
 answers, and until every ETR has registered its EID prefixes with its
@@ -173,6 +176,13 @@ func (o *upOptions) start(ctx context.Context, l *lab.Lab, t *topology, lispd st
 	info, _ := json.MarshalIndent(runInfo{File: absPath(t.file), Lispd: lispd, Up: time.Now().UTC().Truncate(time.Second)}, "", "  ")
 	if err := os.WriteFile(filepath.Join(l.Dir(), runInfoFile), append(info, '\n'), 0o644); err != nil {
 		return nil, err
+	}
+	// The etcd members first: a Map-Server of a cluster shares its
+	// registrations through them.
+	if len(t.topo.EtcdEndpoints()) > 0 {
+		if _, err := l.StartEtcd(ctx, ""); err != nil {
+			return nil, err
+		}
 	}
 	procs := map[string]*lab.LispdProc{}
 	for _, nc := range t.configs {

@@ -241,10 +241,9 @@ const clusterLeaseTTL = 5 * time.Second
 // clusterMS is the configuration of ClusterNodes[i]: msConfig on its own
 // address and the anycast one, with the etcd store.
 func clusterMS(i int, endpoints []string) string {
-	return strings.Replace(msConfig, "control: {addresses: [198.18.1.2]}",
-		fmt.Sprintf("control: {addresses: [%s, %s]}", clusterAddr(i), msAddr), 1) +
-		fmt.Sprintf("  store: {etcd: {endpoints: [%s], node: %s, lease-ttl: %v, dial-timeout: 2s}}\n",
-			strings.Join(endpoints, ", "), ClusterNodes[i], clusterLeaseTTL)
+	return strings.NewReplacer("control: {addresses: [198.18.1.2]}", fmt.Sprintf("control: {addresses: [%s, %s]}", clusterAddr(i), msAddr),
+		"map-server:\n", fmt.Sprintf("map-server:\n  store: {etcd: {endpoints: [%s], node: %s, lease-ttl: %v, dial-timeout: 2s}}\n",
+			strings.Join(endpoints, ", "), ClusterNodes[i], clusterLeaseTTL)).Replace(msConfig)
 }
 
 // clusterMapServers is what an xTR registers with in a cluster: every

@@ -25,7 +25,7 @@ import (
 // failure, as on a real host.
 type Etcd struct {
 	// Address the member listens on, for clients and peers; default the
-	// node's first address (as DefaultHosts picks it).
+	// node's first link address (not a loopback: those may be anycast).
 	Address netip.Addr
 	// ClientPort and PeerPort default to etcd's 2379 and 2380: inside a
 	// node's own namespace they collide with nothing.
@@ -43,12 +43,19 @@ const (
 const EtcdProcName = "etcd"
 
 // etcdAddr is where node n's member listens: its Address, else the node's
-// first address.
+// first link address, else its first loopback.
 func (t *Topology) etcdAddr(n *Node) netip.Addr {
 	if n.Etcd.Address.IsValid() {
 		return n.Etcd.Address
 	}
-	return t.DefaultHosts()[n.Name]
+	addrs := t.Addrs(n.Name) // loopbacks first
+	if len(addrs) > len(n.Loopbacks) {
+		return addrs[len(n.Loopbacks)]
+	}
+	if len(addrs) > 0 {
+		return addrs[0]
+	}
+	return netip.Addr{}
 }
 
 func etcdPorts(e *Etcd) (client, peer int) {

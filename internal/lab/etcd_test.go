@@ -10,7 +10,7 @@ func TestEtcdMembers(t *testing.T) {
 	const src = `name: etcdlab
 nodes:
   - {name: r, role: router}
-  - {name: ms1, etcd: {}}
+  - {name: ms1, etcd: {}, loopbacks: [198.18.1.2/32]}
   - {name: ms2, etcd: {address: 198.18.12.2, client-port: 12379, peer-port: 12380}}
   - {name: h}
 links:
@@ -34,7 +34,7 @@ links:
 		{"{client-port: 2380}", "client and peer ports are both 2380"},
 		{"{port: 1}", `unknown key "port"`},
 	} {
-		_, err := ParseTopology([]byte(strings.Replace(src, "{name: ms1, etcd: {}}", "{name: ms1, etcd: "+bad.etcd+"}", 1)), "etcd.yaml")
+		_, err := ParseTopology([]byte(strings.Replace(src, "{name: ms1, etcd: {}, loopbacks: [198.18.1.2/32]}", "{name: ms1, etcd: "+bad.etcd+", loopbacks: [198.18.1.2/32]}", 1)), "etcd.yaml")
 		if err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("etcd %s: %v, want %q", bad.etcd, err, bad.want)
 		}
