@@ -81,6 +81,9 @@ func (o *Options) defaults() {
 // more than --max-txn-ops, 128 by default).
 const batchOps = 100
 
+// writesInFlight bounds the write transactions a node has in flight.
+const writesInFlight = 8
+
 // retryWait is how soon writes that failed are tried again.
 const retryWait = 200 * time.Millisecond
 
@@ -401,50 +404,63 @@ func (s *Store) writeNonces(ctx context.Context, nonces map[mapserver.NonceKey]u
 }
 
 // writeRecords writes this node's Record of every prefix in dirty (or
-// deletes it), batched; a move is a transaction of its own that holds
-// only if the Records it displaces are still those it saw. guarded
-// writes (Records written again under a new lease) hold only if no
-// Record of their prefix was written since the table's revision; those
-// that do not are tried again once the watch brought what changed.
+// deletes it), batched, up to writesInFlight batches at once (etcd
+// commits concurrent transactions together: one at a time, a node wrote
+// a few thousand Records a second). A move is a transaction of its own
+// that holds only if the Records it displaces are still those it saw.
+// guarded writes (Records written again under a new lease) hold only if
+// no Record of their prefix was written since the table's revision;
+// those that do not are tried again once the watch brought what changed.
 func (s *Store) writeRecords(ctx context.Context, lease clientv3.LeaseID, recs []prepared, guarded bool) {
 	type pending struct {
 		eid  mapping.EID
 		gen  uint64
 		kind int
 	}
+	var wg sync.WaitGroup
+	inFlight := make(chan struct{}, writesInFlight)
 	var ops []clientv3.Op
 	var batch []pending
 	flush := func() {
 		if len(ops) == 0 {
 			return
 		}
-		cctx, cancel := s.call(ctx)
-		resp, err := s.cli.Txn(cctx).Then(ops...).Commit()
-		cancel()
-		if err != nil {
-			s.c.errors[opWrite].Inc()
-			for _, p := range batch {
-				s.Changed(p.eid)
+		ops, batch := ops, batch
+		inFlight <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-inFlight }()
+			cctx, cancel := s.call(ctx)
+			resp, err := s.cli.Txn(cctx).Then(ops...).Commit()
+			cancel()
+			if err != nil {
+				s.c.errors[opWrite].Inc()
+				for _, p := range batch {
+					s.Changed(p.eid)
+				}
+				return
 			}
-		} else {
 			for _, p := range batch {
 				s.ms.Written(p.eid, p.gen, resp.Header.Revision)
 				s.c.writes[p.kind].Inc()
 			}
 			s.noteHead(resp.Header.Revision)
+		})
+	}
+	defer wg.Wait()
+	if guarded {
+		for i := 0; i < len(recs); i += batchOps {
+			chunk := recs[i:min(i+batchOps, len(recs))]
+			inFlight <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-inFlight }()
+				s.writeGuarded(ctx, lease, chunk)
+			})
 		}
-		ops, batch = ops[:0], batch[:0]
+		return
 	}
 	for _, p := range recs {
-		eid, l, seen := p.eid, p.l, p.seen
+		eid, l := p.eid, p.l
 		key := regKey(s.opts.Prefix, eid, s.opts.Node)
-		if guarded {
-			if !l.Held {
-				continue
-			}
-			s.writeGuarded(ctx, lease, eid, l, seen)
-			continue
-		}
 		var op clientv3.Op
 		kind := writeDelete
 		if l.Held {
@@ -461,6 +477,7 @@ func (s *Store) writeRecords(ctx context.Context, lease clientv3.LeaseID, recs [
 			ops, batch = append(ops, op), append(batch, pending{eid, l.Gen, kind})
 			if len(ops) == batchOps {
 				flush()
+				ops, batch = nil, nil
 			}
 			continue
 		}
@@ -488,27 +505,50 @@ func (s *Store) writeRecords(ctx context.Context, lease clientv3.LeaseID, recs [
 	flush()
 }
 
-// writeGuarded writes l, this node's Record of eid, only if no Record of
-// eid was written after revision seen.
-func (s *Store) writeGuarded(ctx context.Context, lease clientv3.LeaseID, eid mapping.EID, l mapserver.Local, seen int64) {
-	b, err := json.Marshal(&l.Record)
-	if err != nil {
+// writeGuarded writes recs, this node's Records, each only if no Record
+// of its prefix was written after the revision it was read at: all in
+// one transaction, or, when one of them does not hold, each on its own.
+func (s *Store) writeGuarded(ctx context.Context, lease clientv3.LeaseID, recs []prepared) {
+	var cmps []clientv3.Cmp
+	var puts []clientv3.Op
+	var held []prepared
+	for _, p := range recs {
+		if !p.l.Held {
+			continue
+		}
+		b, err := json.Marshal(&p.l.Record)
+		if err != nil {
+			continue
+		}
+		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(eidDir(s.opts.Prefix, p.eid)), "<", p.seen+1).WithPrefix())
+		puts = append(puts, clientv3.OpPut(regKey(s.opts.Prefix, p.eid, s.opts.Node), string(b), clientv3.WithLease(lease)))
+		held = append(held, p)
+	}
+	if len(held) == 0 {
 		return
 	}
 	cctx, cancel := s.call(ctx)
-	resp, err := s.cli.Txn(cctx).If(clientv3.Compare(clientv3.ModRevision(eidDir(s.opts.Prefix, eid)), "<", seen+1).WithPrefix()).
-		Then(clientv3.OpPut(regKey(s.opts.Prefix, eid, s.opts.Node), string(b), clientv3.WithLease(lease))).Commit()
+	resp, err := s.cli.Txn(cctx).If(cmps...).Then(puts...).Commit()
 	cancel()
 	switch {
 	case err != nil:
 		s.c.errors[opWrite].Inc()
-		s.reWrite(eid)
+		for _, p := range held {
+			s.reWrite(p.eid)
+		}
+	case !resp.Succeeded && len(held) > 1:
+		for i := range held {
+			s.writeGuarded(ctx, lease, held[i:i+1])
+		}
 	case !resp.Succeeded:
 		s.c.moveConflicts.Inc()
-		s.reWrite(eid)
+		s.reWrite(held[0].eid)
 	default:
-		s.ms.Written(eid, l.Gen, resp.Header.Revision)
-		s.c.writes[writeRecord].Inc()
+		for _, p := range held {
+			s.ms.Written(p.eid, p.l.Gen, resp.Header.Revision)
+			s.c.writes[writeRecord].Inc()
+		}
+		s.noteHead(resp.Header.Revision)
 	}
 }
 

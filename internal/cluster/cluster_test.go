@@ -507,3 +507,41 @@ func TestRealEtcdServer(t *testing.T) {
 		})
 	}
 }
+
+// Records written again under a new lease go in batches guarded by the
+// revision they were read at; when one prefix of a batch was written
+// since, the others are still written, and that one waits for the watch.
+func TestGuardedRewriteBatch(t *testing.T) {
+	e := startEtcd(t)
+	a, b := newNode(t, "a", e.Endpoint()), newNode(t, "b", e.Endpoint())
+	eids := []mapping.EID{host("198.51.100.50"), host("198.51.100.51"), host("198.51.100.52")}
+	for i, eid := range eids {
+		a.register(etr1, dc1Key, uint64(1+i), 1, eid, true, "192.0.2.11")
+	}
+	lisptest.Eventually(t, 5*time.Second, func() bool { return b.ms.RemoteStats()["a"] == 3 }, "b does not see a's Records")
+	lisptest.Eventually(t, 5*time.Second, func() bool { return a.st.Pending() == 0 }, "a has writes pending")
+	before := a.st.rev.Load()
+	// b writes a Record of the second prefix after a read it.
+	b.register(etr1, dc1Key, 10, 1, eids[1], true, "192.0.2.11")
+	lisptest.Eventually(t, 5*time.Second, func() bool { return a.ms.RemoteStats()["b"] == 1 }, "a does not see b's Record")
+	now := a.st.rev.Load()
+	recs := []prepared{{eid: eids[0], seen: now}, {eid: eids[1], seen: before}, {eid: eids[2], seen: now}}
+	for i := range recs {
+		recs[i].l = a.ms.LocalRecord(recs[i].eid)
+	}
+	a.st.mu.Lock()
+	lease := a.st.lease
+	a.st.mu.Unlock()
+	written := counter(t, a, "cluster.writes{kind=record}")
+	a.st.writeGuarded(context.Background(), lease, recs)
+	if got := counter(t, a, "cluster.writes{kind=record}") - written; got != 2 {
+		t.Errorf("%d Records written, want the 2 not written since", got)
+	}
+	a.st.mu.Lock()
+	_, again := a.st.rewrite[eids[1]]
+	n := len(a.st.rewrite)
+	a.st.mu.Unlock()
+	if !again || n != 1 {
+		t.Errorf("to write again: %d prefixes (the one b wrote: %v), want only that one", n, again)
+	}
+}
