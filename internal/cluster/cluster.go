@@ -81,6 +81,9 @@ func (o *Options) defaults() {
 // more than --max-txn-ops, 128 by default).
 const batchOps = 100
 
+// listTimeout is the deadline of one page of a full listing.
+const listTimeout = 30 * time.Second
+
 // writesInFlight bounds the write transactions a node has in flight.
 const writesInFlight = 8
 
@@ -601,7 +604,12 @@ func (s *Store) watchLoop(ctx context.Context) {
 // resync lists every key at one revision, in pages, and replaces the
 // table's remote part with it.
 func (s *Store) resync(ctx context.Context) error {
-	const page = 5000
+	// etcd counts every key left in the range for each page it returns
+	// (the response's total), so a page costs a walk of the rest of the
+	// table: big pages keep a million-prefix listing from taking minutes,
+	// and each may take longer than an ordinary call; a page that fails
+	// is asked again, at the same revision, before the listing gives up.
+	const page, pageTries = 25000, 3
 	var recs []mapserver.RemoteRecord
 	nonces := map[mapserver.NonceKey]uint64{}
 	nodes := map[string]nodeInfo{}
@@ -612,9 +620,17 @@ func (s *Store) resync(ctx context.Context) error {
 		if rev != 0 {
 			opts = append(opts, clientv3.WithRev(rev))
 		}
-		cctx, cancel := s.call(ctx)
-		resp, err := s.cli.Get(cctx, start, opts...)
-		cancel()
+		var resp *clientv3.GetResponse
+		var err error
+		for range pageTries {
+			cctx, cancel := context.WithTimeout(ctx, max(listTimeout, s.opts.DialTimeout))
+			resp, err = s.cli.Get(cctx, start, opts...)
+			cancel()
+			if err == nil || ctx.Err() != nil {
+				break
+			}
+			s.c.errors[opRead].Inc()
+		}
 		if err != nil {
 			return err
 		}
@@ -842,6 +858,14 @@ func (s *Store) View() adminapi.Cluster {
 		v.Nodes = append(v.Nodes, cn)
 	}
 	return v
+}
+
+// Ready says whether the node holds its lease and has loaded the table:
+// a cheap View().Lease != "" && View().Revision > 0.
+func (s *Store) Ready() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lease != 0 && s.rev.Load() > 0
 }
 
 // Node is this node's name in the cluster.

@@ -148,7 +148,9 @@ func newNode(e *etcdtest.Server, name string, sites []mapserver.Site, leaseTTL, 
 		if err := nd.st.Start(nd.ms); err != nil {
 			fail(err)
 		}
-		waitFor(30*time.Second, func() bool { v := nd.st.View(); return v.Lease != "" && v.Revision > 0 }, name+" has no lease")
+		// A node joining a big table lists it all before it takes its
+		// lease (and View walks the table: not for polling).
+		waitFor(10*time.Minute, nd.st.Ready, name+" has no lease")
 	}
 	return nd
 }
