@@ -1,10 +1,12 @@
 package lab
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -189,15 +191,26 @@ func (l *Lab) StartEtcd(ctx context.Context, binary string) (map[string]*Proc, e
 func (l *Lab) waitEtcd(ctx context.Context, node string, p *Proc) error {
 	n := l.topo.Node(node)
 	client, _ := etcdPorts(n.Etcd)
-	url := urlOf(l.topo.etcdAddr(n), client) + "/health"
+	addr := netip.AddrPortFrom(l.topo.etcdAddr(n), uint16(client)).String()
+	url := "http://" + addr + "/health"
 	var last error
 	err := poll.Until(ctx, 30*time.Second, 100*time.Millisecond, func() bool {
 		if p.Exited() {
 			return true
 		}
 		last = l.Do(node, func() error {
-			c := http.Client{Timeout: time.Second}
-			resp, err := c.Get(url)
+			// Dialled here, on the node's thread: an http.Client would
+			// dial on goroutines of its own, outside the namespace.
+			c, err := net.DialTimeout("tcp", addr, time.Second)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(time.Second))
+			if _, err := fmt.Fprintf(c, "GET /health HTTP/1.0\r\nHost: %s\r\n\r\n", addr); err != nil {
+				return err
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 			if err != nil {
 				return err
 			}

@@ -155,6 +155,9 @@ func TestClusterDemo(t *testing.T) {
 		for _, f := range findings {
 			t.Errorf("tshark: %s", f)
 		}
+		if k, err := tshark.Count(capture, "lisp || lisp-data"); err != nil || k < 1000 {
+			t.Errorf("the capture holds only %d LISP frames (%v)", k, err)
+		}
 	}
 
 	// Down leaves nothing: no etcd member, no data directory.
