@@ -8,8 +8,11 @@
 //	RESULT refresh-writes=… propagate-p50-ms=… propagate-p99-ms=… move-notify-p99-ms=… failover-s=… etcd-cost-ratio=… …
 //
 // With -sim PREFIXES it runs the scaled simulation instead: PREFIXES
-// prefixes of -sites sites spread over three nodes, then a fourth node
-// loading the table, then churn; docs/cluster.md has the figures.
+// prefixes of -sites sites spread over three nodes, their ETRs refreshing
+// every -refresh, then a fourth node loading the table, then churn;
+// docs/cluster.md has the figures. Its last line is
+//
+//	RESULT sim-prefixes=… sim-sites=… etcd-mb=… heap-mb-3-nodes=… join-s=… join-mb=… churn-writes-per-s=… converge-s=…
 package main
 
 import (
@@ -602,8 +605,9 @@ func simulate(e *etcdtest.Server, prefixes, nsites int, refresh, regTimeout time
 			return nd.ms.Registrations() == total
 		}, nd.name+" does not hold the whole table")
 	}
+	converged := time.Since(start)
 	fmt.Printf("load: %d registrations accepted by the 3 nodes in %.1fs; every node answers all of them after %.1fs\n",
-		total, accepted.Seconds(), time.Since(start).Seconds())
+		total, accepted.Seconds(), converged.Seconds())
 	h1 := heap()
 	dbSize := etcdSize(e)
 	fmt.Printf("etcd: database %d MB (%.0f bytes/prefix, keys: one Record per prefix + one nonce per xTR + one per node)\n",
@@ -639,8 +643,8 @@ func simulate(e *etcdtest.Server, prefixes, nsites int, refresh, regTimeout time
 	fmt.Printf("churn: %d changes (1 %%) made %d etcd writes (%.2f per change, %d refreshes meanwhile), absorbed in %.1fs (%.0f changes/s); at 1 %%/minute that is %.1f writes/s\n",
 		churn, w1-w0, float64(w1-w0)/float64(churn), etrs.sent.Load()-r0, churnT.Seconds(), float64(churn)/churnT.Seconds(),
 		float64(w1-w0)/60)
-	fmt.Printf("RESULT sim-prefixes=%d sim-sites=%d etcd-mb=%d heap-mb-3-nodes=%d join-s=%.1f join-mb=%d churn-writes-per-s=%.1f\n",
-		total, nsites, dbSize>>20, (h1-h0)>>20, joinT.Seconds(), (h3-h2)>>20, float64(w1-w0)/60)
+	fmt.Printf("RESULT sim-prefixes=%d sim-sites=%d etcd-mb=%d heap-mb-3-nodes=%d join-s=%.1f join-mb=%d churn-writes-per-s=%.1f converge-s=%.1f\n",
+		total, nsites, dbSize>>20, (h1-h0)>>20, joinT.Seconds(), (h3-h2)>>20, float64(w1-w0)/60, converged.Seconds())
 }
 
 func pending(nodes []*node) int {
