@@ -40,11 +40,7 @@ func Start(dir string) (*Server, error) {
 	// A bench writes much; the default 100,000-entry snapshot interval
 	// and 2 GiB quota are fine, the request size is what big batches need.
 	cfg.MaxRequestBytes = 8 << 20
-	client, err := freeURL()
-	if err != nil {
-		return nil, err
-	}
-	peer, err := freeURL()
+	client, peer, err := freeURLs()
 	if err != nil {
 		return nil, err
 	}
@@ -64,6 +60,17 @@ func Start(dir string) (*Server, error) {
 	return &Server{e: e, endpoint: client.String()}, nil
 }
 
+// freeURLs are a client and a peer URL for a member.
+func freeURLs() (client, peer *url.URL, err error) {
+	if client, err = freeURL(); err != nil {
+		return nil, nil, err
+	}
+	if peer, err = freeURL(); err != nil {
+		return nil, nil, err
+	}
+	return client, peer, nil
+}
+
 // freeURL is an http URL on 127.0.0.1 with a port free now.
 func freeURL() (*url.URL, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -78,11 +85,7 @@ func freeURL() (*url.URL, error) {
 // run it) as a single member with its data in dir (which must be empty or
 // absent) and its log in dir/etcd.log, and waits until it answers.
 func StartBinary(bin, dir string) (*Server, error) {
-	client, err := freeURL()
-	if err != nil {
-		return nil, err
-	}
-	peer, err := freeURL()
+	client, peer, err := freeURLs()
 	if err != nil {
 		return nil, err
 	}
