@@ -2,6 +2,7 @@ package lab
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -61,14 +63,7 @@ func (t *Topology) etcdAddr(n *Node) netip.Addr {
 }
 
 func etcdPorts(e *Etcd) (client, peer int) {
-	return cmp0(e.ClientPort, DefaultEtcdClientPort), cmp0(e.PeerPort, DefaultEtcdPeerPort)
-}
-
-func cmp0(v, def int) int {
-	if v == 0 {
-		return def
-	}
-	return v
+	return cmp.Or(e.ClientPort, DefaultEtcdClientPort), cmp.Or(e.PeerPort, DefaultEtcdPeerPort)
 }
 
 func urlOf(a netip.Addr, port int) string {
@@ -106,20 +101,11 @@ func checkEtcd(v *validator, t *Topology, p string, n Node) {
 		v.add(p+".etcd.peer-port", "node %s: etcd client and peer ports are both %d", n.Name, c)
 	}
 	switch a := n.Etcd.Address; {
-	case a.IsValid() && !containsAddr(t.Addrs(n.Name), a):
+	case a.IsValid() && !slices.Contains(t.Addrs(n.Name), a):
 		v.add(p+".etcd.address", "node %s: etcd address %s is not an address of the node", n.Name, a)
 	case !a.IsValid() && len(t.Addrs(n.Name)) == 0:
 		v.add(p+".etcd", "node %s: an etcd member needs an address on the node", n.Name)
 	}
-}
-
-func containsAddr(as []netip.Addr, a netip.Addr) bool {
-	for _, b := range as {
-		if a == b {
-			return true
-		}
-	}
-	return false
 }
 
 // ErrNoEtcd is returned when the etcd server is not installed.
