@@ -9,10 +9,12 @@
 //
 // With -sim PREFIXES it runs the scaled simulation instead: PREFIXES
 // prefixes of -sites sites spread over three nodes, their ETRs refreshing
-// every -refresh, then a fourth node loading the table, then churn;
+// every -refresh, then a fourth node loading the table, then churn, then
+// one node cut off from etcd past its lease and back (rejoin-s: until its
+// Records, written again, are answered everywhere);
 // docs/cluster.md has the figures. Its last line is
 //
-//	RESULT sim-prefixes=… sim-sites=… etcd-mb=… heap-mb-3-nodes=… join-s=… join-mb=… churn-writes-per-s=… converge-s=…
+//	RESULT sim-prefixes=… sim-sites=… etcd-mb=… heap-mb-3-nodes=… join-s=… join-mb=… churn-writes-per-s=… converge-s=… rejoin-s=…
 package main
 
 import (
@@ -643,8 +645,22 @@ func simulate(e *etcdtest.Server, prefixes, nsites int, refresh, regTimeout time
 	fmt.Printf("churn: %d changes (1 %%) made %d etcd writes (%.2f per change, %d refreshes meanwhile), absorbed in %.1fs (%.0f changes/s); at 1 %%/minute that is %.1f writes/s\n",
 		churn, w1-w0, float64(w1-w0)/float64(churn), etrs.sent.Load()-r0, churnT.Seconds(), float64(churn)/churnT.Seconds(),
 		float64(w1-w0)/60)
-	fmt.Printf("RESULT sim-prefixes=%d sim-sites=%d etcd-mb=%d heap-mb-3-nodes=%d join-s=%.1f join-mb=%d churn-writes-per-s=%.1f converge-s=%.1f\n",
-		total, nsites, dbSize>>20, (h1-h0)>>20, joinT.Seconds(), (h3-h2)>>20, float64(w1-w0)/60, converged.Seconds())
+	// Node a loses etcd for longer than its lease: the others drop its
+	// Records; back, it writes them all again under a new lease.
+	a, b := nodes[0], nodes[1]
+	own := a.ms.LocalCount()
+	t0 = time.Now()
+	a.proxy.Cut()
+	waitSlow(10*time.Minute, func() bool { return b.ms.Registrations() <= total-own }, "b still holds a's Records")
+	gone := time.Since(t0)
+	t0 = time.Now()
+	a.proxy.Heal()
+	waitSlow(30*time.Minute, func() bool { return b.ms.Registrations() == total }, "a's Records did not come back")
+	rejoin := time.Since(t0)
+	fmt.Printf("partition: a cut off from etcd; its %d Records gone from b after %.1fs (lease TTL %v); back, written again and answered by b after %.1fs\n",
+		own, gone.Seconds(), cluster.DefaultLeaseTTL, rejoin.Seconds())
+	fmt.Printf("RESULT sim-prefixes=%d sim-sites=%d etcd-mb=%d heap-mb-3-nodes=%d join-s=%.1f join-mb=%d churn-writes-per-s=%.1f converge-s=%.1f rejoin-s=%.1f\n",
+		total, nsites, dbSize>>20, (h1-h0)>>20, joinT.Seconds(), (h3-h2)>>20, float64(w1-w0)/60, converged.Seconds(), rejoin.Seconds())
 }
 
 func pending(nodes []*node) int {
