@@ -239,6 +239,10 @@ func (d *Daemon) buildRoles(cfg *config.Config, opts Options) error {
 			}
 			d.dp = dp
 			xo.DataPlane = dp.programmer()
+			xo.SendData = dp.engine.SendControl
+			if d.rtr != nil {
+				d.rtr.SetDataPlane(rtrDataPlane{dp.engine})
+			}
 		}
 		xo.OnMovedAway = func(eid mapping.EID, to mapping.Mapping) {
 			if d.dyn != nil {
@@ -602,6 +606,12 @@ func (d *Daemon) dispatch(r *control.Request, out control.Sender) control.DropRe
 		}
 		if h := d.mux.Handler(wire.TypeMapRequest); h != nil && d.forUs(req) {
 			return h(r, out)
+		}
+	}
+	if req, ok := r.Msg.(*wire.MapRequest); ok && req.Probe && d.rtr != nil {
+		// An ITR probes us as the RTR of a NATed site.
+		if reason, ok := d.rtr.HandleProbe(r, out); ok {
+			return reason
 		}
 	}
 	h := d.mux.Handler(t)

@@ -518,7 +518,7 @@ func (u *LinuxUnderlay) sendGSO(s *txScratch, t *txSocket, g *gsoSockets, bufs [
 	sent := 0
 	var errs error
 	for i := start; i < end; {
-		if !g.usable(outer[i].SrcPort) || t == nil {
+		if !g.usable(outer[i].SrcPort) || outer[i].DstPort != 0 || t == nil {
 			if t != nil {
 				s.prepare(0, bufs[i], &outer[i], offset, u.cfg.RemotePort, u.cfg.UDPChecksum)
 				k, err := s.flush(t, 1)
@@ -543,6 +543,9 @@ func (u *LinuxUnderlay) sendGSO(s *txScratch, t *txSocket, g *gsoSockets, bufs [
 // it.
 func (s *txScratch) prepare(i int, b []byte, o *Outer, offset int, dport uint16, csum bool) {
 	payload := len(b) - offset
+	if o.DstPort != 0 {
+		dport = o.DstPort
+	}
 	var h []byte
 	if o.Dst.Is4() {
 		h = b[offset-ipv4HeaderLen-8 : offset]
