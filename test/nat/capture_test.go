@@ -86,7 +86,11 @@ func natMessages(t *testing.T, path string) map[string]int {
 		if err != nil || len(d.Payload) < 8 {
 			continue
 		}
-		if d.Dst.Port() != wire.ControlPort && d.Src.Port() != wire.ControlPort || d.Dst.Port() == wire.DataPort {
+		// Control messages go to 4342, but for the answers through a
+		// NAT (to its port); the RTR sends data from 4342 too. An
+		// Info-Reply starts with type 7, a LISP data header with its
+		// flags (the RTR's: I, maybe N): neither is the other.
+		if d.Dst.Port() != wire.ControlPort && d.Payload[0]>>4 != byte(wire.TypeInfo) {
 			h, err := wire.DecodeDataHeader(d.Payload)
 			if err == nil && h.I() && h.InstanceID() == 0xffffff {
 				got["data-map-notify"]++

@@ -114,9 +114,9 @@ func siteConfig(rloc, key string, nat bool, eids ...string) string {
 }
 
 type natNet struct {
-	t     *testing.T
-	lab   *lab.Lab
-	procs map[string]*lab.LispdProc
+	t       *testing.T
+	lab     *lab.Lab
+	procs   map[string]*lab.LispdProc
 	capture *coreCapture // on core, from before any lispd started; nil: none
 }
 
