@@ -221,4 +221,3 @@ func pass(ok bool) string {
 	}
 	return "fail"
 }
-
