@@ -17,6 +17,7 @@ import (
 	"github.com/lispd/lispd/internal/poll"
 	"github.com/lispd/lispd/internal/tshark"
 	"github.com/lispd/lispd/wire"
+	"github.com/vishvananda/netlink"
 )
 
 // sitesTopology is the network of the traffic tests:
@@ -386,4 +387,56 @@ func lispUDP(src, dst netip.Addr, port uint16) []byte {
 	binary.BigEndian.PutUint16(u[4:], uint16(8+len(payload)))
 	copy(u[8:], payload)
 	return b
+}
+
+// TestNATRenumbered: the endpoint-independent NAT's public address
+// changes (a new DHCP lease). The site's next ECM'd Map-Register leaves
+// from the new address, the RTR takes it once the Map-Server accepts the
+// registration, and traffic both ways flows again; the outage is logged
+// and stays within one register-interval (plus a second of slack).
+func TestNATRenumbered(t *testing.T) {
+	lab.RequireRoot(t)
+	if _, err := exec.LookPath("nft"); err != nil {
+		t.Skip("nft not installed (apt-get install nftables)")
+	}
+	n := startNATNet(t, false)
+	n.reach([][2]string{{"hp", "hn1"}, {"hn1", "hp"}})
+	if t.Failed() {
+		t.FailNow()
+	}
+	const renumbered = "198.18.3.3"
+	start := time.Now()
+	if err := renumber(n.lab, "nat1", "out0", "198.18.3.2/24", renumbered+"/24"); err != nil {
+		t.Fatal(err)
+	}
+	// The default route went with the old address.
+	if err := n.lab.Do("nat1", func() error {
+		return netlink.RouteAdd(&netlink.Route{Gw: net.ParseIP("198.18.3.1")})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 6*registerInterval)
+	defer cancel()
+	ping := func(from, to string) bool {
+		return n.lab.Exec(from, "ping", "-n", "-c", "1", "-W", "0.2", to).Run() == nil
+	}
+	if err := poll.Until(ctx, 6*registerInterval, 50*time.Millisecond, func() bool {
+		return ping("hp", "203.0.113.10") && ping("hn1", "198.51.100.10")
+	}); err != nil {
+		t.Fatalf("the site is unreachable %v after its NAT was renumbered: %+v", time.Since(start), n.rtrView())
+	}
+	outage := time.Since(start)
+	t.Logf("NAT renumbered to %s: traffic both ways again after %v (register-interval %v)", renumbered,
+		outage.Round(10*time.Millisecond), registerInterval)
+	if outage > registerInterval+time.Second {
+		t.Errorf("outage %v: more than one register-interval (%v)", outage, registerInterval)
+	}
+	found := false
+	for _, x := range n.rtrView() {
+		found = found || x.Translated.Addr() == netip.MustParseAddr(renumbered)
+	}
+	if !found {
+		t.Errorf("the RTR does not send to %s: %+v", renumbered, n.rtrView())
+	}
+	n.reach([][2]string{{"hp", "hn1"}, {"hn1", "hp"}, {"hn1", "hn2"}})
 }
