@@ -16,6 +16,7 @@
 package rtr
 
 import (
+	"encoding/hex"
 	"log/slog"
 	"net/netip"
 	"slices"
@@ -242,7 +243,7 @@ func (s *Server) HandleNotify(r *control.Request, out control.Sender) control.Dr
 	now := s.opts.Now()
 	p := st.pendingFrom
 	if !st.Verified || st.Translated != p.Translated {
-		s.log.Info("nated xtr", "xtr-id", st.XTRID, "private", p.Private, "translated", p.Translated, "eids", p.EIDs)
+		s.log.Info("nated xtr", "xtr-id", hex.EncodeToString(st.XTRID[:]), "private", p.Private, "translated", p.Translated, "eids", p.EIDs)
 	}
 	st.Private, st.Translated, st.Local, st.EIDs = p.Private, p.Translated, p.Local, p.EIDs
 	st.Verified, st.Expires, st.nonce = true, now.Add(s.opts.RegistrationTimeout), 0

@@ -76,7 +76,7 @@ func (s *Server) natRecordsLocked(recs []wire.EIDRecord, rtrs []netip.Addr) []wi
 				prio = 1
 			}
 			for _, a := range rtrs {
-				r.Locators = append(r.Locators, wire.Locator{Priority: prio, Weight: 100 / uint8(len(rtrs)),
+				r.Locators = append(r.Locators, wire.Locator{Priority: prio, Weight: 100 / uint8(len(rtrs)), MPriority: 255,
 					Flags: wire.LocatorReachable, Address: wire.AddrFromIP(a)})
 			}
 		}
