@@ -562,7 +562,11 @@ func (d *Daemon) dispatch(r *control.Request, out control.Sender) control.DropRe
 		return control.DropDontMapReply
 	}
 	if ecm, ok := r.Msg.(*wire.ECM); ok {
-		if ecm.ForETR && d.rtr != nil {
+		_, register := ecm.Message.(*wire.MapRegister)
+		// Open Overlay Router 1.3 sends its ECM'd Map-Register to the RTR
+		// with R clear (docs/interop.md); neither R nor N on a
+		// Map-Register can only mean the RTR.
+		if d.rtr != nil && (ecm.ForETR || register && !ecm.ForMS) {
 			// R: for the RTR (draft-ietf-lisp-nat-traversal §5.3): an
 			// xTR's Map-Register, or its Map-Notify from the Map-Server,
 			// whose inner ports are the xTR's: only the checksums apply.

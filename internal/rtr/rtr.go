@@ -161,7 +161,9 @@ func (s *Server) HandleRegister(r *control.Request, out control.Sender) control.
 		return control.DropUnexpectedType
 	}
 	m, ok := ecm.Message.(*wire.MapRegister)
-	if !ok || !ecm.ForETR {
+	if !ok || ecm.ForMS {
+		// R, or (Open Overlay Router) no flag: for us; N is the
+		// Map-Server's.
 		return control.DropUnexpectedType
 	}
 	ms := ecm.IP.Dst.Unmap()

@@ -111,10 +111,13 @@ func natMessages(t *testing.T, path string) map[string]int {
 		case *wire.ECM:
 			switch m.Message.(type) {
 			case *wire.MapRegister:
-				if m.ForETR {
+				switch {
+				case m.ForETR:
 					got["ecm-map-register-to-rtr"]++
-				} else if m.ForMS {
+				case m.ForMS:
 					got["ecm-map-register-relayed"]++
+				default: // Open Overlay Router's (docs/interop.md)
+					got["ecm-map-register-no-flag"]++
 				}
 			case *wire.MapNotify:
 				got["ecm-map-notify-to-rtr"]++

@@ -14,6 +14,7 @@ import (
 
 	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/lab"
+	"github.com/lispd/lispd/internal/oor"
 	"github.com/lispd/lispd/internal/poll"
 	"github.com/lispd/lispd/internal/tshark"
 	"github.com/lispd/lispd/wire"
@@ -37,8 +38,10 @@ func sitesTopology(udpTimeout int) *lab.Topology {
 	b.Node("xp", "xtr", true, under("198.18.2.1"))
 	b.Node("nat1", "nat", true, lab.Via("0.0.0.0/0", "198.18.3.1"))
 	b.Node("nat2", "nat", true, lab.Via("0.0.0.0/0", "198.18.4.1"))
-	b.Node("xn1", "xtr", true, under("198.19.1.1"))
-	b.Node("xn2", "xtr", true, under("198.19.2.1"))
+	// The default routes are for Open Overlay Router, which uses no
+	// interface without one; lispd's EID routes (/1) are more specific.
+	b.Node("xn1", "xtr", true, under("198.19.1.1"), lab.Via("0.0.0.0/0", "198.19.1.1"))
+	b.Node("xn2", "xtr", true, under("198.19.2.1"), lab.Via("0.0.0.0/0", "198.19.2.1"))
 	b.Node("hp", "host", false, lab.Via("0.0.0.0/0", "198.51.100.1"), lab.Via("::/0", "2001:db8:a::1"))
 	b.Node("hn1", "host", false, lab.Via("0.0.0.0/0", "203.0.113.1"), lab.Via("::/0", "2001:db8:b::1"))
 	b.Node("hn2", "host", false, lab.Via("0.0.0.0/0", "192.0.2.1"), lab.Via("::/0", "2001:db8:c::1"))
@@ -78,7 +81,8 @@ map-server:
       keys: [{key-id: 1, algorithm: hmac-sha-256-128, secret: public-key}]
       eid-prefixes: [{prefix: 198.51.100.0/24}, {prefix: "2001:db8:a::/64"}]
     - name: nat1
-      keys: [{key-id: 1, algorithm: hmac-sha-256-128, secret: nat1-key}]
+      # key-id 0, HMAC-SHA-1-96: what Open Overlay Router can do (oor_test.go).
+      keys: [{key-id: 1, algorithm: hmac-sha-256-128, secret: nat1-key}, {key-id: 0, algorithm: hmac-sha-1-96, secret: nat1-key}]
       eid-prefixes: [{prefix: 203.0.113.0/24}, {prefix: "2001:db8:b::/64"}]
     - name: nat2
       keys: [{key-id: 1, algorithm: hmac-sha-256-128, secret: nat2-key}]
@@ -119,9 +123,14 @@ type natNet struct {
 	lab     *lab.Lab
 	procs   map[string]*lab.LispdProc
 	capture *coreCapture // on core, from before any lispd started; nil: none
+	oor     *oor.Proc    // Open Overlay Router on xn1, if it runs there
 }
 
-func startNATNet(t *testing.T, capture bool) *natNet {
+func startNATNet(t *testing.T, capture bool) *natNet { return startNATNetOOR(t, capture, nil) }
+
+// startNATNetOOR is startNATNet with Open Overlay Router as the xTR of
+// site N1 when oc is not nil.
+func startNATNetOOR(t *testing.T, capture bool, oc *oor.Config) *natNet {
 	l := lab.NewTest(t, sitesTopology(natUDPTimeout))
 	n := &natNet{t: t, lab: l, procs: map[string]*lab.LispdProc{}}
 	if capture {
@@ -135,6 +144,14 @@ func startNATNet(t *testing.T, capture bool) *natNet {
 		"xn1": siteConfig("198.19.1.2", "nat1-key", true, "203.0.113.0/24", "2001:db8:b::/64"),
 		"xn2": siteConfig("198.19.2.2", "nat2-key", true, "192.0.2.0/24", "2001:db8:c::/64"),
 	} {
+		if node == "xn1" && oc != nil {
+			p, err := oor.Start(l, node, "oor", *oc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n.oor = p
+			continue
+		}
 		path, err := l.WriteLispdConfig(dir, node, cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -155,7 +172,7 @@ func startNATNet(t *testing.T, capture bool) *natNet {
 		xs = n.rtrView()
 		return len(xs) == 2 && xs[0].State == "verified" && xs[1].State == "verified"
 	}); err != nil {
-		t.Fatalf("the RTR does not serve both NATed xTRs: %+v\n%s\n%s", xs, n.procs["xn1"].LogTail(30), n.procs["ms"].LogTail(30))
+		t.Fatalf("the RTR does not serve both NATed xTRs: %+v\n%s", xs, n.procs["ms"].LogTail(30))
 	}
 	for _, x := range xs {
 		t.Logf("RTR serves %s: private %s translated %s", x.XTRID, x.Private, x.Translated)
