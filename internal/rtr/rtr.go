@@ -247,11 +247,16 @@ func (s *Server) HandleNotify(r *control.Request, out control.Sender) control.Dr
 	if !st.Verified || st.Translated != p.Translated {
 		s.log.Info("nated xtr", "xtr-id", hex.EncodeToString(st.XTRID[:]), "private", p.Private, "translated", p.Translated, "eids", p.EIDs)
 	}
+	// The data plane is reprogrammed only when what it forwards changes,
+	// not at every refresh.
+	changed := !st.Verified || st.Translated != p.Translated || st.Local != p.Local || !slices.Equal(st.EIDs, p.EIDs)
 	st.Private, st.Translated, st.Local, st.EIDs = p.Private, p.Translated, p.Local, p.EIDs
 	st.Verified, st.Expires, st.nonce = true, now.Add(s.opts.RegistrationTimeout), 0
 	st.Notifies++
 	to, from := st.Translated, st.Local
-	s.programLocked()
+	if changed {
+		s.programLocked()
+	}
 	s.mu.Unlock()
 	s.c.notifies.Inc()
 
