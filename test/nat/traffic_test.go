@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"os/exec"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -331,16 +330,7 @@ func TestRTRIsNoOpenRelay(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	var got atomic.Int64
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			if _, _, err := ln.ReadFromUDPAddrPort(buf); err != nil {
-				return
-			}
-			got.Add(1)
-		}
-	}()
+	got := lab.CountDatagrams(ln)
 	send := func(node, from, innerSrc string) {
 		t.Helper()
 		pkt := lispUDP(netip.MustParseAddr(innerSrc), netip.MustParseAddr("198.51.100.10"), 9999)
