@@ -517,17 +517,28 @@ func (u *LinuxUnderlay) Send(bufs [][]byte, outer []Outer, offset int) (int, err
 func (u *LinuxUnderlay) sendGSO(s *txScratch, t *txSocket, g *gsoSockets, bufs [][]byte, outer []Outer, offset, start, end int) (int, error) {
 	sent := 0
 	var errs error
+	// Packets that cannot go through GSO (a port without a GSO socket, a
+	// destination port of their own: an RTR's to a NATed xTR) go raw,
+	// batched into one sendmmsg between GSO runs.
+	raw := 0
+	flushRaw := func() {
+		if raw > 0 {
+			k, err := s.flush(t, raw)
+			sent += k
+			errs = errors.Join(errs, err)
+			raw = 0
+		}
+	}
 	for i := start; i < end; {
 		if !g.usable(outer[i].SrcPort) || outer[i].DstPort != 0 || t == nil {
 			if t != nil {
-				s.prepare(0, bufs[i], &outer[i], offset, u.cfg.RemotePort, u.cfg.UDPChecksum)
-				k, err := s.flush(t, 1)
-				sent += k
-				errs = errors.Join(errs, err)
+				s.prepare(raw, bufs[i], &outer[i], offset, u.cfg.RemotePort, u.cfg.UDPChecksum)
+				raw++
 			}
 			i++
 			continue
 		}
+		flushRaw()
 		n := runLen(bufs, outer, offset, i, end)
 		if err := g.send(bufs[i:i+n], &outer[i], offset, n, u.cfg.RemotePort, s.gsoIO, s.oob); err != nil {
 			errs = errors.Join(errs, fmt.Errorf("dataplane: send to %s: %w", outer[i].Dst, err))
@@ -536,6 +547,7 @@ func (u *LinuxUnderlay) sendGSO(s *txScratch, t *txSocket, g *gsoSockets, bufs [
 		}
 		i += n
 	}
+	flushRaw()
 	return sent, errs
 }
 
