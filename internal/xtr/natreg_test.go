@@ -119,3 +119,55 @@ func TestRegisterThroughRTR(t *testing.T) {
 		t.Errorf("Map-Server state after the Data-Map-Notify: %+v", db.MapServers)
 	}
 }
+
+// TestRegisterMultihomedNAT (§5.4): an ETR with one RLOC behind a NAT and
+// one public registers through the RTR with the union of the locators —
+// the RTR for the NATed RLOC, the public RLOC as it is — and keeps
+// resolving with Map-Requests: no 0/0 toward the RTR while a local RLOC
+// of that family is not behind the NAT.
+func TestRegisterMultihomedNAT(t *testing.T) {
+	public := netip.MustParseAddr("192.0.2.77")
+	c, clk := &lisptest.Sender{}, lisptest.NewClock(time.Unix(1e9, 0))
+	var data [][]byte
+	d := &dp{set: map[mapping.EID]CacheEntry{}}
+	s := New(Options{ETR: true, ITR: true, NATTraversal: true, InfoInterval: time.Minute, LocalRLOCs: []netip.Addr{natLocal, public},
+		Now: clk.Now, Sender: c, DataPlane: d, XTRID: [16]byte{4},
+		SendData: func(b []byte, _ netip.Addr, _ netip.AddrPort) error { data = append(data, append([]byte(nil), b...)); return nil },
+		MapServers: []MapServerPeer{{Addr: natMS, KeyID: 3, Alg: wire.AuthHMACSHA256, Secret: natKeyB, WantMapNotify: true}},
+		Database: []DatabaseEntry{{EID: mapping.NewEID(0, netip.MustParsePrefix("198.51.100.0/24")),
+			Locators: []mapping.Locator{{Addr: natLocal, Priority: 1, Weight: 50}, {Addr: public, Priority: 1, Weight: 50}}}}})
+	s.Tick()
+	for _, m := range c.Take() {
+		if wire.MessageType(m.B[0]>>4) != wire.TypeInfo {
+			continue
+		}
+		global := natGlobal
+		if m.Src == public {
+			global = netip.AddrPortFrom(public, wire.ControlPort) // seen as it is: no NAT there
+		}
+		deliver(t, s, answer(t, m, global, natKeyB), natMS)
+	}
+	clk.Advance(time.Second)
+	s.Tick()
+	if len(data) == 0 {
+		t.Fatal("no Map-Register through the RTR")
+	}
+	m, err := wire.Decode(data[len(data)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	mr := m.(*wire.ECM).Message.(*wire.MapRegister)
+	var got []netip.Addr
+	for _, l := range mr.Records[0].Locators {
+		got = append(got, l.Address.IP)
+	}
+	if len(got) != 2 || got[0] != public || got[1] != natRTR {
+		t.Errorf("locators %v, want the public RLOC %s and the RTR %s", got, public, natRTR)
+	}
+	s.mu.Lock()
+	s.natDefaultsLocked([]netip.Addr{natRTR})
+	s.mu.Unlock()
+	if len(d.set) != 0 {
+		t.Errorf("0/0 toward the RTR while %s is public: %v", public, d.set)
+	}
+}
