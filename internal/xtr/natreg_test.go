@@ -132,7 +132,10 @@ func TestRegisterMultihomedNAT(t *testing.T) {
 	d := &dp{set: map[mapping.EID]CacheEntry{}}
 	s := New(Options{ETR: true, ITR: true, NATTraversal: true, InfoInterval: time.Minute, LocalRLOCs: []netip.Addr{natLocal, public},
 		Now: clk.Now, Sender: c, DataPlane: d, XTRID: [16]byte{4},
-		SendData: func(b []byte, _ netip.Addr, _ netip.AddrPort) error { data = append(data, append([]byte(nil), b...)); return nil },
+		SendData: func(b []byte, _ netip.Addr, _ netip.AddrPort) error {
+			data = append(data, append([]byte(nil), b...))
+			return nil
+		},
 		MapServers: []MapServerPeer{{Addr: natMS, KeyID: 3, Alg: wire.AuthHMACSHA256, Secret: natKeyB, WantMapNotify: true}},
 		Database: []DatabaseEntry{{EID: mapping.NewEID(0, netip.MustParsePrefix("198.51.100.0/24")),
 			Locators: []mapping.Locator{{Addr: natLocal, Priority: 1, Weight: 50}, {Addr: public, Priority: 1, Weight: 50}}}}})
