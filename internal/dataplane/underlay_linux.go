@@ -521,14 +521,6 @@ func (u *LinuxUnderlay) sendGSO(s *txScratch, t *txSocket, g *gsoSockets, bufs [
 	// destination port of their own: an RTR's to a NATed xTR) go raw,
 	// batched into one sendmmsg between GSO runs.
 	raw := 0
-	flushRaw := func() {
-		if raw > 0 {
-			k, err := s.flush(t, raw)
-			sent += k
-			errs = errors.Join(errs, err)
-			raw = 0
-		}
-	}
 	for i := start; i < end; {
 		if !g.usable(outer[i].SrcPort) || outer[i].DstPort != 0 || t == nil {
 			if t != nil {
@@ -538,7 +530,10 @@ func (u *LinuxUnderlay) sendGSO(s *txScratch, t *txSocket, g *gsoSockets, bufs [
 			i++
 			continue
 		}
-		flushRaw()
+		if raw > 0 {
+			k, err := s.flush(t, raw)
+			sent, errs, raw = sent+k, errors.Join(errs, err), 0
+		}
 		n := runLen(bufs, outer, offset, i, end)
 		if err := g.send(bufs[i:i+n], &outer[i], offset, n, u.cfg.RemotePort, s.gsoIO, s.oob); err != nil {
 			errs = errors.Join(errs, fmt.Errorf("dataplane: send to %s: %w", outer[i].Dst, err))
@@ -547,7 +542,10 @@ func (u *LinuxUnderlay) sendGSO(s *txScratch, t *txSocket, g *gsoSockets, bufs [
 		}
 		i += n
 	}
-	flushRaw()
+	if raw > 0 {
+		k, err := s.flush(t, raw)
+		sent, errs = sent+k, errors.Join(errs, err)
+	}
 	return sent, errs
 }
 
