@@ -233,14 +233,14 @@ func printRTR(w io.Writer, xs []adminapi.NATedXTR) {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "xTR-ID\tPrivate RLOC\tTranslated RLOC\tEID Prefixes\tState\tLast Register\tRegisters/Notifies")
+	fmt.Fprintln(tw, "xTR-ID\tPrivate RLOC\tTranslated RLOC\tEID Prefixes\tState\tLast Register\tRegisters/Notifies\tPackets To/From")
 	for _, x := range xs {
 		eids := make([]string, len(x.EIDs))
 		for i, e := range x.EIDs {
 			eids[i] = fmt.Sprintf("[%d] %s", e.InstanceID, e.EIDPrefix)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s ago\t%d/%d\n", x.XTRID, x.Private, x.Translated, strings.Join(eids, ","), x.State,
-			ago(x.LastRegister), x.Registers, x.Notifies)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s ago\t%d/%d\t%d/%d\n", x.XTRID, x.Private, x.Translated, strings.Join(eids, ","), x.State,
+			ago(x.LastRegister), x.Registers, x.Notifies, x.PacketsToXTR, x.PacketsFromXTR)
 	}
 	tw.Flush()
 }

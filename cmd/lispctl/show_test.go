@@ -200,8 +200,8 @@ func TestPrintRTR(t *testing.T) {
 	var b strings.Builder
 	printRTR(&b, []adminapi.NATedXTR{{XTRID: "05", Private: netip.MustParseAddrPort("198.18.1.2:4341"),
 		Translated: netip.MustParseAddrPort("203.0.113.7:61000"), EIDs: []adminapi.EID{{EIDPrefix: netip.MustParsePrefix("198.51.100.0/24")}},
-		State: "verified", LastRegister: time.Now().Add(-3 * time.Second), Registers: 2, Notifies: 2}})
-	for _, want := range []string{"xTR-ID", "05", "198.18.1.2:4341", "203.0.113.7:61000", "[0] 198.51.100.0/24", "verified", "2/2"} {
+		State: "verified", LastRegister: time.Now().Add(-3 * time.Second), Registers: 2, Notifies: 2, PacketsToXTR: 31, PacketsFromXTR: 47}})
+	for _, want := range []string{"xTR-ID", "05", "198.18.1.2:4341", "203.0.113.7:61000", "[0] 198.51.100.0/24", "verified", "2/2", "31/47"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("show rtr lacks %q:\n%s", want, b.String())
 		}

@@ -71,10 +71,10 @@ func TestJSONContract(t *testing.T) {
 				`"rtrs":["192.0.2.50"],"last-reply":"2026-01-02T03:04:05Z","info-requests":2,"info-replies":1}`},
 		{NATedXTR{XTRID: "05", Private: netip.MustParseAddrPort("198.18.1.2:4341"), Translated: netip.MustParseAddrPort("203.0.113.7:61000"),
 			MapServer: netip.MustParseAddr("192.0.2.1"), EIDs: []EID{eid(0, "198.51.100.0/24")}, State: "verified", LastRegister: at, Expires: &at,
-			Registers: 2, Notifies: 1},
+			Registers: 2, Notifies: 1, PacketsToXTR: 7, PacketsFromXTR: 9},
 			`{"xtr-id":"05","site-id":0,"private-rloc":"198.18.1.2:4341","translated-rloc":"203.0.113.7:61000","map-server":"192.0.2.1",` +
 				`"eid-prefixes":[{"instance-id":0,"eid-prefix":"198.51.100.0/24"}],"state":"verified","last-register":"2026-01-02T03:04:05Z",` +
-				`"expires":"2026-01-02T03:04:05Z","registers":2,"map-notifies":1}`},
+				`"expires":"2026-01-02T03:04:05Z","registers":2,"map-notifies":1,"packets-to-xtr":7,"packets-from-xtr":9}`},
 		{ProbedRLOC{Address: netip.MustParseAddr("198.18.3.2"), State: "down", Missed: 3},
 			`{"address":"198.18.3.2","state":"down","rtt-ms":0,"probes":0,"replies":0,"missed":3}`},
 		{Site{Name: "dc1", EIDPrefixes: []string{"203.0.113.0/24 (accept-more-specifics)"}, Registrations: []Registration{{

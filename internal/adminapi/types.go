@@ -151,6 +151,10 @@ type NATedXTR struct {
 	Expires      *time.Time `json:"expires,omitempty"`
 	Registers    uint64     `json:"registers"`
 	Notifies     uint64     `json:"map-notifies"`
+	// PacketsToXTR and PacketsFromXTR are the data packets the RTR relayed
+	// to the xTR (through its NAT) and from it.
+	PacketsToXTR   uint64 `json:"packets-to-xtr"`
+	PacketsFromXTR uint64 `json:"packets-from-xtr"`
 }
 
 // Site is a Map-Server site with its registrations (PathSite).

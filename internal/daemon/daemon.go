@@ -239,6 +239,10 @@ func (d *Daemon) buildRoles(cfg *config.Config, opts Options) error {
 			}
 			d.dp = dp
 			xo.DataPlane = dp.programmer()
+			xo.SendData = dp.engine.SendControl
+			if d.rtr != nil {
+				d.rtr.SetDataPlane(rtrDataPlane{dp.engine})
+			}
 		}
 		xo.OnMovedAway = func(eid mapping.EID, to mapping.Mapping) {
 			if d.dyn != nil {
@@ -558,7 +562,11 @@ func (d *Daemon) dispatch(r *control.Request, out control.Sender) control.DropRe
 		return control.DropDontMapReply
 	}
 	if ecm, ok := r.Msg.(*wire.ECM); ok {
-		if ecm.ForETR && d.rtr != nil {
+		_, register := ecm.Message.(*wire.MapRegister)
+		// Open Overlay Router 1.3 sends its ECM'd Map-Register to the RTR
+		// with R clear (docs/interop.md); neither R nor N on a
+		// Map-Register can only mean the RTR.
+		if d.rtr != nil && (ecm.ForETR || register && !ecm.ForMS) {
 			// R: for the RTR (draft-ietf-lisp-nat-traversal §5.3): an
 			// xTR's Map-Register, or its Map-Notify from the Map-Server,
 			// whose inner ports are the xTR's: only the checksums apply.
@@ -602,6 +610,12 @@ func (d *Daemon) dispatch(r *control.Request, out control.Sender) control.DropRe
 		}
 		if h := d.mux.Handler(wire.TypeMapRequest); h != nil && d.forUs(req) {
 			return h(r, out)
+		}
+	}
+	if req, ok := r.Msg.(*wire.MapRequest); ok && req.Probe && d.rtr != nil {
+		// An ITR probes us as the RTR of a NATed site.
+		if reason, ok := d.rtr.HandleProbe(r, out); ok {
+			return reason
 		}
 	}
 	h := d.mux.Handler(t)

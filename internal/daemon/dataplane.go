@@ -13,6 +13,7 @@ import (
 	"github.com/lispd/lispd/internal/dynamiceid"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/internal/osnet"
+	"github.com/lispd/lispd/internal/rtr"
 	"github.com/lispd/lispd/internal/xtr"
 )
 
@@ -141,6 +142,25 @@ func (h *hooks) Decapsulated(src netip.Addr, iid uint32, inner netip.Addr) {
 	if x := h.x.Load(); x != nil {
 		x.Decapsulated(src, iid, inner)
 	}
+}
+
+// DataMapNotify hands a Data-Map-Notify the engine received to the xTR
+// (draft-ietf-lisp-nat-traversal §5.1.1).
+func (h *hooks) DataMapNotify(msg []byte, from netip.AddrPort) {
+	if x := h.x.Load(); x != nil {
+		x.HandleDataMapNotify(msg, from)
+	}
+}
+
+// rtrDataPlane is the RTR's view of the userspace engine.
+type rtrDataPlane struct{ e *dataplane.Engine }
+
+func (r rtrDataPlane) SetNATedXTRs(fs []rtr.Forwarding) {
+	xs := make([]dataplane.NATedXTR, len(fs))
+	for i, f := range fs {
+		xs[i] = dataplane.NATedXTR{EIDs: f.EIDs, Translated: f.Translated, Local: f.Local, ToXTR: f.ToXTR, FromXTR: f.FromXTR}
+	}
+	r.e.SetNATedXTRs(xs)
 }
 
 // sourcePolicy is what the data plane checks the sources of decapsulated

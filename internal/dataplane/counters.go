@@ -37,6 +37,9 @@ const (
 	dropAwayLoop                               // ETR: the map-cache entry of an away host points back at a local RLOC
 	dropSourceRLOCUnknown                      // ETR: source check on, and no cached mapping or RLOC prefix vouches for the outer source
 	dropPETRSourceNotAllowed                   // PETR: inner source not in the instance's allowed source EIDs
+	dropRTRSourceEID                           // RTR: a NATed xTR sent from an EID it did not register
+	dropRTRNotRegistered                       // RTR: neither source nor destination EID is a NATed xTR's (no open relay)
+	dropControlInData                          // a Data-Map-Notify (IID 0xFFFFFF) and nobody to take it, or its queue full
 	numDropReasons
 )
 
@@ -45,7 +48,8 @@ var dropNames = [numDropReasons]string{
 	"negative-drop-auth-failure", "negative-unknown-action", "no-usable-locator", "no-petr", "unknown-iid",
 	"not-my-rloc", "source-rloc-check", "malformed", "too-big", "not-local-eid", "ecn", "encrypted",
 	"non-unicast", "itr-disabled", "etr-disabled", "send-error", "tun-write-error", "ttl-expired", "away-loop",
-	"source-rloc-unknown", "petr-source-not-allowed",
+	"source-rloc-unknown", "petr-source-not-allowed", "rtr-source-eid-not-registered", "rtr-not-registered",
+	"control-in-data",
 }
 
 func (r dropReason) String() string { return dropNames[r] }

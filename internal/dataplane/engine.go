@@ -43,6 +43,10 @@ type Engine struct {
 	// Hook queues: misses apart, so that a flood of decapsulation samples
 	// (one per spoofed outer source) cannot keep local hosts from resolving.
 	hookCh, missCh chan hookEvent
+	// ctlCh carries Data-Map-Notifies to the control plane (rtr.go).
+	ctlCh chan ctlMsg
+	// relay is the RTR's NATed xTRs (rtr.go); nil when not relaying.
+	relay atomic.Pointer[relayTable]
 
 	icmpSec, icmpCount atomic.Int64
 
@@ -73,6 +77,7 @@ func New(cfg Config) (*Engine, error) {
 		insts:  map[uint32]*instance{},
 		hookCh: make(chan hookEvent, 1024),
 		missCh: make(chan hookEvent, 1024),
+		ctlCh:  make(chan ctlMsg, 64),
 		done:   make(chan struct{}),
 	}
 	local := slices.Clone(cfg.LocalRLOCs)
@@ -130,6 +135,7 @@ func New(cfg Config) (*Engine, error) {
 	e.start("dataplane-missq", "", func() { e.mq.loop(mw) })
 	e.start("dataplane-hooks", "", func() { e.hookLoop(e.hookCh) })
 	e.start("dataplane-miss-hooks", "", func() { e.hookLoop(e.missCh) })
+	e.start("dataplane-control", "", e.ctlLoop)
 	return e, nil
 }
 

@@ -31,7 +31,7 @@ func (w *worker) etrLoop(recv ReceiveFunc) {
 // them to the TUNs of their instance IDs.
 func (w *worker) etrBatch(n int) {
 	e := w.e
-	if !e.cfg.ETR && !e.cfg.PETR {
+	if !e.cfg.ETR && !e.cfg.PETR && e.relay.Load() == nil && e.hooks == nil {
 		e.k.drops[dropETRDisabled].Add(uint64(n))
 		return
 	}
@@ -69,6 +69,12 @@ func (w *worker) decap(buf []byte, size int, o *Outer, last **instance, now int6
 	var iid uint32
 	if h.I() {
 		iid = h.InstanceID()
+		if iid == DataMapNotifyIID {
+			return w.dataMapNotify(buf, size, o)
+		}
+	}
+	if !e.cfg.ETR && !e.cfg.PETR && e.relay.Load() == nil {
+		return dropETRDisabled, false
 	}
 	inst := *last
 	if inst == nil || inst.iid != iid {
@@ -80,6 +86,11 @@ func (w *worker) decap(buf []byte, size int, o *Outer, last **instance, now int6
 	n, ok := checkInner(buf[Headroom : PayloadOffset+size])
 	if !ok {
 		return dropMalformed, false
+	}
+	if rt := e.relay.Load(); rt != nil {
+		if r, ok, handled := w.relayPacket(rt, inst, buf, n, o, now); handled {
+			return r, ok
+		}
 	}
 	pkt := buf[Headroom : Headroom+n]
 	dst := dstAddr(pkt)

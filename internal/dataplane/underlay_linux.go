@@ -517,16 +517,22 @@ func (u *LinuxUnderlay) Send(bufs [][]byte, outer []Outer, offset int) (int, err
 func (u *LinuxUnderlay) sendGSO(s *txScratch, t *txSocket, g *gsoSockets, bufs [][]byte, outer []Outer, offset, start, end int) (int, error) {
 	sent := 0
 	var errs error
+	// Packets that cannot go through GSO (a port without a GSO socket, a
+	// destination port of their own: an RTR's to a NATed xTR) go raw,
+	// batched into one sendmmsg between GSO runs.
+	raw := 0
 	for i := start; i < end; {
-		if !g.usable(outer[i].SrcPort) || t == nil {
+		if !g.usable(outer[i].SrcPort) || outer[i].DstPort != 0 || t == nil {
 			if t != nil {
-				s.prepare(0, bufs[i], &outer[i], offset, u.cfg.RemotePort, u.cfg.UDPChecksum)
-				k, err := s.flush(t, 1)
-				sent += k
-				errs = errors.Join(errs, err)
+				s.prepare(raw, bufs[i], &outer[i], offset, u.cfg.RemotePort, u.cfg.UDPChecksum)
+				raw++
 			}
 			i++
 			continue
+		}
+		if raw > 0 {
+			k, err := s.flush(t, raw)
+			sent, errs, raw = sent+k, errors.Join(errs, err), 0
 		}
 		n := runLen(bufs, outer, offset, i, end)
 		if err := g.send(bufs[i:i+n], &outer[i], offset, n, u.cfg.RemotePort, s.gsoIO, s.oob); err != nil {
@@ -536,6 +542,10 @@ func (u *LinuxUnderlay) sendGSO(s *txScratch, t *txSocket, g *gsoSockets, bufs [
 		}
 		i += n
 	}
+	if raw > 0 {
+		k, err := s.flush(t, raw)
+		sent, errs = sent+k, errors.Join(errs, err)
+	}
 	return sent, errs
 }
 
@@ -543,6 +553,9 @@ func (u *LinuxUnderlay) sendGSO(s *txScratch, t *txSocket, g *gsoSockets, bufs [
 // it.
 func (s *txScratch) prepare(i int, b []byte, o *Outer, offset int, dport uint16, csum bool) {
 	payload := len(b) - offset
+	if o.DstPort != 0 {
+		dport = o.DstPort
+	}
 	var h []byte
 	if o.Dst.Is4() {
 		h = b[offset-ipv4HeaderLen-8 : offset]

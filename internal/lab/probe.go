@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -146,4 +147,19 @@ func (l *Lab) Renumber(node, iface, old, new string) error {
 		return err
 	}
 	return l.installRoutes(n)
+}
+
+// CountDatagrams counts, until c is closed, the datagrams c receives.
+func CountDatagrams(c *net.UDPConn) *atomic.Int64 {
+	var n atomic.Int64
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			if _, _, err := c.ReadFromUDPAddrPort(buf); err != nil {
+				return
+			}
+			n.Add(1)
+		}
+	}()
+	return &n
 }

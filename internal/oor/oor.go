@@ -67,6 +67,9 @@ type Config struct {
 	ProxyETRs    []Locator
 	Database     []Mapping
 	Probing      Probing // zero: OOR's default (no probing)
+	// NATTraversal turns on OOR's NAT traversal (nat_traversal_support):
+	// Info-Requests to its Map-Servers, registration through the RTR.
+	NATTraversal bool
 
 	// Map-Server mode.
 	ControlIface string
@@ -125,7 +128,7 @@ func (c *Config) Render() []byte {
 	kv("", "debug", c.Debug)
 	kv("", "operating-mode", c.Mode)
 	kv("", "encapsulation", "LISP")
-	kv("", "nat_traversal_support", "off")
+	kv("", "nat_traversal_support", onOff(c.NATTraversal))
 	if c.ControlIface != "" {
 		kv("", "control-iface", c.ControlIface)
 	}

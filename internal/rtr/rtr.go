@@ -10,16 +10,18 @@
 // go only to the configured Map-Servers, and Map-Notifies are taken only
 // from them, so the RTR relays nothing for anyone else.
 //
-// Not built yet: the data plane (decapsulation from NATed xTRs,
-// re-encapsulation with a map-cache, forwarding through the translated
-// address and port), MS-RTR authentication data (S bit).
+// Its data plane is the userspace engine's (internal/dataplane, rtr.go):
+// the verified xTRs go to it through DataPlane, with a packet counter
+// each way per xTR. Not built: MS-RTR authentication data (S bit).
 package rtr
 
 import (
+	"encoding/hex"
 	"log/slog"
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lispd/lispd/internal/control"
@@ -41,8 +43,25 @@ type Options struct {
 	MaxXTRs             int // default 10000; past it new xTRs are refused
 	Now                 func() time.Time
 	Sender              control.Sender
-	Stats               *stats.Registry
-	Log                 *slog.Logger
+	// DataPlane relays the verified xTRs' traffic; nil: control plane only.
+	DataPlane DataPlane
+	Stats     *stats.Registry
+	Log       *slog.Logger
+}
+
+// DataPlane is what the RTR asks of a data plane: relay the traffic of
+// these verified xTRs (replacing the previous set).
+type DataPlane interface {
+	SetNATedXTRs(xs []Forwarding)
+}
+
+// Forwarding is a verified xTR as its data plane needs it.
+type Forwarding struct {
+	EIDs       []mapping.EID
+	Translated netip.AddrPort
+	Local      netip.Addr
+	// ToXTR and FromXTR are the packet counters the data plane adds to.
+	ToXTR, FromXTR *atomic.Uint64
 }
 
 // NATedXTR is one xTR behind NAT the RTR serves or is about to.
@@ -59,11 +78,15 @@ type NATedXTR struct {
 	Expires    time.Time // zero until verified
 	Registers  uint64
 	Notifies   uint64
+	// PacketsTo and PacketsFrom are the data packets relayed to the xTR
+	// and from it.
+	PacketsTo, PacketsFrom uint64
 }
 
 type xtrState struct {
 	NATedXTR
-	nonce uint64 // of the Map-Register awaiting its Map-Notify
+	to, from atomic.Uint64 // the data plane's counters
+	nonce    uint64        // of the Map-Register awaiting its Map-Notify
 	// pendingFrom is where that Map-Register came from and what it
 	// registers: taken over once its Map-Notify comes.
 	pendingFrom NATedXTR
@@ -80,6 +103,7 @@ type Server struct {
 
 type counters struct {
 	relayed, notifies, dataMapNotifies, expired *stats.Counter
+	probeReplies                                *stats.Counter
 	drops                                       map[string]*stats.Counter
 }
 
@@ -114,6 +138,7 @@ func New(o Options) *Server {
 		notifies:        c("map_notifies_received", "Map-Notifies from Map-Servers matched to a relayed Map-Register."),
 		dataMapNotifies: c("data_map_notifies_sent", "Data-Map-Notifies sent to NATed xTRs."),
 		expired:         c("xtrs_expired", "NATed xTRs no longer served: no accepted registration for registration-timeout."),
+		probeReplies:    c("probe_replies_sent", "RLOC-probes answered for the EIDs of the NATed xTRs served."),
 		drops:           map[string]*stats.Counter{},
 	}
 	for _, r := range dropReasons {
@@ -136,7 +161,9 @@ func (s *Server) HandleRegister(r *control.Request, out control.Sender) control.
 		return control.DropUnexpectedType
 	}
 	m, ok := ecm.Message.(*wire.MapRegister)
-	if !ok || !ecm.ForETR {
+	if !ok || ecm.ForMS {
+		// R, or (Open Overlay Router) no flag: for us; N is the
+		// Map-Server's.
 		return control.DropUnexpectedType
 	}
 	ms := ecm.IP.Dst.Unmap()
@@ -218,12 +245,18 @@ func (s *Server) HandleNotify(r *control.Request, out control.Sender) control.Dr
 	now := s.opts.Now()
 	p := st.pendingFrom
 	if !st.Verified || st.Translated != p.Translated {
-		s.log.Info("nated xtr", "xtr-id", st.XTRID, "private", p.Private, "translated", p.Translated, "eids", p.EIDs)
+		s.log.Info("nated xtr", "xtr-id", hex.EncodeToString(st.XTRID[:]), "private", p.Private, "translated", p.Translated, "eids", p.EIDs)
 	}
+	// The data plane is reprogrammed only when what it forwards changes,
+	// not at every refresh.
+	changed := !st.Verified || st.Translated != p.Translated || st.Local != p.Local || !slices.Equal(st.EIDs, p.EIDs)
 	st.Private, st.Translated, st.Local, st.EIDs = p.Private, p.Translated, p.Local, p.EIDs
 	st.Verified, st.Expires, st.nonce = true, now.Add(s.opts.RegistrationTimeout), 0
 	st.Notifies++
 	to, from := st.Translated, st.Local
+	if changed {
+		s.programLocked()
+	}
 	s.mu.Unlock()
 	s.c.notifies.Inc()
 
@@ -250,14 +283,42 @@ func (s *Server) Tick() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.opts.Now()
+	gone := false
 	for id, st := range s.xtrs {
 		if st.Verified && now.After(st.Expires) || !st.Verified && now.Sub(st.LastReg) > s.opts.RegistrationTimeout {
 			delete(s.xtrs, id)
 			if st.Verified {
 				s.c.expired.Inc()
+				gone = true
 			}
 		}
 	}
+	if gone {
+		s.programLocked()
+	}
+}
+
+// SetDataPlane hands the RTR its data plane (built after it) and
+// programs it with the xTRs verified so far.
+func (s *Server) SetDataPlane(dp DataPlane) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.opts.DataPlane = dp
+	s.programLocked()
+}
+
+// programLocked gives the data plane the verified xTRs.
+func (s *Server) programLocked() {
+	if s.opts.DataPlane == nil {
+		return
+	}
+	fs := make([]Forwarding, 0, len(s.xtrs))
+	for _, st := range s.xtrs {
+		if st.Verified {
+			fs = append(fs, Forwarding{EIDs: slices.Clone(st.EIDs), Translated: st.Translated, Local: st.Local, ToXTR: &st.to, FromXTR: &st.from})
+		}
+	}
+	s.opts.DataPlane.SetNATedXTRs(fs)
 }
 
 // XTRs returns the NATed xTRs, verified or not, by xTR-ID.
@@ -268,6 +329,7 @@ func (s *Server) XTRs() []NATedXTR {
 	for _, st := range s.xtrs {
 		x := st.NATedXTR
 		x.EIDs = slices.Clone(x.EIDs)
+		x.PacketsTo, x.PacketsFrom = st.to.Load(), st.from.Load()
 		out = append(out, x)
 	}
 	slices.SortFunc(out, func(a, b NATedXTR) int {
@@ -279,4 +341,56 @@ func (s *Server) XTRs() []NATedXTR {
 		return 0
 	})
 	return out
+}
+
+// HandleProbe answers an RLOC-probe (a bare Map-Request with P) for an EID
+// of a verified xTR: the Map-Server gave ITRs our RLOC for it, so we are
+// the locator they probe (draft-ietf-lisp-nat-traversal §5.1.2). The
+// reply names the xTR's prefix with our address as the one, probed,
+// locator. ok is false when no verified xTR has the EID: not ours to
+// answer.
+func (s *Server) HandleProbe(r *control.Request, out control.Sender) (reason control.DropReason, ok bool) {
+	m, isReq := r.Msg.(*wire.MapRequest)
+	if !isReq || !m.Probe || r.ECM != nil || len(m.Records) == 0 {
+		return control.DropUnexpectedType, false
+	}
+	eid, valid := mapping.FromWire(m.Records[0].EID, m.Records[0].MaskLen)
+	if !valid {
+		return control.DropUnexpectedType, false
+	}
+	local := r.Local.Addr().Unmap()
+	var prefix mapping.EID
+	found := false
+	s.mu.Lock()
+	for _, st := range s.xtrs {
+		if !st.Verified {
+			continue
+		}
+		for _, e := range st.EIDs {
+			if e.IID == eid.IID && e.Prefix.Overlaps(eid.Prefix) && e.Prefix.Bits() <= eid.Prefix.Bits() {
+				prefix, found = e, true
+			}
+		}
+	}
+	s.mu.Unlock()
+	if !found {
+		return control.DropUnexpectedType, false
+	}
+	to := r.Src
+	for _, a := range m.ITRRLOCs {
+		if ip, ok := a.Addr(); ok && ip.Is4() == local.Is4() && !ip.IsUnspecified() {
+			to = netip.AddrPortFrom(ip, r.Src.Port())
+			break
+		}
+	}
+	mp := mapping.Mapping{EID: prefix, TTL: uint32(s.opts.RegistrationTimeout / time.Minute), Authoritative: true,
+		Locators: []mapping.Locator{{Addr: local, Priority: 1, Weight: 100,
+			Flags: wire.LocatorLocal | wire.LocatorReachable | wire.LocatorProbed}}}
+	b, err := wire.Encode(&wire.MapReply{Probe: true, Nonce: m.Nonce, Records: []wire.EIDRecord{mp.Record()}})
+	if err != nil {
+		return control.Handled, true
+	}
+	out.Send(b, local, to)
+	s.c.probeReplies.Inc()
+	return control.Handled, true
 }

@@ -172,3 +172,70 @@ func TestRTRServesOnlyAcceptedXTRs(t *testing.T) {
 		}
 	}
 }
+
+// recDP records what the RTR programs.
+type recDP struct{ last []Forwarding }
+
+func (d *recDP) SetNATedXTRs(fs []Forwarding) { d.last = fs }
+
+// TestRTRDataPlaneAndProbes: a verified xTR is programmed into the data
+// plane (its EIDs, translated address and port, counters the view shows)
+// and leaves it when it expires; RLOC-probes for its EIDs are answered
+// with the RTR as the probed locator, others are left to other roles; an
+// ECM'd Map-Register without R (Open Overlay Router's) is taken.
+func TestRTRDataPlaneAndProbes(t *testing.T) {
+	c := newChain(t)
+	d := &recDP{}
+	c.r.SetDataPlane(d)
+	b := xtrRegister(t, 1, siteKey, xtrID)
+	b[0] &^= 0x02 // clear R (byte 0: type, S, D, E/R, M/N), as OOR sends it
+	if e, err := wire.DecodeECM(b); err != nil || e.ForETR || e.ForMS {
+		t.Fatalf("the ECM still has R or N: %v %v", e, err)
+	}
+	if out := c.register(b); len(out) != 1 {
+		t.Fatalf("an ECM'd Map-Register without R: %d messages to the xTR, want a Data-Map-Notify", len(out))
+	}
+	if len(d.last) != 1 || d.last[0].Translated != translated || d.last[0].Local != rtrAddr || len(d.last[0].EIDs) != 1 ||
+		d.last[0].EIDs[0] != siteEID {
+		t.Fatalf("programmed %+v", d.last)
+	}
+	d.last[0].ToXTR.Add(3)
+	d.last[0].FromXTR.Add(5)
+	if v := c.r.View(); len(v) != 1 || v[0].PacketsToXTR != 3 || v[0].PacketsFromXTR != 5 {
+		t.Errorf("view %+v, want 3 packets to and 5 from the xTR", v)
+	}
+
+	probe := func(eid string) ([]lisptest.Sent, bool) {
+		p := &wire.MapRequest{Probe: true, Nonce: 77, ITRRLOCs: []wire.Address{wire.AddrFromIP(netip.MustParseAddr("192.0.2.9"))},
+			Records: []wire.RequestRecord{{MaskLen: 32, EID: wire.AddrFromIP(netip.MustParseAddr(eid))}}}
+		pb, err := wire.Encode(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out lisptest.Sender
+		_, ok := c.r.HandleProbe(request(t, pb, netip.MustParseAddrPort("192.0.2.9:4342"), netip.AddrPortFrom(rtrAddr, 4342)), &out)
+		return out.Take(), ok
+	}
+	out, ok := probe("198.51.100.7")
+	if !ok || len(out) != 1 || out[0].To != netip.MustParseAddrPort("192.0.2.9:4342") {
+		t.Fatalf("probe for the NATed site: taken %v, sent %v", ok, out)
+	}
+	m, err := wire.Decode(out[0].B)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := m.(*wire.MapReply)
+	if !rep.Probe || rep.Nonce != 77 || len(rep.Records) != 1 || rep.Records[0].MaskLen != 24 ||
+		len(rep.Records[0].Locators) != 1 || rep.Records[0].Locators[0].Address.IP != rtrAddr || !rep.Records[0].Locators[0].Probed() {
+		t.Errorf("probe reply %v", rep)
+	}
+	if _, ok := probe("203.0.113.1"); ok {
+		t.Error("a probe for an EID of no NATed xTR was taken")
+	}
+
+	c.clk.Advance(61 * time.Second)
+	c.r.Tick()
+	if len(d.last) != 0 {
+		t.Errorf("an expired xTR is still programmed: %+v", d.last)
+	}
+}

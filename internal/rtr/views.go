@@ -13,7 +13,8 @@ func (s *Server) View() []adminapi.NATedXTR {
 	for _, x := range xs {
 		v := adminapi.NATedXTR{XTRID: hex.EncodeToString(x.XTRID[:]), SiteID: x.SiteID, Private: x.Private,
 			Translated: x.Translated, MapServer: x.MapServer, EIDs: make([]adminapi.EID, 0, len(x.EIDs)), State: "pending",
-			LastRegister: x.LastReg, Registers: x.Registers, Notifies: x.Notifies}
+			LastRegister: x.LastReg, Registers: x.Registers, Notifies: x.Notifies,
+			PacketsToXTR: x.PacketsTo, PacketsFromXTR: x.PacketsFrom}
 		if x.Verified {
 			v.State = "verified"
 			exp := x.Expires

@@ -48,6 +48,8 @@ type natState struct {
 type natCounters struct {
 	infoRequests, infoReplies, natChanges *stats.Counter
 	infoDrops                             map[string]*stats.Counter
+	rtrRegisters, dataNotifies            *stats.Counter
+	dataNotifyDrops                       map[string]*stats.Counter
 }
 
 var infoDropReasons = []string{"unknown-nonce", "bad-auth", "not-from-map-server", "no-nat-lcaf"}
@@ -57,13 +59,19 @@ func newNATCounters(r *stats.Registry) natCounters {
 		return r.Counter(stats.Desc{Subsystem: "etr", Name: name, Help: help, Labels: labels})
 	}
 	n := natCounters{
-		infoRequests: c("info_requests_sent", "Info-Requests sent to discover NAT (draft-ietf-lisp-nat-traversal)."),
-		infoReplies:  c("info_replies_received", "Info-Replies accepted."),
-		natChanges:   c("nat_changes", "Discoveries whose outcome changed: NAT found or gone, or a new translated address or port."),
-		infoDrops:    map[string]*stats.Counter{},
+		infoRequests:    c("info_requests_sent", "Info-Requests sent to discover NAT (draft-ietf-lisp-nat-traversal)."),
+		infoReplies:     c("info_replies_received", "Info-Replies accepted."),
+		natChanges:      c("nat_changes", "Discoveries whose outcome changed: NAT found or gone, or a new translated address or port."),
+		infoDrops:       map[string]*stats.Counter{},
+		rtrRegisters:    c("rtr_map_registers_sent", "ECM'd Map-Registers sent through an RTR from the data port (behind NAT)."),
+		dataNotifies:    c("data_map_notifies_received", "Data-Map-Notifies from an RTR handed to the Map-Notify checks."),
+		dataNotifyDrops: map[string]*stats.Counter{},
 	}
 	for _, r := range infoDropReasons {
 		n.infoDrops[r] = c("info_replies_dropped", "Info-Replies not taken, by reason.", [2]string{"reason", r})
+	}
+	for _, r := range []string{"malformed", "other-xtr-id"} {
+		n.dataNotifyDrops[r] = c("data_map_notifies_dropped", "Data-Map-Notifies not taken, by reason.", [2]string{"reason", r})
 	}
 	return n
 }
@@ -192,11 +200,20 @@ func (s *Server) HandleInfoReply(r *control.Request, _ control.Sender) control.D
 		}
 		s.log.Info("nat discovery", "map-server", key.ms, "rloc", key.rloc, "behind-nat", behind, "translated", global, "rtrs", rtrs)
 	}
+	// Whether and through which RTRs we register changes: register now,
+	// not at the next interval.
+	reroute := behind != st.behind || !slices.Equal(rtrs, st.rtrs) || behind && global != st.global
 	st.nonce, st.replied, st.global, st.behind, st.rtrs = 0, now, global, behind, rtrs
 	st.msRLOC = nat.MS.IP
 	st.replies++
 	st.next = now.Add(s.opts.InfoInterval)
 	s.nc.infoReplies.Inc()
+	if reroute {
+		p.nextRegister = now
+		if !behind && !s.allNATedLocked(key.rloc.Is4()) {
+			s.natDefaultsGoneLocked()
+		}
+	}
 	return control.Handled
 }
 

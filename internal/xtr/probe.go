@@ -50,6 +50,12 @@ func (s *Server) probeLocked(now time.Time) {
 	s.lastProbe = now
 	seen := map[netip.Addr]mapping.EID{}
 	for eid, e := range s.cacheIdx {
+		if e.source == natSource {
+			// The RTRs we reach through a NAT: our ECM'd Map-Registers
+			// and their Data-Map-Notifies are the probes (draft-ietf-
+			// lisp-nat-traversal §5.1.2).
+			continue
+		}
 		for _, l := range e.m.Locators {
 			if _, ok := seen[l.Addr]; !ok && l.Reachable() {
 				seen[l.Addr] = eid
@@ -154,6 +160,12 @@ func (s *Server) probeReplyLocked(m *wire.MapReply, src netip.AddrPort, now time
 // every cached mapping that uses it.
 func (s *Server) setRLOCLocked(rloc netip.Addr, up bool) {
 	for eid, e := range s.cacheIdx {
+		if e.source == natSource {
+			// The RTRs we reach through a NAT: our ECM'd Map-Registers
+			// and their Data-Map-Notifies are the probes (draft-ietf-
+			// lisp-nat-traversal §5.1.2).
+			continue
+		}
 		for _, l := range e.m.Locators {
 			if l.Addr == rloc {
 				s.opts.DataPlane.SetLocatorUp(eid, rloc, up)

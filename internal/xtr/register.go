@@ -147,6 +147,13 @@ func (s *Server) sendRegisterLocked(p *peerState, pr *pendingRegister, now time.
 // once a minute) and counted.
 func (s *Server) sendRegisterToLocked(p *peerState, m *wire.MapRegister, recs []wire.EIDRecord) bool {
 	s.nonce++
+	rloc, rtrs, viaRTR := s.natRouteLocked(p.Addr)
+	if viaRTR {
+		// Behind a NAT: through the RTRs, which the Map-Server must
+		// answer for us and whose Map-Notify must come (nat.go).
+		m.ProxyReply, m.WantMapNotify = true, true
+		recs = s.natRecordsLocked(recs, rtrs)
+	}
 	m.AuthBody = wire.AuthBody{Nonce: s.nonce, KeyID: p.KeyID, Algorithm: p.Alg, Records: recs,
 		HasXTRID: true, XTRID: s.opts.XTRID, SiteID: s.opts.SiteID}
 	b, err := wire.EncodeSigned(m, p.Secret, wire.AuthOptions{})
@@ -157,6 +164,9 @@ func (s *Server) sendRegisterToLocked(p *peerState, m *wire.MapRegister, recs []
 			s.log.Error("cannot encode Map-Register", "map-server", p.Addr, "records", len(recs), "err", err)
 		}
 		return false
+	}
+	if viaRTR {
+		return s.sendThroughRTRsLocked(b, p.Addr, rloc, rtrs)
 	}
 	src, _ := s.localRLOC(p.Addr)
 	s.opts.Sender.Send(b, src, netip.AddrPortFrom(p.Addr, wire.ControlPort))

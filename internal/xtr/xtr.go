@@ -118,6 +118,10 @@ type Options struct {
 	// Map-Server from each local RLOC, every InfoInterval (default 1m).
 	NATTraversal bool
 	InfoInterval time.Duration
+	// SendData sends a control message from the data port (4341) of src:
+	// the ECM'd Map-Register to an RTR (natreg.go). Without it an xTR
+	// behind a NAT keeps registering directly.
+	SendData func(b []byte, src netip.Addr, dst netip.AddrPort) error
 	// ControlPort is the port our control messages leave from; a
 	// translated port that differs means a NAT too (0: not compared).
 	ControlPort uint16
@@ -202,8 +206,9 @@ type Server struct {
 	// their SMRs wait for the Map-Server to hold the new registration.
 	arrived []mapping.EID
 
-	nat map[natKey]*natState // NAT discovery per (Map-Server, local RLOC), nat.go
-	nc  natCounters
+	nat      map[natKey]*natState // NAT discovery per (Map-Server, local RLOC), nat.go
+	nc       natCounters
+	natLogAt time.Time // last "Data-Map-Notify for another xTR-ID" line
 }
 
 type peerState struct {

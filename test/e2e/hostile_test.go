@@ -170,7 +170,7 @@ func TestHostileTenant(t *testing.T) {
 		// naming the non-LISP host as the ITR; and some naming the
 		// broadcast address.
 		victim := n.listen("nl", "192.0.2.10:4342")
-		got := countDatagrams(victim)
+		got := lab.CountDatagrams(victim)
 		var senders []*net.UDPConn
 		for i := range 20 {
 			a := netip.AddrFrom4([4]byte{198, 18, 7, byte(10 + i)})
@@ -275,7 +275,7 @@ func TestHostileTenant(t *testing.T) {
 		// The tenant encapsulates packets into instance 1000 towards
 		// site B's host there, as if from site A's host.
 		target := n.listen("hb2", "203.0.113.10:47020")
-		got := countDatagrams(target)
+		got := lab.CountDatagrams(target)
 		data := n.listen("evil", evilRLOC+":4341")
 		inner := dptest.UDPv4(netip.MustParseAddr("198.51.100.10"), netip.MustParseAddr("203.0.113.10"), 40000, 47020, []byte("injected"))
 		hdr := wire.DataHeader(make([]byte, 8))

@@ -224,7 +224,7 @@ func TestKernelPathWireBytes(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		got := countDatagrams(rx)
+		got := lab.CountDatagrams(rx)
 		var tx *net.UDPConn
 		if err := n.lab.Do(wc.from, func() (err error) {
 			tx, err = net.DialUDP("udp", net.UDPAddrFromAddrPort(wc.src), net.UDPAddrFromAddrPort(wc.dst))

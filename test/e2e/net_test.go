@@ -2,11 +2,9 @@ package e2e
 
 import (
 	"context"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -267,19 +265,4 @@ func wiresharkClean(t *testing.T, path string) {
 	for _, f := range findings {
 		t.Errorf("tshark: %s", f)
 	}
-}
-
-// countDatagrams counts, until c is closed, the datagrams c receives.
-func countDatagrams(c *net.UDPConn) *atomic.Int64 {
-	var n atomic.Int64
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			if _, _, err := c.ReadFromUDPAddrPort(buf); err != nil {
-				return
-			}
-			n.Add(1)
-		}
-	}()
-	return &n
 }

@@ -18,9 +18,13 @@ const Headroom = 40 + 8
 type Outer struct {
 	Src, Dst netip.Addr // outer source and destination RLOCs
 	SrcPort  uint16     // UDP source port: flow entropy on send, the sender's port on receive
-	TTL      uint8      // outer TTL or hop limit; 0 on receive means unknown
-	TOS      uint8      // outer DSCP<<2 | ECN (IPv4 TOS, IPv6 traffic class)
-	HasTOS   bool       // on receive: TOS was read from the packet
+	// DstPort is, on send, the UDP destination port when not the
+	// underlay's own (0): an RTR sends to the port a NAT translated an
+	// xTR to (draft-ietf-lisp-nat-traversal §5.3.1). Unset on receive.
+	DstPort uint16
+	TTL     uint8 // outer TTL or hop limit; 0 on receive means unknown
+	TOS     uint8 // outer DSCP<<2 | ECN (IPv4 TOS, IPv6 traffic class)
+	HasTOS  bool  // on receive: TOS was read from the packet
 }
 
 // ReceiveFunc receives a batch of LISP packets: the UDP payload of packet

@@ -1,0 +1,176 @@
+package xtr
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/lispd/lispd/internal/lisptest"
+	"github.com/lispd/lispd/internal/mapping"
+	"github.com/lispd/lispd/internal/stats"
+	"github.com/lispd/lispd/wire"
+)
+
+// sentData is a control message sent from the data port.
+type sentData struct {
+	b   []byte
+	src netip.Addr
+	dst netip.AddrPort
+}
+
+// TestRegisterThroughRTR: once discovery finds the NAT and an RTR, the ETR
+// registers only through the RTR (an ECM with R from the data port, the
+// Map-Register with P and M naming the RTR as locator); the Map-Server's
+// Map-Notify, back as a Data-Map-Notify, is accepted and makes the RTR the
+// locator of 0/0 and ::/0; a Data-Map-Notify for another xTR-ID is
+// dropped and counted; without a NAT the ETR registers directly.
+func TestRegisterThroughRTR(t *testing.T) {
+	c, clk, reg := &lisptest.Sender{}, lisptest.NewClock(time.Unix(1e9, 0)), stats.NewRegistry()
+	var data []sentData
+	d := &dp{set: map[mapping.EID]CacheEntry{}}
+	xtrID := [16]byte{1, 2, 3}
+	s := New(Options{ETR: true, ITR: true, NATTraversal: true, InfoInterval: time.Minute, LocalRLOCs: []netip.Addr{natLocal},
+		Now: clk.Now, Sender: c, Stats: reg, DataPlane: d, XTRID: xtrID, RegisterInterval: 3 * time.Second,
+		SendData: func(b []byte, src netip.Addr, dst netip.AddrPort) error {
+			data = append(data, sentData{append([]byte(nil), b...), src, dst})
+			return nil
+		},
+		MapServers: []MapServerPeer{{Addr: natMS, KeyID: 3, Alg: wire.AuthHMACSHA256, Secret: natKeyB, WantMapNotify: true}},
+		Database: []DatabaseEntry{{EID: mapping.NewEID(0, netip.MustParsePrefix("198.51.100.0/24")),
+			Locators: []mapping.Locator{{Addr: natLocal, Priority: 1, Weight: 100}}}}})
+	s.Tick()
+	// Before any Info-Reply: directly, as without NAT traversal.
+	var info lisptest.Sent
+	direct := 0
+	for _, m := range c.Take() {
+		switch wire.MessageType(m.B[0] >> 4) {
+		case wire.TypeInfo:
+			info = m
+		case wire.TypeMapRegister:
+			direct++
+		}
+	}
+	if direct != 1 || len(data) != 0 {
+		t.Fatalf("before discovery: %d direct Map-Registers, %d through an RTR; want 1 and 0", direct, len(data))
+	}
+	deliver(t, s, answer(t, info, natGlobal, natKeyB), natMS)
+	s.Tick() // the route changed: register now
+	if n := len(c.Take()); n != 0 {
+		t.Errorf("%d messages sent directly once behind the NAT", n)
+	}
+	if len(data) != 1 {
+		t.Fatalf("%d messages through the RTR, want 1", len(data))
+	}
+	sd := data[0]
+	if sd.src != natLocal || sd.dst != netip.AddrPortFrom(natRTR, wire.ControlPort) {
+		t.Errorf("sent from %s to %s, want from %s to %s:4342", sd.src, sd.dst, natLocal, natRTR)
+	}
+	m, err := wire.Decode(sd.b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecm, ok := m.(*wire.ECM)
+	if !ok || !ecm.ForETR || ecm.ForMS || ecm.IP.Src != natLocal || ecm.IP.Dst != natMS || ecm.DstPort != wire.ControlPort {
+		t.Fatalf("not an ECM with R from %s to the Map-Server: %v", natLocal, m)
+	}
+	mr, ok := ecm.Message.(*wire.MapRegister)
+	if !ok || !mr.ProxyReply || !mr.WantMapNotify || mr.XTRID != xtrID || len(mr.Records) != 1 {
+		t.Fatalf("inner %v: want a Map-Register with P, M, our xTR-ID", ecm.Message)
+	}
+	if ls := mr.Records[0].Locators; len(ls) != 1 || ls[0].Address.IP != natRTR || !ls[0].Reachable() {
+		t.Errorf("locators %+v, want the RTR only", ls)
+	}
+	if err := wire.Verify(sd.b[len(sd.b)-mr.Len():], natKeyB, wire.AuthOptions{}); err != nil {
+		t.Errorf("the relayed Map-Register does not verify: %v", err)
+	}
+
+	// The Map-Notify, as the RTR passes it on: inner IP and UDP from the
+	// Map-Server, the Map-Notify signed with the site key.
+	dataNotify := func(id [16]byte) []byte {
+		n := &wire.MapNotify{AuthBody: mr.AuthBody}
+		n.XTRID, n.AuthData = id, nil
+		nb, err := wire.EncodeSigned(n, natKeyB, wire.AuthOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		signed, _ := wire.Decode(nb)
+		e := &wire.ECM{IP: wire.InnerIP{Src: natMS, Dst: natLocal, TTL: 64}, SrcPort: 4342, DstPort: 4342, Message: signed}
+		eb, err := e.Append(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return eb[4:]
+	}
+	s.HandleDataMapNotify(dataNotify([16]byte{9}), netip.AddrPortFrom(natRTR, 4342))
+	if got := lisptest.Counter(t, reg, "etr.data_map_notifies_dropped{reason=other-xtr-id}"); got != 1 {
+		t.Errorf("Data-Map-Notify for another xTR-ID: dropped %d, want 1", got)
+	}
+	if len(d.set) != 0 {
+		t.Errorf("map-cache programmed before a Data-Map-Notify: %v", d.set)
+	}
+	s.HandleDataMapNotify(dataNotify(xtrID), netip.AddrPortFrom(natRTR, 4342))
+	for _, p := range []string{"0.0.0.0/0", "::/0"} {
+		e, ok := d.set[mapping.NewEID(0, netip.MustParsePrefix(p))]
+		if !ok || len(e.Locators) != 1 || e.Locators[0].Addr != natRTR {
+			t.Errorf("%s: %+v, want the RTR as its locator", p, e)
+		}
+	}
+	if db := s.DatabaseView(); len(db.MapServers) != 1 || db.MapServers[0].Notifies != 1 {
+		t.Errorf("Map-Server state after the Data-Map-Notify: %+v", db.MapServers)
+	}
+}
+
+// TestRegisterMultihomedNAT (§5.4): an ETR with one RLOC behind a NAT and
+// one public registers through the RTR with the union of the locators —
+// the RTR for the NATed RLOC, the public RLOC as it is — and keeps
+// resolving with Map-Requests: no 0/0 toward the RTR while a local RLOC
+// of that family is not behind the NAT.
+func TestRegisterMultihomedNAT(t *testing.T) {
+	public := netip.MustParseAddr("192.0.2.77")
+	c, clk := &lisptest.Sender{}, lisptest.NewClock(time.Unix(1e9, 0))
+	var data [][]byte
+	d := &dp{set: map[mapping.EID]CacheEntry{}}
+	s := New(Options{ETR: true, ITR: true, NATTraversal: true, InfoInterval: time.Minute, LocalRLOCs: []netip.Addr{natLocal, public},
+		Now: clk.Now, Sender: c, DataPlane: d, XTRID: [16]byte{4},
+		SendData: func(b []byte, _ netip.Addr, _ netip.AddrPort) error {
+			data = append(data, append([]byte(nil), b...))
+			return nil
+		},
+		MapServers: []MapServerPeer{{Addr: natMS, KeyID: 3, Alg: wire.AuthHMACSHA256, Secret: natKeyB, WantMapNotify: true}},
+		Database: []DatabaseEntry{{EID: mapping.NewEID(0, netip.MustParsePrefix("198.51.100.0/24")),
+			Locators: []mapping.Locator{{Addr: natLocal, Priority: 1, Weight: 50}, {Addr: public, Priority: 1, Weight: 50}}}}})
+	s.Tick()
+	for _, m := range c.Take() {
+		if wire.MessageType(m.B[0]>>4) != wire.TypeInfo {
+			continue
+		}
+		global := natGlobal
+		if m.Src == public {
+			global = netip.AddrPortFrom(public, wire.ControlPort) // seen as it is: no NAT there
+		}
+		deliver(t, s, answer(t, m, global, natKeyB), natMS)
+	}
+	clk.Advance(time.Second)
+	s.Tick()
+	if len(data) == 0 {
+		t.Fatal("no Map-Register through the RTR")
+	}
+	m, err := wire.Decode(data[len(data)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	mr := m.(*wire.ECM).Message.(*wire.MapRegister)
+	var got []netip.Addr
+	for _, l := range mr.Records[0].Locators {
+		got = append(got, l.Address.IP)
+	}
+	if len(got) != 2 || got[0] != public || got[1] != natRTR {
+		t.Errorf("locators %v, want the public RLOC %s and the RTR %s", got, public, natRTR)
+	}
+	s.mu.Lock()
+	s.natDefaultsLocked([]netip.Addr{natRTR})
+	s.mu.Unlock()
+	if len(d.set) != 0 {
+		t.Errorf("0/0 toward the RTR while %s is public: %v", public, d.set)
+	}
+}
