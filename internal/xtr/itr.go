@@ -23,6 +23,7 @@ const (
 	requestHold      = 30 * time.Second
 	smrInterval      = 3 * time.Second
 	smrBurst         = 200 * time.Millisecond
+	smrTokens        = 3 // SMR-invoked requests a cached entry may send at once
 	requestTimeout   = 2 * time.Second
 )
 
@@ -74,11 +75,10 @@ func (s *Server) requestFromLocked(eid mapping.EID, src netip.Addr, smr bool) bo
 		st = &reqState{}
 		s.reqs[key] = st
 	}
-	interval := requestInterval
-	if smr {
-		interval = smrInterval
-	}
-	if now.Before(st.holdUntil) || (!st.last.IsZero() && now.Sub(st.last) < interval) {
+	// An SMR-invoked request was admitted by its entry's own budget
+	// (smrRefreshLocked): the interval of the other requests must not
+	// swallow it while the one before is still unanswered.
+	if now.Before(st.holdUntil) || (!smr && !st.last.IsZero() && now.Sub(st.last) < requestInterval) {
 		s.c.requestsLimited.Inc()
 		return false
 	}
@@ -598,9 +598,14 @@ func (s *Server) smrRefreshLocked(p mapping.EID, e *cacheEntry, from netip.Addr)
 		s.c.smrCovered.Inc()
 		return
 	}
-	if now.Sub(e.lastSMR) < smrInterval {
+	// Beyond the burst, SMR-invoked requests are limited to one per 3 s
+	// per entry on average (RFC 9301 §6.1) with a burst of smrTokens: a
+	// late SMR of one move (an old site that learnt of it late, under
+	// load) must not spend the only request a second move soon after
+	// needs, which would then wait up to 3 s.
+	if !e.takeSMRToken(now) {
 		// Within the rate limit: not dropped, but asked once it allows
-		// (a host may move twice in three seconds).
+		// (a host may move again and again).
 		e.smrWanted, e.smrPending = p, true
 		return
 	}
@@ -610,11 +615,31 @@ func (s *Server) smrRefreshLocked(p mapping.EID, e *cacheEntry, from netip.Addr)
 	s.requestLocked(p, true)
 }
 
+// takeSMRToken spends one of the entry's SMR-invoked requests, which
+// come back at one per smrInterval up to smrTokens.
+func (e *cacheEntry) takeSMRToken(now time.Time) bool {
+	if e.smrRefill.IsZero() {
+		e.smrLeft, e.smrRefill = smrTokens, now
+	}
+	if back := int(now.Sub(e.smrRefill) / smrInterval); back > 0 {
+		e.smrLeft = min(smrTokens, e.smrLeft+back)
+		e.smrRefill = e.smrRefill.Add(time.Duration(back) * smrInterval)
+	}
+	if e.smrLeft == smrTokens {
+		e.smrRefill = now // a full budget starts its refill when spent
+	}
+	if e.smrLeft == 0 {
+		return false
+	}
+	e.smrLeft--
+	return true
+}
+
 // smrDueLocked sends the SMR-invoked Map-Requests held back by the rate
 // limit whose time has come.
 func (s *Server) smrDueLocked(now time.Time) {
 	for _, e := range s.cacheIdx {
-		if e.smrPending && now.Sub(e.lastSMR) >= smrInterval {
+		if e.smrPending && e.takeSMRToken(now) {
 			e.lastSMR, e.smrPending = now, false
 			s.requestLocked(e.smrWanted, true)
 		}

@@ -228,6 +228,8 @@ type cacheEntry struct {
 	created    time.Time
 	source     string // "map-reply", "map-notify", "static"
 	lastSMR    time.Time
+	smrLeft    int         // SMR-invoked requests left in the budget (takeSMRToken)
+	smrRefill  time.Time   // when the budget last gained one
 	smrWanted  mapping.EID // an SMR came within the rate limit: ask for this once it allows
 	smrPending bool
 	subscribed bool

@@ -151,8 +151,8 @@ func TestMissSourceEID(t *testing.T) {
 }
 
 // TestSMR: an SMR for a cached prefix makes an SMR-invoked Map-Request
-// through the mapping system, at most once per 3 s; for an unknown EID,
-// nothing.
+// through the mapping system, at most three at once and one per 3 s on
+// average; for an unknown EID, nothing.
 func TestSMR(t *testing.T) {
 	s, c, clk, _ := newITR(t)
 	s.Miss(0, dst)
@@ -172,21 +172,31 @@ func TestSMR(t *testing.T) {
 	if r := requestOf(t, out[0]); !r.SMRInvoked || r.Records[0].MaskLen != 24 {
 		t.Errorf("not an SMR-invoked request for the cached prefix: %v", r)
 	}
-	clk.Advance(time.Second)
+	// Two more SMRs, a second apart (a late one of the same move, then a
+	// second move): each asked at once, so a move soon after another
+	// is not held back by the first one's duplicates.
+	for i := range 2 {
+		clk.Advance(time.Second)
+		if r := requestOf(t, out2(t, s, c, smr, from)); !r.SMRInvoked {
+			t.Errorf("SMR %d within 3 s: %v", i+2, r)
+		}
+	}
+	// The budget (three, one back per 3 s) is spent: the fourth waits...
+	clk.Advance(500 * time.Millisecond)
 	s.HandleMapRequest(direct(smr, from, me), c)
 	if len(c.Take()) != 0 {
-		t.Error("second SMR within 3 s answered")
+		t.Error("fourth SMR within 3 s answered")
 	}
-	// ... but not forgotten: asked once the 3 s are up.
-	clk.Advance(1900 * time.Millisecond)
+	// ... but is not forgotten: asked once 3 s passed since the first.
+	clk.Advance(400 * time.Millisecond)
 	s.Tick()
 	if len(c.Take()) != 0 {
-		t.Error("held-back SMR asked before 3 s")
+		t.Error("held-back SMR asked before the budget allowed")
 	}
 	clk.Advance(200 * time.Millisecond)
 	s.Tick()
 	if out := c.Take(); len(out) != 1 || !requestOf(t, out[0]).SMRInvoked {
-		t.Errorf("held-back SMR not asked after 3 s: %+v", out)
+		t.Errorf("held-back SMR not asked 3 s after the first: %+v", out)
 	}
 	s.Tick()
 	if len(c.Take()) != 0 {
