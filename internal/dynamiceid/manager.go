@@ -337,6 +337,22 @@ func (m *Manager) unbindLocked(eid mapping.EID, mac MAC) {
 	}
 }
 
+// Batcher is what an XTR may offer to register together the hosts that
+// one event brings (every address of a VM a RARP names): the AddHost calls
+// of f go in one Map-Register. f runs with the manager's lock held.
+type Batcher interface {
+	HostBatch(f func())
+}
+
+// batchLocked runs f as one batch of registrations when the XTR can.
+func (m *Manager) batchLocked(f func()) {
+	if b, ok := m.o.XTR.(Batcher); ok {
+		b.HostBatch(f)
+		return
+	}
+	f()
+}
+
 // Announced says a hypervisor announced the VM with MAC mac on dev (a
 // RARP after live migration, before the VM sends anything): every host
 // address bound to mac in the ranges on dev is detected here at once, all
@@ -347,12 +363,14 @@ func (m *Manager) Announced(dev string, mac MAC) string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n := 0
-	for _, eid := range slices.Clone(m.macs[mac]) {
-		if r, _, ok := m.rangeFor(eid.IID, eid.Prefix.Addr()); ok && r.Interface == dev {
-			m.detectedLocked(eid.IID, eid.Prefix.Addr(), "rarp", dev)
-			n++
+	m.batchLocked(func() {
+		for _, eid := range slices.Clone(m.macs[mac]) {
+			if r, _, ok := m.rangeFor(eid.IID, eid.Prefix.Addr()); ok && r.Interface == dev {
+				m.detectedLocked(eid.IID, eid.Prefix.Addr(), "rarp", dev)
+				n++
+			}
 		}
-	}
+	})
 	if n == 0 {
 		return AnnounceUnknownMAC
 	}

@@ -124,6 +124,9 @@ type Options struct {
 	// Events, when set, hears of map-cache installs and expiries, locators
 	// going up or down, SMRs and hosts that moved away.
 	Events *events.Bus
+	// AfterFunc runs f after d (default time.AfterFunc): the end of a
+	// batch window of dynamic-EID registrations (AddHost).
+	AfterFunc func(d time.Duration, f func())
 }
 
 func (o *Options) defaults() {
@@ -156,6 +159,9 @@ func (o *Options) defaults() {
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.AfterFunc == nil {
+		o.AfterFunc = func(d time.Duration, f func()) { time.AfterFunc(d, f) }
 	}
 }
 
@@ -201,6 +207,13 @@ type Server struct {
 	// arrived are hosts added since the last acknowledged Map-Register:
 	// their SMRs wait for the Map-Server to hold the new registration.
 	arrived []mapping.EID
+	// hostQueue are hosts added within a batch window, not registered yet
+	// (AddHost); hostSentAt is when the last batch went, hostTimer whether
+	// the window's end is scheduled.
+	hostQueue    []mapping.EID
+	hostSentAt   time.Time
+	hostTimer    bool
+	hostBatching int // HostBatch calls under way: AddHost only queues
 
 	nat map[natKey]*natState // NAT discovery per (Map-Server, local RLOC), nat.go
 	nc  natCounters
