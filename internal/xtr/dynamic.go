@@ -100,7 +100,7 @@ func (s *Server) hostsDueLocked(now time.Time) {
 // next waits, gathering the hosts that arrive meanwhile: a thousand VMs
 // moved within a second go in Map-Registers of many records each instead
 // of one each, while a host arriving alone is not delayed.
-const hostBatchWindow = 10 * time.Millisecond
+const hostBatchWindow = 20 * time.Millisecond
 
 // flushHosts ends a batch window.
 func (s *Server) flushHosts() {
