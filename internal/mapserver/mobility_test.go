@@ -416,3 +416,44 @@ func TestMovedHostsNotifiedTogether(t *testing.T) {
 		t.Errorf("moved_notifies_sent = %d, want %d", n, len(sent))
 	}
 }
+
+// TestMoveLog: every move is in the log with its time, EID, sites and
+// xTRs, oldest first, filtered by site; the log keeps the last maxMoveLog.
+func TestMoveLog(t *testing.T) {
+	f := newMobilityFixture(t)
+	f.regVM(xtrA, dc1Key, 1, "192.0.2.31")
+	f.clk.Advance(time.Second)
+	f.regVM(xtrB, dc2Key, 1, "192.0.2.32")
+	f.clk.Advance(time.Second)
+	f.regVM(xtrA, dc1Key, 2, "192.0.2.31")
+	got := f.s.Moves("")
+	if len(got) != 2 {
+		t.Fatalf("%d moves logged, want 2: %+v", len(got), got)
+	}
+	m := got[0]
+	if m.EIDPrefix.String() != "203.0.113.10/32" || m.FromSite != "dc1" || m.ToSite != "dc2" ||
+		m.From != xtrA.Addr() || m.By != xtrB.Addr() || !m.Time.Equal(f.clk.Now().Add(-time.Second)) {
+		t.Errorf("first move: %+v", m)
+	}
+	if got[1].FromSite != "dc2" || got[1].ToSite != "dc1" || !got[1].Time.After(m.Time) {
+		t.Errorf("second move: %+v", got[1])
+	}
+	if n := len(f.s.Moves("dc2")); n != 2 {
+		t.Errorf("%d moves from or to dc2, want 2", n)
+	}
+	if n := len(f.s.Moves("edge")); n != 0 {
+		t.Errorf("%d moves of edge, want 0", n)
+	}
+	// A long migration keeps the last ones.
+	for i := range maxMoveLog + 10 {
+		key, src := dc2Key, xtrB
+		if i%2 == 1 {
+			key, src = dc1Key, xtrA
+		}
+		f.regVM(src, key, uint64(10+i), src.Addr().String())
+	}
+	got = f.s.Moves("")
+	if len(got) != maxMoveLog || got[len(got)-1].ToSite != "dc1" {
+		t.Errorf("%d moves kept (want %d), last %+v", len(got), maxMoveLog, got[len(got)-1])
+	}
+}

@@ -281,6 +281,8 @@ func (s *Server) storeLocked(eid mapping.EID, st *site, reg etrReg, now int64) b
 			"locators", len(after))
 		s.opts.Events.About(eid, adminapi.Event{Type: adminapi.EventRegistrationMoved, Site: st.cfg.Name, FromSite: from.cfg.Name,
 			Peer: reg.src.Addr(), Locators: events.Locators(after)})
+		s.logMoveLocked(adminapi.SiteMove{Time: time.Unix(0, now), EID: adminapi.EID{InstanceID: eid.IID, EIDPrefix: eid.Prefix},
+			FromSite: from.cfg.Name, ToSite: st.cfg.Name, From: moved[0].src.Addr(), By: reg.src.Addr()})
 	case !slices.Equal(before, after):
 		s.log.Info("registration changed", "eid", eid, "site", st.cfg.Name, "locators", len(after))
 		s.opts.Events.About(eid, adminapi.Event{Type: adminapi.EventRegistrationChanged, Site: st.cfg.Name, Peer: reg.src.Addr(), Locators: events.Locators(after)})

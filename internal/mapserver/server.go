@@ -206,6 +206,8 @@ type Server struct {
 	// Map-Notifies for each old xTR (movedOrder: in the order first seen).
 	movedOut   map[movedTo]*movedBatch
 	movedOrder []movedTo
+	// moveLog is the last maxMoveLog moves, oldest first (show site --moves).
+	moveLog []adminapi.SiteMove
 	// With a Store (store.go): the other nodes' Records by prefix and node,
 	// and the revision of this node's own Record of each prefix.
 	remote    map[mapping.EID]map[string]remoteRec

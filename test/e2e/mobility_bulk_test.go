@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/demo"
 	"github.com/lispd/lispd/internal/lab"
 )
@@ -54,5 +55,20 @@ func TestMobilityBulk(t *testing.T) {
 	}
 	if r.MovedNotifies == 0 || r.MovedNotifies > vms*3/4 {
 		t.Errorf("the Map-Server sent DC1 %d moved Map-Notifies for %d VMs", r.MovedNotifies, vms)
+	}
+	// Every move is in the Map-Server's move log (show site --moves).
+	moves, err := adminapi.Query(context.Background(), b.Lab.SocketPath("ms"), 2*time.Second,
+		func(c *adminapi.Client, ctx context.Context) ([]adminapi.SiteMove, error) { return c.SiteMoves(ctx, "dc2") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := map[string]bool{}
+	for _, m := range moves {
+		if m.FromSite == "dc1" && m.ToSite == "dc2" && m.By.String() == "198.18.4.2" {
+			moved[m.EIDPrefix.String()] = true
+		}
+	}
+	if len(moved) != vms {
+		t.Errorf("the move log shows %d VMs moved from dc1 to dc2, want %d", len(moved), vms)
 	}
 }
