@@ -454,6 +454,17 @@ func (b *Bulk) Migrate(timeout time.Duration) (*BulkResult, error) {
 		}()
 	}
 
+	// At home: every VM says hello from DC1 and is registered there,
+	// before the stream starts (a loaded xTR would drop the hellos in it).
+	for k := range b.vms {
+		if err := b.hello(k); err != nil {
+			return nil, err
+		}
+	}
+	if err := waitFor(30*time.Second, func() bool { return b.registeredBy("dc1") == nvm }); err != nil {
+		return nil, fmt.Errorf("bulk: %d of %d VMs registered by DC1", b.registeredBy("dc1"), nvm)
+	}
+	o.Out("all %d VMs registered by DC1", nvm)
 	// The stream: every VM gets Rate packets a second, in rounds.
 	var out *net.UDPConn
 	if err := b.Lab.Do("c1", func() (err error) {
@@ -501,16 +512,6 @@ func (b *Bulk) Migrate(timeout time.Duration) (*BulkResult, error) {
 		<-done
 	}()
 
-	// At home: every VM says hello from DC1 and is registered there.
-	for k := range b.vms {
-		if err := b.hello(k); err != nil {
-			return nil, err
-		}
-	}
-	if err := waitFor(30*time.Second, func() bool { return b.registeredBy("dc1") == nvm }); err != nil {
-		return nil, fmt.Errorf("bulk: %d of %d VMs registered by DC1", b.registeredBy("dc1"), nvm)
-	}
-	o.Out("all %d VMs registered by DC1", nvm)
 	// Every VM reached, straight from DC1, before anything moves.
 	seqNow := func() int { return int(sent.Load()) }
 	start := seqNow()

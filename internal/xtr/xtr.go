@@ -196,6 +196,10 @@ type Server struct {
 	recent    *recentITRs              // ITRs that sent us traffic: SMR targets
 	lastSMR   map[netip.Addr]time.Time // last database SMR per ITR RLOC
 	smrBudget control.TokenBucket      // every SMR we send, in all
+	// smrAsked is the budget of every SMR-invoked request we send, in all
+	// (smrBudgetRate, smrBudgetBurst): what unauthenticated SMRs can make
+	// us ask.
+	smrAsked control.TokenBucket
 	// smrBudgetLogAt rate-limits the "SMR budget spent" line.
 	smrBudgetLogAt time.Time
 
@@ -203,7 +207,10 @@ type Server struct {
 	// configured database and kept across reloads.
 	dynamic map[mapping.EID]*DatabaseEntry
 	hostSMR map[hostITR]time.Time // last SMR per (moved host, ITR)
-	moves   map[moveKey]moveSeen  // last "moved" Map-Notify per (Map-Server, host)
+	// smrHosts limit the SMR-invoked requests for hosts inside a cached
+	// covering prefix, each on its own (at most maxSMRHosts).
+	smrHosts map[mapping.EID]*smrState
+	moves    map[moveKey]moveSeen // last "moved" Map-Notify per (Map-Server, host)
 	// arrived are hosts added since the last acknowledged Map-Register:
 	// their SMRs wait for the Map-Server to hold the new registration.
 	arrived []mapping.EID
@@ -240,12 +247,18 @@ type cacheEntry struct {
 	expires    time.Time
 	created    time.Time
 	source     string // "map-reply", "map-notify", "static"
-	lastSMR    time.Time
-	smrLeft    int         // SMR-invoked requests left in the budget (takeSMRToken)
-	smrRefill  time.Time   // when the budget last gained one
-	smrWanted  mapping.EID // an SMR came within the rate limit: ask for this once it allows
-	smrPending bool
+	smr        smrState
 	subscribed bool
+}
+
+// smrState limits the SMR-invoked requests for one EID: a cached entry,
+// or a host inside a cached covering prefix (a moved dynamic-EID host).
+type smrState struct {
+	last    time.Time
+	left    int         // SMR-invoked requests left in the budget (take)
+	refill  time.Time   // when the budget last gained one
+	wanted  mapping.EID // an SMR came within the rate limit: ask for this once it allows
+	pending bool
 }
 
 type reqState struct {
@@ -276,7 +289,7 @@ func New(opts Options) *Server {
 		subs:     map[mapping.EID]*subscription{},
 		rlocs:    map[netip.Addr]*rlocState{}, probes: map[uint64]*probe{},
 		recent: newRecentITRs(), lastSMR: map[netip.Addr]time.Time{},
-		dynamic: map[mapping.EID]*DatabaseEntry{}, hostSMR: map[hostITR]time.Time{},
+		dynamic: map[mapping.EID]*DatabaseEntry{}, hostSMR: map[hostITR]time.Time{}, smrHosts: map[mapping.EID]*smrState{},
 	}
 	s.c = newCounters(opts.Stats)
 	s.sec = newSecCounters(opts.Stats)

@@ -370,3 +370,35 @@ func TestECMInnerSource(t *testing.T) {
 		}
 	}
 }
+
+// TestSMRsForManyHosts: a hundred hosts inside one cached prefix moved
+// together (a mass migration), their old site sending an SMR for each: a
+// request for each host, not one for the first (the prefix's budget) and
+// the rest covered or held back.
+func TestSMRsForManyHosts(t *testing.T) {
+	s, c, clk, _ := newITR(t)
+	s.Miss(0, dst)
+	req := requestOf(t, c.Take()[0])
+	site := netip.MustParseAddr("192.0.2.12")
+	rec := mapping.Mapping{EID: mapping.NewEID(0, netip.MustParsePrefix("198.51.100.0/24")), TTL: 10,
+		Locators: []mapping.Locator{{Addr: site, Priority: 1, Weight: 100, Flags: wire.LocatorReachable}}}
+	s.HandleMapReply(&control.Request{Msg: &wire.MapReply{Nonce: req.Nonce, Records: []wire.EIDRecord{rec.Record()}}}, c)
+	clk.Advance(4 * time.Second)
+	asked := map[netip.Addr]bool{}
+	for i := range 100 {
+		host := netip.AddrFrom4([4]byte{198, 51, 100, byte(10 + i)})
+		smr := &wire.MapRequest{SMR: true, Nonce: uint64(100 + i), SourceEID: wire.AddrFromIP(host), ITRRLOCs: []wire.Address{wire.AddrFromIP(site)},
+			Records: []wire.RequestRecord{{MaskLen: 24, EID: wire.AddrFromIP(netip.MustParseAddr("203.0.113.0"))}}}
+		s.HandleMapRequest(direct(smr, netip.AddrPortFrom(site, wire.ControlPort), me), c)
+		clk.Advance(time.Millisecond)
+		for _, m := range c.Take() {
+			if r := requestOf(t, m); r.SMRInvoked && r.Records[0].MaskLen == 32 {
+				a, _ := r.Records[0].EID.Addr()
+				asked[a] = true
+			}
+		}
+	}
+	if len(asked) != 100 {
+		t.Errorf("SMR-invoked requests for %d of 100 moved hosts", len(asked))
+	}
+}

@@ -58,11 +58,12 @@ func main() {
 	only := flag.String("series", "smr,pubsub,extended,rarp,bulk", "series to run, comma-separated")
 	bulkVMs := flag.Int("bulk-vms", 500, "VMs of the bulk series")
 	bulkHVs := flag.Int("bulk-hypervisors", 10, "hypervisors the bulk series' VMs are spread over")
+	bulkRate := flag.Int("bulk-rate", 100, "packets a second from c1 to each VM of the bulk series")
 	flag.Parse()
 	var result []string
 	err := run(*lispd, *name, *moves, *keep, *only, &result)
 	if err == nil && slices.Contains(strings.Split(*only, ","), "bulk") {
-		err = runBulk(*lispd, *name+"b", *bulkVMs, *bulkHVs, &result)
+		err = runBulk(*lispd, *name+"b", *bulkVMs, *bulkHVs, *bulkRate, *keep, &result)
 	}
 	fmt.Printf("RESULT %s\n", strings.Join(result, " "))
 	if err != nil {
@@ -214,17 +215,21 @@ func okOr(err error, ok string) string {
 }
 
 // runBulk runs the bulk series on a network of its own.
-func runBulk(lispd, name string, vms, hypervisors int, result *[]string) (err error) {
+func runBulk(lispd, name string, vms, hypervisors, rate int, keep bool, result *[]string) (err error) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	fmt.Printf("\n== bulk: %d VMs on %d hypervisors move from DC1 to DC2 within 1 s, 100 packets/s from c1 to each; building %q\n",
-		vms, hypervisors, name)
-	b, err := demo.UpBulk(ctx, name, lispd, demo.BulkOptions{VMs: vms, Hypervisors: hypervisors, Subscribe: true,
+	fmt.Printf("\n== bulk: %d VMs on %d hypervisors move from DC1 to DC2 within 1 s, %d packets/s from c1 to each; building %q\n",
+		vms, hypervisors, rate, name)
+	b, err := demo.UpBulk(ctx, name, lispd, demo.BulkOptions{VMs: vms, Hypervisors: hypervisors, Subscribe: true, Rate: rate,
 		Out: func(format string, a ...any) { fmt.Printf("   "+format+"\n", a...) }})
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, b.Down()) }()
+	defer func() {
+		if !keep {
+			err = errors.Join(err, b.Down())
+		}
+	}()
 	r, err := b.Migrate(20 * time.Second)
 	if err != nil {
 		return err
@@ -239,8 +244,8 @@ func runBulk(lispd, name string, vms, hypervisors int, result *[]string) (err er
 	fmt.Printf("   DC2 sent %d Map-Registers for %d VMs; the Map-Server sent %d Map-Notifies (%d of them to DC1 about moved hosts); Map-Server CPU %v; span %v\n",
 		r.MapRegisters, r.VMs, r.MapNotifies, r.MovedNotifies, r.MapServerCPU, r.Wall.Round(time.Millisecond))
 	tag := fmt.Sprintf("bulk%d", vms)
-	*result = append(*result, fmt.Sprintf("%s-p50-ms=%.1f %s-p99-ms=%.1f %s-max-ms=%.1f bulk-lost-per-vm=%.1f bulk-reached-p99-ms=%.1f bulk-map-registers=%d bulk-map-notifies=%d bulk-moved-notifies=%d bulk-ms-cpu-ms=%.0f bulk-baseline-lost-per-vm-s=%.1f",
+	*result = append(*result, fmt.Sprintf("%s-p50-ms=%.1f %s-p99-ms=%.1f %s-max-ms=%.1f bulk-lost-per-vm=%.1f bulk-reached-p99-ms=%.1f bulk-map-registers=%d bulk-map-notifies=%d bulk-moved-notifies=%d bulk-ms-cpu-ms=%.0f bulk-baseline-lost-per-vm-s=%.1f bulk-rate-pps=%d",
 		tag, msf(q(r.Switched, 0.5)), tag, msf(q(r.Switched, 0.99)), tag, msf(q(r.Switched, 1)), r.LostPerVM(),
-		msf(q(r.Reached, 0.99)), r.MapRegisters, r.MapNotifies, r.MovedNotifies, msf(r.MapServerCPU), r.BaselineLost))
+		msf(q(r.Reached, 0.99)), r.MapRegisters, r.MapNotifies, r.MovedNotifies, msf(r.MapServerCPU), r.BaselineLost, rate))
 	return nil
 }
