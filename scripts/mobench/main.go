@@ -31,6 +31,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -220,6 +221,16 @@ func runBulk(lispd, name string, vms, hypervisors, rate int, keep bool, result *
 	defer stop()
 	fmt.Printf("\n== bulk: %d VMs on %d hypervisors move from DC1 to DC2 within 1 s, %d packets/s from c1 to each; building %q\n",
 		vms, hypervisors, rate, name)
+	// Linux keeps one ARP table for every namespace: each VM takes an
+	// entry at both sites and in its own node, and past gc_thresh3 the
+	// kernel drops packets ("neighbor table overflow"), which would be
+	// charged to the migration.
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/neigh/default/gc_thresh3"); err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && n < 3*vms+512 {
+			fmt.Printf("   warning: net.ipv4.neigh.default.gc_thresh3 is %d, below the %d entries %d VMs take in the host's one ARP table: raise it (sysctl -w net.ipv4.neigh.default.gc_thresh3=%d net.ipv4.neigh.default.gc_thresh2=%d), or packets are lost to the table, not to the migration\n",
+				n, 3*vms+512, vms, 4*(3*vms+512), 2*(3*vms+512))
+		}
+	}
 	b, err := demo.UpBulk(ctx, name, lispd, demo.BulkOptions{VMs: vms, Hypervisors: hypervisors, Subscribe: true, Rate: rate,
 		Out: func(format string, a ...any) { fmt.Printf("   "+format+"\n", a...) }})
 	if err != nil {
