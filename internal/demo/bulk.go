@@ -300,7 +300,13 @@ func (b *Bulk) hello(k int) error {
 
 // counter sums a node's counters of subsystem/name.
 func (b *Bulk) counter(node, subsystem, name string) uint64 {
-	cs, err := adminapi.Query(context.Background(), b.Lab.SocketPath(node), 2*time.Second, (*adminapi.Client).Statistics)
+	return sumCounter(b.Lab, node, subsystem, name)
+}
+
+// sumCounter sums the counters of subsystem/name of the lispd on node (0
+// when it does not answer).
+func sumCounter(l *lab.Lab, node, subsystem, name string) uint64 {
+	cs, err := adminapi.Query(context.Background(), l.SocketPath(node), 2*time.Second, (*adminapi.Client).Statistics)
 	if err != nil {
 		return 0
 	}
