@@ -424,3 +424,27 @@ func TestHostBatch(t *testing.T) {
 		t.Fatalf("%d Map-Registers (want one of both hosts)", len(regs))
 	}
 }
+
+// TestMovedHostNotRetransmitted: a host whose Map-Register was lost moves
+// away before the retransmission: the retransmission leaves it out (it
+// would register the host back at the site it left).
+func TestMovedHostNotRetransmitted(t *testing.T) {
+	clk, secret := lisptest.NewClock(time.Unix(1e9, 0)), []byte("roaming-key")
+	n := newSiteNet(t, clk, secret, "198.18.0.0/16")
+	rloc := netip.MustParseAddr("192.0.2.12")
+	ours := []mapping.Locator{{Addr: rloc, Priority: 1, Weight: 100}}
+	s := n.add(rloc, Options{ETR: true, Now: clk.Now, XTRID: [16]byte{1},
+		MapServers: []MapServerPeer{{Addr: n.msAddr, KeyID: 1, Alg: wire.AuthHMACSHA256, Secret: secret, WantMapNotify: true}}})
+	a, b := mapping.HostEID(0, netip.MustParseAddr("198.18.7.1")), mapping.HostEID(0, netip.MustParseAddr("198.18.7.2"))
+	n.drop = func(*wire.MapRegister) bool { return true }
+	s.HostBatch(func() { s.AddHost(a, ours); s.AddHost(b, ours) })
+	n.deliver()
+	s.RemoveHost(a, false) // moved away
+	n.drop = nil
+	clk.Advance(1100 * time.Millisecond)
+	s.Tick()
+	regs, _ := n.deliver()
+	if len(regs) != 1 || len(regs[0].Records) != 1 || regs[0].Records[0].PrefixString() != "198.18.7.2/32" {
+		t.Fatalf("retransmission: %d Map-Registers %v, want one of the host still here", len(regs), regs)
+	}
+}
