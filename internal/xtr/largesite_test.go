@@ -435,6 +435,8 @@ func TestMovedHostNotRetransmitted(t *testing.T) {
 	ours := []mapping.Locator{{Addr: rloc, Priority: 1, Weight: 100}}
 	s := n.add(rloc, Options{ETR: true, Now: clk.Now, XTRID: [16]byte{1},
 		MapServers: []MapServerPeer{{Addr: n.msAddr, KeyID: 1, Alg: wire.AuthHMACSHA256, Secret: secret, WantMapNotify: true}}})
+	s.Tick() // the periodic registration is done: what follows is a retransmission
+	n.deliver()
 	a, b := mapping.HostEID(0, netip.MustParseAddr("198.18.7.1")), mapping.HostEID(0, netip.MustParseAddr("198.18.7.2"))
 	n.drop = func(*wire.MapRegister) bool { return true }
 	s.HostBatch(func() { s.AddHost(a, ours); s.AddHost(b, ours) })
