@@ -45,7 +45,6 @@ func whole[T any](f func(*adminapi.Client, context.Context) (T, error)) fetch[T]
 // showCmd builds one `show` subcommand: fetch its view, print it as JSON
 // with --json, else with text.
 func showCmd[T any](s streams, use, short string, args cobra.PositionalArgs, get fetch[T], text func(io.Writer, T)) *cobra.Command {
-	var asJSON bool
 	c := &cobra.Command{
 		Use:   use,
 		Short: short,
@@ -55,7 +54,9 @@ func showCmd[T any](s streams, use, short string, args cobra.PositionalArgs, get
 			if err != nil {
 				return err
 			}
-			if asJSON {
+			// Read from the command run, which may be another that
+			// borrows this RunE (show site --moves).
+			if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
 				enc := json.NewEncoder(s.out)
 				enc.SetIndent("", "  ")
 				return enc.Encode(v)
@@ -64,7 +65,7 @@ func showCmd[T any](s streams, use, short string, args cobra.PositionalArgs, get
 			return nil
 		},
 	}
-	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	c.Flags().Bool("json", false, "print JSON")
 	return c
 }
 
@@ -106,8 +107,16 @@ func newShowCmd(s streams) *cobra.Command {
 		}
 		return c.MapCache(ctx, q)
 	}
+	siteMoves := func(c *adminapi.Client, ctx context.Context, _ *cobra.Command, args []string) ([]adminapi.SiteMove, error) {
+		name := ""
+		if len(args) == 1 {
+			name = args[0]
+		}
+		return c.SiteMoves(ctx, name)
+	}
 	show.AddCommand(
-		showCmd(s, "site [NAME]", "Map-Server: sites, registered EID prefixes, who registered them", cobra.MaximumNArgs(1), site, printSites),
+		withMoves(showCmd(s, "site [NAME]", "Map-Server: sites, registered EID prefixes, who registered them", cobra.MaximumNArgs(1), site, printSites),
+			showCmd(s, "site", "", cobra.MaximumNArgs(1), siteMoves, printMoves)),
 		showCmd(s, "cluster", "Map-Server: the cluster sharing its registrations (etcd): nodes, leases, revision, lag", noArgs,
 			whole((*adminapi.Client).Cluster), printCluster),
 		showCmd(s, "subscriptions", "Map-Server: publish/subscribe subscribers per EID prefix", noArgs,
@@ -375,6 +384,36 @@ func ago(t time.Time) string {
 		d = 0
 	}
 	return d.String()
+}
+
+// withMoves gives `show site` its --moves flag: the Map-Server's move log
+// (moves's RunE) instead of the sites.
+func withMoves(site, moves *cobra.Command) *cobra.Command {
+	var on bool
+	site.Flags().BoolVar(&on, "moves", false, "the move log instead: registrations another site took over (a host that moved), oldest first; with NAME, moves from or to that site")
+	plain := site.RunE
+	site.RunE = func(cmd *cobra.Command, args []string) error {
+		if on {
+			return moves.RunE(cmd, args)
+		}
+		return plain(cmd, args)
+	}
+	return site
+}
+
+// printMoves prints the move log, a line per move.
+func printMoves(w io.Writer, moves []adminapi.SiteMove) {
+	fmt.Fprintf(w, "LISP Map-Server move log, %d moves\n\n", len(moves))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "Time\tEID prefix\tFrom site\tTo site\tFrom\tBy")
+	for _, m := range moves {
+		eid := m.EIDPrefix.String()
+		if m.InstanceID != 0 {
+			eid = fmt.Sprintf("[%d]%s", m.InstanceID, eid)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.Time.UTC().Format("15:04:05.000"), eid, m.FromSite, m.ToSite, m.From, m.By)
+	}
+	tw.Flush()
 }
 
 func printSites(w io.Writer, sites []adminapi.Site) {

@@ -98,6 +98,16 @@ func TestShowCommandsAgainstDaemons(t *testing.T) {
 		t.Errorf("show site --json: %v\n%s", err, r.stdout)
 	}
 	lispctl(t, "--socket", msSock, "show", "site", "nope").wantCode(t, cli.ExitFailed)
+	// The move log: nothing moved between these daemons.
+	r = lispctl(t, "--socket", msSock, "show", "site", "--moves")
+	if r.code != cli.ExitOK || !strings.Contains(r.stdout, "move log, 0 moves") {
+		t.Errorf("show site --moves: %+v", r)
+	}
+	r = lispctl(t, "--socket", msSock, "show", "site", "dc1", "--moves", "--json")
+	if r.code != cli.ExitOK || strings.TrimSpace(r.stdout) != "[]" {
+		t.Errorf("show site dc1 --moves --json: %+v", r)
+	}
+	lispctl(t, "--socket", msSock, "show", "site", "nope", "--moves").wantCode(t, cli.ExitFailed)
 	r = lispctlEnv(t, nil, map[string]string{"LISPD_SOCKET": xtrSock}, "show", "map-cache")
 	r.wantCode(t, cli.ExitOK)
 	if !strings.Contains(r.stdout, "203.0.113.0/24") || !strings.Contains(r.stdout, "127.0.2.13") {
@@ -312,5 +322,23 @@ map-server:
 	if r.code != cli.ExitFailed || !strings.Contains(r.stderr, "reload refused: control.port needs a restart") ||
 		strings.Contains(r.stdout, "reloaded") {
 		t.Errorf("refused reload: %+v", r)
+	}
+}
+
+// TestPrintMoves: a line per move, the instance ID before a prefix
+// outside instance ID 0.
+func TestPrintMoves(t *testing.T) {
+	var b strings.Builder
+	at := time.Date(2026, 12, 6, 16, 50, 1, 250_000_000, time.UTC)
+	printMoves(&b, []adminapi.SiteMove{
+		{Time: at, EID: adminapi.EID{EIDPrefix: netip.MustParsePrefix("203.0.113.10/32")}, FromSite: "dc1", ToSite: "dc2",
+			From: netip.MustParseAddr("198.18.3.2"), By: netip.MustParseAddr("198.18.6.2")},
+		{Time: at.Add(time.Second), EID: adminapi.EID{InstanceID: 7, EIDPrefix: netip.MustParsePrefix("2001:db8:b::77/128")}, FromSite: "dc2", ToSite: "dc1",
+			From: netip.MustParseAddr("198.18.6.2"), By: netip.MustParseAddr("198.18.3.2")},
+	})
+	for _, want := range []string{"2 moves", "16:50:01.250  203.0.113.10/32", "dc1        dc2", "198.18.6.2", "[7]2001:db8:b::77/128"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("lacks %q:\n%s", want, b.String())
+		}
 	}
 }

@@ -23,6 +23,7 @@ const (
 	PathStatus        = "/v1/status"
 	PathStatistics    = "/v1/statistics"
 	PathSite          = "/v1/site"
+	PathSiteMoves     = "/v1/site/moves"
 	PathSubscriptions = "/v1/subscriptions"
 	PathCluster       = "/v1/cluster"
 	PathMapCache      = "/v1/map-cache"
@@ -38,7 +39,7 @@ const (
 
 // Query keys.
 const (
-	KeyName       = "name"        // PathSite: one site
+	KeyName       = "name"        // PathSite: one site; PathSiteMoves: moves from or to it
 	KeyEID        = "eid"         // PathMapCache: an address or a prefix
 	KeyPrefix     = "prefix"      // PathClearMapCache: an address or a prefix
 	KeyInstanceID = "instance-id" // PathMapCache, PathClearMapCache, PathDynamicEID

@@ -75,6 +75,10 @@ func TestJSONContract(t *testing.T) {
 			`{"xtr-id":"05","site-id":0,"private-rloc":"198.18.1.2:4341","translated-rloc":"203.0.113.7:61000","map-server":"192.0.2.1",` +
 				`"eid-prefixes":[{"instance-id":0,"eid-prefix":"198.51.100.0/24"}],"state":"verified","last-register":"2026-01-02T03:04:05Z",` +
 				`"expires":"2026-01-02T03:04:05Z","registers":2,"map-notifies":1,"packets-to-xtr":7,"packets-from-xtr":9}`},
+		{SiteMove{Time: at, EID: eid(7, "203.0.113.10/32"), FromSite: "dc1", ToSite: "dc2",
+			From: netip.MustParseAddr("198.18.3.2"), By: netip.MustParseAddr("198.18.6.2")},
+			`{"time":"2026-01-02T03:04:05Z","instance-id":7,"eid-prefix":"203.0.113.10/32","from-site":"dc1","to-site":"dc2",` +
+				`"from":"198.18.3.2","by":"198.18.6.2"}`},
 		{ProbedRLOC{Address: netip.MustParseAddr("198.18.3.2"), State: "down", Missed: 3},
 			`{"address":"198.18.3.2","state":"down","rtt-ms":0,"probes":0,"replies":0,"missed":3}`},
 		{Site{Name: "dc1", EIDPrefixes: []string{"203.0.113.0/24 (accept-more-specifics)"}, Registrations: []Registration{{

@@ -56,6 +56,16 @@ func (c *Client) Sites(ctx context.Context, name string) ([]Site, error) {
 	return call[[]Site](ctx, c, http.MethodGet, PathSite, q)
 }
 
+// SiteMoves returns the Map-Server's move log, oldest first: every move,
+// or those from or to the site named site when it is not empty.
+func (c *Client) SiteMoves(ctx context.Context, site string) ([]SiteMove, error) {
+	var q url.Values
+	if site != "" {
+		q = url.Values{KeyName: {site}}
+	}
+	return call[[]SiteMove](ctx, c, http.MethodGet, PathSiteMoves, q)
+}
+
 // Subscriptions returns the Map-Server's publish/subscribe subscribers.
 func (c *Client) Subscriptions(ctx context.Context) ([]Subscription, error) {
 	return call[[]Subscription](ctx, c, http.MethodGet, PathSubscriptions, nil)

@@ -56,6 +56,9 @@ func TestClientServer(t *testing.T) {
 		"GET " + adminapi.PathSite: func(r *http.Request) (any, error) {
 			return nil, adminapi.NotFound("no site %q", r.URL.Query().Get(adminapi.KeyName))
 		},
+		"GET " + adminapi.PathSiteMoves: func(r *http.Request) (any, error) {
+			return []adminapi.SiteMove{{FromSite: "dc1", ToSite: r.URL.Query().Get(adminapi.KeyName)}}, nil
+		},
 		"POST " + adminapi.PathReload: func(*http.Request) (any, error) { return nil, errors.New("disk on fire") },
 		"GET " + adminapi.PathCluster: func(*http.Request) (any, error) {
 			return adminapi.Cluster{Node: "ms1", Connected: true, Nodes: []adminapi.ClusterNode{{Name: "ms1", Self: true}}}, nil
@@ -89,6 +92,9 @@ func TestClientServer(t *testing.T) {
 	var ae *adminapi.Error
 	if !errors.As(err, &ae) || ae.Status != http.StatusNotFound || err.Error() != `lispd: no site "dc9"` {
 		t.Errorf("missing site: %v", err)
+	}
+	if moves, err := c.SiteMoves(ctx, "dc2"); err != nil || len(moves) != 1 || moves[0].ToSite != "dc2" {
+		t.Errorf("site moves: %+v, %v", moves, err)
 	}
 	_, err = c.Reload(ctx)
 	if !errors.As(err, &ae) || ae.Status != http.StatusInternalServerError || err.Error() != "lispd: disk on fire" {

@@ -178,6 +178,18 @@ type Registration struct {
 	LastMove     *time.Time     `json:"last-move,omitempty"` // nil before the first move
 }
 
+// SiteMove is one entry of the Map-Server's move log (PathSiteMoves): a
+// registration taken over by an xTR of another site (or site-ID), as a
+// dynamic-EID host moving does.
+type SiteMove struct {
+	Time time.Time `json:"time"`
+	EID
+	FromSite string     `json:"from-site"`
+	ToSite   string     `json:"to-site"`
+	From     netip.Addr `json:"from"` // the xTR that held it (the first, when several did)
+	By       netip.Addr `json:"by"`   // the xTR that registered it at the new site
+}
+
 // RegisteredBy is one xTR's registration of a prefix.
 type RegisteredBy struct {
 	Source       netip.AddrPort `json:"source"`

@@ -50,6 +50,17 @@ func (d *Daemon) routes() {
 		}
 		return sites, nil
 	})
+	get(adminapi.PathSiteMoves, func(r *http.Request) (any, error) {
+		ms := d.MapServer()
+		if ms == nil {
+			return nil, adminapi.NotFound("this lispd is not a Map-Server")
+		}
+		name := r.URL.Query().Get(adminapi.KeyName)
+		if name != "" && len(ms.Sites(name)) == 0 {
+			return nil, adminapi.NotFound("no site %q", name)
+		}
+		return ms.Moves(name), nil
+	})
 	get(adminapi.PathCluster, func(*http.Request) (any, error) {
 		if d.cluster == nil {
 			return nil, adminapi.NotFound("this lispd is not a Map-Server of a cluster (map-server.store)")

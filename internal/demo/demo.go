@@ -171,17 +171,7 @@ func (r *runner) decapsulated(node string) uint64 {
 }
 
 func (r *runner) counter(node, subsystem, name string) uint64 {
-	cs, err := query(r.net, node, (*adminapi.Client).Statistics)
-	if err != nil {
-		return 0
-	}
-	var v uint64
-	for _, c := range cs {
-		if c.Subsystem == subsystem && c.Name == name {
-			v += c.Value
-		}
-	}
-	return v
+	return sumCounter(r.net.Lab, node, subsystem, name)
 }
 
 // Step 1: the ETRs register (Map-Register, Map-Notify) with the Map-Server.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/mapping"
+	"github.com/lispd/lispd/internal/stats"
 )
 
 // Modes of a dynamic-EID range.
@@ -91,7 +92,18 @@ type Options struct {
 	// MaxBindings bounds the MAC bindings learnt from the LANs (default
 	// DefaultMaxBindings); past it an arbitrary one is forgotten.
 	MaxBindings int
+	// Stats holds the manager's counters (a registry of its own if nil).
+	Stats *stats.Registry
 }
+
+// awayGuard is how long after the Map-Server said a host moved away a
+// packet of it routed through us is not taken as its return: packets it
+// sent before the move can still sit in the TUN's queue when the news
+// comes (75 ms seen on a loaded machine), and taking one of them as the
+// host back here would move it from its new site for good. A host that
+// really came back within it is probed on an across-subnet LAN (its answer
+// brings it back at once); past it, its packets do as ever.
+const awayGuard = time.Second
 
 // DefaultMaxBindings is how many MAC bindings a manager keeps by default.
 const DefaultMaxBindings = 16384
@@ -146,6 +158,9 @@ type Manager struct {
 	// away or went silent too, since that is when a VM comes back.
 	bound map[mapping.EID]MAC
 	macs  map[MAC][]mapping.EID
+	// stale counts packets of a host that moved away read within
+	// awayGuard of the move (lisp_mobility_stale_sightings_total).
+	stale *stats.Counter
 }
 
 // bucket is a token bucket: rate tokens a second, as many at most.
@@ -184,9 +199,14 @@ func New(o Options) *Manager {
 	if o.MaxBindings == 0 {
 		o.MaxBindings = DefaultMaxBindings
 	}
+	if o.Stats == nil {
+		o.Stats = stats.NewRegistry()
+	}
 	m := &Manager{o: o, ranges: mapping.NewTable[*Range](), hosts: map[mapping.EID]*Host{},
 		adopt: map[string]*bucket{}, bound: map[mapping.EID]MAC{}, macs: map[MAC][]mapping.EID{},
-		log: o.Log.With("role", "mobility")} // the log role operators filter on (docs/interfaces.md)
+		log: o.Log.With("role", "mobility"), // the log role operators filter on (docs/interfaces.md)
+		stale: o.Stats.Counter(stats.Desc{Subsystem: "mobility", Name: "stale_sightings",
+			Help: "Packets of a host that moved away read within a second of the move (sent before it): not taken as its return."})}
 	for i := range o.Ranges {
 		r := &o.Ranges[i]
 		if r.Timeout == 0 {
@@ -317,6 +337,22 @@ func (m *Manager) unbindLocked(eid mapping.EID, mac MAC) {
 	}
 }
 
+// Batcher is what an XTR may offer to register together the hosts that
+// one event brings (every address of a VM a RARP names): the AddHost calls
+// of f go in one Map-Register. f runs with the manager's lock held.
+type Batcher interface {
+	HostBatch(f func())
+}
+
+// batchLocked runs f as one batch of registrations when the XTR can.
+func (m *Manager) batchLocked(f func()) {
+	if b, ok := m.o.XTR.(Batcher); ok {
+		b.HostBatch(f)
+		return
+	}
+	f()
+}
+
 // Announced says a hypervisor announced the VM with MAC mac on dev (a
 // RARP after live migration, before the VM sends anything): every host
 // address bound to mac in the ranges on dev is detected here at once, all
@@ -327,12 +363,14 @@ func (m *Manager) Announced(dev string, mac MAC) string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n := 0
-	for _, eid := range slices.Clone(m.macs[mac]) {
-		if r, _, ok := m.rangeFor(eid.IID, eid.Prefix.Addr()); ok && r.Interface == dev {
-			m.detectedLocked(eid.IID, eid.Prefix.Addr(), "rarp", dev)
-			n++
+	m.batchLocked(func() {
+		for _, eid := range slices.Clone(m.macs[mac]) {
+			if r, _, ok := m.rangeFor(eid.IID, eid.Prefix.Addr()); ok && r.Interface == dev {
+				m.detectedLocked(eid.IID, eid.Prefix.Addr(), "rarp", dev)
+				n++
+			}
 		}
-	}
+	})
 	if n == 0 {
 		return AnnounceUnknownMAC
 	}
@@ -352,6 +390,18 @@ func (m *Manager) detectedLocked(iid uint32, a netip.Addr, how, dev string) {
 		h.LastSeen, h.State = now, Local
 		if h.How == "notify-group" {
 			h.How = how
+		}
+		return
+	}
+	if h != nil && h.State == Away && how == "data" && now.Sub(h.Since) < awayGuard {
+		m.stale.Inc()
+		// Across subnets the LAN is ours alone: if the host really is
+		// back, its answer (an ARP or ND of its own) brings it at once.
+		if r.Mode == AcrossSubnet && now.Sub(h.lastProbe) >= awayGuard/10 {
+			h.lastProbe = now
+			if err := m.o.Kernel.Probe(r.Interface, a); err != nil {
+				m.log.Debug("probe failed", "eid", eid, "err", err)
+			}
 		}
 		return
 	}

@@ -468,3 +468,47 @@ func TestDualStackMovesAsOne(t *testing.T) {
 		t.Errorf("registered %v, want %v", added, want)
 	}
 }
+
+// TestStalePacketsAfterMove: packets the host sent before it moved, read
+// from the TUN after the Map-Server said it moved away, do not take it
+// back (which moved it from its new site for good, until its next packet
+// there got through): within the guard the host is probed instead, and
+// its answer on the LAN brings it back at once; past the guard its
+// packets do as ever.
+func TestStalePacketsAfterMove(t *testing.T) {
+	m, r, now := newManager(t, AcrossSubnet)
+	m.Learn("lan0", MAC{0x52, 0x54, 0, 0, 0, 1}, d1)
+	m.Detected(0, d1, "data", "")
+	now.Advance(time.Second)
+	m.MovedAway(d1h, mapping.Mapping{EID: d1h, TTL: 10, Locators: dc2})
+	r.take()
+	now.Advance(75 * time.Millisecond)
+	m.Detected(0, d1, "data", "")
+	m.Detected(0, d1, "data", "")
+	want(t, r.take(), "probe lan0 203.0.113.10") // once, not a registration
+	if h := m.View()[0].Hosts[0]; h.State != Away || m.stale.Load() != 2 {
+		t.Errorf("after stale packets: %+v, %d counted", h, m.stale.Load())
+	}
+	// It answers: it is here.
+	m.Detected(0, d1, "arp", "lan0")
+	if got := r.take(); !slices.Contains(got, "add 203.0.113.10/32 [198.18.3.2]") {
+		t.Errorf("the answer to the probe did not bring it back: %v", got)
+	}
+	// Moved away again: past the guard, a packet brings it back.
+	now.Advance(time.Second)
+	m.MovedAway(d1h, mapping.Mapping{EID: d1h, TTL: 10, Locators: dc2})
+	r.take()
+	now.Advance(awayGuard)
+	m.Detected(0, d1, "data", "")
+	if got := r.take(); !slices.Contains(got, "add 203.0.113.10/32 [198.18.3.2]") {
+		t.Errorf("a packet past the guard did not bring it back: %v", got)
+	}
+	// On an extended subnet the LAN proves nothing: no probe, the guard only.
+	m, r, now = newManager(t, ExtendedSubnet)
+	m.Detected(0, d1, "data", "")
+	m.MovedAway(d1h, mapping.Mapping{EID: d1h, TTL: 10, Locators: dc2})
+	r.take()
+	now.Advance(10 * time.Millisecond)
+	m.Detected(0, d1, "data", "")
+	want(t, r.take())
+}

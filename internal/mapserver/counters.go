@@ -7,7 +7,7 @@ type counters struct {
 	registerOK, notifySent, notifyRetrans, notifyGiveUp, ackRecv, ackUnknown *stats.Counter
 	badAuth, unknownKey, noSite, outOfSite, replay, badRecord, rlocDenied    *stats.Counter
 	expired, proxyReply, forwarded, negative, subscribe, unsubscribe         *stats.Counter
-	published, moves, withdrawn                                              *stats.Counter
+	published, moves, withdrawn, movedNotifies                               *stats.Counter
 	subExpired, duplicate, xtrEvicted, stateSaveFailed                       *stats.Counter
 	subRejected                                                              [numSubReject]*stats.Counter
 	subDropped                                                               [numSubDrop]*stats.Counter
@@ -45,8 +45,10 @@ func newCounters(r *stats.Registry) counters {
 		subExpired:    c("subscriptions_expired", "Temporary pub/sub subscriptions (no registration to follow) ended by subscription-ttl."),
 		published:     c("publications", "Map-Notifies sent to subscribers on a mapping change."),
 		moves:         c("registrations_moved", "Registrations taken over by an xTR of another site or site-ID (an EID moved)."),
-		withdrawn:     c("registrations_withdrawn", "Registrations withdrawn by their xTR (record TTL 0 with the T bit)."),
-		duplicate:     rej("replayed-duplicate"),
+		movedNotifies: c("moved_notifies_sent", "Map-Notifies telling old xTRs that hosts of theirs registered elsewhere "+
+			"(one per old xTR and Map-Register, with every host it lost in it)."),
+		withdrawn: c("registrations_withdrawn", "Registrations withdrawn by their xTR (record TTL 0 with the T bit)."),
+		duplicate: rej("replayed-duplicate"),
 		xtrEvicted: c("xtrs_forgotten", "xTRs forgotten (replay state, pub/sub association) by reason.",
 			[2]string{"reason", "site-limit"}),
 		stateSaveFailed: c("state_save_failures", "Failed writes of the replay state to the state directory."),

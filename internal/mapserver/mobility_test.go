@@ -365,3 +365,95 @@ func TestSitesInNumericOrder(t *testing.T) {
 		t.Errorf("dc1 registrations %v, want %v", got, want)
 	}
 }
+
+// TestMovedHostsNotifiedTogether: forty hosts of dc1's xTR register at
+// dc2, twenty per Map-Register (a mass migration, batched by dc2's xTR):
+// the old xTR hears of them in a few Map-Notifies of many records each,
+// every one within 576 bytes and signed with dc1's key, not in forty.
+func TestMovedHostsNotifiedTogether(t *testing.T) {
+	f := newMobilityFixture(t)
+	host := func(i int) mapping.EID {
+		return mapping.HostEID(0, netip.AddrFrom4([4]byte{203, 0, 113, byte(20 + i)}))
+	}
+	var recs []wire.EIDRecord
+	for i := range 40 {
+		recs = append(recs, record(host(i), "192.0.2.31"))
+	}
+	f.register(xtrA, 0, wire.AuthHMACSHA256, dc1Key, 1, recs)
+	f.timers.Take()
+	for part := range 2 {
+		var moved []wire.EIDRecord
+		for i := part * 20; i < part*20+20; i++ {
+			moved = append(moved, record(host(i), "192.0.2.32"))
+		}
+		f.register(xtrB, 0, wire.AuthHMACSHA256, dc2Key, uint64(1+part), moved)
+	}
+	sent := f.timers.Take()
+	told := map[string]bool{}
+	for _, m := range sent {
+		if m.To != xtrA {
+			t.Errorf("a Map-Notify to %v", m.To)
+			continue
+		}
+		if len(m.B) > notifyBudget4 {
+			t.Errorf("a Map-Notify of %d bytes", len(m.B))
+		}
+		if err := wire.Verify(m.B, dc1Key, wire.AuthOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		dec, err := wire.Decode(m.B)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range dec.(*wire.MapNotify).Records {
+			told[r.PrefixString()] = true
+		}
+	}
+	if len(told) != 40 || len(sent) > 4 {
+		t.Errorf("the old xTR heard of %d hosts in %d Map-Notifies, want 40 in at most 4", len(told), len(sent))
+	}
+	if n := f.s.c.movedNotifies.Load(); n != uint64(len(sent)) {
+		t.Errorf("moved_notifies_sent = %d, want %d", n, len(sent))
+	}
+}
+
+// TestMoveLog: every move is in the log with its time, EID, sites and
+// xTRs, oldest first, filtered by site; the log keeps the last maxMoveLog.
+func TestMoveLog(t *testing.T) {
+	f := newMobilityFixture(t)
+	f.regVM(xtrA, dc1Key, 1, "192.0.2.31")
+	f.clk.Advance(time.Second)
+	f.regVM(xtrB, dc2Key, 1, "192.0.2.32")
+	f.clk.Advance(time.Second)
+	f.regVM(xtrA, dc1Key, 2, "192.0.2.31")
+	got := f.s.Moves("")
+	if len(got) != 2 {
+		t.Fatalf("%d moves logged, want 2: %+v", len(got), got)
+	}
+	m := got[0]
+	if m.EIDPrefix.String() != "203.0.113.10/32" || m.FromSite != "dc1" || m.ToSite != "dc2" ||
+		m.From != xtrA.Addr() || m.By != xtrB.Addr() || !m.Time.Equal(f.clk.Now().Add(-time.Second)) {
+		t.Errorf("first move: %+v", m)
+	}
+	if got[1].FromSite != "dc2" || got[1].ToSite != "dc1" || !got[1].Time.After(m.Time) {
+		t.Errorf("second move: %+v", got[1])
+	}
+	if n := len(f.s.Moves("dc2")); n != 2 {
+		t.Errorf("%d moves from or to dc2, want 2", n)
+	}
+	if n := len(f.s.Moves("edge")); n != 0 {
+		t.Errorf("%d moves of edge, want 0", n)
+	}
+	// A long migration keeps the last ones.
+	for i := range maxMoveLog + 10 {
+		key, src := dc2Key, xtrB
+		if i%2 == 1 {
+			key, src = dc1Key, xtrA
+		}
+		f.regVM(src, key, uint64(10+i), src.Addr().String())
+	}
+	got = f.s.Moves("")
+	if len(got) != maxMoveLog || got[len(got)-1].ToSite != "dc1" {
+		t.Errorf("%d moves kept (want %d), last %+v", len(got), maxMoveLog, got[len(got)-1])
+	}
+}

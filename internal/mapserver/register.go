@@ -84,6 +84,9 @@ func (s *Server) mapRegister(raw []byte, m *wire.MapRegister, src netip.AddrPort
 	if !ok {
 		return
 	}
+	// The old xTRs of the hosts this message moves are told once, at its end.
+	s.movedOut = map[movedTo]*movedBatch{}
+	defer s.flushMovedLocked()
 	for i := range m.Records {
 		rec := &m.Records[i]
 		reg := etrReg{src: src, local: local, keyID: m.KeyID, ttl: rec.TTL, version: rec.MapVersion, last: nowNs}
@@ -278,6 +281,8 @@ func (s *Server) storeLocked(eid mapping.EID, st *site, reg etrReg, now int64) b
 			"locators", len(after))
 		s.opts.Events.About(eid, adminapi.Event{Type: adminapi.EventRegistrationMoved, Site: st.cfg.Name, FromSite: from.cfg.Name,
 			Peer: reg.src.Addr(), Locators: events.Locators(after)})
+		s.logMoveLocked(adminapi.SiteMove{Time: time.Unix(0, now), EID: adminapi.EID{InstanceID: eid.IID, EIDPrefix: eid.Prefix},
+			FromSite: from.cfg.Name, ToSite: st.cfg.Name, From: moved[0].src.Addr(), By: reg.src.Addr()})
 	case !slices.Equal(before, after):
 		s.log.Info("registration changed", "eid", eid, "site", st.cfg.Name, "locators", len(after))
 		s.opts.Events.About(eid, adminapi.Event{Type: adminapi.EventRegistrationChanged, Site: st.cfg.Name, Peer: reg.src.Addr(), Locators: events.Locators(after)})
@@ -327,7 +332,10 @@ func (s *Server) withdrawLocked(eid mapping.EID, st *site, reg *etrReg) bool {
 // where it went: an unsolicited Map-Notify, signed with the key of their own
 // site and retransmitted until acked, carrying the new mapping. The L and P
 // bits are cleared: those locators are not the old xTR's own. An xTR that now
-// registers the prefix for the other site itself needs no telling.
+// registers the prefix for the other site itself needs no telling. While a
+// Map-Register is processed (s.movedOut set) the records wait, gathered per
+// old xTR, and go together at its end (flushMovedLocked): a batch of hosts
+// that moved costs each old xTR one Map-Notify per batch, not one per host.
 func (s *Server) notifyMovedLocked(r *registration, from *site, moved []etrReg, by *etrReg) {
 	rec := s.mappingLocked(r, s.now(), false)
 	for i := range moved {
@@ -339,13 +347,83 @@ func (s *Server) notifyMovedLocked(r *registration, from *site, moved []etrReg, 
 		if !ok {
 			continue // its key was removed by a reload: it cannot check a notify
 		}
-		n := &wire.MapNotify{AuthBody: wire.AuthBody{Nonce: s.newNonce(), KeyID: key.ID, Algorithm: key.Alg,
-			Records: []wire.EIDRecord{rec}}}
+		to := movedTo{site: from.cfg.Name, keyID: key.ID, local: e.local, dst: e.src}
 		if e.flags&flagXTRID != 0 {
-			n.HasXTRID, n.XTRID, n.SiteID = true, e.xtrID, e.siteID
+			to.hasXTRID, to.xtrID, to.siteID = true, e.xtrID, e.siteID
 		}
-		s.sendUnsolicitedLocked(n, key, from.cfg.Name, e.local, e.src)
+		if s.movedOut == nil {
+			s.sendMovedLocked(to, key, []wire.EIDRecord{rec})
+			continue
+		}
+		b := s.movedOut[to]
+		if b == nil {
+			b = &movedBatch{key: key}
+			s.movedOut[to] = b
+			s.movedOrder = append(s.movedOrder, to)
+		}
+		b.recs = append(b.recs, rec)
 	}
+}
+
+// movedTo names an old xTR that "moved" Map-Notifies go to.
+type movedTo struct {
+	site     string
+	keyID    uint8
+	local    netip.Addr
+	dst      netip.AddrPort
+	hasXTRID bool
+	xtrID    [16]byte
+	siteID   uint64
+}
+
+// movedBatch is what one old xTR is to be told.
+type movedBatch struct {
+	key  Key
+	recs []wire.EIDRecord
+}
+
+// Map-Notify sizes: like an xTR's Map-Register (RFC 9301 §5), at most 255
+// records and what every path carries, 576 bytes towards IPv4 and 1,280
+// towards IPv6, less the IP and UDP headers.
+const (
+	maxNotifyRecords = 255
+	notifyBudget4    = 576 - 20 - 8
+	notifyBudget6    = 1280 - 40 - 8
+)
+
+// sendMovedLocked sends recs to an old xTR in as few Map-Notifies as fit.
+func (s *Server) sendMovedLocked(to movedTo, key Key, recs []wire.EIDRecord) {
+	budget := notifyBudget6
+	if to.dst.Addr().Unmap().Is4() {
+		budget = notifyBudget4
+	}
+	// Header, nonce, key ID, algorithm, length and digest; xTR-ID and site-ID.
+	head := 16 + key.Alg.DigestLen() + 24
+	for start := 0; start < len(recs); {
+		end, size := start, head
+		for end < len(recs) && end-start < maxNotifyRecords && (end == start || size+recs[end].Len() <= budget) {
+			size += recs[end].Len()
+			end++
+		}
+		n := &wire.MapNotify{AuthBody: wire.AuthBody{Nonce: s.newNonce(), KeyID: key.ID, Algorithm: key.Alg,
+			Records: recs[start:end:end]}}
+		if to.hasXTRID {
+			n.HasXTRID, n.XTRID, n.SiteID = true, to.xtrID, to.siteID
+		}
+		s.sendUnsolicitedLocked(n, key, to.site, to.local, to.dst)
+		s.c.movedNotifies.Inc()
+		start = end
+	}
+}
+
+// flushMovedLocked sends the "moved" Map-Notifies gathered while a
+// Map-Register was processed and closes the batch.
+func (s *Server) flushMovedLocked() {
+	for _, to := range s.movedOrder {
+		b := s.movedOut[to]
+		s.sendMovedLocked(to, b.key, b.recs)
+	}
+	s.movedOut, s.movedOrder = nil, s.movedOrder[:0]
 }
 
 // merged returns the union of the live xTRs' locator sets, sorted.

@@ -202,6 +202,12 @@ type Server struct {
 	expiry map[int64][]*registration
 	moved  map[mapping.EID]moveStat // registrations that moved at least once
 	eidBuf []mapping.EID            // mapRegister's EIDs, reused
+	// movedOut gathers, while a Map-Register is processed, the "moved"
+	// Map-Notifies for each old xTR (movedOrder: in the order first seen).
+	movedOut   map[movedTo]*movedBatch
+	movedOrder []movedTo
+	// moveLog is the last maxMoveLog moves, oldest first (show site --moves).
+	moveLog []adminapi.SiteMove
 	// With a Store (store.go): the other nodes' Records by prefix and node,
 	// and the revision of this node's own Record of each prefix.
 	remote    map[mapping.EID]map[string]remoteRec

@@ -137,3 +137,31 @@ func (s *Server) Registrations() int {
 	defer s.mu.Unlock()
 	return s.regs.Len()
 }
+
+// maxMoveLog bounds the move log: a mass migration of more hosts keeps the
+// last ones.
+const maxMoveLog = 4096
+
+// logMoveLocked appends a move to the log, forgetting the oldest past
+// maxMoveLog.
+func (s *Server) logMoveLocked(m adminapi.SiteMove) {
+	if len(s.moveLog) >= maxMoveLog {
+		n := copy(s.moveLog, s.moveLog[len(s.moveLog)-maxMoveLog+1:])
+		s.moveLog = s.moveLog[:n]
+	}
+	s.moveLog = append(s.moveLog, m)
+}
+
+// Moves returns the move log, oldest first: every move, or those from or
+// to the site named site when it is not empty.
+func (s *Server) Moves(site string) []adminapi.SiteMove {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]adminapi.SiteMove, 0, len(s.moveLog))
+	for _, m := range s.moveLog {
+		if site == "" || m.FromSite == site || m.ToSite == site {
+			out = append(out, m)
+		}
+	}
+	return out
+}

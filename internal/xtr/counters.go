@@ -8,7 +8,7 @@ type counters struct {
 	misses, requests, requestsLimited, requestTimeouts, replyUnsolicited     *stats.Counter
 	installs, evictions, expired, publications, probesSent, rlocDown, rlocUp *stats.Counter
 	hostsAdded, hostsRemoved, hostsWithdrawn, movedAway, smrHost, smrCovered *stats.Counter
-	smrUnmatched, recentForgotten                                            *stats.Counter
+	smrUnmatched, recentForgotten, hostBatches                               *stats.Counter
 	unsubscribes, withdrawn, registerEncodeFailed                            *stats.Counter
 	drops                                                                    map[string]*stats.Counter
 	// Labelled by reason: records of Map-Replies not installed, Map-Notifies
@@ -59,11 +59,13 @@ func newCounters(r *stats.Registry) counters {
 		rlocDown:         c("rloc_probing", "rloc_down", "Locators marked down."),
 		rlocUp:           c("rloc_probing", "rloc_up", "Locators marked up again."),
 		hostsAdded:       c("mobility", "hosts_registered", "Dynamic-EID hosts detected here and added to the database."),
-		hostsRemoved:     c("mobility", "hosts_removed", "Dynamic-EID hosts taken out of the database (moved or gone)."),
-		hostsWithdrawn:   c("mobility", "hosts_withdrawn", "Deregistrations (record TTL 0) sent for hosts that went silent."),
-		movedAway:        c("mobility", "moved_away", "Map-Notifies telling us a host of ours registered elsewhere."),
-		smrHost:          c("mobility", "smrs_sent", "Solicit-Map-Requests sent for hosts that moved away."),
-		unsubscribes:     c("itr", "unsubscribes_sent", "Pub/sub subscriptions ended (clean shutdown)."),
+		hostBatches: c("mobility", "host_register_batches", "Batches of dynamic-EID host registrations sent, "+
+			"each in as few Map-Registers as fit (hosts arriving together share them)."),
+		hostsRemoved:   c("mobility", "hosts_removed", "Dynamic-EID hosts taken out of the database (moved or gone)."),
+		hostsWithdrawn: c("mobility", "hosts_withdrawn", "Deregistrations (record TTL 0) sent for hosts that went silent."),
+		movedAway:      c("mobility", "moved_away", "Map-Notifies telling us a host of ours registered elsewhere."),
+		smrHost:        c("mobility", "smrs_sent", "Solicit-Map-Requests sent for hosts that moved away."),
+		unsubscribes:   c("itr", "unsubscribes_sent", "Pub/sub subscriptions ended (clean shutdown)."),
 		withdrawn: c("etr", "map_register_withdrawals", "Deregistrations (record TTL 0) sent for database prefixes "+
 			"a reload removed, or to Map-Servers it took away."),
 		registerEncodeFailed: c("etr", "map_register_encode_failures", "Map-Registers that could not be encoded "+

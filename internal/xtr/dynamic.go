@@ -22,10 +22,13 @@ type hostITR struct {
 const awaySource = "away"
 
 // AddHost puts a dynamic-EID host detected here into the database and
-// registers it with every Map-Server at once, in a Map-Register of its own
-// (the rest of the database is registered already). It reports whether the
-// host was new (or its locators changed); a new host is refused when its
-// range holds as many hosts as it may.
+// registers it with every Map-Server (the rest of the database is
+// registered already). A host arriving alone goes at once, in a
+// Map-Register of its own; hosts arriving together (a mass migration) go
+// in batches, as many records per Map-Register as fit: those added within
+// hostBatchWindow of the last batch wait for the window to end. It reports
+// whether the host was new (or its locators changed); a new host is
+// refused when its range holds as many hosts as it may.
 func (s *Server) AddHost(eid mapping.EID, locs []mapping.Locator) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -46,10 +49,6 @@ func (s *Server) AddHost(eid mapping.EID, locs []mapping.Locator) bool {
 	s.db.Insert(eid, e)
 	s.opts.DataPlane.SetLocalEIDs(s.localEIDsLocked())
 	s.c.hostsAdded.Inc()
-	rec := []wire.EIDRecord{s.dbRecord(e, netip.Addr{})}
-	for _, p := range s.peers {
-		s.registerRecordsLocked(p, rec, now)
-	}
 	// Our database changed: ITRs that talk to us may cache the host at
 	// another site (RFC 9301 §6.1). The SMR goes once a Map-Server has
 	// acknowledged the registration: sooner, the Map-Request it invokes
@@ -57,10 +56,85 @@ func (s *Server) AddHost(eid mapping.EID, locs []mapping.Locator) bool {
 	if !slices.Contains(s.arrived, eid) {
 		s.arrived = append(s.arrived, eid)
 	}
+	if !slices.Contains(s.hostQueue, eid) {
+		s.hostQueue = append(s.hostQueue, eid)
+	}
+	if s.hostBatching == 0 {
+		s.hostsDueLocked(now)
+	}
+	return true
+}
+
+// HostBatch runs f, whose AddHost calls register together at its end: the
+// addresses of one VM announced at once (IPv4 and IPv6) go in one
+// Map-Register.
+func (s *Server) HostBatch(f func()) {
+	s.mu.Lock()
+	s.hostBatching++
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.hostBatching--; s.hostBatching == 0 {
+			s.hostsDueLocked(s.opts.Now())
+		}
+	}()
+	f()
+}
+
+// hostsDueLocked registers the queued hosts now, or at the end of the
+// batch window when one is open.
+func (s *Server) hostsDueLocked(now time.Time) {
+	if s.hostTimer || len(s.hostQueue) == 0 {
+		return
+	}
+	if wait := s.hostSentAt.Add(hostBatchWindow).Sub(now); wait > 0 {
+		s.hostTimer = true
+		s.opts.AfterFunc(wait, s.flushHosts)
+		return
+	}
+	s.flushHostsLocked(now)
+}
+
+// hostBatchWindow is how long after a batch of host registrations the
+// next waits, gathering the hosts that arrive meanwhile: a thousand VMs
+// moved within a second go in Map-Registers of many records each instead
+// of one each, while a host arriving alone is not delayed.
+const hostBatchWindow = 20 * time.Millisecond
+
+// flushHosts ends a batch window.
+func (s *Server) flushHosts() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hostTimer = false
+	s.flushHostsLocked(s.opts.Now())
+}
+
+// flushHostsLocked registers the queued hosts with every Map-Server, in as
+// few Map-Registers as the size limits allow, and sends their SMRs when
+// no Map-Server acknowledgement is to wait for.
+func (s *Server) flushHostsLocked(now time.Time) {
+	if len(s.hostQueue) == 0 {
+		return
+	}
+	recs := make([]wire.EIDRecord, 0, len(s.hostQueue))
+	for _, eid := range s.hostQueue {
+		if e, ok := s.dynamic[eid]; ok {
+			recs = append(recs, s.dbRecord(e, netip.Addr{}))
+		}
+	}
+	s.hostQueue = s.hostQueue[:0]
+	s.hostSentAt = now
+	if len(recs) == 0 {
+		return
+	}
+	s.c.hostBatches.Inc()
+	for _, p := range s.peers {
+		s.registerRecordsLocked(p, recs, now)
+	}
 	if !slices.ContainsFunc(s.peers, (*peerState).waiting) {
 		s.smrArrivedLocked(now)
 	}
-	return true
 }
 
 // HostRange bounds the dynamic-EID hosts of one range: the Map-Servers
@@ -123,6 +197,12 @@ func (s *Server) RemoveHost(eid mapping.EID, withdraw bool) bool {
 	delete(s.dynamic, eid)
 	s.setDatabaseLocked(s.opts.Database)
 	s.c.hostsRemoved.Inc()
+	s.hostQueue = slices.DeleteFunc(s.hostQueue, func(q mapping.EID) bool { return q == eid })
+	// A Map-Register still waiting for its acknowledgement must not claim
+	// the host again when it is retransmitted: it left (or went silent).
+	for _, p := range s.peers {
+		p.dropInflightLocked(eid)
+	}
 	if withdraw {
 		for _, p := range s.peers {
 			s.sendWithdrawLocked(p, e)

@@ -23,6 +23,7 @@ const (
 	requestHold      = 30 * time.Second
 	smrInterval      = 3 * time.Second
 	smrBurst         = 200 * time.Millisecond
+	smrTokens        = 3 // SMR-invoked requests a cached entry may send at once
 	requestTimeout   = 2 * time.Second
 )
 
@@ -66,7 +67,10 @@ func (s *Server) requestFromLocked(eid mapping.EID, src netip.Addr, smr bool) bo
 	}
 	now := s.opts.Now()
 	key := eid
-	if p, _, ok := s.cache.LookupPrefix(eid); ok {
+	// An SMR-invoked request for a host inside a cached prefix (a moved
+	// dynamic-EID host) is the host's own: hosts moved together must not
+	// share the prefix's unanswered count and hold.
+	if p, _, ok := s.cache.LookupPrefix(eid); ok && !smr {
 		key = p
 	}
 	st := s.reqs[key]
@@ -74,11 +78,10 @@ func (s *Server) requestFromLocked(eid mapping.EID, src netip.Addr, smr bool) bo
 		st = &reqState{}
 		s.reqs[key] = st
 	}
-	interval := requestInterval
-	if smr {
-		interval = smrInterval
-	}
-	if now.Before(st.holdUntil) || (!st.last.IsZero() && now.Sub(st.last) < interval) {
+	// An SMR-invoked request was admitted by its entry's own budget
+	// (smrRefreshLocked): the interval of the other requests must not
+	// swallow it while the one before is still unanswered.
+	if now.Before(st.holdUntil) || (!smr && !st.last.IsZero() && now.Sub(st.last) < requestInterval) {
 		s.c.requestsLimited.Inc()
 		return false
 	}
@@ -587,37 +590,104 @@ func narrowSMR(p, eid mapping.EID) mapping.EID {
 	return p
 }
 
-// smrRefreshLocked asks again for p, cached as e, because of an SMR.
+// smrRefreshLocked asks again for p, cached as e, because of an SMR. A
+// host inside e's prefix (a dynamic-EID host that moved) has a budget of
+// its own: the SMRs of a hundred hosts moved together under one cached
+// prefix must each bring their host's request, not the first one only.
 func (s *Server) smrRefreshLocked(p mapping.EID, e *cacheEntry, from netip.Addr) {
 	now := s.opts.Now()
+	st := &e.smr
+	if p != e.m.EID {
+		st = s.smrHosts[p]
+		if st == nil {
+			if len(s.smrHosts) >= maxSMRHosts {
+				s.pruneSMRHostsLocked(now)
+			}
+			if len(s.smrHosts) >= maxSMRHosts {
+				s.c.smrCovered.Inc()
+				return
+			}
+			st = &smrState{}
+			s.smrHosts[p] = st
+		}
+	}
 	// SMRs about one change come in a burst (a dynamic-EID host's old site
 	// and new site both send one): the request the first one made
 	// answers them all. A change missed this way still shows, as
 	// traffic reaching the old site brings another SMR.
-	if now.Sub(e.lastSMR) < smrBurst {
+	if now.Sub(st.last) < smrBurst {
 		s.c.smrCovered.Inc()
 		return
 	}
-	if now.Sub(e.lastSMR) < smrInterval {
+	// Beyond the burst, SMR-invoked requests are limited to one per 3 s
+	// per EID on average (RFC 9301 §6.1) with a burst of smrTokens: a
+	// late SMR of one move (an old site that learnt of it late, under
+	// load) must not spend the only request a second move soon after
+	// needs, which would then wait up to 3 s.
+	if !st.take(now) || !s.smrAsked.Take(now.UnixNano(), smrBudgetRate, smrBudgetBurst) {
 		// Within the rate limit: not dropped, but asked once it allows
-		// (a host may move twice in three seconds).
-		e.smrWanted, e.smrPending = p, true
+		// (a host may move again and again).
+		st.wanted, st.pending = p, true
 		return
 	}
-	e.lastSMR, e.smrPending = now, false
+	st.last, st.pending = now, false
 	s.log.Debug("SMR received", "eid", p, "from", from)
 	s.opts.Events.About(p, adminapi.Event{Type: adminapi.EventSMRReceived, Peer: from})
 	s.requestLocked(p, true)
 }
 
+// maxSMRHosts bounds the hosts inside cached prefixes whose SMR-invoked
+// requests are limited one by one: SMRs are unauthenticated, and the
+// hosts they name are the sender's choice.
+const maxSMRHosts = 4096
+
+// pruneSMRHostsLocked forgets the hosts whose budget is whole again and
+// that wait for nothing.
+func (s *Server) pruneSMRHostsLocked(now time.Time) {
+	for eid, st := range s.smrHosts {
+		if !st.pending && now.Sub(st.last) >= smrTokens*smrInterval {
+			delete(s.smrHosts, eid)
+		}
+	}
+}
+
+// take spends one of the SMR-invoked requests, which come back at one per
+// smrInterval up to smrTokens.
+func (st *smrState) take(now time.Time) bool {
+	if st.refill.IsZero() {
+		st.left, st.refill = smrTokens, now
+	}
+	if back := int(now.Sub(st.refill) / smrInterval); back > 0 {
+		st.left = min(smrTokens, st.left+back)
+		st.refill = st.refill.Add(time.Duration(back) * smrInterval)
+	}
+	if st.left == smrTokens {
+		st.refill = now // a full budget starts its refill when spent
+	}
+	if st.left == 0 {
+		return false
+	}
+	st.left--
+	return true
+}
+
 // smrDueLocked sends the SMR-invoked Map-Requests held back by the rate
 // limit whose time has come.
 func (s *Server) smrDueLocked(now time.Time) {
-	for _, e := range s.cacheIdx {
-		if e.smrPending && now.Sub(e.lastSMR) >= smrInterval {
-			e.lastSMR, e.smrPending = now, false
-			s.requestLocked(e.smrWanted, true)
+	due := func(st *smrState) {
+		if st.pending && st.take(now) && s.smrAsked.Take(now.UnixNano(), smrBudgetRate, smrBudgetBurst) {
+			st.last, st.pending = now, false
+			s.requestLocked(st.wanted, true)
 		}
+	}
+	for _, e := range s.cacheIdx {
+		due(&e.smr)
+	}
+	for _, st := range s.smrHosts {
+		due(st)
+	}
+	if len(s.smrHosts) > maxSMRHosts/2 {
+		s.pruneSMRHostsLocked(now)
 	}
 }
 

@@ -102,7 +102,7 @@ func (n *siteNet) deliver() (regs []*wire.MapRegister, sizes []int) {
 // configured prefix registers every one of them with the Map-Server: the
 // database goes in Map-Registers of at most 255 records that fit 576 bytes
 // towards an IPv4 Map-Server (and so 1,280), each acknowledged by its own
-// Map-Notify; a new host costs one Map-Register of its own record; a
+// Map-Notify; a new host arriving alone costs one Map-Register of its own record; a
 // Map-Register whose Map-Notify is lost is sent again alone.
 func TestLargeSiteRegisters(t *testing.T) {
 	const hosts = 5000
@@ -121,6 +121,8 @@ func TestLargeSiteRegisters(t *testing.T) {
 		return mapping.HostEID(0, netip.AddrFrom4([4]byte{198, 18, byte(1 + i/250), byte(1 + i%250)}))
 	}
 	for i := range hosts {
+		// Alone: past the batch window of the one before.
+		clk.Advance(hostBatchWindow)
 		if !s.AddHost(hostEID(i), ours) {
 			t.Fatalf("host %d refused", i)
 		}
@@ -343,5 +345,108 @@ func TestRegisterEncodeFailureCounted(t *testing.T) {
 	}
 	if regs != 1 {
 		t.Errorf("the encodable entry went in %d Map-Registers, want 1", regs)
+	}
+}
+
+// TestHostsArrivingTogether: 300 hosts detected at once (a mass
+// migration): the first is registered at once, alone; the others wait for
+// the end of the batch window and go together, in Map-Registers as full as
+// the 576-byte limit allows, each acknowledged, every host registered. A
+// host that leaves while it waits is not registered.
+func TestHostsArrivingTogether(t *testing.T) {
+	const hosts = 300
+	clk, secret := lisptest.NewClock(time.Unix(1e9, 0)), []byte("roaming-key")
+	n := newSiteNet(t, clk, secret, "198.18.0.0/16")
+	rloc := netip.MustParseAddr("192.0.2.12")
+	ours := []mapping.Locator{{Addr: rloc, Priority: 1, Weight: 100}}
+	var windowEnd []func()
+	s := n.add(rloc, Options{ETR: true, Now: clk.Now, XTRID: [16]byte{1},
+		Database:   []DatabaseEntry{{EID: mapping.NewEID(0, netip.MustParsePrefix("198.18.0.0/24")), Locators: ours}},
+		MapServers: []MapServerPeer{{Addr: n.msAddr, KeyID: 1, Alg: wire.AuthHMACSHA256, Secret: secret, WantMapNotify: true}},
+		AfterFunc: func(d time.Duration, f func()) {
+			if d <= 0 || d > hostBatchWindow {
+				t.Errorf("batch window end scheduled in %v", d)
+			}
+			windowEnd = append(windowEnd, f)
+		}})
+	s.Tick()
+	n.deliver()
+	hostEID := func(i int) mapping.EID {
+		return mapping.HostEID(0, netip.AddrFrom4([4]byte{198, 18, byte(1 + i/250), byte(1 + i%250)}))
+	}
+	for i := range hosts {
+		s.AddHost(hostEID(i), ours)
+	}
+	if regs, _ := n.deliver(); len(regs) != 1 || len(regs[0].Records) != 1 {
+		t.Fatalf("the first host: %d Map-Registers, want one of its own", len(regs))
+	}
+	if len(windowEnd) != 1 {
+		t.Fatalf("%d batch windows scheduled, want 1", len(windowEnd))
+	}
+	s.RemoveHost(hostEID(hosts-1), false) // left before its turn
+	clk.Advance(hostBatchWindow)
+	windowEnd[0]()
+	regs, sizes := n.deliver()
+	records := 0
+	for i, r := range regs {
+		records += len(r.Records)
+		if sizes[i] > registerBudget4+28 {
+			t.Errorf("a Map-Register of %d bytes", sizes[i])
+		}
+	}
+	// A /32 with one locator is 28 bytes: 17 fit beside the header.
+	if records != hosts-2 || len(regs) > (hosts-2)/15+1 {
+		t.Errorf("%d hosts in %d Map-Registers, want %d in at most %d", records, len(regs), hosts-2, (hosts-2)/15+1)
+	}
+	if got := n.ms.Registrations(); got != hosts {
+		t.Errorf("the Map-Server holds %d registrations, want %d", got, hosts)
+	}
+	if s.c.hostBatches.Load() != 2 {
+		t.Errorf("%d batches, want 2", s.c.hostBatches.Load())
+	}
+}
+
+// TestHostBatch: the addresses of one VM announced together (its IPv4
+// and IPv6 addresses, by one RARP) go in one Map-Register, at once.
+func TestHostBatch(t *testing.T) {
+	clk, secret := lisptest.NewClock(time.Unix(1e9, 0)), []byte("roaming-key")
+	n := newSiteNet(t, clk, secret, "198.18.0.0/16")
+	rloc := netip.MustParseAddr("192.0.2.12")
+	ours := []mapping.Locator{{Addr: rloc, Priority: 1, Weight: 100}}
+	s := n.add(rloc, Options{ETR: true, Now: clk.Now, XTRID: [16]byte{1},
+		MapServers: []MapServerPeer{{Addr: n.msAddr, KeyID: 1, Alg: wire.AuthHMACSHA256, Secret: secret, WantMapNotify: true}},
+		AfterFunc:  func(time.Duration, func()) { t.Error("a batch window for hosts that came alone") }})
+	s.HostBatch(func() {
+		s.AddHost(mapping.HostEID(0, netip.MustParseAddr("198.18.7.1")), ours)
+		s.AddHost(mapping.HostEID(0, netip.MustParseAddr("198.18.7.2")), ours)
+	})
+	if regs, _ := n.deliver(); len(regs) != 1 || len(regs[0].Records) != 2 {
+		t.Fatalf("%d Map-Registers (want one of both hosts)", len(regs))
+	}
+}
+
+// TestMovedHostNotRetransmitted: a host whose Map-Register was lost moves
+// away before the retransmission: the retransmission leaves it out (it
+// would register the host back at the site it left).
+func TestMovedHostNotRetransmitted(t *testing.T) {
+	clk, secret := lisptest.NewClock(time.Unix(1e9, 0)), []byte("roaming-key")
+	n := newSiteNet(t, clk, secret, "198.18.0.0/16")
+	rloc := netip.MustParseAddr("192.0.2.12")
+	ours := []mapping.Locator{{Addr: rloc, Priority: 1, Weight: 100}}
+	s := n.add(rloc, Options{ETR: true, Now: clk.Now, XTRID: [16]byte{1},
+		MapServers: []MapServerPeer{{Addr: n.msAddr, KeyID: 1, Alg: wire.AuthHMACSHA256, Secret: secret, WantMapNotify: true}}})
+	s.Tick() // the periodic registration is done: what follows is a retransmission
+	n.deliver()
+	a, b := mapping.HostEID(0, netip.MustParseAddr("198.18.7.1")), mapping.HostEID(0, netip.MustParseAddr("198.18.7.2"))
+	n.drop = func(*wire.MapRegister) bool { return true }
+	s.HostBatch(func() { s.AddHost(a, ours); s.AddHost(b, ours) })
+	n.deliver()
+	s.RemoveHost(a, false) // moved away
+	n.drop = nil
+	clk.Advance(1100 * time.Millisecond)
+	s.Tick()
+	regs, _ := n.deliver()
+	if len(regs) != 1 || len(regs[0].Records) != 1 || regs[0].Records[0].PrefixString() != "198.18.7.2/32" {
+		t.Fatalf("retransmission: %d Map-Registers %v, want one of the host still here", len(regs), regs)
 	}
 }

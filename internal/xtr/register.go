@@ -2,6 +2,7 @@ package xtr
 
 import (
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/lispd/lispd/internal/adminapi"
@@ -84,6 +85,24 @@ type pendingRegister struct {
 
 // waiting tells whether a Map-Register to p awaits its Map-Notify.
 func (p *peerState) waiting() bool { return len(p.inflight) > 0 }
+
+// dropInflightLocked takes eid's record out of the Map-Registers to p
+// awaiting their Map-Notify, so that their retransmissions leave it out;
+// one left with no record is forgotten.
+func (p *peerState) dropInflightLocked(eid mapping.EID) {
+	for nonce, pr := range p.inflight {
+		keep := slices.DeleteFunc(slices.Clone(pr.recs), func(r wire.EIDRecord) bool {
+			e, ok := mapping.FromWire(r.EID, r.MaskLen)
+			return ok && e == eid
+		})
+		switch {
+		case len(keep) == 0:
+			delete(p.inflight, nonce)
+		case len(keep) != len(pr.recs):
+			pr.recs = keep
+		}
+	}
+}
 
 // registerDueLocked sends the periodic registration to every Map-Server
 // whose time has come, and retransmits each Map-Register still waiting for

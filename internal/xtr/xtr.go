@@ -128,6 +128,9 @@ type Options struct {
 	// Events, when set, hears of map-cache installs and expiries, locators
 	// going up or down, SMRs and hosts that moved away.
 	Events *events.Bus
+	// AfterFunc runs f after d (default time.AfterFunc): the end of a
+	// batch window of dynamic-EID registrations (AddHost).
+	AfterFunc func(d time.Duration, f func())
 }
 
 func (o *Options) defaults() {
@@ -160,6 +163,9 @@ func (o *Options) defaults() {
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.AfterFunc == nil {
+		o.AfterFunc = func(d time.Duration, f func()) { time.AfterFunc(d, f) }
 	}
 }
 
@@ -194,6 +200,10 @@ type Server struct {
 	recent    *recentITRs              // ITRs that sent us traffic: SMR targets
 	lastSMR   map[netip.Addr]time.Time // last database SMR per ITR RLOC
 	smrBudget control.TokenBucket      // every SMR we send, in all
+	// smrAsked is the budget of every SMR-invoked request we send, in all
+	// (smrBudgetRate, smrBudgetBurst): what unauthenticated SMRs can make
+	// us ask.
+	smrAsked control.TokenBucket
 	// smrBudgetLogAt rate-limits the "SMR budget spent" line.
 	smrBudgetLogAt time.Time
 
@@ -201,10 +211,20 @@ type Server struct {
 	// configured database and kept across reloads.
 	dynamic map[mapping.EID]*DatabaseEntry
 	hostSMR map[hostITR]time.Time // last SMR per (moved host, ITR)
-	moves   map[moveKey]moveSeen  // last "moved" Map-Notify per (Map-Server, host)
+	// smrHosts limit the SMR-invoked requests for hosts inside a cached
+	// covering prefix, each on its own (at most maxSMRHosts).
+	smrHosts map[mapping.EID]*smrState
+	moves    map[moveKey]moveSeen // last "moved" Map-Notify per (Map-Server, host)
 	// arrived are hosts added since the last acknowledged Map-Register:
 	// their SMRs wait for the Map-Server to hold the new registration.
 	arrived []mapping.EID
+	// hostQueue are hosts added within a batch window, not registered yet
+	// (AddHost); hostSentAt is when the last batch went, hostTimer whether
+	// the window's end is scheduled.
+	hostQueue    []mapping.EID
+	hostSentAt   time.Time
+	hostTimer    bool
+	hostBatching int // HostBatch calls under way: AddHost only queues
 
 	nat      map[natKey]*natState // NAT discovery per (Map-Server, local RLOC), nat.go
 	nc       natCounters
@@ -232,10 +252,18 @@ type cacheEntry struct {
 	expires    time.Time
 	created    time.Time
 	source     string // "map-reply", "map-notify", "static"
-	lastSMR    time.Time
-	smrWanted  mapping.EID // an SMR came within the rate limit: ask for this once it allows
-	smrPending bool
+	smr        smrState
 	subscribed bool
+}
+
+// smrState limits the SMR-invoked requests for one EID: a cached entry,
+// or a host inside a cached covering prefix (a moved dynamic-EID host).
+type smrState struct {
+	last    time.Time
+	left    int         // SMR-invoked requests left in the budget (take)
+	refill  time.Time   // when the budget last gained one
+	wanted  mapping.EID // an SMR came within the rate limit: ask for this once it allows
+	pending bool
 }
 
 type reqState struct {
@@ -266,7 +294,7 @@ func New(opts Options) *Server {
 		subs:     map[mapping.EID]*subscription{},
 		rlocs:    map[netip.Addr]*rlocState{}, probes: map[uint64]*probe{},
 		recent: newRecentITRs(), lastSMR: map[netip.Addr]time.Time{},
-		dynamic: map[mapping.EID]*DatabaseEntry{}, hostSMR: map[hostITR]time.Time{},
+		dynamic: map[mapping.EID]*DatabaseEntry{}, hostSMR: map[hostITR]time.Time{}, smrHosts: map[mapping.EID]*smrState{},
 	}
 	s.c = newCounters(opts.Stats)
 	s.sec = newSecCounters(opts.Stats)

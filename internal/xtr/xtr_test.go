@@ -151,8 +151,8 @@ func TestMissSourceEID(t *testing.T) {
 }
 
 // TestSMR: an SMR for a cached prefix makes an SMR-invoked Map-Request
-// through the mapping system, at most once per 3 s; for an unknown EID,
-// nothing.
+// through the mapping system, at most three at once and one per 3 s on
+// average; for an unknown EID, nothing.
 func TestSMR(t *testing.T) {
 	s, c, clk, _ := newITR(t)
 	s.Miss(0, dst)
@@ -172,21 +172,31 @@ func TestSMR(t *testing.T) {
 	if r := requestOf(t, out[0]); !r.SMRInvoked || r.Records[0].MaskLen != 24 {
 		t.Errorf("not an SMR-invoked request for the cached prefix: %v", r)
 	}
-	clk.Advance(time.Second)
+	// Two more SMRs, a second apart (a late one of the same move, then a
+	// second move): each asked at once, so a move soon after another
+	// is not held back by the first one's duplicates.
+	for i := range 2 {
+		clk.Advance(time.Second)
+		if r := requestOf(t, out2(t, s, c, smr, from)); !r.SMRInvoked {
+			t.Errorf("SMR %d within 3 s: %v", i+2, r)
+		}
+	}
+	// The budget (three, one back per 3 s) is spent: the fourth waits...
+	clk.Advance(500 * time.Millisecond)
 	s.HandleMapRequest(direct(smr, from, me), c)
 	if len(c.Take()) != 0 {
-		t.Error("second SMR within 3 s answered")
+		t.Error("fourth SMR within 3 s answered")
 	}
-	// ... but not forgotten: asked once the 3 s are up.
-	clk.Advance(1900 * time.Millisecond)
+	// ... but is not forgotten: asked once 3 s passed since the first.
+	clk.Advance(400 * time.Millisecond)
 	s.Tick()
 	if len(c.Take()) != 0 {
-		t.Error("held-back SMR asked before 3 s")
+		t.Error("held-back SMR asked before the budget allowed")
 	}
 	clk.Advance(200 * time.Millisecond)
 	s.Tick()
 	if out := c.Take(); len(out) != 1 || !requestOf(t, out[0]).SMRInvoked {
-		t.Errorf("held-back SMR not asked after 3 s: %+v", out)
+		t.Errorf("held-back SMR not asked 3 s after the first: %+v", out)
 	}
 	s.Tick()
 	if len(c.Take()) != 0 {
@@ -358,5 +368,37 @@ func TestECMInnerSource(t *testing.T) {
 			t.Errorf("%s: inner %s:%d > %s:%d, want source %s", tc.name, ecm.IP.Src, ecm.SrcPort, ecm.IP.Dst,
 				ecm.DstPort, tc.want)
 		}
+	}
+}
+
+// TestSMRsForManyHosts: a hundred hosts inside one cached prefix moved
+// together (a mass migration), their old site sending an SMR for each: a
+// request for each host, not one for the first (the prefix's budget) and
+// the rest covered or held back.
+func TestSMRsForManyHosts(t *testing.T) {
+	s, c, clk, _ := newITR(t)
+	s.Miss(0, dst)
+	req := requestOf(t, c.Take()[0])
+	site := netip.MustParseAddr("192.0.2.12")
+	rec := mapping.Mapping{EID: mapping.NewEID(0, netip.MustParsePrefix("198.51.100.0/24")), TTL: 10,
+		Locators: []mapping.Locator{{Addr: site, Priority: 1, Weight: 100, Flags: wire.LocatorReachable}}}
+	s.HandleMapReply(&control.Request{Msg: &wire.MapReply{Nonce: req.Nonce, Records: []wire.EIDRecord{rec.Record()}}}, c)
+	clk.Advance(4 * time.Second)
+	asked := map[netip.Addr]bool{}
+	for i := range 100 {
+		host := netip.AddrFrom4([4]byte{198, 51, 100, byte(10 + i)})
+		smr := &wire.MapRequest{SMR: true, Nonce: uint64(100 + i), SourceEID: wire.AddrFromIP(host), ITRRLOCs: []wire.Address{wire.AddrFromIP(site)},
+			Records: []wire.RequestRecord{{MaskLen: 24, EID: wire.AddrFromIP(netip.MustParseAddr("203.0.113.0"))}}}
+		s.HandleMapRequest(direct(smr, netip.AddrPortFrom(site, wire.ControlPort), me), c)
+		clk.Advance(time.Millisecond)
+		for _, m := range c.Take() {
+			if r := requestOf(t, m); r.SMRInvoked && r.Records[0].MaskLen == 32 {
+				a, _ := r.Records[0].EID.Addr()
+				asked[a] = true
+			}
+		}
+	}
+	if len(asked) != 100 {
+		t.Errorf("SMR-invoked requests for %d of 100 moved hosts", len(asked))
 	}
 }

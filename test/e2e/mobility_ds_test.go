@@ -138,20 +138,23 @@ func vmLANConfig(vrf bool, ranges string) func(node, cfg string) string {
 }
 
 // moveVM swaps the hypervisor's uplink from one port to another and
-// announces vmd there with the RARP frame QEMU sends.
+// announces vmd there with the RARP frame QEMU sends, as QEMU does: the
+// announcement leaves before the VM runs at the destination, so it is
+// what reaches the new site's xTR first (the VM's own packets, a TCP
+// retransmission or a neighbour probe, would otherwise race it).
 func (n *network) moveVM(from, to string) {
 	n.t.Helper()
-	if err := n.lab.SetMaster("hv", from, ""); err != nil {
-		n.t.Fatal(err)
-	}
-	if err := n.lab.SetMaster("hv", to, "hvbr"); err != nil {
-		n.t.Fatal(err)
-	}
 	mac, err := n.lab.MAC("vmd", "eth0")
 	if err != nil {
 		n.t.Fatal(err)
 	}
+	if err := n.lab.SetMaster("hv", from, ""); err != nil {
+		n.t.Fatal(err)
+	}
 	if err := n.lab.AnnounceRARP("hv", to, mac); err != nil {
+		n.t.Fatal(err)
+	}
+	if err := n.lab.SetMaster("hv", to, "hvbr"); err != nil {
 		n.t.Fatal(err)
 	}
 }
