@@ -58,7 +58,9 @@ func TestMobilityBulk(t *testing.T) {
 	}
 	// Every move is in the Map-Server's move log (show site --moves).
 	moves, err := adminapi.Query(context.Background(), b.Lab.SocketPath("ms"), 2*time.Second,
-		func(c *adminapi.Client, ctx context.Context) ([]adminapi.SiteMove, error) { return c.SiteMoves(ctx, "dc2") })
+		func(c *adminapi.Client, ctx context.Context) ([]adminapi.SiteMove, error) {
+			return c.SiteMoves(ctx, "dc2")
+		})
 	if err != nil {
 		t.Fatal(err)
 	}
