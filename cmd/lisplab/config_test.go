@@ -17,7 +17,7 @@ func TestExamples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"ms-cluster.yaml", "multihomed.yaml", "pxtr.yaml", "two-instances.yaml", "two-sites.yaml"}
+	want := []string{"ms-cluster.yaml", "multihomed.yaml", "nat.yaml", "pxtr.yaml", "two-instances.yaml", "two-sites.yaml"}
 	var got []string
 	for _, f := range files {
 		got = append(got, filepath.Base(f))
