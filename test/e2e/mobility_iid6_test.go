@@ -19,7 +19,7 @@ const vm6Only = "2001:db8:b::78"
 
 // iid6VMSites is dualStackSites with an IPv6-only VM, vm6o, on the
 // hypervisor's bridge too (it moves with vmd), and site A's
-// instance-1000 host ha2 dual-stack: 2001:db8:a::10 behind xa's eid1.
+// second-instance host ha2 dual-stack: 2001:db8:a::10 behind xa's eid1.
 func iid6VMSites() *lab.Topology {
 	t := dualStackSites()
 	for i := range t.Nodes {
@@ -43,38 +43,42 @@ func iid6VMSites() *lab.Topology {
 }
 
 // TestMobilityInstanceIDIPv6Move: the dual-stack VM and an IPv6-only VM,
-// in instance ID 1000 (both families' ranges, the VM LANs in the
+// in instance ID 7 (both families' ranges, the VM LANs in the
 // instance's VRF at both sites), move from site A to site B and back
-// under TCP connections over IPv6 from site A's instance-1000 host, while
+// under TCP connections over IPv6 from site A's instance-7 host, while
 // instance ID 0 has the same IPv4 and IPv6 ranges. Every registration and
-// every move in the Map-Server's log is in instance ID 1000, both
+// every move in the Map-Server's log is in instance ID 7, both
 // connections survive, and at the end xa holds the three addresses local
-// in instance 1000 and nothing in instance 0, xb holds none local.
+// in instance 7 and nothing in instance 0, xb holds none local.
 func TestMobilityInstanceIDIPv6Move(t *testing.T) {
 	lab.RequireRoot(t)
 	ms := msWithVMRanges(`{prefix: 203.0.113.64/26, accept-more-specifics: true}, {prefix: "2001:db8:b::40/122", accept-more-specifics: true}, ` +
-		`{prefix: 203.0.113.64/26, instance-id: 1000, accept-more-specifics: true}, {prefix: "2001:db8:b::40/122", instance-id: 1000, accept-more-specifics: true}`)
+		`{prefix: 203.0.113.64/26, instance-id: 7, accept-more-specifics: true}, {prefix: "2001:db8:b::40/122", instance-id: 7, accept-more-specifics: true}`)
 	ms = strings.Replace(ms, `{prefix: 198.51.100.0/24, instance-id: 1000}`,
 		`{prefix: 198.51.100.0/24, instance-id: 1000}, {prefix: "2001:db8:a::/64", instance-id: 1000}`, 1)
+	// The issue's instance ID 7: twoSites' second instance renumbered
+	// (its VRFs keep their names and tables).
+	ms = strings.ReplaceAll(ms, "instance-id: 1000", "instance-id: 7")
 	lan := vmLANConfig(true, `
     - {name: vms0, prefix: 203.0.113.64/26, interface: eid0, mode: extended-subnet}
     - {name: vms0v6, prefix: "2001:db8:b::40/122", interface: eid0, mode: extended-subnet}
-    - {name: vms7, prefix: 203.0.113.64/26, instance-id: 1000, interface: %[1]s, mode: across-subnet}
-    - {name: vms7v6, prefix: "2001:db8:b::40/122", instance-id: 1000, interface: %[1]s, mode: across-subnet}`)
-	// Instance 1000 carries IPv6 too: its VRFs route it into LISP, and
+    - {name: vms7, prefix: 203.0.113.64/26, instance-id: 7, interface: %[1]s, mode: across-subnet}
+    - {name: vms7v6, prefix: "2001:db8:b::40/122", instance-id: 7, interface: %[1]s, mode: across-subnet}`)
+	// Instance 7 carries IPv6 too: its VRFs route it into LISP, and
 	// site A registers ha2's IPv6 subnet in it.
 	n := startNetworkHolding(t, iid6VMSites(), ms, func(node, cfg string) string {
 		cfg = lan(node, cfg)
 		cfg = strings.Replace(cfg, "128.0.0.0/1]}]", `128.0.0.0/1, "2000::/3"]}]`, 1)
-		return strings.Replace(cfg, "instance-id: 1000, locators: [{address: 198.18.2.2}]}\n",
+		cfg = strings.Replace(cfg, "instance-id: 1000, locators: [{address: 198.18.2.2}]}\n",
 			"instance-id: 1000, locators: [{address: 198.18.2.2}]}\n    - {eid-prefix: \"2001:db8:a::/64\", instance-id: 1000, locators: [{address: 198.18.2.2}]}\n", 1)
+		return strings.ReplaceAll(cfg, "instance-id: 1000", "instance-id: 7")
 	}, 7)
 	n.addAddr("xa", "eid1", "2001:db8:a::1/64")
 
 	vms := []string{dsVM4 + "/32", dsVM6 + "/128", vm6Only + "/128"}
 	registeredBy := func(site string) bool {
 		for _, vm := range vms {
-			if !slices.Equal(n.registrationsOf(vm), []string{site + " [1000]" + vm}) {
+			if !slices.Equal(n.registrationsOf(vm), []string{site + " [7]" + vm}) {
 				return false
 			}
 		}
@@ -86,7 +90,7 @@ func TestMobilityInstanceIDIPv6Move(t *testing.T) {
 			for _, vm := range vms {
 				t.Logf("registrations of %s: %v", vm, n.registrationsOf(vm))
 			}
-			t.Fatalf("the VMs' addresses registered by %s in instance 1000: %v", site, err)
+			t.Fatalf("the VMs' addresses registered by %s in instance 7: %v", site, err)
 		}
 	}
 	hello := func() {
@@ -122,14 +126,14 @@ func TestMobilityInstanceIDIPv6Move(t *testing.T) {
 	for name, finish := range map[string]func() (int64, error){"dual-stack": finishDS, "IPv6-only": finish6} {
 		echoed, err := finish()
 		if err != nil {
-			t.Errorf("TCP over IPv6 to the %s VM in instance ID 1000 did not survive the moves: %v", name, err)
+			t.Errorf("TCP over IPv6 to the %s VM in instance ID 7 did not survive the moves: %v", name, err)
 		}
-		t.Logf("TCP over IPv6 to the %s VM in instance ID 1000: %d bytes echoed across two moves", name, echoed)
+		t.Logf("TCP over IPv6 to the %s VM in instance ID 7: %d bytes echoed across two moves", name, echoed)
 	}
 
 	// The state: the Map-Server logged each address's two moves in
-	// instance 1000 and none in instance 0; xa holds all three local in
-	// its instance-1000 ranges, xb none.
+	// instance 7 and none in instance 0; xa holds all three local in its
+	// instance-7 ranges, xb none.
 	moves, err := query(n, "ms", func(c *adminapi.Client, ctx context.Context) ([]adminapi.SiteMove, error) {
 		return c.SiteMoves(ctx, "")
 	})
@@ -138,7 +142,7 @@ func TestMobilityInstanceIDIPv6Move(t *testing.T) {
 	}
 	logged := map[string]int{}
 	for _, m := range moves {
-		if m.InstanceID != 1000 {
+		if m.InstanceID != 7 {
 			t.Errorf("move logged in instance %d: %+v", m.InstanceID, m)
 		}
 		logged[m.EIDPrefix.String()]++
@@ -157,7 +161,7 @@ func TestMobilityInstanceIDIPv6Move(t *testing.T) {
 		var got []string
 		for _, r := range ranges {
 			for _, h := range r.Hosts {
-				if r.InstanceID != 1000 {
+				if r.InstanceID != 7 {
 					t.Errorf("%s: host %s in instance %d's range %s", node, h.EID, r.InstanceID, r.Name)
 				}
 				if h.State == adminapi.HostLocal {
