@@ -182,7 +182,7 @@ func (r *runner) registration() {
 	if err == nil {
 		err = waitFor(5*time.Second, func() bool {
 			st, err := query(r.net, r.net.MapServer(), (*adminapi.Client).Status)
-			return err == nil && st.Prefixes >= 3
+			return err == nil && st.Prefixes >= 5
 		})
 	}
 	r.show(r.net.MapServer(), "show", "site")
@@ -193,7 +193,7 @@ func (r *runner) registration() {
 		}
 		r.say("  data path of the xTRs: %s, %d interfaces with the eBPF program on xc%s", dp.Path, len(dp.Programs), why)
 	}
-	r.record("registration", err == nil, fmt.Sprintf("4 ETRs registered 3 prefixes, Map-Notify received, in %v", time.Since(t0).Round(time.Millisecond)))
+	r.record("registration", err == nil, fmt.Sprintf("4 ETRs registered 5 prefixes (3 IPv4, 2 IPv6), Map-Notify received, in %v", time.Since(t0).Round(time.Millisecond)))
 }
 
 // Step 2: the first TCP connection from C1 to d1: a miss, a Map-Request

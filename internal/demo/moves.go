@@ -35,6 +35,10 @@ type MoveOptions struct {
 	// the client's ITR sends to the new site (or 300 ms passed):
 	// convergence is then measured from the RARP frame.
 	Announce bool
+	// IPv6 runs the stream, the TCP connection and d1's hellos over IPv6
+	// (c1's and d1's IPv6 addresses): the move measured is that of d1's
+	// /128.
+	IPv6 bool
 }
 
 // MoveResult is what a series measured.
@@ -191,9 +195,9 @@ type sniffer struct {
 	socks []int
 }
 
-func (n *Network) sniff(nodes ...string) (*sniffer, error) {
+func (n *Network) sniff(dst netip.Addr, nodes ...string) (*sniffer, error) {
 	s := &sniffer{seen: map[string][]time.Time{}, seqAt: map[int][]string{}}
-	src, dst := netip.MustParseAddr(xcRLOC).As4(), netip.MustParseAddr(d1Addr).As4()
+	src := netip.MustParseAddr(xcRLOC).As4()
 	for _, node := range nodes {
 		var fd int
 		err := n.Lab.Do(node, func() error {
@@ -238,11 +242,12 @@ func (n *Network) sniff(nodes ...string) (*sniffer, error) {
 					continue
 				}
 				inner := buf[ihl+16 : k]
-				if inner[0]>>4 != 4 || [4]byte(inner[16:20]) != dst {
+				iihl, proto, ok := innerTo(inner, dst)
+				if !ok {
 					continue
 				}
 				seq := -1
-				if iihl := int(inner[0]&0x0f) * 4; inner[9] == unix.IPPROTO_UDP && len(inner) >= iihl+8+4 &&
+				if proto == unix.IPPROTO_UDP && len(inner) >= iihl+8+4 &&
 					binary.BigEndian.Uint16(inner[iihl+2:]) == streamPort {
 					seq = int(binary.BigEndian.Uint32(inner[iihl+8:]))
 				}
@@ -256,6 +261,18 @@ func (n *Network) sniff(nodes ...string) (*sniffer, error) {
 		}()
 	}
 	return s, nil
+}
+
+// innerTo reports whether the inner packet p is addressed to dst, and
+// where its transport header starts and which protocol it is.
+func innerTo(p []byte, dst netip.Addr) (hdr int, proto byte, ok bool) {
+	switch {
+	case dst.Is4() && len(p) >= 20 && p[0]>>4 == 4 && [4]byte(p[16:20]) == dst.As4():
+		return int(p[0]&0x0f) * 4, p[9], true
+	case dst.Is6() && len(p) >= 40 && p[0]>>4 == 6 && [16]byte(p[24:40]) == dst.As16():
+		return 40, p[6], true
+	}
+	return 0, 0, false
 }
 
 // first returns the first time at or after t that one of nodes saw a
@@ -303,7 +320,14 @@ func (n *Network) MoveSeries(o MoveOptions) (*MoveResult, error) {
 			fmt.Fprintf(o.Out, format+"\n", a...)
 		}
 	}
-	sn, err := n.sniff("dc1a", "dc1b", "dc2")
+	// The addresses the series runs between, and d1's host prefix and
+	// DC1's subnet in that family.
+	vm, client, dcSpace := netip.MustParseAddr(d1Addr), netip.MustParseAddr(c1Addr), netip.MustParsePrefix("203.0.113.0/24")
+	if o.IPv6 {
+		vm, client, dcSpace = netip.MustParseAddr(d1Addr6), netip.MustParseAddr(c1Addr6), netip.MustParsePrefix("2001:db8:d::/64")
+	}
+	host := netip.PrefixFrom(vm, vm.BitLen())
+	sn, err := n.sniff(vm, "dc1a", "dc1b", "dc2")
 	if err != nil {
 		return nil, err
 	}
@@ -314,15 +338,15 @@ func (n *Network) MoveSeries(o MoveOptions) (*MoveResult, error) {
 	var udpIn, hello *net.UDPConn
 	var tcpLn net.Listener
 	if err := n.Lab.Do("d1", func() (err error) {
-		if udpIn, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(d1Addr), Port: streamPort}); err != nil {
+		if udpIn, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(vm, streamPort))); err != nil {
 			return err
 		}
 		// Not connected: a connected socket would fail its next send
 		// with the ICMP port-unreachable c1 answers the last one with.
-		if hello, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(d1Addr)}); err != nil {
+		if hello, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(vm, 0))); err != nil {
 			return err
 		}
-		tcpLn, err = net.Listen("tcp", d1Addr+":8081")
+		tcpLn, err = net.Listen("tcp", netip.AddrPortFrom(vm, 8081).String())
 		return err
 	}); err != nil {
 		return nil, err
@@ -355,17 +379,17 @@ func (n *Network) MoveSeries(o MoveOptions) (*MoveResult, error) {
 			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
 		}
 	}()
-	helloTo := &net.UDPAddr{IP: net.ParseIP(c1Addr), Port: 9201}
+	helloTo := net.UDPAddrFromAddrPort(netip.AddrPortFrom(client, 9201))
 	sayHello := func() { _, _ = hello.WriteToUDP([]byte("here"), helloTo) }
 	// Warm up: d1 is detected at home and registered; the client's ITR
 	// forgets whatever it had for DC1 (a /25 learnt before d1 spoke) so
 	// that the stream makes it ask for d1's /32.
 	sayHello()
-	if err := waitFor(10*time.Second, func() bool { return n.RegisteredBy() == map[string]string{"sw1": "dc1", "sw2": "dc2"}[n.d1At] }); err != nil {
+	if err := waitFor(10*time.Second, func() bool { return n.registeredBy(host) == map[string]string{"sw1": "dc1", "sw2": "dc2"}[n.d1At] }); err != nil {
 		return nil, fmt.Errorf("d1 never registered at home")
 	}
 	clearDC := func(c *adminapi.Client, ctx context.Context) (int, error) {
-		return c.ClearMapCache(ctx, adminapi.MapCacheQuery{EID: netip.MustParsePrefix("203.0.113.0/24")})
+		return c.ClearMapCache(ctx, adminapi.MapCacheQuery{EID: dcSpace})
 	}
 	if _, err := query(n, "xc", clearDC); err != nil {
 		return nil, err
@@ -375,10 +399,11 @@ func (n *Network) MoveSeries(o MoveOptions) (*MoveResult, error) {
 	var tcp net.Conn
 	var udpOut *net.UDPConn
 	if err := n.Lab.Do("c1", func() (err error) {
-		if tcp, err = net.DialTimeout("tcp", d1Addr+":8081", 5*time.Second); err != nil {
+		if tcp, err = net.DialTimeout("tcp", netip.AddrPortFrom(vm, 8081).String(), 5*time.Second); err != nil {
 			return err
 		}
-		udpOut, err = net.DialUDP("udp4", &net.UDPAddr{IP: net.ParseIP(c1Addr), Port: 40000}, &net.UDPAddr{IP: net.ParseIP(d1Addr), Port: streamPort})
+		udpOut, err = net.DialUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(client, 40000)),
+			net.UDPAddrFromAddrPort(netip.AddrPortFrom(vm, streamPort)))
 		return err
 	}); err != nil {
 		return nil, err
@@ -451,7 +476,7 @@ func (n *Network) MoveSeries(o MoveOptions) (*MoveResult, error) {
 			sent.Store(int64(seq + 1))
 		}
 	}()
-	if err := waitFor(10*time.Second, func() bool { return n.cachedAt("xc", sitesRLOCs[n.d1At]) }); err != nil {
+	if err := waitFor(10*time.Second, func() bool { return n.cachedAt("xc", host, sitesRLOCs[n.d1At]) }); err != nil {
 		close(stopUDP)
 		close(stopTCP)
 		return nil, fmt.Errorf("d1 never cached at home by the client's ITR")
@@ -510,7 +535,7 @@ func (n *Network) MoveSeries(o MoveOptions) (*MoveResult, error) {
 			say("  move %d to %s: the client's ITR sends there %v after %s there", i+1, siteName[n.d1At], conv.Round(100*time.Microsecond), what)
 		}
 		res.Convergence = append(res.Convergence, conv)
-		res.DetectedBy = append(res.DetectedBy, n.detectedBy(siteUplinks[n.d1At]))
+		res.DetectedBy = append(res.DetectedBy, n.detectedBy(siteUplinks[n.d1At], vm))
 		time.Sleep(o.Settle)
 	}
 	time.Sleep(300 * time.Millisecond)
@@ -547,7 +572,7 @@ func (n *Network) MoveSeries(o MoveOptions) (*MoveResult, error) {
 			res.LostAt[n.lostWhere(sn.sawSeq(seq), fromSite[k])]++
 		}
 	}
-	res.StaleErr = n.checkState()
+	res.StaleErr = n.checkState(host)
 	return res, nil
 }
 
@@ -568,15 +593,16 @@ func (n *Network) lostWhere(sawAt []string, left string) string {
 	return LostAtITR
 }
 
-// detectedBy says how the xTRs of a site detected d1 ("" if none holds it).
-func (n *Network) detectedBy(nodes []string) string {
+// detectedBy says how the xTRs of a site detected d1's address vm (""
+// if none holds it).
+func (n *Network) detectedBy(nodes []string, vm netip.Addr) string {
 	for _, node := range nodes {
 		hosts, err := n.Hosts(node)
 		if err != nil {
 			continue
 		}
 		for _, h := range hosts {
-			if h.EID.String() == d1Addr && h.State == adminapi.HostLocal {
+			if h.EID == vm && h.State == adminapi.HostLocal {
 				return h.DetectedBy
 			}
 		}
@@ -589,9 +615,9 @@ var (
 	sitesRLOCs = map[string][]string{"sw1": {dc1aRLOC, dc1bRLOC}, "sw2": {dc2RLOC}}
 )
 
-// cacheOf returns the locators a node's map-cache holds for d1's /32.
-func (n *Network) cacheOf(node string) ([]string, bool) {
-	d1 := netip.PrefixFrom(netip.MustParseAddr(d1Addr), 32)
+// cacheOf returns the locators a node's map-cache holds for d1, one of
+// d1's host prefixes.
+func (n *Network) cacheOf(node string, d1 netip.Prefix) ([]string, bool) {
 	mc, err := query(n, node, func(c *adminapi.Client, ctx context.Context) ([]adminapi.MapCacheEntry, error) {
 		return c.MapCache(ctx, adminapi.MapCacheQuery{EID: d1})
 	})
@@ -612,9 +638,10 @@ func (n *Network) cacheOf(node string) ([]string, bool) {
 	return nil, false
 }
 
-// cachedAt reports whether a node's map-cache maps d1 to exactly rlocs.
-func (n *Network) cachedAt(node string, rlocs []string) bool {
-	got, ok := n.cacheOf(node)
+// cachedAt reports whether a node's map-cache maps d1 (a host prefix of
+// d1) to exactly rlocs.
+func (n *Network) cachedAt(node string, d1 netip.Prefix, rlocs []string) bool {
+	got, ok := n.cacheOf(node, d1)
 	return ok && slices.Equal(got, rlocs)
 }
 
@@ -626,6 +653,11 @@ func allSites(c *adminapi.Client, ctx context.Context) ([]adminapi.Site, error) 
 // RegisteredBy names the Map-Server site holding d1's /32 ("" for none,
 // "dc1+dc2" for two).
 func (n *Network) RegisteredBy() string {
+	return n.registeredBy(netip.PrefixFrom(netip.MustParseAddr(d1Addr), 32))
+}
+
+// registeredBy is RegisteredBy for one of d1's host prefixes.
+func (n *Network) registeredBy(d1 netip.Prefix) string {
 	sites, err := query(n, n.MapServer(), allSites)
 	if err != nil {
 		return ""
@@ -633,7 +665,7 @@ func (n *Network) RegisteredBy() string {
 	var by []string
 	for _, st := range sites {
 		for _, r := range st.Registrations {
-			if r.EIDPrefix.String() == d1Addr+"/32" {
+			if r.EIDPrefix == d1 {
 				by = append(by, st.Name)
 			}
 		}
@@ -643,8 +675,9 @@ func (n *Network) RegisteredBy() string {
 
 // checkState verifies nothing stale is left after moves: the Map-Server
 // holds d1 for one site only, the other site's xTRs do not claim it, and
-// the client's ITR maps it to where it is.
-func (n *Network) checkState() error {
+// the client's ITR maps it to where it is. d1 is the host prefix of d1
+// the series moved.
+func (n *Network) checkState(d1 netip.Prefix) error {
 	here, there := n.d1At, "sw1"
 	if here == "sw1" {
 		there = "sw2"
@@ -657,7 +690,7 @@ func (n *Network) checkState() error {
 	holders := 0
 	for _, st := range sites {
 		for _, r := range st.Registrations {
-			if r.EIDPrefix.String() != d1Addr+"/32" {
+			if r.EIDPrefix != d1 {
 				continue
 			}
 			holders++
@@ -677,7 +710,7 @@ func (n *Network) checkState() error {
 		}
 		for _, r := range rs {
 			for _, h := range r.Hosts {
-				if h.EID.String() == d1Addr && h.State == adminapi.HostLocal {
+				if h.EID == d1.Addr() && h.State == adminapi.HostLocal {
 					errs = append(errs, fmt.Errorf("%s still claims d1", node))
 				}
 			}
@@ -688,11 +721,11 @@ func (n *Network) checkState() error {
 	// within the 3 s an ITR may hold back an SMR-invoked Map-Request.
 	caches := func() []error {
 		var errs []error
-		if !n.cachedAt("xc", sitesRLOCs[here]) {
+		if !n.cachedAt("xc", d1, sitesRLOCs[here]) {
 			errs = append(errs, fmt.Errorf("client ITR does not map d1 to %s", siteName[here]))
 		}
 		for _, node := range append([]string{"px"}, siteUplinks[there]...) {
-			if got, has := n.cacheOf(node); has && !n.cachedAt(node, sitesRLOCs[here]) {
+			if got, has := n.cacheOf(node, d1); has && !n.cachedAt(node, d1, sitesRLOCs[here]) {
 				errs = append(errs, fmt.Errorf("%s maps d1 to %v, not %s", node, got, siteName[here]))
 			}
 		}

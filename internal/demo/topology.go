@@ -45,12 +45,19 @@ const (
 	dc1aRLOC = "198.18.3.2"
 	dc1bRLOC = "198.18.4.2"
 	dc2RLOC  = "198.18.6.2"
+	// c1 and d1 are dual-stack: the IPv6 series moves d1's IPv6 address
+	// (in DC1's 2001:db8:d::/64, which DC2's ext0 stretches too).
+	c1Addr6 = "2001:db8:c::10"
+	d1Addr6 = "2001:db8:d::10"
 	// notifyGroup is where the xTRs of a LAN tell each other of the hosts
 	// they detect (MCAST-TEST-NET).
 	notifyGroup = "233.252.0.1"
 	// groupSecret signs the notify group's claims: every data-centre xTR
 	// of the LAN holds it, DC2's too (it joins the stretched LAN).
 	groupSecret = "vms-group-key"
+	// notifyGroup6 is the IPv6 range's notify group (link scope, based
+	// on the documentation prefix).
+	notifyGroup6 = "ff32:40:2001:db8::4342"
 )
 
 // Topology is the demo network:
@@ -82,8 +89,11 @@ func Topology(name string) *lab.Topology {
 	node("dc1b", "xtr", true, via("198.18.0.0/15", "198.18.4.1"))
 	node("dc2", "xtr", true, via("198.18.0.0/15", "198.18.6.1"))
 	node("px", "pxtr", true, via("198.18.0.0/15", "198.18.5.1"), via("192.0.2.128/25", "198.18.5.1"))
-	node("c1", "host", false, via("0.0.0.0/0", "198.51.100.1"))
-	node("d1", "host", false, via("0.0.0.0/0", "203.0.113.1"))
+	node("c1", "host", false, via("0.0.0.0/0", "198.51.100.1"), via("::/0", "2001:db8:c::1"))
+	// d1's IPv6 gateway is fe80::1, which every gateway of its LANs holds
+	// with the gateway MAC: a VM keeps it across a move.
+	node("d1", "host", false, via("0.0.0.0/0", "203.0.113.1"),
+		lab.Route{Dst: netip.MustParsePrefix("::/0"), Via: netip.MustParseAddr("fe80::1"), Dev: "eth0"})
 	node("nl", "host", false, via("0.0.0.0/0", "192.0.2.129"))
 	node("d2", "host", false, via("0.0.0.0/0", "203.0.113.129"))
 	node("sw1", "switch", false)
@@ -96,20 +106,23 @@ func Topology(name string) *lab.Topology {
 	link("core", "to-px", "px", "eth0", "198.18.5.1/24", "198.18.5.2/24")
 	link("core", "to-nl", "nl", "eth0", "192.0.2.129/25", nlAddr+"/25")
 	link("core", "to-dc2", "dc2", "up0", "198.18.6.1/24", dc2RLOC+"/24")
-	link("xc", "eid0", "c1", "eth0", "198.51.100.1/24", c1Addr+"/24")
+	link("xc", "eid0", "c1", "eth0", "198.51.100.1/24 2001:db8:c::1/64", c1Addr+"/24 "+c1Addr6+"/64")
 	// The LANs: switch ports carry no address.
-	link("dc1a", "lan0", "sw1", "dc1a", "203.0.113.1/25", "")
-	link("dc1b", "lan0", "sw1", "dc1b", "203.0.113.2/25", "")
+	link("dc1a", "lan0", "sw1", "dc1a", "203.0.113.1/25 2001:db8:d::1/64 fe80::1/64", "")
+	link("dc1b", "lan0", "sw1", "dc1b", "203.0.113.2/25 2001:db8:d::2/64", "")
 	// d1 is a VM on the hypervisor hv, whose bridge joins it to one of
 	// the data-centre switches: a move changes the uplink, d1's own link
 	// never goes down (as in a live migration).
-	link("d1", "eth0", "hv", "d1", d1Addr+"/25", "")
+	link("d1", "eth0", "hv", "d1", d1Addr+"/25 "+d1Addr6+"/64", "")
 	link("hv", "to1", "sw1", "hv", "", "")
 	link("hv", "to2a", "sw2", "hv", "", "")
 	link("hv", "to2b", "sw2", "hvx", "", "")
-	link("dc2", "lan0", "sw2", "dc2", "203.0.113.129/25", "")
+	link("dc2", "lan0", "sw2", "dc2", "203.0.113.129/25 fe80::1/64", "")
 	link("d2", "eth0", "sw2", "d2", d2Addr+"/25", "")
-	link("dc2", "ext0", "sw2", "dc2x", "203.0.113.1/25", "")
+	// ext0 has no fe80::1 of its own (the lab keeps an address to one
+	// interface a node): d1 keeps the gateway MAC it resolved, and a new
+	// solicitation reaches dc1a's fe80::1 over the VXLAN.
+	link("dc2", "ext0", "sw2", "dc2x", "203.0.113.1/25 2001:db8:d::1/64", "")
 	link("sw1", "dci", "sw2", "dci", "192.0.2.1/30", "192.0.2.2/30")
 
 	// Layer 2: the bridges of the two switches and the hypervisor, the
@@ -147,15 +160,17 @@ map-server:
   sites:
     - name: client
       keys: [{key-id: 1, algorithm: hmac-sha-256-128, secret: client-key}]
-      eid-prefixes: [{prefix: 198.51.100.0/24}]
+      eid-prefixes: [{prefix: 198.51.100.0/24}, {prefix: "2001:db8:c::/64"}]
     # Both data centres may register hosts of the VM range: each with its
     # own key; a registration from the other site is a move.
     - name: dc1
       keys: [{key-id: 1, algorithm: hmac-sha-256-128, secret: dc1-key}]
-      eid-prefixes: [{prefix: 203.0.113.0/25}, {prefix: 203.0.113.8/29, accept-more-specifics: true}]
+      eid-prefixes: [{prefix: 203.0.113.0/25}, {prefix: 203.0.113.8/29, accept-more-specifics: true},
+                     {prefix: "2001:db8:d::/64"}, {prefix: "2001:db8:d::10/124", accept-more-specifics: true}]
     - name: dc2
       keys: [{key-id: 1, algorithm: hmac-sha-256-128, secret: dc2-key}]
-      eid-prefixes: [{prefix: 203.0.113.128/25}, {prefix: 203.0.113.8/29, accept-more-specifics: true}]
+      eid-prefixes: [{prefix: 203.0.113.128/25}, {prefix: 203.0.113.8/29, accept-more-specifics: true},
+                     {prefix: "2001:db8:d::10/124", accept-more-specifics: true}]
 map-resolver: {}
 `
 
@@ -166,13 +181,15 @@ const xtrCommon = `
   register-interval: 10s
   rloc-probing: {interval: 1s}
   petrs: [198.18.5.2]
-  eid-routes: [0.0.0.0/1, 128.0.0.0/1]
+  eid-routes: [0.0.0.0/1, 128.0.0.0/1, "2000::/3"]
 `
 
 // dc1Database is what both DC1 xTRs register: the site with both RLOCs.
 const dc1Database = `  map-servers: [{address: 198.18.1.2, key-id: 1, algorithm: hmac-sha-256-128, secret: dc1-key}]
   database:
     - eid-prefix: 203.0.113.0/25
+      locators: [{address: 198.18.3.2, priority: 1, weight: 50}, {address: 198.18.4.2, priority: 1, weight: 50}]
+    - eid-prefix: "2001:db8:d::/64"
       locators: [{address: 198.18.3.2, priority: 1, weight: 50}, {address: 198.18.4.2, priority: 1, weight: 50}]
 `
 
@@ -196,8 +213,10 @@ func vmRange(iface string, m Mobility) string {
 	return fmt.Sprintf(`  eid-interfaces: [%s]
   dynamic-eids:
     - {name: vms, prefix: 203.0.113.8/29, interface: %s, mode: %s, notify-group: %s, timeout: %v,
-       group-key: {key-id: 1, algorithm: hmac-sha-256-128, secret: %s}}
-`, iface, iface, m.Mode, notifyGroup, timeout, groupSecret)
+       group-key: {key-id: 1, algorithm: hmac-sha-256-128, secret: %[6]s}}
+    - {name: vms6, prefix: "2001:db8:d::10/124", interface: %[2]s, mode: %[3]s, notify-group: "%[7]s", timeout: %[5]v,
+       group-key: {key-id: 1, algorithm: hmac-sha-256-128, secret: %[6]s}}
+`, iface, iface, m.Mode, notifyGroup, timeout, groupSecret, notifyGroup6)
 }
 
 // ClusterTopology is Topology with the Map-Server/Map-Resolver made a
@@ -280,6 +299,7 @@ func config(node string, m Mobility, endpoints []string) string {
 			`  map-servers: [{address: 198.18.1.2, key-id: 1, algorithm: hmac-sha-256-128, secret: client-key}]
   database:
     - {eid-prefix: 198.51.100.0/24, locators: [{address: 198.18.2.2}]}
+    - {eid-prefix: "2001:db8:c::/64", locators: [{address: 198.18.2.2}]}
 `
 	case "dc1a", "dc1b":
 		return "xtr:" + xtrCommon + dc1Database + vmRange("lan0", m)

@@ -6,7 +6,9 @@
 // extended-subnet with publish/subscribe; and a fourth, rarp, where the
 // hypervisor announces d1 with the RARP frame QEMU sends after a live
 // migration and d1 stays silent until the client's ITR has switched
-// (across-subnet, publish/subscribe). Convergence is the time from d1's
+// (across-subnet, publish/subscribe); and v6, the pubsub series with the
+// stream, the TCP connection and d1's packets over IPv6 (d1's /128
+// moves). Convergence is the time from d1's
 // first packet at the new site (rarp: from the RARP frame) to the first
 // packet the client's ITR sends to the new site's RLOC, seen on that
 // site's uplink. Every lost packet of the stream is charged to where it
@@ -20,7 +22,7 @@
 // CPU time. It needs root and a lispd binary. The last line is machine
 // readable:
 //
-//	RESULT pubsub-median-ms=… pubsub-worst-ms=… smr-median-ms=… lost-per-move=… rarp-median-ms=… … bulk500-p99-ms=… bulk500-max-ms=… bulk-lost-per-vm=… …
+//	RESULT pubsub-median-ms=… pubsub-worst-ms=… smr-median-ms=… lost-per-move=… rarp-median-ms=… … v6-median-ms=… … bulk500-p99-ms=… bulk500-max-ms=… bulk-lost-per-vm=… …
 package main
 
 import (
@@ -47,6 +49,7 @@ const (
 	targetLostPerMove  = 50
 	targetRARPMedian   = 10 * time.Millisecond
 	targetRARPLost     = 5
+	targetV6Median     = 10 * time.Millisecond
 	targetBulkP99      = time.Second
 	targetBulkLost     = 20
 )
@@ -56,7 +59,7 @@ func main() {
 	moves := flag.Int("moves", 10, "moves per series (even: d1 ends at home)")
 	name := flag.String("name", "lispmob", "lab name")
 	keep := flag.Bool("keep", false, "leave the network up at the end (lisplab down --name NAME removes it)")
-	only := flag.String("series", "smr,pubsub,extended,rarp,bulk", "series to run, comma-separated")
+	only := flag.String("series", "smr,pubsub,v6,extended,rarp,bulk", "series to run, comma-separated")
 	bulkVMs := flag.Int("bulk-vms", 500, "VMs of the bulk series")
 	bulkHVs := flag.Int("bulk-hypervisors", 10, "hypervisors the bulk series' VMs are spread over")
 	bulkRate := flag.Int("bulk-rate", 100, "packets a second from c1 to each VM of the bulk series")
@@ -81,13 +84,15 @@ func run(lispd, name string, moves int, keep bool, only string, result *[]string
 		m        demo.Mobility
 		settle   time.Duration
 		announce bool
+		ipv6     bool
 	}
 	var series []serie
 	for _, s := range []serie{
-		{"smr", demo.Mobility{Mode: "across-subnet", Subscribe: false}, 3500 * time.Millisecond, false},
-		{"pubsub", demo.Mobility{Mode: "across-subnet", Subscribe: true}, 1500 * time.Millisecond, false},
-		{"extended", demo.Mobility{Mode: "extended-subnet", Subscribe: true}, 1500 * time.Millisecond, false},
-		{"rarp", demo.Mobility{Mode: "across-subnet", Subscribe: true}, 1500 * time.Millisecond, true},
+		{"smr", demo.Mobility{Mode: "across-subnet", Subscribe: false}, 3500 * time.Millisecond, false, false},
+		{"pubsub", demo.Mobility{Mode: "across-subnet", Subscribe: true}, 1500 * time.Millisecond, false, false},
+		{"v6", demo.Mobility{Mode: "across-subnet", Subscribe: true}, 1500 * time.Millisecond, false, true},
+		{"extended", demo.Mobility{Mode: "extended-subnet", Subscribe: true}, 1500 * time.Millisecond, false, false},
+		{"rarp", demo.Mobility{Mode: "across-subnet", Subscribe: true}, 1500 * time.Millisecond, true, false},
 	} {
 		if slices.Contains(strings.Split(only, ","), s.name) {
 			series = append(series, s)
@@ -97,7 +102,7 @@ func run(lispd, name string, moves int, keep bool, only string, result *[]string
 		if slices.Contains(strings.Split(only, ","), "bulk") {
 			return nil
 		}
-		return fmt.Errorf("-series %q names none of smr, pubsub, extended, rarp, bulk", only)
+		return fmt.Errorf("-series %q names none of smr, pubsub, v6, extended, rarp, bulk", only)
 	}
 	fmt.Printf("building the demo network %q\n", name)
 	n, err := demo.Up(ctx, name, lispd, series[0].m)
@@ -117,7 +122,7 @@ func run(lispd, name string, moves int, keep bool, only string, result *[]string
 	}
 	smr := &demo.MoveResult{}
 	pubsub := &demo.MoveResult{}
-	var rarp *demo.MoveResult
+	var rarp, v6 *demo.MoveResult
 	var failures []error
 	for _, s := range series {
 		if ctx.Err() != nil {
@@ -135,8 +140,9 @@ func run(lispd, name string, moves int, keep bool, only string, result *[]string
 				return err
 			}
 		}
-		fmt.Printf("\n== %s, %s%s: %d moves\n", s.m.Mode, updates(s.m), map[bool]string{true: ", announced by RARP"}[s.announce], moves)
-		r, err := n.MoveSeries(demo.MoveOptions{Moves: moves, Settle: s.settle, Out: os.Stdout, Announce: s.announce})
+		fmt.Printf("\n== %s, %s%s%s: %d moves\n", s.m.Mode, updates(s.m), map[bool]string{true: ", announced by RARP"}[s.announce],
+			map[bool]string{true: ", over IPv6 (d1's /128)"}[s.ipv6], moves)
+		r, err := n.MoveSeries(demo.MoveOptions{Moves: moves, Settle: s.settle, Out: os.Stdout, Announce: s.announce, IPv6: s.ipv6})
 		if err != nil {
 			return err
 		}
@@ -152,6 +158,10 @@ func run(lispd, name string, moves int, keep bool, only string, result *[]string
 		}
 		if s.announce {
 			rarp = r
+			continue
+		}
+		if s.ipv6 {
+			v6 = r
 			continue
 		}
 		into := pubsub
@@ -175,6 +185,11 @@ func run(lispd, name string, moves int, keep bool, only string, result *[]string
 	if len(pubsub.Lost) > 0 {
 		fmt.Printf("%-44s %10.1f %10s ≤ %d\n", "UDP packets lost per move, publish/subscribe", pubsub.LostPerMove(), "", targetLostPerMove)
 		res = append(res, fmt.Sprintf("lost-per-move=%.1f", pubsub.LostPerMove()))
+	}
+	if v6 != nil {
+		fmt.Printf("%-44s %10s %10s ≤ %v median; UDP lost per move %.1f\n", "IPv6 (d1's /128, publish/subscribe)",
+			ms(v6.Median()), ms(v6.Worst()), targetV6Median, v6.LostPerMove())
+		res = append(res, fmt.Sprintf("v6-median-ms=%.1f v6-worst-ms=%.1f v6-lost-per-move=%.1f", msf(v6.Median()), msf(v6.Worst()), v6.LostPerMove()))
 	}
 	if rarp != nil {
 		byRARP := 0

@@ -260,3 +260,26 @@ func TestMobilityRARP(t *testing.T) {
 		t.Error("dc2 counted no RARP detection")
 	}
 }
+
+// TestMobilityIPv6Moves: d1's IPv6 address moves to DC2 and back, four
+// times across subnets, then four times over the stretched DC1 subnet,
+// under a TCP connection and a stream over IPv6 from c1 (publish/subscribe):
+// the client's ITR follows each move of d1's /128, TCP survives, and the
+// state check finds one registration, no claim at the old site and current
+// caches.
+func TestMobilityIPv6Moves(t *testing.T) {
+	n := upMobility(t, "mob6", demo.Mobility{Mode: dynamiceid.AcrossSubnet, Subscribe: true})
+	r, err := n.MoveSeries(demo.MoveOptions{Moves: 4, Settle: time.Second, IPv6: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkMoves(t, r, 4, time.Second)
+	if err := n.Reconfigure(demo.Mobility{Mode: dynamiceid.ExtendedSubnet, Subscribe: true}); err != nil {
+		t.Fatal(err)
+	}
+	r, err = n.MoveSeries(demo.MoveOptions{Moves: 4, Settle: time.Second, IPv6: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkMoves(t, r, 4, time.Second)
+}

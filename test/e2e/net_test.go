@@ -142,6 +142,12 @@ func startNetworkWith(t *testing.T, edit func(node, cfg string) string) *network
 // with the Map-Server configuration ms, each configuration passed through
 // edit when there is one.
 func startNetworkOn(t *testing.T, topo *lab.Topology, ms string, edit func(node, cfg string) string) *network {
+	return startNetworkHolding(t, topo, ms, edit, 6)
+}
+
+// startNetworkHolding is startNetworkOn for configurations whose
+// databases register prefixes EID prefixes in all, not twoSites' six.
+func startNetworkHolding(t *testing.T, topo *lab.Topology, ms string, edit func(node, cfg string) string, prefixes int) *network {
 	if edit == nil {
 		edit = func(_, cfg string) string { return cfg }
 	}
@@ -158,7 +164,7 @@ func startNetworkOn(t *testing.T, topo *lab.Topology, ms string, edit func(node,
 	// table: lispd routed the instance's prefixes in its own table.
 	n.addAddr("xa", "eid1", "198.51.100.1/24")
 	n.addAddr("xb", "eid1", "203.0.113.1/24")
-	n.waitPrefixes("ms", 6)
+	n.waitPrefixes("ms", prefixes)
 	return n
 }
 
