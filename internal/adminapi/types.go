@@ -316,6 +316,7 @@ type DataPlaneKernelCount struct {
 	DecapsulatedPackets uint64            `json:"decapsulated-packets"`
 	DecapsulatedBytes   uint64            `json:"decapsulated-bytes"`
 	PETREncapsulated    uint64            `json:"petr-encapsulated"`
+	PETRDecapsulated    uint64            `json:"petr-decapsulated"`
 	EventsLost          uint64            `json:"events-lost"`
 	Punted              map[string]uint64 `json:"punted"`
 	Dropped             map[string]uint64 `json:"dropped"`

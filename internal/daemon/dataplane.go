@@ -85,6 +85,7 @@ func (p programmer) SetSourcePolicy(sp dataplane.SourcePolicy) {
 	p.e.SetSourcePolicy(sp)
 	if p.k != nil {
 		p.k.SetPuntInstances(checkedInstances(sp))
+		p.k.SetPETRSources(sp.PETRSources)
 	}
 }
 
@@ -366,7 +367,9 @@ func (d *Daemon) startKernelPath(u *userspaceDP, cfg *config.Config, xo *xtr.Opt
 			kc.VRFInterfaces[ifname] = v.InstanceID
 		}
 	}
-	kc.PuntInstances = checkedInstances(sourcePolicy(cfg))
+	sp := sourcePolicy(cfg)
+	kc.PuntInstances = checkedInstances(sp)
+	kc.PETR, kc.PETRSources = cfg.PETR != nil, sp.PETRSources
 	if lu, ok := ul.(*dataplane.LinuxUnderlay); ok {
 		kc.SourcePorts = lu.SourcePorts()
 	}
@@ -400,6 +403,7 @@ func (u *userspaceDP) view() adminapi.DataPlane {
 	c := u.kernel.Counts()
 	v.Kernel = &adminapi.DataPlaneKernelCount{EncapsulatedPackets: c.EncapsulatedPackets, EncapsulatedBytes: c.EncapsulatedBytes,
 		DecapsulatedPackets: c.DecapsulatedPackets, DecapsulatedBytes: c.DecapsulatedBytes, PETREncapsulated: c.PETREncapsulated,
-		EventsLost: c.EventsLost, Punted: c.Punted, Dropped: c.Dropped, MapCacheEntries: c.MapCacheEntries}
+		PETRDecapsulated: c.PETRDecapsulated, EventsLost: c.EventsLost, Punted: c.Punted, Dropped: c.Dropped,
+		MapCacheEntries: c.MapCacheEntries}
 	return v
 }

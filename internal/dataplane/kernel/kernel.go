@@ -73,9 +73,14 @@ type Config struct {
 	// Skip names interfaces never to attach to.
 	Skip []string
 
+	// ITR and ETR are the roles the program plays. Natively-forward
+	// entries are encapsulated to the engine's PETRs
+	// (dataplane.Engine.PETRChoices) whatever the roles.
 	ITR, ETR bool
-	// PETR: natively-forward entries are encapsulated to the engine's
-	// PETRs (dataplane.Engine.PETRChoices).
+	// PETR decapsulates packets for non-LISP hosts from the inner
+	// sources PETRSources lists, per instance (petr.allowed-source-eids).
+	PETR          bool
+	PETRSources   map[uint32][]netip.Prefix
 	DataPort      uint16
 	NoNonce       bool
 	KeepInnerDSCP bool
@@ -117,6 +122,7 @@ type Path struct {
 	away     []mapping.EID
 	eidKeys  map[lispEidKey]uint8 // what lisp_local_eids holds
 	dynKeys  map[lispEidKey]uint8 // what lisp_dynamic_eids holds
+	petrKeys map[lispEidKey]uint8 // what lisp_petr_sources holds
 
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -148,7 +154,7 @@ func Open(cfg Config) (_ *Path, err error) {
 		cfg.DataPort = 4341
 	}
 	p := &Path{cfg: cfg, log: cfg.Log, entries: map[mapping.EID]dataplane.CacheEntry{},
-		eidKeys: map[lispEidKey]uint8{}, dynKeys: map[lispEidKey]uint8{}}
+		eidKeys: map[lispEidKey]uint8{}, dynKeys: map[lispEidKey]uint8{}, petrKeys: map[lispEidKey]uint8{}}
 	_ = rlimit.RemoveMemlock() // kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK
 	if err := loadLispObjects(&p.objs, nil); err != nil {
 		var ve *ebpf.VerifierError
@@ -203,6 +209,7 @@ func (p *Path) configure() error {
 	conf.KeepDscp = b2u(c.KeepInnerDSCP)
 	conf.Itr = b2u(c.ITR)
 	conf.Etr = b2u(c.ETR)
+	conf.Petr = b2u(c.PETR)
 	if err := p.objs.LispConfig.Update(uint32(0), &conf, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("kernel data path: config: %w", err)
 	}
@@ -217,6 +224,7 @@ func (p *Path) configure() error {
 	if err := p.SetPuntInstances(c.PuntInstances); err != nil {
 		return err
 	}
+	p.SetPETRSources(c.PETRSources)
 	return p.SetLocalRLOCs(c.LocalRLOCs)
 }
 
