@@ -597,7 +597,10 @@ static __always_inline int routed_to_tun(struct __sk_buff *skb, __u32 iid, const
 		__builtin_memcpy(fib->ipv6_dst, &in->v6.daddr, 16);
 	}
 	long rc = bpf_fib_lookup(skb, fib, sizeof(*fib), 0);
-	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
+	// FRAG_NEEDED: a packet bigger than the TUN's MTU (the kernel checks
+	// it after a successful lookup); the TUN is where it goes all the
+	// same, and the MTU check further on hands it to the userspace path.
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH && rc != BPF_FIB_LKUP_RET_FRAG_NEEDED)
 		return 0;
 	return fib->ifindex == inst->tun_ifindex;
 }
@@ -910,6 +913,11 @@ static __always_inline int etr(struct __sk_buff *skb, const struct config *cfg, 
 
 	struct bpf_fib_lookup fib = {};
 	fib.ifindex = inst->tun_ifindex;
+	// The MTU the kernel checks is the inner packet's: without tot_len it
+	// would check this skb, outer headers included, and hand inner
+	// packets that fit the EID link exactly to the userspace path.
+	if (!skb->gso_size)
+		fib.tot_len = in.len;
 	if (!in.v6p) {
 		fib.family = AF_INET;
 		fib.tos = tos;
