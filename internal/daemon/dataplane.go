@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sync/atomic"
+	"time"
 
 	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/config"
@@ -32,6 +33,9 @@ func (p programmer) SetMapCache(c xtr.CacheEntry) {
 	p.e.SetMapCache(ce)
 	if p.k != nil {
 		p.k.SetMapCache(ce)
+		if !c.Learnt.IsZero() {
+			p.k.RecordMapUpdate(time.Since(c.Learnt))
+		}
 	}
 }
 
@@ -404,6 +408,7 @@ func (u *userspaceDP) view() adminapi.DataPlane {
 	v.Kernel = &adminapi.DataPlaneKernelCount{EncapsulatedPackets: c.EncapsulatedPackets, EncapsulatedBytes: c.EncapsulatedBytes,
 		DecapsulatedPackets: c.DecapsulatedPackets, DecapsulatedBytes: c.DecapsulatedBytes, PETREncapsulated: c.PETREncapsulated,
 		PETRDecapsulated: c.PETRDecapsulated, EventsLost: c.EventsLost, Punted: c.Punted, Dropped: c.Dropped,
-		MapCacheEntries: c.MapCacheEntries}
+		MapCacheEntries: c.MapCacheEntries, MapUpdates: c.MapUpdates, MapUpdateP50Seconds: c.MapUpdateP50.Seconds(),
+		MapUpdateP99Seconds: c.MapUpdateP99.Seconds(), MapUpdateMaxSeconds: c.MapUpdateMax.Seconds()}
 	return v
 }

@@ -4,6 +4,7 @@ package kernel
 
 import (
 	"sync"
+	"time"
 
 	"github.com/cilium/ebpf"
 
@@ -150,6 +151,11 @@ type Counts struct {
 	EventsLost          uint64
 	Punted, Dropped     map[string]uint64
 	MapCacheEntries     int
+	// MapUpdates mappings learnt were written; the median, 99th
+	// percentile and maximum delay of the latest 1024, from the message
+	// that brought each to its BPF map entry.
+	MapUpdates                               int
+	MapUpdateP50, MapUpdateP99, MapUpdateMax time.Duration
 }
 
 // Counts reads the counters now.
@@ -160,6 +166,7 @@ func (p *Path) Counts() Counts {
 		PETRDecapsulated: v[cPETRDecap],
 		EventsLost:       v[cEventsLost], Punted: map[string]uint64{}, Dropped: map[string]uint64{},
 		MapCacheEntries: p.MapCacheEntries()}
+	c.MapUpdateP50, c.MapUpdateP99, c.MapUpdateMax, c.MapUpdates = p.lat.quantiles()
 	for i, n := range puntNames {
 		c.Punted[n] = v[i]
 	}

@@ -114,6 +114,7 @@ type Path struct {
 	att   []Attachment
 	rb    *ringbuf.Reader
 	k     *counters
+	lat   *latencies
 
 	mu       sync.Mutex        // serializes the programming calls
 	tunIndex map[uint32]uint32 // instance → its TUN's ifindex
@@ -169,6 +170,7 @@ func Open(cfg Config) (_ *Path, err error) {
 		}
 	}()
 	p.k = newCounters(cfg.Stats, p.objs.LispCounters)
+	p.lat = newLatencies(cfg.Stats)
 	if err := p.configure(); err != nil {
 		return nil, err
 	}
