@@ -402,7 +402,7 @@ func (u *userspaceDP) view() adminapi.DataPlane {
 	}
 	for _, a := range u.kernel.Attachments() {
 		v.Programs = append(v.Programs, adminapi.DataPlaneProgram{Interface: a.Interface, Ifindex: a.Ifindex,
-			Hook: "tcx-ingress", Program: kernel.ProgramName, ProgramID: a.ProgramID, LinkID: a.LinkID})
+			Hook: a.Hook, Program: kernel.ProgramName, ProgramID: a.ProgramID, LinkID: a.LinkID})
 	}
 	c := u.kernel.Counts()
 	v.Kernel = &adminapi.DataPlaneKernelCount{EncapsulatedPackets: c.EncapsulatedPackets, EncapsulatedBytes: c.EncapsulatedBytes,
