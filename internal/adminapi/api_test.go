@@ -116,8 +116,10 @@ func TestJSONContract(t *testing.T) {
 			Kernel: &DataPlaneKernelCount{EncapsulatedPackets: 5, Punted: map[string]uint64{"too-big": 1}, Dropped: map[string]uint64{}}},
 			`{"path":"kernel+userspace","mode":"auto","programs":[{"interface":"eth0","ifindex":2,"hook":"tcx-ingress",` +
 				`"program":"lispd_ingress","program-id":40,"link-id":7}],"kernel":{"encapsulated-packets":5,"encapsulated-bytes":0,` +
-				`"decapsulated-packets":0,"decapsulated-bytes":0,"petr-encapsulated":0,"events-lost":0,"punted":{"too-big":1},` +
-				`"dropped":{},"map-cache-entries":0},"userspace":{"encapsulated-packets":0,"decapsulated-packets":0,` +
+				`"decapsulated-packets":0,"decapsulated-bytes":0,"petr-encapsulated":0,"petr-decapsulated":0,"events-lost":0,` +
+				`"punted":{"too-big":1},` +
+				`"dropped":{},"map-cache-entries":0,"map-updates":0,"map-update-p50-seconds":0,"map-update-p99-seconds":0,` +
+				`"map-update-max-seconds":0},"userspace":{"encapsulated-packets":0,"decapsulated-packets":0,` +
 				`"cache-misses":0,"miss-queued":0,"miss-released":0,"map-cache-entries":0}}`},
 		{DataPlane{Path: "userspace", Mode: "userspace", KernelReason: "xtr.data-plane: userspace", Programs: []DataPlaneProgram{}},
 			`{"path":"userspace","mode":"userspace","kernel-reason":"xtr.data-plane: userspace","programs":[],` +

@@ -332,10 +332,18 @@ type DataPlaneKernelCount struct {
 	DecapsulatedPackets uint64            `json:"decapsulated-packets"`
 	DecapsulatedBytes   uint64            `json:"decapsulated-bytes"`
 	PETREncapsulated    uint64            `json:"petr-encapsulated"`
+	PETRDecapsulated    uint64            `json:"petr-decapsulated"`
 	EventsLost          uint64            `json:"events-lost"`
 	Punted              map[string]uint64 `json:"punted"`
 	Dropped             map[string]uint64 `json:"dropped"`
 	MapCacheEntries     int               `json:"map-cache-entries"`
+	// MapUpdates mappings the control plane learnt were written to the
+	// BPF map-cache; the delays (median, 99th percentile, maximum of the
+	// latest 1024) from the message that brought each to its entry.
+	MapUpdates          int     `json:"map-updates"`
+	MapUpdateP50Seconds float64 `json:"map-update-p50-seconds"`
+	MapUpdateP99Seconds float64 `json:"map-update-p99-seconds"`
+	MapUpdateMaxSeconds float64 `json:"map-update-max-seconds"`
 }
 
 // DataPlaneUserspaceCount are the userspace engine's main counts.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sync/atomic"
+	"time"
 
 	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/config"
@@ -33,6 +34,9 @@ func (p programmer) SetMapCache(c xtr.CacheEntry) {
 	p.e.SetMapCache(ce)
 	if p.k != nil {
 		p.k.SetMapCache(ce)
+		if !c.Learnt.IsZero() {
+			p.k.RecordMapUpdate(time.Since(c.Learnt))
+		}
 	}
 }
 
@@ -86,6 +90,7 @@ func (p programmer) SetSourcePolicy(sp dataplane.SourcePolicy) {
 	p.e.SetSourcePolicy(sp)
 	if p.k != nil {
 		p.k.SetPuntInstances(checkedInstances(sp))
+		p.k.SetPETRSources(sp.PETRSources)
 	}
 }
 
@@ -386,7 +391,9 @@ func (d *Daemon) startKernelPath(u *userspaceDP, cfg *config.Config, xo *xtr.Opt
 			kc.VRFInterfaces[ifname] = v.InstanceID
 		}
 	}
-	kc.PuntInstances = checkedInstances(sourcePolicy(cfg))
+	sp := sourcePolicy(cfg)
+	kc.PuntInstances = checkedInstances(sp)
+	kc.PETR, kc.PETRSources = cfg.PETR != nil, sp.PETRSources
 	if lu, ok := ul.(*dataplane.LinuxUnderlay); ok {
 		kc.SourcePorts = lu.SourcePorts()
 	}
@@ -415,11 +422,13 @@ func (u *userspaceDP) view() adminapi.DataPlane {
 	}
 	for _, a := range u.kernel.Attachments() {
 		v.Programs = append(v.Programs, adminapi.DataPlaneProgram{Interface: a.Interface, Ifindex: a.Ifindex,
-			Hook: "tcx-ingress", Program: kernel.ProgramName, ProgramID: a.ProgramID, LinkID: a.LinkID})
+			Hook: a.Hook, Program: kernel.ProgramName, ProgramID: a.ProgramID, LinkID: a.LinkID})
 	}
 	c := u.kernel.Counts()
 	v.Kernel = &adminapi.DataPlaneKernelCount{EncapsulatedPackets: c.EncapsulatedPackets, EncapsulatedBytes: c.EncapsulatedBytes,
 		DecapsulatedPackets: c.DecapsulatedPackets, DecapsulatedBytes: c.DecapsulatedBytes, PETREncapsulated: c.PETREncapsulated,
-		EventsLost: c.EventsLost, Punted: c.Punted, Dropped: c.Dropped, MapCacheEntries: c.MapCacheEntries}
+		PETRDecapsulated: c.PETRDecapsulated, EventsLost: c.EventsLost, Punted: c.Punted, Dropped: c.Dropped,
+		MapCacheEntries: c.MapCacheEntries, MapUpdates: c.MapUpdates, MapUpdateP50Seconds: c.MapUpdateP50.Seconds(),
+		MapUpdateP99Seconds: c.MapUpdateP99.Seconds(), MapUpdateMaxSeconds: c.MapUpdateMax.Seconds()}
 	return v
 }

@@ -93,6 +93,7 @@ func (w *worker) decap(buf []byte, size int, o *Outer, last **instance, now int6
 		}
 	}
 	pkt := buf[Headroom : Headroom+n]
+	completePartialChecksum(pkt)
 	dst := dstAddr(pkt)
 	// A host that moved away is ours to forward even when no database
 	// prefix covers it (a dynamic EID that came from elsewhere, then left).

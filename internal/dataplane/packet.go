@@ -199,3 +199,61 @@ func mix64(h uint64) uint64 {
 // srcPortOf derives the outer UDP source port from a flow hash: the
 // dynamic range 49152-65535, from hash bits the RLOC choice does not use.
 func srcPortOf(h uint64) uint16 { return 0xc000 | uint16(h>>48)&0x3fff }
+
+// completePartialChecksum fills in the TCP or UDP checksum of a
+// decapsulated packet that left its sender's kernel unfinished
+// (CHECKSUM_PARTIAL: the field holds the folded pseudo-header sum, for the
+// NIC to complete). Physical links never carry one, but veth does, across
+// namespaces: a kernel-path ITR on the same host encapsulates such a
+// packet as Linux's own tunnels do, leaving its completion to the egress
+// device, and a kernel receiver keeps the state; only this engine, reading
+// the packet from a socket, sees the field unfinished. A complete packet
+// whose checksum happens to equal the pseudo-header sum gets the same
+// checksum back. n is the packet's IP length.
+func completePartialChecksum(pkt []byte) {
+	var l4 []byte
+	var proto uint8
+	var sum uint32
+	switch pkt[0] >> 4 {
+	case 4:
+		ihl := int(pkt[0]&0x0f) * 4
+		tot := int(binary.BigEndian.Uint16(pkt[ipv4TotalLen:]))
+		if binary.BigEndian.Uint16(pkt[ipv4Frag:])&(ipv4MF|ipv4OffMask) != 0 || tot > len(pkt) || ihl > tot {
+			return
+		}
+		proto, l4 = pkt[ipv4Proto], pkt[ihl:tot]
+		sum = wire.ChecksumAdd(0, pkt[ipv4Src:ipv4Dst+4])
+	case 6:
+		tot := ipv6HeaderLen + int(binary.BigEndian.Uint16(pkt[ipv6PayloadLen:]))
+		if tot > len(pkt) {
+			return
+		}
+		proto, l4 = pkt[ipv6NextHeader], pkt[ipv6HeaderLen:tot]
+		sum = wire.ChecksumAdd(0, pkt[ipv6Src:ipv6Dst+16])
+	default:
+		return
+	}
+	off := 0
+	switch {
+	case proto == protoTCP && len(l4) >= 20:
+		off = 16
+	case proto == protoUDP && len(l4) >= 8:
+		off = 6
+	default:
+		return
+	}
+	field := binary.BigEndian.Uint16(l4[off:])
+	if field == 0 {
+		return // UDP over IPv4 without a checksum (and never a partial seed)
+	}
+	sum += uint32(proto) + uint32(len(l4))
+	if field != ^wire.ChecksumFold(sum) {
+		return
+	}
+	l4[off], l4[off+1] = 0, 0
+	c := wire.ChecksumFold(wire.ChecksumAdd(sum, l4))
+	if c == 0 && proto == protoUDP {
+		c = 0xffff
+	}
+	binary.BigEndian.PutUint16(l4[off:], c)
+}

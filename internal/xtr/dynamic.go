@@ -251,7 +251,7 @@ func (s *Server) SetAway(to mapping.Mapping, ttl time.Duration) {
 		s.cacheIdx[to.EID] = e
 	}
 	e.m, e.expires, e.source = to, now.Add(ttl), awaySource
-	s.programLocked(e)
+	s.programLocked(e, time.Time{})
 	s.smrHostLocked(to.EID, now)
 }
 

@@ -446,7 +446,7 @@ func (s *Server) installLocked(mp mapping.Mapping, now time.Time, source string,
 	changed := !exists || !sameLocators(e.m.Locators, mp.Locators)
 	e.m, e.expires, e.source = mp, now.Add(ttl), source
 	e.subscribed = e.subscribed || subscribed
-	s.programLocked(e)
+	s.programLocked(e, now)
 	s.c.installs.Inc()
 	if changed {
 		typ := adminapi.EventMapCacheUpdate
@@ -457,8 +457,8 @@ func (s *Server) installLocked(mp mapping.Mapping, now time.Time, source string,
 	}
 }
 
-func (s *Server) programLocked(e *cacheEntry) {
-	ce := CacheEntry{EID: e.m.EID, Negative: len(e.m.Locators) == 0, Action: e.m.Action, Expires: e.expires}
+func (s *Server) programLocked(e *cacheEntry, learnt time.Time) {
+	ce := CacheEntry{EID: e.m.EID, Negative: len(e.m.Locators) == 0, Action: e.m.Action, Expires: e.expires, Learnt: learnt}
 	for _, l := range e.m.Locators {
 		if !l.Reachable() {
 			continue // R bit clear: must not encapsulate to it (RFC 9300 §9)

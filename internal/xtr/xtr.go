@@ -37,6 +37,10 @@ type CacheEntry struct {
 	Negative bool
 	Action   wire.Action
 	Expires  time.Time
+	// Learnt is when the message that brought the mapping was handled (a
+	// Map-Reply, Map-Notify or publication); zero for the control plane's
+	// own changes. The data plane measures its programming from it.
+	Learnt time.Time
 }
 
 // DataPlane is everything the control plane may ask of a data plane.

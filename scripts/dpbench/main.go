@@ -16,6 +16,7 @@
 //
 //	RESULT tcp1-ratio=… tcp4-ratio=… udp64-kpps=… vxlan-tcp1-ratio=…
 //	       ebpf-tcp1-ratio=… ebpf-tcp4-ratio=… ebpf-udp64-ratio=…
+//	       ebpf-map-update-p50-ms=… ebpf-map-update-p99-ms=…
 package main
 
 import (
@@ -37,6 +38,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/lab"
 )
 
@@ -67,6 +69,9 @@ type bench struct {
 	procs      []*lab.LispdProc // lispd processes of the LISP phase, ms first
 	downErr    error            // from taking the lab down
 	out        io.Writer
+	// mapUpdates are the kernel path's delays from Map-Reply to BPF map
+	// entry (median and p99 of each xTR of each eBPF run), in ms.
+	mapUpdateP50, mapUpdateP99 []float64
 }
 
 func main() {
@@ -228,9 +233,12 @@ func (b *bench) run(ctx context.Context) (err error) {
 		targetEBPFTCP4, e4, met(e4 >= targetEBPFTCP4))
 	fmt.Fprintf(b.out, "   lispd kernel (eBPF) 64-byte UDP received >= %.2f× plain routing: %.3f× — %s\n",
 		targetEBPFUDP64, eUDP, met(eUDP >= targetEBPFUDP64))
+	upd50, upd99 := median(b.mapUpdateP50), median(b.mapUpdateP99)
+	fmt.Fprintf(b.out, "   lispd kernel (eBPF) map update within 1 ms of the Map-Reply: median %.3f ms, p99 %.3f ms (medians over xTRs and runs) — %s\n",
+		upd50, upd99, met(len(b.mapUpdateP50) > 0 && upd50 <= 1))
 	fmt.Fprintf(b.out, "   (took %v)\n", time.Since(start).Round(time.Second))
-	fmt.Fprintf(b.out, "RESULT tcp1-ratio=%.3f tcp4-ratio=%.3f udp64-kpps=%.1f vxlan-tcp1-ratio=%.3f ebpf-tcp1-ratio=%.3f ebpf-tcp4-ratio=%.3f ebpf-udp64-ratio=%.3f\n",
-		lisp1, lisp4, lispUDP/1000, vx1, e1, e4, eUDP)
+	fmt.Fprintf(b.out, "RESULT tcp1-ratio=%.3f tcp4-ratio=%.3f udp64-kpps=%.1f vxlan-tcp1-ratio=%.3f ebpf-tcp1-ratio=%.3f ebpf-tcp4-ratio=%.3f ebpf-udp64-ratio=%.3f ebpf-map-update-p50-ms=%.3f ebpf-map-update-p99-ms=%.3f\n",
+		lisp1, lisp4, lispUDP/1000, vx1, e1, e4, eUDP, upd50, upd99)
 	return nil
 }
 
@@ -254,6 +262,15 @@ func (b *bench) runPhase(ctx context.Context, ph phase, ts []test, figs map[stri
 		line.WriteString("   " + t.name + " " + r.String(t))
 	}
 	fmt.Fprintln(b.out, line.String())
+	if ph.name == "ebpf" {
+		for _, node := range []string{"xa", "xb"} {
+			dp, err := adminapi.Query(ctx, b.lab.SocketPath(node), 2*time.Second, (*adminapi.Client).DataPlane)
+			if err == nil && dp.Kernel != nil && dp.Kernel.MapUpdates > 0 {
+				b.mapUpdateP50 = append(b.mapUpdateP50, dp.Kernel.MapUpdateP50Seconds*1000)
+				b.mapUpdateP99 = append(b.mapUpdateP99, dp.Kernel.MapUpdateP99Seconds*1000)
+			}
+		}
+	}
 	if (ph.name == "lisp" || ph.name == "ebpf") && last {
 		for _, node := range []string{"xa", "xb"} {
 			if s, err := b.dataplaneCounters(ctx, node); err == nil {

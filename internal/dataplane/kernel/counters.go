@@ -4,6 +4,7 @@ package kernel
 
 import (
 	"sync"
+	"time"
 
 	"github.com/cilium/ebpf"
 
@@ -18,6 +19,7 @@ const (
 	cDecapBytes
 	cPETREncap
 	cEventsLost
+	cPETRDecap
 	cPuntMiss
 	cPuntExpired
 	cPuntNegative
@@ -34,6 +36,8 @@ const (
 	cPuntECN
 	cPuntError
 	cPuntChecksum
+	cPuntLocalRoute
+	cPuntPETRSource
 	cDropNegative
 	cDropNegativePolicy
 	cDropNegativeAuth
@@ -62,6 +66,8 @@ var puntNames = map[int]string{
 	cPuntECN:         "ecn",
 	cPuntError:       "error",
 	cPuntChecksum:    "ipv6-checksum",
+	cPuntLocalRoute:  "local-route",
+	cPuntPETRSource:  "petr-source",
 }
 
 // dropNames label lisp_dataplane_kernel_packets_dropped_total{reason};
@@ -95,6 +101,7 @@ func newCounters(r *stats.Registry, m *ebpf.Map) *counters {
 	k.reg[cDecapPkts] = c("packets_decapsulated", "Packets decapsulated by the kernel data path.")
 	k.reg[cDecapBytes] = c("bytes_decapsulated", "Inner bytes decapsulated by the kernel data path.")
 	k.reg[cPETREncap] = c("packets_petr_encapsulated", "Packets the kernel data path encapsulated to a PETR (natively-forward entry).")
+	k.reg[cPETRDecap] = c("packets_petr_decapsulated", "Packets the kernel data path decapsulated as a PETR toward non-LISP hosts (also counted as decapsulated).")
 	k.reg[cEventsLost] = c("events_lost", "Decapsulation samples lost because the ring buffer to userspace was full.")
 	for i, n := range puntNames {
 		k.reg[i] = c("packets_punted", "Packets the kernel data path left to the userspace path, by reason.", [2]string{"reason", n})
@@ -140,9 +147,15 @@ type Counts struct {
 	DecapsulatedPackets uint64
 	DecapsulatedBytes   uint64
 	PETREncapsulated    uint64
+	PETRDecapsulated    uint64
 	EventsLost          uint64
 	Punted, Dropped     map[string]uint64
 	MapCacheEntries     int
+	// MapUpdates mappings learnt were written; the median, 99th
+	// percentile and maximum delay of the latest 1024, from the message
+	// that brought each to its BPF map entry.
+	MapUpdates                               int
+	MapUpdateP50, MapUpdateP99, MapUpdateMax time.Duration
 }
 
 // Counts reads the counters now.
@@ -150,8 +163,10 @@ func (p *Path) Counts() Counts {
 	v := p.k.read()
 	c := Counts{EncapsulatedPackets: v[cEncapPkts], EncapsulatedBytes: v[cEncapBytes],
 		DecapsulatedPackets: v[cDecapPkts], DecapsulatedBytes: v[cDecapBytes], PETREncapsulated: v[cPETREncap],
-		EventsLost: v[cEventsLost], Punted: map[string]uint64{}, Dropped: map[string]uint64{},
+		PETRDecapsulated: v[cPETRDecap],
+		EventsLost:       v[cEventsLost], Punted: map[string]uint64{}, Dropped: map[string]uint64{},
 		MapCacheEntries: p.MapCacheEntries()}
+	c.MapUpdateP50, c.MapUpdateP99, c.MapUpdateMax, c.MapUpdates = p.lat.quantiles()
 	for i, n := range puntNames {
 		c.Punted[n] = v[i]
 	}

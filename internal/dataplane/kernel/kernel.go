@@ -36,6 +36,7 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/lispd/lispd/internal/dataplane"
 	"github.com/lispd/lispd/internal/mapping"
@@ -72,10 +73,19 @@ type Config struct {
 	EIDInterfaces []string
 	// Skip names interfaces never to attach to.
 	Skip []string
+	// Clsact attaches with a clsact qdisc's bpf filter, as on kernels
+	// without tcx (before 6.6), where tcx works too: how tests run the
+	// fallback.
+	Clsact bool
 
+	// ITR and ETR are the roles the program plays. Natively-forward
+	// entries are encapsulated to the engine's PETRs
+	// (dataplane.Engine.PETRChoices) whatever the roles.
 	ITR, ETR bool
-	// PETR: natively-forward entries are encapsulated to the engine's
-	// PETRs (dataplane.Engine.PETRChoices).
+	// PETR decapsulates packets for non-LISP hosts from the inner
+	// sources PETRSources lists, per instance (petr.allowed-source-eids).
+	PETR          bool
+	PETRSources   map[uint32][]netip.Prefix
 	DataPort      uint16
 	NoNonce       bool
 	KeepInnerDSCP bool
@@ -96,8 +106,9 @@ type Config struct {
 type Attachment struct {
 	Interface string
 	Ifindex   int
+	Hook      string // HookTCX or HookClsact
 	ProgramID uint32
-	LinkID    uint32
+	LinkID    uint32 // tcx only
 }
 
 // Path is the running kernel data path.
@@ -106,9 +117,11 @@ type Path struct {
 	log   *slog.Logger
 	objs  lispObjects
 	links []link.Link
+	tc    []*tcFilter // the clsact fallback's filters
 	att   []Attachment
 	rb    *ringbuf.Reader
 	k     *counters
+	lat   *latencies
 
 	mu       sync.Mutex        // serializes the programming calls
 	tunIndex map[uint32]uint32 // instance → its TUN's ifindex
@@ -117,6 +130,7 @@ type Path struct {
 	away     []mapping.EID
 	eidKeys  map[lispEidKey]uint8 // what lisp_local_eids holds
 	dynKeys  map[lispEidKey]uint8 // what lisp_dynamic_eids holds
+	petrKeys map[lispEidKey]uint8 // what lisp_petr_sources holds
 
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -148,7 +162,7 @@ func Open(cfg Config) (_ *Path, err error) {
 		cfg.DataPort = 4341
 	}
 	p := &Path{cfg: cfg, log: cfg.Log, entries: map[mapping.EID]dataplane.CacheEntry{},
-		eidKeys: map[lispEidKey]uint8{}, dynKeys: map[lispEidKey]uint8{}}
+		eidKeys: map[lispEidKey]uint8{}, dynKeys: map[lispEidKey]uint8{}, petrKeys: map[lispEidKey]uint8{}}
 	_ = rlimit.RemoveMemlock() // kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK
 	if err := loadLispObjects(&p.objs, nil); err != nil {
 		var ve *ebpf.VerifierError
@@ -163,6 +177,7 @@ func Open(cfg Config) (_ *Path, err error) {
 		}
 	}()
 	p.k = newCounters(cfg.Stats, p.objs.LispCounters)
+	p.lat = newLatencies(cfg.Stats)
 	if err := p.configure(); err != nil {
 		return nil, err
 	}
@@ -203,6 +218,7 @@ func (p *Path) configure() error {
 	conf.KeepDscp = b2u(c.KeepInnerDSCP)
 	conf.Itr = b2u(c.ITR)
 	conf.Etr = b2u(c.ETR)
+	conf.Petr = b2u(c.PETR)
 	if err := p.objs.LispConfig.Update(uint32(0), &conf, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("kernel data path: config: %w", err)
 	}
@@ -217,6 +233,7 @@ func (p *Path) configure() error {
 	if err := p.SetPuntInstances(c.PuntInstances); err != nil {
 		return err
 	}
+	p.SetPETRSources(c.PETRSources)
 	return p.SetLocalRLOCs(c.LocalRLOCs)
 }
 
@@ -319,26 +336,57 @@ func (p *Path) attachAll() error {
 		if err := p.removeStale(a.Index, a.Name); err != nil {
 			return err
 		}
+		if err := p.removeStaleClsact(a.Index, a.Name); err != nil {
+			return err
+		}
 		eidSide := len(p.cfg.EIDInterfaces) == 0 || named || slices.Contains(p.cfg.EIDInterfaces, a.Name)
 		ifc := lispIface{Iid: iid, Itr: b2u(p.cfg.ITR && eidSide)}
 		if err := p.objs.LispIfaces.Update(uint32(a.Index), &ifc, ebpf.UpdateAny); err != nil {
 			return fmt.Errorf("kernel data path: interface %s: %w", a.Name, err)
 		}
-		lk, err := link.AttachTCX(link.TCXOptions{Interface: a.Index, Program: p.objs.LispdIngress, Attach: ebpf.AttachTCXIngress})
+		at, err := p.attach(a.Index, a.Name)
 		if err != nil {
-			return &UnsupportedError{fmt.Errorf("tcx attach to %s: %w", a.Name, err)}
-		}
-		p.links = append(p.links, lk)
-		at := Attachment{Interface: a.Name, Ifindex: a.Index}
-		if info, err := lk.Info(); err == nil {
-			at.ProgramID, at.LinkID = uint32(info.Program), uint32(info.ID)
+			return err
 		}
 		p.att = append(p.att, at)
 	}
-	if len(p.links) == 0 {
+	if len(p.att) == 0 {
 		return &UnsupportedError{errors.New("no Ethernet interface to attach to")}
 	}
 	return nil
+}
+
+// attach attaches the program to the ingress of an interface with tcx or,
+// where the kernel has no tcx (or Config.Clsact says so), with a clsact
+// qdisc's bpf filter.
+func (p *Path) attach(ifindex int, name string) (Attachment, error) {
+	at := Attachment{Interface: name, Ifindex: ifindex, Hook: HookTCX}
+	if info, err := p.objs.LispdIngress.Info(); err == nil {
+		if id, ok := info.ID(); ok {
+			at.ProgramID = uint32(id)
+		}
+	}
+	if !p.cfg.Clsact {
+		lk, err := link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: p.objs.LispdIngress, Attach: ebpf.AttachTCXIngress})
+		if err == nil {
+			p.links = append(p.links, lk)
+			if info, err := lk.Info(); err == nil {
+				at.ProgramID, at.LinkID = uint32(info.Program), uint32(info.ID)
+			}
+			return at, nil
+		}
+		if !errors.Is(err, ebpf.ErrNotSupported) {
+			return at, &UnsupportedError{fmt.Errorf("tcx attach to %s: %w", name, err)}
+		}
+		p.log.Info("kernel data path: no tcx in this kernel; attaching with clsact", "interface", name, "err", err)
+	}
+	tf, err := p.attachClsact(ifindex, name)
+	if err != nil {
+		return at, &UnsupportedError{err}
+	}
+	p.tc = append(p.tc, tf)
+	at.Hook = HookClsact
+	return at, nil
 }
 
 func linkByIndex(links []netlink.Link, idx int) (netlink.Link, bool) {
@@ -354,6 +402,9 @@ func linkByIndex(links []netlink.Link, idx int) (netlink.Link, bool) {
 // ProgramName on the interface.
 func (p *Path) removeStale(ifindex int, name string) error {
 	res, err := link.QueryPrograms(link.QueryOptions{Target: ifindex, Attach: ebpf.AttachTCXIngress})
+	if errors.Is(err, ebpf.ErrNotSupported) || errors.Is(err, unix.EINVAL) {
+		return nil // no tcx in this kernel: no stale tcx link either
+	}
 	if err != nil {
 		return &UnsupportedError{fmt.Errorf("tcx query on %s: %w", name, err)}
 	}
@@ -396,6 +447,10 @@ func (p *Path) Close() error {
 			errs = append(errs, l.Close())
 		}
 		p.links = nil
+		for _, tf := range p.tc {
+			errs = append(errs, tf.detach())
+		}
+		p.tc = nil
 		if p.rb != nil {
 			errs = append(errs, p.rb.Close())
 		}

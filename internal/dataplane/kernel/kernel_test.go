@@ -256,3 +256,91 @@ func TestProgramAndLifecycle(t *testing.T) {
 		return gone(progID)
 	})
 }
+
+// Where the kernel has no tcx the program is attached with a clsact
+// qdisc's bpf filter (forced here with Config.Clsact): it sees the
+// traffic (a lookup miss is counted), and Close removes the filters and
+// the qdiscs it added.
+func TestClsactFallback(t *testing.T) {
+	needRoot(t)
+	e := newEngine(t)
+	inNewNS(t, func() error {
+		p, err := Open(Config{Engine: e, LocalRLOCs: []netip.Addr{netip.MustParseAddr("198.18.0.1")}, ITR: true, ETR: true,
+			Clsact: true, Stats: stats.NewRegistry()})
+		if err != nil {
+			return err
+		}
+		defer p.Close()
+		att := p.Attachments()
+		if len(att) != 2 || att[0].Hook != HookClsact || att[1].Hook != HookClsact || att[0].ProgramID == 0 {
+			return fmt.Errorf("attachments: %+v, want v0 and v1 with clsact", att)
+		}
+		progID := ebpf.ProgramID(att[0].ProgramID)
+		v0, err := netlink.LinkByName("v0")
+		if err != nil {
+			return err
+		}
+		v1, err := netlink.LinkByName("v1")
+		if err != nil {
+			return err
+		}
+		for _, l := range []netlink.Link{v0, v1} {
+			if ids, err := tcxPrograms(l.Attrs().Name); err != nil || len(ids) != 0 {
+				return fmt.Errorf("%s has tcx programs %v (%v)", l.Attrs().Name, ids, err)
+			}
+			fs, err := netlink.FilterList(l, netlink.HANDLE_MIN_INGRESS)
+			if err != nil {
+				return err
+			}
+			if len(fs) != 1 || fs[0].(*netlink.BpfFilter).Name != ProgramName || fs[0].(*netlink.BpfFilter).Id != int(progID) {
+				return fmt.Errorf("%s ingress filters: %+v", l.Attrs().Name, fs)
+			}
+		}
+
+		// Datagrams from v0 to v1's MAC reach the program on v1's
+		// ingress: no map-cache entry, so each is counted and left to
+		// the kernel.
+		dst := netip.MustParseAddr("198.18.0.9")
+		if err := netlink.NeighAdd(&netlink.Neigh{LinkIndex: v0.Attrs().Index, Family: netlink.FAMILY_V4,
+			State: netlink.NUD_PERMANENT, IP: dst.AsSlice(), HardwareAddr: v1.Attrs().HardwareAddr}); err != nil {
+			return err
+		}
+		c, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(dst, 9)))
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		before := p.Counts().Punted["no-map-cache-entry"]
+		const sent = 20
+		for range sent {
+			if _, err := c.Write([]byte("lisp")); err != nil {
+				return err
+			}
+		}
+		var got uint64
+		for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if got = p.Counts().Punted["no-map-cache-entry"] - before; got >= sent {
+				break
+			}
+		}
+		if got < sent {
+			return fmt.Errorf("the clsact-attached program counted %d of %d datagrams", got, sent)
+		}
+
+		if err := p.Close(); err != nil {
+			return err
+		}
+		for _, l := range []netlink.Link{v0, v1} {
+			qs, err := netlink.QdiscList(l)
+			if err != nil {
+				return err
+			}
+			for _, q := range qs {
+				if q.Type() == "clsact" {
+					return fmt.Errorf("%s keeps the clsact qdisc after Close", l.Attrs().Name)
+				}
+			}
+		}
+		return gone(progID)
+	})
+}

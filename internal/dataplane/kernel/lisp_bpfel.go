@@ -46,7 +46,8 @@ type lispConfig struct {
 	KeepDscp     uint8
 	Itr          uint8
 	Etr          uint8
-	Pad          [2]uint8
+	Petr         uint8
+	Pad          uint8
 }
 
 type lispEidKey struct {
@@ -84,6 +85,7 @@ const (
 	lispMapLispLocalEids   = "lisp_local_eids"
 	lispMapLispLocalRlocs  = "lisp_local_rlocs"
 	lispMapLispMapCache    = "lisp_map_cache"
+	lispMapLispPetrSources = "lisp_petr_sources"
 	lispProgLispdIngress   = "lispd_ingress"
 )
 
@@ -146,6 +148,7 @@ type lispMapSpecs struct {
 	LispLocalEids   *ebpf.MapSpec `ebpf:"lisp_local_eids"`
 	LispLocalRlocs  *ebpf.MapSpec `ebpf:"lisp_local_rlocs"`
 	LispMapCache    *ebpf.MapSpec `ebpf:"lisp_map_cache"`
+	LispPetrSources *ebpf.MapSpec `ebpf:"lisp_petr_sources"`
 }
 
 // lispVariableSpecs contains global variables before they are loaded into the kernel.
@@ -184,6 +187,7 @@ type lispMaps struct {
 	LispLocalEids   *ebpf.Map `ebpf:"lisp_local_eids"`
 	LispLocalRlocs  *ebpf.Map `ebpf:"lisp_local_rlocs"`
 	LispMapCache    *ebpf.Map `ebpf:"lisp_map_cache"`
+	LispPetrSources *ebpf.Map `ebpf:"lisp_petr_sources"`
 }
 
 func (m *lispMaps) Close() error {
@@ -198,6 +202,7 @@ func (m *lispMaps) Close() error {
 		m.LispLocalEids,
 		m.LispLocalRlocs,
 		m.LispMapCache,
+		m.LispPetrSources,
 	)
 }
 

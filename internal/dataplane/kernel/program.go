@@ -218,6 +218,24 @@ func (p *Path) SetDynamicEIDs(ranges, known []mapping.EID) {
 	p.dynKeys = want
 }
 
+// SetPETRSources replaces the inner sources, per instance, whose packets
+// for non-LISP hosts the PETR decapsulates in the kernel; the others go
+// to the engine, which drops and counts them.
+func (p *Path) SetPETRSources(srcs map[uint32][]netip.Prefix) {
+	want := map[lispEidKey]uint8{}
+	for iid, ps := range srcs {
+		for _, pfx := range ps {
+			if pfx.IsValid() {
+				want[eidKey(mapping.EID{IID: iid, Prefix: pfx})] = 1
+			}
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.sync(p.objs.LispPetrSources, p.petrKeys, want)
+	p.petrKeys = want
+}
+
 func (p *Path) syncLocal() {
 	want := map[lispEidKey]uint8{}
 	for _, e := range p.local {

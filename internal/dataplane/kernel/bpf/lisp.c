@@ -8,7 +8,7 @@
 // LISP packet to the UDP 4341 socket), which stays the reference:
 // misses, negative entries other than drops, packets too big, fragments,
 // IP options, expired TTLs, hosts that moved away, instances with source
-// checks, PETR traffic.
+// checks, PETR traffic from sources the PETR does not serve.
 //
 // The headers it writes are the ones the userspace engine writes (see
 // internal/dataplane: itr.go, packet.go, underlay_linux.go, gso_linux.go):
@@ -62,6 +62,7 @@ enum counter {
 	C_DECAP_BYTES,
 	C_PETR_ENCAP,
 	C_EVENTS_LOST,
+	C_PETR_DECAP,
 	// Handed to the userspace path, by reason.
 	C_PUNT_MISS,
 	C_PUNT_EXPIRED,
@@ -79,6 +80,8 @@ enum counter {
 	C_PUNT_ECN,
 	C_PUNT_ERROR,
 	C_PUNT_CHECKSUM,
+	C_PUNT_LOCAL_ROUTE,
+	C_PUNT_PETR_SOURCE,
 	// Dropped in the kernel, by reason.
 	C_DROP_NEGATIVE,
 	C_DROP_NEGATIVE_POLICY,
@@ -139,7 +142,8 @@ struct config {
 	__u8 keep_dscp;   // do not copy the outer DSCP inward
 	__u8 itr;         // encapsulate (ITR or PITR)
 	__u8 etr;         // decapsulate
-	__u8 pad[2];
+	__u8 petr;        // decapsulate toward non-LISP hosts too (lisp_petr_sources)
+	__u8 pad;
 };
 
 struct iface {
@@ -197,6 +201,17 @@ struct {
 	__type(key, struct eid_key);
 	__type(value, __u8);
 } lisp_dynamic_eids SEC(".maps");
+
+// The inner sources a PETR relays to non-LISP hosts (petr.allowed-source-eids;
+// value 1). Anything else not for a local EID goes to the userspace
+// engine, which drops and counts it (RFC 6832 §4.2).
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1 << 16);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct eid_key);
+	__type(value, __u8);
+} lisp_petr_sources SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -553,6 +568,43 @@ static __always_inline void lisp_header(__u8 *h, const struct config *cfg, __u32
 	h[7] = 0; // LSBs: the userspace path does not set L either
 }
 
+// routed_to_tun: the kernel would route the inner packet into the TUN of
+// its instance, as it routes every packet the userspace engine sees. A
+// more specific route elsewhere (a dynamic EID's host route, a connected
+// subnet, a route the operator added) wins over any map-cache entry, as it
+// does on the userspace path, where such packets never reach the engine.
+static __always_inline int routed_to_tun(struct __sk_buff *skb, __u32 iid, const struct inner *in,
+					 struct bpf_fib_lookup *fib)
+{
+	struct instance *inst = bpf_map_lookup_elem(&lisp_instances, &iid);
+	if (!inst)
+		return 0;
+	__builtin_memset(fib, 0, sizeof(*fib));
+	fib->ifindex = skb->ingress_ifindex;
+	fib->l4_protocol = in->l4proto;
+	if (in->proto) {
+		fib->sport = bpf_htons(in->ports >> 16);
+		fib->dport = bpf_htons(in->ports & 0xffff);
+	}
+	if (!in->v6p) {
+		fib->family = AF_INET;
+		fib->tos = in->tos;
+		fib->ipv4_src = in->v4.saddr;
+		fib->ipv4_dst = in->v4.daddr;
+	} else {
+		fib->family = AF_INET6;
+		__builtin_memcpy(fib->ipv6_src, &in->v6.saddr, 16);
+		__builtin_memcpy(fib->ipv6_dst, &in->v6.daddr, 16);
+	}
+	long rc = bpf_fib_lookup(skb, fib, sizeof(*fib), 0);
+	// FRAG_NEEDED: a packet bigger than the TUN's MTU (the kernel checks
+	// it after a successful lookup); the TUN is where it goes all the
+	// same, and the MTU check further on hands it to the userspace path.
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH && rc != BPF_FIB_LKUP_RET_FRAG_NEEDED)
+		return 0;
+	return fib->ifindex == inst->tun_ifindex;
+}
+
 static __always_inline int itr(struct __sk_buff *skb, const struct config *cfg, const struct iface *ifc, __u16 ethproto)
 {
 	struct inner in;
@@ -572,6 +624,9 @@ static __always_inline int itr(struct __sk_buff *skb, const struct config *cfg, 
 	struct cache_entry *e = bpf_map_lookup_elem(&lisp_map_cache, &key);
 	if (!e)
 		return punt(C_PUNT_MISS);
+	struct bpf_fib_lookup fib;
+	if (!routed_to_tun(skb, ifc->iid, &in, &fib))
+		return punt(C_PUNT_LOCAL_ROUTE);
 	if (e->expires && bpf_ktime_get_ns() >= e->expires)
 		return punt(C_PUNT_EXPIRED);
 	if (e->action == ACT_PUNT)
@@ -623,7 +678,7 @@ static __always_inline int itr(struct __sk_buff *skb, const struct config *cfg, 
 	if (l->v6 && (skb->gso_size || !in.l4sum_known))
 		return punt(C_PUNT_CHECKSUM);
 
-	struct bpf_fib_lookup fib = {};
+	__builtin_memset(&fib, 0, sizeof(fib));
 	if (!l->v6) {
 		fib.family = AF_INET;
 		__builtin_memcpy(&fib.ipv4_src, cfg->src4, 4);
@@ -827,8 +882,20 @@ static __always_inline int etr(struct __sk_buff *skb, const struct config *cfg, 
 	struct eid_key key;
 	key_of(&key, iid, &in, 0);
 	__u8 *local = bpf_map_lookup_elem(&lisp_local_eids, &key);
-	if (!local || *local != 1)
-		return punt(C_PUNT_NOT_LOCAL_EID); // PETR, away hosts: the userspace path
+	int petr = 0;
+	if (local && *local != 1)
+		return punt(C_PUNT_NOT_LOCAL_EID); // a host that moved away: re-encapsulated in userspace
+	if (!local) {
+		// Not for a site of ours: a PETR relays it to the non-LISP
+		// Internet, for the sources it serves only.
+		if (!cfg->petr)
+			return punt(C_PUNT_NOT_LOCAL_EID);
+		key_of(&key, iid, &in, 1);
+		__u8 *ok = bpf_map_lookup_elem(&lisp_petr_sources, &key);
+		if (!ok || !*ok)
+			return punt(C_PUNT_PETR_SOURCE);
+		petr = 1;
+	}
 
 	// TTL (RFC 9300 §5.3): never grows across the tunnel; then down by
 	// one as the kernel's forwarding out of the TUN does. DSCP from the
@@ -846,6 +913,11 @@ static __always_inline int etr(struct __sk_buff *skb, const struct config *cfg, 
 
 	struct bpf_fib_lookup fib = {};
 	fib.ifindex = inst->tun_ifindex;
+	// The MTU the kernel checks is the inner packet's: without tot_len it
+	// would check this skb, outer headers included, and hand inner
+	// packets that fit the EID link exactly to the userspace path.
+	if (!skb->gso_size)
+		fib.tot_len = in.len;
 	if (!in.v6p) {
 		fib.family = AF_INET;
 		fib.tos = tos;
@@ -890,6 +962,8 @@ static __always_inline int etr(struct __sk_buff *skb, const struct config *cfg, 
 	}
 	count(C_DECAP_PKTS, segs);
 	count(C_DECAP_BYTES, skb->len - ETH_HLEN);
+	if (petr)
+		count(C_PETR_DECAP, segs);
 	return forward(skb, &fib, frc, in.v6p ? ETH_P_IPV6 : ETH_P_IP);
 }
 
@@ -903,7 +977,7 @@ int lispd_ingress(struct __sk_buff *skb)
 	__u16 proto = bpf_ntohs(skb->protocol);
 	if (proto != ETH_P_IP && proto != ETH_P_IPV6)
 		return TC_ACT_OK;
-	if (cfg->etr) {
+	if (cfg->etr || cfg->petr) {
 		int rc = etr(skb, cfg, proto);
 		if (rc != NOT_LISP)
 			return rc;
