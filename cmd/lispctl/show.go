@@ -621,9 +621,17 @@ func printDataPlane(w io.Writer, d adminapi.DataPlane) {
 	fmt.Fprintf(tw, "map-cache entries\t%d\t%d\n", k.MapCacheEntries, u.MapCacheEntries)
 	fmt.Fprintf(tw, "misses (userspace)\t\t%d\n", u.CacheMisses)
 	fmt.Fprintf(tw, "miss queued/released\t\t%d/%d\n", u.MissQueued, u.MissReleased)
+	if d.Kernel != nil {
+		fmt.Fprintf(tw, "PETR encapsulated\t%d\n", k.PETREncapsulated)
+		fmt.Fprintf(tw, "PETR decapsulated\t%d\n", k.PETRDecapsulated)
+	}
 	tw.Flush()
 	if d.Kernel == nil {
 		return
+	}
+	if k.MapUpdates > 0 {
+		fmt.Fprintf(w, "\nMap-cache updates written to the kernel: %d; delay from the Map-Reply: median %.3f ms, p99 %.3f ms, max %.3f ms (latest 1024)\n",
+			k.MapUpdates, k.MapUpdateP50Seconds*1e3, k.MapUpdateP99Seconds*1e3, k.MapUpdateMaxSeconds*1e3)
 	}
 	printReasons(w, "Handed to userspace", k.Punted)
 	printReasons(w, "Dropped in the kernel", k.Dropped)

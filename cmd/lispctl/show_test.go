@@ -229,6 +229,7 @@ func TestPrintDataPlane(t *testing.T) {
 	printDataPlane(&b, adminapi.DataPlane{Path: "kernel+userspace", Mode: "auto",
 		Programs: []adminapi.DataPlaneProgram{{Interface: "eth0", Hook: "tcx-ingress", Program: "lispd_ingress", ProgramID: 40, LinkID: 7}},
 		Kernel: &adminapi.DataPlaneKernelCount{EncapsulatedPackets: 1000, DecapsulatedPackets: 900, MapCacheEntries: 2,
+			PETREncapsulated: 6, PETRDecapsulated: 8, MapUpdates: 3, MapUpdateP50Seconds: 0.0003, MapUpdateP99Seconds: 0.00071, MapUpdateMaxSeconds: 0.0009,
 			Punted: map[string]uint64{"too-big": 3, "no-map-cache-entry": 5, "ttl": 0}, Dropped: map[string]uint64{"negative-drop": 1}},
 		Userspace: adminapi.DataPlaneUserspaceCount{EncapsulatedPackets: 4, CacheMisses: 1, MissQueued: 1, MissReleased: 1, MapCacheEntries: 2}})
 	want := `Data path: kernel+userspace (xtr.data-plane: auto)
@@ -242,6 +243,10 @@ decapsulated packets  900     0
 map-cache entries     2       2
 misses (userspace)            1
 miss queued/released          1/1
+PETR encapsulated     6
+PETR decapsulated     8
+
+Map-cache updates written to the kernel: 3; delay from the Map-Reply: median 0.300 ms, p99 0.710 ms, max 0.900 ms (latest 1024)
 
 Handed to userspace:
   no-map-cache-entry     5
