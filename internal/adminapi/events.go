@@ -43,6 +43,8 @@ const (
 	EventSMRReceived         = "smr-received"           // ITR: a Solicit-Map-Request arrived
 	EventSMRSent             = "smr-sent"               // ETR: SMRs sent after a database change
 	EventHostMoved           = "host-moved"             // xTR: a dynamic-EID host of ours registered elsewhere
+	EventHostDetected        = "host-detected"          // xTR: a dynamic-EID host appeared on one of our LANs (Reason: how)
+	EventHostGone            = "host-gone"              // xTR: a dynamic-EID host went silent and was unregistered
 	EventDrop                = "drop"                   // a control packet dropped (rate-limited; the counters count all)
 	EventLost                = "events-lost"            // this stream fell behind and lost Count events
 )
@@ -51,7 +53,8 @@ const (
 var EventTypes = []string{
 	EventRegistered, EventRegistrationMoved, EventRegistrationChanged, EventWithdrawn, EventExpired,
 	EventPublication, EventAuthFailure, EventMapCacheInstall, EventMapCacheUpdate, EventMapCacheExpire,
-	EventLocatorUp, EventLocatorDown, EventSMRReceived, EventSMRSent, EventHostMoved, EventDrop, EventLost,
+	EventLocatorUp, EventLocatorDown, EventSMRReceived, EventSMRSent, EventHostMoved, EventHostDetected, EventHostGone,
+	EventDrop, EventLost,
 }
 
 // Event is one thing that happened in the daemon. Seq orders the events of

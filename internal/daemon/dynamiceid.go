@@ -88,7 +88,7 @@ func (d *Daemon) startDynamicEIDs(cfg *config.Config, db []xtr.DatabaseEntry, x 
 	ro := &dynamicEIDs{kernel: k, groups: map[string]*dynamiceid.Group{}}
 	ann := &announcer{groups: ro.groups, log: d.log}
 	ro.mgr = dynamiceid.New(dynamiceid.Options{Ranges: ranges, XTR: x, Kernel: k, DataPlane: dp, Announcer: ann,
-		Now: d.now, Log: d.log, Stats: d.stats})
+		Now: d.now, Log: d.log, Stats: d.stats, Events: d.events})
 	gc := newGroupCounters(d)
 	ifaces := map[string]bool{}
 	for i, r := range ranges {

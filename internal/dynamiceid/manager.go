@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lispd/lispd/internal/adminapi"
+	"github.com/lispd/lispd/internal/events"
 	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/internal/stats"
 )
@@ -94,6 +95,9 @@ type Options struct {
 	MaxBindings int
 	// Stats holds the manager's counters (a registry of its own if nil).
 	Stats *stats.Registry
+	// Events takes host-detected and host-gone (lispctl monitor, the
+	// web view); nil publishes nothing.
+	Events *events.Bus
 }
 
 // awayGuard is how long after the Map-Server said a host moved away a
@@ -439,6 +443,7 @@ func (m *Manager) localLocked(r *Range, eid mapping.EID, h *Host, how string, no
 	m.o.XTR.AddHost(eid, r.Locators)
 	m.syncDataPlaneLocked()
 	m.log.Info("host detected", "eid", eid, "range", r.Name, "interface", r.Interface, "by", how)
+	m.o.Events.About(eid, adminapi.Event{Type: adminapi.EventHostDetected, Reason: how, Locators: events.Locators(r.Locators)})
 }
 
 // Alive says a host answered one of our probes: it is still here. It
@@ -571,6 +576,7 @@ func (m *Manager) Tick() {
 				delete(m.hosts, eid)
 				changed = true
 				m.log.Info("host gone: unregistered", "eid", eid, "range", r.Name, "silent", quiet.Round(time.Millisecond))
+				m.o.Events.About(eid, adminapi.Event{Type: adminapi.EventHostGone, Reason: "silent"})
 			case quiet >= r.Timeout/3 && now.Sub(h.lastProbe) >= r.Timeout/6:
 				h.lastProbe = now
 				if err := m.o.Kernel.Probe(r.Interface, eid.Prefix.Addr()); err != nil {

@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/lispd/lispd/internal/adminapi"
+	"github.com/lispd/lispd/internal/events"
 	"github.com/lispd/lispd/internal/lisptest"
 	"github.com/lispd/lispd/internal/mapping"
+	"github.com/lispd/lispd/internal/stats"
 )
 
 // rec records what the manager asks of the xTR, the kernel and the data
@@ -511,4 +513,24 @@ func TestStalePacketsAfterMove(t *testing.T) {
 	now.Advance(10 * time.Millisecond)
 	m.Detected(0, d1, "data", "")
 	want(t, r.take())
+}
+
+// TestHostEvents: a host detected on the LAN and one that went silent are
+// events on the bus (lispctl monitor, the web view), with how it was seen.
+func TestHostEvents(t *testing.T) {
+	m, r, now := newManager(t, AcrossSubnet)
+	bus := events.NewBus(now.Now, stats.NewRegistry(), 0)
+	m.o.Events = bus
+	sub := bus.Subscribe(adminapi.EventQuery{Types: []string{"host"}}, 0)
+	defer sub.Close()
+	m.Detected(0, d1, "arp", "lan0")
+	now.Advance(7 * time.Second) // past the range's 6 s timeout
+	m.Tick()
+	r.take()
+	var got []string
+	for len(sub.C()) > 0 {
+		e := <-sub.C()
+		got = append(got, fmt.Sprintf("%s %v %s %v", e.Type, e.EIDPrefix, e.Reason, e.Locators))
+	}
+	want(t, got, "host-detected 203.0.113.10/32 arp [198.18.3.2]", "host-gone 203.0.113.10/32 silent []")
 }
