@@ -270,11 +270,7 @@ func printNAT(w io.Writer, ns []adminapi.NATDiscovery) {
 			lr = ago(*n.LastReply) + " ago"
 		}
 		if len(n.RTRs) > 0 {
-			s := make([]string, len(n.RTRs))
-			for i, a := range n.RTRs {
-				s[i] = a.String()
-			}
-			rtrs = strings.Join(s, ",")
+			rtrs = join(n.RTRs, ",")
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\n", n.MapServer, n.LocalRLOC, n.State, tr, rtrs, lr, n.Requests, n.Replies)
 	}

@@ -94,13 +94,7 @@ func Quantile(ds []time.Duration, q float64) time.Duration {
 }
 
 // LostPerVM is the mean number of packets lost per VM.
-func (r *BulkResult) LostPerVM() float64 {
-	t := 0
-	for _, l := range r.Lost {
-		t += l
-	}
-	return float64(t) / float64(max(1, len(r.Lost)))
-}
+func (r *BulkResult) LostPerVM() float64 { return mean(r.Lost) }
 
 // bulkTopology builds the network of o.
 func bulkTopology(name string, o BulkOptions) (*lab.Topology, [][]netip.Addr) {

@@ -93,15 +93,18 @@ func (r *MoveResult) Worst() time.Duration {
 }
 
 // LostPerMove is the mean number of packets lost per move.
-func (r *MoveResult) LostPerMove() float64 {
-	if len(r.Lost) == 0 {
+func (r *MoveResult) LostPerMove() float64 { return mean(r.Lost) }
+
+// mean is the mean of counts, 0 for none.
+func mean(counts []int) float64 {
+	if len(counts) == 0 {
 		return 0
 	}
 	t := 0
-	for _, l := range r.Lost {
-		t += l
+	for _, c := range counts {
+		t += c
 	}
-	return float64(t) / float64(len(r.Lost))
+	return float64(t) / float64(len(counts))
 }
 
 func median(ds []time.Duration) time.Duration {

@@ -260,7 +260,7 @@ func runBulk(lispd, name string, vms, hypervisors, rate int, keep bool, result *
 	if err != nil {
 		return err
 	}
-	q := func(ds []time.Duration, p float64) time.Duration { return demo.Quantile(ds, p) }
+	q := demo.Quantile
 	fmt.Printf("   switched to DC2 (the client's ITR sends there): p50 %s, p99 %s, max %s (target p99 ≤ %v)\n",
 		ms(q(r.Switched, 0.5)), ms(q(r.Switched, 0.99)), ms(q(r.Switched, 1)), targetBulkP99)
 	fmt.Printf("   reached at DC2 at all (re-encapsulated by DC1 too): p50 %s, p99 %s, max %s\n",
