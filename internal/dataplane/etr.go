@@ -31,14 +31,16 @@ func (w *worker) etrLoop(recv ReceiveFunc) {
 // them to the TUNs of their instance IDs.
 func (w *worker) etrBatch(n int) {
 	e := w.e
-	if !e.cfg.ETR && !e.cfg.PETR && e.relay.Load() == nil && e.hooks == nil {
+	// One snapshot of the RTR's relay table a batch.
+	rt := e.relay.Load()
+	if !e.cfg.ETR && !e.cfg.PETR && rt == nil && e.hooks == nil {
 		e.k.drops[dropETRDisabled].Add(uint64(n))
 		return
 	}
 	now := e.now()
 	var last *instance
 	for i := range n {
-		if r, ok := w.decap(w.bufs[i], w.sizes[i], &w.outer[i], &last, now); !ok {
+		if r, ok := w.decap(w.bufs[i], w.sizes[i], &w.outer[i], &last, rt, now); !ok {
 			e.k.drop(r)
 		}
 	}
@@ -50,8 +52,8 @@ func (w *worker) etrBatch(n int) {
 
 // decap checks one LISP packet (UDP payload at PayloadOffset) and queues
 // its inner packet for its TUN. last caches the instance of the previous
-// packet.
-func (w *worker) decap(buf []byte, size int, o *Outer, last **instance, now int64) (dropReason, bool) {
+// packet; rt is the RTR's relay table (nil unless an RTR).
+func (w *worker) decap(buf []byte, size int, o *Outer, last **instance, rt *relayTable, now int64) (dropReason, bool) {
 	e := w.e
 	if size < wire.DataHeaderLen+1 || PayloadOffset+size > len(buf) {
 		return dropMalformed, false
@@ -73,7 +75,7 @@ func (w *worker) decap(buf []byte, size int, o *Outer, last **instance, now int6
 			return w.dataMapNotify(buf, size, o)
 		}
 	}
-	if !e.cfg.ETR && !e.cfg.PETR && e.relay.Load() == nil {
+	if !e.cfg.ETR && !e.cfg.PETR && rt == nil {
 		return dropETRDisabled, false
 	}
 	inst := *last
@@ -87,7 +89,7 @@ func (w *worker) decap(buf []byte, size int, o *Outer, last **instance, now int6
 	if !ok {
 		return dropMalformed, false
 	}
-	if rt := e.relay.Load(); rt != nil {
+	if rt != nil {
 		if r, ok, handled := w.relayPacket(rt, inst, buf, n, o, now); handled {
 			return r, ok
 		}
