@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lispd/lispd/internal/adminapi"
 	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
 )
@@ -93,6 +94,49 @@ func (l *Lab) LogProcs(t testing.TB) {
 			data = data[len(data)-max:]
 		}
 		t.Logf("lab %s: %s:\n%s", l.topo.Name, filepath.Base(f), strings.TrimRight(string(data), "\n"))
+	}
+	l.logState(t)
+}
+
+// logState adds what every lispd of the lab holds at the end — its
+// map-cache and its non-zero counters — to the test log: a failure that
+// happened once on a CI machine is then explained by its own output.
+func (l *Lab) logState(t testing.TB) {
+	socks, _ := filepath.Glob(filepath.Join(l.dir, "*.sock"))
+	for _, sock := range socks {
+		node := strings.TrimSuffix(filepath.Base(sock), ".sock")
+		var b strings.Builder
+		cache, err := adminapi.Query(context.Background(), sock, 2*time.Second,
+			func(c *adminapi.Client, ctx context.Context) ([]adminapi.MapCacheEntry, error) {
+				return c.MapCache(ctx, adminapi.MapCacheQuery{})
+			})
+		if err != nil {
+			fmt.Fprintf(&b, "\n  map-cache: %v", err)
+		}
+		for _, e := range cache {
+			fmt.Fprintf(&b, "\n  map-cache [%d]%s %s", e.InstanceID, e.EIDPrefix, e.Source)
+			if e.Negative {
+				fmt.Fprintf(&b, " negative %s", e.Action)
+			}
+			for _, loc := range e.Locators {
+				fmt.Fprintf(&b, " %s(%d/%d %s)", loc.Address, loc.Priority, loc.Weight, loc.State)
+			}
+			fmt.Fprintf(&b, " age %.1fs", e.Uptime)
+		}
+		if cs, err := adminapi.Query(context.Background(), sock, 2*time.Second, (*adminapi.Client).Statistics); err == nil {
+			b.WriteString("\n  counters:")
+			for _, c := range cs {
+				if c.Value == 0 {
+					continue
+				}
+				fmt.Fprintf(&b, " %s/%s", c.Subsystem, c.Name)
+				for k, v := range c.Labels {
+					fmt.Fprintf(&b, "{%s=%s}", k, v)
+				}
+				fmt.Fprintf(&b, "=%d", c.Value)
+			}
+		}
+		t.Logf("lab %s: %s state:%s", l.topo.Name, node, b.String())
 	}
 }
 
