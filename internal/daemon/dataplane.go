@@ -143,6 +143,11 @@ func (h *hooks) AwayHit(src netip.Addr, iid uint32, host netip.Addr) {
 		x.AwayHit(src, iid, host)
 	}
 }
+func (h *hooks) UnseenHostHit(src netip.Addr, iid uint32, host netip.Addr) {
+	if x := h.x.Load(); x != nil {
+		x.UnseenHostHit(src, iid, host)
+	}
+}
 func (h *hooks) Decapsulated(src netip.Addr, iid uint32, inner netip.Addr) {
 	if x := h.x.Load(); x != nil {
 		x.Decapsulated(src, iid, inner)

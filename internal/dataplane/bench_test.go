@@ -47,6 +47,7 @@ func (nopHooks) Miss(uint32, netip.Addr, netip.Addr)           {}
 func (nopHooks) SendMapRequest(uint32, netip.Addr, netip.Addr) {}
 func (nopHooks) Decapsulated(netip.Addr, uint32, netip.Addr)   {}
 func (nopHooks) AwayHit(netip.Addr, uint32, netip.Addr)        {}
+func (nopHooks) UnseenHostHit(netip.Addr, uint32, netip.Addr)  {}
 func (nopHooks) HostSeen(uint32, netip.Addr)                   {}
 
 const benchBatch = 64

@@ -164,6 +164,13 @@ type ControlHooks interface {
 	// (re-encapsulated to its new site); once per DecapSampleInterval
 	// per ITR and host.
 	AwayHit(outerSrc netip.Addr, iid uint32, host netip.Addr)
+	// UnseenHostHit: an ITR (outerSrc) sent a packet for an address of
+	// one of our dynamic-EID ranges where no host has been seen. Its
+	// mapping may be the covering prefix, learnt before the host
+	// registered elsewhere; once per DecapSampleInterval per ITR and
+	// address. The packet is delivered all the same (a silent host of a
+	// stretched subnet may be here).
+	UnseenHostHit(outerSrc netip.Addr, iid uint32, host netip.Addr)
 	// HostSeen: a packet read from the TUN of iid came from src, which
 	// lies in a dynamic-EID range of iid and is not a known host (see
 	// Programmer.SetDynamicEIDs). Called at most once per

@@ -213,3 +213,46 @@ func TestAwayReencapsulated(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+// A packet for an address of a dynamic-EID range where no host was seen
+// is delivered, and the ITR that sent it is reported (UnseenHostHit, once
+// per interval per ITR and address): its mapping may be the covering
+// prefix, resolved before the host registered at another site. Known
+// hosts and addresses outside the ranges are not reported.
+func TestUnseenHostHit(t *testing.T) {
+	fn := dptest.NewNet()
+	b := newNode(t, fn, []netip.Addr{rlocB4}, []uint32{0}, nil)
+	unseen, known := netip.MustParseAddr("203.0.113.77"), netip.MustParseAddr("203.0.113.78")
+	b.e.SetLocalEIDs([]mapping.EID{mapping.NewEID(0, eidB4)})
+	b.e.SetDynamicEIDs([]mapping.EID{mapping.NewEID(0, netip.MustParsePrefix("203.0.113.64/26"))},
+		[]mapping.EID{hostEID(0, known)})
+	inject := func(from, dst netip.Addr) {
+		t.Helper()
+		inner := buildPkt(pktSpec{src: hostA4, dst: dst})
+		payload := make([]byte, 8, 8+len(inner))
+		wire.DataHeader(payload).Put(wire.DataN, 1, 0)
+		b.ul.Inject(append(payload, inner...), Outer{Src: from, Dst: rlocB4, TTL: 64})
+		if got := recv(t, b.tuns[0]); !bytes.Equal(got, inner) {
+			t.Fatalf("packet for %s not delivered unchanged", dst)
+		}
+	}
+	hits := func() []decapEvent {
+		b.hooks.mu.Lock()
+		defer b.hooks.mu.Unlock()
+		return slices.Clone(b.hooks.unseenHits)
+	}
+	inject(rlocA4, unseen)
+	inject(rlocA4, unseen) // within the interval
+	inject(rlocA4, known)
+	inject(rlocA4, hostB4) // outside the range
+	inject(rlocC4, unseen) // another ITR
+	lisptest.Eventually(t, 5*time.Second, func() bool { return len(hits()) == 2 }, "UnseenHostHit from both ITRs")
+	b.clock.Advance(time.Second)
+	inject(rlocA4, unseen)
+	lisptest.Eventually(t, 5*time.Second, func() bool { return len(hits()) == 3 }, "UnseenHostHit after the interval")
+	time.Sleep(20 * time.Millisecond)
+	want := []decapEvent{{rlocA4, 0, unseen}, {rlocC4, 0, unseen}, {rlocA4, 0, unseen}}
+	if got := hits(); !slices.Equal(got, want) {
+		t.Errorf("UnseenHostHit events %v, want %v", got, want)
+	}
+}

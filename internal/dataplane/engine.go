@@ -298,11 +298,12 @@ const (
 	hookDecap
 	hookHostSeen
 	hookAwayHit
+	hookUnseenHostHit
 	numHookKinds
 )
 
 // hookKindNames label the hook events dropped.
-var hookKindNames = [numHookKinds]string{"miss", "send-map-request", "decapsulated", "host-seen", "away-hit"}
+var hookKindNames = [numHookKinds]string{"miss", "send-map-request", "decapsulated", "host-seen", "away-hit", "unseen-host-hit"}
 
 type hookEvent struct {
 	kind        hookKind
@@ -342,6 +343,8 @@ func (e *Engine) hookLoop(ch <-chan hookEvent) {
 				e.hooks.Decapsulated(ev.addr, ev.iid, ev.addr2)
 			case hookAwayHit:
 				e.hooks.AwayHit(ev.addr, ev.iid, ev.addr2)
+			case hookUnseenHostHit:
+				e.hooks.UnseenHostHit(ev.addr, ev.iid, ev.addr2)
 			case hookHostSeen:
 				e.hooks.HostSeen(ev.iid, ev.addr)
 			}

@@ -169,6 +169,18 @@ func (w *worker) decap(buf []byte, size int, o *Outer, last **instance, rt *rela
 		}
 		return w.reencap(inst, buf[:Headroom+n], dst, now)
 	}
+	// For an address of a dynamic-EID range where no host has shown up:
+	// the ITR may hold the covering prefix, resolved before the host
+	// registered at another site, and would keep sending here until it
+	// expires. The control plane SMRs it, once per interval per ITR and
+	// address (the same sample map: an address is either away or not).
+	if d := inst.dyn.Load(); d != nil && e.hooks != nil && d.fresh(dst) {
+		k := [2]netip.Addr{o.Src, dst}
+		if t, seen := w.awaySample[k]; !seen || now-t >= int64(e.cfg.DecapSampleInterval) {
+			w.awaySample[k] = now
+			e.hook(hookEvent{kind: hookUnseenHostHit, iid: iid, addr: o.Src, addr2: dst})
+		}
+	}
 	w.nDecap++
 	w.bDecap += uint64(n)
 	w.queueTUN(inst, buf[:Headroom+n])

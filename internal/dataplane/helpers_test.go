@@ -110,12 +110,13 @@ func buildPkt(s pktSpec) []byte {
 
 // recHooks records the hook calls.
 type recHooks struct {
-	mu       sync.Mutex
-	misses   []hostEvent
-	smrs     []hostEvent
-	decaps   []decapEvent
-	seen     []hostEvent
-	awayHits []decapEvent
+	mu         sync.Mutex
+	misses     []hostEvent
+	smrs       []hostEvent
+	decaps     []decapEvent
+	seen       []hostEvent
+	awayHits   []decapEvent
+	unseenHits []decapEvent
 }
 
 type hostEvent struct {
@@ -149,6 +150,12 @@ func (h *recHooks) Decapsulated(outer netip.Addr, iid uint32, src netip.Addr) {
 func (h *recHooks) AwayHit(outer netip.Addr, iid uint32, host netip.Addr) {
 	h.mu.Lock()
 	h.awayHits = append(h.awayHits, decapEvent{outer, iid, host})
+	h.mu.Unlock()
+}
+
+func (h *recHooks) UnseenHostHit(outer netip.Addr, iid uint32, host netip.Addr) {
+	h.mu.Lock()
+	h.unseenHits = append(h.unseenHits, decapEvent{outer, iid, host})
 	h.mu.Unlock()
 }
 

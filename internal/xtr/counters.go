@@ -8,7 +8,7 @@ type counters struct {
 	misses, requests, requestsLimited, requestTimeouts, replyUnsolicited     *stats.Counter
 	installs, evictions, expired, publications, probesSent, rlocDown, rlocUp *stats.Counter
 	hostsAdded, hostsRemoved, hostsWithdrawn, movedAway, smrHost, smrCovered *stats.Counter
-	smrUnmatched, recentForgotten, hostBatches                               *stats.Counter
+	smrUnmatched, recentForgotten, hostBatches, unseenHits                   *stats.Counter
 	unsubscribes, withdrawn, registerEncodeFailed                            *stats.Counter
 	drops                                                                    map[string]*stats.Counter
 	// Labelled by reason: records of Map-Replies not installed, Map-Notifies
@@ -65,7 +65,9 @@ func newCounters(r *stats.Registry) counters {
 		hostsWithdrawn: c("mobility", "hosts_withdrawn", "Deregistrations (record TTL 0) sent for hosts that went silent."),
 		movedAway:      c("mobility", "moved_away", "Map-Notifies telling us a host of ours registered elsewhere."),
 		smrHost:        c("mobility", "smrs_sent", "Solicit-Map-Requests sent for hosts that moved away."),
-		unsubscribes:   c("itr", "unsubscribes_sent", "Pub/sub subscriptions ended (clean shutdown)."),
+		unseenHits: c("mobility", "unseen_host_traffic", "ITRs heard sending to an address of a dynamic-EID range "+
+			"where no host is (sampled per ITR and address); each was sent an SMR for the address."),
+		unsubscribes: c("itr", "unsubscribes_sent", "Pub/sub subscriptions ended (clean shutdown)."),
 		withdrawn: c("etr", "map_register_withdrawals", "Deregistrations (record TTL 0) sent for database prefixes "+
 			"a reload removed, or to Map-Servers it took away."),
 		registerEncodeFailed: c("etr", "map_register_encode_failures", "Map-Registers that could not be encoded "+

@@ -276,6 +276,31 @@ func (s *Server) AwayHit(itr netip.Addr, iid uint32, host netip.Addr) {
 	if !ok || e.source != awaySource {
 		return
 	}
+	s.smrStaleITRLocked(itr, iid, eid)
+}
+
+// UnseenHostHit hears that an ITR sends us traffic for an address of one
+// of our dynamic-EID ranges where no host of ours is. Its mapping is then
+// most likely the covering prefix, resolved before the host registered at
+// another site (a host's first packets can draw the reply's Map-Request
+// ahead of the host's own Map-Register), and nothing else would correct it
+// before the entry expires: our registration SMRs reach only the ITRs that
+// talk to us about the host. The ITR gets an SMR for the address, at most
+// once a second, and asks the mapping system again.
+func (s *Server) UnseenHostHit(itr netip.Addr, iid uint32, host netip.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	eid := mapping.HostEID(iid, host)
+	if _, ok := s.dynamic[eid]; ok {
+		return // detected meanwhile: the data plane had not heard yet
+	}
+	s.c.unseenHits.Inc()
+	s.smrStaleITRLocked(itr, iid, eid)
+}
+
+// smrStaleITRLocked counts itr as a recent ITR of iid, which it is, and
+// sends it an SMR for eid (at most once a second per host and ITR).
+func (s *Server) smrStaleITRLocked(itr netip.Addr, iid uint32, eid mapping.EID) {
 	now := s.opts.Now()
 	k := itrInstance{itr, iid}
 	r := s.recent.get(k)

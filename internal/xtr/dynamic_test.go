@@ -163,3 +163,43 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// TestUnseenHostHitSMR: an ITR sending us traffic for an address of a
+// dynamic-EID range where no host of ours is gets an SMR for that address
+// (once a second), so that it asks again and finds the host where it
+// registered; a host of ours draws none.
+func TestUnseenHostHitSMR(t *testing.T) {
+	rloc, itr := netip.MustParseAddr("192.0.2.12"), netip.MustParseAddr("192.0.2.30")
+	c, clk := &lisptest.Sender{}, lisptest.NewClock(time.Unix(1e9, 0))
+	s := New(Options{ETR: true, LocalRLOCs: []netip.Addr{rloc}, Now: clk.Now, Sender: c, DataPlane: &dp{set: map[mapping.EID]CacheEntry{}},
+		Database: []DatabaseEntry{{EID: mapping.NewEID(0, netip.MustParsePrefix("203.0.113.0/24")),
+			Locators: []mapping.Locator{{Addr: rloc, Priority: 1, Weight: 100}}}}})
+	unseen := netip.MustParseAddr("203.0.113.77")
+	s.UnseenHostHit(itr, 0, unseen)
+	s.UnseenHostHit(itr, 0, unseen)
+	out := c.Take()
+	if len(out) != 1 || out[0].To != netip.AddrPortFrom(itr, wire.ControlPort) {
+		t.Fatalf("want one SMR to the ITR, got %+v", out)
+	}
+	smr, ok := must(wire.Decode(out[0].B)).(*wire.MapRequest)
+	if !ok || !smr.SMR {
+		t.Fatalf("not an SMR: %v", smr)
+	}
+	if a, _ := smr.SourceEID.Addr(); a != unseen {
+		t.Errorf("SMR Source-EID %v, want the address %s", smr.SourceEID, unseen)
+	}
+	clk.Advance(1100 * time.Millisecond)
+	s.UnseenHostHit(itr, 0, unseen)
+	if out := c.Take(); len(out) != 1 {
+		t.Errorf("after a second: want another SMR, got %d messages", len(out))
+	}
+	// Detected here meanwhile: the ITR's traffic reaches it, no SMR.
+	clk.Advance(1100 * time.Millisecond)
+	host := mapping.HostEID(0, unseen)
+	s.AddHost(host, []mapping.Locator{{Addr: rloc, Priority: 1, Weight: 100}})
+	c.Take()
+	s.UnseenHostHit(itr, 0, unseen)
+	if out := c.Take(); len(out) != 0 {
+		t.Errorf("SMR for a host that is here: %+v", out)
+	}
+}

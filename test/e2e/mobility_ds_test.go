@@ -235,3 +235,45 @@ func startStream(t *testing.T, n *network, srv, cli, addr string) (finish func()
 		return got.Load(), nil
 	}
 }
+
+// TestMobilityStaleCoveringPrefix: the PxTR resolved the VM's address
+// before the VM registered, so it holds site B's covering prefix. The VM
+// then appears at site A and talks only to its own site: its registration
+// SMRs the ITRs that talk to site A, not the PxTR, which keeps sending to
+// site B. Site B has the range but no such host, and that traffic draws
+// an SMR: the PxTR asks again and reaches the VM at site A. (A host's
+// first packets through the PxTR race its own Map-Register the same way:
+// TestMobilityDualStackMove lost that race once on a CI machine.)
+func TestMobilityStaleCoveringPrefix(t *testing.T) {
+	lab.RequireRoot(t)
+	ms := msWithVMRanges(`{prefix: 203.0.113.64/26, accept-more-specifics: true}`)
+	n := startNetworkOn(t, dualStackSites(), ms, vmLANConfig(false, `
+    - {name: vms4, prefix: 203.0.113.64/26, interface: %[1]s, mode: across-subnet}`))
+	// Silent VM: the PxTR learns site B's /24 for it (the ping is lost).
+	_ = n.lab.Exec("nl", "ping", "-n", "-c", "1", "-W", "1", dsVM4).Run()
+	if r := n.registrationsOf(dsVM4 + "/32"); len(r) != 0 {
+		t.Fatalf("the VM registered before it spoke: %v", r)
+	}
+	cache, err := query(n, "px", func(c *adminapi.Client, ctx context.Context) ([]adminapi.MapCacheEntry, error) {
+		return c.MapCache(ctx, adminapi.MapCacheQuery{EID: netip.MustParsePrefix(dsVM4 + "/32")})
+	})
+	if err != nil || len(cache) != 1 || cache[0].EIDPrefix != netip.MustParsePrefix("203.0.113.0/24") {
+		t.Fatalf("PxTR map-cache for the VM: %+v (%v), want site B's 203.0.113.0/24", cache, err)
+	}
+	// The VM speaks to a host of its own site only.
+	if err := n.ping("vmd", "198.51.100.10"); err != nil {
+		t.Fatal(err)
+	}
+	if err := poll.Until(context.Background(), 10*time.Second, 50*time.Millisecond, func() bool {
+		r := n.registrationsOf(dsVM4 + "/32")
+		return len(r) == 1 && strings.HasPrefix(r[0], "site-a [0]")
+	}); err != nil {
+		t.Fatalf("the VM registered by site A: %v", err)
+	}
+	if err := n.ping("nl", dsVM4); err != nil {
+		t.Fatalf("the PxTR still sends the VM's traffic to site B: %v", err)
+	}
+	if c := n.counter("xb", "mobility", "unseen_host_traffic"); c == 0 {
+		t.Error("site B counted no traffic for an address of its range where no host is")
+	}
+}

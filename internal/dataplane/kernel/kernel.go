@@ -127,6 +127,7 @@ type Path struct {
 	tunIndex map[uint32]uint32 // instance → its TUN's ifindex
 	entries  map[mapping.EID]dataplane.CacheEntry
 	local    []mapping.EID
+	ranges   []mapping.EID // dynamic-EID ranges: unseen hosts are the engine's
 	away     []mapping.EID
 	eidKeys  map[lispEidKey]uint8 // what lisp_local_eids holds
 	dynKeys  map[lispEidKey]uint8 // what lisp_dynamic_eids holds

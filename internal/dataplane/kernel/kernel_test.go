@@ -221,6 +221,28 @@ func TestProgramAndLifecycle(t *testing.T) {
 				return fmt.Errorf("negative %v: %+v %v", a, v, err)
 			}
 		}
+		// What the ETR decapsulates in the kernel: the database, not a
+		// dynamic-EID range's address where no host was seen (the engine
+		// reports the ITR sending there), a detected host, not an away one.
+		db, rng := netip.MustParsePrefix("203.0.113.0/24"), netip.MustParsePrefix("203.0.113.64/26")
+		host, away := netip.MustParsePrefix("203.0.113.77/32"), netip.MustParsePrefix("203.0.113.78/32")
+		p.SetLocalEIDs([]mapping.EID{mapping.NewEID(0, db), mapping.NewEID(0, host)})
+		p.SetDynamicEIDs([]mapping.EID{mapping.NewEID(0, rng)}, []mapping.EID{mapping.NewEID(0, host)})
+		p.SetAwayEIDs([]mapping.EID{mapping.NewEID(0, away)})
+		for a, want := range map[string]uint8{"203.0.113.5": 1, "203.0.113.70": 3, "203.0.113.77": 1, "203.0.113.78": 2} {
+			k := eidKey(mapping.HostEID(0, netip.MustParseAddr(a)))
+			var got uint8
+			if err := p.objs.LispLocalEids.Lookup(&k, &got); err != nil || got != want {
+				return fmt.Errorf("lisp_local_eids[%s] = %d (%v), want %d", a, got, err, want)
+			}
+		}
+		p.SetDynamicEIDs(nil, nil)
+		k70 := eidKey(mapping.HostEID(0, netip.MustParseAddr("203.0.113.70")))
+		var got uint8
+		if err := p.objs.LispLocalEids.Lookup(&k70, &got); err != nil || got != 1 {
+			return fmt.Errorf("without ranges, lisp_local_eids[203.0.113.70] = %d (%v), want 1", got, err)
+		}
+
 		p.FlushMapCache(7)
 		if err := p.objs.LispMapCache.Lookup(&k, &v); !errors.Is(err, ebpf.ErrKeyNotExist) {
 			return fmt.Errorf("after flush: %v", err)

@@ -216,6 +216,8 @@ func (p *Path) SetDynamicEIDs(ranges, known []mapping.EID) {
 	defer p.mu.Unlock()
 	p.sync(p.objs.LispDynamicEids, p.dynKeys, want)
 	p.dynKeys = want
+	p.ranges = slices.Clone(ranges)
+	p.syncLocal()
 }
 
 // SetPETRSources replaces the inner sources, per instance, whose packets
@@ -241,6 +243,14 @@ func (p *Path) syncLocal() {
 	for _, e := range p.local {
 		if e.Prefix.IsValid() {
 			want[eidKey(e)] = 1
+		}
+	}
+	// Decapsulated traffic for a range's address where no host was seen
+	// goes to the engine, which tells the control plane which ITR sent
+	// it (UnseenHostHit); a detected host is in local, more specific.
+	for _, e := range p.ranges {
+		if e.Prefix.IsValid() {
+			want[eidKey(e)] = 3
 		}
 	}
 	for _, e := range p.away {

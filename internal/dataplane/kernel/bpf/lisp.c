@@ -182,8 +182,10 @@ struct {
 	__type(value, struct cache_entry);
 } lisp_map_cache SEC(".maps");
 
-// The ETR's database (value 1) and the hosts that moved away (value 2,
-// as /32 or /128: more specific, so they win).
+// The ETR's database (value 1), the hosts that moved away (value 2, as
+// /32 or /128: more specific, so they win) and the dynamic-EID ranges
+// (value 3: an address where no host was seen is the engine's; a detected
+// host is a /32 or /128 of value 1).
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, 1 << 16);
@@ -883,6 +885,8 @@ static __always_inline int etr(struct __sk_buff *skb, const struct config *cfg, 
 	key_of(&key, iid, &in, 0);
 	__u8 *local = bpf_map_lookup_elem(&lisp_local_eids, &key);
 	int petr = 0;
+	if (local && *local == 3)
+		return punt(C_PUNT_DYNAMIC_EID); // no host seen there: the engine tells the control plane
 	if (local && *local != 1)
 		return punt(C_PUNT_NOT_LOCAL_EID); // a host that moved away: re-encapsulated in userspace
 	if (!local) {
