@@ -274,7 +274,7 @@ func TestMovedNotifyReplayed(t *testing.T) {
 	s := New(Options{ETR: true, ITR: true, LocalRLOCs: []netip.Addr{rloc}, Now: clk.Now, Sender: c,
 		MapServers:  []MapServerPeer{{Addr: ms, KeyID: 1, Alg: wire.AuthHMACSHA256, Secret: secret}},
 		Database:    []DatabaseEntry{{EID: siteEID, Locators: []mapping.Locator{{Addr: rloc, Priority: 1, Weight: 100}}}},
-		OnMovedAway: func(_ mapping.EID, to mapping.Mapping) { moved = append(moved, to) }})
+		OnMovedAway: func(to []mapping.Mapping) { moved = append(moved, to...) }})
 	host := mapping.HostEID(0, netip.MustParseAddr("198.51.100.10"))
 	ours := []mapping.Locator{{Addr: rloc, Priority: 1, Weight: 100}}
 	s.AddHost(host, ours)
