@@ -357,6 +357,22 @@ func sumCounter(l *lab.Lab, node, subsystem, name string) uint64 {
 	return v
 }
 
+// hostsOf says how many dynamic-EID hosts the xTR on node holds, by state
+// and by what detected them.
+func (b *Bulk) hostsOf(node string) string {
+	rs, err := adminapi.Query(context.Background(), b.Lab.SocketPath(node), 2*time.Second, (*adminapi.Client).DynamicEIDs)
+	if err != nil {
+		return err.Error()
+	}
+	n := map[string]int{}
+	for _, r := range rs {
+		for _, h := range r.Hosts {
+			n[h.State+" by "+h.DetectedBy]++
+		}
+	}
+	return fmt.Sprintf("%s holds %v", node, n)
+}
+
 // registeredBy counts the VMs the Map-Server holds for site.
 func (b *Bulk) registeredBy(site string) int {
 	sites, err := adminapi.Query(context.Background(), b.Lab.SocketPath("ms"), 2*time.Second,
@@ -475,7 +491,7 @@ func (b *Bulk) Migrate(timeout time.Duration) (*BulkResult, error) {
 		}
 	}
 	if err := waitFor(30*time.Second, func() bool { return b.registeredBy("dc1") == nvm }); err != nil {
-		return nil, fmt.Errorf("bulk: %d of %d VMs registered by DC1", b.registeredBy("dc1"), nvm)
+		return nil, fmt.Errorf("bulk: %d of %d VMs registered by DC1 (%s)", b.registeredBy("dc1"), nvm, b.hostsOf("dc1"))
 	}
 	o.Out("all %d VMs registered by DC1", nvm)
 	// The stream: every VM gets Rate packets a second, in rounds of one

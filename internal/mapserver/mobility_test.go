@@ -424,8 +424,10 @@ func TestMoveLog(t *testing.T) {
 	f.regVM(xtrA, dc1Key, 1, "192.0.2.31")
 	f.clk.Advance(time.Second)
 	f.regVM(xtrB, dc2Key, 1, "192.0.2.32")
+	f.ackSent(dc1Key) // A hears it moved: its next registration is a return
 	f.clk.Advance(time.Second)
 	f.regVM(xtrA, dc1Key, 2, "192.0.2.31")
+	f.ackSent(dc2Key)
 	got := f.s.Moves("")
 	if len(got) != 2 {
 		t.Fatalf("%d moves logged, want 2: %+v", len(got), got)
@@ -451,9 +453,61 @@ func TestMoveLog(t *testing.T) {
 			key, src = dc1Key, xtrA
 		}
 		f.regVM(src, key, uint64(10+i), src.Addr().String())
+		f.ackSent(map[bool][]byte{true: dc2Key, false: dc1Key}[i%2 == 1])
 	}
 	got = f.s.Moves("")
 	if len(got) != maxMoveLog || got[len(got)-1].ToSite != "dc1" {
 		t.Errorf("%d moves kept (want %d), last %+v", len(got), maxMoveLog, got[len(got)-1])
+	}
+}
+
+// TestRefreshCrossingMoveIgnored: the old xTR's periodic Map-Register,
+// sent before the "moved" Map-Notify reached it, arrives after the move:
+// it must not take the VM back (both sites would then believe it is at
+// the other, and nobody would serve it). Once the old xTR has
+// acknowledged the news, its registration of the VM is a real return.
+func TestRefreshCrossingMoveIgnored(t *testing.T) {
+	f := newMobilityFixture(t)
+	f.regVM(xtrA, dc1Key, 1, "192.0.2.31", withSite(0xA, 1))
+	f.timers.Take()
+	f.clk.Advance(time.Second)
+	f.expectNotify(f.regVM(xtrB, dc2Key, 1, "192.0.2.32", withSite(0xB, 2)), xtrB, dc2Key, 1)
+	toA := f.notifyTo(f.timers.Take(), xtrA, dc1Key)
+
+	// A's refresh crosses the Map-Notify: acknowledged, but the VM stays.
+	f.expectNotify(f.regVM(xtrA, dc1Key, 2, "192.0.2.31", withSite(0xA, 1)), xtrA, dc1Key, 2)
+	if msgs := f.timers.Take(); len(msgs) != 0 {
+		t.Errorf("the stale refresh sent %d Map-Notifies (a move back to dc1)", len(msgs))
+	}
+	if v := f.vmView("dc2"); v == nil || v.Locators[0].Address.String() != "192.0.2.32" {
+		t.Fatalf("dc2 lost the VM to the old xTR's stale refresh: %+v", v)
+	}
+	if v := f.vmView("dc1"); v != nil {
+		t.Errorf("dc1 shows the VM again: %+v", v)
+	}
+	if got := f.counter("register_records_ignored", "stale-after-move"); got != 1 {
+		t.Errorf("register_records_ignored{stale-after-move} = %d, want 1", got)
+	}
+
+	// A heard the news; the VM then really comes back.
+	f.ack(toA, dc1Key)
+	f.clk.Advance(time.Second)
+	f.regVM(xtrA, dc1Key, 3, "192.0.2.31", withSite(0xA, 1))
+	onlyLocator(t, "Map-Notify to dc2's xTR", f.notifyTo(f.timers.Take(), xtrB, dc2Key), "192.0.2.31")
+	if v := f.vmView("dc1"); v == nil || v.Moves != 2 {
+		t.Errorf("dc1 after the real return: %+v", v)
+	}
+	// Nothing is left waiting once every Map-Notify is acknowledged or
+	// given up.
+	f.clk.Advance(5 * time.Minute)
+	for range 10 {
+		f.clk.Advance(time.Minute)
+		f.s.Tick()
+	}
+	f.s.mu.Lock()
+	left := len(f.s.leaving)
+	f.s.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d EIDs still marked leaving after every Map-Notify ended", left)
 	}
 }

@@ -373,7 +373,7 @@ func (s *Server) notifySubscriberLocked(sub *subscriber, eid mapping.EID, nonce 
 		Records: []wire.EIDRecord{s.currentRecordLocked(eid)}, HasXTRID: true, XTRID: sub.xtrID, SiteID: sub.siteID}}
 	// Another publication may still be pending under this nonce; the new
 	// one supersedes it.
-	delete(s.pending, nonce)
+	s.unpendLocked(nonce)
 	p := s.sendUnsolicitedLocked(n, key, sub.site.cfg.Name, sub.local, netip.AddrPortFrom(sub.rlocs[0], wire.ControlPort))
 	if p != nil && !sub.ended {
 		p.onGiveUp = func() { s.dropSubscriberLocked(eid, sub) }

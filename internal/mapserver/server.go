@@ -193,6 +193,11 @@ type Server struct {
 	ntemp     int
 	nextSweep int64 // unix ns; temporary subscriptions are looked at once a second
 	pending   map[uint64]*pendingNotify
+	// leaving are, per EID that moved, the old xTRs told so whose ack has
+	// not come: a Map-Register of theirs that lists it crossed the news
+	// (a periodic refresh sent before it arrived) and must not take the
+	// EID back from its new site.
+	leaving map[mapping.EID][]leaving
 	// notifyNonce is the nonce of our last own unsolicited Map-Notify.
 	notifyNonce uint64
 	authLog     map[netip.Addr]int64 // last auth-failure log per source, to log once a minute
@@ -240,6 +245,7 @@ func New(sites []Site, opts Options) *Server {
 		tombs:     map[subKey]tombstone{},
 		subs:      mapping.NewTable[[]*subscriber](),
 		pending:   map[uint64]*pendingNotify{},
+		leaving:   map[mapping.EID][]leaving{},
 		authLog:   map[netip.Addr]int64{},
 		expiry:    map[int64][]*registration{},
 		moved:     map[mapping.EID]moveStat{},
