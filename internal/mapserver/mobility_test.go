@@ -511,3 +511,82 @@ func TestRefreshCrossingMoveIgnored(t *testing.T) {
 		t.Errorf("%d EIDs still marked leaving after every Map-Notify ended", left)
 	}
 }
+
+// TestPublicationsCoalescedPerITR: an ITR subscribed to 40 hosts hears of
+// a Map-Register that moves 20 of them in as few Map-Notifies as fit 576
+// bytes (several records each), not one per host; every record is one it
+// takes: the nonce is above its subscription's start and above what it
+// took before, and a later publication to one of them goes higher still.
+func TestPublicationsCoalescedPerITR(t *testing.T) {
+	f := newMobilityFixture(t)
+	host := func(i int) mapping.EID {
+		return mapping.HostEID(0, netip.AddrFrom4([4]byte{203, 0, 113, byte(20 + i)}))
+	}
+	// The subscriber, an ITR of edge, and the 40 hosts at dc1.
+	f.register(itrNotif, 0, wire.AuthHMACSHA256, edgeKey, 1,
+		[]wire.EIDRecord{record(mapping.NewEID(0, netip.MustParsePrefix("203.0.113.1/32")), "192.0.2.21")}, withXTR(9))
+	var recs []wire.EIDRecord
+	for i := range 40 {
+		recs = append(recs, record(host(i), "192.0.2.31"))
+	}
+	f.register(xtrA, 0, wire.AuthHMACSHA256, dc1Key, 1, recs)
+	start := map[string]uint64{} // per host, the nonce its subscription started at
+	for i := range 40 {
+		req := mapRequest(host(i), uint64(1000+10*i))
+		m := req.Msg.(*wire.MapRequest)
+		m.HasXTRID, m.XTRID, m.SiteID = true, [16]byte{9}, 7
+		m.Records[0].Notify = true
+		f.s.HandleMapRequest(req, &lisptest.Sender{})
+		start[host(i).Prefix.String()] = uint64(1000 + 10*i)
+	}
+	f.ackSent(edgeKey)
+	last := map[string]uint64{}
+	// take plays the ITR: every record must name a subscription of its own
+	// below the nonce and go above the last nonce it took for it.
+	take := func(what string, sent []lisptest.Sent) (notifies, records int) {
+		t.Helper()
+		for _, m := range sent {
+			if m.To != itrNotif {
+				continue
+			}
+			notifies++
+			if len(m.B) > notifyBudget4 {
+				t.Errorf("%s: a publication of %d bytes", what, len(m.B))
+			}
+			n := f.notifyTo([]lisptest.Sent{m}, itrNotif, edgeKey)
+			for _, r := range n.Records {
+				p := r.PrefixString()
+				if st, ok := start[p]; !ok || n.Nonce < st || n.Nonce <= last[p] {
+					t.Errorf("%s: record %s with nonce %d: subscription from %d, last taken %d", what, p, n.Nonce, st, last[p])
+				}
+				last[p] = n.Nonce
+				records++
+			}
+			f.ack(n, edgeKey)
+		}
+		return notifies, records
+	}
+	var moved []wire.EIDRecord
+	for i := range 20 {
+		moved = append(moved, record(host(i), "192.0.2.32"))
+	}
+	f.register(xtrB, 0, wire.AuthHMACSHA256, dc2Key, 1, moved)
+	sent := f.timers.Take()
+	notifies, records := take("the move", sent)
+	if records != 20 || notifies > 3 {
+		t.Errorf("the ITR heard of %d moved hosts in %d Map-Notifies, want 20 in at most 3", records, notifies)
+	}
+	if got := f.counter("publications", ""); got < 20 {
+		t.Errorf("publications = %d, want a count per host and subscription (20)", got)
+	}
+	// Host 0 comes back: its publication goes above the batch's nonce.
+	for _, m := range sent {
+		if m.To == xtrA {
+			f.ack(f.notifyTo([]lisptest.Sent{m}, xtrA, dc1Key), dc1Key)
+		}
+	}
+	f.register(xtrA, 0, wire.AuthHMACSHA256, dc1Key, 2, []wire.EIDRecord{record(host(0), "192.0.2.31")})
+	if n, r := take("the return", f.timers.Take()); n != 1 || r != 1 {
+		t.Errorf("the return: %d Map-Notifies with %d records, want 1 with 1", n, r)
+	}
+}

@@ -87,6 +87,7 @@ func (s *Server) mapRegister(raw []byte, m *wire.MapRegister, src netip.AddrPort
 	// The old xTRs of the hosts this message moves are told once, at its end.
 	s.movedOut = map[movedTo]*movedBatch{}
 	defer s.flushMovedLocked()
+	defer s.flushPublicationsLocked()
 	for i := range m.Records {
 		rec := &m.Records[i]
 		reg := etrReg{src: src, local: local, keyID: m.KeyID, ttl: rec.TTL, version: rec.MapVersion, last: nowNs}
@@ -432,18 +433,8 @@ const (
 // Map-Notifies as fit; until it acknowledges one, its registrations of
 // that one's EIDs are stale.
 func (s *Server) sendMovedLocked(to movedTo, key Key, recs []wire.EIDRecord, eids []mapping.EID) {
-	budget := notifyBudget6
-	if to.dst.Addr().Unmap().Is4() {
-		budget = notifyBudget4
-	}
-	// Header, nonce, key ID, algorithm, length and digest; xTR-ID and site-ID.
-	head := 16 + key.Alg.DigestLen() + 24
 	for start := 0; start < len(recs); {
-		end, size := start, head
-		for end < len(recs) && end-start < maxNotifyRecords && (end == start || size+recs[end].Len() <= budget) {
-			size += recs[end].Len()
-			end++
-		}
+		end := start + notifyFits(to.dst.Addr(), key, recs[start:])
 		n := &wire.MapNotify{AuthBody: wire.AuthBody{Nonce: s.newNonce(), KeyID: key.ID, Algorithm: key.Alg,
 			Records: recs[start:end:end]}}
 		if to.hasXTRID {
@@ -458,6 +449,22 @@ func (s *Server) sendMovedLocked(to movedTo, key Key, recs []wire.EIDRecord, eid
 		s.c.movedNotifies.Inc()
 		start = end
 	}
+}
+
+// notifyFits says how many of recs, from the first, one Map-Notify to dst
+// signed with key carries (at least one).
+func notifyFits(dst netip.Addr, key Key, recs []wire.EIDRecord) int {
+	budget := notifyBudget6
+	if dst.Unmap().Is4() {
+		budget = notifyBudget4
+	}
+	// Header, nonce, key ID, algorithm, length and digest; xTR-ID and site-ID.
+	size, n := 16+key.Alg.DigestLen()+24, 0
+	for n < len(recs) && n < maxNotifyRecords && (n == 0 || size+recs[n].Len() <= budget) {
+		size += recs[n].Len()
+		n++
+	}
+	return n
 }
 
 // flushMovedLocked sends the "moved" Map-Notifies gathered while a

@@ -211,6 +211,11 @@ type Server struct {
 	// Map-Notifies for each old xTR (movedOrder: in the order first seen).
 	movedOut   map[movedTo]*movedBatch
 	movedOrder []movedTo
+	// pubOut gathers, while a Map-Register is processed (movedOut set),
+	// the publications for each subscribed ITR (pubOrder: in the order
+	// first seen), sent together at its end.
+	pubOut   map[pubTo]*pubBatch
+	pubOrder []pubTo
 	// moveLog is the last maxMoveLog moves, oldest first (show site --moves).
 	moveLog []adminapi.SiteMove
 	// With a Store (store.go): the other nodes' Records by prefix and node,
