@@ -90,7 +90,11 @@ type BulkResult struct {
 	MapNotifies       uint64        // sent by the Map-Server during the migration (acks, moves, publications)
 	MovedNotifies     uint64        // of which to DC1, saying hosts moved
 	MapServerCPU      time.Duration // user+system time of the Map-Server's lispd during the migration
-	Wall              time.Duration // the migration's span, first move to last VM switched
+	// ITRMapNotifies are the Map-Notifies the client's ITR received during
+	// the migration (publications, acknowledgements of its subscriptions)
+	// and ITRSMRs the SMRs it received.
+	ITRMapNotifies, ITRSMRs uint64
+	Wall                    time.Duration // the migration's span, first move to last VM switched
 	// BaselineLost is how many packets a second per VM the stream lost
 	// before anything moved: what the machine loses, not the migration.
 	BaselineLost float64
@@ -341,6 +345,22 @@ func (b *Bulk) counter(node, subsystem, name string) uint64 {
 	return sumCounter(b.Lab, node, subsystem, name)
 }
 
+// counterLabelled is a node's counter of subsystem/name whose label key
+// is value.
+func (b *Bulk) counterLabelled(node, subsystem, name, key, value string) uint64 {
+	cs, err := adminapi.Query(context.Background(), b.Lab.SocketPath(node), 2*time.Second, (*adminapi.Client).Statistics)
+	if err != nil {
+		return 0
+	}
+	var v uint64
+	for _, c := range cs {
+		if c.Subsystem == subsystem && c.Name == name && c.Labels[key] == value {
+			v += c.Value
+		}
+	}
+	return v
+}
+
 // sumCounter sums the counters of subsystem/name of the lispd on node (0
 // when it does not answer).
 func sumCounter(l *lab.Lab, node, subsystem, name string) uint64 {
@@ -578,6 +598,8 @@ func (b *Bulk) Migrate(timeout time.Duration) (*BulkResult, error) {
 	regs0 := b.counter("dc2", "etr", "map_registers_sent")
 	notifies0 := b.counter("ms", "map_server", "notifies_sent")
 	moved0 := b.counter("ms", "map_server", "moved_notifies_sent")
+	itrNotifies0 := b.counterLabelled("xc", "control", "messages_received", "type", "map-notify")
+	itrSMRs0 := b.counter("xc", "itr", "smrs_received")
 	cpu0 := cpuTime(b.procs["ms"].PID)
 	seqStart := max(seqNow()-o.Rate, 0)
 
@@ -656,6 +678,8 @@ func (b *Bulk) Migrate(timeout time.Duration) (*BulkResult, error) {
 	regs := b.counter("dc2", "etr", "map_registers_sent") - regs0
 	notifies := b.counter("ms", "map_server", "notifies_sent") - notifies0
 	moved := b.counter("ms", "map_server", "moved_notifies_sent") - moved0
+	itrNotifies := b.counterLabelled("xc", "control", "messages_received", "type", "map-notify") - itrNotifies0
+	itrSMRs := b.counter("xc", "itr", "smrs_received") - itrSMRs0
 	time.Sleep(2 * time.Second)
 	close(stop)
 	<-done
@@ -663,6 +687,7 @@ func (b *Bulk) Migrate(timeout time.Duration) (*BulkResult, error) {
 	seqEnd := seqNow()
 
 	r := &BulkResult{VMs: nvm, MapRegisters: regs, MapNotifies: notifies, MovedNotifies: moved, MapServerCPU: cpu, Wall: wall,
+		ITRMapNotifies: itrNotifies, ITRSMRs: itrSMRs,
 		BaselineLost: float64(baseline) / float64(nvm)}
 	for k, s := range sinks {
 		s.mu.Lock()
