@@ -350,3 +350,61 @@ func requestState(s *Server) (reqs, subs int) {
 	defer s.mu.Unlock()
 	return len(s.reqs), len(s.subs)
 }
+
+// TestSMRAnsweredByPublication: an ITR subscribed to a prefix gets a
+// publication of its new locator; the SMRs of that change, which the old
+// and new sites send right after the Map-Server's news, ask nothing (a
+// mass migration would bring a Map-Request and a new subscription per
+// host); an SMR later than 200 ms still asks.
+func TestSMRAnsweredByPublication(t *testing.T) {
+	ms, secret := netip.MustParseAddr("192.0.2.1"), []byte("site-key")
+	c, d, clk := &lisptest.Sender{}, &dp{set: map[mapping.EID]CacheEntry{}}, lisptest.NewClock(time.Unix(1e9, 0))
+	s := New(Options{ITR: true, ETR: true, Subscribe: true, MapResolvers: []netip.Addr{mr}, LocalRLOCs: []netip.Addr{me},
+		Database:   []DatabaseEntry{{EID: siteEID, Locators: []mapping.Locator{{Addr: me, Priority: 1, Weight: 100}}}},
+		MapServers: []MapServerPeer{{Addr: ms, KeyID: 1, Alg: wire.AuthHMACSHA256, Secret: secret}},
+		Now:        clk.Now, Sender: c, DataPlane: d})
+	s.Miss(0, asked)
+	var sub *wire.MapRequest
+	for _, m := range c.Take() {
+		if e, ok := must(wire.Decode(m.B)).(*wire.ECM); ok {
+			sub = e.Message.(*wire.MapRequest)
+		}
+	}
+	if sub == nil || !sub.Records[0].Notify {
+		t.Fatalf("no subscribing Map-Request: %v", sub)
+	}
+	oldSite, newSite := netip.MustParseAddr("192.0.2.101"), netip.MustParseAddr("192.0.2.102")
+	publication := func(nonce uint64, loc netip.Addr) *wire.MapNotify {
+		return &wire.MapNotify{AuthBody: wire.AuthBody{Nonce: nonce, KeyID: 1, Algorithm: wire.AuthHMACSHA256,
+			HasXTRID: true, Records: []wire.EIDRecord{rec("203.0.113.0/24", loc)}}}
+	}
+	notifyFrom(t, s, c, ms, me, secret, publication(sub.Nonce, oldSite))
+	clk.Advance(10 * time.Second)
+	notifyFrom(t, s, c, ms, me, secret, publication(sub.Nonce+1, newSite))
+	c.Take()
+	requests := func() (n int) {
+		for _, m := range c.Take() {
+			if e, ok := must(wire.Decode(m.B)).(*wire.ECM); ok && e.Message.(*wire.MapRequest).SMRInvoked {
+				n++
+			}
+		}
+		return n
+	}
+	smr := &wire.MapRequest{SMR: true, Nonce: 9, ITRRLOCs: []wire.Address{wire.AddrFromIP(oldSite)},
+		Records: []wire.RequestRecord{{MaskLen: 24, EID: askedNet.Address()}}}
+	clk.Advance(50 * time.Millisecond)
+	for _, from := range []netip.Addr{oldSite, newSite} {
+		s.HandleMapRequest(direct(smr, netip.AddrPortFrom(from, 4342), me), c)
+	}
+	if n := requests(); n != 0 {
+		t.Errorf("%d SMR-invoked Map-Requests for a change a publication brought 50 ms before", n)
+	}
+	if n := lisptest.Counter(t, s.opts.Stats, "itr.smrs_in_burst"); n != 2 {
+		t.Errorf("smrs_in_burst = %d, want 2", n)
+	}
+	clk.Advance(300 * time.Millisecond)
+	s.HandleMapRequest(direct(smr, netip.AddrPortFrom(oldSite, 4342), me), c)
+	if n := requests(); n != 1 {
+		t.Errorf("an SMR 350 ms after the publication brought %d Map-Requests, want 1", n)
+	}
+}
