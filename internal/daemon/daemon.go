@@ -244,9 +244,9 @@ func (d *Daemon) buildRoles(cfg *config.Config, opts Options) error {
 				d.rtr.SetDataPlane(rtrDataPlane{dp.engine})
 			}
 		}
-		xo.OnMovedAway = func(eid mapping.EID, to mapping.Mapping) {
+		xo.OnMovedAway = func(moved []mapping.Mapping) {
 			if d.dyn != nil {
-				d.dyn.mgr.MovedAway(eid, to)
+				d.dyn.mgr.MovedAwayAll(moved)
 			}
 		}
 		d.xtr = xtr.New(xo)

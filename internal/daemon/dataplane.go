@@ -122,9 +122,11 @@ type hooks struct {
 	m atomic.Pointer[dynamiceid.Manager]
 }
 
+// HostSeen hands the data plane's sightings to the manager, which takes
+// those that come together in one detection round.
 func (h *hooks) HostSeen(iid uint32, src netip.Addr) {
 	if m := h.m.Load(); m != nil {
-		m.Detected(iid, src, "data", "")
+		m.Sighted(dynamiceid.Sighting{IID: iid, Addr: src, How: "data"})
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,6 +52,13 @@ func newARPLab(t *testing.T) *arpLab {
 		}},
 	}
 	a.lab = lab.NewTest(t, topo) // skips unless namespaces can be made; Down on cleanup
+	// A node answers a Neighbor Solicitation for its address only once it
+	// has joined the address's solicited-node group, which the kernel
+	// does after the link has come up, from a work queue: on a loaded
+	// machine the VM's first NS and our solicitation went unanswered that
+	// way (TestNDConn timed out waiting for the answer).
+	waitSolicitedNode(t, a.lab, "xtr", xtr6)
+	waitSolicitedNode(t, a.lab, "vm", vm6)
 	err := a.lab.Do("xtr", func() (err error) {
 		a.conn, err = ListenARP("lan0")
 		return err
@@ -67,6 +75,27 @@ func newARPLab(t *testing.T) *arpLab {
 		t.Fatalf("conn.MAC() = %s, lan0 has %s", a.conn.MAC(), a.xtrMAC)
 	}
 	return a
+}
+
+// waitSolicitedNode waits until node's lan0 has joined the solicited-node
+// group of addr.
+func waitSolicitedNode(t *testing.T, l *lab.Lab, node string, addr netip.Addr) {
+	t.Helper()
+	group := "inet6 " + SolicitedNode(addr).String() + "\n"
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, err := l.Exec(node, "ip", "-6", "maddr", "show", "dev", "lan0").CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: ip maddr: %v\n%s", node, err, out)
+		}
+		if strings.Contains(string(out), group) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: lan0 has not joined %s after 10 s:\n%s", node, SolicitedNode(addr), out)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 func ifaceMAC(t *testing.T, l *lab.Lab, node string) MAC {
@@ -292,7 +321,12 @@ func TestNDConn(t *testing.T) {
 			}
 		}
 	}
+	// The ping outlives the reads on a loaded machine: the test waits for
+	// it (a Logf after the test has ended panics).
+	pinged := make(chan struct{})
+	t.Cleanup(func() { <-pinged })
 	go func() {
+		defer close(pinged)
 		out, err := a.lab.Exec("vm", "ping", "-6", "-c", "1", "-W", "2", xtr6.String()).CombinedOutput()
 		t.Logf("ping: %v %s", err, out)
 	}()

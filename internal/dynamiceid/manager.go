@@ -165,6 +165,15 @@ type Manager struct {
 	// stale counts packets of a host that moved away read within
 	// awayGuard of the move (lisp_mobility_stale_sightings_total).
 	stale *stats.Counter
+	// round counts the detection rounds under way: the data plane is
+	// told once at the end of the outermost (dirty: something changed).
+	round int
+	dirty bool
+	// sightings wait for the next round (Sighted); draining says a
+	// goroutine runs the rounds.
+	sightMu   sync.Mutex
+	sightings []Sighting
+	draining  bool
 }
 
 // bucket is a token bucket: rate tokens a second, as many at most.
@@ -252,6 +261,80 @@ func (m *Manager) rangeFor(iid uint32, a netip.Addr) (*Range, mapping.EID, bool)
 	h := mapping.HostEID(iid, a)
 	_, r, ok := m.ranges.LookupPrefix(h)
 	return r, h, ok
+}
+
+// Sighting is a host seen sending: as Detected's arguments.
+type Sighting struct {
+	IID  uint32
+	Addr netip.Addr
+	How  string // data, arp, nd
+	Dev  string // "" when unknown (the data plane)
+}
+
+// DetectedAll is Detected for many sightings at once, one detection
+// round: the hosts new among them are registered together (as many
+// records per Map-Register as fit) and the data plane's tables are
+// rebuilt once at the end, not once per host: hundreds of VMs arriving
+// together would make that quadratic.
+func (m *Manager) DetectedAll(ss []Sighting) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.roundLocked(func() {
+		for _, x := range ss {
+			m.detectedLocked(x.IID, x.Addr, x.How, x.Dev)
+		}
+	})
+}
+
+// maxRound bounds the sightings of one round, so that the first hosts of
+// a mass arrival are not held back by the last.
+const maxRound = 256
+
+// Sighted queues a sighting for the next detection round and returns: a
+// goroutine runs the rounds while sightings wait, each taking all that
+// came while the previous one ran (DetectedAll). The data plane reports
+// hosts from one goroutine; handing them over this way lets a mass
+// arrival go in a few rounds instead of one round per host.
+func (m *Manager) Sighted(x Sighting) {
+	m.sightMu.Lock()
+	m.sightings = append(m.sightings, x)
+	if m.draining {
+		m.sightMu.Unlock()
+		return
+	}
+	m.draining = true
+	m.sightMu.Unlock()
+	go m.drain()
+}
+
+// drain runs detection rounds until no sighting waits.
+func (m *Manager) drain() {
+	var batch []Sighting
+	for {
+		m.sightMu.Lock()
+		n := min(len(m.sightings), maxRound)
+		if n == 0 {
+			m.draining = false
+			m.sightMu.Unlock()
+			return
+		}
+		batch = append(batch[:0], m.sightings[:n]...)
+		m.sightings = append(m.sightings[:0], m.sightings[n:]...)
+		m.sightMu.Unlock()
+		m.DetectedAll(batch)
+	}
+}
+
+// roundLocked runs f as one round: its registrations go in one batch and
+// the data plane hears of its changes once, at the end.
+func (m *Manager) roundLocked(f func()) {
+	m.round++
+	defer func() {
+		if m.round--; m.round == 0 && m.dirty {
+			m.syncDataPlaneLocked()
+		}
+	}()
+	m.batchLocked(f)
 }
 
 // Detected says a host sent something here: a packet routed through us
@@ -367,7 +450,7 @@ func (m *Manager) Announced(dev string, mac MAC) string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n := 0
-	m.batchLocked(func() {
+	m.roundLocked(func() {
 		for _, eid := range slices.Clone(m.macs[mac]) {
 			if r, _, ok := m.rangeFor(eid.IID, eid.Prefix.Addr()); ok && r.Interface == dev {
 				m.detectedLocked(eid.IID, eid.Prefix.Addr(), "rarp", dev)
@@ -463,6 +546,23 @@ func (m *Manager) Alive(iid uint32, a netip.Addr) {
 func (m *Manager) MovedAway(eid mapping.EID, to mapping.Mapping) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.movedAwayLocked(eid, to)
+}
+
+// MovedAwayAll is MovedAway for the hosts of one Map-Notify (a Map-Server
+// tells an old xTR of a mass migration in batches), in one round: the
+// data plane's tables are rebuilt once.
+func (m *Manager) MovedAwayAll(moved []mapping.Mapping) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.roundLocked(func() {
+		for _, to := range moved {
+			m.movedAwayLocked(to.EID, to)
+		}
+	})
+}
+
+func (m *Manager) movedAwayLocked(eid mapping.EID, to mapping.Mapping) {
 	h := m.hosts[eid]
 	if h == nil || h.State == Away && slices.Equal(h.To, to.Locators) {
 		return
@@ -603,6 +703,11 @@ func (m *Manager) syncDataPlaneLocked() {
 	if m.o.DataPlane == nil {
 		return
 	}
+	if m.round > 0 {
+		m.dirty = true
+		return
+	}
+	m.dirty = false
 	var ranges, known, away []mapping.EID
 	for eid := range m.ranges.All() {
 		ranges = append(ranges, eid)

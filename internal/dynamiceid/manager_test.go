@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -368,8 +369,10 @@ func TestRARPAnnouncement(t *testing.T) {
 	if got := m.Announced("lan0", vm); got != AnnounceDetected {
 		t.Fatalf("announced: %s", got)
 	}
+	// The VM's addresses are one round: the data plane hears of them at
+	// its end.
 	want(t, r.take(), "route 203.0.113.10/32 dev lan0", "add 203.0.113.10/32 [198.18.3.2]",
-		"dp ranges=1 known=[203.0.113.10/32]", "dp away=[]", "announce 233.252.0.1 203.0.113.10/32")
+		"announce 233.252.0.1 203.0.113.10/32", "dp ranges=1 known=[203.0.113.10/32]", "dp away=[]")
 	if h := hostView(m, d1); h.DetectedBy != "rarp" {
 		t.Errorf("detected by %q", h.DetectedBy)
 	}
@@ -533,4 +536,154 @@ func TestHostEvents(t *testing.T) {
 		got = append(got, fmt.Sprintf("%s %v %s %v", e.Type, e.EIDPrefix, e.Reason, e.Locators))
 	}
 	want(t, got, "host-detected 203.0.113.10/32 arp [198.18.3.2]", "host-gone 203.0.113.10/32 silent []")
+}
+
+// batchRec is rec that also counts the XTR's host batches (Batcher) and
+// the data plane's table rebuilds.
+type batchRec struct {
+	rec
+	batches, adds, inBatch, rebuilds int
+	batching                         bool
+}
+
+func (r *batchRec) HostBatch(f func()) {
+	r.batches++
+	r.batching = true
+	f()
+	r.batching = false
+}
+func (r *batchRec) AddHost(eid mapping.EID, locs []mapping.Locator) bool {
+	r.adds++
+	if r.batching {
+		r.inBatch++
+	}
+	return true
+}
+func (r *batchRec) SetDynamicEIDs(ranges, known []mapping.EID) { r.rebuilds++ }
+func (r *batchRec) SetAwayEIDs([]mapping.EID)                  {}
+
+func newBulkManager(r *batchRec, k Kernel) *Manager {
+	m := New(Options{
+		Ranges: []Range{{Name: "vms", EID: mapping.NewEID(0, netip.MustParsePrefix("198.19.0.0/22")), Interface: "lan0",
+			Mode: AcrossSubnet, Locators: dc2, Timeout: time.Minute}},
+		XTR: r, Kernel: k, DataPlane: r, Now: lisptest.NewClock(base).Now,
+	})
+	r.rebuilds = 0
+	return m
+}
+
+// hostStates returns the manager's hosts' states.
+func hostStates(m *Manager) map[mapping.EID]string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[mapping.EID]string{}
+	for eid, h := range m.hosts {
+		out[eid] = h.State
+	}
+	return out
+}
+
+func bulkSightings(n int) []Sighting {
+	ss := make([]Sighting, n)
+	a := netip.MustParseAddr("198.19.1.0")
+	for i := range ss {
+		a = a.Next()
+		ss[i] = Sighting{Addr: a, How: "data"}
+	}
+	return ss
+}
+
+// TestDetectedAllOneRound: 200 hosts arriving in one detection round are
+// registered in one batch and the data plane's tables are rebuilt once,
+// not once per host; the old site hearing they all moved away rebuilds
+// them once too.
+func TestDetectedAllOneRound(t *testing.T) {
+	r := &batchRec{}
+	m := newBulkManager(r, &r.rec)
+	ss := bulkSightings(200)
+	m.DetectedAll(ss)
+	if r.adds != 200 || r.inBatch != 200 || r.batches != 1 {
+		t.Errorf("%d hosts added, %d of them in %d batches; want 200 in one", r.adds, r.inBatch, r.batches)
+	}
+	if r.rebuilds != 1 {
+		t.Errorf("the data plane's tables were rebuilt %d times for 200 arrivals, want once", r.rebuilds)
+	}
+	if hs := hostStates(m); len(hs) != 200 {
+		t.Errorf("%d hosts known, want 200", len(hs))
+	}
+	r.rebuilds = 0
+	var moved []mapping.Mapping
+	for _, x := range ss {
+		moved = append(moved, mapping.Mapping{EID: mapping.HostEID(0, x.Addr), TTL: 10, Locators: dc1})
+	}
+	m.MovedAwayAll(moved)
+	if r.rebuilds != 1 {
+		t.Errorf("the data plane's tables were rebuilt %d times for 200 departures, want once", r.rebuilds)
+	}
+	for eid, st := range hostStates(m) {
+		if st != Away {
+			t.Fatalf("%s is %s after the move, want away", eid, st)
+		}
+	}
+	// Alone, a host still updates the data plane at once.
+	r.rebuilds = 0
+	m.Detected(0, netip.MustParseAddr("198.19.3.1"), "data", "")
+	if r.rebuilds != 1 {
+		t.Errorf("a lone arrival rebuilt the tables %d times, want once", r.rebuilds)
+	}
+}
+
+// slowKernel is rec whose first host route blocks until released: the
+// manager is busy with one host while the rest arrive.
+type slowKernel struct {
+	*rec
+	once    sync.Once
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (k *slowKernel) RouteLocal(h mapping.EID, dev string) error {
+	k.once.Do(func() {
+		close(k.entered)
+		<-k.release
+	})
+	return nil
+}
+
+// TestSightedRounds: sightings that come while a detection round runs
+// (the data plane reports hosts one at a time) wait and go together in
+// the next round: 200 arrivals behind a slow one cost two table
+// rebuilds, not 200.
+func TestSightedRounds(t *testing.T) {
+	r := &batchRec{}
+	k := &slowKernel{rec: &r.rec, entered: make(chan struct{}), release: make(chan struct{})}
+	m := newBulkManager(r, k)
+	ss := bulkSightings(201)
+	m.Sighted(ss[0])
+	<-k.entered // the first round holds the manager
+	for _, x := range ss[1:] {
+		m.Sighted(x)
+	}
+	close(k.release)
+	deadline := time.Now().Add(5 * time.Second)
+	for len(hostStates(m)) < 201 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	for { // the drain goroutine ends once nothing waits
+		m.sightMu.Lock()
+		busy := m.draining
+		m.sightMu.Unlock()
+		if !busy || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.hosts) != 201 {
+		t.Fatalf("%d of 201 hosts detected", len(m.hosts))
+	}
+	if r.rebuilds > 2 || r.batches > 2 {
+		t.Errorf("201 sightings, 200 of them during a round, took %d rebuilds in %d batches; want at most 2", r.rebuilds, r.batches)
+	}
 }

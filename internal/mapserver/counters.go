@@ -8,7 +8,7 @@ type counters struct {
 	badAuth, unknownKey, noSite, outOfSite, replay, badRecord, rlocDenied    *stats.Counter
 	expired, proxyReply, forwarded, negative, subscribe, unsubscribe         *stats.Counter
 	published, moves, withdrawn, movedNotifies                               *stats.Counter
-	subExpired, duplicate, xtrEvicted, stateSaveFailed                       *stats.Counter
+	subExpired, duplicate, xtrEvicted, stateSaveFailed, staleAfterMove       *stats.Counter
 	subRejected                                                              [numSubReject]*stats.Counter
 	subDropped                                                               [numSubDrop]*stats.Counter
 	infoReplies, relayed, notFromRTR                                         *stats.Counter
@@ -52,6 +52,8 @@ func newCounters(r *stats.Registry) counters {
 		xtrEvicted: c("xtrs_forgotten", "xTRs forgotten (replay state, pub/sub association) by reason.",
 			[2]string{"reason", "site-limit"}),
 		stateSaveFailed: c("state_save_failures", "Failed writes of the replay state to the state directory."),
+		staleAfterMove: c("register_records_ignored", "EID-records of accepted Map-Registers left out, by reason.",
+			[2]string{"reason", "stale-after-move"}),
 	}
 	c0.relayed = c("registers_relayed", "Map-Registers of xTRs behind NAT relayed by an RTR (ECM with N), before their own checks.")
 	c0.notFromRTR = rej("not-from-rtr")

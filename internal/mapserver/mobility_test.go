@@ -424,8 +424,10 @@ func TestMoveLog(t *testing.T) {
 	f.regVM(xtrA, dc1Key, 1, "192.0.2.31")
 	f.clk.Advance(time.Second)
 	f.regVM(xtrB, dc2Key, 1, "192.0.2.32")
+	f.ackSent(dc1Key) // A hears it moved: its next registration is a return
 	f.clk.Advance(time.Second)
 	f.regVM(xtrA, dc1Key, 2, "192.0.2.31")
+	f.ackSent(dc2Key)
 	got := f.s.Moves("")
 	if len(got) != 2 {
 		t.Fatalf("%d moves logged, want 2: %+v", len(got), got)
@@ -451,9 +453,140 @@ func TestMoveLog(t *testing.T) {
 			key, src = dc1Key, xtrA
 		}
 		f.regVM(src, key, uint64(10+i), src.Addr().String())
+		f.ackSent(map[bool][]byte{true: dc2Key, false: dc1Key}[i%2 == 1])
 	}
 	got = f.s.Moves("")
 	if len(got) != maxMoveLog || got[len(got)-1].ToSite != "dc1" {
 		t.Errorf("%d moves kept (want %d), last %+v", len(got), maxMoveLog, got[len(got)-1])
+	}
+}
+
+// TestRefreshCrossingMoveIgnored: the old xTR's periodic Map-Register,
+// sent before the "moved" Map-Notify reached it, arrives after the move:
+// it must not take the VM back (both sites would then believe it is at
+// the other, and nobody would serve it). Once the old xTR has
+// acknowledged the news, its registration of the VM is a real return.
+func TestRefreshCrossingMoveIgnored(t *testing.T) {
+	f := newMobilityFixture(t)
+	f.regVM(xtrA, dc1Key, 1, "192.0.2.31", withSite(0xA, 1))
+	f.timers.Take()
+	f.clk.Advance(time.Second)
+	f.expectNotify(f.regVM(xtrB, dc2Key, 1, "192.0.2.32", withSite(0xB, 2)), xtrB, dc2Key, 1)
+	toA := f.notifyTo(f.timers.Take(), xtrA, dc1Key)
+
+	// A's refresh crosses the Map-Notify: acknowledged, but the VM stays.
+	f.expectNotify(f.regVM(xtrA, dc1Key, 2, "192.0.2.31", withSite(0xA, 1)), xtrA, dc1Key, 2)
+	if msgs := f.timers.Take(); len(msgs) != 0 {
+		t.Errorf("the stale refresh sent %d Map-Notifies (a move back to dc1)", len(msgs))
+	}
+	if v := f.vmView("dc2"); v == nil || v.Locators[0].Address.String() != "192.0.2.32" {
+		t.Fatalf("dc2 lost the VM to the old xTR's stale refresh: %+v", v)
+	}
+	if v := f.vmView("dc1"); v != nil {
+		t.Errorf("dc1 shows the VM again: %+v", v)
+	}
+	if got := f.counter("register_records_ignored", "stale-after-move"); got != 1 {
+		t.Errorf("register_records_ignored{stale-after-move} = %d, want 1", got)
+	}
+
+	// A heard the news; the VM then really comes back.
+	f.ack(toA, dc1Key)
+	f.clk.Advance(time.Second)
+	f.regVM(xtrA, dc1Key, 3, "192.0.2.31", withSite(0xA, 1))
+	onlyLocator(t, "Map-Notify to dc2's xTR", f.notifyTo(f.timers.Take(), xtrB, dc2Key), "192.0.2.31")
+	if v := f.vmView("dc1"); v == nil || v.Moves != 2 {
+		t.Errorf("dc1 after the real return: %+v", v)
+	}
+	// Nothing is left waiting once every Map-Notify is acknowledged or
+	// given up.
+	f.clk.Advance(5 * time.Minute)
+	for range 10 {
+		f.clk.Advance(time.Minute)
+		f.s.Tick()
+	}
+	f.s.mu.Lock()
+	left := len(f.s.leaving)
+	f.s.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d EIDs still marked leaving after every Map-Notify ended", left)
+	}
+}
+
+// TestPublicationsCoalescedPerITR: an ITR subscribed to 40 hosts hears of
+// a Map-Register that moves 20 of them in as few Map-Notifies as fit 576
+// bytes (several records each), not one per host; every record is one it
+// takes: the nonce is above its subscription's start and above what it
+// took before, and a later publication to one of them goes higher still.
+func TestPublicationsCoalescedPerITR(t *testing.T) {
+	f := newMobilityFixture(t)
+	host := func(i int) mapping.EID {
+		return mapping.HostEID(0, netip.AddrFrom4([4]byte{203, 0, 113, byte(20 + i)}))
+	}
+	// The subscriber, an ITR of edge, and the 40 hosts at dc1.
+	f.register(itrNotif, 0, wire.AuthHMACSHA256, edgeKey, 1,
+		[]wire.EIDRecord{record(mapping.NewEID(0, netip.MustParsePrefix("203.0.113.1/32")), "192.0.2.21")}, withXTR(9))
+	var recs []wire.EIDRecord
+	for i := range 40 {
+		recs = append(recs, record(host(i), "192.0.2.31"))
+	}
+	f.register(xtrA, 0, wire.AuthHMACSHA256, dc1Key, 1, recs)
+	start := map[string]uint64{} // per host, the nonce its subscription started at
+	for i := range 40 {
+		req := mapRequest(host(i), uint64(1000+10*i))
+		m := req.Msg.(*wire.MapRequest)
+		m.HasXTRID, m.XTRID, m.SiteID = true, [16]byte{9}, 7
+		m.Records[0].Notify = true
+		f.s.HandleMapRequest(req, &lisptest.Sender{})
+		start[host(i).Prefix.String()] = uint64(1000 + 10*i)
+	}
+	f.ackSent(edgeKey)
+	last := map[string]uint64{}
+	// take plays the ITR: every record must name a subscription of its own
+	// below the nonce and go above the last nonce it took for it.
+	take := func(what string, sent []lisptest.Sent) (notifies, records int) {
+		t.Helper()
+		for _, m := range sent {
+			if m.To != itrNotif {
+				continue
+			}
+			notifies++
+			if len(m.B) > notifyBudget4 {
+				t.Errorf("%s: a publication of %d bytes", what, len(m.B))
+			}
+			n := f.notifyTo([]lisptest.Sent{m}, itrNotif, edgeKey)
+			for _, r := range n.Records {
+				p := r.PrefixString()
+				if st, ok := start[p]; !ok || n.Nonce < st || n.Nonce <= last[p] {
+					t.Errorf("%s: record %s with nonce %d: subscription from %d, last taken %d", what, p, n.Nonce, st, last[p])
+				}
+				last[p] = n.Nonce
+				records++
+			}
+			f.ack(n, edgeKey)
+		}
+		return notifies, records
+	}
+	var moved []wire.EIDRecord
+	for i := range 20 {
+		moved = append(moved, record(host(i), "192.0.2.32"))
+	}
+	f.register(xtrB, 0, wire.AuthHMACSHA256, dc2Key, 1, moved)
+	sent := f.timers.Take()
+	notifies, records := take("the move", sent)
+	if records != 20 || notifies > 3 {
+		t.Errorf("the ITR heard of %d moved hosts in %d Map-Notifies, want 20 in at most 3", records, notifies)
+	}
+	if got := f.counter("publications", ""); got < 20 {
+		t.Errorf("publications = %d, want a count per host and subscription (20)", got)
+	}
+	// Host 0 comes back: its publication goes above the batch's nonce.
+	for _, m := range sent {
+		if m.To == xtrA {
+			f.ack(f.notifyTo([]lisptest.Sent{m}, xtrA, dc1Key), dc1Key)
+		}
+	}
+	f.register(xtrA, 0, wire.AuthHMACSHA256, dc1Key, 2, []wire.EIDRecord{record(host(0), "192.0.2.31")})
+	if n, r := take("the return", f.timers.Take()); n != 1 || r != 1 {
+		t.Errorf("the return: %d Map-Notifies with %d records, want 1 with 1", n, r)
 	}
 }

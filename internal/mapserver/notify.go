@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/lispd/lispd/internal/control"
+	"github.com/lispd/lispd/internal/mapping"
 	"github.com/lispd/lispd/wire"
 )
 
@@ -21,6 +23,28 @@ type pendingNotify struct {
 	tries    int
 	next     int64
 	onGiveUp func()
+	// moved are the EIDs a "moved" Map-Notify tells its xTR it lost:
+	// until the xTR acknowledges it, that xTR's registrations of them are
+	// stale (Server.leaving).
+	moved []mapping.EID
+}
+
+// unpendLocked ends the wait for the ack of the Map-Notify with nonce:
+// acknowledged, given up, or unverifiable after a reload.
+func (s *Server) unpendLocked(nonce uint64) {
+	p, ok := s.pending[nonce]
+	if !ok {
+		return
+	}
+	delete(s.pending, nonce)
+	for _, eid := range p.moved {
+		ls := slices.DeleteFunc(s.leaving[eid], func(l leaving) bool { return l.p == p })
+		if len(ls) == 0 {
+			delete(s.leaving, eid)
+		} else {
+			s.leaving[eid] = ls
+		}
+	}
 }
 
 // Retransmission schedule of unsolicited Map-Notifies (RFC 9301 §5.7):
@@ -70,7 +94,7 @@ func (s *Server) retransmitLocked(now int64) {
 			continue
 		}
 		if p.tries >= notifySends {
-			delete(s.pending, nonce)
+			s.unpendLocked(nonce)
 			s.c.notifyGiveUp.Inc()
 			s.log.Info("Map-Notify never acknowledged", "to", p.dst, "nonce", nonce)
 			if p.onGiveUp != nil {
@@ -97,7 +121,7 @@ func (s *Server) resignPendingLocked() {
 			key, ok = st.key(p.key.ID)
 		}
 		if !ok {
-			delete(s.pending, nonce)
+			s.unpendLocked(nonce)
 			continue
 		}
 		if key.Alg == p.key.Alg && bytes.Equal(key.Secret, p.key.Secret) {
@@ -106,7 +130,7 @@ func (s *Server) resignPendingLocked() {
 		p.n.Algorithm = key.Alg
 		b, err := wire.EncodeSigned(p.n, key.Secret, s.opts.Auth)
 		if err != nil {
-			delete(s.pending, nonce)
+			s.unpendLocked(nonce)
 			continue
 		}
 		p.msg, p.key = b, key
@@ -128,7 +152,7 @@ func (s *Server) HandleMapNotifyAck(r *control.Request, _ control.Sender) contro
 		s.c.ackUnknown.Inc()
 		return control.Handled
 	}
-	delete(s.pending, m.Nonce)
+	s.unpendLocked(m.Nonce)
 	s.c.ackRecv.Inc()
 	return control.Handled
 }

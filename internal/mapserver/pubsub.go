@@ -373,7 +373,7 @@ func (s *Server) notifySubscriberLocked(sub *subscriber, eid mapping.EID, nonce 
 		Records: []wire.EIDRecord{s.currentRecordLocked(eid)}, HasXTRID: true, XTRID: sub.xtrID, SiteID: sub.siteID}}
 	// Another publication may still be pending under this nonce; the new
 	// one supersedes it.
-	delete(s.pending, nonce)
+	s.unpendLocked(nonce)
 	p := s.sendUnsolicitedLocked(n, key, sub.site.cfg.Name, sub.local, netip.AddrPortFrom(sub.rlocs[0], wire.ControlPort))
 	if p != nil && !sub.ended {
 		p.onGiveUp = func() { s.dropSubscriberLocked(eid, sub) }
@@ -392,8 +392,12 @@ func (s *Server) publishLocked(changed mapping.EID) {
 			if _, r, ok := s.regs.LookupPrefix(eid); ok && r.hasLive(s.now()) {
 				s.forgetLocked(sub) // it has seen a registration: it lasts
 			}
-			sub.nonce++
-			s.notifySubscriberLocked(sub, eid, sub.nonce)
+			if s.movedOut != nil {
+				s.gatherPublicationLocked(sub, eid)
+			} else {
+				sub.nonce++
+				s.notifySubscriberLocked(sub, eid, sub.nonce)
+			}
 			s.c.published.Inc()
 			var to netip.Addr
 			if len(sub.rlocs) > 0 {
@@ -410,4 +414,90 @@ func (s *Server) publishLocked(changed mapping.EID) {
 			notify(eid, subs)
 		}
 	}
+}
+
+// pubTo names a subscribed ITR: what a publication's header and
+// destination depend on.
+type pubTo struct {
+	site   string
+	xtrID  [16]byte
+	siteID uint64
+	local  netip.Addr
+	dst    netip.Addr
+}
+
+// pubBatch is what one subscribed ITR is to be told.
+type pubBatch struct {
+	key   Key
+	subs  []*subscriber
+	eids  []mapping.EID // the subscribed prefix of each of subs
+	dst   netip.AddrPort
+	local netip.Addr
+}
+
+// gatherPublicationLocked queues the publication of eid to sub until the
+// Map-Register being processed is done: a Map-Register that moves many
+// hosts (a mass migration) then costs each subscribed ITR one Map-Notify
+// with their records, not one per host.
+func (s *Server) gatherPublicationLocked(sub *subscriber, eid mapping.EID) {
+	if len(sub.rlocs) == 0 {
+		return
+	}
+	to := pubTo{site: sub.site.cfg.Name, xtrID: sub.xtrID, siteID: sub.siteID, local: sub.local, dst: sub.rlocs[0]}
+	b := s.pubOut[to]
+	if b == nil {
+		if s.pubOut == nil {
+			s.pubOut = map[pubTo]*pubBatch{}
+		}
+		b = &pubBatch{key: sub.site.cfg.Keys[0], dst: netip.AddrPortFrom(to.dst, wire.ControlPort), local: sub.local}
+		s.pubOut[to] = b
+		s.pubOrder = append(s.pubOrder, to)
+	}
+	if !slices.Contains(b.subs, sub) { // several records of one Map-Register under one subscription
+		b.subs = append(b.subs, sub)
+		b.eids = append(b.eids, eid)
+	}
+}
+
+// flushPublicationsLocked sends the publications gathered while a
+// Map-Register was processed: per subscribed ITR, as few Map-Notifies as
+// the size limits allow. RFC 9437 numbers publications per subscription,
+// and an xTR takes a publication's nonce to name the latest subscription
+// of its own below it that overlaps the record (and refuses one not above
+// the last it took): one Map-Notify for several subscriptions carries a
+// nonce above each one's last, and each of them counts on from it. Every
+// subscription of the ITR that overlaps a changed prefix is in the batch,
+// so whichever of them the ITR picks has been counted on.
+func (s *Server) flushPublicationsLocked() {
+	for _, to := range s.pubOrder {
+		b := s.pubOut[to]
+		recs := make([]wire.EIDRecord, len(b.eids))
+		for i, eid := range b.eids {
+			recs[i] = s.currentRecordLocked(eid)
+		}
+		for start := 0; start < len(recs); {
+			end := start + notifyFits(to.dst, b.key, recs[start:])
+			subs, eids := b.subs[start:end:end], b.eids[start:end:end]
+			var nonce uint64
+			for _, sub := range subs {
+				nonce = max(nonce, sub.nonce+1)
+			}
+			for _, sub := range subs {
+				sub.nonce = nonce
+			}
+			n := &wire.MapNotify{AuthBody: wire.AuthBody{Nonce: nonce, KeyID: b.key.ID, Algorithm: b.key.Alg,
+				Records: recs[start:end:end], HasXTRID: true, XTRID: to.xtrID, SiteID: to.siteID}}
+			s.unpendLocked(nonce)
+			if p := s.sendUnsolicitedLocked(n, b.key, to.site, b.local, b.dst); p != nil {
+				p.onGiveUp = func() {
+					for i, sub := range subs {
+						s.dropSubscriberLocked(eids[i], sub)
+					}
+				}
+			}
+			start = end
+		}
+	}
+	clear(s.pubOut)
+	s.pubOrder = s.pubOrder[:0]
 }

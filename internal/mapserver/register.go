@@ -87,6 +87,7 @@ func (s *Server) mapRegister(raw []byte, m *wire.MapRegister, src netip.AddrPort
 	// The old xTRs of the hosts this message moves are told once, at its end.
 	s.movedOut = map[movedTo]*movedBatch{}
 	defer s.flushMovedLocked()
+	defer s.flushPublicationsLocked()
 	for i := range m.Records {
 		rec := &m.Records[i]
 		reg := etrReg{src: src, local: local, keyID: m.KeyID, ttl: rec.TTL, version: rec.MapVersion, last: nowNs}
@@ -225,6 +226,10 @@ func (s *Server) storeLocked(eid mapping.EID, st *site, reg etrReg, now int64) b
 	if reg.expires <= now {
 		return s.withdrawLocked(eid, st, &reg)
 	}
+	if s.staleAfterMoveLocked(eid, &reg) {
+		s.c.staleAfterMove.Inc()
+		return false
+	}
 	r, ok := s.regs.Get(eid)
 	if !ok {
 		r = &registration{eid: eid, site: st}
@@ -352,7 +357,7 @@ func (s *Server) notifyMovedLocked(r *registration, from *site, moved []etrReg, 
 			to.hasXTRID, to.xtrID, to.siteID = true, e.xtrID, e.siteID
 		}
 		if s.movedOut == nil {
-			s.sendMovedLocked(to, key, []wire.EIDRecord{rec})
+			s.sendMovedLocked(to, key, []wire.EIDRecord{rec}, []mapping.EID{r.eid})
 			continue
 		}
 		b := s.movedOut[to]
@@ -362,7 +367,39 @@ func (s *Server) notifyMovedLocked(r *registration, from *site, moved []etrReg, 
 			s.movedOrder = append(s.movedOrder, to)
 		}
 		b.recs = append(b.recs, rec)
+		b.eids = append(b.eids, r.eid)
 	}
+}
+
+// leaving is an old xTR told that an EID moved, p the Map-Notify that
+// tells it, still unacknowledged.
+type leaving struct {
+	to movedTo
+	p  *pendingNotify
+}
+
+// staleAfterMoveLocked tells whether reg, an xTR's registration of eid,
+// comes from an xTR that eid just moved away from and that has not
+// acknowledged the news yet: its Map-Register was sent before the
+// Map-Notify reached it (a periodic refresh crossing a move), and taking
+// it would move eid back to where it no longer is, with both sites then
+// believing it is at the other. Once the xTR has acknowledged, a
+// registration of eid is a real return.
+func (s *Server) staleAfterMoveLocked(eid mapping.EID, reg *etrReg) bool {
+	for _, l := range s.leaving[eid] {
+		if l.to.is(reg) {
+			return true
+		}
+	}
+	return false
+}
+
+// is tells whether reg comes from the xTR to names.
+func (to movedTo) is(reg *etrReg) bool {
+	if to.hasXTRID && reg.flags&flagXTRID != 0 {
+		return to.xtrID == reg.xtrID && to.siteID == reg.siteID
+	}
+	return to.dst.Addr() == reg.src.Addr()
 }
 
 // movedTo names an old xTR that "moved" Map-Notifies go to.
@@ -380,6 +417,7 @@ type movedTo struct {
 type movedBatch struct {
 	key  Key
 	recs []wire.EIDRecord
+	eids []mapping.EID // of recs
 }
 
 // Map-Notify sizes: like an xTR's Map-Register (RFC 9301 §5), at most 255
@@ -391,29 +429,42 @@ const (
 	notifyBudget6    = 1280 - 40 - 8
 )
 
-// sendMovedLocked sends recs to an old xTR in as few Map-Notifies as fit.
-func (s *Server) sendMovedLocked(to movedTo, key Key, recs []wire.EIDRecord) {
-	budget := notifyBudget6
-	if to.dst.Addr().Unmap().Is4() {
-		budget = notifyBudget4
-	}
-	// Header, nonce, key ID, algorithm, length and digest; xTR-ID and site-ID.
-	head := 16 + key.Alg.DigestLen() + 24
+// sendMovedLocked sends recs, the records of eids, to an old xTR in as few
+// Map-Notifies as fit; until it acknowledges one, its registrations of
+// that one's EIDs are stale.
+func (s *Server) sendMovedLocked(to movedTo, key Key, recs []wire.EIDRecord, eids []mapping.EID) {
 	for start := 0; start < len(recs); {
-		end, size := start, head
-		for end < len(recs) && end-start < maxNotifyRecords && (end == start || size+recs[end].Len() <= budget) {
-			size += recs[end].Len()
-			end++
-		}
+		end := start + notifyFits(to.dst.Addr(), key, recs[start:])
 		n := &wire.MapNotify{AuthBody: wire.AuthBody{Nonce: s.newNonce(), KeyID: key.ID, Algorithm: key.Alg,
 			Records: recs[start:end:end]}}
 		if to.hasXTRID {
 			n.HasXTRID, n.XTRID, n.SiteID = true, to.xtrID, to.siteID
 		}
-		s.sendUnsolicitedLocked(n, key, to.site, to.local, to.dst)
+		if p := s.sendUnsolicitedLocked(n, key, to.site, to.local, to.dst); p != nil {
+			p.moved = eids[start:end:end]
+			for _, eid := range p.moved {
+				s.leaving[eid] = append(s.leaving[eid], leaving{to: to, p: p})
+			}
+		}
 		s.c.movedNotifies.Inc()
 		start = end
 	}
+}
+
+// notifyFits says how many of recs, from the first, one Map-Notify to dst
+// signed with key carries (at least one).
+func notifyFits(dst netip.Addr, key Key, recs []wire.EIDRecord) int {
+	budget := notifyBudget6
+	if dst.Unmap().Is4() {
+		budget = notifyBudget4
+	}
+	// Header, nonce, key ID, algorithm, length and digest; xTR-ID and site-ID.
+	size, n := 16+key.Alg.DigestLen()+24, 0
+	for n < len(recs) && n < maxNotifyRecords && (n == 0 || size+recs[n].Len() <= budget) {
+		size += recs[n].Len()
+		n++
+	}
+	return n
 }
 
 // flushMovedLocked sends the "moved" Map-Notifies gathered while a
@@ -421,7 +472,7 @@ func (s *Server) sendMovedLocked(to movedTo, key Key, recs []wire.EIDRecord) {
 func (s *Server) flushMovedLocked() {
 	for _, to := range s.movedOrder {
 		b := s.movedOut[to]
-		s.sendMovedLocked(to, b.key, b.recs)
+		s.sendMovedLocked(to, b.key, b.recs, b.eids)
 	}
 	s.movedOut, s.movedOrder = nil, s.movedOrder[:0]
 }

@@ -193,6 +193,11 @@ type Server struct {
 	ntemp     int
 	nextSweep int64 // unix ns; temporary subscriptions are looked at once a second
 	pending   map[uint64]*pendingNotify
+	// leaving are, per EID that moved, the old xTRs told so whose ack has
+	// not come: a Map-Register of theirs that lists it crossed the news
+	// (a periodic refresh sent before it arrived) and must not take the
+	// EID back from its new site.
+	leaving map[mapping.EID][]leaving
 	// notifyNonce is the nonce of our last own unsolicited Map-Notify.
 	notifyNonce uint64
 	authLog     map[netip.Addr]int64 // last auth-failure log per source, to log once a minute
@@ -206,6 +211,11 @@ type Server struct {
 	// Map-Notifies for each old xTR (movedOrder: in the order first seen).
 	movedOut   map[movedTo]*movedBatch
 	movedOrder []movedTo
+	// pubOut gathers, while a Map-Register is processed (movedOut set),
+	// the publications for each subscribed ITR (pubOrder: in the order
+	// first seen), sent together at its end.
+	pubOut   map[pubTo]*pubBatch
+	pubOrder []pubTo
 	// moveLog is the last maxMoveLog moves, oldest first (show site --moves).
 	moveLog []adminapi.SiteMove
 	// With a Store (store.go): the other nodes' Records by prefix and node,
@@ -240,6 +250,7 @@ func New(sites []Site, opts Options) *Server {
 		tombs:     map[subKey]tombstone{},
 		subs:      mapping.NewTable[[]*subscriber](),
 		pending:   map[uint64]*pendingNotify{},
+		leaving:   map[mapping.EID][]leaving{},
 		authLog:   map[netip.Addr]int64{},
 		expiry:    map[int64][]*registration{},
 		moved:     map[mapping.EID]moveStat{},

@@ -45,7 +45,7 @@ func newCounters(r *stats.Registry) counters {
 		recentForgotten: c("etr", "recent_itrs_forgotten", "ITRs forgotten as SMR targets to make room: at most 4096 are kept "+
 			"(their outer sources may be spoofed)."),
 		smrUnmatched:     c("itr", "smrs_unmatched", "SMRs that named nothing in the map-cache, in either encoding (refreshed nothing)."),
-		smrCovered:       c("itr", "smrs_in_burst", "SMRs within 200 ms of the SMR-invoked Map-Request that answers them (nothing asked)."),
+		smrCovered:       c("itr", "smrs_in_burst", "SMRs within 200 ms of the SMR-invoked Map-Request or the publication that answers them (nothing asked)."),
 		misses:           c("itr", "cache_misses", "Data-plane misses reported to the control plane."),
 		requests:         c("itr", "map_requests_sent", "Map-Requests sent to Map-Resolvers."),
 		requestsLimited:  c("itr", "map_requests_rate_limited", "Map-Requests held back by the rate limit."),

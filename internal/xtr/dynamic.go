@@ -47,7 +47,7 @@ func (s *Server) AddHost(eid mapping.EID, locs []mapping.Locator) bool {
 	// A host that is here now is no longer cached elsewhere.
 	s.removeLocked(eid)
 	s.db.Insert(eid, e)
-	s.opts.DataPlane.SetLocalEIDs(s.localEIDsLocked())
+	s.localEIDsChangedLocked()
 	s.c.hostsAdded.Inc()
 	// Our database changed: ITRs that talk to us may cache the host at
 	// another site (RFC 9301 §6.1). The SMR goes once a Map-Server has
@@ -66,8 +66,9 @@ func (s *Server) AddHost(eid mapping.EID, locs []mapping.Locator) bool {
 }
 
 // HostBatch runs f, whose AddHost calls register together at its end: the
-// addresses of one VM announced at once (IPv4 and IPv6) go in one
-// Map-Register.
+// addresses of one VM announced at once (IPv4 and IPv6), or the hosts of
+// one detection round, go in one Map-Register. The data plane hears of the
+// hosts f added and removed once, at its end.
 func (s *Server) HostBatch(f func()) {
 	s.mu.Lock()
 	s.hostBatching++
@@ -76,10 +77,24 @@ func (s *Server) HostBatch(f func()) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if s.hostBatching--; s.hostBatching == 0 {
+			if s.localStale {
+				s.localEIDsChangedLocked()
+			}
 			s.hostsDueLocked(s.opts.Now())
 		}
 	}()
 	f()
+}
+
+// localEIDsChangedLocked tells the data plane the database's EIDs, or,
+// within a HostBatch, that they are to be told at its end.
+func (s *Server) localEIDsChangedLocked() {
+	if s.hostBatching > 0 {
+		s.localStale = true
+		return
+	}
+	s.localStale = false
+	s.opts.DataPlane.SetLocalEIDs(s.localEIDsLocked())
 }
 
 // hostsDueLocked registers the queued hosts now, or at the end of the
@@ -195,7 +210,15 @@ func (s *Server) RemoveHost(eid mapping.EID, withdraw bool) bool {
 		return false
 	}
 	delete(s.dynamic, eid)
-	s.setDatabaseLocked(s.opts.Database)
+	s.db.Delete(eid)
+	// A configured entry of the same prefix, which the host shadowed, is
+	// back.
+	for i := range s.opts.Database {
+		if c := &s.opts.Database[i]; c.EID == eid {
+			s.db.Insert(eid, c)
+		}
+	}
+	s.localEIDsChangedLocked()
 	s.c.hostsRemoved.Inc()
 	s.hostQueue = slices.DeleteFunc(s.hostQueue, func(q mapping.EID) bool { return q == eid })
 	// A Map-Register still waiting for its acknowledgement must not claim

@@ -27,7 +27,7 @@ func TestDynamicEIDHost(t *testing.T) {
 		MapServers: []MapServerPeer{{Addr: ms, KeyID: 1, Alg: wire.AuthHMACSHA256, Secret: secret, WantMapNotify: true}},
 		Database: []DatabaseEntry{{EID: mapping.NewEID(0, netip.MustParsePrefix("203.0.113.0/25")),
 			Locators: []mapping.Locator{{Addr: rloc, Priority: 1, Weight: 100}}}},
-		OnMovedAway: func(_ mapping.EID, to mapping.Mapping) { moved = append(moved, to) }})
+		OnMovedAway: func(to []mapping.Mapping) { moved = append(moved, to...) }})
 	s.Tick()
 	c.Take()
 	host := mapping.HostEID(0, netip.MustParseAddr("203.0.113.10"))
@@ -201,5 +201,69 @@ func TestUnseenHostHitSMR(t *testing.T) {
 	s.UnseenHostHit(itr, 0, unseen)
 	if out := c.Take(); len(out) != 0 {
 		t.Errorf("SMR for a host that is here: %+v", out)
+	}
+}
+
+// localCount is a data plane that counts SetLocalEIDs calls and keeps the
+// last list.
+type localCount struct {
+	dp
+	calls int
+	local []mapping.EID
+}
+
+func (d *localCount) SetLocalEIDs(eids []mapping.EID) { d.calls++; d.local = eids }
+
+// TestHostBatchLocalEIDsOnce: 200 hosts added in one HostBatch (a
+// detection round) reach the data plane's local EIDs in one update, and
+// go in Map-Registers of many records; 200 removed in one batch, one
+// update too. A host added alone updates it at once.
+func TestHostBatchLocalEIDsOnce(t *testing.T) {
+	ms := netip.MustParseAddr("192.0.2.1")
+	rloc := netip.MustParseAddr("192.0.2.12")
+	c, clk := &lisptest.Sender{}, lisptest.NewClock(time.Unix(1e9, 0))
+	d := &localCount{dp: dp{set: map[mapping.EID]CacheEntry{}}}
+	site := mapping.NewEID(0, netip.MustParsePrefix("198.19.8.0/22"))
+	s := New(Options{ETR: true, LocalRLOCs: []netip.Addr{rloc}, Now: clk.Now, Sender: c, DataPlane: d,
+		MapServers: []MapServerPeer{{Addr: ms, KeyID: 1, Alg: wire.AuthHMACSHA256, Secret: []byte("k"), WantMapNotify: true}},
+		Database:   []DatabaseEntry{{EID: site, Locators: []mapping.Locator{{Addr: rloc, Priority: 1, Weight: 100}}}}})
+	s.Tick()
+	c.Take()
+	locs := []mapping.Locator{{Addr: rloc, Priority: 1, Weight: 100}}
+	var hosts []mapping.EID
+	a := netip.MustParseAddr("198.19.1.0")
+	for range 200 {
+		a = a.Next()
+		hosts = append(hosts, mapping.HostEID(0, a))
+	}
+	d.calls = 0
+	s.HostBatch(func() {
+		for _, h := range hosts {
+			s.AddHost(h, locs)
+		}
+	})
+	if d.calls != 1 || len(d.local) != 201 {
+		t.Errorf("200 hosts in one batch: %d updates of the local EIDs (last %d EIDs), want 1 of 201", d.calls, len(d.local))
+	}
+	regs := c.Take()
+	if len(regs) == 0 || len(regs) > 200/10 {
+		t.Errorf("200 hosts went in %d Map-Registers, want several records each", len(regs))
+	}
+	d.calls = 0
+	s.HostBatch(func() {
+		for _, h := range hosts {
+			s.RemoveHost(h, false)
+		}
+	})
+	if d.calls != 1 || len(d.local) != 1 || d.local[0] != site {
+		t.Errorf("200 hosts removed in one batch: %d updates, last %v; want 1, the site's prefix alone", d.calls, d.local)
+	}
+	if !s.Owns(site) || s.Owns(hosts[0]) || len(s.Hosts()) != 0 {
+		t.Errorf("database after the removals: owns the site %v, %d hosts", s.Owns(site), len(s.Hosts()))
+	}
+	d.calls = 0
+	s.AddHost(hosts[0], locs)
+	if d.calls != 1 || len(d.local) != 2 {
+		t.Errorf("a host alone: %d updates of %d EIDs, want 1 of 2", d.calls, len(d.local))
 	}
 }

@@ -406,6 +406,14 @@ func (s *Server) applyPublicationLocked(m *wire.MapNotify, now time.Time) {
 		s.subFloor = max(s.subFloor, m.Nonce)
 		s.c.publications.Inc()
 		s.installLocked(mp, now, "map-notify", true)
+		// The SMRs of the change the publication brought (a moved host's
+		// old and new sites send one each, right after the Map-Server's
+		// news) are answered already, as by an SMR-invoked request: in a
+		// mass migration they would each bring a Map-Request and a new
+		// subscription.
+		if e, ok := s.cacheIdx[mp.EID]; ok {
+			e.smr.last = now
+		}
 	}
 }
 

@@ -231,9 +231,11 @@ func TestMovesWithMapServer(t *testing.T) {
 		x.locs = []mapping.Locator{{Addr: rloc, Priority: 1, Weight: 100}}
 		x.s = n.add(rloc, Options{ETR: true, Now: clk.Now, XTRID: [16]byte{byte(1 + i)}, SiteID: uint64(1 + i),
 			MapServers: []MapServerPeer{{Addr: n.msAddr, KeyID: 1, Alg: wire.AuthHMACSHA256, Secret: secret, WantMapNotify: true}},
-			OnMovedAway: func(eid mapping.EID, _ mapping.Mapping) {
-				x.moved++
-				x.s.RemoveHost(eid, false)
+			OnMovedAway: func(moved []mapping.Mapping) {
+				for _, mp := range moved {
+					x.moved++
+					x.s.RemoveHost(mp.EID, false)
+				}
 			}})
 	}
 	// Keep the last "moved" Map-Notify to each xTR (one not listing its

@@ -205,10 +205,8 @@ func (s *Server) HandleMapNotify(r *control.Request, out control.Sender) control
 	for _, mp := range moved {
 		s.opts.Events.About(mp.EID, adminapi.Event{Type: adminapi.EventHostMoved, Peer: r.Src.Addr(), Locators: events.Locators(mp.Locators)})
 	}
-	if s.opts.OnMovedAway != nil {
-		for _, mp := range moved {
-			s.opts.OnMovedAway(mp.EID, mp)
-		}
+	if s.opts.OnMovedAway != nil && len(moved) > 0 {
+		s.opts.OnMovedAway(moved)
 	}
 	return control.Handled
 }

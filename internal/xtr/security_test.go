@@ -199,19 +199,17 @@ func notifyFrom(t *testing.T, s *Server, c control.Sender, ms, local netip.Addr,
 		Src: netip.AddrPortFrom(ms, wire.ControlPort), Local: netip.AddrPortFrom(local, wire.ControlPort)}, c)
 }
 
-// TestPublicationReplayed: an ITR subscribed to 203.0.113.10 got the
-// subscription's Map-Notify (locator A) and a publication (locator B). The
-// old signed Map-Notify and the publication, replayed, change nothing and
-// are counted; the next publication (locator C) is applied. RFC 9437 §7.
-func TestPublicationReplayed(t *testing.T) {
-	ms, secret := netip.MustParseAddr("192.0.2.1"), []byte("site-key")
-	c, d := &lisptest.Sender{}, &dp{set: map[mapping.EID]CacheEntry{}}
-	s := New(Options{ITR: true, ETR: true, Subscribe: true, MapResolvers: []netip.Addr{mr}, LocalRLOCs: []netip.Addr{me},
+// subscribedITR is an xTR of siteEID, with the Map-Server ms (key
+// secret), that missed asked and subscribed to it: sub is its
+// subscribing Map-Request.
+func subscribedITR(t *testing.T, clk *lisptest.Clock) (s *Server, c *lisptest.Sender, d *dp, sub *wire.MapRequest) {
+	t.Helper()
+	c, d = &lisptest.Sender{}, &dp{set: map[mapping.EID]CacheEntry{}}
+	s = New(Options{ITR: true, ETR: true, Subscribe: true, MapResolvers: []netip.Addr{mr}, LocalRLOCs: []netip.Addr{me},
 		Database:   []DatabaseEntry{{EID: siteEID, Locators: []mapping.Locator{{Addr: me, Priority: 1, Weight: 100}}}},
-		MapServers: []MapServerPeer{{Addr: ms, KeyID: 1, Alg: wire.AuthHMACSHA256, Secret: secret}},
-		Now:        lisptest.NewClock(time.Unix(1e9, 0)).Now, Sender: c, DataPlane: d})
+		MapServers: []MapServerPeer{{Addr: pubMS, KeyID: 1, Alg: wire.AuthHMACSHA256, Secret: pubSecret}},
+		Now:        clk.Now, Sender: c, DataPlane: d})
 	s.Miss(0, asked)
-	var sub *wire.MapRequest
 	for _, m := range c.Take() {
 		if e, ok := must(wire.Decode(m.B)).(*wire.ECM); ok {
 			sub = e.Message.(*wire.MapRequest)
@@ -220,6 +218,19 @@ func TestPublicationReplayed(t *testing.T) {
 	if sub == nil || !sub.Records[0].Notify {
 		t.Fatalf("no subscribing Map-Request: %v", sub)
 	}
+	return s, c, d, sub
+}
+
+// The Map-Server of subscribedITR and its key.
+var pubMS, pubSecret = netip.MustParseAddr("192.0.2.1"), []byte("site-key")
+
+// TestPublicationReplayed: an ITR subscribed to 203.0.113.10 got the
+// subscription's Map-Notify (locator A) and a publication (locator B). The
+// old signed Map-Notify and the publication, replayed, change nothing and
+// are counted; the next publication (locator C) is applied. RFC 9437 §7.
+func TestPublicationReplayed(t *testing.T) {
+	ms, secret := pubMS, pubSecret
+	s, c, d, sub := subscribedITR(t, lisptest.NewClock(time.Unix(1e9, 0)))
 	a, b, cc := netip.MustParseAddr("192.0.2.101"), netip.MustParseAddr("192.0.2.102"), netip.MustParseAddr("192.0.2.103")
 	publication := func(nonce uint64, loc netip.Addr) *wire.MapNotify {
 		return &wire.MapNotify{AuthBody: wire.AuthBody{Nonce: nonce, KeyID: 1, Algorithm: wire.AuthHMACSHA256,
@@ -274,7 +285,7 @@ func TestMovedNotifyReplayed(t *testing.T) {
 	s := New(Options{ETR: true, ITR: true, LocalRLOCs: []netip.Addr{rloc}, Now: clk.Now, Sender: c,
 		MapServers:  []MapServerPeer{{Addr: ms, KeyID: 1, Alg: wire.AuthHMACSHA256, Secret: secret}},
 		Database:    []DatabaseEntry{{EID: siteEID, Locators: []mapping.Locator{{Addr: rloc, Priority: 1, Weight: 100}}}},
-		OnMovedAway: func(_ mapping.EID, to mapping.Mapping) { moved = append(moved, to) }})
+		OnMovedAway: func(to []mapping.Mapping) { moved = append(moved, to...) }})
 	host := mapping.HostEID(0, netip.MustParseAddr("198.51.100.10"))
 	ours := []mapping.Locator{{Addr: rloc, Priority: 1, Weight: 100}}
 	s.AddHost(host, ours)
@@ -349,4 +360,48 @@ func requestState(s *Server) (reqs, subs int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.reqs), len(s.subs)
+}
+
+// TestSMRAnsweredByPublication: an ITR subscribed to a prefix gets a
+// publication of its new locator; the SMRs of that change, which the old
+// and new sites send right after the Map-Server's news, ask nothing (a
+// mass migration would bring a Map-Request and a new subscription per
+// host); an SMR later than 200 ms still asks.
+func TestSMRAnsweredByPublication(t *testing.T) {
+	ms, secret, clk := pubMS, pubSecret, lisptest.NewClock(time.Unix(1e9, 0))
+	s, c, _, sub := subscribedITR(t, clk)
+	oldSite, newSite := netip.MustParseAddr("192.0.2.101"), netip.MustParseAddr("192.0.2.102")
+	publication := func(nonce uint64, loc netip.Addr) *wire.MapNotify {
+		return &wire.MapNotify{AuthBody: wire.AuthBody{Nonce: nonce, KeyID: 1, Algorithm: wire.AuthHMACSHA256,
+			HasXTRID: true, Records: []wire.EIDRecord{rec("203.0.113.0/24", loc)}}}
+	}
+	notifyFrom(t, s, c, ms, me, secret, publication(sub.Nonce, oldSite))
+	clk.Advance(10 * time.Second)
+	notifyFrom(t, s, c, ms, me, secret, publication(sub.Nonce+1, newSite))
+	c.Take()
+	requests := func() (n int) {
+		for _, m := range c.Take() {
+			if e, ok := must(wire.Decode(m.B)).(*wire.ECM); ok && e.Message.(*wire.MapRequest).SMRInvoked {
+				n++
+			}
+		}
+		return n
+	}
+	smr := &wire.MapRequest{SMR: true, Nonce: 9, ITRRLOCs: []wire.Address{wire.AddrFromIP(oldSite)},
+		Records: []wire.RequestRecord{{MaskLen: 24, EID: askedNet.Address()}}}
+	clk.Advance(50 * time.Millisecond)
+	for _, from := range []netip.Addr{oldSite, newSite} {
+		s.HandleMapRequest(direct(smr, netip.AddrPortFrom(from, 4342), me), c)
+	}
+	if n := requests(); n != 0 {
+		t.Errorf("%d SMR-invoked Map-Requests for a change a publication brought 50 ms before", n)
+	}
+	if n := lisptest.Counter(t, s.opts.Stats, "itr.smrs_in_burst"); n != 2 {
+		t.Errorf("smrs_in_burst = %d, want 2", n)
+	}
+	clk.Advance(300 * time.Millisecond)
+	s.HandleMapRequest(direct(smr, netip.AddrPortFrom(oldSite, 4342), me), c)
+	if n := requests(); n != 1 {
+		t.Errorf("an SMR 350 ms after the publication brought %d Map-Requests, want 1", n)
+	}
 }

@@ -114,10 +114,12 @@ type Options struct {
 	// signs the replies to protected requests. Default SecOff.
 	LISPSEC    SecMode
 	LISPSECKey lispsec.Key
-	// OnMovedAway hears of a dynamic-EID host of ours that the Map-Server saw
+	// OnMovedAway hears of dynamic-EID hosts of ours that the Map-Server saw
 	// register elsewhere (an unsolicited Map-Notify whose locators are not
-	// ours). It is called without the xTR's lock held.
-	OnMovedAway func(eid mapping.EID, to mapping.Mapping)
+	// ours): their new mappings, all those of one Map-Notify at once (a
+	// mass migration comes in batches). It is called without the xTR's
+	// lock held.
+	OnMovedAway func(moved []mapping.Mapping)
 	// NATTraversal turns on NAT discovery (nat.go): Info-Requests to each
 	// Map-Server from each local RLOC, every InfoInterval (default 1m).
 	NATTraversal bool
@@ -229,6 +231,9 @@ type Server struct {
 	hostSentAt   time.Time
 	hostTimer    bool
 	hostBatching int // HostBatch calls under way: AddHost only queues
+	// localStale says the data plane's local EIDs lag the database: hosts
+	// came or went within a HostBatch, which tells it once at its end.
+	localStale bool
 
 	nat      map[natKey]*natState // NAT discovery per (Map-Server, local RLOC), nat.go
 	nc       natCounters

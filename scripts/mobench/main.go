@@ -15,14 +15,18 @@
 // was last seen: the old site's uplink, the new site's, or neither (the
 // client's ITR). A fifth, bulk, runs on a network of its own: 500 VMs on
 // ten hypervisors move from DC1 to DC2 within one second under 100
-// packets/s from c1 to each (internal/demo/bulk.go); per VM, the time
-// until the client's ITR sends to DC2 (its packets reach the VM without
-// DC1's re-encapsulation), the time until it is reached at all, and the
-// packets lost; DC2's Map-Registers, the Map-Server's Map-Notifies and its
-// CPU time. It needs root and a lispd binary. The last line is machine
-// readable:
+// packets/s from c1 to each (internal/demo/bulk.go), 50,000 packets a
+// second in all, which the xTRs forward on the kernel (eBPF) data path
+// (-bulk-data-plane) and c1 sends in sendmmsg batches from one socket;
+// per VM, the time until the client's ITR sends to DC2 (its packets reach
+// the VM without DC1's re-encapsulation), the time until it is reached at
+// all, and the packets lost; the stream's loss before anything moved (the
+// baseline, per VM a second); DC2's Map-Registers, the Map-Server's
+// Map-Notifies and its CPU time, the Map-Notifies and SMRs the client's
+// ITR received. It needs root and a lispd binary. The last line is
+// machine readable:
 //
-//	RESULT pubsub-median-ms=… pubsub-worst-ms=… smr-median-ms=… lost-per-move=… rarp-median-ms=… … v6-median-ms=… … bulk500-p99-ms=… bulk500-max-ms=… bulk-lost-per-vm=… …
+//	RESULT pubsub-median-ms=… pubsub-worst-ms=… smr-median-ms=… lost-per-move=… rarp-median-ms=… … v6-median-ms=… … bulk500-p99-ms=… bulk500-max-ms=… bulk-lost-per-vm=… … bulk-baseline-lost-per-vm-s=… bulk-rate-pps=… bulk-data-plane=… bulk-itr-map-notifies=… bulk-itr-smrs=…
 package main
 
 import (
@@ -63,11 +67,13 @@ func main() {
 	bulkVMs := flag.Int("bulk-vms", 500, "VMs of the bulk series")
 	bulkHVs := flag.Int("bulk-hypervisors", 10, "hypervisors the bulk series' VMs are spread over")
 	bulkRate := flag.Int("bulk-rate", 100, "packets a second from c1 to each VM of the bulk series")
+	bulkProfile := flag.String("bulk-profile", "", "save CPU profiles of the bulk series' lispd processes, from the first move for 4 s, in this directory")
+	bulkDP := flag.String("bulk-data-plane", "kernel", "xtr.data-plane of the bulk series' xTRs (kernel, userspace, auto; empty: $LISPD_DATAPLANE)")
 	flag.Parse()
 	var result []string
 	err := run(*lispd, *name, *moves, *keep, *only, &result)
 	if err == nil && slices.Contains(strings.Split(*only, ","), "bulk") {
-		err = runBulk(*lispd, *name+"b", *bulkVMs, *bulkHVs, *bulkRate, *keep, &result)
+		err = runBulk(*lispd, *name+"b", *bulkVMs, *bulkHVs, *bulkRate, *bulkDP, *bulkProfile, *keep, &result)
 	}
 	fmt.Printf("RESULT %s\n", strings.Join(result, " "))
 	if err != nil {
@@ -231,22 +237,22 @@ func okOr(err error, ok string) string {
 }
 
 // runBulk runs the bulk series on a network of its own.
-func runBulk(lispd, name string, vms, hypervisors, rate int, keep bool, result *[]string) (err error) {
+func runBulk(lispd, name string, vms, hypervisors, rate int, dataPlane, profile string, keep bool, result *[]string) (err error) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	fmt.Printf("\n== bulk: %d VMs on %d hypervisors move from DC1 to DC2 within 1 s, %d packets/s from c1 to each; building %q\n",
-		vms, hypervisors, rate, name)
+	fmt.Printf("\n== bulk: %d VMs on %d hypervisors move from DC1 to DC2 within 1 s, %d packets/s from c1 to each, xTRs on the %s data path; building %q\n",
+		vms, hypervisors, rate, orDefault(dataPlane, "$"+"LISPD_DATAPLANE"), name)
 	// Linux keeps one ARP table for every namespace: each VM takes an
 	// entry at both sites and in its own node, and past gc_thresh3 the
 	// kernel drops packets ("neighbor table overflow"), which would be
-	// charged to the migration.
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/neigh/default/gc_thresh3"); err == nil {
-		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && n < 3*vms+512 {
-			fmt.Printf("   warning: net.ipv4.neigh.default.gc_thresh3 is %d, below the %d entries %d VMs take in the host's one ARP table: raise it (sysctl -w net.ipv4.neigh.default.gc_thresh3=%d net.ipv4.neigh.default.gc_thresh2=%d), or packets are lost to the table, not to the migration\n",
-				n, 3*vms+512, vms, 4*(3*vms+512), 2*(3*vms+512))
-		}
+	// charged to the migration. The bench raises the thresholds for its
+	// run and puts them back after.
+	restore, err := roomInARPTable(3*vms + 512)
+	if err != nil {
+		fmt.Printf("   warning: %v: raise net.ipv4.neigh.default.gc_thresh3 to %d or more, or packets are lost to the table, not to the migration\n", err, 3*vms+512)
 	}
-	b, err := demo.UpBulk(ctx, name, lispd, demo.BulkOptions{VMs: vms, Hypervisors: hypervisors, Subscribe: true, Rate: rate,
+	defer restore()
+	b, err := demo.UpBulk(ctx, name, lispd, demo.BulkOptions{VMs: vms, Hypervisors: hypervisors, Subscribe: true, Rate: rate, DataPlane: dataPlane, Profile: profile,
 		Out: func(format string, a ...any) { fmt.Printf("   "+format+"\n", a...) }})
 	if err != nil {
 		return err
@@ -269,9 +275,55 @@ func runBulk(lispd, name string, vms, hypervisors, rate int, keep bool, result *
 		r.LostPerVM(), targetBulkLost, r.Sent-r.Received, r.Sent, r.BaselineLost)
 	fmt.Printf("   DC2 sent %d Map-Registers for %d VMs; the Map-Server sent %d Map-Notifies (%d of them to DC1 about moved hosts); Map-Server CPU %v; span %v\n",
 		r.MapRegisters, r.VMs, r.MapNotifies, r.MovedNotifies, r.MapServerCPU, r.Wall.Round(time.Millisecond))
+	fmt.Printf("   the client's ITR received %d Map-Notifies (publications, several hosts each, and its subscriptions' acknowledgements) and %d SMRs (one host each)\n",
+		r.ITRMapNotifies, r.ITRSMRs)
 	tag := fmt.Sprintf("bulk%d", vms)
-	*result = append(*result, fmt.Sprintf("%s-p50-ms=%.1f %s-p99-ms=%.1f %s-max-ms=%.1f bulk-lost-per-vm=%.1f bulk-reached-p99-ms=%.1f bulk-map-registers=%d bulk-map-notifies=%d bulk-moved-notifies=%d bulk-ms-cpu-ms=%.0f bulk-baseline-lost-per-vm-s=%.1f bulk-rate-pps=%d",
+	*result = append(*result, fmt.Sprintf("%s-p50-ms=%.1f %s-p99-ms=%.1f %s-max-ms=%.1f bulk-lost-per-vm=%.1f bulk-reached-p99-ms=%.1f bulk-map-registers=%d bulk-map-notifies=%d bulk-moved-notifies=%d bulk-ms-cpu-ms=%.0f bulk-baseline-lost-per-vm-s=%.1f bulk-rate-pps=%d bulk-data-plane=%s bulk-itr-map-notifies=%d bulk-itr-smrs=%d",
 		tag, msf(q(r.Switched, 0.5)), tag, msf(q(r.Switched, 0.99)), tag, msf(q(r.Switched, 1)), r.LostPerVM(),
-		msf(q(r.Reached, 0.99)), r.MapRegisters, r.MapNotifies, r.MovedNotifies, msf(r.MapServerCPU), r.BaselineLost, rate))
+		msf(q(r.Reached, 0.99)), r.MapRegisters, r.MapNotifies, r.MovedNotifies, msf(r.MapServerCPU), r.BaselineLost, rate, b.DataPlane(), r.ITRMapNotifies, r.ITRSMRs))
 	return nil
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// neighThresholds are the host's ARP table limits (one table for every
+// namespace): gc_thresh2, gc_thresh3.
+var neighThresholds = []string{
+	"/proc/sys/net/ipv4/neigh/default/gc_thresh2",
+	"/proc/sys/net/ipv4/neigh/default/gc_thresh3",
+}
+
+// roomInARPTable raises the ARP table's thresholds so that it holds n
+// entries without the kernel dropping packets, and returns what puts the
+// old values back.
+func roomInARPTable(n int) (restore func(), err error) {
+	old := make([]string, len(neighThresholds))
+	for i, p := range neighThresholds {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return func() {}, err
+		}
+		old[i] = strings.TrimSpace(string(b))
+	}
+	if v, _ := strconv.Atoi(old[1]); v >= n {
+		return func() {}, nil
+	}
+	restore = func() {
+		for i, p := range neighThresholds {
+			_ = os.WriteFile(p, []byte(old[i]), 0o644)
+		}
+	}
+	for i, v := range []int{2 * n, 4 * n} {
+		if err := os.WriteFile(neighThresholds[i], []byte(strconv.Itoa(v)), 0o644); err != nil {
+			restore()
+			return func() {}, err
+		}
+	}
+	fmt.Printf("   ARP table thresholds raised for the run (gc_thresh2/3 %d/%d, were %s)\n", 2*n, 4*n, strings.Join(old, "/"))
+	return restore, nil
 }
