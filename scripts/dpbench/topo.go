@@ -208,6 +208,7 @@ func (b *bench) startLispd(ctx context.Context, node, cfg string) error {
 	if err != nil {
 		return err
 	}
+	shareAutogroup(p.PID)
 	b.procs = append(b.procs, p)
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

@@ -341,7 +341,7 @@ func (p *Path) attachAll() error {
 			return err
 		}
 		eidSide := len(p.cfg.EIDInterfaces) == 0 || named || slices.Contains(p.cfg.EIDInterfaces, a.Name)
-		ifc := lispIface{Iid: iid, Itr: b2u(p.cfg.ITR && eidSide)}
+		ifc := lispIface{Iid: iid, Itr: b2u(p.cfg.ITR && eidSide), TunIfindex: p.tunIndex[iid]}
 		if err := p.objs.LispIfaces.Update(uint32(a.Index), &ifc, ebpf.UpdateAny); err != nil {
 			return fmt.Errorf("kernel data path: interface %s: %w", a.Name, err)
 		}

@@ -58,10 +58,11 @@ type lispEidKey struct {
 }
 
 type lispIface struct {
-	_   structs.HostLayout
-	Iid uint32
-	Itr uint8
-	Pad [3]uint8
+	_          structs.HostLayout
+	Iid        uint32
+	Itr        uint8
+	Pad        [3]uint8
+	TunIfindex uint32
 }
 
 type lispInstance struct {
@@ -71,22 +72,29 @@ type lispInstance struct {
 	Pad        [3]uint8
 }
 
+type lispSeenCache struct {
+	_     structs.HostLayout
+	Outer [16]uint8
+	Last  uint64
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	lispMapLispConfig      = "lisp_config"
-	lispMapLispCounters    = "lisp_counters"
-	lispMapLispDecapSeen   = "lisp_decap_seen"
-	lispMapLispDynamicEids = "lisp_dynamic_eids"
-	lispMapLispEvents      = "lisp_events"
-	lispMapLispIfaces      = "lisp_ifaces"
-	lispMapLispInstances   = "lisp_instances"
-	lispMapLispLocalEids   = "lisp_local_eids"
-	lispMapLispLocalRlocs  = "lisp_local_rlocs"
-	lispMapLispMapCache    = "lisp_map_cache"
-	lispMapLispPetrSources = "lisp_petr_sources"
-	lispProgLispdIngress   = "lispd_ingress"
+	lispMapLispConfig       = "lisp_config"
+	lispMapLispCounters     = "lisp_counters"
+	lispMapLispDecapSeen    = "lisp_decap_seen"
+	lispMapLispDecapSeenCpu = "lisp_decap_seen_cpu"
+	lispMapLispDynamicEids  = "lisp_dynamic_eids"
+	lispMapLispEvents       = "lisp_events"
+	lispMapLispIfaces       = "lisp_ifaces"
+	lispMapLispInstances    = "lisp_instances"
+	lispMapLispLocalEids    = "lisp_local_eids"
+	lispMapLispLocalRlocs   = "lisp_local_rlocs"
+	lispMapLispMapCache     = "lisp_map_cache"
+	lispMapLispPetrSources  = "lisp_petr_sources"
+	lispProgLispdIngress    = "lispd_ingress"
 )
 
 // loadLisp returns the embedded CollectionSpec for lisp.
@@ -138,17 +146,18 @@ type lispProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type lispMapSpecs struct {
-	LispConfig      *ebpf.MapSpec `ebpf:"lisp_config"`
-	LispCounters    *ebpf.MapSpec `ebpf:"lisp_counters"`
-	LispDecapSeen   *ebpf.MapSpec `ebpf:"lisp_decap_seen"`
-	LispDynamicEids *ebpf.MapSpec `ebpf:"lisp_dynamic_eids"`
-	LispEvents      *ebpf.MapSpec `ebpf:"lisp_events"`
-	LispIfaces      *ebpf.MapSpec `ebpf:"lisp_ifaces"`
-	LispInstances   *ebpf.MapSpec `ebpf:"lisp_instances"`
-	LispLocalEids   *ebpf.MapSpec `ebpf:"lisp_local_eids"`
-	LispLocalRlocs  *ebpf.MapSpec `ebpf:"lisp_local_rlocs"`
-	LispMapCache    *ebpf.MapSpec `ebpf:"lisp_map_cache"`
-	LispPetrSources *ebpf.MapSpec `ebpf:"lisp_petr_sources"`
+	LispConfig       *ebpf.MapSpec `ebpf:"lisp_config"`
+	LispCounters     *ebpf.MapSpec `ebpf:"lisp_counters"`
+	LispDecapSeen    *ebpf.MapSpec `ebpf:"lisp_decap_seen"`
+	LispDecapSeenCpu *ebpf.MapSpec `ebpf:"lisp_decap_seen_cpu"`
+	LispDynamicEids  *ebpf.MapSpec `ebpf:"lisp_dynamic_eids"`
+	LispEvents       *ebpf.MapSpec `ebpf:"lisp_events"`
+	LispIfaces       *ebpf.MapSpec `ebpf:"lisp_ifaces"`
+	LispInstances    *ebpf.MapSpec `ebpf:"lisp_instances"`
+	LispLocalEids    *ebpf.MapSpec `ebpf:"lisp_local_eids"`
+	LispLocalRlocs   *ebpf.MapSpec `ebpf:"lisp_local_rlocs"`
+	LispMapCache     *ebpf.MapSpec `ebpf:"lisp_map_cache"`
+	LispPetrSources  *ebpf.MapSpec `ebpf:"lisp_petr_sources"`
 }
 
 // lispVariableSpecs contains global variables before they are loaded into the kernel.
@@ -177,17 +186,18 @@ func (o *lispObjects) Close() error {
 //
 // It can be passed to loadLispObjects or ebpf.CollectionSpec.LoadAndAssign.
 type lispMaps struct {
-	LispConfig      *ebpf.Map `ebpf:"lisp_config"`
-	LispCounters    *ebpf.Map `ebpf:"lisp_counters"`
-	LispDecapSeen   *ebpf.Map `ebpf:"lisp_decap_seen"`
-	LispDynamicEids *ebpf.Map `ebpf:"lisp_dynamic_eids"`
-	LispEvents      *ebpf.Map `ebpf:"lisp_events"`
-	LispIfaces      *ebpf.Map `ebpf:"lisp_ifaces"`
-	LispInstances   *ebpf.Map `ebpf:"lisp_instances"`
-	LispLocalEids   *ebpf.Map `ebpf:"lisp_local_eids"`
-	LispLocalRlocs  *ebpf.Map `ebpf:"lisp_local_rlocs"`
-	LispMapCache    *ebpf.Map `ebpf:"lisp_map_cache"`
-	LispPetrSources *ebpf.Map `ebpf:"lisp_petr_sources"`
+	LispConfig       *ebpf.Map `ebpf:"lisp_config"`
+	LispCounters     *ebpf.Map `ebpf:"lisp_counters"`
+	LispDecapSeen    *ebpf.Map `ebpf:"lisp_decap_seen"`
+	LispDecapSeenCpu *ebpf.Map `ebpf:"lisp_decap_seen_cpu"`
+	LispDynamicEids  *ebpf.Map `ebpf:"lisp_dynamic_eids"`
+	LispEvents       *ebpf.Map `ebpf:"lisp_events"`
+	LispIfaces       *ebpf.Map `ebpf:"lisp_ifaces"`
+	LispInstances    *ebpf.Map `ebpf:"lisp_instances"`
+	LispLocalEids    *ebpf.Map `ebpf:"lisp_local_eids"`
+	LispLocalRlocs   *ebpf.Map `ebpf:"lisp_local_rlocs"`
+	LispMapCache     *ebpf.Map `ebpf:"lisp_map_cache"`
+	LispPetrSources  *ebpf.Map `ebpf:"lisp_petr_sources"`
 }
 
 func (m *lispMaps) Close() error {
@@ -195,6 +205,7 @@ func (m *lispMaps) Close() error {
 		m.LispConfig,
 		m.LispCounters,
 		m.LispDecapSeen,
+		m.LispDecapSeenCpu,
 		m.LispDynamicEids,
 		m.LispEvents,
 		m.LispIfaces,

@@ -43,7 +43,7 @@ func eidKey(eid mapping.EID) lispEidKey {
 }
 
 // monotonic converts a wall-clock expiry into the program's clock
-// (bpf_ktime_get_ns, CLOCK_MONOTONIC).
+// (bpf_ktime_get_coarse_ns: CLOCK_MONOTONIC to a tick).
 func monotonic(t time.Time) uint64 {
 	var ts unix.Timespec
 	if unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts) != nil {

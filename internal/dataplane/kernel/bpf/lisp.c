@@ -124,7 +124,7 @@ struct cache_entry {
 	__u8 reason;
 	__u8 petr;
 	__u32 total;   // sum of the weights: hash % total picks a locator
-	__u64 expires; // CLOCK_MONOTONIC ns; 0: never
+	__u64 expires; // CLOCK_MONOTONIC ns (read coarse); 0: never
 	struct locator loc[MAX_LOCATORS];
 };
 
@@ -150,6 +150,9 @@ struct iface {
 	__u32 iid; // instance of the EID-side interface (its VRF's)
 	__u8 itr;  // look packets arriving here up in the map-cache
 	__u8 pad[3];
+	// The TUN of that instance (0: none), so that the ITR needs no
+	// lookup in lisp_instances for each packet.
+	__u32 tun_ifindex;
 };
 
 struct instance {
@@ -242,6 +245,21 @@ struct {
 	__type(key, __u8[16]);
 	__type(value, __u64);
 } lisp_decap_seen SEC(".maps");
+
+// The outer source this CPU last looked up in lisp_decap_seen and the
+// time recorded there: a flow's packets skip the LRU hash while it says
+// the source was sampled less than sample_ns ago.
+struct seen_cache {
+	__u8 outer[16];
+	__u64 last;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct seen_cache);
+} lisp_decap_seen_cpu SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -385,6 +403,17 @@ static __always_inline int fib_result_ok(long rc, const struct bpf_fib_lookup *f
 	return bpf_map_lookup_elem(&lisp_ifaces, &ifindex) != 0;
 }
 
+// eth_of fills in the Ethernet header of a packet the FIB lookup found a
+// next hop for (the neighbour subsystem writes it otherwise).
+static __always_inline void eth_of(struct ethhdr *eth, const struct bpf_fib_lookup *fib, long rc, __u16 proto)
+{
+	if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
+		__builtin_memcpy(eth->h_dest, fib->dmac, ETH_ALEN);
+		__builtin_memcpy(eth->h_source, fib->smac, ETH_ALEN);
+	}
+	eth->h_proto = bpf_htons(proto);
+}
+
 // forward sends a packet whose Ethernet header is at offset 0 to where
 // the FIB lookup said: straight out with the MACs it found, or through
 // the neighbour subsystem when it has no entry yet.
@@ -392,9 +421,7 @@ static __always_inline int forward(struct __sk_buff *skb, struct bpf_fib_lookup 
 {
 	if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
 		struct ethhdr eth;
-		__builtin_memcpy(eth.h_dest, fib->dmac, ETH_ALEN);
-		__builtin_memcpy(eth.h_source, fib->smac, ETH_ALEN);
-		eth.h_proto = bpf_htons(proto);
+		eth_of(&eth, fib, rc, proto);
 		if (bpf_skb_store_bytes(skb, 0, &eth, sizeof(eth), BPF_F_RECOMPUTE_CSUM))
 			return TC_ACT_SHOT;
 		return bpf_redirect(fib->ifindex, 0);
@@ -575,11 +602,10 @@ static __always_inline void lisp_header(__u8 *h, const struct config *cfg, __u32
 // more specific route elsewhere (a dynamic EID's host route, a connected
 // subnet, a route the operator added) wins over any map-cache entry, as it
 // does on the userspace path, where such packets never reach the engine.
-static __always_inline int routed_to_tun(struct __sk_buff *skb, __u32 iid, const struct inner *in,
+static __always_inline int routed_to_tun(struct __sk_buff *skb, const struct iface *ifc, const struct inner *in,
 					 struct bpf_fib_lookup *fib)
 {
-	struct instance *inst = bpf_map_lookup_elem(&lisp_instances, &iid);
-	if (!inst)
+	if (!ifc->tun_ifindex)
 		return 0;
 	__builtin_memset(fib, 0, sizeof(*fib));
 	fib->ifindex = skb->ingress_ifindex;
@@ -604,7 +630,7 @@ static __always_inline int routed_to_tun(struct __sk_buff *skb, __u32 iid, const
 	// same, and the MTU check further on hands it to the userspace path.
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH && rc != BPF_FIB_LKUP_RET_FRAG_NEEDED)
 		return 0;
-	return fib->ifindex == inst->tun_ifindex;
+	return fib->ifindex == ifc->tun_ifindex;
 }
 
 static __always_inline int itr(struct __sk_buff *skb, const struct config *cfg, const struct iface *ifc, __u16 ethproto)
@@ -627,9 +653,12 @@ static __always_inline int itr(struct __sk_buff *skb, const struct config *cfg, 
 	if (!e)
 		return punt(C_PUNT_MISS);
 	struct bpf_fib_lookup fib;
-	if (!routed_to_tun(skb, ifc->iid, &in, &fib))
+	if (!routed_to_tun(skb, ifc, &in, &fib))
 		return punt(C_PUNT_LOCAL_ROUTE);
-	if (e->expires && bpf_ktime_get_ns() >= e->expires)
+	// The coarse clock (one tick behind at most) costs a memory read
+	// where the precise one reads the clock source: an entry may live a
+	// few milliseconds past its TTL of minutes.
+	if (e->expires && bpf_ktime_get_coarse_ns() >= e->expires)
 		return punt(C_PUNT_EXPIRED);
 	if (e->action == ACT_PUNT)
 		return punt(C_PUNT_NEGATIVE);
@@ -723,7 +752,7 @@ static __always_inline int itr(struct __sk_buff *skb, const struct config *cfg, 
 			return TC_ACT_SHOT;
 		}
 		struct outer4 o = {};
-		o.eth.h_proto = bpf_htons(ETH_P_IP);
+		eth_of(&o.eth, &fib, frc, ETH_P_IP);
 		o.ip.version = 4;
 		o.ip.ihl = 5;
 		o.ip.tos = in.tos;
@@ -755,11 +784,11 @@ static __always_inline int itr(struct __sk_buff *skb, const struct config *cfg, 
 			return TC_ACT_SHOT;
 		}
 		struct outer6 o = {};
+		eth_of(&o.eth, &fib, frc, ETH_P_IPV6);
 		__u32 flow = ((__u32)sport * 0x9e37) & 0xfffff;
 		__u32 w0 = 6 << 28 | (__u32)in.tos << 20 | flow;
 		__be32 w0be = bpf_htonl(w0);
 		__builtin_memcpy(&o.ip, &w0be, 4);
-		o.eth.h_proto = bpf_htons(ETH_P_IPV6);
 		o.ip.payload_len = bpf_htons(ilen + UDP_HDR_LEN + LISP_HDR_LEN);
 		o.ip.nexthdr = IPPROTO_UDP;
 		o.ip.hop_limit = ttl;
@@ -780,18 +809,45 @@ static __always_inline int itr(struct __sk_buff *skb, const struct config *cfg, 
 	count(C_ENCAP_BYTES, ilen);
 	if (e->petr)
 		count(C_PETR_ENCAP, 1);
+	if (frc == BPF_FIB_LKUP_RET_SUCCESS)
+		return bpf_redirect(fib.ifindex, 0); // the MACs are written
 	return forward(skb, &fib, frc, l->v6 ? ETH_P_IPV6 : ETH_P_IP);
+}
+
+static __always_inline int same16(const __u8 *a, const __u8 *b)
+{
+	__u64 a0, a1, b0, b1;
+	__builtin_memcpy(&a0, a, 8);
+	__builtin_memcpy(&a1, a + 8, 8);
+	__builtin_memcpy(&b0, b, 8);
+	__builtin_memcpy(&b1, b + 8, 8);
+	return a0 == b0 && a1 == b1;
 }
 
 // sample tells the control plane, at most once per sample_ns per outer
 // source, which ITR sent us traffic (the recent ITRs SMRs go to).
 static __always_inline void sample(const struct config *cfg, const __u8 *outer, const struct inner *in, __u32 iid)
 {
-	__u64 now = bpf_ktime_get_ns();
-	__u64 *last = bpf_map_lookup_elem(&lisp_decap_seen, outer);
-	if (last && now - *last < cfg->sample_ns)
+	__u64 now = bpf_ktime_get_coarse_ns(); // a rate limit: a tick's precision is plenty
+	__u32 zero = 0;
+	struct seen_cache *sc = bpf_map_lookup_elem(&lisp_decap_seen_cpu, &zero);
+	// sc->last is the time lisp_decap_seen held for sc->outer (never
+	// older): within sample_ns of it the hash would say the same.
+	if (sc && now - sc->last < cfg->sample_ns && same16(sc->outer, outer))
 		return;
+	__u64 *last = bpf_map_lookup_elem(&lisp_decap_seen, outer);
+	if (last && now - *last < cfg->sample_ns) {
+		if (sc) {
+			__builtin_memcpy(sc->outer, outer, 16);
+			sc->last = *last;
+		}
+		return;
+	}
 	bpf_map_update_elem(&lisp_decap_seen, outer, &now, BPF_ANY);
+	if (sc) {
+		__builtin_memcpy(sc->outer, outer, 16);
+		sc->last = now;
+	}
 	struct decap_event ev = {};
 	__builtin_memcpy(ev.outer, outer, 16);
 	if (!in->v6p)
@@ -821,14 +877,16 @@ static __always_inline int etr(struct __sk_buff *skb, const struct config *cfg, 
 			return NOT_LISP;
 		if (ip.protocol != IPPROTO_UDP || ip.version != 4)
 			return NOT_LISP;
-		v4mapped(outer_dst, (const __u8 *)&ip.daddr);
-		if (!bpf_map_lookup_elem(&lisp_local_rlocs, outer_dst))
-			return NOT_LISP;
 		if (ip.ihl != 5)
 			return NOT_LISP; // options: not ours to judge
+		// The port first: it spares the hash lookup for the EID
+		// side's UDP traffic.
 		if (bpf_skb_load_bytes(skb, ETH_HLEN + 20, &udp, sizeof(udp)))
 			return NOT_LISP;
 		if (bpf_ntohs(udp.dport) != cfg->data_port)
+			return NOT_LISP;
+		v4mapped(outer_dst, (const __u8 *)&ip.daddr);
+		if (!bpf_map_lookup_elem(&lisp_local_rlocs, outer_dst))
 			return NOT_LISP;
 		if (bpf_ntohs(ip.frag_off) & (IP_MF | IP_OFFMASK))
 			return punt(C_PUNT_FRAGMENT);
@@ -842,12 +900,12 @@ static __always_inline int etr(struct __sk_buff *skb, const struct config *cfg, 
 			return NOT_LISP;
 		if (ip.nexthdr != IPPROTO_UDP || ip.version != 6)
 			return NOT_LISP;
-		__builtin_memcpy(outer_dst, &ip.daddr, 16);
-		if (!bpf_map_lookup_elem(&lisp_local_rlocs, outer_dst))
-			return NOT_LISP;
 		if (bpf_skb_load_bytes(skb, ETH_HLEN + 40, &udp, sizeof(udp)))
 			return NOT_LISP;
 		if (bpf_ntohs(udp.dport) != cfg->data_port)
+			return NOT_LISP;
+		__builtin_memcpy(outer_dst, &ip.daddr, 16);
+		if (!bpf_map_lookup_elem(&lisp_local_rlocs, outer_dst))
 			return NOT_LISP;
 		__builtin_memcpy(outer_src, &ip.saddr, 16);
 		ottl = ip.hop_limit;
