@@ -30,8 +30,9 @@ type MoveOptions struct {
 	Settle time.Duration
 	Rate   int       // UDP stream, packets per second (default 1000)
 	Out    io.Writer // a line per move, if set
-	// Announce makes the hypervisor announce d1 with RARP right after each
-	// move, as QEMU does after a live migration, and d1 stay silent until
+	// Announce makes the hypervisor announce d1 with RARP as it moves
+	// (between leaving the old uplink and joining the new one), as QEMU
+	// does at the end of a live migration, and d1 stay silent until
 	// the client's ITR sends to the new site (or 300 ms passed):
 	// convergence is then measured from the RARP frame.
 	Announce bool
@@ -126,7 +127,14 @@ var siteUplinks = map[string][]string{"sw1": {"dc1a", "dc1b"}, "sw2": {"dc2"}}
 // swaps its uplink, to DC2's own LAN in the across-subnet mode or to the
 // stretched DC1 LAN in the extended-subnet mode. d1 keeps its address,
 // gateway, ARP cache and link.
-func (n *Network) MoveD1() error {
+func (n *Network) MoveD1() error { return n.moveD1(nil) }
+
+// moveD1 is MoveD1; announce, if not nil, runs with the new uplink while
+// d1 is on neither: the hypervisor's RARP then reaches the new site
+// before anything d1 sends there, as QEMU announces a migrated VM before
+// it runs again. (Announced after the swap, the RARP raced d1's own TCP
+// retransmissions and, on a loaded machine, sometimes lost.)
+func (n *Network) moveD1(announce func(port string) error) error {
 	to, port := "sw2", "to2a"
 	if n.mob.Mode == dynamiceid.ExtendedSubnet {
 		port = "to2b"
@@ -136,6 +144,11 @@ func (n *Network) MoveD1() error {
 	}
 	if err := n.Lab.SetMaster("hv", n.d1Port, ""); err != nil {
 		return fmt.Errorf("move d1: %w", err)
+	}
+	if announce != nil {
+		if err := announce(port); err != nil {
+			return err
+		}
 	}
 	if err := n.Lab.SetMaster("hv", port, "hvbr"); err != nil {
 		return fmt.Errorf("move d1: %w", err)
@@ -499,21 +512,23 @@ func (n *Network) MoveSeries(o MoveOptions) (*MoveResult, error) {
 	var fromSite []string // per move, the switch d1 left
 	for i := range o.Moves {
 		fromSite = append(fromSite, n.d1At)
-		if err := n.MoveD1(); err != nil {
+		var t0 time.Time
+		var announce func(port string) error
+		what := "d1's first packet"
+		if o.Announce {
+			what = "the hypervisor's RARP"
+			announce = func(port string) error {
+				t0 = time.Now()
+				return n.Lab.AnnounceRARP("hv", port, d1MAC)
+			}
+		}
+		if err := n.moveD1(announce); err != nil {
 			close(stopUDP)
 			close(stopTCP)
 			return nil, err
 		}
-		t0 := time.Now()
-		what := "d1's first packet"
-		if o.Announce {
-			what = "the hypervisor's RARP"
-			if err := n.Lab.AnnounceRARP("hv", n.d1Port, d1MAC); err != nil {
-				close(stopUDP)
-				close(stopTCP)
-				return nil, err
-			}
-		} else {
+		if !o.Announce {
+			t0 = time.Now()
 			sayHello()
 		}
 		moveAt = append(moveAt, t0)
