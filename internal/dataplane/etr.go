@@ -39,11 +39,19 @@ func (w *worker) etrBatch(n int) {
 	}
 	now := e.now()
 	var last *instance
+	w.run.ok = false
 	for i := range n {
+		if w.run.ok {
+			if w.followRun(w.bufs[i], w.sizes[i], &w.outer[i]) {
+				continue
+			}
+			w.run.ok = false
+		}
 		if r, ok := w.decap(w.bufs[i], w.sizes[i], &w.outer[i], &last, rt, now); !ok {
 			e.k.drop(r)
 		}
 	}
+	w.run = relayRun{}
 	w.flush()
 	if len(w.sampled) > 4096 || len(w.awaySample) > 4096 {
 		w.pruneSamples(now)

@@ -50,8 +50,11 @@ type worker struct {
 
 	rng uint64 // nonce generator state (splitmix64)
 
+	// RTR: the relay run the next packet of the batch may join (rtr.go).
+	run relayRun
+
 	// Batch-local counters, added to the shared ones at flush.
-	nEncap, bEncap, nDecap, bDecap, nHits, nMisses, nPETR, nNative, nReencap uint64
+	nEncap, bEncap, nDecap, bDecap, nHits, nMisses, nPETR, nNative, nReencap, nRunFollowers uint64
 }
 
 type pending struct {
@@ -278,4 +281,8 @@ func (w *worker) addCounters() {
 	add(k.petr, &w.nPETR)
 	add(k.native, &w.nNative)
 	add(k.reencap, &w.nReencap)
+	if w.nRunFollowers != 0 {
+		k.runFollowers.Add(w.nRunFollowers)
+		w.nRunFollowers = 0
+	}
 }
