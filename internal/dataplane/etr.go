@@ -159,11 +159,16 @@ func (w *worker) decap(buf []byte, size int, o *Outer, last **instance, rt *rela
 	}
 	// The sample goes out for packets to away hosts too: the control
 	// plane learns which ITRs still send to the old site.
-	if e.hooks != nil {
-		if t, seen := w.sampled[o.Src]; !seen || now-t >= int64(e.cfg.DecapSampleInterval) {
+	// The last source's sample time spares the map lookup for the rest
+	// of its run.
+	if iv := int64(e.cfg.DecapSampleInterval); e.hooks != nil && (o.Src != w.lastSampled || now-w.lastSampledAt >= iv) {
+		t, seen := w.sampled[o.Src]
+		if !seen || now-t >= iv {
+			t = now
 			w.sampled[o.Src] = now
 			e.hook(hookEvent{kind: hookDecap, iid: iid, addr: o.Src, addr2: srcAddr(pkt)})
 		}
+		w.lastSampled, w.lastSampledAt = o.Src, t
 	}
 	if away {
 		// The ITR still uses the old mapping: the control plane tells it

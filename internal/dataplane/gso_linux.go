@@ -89,7 +89,7 @@ func runLen(bufs [][]byte, outer []Outer, offset, start, end int) int {
 	n := 1
 	for i := start + 1; i < end && n < limit; i++ {
 		p := &outer[i]
-		if p.Dst != o.Dst || p.Src != o.Src || p.SrcPort != o.SrcPort || p.DstPort != o.DstPort || p.TTL != o.TTL || p.TOS != o.TOS {
+		if !sameFlow(p, o) {
 			break
 		}
 		l := len(bufs[i]) - offset
