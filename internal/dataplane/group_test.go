@@ -25,15 +25,23 @@ func (u *recUnderlay) Send(b [][]byte, o []Outer, _ int) (int, error) {
 	return len(b), nil
 }
 
-// A batch is handed to the underlay grouped by destination RLOC, groups
-// in first-seen order, packet order kept within each group.
-func TestSendsGroupedByRLOC(t *testing.T) {
+// recEngine is an ITR whose underlay records the destinations of each
+// Send call.
+func recEngine(t *testing.T) (*Engine, *recUnderlay) {
+	t.Helper()
 	ul := &recUnderlay{nullUnderlay: nullUnderlay{done: make(chan struct{})}}
 	e, err := New(Config{LocalRLOCs: []netip.Addr{rlocA4}, Instances: map[uint32]TUN{0: newNullTUN()}, Underlay: ul, ITR: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer e.Close()
+	t.Cleanup(func() { _ = e.Close() })
+	return e, ul
+}
+
+// A batch is handed to the underlay grouped by destination RLOC, groups
+// in first-seen order, packet order kept within each group.
+func TestSendsGroupedByRLOC(t *testing.T) {
+	e, ul := recEngine(t)
 	w := e.newWorker(8, e.itrBufSize)
 	r := []netip.Addr{netip.MustParseAddr("192.0.2.10"), netip.MustParseAddr("192.0.2.11"), netip.MustParseAddr("192.0.2.12")}
 	order := []int{0, 1, 0, 2, 1, 0}
@@ -81,12 +89,7 @@ func TestSetLocalRLOCs(t *testing.T) {
 // where a flow run starts rather than inside it (a run cut in two would
 // be two GSO sends).
 func TestSendChunksKeepRuns(t *testing.T) {
-	ul := &recUnderlay{nullUnderlay: nullUnderlay{done: make(chan struct{})}}
-	e, err := New(Config{LocalRLOCs: []netip.Addr{rlocA4}, Instances: map[uint32]TUN{0: newNullTUN()}, Underlay: ul, ITR: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
+	e, ul := recEngine(t)
 	w := e.newWorker(128, e.itrBufSize)
 	var bufs [][]byte
 	var out []Outer
