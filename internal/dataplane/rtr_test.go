@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"bytes"
+	"fmt"
 	"net/netip"
 	"sync/atomic"
 	"testing"
@@ -147,7 +148,7 @@ func (u *payloadUnderlay) Send(b [][]byte, o []Outer, off int) (int, error) {
 
 // rtrRunEngine is an RTR (ITR, no ETR) for one NATed xTR (site B behind
 // 198.18.3.2:20000) with site A in its map-cache.
-func rtrRunEngine(t *testing.T) (*Engine, *payloadUnderlay, netip.AddrPort) {
+func rtrRunEngine(t testing.TB) (*Engine, *payloadUnderlay, netip.AddrPort) {
 	t.Helper()
 	ul := &payloadUnderlay{nullUnderlay: nullUnderlay{done: make(chan struct{})}}
 	e, err := New(Config{LocalRLOCs: []netip.Addr{rlocB4}, Instances: map[uint32]TUN{0: newNullTUN()},
@@ -268,5 +269,28 @@ func TestRTRRelayRunNoOpenRelay(t *testing.T) {
 	// 1 and 2 follow 0; 4 and 7 are heads (after a dropped segment).
 	if got := e.k.runFollowers.Load(); got != 2 {
 		t.Errorf("%d run followers, want 2", got)
+	}
+}
+
+// BenchmarkRTRRelay: an RTR relaying a batch of 64 packets of 1,400
+// bytes from a NATed xTR through the map-cache, as one inner flow's run
+// (the segments of a TCP burst) and as 64 flows.
+func BenchmarkRTRRelay(b *testing.B) {
+	for _, flows := range []int{1, benchBatch} {
+		b.Run(fmt.Sprint(flows, "flows"), func(b *testing.B) {
+			e, ul, natted := rtrRunEngine(b)
+			ul.discard = true
+			specs := make([]pktSpec, benchBatch)
+			for i := range specs {
+				specs[i] = pktSpec{src: hostB4, dst: hostA4, proto: protoTCP, sport: uint16(5000 + i%flows), dport: 443, size: 1400}
+			}
+			w := fillRun(e, natted.Addr(), 33333, specs)
+			b.ReportAllocs()
+			b.SetBytes(1400 * benchBatch)
+			for b.Loop() {
+				w.etrBatch(benchBatch)
+			}
+			reportPackets(b)
+		})
 	}
 }
