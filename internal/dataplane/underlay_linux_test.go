@@ -13,17 +13,15 @@ import (
 	"unsafe"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
-// The Linux underlay on the loopback of a private namespace: the outer
-// source, destination, UDP source port, TTL and TOS set on send are what
-// the receiver reports, for both families, with and without GRO.
-func TestLinuxUnderlayLoopback(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for a network namespace and raw sockets; run as root to include it")
-	}
-	ns := newNamedNS(t, fmt.Sprintf("lispdp-%d-lo", os.Getpid()))
+// loopbackNS makes a namespace of its own (named after the test's pid and
+// suffix) with its loopback up.
+func loopbackNS(t *testing.T, suffix string) netns.NsHandle {
+	t.Helper()
+	ns := newNamedNS(t, fmt.Sprintf("lispdp-%d-%s", os.Getpid(), suffix))
 	h, err := netlink.NewHandleAt(ns)
 	if err != nil {
 		t.Fatal(err)
@@ -36,17 +34,35 @@ func TestLinuxUnderlayLoopback(t *testing.T) {
 	if err := h.LinkSetUp(lo); err != nil {
 		t.Fatal(err)
 	}
+	return ns
+}
+
+// openUnderlayIn opens an underlay in ns, closed when the test ends.
+func openUnderlayIn(t *testing.T, ns netns.NsHandle, cfg UnderlayConfig) *LinuxUnderlay {
+	t.Helper()
+	var u *LinuxUnderlay
+	if err := inNS(ns, func() (err error) {
+		u, err = OpenUnderlay(cfg)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = u.Close() })
+	return u
+}
+
+// The Linux underlay on the loopback of a private namespace: the outer
+// source, destination, UDP source port, TTL and TOS set on send are what
+// the receiver reports, for both families, with and without GRO.
+func TestLinuxUnderlayLoopback(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for a network namespace and raw sockets; run as root to include it")
+	}
+	ns := loopbackNS(t, "lo")
 	for _, noGRO := range []bool{false, true} {
 		for _, csum := range []bool{false, true} {
 			t.Run(fmt.Sprintf("nogro=%v-csum=%v", noGRO, csum), func(t *testing.T) {
-				var u *LinuxUnderlay
-				if err := inNS(ns, func() (err error) {
-					u, err = OpenUnderlay(UnderlayConfig{NoGRO: noGRO, UDPChecksum: csum, BatchSize: 8})
-					return err
-				}); err != nil {
-					t.Fatal(err)
-				}
-				defer u.Close()
+				u := openUnderlayIn(t, ns, UnderlayConfig{NoGRO: noGRO, UDPChecksum: csum, BatchSize: 8})
 				recvs := u.Receivers()
 				if len(recvs) != 2 {
 					t.Fatalf("%d receivers, want 2", len(recvs))
@@ -135,27 +151,8 @@ func TestLinuxUnderlayGSO(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for a network namespace and raw sockets; run as root to include it")
 	}
-	ns := newNamedNS(t, fmt.Sprintf("lispdp-%d-gso", os.Getpid()))
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	lo, err := h.LinkByName("lo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.LinkSetUp(lo); err != nil {
-		t.Fatal(err)
-	}
-	var u *LinuxUnderlay
-	if err := inNS(ns, func() (err error) {
-		u, err = OpenUnderlay(UnderlayConfig{GSO: true, UDPChecksum: true, BatchSize: 8})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer u.Close()
+	ns := loopbackNS(t, "gso")
+	u := openUnderlayIn(t, ns, UnderlayConfig{GSO: true, UDPChecksum: true, BatchSize: 8})
 	for i, addr := range []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("::1")} {
 		const segs = 4
 		bufs, outs := make([][]byte, segs), make([]Outer, segs)
