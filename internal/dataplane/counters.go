@@ -3,6 +3,7 @@ package dataplane
 import (
 	"net/netip"
 	"sync"
+	"sync/atomic"
 
 	"github.com/lispd/lispd/internal/stats"
 )
@@ -63,10 +64,13 @@ type counters struct {
 	icmpSent, icmpLimited *stats.Counter
 	queued, released      *stats.Counter
 	reencap               *stats.Counter
-	hookDropped           *stats.Counter
-	hookDroppedBy         [numHookKinds]*stats.Counter
-	drops                 [numDropReasons]*stats.Counter
-	rlocs                 rlocCounts
+	// runFollowers are the packets an RTR relayed as followers of a relay
+	// run (rtr.go): not a metric, the tests' proof that runs are taken.
+	runFollowers  atomic.Uint64
+	hookDropped   *stats.Counter
+	hookDroppedBy [numHookKinds]*stats.Counter
+	drops         [numDropReasons]*stats.Counter
+	rlocs         rlocCounts
 }
 
 // maxRLOCCounters bounds the per-RLOC counters (one series per remote RLOC

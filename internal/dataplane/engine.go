@@ -128,7 +128,7 @@ func New(cfg Config) (*Engine, error) {
 		e.start("dataplane-itr", strconv.FormatUint(uint64(inst.iid), 10), func() { w.itrLoop(inst) })
 	}
 	for i, recv := range e.ul.Receivers() {
-		w := e.newWorker(e.ul.BatchSize(), e.etrBufSize)
+		w := e.newWorker(etrBatchRuns*e.ul.BatchSize(), e.etrBufSize)
 		e.start("dataplane-etr", strconv.Itoa(i), func() { w.etrLoop(recv) })
 	}
 	mw := e.newWorker(min(e.ul.BatchSize(), 64), 0)
@@ -138,6 +138,15 @@ func New(cfg Config) (*Engine, error) {
 	e.start("dataplane-control", "", e.ctlLoop)
 	return e, nil
 }
+
+// etrBatchRuns is how many underlay batches an ETR worker takes at once.
+// A TUN write coalesces, and a GSO send carries, at most 64 KB: about 45
+// full-size segments. A batch of one underlay batch (64) ends most such
+// runs with a short remainder of its own (45 + 19): a TUN write or a
+// relayed send more per 64 segments than whole runs would need. Each
+// buffer is a 64 KB super-packet's (etrGROBufSize), whose pages become
+// resident only as far as packets reach into them.
+const etrBatchRuns = 2
 
 // etrGROBufSize is the size of an ETR buffer: a 64 KB super-packet.
 const etrGROBufSize = 1<<16 + Headroom

@@ -39,11 +39,19 @@ func (w *worker) etrBatch(n int) {
 	}
 	now := e.now()
 	var last *instance
+	w.run.ok = false
 	for i := range n {
+		if w.run.ok {
+			if w.followRun(w.bufs[i], w.sizes[i], &w.outer[i]) {
+				continue
+			}
+			w.run.ok = false
+		}
 		if r, ok := w.decap(w.bufs[i], w.sizes[i], &w.outer[i], &last, rt, now); !ok {
 			e.k.drop(r)
 		}
 	}
+	w.run = relayRun{}
 	w.flush()
 	if len(w.sampled) > 4096 || len(w.awaySample) > 4096 {
 		w.pruneSamples(now)
@@ -151,11 +159,16 @@ func (w *worker) decap(buf []byte, size int, o *Outer, last **instance, rt *rela
 	}
 	// The sample goes out for packets to away hosts too: the control
 	// plane learns which ITRs still send to the old site.
-	if e.hooks != nil {
-		if t, seen := w.sampled[o.Src]; !seen || now-t >= int64(e.cfg.DecapSampleInterval) {
+	// The last source's sample time spares the map lookup for the rest
+	// of its run.
+	if iv := int64(e.cfg.DecapSampleInterval); e.hooks != nil && (o.Src != w.lastSampled || now-w.lastSampledAt >= iv) {
+		t, seen := w.sampled[o.Src]
+		if !seen || now-t >= iv {
+			t = now
 			w.sampled[o.Src] = now
 			e.hook(hookEvent{kind: hookDecap, iid: iid, addr: o.Src, addr2: srcAddr(pkt)})
 		}
+		w.lastSampled, w.lastSampledAt = o.Src, t
 	}
 	if away {
 		// The ITR still uses the old mapping: the control plane tells it

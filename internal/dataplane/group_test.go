@@ -25,15 +25,23 @@ func (u *recUnderlay) Send(b [][]byte, o []Outer, _ int) (int, error) {
 	return len(b), nil
 }
 
-// A batch is handed to the underlay grouped by destination RLOC, groups
-// in first-seen order, packet order kept within each group.
-func TestSendsGroupedByRLOC(t *testing.T) {
+// recEngine is an ITR whose underlay records the destinations of each
+// Send call.
+func recEngine(t *testing.T) (*Engine, *recUnderlay) {
+	t.Helper()
 	ul := &recUnderlay{nullUnderlay: nullUnderlay{done: make(chan struct{})}}
 	e, err := New(Config{LocalRLOCs: []netip.Addr{rlocA4}, Instances: map[uint32]TUN{0: newNullTUN()}, Underlay: ul, ITR: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer e.Close()
+	t.Cleanup(func() { _ = e.Close() })
+	return e, ul
+}
+
+// A batch is handed to the underlay grouped by destination RLOC, groups
+// in first-seen order, packet order kept within each group.
+func TestSendsGroupedByRLOC(t *testing.T) {
+	e, ul := recEngine(t)
 	w := e.newWorker(8, e.itrBufSize)
 	r := []netip.Addr{netip.MustParseAddr("192.0.2.10"), netip.MustParseAddr("192.0.2.11"), netip.MustParseAddr("192.0.2.12")}
 	order := []int{0, 1, 0, 2, 1, 0}
@@ -74,5 +82,31 @@ func TestSetLocalRLOCs(t *testing.T) {
 	}
 	if !e.isLocalRLOC(rlocA4) {
 		t.Error("a refused change changed the local RLOCs")
+	}
+}
+
+// The underlay gets a batch in chunks of its batch size, each ending
+// where a flow run starts rather than inside it (a run cut in two would
+// be two GSO sends).
+func TestSendChunksKeepRuns(t *testing.T) {
+	e, ul := recEngine(t)
+	w := e.newWorker(128, e.itrBufSize)
+	var bufs [][]byte
+	var out []Outer
+	for i, n := range []int{45, 45, 10} { // three flows' runs
+		for range n {
+			bufs = append(bufs, make([]byte, Headroom+100))
+			out = append(out, Outer{Src: rlocA4, Dst: rlocB4, SrcPort: uint16(50000 + i), TTL: 64})
+		}
+	}
+	if !w.send(bufs, out) {
+		t.Fatal("send failed")
+	}
+	var got []int
+	for _, c := range ul.calls {
+		got = append(got, len(c))
+	}
+	if len(got) != 2 || got[0] != 45 || got[1] != 55 {
+		t.Errorf("chunks of %v, want [45 55]", got)
 	}
 }

@@ -2,6 +2,9 @@ package dataplane
 
 import (
 	"encoding/binary"
+	"errors"
+	"os"
+	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -21,20 +24,23 @@ const (
 	udpSegment  = 103 // UDP_SEGMENT
 )
 
+// gsoSockets are the flow sockets of one family: non-blocking, so that a
+// full send buffer parks the sending goroutine in the netpoller instead
+// of blocking its thread.
 type gsoSockets struct {
-	fds [gsoPorts]int
-	v6  bool
+	files [gsoPorts]*os.File
+	rcs   [gsoPorts]syscall.RawConn // nil: no socket for that port
+	v6    bool
 }
 
 func openGSO(v6 bool, bufSize int) *gsoSockets {
 	g := &gsoSockets{v6: v6}
-	for i := range g.fds {
-		g.fds[i] = -1
+	for i := range g.rcs {
 		fam := unix.AF_INET
 		if v6 {
 			fam = unix.AF_INET6
 		}
-		fd, err := unix.Socket(fam, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+		fd, err := unix.Socket(fam, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.IPPROTO_UDP)
 		if err != nil {
 			continue
 		}
@@ -48,23 +54,29 @@ func openGSO(v6 bool, bufSize int) *gsoSockets {
 			unix.Close(fd) // port taken: flows hashed here use the raw path
 			continue
 		}
-		g.fds[i] = fd
+		f := os.NewFile(uintptr(fd), "lisp-gso")
+		rc, err := f.SyscallConn()
+		if err != nil {
+			f.Close()
+			continue
+		}
+		g.files[i], g.rcs[i] = f, rc
 	}
 	return g
 }
 
 func (g *gsoSockets) close() {
-	for i, fd := range g.fds {
-		if fd >= 0 {
-			unix.Close(fd)
-			g.fds[i] = -1
+	for i, f := range g.files {
+		if f != nil {
+			f.Close()
+			g.files[i], g.rcs[i] = nil, nil
 		}
 	}
 }
 
 // usable reports whether the flow with this source port has a socket.
 func (g *gsoSockets) usable(srcPort uint16) bool {
-	return g != nil && g.fds[srcPort%gsoPorts] >= 0
+	return g != nil && g.rcs[srcPort%gsoPorts] != nil
 }
 
 // runLen is how many packets from start form one GSO send: same outer
@@ -77,7 +89,7 @@ func runLen(bufs [][]byte, outer []Outer, offset, start, end int) int {
 	n := 1
 	for i := start + 1; i < end && n < limit; i++ {
 		p := &outer[i]
-		if p.Dst != o.Dst || p.Src != o.Src || p.SrcPort != o.SrcPort || p.DstPort != o.DstPort || p.TTL != o.TTL || p.TOS != o.TOS {
+		if !sameFlow(p, o) {
 			break
 		}
 		l := len(bufs[i]) - offset
@@ -94,52 +106,95 @@ func runLen(bufs [][]byte, outer []Outer, offset, start, end int) int {
 
 // send writes n packets of one flow (n == 1: a plain datagram) through the
 // flow's socket, with TTL, TOS and source address as control messages.
-func (g *gsoSockets) send(bufs [][]byte, o *Outer, offset, n int, dport uint16, iovs [][]byte, oob []byte) error {
+// Everything it hands the kernel lives in s, so it allocates nothing, and
+// the system call is raw: on a non-blocking socket it returns at once, and
+// the runtime need not hand the thread's P to another thread meanwhile
+// (sysmon does that to a P in a system call while the other Ps are busy,
+// and on a two-core machine the wake-ups it costs were a tenth of a
+// relaying lispd's time).
+func (g *gsoSockets) send(s *txScratch, bufs [][]byte, o *Outer, offset, n int, dport uint16) error {
 	for i := range n {
-		iovs[i] = bufs[i][offset:]
+		p := bufs[i][offset:]
+		if len(p) == 0 {
+			return errors.New("dataplane: empty datagram")
+		}
+		s.gsoIov[i].Base = &p[0]
+		s.gsoIov[i].SetLen(len(p))
 	}
-	oob = oob[:0]
+	oob := s.oob[:0]
 	if n > 1 {
-		oob = appendCmsg(oob, unix.SOL_UDP, udpSegment, 2, func(b []byte) {
-			binary.NativeEndian.PutUint16(b, uint16(len(bufs[0])-offset))
-		})
+		oob = appendCmsg(oob, unix.SOL_UDP, udpSegment, 2)
+		binary.NativeEndian.PutUint16(oob[len(oob)-cmsgPad(2):], uint16(len(bufs[0])-offset))
 	}
-	var to unix.Sockaddr
+	h := &s.gsoMsg
 	if g.v6 {
 		oob = appendCmsgInt(oob, unix.IPPROTO_IPV6, unix.IPV6_HOPLIMIT, int32(o.TTL))
 		oob = appendCmsgInt(oob, unix.IPPROTO_IPV6, unix.IPV6_TCLASS, int32(o.TOS))
-		oob = appendCmsg(oob, unix.IPPROTO_IPV6, unix.IPV6_PKTINFO, unix.SizeofInet6Pktinfo, func(b []byte) {
-			pi := (*unix.Inet6Pktinfo)(unsafe.Pointer(&b[0]))
-			*pi = unix.Inet6Pktinfo{Addr: o.Src.As16()}
-		})
-		to = &unix.SockaddrInet6{Port: int(dport), Addr: o.Dst.As16()}
+		oob = appendCmsg(oob, unix.IPPROTO_IPV6, unix.IPV6_PKTINFO, unix.SizeofInet6Pktinfo)
+		pi := (*unix.Inet6Pktinfo)(unsafe.Pointer(&oob[len(oob)-cmsgPad(unix.SizeofInet6Pktinfo)]))
+		*pi = unix.Inet6Pktinfo{Addr: o.Src.As16()}
+		s.gsoName = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: o.Dst.As16()}
+		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&s.gsoName.Port))[:], dport)
+		h.Namelen = unix.SizeofSockaddrInet6
 	} else {
 		oob = appendCmsgInt(oob, unix.IPPROTO_IP, unix.IP_TTL, int32(o.TTL))
 		oob = appendCmsgInt(oob, unix.IPPROTO_IP, unix.IP_TOS, int32(o.TOS))
-		oob = appendCmsg(oob, unix.IPPROTO_IP, unix.IP_PKTINFO, unix.SizeofInet4Pktinfo, func(b []byte) {
-			pi := (*unix.Inet4Pktinfo)(unsafe.Pointer(&b[0]))
-			*pi = unix.Inet4Pktinfo{Spec_dst: o.Src.As4()}
-		})
-		to = &unix.SockaddrInet4{Port: int(dport), Addr: o.Dst.As4()}
+		oob = appendCmsg(oob, unix.IPPROTO_IP, unix.IP_PKTINFO, unix.SizeofInet4Pktinfo)
+		pi := (*unix.Inet4Pktinfo)(unsafe.Pointer(&oob[len(oob)-cmsgPad(unix.SizeofInet4Pktinfo)]))
+		*pi = unix.Inet4Pktinfo{Spec_dst: o.Src.As4()}
+		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&s.gsoName))
+		*sa = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: o.Dst.As4()}
+		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:], dport)
+		h.Namelen = unix.SizeofSockaddrInet4
 	}
-	_, err := unix.SendmsgBuffers(g.fds[o.SrcPort%gsoPorts], iovs[:n], oob, to, 0)
-	return err
+	h.Name = (*byte)(unsafe.Pointer(&s.gsoName))
+	h.Iov = &s.gsoIov[0]
+	h.SetIovlen(n)
+	h.Control = &oob[0]
+	h.SetControllen(len(oob))
+	s.gsoErr = 0
+	if err := g.rcs[o.SrcPort%gsoPorts].Write(s.gsoFn); err != nil {
+		return err
+	}
+	if s.gsoErr != 0 {
+		return s.gsoErr
+	}
+	return nil
+}
+
+// sendmsg is the raw system call of send; false (wait until writable) when
+// the socket's buffer is full.
+func (s *txScratch) sendmsg(fd uintptr) bool {
+	_, _, e := unix.RawSyscall(unix.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&s.gsoMsg)), 0)
+	if e == unix.EAGAIN || e == unix.EINTR {
+		return false
+	}
+	s.gsoErr = e
+	return true
 }
 
 func appendCmsgInt(b []byte, level, typ int, v int32) []byte {
-	return appendCmsg(b, level, typ, 4, func(d []byte) { binary.NativeEndian.PutUint32(d, uint32(v)) })
+	b = appendCmsg(b, level, typ, 4)
+	binary.NativeEndian.PutUint32(b[len(b)-cmsgPad(4):], uint32(v))
+	return b
 }
 
-func appendCmsg(b []byte, level, typ, dataLen int, fill func([]byte)) []byte {
+// appendCmsg appends a control message header for dataLen bytes of data
+// and room for them, zeroed; the data starts cmsgPad(dataLen) bytes before
+// the end. b must have the capacity (no allocation on the packet path).
+func appendCmsg(b []byte, level, typ, dataLen int) []byte {
 	start := len(b)
-	space := unix.CmsgSpace(dataLen)
-	b = append(b, make([]byte, space)...)
+	b = b[:start+unix.CmsgSpace(dataLen)]
+	clear(b[start:])
 	h := (*unix.Cmsghdr)(unsafe.Pointer(&b[start]))
 	h.Level, h.Type = int32(level), int32(typ)
 	h.SetLen(unix.CmsgLen(dataLen))
-	fill(b[start+unix.CmsgLen(0) : start+unix.CmsgLen(dataLen)])
 	return b
 }
+
+// cmsgPad is how far before the end of its space a control message's
+// data of dataLen bytes starts.
+func cmsgPad(dataLen int) int { return unix.CmsgSpace(dataLen) - unix.CmsgLen(0) }
 
 // SourcePorts is how a flow's port maps to the source port on the wire:
 // with GSO sockets, to the port of the flow's socket.

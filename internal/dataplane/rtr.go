@@ -126,16 +126,127 @@ func (w *worker) relayPacket(rt *relayTable, inst *instance, buf []byte, n int, 
 		wire.DataHeader(buf[PayloadOffset:Headroom]).Put(flags, nonce, inst.iid<<8)
 		w.queueSend(pending{buf: buf[:Headroom+n], inner: n,
 			out: Outer{Src: to.src, Dst: to.to.Addr(), SrcPort: wire.ControlPort, DstPort: to.to.Port(), TTL: ttl, TOS: tos}})
+		w.startRun(inst, buf, n, o, from, to)
 		return 0, true, true
 	case from != nil:
 		from.fromN.Add(1)
 		r, ok := w.reencap(inst, buf[:Headroom+n], dst, now)
+		if ok {
+			w.startRun(inst, buf, n, o, from, nil)
+		}
 		return r, ok, true
 	}
 	if !w.e.cfg.ETR && !w.e.cfg.PETR {
 		return dropRTRNotRegistered, false, true
 	}
 	return 0, false, false
+}
+
+// A relay run: the packets of one GRO run (one outer flow, equal sizes)
+// that carry one inner flow all go where its first went. Once the first of
+// them (the head) has gone the whole way (decapsulation, the relay
+// checks, the map-cache), each next packet of the batch that matches it
+// (followRun) is queued with the head's outer headers after a few
+// comparisons instead of the lookups. Matching is the relay check for
+// that packet: its outer source, its inner source and destination equal
+// the head's, and the head's were checked against the NATed xTRs'
+// registrations, so a packet with another source EID (an xTR mixing in
+// one it did not register) ends the run and takes the full path, where
+// it is dropped.
+type relayRun struct {
+	ok        bool
+	iid       uint32
+	size      int // the head's UDP payload size; a shorter packet ends the run
+	src, dst  netip.Addr
+	outerSrc  netip.Addr // the head's outer source, port and destination
+	outerPort uint16
+	outerDst  netip.Addr
+	hash      uint64 // flowHash of the head: same ports, protocol and fragment state
+	ttl, tos  uint8
+	hdr       [wire.DataHeaderLen]byte // the head's new LISP header (its nonce replaced per packet)
+	p         pending                  // the head's pending send
+	from, to  *natXTR
+	hits      bool // the head was a map-cache hit (re-encapsulated)
+}
+
+// startRun makes the packet just relayed (UDP payload at PayloadOffset,
+// inner of n bytes at Headroom, queued as the last pending send) the head
+// of a relay run. A packet that did not end up as exactly that (a miss,
+// fragments, native forwarding) starts none.
+func (w *worker) startRun(inst *instance, buf []byte, n int, o *Outer, from, to *natXTR) {
+	w.run.ok = false
+	if len(w.pend) == 0 {
+		return
+	}
+	p := &w.pend[len(w.pend)-1]
+	if len(p.buf) != Headroom+n || &p.buf[0] != &buf[0] {
+		return
+	}
+	pkt := buf[Headroom : Headroom+n]
+	r := &w.run
+	r.ok, r.iid, r.size = true, inst.iid, wire.DataHeaderLen+n
+	r.src, r.dst = srcAddr(pkt), dstAddr(pkt)
+	r.outerSrc, r.outerPort, r.outerDst = o.Src, o.SrcPort, o.Dst
+	r.hash = flowHash(pkt, w.e.seed)
+	r.ttl, r.tos = ttlTOS(pkt)
+	copy(r.hdr[:], buf[PayloadOffset:Headroom])
+	r.p = *p
+	r.from, r.to, r.hits = from, to, to == nil
+}
+
+// followRun queues the packet in buf (size bytes of UDP payload) as the
+// next of the current relay run, if it is one: false leaves it to decap
+// (and ends the run). It checks what decap would for this packet and
+// what makes the head's decision its own.
+func (w *worker) followRun(buf []byte, size int, o *Outer) bool {
+	r := &w.run
+	if size > r.size || size < wire.DataHeaderLen+1 || PayloadOffset+size > len(buf) ||
+		o.Src != r.outerSrc || o.SrcPort != r.outerPort || o.Dst != r.outerDst {
+		return false
+	}
+	h, err := wire.DecodeDataHeader(buf[PayloadOffset : PayloadOffset+size])
+	if err != nil || h.KeyID() != 0 {
+		return false
+	}
+	iid := uint32(0)
+	if h.I() {
+		iid = h.InstanceID()
+	}
+	n, ok := checkInner(buf[Headroom : PayloadOffset+size])
+	if iid != r.iid || !ok || wire.DataHeaderLen+n != size {
+		return false
+	}
+	pkt := buf[Headroom : Headroom+n]
+	if srcAddr(pkt) != r.src || dstAddr(pkt) != r.dst {
+		return false
+	}
+	if ttl, tos := ttlTOS(pkt); ttl != r.ttl || tos != r.tos || flowHash(pkt, w.e.seed) != r.hash {
+		return false
+	}
+	hdr := buf[PayloadOffset:Headroom]
+	copy(hdr, r.hdr[:])
+	if hdr[0]&wire.DataN != 0 {
+		nonce := w.nonce()
+		hdr[1], hdr[2], hdr[3] = byte(nonce>>16), byte(nonce>>8), byte(nonce)
+	}
+	p := r.p
+	p.buf, p.inner = buf[:Headroom+n], n
+	w.queueSend(p)
+	if r.from != nil {
+		r.from.fromN.Add(1)
+	}
+	if r.to != nil {
+		r.to.toN.Add(1)
+	}
+	if r.hits {
+		w.nHits++
+		w.nReencap++
+	}
+	w.nRunFollowers++
+	if size < r.size {
+		r.ok = false // a short packet ends a GRO run
+	}
+	return true
 }
 
 // dataMapNotify hands a Data-Map-Notify (LISP header at PayloadOffset,

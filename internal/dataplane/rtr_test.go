@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"bytes"
+	"fmt"
 	"net/netip"
 	"sync/atomic"
 	"testing"
@@ -122,4 +123,174 @@ func waitFor(t *testing.T, cond func() bool, format string, arg func() any) {
 		}
 	}
 	t.Errorf(format, arg())
+}
+
+// payloadUnderlay records what the engine sends (until discard is set);
+// the relay-run tests drive the ETR worker directly, so that a whole
+// underlay batch is one GRO run.
+type payloadUnderlay struct {
+	nullUnderlay
+	sent    [][]byte // UDP payloads
+	outer   []Outer
+	discard bool
+}
+
+func (u *payloadUnderlay) Send(b [][]byte, o []Outer, off int) (int, error) {
+	for i := range b {
+		if u.discard {
+			break
+		}
+		u.sent = append(u.sent, append([]byte(nil), b[i][off:]...))
+		u.outer = append(u.outer, o[i])
+	}
+	return len(b), nil
+}
+
+// rtrRunEngine is an RTR (ITR, no ETR) for one NATed xTR (site B behind
+// 198.18.3.2:20000) with site A in its map-cache.
+func rtrRunEngine(t testing.TB) (*Engine, *payloadUnderlay, netip.AddrPort) {
+	t.Helper()
+	ul := &payloadUnderlay{nullUnderlay: nullUnderlay{done: make(chan struct{})}}
+	e, err := New(Config{LocalRLOCs: []netip.Addr{rlocB4}, Instances: map[uint32]TUN{0: newNullTUN()},
+		Underlay: ul, Hooks: nopHooks{}, ITR: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close() })
+	natted := netip.MustParseAddrPort("198.18.3.2:20000")
+	e.SetMapCache(CacheEntry{EID: mapping.NewEID(0, eidA4), Locators: []Locator{{Addr: rlocA4, Priority: 1, Up: true}}})
+	e.SetNATedXTRs([]NATedXTR{{EIDs: []mapping.EID{mapping.NewEID(0, eidB4)}, Translated: natted, Local: rlocB4}})
+	return e, ul, natted
+}
+
+// fillRun puts one received GRO run into a worker's batch: packet i is
+// specs[i], LISP-encapsulated, all from one outer source and port.
+func fillRun(e *Engine, from netip.Addr, sport uint16, specs []pktSpec) *worker {
+	w := e.newWorker(len(specs), e.etrBufSize)
+	for i, s := range specs {
+		wire.DataHeader(w.bufs[i][PayloadOffset:]).Put(wire.DataN|wire.DataI, uint32(i), 0)
+		w.sizes[i] = wire.DataHeaderLen + copy(w.bufs[i][Headroom:], buildPkt(s))
+		w.outer[i] = Outer{Src: from, Dst: rlocB4, SrcPort: sport, TTL: 64, HasTOS: true}
+	}
+	return w
+}
+
+// TestRTRRelayRun: the segments of one inner flow in one received run
+// are relayed as a run (the first through the lookups, the others as its
+// followers), both from a NATed xTR through the map-cache and to it
+// through its translated port, each with the head's outer headers and a
+// LISP header of its own; a segment of another inner flow ends the run
+// and is relayed on its own.
+func TestRTRRelayRun(t *testing.T) {
+	e, ul, natted := rtrRunEngine(t)
+	out := make([]pktSpec, 16)
+	for i := range out {
+		out[i] = pktSpec{src: hostB4, dst: hostA4, proto: protoTCP, sport: 5000, dport: 443, size: 1400, id: uint16(i)}
+	}
+	other := netip.MustParseAddr("198.51.100.7")
+	out[10].dst = other // another flow (to site A too): ends the run
+	w := fillRun(e, natted.Addr(), 33333, out)
+	w.etrBatch(len(out))
+	if len(ul.sent) != len(out) {
+		t.Fatalf("relayed %d of %d packets (drops %v)", len(ul.sent), len(out), e.Stats().Dropped)
+	}
+	for i, p := range ul.sent {
+		h, err := wire.DecodeDataHeader(p)
+		if err != nil || !h.I() || !h.N() || h.InstanceID() != 0 {
+			t.Errorf("packet %d: LISP header %v (%v)", i, wire.DataHeader(p[:8]), err)
+		}
+		if want := buildPkt(out[i]); !bytes.Equal(p[wire.DataHeaderLen:], want) {
+			t.Errorf("packet %d: inner packet changed (or reordered)", i)
+		}
+		if o := ul.outer[i]; o.Src != rlocB4 || o.Dst != rlocA4 || o.DstPort != 0 || o.SrcPort != ul.outer[0].SrcPort && i != 10 {
+			t.Errorf("packet %d: outer %+v", i, o)
+		}
+	}
+	// Followers: 1-9 of the head 0, 12-15 of the head 11 (10 is a flow
+	// of its own, 11 cannot follow 10).
+	if got := e.k.runFollowers.Load(); got != 13 {
+		t.Errorf("%d packets relayed as run followers, want 13", got)
+	}
+	if s := e.Stats(); s.Reencapsulated != 16 || s.CacheHits != 16 {
+		t.Errorf("reencapsulated %d, cache hits %d; want 16 and 16", s.Reencapsulated, s.CacheHits)
+	}
+
+	// To the NATed xTR: one run to its translated address and port.
+	ul.sent, ul.outer = nil, nil
+	in := make([]pktSpec, 8)
+	for i := range in {
+		in[i] = pktSpec{src: hostA4, dst: hostB4, proto: protoTCP, sport: 443, dport: 5000, size: 1400, id: uint16(i)}
+	}
+	in[7].size = 600 // a GRO run's shorter last segment
+	w = fillRun(e, rlocA4, 61000, in)
+	w.etrBatch(len(in))
+	if len(ul.sent) != len(in) {
+		t.Fatalf("relayed %d of %d packets to the NATed xTR", len(ul.sent), len(in))
+	}
+	for i, o := range ul.outer {
+		if o.Dst != natted.Addr() || o.DstPort != natted.Port() || o.SrcPort != wire.ControlPort {
+			t.Errorf("packet %d to the NATed xTR: outer %+v", i, o)
+		}
+	}
+	if got := e.k.runFollowers.Load(); got != 13+7 {
+		t.Errorf("%d run followers after the run to the xTR, want %d", got, 13+7)
+	}
+	ul.discard = true
+	if n := testing.AllocsPerRun(50, func() { w.etrBatch(len(in)) }); n != 0 {
+		t.Errorf("a relay run allocates %v times", n)
+	}
+}
+
+// TestRTRRelayRunNoOpenRelay: a run from a NATed xTR that mixes in a
+// source EID it did not register (same outer flow, same sizes, same
+// destination) has every segment checked: only the registered source's
+// segments are relayed, the others dropped and counted.
+func TestRTRRelayRunNoOpenRelay(t *testing.T) {
+	e, ul, natted := rtrRunEngine(t)
+	forged := netip.MustParseAddr("198.51.100.99")
+	specs := make([]pktSpec, 8)
+	for i := range specs {
+		specs[i] = pktSpec{src: hostB4, dst: hostA4, proto: protoTCP, sport: 5000, dport: 443, size: 1400, id: uint16(i)}
+	}
+	specs[3].src, specs[5].src, specs[6].src = forged, forged, forged
+	w := fillRun(e, natted.Addr(), 33333, specs)
+	w.etrBatch(len(specs))
+	if len(ul.sent) != 5 {
+		t.Errorf("relayed %d packets, want the 5 from the registered source EID", len(ul.sent))
+	}
+	for i, p := range ul.sent {
+		if src := srcAddr(p[wire.DataHeaderLen:]); src != hostB4 {
+			t.Errorf("relayed packet %d has source EID %s", i, src)
+		}
+	}
+	if got := e.Stats().Dropped["rtr-source-eid-not-registered"]; got != 3 {
+		t.Errorf("rtr-source-eid-not-registered = %d, want 3", got)
+	}
+	// 1 and 2 follow 0; 4 and 7 are heads (after a dropped segment).
+	if got := e.k.runFollowers.Load(); got != 2 {
+		t.Errorf("%d run followers, want 2", got)
+	}
+}
+
+// BenchmarkRTRRelay: an RTR relaying a batch of 64 packets of 1,400
+// bytes from a NATed xTR through the map-cache, as one inner flow's run
+// (the segments of a TCP burst) and as 64 flows.
+func BenchmarkRTRRelay(b *testing.B) {
+	for _, flows := range []int{1, benchBatch} {
+		b.Run(fmt.Sprint(flows, "flows"), func(b *testing.B) {
+			e, ul, natted := rtrRunEngine(b)
+			ul.discard = true
+			specs := make([]pktSpec, benchBatch)
+			for i := range specs {
+				specs[i] = pktSpec{src: hostB4, dst: hostA4, proto: protoTCP, sport: uint16(5000 + i%flows), dport: 443, size: 1400}
+			}
+			w := fillRun(e, natted.Addr(), 33333, specs)
+			b.ReportAllocs()
+			b.SetBytes(1400 * benchBatch)
+			for b.Loop() {
+				w.etrBatch(benchBatch)
+			}
+			reportPackets(b)
+		})
+	}
 }

@@ -277,6 +277,9 @@ func openRx(u *LinuxUnderlay, v6 bool) (*rxSocket, error) {
 	return r, nil
 }
 
+// recvmmsg reads on a non-blocking socket with a raw system call: it
+// returns at once, so the runtime gains nothing from handing the thread's
+// P away meanwhile (see gsoSockets.send).
 func (r *rxSocket) recvmmsg(fd uintptr) bool {
 	for i := range r.msgs {
 		h := &r.msgs[i].hdr
@@ -284,7 +287,7 @@ func (r *rxSocket) recvmmsg(fd uintptr) bool {
 		h.SetControllen(rxOOBSize)
 		h.Flags = 0
 	}
-	n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.msgs[0])), uintptr(len(r.msgs)), 0, 0, 0)
+	n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.msgs[0])), uintptr(len(r.msgs)), 0, 0, 0)
 	if e == unix.EAGAIN || e == unix.EINTR {
 		return false
 	}
@@ -435,8 +438,14 @@ type txScratch struct {
 	msgs  []mmsghdr
 	iovs  []unix.Iovec
 	names []unix.RawSockaddrInet6
-	gsoIO [][]byte // GSO path: one buffer per segment
 	oob   []byte
+
+	// GSO path (gsoSockets.send): one message, one iovec per segment.
+	gsoMsg  unix.Msghdr
+	gsoIov  []unix.Iovec
+	gsoName unix.RawSockaddrInet6
+	gsoErr  syscall.Errno
+	gsoFn   func(fd uintptr) bool
 
 	off, n, sent int
 	err          syscall.Errno
@@ -446,7 +455,7 @@ type txScratch struct {
 func (u *LinuxUnderlay) newTxScratch() *txScratch {
 	n := u.cfg.BatchSize
 	s := &txScratch{msgs: make([]mmsghdr, n), iovs: make([]unix.Iovec, n), names: make([]unix.RawSockaddrInet6, n),
-		gsoIO: make([][]byte, gsoMaxSegs), oob: make([]byte, 0, 256)}
+		gsoIov: make([]unix.Iovec, gsoMaxSegs), oob: make([]byte, 0, 256)}
 	for i := range n {
 		h := &s.msgs[i].hdr
 		h.Name = (*byte)(unsafe.Pointer(&s.names[i]))
@@ -454,11 +463,13 @@ func (u *LinuxUnderlay) newTxScratch() *txScratch {
 		h.SetIovlen(1)
 	}
 	s.fn = s.sendmmsg
+	s.gsoFn = s.sendmsg
 	return s
 }
 
+// sendmmsg is raw for the reason recvmmsg is: the socket is non-blocking.
 func (s *txScratch) sendmmsg(fd uintptr) bool {
-	n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&s.msgs[s.off])), uintptr(s.n), 0, 0, 0)
+	n, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&s.msgs[s.off])), uintptr(s.n), 0, 0, 0)
 	if e == unix.EAGAIN || e == unix.EINTR {
 		return false
 	}
@@ -535,7 +546,7 @@ func (u *LinuxUnderlay) sendGSO(s *txScratch, t *txSocket, g *gsoSockets, bufs [
 			sent, errs, raw = sent+k, errors.Join(errs, err), 0
 		}
 		n := runLen(bufs, outer, offset, i, end)
-		if err := g.send(bufs[i:i+n], &outer[i], offset, n, u.cfg.RemotePort, s.gsoIO, s.oob); err != nil {
+		if err := g.send(s, bufs[i:i+n], &outer[i], offset, n, u.cfg.RemotePort); err != nil {
 			errs = errors.Join(errs, fmt.Errorf("dataplane: send to %s: %w", outer[i].Dst, err))
 		} else {
 			sent += n

@@ -43,6 +43,9 @@ type worker struct {
 	// (outer source, away host).
 	sampled    map[netip.Addr]int64
 	awaySample map[[2]netip.Addr]int64
+	// The last outer source sampled and its entry in sampled.
+	lastSampled   netip.Addr
+	lastSampledAt int64
 	// ITR: last HostSeen hook per source address (an ITR worker serves
 	// one instance), and when it was last pruned.
 	seen       map[netip.Addr]int64
@@ -50,8 +53,11 @@ type worker struct {
 
 	rng uint64 // nonce generator state (splitmix64)
 
+	// RTR: the relay run the next packet of the batch may join (rtr.go).
+	run relayRun
+
 	// Batch-local counters, added to the shared ones at flush.
-	nEncap, bEncap, nDecap, bDecap, nHits, nMisses, nPETR, nNative, nReencap uint64
+	nEncap, bEncap, nDecap, bDecap, nHits, nMisses, nPETR, nNative, nReencap, nRunFollowers uint64
 }
 
 type pending struct {
@@ -221,8 +227,20 @@ func (w *worker) flushSends() {
 func (w *worker) send(bufs [][]byte, out []Outer) bool {
 	bs := w.e.ul.BatchSize()
 	ok := true
-	for off := 0; off < len(bufs); off += bs {
-		end := min(off+bs, len(bufs))
+	for off, end := 0, 0; off < len(bufs); off = end {
+		end = min(off+bs, len(bufs))
+		// A chunk ends where the flow run it would cut starts (unless
+		// that is where the chunk starts): a run cut in two is two GSO
+		// sends.
+		if end < len(bufs) {
+			k := end
+			for k > off && sameFlow(&out[k-1], &out[end]) {
+				k--
+			}
+			if k > off {
+				end = k
+			}
+		}
 		if _, err := w.e.ul.Send(bufs[off:end], out[off:end], PayloadOffset); err != nil {
 			ok = false
 			if !w.e.closing.Load() {
@@ -232,6 +250,12 @@ func (w *worker) send(bufs [][]byte, out []Outer) bool {
 		}
 	}
 	return ok
+}
+
+// sameFlow reports whether two packets have the same outer headers but
+// for their length: one GSO run.
+func sameFlow(a, b *Outer) bool {
+	return a.Dst == b.Dst && a.Src == b.Src && a.SrcPort == b.SrcPort && a.DstPort == b.DstPort && a.TTL == b.TTL && a.TOS == b.TOS
 }
 
 // flushTUN writes the packets pending for each TUN and native writer.
@@ -278,4 +302,8 @@ func (w *worker) addCounters() {
 	add(k.petr, &w.nPETR)
 	add(k.native, &w.nNative)
 	add(k.reencap, &w.nReencap)
+	if w.nRunFollowers != 0 {
+		k.runFollowers.Add(w.nRunFollowers)
+		w.nRunFollowers = 0
+	}
 }

@@ -92,6 +92,7 @@ func (b *bench) run(ctx context.Context) (err error) {
 		if b.procs[nd.Name], err = b.lab.StartLispd(nd.Name, path, lab.LispdOptions{Binary: b.lispd}); err != nil {
 			return err
 		}
+		inheritAutogroupNice(b.procs[nd.Name].PID)
 	}
 	for _, p := range b.procs {
 		if err := p.WaitReady(up); err != nil {
@@ -138,9 +139,11 @@ func (b *bench) run(ctx context.Context) (err error) {
 	// Throughput: through the RTR (host-1 → host-p) and plain routing
 	// through the same NAT (xtr-1 → xtr-p's RLOC), interleaved.
 	for _, s := range [][2]string{{"host-p", "198.51.100.10"}, {"xtr-p", "198.18.2.2"}} {
-		if _, err := b.lab.Start(s[0], "iperf3", []string{"iperf3", "--server", "--bind", s[1]}, nil); err != nil {
+		p, err := b.lab.Start(s[0], "iperf3", []string{"iperf3", "--server", "--bind", s[1]}, nil)
+		if err != nil {
 			return err
 		}
+		inheritAutogroupNice(p.PID)
 	}
 	time.Sleep(500 * time.Millisecond)
 	var viaRTR, plain, ratios []float64
@@ -208,6 +211,26 @@ func (b *bench) iperf(ctx context.Context, cli, dst string) (float64, error) {
 		return 0, errors.New(r.Error)
 	}
 	return r.End.SumReceived.BitsPerSecond, nil
+}
+
+// inheritAutogroupNice gives the autogroup of a process the lab started
+// the nice value of ours. The lab starts its processes in sessions of
+// their own, so each is an autogroup of its own at nice 0: run in a -20
+// autogroup (as benchmarks on the shared machine are), natbench would
+// otherwise measure its iperf3 clients at -20 and the lispds and iperf3
+// servers they talk to at 0, competing with whatever else runs. Best
+// effort: without autogroups there is nothing to inherit.
+func inheritAutogroupNice(pid int) {
+	own, err := os.ReadFile("/proc/self/autogroup")
+	if err != nil {
+		return
+	}
+	var name string
+	var nice int
+	if _, err := fmt.Sscanf(string(own), "%s nice %d", &name, &nice); err != nil || nice == 0 {
+		return
+	}
+	_ = os.WriteFile(fmt.Sprintf("/proc/%d/autogroup", pid), []byte(strconv.Itoa(nice)), 0)
 }
 
 func median(v []float64) float64 {
