@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -115,6 +114,9 @@ type nodeStatus struct {
 	Present   bool         `json:"present"`
 	Addresses []string     `json:"addresses"`
 	Lispd     *lispdStatus `json:"lispd,omitempty"`
+	// hostAddr names the node in the table (Topology.HostAddr: not an
+	// anycast loopback).
+	hostAddr string
 }
 
 type lispdStatus struct {
@@ -161,6 +163,9 @@ func statusOf(ctx context.Context, name string) (labStatus, error) {
 		n := nodeStatus{Name: ns.Name, Role: ns.Role, Namespace: ns.Namespace, Present: ns.Present, Addresses: []string{}}
 		for _, a := range topo.Addrs(ns.Name) {
 			n.Addresses = append(n.Addresses, a.String())
+		}
+		if a, ok := topo.HostAddr(ns.Name); ok {
+			n.hostAddr = a.String()
 		}
 		if !ns.Present {
 			ls.Healthy = false
@@ -261,10 +266,7 @@ func printStatus(w io.Writer, labs []labStatus) {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "NODE\tROLE\tADDRESS\tLISPD\tROLES\tUPTIME\tSTATE")
 		for _, n := range ls.Nodes {
-			addr := "-"
-			if len(n.Addresses) > 0 {
-				addr = firstV4(n.Addresses)
-			}
+			addr := dash(n.hostAddr)
 			if !n.Present {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\tnamespace %s missing\n", n.Name, dash(n.Role), addr, n.Namespace)
 				continue
@@ -313,14 +315,4 @@ func lispdState(d *lispdStatus) string {
 		return "-"
 	}
 	return strings.Join(parts, "; ")
-}
-
-// firstV4 is the first IPv4 address of addrs, else the first one.
-func firstV4(addrs []string) string {
-	for _, a := range addrs {
-		if ip, err := netip.ParseAddr(a); err == nil && ip.Is4() {
-			return a
-		}
-	}
-	return addrs[0]
 }

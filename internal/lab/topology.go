@@ -735,21 +735,41 @@ func (t *Topology) Addrs(node string) []netip.Addr {
 	return out
 }
 
-// DefaultHosts maps every node's name to one of its addresses, for
-// WriteHosts: the first IPv4 address of Addrs, else the first IPv6 one.
+// DefaultHosts maps every node's name to its HostAddr, for WriteHosts.
 // Nodes without addresses are left out. The nodes' Aliases are added.
 func (t *Topology) DefaultHosts() map[string]netip.Addr {
 	m := map[string]netip.Addr{}
 	for _, n := range t.Nodes {
 		maps.Copy(m, n.Aliases)
-		addrs := t.Addrs(n.Name)
-		i := slices.IndexFunc(addrs, netip.Addr.Is4)
-		if i < 0 && len(addrs) > 0 {
-			i = 0
-		}
-		if i >= 0 {
-			m[n.Name] = addrs[i]
+		if a, ok := t.HostAddr(n.Name); ok {
+			m[n.Name] = a
 		}
 	}
 	return m
+}
+
+// HostAddr is the address that names node (the lab's hosts file, lisplab
+// status): the first IPv4 address of Addrs, else the first IPv6 one, of
+// those no other node has. An anycast loopback (the Map-Servers of a
+// cluster share one) names none of its nodes unless they have nothing else.
+func (t *Topology) HostAddr(node string) (netip.Addr, bool) {
+	all := t.Addrs(node)
+	own := slices.DeleteFunc(slices.Clone(all), func(a netip.Addr) bool {
+		for _, n := range t.Nodes {
+			if n.Name != node && slices.Contains(t.Addrs(n.Name), a) {
+				return true
+			}
+		}
+		return false
+	})
+	if len(own) == 0 {
+		own = all
+	}
+	if i := slices.IndexFunc(own, netip.Addr.Is4); i >= 0 {
+		return own[i], true
+	}
+	if len(own) > 0 {
+		return own[0], true
+	}
+	return netip.Addr{}, false
 }

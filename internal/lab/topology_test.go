@@ -221,6 +221,16 @@ func TestDefaultHosts(t *testing.T) {
 	if diff := cmp.Diff(want, topo.DefaultHosts(), cmpopts.EquateComparable(netip.Addr{})); diff != "" {
 		t.Errorf("hosts with an alias (-want +got):\n%s", diff)
 	}
+
+	// An anycast loopback shared by two nodes names neither: each keeps
+	// its link address (the Map-Servers of a cluster share one).
+	topo = lineTopology()
+	topo.Nodes[0].Loopbacks = []netip.Prefix{pfx("198.18.100.1/32")}
+	topo.Nodes[1].Loopbacks = []netip.Prefix{pfx("198.18.100.1/32")}
+	got = topo.DefaultHosts()
+	if got["host1"] != addr("192.0.2.1") || got["router"] != addr("192.0.2.254") {
+		t.Errorf("nodes with an anycast loopback named %v and %v, want their link addresses", got["host1"], got["router"])
+	}
 }
 
 func TestLoadTopologyAliases(t *testing.T) {
