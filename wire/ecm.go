@@ -38,12 +38,12 @@ type InnerIP struct {
 // ECM is an Encapsulated Control Message (type 8): a control message (almost
 // always a Map-Request) inside an IP and UDP header.
 type ECM struct {
-	Security   bool // S: SecurityAD holds the LISP-SEC ECM AD
+	Security   bool // S: SecurityAD holds the LISP-SEC ECM AD or the MS-RTR AD
 	DDT        bool // D
 	ForETR     bool // E (or NAT R)
 	ForMS      bool // M (or NAT N)
 	Reserved   uint32
-	SecurityAD []byte // as received; AuthData decodes it, SetAuthData fills it
+	SecurityAD []byte // as received; AuthData or RTRAuthData decodes it, SetAuthData or SetRTRAuthData fills it
 	IP         InnerIP
 	SrcPort    uint16
 	DstPort    uint16
@@ -166,15 +166,28 @@ func decodeECM(b []byte, base, depth int) (*ECM, error) {
 	m := &ECM{Security: b[0]&ecmS != 0, DDT: b[0]&ecmD != 0, ForETR: b[0]&ecmE != 0, ForMS: b[0]&ecmM != 0,
 		Reserved: w & 0xffffff}
 	if m.Security {
-		// The AD's own lengths say where the inner IP header starts.
-		n, _, err := splitECMAuthData(r.b[r.off:], base+r.off)
-		if err != nil {
+		// The AD's own lengths say where the inner IP header starts; its
+		// type says which AD it is: LISP-SEC's, or the MS-RTR one of the
+		// NAT draft.
+		if err := r.need(1, "AD Type"); err != nil {
 			return nil, err
 		}
-		if _, err := decodeECMAuthData(r.b[r.off:r.off+n], base+r.off); err != nil {
-			return nil, err
+		if r.b[r.off] == RTRADType {
+			n, err := splitRTRAuthData(r.b[r.off:], base+r.off)
+			if err != nil {
+				return nil, err
+			}
+			m.SecurityAD, _ = r.bytes(n, "MS-RTR AD")
+		} else {
+			n, _, err := splitECMAuthData(r.b[r.off:], base+r.off)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := decodeECMAuthData(r.b[r.off:r.off+n], base+r.off); err != nil {
+				return nil, err
+			}
+			m.SecurityAD, _ = r.bytes(n, "LISP-SEC AD")
 		}
-		m.SecurityAD, _ = r.bytes(n, "LISP-SEC AD")
 	}
 	if err := r.need(1, "inner IP header"); err != nil {
 		return nil, err
@@ -281,6 +294,8 @@ func (m *ECM) String() string {
 	sec := ""
 	if m.Security {
 		if ad, err := m.AuthData(); err == nil {
+			sec = " " + ad.String()
+		} else if ad, err := m.RTRAuthData(); err == nil {
 			sec = " " + ad.String()
 		}
 	}

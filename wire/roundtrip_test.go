@@ -311,7 +311,13 @@ func (g gen) message(t MessageType, depth int) Message {
 			e.IP.Options = g.bytes(4 * g.n(2))
 		}
 		if e.Security {
-			if err := e.SetAuthData(g.ecmAD()); err != nil {
+			var err error
+			if g.bool() {
+				err = e.SetAuthData(g.ecmAD())
+			} else {
+				err = e.SetRTRAuthData(&RTRAuthData{Reserved: g.u32() & 0xffffff, KeyID: g.u16(), MAC: g.bytes(g.n(33))})
+			}
+			if err != nil {
 				panic(err)
 			}
 		}
