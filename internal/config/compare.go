@@ -87,6 +87,7 @@ func changedKeys(old, new *Config) []string {
 		k.add("map-server.sites", o.Sites, n.Sites)
 		k.add("map-server.lisp-sec-keys", o.LISPSECKeys, n.LISPSECKeys)
 		k.add("map-server.rtrs", o.RTRs, n.RTRs)
+		k.add("map-server.rtr-keys", o.RTRKeys, n.RTRKeys)
 		k.add("map-server.store", o.Store, n.Store)
 	})
 	section(&k, "map-resolver", old.MapResolver, new.MapResolver, func(o, n *MapResolver) {
@@ -132,6 +133,7 @@ func changedKeys(old, new *Config) []string {
 	section(&k, "rtr", old.RTR, new.RTR, func(o, n *RTR) {
 		k.add("rtr.map-servers", o.MapServers, n.MapServers)
 		k.add("rtr.registration-timeout", o.RegistrationTimeout, n.RegistrationTimeout)
+		k.add("rtr.map-server-keys", o.MapServerKeys, n.MapServerKeys)
 	})
 	return k
 }

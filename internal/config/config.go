@@ -150,6 +150,10 @@ type MapServer struct {
 	// in Info-Replies to xTRs behind NAT (draft-ietf-lisp-nat-traversal
 	// §5.2) when their site names none of its own.
 	RTRs []netip.Addr
+	// RTRKeys are the keys shared with RTRs: the Map-Notify for a
+	// Map-Register an RTR relays carries the MS-RTR authentication data
+	// signed with that RTR's key (draft-ietf-lisp-nat-traversal §5.2).
+	RTRKeys []MSRTRKey
 	// Store, when set, shares the registrations with the other
 	// Map-Servers of a cluster (docs/cluster.md); nil keeps them in this
 	// process (store: memory, the default).
@@ -446,6 +450,10 @@ type RTR struct {
 	// RegistrationTimeout is how long an xTR is served after its last
 	// accepted registration.
 	RegistrationTimeout time.Duration
+	// MapServerKeys are the keys shared with Map-Servers: a Map-Notify
+	// from one of them must carry MS-RTR authentication data that
+	// verifies with its key (draft-ietf-lisp-nat-traversal §5.3).
+	MapServerKeys []MSRTRKey
 }
 
 // DefaultRTRRegistrationTimeout is the RTR's default registration-timeout.

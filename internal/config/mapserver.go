@@ -3,6 +3,7 @@ package config
 import (
 	"cmp"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -35,6 +36,7 @@ func (p *parser) mapServer(n *yaml.Node, path string) *MapServer {
 		MaxSubscriptionsPerXTR: DefaultMaxSubscriptionsPerXTR,
 	}
 	var sites []parsedSite
+	var rtrKeyLines map[netip.Addr]int
 	p.fields(n, path, map[string]setter{
 		"registration-timeout":      p.positiveDurationTo(&ms.RegistrationTimeout),
 		"require-nonce-increase":    p.boolTo(&ms.RequireNonceIncrease),
@@ -56,6 +58,7 @@ func (p *parser) mapServer(n *yaml.Node, path string) *MapServer {
 		},
 		"lisp-sec-keys": func(v *yaml.Node, at string) { ms.LISPSECKeys, p.msSecLines = p.lispSecKeys(v, at) },
 		"rtrs":          p.addrsTo(&ms.RTRs, unicastAddr),
+		"rtr-keys":      func(v *yaml.Node, at string) { ms.RTRKeys, rtrKeyLines = p.msRTRKeys(v, at) },
 		"store":         func(v *yaml.Node, at string) { ms.Store = p.store(v, at) },
 	})
 	// The Map-Server's require-nonce-increase may come after the sites in
@@ -67,6 +70,11 @@ func (p *parser) mapServer(n *yaml.Node, path string) *MapServer {
 		}
 		ms.Sites = append(ms.Sites, ps.site)
 	}
+	offered := slices.Clone(ms.RTRs)
+	for _, s := range ms.Sites {
+		offered = append(offered, s.RTRs...)
+	}
+	p.checkMSRTRPeers(ms.RTRKeys, rtrKeyLines, join(path, "rtr-keys"), offered, "the RTRs of map-server.rtrs or of a site")
 	p.checkSiteNames(sites, path)
 	p.checkSiteOverlaps(sites, path)
 	return ms

@@ -37,11 +37,16 @@ func (p *parser) config(root *yaml.Node) *Config {
 		"pitr": func(v *yaml.Node, at string) { c.PITR = p.pitr(v, at) },
 		"rtr": func(v *yaml.Node, at string) {
 			c.RTR = &RTR{RegistrationTimeout: DefaultRTRRegistrationTimeout}
+			var keyLines map[netip.Addr]int
 			seen := p.fields(v, at, map[string]setter{
 				"map-servers":          p.addrsTo(&c.RTR.MapServers, unicastAddr),
 				"registration-timeout": p.positiveDurationTo(&c.RTR.RegistrationTimeout),
+				"map-server-keys": func(v *yaml.Node, at string) {
+					c.RTR.MapServerKeys, keyLines = p.msRTRKeys(v, at)
+				},
 			})
 			p.require(v, at, seen, "map-servers")
+			p.checkMSRTRPeers(c.RTR.MapServerKeys, keyLines, join(at, "map-server-keys"), c.RTR.MapServers, "rtr.map-servers")
 		},
 		"petr": func(v *yaml.Node, at string) {
 			c.PETR = &PETR{}
