@@ -107,33 +107,42 @@ func rtrHash(alg AuthAlg) func() hash.Hash {
 	return nil
 }
 
-// SignRTRAuthData computes the MS-RTR AD of notify, the encoded
-// Map-Notify, with the key keyID (algorithm alg, secret). Like our
-// Map-Register MACs it carries the whole digest (20 or 32 bytes);
-// VerifyRTRAuthData also takes it truncated to the 96 or 128 bits the
-// algorithm names.
-func SignRTRAuthData(alg AuthAlg, keyID uint16, secret, notify []byte) (*RTRAuthData, error) {
-	h := rtrHash(alg)
+// RTRKey is a key a Map-Server shares with an RTR for the MS-RTR AD:
+// its Key ID, algorithm (HMAC-SHA-1-96 or HMAC-SHA-256-128) and secret.
+type RTRKey struct {
+	ID        uint16
+	Algorithm AuthAlg
+	Secret    []byte
+}
+
+// Sign computes the MS-RTR AD of notify, the encoded Map-Notify. Like our
+// Map-Register MACs it carries the whole digest (20 or 32 bytes); Verify
+// also takes it truncated to the 96 or 128 bits the algorithm names.
+func (k RTRKey) Sign(notify []byte) (*RTRAuthData, error) {
+	h := rtrHash(k.Algorithm)
 	if h == nil {
 		return nil, ErrBadAlgorithm
 	}
-	m := hmac.New(h, secret)
+	m := hmac.New(h, k.Secret)
 	m.Write(notify)
-	return &RTRAuthData{KeyID: keyID, MAC: m.Sum(nil)}, nil
+	return &RTRAuthData{KeyID: k.ID, MAC: m.Sum(nil)}, nil
 }
 
-// VerifyRTRAuthData checks a's MAC over notify with the key (alg,
-// secret): ErrAuthFailed when it does not match, ErrBadLength when it
-// is neither the whole digest nor the truncated one.
-func VerifyRTRAuthData(a *RTRAuthData, alg AuthAlg, secret, notify []byte) error {
-	h := rtrHash(alg)
+// Verify checks a's MAC over notify: ErrNoKey when a names another key
+// ID, ErrBadLength when the MAC is neither the whole digest nor the
+// truncated one, ErrAuthFailed when it does not match.
+func (k RTRKey) Verify(a *RTRAuthData, notify []byte) error {
+	h := rtrHash(k.Algorithm)
 	if h == nil {
 		return ErrBadAlgorithm
 	}
-	m := hmac.New(h, secret)
+	if a.KeyID != k.ID {
+		return ErrNoKey
+	}
+	m := hmac.New(h, k.Secret)
 	m.Write(notify)
 	sum := m.Sum(nil)
-	if len(a.MAC) != len(sum) && len(a.MAC) != truncatedLen(alg) {
+	if len(a.MAC) != len(sum) && len(a.MAC) != truncatedLen(k.Algorithm) {
 		return ErrBadLength
 	}
 	if !hmac.Equal(a.MAC, sum[:len(a.MAC)]) {

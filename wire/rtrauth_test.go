@@ -24,7 +24,8 @@ func rtrNotify(t *testing.T) (*MapNotify, []byte) {
 func TestRTRAuthDataRoundTrip(t *testing.T) {
 	for _, alg := range []AuthAlg{AuthHMACSHA1, AuthHMACSHA256} {
 		n, nb := rtrNotify(t)
-		ad, err := SignRTRAuthData(alg, 0x1234, []byte("ms-rtr"), nb)
+		key := RTRKey{ID: 0x1234, Algorithm: alg, Secret: []byte("ms-rtr")}
+		ad, err := key.Sign(nb)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -65,26 +66,29 @@ func TestRTRAuthDataRoundTrip(t *testing.T) {
 		if !bytes.Equal(inner, nb) {
 			t.Fatal("inner Map-Notify bytes differ")
 		}
-		if err := VerifyRTRAuthData(gad, alg, []byte("ms-rtr"), inner); err != nil {
+		if err := key.Verify(gad, inner); err != nil {
 			t.Fatalf("%s: %v", alg, err)
 		}
 		trunc := &RTRAuthData{KeyID: gad.KeyID, MAC: gad.MAC[:truncatedLen(alg)]}
-		if err := VerifyRTRAuthData(trunc, alg, []byte("ms-rtr"), inner); err != nil {
+		if err := key.Verify(trunc, inner); err != nil {
 			t.Fatalf("%s truncated: %v", alg, err)
 		}
-		if err := VerifyRTRAuthData(gad, alg, []byte("other"), inner); !errors.Is(err, ErrAuthFailed) {
+		if err := (RTRKey{ID: 0x1234, Algorithm: alg, Secret: []byte("other")}).Verify(gad, inner); !errors.Is(err, ErrAuthFailed) {
 			t.Fatalf("wrong key: %v", err)
 		}
 		bad := bytes.Clone(inner)
 		bad[5] ^= 1
-		if err := VerifyRTRAuthData(gad, alg, []byte("ms-rtr"), bad); !errors.Is(err, ErrAuthFailed) {
+		if err := key.Verify(gad, bad); !errors.Is(err, ErrAuthFailed) {
 			t.Fatalf("changed Map-Notify: %v", err)
 		}
-		if err := VerifyRTRAuthData(&RTRAuthData{MAC: gad.MAC[:5]}, alg, []byte("ms-rtr"), inner); !errors.Is(err, ErrBadLength) {
+		if err := key.Verify(&RTRAuthData{KeyID: 0x1234, MAC: gad.MAC[:5]}, inner); !errors.Is(err, ErrBadLength) {
 			t.Fatalf("short MAC: %v", err)
 		}
+		if err := key.Verify(&RTRAuthData{KeyID: 0x1235, MAC: gad.MAC}, inner); !errors.Is(err, ErrNoKey) {
+			t.Fatalf("other key ID: %v", err)
+		}
 	}
-	if _, err := SignRTRAuthData(AuthNone, 1, []byte("k"), nil); !errors.Is(err, ErrBadAlgorithm) {
+	if _, err := (RTRKey{ID: 1, Secret: []byte("k")}).Sign(nil); !errors.Is(err, ErrBadAlgorithm) {
 		t.Fatalf("sign with none: %v", err)
 	}
 	var plain ECM

@@ -16,6 +16,7 @@ import (
 	"github.com/lispd/lispd/internal/mapresolver"
 	"github.com/lispd/lispd/internal/mapserver"
 	"github.com/lispd/lispd/internal/xtr"
+	"github.com/lispd/lispd/wire"
 )
 
 // A reload (SIGHUP, lispctl reload, POST /v1/reload) applies a new
@@ -272,7 +273,20 @@ func msOptions(cfg *config.Config) mapserver.Options {
 		UnregisteredTTL:        minutes(mrUnregisteredTTL(cfg)),
 		LISPSECKeys:            lispSecKeys(cfg),
 		RTRs:                   cfg.MapServer.RTRs,
+		RTRKeys:                msRTRKeys(cfg.MapServer.RTRKeys),
 	}
+}
+
+// msRTRKeys are MS-RTR keys by peer address, nil when none.
+func msRTRKeys(list []config.MSRTRKey) map[netip.Addr]wire.RTRKey {
+	if len(list) == 0 {
+		return nil
+	}
+	keys := make(map[netip.Addr]wire.RTRKey, len(list))
+	for _, k := range list {
+		keys[k.Address] = wire.RTRKey{ID: k.ID, Algorithm: k.Algorithm, Secret: k.Secret}
+	}
+	return keys
 }
 
 // mrOptions are the Map-Resolver's settings from cfg.

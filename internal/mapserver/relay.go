@@ -17,11 +17,13 @@ import (
 // The acknowledging Map-Notify goes back to the RTR in an ECM with the R
 // bit, its inner header from us to the xTR's local RLOC (the inner source
 // of the relayed Map-Register), for the RTR to pass on as a
-// Data-Map-Notify.
+// Data-Map-Notify. When we share a key with that RTR (rtr-keys) the ECM
+// has the S bit and the MS-RTR authentication data (§4.4): the key's MAC
+// over the encapsulated Map-Notify, so the RTR can tell our Map-Notify
+// from one an attacker forged with our source address.
 //
 // Not done yet: unsolicited Map-Notifies and their retransmissions for such
-// a registration go to the xTR's local RLOC directly, not through the RTR;
-// the MS-RTR authentication data (S bit) is neither checked nor sent.
+// a registration go to the xTR's local RLOC directly, not through the RTR.
 
 // HandleRelayedRegister is the control.Handler of an ECM whose N bit says
 // an RTR relays the Map-Register inside.
@@ -37,6 +39,7 @@ func (s *Server) HandleRelayedRegister(r *control.Request, out control.Sender) c
 	rtr := r.Src.Addr().Unmap()
 	s.mu.Lock()
 	known := s.offersRTRLocked(rtr)
+	key, keyed := s.opts.RTRKeys[rtr]
 	if known {
 		s.c.relayed.Inc()
 	} else {
@@ -50,7 +53,7 @@ func (s *Server) HandleRelayedRegister(r *control.Request, out control.Sender) c
 	// The inner message as received: its authentication covers those bytes.
 	inner := r.Raw[len(r.Raw)-m.Len():]
 	xtr := netip.AddrPortFrom(ecm.IP.Src.Unmap(), ecm.SrcPort)
-	s.mapRegister(inner, m, xtr, r.Local.Addr(), &viaRTR{out: out, rtr: r.Src, log: s})
+	s.mapRegister(inner, m, xtr, r.Local.Addr(), &viaRTR{out: out, rtr: r.Src, log: s, key: key, keyed: keyed})
 	return control.Handled
 }
 
@@ -75,9 +78,11 @@ func (s *Server) offersRTRLocked(a netip.Addr) bool {
 // viaRTR sends what the Map-Server answers a relayed Map-Register with to
 // the RTR, in an ECM with the R bit.
 type viaRTR struct {
-	out control.Sender
-	rtr netip.AddrPort
-	log *Server
+	out   control.Sender
+	rtr   netip.AddrPort
+	log   *Server
+	key   wire.RTRKey // the MS-RTR key shared with the RTR, when keyed
+	keyed bool
 }
 
 func (v *viaRTR) Send(b []byte, src netip.Addr, to netip.AddrPort) {
@@ -85,7 +90,18 @@ func (v *viaRTR) Send(b []byte, src netip.Addr, to netip.AddrPort) {
 	if err == nil {
 		e := &wire.ECM{ForETR: true, IP: wire.InnerIP{Src: src.Unmap(), Dst: to.Addr().Unmap(), TTL: 64},
 			SrcPort: wire.ControlPort, DstPort: to.Port(), Message: m}
-		if b, err = e.Append(nil); err == nil {
+		if v.keyed {
+			// b is the Map-Notify as it will be inside: the codec
+			// re-encodes what it decoded byte for byte.
+			var ad *wire.RTRAuthData
+			if ad, err = v.key.Sign(b); err == nil {
+				err = e.SetRTRAuthData(ad)
+			}
+		}
+		if err == nil {
+			b, err = e.Append(nil)
+		}
+		if err == nil {
 			v.out.Send(b, src, v.rtr)
 			return
 		}

@@ -116,3 +116,54 @@ func TestRelayedRegisterRefused(t *testing.T) {
 		t.Error("the site's RTR could not relay")
 	}
 }
+
+// TestRelayedRegisterRTRAuth: with a key shared with the relaying RTR the
+// Map-Notify's ECM has the S bit and an MS-RTR AD that verifies over the
+// inner Map-Notify with that key; an RTR without a key gets S clear.
+func TestRelayedRegisterRTRAuth(t *testing.T) {
+	f := newFixture(t)
+	f.s.opts.RTRs = []netip.Addr{rtrA, rtrB}
+	key := wire.RTRKey{ID: 300, Algorithm: wire.AuthHMACSHA1, Secret: []byte("ms-rtr")}
+	f.s.opts.RTRKeys = map[netip.Addr]wire.RTRKey{rtrA: key}
+	out, _ := f.relayed(secret, 1, rtrAt)
+	if len(out) != 1 {
+		t.Fatalf("sent %d, want one ECM'd Map-Notify", len(out))
+	}
+	m, err := wire.Decode(out[0].B)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := m.(*wire.ECM)
+	if !e.Security || !e.ForETR || out[0].B[0]&0x08 == 0 {
+		t.Fatalf("ECM %s: want S and R", e)
+	}
+	ad, err := e.RTRAuthData()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := e.Message.(*wire.MapNotify)
+	inner := out[0].B[len(out[0].B)-n.Len():]
+	if err := key.Verify(ad, inner); err != nil {
+		t.Errorf("MS-RTR AD: %v", err)
+	}
+	if err := wire.Verify(inner, secret, wire.AuthOptions{}); err != nil {
+		t.Errorf("inner Map-Notify: %v", err)
+	}
+	other := key
+	other.Secret = []byte("guess")
+	if err := other.Verify(ad, inner); err == nil {
+		t.Error("the MS-RTR AD verifies with another secret")
+	}
+
+	out, _ = f.relayed(secret, 2, netip.AddrPortFrom(rtrB, wire.ControlPort))
+	if len(out) != 1 {
+		t.Fatalf("sent %d to the unkeyed RTR", len(out))
+	}
+	m, err = wire.Decode(out[0].B)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := m.(*wire.ECM); e.Security || len(e.SecurityAD) != 0 || !e.ForETR {
+		t.Errorf("ECM to an unkeyed RTR %s: want R and no S", e)
+	}
+}

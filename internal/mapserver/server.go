@@ -55,6 +55,11 @@ type Options struct {
 	// RTRs are the Re-encapsulating Tunnel Routers offered in Info-Replies
 	// to xTRs behind NAT whose site names none (info.go).
 	RTRs []netip.Addr
+	// RTRKeys are the keys shared with RTRs, by RTR address: the
+	// Map-Notify for a Map-Register such an RTR relays carries the MS-RTR
+	// authentication data (S bit, relay.go). An RTR without one gets it
+	// without (S clear).
+	RTRKeys map[netip.Addr]wire.RTRKey
 	// InfoTTL is the Info-Reply's TTL in minutes: how long an xTR keeps
 	// the RTR list. Default 1440 (a day, as RFC 9301 registrations).
 	InfoTTL uint32
