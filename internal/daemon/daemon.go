@@ -202,8 +202,9 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 
 func (d *Daemon) buildRoles(cfg *config.Config, opts Options) error {
 	if cfg.RTR != nil {
-		d.rtr = rtr.New(rtr.Options{MapServers: cfg.RTR.MapServers, RegistrationTimeout: cfg.RTR.RegistrationTimeout,
-			Now: d.now, Sender: control.SenderFunc(d.sendNow), Stats: d.stats, Log: d.log})
+		d.rtr = rtr.New(rtr.Options{MapServers: cfg.RTR.MapServers, MapServerKeys: msRTRKeys(cfg.RTR.MapServerKeys),
+			RegistrationTimeout: cfg.RTR.RegistrationTimeout,
+			Now:                 d.now, Sender: control.SenderFunc(d.sendNow), Stats: d.stats, Log: d.log})
 	}
 	if cfg.MapServer != nil {
 		o := msOptions(cfg)

@@ -8,11 +8,14 @@
 // (its Map-Notify, matched by xTR-ID and nonce): the RTR holds no site key,
 // the Map-Server's answer is what authenticates the xTR. Relayed messages
 // go only to the configured Map-Servers, and Map-Notifies are taken only
-// from them, so the RTR relays nothing for anyone else.
+// from them, so the RTR relays nothing for anyone else. With a key shared
+// with the Map-Server (MapServerKeys) its Map-Notifies must also carry
+// MS-RTR authentication data that verifies (§4.4, §5.3): a source
+// address alone is easy to forge.
 //
 // Its data plane is the userspace engine's (internal/dataplane, rtr.go):
 // the verified xTRs go to it through DataPlane, with a packet counter
-// each way per xTR. Not built: MS-RTR authentication data (S bit).
+// each way per xTR.
 package rtr
 
 import (
@@ -37,6 +40,11 @@ const dataMapNotifyIID = 0xffffff
 // Options configure the RTR.
 type Options struct {
 	MapServers []netip.Addr // where relayed Map-Registers may go, whose Map-Notifies are taken
+	// MapServerKeys are the keys shared with Map-Servers, by address: a
+	// Map-Notify from one of them is taken only with the S bit and an
+	// MS-RTR AD that verifies with its key. A Map-Server without one is
+	// trusted on its address and the nonce match alone.
+	MapServerKeys map[netip.Addr]wire.RTRKey
 	// RegistrationTimeout is how long an xTR stays served after its last
 	// accepted registration; default 3m (RFC 9301 §8.2's for Map-Servers).
 	RegistrationTimeout time.Duration
@@ -107,7 +115,8 @@ type counters struct {
 	drops                                       map[string]*stats.Counter
 }
 
-var dropReasons = []string{"not-to-map-server", "no-xtr-id", "bad-eid", "xtr-limit", "not-from-map-server", "unknown-xtr", "nonce-mismatch"}
+var dropReasons = []string{"not-to-map-server", "no-xtr-id", "bad-eid", "xtr-limit", "not-from-map-server", "unknown-xtr", "nonce-mismatch",
+	"ms-rtr-auth-failed", "ms-rtr-auth-missing"}
 
 // New builds the RTR.
 func New(o Options) *Server {
@@ -229,8 +238,12 @@ func (s *Server) HandleNotify(r *control.Request, out control.Sender) control.Dr
 	if !ok || !ecm.ForETR {
 		return control.DropUnexpectedType
 	}
-	if !slices.Contains(s.opts.MapServers, r.Src.Addr().Unmap()) {
+	ms := r.Src.Addr().Unmap()
+	if !slices.Contains(s.opts.MapServers, ms) {
 		return s.drop("not-from-map-server")
+	}
+	if reason := s.checkAuth(r, ecm, n, ms); reason != "" {
+		return s.drop(reason)
 	}
 	s.mu.Lock()
 	st, ok := s.xtrs[n.XTRID]
@@ -276,6 +289,30 @@ func (s *Server) HandleNotify(r *control.Request, out control.Sender) control.Dr
 	out.Send(b, from, to)
 	s.c.dataMapNotifies.Inc()
 	return control.Handled
+}
+
+// checkAuth applies the MS-RTR authentication rules of §5.3 to a
+// Map-Notify from the Map-Server ms: with S set its AD must verify with
+// the key we share with ms (no key: it cannot, so it does not); with S
+// clear ms must be one we share no key with, and then only the nonce
+// match that follows vouches for it. "" when the Map-Notify may go on.
+func (s *Server) checkAuth(r *control.Request, ecm *wire.ECM, n *wire.MapNotify, ms netip.Addr) string {
+	key, keyed := s.opts.MapServerKeys[ms]
+	if !ecm.Security {
+		if keyed {
+			return "ms-rtr-auth-missing"
+		}
+		return ""
+	}
+	ad, err := ecm.RTRAuthData()
+	if err != nil || !keyed || n.Len() > len(r.Raw) {
+		return "ms-rtr-auth-failed"
+	}
+	// The MAC covers the encapsulated Map-Notify as received.
+	if key.Verify(ad, r.Raw[len(r.Raw)-n.Len():]) != nil {
+		return "ms-rtr-auth-failed"
+	}
+	return ""
 }
 
 // Tick ends the service of xTRs whose registration was not renewed.

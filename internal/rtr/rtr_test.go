@@ -239,3 +239,103 @@ func TestRTRDataPlaneAndProbes(t *testing.T) {
 		t.Errorf("an expired xTR is still programmed: %+v", d.last)
 	}
 }
+
+// toRTR runs an xTR's Map-Register through the RTR to the Map-Server and
+// returns what the Map-Server sends the RTR back.
+func (c *chain) toRTR(b []byte) []lisptest.Sent {
+	c.t.Helper()
+	rtrLocal := netip.AddrPortFrom(rtrAddr, wire.ControlPort)
+	var toMS, toRTR lisptest.Sender
+	c.r.HandleRegister(request(c.t, b, translated, rtrLocal), &toMS)
+	for _, m := range toMS.Take() {
+		c.ms.HandleRelayedRegister(request(c.t, m.B, rtrLocal, netip.AddrPortFrom(msAddr, wire.ControlPort)), &toRTR)
+	}
+	return toRTR.Take()
+}
+
+// TestRTRAuthentication: with a key shared with the Map-Server, a
+// Map-Notify whose MS-RTR AD does not verify, or that has none (S clear),
+// is dropped and counted, and no Data-Map-Notify leaves; the Map-Server's
+// own, signed, is relayed. Without a key, S clear is taken as before.
+func TestRTRAuthentication(t *testing.T) {
+	key := wire.RTRKey{ID: 7, Algorithm: wire.AuthHMACSHA256, Secret: []byte("ms-rtr")}
+	c := newChain(t)
+	c.r = New(Options{MapServers: []netip.Addr{msAddr}, MapServerKeys: map[netip.Addr]wire.RTRKey{msAddr: key},
+		Now: c.clk.Now, Stats: c.reg})
+	c.ms = mapserver.New([]mapserver.Site{{Name: "branch", Keys: []mapserver.Key{{Alg: wire.AuthHMACSHA256, Secret: siteKey}},
+		Prefixes: []mapserver.SitePrefix{{EID: siteEID}}}},
+		mapserver.Options{Now: c.clk.Now, RTRs: []netip.Addr{rtrAddr}, RTRKeys: map[netip.Addr]wire.RTRKey{rtrAddr: key}})
+	from, local := netip.AddrPortFrom(msAddr, wire.ControlPort), netip.AddrPortFrom(rtrAddr, wire.ControlPort)
+	dropped := func(reason string) uint64 {
+		return lisptest.Counter(t, c.reg, "rtr.messages_dropped{reason="+reason+"}")
+	}
+
+	signed := c.toRTR(xtrRegister(t, 1, siteKey, xtrID))
+	if len(signed) != 1 || signed[0].B[0]&0x08 == 0 {
+		t.Fatalf("Map-Server sent %d, want one ECM with S", len(signed))
+	}
+	var sent lisptest.Sender
+	// The attacks: a bad MAC (one bit of it flipped), a Map-Notify
+	// signed with a guessed key, and one with S clear; each names the
+	// outstanding nonce, as an on-path attacker could.
+	bad := append([]byte(nil), signed[0].B...)
+	bad[12] ^= 1 // first MAC byte: after the ECM header and the AD's 8
+	c.r.HandleNotify(request(t, bad, from, local), &sent)
+	n := &wire.MapNotify{AuthBody: wire.AuthBody{Nonce: 1, HasXTRID: true, XTRID: xtrID}}
+	nb, _ := wire.Encode(n)
+	guess := wire.RTRKey{ID: 7, Algorithm: wire.AuthHMACSHA256, Secret: []byte("guess")}
+	ad, err := guess.Sign(nb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := &wire.ECM{ForETR: true, IP: wire.InnerIP{Src: msAddr, Dst: private, TTL: 64}, SrcPort: 4342, DstPort: 40001, Message: n}
+	if err := forged.SetRTRAuthData(ad); err != nil {
+		t.Fatal(err)
+	}
+	fb, _ := wire.Encode(forged)
+	c.r.HandleNotify(request(t, fb, from, local), &sent)
+	if dropped("ms-rtr-auth-failed") != 2 {
+		t.Errorf("ms-rtr-auth-failed %d, want 2", dropped("ms-rtr-auth-failed"))
+	}
+	forged.Security, forged.SecurityAD = false, nil
+	fb, _ = wire.Encode(forged)
+	c.r.HandleNotify(request(t, fb, from, local), &sent)
+	if dropped("ms-rtr-auth-missing") != 1 {
+		t.Errorf("ms-rtr-auth-missing %d, want 1", dropped("ms-rtr-auth-missing"))
+	}
+	if sent.Len() != 0 {
+		t.Fatalf("%d Data-Map-Notifies for forged Map-Notifies", sent.Len())
+	}
+	if x := c.r.XTRs(); len(x) != 1 || x[0].Verified {
+		t.Fatalf("a forged Map-Notify verified the xTR: %+v", x)
+	}
+	// The Map-Server's own is taken, and its Data-Map-Notify carries no AD.
+	c.r.HandleNotify(request(t, signed[0].B, from, local), &sent)
+	out := sent.Take()
+	if len(out) != 1 || out[0].To != translated {
+		t.Fatalf("signed Map-Notify: %d sent, want one Data-Map-Notify", len(out))
+	}
+	if ecm, err := wire.DecodeECM(append([]byte{byte(wire.TypeECM) << 4, 0, 0, 0}, out[0].B[8:]...)); err != nil ||
+		ecm.Message.(*wire.MapNotify).Nonce != 1 {
+		t.Fatalf("Data-Map-Notify inside: %v %v", ecm, err)
+	}
+	if x := c.r.XTRs(); len(x) != 1 || !x[0].Verified {
+		t.Fatalf("xTR not verified by the signed Map-Notify: %+v", x)
+	}
+
+	// An RTR without a key takes S clear on the nonce alone, and cannot
+	// verify (so drops) an S-set one.
+	c2 := newChain(t)
+	plain := c2.toRTR(xtrRegister(t, 1, siteKey, xtrID))
+	if len(plain) != 1 || plain[0].B[0]&0x08 != 0 {
+		t.Fatalf("unkeyed Map-Server sent %d, want one ECM without S", len(plain))
+	}
+	c2.r.HandleNotify(request(t, signed[0].B, from, local), &sent)
+	if sent.Len() != 0 || lisptest.Counter(t, c2.reg, "rtr.messages_dropped{reason=ms-rtr-auth-failed}") != 1 {
+		t.Error("an RTR without a key took an S-set Map-Notify")
+	}
+	c2.r.HandleNotify(request(t, plain[0].B, from, local), &sent)
+	if sent.Len() != 1 {
+		t.Error("an RTR without a key refused an S-clear Map-Notify")
+	}
+}
