@@ -72,9 +72,14 @@ const (
 
 // rtrConfig: Map-Server, Map-Resolver and RTR in one lispd, whose ITR
 // side resolves what the NATed sites send to the rest of the world.
+//
+// The Map-Server signs the Map-Notifies it sends the RTR (the MS-RTR
+// authentication data), and the RTR takes no others: both halves run on
+// every registration through the RTR, OOR's included.
 const rtrConfig = `control: {addresses: [198.18.1.2]}
 map-server:
   rtrs: [198.18.1.2]
+  rtr-keys: [{address: 198.18.1.2, key-id: 7, algorithm: hmac-sha-1-96, secret: ms-rtr-key}]
   sites:
     - name: public
       keys: [{key-id: 1, algorithm: hmac-sha-256-128, secret: public-key}]
@@ -87,7 +92,9 @@ map-server:
       keys: [{key-id: 1, algorithm: hmac-sha-256-128, secret: nat2-key}]
       eid-prefixes: [{prefix: 192.0.2.0/24}, {prefix: "2001:db8:c::/64"}]
 map-resolver: {}
-rtr: {map-servers: [198.18.1.2]}
+rtr:
+  map-servers: [198.18.1.2]
+  map-server-keys: [{address: 198.18.1.2, key-id: 7, algorithm: hmac-sha-1-96, secret: ms-rtr-key}]
 xtr:
   itr: true
   data-plane: userspace
@@ -321,6 +328,16 @@ func TestRTRIsNoOpenRelay(t *testing.T) {
 	// only wait in its miss queue.
 	if err := n.lab.Ping("hn1", "198.51.100.10"); err != nil {
 		t.Fatal(err)
+	}
+	// The RTR serves xn1 on Map-Notifies whose MS-RTR authentication data
+	// verified (rtrConfig keys the pair): none was refused.
+	if got := n.counter("ms", "rtr", "map_notifies_received", "", ""); got == 0 {
+		t.Error("the RTR took no Map-Notify")
+	}
+	for _, r := range []string{"ms-rtr-auth-failed", "ms-rtr-auth-missing"} {
+		if got := n.counter("ms", "rtr", "messages_dropped", "reason", r); got != 0 {
+			t.Errorf("the RTR dropped %d of its Map-Server's Map-Notifies (%s)", got, r)
+		}
 	}
 	var ln *net.UDPConn
 	if err := n.lab.Do("hp", func() (err error) {
