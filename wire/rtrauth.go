@@ -2,11 +2,8 @@ package wire
 
 import (
 	"crypto/hmac"
-	"crypto/sha1"
-	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
-	"hash"
 )
 
 // MS-RTR Authentication Data (draft-ietf-lisp-nat-traversal §4.4, §5.2,
@@ -95,18 +92,6 @@ func (a *RTRAuthData) String() string {
 	return fmt.Sprintf("ms-rtr key-id %d mac %s", a.KeyID, shortHex(a.MAC))
 }
 
-// rtrHash is the hash of an MS-RTR key's algorithm; nil for none other
-// than HMAC-SHA-1-96 and HMAC-SHA-256-128 (the draft's MUST and SHOULD).
-func rtrHash(alg AuthAlg) func() hash.Hash {
-	switch alg {
-	case AuthHMACSHA1:
-		return sha1.New
-	case AuthHMACSHA256:
-		return sha256.New
-	}
-	return nil
-}
-
 // RTRKey is a key a Map-Server shares with an RTR for the MS-RTR AD:
 // its Key ID, algorithm (HMAC-SHA-1-96 or HMAC-SHA-256-128) and secret.
 type RTRKey struct {
@@ -119,29 +104,31 @@ type RTRKey struct {
 // Map-Register MACs it carries the whole digest (20 or 32 bytes); Verify
 // also takes it truncated to the 96 or 128 bits the algorithm names.
 func (k RTRKey) Sign(notify []byte) (*RTRAuthData, error) {
-	h := rtrHash(k.Algorithm)
-	if h == nil {
-		return nil, ErrBadAlgorithm
+	sum, err := k.mac(notify)
+	if err != nil {
+		return nil, err
 	}
-	m := hmac.New(h, k.Secret)
-	m.Write(notify)
-	return &RTRAuthData{KeyID: k.ID, MAC: m.Sum(nil)}, nil
+	return &RTRAuthData{KeyID: k.ID, MAC: sum}, nil
+}
+
+// mac is the HMAC of notify with the key: the Map-Register MAC's
+// computation with no field zeroed, which refuses any algorithm but
+// HMAC-SHA-1-96 and HMAC-SHA-256-128 (the draft's MUST and SHOULD).
+func (k RTRKey) mac(notify []byte) ([]byte, error) {
+	return mac(notify, 0, 0, k.Algorithm, k.Secret, AuthOptions{})
 }
 
 // Verify checks a's MAC over notify: ErrNoKey when a names another key
 // ID, ErrBadLength when the MAC is neither the whole digest nor the
 // truncated one, ErrAuthFailed when it does not match.
 func (k RTRKey) Verify(a *RTRAuthData, notify []byte) error {
-	h := rtrHash(k.Algorithm)
-	if h == nil {
-		return ErrBadAlgorithm
+	sum, err := k.mac(notify)
+	if err != nil {
+		return err
 	}
 	if a.KeyID != k.ID {
 		return ErrNoKey
 	}
-	m := hmac.New(h, k.Secret)
-	m.Write(notify)
-	sum := m.Sum(nil)
 	if len(a.MAC) != len(sum) && len(a.MAC) != truncatedLen(k.Algorithm) {
 		return ErrBadLength
 	}

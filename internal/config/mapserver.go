@@ -153,7 +153,9 @@ func (p *parser) siteKeys(n *yaml.Node, path string) []Key {
 // their defaults.
 func (p *parser) authSetters(setters map[string]setter, id *uint8, alg *wire.AuthAlg, secret *[]byte, file *string) map[string]setter {
 	*alg = DefaultAuthAlgorithm
-	setters["key-id"] = intTo(p, id, 0, 255)
+	if id != nil { // nil: the caller reads a key-id of another width
+		setters["key-id"] = intTo(p, id, 0, 255)
+	}
 	setters["algorithm"] = p.algorithmTo(alg)
 	setters["secret"] = func(v *yaml.Node, at string) {
 		if s, node, ok := p.str(v, at); ok && p.nonEmpty(node, at) {

@@ -33,9 +33,7 @@ func (p *parser) msRTRKeys(n *yaml.Node, path string) ([]MSRTRKey, map[netip.Add
 	p.seq(n, path, func(v *yaml.Node, at string) {
 		k := MSRTRKey{Algorithm: DefaultAuthAlgorithm}
 		mark := p.errorCount()
-		var id8 uint8 // unused: authSetters' key-id is a Map-Register's 8 bits
-		setters := p.authSetters(map[string]setter{}, &id8, &k.Algorithm, &k.Secret, &k.SecretFile)
-		setters["key-id"] = intTo(p, &k.ID, 0, 0xffff)
+		setters := p.authSetters(map[string]setter{"key-id": intTo(p, &k.ID, 0, 0xffff)}, nil, &k.Algorithm, &k.Secret, &k.SecretFile)
 		var addrNode *yaml.Node
 		setters["address"] = func(v *yaml.Node, at string) {
 			if a, ok := p.addr(v, at, unicastAddr); ok {
