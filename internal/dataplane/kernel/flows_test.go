@@ -174,6 +174,12 @@ func TestFlowVerdictsFollowChanges(t *testing.T) {
 			if got := netip.AddrFrom4([4]byte(out[14+16 : 14+20])); got != rloc || !bytes.Equal(out[0:6], mac) {
 				return fmt.Errorf("encapsulated to %s via %s, want %s via %s", got, net.HardwareAddr(out[0:6]), rloc, mac)
 			}
+			// The inner header went out forwarded: TTL down by one,
+			// its checksum still right.
+			ih := out[14+36 : 14+36+20]
+			if len(out) != len(inner)+36 || ih[8] != 63 || ipv4Checksum(ih) != 0 || ipv4Checksum(out[14:34]) != 0 {
+				return fmt.Errorf("encapsulated frame %x", out)
+			}
 			return nil
 		}
 		// eventually retries check until it holds (a netlink

@@ -697,12 +697,15 @@ static __always_inline __u16 outer_csum(const struct inner *in, __u32 outer_pseu
 	return csum_fold(s) ?: 0xffff;
 }
 
-// The outer headers the ITR writes in front of the inner packet.
+// The outer headers the ITR writes in front of the inner packet, and the
+// first 12 bytes of the inner header, which hold its TTL (down by one)
+// and, in IPv4, the header checksum: one store for both.
 struct outer4 {
 	struct ethhdr eth;
 	struct iphdr ip;
 	__be16 sport, dport, ulen, ucsum;
 	__u8 lisp[8];
+	__u8 inner[12];
 } __attribute__((packed));
 
 struct outer6 {
@@ -710,6 +713,7 @@ struct outer6 {
 	struct ipv6hdr ip;
 	__be16 sport, dport, ulen, ucsum;
 	__u8 lisp[8];
+	__u8 inner[12];
 } __attribute__((packed));
 
 static __always_inline void lisp_header(__u8 *h, const struct config *cfg, __u32 iid)
@@ -926,17 +930,14 @@ static __always_inline int itr(struct __sk_buff *skb, const struct config *cfg, 
 
 	// The inner packet is forwarded: its TTL goes down by one, as the
 	// kernel's forwarding into the TUN does on the userspace path.
+	// It is written with the outer headers.
 	__u8 ttl = in.ttl - 1;
 	if (!in.v6p) {
 		__u16 old = bpf_ntohs(*(__u16 *)&in.v4.ttl);
 		in.v4.ttl = ttl;
 		in.v4.check = bpf_htons(csum_replace(bpf_ntohs(in.v4.check), old, bpf_ntohs(*(__u16 *)&in.v4.ttl)));
-		if (bpf_skb_store_bytes(skb, ETH_HLEN, &in.v4, 12, BPF_F_RECOMPUTE_CSUM))
-			return punt(C_PUNT_ERROR);
 	} else {
 		in.v6.hop_limit = ttl;
-		if (bpf_skb_store_bytes(skb, ETH_HLEN + 7, &ttl, 1, BPF_F_RECOMPUTE_CSUM))
-			return punt(C_PUNT_ERROR);
 	}
 
 	__u32 segs = skb->gso_segs > 1 ? skb->gso_segs : 1; // adjust_room resets it
@@ -946,10 +947,8 @@ static __always_inline int itr(struct __sk_buff *skb, const struct config *cfg, 
 	__u32 ilen = skb->len - ETH_HLEN;
 	__u64 flags = BPF_F_ADJ_ROOM_ENCAP_L4_UDP | BPF_F_ADJ_ROOM_ENCAP_L2(LISP_HDR_LEN);
 	if (!l->v6) {
-		if (bpf_skb_adjust_room(skb, OVERHEAD4, BPF_ADJ_ROOM_MAC, flags | BPF_F_ADJ_ROOM_ENCAP_L3_IPV4)) {
-			count(C_DROP_ERROR, 1); // the TTL is down already
-			return TC_ACT_SHOT;
-		}
+		if (bpf_skb_adjust_room(skb, OVERHEAD4, BPF_ADJ_ROOM_MAC, flags | BPF_F_ADJ_ROOM_ENCAP_L3_IPV4))
+			return punt(C_PUNT_ERROR); // nothing changed yet
 		struct outer4 o = {};
 		eth_of(&o.eth, &fib, frc, ETH_P_IP);
 		o.ip.version = 4;
@@ -973,15 +972,14 @@ static __always_inline int itr(struct __sk_buff *skb, const struct config *cfg, 
 			__u32 ps = sum16(&o.ip.saddr, 4) + bpf_htons(IPPROTO_UDP) + o.ulen;
 			o.ucsum = outer_csum(&in, ps, &o.sport);
 		}
+		__builtin_memcpy(o.inner, &in.v4, sizeof(o.inner)); // in.v6 alike: a union
 		if (bpf_skb_store_bytes(skb, 0, &o, sizeof(o), BPF_F_RECOMPUTE_CSUM)) {
 			count(C_DROP_ERROR, 1);
 			return TC_ACT_SHOT;
 		}
 	} else {
-		if (bpf_skb_adjust_room(skb, OVERHEAD6, BPF_ADJ_ROOM_MAC, flags | BPF_F_ADJ_ROOM_ENCAP_L3_IPV6)) {
-			count(C_DROP_ERROR, 1);
-			return TC_ACT_SHOT;
-		}
+		if (bpf_skb_adjust_room(skb, OVERHEAD6, BPF_ADJ_ROOM_MAC, flags | BPF_F_ADJ_ROOM_ENCAP_L3_IPV6))
+			return punt(C_PUNT_ERROR); // nothing changed yet
 		struct outer6 o = {};
 		eth_of(&o.eth, &fib, frc, ETH_P_IPV6);
 		__u32 flow = ((__u32)sport * 0x9e37) & 0xfffff;
@@ -999,6 +997,7 @@ static __always_inline int itr(struct __sk_buff *skb, const struct config *cfg, 
 		lisp_header(o.lisp, cfg, ifc->iid);
 		__u32 ps = sum16(&o.ip.saddr, 16) + bpf_htons(IPPROTO_UDP) + o.ulen;
 		o.ucsum = outer_csum(&in, ps, &o.sport);
+		__builtin_memcpy(o.inner, &in.v4, sizeof(o.inner));
 		if (bpf_skb_store_bytes(skb, 0, &o, sizeof(o), BPF_F_RECOMPUTE_CSUM)) {
 			count(C_DROP_ERROR, 1);
 			return TC_ACT_SHOT;
