@@ -101,11 +101,7 @@ func TestFlowVerdictsFollowChanges(t *testing.T) {
 		if err := netlink.LinkSetUp(tun); err != nil {
 			return err
 		}
-		v0, err := netlink.LinkByName("v0")
-		if err != nil {
-			return err
-		}
-		v1, err := netlink.LinkByName("v1")
+		v0, v1, err := vethPair()
 		if err != nil {
 			return err
 		}
