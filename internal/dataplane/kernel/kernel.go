@@ -27,6 +27,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -133,6 +134,10 @@ type Path struct {
 	dynKeys  map[lispEidKey]uint8 // what lisp_dynamic_eids holds
 	petrKeys map[lispEidKey]uint8 // what lisp_petr_sources holds
 
+	genMu sync.Mutex // orders the generation's writes (flows.go)
+	gen   uint64
+	nl    *os.File // rtnetlink notifications
+
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 }
@@ -186,9 +191,13 @@ func Open(cfg Config) (_ *Path, err error) {
 		return nil, fmt.Errorf("kernel data path: events: %w", err)
 	}
 	p.wg.Go(p.readEvents)
+	if err := p.openWatch(); err != nil {
+		return nil, err
+	}
 	if err := p.attachAll(); err != nil {
 		return nil, err
 	}
+	p.bump() // the interfaces are written
 	return p, nil
 }
 
@@ -223,6 +232,7 @@ func (p *Path) configure() error {
 	if err := p.objs.LispConfig.Update(uint32(0), &conf, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("kernel data path: config: %w", err)
 	}
+	p.bump()
 	p.tunIndex = map[uint32]uint32{}
 	for iid, name := range c.TUNs {
 		ifi, err := net.InterfaceByName(name)
@@ -253,6 +263,7 @@ func (p *Path) SetPuntInstances(iids []uint32) error {
 			return fmt.Errorf("kernel data path: instance %d: %w", iid, err)
 		}
 	}
+	p.bump()
 	return nil
 }
 
@@ -281,6 +292,7 @@ func (p *Path) SetLocalRLOCs(rlocs []netip.Addr) error {
 			return fmt.Errorf("kernel data path: local RLOC: %w", err)
 		}
 	}
+	p.bump()
 	return nil
 }
 
@@ -454,6 +466,9 @@ func (p *Path) Close() error {
 		p.tc = nil
 		if p.rb != nil {
 			errs = append(errs, p.rb.Close())
+		}
+		if p.nl != nil {
+			errs = append(errs, p.nl.Close())
 		}
 		p.wg.Wait()
 		errs = append(errs, p.objs.Close())

@@ -90,6 +90,15 @@ func inNewNS(t *testing.T, fn func() error) {
 	}
 }
 
+// vethPair returns inNewNS's v0 and v1.
+func vethPair() (v0, v1 netlink.Link, err error) {
+	if v0, err = netlink.LinkByName("v0"); err != nil {
+		return nil, nil, err
+	}
+	v1, err = netlink.LinkByName("v1")
+	return v0, v1, err
+}
+
 func newEngine(t *testing.T) *dataplane.Engine {
 	t.Helper()
 	rloc4, rloc6 := netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("2001:db8:ff::1")
@@ -298,11 +307,7 @@ func TestClsactFallback(t *testing.T) {
 			return fmt.Errorf("attachments: %+v, want v0 and v1 with clsact", att)
 		}
 		progID := ebpf.ProgramID(att[0].ProgramID)
-		v0, err := netlink.LinkByName("v0")
-		if err != nil {
-			return err
-		}
-		v1, err := netlink.LinkByName("v1")
+		v0, v1, err := vethPair()
 		if err != nil {
 			return err
 		}

@@ -57,6 +57,26 @@ type lispEidKey struct {
 	Addr      [16]uint8
 }
 
+type lispEtrFlow struct {
+	_   structs.HostLayout
+	Key struct {
+		_   structs.HostLayout
+		Src [16]uint8
+		Dst [16]uint8
+		Iid uint32
+		Tos uint8
+		V6p uint8
+		Pad [2]uint8
+	}
+	Gen     uint64
+	LenOk   uint32
+	Ifindex uint32
+	Dmac    [6]uint8
+	Smac    [6]uint8
+	Petr    uint8
+	Pad     [3]uint8
+}
+
 type lispIface struct {
 	_          structs.HostLayout
 	Iid        uint32
@@ -70,6 +90,49 @@ type lispInstance struct {
 	TunIfindex uint32
 	Punt       uint8
 	Pad        [3]uint8
+}
+
+type lispItrFlow struct {
+	_   structs.HostLayout
+	Key struct {
+		_       structs.HostLayout
+		Src     [16]uint8
+		Dst     [16]uint8
+		Ports   uint32
+		Ifindex uint32
+		L4proto uint8
+		Flags   uint8
+		Tos     uint8
+		Pad     [5]uint8
+	}
+	Gen     uint64
+	Expires uint64
+	Loc     struct {
+		_        structs.HostLayout
+		Addr     [16]uint8
+		Cum      uint32
+		MaxInner uint16
+		V6       uint8
+		Pad      uint8
+	}
+	Ifindex uint32
+	Dmac    [6]uint8
+	Smac    [6]uint8
+	Petr    uint8
+	Pad     [7]uint8
+}
+
+type lispMemo struct {
+	_        structs.HostLayout
+	RlocGen  uint64
+	Rloc     [16]uint8
+	InstGen  uint64
+	InstIid  uint32
+	Inst     lispInstance
+	_        [4]byte
+	IfcGen   uint64
+	IfcIndex uint32
+	Ifc      lispIface
 }
 
 type lispSeenCache struct {
@@ -87,12 +150,16 @@ const (
 	lispMapLispDecapSeen    = "lisp_decap_seen"
 	lispMapLispDecapSeenCpu = "lisp_decap_seen_cpu"
 	lispMapLispDynamicEids  = "lisp_dynamic_eids"
+	lispMapLispEtrFlows     = "lisp_etr_flows"
 	lispMapLispEvents       = "lisp_events"
+	lispMapLispGen          = "lisp_gen"
 	lispMapLispIfaces       = "lisp_ifaces"
 	lispMapLispInstances    = "lisp_instances"
+	lispMapLispItrFlows     = "lisp_itr_flows"
 	lispMapLispLocalEids    = "lisp_local_eids"
 	lispMapLispLocalRlocs   = "lisp_local_rlocs"
 	lispMapLispMapCache     = "lisp_map_cache"
+	lispMapLispMemo         = "lisp_memo"
 	lispMapLispPetrSources  = "lisp_petr_sources"
 	lispProgLispdIngress    = "lispd_ingress"
 )
@@ -151,12 +218,16 @@ type lispMapSpecs struct {
 	LispDecapSeen    *ebpf.MapSpec `ebpf:"lisp_decap_seen"`
 	LispDecapSeenCpu *ebpf.MapSpec `ebpf:"lisp_decap_seen_cpu"`
 	LispDynamicEids  *ebpf.MapSpec `ebpf:"lisp_dynamic_eids"`
+	LispEtrFlows     *ebpf.MapSpec `ebpf:"lisp_etr_flows"`
 	LispEvents       *ebpf.MapSpec `ebpf:"lisp_events"`
+	LispGen          *ebpf.MapSpec `ebpf:"lisp_gen"`
 	LispIfaces       *ebpf.MapSpec `ebpf:"lisp_ifaces"`
 	LispInstances    *ebpf.MapSpec `ebpf:"lisp_instances"`
+	LispItrFlows     *ebpf.MapSpec `ebpf:"lisp_itr_flows"`
 	LispLocalEids    *ebpf.MapSpec `ebpf:"lisp_local_eids"`
 	LispLocalRlocs   *ebpf.MapSpec `ebpf:"lisp_local_rlocs"`
 	LispMapCache     *ebpf.MapSpec `ebpf:"lisp_map_cache"`
+	LispMemo         *ebpf.MapSpec `ebpf:"lisp_memo"`
 	LispPetrSources  *ebpf.MapSpec `ebpf:"lisp_petr_sources"`
 }
 
@@ -191,12 +262,16 @@ type lispMaps struct {
 	LispDecapSeen    *ebpf.Map `ebpf:"lisp_decap_seen"`
 	LispDecapSeenCpu *ebpf.Map `ebpf:"lisp_decap_seen_cpu"`
 	LispDynamicEids  *ebpf.Map `ebpf:"lisp_dynamic_eids"`
+	LispEtrFlows     *ebpf.Map `ebpf:"lisp_etr_flows"`
 	LispEvents       *ebpf.Map `ebpf:"lisp_events"`
+	LispGen          *ebpf.Map `ebpf:"lisp_gen"`
 	LispIfaces       *ebpf.Map `ebpf:"lisp_ifaces"`
 	LispInstances    *ebpf.Map `ebpf:"lisp_instances"`
+	LispItrFlows     *ebpf.Map `ebpf:"lisp_itr_flows"`
 	LispLocalEids    *ebpf.Map `ebpf:"lisp_local_eids"`
 	LispLocalRlocs   *ebpf.Map `ebpf:"lisp_local_rlocs"`
 	LispMapCache     *ebpf.Map `ebpf:"lisp_map_cache"`
+	LispMemo         *ebpf.Map `ebpf:"lisp_memo"`
 	LispPetrSources  *ebpf.Map `ebpf:"lisp_petr_sources"`
 }
 
@@ -207,12 +282,16 @@ func (m *lispMaps) Close() error {
 		m.LispDecapSeen,
 		m.LispDecapSeenCpu,
 		m.LispDynamicEids,
+		m.LispEtrFlows,
 		m.LispEvents,
+		m.LispGen,
 		m.LispIfaces,
 		m.LispInstances,
+		m.LispItrFlows,
 		m.LispLocalEids,
 		m.LispLocalRlocs,
 		m.LispMapCache,
+		m.LispMemo,
 		m.LispPetrSources,
 	)
 }

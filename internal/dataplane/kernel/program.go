@@ -116,6 +116,7 @@ func (p *Path) write(ce *dataplane.CacheEntry) {
 		p.log.Warn("kernel data path: map-cache update", "eid", ce.EID, "err", err)
 		p.k.programErrors.Inc()
 	}
+	p.bump()
 }
 
 // SetMapCache inserts or replaces an entry.
@@ -142,6 +143,7 @@ func (p *Path) DeleteMapCache(eid mapping.EID) {
 	delete(p.entries, eid)
 	k := eidKey(eid)
 	_ = p.objs.LispMapCache.Delete(&k)
+	p.bump()
 }
 
 // FlushMapCache empties the map-cache of iid, or of every instance.
@@ -155,6 +157,7 @@ func (p *Path) FlushMapCache(iid uint32) {
 			_ = p.objs.LispMapCache.Delete(&k)
 		}
 	}
+	p.bump()
 }
 
 // SetLocatorUp records an RLOC-probing verdict by rewriting the entry.
@@ -279,6 +282,7 @@ func (p *Path) sync(m *ebpf.Map, have, want map[lispEidKey]uint8) {
 			_ = m.Delete(&k)
 		}
 	}
+	p.bump()
 }
 
 // MapCacheEntries is how many entries the program holds.

@@ -273,6 +273,126 @@ struct {
 	__type(value, __u64);
 } lisp_counters SEC(".maps");
 
+// The generation of everything an ITR verdict depends on: the Go side
+// bumps it after each write to the map-cache, the dynamic-EID, interface
+// and configuration maps, and on every netlink route, rule, neighbour,
+// address or link notification of its namespace (kernel.go: watch). A
+// flow slot filled under an older generation is stale.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} lisp_gen SEC(".maps");
+
+// What the ITR's lookups decided for one flow: the map-cache entry's
+// locator, whether the kernel routes the inner packet into the TUN, and
+// the underlay's next hop with its MACs. Per CPU and direct-mapped by the
+// flow hash, so that a flow's packets skip the two LPM tries and both FIB
+// lookups; only verdicts that encapsulate straight out (a resolved
+// neighbour) are kept.
+#define FLOW_SLOTS 64
+
+struct flow_key {
+	__u8 src[16];
+	__u8 dst[16];
+	__u32 ports;
+	__u32 ifindex;
+	__u8 l4proto;
+	__u8 flags; // 1: IPv6, 2: ports parsed (in.proto)
+	__u8 tos;
+	__u8 pad[5];
+};
+
+struct itr_flow {
+	struct flow_key key;
+	__u64 gen; // 0: empty
+	__u64 expires;
+	struct locator loc;
+	__u32 ifindex;
+	__u8 dmac[ETH_ALEN];
+	__u8 smac[ETH_ALEN];
+	__u8 petr;
+	__u8 pad[7];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FLOW_SLOTS);
+	__type(key, __u32);
+	__type(value, struct itr_flow);
+} lisp_itr_flows SEC(".maps");
+
+// The ETR's verdict per decapsulated flow, the same way: the inner
+// destination is a local EID (or a PETR's source is served), and the
+// next hop out of the instance's table with its MACs. len_ok is the
+// largest inner packet the FIB's MTU check passed for it.
+struct etr_key {
+	__u8 src[16];
+	__u8 dst[16];
+	__u32 iid;
+	__u8 tos;
+	__u8 v6p;
+	__u8 pad[2];
+};
+
+struct etr_flow {
+	struct etr_key key;
+	__u64 gen; // 0: empty
+	__u32 len_ok;
+	__u32 ifindex;
+	__u8 dmac[ETH_ALEN];
+	__u8 smac[ETH_ALEN];
+	__u8 petr;
+	__u8 pad[3];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FLOW_SLOTS);
+	__type(key, __u32);
+	__type(value, struct etr_flow);
+} lisp_etr_flows SEC(".maps");
+
+static __always_inline __u64 read_gen(void)
+{
+	__u32 zero = 0;
+	__u64 *g = bpf_map_lookup_elem(&lisp_gen, &zero);
+	return g ? *g : 0;
+}
+
+// The last answers of the hash maps looked up for every packet, per CPU,
+// valid in the generation they were read in (the Go side bumps it after
+// writing any of these maps).
+struct memo {
+	__u64 rloc_gen; // rloc is one of lisp_local_rlocs
+	__u8 rloc[16];
+	__u64 inst_gen; // inst is lisp_instances[inst_iid]
+	__u32 inst_iid;
+	struct instance inst;
+	__u64 ifc_gen; // ifc is lisp_ifaces[ifc_index]
+	__u32 ifc_index;
+	struct iface ifc;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct memo);
+} lisp_memo SEC(".maps");
+
+// same_words compares n 8-byte words.
+static __always_inline int same_words(const void *a, const void *b, int n)
+{
+	const __u64 *x = a, *y = b;
+	__u64 d = 0;
+#pragma unroll
+	for (int i = 0; i < n; i++)
+		d |= x[i] ^ y[i];
+	return d == 0;
+}
+
 static __always_inline void count(__u32 c, __u64 n)
 {
 	__u64 *v = bpf_map_lookup_elem(&lisp_counters, &c);
@@ -284,6 +404,18 @@ static __always_inline int punt(__u32 c)
 {
 	count(c, 1);
 	return TC_ACT_OK;
+}
+
+// load copies len bytes at off out of the packet: straight from the
+// linear data where they are in it, through the helper otherwise.
+static __always_inline int load(struct __sk_buff *skb, __u32 off, void *to, __u32 len)
+{
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+	if (off < 256 && data + off + len <= end) {
+		__builtin_memcpy(to, data + off, len);
+		return 0;
+	}
+	return bpf_skb_load_bytes(skb, off, to, len);
 }
 
 static __always_inline __u64 mix64(__u64 h)
@@ -448,7 +580,7 @@ static __always_inline int parse_inner(struct __sk_buff *skb, __u32 off, __u16 e
 	in->ports = 0;
 	if (ethproto == ETH_P_IP) {
 		in->v6p = 0;
-		if (bpf_skb_load_bytes(skb, off, &in->v4, sizeof(in->v4)))
+		if (load(skb, off, &in->v4, sizeof(in->v4)))
 			return C_PUNT_UNHANDLED;
 		if (in->v4.version != 4 || in->v4.ihl != 5)
 			return C_PUNT_UNHANDLED; // options: the userspace path has them
@@ -462,7 +594,7 @@ static __always_inline int parse_inner(struct __sk_buff *skb, __u32 off, __u16 e
 		in->hdrlen = 20;
 	} else {
 		in->v6p = 1;
-		if (bpf_skb_load_bytes(skb, off, &in->v6, sizeof(in->v6)))
+		if (load(skb, off, &in->v6, sizeof(in->v6)))
 			return C_PUNT_UNHANDLED;
 		if (in->v6.version != 6)
 			return C_PUNT_UNHANDLED;
@@ -482,13 +614,13 @@ static __always_inline int parse_inner(struct __sk_buff *skb, __u32 off, __u16 e
 	in->l4sum_known = proto == IPPROTO_TCP || proto == IPPROTO_ICMP || proto == 58 /* ICMPv6 */;
 	if (proto == IPPROTO_UDP && in->len >= in->hdrlen + 8) {
 		__u16 c;
-		if (bpf_skb_load_bytes(skb, l4 + 6, &c, 2))
+		if (load(skb, l4 + 6, &c, 2))
 			return C_PUNT_UNHANDLED;
 		in->l4sum_known = c != 0 || in->v6p; // IPv4 UDP without a checksum: unknown
 	}
 	if (has_ports(proto) && in->len >= in->hdrlen + 4) {
 		__u32 w;
-		if (bpf_skb_load_bytes(skb, l4, &w, 4))
+		if (load(skb, l4, &w, 4))
 			return C_PUNT_UNHANDLED;
 		in->ports = bpf_ntohl(w);
 		in->proto = proto;
@@ -498,7 +630,7 @@ static __always_inline int parse_inner(struct __sk_buff *skb, __u32 off, __u16 e
 		// encapsulation; only TCP's segment boundaries survive growing
 		// the header (bpf_skb_adjust_room lowers the MSS).
 		__u8 doff;
-		if (proto != IPPROTO_TCP || bpf_skb_load_bytes(skb, l4 + 12, &doff, 1))
+		if (proto != IPPROTO_TCP || load(skb, l4 + 12, &doff, 1))
 			return C_PUNT_UNHANDLED;
 		in->hdrlen += (doff >> 4) * 4;
 	}
@@ -565,12 +697,15 @@ static __always_inline __u16 outer_csum(const struct inner *in, __u32 outer_pseu
 	return csum_fold(s) ?: 0xffff;
 }
 
-// The outer headers the ITR writes in front of the inner packet.
+// The outer headers the ITR writes in front of the inner packet, and the
+// first 12 bytes of the inner header, which hold its TTL (down by one)
+// and, in IPv4, the header checksum: one store for both.
 struct outer4 {
 	struct ethhdr eth;
 	struct iphdr ip;
 	__be16 sport, dport, ulen, ucsum;
 	__u8 lisp[8];
+	__u8 inner[12];
 } __attribute__((packed));
 
 struct outer6 {
@@ -578,6 +713,7 @@ struct outer6 {
 	struct ipv6hdr ip;
 	__be16 sport, dport, ulen, ucsum;
 	__u8 lisp[8];
+	__u8 inner[12];
 } __attribute__((packed));
 
 static __always_inline void lisp_header(__u8 *h, const struct config *cfg, __u32 iid)
@@ -633,27 +769,58 @@ static __always_inline int routed_to_tun(struct __sk_buff *skb, const struct ifa
 	return fib->ifindex == ifc->tun_ifindex;
 }
 
-static __always_inline int itr(struct __sk_buff *skb, const struct config *cfg, const struct iface *ifc, __u16 ethproto)
+static __always_inline void flow_key_of(struct flow_key *k, const struct inner *in, __u32 ifindex)
 {
-	struct inner in;
-	int rc = parse_inner(skb, ETH_HLEN, ethproto, &in);
-	if (rc)
-		return punt(rc);
-	if (nonunicast(&in))
-		return TC_ACT_OK;
+	__builtin_memset(k, 0, sizeof(*k));
+	if (!in->v6p) {
+		__builtin_memcpy(k->src, &in->v4.saddr, 4);
+		__builtin_memcpy(k->dst, &in->v4.daddr, 4);
+	} else {
+		__builtin_memcpy(k->src, &in->v6.saddr, 16);
+		__builtin_memcpy(k->dst, &in->v6.daddr, 16);
+	}
+	k->ports = in->ports;
+	k->ifindex = ifindex;
+	k->l4proto = in->l4proto;
+	k->flags = in->v6p | (in->proto ? 2 : 0);
+	k->tos = in->tos;
+}
+
+// itr_lookup decides where the inner packet goes: the locator (*loc), the
+// FIB result of the underlay next hop (*fib, *frc) and whether the entry
+// is a PETR's. GO_ENCAP: encapsulate; otherwise the program's verdict
+// (TC_ACT_OK, 0, among them).
+#define GO_ENCAP (-1)
+static __always_inline int itr_lookup(struct __sk_buff *skb, const struct config *cfg, const struct iface *ifc,
+				      __u64 gen, const struct inner *in, __u64 h, struct locator *loc,
+				      struct bpf_fib_lookup *fib, long *frc, __u8 *petr)
+{
+	__u32 idx = h & (FLOW_SLOTS - 1);
+	struct itr_flow *slot = bpf_map_lookup_elem(&lisp_itr_flows, &idx);
+	struct flow_key fk;
+	flow_key_of(&fk, in, skb->ingress_ifindex);
+	if (slot && slot->gen == gen && same_words(&slot->key, &fk, sizeof(fk) / 8) &&
+	    (!slot->expires || bpf_ktime_get_coarse_ns() < slot->expires)) {
+		__builtin_memcpy(loc, &slot->loc, sizeof(*loc));
+		fib->ifindex = slot->ifindex;
+		__builtin_memcpy(fib->dmac, slot->dmac, ETH_ALEN);
+		__builtin_memcpy(fib->smac, slot->smac, ETH_ALEN);
+		*frc = BPF_FIB_LKUP_RET_SUCCESS;
+		*petr = slot->petr;
+		return GO_ENCAP;
+	}
 
 	struct eid_key key;
-	key_of(&key, ifc->iid, &in, 1);
+	key_of(&key, ifc->iid, in, 1);
 	__u8 *dyn = bpf_map_lookup_elem(&lisp_dynamic_eids, &key);
 	if (dyn && *dyn)
 		return punt(C_PUNT_DYNAMIC_EID); // a host the control plane has not seen yet
 
-	key_of(&key, ifc->iid, &in, 0);
+	key_of(&key, ifc->iid, in, 0);
 	struct cache_entry *e = bpf_map_lookup_elem(&lisp_map_cache, &key);
 	if (!e)
 		return punt(C_PUNT_MISS);
-	struct bpf_fib_lookup fib;
-	if (!routed_to_tun(skb, ifc, &in, &fib))
+	if (!routed_to_tun(skb, ifc, in, fib))
 		return punt(C_PUNT_LOCAL_ROUTE);
 	// The coarse clock (one tick behind at most) costs a memory read
 	// where the precise one reads the clock source: an entry may live a
@@ -673,10 +840,9 @@ static __always_inline int itr(struct __sk_buff *skb, const struct config *cfg, 
 		count(C_DROP_NO_LOCATOR, 1);
 		return TC_ACT_SHOT;
 	}
-	if (in.ttl <= 1)
+	if (in->ttl <= 1)
 		return punt(C_PUNT_TTL); // the kernel answers time-exceeded
 
-	__u64 h = flow_hash(&in, cfg->seed);
 	// The userspace engine's fwdEntry.pick: hash modulo the total weight,
 	// the first locator whose cumulative weight is above it.
 	__u32 r = h % e->total;
@@ -690,7 +856,60 @@ static __always_inline int itr(struct __sk_buff *skb, const struct config *cfg, 
 	}
 	if (i >= MAX_LOCATORS)
 		return punt(C_PUNT_ERROR);
-	const struct locator *l = &e->loc[i];
+	__builtin_memcpy(loc, &e->loc[i], sizeof(*loc));
+	*petr = e->petr;
+
+	__builtin_memset(fib, 0, sizeof(*fib));
+	if (!loc->v6) {
+		fib->family = AF_INET;
+		__builtin_memcpy(&fib->ipv4_src, cfg->src4, 4);
+		__builtin_memcpy(&fib->ipv4_dst, loc->addr + 12, 4);
+		fib->ifindex = cfg->rloc_ifindex4;
+	} else {
+		fib->family = AF_INET6;
+		__builtin_memcpy(fib->ipv6_src, cfg->src6, 16);
+		__builtin_memcpy(fib->ipv6_dst, loc->addr, 16);
+		fib->ifindex = cfg->rloc_ifindex6;
+	}
+	*frc = bpf_fib_lookup(skb, fib, sizeof(*fib), 0);
+	if (!fib_result_ok(*frc, fib))
+		return punt(C_PUNT_NO_ROUTE);
+	if (slot && *frc == BPF_FIB_LKUP_RET_SUCCESS) {
+		// gen was read before the lookups: a change after it leaves
+		// the slot stale for the next packet.
+		__builtin_memcpy(&slot->key, &fk, sizeof(fk));
+		slot->gen = gen;
+		slot->expires = e->expires;
+		__builtin_memcpy(&slot->loc, loc, sizeof(*loc));
+		slot->ifindex = fib->ifindex;
+		__builtin_memcpy(slot->dmac, fib->dmac, ETH_ALEN);
+		__builtin_memcpy(slot->smac, fib->smac, ETH_ALEN);
+		slot->petr = *petr;
+	}
+	return GO_ENCAP;
+}
+
+static __always_inline int itr(struct __sk_buff *skb, const struct config *cfg, const struct iface *ifc, __u64 gen,
+			       __u16 ethproto)
+{
+	struct inner in;
+	int rc = parse_inner(skb, ETH_HLEN, ethproto, &in);
+	if (rc)
+		return punt(rc);
+	if (nonunicast(&in))
+		return TC_ACT_OK;
+
+	__u64 h = flow_hash(&in, cfg->seed);
+	struct locator lc;
+	struct bpf_fib_lookup fib;
+	long frc;
+	__u8 petr;
+	rc = itr_lookup(skb, cfg, ifc, gen, &in, h, &lc, &fib, &frc, &petr);
+	if (rc != GO_ENCAP)
+		return rc;
+	if (in.ttl <= 1)
+		return punt(C_PUNT_TTL); // the kernel answers time-exceeded
+	const struct locator *l = &lc;
 
 	// Too big for the underlay: the userspace path answers ICMP or
 	// fragments (its TUN has the reduced MTU).
@@ -709,35 +928,16 @@ static __always_inline int itr(struct __sk_buff *skb, const struct config *cfg, 
 	if (l->v6 && (skb->gso_size || !in.l4sum_known))
 		return punt(C_PUNT_CHECKSUM);
 
-	__builtin_memset(&fib, 0, sizeof(fib));
-	if (!l->v6) {
-		fib.family = AF_INET;
-		__builtin_memcpy(&fib.ipv4_src, cfg->src4, 4);
-		__builtin_memcpy(&fib.ipv4_dst, l->addr + 12, 4);
-		fib.ifindex = cfg->rloc_ifindex4;
-	} else {
-		fib.family = AF_INET6;
-		__builtin_memcpy(fib.ipv6_src, cfg->src6, 16);
-		__builtin_memcpy(fib.ipv6_dst, l->addr, 16);
-		fib.ifindex = cfg->rloc_ifindex6;
-	}
-	long frc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
-	if (!fib_result_ok(frc, &fib))
-		return punt(C_PUNT_NO_ROUTE);
-
 	// The inner packet is forwarded: its TTL goes down by one, as the
 	// kernel's forwarding into the TUN does on the userspace path.
+	// It is written with the outer headers.
 	__u8 ttl = in.ttl - 1;
 	if (!in.v6p) {
 		__u16 old = bpf_ntohs(*(__u16 *)&in.v4.ttl);
 		in.v4.ttl = ttl;
 		in.v4.check = bpf_htons(csum_replace(bpf_ntohs(in.v4.check), old, bpf_ntohs(*(__u16 *)&in.v4.ttl)));
-		if (bpf_skb_store_bytes(skb, ETH_HLEN, &in.v4, 12, BPF_F_RECOMPUTE_CSUM))
-			return punt(C_PUNT_ERROR);
 	} else {
 		in.v6.hop_limit = ttl;
-		if (bpf_skb_store_bytes(skb, ETH_HLEN + 7, &ttl, 1, BPF_F_RECOMPUTE_CSUM))
-			return punt(C_PUNT_ERROR);
 	}
 
 	__u32 segs = skb->gso_segs > 1 ? skb->gso_segs : 1; // adjust_room resets it
@@ -747,10 +947,8 @@ static __always_inline int itr(struct __sk_buff *skb, const struct config *cfg, 
 	__u32 ilen = skb->len - ETH_HLEN;
 	__u64 flags = BPF_F_ADJ_ROOM_ENCAP_L4_UDP | BPF_F_ADJ_ROOM_ENCAP_L2(LISP_HDR_LEN);
 	if (!l->v6) {
-		if (bpf_skb_adjust_room(skb, OVERHEAD4, BPF_ADJ_ROOM_MAC, flags | BPF_F_ADJ_ROOM_ENCAP_L3_IPV4)) {
-			count(C_DROP_ERROR, 1); // the TTL is down already
-			return TC_ACT_SHOT;
-		}
+		if (bpf_skb_adjust_room(skb, OVERHEAD4, BPF_ADJ_ROOM_MAC, flags | BPF_F_ADJ_ROOM_ENCAP_L3_IPV4))
+			return punt(C_PUNT_ERROR); // nothing changed yet
 		struct outer4 o = {};
 		eth_of(&o.eth, &fib, frc, ETH_P_IP);
 		o.ip.version = 4;
@@ -774,15 +972,14 @@ static __always_inline int itr(struct __sk_buff *skb, const struct config *cfg, 
 			__u32 ps = sum16(&o.ip.saddr, 4) + bpf_htons(IPPROTO_UDP) + o.ulen;
 			o.ucsum = outer_csum(&in, ps, &o.sport);
 		}
+		__builtin_memcpy(o.inner, &in.v4, sizeof(o.inner)); // in.v6 alike: a union
 		if (bpf_skb_store_bytes(skb, 0, &o, sizeof(o), BPF_F_RECOMPUTE_CSUM)) {
 			count(C_DROP_ERROR, 1);
 			return TC_ACT_SHOT;
 		}
 	} else {
-		if (bpf_skb_adjust_room(skb, OVERHEAD6, BPF_ADJ_ROOM_MAC, flags | BPF_F_ADJ_ROOM_ENCAP_L3_IPV6)) {
-			count(C_DROP_ERROR, 1);
-			return TC_ACT_SHOT;
-		}
+		if (bpf_skb_adjust_room(skb, OVERHEAD6, BPF_ADJ_ROOM_MAC, flags | BPF_F_ADJ_ROOM_ENCAP_L3_IPV6))
+			return punt(C_PUNT_ERROR); // nothing changed yet
 		struct outer6 o = {};
 		eth_of(&o.eth, &fib, frc, ETH_P_IPV6);
 		__u32 flow = ((__u32)sport * 0x9e37) & 0xfffff;
@@ -800,6 +997,7 @@ static __always_inline int itr(struct __sk_buff *skb, const struct config *cfg, 
 		lisp_header(o.lisp, cfg, ifc->iid);
 		__u32 ps = sum16(&o.ip.saddr, 16) + bpf_htons(IPPROTO_UDP) + o.ulen;
 		o.ucsum = outer_csum(&in, ps, &o.sport);
+		__builtin_memcpy(o.inner, &in.v4, sizeof(o.inner));
 		if (bpf_skb_store_bytes(skb, 0, &o, sizeof(o), BPF_F_RECOMPUTE_CSUM)) {
 			count(C_DROP_ERROR, 1);
 			return TC_ACT_SHOT;
@@ -807,7 +1005,7 @@ static __always_inline int itr(struct __sk_buff *skb, const struct config *cfg, 
 	}
 	count(C_ENCAP_PKTS, segs);
 	count(C_ENCAP_BYTES, ilen);
-	if (e->petr)
+	if (petr)
 		count(C_PETR_ENCAP, 1);
 	if (frc == BPF_FIB_LKUP_RET_SUCCESS)
 		return bpf_redirect(fib.ifindex, 0); // the MACs are written
@@ -859,11 +1057,53 @@ static __always_inline void sample(const struct config *cfg, const __u8 *outer, 
 		count(C_EVENTS_LOST, 1);
 }
 
+// The generation is never 0 while the program is attached (Open bumps it
+// first), so an empty memo or slot never matches.
+static __always_inline int local_rloc(struct memo *m, __u64 gen, const __u8 *a)
+{
+	if (m->rloc_gen == gen && same16(m->rloc, a))
+		return 1;
+	if (!bpf_map_lookup_elem(&lisp_local_rlocs, a))
+		return 0;
+	__builtin_memcpy(m->rloc, a, 16);
+	m->rloc_gen = gen;
+	return 1;
+}
+
+static __always_inline int instance_of(struct memo *m, __u64 gen, __u32 iid, struct instance *out)
+{
+	if (m->inst_gen != gen || m->inst_iid != iid) {
+		struct instance *inst = bpf_map_lookup_elem(&lisp_instances, &iid);
+		if (!inst)
+			return 0;
+		m->inst = *inst;
+		m->inst_iid = iid;
+		m->inst_gen = gen;
+	}
+	*out = m->inst;
+	return 1;
+}
+
+static __always_inline int iface_of(struct memo *m, __u64 gen, __u32 ifindex, struct iface *out)
+{
+	if (m->ifc_gen != gen || m->ifc_index != ifindex) {
+		struct iface *ifc = bpf_map_lookup_elem(&lisp_ifaces, &ifindex);
+		if (!ifc)
+			return 0;
+		m->ifc = *ifc;
+		m->ifc_index = ifindex;
+		m->ifc_gen = gen;
+	}
+	*out = m->ifc;
+	return 1;
+}
+
 // NOT_LISP: etr's verdict for a packet that is not LISP data to one of
 // our RLOCs (the ITR looks at it next).
 #define NOT_LISP (-1)
 
-static __always_inline int etr(struct __sk_buff *skb, const struct config *cfg, __u16 ethproto)
+static __always_inline int etr(struct __sk_buff *skb, const struct config *cfg, __u16 ethproto, __u64 gen,
+			       struct memo *m)
 {
 	__u8 outer_src[16], outer_dst[16];
 	__u8 ottl, otos;
@@ -873,7 +1113,7 @@ static __always_inline int etr(struct __sk_buff *skb, const struct config *cfg, 
 	} udp;
 	if (ethproto == ETH_P_IP) {
 		struct iphdr ip;
-		if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip, sizeof(ip)))
+		if (load(skb, ETH_HLEN, &ip, sizeof(ip)))
 			return NOT_LISP;
 		if (ip.protocol != IPPROTO_UDP || ip.version != 4)
 			return NOT_LISP;
@@ -881,12 +1121,12 @@ static __always_inline int etr(struct __sk_buff *skb, const struct config *cfg, 
 			return NOT_LISP; // options: not ours to judge
 		// The port first: it spares the hash lookup for the EID
 		// side's UDP traffic.
-		if (bpf_skb_load_bytes(skb, ETH_HLEN + 20, &udp, sizeof(udp)))
+		if (load(skb, ETH_HLEN + 20, &udp, sizeof(udp)))
 			return NOT_LISP;
 		if (bpf_ntohs(udp.dport) != cfg->data_port)
 			return NOT_LISP;
 		v4mapped(outer_dst, (const __u8 *)&ip.daddr);
-		if (!bpf_map_lookup_elem(&lisp_local_rlocs, outer_dst))
+		if (!local_rloc(m, gen, outer_dst))
 			return NOT_LISP;
 		if (bpf_ntohs(ip.frag_off) & (IP_MF | IP_OFFMASK))
 			return punt(C_PUNT_FRAGMENT);
@@ -896,16 +1136,16 @@ static __always_inline int etr(struct __sk_buff *skb, const struct config *cfg, 
 		off = ETH_HLEN + 20;
 	} else {
 		struct ipv6hdr ip;
-		if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip, sizeof(ip)))
+		if (load(skb, ETH_HLEN, &ip, sizeof(ip)))
 			return NOT_LISP;
 		if (ip.nexthdr != IPPROTO_UDP || ip.version != 6)
 			return NOT_LISP;
-		if (bpf_skb_load_bytes(skb, ETH_HLEN + 40, &udp, sizeof(udp)))
+		if (load(skb, ETH_HLEN + 40, &udp, sizeof(udp)))
 			return NOT_LISP;
 		if (bpf_ntohs(udp.dport) != cfg->data_port)
 			return NOT_LISP;
 		__builtin_memcpy(outer_dst, &ip.daddr, 16);
-		if (!bpf_map_lookup_elem(&lisp_local_rlocs, outer_dst))
+		if (!local_rloc(m, gen, outer_dst))
 			return NOT_LISP;
 		__builtin_memcpy(outer_src, &ip.saddr, 16);
 		ottl = ip.hop_limit;
@@ -914,22 +1154,22 @@ static __always_inline int etr(struct __sk_buff *skb, const struct config *cfg, 
 	}
 	__u32 olen = off - ETH_HLEN + UDP_HDR_LEN + LISP_HDR_LEN;
 	__u8 lh[8];
-	if (bpf_skb_load_bytes(skb, off + UDP_HDR_LEN, lh, sizeof(lh)))
+	if (load(skb, off + UDP_HDR_LEN, lh, sizeof(lh)))
 		return punt(C_PUNT_HEADER);
 	if (lh[0] & (LISP_KK | LISP_P))
 		return punt(C_PUNT_HEADER); // lisp-crypto or GPE: the userspace path decides
 	__u32 iid = 0;
 	if (lh[0] & LISP_I)
 		iid = (__u32)lh[4] << 16 | (__u32)lh[5] << 8 | lh[6];
-	struct instance *inst = bpf_map_lookup_elem(&lisp_instances, &iid);
-	if (!inst)
+	struct instance instance, *inst = &instance;
+	if (!instance_of(m, gen, iid, inst))
 		return punt(C_PUNT_UNKNOWN_IID);
 	if (inst->punt)
 		return punt(C_PUNT_SOURCE_CHECK);
 
 	__u32 ioff = off + UDP_HDR_LEN + LISP_HDR_LEN;
 	__u8 ver;
-	if (bpf_skb_load_bytes(skb, ioff, &ver, 1))
+	if (load(skb, ioff, &ver, 1))
 		return punt(C_PUNT_UNHANDLED);
 	__u16 iproto = (ver >> 4) == 4 ? ETH_P_IP : (ver >> 4) == 6 ? ETH_P_IPV6 : 0;
 	if (!iproto)
@@ -939,60 +1179,98 @@ static __always_inline int etr(struct __sk_buff *skb, const struct config *cfg, 
 	if (rc)
 		return punt(rc);
 
-	struct eid_key key;
-	key_of(&key, iid, &in, 0);
-	__u8 *local = bpf_map_lookup_elem(&lisp_local_eids, &key);
-	int petr = 0;
-	if (local && *local == 3)
-		return punt(C_PUNT_DYNAMIC_EID); // no host seen there: the engine tells the control plane
-	if (local && *local != 1)
-		return punt(C_PUNT_NOT_LOCAL_EID); // a host that moved away: re-encapsulated in userspace
-	if (!local) {
-		// Not for a site of ours: a PETR relays it to the non-LISP
-		// Internet, for the sources it serves only.
-		if (!cfg->petr)
-			return punt(C_PUNT_NOT_LOCAL_EID);
-		key_of(&key, iid, &in, 1);
-		__u8 *ok = bpf_map_lookup_elem(&lisp_petr_sources, &key);
-		if (!ok || !*ok)
-			return punt(C_PUNT_PETR_SOURCE);
-		petr = 1;
-	}
-
 	// TTL (RFC 9300 §5.3): never grows across the tunnel; then down by
 	// one as the kernel's forwarding out of the TUN does. DSCP from the
 	// outer header unless configured not to; ECN per RFC 6040.
 	__u8 ttl = in.ttl;
 	if (ottl && ottl < ttl)
 		ttl = ottl;
-	if (ttl <= 1)
-		return punt(C_PUNT_TTL);
-	ttl--;
 	__u8 ecn = ecn_decap(otos & 3, in.tos & 3);
-	if (ecn == 0xff)
-		return punt(C_PUNT_ECN);
-	__u8 tos = (cfg->keep_dscp ? in.tos & ~3 : otos & ~3) | ecn;
+	__u8 tos = (cfg->keep_dscp ? in.tos & ~3 : otos & ~3) | (ecn & 3);
 
-	struct bpf_fib_lookup fib = {};
-	fib.ifindex = inst->tun_ifindex;
-	// The MTU the kernel checks is the inner packet's: without tot_len it
-	// would check this skb, outer headers included, and hand inner
-	// packets that fit the EID link exactly to the userspace path.
-	if (!skb->gso_size)
-		fib.tot_len = in.len;
+	struct etr_key fk = {};
 	if (!in.v6p) {
-		fib.family = AF_INET;
-		fib.tos = tos;
-		fib.ipv4_src = in.v4.saddr;
-		fib.ipv4_dst = in.v4.daddr;
+		__builtin_memcpy(fk.src, &in.v4.saddr, 4);
+		__builtin_memcpy(fk.dst, &in.v4.daddr, 4);
 	} else {
-		fib.family = AF_INET6;
-		__builtin_memcpy(fib.ipv6_src, &in.v6.saddr, 16);
-		__builtin_memcpy(fib.ipv6_dst, &in.v6.daddr, 16);
+		__builtin_memcpy(fk.src, &in.v6.saddr, 16);
+		__builtin_memcpy(fk.dst, &in.v6.daddr, 16);
 	}
-	long frc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
-	if (!fib_result_ok(frc, &fib))
-		return punt(C_PUNT_NO_ROUTE); // local delivery among others: the userspace path
+	fk.iid = iid;
+	fk.tos = tos;
+	fk.v6p = in.v6p;
+	__u32 idx = mix64(load_be64(fk.src + 8) ^ load_be64(fk.dst + 8) ^ iid) & (FLOW_SLOTS - 1);
+	struct etr_flow *slot = bpf_map_lookup_elem(&lisp_etr_flows, &idx);
+	struct bpf_fib_lookup fib = {};
+	long frc;
+	int petr = 0;
+	// GSO packets take the lookups: their MTU check is the kernel's own.
+	if (!skb->gso_size && slot && slot->gen == gen && same_words(&slot->key, &fk, sizeof(fk) / 8) &&
+	    in.len <= slot->len_ok) {
+		if (ttl <= 1)
+			return punt(C_PUNT_TTL);
+		if (ecn == 0xff)
+			return punt(C_PUNT_ECN);
+		fib.ifindex = slot->ifindex;
+		__builtin_memcpy(fib.dmac, slot->dmac, ETH_ALEN);
+		__builtin_memcpy(fib.smac, slot->smac, ETH_ALEN);
+		frc = BPF_FIB_LKUP_RET_SUCCESS;
+		petr = slot->petr;
+	} else {
+		struct eid_key key;
+		key_of(&key, iid, &in, 0);
+		__u8 *local = bpf_map_lookup_elem(&lisp_local_eids, &key);
+		if (local && *local == 3)
+			return punt(C_PUNT_DYNAMIC_EID); // no host seen there: the engine tells the control plane
+		if (local && *local != 1)
+			return punt(C_PUNT_NOT_LOCAL_EID); // a host that moved away: re-encapsulated in userspace
+		if (!local) {
+			// Not for a site of ours: a PETR relays it to the non-LISP
+			// Internet, for the sources it serves only.
+			if (!cfg->petr)
+				return punt(C_PUNT_NOT_LOCAL_EID);
+			key_of(&key, iid, &in, 1);
+			__u8 *ok = bpf_map_lookup_elem(&lisp_petr_sources, &key);
+			if (!ok || !*ok)
+				return punt(C_PUNT_PETR_SOURCE);
+			petr = 1;
+		}
+		if (ttl <= 1)
+			return punt(C_PUNT_TTL);
+		if (ecn == 0xff)
+			return punt(C_PUNT_ECN);
+
+		fib.ifindex = inst->tun_ifindex;
+		// The MTU the kernel checks is the inner packet's: without
+		// tot_len it would check this skb, outer headers included, and
+		// hand inner packets that fit the EID link exactly to the
+		// userspace path.
+		if (!skb->gso_size)
+			fib.tot_len = in.len;
+		if (!in.v6p) {
+			fib.family = AF_INET;
+			fib.tos = tos;
+			fib.ipv4_src = in.v4.saddr;
+			fib.ipv4_dst = in.v4.daddr;
+		} else {
+			fib.family = AF_INET6;
+			__builtin_memcpy(fib.ipv6_src, &in.v6.saddr, 16);
+			__builtin_memcpy(fib.ipv6_dst, &in.v6.daddr, 16);
+		}
+		frc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+		if (!fib_result_ok(frc, &fib))
+			return punt(C_PUNT_NO_ROUTE); // local delivery among others: the userspace path
+		if (!skb->gso_size && slot && frc == BPF_FIB_LKUP_RET_SUCCESS) {
+			__builtin_memcpy(&slot->key, &fk, sizeof(fk));
+			slot->gen = gen;
+			slot->len_ok = in.len;
+			slot->ifindex = fib.ifindex;
+			__builtin_memcpy(slot->dmac, fib.dmac, ETH_ALEN);
+			__builtin_memcpy(slot->smac, fib.smac, ETH_ALEN);
+			slot->petr = petr;
+		}
+	}
+	ttl--;
 
 	sample(cfg, outer_src, &in, iid);
 	__u32 segs = skb->gso_segs > 1 ? skb->gso_segs : 1; // adjust_room resets it
@@ -1039,8 +1317,14 @@ int lispd_ingress(struct __sk_buff *skb)
 	__u16 proto = bpf_ntohs(skb->protocol);
 	if (proto != ETH_P_IP && proto != ETH_P_IPV6)
 		return TC_ACT_OK;
+	// Read before any lookup: a change after it leaves what this packet
+	// memoizes stale for the next one.
+	__u64 gen = read_gen();
+	struct memo *m = bpf_map_lookup_elem(&lisp_memo, &zero);
+	if (!m)
+		return TC_ACT_OK;
 	if (cfg->etr || cfg->petr) {
-		int rc = etr(skb, cfg, proto);
+		int rc = etr(skb, cfg, proto, gen, m);
 		if (rc != NOT_LISP)
 			return rc;
 	}
@@ -1049,10 +1333,10 @@ int lispd_ingress(struct __sk_buff *skb)
 	if (!cfg->itr || skb->pkt_type != 0 /* PACKET_HOST */)
 		return TC_ACT_OK;
 	__u32 ifindex = skb->ingress_ifindex;
-	struct iface *ifc = bpf_map_lookup_elem(&lisp_ifaces, &ifindex);
-	if (!ifc || !ifc->itr)
+	struct iface ifc;
+	if (!iface_of(m, gen, ifindex, &ifc) || !ifc.itr)
 		return TC_ACT_OK;
-	return itr(skb, cfg, ifc, proto);
+	return itr(skb, cfg, &ifc, gen, proto);
 }
 
 char _license[] SEC("license") = "Dual BSD/GPL";
