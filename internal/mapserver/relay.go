@@ -27,8 +27,8 @@ import (
 // (sendPendingLocked): in an ECM with the R bit to that RTR, signed for
 // it when keyed. An RTR passes an unsolicited Map-Notify on only when it
 // carries a verifying MS-RTR AD (§5.3: without S only the nonce of the
-// Map-Register it answers vouches for a Map-Notify), so a NATed xTR
-// behind an unkeyed RTR hears of moves only by its next registration.
+// Map-Register it answers vouches for a Map-Notify): behind an unkeyed
+// RTR, they go unacknowledged.
 // Such a registration is always proxy-replied: a Map-Request forwarded to
 // the xTR's local RLOC would not cross its NAT.
 
