@@ -122,55 +122,126 @@ func TestRegisterThroughRTR(t *testing.T) {
 
 // TestRegisterMultihomedNAT (§5.4): an ETR with one RLOC behind a NAT and
 // one public registers through the RTR with the union of the locators —
-// the RTR for the NATed RLOC, the public RLOC as it is — and keeps
-// resolving with Map-Requests: no 0/0 toward the RTR while a local RLOC
-// of that family is not behind the NAT.
+// the RTR for the NATed RLOC, the public RLOC as it is. The data plane
+// encapsulates from the first RLOC of a family: when that is the NATed
+// one, the Data-Map-Notify makes the RTR the locator of 0/0 and ::/0;
+// when it is the public one, there is no such default and the ITR
+// resolves from the public RLOC, its Map-Requests naming no NATed RLOC,
+// and probes remote RLOCs from it.
 func TestRegisterMultihomedNAT(t *testing.T) {
 	public := netip.MustParseAddr("192.0.2.77")
-	c, clk := &lisptest.Sender{}, lisptest.NewClock(time.Unix(1e9, 0))
-	var data [][]byte
-	d := &dp{set: map[mapping.EID]CacheEntry{}}
-	s := New(Options{ETR: true, ITR: true, NATTraversal: true, InfoInterval: time.Minute, LocalRLOCs: []netip.Addr{natLocal, public},
-		Now: clk.Now, Sender: c, DataPlane: d, XTRID: [16]byte{4},
-		SendData: func(b []byte, _ netip.Addr, _ netip.AddrPort) error {
-			data = append(data, append([]byte(nil), b...))
-			return nil
-		},
-		MapServers: []MapServerPeer{{Addr: natMS, KeyID: 3, Alg: wire.AuthHMACSHA256, Secret: natKeyB, WantMapNotify: true}},
-		Database: []DatabaseEntry{{EID: mapping.NewEID(0, netip.MustParsePrefix("198.51.100.0/24")),
-			Locators: []mapping.Locator{{Addr: natLocal, Priority: 1, Weight: 50}, {Addr: public, Priority: 1, Weight: 50}}}}})
-	s.Tick()
-	for _, m := range c.Take() {
-		if wire.MessageType(m.B[0]>>4) != wire.TypeInfo {
+	mr := netip.MustParseAddr("192.0.2.88")
+	for _, publicFirst := range []bool{false, true} {
+		rlocs := []netip.Addr{natLocal, public}
+		if publicFirst {
+			rlocs = []netip.Addr{public, natLocal}
+		}
+		c, clk := &lisptest.Sender{}, lisptest.NewClock(time.Unix(1e9, 0))
+		var data [][]byte
+		d := &dp{set: map[mapping.EID]CacheEntry{}}
+		s := New(Options{ETR: true, ITR: true, NATTraversal: true, InfoInterval: time.Minute, LocalRLOCs: rlocs,
+			Now: clk.Now, Sender: c, DataPlane: d, XTRID: [16]byte{4}, MapResolvers: []netip.Addr{mr}, ProbeInterval: 10 * time.Second,
+			SendData: func(b []byte, _ netip.Addr, _ netip.AddrPort) error {
+				data = append(data, append([]byte(nil), b...))
+				return nil
+			},
+			MapServers: []MapServerPeer{{Addr: natMS, KeyID: 3, Alg: wire.AuthHMACSHA256, Secret: natKeyB, WantMapNotify: true}},
+			Database: []DatabaseEntry{{EID: mapping.NewEID(0, netip.MustParsePrefix("198.51.100.0/24")),
+				Locators: []mapping.Locator{{Addr: natLocal, Priority: 1, Weight: 50}, {Addr: public, Priority: 1, Weight: 50}}}}})
+		s.Tick()
+		for _, m := range c.Take() {
+			if wire.MessageType(m.B[0]>>4) != wire.TypeInfo {
+				continue
+			}
+			global := natGlobal
+			if m.Src == public {
+				global = netip.AddrPortFrom(public, wire.ControlPort) // seen as it is: no NAT there
+			}
+			deliver(t, s, answer(t, m, global, natKeyB), natMS)
+		}
+		clk.Advance(time.Second)
+		s.Tick()
+		if len(data) == 0 {
+			t.Fatal("no Map-Register through the RTR")
+		}
+		m, err := wire.Decode(data[len(data)-1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		reg := m.(*wire.ECM).Message.(*wire.MapRegister)
+		var got []netip.Addr
+		for _, l := range reg.Records[0].Locators {
+			got = append(got, l.Address.IP)
+		}
+		if len(got) != 2 || got[0] != public || got[1] != natRTR {
+			t.Errorf("public first %v: locators %v, want the public RLOC %s and the RTR %s", publicFirst, got, public, natRTR)
+		}
+		// The Map-Server's Map-Notify, as the RTR passes it on.
+		n := &wire.MapNotify{AuthBody: reg.AuthBody}
+		n.AuthData = nil
+		nb, err := wire.EncodeSigned(n, natKeyB, wire.AuthOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		signed, _ := wire.Decode(nb)
+		e := &wire.ECM{IP: wire.InnerIP{Src: natMS, Dst: natLocal, TTL: 64}, SrcPort: 4342, DstPort: 4342, Message: signed}
+		eb, err := e.Append(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.HandleDataMapNotify(eb[4:], netip.AddrPortFrom(natRTR, 4342))
+		c.Take() // the Map-Notify's consequences, if any
+		if !publicFirst {
+			if e, ok := d.set[mapping.NewEID(0, netip.MustParsePrefix("0.0.0.0/0"))]; !ok || len(e.Locators) != 1 || e.Locators[0].Addr != natRTR {
+				t.Errorf("data from the NATed %s: 0/0 %+v, want the RTR", natLocal, e)
+			}
 			continue
 		}
-		global := natGlobal
-		if m.Src == public {
-			global = netip.AddrPortFrom(public, wire.ControlPort) // seen as it is: no NAT there
+		if len(d.set) != 0 {
+			t.Fatalf("0/0 toward the RTR while the data plane sends from the public %s: %v", public, d.set)
 		}
-		deliver(t, s, answer(t, m, global, natKeyB), natMS)
-	}
-	clk.Advance(time.Second)
-	s.Tick()
-	if len(data) == 0 {
-		t.Fatal("no Map-Register through the RTR")
-	}
-	m, err := wire.Decode(data[len(data)-1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	mr := m.(*wire.ECM).Message.(*wire.MapRegister)
-	var got []netip.Addr
-	for _, l := range mr.Records[0].Locators {
-		got = append(got, l.Address.IP)
-	}
-	if len(got) != 2 || got[0] != public || got[1] != natRTR {
-		t.Errorf("locators %v, want the public RLOC %s and the RTR %s", got, public, natRTR)
-	}
-	s.mu.Lock()
-	s.natDefaultsLocked([]netip.Addr{natRTR})
-	s.mu.Unlock()
-	if len(d.set) != 0 {
-		t.Errorf("0/0 toward the RTR while %s is public: %v", public, d.set)
+		// A miss: the Map-Request leaves from the public RLOC and names
+		// only it.
+		s.Miss(0, netip.MustParseAddr("203.0.113.5"))
+		var req *wire.MapRequest
+		for _, m := range c.Take() {
+			if m.To.Addr() != mr {
+				continue
+			}
+			if m.Src != public {
+				t.Errorf("Map-Request sent from %s, want the public %s", m.Src, public)
+			}
+			dm, err := wire.Decode(m.B)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req, _ = dm.(*wire.ECM).Message.(*wire.MapRequest)
+		}
+		if req == nil {
+			t.Fatal("no Map-Request for the miss")
+		}
+		if len(req.ITRRLOCs) != 1 || req.ITRRLOCs[0].IP != public {
+			t.Errorf("ITR-RLOCs %v, want only the public %s", req.ITRRLOCs, public)
+		}
+		// Remote RLOCs are probed from the public RLOC.
+		remote := netip.MustParseAddr("198.51.100.200")
+		s.mu.Lock()
+		s.installLocked(mapping.Mapping{EID: mapping.NewEID(0, netip.MustParsePrefix("203.0.113.0/24")), TTL: 60,
+			Locators: []mapping.Locator{{Addr: remote, Priority: 1, Weight: 100, Flags: wire.LocatorReachable}}}, clk.Now(), "map-reply", false)
+		s.mu.Unlock()
+		clk.Advance(20 * time.Second)
+		s.Tick()
+		probed := false
+		for _, m := range c.Take() {
+			if m.To.Addr() == remote {
+				probed = true
+				if m.Src != public {
+					t.Errorf("probe of %s sent from %s, want the public %s", remote, m.Src, public)
+				}
+			}
+		}
+		if !probed {
+			t.Error("the remote RLOC was not probed")
+		}
 	}
 }

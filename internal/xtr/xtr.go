@@ -363,8 +363,23 @@ func (s *Server) newNonce() uint64 {
 	}
 }
 
-// localRLOC returns the RLOC to send to dst from.
+// localRLOC returns the RLOC to send to dst from. One behind a NAT is
+// passed over for one of its family that is not (draft-ietf-lisp-nat-
+// traversal §5.1.2, §5.4): what we send from it is answered to its
+// private address, which the answer cannot reach.
 func (s *Server) localRLOC(dst netip.Addr) (netip.Addr, bool) {
+	a, ok := s.routeSource(dst)
+	if ok && s.natedLocked(a) {
+		if p, ok := s.publicRLOCLocked(a.Is4()); ok {
+			return p, true
+		}
+	}
+	return a, ok
+}
+
+// routeSource is the local RLOC the routes pick toward dst, else the
+// first of its family.
+func (s *Server) routeSource(dst netip.Addr) (netip.Addr, bool) {
 	if s.opts.SourceFor != nil {
 		if a, ok := s.opts.SourceFor(dst); ok && slices.Contains(s.opts.LocalRLOCs, a) {
 			return a, true
