@@ -96,7 +96,9 @@ func (s *Server) sendThroughRTRsLocked(b []byte, ms, rloc netip.Addr, rtrs []net
 	if err != nil {
 		return false
 	}
-	ecm := &wire.ECM{ForETR: true, IP: wire.InnerIP{Src: rloc, Dst: ms, TTL: 64}, SrcPort: wire.ControlPort,
+	// The outer source port is the data port (SendData), so the NAT state
+	// the RTR answers through is 4341's; the inner one is ours (§4.3).
+	ecm := &wire.ECM{ForETR: true, IP: wire.InnerIP{Src: rloc, Dst: ms, TTL: 64}, SrcPort: s.natPort,
 		DstPort: wire.ControlPort, Message: signed}
 	eb, err := ecm.Append(nil)
 	if err != nil {

@@ -73,6 +73,11 @@ func TestRegisterThroughRTR(t *testing.T) {
 	if !ok || !ecm.ForETR || ecm.ForMS || ecm.IP.Src != natLocal || ecm.IP.Dst != natMS || ecm.DstPort != wire.ControlPort {
 		t.Fatalf("not an ECM with R from %s to the Map-Server: %v", natLocal, m)
 	}
+	// §4.3: from the data port outside (SendData), a port picked at
+	// random inside, the same at every refresh.
+	if ecm.SrcPort < 49152 || ecm.SrcPort != s.natPort {
+		t.Errorf("inner source port %d, want the random dynamic port %d", ecm.SrcPort, s.natPort)
+	}
 	mr, ok := ecm.Message.(*wire.MapRegister)
 	if !ok || !mr.ProxyReply || !mr.WantMapNotify || mr.XTRID != xtrID || len(mr.Records) != 1 {
 		t.Fatalf("inner %v: want a Map-Register with P, M, our xTR-ID", ecm.Message)

@@ -238,6 +238,10 @@ type Server struct {
 	nat      map[natKey]*natState // NAT discovery per (Map-Server, local RLOC), nat.go
 	nc       natCounters
 	natLogAt time.Time // last "Data-Map-Notify for another xTR-ID" line
+	// natPort is the inner UDP source port of the ECM'd Map-Registers to
+	// RTRs: picked at random (draft-ietf-lisp-nat-traversal §4.3), once,
+	// so the Map-Server sees one xTR address and port across refreshes.
+	natPort uint16
 }
 
 type peerState struct {
@@ -308,6 +312,7 @@ func New(opts Options) *Server {
 	s.c = newCounters(opts.Stats)
 	s.sec = newSecCounters(opts.Stats)
 	s.nc = newNATCounters(opts.Stats)
+	s.natPort = 49152 + uint16(rand.N(16384)) // the dynamic ports: never LISP's
 	s.moves = map[moveKey]moveSeen{}
 	s.nonce = uint64(opts.Now().UnixNano())
 	s.subFloor = s.nonce
