@@ -150,7 +150,9 @@ func (s *Server) HandleDataMapNotify(inner []byte, from netip.AddrPort) {
 	raw := b[len(b)-m.Len():]
 	ms := netip.AddrPortFrom(ecm.IP.Src.Unmap(), ecm.SrcPort)
 	s.nc.dataNotifies.Inc()
-	s.handleMapNotify(raw, m, ms, ecm.IP.Dst.Unmap(), s.opts.Sender)
+	// An unsolicited one (a host of ours moved to another site, a merged
+	// set) comes this way too when we register through the RTR.
+	s.movedAway(s.handleMapNotify(raw, m, ms, ecm.IP.Dst.Unmap(), s.opts.Sender), ms.Addr())
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, rtrs, ok := s.natRouteLocked(ms.Addr()); ok && slices.Contains(rtrs, from.Addr()) {

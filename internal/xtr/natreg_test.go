@@ -250,3 +250,77 @@ func TestRegisterMultihomedNAT(t *testing.T) {
 		}
 	}
 }
+
+// dataMapNotify is the inner packet of a Data-Map-Notify as the RTR
+// passes it on: IP and UDP from the Map-Server to natLocal, then n signed
+// with key.
+func dataMapNotify(t *testing.T, n *wire.MapNotify, key []byte) []byte {
+	t.Helper()
+	nb, err := wire.EncodeSigned(n, key, wire.AuthOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, _ := wire.Decode(nb)
+	e := &wire.ECM{IP: wire.InnerIP{Src: natMS, Dst: natLocal, TTL: 64}, SrcPort: 4342, DstPort: 50000, Message: signed}
+	eb, err := e.Append(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eb[4:]
+}
+
+// TestMovedThroughRTR: behind a NAT the Map-Server's unsolicited
+// Map-Notifies come as Data-Map-Notifies. One saying a dynamic-EID host
+// of ours registered elsewhere reports the move (as a direct one does);
+// a merged set naming the RTR we register in place of our RLOC is ours,
+// no move; each is acknowledged to the Map-Server.
+func TestMovedThroughRTR(t *testing.T) {
+	c, clk := &lisptest.Sender{}, lisptest.NewClock(time.Unix(1e9, 0))
+	xtrID := [16]byte{1, 2, 3}
+	var moved []mapping.Mapping
+	s := New(Options{ETR: true, ITR: true, NATTraversal: true, InfoInterval: time.Minute, LocalRLOCs: []netip.Addr{natLocal},
+		Now: clk.Now, Sender: c, DataPlane: &dp{set: map[mapping.EID]CacheEntry{}}, XTRID: xtrID,
+		SendData:   func([]byte, netip.Addr, netip.AddrPort) error { return nil },
+		MapServers: []MapServerPeer{{Addr: natMS, KeyID: 3, Alg: wire.AuthHMACSHA256, Secret: natKeyB, WantMapNotify: true}},
+		Database: []DatabaseEntry{{EID: mapping.NewEID(0, netip.MustParsePrefix("198.51.100.0/24")),
+			Locators: []mapping.Locator{{Addr: natLocal, Priority: 1, Weight: 100}}}},
+		OnMovedAway: func(to []mapping.Mapping) { moved = append(moved, to...) }})
+	s.Tick()
+	for _, m := range c.Take() {
+		if wire.MessageType(m.B[0]>>4) == wire.TypeInfo {
+			deliver(t, s, answer(t, m, natGlobal, natKeyB), natMS)
+		}
+	}
+	s.Tick()
+	host := mapping.HostEID(0, netip.MustParseAddr("198.51.100.10"))
+	s.AddHost(host, []mapping.Locator{{Addr: natLocal, Priority: 1, Weight: 100}})
+	c.Take()
+	notify := func(nonce uint64, rlocs ...netip.Addr) {
+		t.Helper()
+		m := mapping.Mapping{EID: host, TTL: 10}
+		for _, a := range rlocs {
+			m.Locators = append(m.Locators, mapping.Locator{Addr: a, Priority: 1, Weight: 50, Flags: wire.LocatorReachable})
+		}
+		n := &wire.MapNotify{AuthBody: wire.AuthBody{Nonce: nonce, KeyID: 3, Algorithm: wire.AuthHMACSHA256,
+			HasXTRID: true, XTRID: xtrID, Records: []wire.EIDRecord{m.Record()}}}
+		s.HandleDataMapNotify(dataMapNotify(t, n, natKeyB), netip.AddrPortFrom(natRTR, 4342))
+		acks := 0
+		for _, m := range c.Take() {
+			if wire.MessageType(m.B[0]>>4) == wire.TypeMapNotifyAck && m.To == netip.AddrPortFrom(natMS, 4342) {
+				acks++
+			}
+		}
+		if acks != 1 {
+			t.Errorf("nonce %d: %d Map-Notify-Acks to the Map-Server, want 1", nonce, acks)
+		}
+	}
+	notify(1<<40, natRTR, netip.MustParseAddr("192.0.2.13"))
+	if len(moved) != 0 {
+		t.Fatalf("a merged set naming our RTR taken for a move: %v", moved)
+	}
+	elsewhere := netip.MustParseAddr("198.18.6.2")
+	notify(1<<40+1, elsewhere)
+	if len(moved) != 1 || moved[0].Locators[0].Addr != elsewhere {
+		t.Fatalf("the move through the RTR was not reported: %v", moved)
+	}
+}
