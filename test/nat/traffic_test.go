@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -70,7 +71,7 @@ const (
 	natUDPTimeout    = 8               // seconds: shorter than the test runs, longer than the refresh
 )
 
-// rtrConfig: Map-Server, Map-Resolver and RTR in one lispd, whose ITR
+// rtrConfig (a format: its data plane): Map-Server, Map-Resolver and RTR in one lispd, whose ITR
 // side resolves what the NATed sites send to the rest of the world.
 //
 // The Map-Server signs the Map-Notifies it sends the RTR (the MS-RTR
@@ -98,7 +99,7 @@ rtr:
   map-server-keys: [{address: 198.18.1.2, key-id: 7, algorithm: hmac-sha-1-96, secret: ms-rtr-key}]
 xtr:
   itr: true
-  data-plane: userspace
+  data-plane: %s
   map-resolvers: [198.18.1.2]
 `
 
@@ -108,14 +109,14 @@ func siteConfig(rloc, key string, nat bool, eids ...string) string {
 	c := fmt.Sprintf(`xtr:
   itr: true
   etr: true
-  data-plane: userspace
+  data-plane: %s
   map-resolvers: [198.18.1.2]
   register-interval: %s
   eid-interfaces: [eid0]
   eid-routes: [0.0.0.0/1, 128.0.0.0/1, "2000::/3"]
   map-servers: [{address: 198.18.1.2, key-id: 1, algorithm: hmac-sha-256-128, secret: %s}]
   database:
-`, registerInterval, key)
+`, dataPlane(), registerInterval, key)
 	for _, e := range eids {
 		c += fmt.Sprintf("    - {eid-prefix: %q, locators: [{address: %s}]}\n", e, rloc)
 	}
@@ -123,6 +124,16 @@ func siteConfig(rloc, key string, nat bool, eids ...string) string {
 		c += "  nat-traversal: {enabled: true, info-interval: 10s}\n"
 	}
 	return c
+}
+
+// dataPlane is the xTRs' and the RTR's data path: $LISPD_DATAPLANE
+// (LISPD_DATAPLANE=kernel runs the suite on the kernel path), else the
+// userspace one.
+func dataPlane() string {
+	if dp := os.Getenv(lab.DataPlaneEnv); dp != "" {
+		return dp
+	}
+	return "userspace"
 }
 
 type natNet struct {
@@ -156,7 +167,7 @@ func startNATNetWith(t *testing.T, capture bool, oc *oor.Config, extra map[strin
 	// All at once: each takes seconds to start on a loaded machine.
 	dir := t.TempDir()
 	for node, cfg := range map[string]string{
-		"ms":  rtrConfig,
+		"ms":  fmt.Sprintf(rtrConfig, dataPlane()),
 		"xp":  siteConfig("198.18.2.2", "public-key", false, append([]string{"198.51.100.0/24", "2001:db8:a::/64"}, extra["xp"]...)...),
 		"xn1": siteConfig("198.19.1.2", "nat1-key", true, append([]string{"203.0.113.0/24", "2001:db8:b::/64"}, extra["xn1"]...)...),
 		"xn2": siteConfig("198.19.2.2", "nat2-key", true, append([]string{"192.0.2.0/24", "2001:db8:c::/64"}, extra["xn2"]...)...),
