@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"sync/atomic"
@@ -292,5 +293,60 @@ func BenchmarkRTRRelay(b *testing.B) {
 			}
 			reportPackets(b)
 		})
+	}
+}
+
+// TestRTRRelayFinishesPartialChecksums: a kernel-path xTR on the same host
+// sends TCP over veth with the checksum unfinished (CHECKSUM_PARTIAL: the
+// pseudo-header sum, for the NIC to complete). The RTR relays without
+// decapsulating to a TUN, so it finishes them itself, the head of a run
+// and its followers both ways, or the receiver drops every segment.
+func TestRTRRelayFinishesPartialChecksums(t *testing.T) {
+	e, ul, natted := rtrRunEngine(t)
+	// partial returns spec's packet with its TCP checksum as Linux leaves
+	// it unfinished, and the finished checksum.
+	partial := func(s pktSpec) ([]byte, uint16) {
+		p := buildPkt(s)
+		l4 := p[ipv4HeaderLen:]
+		sum := wire.ChecksumAdd(0, p[ipv4Src:ipv4Dst+4]) + uint32(protoTCP) + uint32(len(l4))
+		want := wire.ChecksumFold(wire.ChecksumAdd(sum, l4))
+		binary.BigEndian.PutUint16(l4[16:], ^wire.ChecksumFold(sum))
+		return p, want
+	}
+	for _, c := range []struct {
+		name string
+		from netip.Addr
+		spec pktSpec
+	}{
+		{"from the NATed xTR", natted.Addr(), pktSpec{src: hostB4, dst: hostA4, proto: protoTCP, sport: 5000, dport: 443, size: 1000}},
+		{"to the NATed xTR", rlocA4, pktSpec{src: hostA4, dst: hostB4, proto: protoTCP, sport: 443, dport: 5000, size: 1000}},
+	} {
+		ul.sent, ul.outer = nil, nil
+		specs := make([]pktSpec, 4)
+		wants := make([]uint16, len(specs))
+		w := e.newWorker(len(specs), e.etrBufSize)
+		for i := range specs {
+			s := c.spec
+			s.id = uint16(i)
+			p, want := partial(s)
+			wants[i] = want
+			wire.DataHeader(w.bufs[i][PayloadOffset:]).Put(wire.DataN|wire.DataI, uint32(i), 0)
+			w.sizes[i] = wire.DataHeaderLen + copy(w.bufs[i][Headroom:], p)
+			w.outer[i] = Outer{Src: c.from, Dst: rlocB4, SrcPort: 33333, TTL: 64, HasTOS: true}
+		}
+		followers := e.k.runFollowers.Load()
+		w.etrBatch(len(specs))
+		if len(ul.sent) != len(specs) {
+			t.Fatalf("%s: relayed %d of %d (drops %v)", c.name, len(ul.sent), len(specs), e.Stats().Dropped)
+		}
+		if e.k.runFollowers.Load()-followers != uint64(len(specs)-1) {
+			t.Errorf("%s: %d run followers, want %d", c.name, e.k.runFollowers.Load()-followers, len(specs)-1)
+		}
+		for i, p := range ul.sent {
+			l4 := p[wire.DataHeaderLen+ipv4HeaderLen:]
+			if got := binary.BigEndian.Uint16(l4[16:]); got != wants[i] {
+				t.Errorf("%s, segment %d: TCP checksum %#04x, want the finished %#04x", c.name, i, got, wants[i])
+			}
+		}
 	}
 }
