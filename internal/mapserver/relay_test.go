@@ -22,9 +22,22 @@ func (f *fixture) relayed(key []byte, nonce uint64, from netip.AddrPort) ([]lisp
 	f.t.Helper()
 	rec := record(dc1, rtrA.String(), xtrLocal.String())
 	rec.Locators[1].Flags &^= wire.LocatorReachable
+	var out lisptest.Sender
+	reason := f.s.HandleRelayedRegister(f.relayRequest(from, key, nonce, []wire.EIDRecord{rec},
+		func(m *wire.MapRegister) { m.HasXTRID, m.XTRID, m.SiteID = true, [16]byte{9}, 1 }), &out)
+	return out.Take(), reason
+}
+
+// relayRequest is what the RTR at from relays: a Map-Register (P, M) of
+// recs signed with key, in an ECM with N from the xTR's local RLOC
+// xtrLocal:40001.
+func (f *fixture) relayRequest(from netip.AddrPort, key []byte, nonce uint64, recs []wire.EIDRecord, opts ...regOpt) *control.Request {
+	f.t.Helper()
 	m := &wire.MapRegister{WantMapNotify: true, ProxyReply: true,
-		AuthBody: wire.AuthBody{Nonce: nonce, KeyID: 0, Algorithm: wire.AuthHMACSHA256, Records: []wire.EIDRecord{rec},
-			HasXTRID: true, XTRID: [16]byte{9}, SiteID: 1}}
+		AuthBody: wire.AuthBody{Nonce: nonce, Algorithm: wire.AuthHMACSHA256, Records: recs}}
+	for _, o := range opts {
+		o(m)
+	}
 	raw, err := wire.EncodeSigned(m, key, wire.AuthOptions{})
 	if err != nil {
 		f.t.Fatal(err)
@@ -39,9 +52,7 @@ func (f *fixture) relayed(key []byte, nonce uint64, from netip.AddrPort) ([]lisp
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	var out lisptest.Sender
-	reason := f.s.HandleRelayedRegister(&control.Request{Raw: b, Msg: dec, Src: from, Local: netip.AddrPortFrom(ms, wire.ControlPort)}, &out)
-	return out.Take(), reason
+	return &control.Request{Raw: b, Msg: dec, Src: from, Local: netip.AddrPortFrom(ms, wire.ControlPort)}
 }
 
 func TestRelayedRegister(t *testing.T) {
@@ -170,30 +181,11 @@ func TestRelayedRegisterRTRAuth(t *testing.T) {
 }
 
 // relayRecs has the RTR at from relay a Map-Register of recs signed with
-// key, from the xTR's local RLOC xtrLocal:40001 (as relayed does).
+// key and returns what the Map-Server sent back.
 func (f *fixture) relayRecs(from netip.AddrPort, key []byte, nonce uint64, recs []wire.EIDRecord, opts ...regOpt) []lisptest.Sent {
 	f.t.Helper()
-	m := &wire.MapRegister{WantMapNotify: true, ProxyReply: true,
-		AuthBody: wire.AuthBody{Nonce: nonce, Algorithm: wire.AuthHMACSHA256, Records: recs}}
-	for _, o := range opts {
-		o(m)
-	}
-	raw, err := wire.EncodeSigned(m, key, wire.AuthOptions{})
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	inner, _ := wire.Decode(raw)
-	e := &wire.ECM{ForMS: true, IP: wire.InnerIP{Src: xtrLocal, Dst: ms, TTL: 64}, SrcPort: 40001, DstPort: wire.ControlPort, Message: inner}
-	b, err := e.Append(nil)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	dec, err := wire.Decode(b)
-	if err != nil {
-		f.t.Fatal(err)
-	}
 	var out lisptest.Sender
-	f.s.HandleRelayedRegister(&control.Request{Raw: b, Msg: dec, Src: from, Local: netip.AddrPortFrom(ms, wire.ControlPort)}, &out)
+	f.s.HandleRelayedRegister(f.relayRequest(from, key, nonce, recs, opts...), &out)
 	return out.Take()
 }
 

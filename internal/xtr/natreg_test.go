@@ -94,17 +94,7 @@ func TestRegisterThroughRTR(t *testing.T) {
 	dataNotify := func(id [16]byte) []byte {
 		n := &wire.MapNotify{AuthBody: mr.AuthBody}
 		n.XTRID, n.AuthData = id, nil
-		nb, err := wire.EncodeSigned(n, natKeyB, wire.AuthOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		signed, _ := wire.Decode(nb)
-		e := &wire.ECM{IP: wire.InnerIP{Src: natMS, Dst: natLocal, TTL: 64}, SrcPort: 4342, DstPort: 4342, Message: signed}
-		eb, err := e.Append(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return eb[4:]
+		return dataMapNotify(t, n, natKeyB)
 	}
 	s.HandleDataMapNotify(dataNotify([16]byte{9}), netip.AddrPortFrom(natRTR, 4342))
 	if got := lisptest.Counter(t, reg, "etr.data_map_notifies_dropped{reason=other-xtr-id}"); got != 1 {
@@ -184,17 +174,7 @@ func TestRegisterMultihomedNAT(t *testing.T) {
 		// The Map-Server's Map-Notify, as the RTR passes it on.
 		n := &wire.MapNotify{AuthBody: reg.AuthBody}
 		n.AuthData = nil
-		nb, err := wire.EncodeSigned(n, natKeyB, wire.AuthOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		signed, _ := wire.Decode(nb)
-		e := &wire.ECM{IP: wire.InnerIP{Src: natMS, Dst: natLocal, TTL: 64}, SrcPort: 4342, DstPort: 4342, Message: signed}
-		eb, err := e.Append(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.HandleDataMapNotify(eb[4:], netip.AddrPortFrom(natRTR, 4342))
+		s.HandleDataMapNotify(dataMapNotify(t, n, natKeyB), netip.AddrPortFrom(natRTR, 4342))
 		c.Take() // the Map-Notify's consequences, if any
 		if !publicFirst {
 			if e, ok := d.set[mapping.NewEID(0, netip.MustParsePrefix("0.0.0.0/0"))]; !ok || len(e.Locators) != 1 || e.Locators[0].Addr != natRTR {
