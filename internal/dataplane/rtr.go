@@ -113,6 +113,11 @@ func (w *worker) relayPacket(rt *relayTable, inst *instance, buf []byte, n int, 
 		from = nil // a registered source EID, sent by someone else
 	}
 	if to != nil || from != nil {
+		if n > w.e.cfg.UnderlayMTU-Overhead4 {
+			if r, ok, cut := w.relaySegments(rt, inst, pkt, o, now); cut {
+				return r, ok, true
+			}
+		}
 		// Relayed, never decapsulated here: a packet a kernel-path xTR
 		// sent over veth unfinished (CHECKSUM_PARTIAL) is finished now,
 		// as decap does, or its receiver drops it.
