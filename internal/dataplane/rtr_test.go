@@ -296,6 +296,22 @@ func BenchmarkRTRRelay(b *testing.B) {
 	}
 }
 
+// relayWay is a TCP packet an RTR relays: from the NATed xTR through the
+// map-cache, or from a public ITR to the NATed xTR.
+type relayWay struct {
+	name string
+	from netip.Addr
+	spec pktSpec
+}
+
+// relayWays are both ways of one TCP flow, of the given IPv4 sizes.
+func relayWays(natted netip.AddrPort, fromSize, toSize int) []relayWay {
+	return []relayWay{
+		{"from the NATed xTR", natted.Addr(), pktSpec{src: hostB4, dst: hostA4, proto: protoTCP, sport: 5000, dport: 443, size: fromSize}},
+		{"to the NATed xTR", rlocA4, pktSpec{src: hostA4, dst: hostB4, proto: protoTCP, sport: 443, dport: 5000, size: toSize}},
+	}
+}
+
 // TestRTRRelayFinishesPartialChecksums: a kernel-path xTR on the same host
 // sends TCP over veth with the checksum unfinished (CHECKSUM_PARTIAL: the
 // pseudo-header sum, for the NIC to complete). The RTR relays without
@@ -313,14 +329,7 @@ func TestRTRRelayFinishesPartialChecksums(t *testing.T) {
 		binary.BigEndian.PutUint16(l4[16:], ^wire.ChecksumFold(sum))
 		return p, want
 	}
-	for _, c := range []struct {
-		name string
-		from netip.Addr
-		spec pktSpec
-	}{
-		{"from the NATed xTR", natted.Addr(), pktSpec{src: hostB4, dst: hostA4, proto: protoTCP, sport: 5000, dport: 443, size: 1000}},
-		{"to the NATed xTR", rlocA4, pktSpec{src: hostA4, dst: hostB4, proto: protoTCP, sport: 443, dport: 5000, size: 1000}},
-	} {
+	for _, c := range relayWays(natted, 1000, 1000) {
 		ul.sent, ul.outer = nil, nil
 		specs := make([]pktSpec, 4)
 		wants := make([]uint16, len(specs))
@@ -359,14 +368,7 @@ func TestRTRRelayFinishesPartialChecksums(t *testing.T) {
 // left whole.
 func TestRTRRelaySegmentsSuperPackets(t *testing.T) {
 	e, ul, natted := rtrRunEngine(t)
-	for _, c := range []struct {
-		name string
-		from netip.Addr
-		spec pktSpec
-	}{
-		{"IPv4 from the NATed xTR", natted.Addr(), pktSpec{src: hostB4, dst: hostA4, proto: protoTCP, sport: 5000, dport: 443, size: 20000}},
-		{"IPv4 to the NATed xTR", rlocA4, pktSpec{src: hostA4, dst: hostB4, proto: protoTCP, sport: 443, dport: 5000, size: 5000}},
-	} {
+	for _, c := range relayWays(natted, 20000, 5000) {
 		ul.sent, ul.outer = nil, nil
 		p := buildPkt(c.spec)
 		binary.BigEndian.PutUint32(p[ipv4HeaderLen+tcpSeq:], 0xfffff000) // wraps
