@@ -60,7 +60,7 @@ type counters struct {
 	decapPkts, decapBytes *stats.Counter
 	hits, misses          *stats.Counter
 	petr, native          *stats.Counter
-	fragmented            *stats.Counter
+	fragmented, segmented *stats.Counter
 	icmpSent, icmpLimited *stats.Counter
 	queued, released      *stats.Counter
 	reencap               *stats.Counter
@@ -120,16 +120,18 @@ func newCounters(r *stats.Registry) *counters {
 		return r.Counter(stats.Desc{Subsystem: "dataplane", Name: name, Help: help})
 	}
 	k := &counters{
-		rlocs:       rlocCounts{reg: r},
-		encapPkts:   c("packets_encapsulated", "Packets LISP-encapsulated and handed to the underlay."),
-		encapBytes:  c("bytes_encapsulated", "Inner bytes LISP-encapsulated."),
-		decapPkts:   c("packets_decapsulated", "Packets decapsulated and written to a TUN."),
-		decapBytes:  c("bytes_decapsulated", "Inner bytes decapsulated."),
-		hits:        c("map_cache_hits", "Map-cache lookups that found a usable entry."),
-		misses:      c("map_cache_misses", "Map-cache lookups with no entry, an expired one or send-map-request."),
-		petr:        c("packets_petr_encapsulated", "Packets encapsulated to a PETR (natively-forward entry)."),
-		native:      c("packets_native_forwarded", "Packets handed to the native path."),
-		fragmented:  c("packets_fragmented", "IPv4 packets without DF split to fit the underlay MTU (RFC 9300 §7.1)."),
+		rlocs:      rlocCounts{reg: r},
+		encapPkts:  c("packets_encapsulated", "Packets LISP-encapsulated and handed to the underlay."),
+		encapBytes: c("bytes_encapsulated", "Inner bytes LISP-encapsulated."),
+		decapPkts:  c("packets_decapsulated", "Packets decapsulated and written to a TUN."),
+		decapBytes: c("bytes_decapsulated", "Inner bytes decapsulated."),
+		hits:       c("map_cache_hits", "Map-cache lookups that found a usable entry."),
+		misses:     c("map_cache_misses", "Map-cache lookups with no entry, an expired one or send-map-request."),
+		petr:       c("packets_petr_encapsulated", "Packets encapsulated to a PETR (natively-forward entry)."),
+		native:     c("packets_native_forwarded", "Packets handed to the native path."),
+		fragmented: c("packets_fragmented", "IPv4 packets without DF split to fit the underlay MTU (RFC 9300 §7.1)."),
+		segmented: c("packets_segmented",
+			"TCP packets an RTR relayed larger than any underlay carries (a same-host kernel-path xTR's GSO super-packet), cut into segments."),
 		icmpSent:    c("icmp_too_big_sent", "ICMP fragmentation-needed and ICMPv6 packet-too-big messages generated."),
 		icmpLimited: c("icmp_rate_limited", "ICMP errors not generated because of the rate limit."),
 		queued:      c("packets_miss_queued", "Packets held while their mapping was being resolved."),

@@ -112,6 +112,17 @@ func (w *worker) relayPacket(rt *relayTable, inst *instance, buf []byte, n int, 
 	if from != nil && from.to.Addr() != o.Src {
 		from = nil // a registered source EID, sent by someone else
 	}
+	if to != nil || from != nil {
+		if n > w.e.cfg.UnderlayMTU-Overhead4 {
+			if r, ok, cut := w.relaySegments(rt, inst, pkt, o, now); cut {
+				return r, ok, true
+			}
+		}
+		// Relayed, never decapsulated here: a packet a kernel-path xTR
+		// sent over veth unfinished (CHECKSUM_PARTIAL) is finished now,
+		// as decap does, or its receiver drops it.
+		completePartialChecksum(pkt)
+	}
 	switch {
 	case to != nil:
 		if from != nil {
@@ -223,6 +234,7 @@ func (w *worker) followRun(buf []byte, size int, o *Outer) bool {
 	if ttl, tos := ttlTOS(pkt); ttl != r.ttl || tos != r.tos || flowHash(pkt, w.e.seed) != r.hash {
 		return false
 	}
+	completePartialChecksum(pkt) // as relayPacket
 	hdr := buf[PayloadOffset:Headroom]
 	copy(hdr, r.hdr[:])
 	if hdr[0]&wire.DataN != 0 {

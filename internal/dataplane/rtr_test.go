@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"sync/atomic"
@@ -292,5 +293,140 @@ func BenchmarkRTRRelay(b *testing.B) {
 			}
 			reportPackets(b)
 		})
+	}
+}
+
+// relayWay is a TCP packet an RTR relays: from the NATed xTR through the
+// map-cache, or from a public ITR to the NATed xTR.
+type relayWay struct {
+	name string
+	from netip.Addr
+	spec pktSpec
+}
+
+// relayWays are both ways of one TCP flow, of the given IPv4 sizes.
+func relayWays(natted netip.AddrPort, fromSize, toSize int) []relayWay {
+	return []relayWay{
+		{"from the NATed xTR", natted.Addr(), pktSpec{src: hostB4, dst: hostA4, proto: protoTCP, sport: 5000, dport: 443, size: fromSize}},
+		{"to the NATed xTR", rlocA4, pktSpec{src: hostA4, dst: hostB4, proto: protoTCP, sport: 443, dport: 5000, size: toSize}},
+	}
+}
+
+// TestRTRRelayFinishesPartialChecksums: a kernel-path xTR on the same host
+// sends TCP over veth with the checksum unfinished (CHECKSUM_PARTIAL: the
+// pseudo-header sum, for the NIC to complete). The RTR relays without
+// decapsulating to a TUN, so it finishes them itself, the head of a run
+// and its followers both ways, or the receiver drops every segment.
+func TestRTRRelayFinishesPartialChecksums(t *testing.T) {
+	e, ul, natted := rtrRunEngine(t)
+	// partial returns spec's packet with its TCP checksum as Linux leaves
+	// it unfinished, and the finished checksum.
+	partial := func(s pktSpec) ([]byte, uint16) {
+		p := buildPkt(s)
+		l4 := p[ipv4HeaderLen:]
+		sum := wire.ChecksumAdd(0, p[ipv4Src:ipv4Dst+4]) + uint32(protoTCP) + uint32(len(l4))
+		want := wire.ChecksumFold(wire.ChecksumAdd(sum, l4))
+		binary.BigEndian.PutUint16(l4[16:], ^wire.ChecksumFold(sum))
+		return p, want
+	}
+	for _, c := range relayWays(natted, 1000, 1000) {
+		ul.sent, ul.outer = nil, nil
+		specs := make([]pktSpec, 4)
+		wants := make([]uint16, len(specs))
+		w := e.newWorker(len(specs), e.etrBufSize)
+		for i := range specs {
+			s := c.spec
+			s.id = uint16(i)
+			p, want := partial(s)
+			wants[i] = want
+			wire.DataHeader(w.bufs[i][PayloadOffset:]).Put(wire.DataN|wire.DataI, uint32(i), 0)
+			w.sizes[i] = wire.DataHeaderLen + copy(w.bufs[i][Headroom:], p)
+			w.outer[i] = Outer{Src: c.from, Dst: rlocB4, SrcPort: 33333, TTL: 64, HasTOS: true}
+		}
+		followers := e.k.runFollowers.Load()
+		w.etrBatch(len(specs))
+		if len(ul.sent) != len(specs) {
+			t.Fatalf("%s: relayed %d of %d (drops %v)", c.name, len(ul.sent), len(specs), e.Stats().Dropped)
+		}
+		if e.k.runFollowers.Load()-followers != uint64(len(specs)-1) {
+			t.Errorf("%s: %d run followers, want %d", c.name, e.k.runFollowers.Load()-followers, len(specs)-1)
+		}
+		for i, p := range ul.sent {
+			l4 := p[wire.DataHeaderLen+ipv4HeaderLen:]
+			if got := binary.BigEndian.Uint16(l4[16:]); got != wants[i] {
+				t.Errorf("%s, segment %d: TCP checksum %#04x, want the finished %#04x", c.name, i, got, wants[i])
+			}
+		}
+	}
+}
+
+// TestRTRRelaySegmentsSuperPackets: a TCP packet bigger than any underlay
+// carries — a GSO super-packet a same-host kernel-path xTR sent over veth
+// whole — is cut into segments that fit, each a valid TCP segment (its
+// part of the payload and sequence space, checksums finished, FIN and PSH
+// only on the last), relayed both ways; a packet that fits, and UDP, are
+// left whole.
+func TestRTRRelaySegmentsSuperPackets(t *testing.T) {
+	e, ul, natted := rtrRunEngine(t)
+	for _, c := range relayWays(natted, 20000, 5000) {
+		ul.sent, ul.outer = nil, nil
+		p := buildPkt(c.spec)
+		binary.BigEndian.PutUint32(p[ipv4HeaderLen+tcpSeq:], 0xfffff000) // wraps
+		p[ipv4HeaderLen+tcpOff] = 5 << 4
+		p[ipv4HeaderLen+tcpFlag] = tcpPSH | tcpFIN | tcpCWR | 0x10
+		before := e.k.segmented.Load()
+		w := e.newWorker(1, e.etrBufSize)
+		wire.DataHeader(w.bufs[0][PayloadOffset:]).Put(wire.DataN|wire.DataI, 1, 0)
+		w.sizes[0] = wire.DataHeaderLen + copy(w.bufs[0][Headroom:], p)
+		w.outer[0] = Outer{Src: c.from, Dst: rlocB4, SrcPort: 33333, TTL: 64, HasTOS: true}
+		w.etrBatch(1)
+		w.flush()
+		per := DefaultUnderlayMTU - Overhead6 - 40
+		want := (len(p) - 40 + per - 1) / per
+		if len(ul.sent) != want || e.k.segmented.Load()-before != 1 {
+			t.Fatalf("%s: %d packets relayed (segmented %d), want %d segments (drops %v)", c.name, len(ul.sent),
+				e.k.segmented.Load()-before, want, e.Stats().Dropped)
+		}
+		var payload []byte
+		for i, b := range ul.sent {
+			s := b[wire.DataHeaderLen:]
+			if len(s) > DefaultUnderlayMTU-Overhead6 || int(binary.BigEndian.Uint16(s[ipv4TotalLen:])) != len(s) {
+				t.Fatalf("%s, segment %d: %d bytes, IP length %d", c.name, i, len(s), binary.BigEndian.Uint16(s[ipv4TotalLen:]))
+			}
+			if ipv4HeaderChecksum(s[:ipv4HeaderLen]) != 0 {
+				t.Errorf("%s, segment %d: bad IPv4 header checksum", c.name, i)
+			}
+			tcp := s[ipv4HeaderLen:]
+			sum := wire.ChecksumAdd(0, s[ipv4Src:ipv4Dst+4]) + uint32(protoTCP) + uint32(len(tcp))
+			if wire.ChecksumFold(wire.ChecksumAdd(sum, tcp)) != 0 {
+				t.Errorf("%s, segment %d: bad TCP checksum", c.name, i)
+			}
+			if seq := binary.BigEndian.Uint32(tcp[tcpSeq:]); seq != 0xfffff000+uint32(len(payload)) {
+				t.Errorf("%s, segment %d: seq %#x, want %#x", c.name, i, seq, 0xfffff000+uint32(len(payload)))
+			}
+			last := i == len(ul.sent)-1
+			if f := tcp[tcpFlag]; (f&(tcpFIN|tcpPSH) != 0) != last || (f&tcpCWR != 0) != (i == 0) || f&0x10 == 0 {
+				t.Errorf("%s, segment %d: flags %#02x", c.name, i, f)
+			}
+			payload = append(payload, tcp[20:]...)
+		}
+		if !bytes.Equal(payload, p[40:]) {
+			t.Errorf("%s: the segments' payloads are not the packet's", c.name)
+		}
+	}
+	// What fits, and a UDP packet too big, are not cut.
+	for _, s := range []pktSpec{
+		{src: hostB4, dst: hostA4, proto: protoTCP, sport: 5000, dport: 443, size: DefaultUnderlayMTU - Overhead4},
+		{src: hostB4, dst: hostA4, proto: protoUDP, sport: 5000, dport: 443, size: 5000},
+	} {
+		ul.sent, ul.outer = nil, nil
+		before := e.k.segmented.Load()
+		w := fillRun(e, natted.Addr(), 33333, []pktSpec{s})
+		w.bufs[0][Headroom+ipv4HeaderLen+tcpOff] = 5 << 4 // TCP's data offset (for UDP a payload byte)
+		w.etrBatch(1)
+		w.flush()
+		if e.k.segmented.Load() != before || s.proto == protoTCP && len(ul.sent) != 1 {
+			t.Errorf("proto %d, %d bytes: cut into segments (%d sent)", s.proto, s.size, len(ul.sent))
+		}
 	}
 }

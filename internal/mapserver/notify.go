@@ -20,6 +20,7 @@ type pendingNotify struct {
 	key      Key
 	src      netip.Addr
 	dst      netip.AddrPort
+	via      netip.AddrPort // the RTR it goes through (relay.go); zero: direct
 	tries    int
 	next     int64
 	onGiveUp func()
@@ -72,20 +73,34 @@ func (s *Server) newNonce() uint64 {
 	}
 }
 
-// sendUnsolicitedLocked signs and sends n, and keeps it for retransmission
-// until a Map-Notify-Ack with its nonce arrives.
-func (s *Server) sendUnsolicitedLocked(n *wire.MapNotify, key Key, site string, src netip.Addr, dst netip.AddrPort) *pendingNotify {
+// sendUnsolicitedLocked signs and sends n to dst, through the RTR at via
+// when that is valid, and keeps it for retransmission until a
+// Map-Notify-Ack with its nonce arrives.
+func (s *Server) sendUnsolicitedLocked(n *wire.MapNotify, key Key, site string, src netip.Addr, dst, via netip.AddrPort) *pendingNotify {
 	b, err := wire.EncodeSigned(n, key.Secret, s.opts.Auth)
 	if err != nil {
 		s.log.Warn("cannot encode Map-Notify", "err", err)
 		return nil
 	}
-	p := &pendingNotify{n: n, site: site, msg: b, key: key, src: src, dst: dst, tries: 1,
+	p := &pendingNotify{n: n, site: site, msg: b, key: key, src: src, dst: dst, via: via, tries: 1,
 		next: s.now() + int64(notifyWait(s.opts.NotifyRetransmit, 1))}
 	s.pending[n.Nonce] = p
 	s.c.notifySent.Inc()
-	s.opts.Sender.Send(b, src, dst)
+	s.sendPendingLocked(p)
 	return p
+}
+
+// sendPendingLocked sends (again) an unsolicited Map-Notify: directly, or
+// for an xTR behind NAT in an ECM to the RTR its registration came
+// through, signed with the key we share with that RTR as it is now (a
+// reload may have changed it between retransmissions).
+func (s *Server) sendPendingLocked(p *pendingNotify) {
+	if !p.via.IsValid() {
+		s.opts.Sender.Send(p.msg, p.src, p.dst)
+		return
+	}
+	key, keyed := s.opts.RTRKeys[p.via.Addr()]
+	s.sendToRTR(s.opts.Sender, p.msg, p.src, p.dst, p.via, key, keyed)
 }
 
 func (s *Server) retransmitLocked(now int64) {
@@ -105,7 +120,7 @@ func (s *Server) retransmitLocked(now int64) {
 		p.tries++
 		p.next = now + int64(notifyWait(s.opts.NotifyRetransmit, p.tries))
 		s.c.notifyRetrans.Inc()
-		s.opts.Sender.Send(p.msg, p.src, p.dst)
+		s.sendPendingLocked(p)
 	}
 }
 

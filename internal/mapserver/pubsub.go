@@ -374,7 +374,10 @@ func (s *Server) notifySubscriberLocked(sub *subscriber, eid mapping.EID, nonce 
 	// Another publication may still be pending under this nonce; the new
 	// one supersedes it.
 	s.unpendLocked(nonce)
-	p := s.sendUnsolicitedLocked(n, key, sub.site.cfg.Name, sub.local, netip.AddrPortFrom(sub.rlocs[0], wire.ControlPort))
+	// Publications go to the ITR-RLOC the subscription named, directly:
+	// an RTR relays no Map-Request, and an xTR behind NAT names only its
+	// RLOCs not behind it (draft-ietf-lisp-nat-traversal §5.1.2).
+	p := s.sendUnsolicitedLocked(n, key, sub.site.cfg.Name, sub.local, netip.AddrPortFrom(sub.rlocs[0], wire.ControlPort), netip.AddrPort{})
 	if p != nil && !sub.ended {
 		p.onGiveUp = func() { s.dropSubscriberLocked(eid, sub) }
 	}
@@ -488,7 +491,7 @@ func (s *Server) flushPublicationsLocked() {
 			n := &wire.MapNotify{AuthBody: wire.AuthBody{Nonce: nonce, KeyID: b.key.ID, Algorithm: b.key.Alg,
 				Records: recs[start:end:end], HasXTRID: true, XTRID: to.xtrID, SiteID: to.siteID}}
 			s.unpendLocked(nonce)
-			if p := s.sendUnsolicitedLocked(n, b.key, to.site, b.local, b.dst); p != nil {
+			if p := s.sendUnsolicitedLocked(n, b.key, to.site, b.local, b.dst, netip.AddrPort{}); p != nil {
 				p.onGiveUp = func() {
 					for i, sub := range subs {
 						s.dropSubscriberLocked(eids[i], sub)

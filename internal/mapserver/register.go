@@ -27,13 +27,13 @@ func (s *Server) HandleMapRegister(r *control.Request, out control.Sender) contr
 	if !ok {
 		return control.DropUnexpectedType
 	}
-	s.mapRegister(r.Raw, m, r.Src, r.Local.Addr(), out)
+	s.mapRegister(r.Raw, m, r.Src, r.Local.Addr(), out, nil)
 	return control.Handled
 }
 
 // mapRegister processes a Map-Register received from src on local address
-// local.
-func (s *Server) mapRegister(raw []byte, m *wire.MapRegister, src netip.AddrPort, local netip.Addr, out control.Sender) {
+// local, relayed by the RTR at via when that is not nil.
+func (s *Server) mapRegister(raw []byte, m *wire.MapRegister, src netip.AddrPort, local netip.Addr, out control.Sender, via *netip.AddrPort) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(m.Records) == 0 {
@@ -90,14 +90,16 @@ func (s *Server) mapRegister(raw []byte, m *wire.MapRegister, src netip.AddrPort
 	defer s.flushPublicationsLocked()
 	for i := range m.Records {
 		rec := &m.Records[i]
-		reg := etrReg{src: src, local: local, keyID: m.KeyID, ttl: rec.TTL, version: rec.MapVersion, last: nowNs}
+		reg := etrReg{src: src, local: local, keyID: m.KeyID, ttl: rec.TTL, version: rec.MapVersion, last: nowNs, via: via}
 		timeout := s.opts.RegistrationTimeout
 		if m.UseTTL {
 			// Clamped before the product, which would overflow a Duration.
 			timeout = time.Duration(min(rec.TTL, uint32(maxRegistrationTTL/time.Minute))) * time.Minute
 		}
 		reg.expires = nowNs + int64(timeout)
-		if m.ProxyReply {
+		if m.ProxyReply || via != nil {
+			// Behind a NAT the xTR cannot take a forwarded Map-Request
+			// at its local RLOC: we answer for it (draft §5.1.2).
 			reg.flags |= flagProxy
 		}
 		if m.WantMapNotify {
@@ -352,7 +354,7 @@ func (s *Server) notifyMovedLocked(r *registration, from *site, moved []etrReg, 
 		if !ok {
 			continue // its key was removed by a reload: it cannot check a notify
 		}
-		to := movedTo{site: from.cfg.Name, keyID: key.ID, local: e.local, dst: e.src}
+		to := movedTo{site: from.cfg.Name, keyID: key.ID, local: e.local, dst: e.src, via: e.rtr()}
 		if e.flags&flagXTRID != 0 {
 			to.hasXTRID, to.xtrID, to.siteID = true, e.xtrID, e.siteID
 		}
@@ -408,6 +410,7 @@ type movedTo struct {
 	keyID    uint8
 	local    netip.Addr
 	dst      netip.AddrPort
+	via      netip.AddrPort // the RTR its registration came through; zero: direct
 	hasXTRID bool
 	xtrID    [16]byte
 	siteID   uint64
@@ -440,7 +443,7 @@ func (s *Server) sendMovedLocked(to movedTo, key Key, recs []wire.EIDRecord, eid
 		if to.hasXTRID {
 			n.HasXTRID, n.XTRID, n.SiteID = true, to.xtrID, to.siteID
 		}
-		if p := s.sendUnsolicitedLocked(n, key, to.site, to.local, to.dst); p != nil {
+		if p := s.sendUnsolicitedLocked(n, key, to.site, to.local, to.dst, to.via); p != nil {
 			p.moved = eids[start:end:end]
 			for _, eid := range p.moved {
 				s.leaving[eid] = append(s.leaving[eid], leaving{to: to, p: p})
@@ -518,7 +521,7 @@ func (s *Server) changedLocked(r *registration, by *etrReg) {
 		if e.flags&flagXTRID != 0 {
 			n.HasXTRID, n.XTRID, n.SiteID = true, e.xtrID, e.siteID
 		}
-		s.sendUnsolicitedLocked(n, key, r.site.cfg.Name, e.local, netip.AddrPortFrom(e.src.Addr(), e.src.Port()))
+		s.sendUnsolicitedLocked(n, key, r.site.cfg.Name, e.local, e.src, e.rtr())
 	}
 }
 

@@ -21,9 +21,16 @@ import (
 // has the S bit and the MS-RTR authentication data (§4.4): the key's MAC
 // over the encapsulated Map-Notify, so the RTR can tell our Map-Notify
 // from one an attacker forged with our source address.
-//
-// Not done yet: unsolicited Map-Notifies and their retransmissions for such
-// a registration go to the xTR's local RLOC directly, not through the RTR.
+// The registration remembers the RTR (etrReg.via), so the unsolicited
+// Map-Notifies for it — a "moved" one when another site takes its prefix,
+// a merged locator set — and their retransmissions go the same way
+// (sendPendingLocked): in an ECM with the R bit to that RTR, signed for
+// it when keyed. An RTR passes an unsolicited Map-Notify on only when it
+// carries a verifying MS-RTR AD (§5.3: without S only the nonce of the
+// Map-Register it answers vouches for a Map-Notify): behind an unkeyed
+// RTR, they go unacknowledged.
+// Such a registration is always proxy-replied: a Map-Request forwarded to
+// the xTR's local RLOC would not cross its NAT.
 
 // HandleRelayedRegister is the control.Handler of an ECM whose N bit says
 // an RTR relays the Map-Register inside.
@@ -53,7 +60,8 @@ func (s *Server) HandleRelayedRegister(r *control.Request, out control.Sender) c
 	// The inner message as received: its authentication covers those bytes.
 	inner := r.Raw[len(r.Raw)-m.Len():]
 	xtr := netip.AddrPortFrom(ecm.IP.Src.Unmap(), ecm.SrcPort)
-	s.mapRegister(inner, m, xtr, r.Local.Addr(), &viaRTR{out: out, rtr: r.Src, log: s, key: key, keyed: keyed})
+	via := r.Src
+	s.mapRegister(inner, m, xtr, r.Local.Addr(), &viaRTR{out: out, rtr: r.Src, s: s, key: key, keyed: keyed}, &via)
 	return control.Handled
 }
 
@@ -80,21 +88,28 @@ func (s *Server) offersRTRLocked(a netip.Addr) bool {
 type viaRTR struct {
 	out   control.Sender
 	rtr   netip.AddrPort
-	log   *Server
+	s     *Server
 	key   wire.RTRKey // the MS-RTR key shared with the RTR, when keyed
 	keyed bool
 }
 
 func (v *viaRTR) Send(b []byte, src netip.Addr, to netip.AddrPort) {
+	v.s.sendToRTR(v.out, b, src, to, v.rtr, v.key, v.keyed)
+}
+
+// sendToRTR sends the Map-Notify b, from src to the xTR at to, through
+// out to the RTR at rtr: in an ECM with the R bit, with the S bit and the
+// MS-RTR AD of key when keyed.
+func (s *Server) sendToRTR(out control.Sender, b []byte, src netip.Addr, to, rtr netip.AddrPort, key wire.RTRKey, keyed bool) {
 	m, err := wire.Decode(b)
 	if err == nil {
 		e := &wire.ECM{ForETR: true, IP: wire.InnerIP{Src: src.Unmap(), Dst: to.Addr().Unmap(), TTL: 64},
 			SrcPort: wire.ControlPort, DstPort: to.Port(), Message: m}
-		if v.keyed {
+		if keyed {
 			// b is the Map-Notify as it will be inside: the codec
 			// re-encodes what it decoded byte for byte.
 			var ad *wire.RTRAuthData
-			if ad, err = v.key.Sign(b); err == nil {
+			if ad, err = key.Sign(b); err == nil {
 				err = e.SetRTRAuthData(ad)
 			}
 		}
@@ -102,9 +117,9 @@ func (v *viaRTR) Send(b []byte, src netip.Addr, to netip.AddrPort) {
 			b, err = e.Append(nil)
 		}
 		if err == nil {
-			v.out.Send(b, src, v.rtr)
+			out.Send(b, src, rtr)
 			return
 		}
 	}
-	v.log.log.Error("Map-Notify for an RTR not encapsulated", "rtr", v.rtr, "err", err)
+	s.log.Error("Map-Notify for an RTR not encapsulated", "rtr", rtr, "err", err)
 }

@@ -3,6 +3,7 @@ package mapserver
 import (
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/lispd/lispd/internal/control"
 	"github.com/lispd/lispd/internal/lisptest"
@@ -21,9 +22,22 @@ func (f *fixture) relayed(key []byte, nonce uint64, from netip.AddrPort) ([]lisp
 	f.t.Helper()
 	rec := record(dc1, rtrA.String(), xtrLocal.String())
 	rec.Locators[1].Flags &^= wire.LocatorReachable
+	var out lisptest.Sender
+	reason := f.s.HandleRelayedRegister(f.relayRequest(from, key, nonce, []wire.EIDRecord{rec},
+		func(m *wire.MapRegister) { m.HasXTRID, m.XTRID, m.SiteID = true, [16]byte{9}, 1 }), &out)
+	return out.Take(), reason
+}
+
+// relayRequest is what the RTR at from relays: a Map-Register (P, M) of
+// recs signed with key, in an ECM with N from the xTR's local RLOC
+// xtrLocal:40001.
+func (f *fixture) relayRequest(from netip.AddrPort, key []byte, nonce uint64, recs []wire.EIDRecord, opts ...regOpt) *control.Request {
+	f.t.Helper()
 	m := &wire.MapRegister{WantMapNotify: true, ProxyReply: true,
-		AuthBody: wire.AuthBody{Nonce: nonce, KeyID: 0, Algorithm: wire.AuthHMACSHA256, Records: []wire.EIDRecord{rec},
-			HasXTRID: true, XTRID: [16]byte{9}, SiteID: 1}}
+		AuthBody: wire.AuthBody{Nonce: nonce, Algorithm: wire.AuthHMACSHA256, Records: recs}}
+	for _, o := range opts {
+		o(m)
+	}
 	raw, err := wire.EncodeSigned(m, key, wire.AuthOptions{})
 	if err != nil {
 		f.t.Fatal(err)
@@ -38,9 +52,7 @@ func (f *fixture) relayed(key []byte, nonce uint64, from netip.AddrPort) ([]lisp
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	var out lisptest.Sender
-	reason := f.s.HandleRelayedRegister(&control.Request{Raw: b, Msg: dec, Src: from, Local: netip.AddrPortFrom(ms, wire.ControlPort)}, &out)
-	return out.Take(), reason
+	return &control.Request{Raw: b, Msg: dec, Src: from, Local: netip.AddrPortFrom(ms, wire.ControlPort)}
 }
 
 func TestRelayedRegister(t *testing.T) {
@@ -166,4 +178,141 @@ func TestRelayedRegisterRTRAuth(t *testing.T) {
 	if e := m.(*wire.ECM); e.Security || len(e.SecurityAD) != 0 || !e.ForETR {
 		t.Errorf("ECM to an unkeyed RTR %s: want R and no S", e)
 	}
+}
+
+// relayRecs has the RTR at from relay a Map-Register of recs signed with
+// key and returns what the Map-Server sent back.
+func (f *fixture) relayRecs(from netip.AddrPort, key []byte, nonce uint64, recs []wire.EIDRecord, opts ...regOpt) []lisptest.Sent {
+	f.t.Helper()
+	var out lisptest.Sender
+	f.s.HandleRelayedRegister(f.relayRequest(from, key, nonce, recs, opts...), &out)
+	return out.Take()
+}
+
+// throughRTR checks sent is an ECM'd Map-Notify (R bit) from the
+// Map-Server to the RTR rtr for the xTR at xtrLocal:40001, signed with
+// the site key and, when rtrKey is not nil, carrying an MS-RTR AD that
+// verifies with it (S bit); else S is clear. It returns the Map-Notify.
+func (f *fixture) throughRTR(sent lisptest.Sent, rtr netip.AddrPort, siteKey []byte, rtrKey *wire.RTRKey) *wire.MapNotify {
+	f.t.Helper()
+	if sent.To != rtr || sent.Src != ms {
+		f.t.Fatalf("sent %v -> %v, want %v -> the RTR %v", sent.Src, sent.To, ms, rtr)
+	}
+	m, err := wire.Decode(sent.B)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	e, ok := m.(*wire.ECM)
+	if !ok || !e.ForETR {
+		f.t.Fatalf("sent %v to the RTR, want an ECM with the R bit", m)
+	}
+	if e.IP.Src != ms || e.IP.Dst != xtrLocal || e.DstPort != 40001 {
+		f.t.Errorf("inner %v -> %v:%d, want the Map-Server to the xTR's local RLOC and port", e.IP.Src, e.IP.Dst, e.DstPort)
+	}
+	n, ok := e.Message.(*wire.MapNotify)
+	if !ok {
+		f.t.Fatalf("inner %v, want a Map-Notify", e.Message)
+	}
+	inner := sent.B[len(sent.B)-n.Len():]
+	if err := wire.Verify(inner, siteKey, wire.AuthOptions{}); err != nil {
+		f.t.Errorf("inner Map-Notify: %v", err)
+	}
+	if rtrKey == nil {
+		if e.Security {
+			f.t.Error("S bit toward an unkeyed RTR")
+		}
+		return n
+	}
+	ad, err := e.RTRAuthData()
+	if !e.Security || err != nil {
+		f.t.Fatalf("ECM %s: want S and an MS-RTR AD (%v)", e, err)
+	}
+	if err := rtrKey.Verify(ad, inner); err != nil {
+		f.t.Errorf("MS-RTR AD: %v", err)
+	}
+	return n
+}
+
+// TestMovedNotifyThroughRTR: an xTR behind NAT whose prefix another site
+// takes over hears of it through the RTR its registration came through,
+// signed for a keyed RTR, and so do the retransmissions; its
+// registration is proxy-replied even without the P bit.
+func TestMovedNotifyThroughRTR(t *testing.T) {
+	f := newMobilityFixture(t)
+	key := wire.RTRKey{ID: 7, Algorithm: wire.AuthHMACSHA256, Secret: []byte("ms-rtr")}
+	f.s.opts.RTRs = []netip.Addr{rtrA}
+	f.s.opts.RTRKeys = map[netip.Addr]wire.RTRKey{rtrA: key}
+	noProxy := func(m *wire.MapRegister) { m.ProxyReply = false }
+	sent := f.relayRecs(rtrAt, dc1Key, 1, []wire.EIDRecord{record(vm, rtrA.String())}, withSite(0xA, 1), noProxy)
+	if len(sent) != 1 {
+		t.Fatalf("sent %d, want the solicited Map-Notify", len(sent))
+	}
+	f.throughRTR(sent[0], rtrAt, dc1Key, &key)
+
+	// Map-Requests are answered for it: its local RLOC is behind a NAT.
+	var out lisptest.Sender
+	f.s.HandleMapRequest(mapRequest(vm, 5), &out)
+	if all := out.All(); len(all) != 1 || all[0].To != netip.AddrPortFrom(itr, 61000) {
+		t.Fatalf("Map-Request for the NATed xTR's EID: sent %+v, want a proxy Map-Reply to the ITR", all)
+	}
+
+	// The VM moves to dc2, registered directly.
+	f.expectNotify(f.regVM(xtrB, dc2Key, 1, "192.0.2.32", withSite(0xB, 2)), xtrB, dc2Key, 1)
+	moved := f.timers.Take()
+	if len(moved) != 1 {
+		t.Fatalf("%d unsolicited messages after the move, want one to the RTR", len(moved))
+	}
+	n := f.throughRTR(moved[0], rtrAt, dc1Key, &key)
+	onlyLocator(t, "moved Map-Notify", n, "192.0.2.32")
+	if !n.HasXTRID || n.XTRID != [16]byte{0xA} || n.SiteID != 1 {
+		t.Errorf("moved Map-Notify: xTR-ID %v/%x site-ID %d, want the NATed xTR's", n.HasXTRID, n.XTRID, n.SiteID)
+	}
+
+	// Unacknowledged, it goes again the same way, signed again.
+	f.clk.Advance(3 * time.Second)
+	f.s.Tick()
+	again := f.timers.Take()
+	if len(again) != 1 {
+		t.Fatalf("%d retransmissions, want one", len(again))
+	}
+	if n2 := f.throughRTR(again[0], rtrAt, dc1Key, &key); n2.Nonce != n.Nonce {
+		t.Errorf("retransmission nonce %x, want %x", n2.Nonce, n.Nonce)
+	}
+	// The xTR's ack (it sends it directly, out through its NAT) ends them.
+	f.ack(n, dc1Key)
+	f.clk.Advance(time.Minute)
+	f.s.Tick()
+	if left := f.timers.Take(); len(left) != 0 || f.s.PendingNotifies() != 0 {
+		t.Errorf("after the ack: %d sent, %d pending", len(left), f.s.PendingNotifies())
+	}
+}
+
+// TestMergedNotifyThroughRTR: two xTRs of one site share a prefix, one
+// behind NAT; when the other changes the locator set, the NATed one gets
+// the merged set through its RTR (unkeyed here: S clear), and the direct
+// one directly.
+func TestMergedNotifyThroughRTR(t *testing.T) {
+	f := newMobilityFixture(t)
+	f.s.opts.RTRs = []netip.Addr{rtrA}
+	if sent := f.relayRecs(rtrAt, dc1Key, 1, []wire.EIDRecord{record(vm, rtrA.String())}, withSite(0xA, 1)); len(sent) != 1 {
+		t.Fatalf("sent %d, want the solicited Map-Notify", len(sent))
+	}
+	f.expectNotify(f.regVM(xtrA2, dc1Key, 1, "192.0.2.33", withSite(0xC, 1)), xtrA2, dc1Key, 1)
+	merged := f.timers.Take()
+	if len(merged) != 1 {
+		t.Fatalf("%d unsolicited messages after the second xTR registered, want one to the RTR", len(merged))
+	}
+	n := f.throughRTR(merged[0], rtrAt, dc1Key, nil)
+	if len(n.Records) != 1 || len(n.Records[0].Locators) != 2 || n.XTRID != [16]byte{0xA} {
+		t.Errorf("merged Map-Notify %v, want both locators, for the NATed xTR", n)
+	}
+	f.ack(n, dc1Key)
+	// The NATed xTR's refresh changes nothing; the direct one's new
+	// locator goes to the NATed one through the RTR again.
+	f.expectNotify(f.regVM(xtrA2, dc1Key, 2, "192.0.2.34", withSite(0xC, 1)), xtrA2, dc1Key, 2)
+	merged = f.timers.Take()
+	if len(merged) != 1 {
+		t.Fatalf("%d unsolicited messages after the change, want one", len(merged))
+	}
+	f.throughRTR(merged[0], rtrAt, dc1Key, nil)
 }

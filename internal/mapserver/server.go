@@ -123,6 +123,11 @@ type etrReg struct {
 	last     int64  // unix nanoseconds of the last Map-Register
 	expires  int64
 	locators []mapping.Locator
+	// via is the RTR that relayed it (an xTR behind NAT): every
+	// Map-Notify for it goes through that RTR (relay.go). nil: direct. A
+	// pointer, shared by the records of one Map-Register, keeps the
+	// common direct registration from paying for the address.
+	via *netip.AddrPort
 }
 
 const (
@@ -489,4 +494,12 @@ func (s *Server) tickLocked(now int64) {
 		}
 	}
 	s.retransmitLocked(now)
+}
+
+// rtr is the RTR the registration came through; zero: it came directly.
+func (e *etrReg) rtr() netip.AddrPort {
+	if e.via == nil {
+		return netip.AddrPort{}
+	}
+	return *e.via
 }

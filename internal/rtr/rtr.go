@@ -13,6 +13,14 @@
 // MS-RTR authentication data that verifies (§4.4, §5.3): a source
 // address alone is easy to forge.
 //
+// A Map-Server also sends unsolicited Map-Notifies for an xTR (its prefix
+// moved to another site, a merged locator set) through the RTR its
+// registration came through. Those match no relayed Map-Register's nonce,
+// so only the MS-RTR AD vouches for them: they are passed on to a
+// verified xTR of that Map-Server when it verifies, and dropped as a
+// nonce mismatch without one (§5.3). They change nothing here: the xTR
+// is served on what its own registrations say.
+//
 // Its data plane is the userspace engine's (internal/dataplane, rtr.go):
 // the verified xTRs go to it through DataPlane, with a packet counter
 // each way per xTR.
@@ -107,11 +115,14 @@ type Server struct {
 	log  *slog.Logger
 	xtrs map[[16]byte]*xtrState
 	c    counters
+	// authLogAt rate-limits the log line of refused Map-Notifies: once a
+	// minute per Map-Server (only configured ones get that far).
+	authLogAt map[netip.Addr]time.Time
 }
 
 type counters struct {
 	relayed, notifies, dataMapNotifies, expired *stats.Counter
-	probeReplies                                *stats.Counter
+	probeReplies, unsolicited                   *stats.Counter
 	drops                                       map[string]*stats.Counter
 }
 
@@ -141,14 +152,16 @@ func New(o Options) *Server {
 	c := func(name, help string, labels ...[2]string) *stats.Counter {
 		return o.Stats.Counter(stats.Desc{Subsystem: "rtr", Name: name, Help: help, Labels: labels})
 	}
-	s := &Server{opts: o, log: o.Log.With("role", "rtr"), xtrs: map[[16]byte]*xtrState{}}
+	s := &Server{opts: o, log: o.Log.With("role", "rtr"), xtrs: map[[16]byte]*xtrState{}, authLogAt: map[netip.Addr]time.Time{}}
 	s.c = counters{
 		relayed:         c("map_registers_relayed", "ECM'd Map-Registers of NATed xTRs relayed to their Map-Server."),
 		notifies:        c("map_notifies_received", "Map-Notifies from Map-Servers matched to a relayed Map-Register."),
 		dataMapNotifies: c("data_map_notifies_sent", "Data-Map-Notifies sent to NATed xTRs."),
 		expired:         c("xtrs_expired", "NATed xTRs no longer served: no accepted registration for registration-timeout."),
 		probeReplies:    c("probe_replies_sent", "RLOC-probes answered for the EIDs of the NATed xTRs served."),
-		drops:           map[string]*stats.Counter{},
+		unsolicited: c("unsolicited_map_notifies_relayed",
+			"Unsolicited Map-Notifies (a moved prefix, a merged locator set) with a verifying MS-RTR AD passed on to a served NATed xTR."),
+		drops: map[string]*stats.Counter{},
 	}
 	for _, r := range dropReasons {
 		s.c.drops[r] = c("messages_dropped", "Control messages the RTR did not take, by reason.", [2]string{"reason", r})
@@ -242,7 +255,9 @@ func (s *Server) HandleNotify(r *control.Request, out control.Sender) control.Dr
 	if !slices.Contains(s.opts.MapServers, ms) {
 		return s.drop("not-from-map-server")
 	}
-	if reason := s.checkAuth(r, ecm, n, ms); reason != "" {
+	reason, signed := s.checkAuth(r, ecm, n, ms)
+	if reason != "" {
+		s.authLog(ms, reason)
 		return s.drop(reason)
 	}
 	s.mu.Lock()
@@ -251,6 +266,15 @@ func (s *Server) HandleNotify(r *control.Request, out control.Sender) control.Dr
 	case !n.HasXTRID || !ok:
 		s.mu.Unlock()
 		return s.drop("unknown-xtr")
+	case (st.nonce == 0 || st.nonce != n.Nonce) && signed && st.Verified && st.MapServer == ms:
+		// Unsolicited (or a retransmission of one): the Map-Server
+		// vouches for it with our key; it goes on to the xTR as it is.
+		to, from := st.Translated, st.Local
+		s.mu.Unlock()
+		if s.sendDataMapNotify(out, ecm, from, to) {
+			s.c.unsolicited.Inc()
+		}
+		return control.Handled
 	case st.nonce == 0 || st.nonce != n.Nonce:
 		s.mu.Unlock()
 		return s.drop("nonce-mismatch")
@@ -272,14 +296,20 @@ func (s *Server) HandleNotify(r *control.Request, out control.Sender) control.Dr
 	}
 	s.mu.Unlock()
 	s.c.notifies.Inc()
+	s.sendDataMapNotify(out, ecm, from, to)
+	return control.Handled
+}
 
-	// The Data-Map-Notify: a LISP data header with Instance ID 0xFFFFFF,
-	// then the Map-Notify in its inner IP and UDP headers, as the ECM
-	// carried them (an ECM is a 4-byte header before those).
+// sendDataMapNotify passes the Map-Notify ecm carries on to the xTR at
+// to, from our address from: a LISP data header with Instance ID
+// 0xFFFFFF, then the Map-Notify in its inner IP and UDP headers, as the
+// ECM carried them (an ECM is a 4-byte header, and the MS-RTR AD, before
+// those).
+func (s *Server) sendDataMapNotify(out control.Sender, ecm *wire.ECM, from netip.Addr, to netip.AddrPort) bool {
 	inner, err := ecm.Append(nil)
 	if err != nil || len(inner) < 4+len(ecm.SecurityAD) {
 		s.log.Error("Data-Map-Notify not encoded", "xtr", to, "err", err)
-		return control.Handled
+		return false
 	}
 	b := make([]byte, 8, 8+len(inner))
 	h := wire.DataHeader(b)
@@ -288,31 +318,47 @@ func (s *Server) HandleNotify(r *control.Request, out control.Sender) control.Dr
 	b = append(b, inner[4+len(ecm.SecurityAD):]...)
 	out.Send(b, from, to)
 	s.c.dataMapNotifies.Inc()
-	return control.Handled
+	return true
+}
+
+// authLog logs a Map-Notify refused by the MS-RTR checks, at most once a
+// minute per Map-Server: a flood of forged ones costs a counter.
+func (s *Server) authLog(ms netip.Addr, reason string) {
+	now := s.opts.Now()
+	s.mu.Lock()
+	due := now.Sub(s.authLogAt[ms]) >= time.Minute
+	if due {
+		s.authLogAt[ms] = now
+	}
+	s.mu.Unlock()
+	if due {
+		s.log.Warn("Map-Notify refused: MS-RTR authentication", "map-server", ms, "reason", reason)
+	}
 }
 
 // checkAuth applies the MS-RTR authentication rules of §5.3 to a
 // Map-Notify from the Map-Server ms: with S set its AD must verify with
 // the key we share with ms (no key: it cannot, so it does not); with S
 // clear ms must be one we share no key with, and then only the nonce
-// match that follows vouches for it. "" when the Map-Notify may go on.
-func (s *Server) checkAuth(r *control.Request, ecm *wire.ECM, n *wire.MapNotify, ms netip.Addr) string {
+// match that follows vouches for it. reason is "" when the Map-Notify may
+// go on, and signed then tells whether its AD verified.
+func (s *Server) checkAuth(r *control.Request, ecm *wire.ECM, n *wire.MapNotify, ms netip.Addr) (reason string, signed bool) {
 	key, keyed := s.opts.MapServerKeys[ms]
 	if !ecm.Security {
 		if keyed {
-			return "ms-rtr-auth-missing"
+			return "ms-rtr-auth-missing", false
 		}
-		return ""
+		return "", false
 	}
 	ad, err := ecm.RTRAuthData()
 	if err != nil || !keyed || n.Len() > len(r.Raw) {
-		return "ms-rtr-auth-failed"
+		return "ms-rtr-auth-failed", false
 	}
 	// The MAC covers the encapsulated Map-Notify as received.
 	if key.Verify(ad, r.Raw[len(r.Raw)-n.Len():]) != nil {
-		return "ms-rtr-auth-failed"
+		return "ms-rtr-auth-failed", false
 	}
-	return ""
+	return "", true
 }
 
 // Tick ends the service of xTRs whose registration was not renewed.

@@ -1,7 +1,10 @@
 package rtr
 
 import (
+	"bytes"
+	"log/slog"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -337,5 +340,93 @@ func TestRTRAuthentication(t *testing.T) {
 	c2.r.HandleNotify(request(t, plain[0].B, from, local), &sent)
 	if sent.Len() != 1 {
 		t.Error("an RTR without a key refused an S-clear Map-Notify")
+	}
+}
+
+// TestRTRUnsolicitedNotify: the Map-Server's unsolicited Map-Notify for a
+// served xTR (its prefix moved to another site) comes through the RTR
+// with an MS-RTR AD and goes on to the xTR's translated address as a
+// Data-Map-Notify; the same without AD from an unkeyed Map-Server matches
+// no nonce and is dropped (§5.3). MS-RTR refusals are logged once a
+// minute per Map-Server, and counted each.
+func TestRTRUnsolicitedNotify(t *testing.T) {
+	key := wire.RTRKey{ID: 7, Algorithm: wire.AuthHMACSHA256, Secret: []byte("ms-rtr")}
+	otherKey := []byte("dc2-key")
+	sites := []mapserver.Site{
+		{Name: "branch", Keys: []mapserver.Key{{Alg: wire.AuthHMACSHA256, Secret: siteKey}}, Prefixes: []mapserver.SitePrefix{{EID: siteEID}}},
+		{Name: "dc2", Keys: []mapserver.Key{{Alg: wire.AuthHMACSHA256, Secret: otherKey}}, Prefixes: []mapserver.SitePrefix{{EID: siteEID}}},
+	}
+	from, local := netip.AddrPortFrom(msAddr, wire.ControlPort), netip.AddrPortFrom(rtrAddr, wire.ControlPort)
+	for _, keyed := range []bool{true, false} {
+		c := newChain(t)
+		var logs bytes.Buffer
+		ro := Options{MapServers: []netip.Addr{msAddr}, Now: c.clk.Now, Stats: c.reg, Log: slog.New(slog.NewTextHandler(&logs, nil))}
+		var toRTR lisptest.Sender
+		mo := mapserver.Options{Now: c.clk.Now, RTRs: []netip.Addr{rtrAddr}, Sender: &toRTR}
+		if keyed {
+			ro.MapServerKeys = map[netip.Addr]wire.RTRKey{msAddr: key}
+			mo.RTRKeys = map[netip.Addr]wire.RTRKey{rtrAddr: key}
+		}
+		c.r, c.ms = New(ro), mapserver.New(sites, mo)
+		if out := c.register(xtrRegister(t, 1, siteKey, xtrID)); len(out) != 1 {
+			t.Fatalf("keyed %v: %d messages to the xTR, want its Data-Map-Notify", keyed, len(out))
+		}
+		// dc2 registers the prefix directly: it moved.
+		m := &wire.MapRegister{AuthBody: wire.AuthBody{Nonce: 1, Algorithm: wire.AuthHMACSHA256, HasXTRID: true, XTRID: [16]byte{9}, SiteID: 2,
+			Records: []wire.EIDRecord{{TTL: 1440, MaskLen: 24, EID: siteEID.Address(), Locators: []wire.Locator{{Priority: 1, Weight: 100,
+				Flags: wire.LocatorReachable, Address: wire.AddrFromIP(netip.MustParseAddr("192.0.2.77"))}}}}}}
+		raw, err := wire.EncodeSigned(m, otherKey, wire.AuthOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.ms.HandleMapRegister(request(t, raw, netip.MustParseAddrPort("192.0.2.77:4342"), from), &lisptest.Sender{})
+		moved := toRTR.Take()
+		if len(moved) != 1 || moved[0].To != local {
+			t.Fatalf("keyed %v: the Map-Server sent %+v, want the moved Map-Notify to the RTR", keyed, moved)
+		}
+		var sent lisptest.Sender
+		c.r.HandleNotify(request(t, moved[0].B, from, local), &sent)
+		out := sent.Take()
+		if !keyed {
+			if len(out) != 0 || lisptest.Counter(t, c.reg, "rtr.messages_dropped{reason=nonce-mismatch}") != 1 {
+				t.Errorf("unkeyed: an unsolicited Map-Notify without AD went on (%d sent)", len(out))
+			}
+			continue
+		}
+		if len(out) != 1 || out[0].To != translated || out[0].Src != rtrAddr {
+			t.Fatalf("keyed: %+v, want one Data-Map-Notify to %v", out, translated)
+		}
+		ecm, err := wire.DecodeECM(append([]byte{byte(wire.TypeECM) << 4, 0, 0, 0}, out[0].B[8:]...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, ok := ecm.Message.(*wire.MapNotify)
+		if !ok || n.XTRID != xtrID || len(n.Records) != 1 || len(n.Records[0].Locators) != 1 ||
+			n.Records[0].Locators[0].Address.IP != netip.MustParseAddr("192.0.2.77") {
+			t.Fatalf("inner %v, want the moved mapping for our xTR", ecm.Message)
+		}
+		if err := wire.Verify(out[0].B[len(out[0].B)-n.Len():], siteKey, wire.AuthOptions{}); err != nil {
+			t.Errorf("inner Map-Notify: %v", err)
+		}
+		if got := lisptest.Counter(t, c.reg, "rtr.unsolicited_map_notifies_relayed"); got != 1 {
+			t.Errorf("unsolicited_map_notifies_relayed %d", got)
+		}
+		// A forged one (AD broken) is refused, logged once a minute.
+		bad := append([]byte(nil), moved[0].B...)
+		bad[12] ^= 1
+		for range 3 {
+			c.r.HandleNotify(request(t, bad, from, local), &sent)
+		}
+		if sent.Len() != 0 || lisptest.Counter(t, c.reg, "rtr.messages_dropped{reason=ms-rtr-auth-failed}") != 3 {
+			t.Errorf("forged unsolicited Map-Notify: %d sent", sent.Len())
+		}
+		if n := strings.Count(logs.String(), "MS-RTR authentication"); n != 1 {
+			t.Errorf("%d log lines for 3 refusals in a minute, want 1:\n%s", n, logs.String())
+		}
+		c.clk.Advance(time.Minute)
+		c.r.HandleNotify(request(t, bad, from, local), &sent)
+		if n := strings.Count(logs.String(), "MS-RTR authentication"); n != 2 {
+			t.Errorf("%d log lines a minute later, want 2", n)
+		}
 	}
 }

@@ -424,8 +424,11 @@ func (s *Server) movedLocked(ms netip.Addr, m *wire.MapNotify, now time.Time) []
 		if !ok || len(mp.Locators) == 0 {
 			continue
 		}
+		// Behind a NAT we register the RTRs in place of our RLOCs: a
+		// set naming them is ours too.
+		_, rtrs, _ := s.natRouteLocked(ms)
 		ours := slices.ContainsFunc(mp.Locators, func(l mapping.Locator) bool {
-			return slices.Contains(s.opts.LocalRLOCs, l.Addr) ||
+			return slices.Contains(s.opts.LocalRLOCs, l.Addr) || slices.Contains(rtrs, l.Addr) ||
 				slices.ContainsFunc(mine.Locators, func(o mapping.Locator) bool { return o.Addr == l.Addr })
 		})
 		if ours {

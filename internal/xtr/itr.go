@@ -113,10 +113,13 @@ func (s *Server) sendRequestLocked(eid mapping.EID, src netip.Addr, smr, protect
 		req.SourceEID = mapping.HostEID(eid.IID, src).Address()
 	}
 	// The RLOC the request leaves from comes first: answers go to the
-	// first ITR-RLOC of their family, and that one is reachable.
+	// first ITR-RLOC of their family, and that one is reachable. RLOCs
+	// behind a NAT are left out when it is not (§5.1.2 of the NAT
+	// draft: the answer could not reach their private address).
 	req.ITRRLOCs = append(req.ITRRLOCs, wire.AddrFromIP(itr))
+	public := !s.natedLocked(itr)
 	for _, a := range s.opts.LocalRLOCs {
-		if a != itr {
+		if a != itr && !(public && s.natedLocked(a)) {
 			req.ITRRLOCs = append(req.ITRRLOCs, wire.AddrFromIP(a))
 		}
 	}

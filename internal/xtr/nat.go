@@ -210,7 +210,7 @@ func (s *Server) HandleInfoReply(r *control.Request, _ control.Sender) control.D
 	s.nc.infoReplies.Inc()
 	if reroute {
 		p.nextRegister = now
-		if !behind && !s.allNATedLocked(key.rloc.Is4()) {
+		if !behind && !s.dataBehindNATLocked(key.rloc.Is4()) {
 			s.natDefaultsGoneLocked()
 		}
 	}

@@ -20,9 +20,12 @@ import (
 // it is also the keep-alive of that state, so the interval must be shorter
 // than the NAT's UDP timeout. The Map-Notify comes back as a
 // Data-Map-Notify (HandleDataMapNotify); it installs the RTRs as the
-// locators of 0/0 and ::/0 in every instance of the database when every
-// local RLOC of the RTRs' family is behind the NAT, so the ITR sends all
-// its traffic to them and needs no Map-Request.
+// locators of 0/0 and ::/0 in every instance of the database when the
+// local RLOC the data plane encapsulates from (the first of the RTRs'
+// family) is behind the NAT, so the ITR sends all its traffic to them and
+// needs no Map-Request. A multi-homed xTR whose first RLOC is public
+// (§5.4) resolves and encapsulates from that one instead, and its
+// Map-Requests and RLOC-probes leave from it, naming no NATed RLOC.
 
 // natSource is the map-cache source of the default entries toward the RTRs.
 const natSource = "nat-rtr"
@@ -93,7 +96,9 @@ func (s *Server) sendThroughRTRsLocked(b []byte, ms, rloc netip.Addr, rtrs []net
 	if err != nil {
 		return false
 	}
-	ecm := &wire.ECM{ForETR: true, IP: wire.InnerIP{Src: rloc, Dst: ms, TTL: 64}, SrcPort: wire.ControlPort,
+	// The outer source port is the data port (SendData), so the NAT state
+	// the RTR answers through is 4341's; the inner one is ours (§4.3).
+	ecm := &wire.ECM{ForETR: true, IP: wire.InnerIP{Src: rloc, Dst: ms, TTL: 64}, SrcPort: s.natPort,
 		DstPort: wire.ControlPort, Message: signed}
 	eb, err := ecm.Append(nil)
 	if err != nil {
@@ -145,7 +150,9 @@ func (s *Server) HandleDataMapNotify(inner []byte, from netip.AddrPort) {
 	raw := b[len(b)-m.Len():]
 	ms := netip.AddrPortFrom(ecm.IP.Src.Unmap(), ecm.SrcPort)
 	s.nc.dataNotifies.Inc()
-	s.handleMapNotify(raw, m, ms, ecm.IP.Dst.Unmap(), s.opts.Sender)
+	// An unsolicited one (a host of ours moved to another site, a merged
+	// set) comes this way too when we register through the RTR.
+	s.movedAway(s.handleMapNotify(raw, m, ms, ecm.IP.Dst.Unmap(), s.opts.Sender), ms.Addr())
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, rtrs, ok := s.natRouteLocked(ms.Addr()); ok && slices.Contains(rtrs, from.Addr()) {
@@ -154,14 +161,14 @@ func (s *Server) HandleDataMapNotify(inner []byte, from netip.AddrPort) {
 }
 
 // natDefaultsLocked points 0/0 and ::/0 of every database instance at
-// the RTRs, for each family whose local RLOCs are all behind the NAT.
+// the RTRs, for each family whose data plane source is behind the NAT.
 func (s *Server) natDefaultsLocked(rtrs []netip.Addr) {
 	if !s.opts.ITR {
 		return
 	}
 	var locs []mapping.Locator
 	for _, a := range rtrs {
-		if s.allNATedLocked(a.Is4()) {
+		if s.dataBehindNATLocked(a.Is4()) {
 			locs = append(locs, mapping.Locator{Addr: a, Priority: 1, Weight: 100 / uint8(len(rtrs)), Flags: wire.LocatorReachable})
 		}
 	}
@@ -191,19 +198,33 @@ func (s *Server) natDefaultsGoneLocked() {
 	}
 }
 
-// allNATedLocked tells whether every local RLOC of a family is behind a NAT.
-func (s *Server) allNATedLocked(v4 bool) bool {
-	n := 0
+// dataBehindNATLocked tells whether the data plane's outer source of a
+// family — the first local RLOC of it (dataplane.OuterSources) — is
+// behind a NAT: every local RLOC of the family is, or (§5.4, multi-homed)
+// the one the data plane encapsulates from. Then that family's traffic
+// goes to the RTRs (0/0): encapsulated straight to a remote RLOC it
+// would leave through the NAT, add state there and come from an address
+// no mapping names. When the source is a public RLOC the ITR resolves
+// and encapsulates directly from it, and only the NATed RLOC's share of
+// the incoming traffic comes through the RTR.
+func (s *Server) dataBehindNATLocked(v4 bool) bool {
 	for _, a := range s.opts.LocalRLOCs {
-		if a.Is4() != v4 {
-			continue
+		if a.Is4() == v4 {
+			return s.natedLocked(a)
 		}
-		if !s.natedLocked(a) {
-			return false
-		}
-		n++
 	}
-	return n > 0
+	return false
+}
+
+// publicRLOCLocked is the first local RLOC of a family that is not
+// behind a NAT.
+func (s *Server) publicRLOCLocked(v4 bool) (netip.Addr, bool) {
+	for _, a := range s.opts.LocalRLOCs {
+		if a.Is4() == v4 && !s.natedLocked(a) {
+			return a, true
+		}
+	}
+	return netip.Addr{}, false
 }
 
 func (s *Server) databaseIIDsLocked() []uint32 {

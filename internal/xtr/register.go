@@ -201,14 +201,19 @@ func (s *Server) HandleMapNotify(r *control.Request, out control.Sender) control
 	if !ok {
 		return control.DropUnexpectedType
 	}
-	moved := s.handleMapNotify(r.Raw, m, r.Src, r.Local.Addr(), out)
+	s.movedAway(s.handleMapNotify(r.Raw, m, r.Src, r.Local.Addr(), out), r.Src.Addr())
+	return control.Handled
+}
+
+// movedAway reports the dynamic-EID hosts of ours a Map-Notify from ms
+// says registered elsewhere.
+func (s *Server) movedAway(moved []mapping.Mapping, ms netip.Addr) {
 	for _, mp := range moved {
-		s.opts.Events.About(mp.EID, adminapi.Event{Type: adminapi.EventHostMoved, Peer: r.Src.Addr(), Locators: events.Locators(mp.Locators)})
+		s.opts.Events.About(mp.EID, adminapi.Event{Type: adminapi.EventHostMoved, Peer: ms, Locators: events.Locators(mp.Locators)})
 	}
 	if s.opts.OnMovedAway != nil && len(moved) > 0 {
 		s.opts.OnMovedAway(moved)
 	}
-	return control.Handled
 }
 
 func (s *Server) handleMapNotify(raw []byte, m *wire.MapNotify, src netip.AddrPort, local netip.Addr, out control.Sender) (moved []mapping.Mapping) {

@@ -238,6 +238,10 @@ type Server struct {
 	nat      map[natKey]*natState // NAT discovery per (Map-Server, local RLOC), nat.go
 	nc       natCounters
 	natLogAt time.Time // last "Data-Map-Notify for another xTR-ID" line
+	// natPort is the inner UDP source port of the ECM'd Map-Registers to
+	// RTRs: picked at random (draft-ietf-lisp-nat-traversal §4.3), once,
+	// so the Map-Server sees one xTR address and port across refreshes.
+	natPort uint16
 }
 
 type peerState struct {
@@ -308,6 +312,7 @@ func New(opts Options) *Server {
 	s.c = newCounters(opts.Stats)
 	s.sec = newSecCounters(opts.Stats)
 	s.nc = newNATCounters(opts.Stats)
+	s.natPort = 49152 + uint16(rand.N(16384)) // the dynamic ports: never LISP's
 	s.moves = map[moveKey]moveSeen{}
 	s.nonce = uint64(opts.Now().UnixNano())
 	s.subFloor = s.nonce
@@ -363,8 +368,23 @@ func (s *Server) newNonce() uint64 {
 	}
 }
 
-// localRLOC returns the RLOC to send to dst from.
+// localRLOC returns the RLOC to send to dst from. One behind a NAT is
+// passed over for one of its family that is not (draft-ietf-lisp-nat-
+// traversal §5.1.2, §5.4): what we send from it is answered to its
+// private address, which the answer cannot reach.
 func (s *Server) localRLOC(dst netip.Addr) (netip.Addr, bool) {
+	a, ok := s.routeSource(dst)
+	if ok && s.natedLocked(a) {
+		if p, ok := s.publicRLOCLocked(a.Is4()); ok {
+			return p, true
+		}
+	}
+	return a, ok
+}
+
+// routeSource is the local RLOC the routes pick toward dst, else the
+// first of its family.
+func (s *Server) routeSource(dst netip.Addr) (netip.Addr, bool) {
 	if s.opts.SourceFor != nil {
 		if a, ok := s.opts.SourceFor(dst); ok && slices.Contains(s.opts.LocalRLOCs, a) {
 			return a, true

@@ -64,8 +64,9 @@ func (c *coreCapture) stop() {
 }
 
 // natMessages counts, in a capture, the messages of NAT traversal:
-// Info-Requests, Info-Replies, ECM'd Map-Registers (R bit, to an RTR),
-// ECMs relayed by the RTR (N bit) and Data-Map-Notifies.
+// Info-Requests, Info-Replies, ECM'd Map-Registers (R bit, to an RTR; and
+// how many of those leave from port 4341), ECMs relayed by the RTR (N
+// bit) and Data-Map-Notifies.
 func natMessages(t *testing.T, path string) map[string]int {
 	f, err := os.Open(path)
 	if err != nil {
@@ -114,6 +115,11 @@ func natMessages(t *testing.T, path string) map[string]int {
 				switch {
 				case m.ForETR:
 					got["ecm-map-register-to-rtr"]++
+					// §4.3, §5.1.1: from the data port, so that the NAT
+					// state the RTR sends data through is 4341's.
+					if d.Src.Port() == wire.DataPort {
+						got["ecm-map-register-to-rtr-from-4341"]++
+					}
 				case m.ForMS:
 					got["ecm-map-register-relayed"]++
 				default: // Open Overlay Router's (docs/interop.md)

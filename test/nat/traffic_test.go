@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -70,7 +71,7 @@ const (
 	natUDPTimeout    = 8               // seconds: shorter than the test runs, longer than the refresh
 )
 
-// rtrConfig: Map-Server, Map-Resolver and RTR in one lispd, whose ITR
+// rtrConfig (a format: its data plane): Map-Server, Map-Resolver and RTR in one lispd, whose ITR
 // side resolves what the NATed sites send to the rest of the world.
 //
 // The Map-Server signs the Map-Notifies it sends the RTR (the MS-RTR
@@ -83,21 +84,22 @@ map-server:
   sites:
     - name: public
       keys: [{key-id: 1, algorithm: hmac-sha-256-128, secret: public-key}]
-      eid-prefixes: [{prefix: 198.51.100.0/24}, {prefix: "2001:db8:a::/64"}]
+      # 2001:db8:d::/64 is nat2's too: TestMovedNotifyThroughRTR moves it.
+      eid-prefixes: [{prefix: 198.51.100.0/24}, {prefix: "2001:db8:a::/64"}, {prefix: "2001:db8:d::/64", accept-more-specifics: true}]
     - name: nat1
       # key-id 0, HMAC-SHA-1-96: what Open Overlay Router can do (oor_test.go).
       keys: [{key-id: 1, algorithm: hmac-sha-256-128, secret: nat1-key}, {key-id: 0, algorithm: hmac-sha-1-96, secret: nat1-key}]
       eid-prefixes: [{prefix: 203.0.113.0/24}, {prefix: "2001:db8:b::/64"}]
     - name: nat2
       keys: [{key-id: 1, algorithm: hmac-sha-256-128, secret: nat2-key}]
-      eid-prefixes: [{prefix: 192.0.2.0/24}, {prefix: "2001:db8:c::/64"}]
+      eid-prefixes: [{prefix: 192.0.2.0/24}, {prefix: "2001:db8:c::/64"}, {prefix: "2001:db8:d::/64", accept-more-specifics: true}]
 map-resolver: {}
 rtr:
   map-servers: [198.18.1.2]
   map-server-keys: [{address: 198.18.1.2, key-id: 7, algorithm: hmac-sha-1-96, secret: ms-rtr-key}]
 xtr:
   itr: true
-  data-plane: userspace
+  data-plane: %s
   map-resolvers: [198.18.1.2]
 `
 
@@ -107,14 +109,14 @@ func siteConfig(rloc, key string, nat bool, eids ...string) string {
 	c := fmt.Sprintf(`xtr:
   itr: true
   etr: true
-  data-plane: userspace
+  data-plane: %s
   map-resolvers: [198.18.1.2]
   register-interval: %s
   eid-interfaces: [eid0]
   eid-routes: [0.0.0.0/1, 128.0.0.0/1, "2000::/3"]
   map-servers: [{address: 198.18.1.2, key-id: 1, algorithm: hmac-sha-256-128, secret: %s}]
   database:
-`, registerInterval, key)
+`, dataPlane(), registerInterval, key)
 	for _, e := range eids {
 		c += fmt.Sprintf("    - {eid-prefix: %q, locators: [{address: %s}]}\n", e, rloc)
 	}
@@ -124,11 +126,22 @@ func siteConfig(rloc, key string, nat bool, eids ...string) string {
 	return c
 }
 
+// dataPlane is the xTRs' and the RTR's data path: $LISPD_DATAPLANE
+// (LISPD_DATAPLANE=kernel runs the suite on the kernel path), else the
+// userspace one.
+func dataPlane() string {
+	if dp := os.Getenv(lab.DataPlaneEnv); dp != "" {
+		return dp
+	}
+	return "userspace"
+}
+
 type natNet struct {
 	t       *testing.T
 	lab     *lab.Lab
 	procs   map[string]*lab.LispdProc
 	capture *coreCapture // on core, from before any lispd started; nil: none
+	inside  *coreCapture // on xn2, inside the symmetric NAT; nil: none
 	oor     *oor.Proc    // Open Overlay Router on xn1, if it runs there
 }
 
@@ -137,18 +150,27 @@ func startNATNet(t *testing.T, capture bool) *natNet { return startNATNetOOR(t, 
 // startNATNetOOR is startNATNet with Open Overlay Router as the xTR of
 // site N1 when oc is not nil.
 func startNATNetOOR(t *testing.T, capture bool, oc *oor.Config) *natNet {
+	return startNATNetWith(t, capture, oc, nil)
+}
+
+// startNATNetWith is startNATNetOOR with more EID-prefixes in the
+// databases of some xTRs (extra, by node).
+func startNATNetWith(t *testing.T, capture bool, oc *oor.Config, extra map[string][]string) *natNet {
 	l := lab.NewTest(t, sitesTopology(natUDPTimeout))
 	n := &natNet{t: t, lab: l, procs: map[string]*lab.LispdProc{}}
 	if capture {
 		n.capture = startCapture(t, l, "core", filepath.Join(t.TempDir(), "core.pcap"))
+		if n.capture != nil {
+			n.inside = startCapture(t, l, "xn2", filepath.Join(t.TempDir(), "xn2.pcap"))
+		}
 	}
 	// All at once: each takes seconds to start on a loaded machine.
 	dir := t.TempDir()
 	for node, cfg := range map[string]string{
-		"ms":  rtrConfig,
-		"xp":  siteConfig("198.18.2.2", "public-key", false, "198.51.100.0/24", "2001:db8:a::/64"),
-		"xn1": siteConfig("198.19.1.2", "nat1-key", true, "203.0.113.0/24", "2001:db8:b::/64"),
-		"xn2": siteConfig("198.19.2.2", "nat2-key", true, "192.0.2.0/24", "2001:db8:c::/64"),
+		"ms":  fmt.Sprintf(rtrConfig, dataPlane()),
+		"xp":  siteConfig("198.18.2.2", "public-key", false, append([]string{"198.51.100.0/24", "2001:db8:a::/64"}, extra["xp"]...)...),
+		"xn1": siteConfig("198.19.1.2", "nat1-key", true, append([]string{"203.0.113.0/24", "2001:db8:b::/64"}, extra["xn1"]...)...),
+		"xn2": siteConfig("198.19.2.2", "nat2-key", true, append([]string{"192.0.2.0/24", "2001:db8:c::/64"}, extra["xn2"]...)...),
 	} {
 		if node == "xn1" && oc != nil {
 			p, err := oor.Start(l, node, "oor", *oc)
@@ -310,6 +332,16 @@ func TestTrafficThroughNAT(t *testing.T) {
 	for _, f := range findings {
 		t.Errorf("tshark: %s", f)
 	}
+	// On the wire inside the symmetric NAT, before it translates them,
+	// the xTR's ECM'd Map-Registers leave from its data port 4341 (the
+	// NAT then picks another port, which the RTR sends data back to).
+	n.inside.stop()
+	in := natMessages(t, n.inside.path)
+	t.Logf("capture on xn2: %v", in)
+	if in["ecm-map-register-to-rtr"] == 0 || in["ecm-map-register-to-rtr-from-4341"] != in["ecm-map-register-to-rtr"] {
+		t.Errorf("inside the NAT: %d of %d ECM'd Map-Registers from port 4341, want all",
+			in["ecm-map-register-to-rtr-from-4341"], in["ecm-map-register-to-rtr"])
+	}
 }
 
 // TestRTRIsNoOpenRelay: the RTR relays only for registered EIDs. A NATed
@@ -463,4 +495,44 @@ func TestNATRenumbered(t *testing.T) {
 		t.Errorf("the RTR does not send to %s: %+v", renumbered, n.rtrView())
 	}
 	n.reach([][2]string{{"hp", "hn1"}, {"hn1", "hp"}, {"hn1", "hn2"}})
+}
+
+// TestMovedNotifyThroughRTR: the public site's xTR and the xTR behind the
+// symmetric NAT both register 2001:db8:d::/64, which their sites share,
+// so it moves between them at every refresh. Each move sends the xTR
+// that lost it an unsolicited Map-Notify; until that xTR acknowledges,
+// its own refresh of the prefix is stale and cannot take it back. The
+// NATed xTR's comes through the RTR (signed for it, passed on as a
+// Data-Map-Notify through the NAT). Once the RTR has passed one on, the
+// prefix must go back to the NATed xTR and away again — which needs that
+// xTR's ack to have reached the Map-Server — and the next one must come
+// through the RTR too. Sent to the xTR's private address, as before, none
+// came through the RTR.
+func TestMovedNotifyThroughRTR(t *testing.T) {
+	lab.RequireRoot(t)
+	if _, err := exec.LookPath("nft"); err != nil {
+		t.Skip("nft not installed (apt-get install nftables)")
+	}
+	shared := []string{"2001:db8:d::/64"}
+	n := startNATNetWith(t, false, nil, map[string][]string{"xp": shared, "xn2": shared})
+	moves := func() uint64 { return n.counter("ms", "map_server", "registrations_moved", "", "") }
+	relayed := func() uint64 { return n.counter("ms", "rtr", "unsolicited_map_notifies_relayed", "", "") }
+	wait := func(what string, done func() bool) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := poll.Until(ctx, 30*time.Second, 200*time.Millisecond, done); err != nil {
+			t.Fatalf("%s: moves %d, unsolicited Map-Notifies relayed by the RTR %d\n%s", what, moves(), relayed(), n.procs["ms"].LogTail(30))
+		}
+	}
+	wait("no moved Map-Notify through the RTR", func() bool { return relayed() >= 1 })
+	m0 := moves()
+	wait("the prefix did not move back and away again", func() bool { return moves() >= m0+2 && relayed() >= 2 })
+	t.Logf("moves %d, moved Map-Notifies %d, acks %d, relayed by the RTR %d", moves(),
+		n.counter("ms", "map_server", "moved_notifies_sent", "", ""), n.counter("ms", "map_server", "notify_acks_received", "", ""), relayed())
+	for _, r := range []string{"ms-rtr-auth-failed", "ms-rtr-auth-missing"} {
+		if v := n.counter("ms", "rtr", "messages_dropped", "reason", r); v != 0 {
+			t.Errorf("RTR refused %d Map-Notifies (%s)", v, r)
+		}
+	}
 }
