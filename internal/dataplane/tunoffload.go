@@ -257,15 +257,18 @@ type groBatch struct {
 
 // groParse returns the lengths of pkt's IP and transport headers when it is
 // a TCP or UDP packet (no IPv4 options or fragments, no IPv6 extension
-// headers) whose lengths agree with the buffer; ok false otherwise.
+// headers) whose lengths agree with the buffer and whose IPv4 header
+// checksum verifies; ok false otherwise.
 func groParse(pkt []byte) (v6 bool, proto uint8, ipLen, hdrLen int, ok bool) {
 	if len(pkt) < ipv4HeaderLen {
 		return
 	}
 	switch pkt[0] >> 4 {
 	case 4:
+		// The header checksum must verify: a super-packet's is recomputed.
 		if pkt[0]&0x0f != 5 || int(binary.BigEndian.Uint16(pkt[ipv4TotalLen:])) != len(pkt) ||
-			binary.BigEndian.Uint16(pkt[ipv4Frag:])&(ipv4MF|ipv4OffMask) != 0 {
+			binary.BigEndian.Uint16(pkt[ipv4Frag:])&(ipv4MF|ipv4OffMask) != 0 ||
+			ipv4HeaderChecksum(pkt[:ipv4HeaderLen]) != 0 {
 			return
 		}
 		proto, ipLen = pkt[ipv4Proto], ipv4HeaderLen
