@@ -136,6 +136,18 @@ func groRoundTrip(t testing.TB, bufs [][]byte, udp bool) [][]byte {
 	return got
 }
 
+// coalesced builds segs in buffers of capacity bytes and coalesces them
+// as a TUN write would.
+func coalesced(segs []groSeg, capacity int, udp bool) (*groBatch, [][]byte) {
+	var bufs [][]byte
+	for _, s := range segs {
+		bufs = append(bufs, s.build(capacity))
+	}
+	g := &groBatch{udp: udp}
+	g.coalesce(bufs, Headroom)
+	return g, bufs
+}
+
 // flowOf keys a test packet by family, protocol and source port.
 func flowOf(p []byte) string {
 	v6, proto, ipLen, _, ok := groParse(p)
@@ -199,12 +211,7 @@ func tcpRun(v6 bool, n, mss, short int) []groSeg {
 func TestTUNOffloadTCPRoundTrip(t *testing.T) {
 	for _, v6 := range []bool{false, true} {
 		segs := tcpRun(v6, 44, 1448, 300)
-		g := groBatch{}
-		var bufs [][]byte
-		for _, s := range segs {
-			bufs = append(bufs, s.build(etrGROBufSize))
-		}
-		g.coalesce(bufs, Headroom)
+		g, bufs := coalesced(segs, etrGROBufSize, false)
 		if g.segs(0) != len(segs) {
 			t.Fatalf("v6 %v: head carries %d segments, want all %d", v6, g.segs(0), len(segs))
 		}
@@ -231,21 +238,10 @@ func TestTUNOffloadUDPRoundTrip(t *testing.T) {
 			t.Fatalf("v6 %v: %d packets", v6, n)
 		}
 		// Without USO the datagrams are written one by one.
-		var bufs [][]byte
-		for _, s := range segs {
-			bufs = append(bufs, s.build(etrGROBufSize))
-		}
-		g := groBatch{}
-		g.coalesce(bufs, Headroom)
-		if g.segs(0) != 1 {
+		if g, _ := coalesced(segs, etrGROBufSize, false); g.segs(0) != 1 {
 			t.Fatalf("v6 %v: coalesced UDP without USO", v6)
 		}
-		g = groBatch{udp: true}
-		bufs = bufs[:0]
-		for _, s := range segs {
-			bufs = append(bufs, s.build(etrGROBufSize))
-		}
-		g.coalesce(bufs, Headroom)
+		g, _ := coalesced(segs, etrGROBufSize, true)
 		if g.segs(0) != groMaxUDPSegs || g.segs(groMaxUDPSegs) != 70-groMaxUDPSegs {
 			t.Fatalf("v6 %v: UDP runs of %d and %d", v6, g.segs(0), g.segs(groMaxUDPSegs))
 		}
@@ -280,12 +276,7 @@ func TestTUNOffloadNoJoin(t *testing.T) {
 				segs[i].seq = segs[i-1].seq + uint32(segs[i-1].payload)
 			}
 		}
-		var bufs [][]byte
-		for _, s := range segs {
-			bufs = append(bufs, s.build(etrGROBufSize))
-		}
-		g := groBatch{}
-		g.coalesce(bufs, Headroom)
+		g, _ := coalesced(segs, etrGROBufSize, false)
 		if g.segs(0) != 1 && name != "push ends a run" {
 			t.Errorf("%s: first run has %d segments, want 1", name, g.segs(0))
 		}
@@ -299,21 +290,11 @@ func TestTUNOffloadNoJoin(t *testing.T) {
 	for i := range segs {
 		segs[i].id = 7
 	}
-	var bufs [][]byte
-	for _, s := range segs {
-		bufs = append(bufs, s.build(etrGROBufSize))
-	}
-	g := groBatch{}
-	g.coalesce(bufs, Headroom)
-	if g.segs(0) != 4 {
+	if g, _ := coalesced(segs, etrGROBufSize, false); g.segs(0) != 4 {
 		t.Errorf("DF, fixed ID: run of %d", g.segs(0))
 	}
 	// A buffer without room for a whole run: the run goes on in the next.
-	bufs = bufs[:0]
-	for _, s := range tcpRun(true, 10, 1000, 0) {
-		bufs = append(bufs, s.build(Headroom+ipv6HeaderLen+32+3000))
-	}
-	g.coalesce(bufs, Headroom)
+	g, _ := coalesced(tcpRun(true, 10, 1000, 0), Headroom+ipv6HeaderLen+32+3000, false)
 	if g.segs(0) != 3 || g.segs(3) != 3 {
 		t.Errorf("small buffers: runs of %d and %d", g.segs(0), g.segs(3))
 	}
@@ -358,12 +339,7 @@ func TestTUNOffloadReadPartialChecksum(t *testing.T) {
 // A super-packet with more segments than buffers: those that fit are
 // read, the rest counted.
 func TestTUNOffloadSplitTooMany(t *testing.T) {
-	var bufs [][]byte
-	for _, s := range tcpRun(false, 10, 1000, 0) {
-		bufs = append(bufs, s.build(etrGROBufSize))
-	}
-	g := groBatch{}
-	g.coalesce(bufs, Headroom)
+	g, bufs := coalesced(tcpRun(false, 10, 1000, 0), etrGROBufSize, false)
 	out := make([][]byte, 4)
 	for i := range out {
 		out[i] = make([]byte, 2048)
