@@ -2,6 +2,7 @@ package wire
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"net/netip"
 )
 
@@ -9,34 +10,53 @@ import (
 // through these exported functions, by every other part of lispd that
 // builds or checks IP and UDP headers.
 
-// ChecksumAdd adds b to a running one's-complement sum, eight bytes at a
-// time; the result is folded to 17 bits, so callers may add small values
-// (a protocol, a length) before ChecksumFold.
+// ChecksumAdd adds b to a running one's-complement sum; the result is
+// folded to 17 bits, so callers may add small values (a protocol, a
+// length) before ChecksumFold. It adds 64-bit little-endian words with
+// carry (the add-with-carry chain the compiler emits for bits.Add64) and
+// swaps the folded result's bytes: a one's-complement sum does not depend
+// on the byte order it is taken in (RFC 1071 §2(B)).
 func ChecksumAdd(sum uint32, b []byte) uint32 {
-	s := uint64(sum)
-	for len(b) >= 32 {
-		v0, v1 := binary.BigEndian.Uint64(b), binary.BigEndian.Uint64(b[8:])
-		v2, v3 := binary.BigEndian.Uint64(b[16:]), binary.BigEndian.Uint64(b[24:])
-		s += v0>>32 + v0&0xffffffff + v1>>32 + v1&0xffffffff + v2>>32 + v2&0xffffffff + v3>>32 + v3&0xffffffff
-		b = b[32:]
+	var s, c uint64
+	for len(b) >= 64 {
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(b), c)
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(b[8:]), c)
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(b[16:]), c)
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(b[24:]), c)
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(b[32:]), c)
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(b[40:]), c)
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(b[48:]), c)
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(b[56:]), c)
+		b = b[64:]
 	}
 	for len(b) >= 8 {
-		v := binary.BigEndian.Uint64(b)
-		s += v>>32 + v&0xffffffff
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(b), c)
 		b = b[8:]
 	}
-	for len(b) >= 2 {
-		s += uint64(b[0])<<8 | uint64(b[1])
+	var t uint64 // the last 0-7 bytes
+	if len(b) >= 4 {
+		t = uint64(binary.LittleEndian.Uint32(b))
+		b = b[4:]
+	}
+	if len(b) >= 2 {
+		t += uint64(binary.LittleEndian.Uint16(b))
 		b = b[2:]
 	}
 	if len(b) == 1 {
-		s += uint64(b[0]) << 8
+		t += uint64(b[0]) // the high byte of a big-endian word
 	}
+	s, c = bits.Add64(s, t, c)
+	s, c = bits.Add64(s, 0, c)
+	s += c // end-around carry: s was 0 if c is 1
 	s = s&0xffffffff + s>>32
 	s = s&0xffffffff + s>>32
 	s = s&0xffff + s>>16
 	s = s&0xffff + s>>16
-	return uint32(s)
+	s = s&0xffff + s>>16
+	r := uint64(sum) + uint64(bits.ReverseBytes16(uint16(s)))
+	r = r&0xffff + r>>16
+	r = r&0xffff + r>>16
+	return uint32(r)
 }
 
 // ChecksumFold turns a running sum into the checksum to write: folded to

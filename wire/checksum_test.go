@@ -60,7 +60,7 @@ func TestChecksum(t *testing.T) {
 			}
 		})
 	}
-	// Every length up to 200 (so every tail of the 32-, 8- and 2-byte
+	// Every length up to 200 (so every tail of the 64-, 8-, 4- and 2-byte
 	// loops) and packet sizes, at every alignment, against the naive
 	// version; runs of 0xff, and a second half of nothing else, make carries.
 	buf := make([]byte, 1604)
