@@ -1,22 +1,6 @@
 package dataplane
 
-import (
-	"encoding/binary"
-
-	"github.com/lispd/lispd/wire"
-)
-
-// TCP header fields and flags segmentTCP rewrites.
-const (
-	tcpSeq  = 4
-	tcpOff  = 12
-	tcpFlag = 13
-	tcpCsum = 16
-
-	tcpFIN = 0x01
-	tcpPSH = 0x08
-	tcpCWR = 0x80
-)
+import "encoding/binary"
 
 // tcpSegments tells whether pkt, an inner IP packet, is a TCP packet
 // (IPv4 not fragmented, or IPv6 with TCP as next header) whose payload
@@ -43,42 +27,6 @@ func tcpSegments(pkt []byte) (ipHL, tcpHL int, ok bool) {
 	return ipHL, tcpHL, tcpHL >= 20 && len(pkt) > ipHL+tcpHL
 }
 
-// segmentTCP writes into dst the segment of the TCP packet pkt (headers
-// ipHL and tcpHL long) that carries its payload bytes [off, end): the
-// headers with the lengths, the IPv4 ID (one more per segment, as Linux's
-// GSO counts them) and the sequence number of that part, FIN and PSH only
-// on the last segment and CWR only on the first, and both checksums
-// computed. It returns the segment's length.
-func segmentTCP(dst, pkt []byte, ipHL, tcpHL, off, end, index int) int {
-	hl := ipHL + tcpHL
-	n := copy(dst, pkt[:hl])
-	n += copy(dst[n:], pkt[hl+off:hl+end])
-	seg := dst[:n]
-	var sum uint32
-	if seg[0]>>4 == 4 {
-		binary.BigEndian.PutUint16(seg[ipv4TotalLen:], uint16(n))
-		binary.BigEndian.PutUint16(seg[4:], binary.BigEndian.Uint16(pkt[4:])+uint16(index))
-		seg[ipv4Csum], seg[ipv4Csum+1] = 0, 0
-		binary.BigEndian.PutUint16(seg[ipv4Csum:], ipv4HeaderChecksum(seg[:ipHL]))
-		sum = wire.ChecksumAdd(0, seg[ipv4Src:ipv4Dst+4])
-	} else {
-		binary.BigEndian.PutUint16(seg[ipv6PayloadLen:], uint16(n-ipv6HeaderLen))
-		sum = wire.ChecksumAdd(0, seg[ipv6Src:ipv6Dst+16])
-	}
-	tcp := seg[ipHL:]
-	binary.BigEndian.PutUint32(tcp[tcpSeq:], binary.BigEndian.Uint32(pkt[ipHL+tcpSeq:])+uint32(off))
-	if end < len(pkt)-hl {
-		tcp[tcpFlag] &^= tcpFIN | tcpPSH
-	}
-	if off > 0 {
-		tcp[tcpFlag] &^= tcpCWR
-	}
-	tcp[tcpCsum], tcp[tcpCsum+1] = 0, 0
-	sum += uint32(protoTCP) + uint32(len(tcp))
-	binary.BigEndian.PutUint16(tcp[tcpCsum:], wire.ChecksumFold(wire.ChecksumAdd(sum, tcp)))
-	return n
-}
-
 // relaySegments relays a TCP packet larger than any underlay carries: a
 // GSO super-packet that a kernel-path xTR on the same host sent over veth
 // whole, which reached our socket as one datagram (on a physical link the
@@ -92,14 +40,17 @@ func (w *worker) relaySegments(rt *relayTable, inst *instance, pkt []byte, o *Ou
 		return 0, false, false
 	}
 	per := w.e.cfg.UnderlayMTU - Overhead6 - ipHL - tcpHL
-	data := len(pkt) - ipHL - tcpHL
 	if per <= 0 {
 		return 0, false, false
 	}
 	w.e.k.segmented.Inc()
-	for i, off := 0, 0; off < data; i, off = i+1, off+per {
+	sp := newSuperPacket(pkt, ipHL, ipHL+tcpHL, protoTCP, pkt[0]>>4 == 6, per)
+	for i := range sp.segments() {
 		b := w.getScratch()
-		n := segmentTCP(b[Headroom:], pkt, ipHL, tcpHL, off, min(off+per, data), i)
+		n := sp.segment(b[Headroom:], i)
+		if n == 0 {
+			break // not expected: per fits a scratch buffer
+		}
 		r, relayed, _ = w.relayPacket(rt, inst, b, n, o, now)
 	}
 	return r, relayed, true

@@ -33,6 +33,10 @@ const (
 	tcpACK = 0x10
 	tcpCWR = 0x80
 
+	// TCP header fields: sequence number, data offset, flags, checksum.
+	tcpSeq     = 4
+	tcpOff     = 12
+	tcpFlag    = 13
 	tcpCsumOff = 16
 	udpCsumOff = 6
 
@@ -164,7 +168,7 @@ func splitGSO(in []byte, bufs [][]byte, sizes []int, offset int) (n, dropped int
 		if len(pkt) < ipLen+20 {
 			return 0, 0, errVnetShort
 		}
-		thLen := int(pkt[ipLen+12]>>4) * 4
+		thLen := int(pkt[ipLen+tcpOff]>>4) * 4
 		if thLen < 20 {
 			return 0, 0, errVnetHeader
 		}
@@ -176,56 +180,94 @@ func splitGSO(in []byte, bufs [][]byte, sizes []int, offset int) (n, dropped int
 	if len(pkt) <= hdrLen || gs == 0 || int(h.csumOffset) != csumOff {
 		return 0, 0, errVnetShort
 	}
-	payload := pkt[hdrLen:]
-	as := addrSum(pkt, v6)
-	id := binary.BigEndian.Uint16(pkt[4:])
-	var seq uint32
-	var flags uint8
-	if proto == protoTCP {
-		seq, flags = binary.BigEndian.Uint32(pkt[ipLen+4:]), pkt[ipLen+13]
-	}
-	for off := 0; off < len(payload); off += gs {
+	sp := newSuperPacket(pkt, ipLen, hdrLen, proto, v6, gs)
+	for i, total := 0, sp.segments(); i < total; i++ {
 		if n == len(bufs) {
-			dropped = (len(payload) - off + gs - 1) / gs
+			dropped = total - i
 			break
 		}
-		seg := payload[off:min(off+gs, len(payload))]
-		tot := hdrLen + len(seg)
-		out := bufs[n][offset:]
-		if len(out) < tot {
+		tot := sp.segment(bufs[n][offset:], i)
+		if tot == 0 {
 			return n, 0, errVnetTooLarge
 		}
-		out = out[:tot]
-		copy(out, pkt[:hdrLen])
-		copy(out[hdrLen:], seg)
-		if v6 {
-			binary.BigEndian.PutUint16(out[ipv6PayloadLen:], uint16(tot-ipv6HeaderLen))
-		} else {
-			binary.BigEndian.PutUint16(out[ipv4TotalLen:], uint16(tot))
-			binary.BigEndian.PutUint16(out[4:], id+uint16(n))
-			out[ipv4Csum], out[ipv4Csum+1] = 0, 0
-			binary.BigEndian.PutUint16(out[ipv4Csum:], ipv4HeaderChecksum(out[:ipLen]))
-		}
-		l4 := out[ipLen:]
-		if proto == protoTCP {
-			binary.BigEndian.PutUint32(l4[4:], seq+uint32(off))
-			f := flags
-			if off+gs < len(payload) {
-				f &^= tcpFIN | tcpPSH // only the last segment ends a push or the stream
-			}
-			if n > 0 {
-				f &^= tcpCWR // only the first one reports a window reduction
-			}
-			l4[13] = f
-		} else {
-			binary.BigEndian.PutUint16(l4[4:], uint16(len(l4)))
-		}
-		l4[csumOff], l4[csumOff+1] = 0, 0
-		binary.BigEndian.PutUint16(l4[csumOff:], l4Checksum(as, proto, l4))
 		sizes[n] = tot
 		n++
 	}
 	return n, dropped, nil
+}
+
+// superPacket is a TCP or UDP packet whose payload is cut into segments
+// of gs bytes, each with its own headers, as the kernel's software GSO
+// cuts one: the TUN's super-packets on read, and the RTR's too-large TCP
+// packets (segment.go).
+type superPacket struct {
+	pkt           []byte
+	ipLen, hdrLen int // IP header, IP and transport headers
+	csumOff, gs   int
+	proto         uint8
+	v6            bool
+	as            uint32 // the pseudo-header's address sum
+	id            uint16 // IPv4 ID of the first segment
+	seq           uint32 // TCP sequence number of the first segment
+	flags         uint8  // TCP flags of the whole
+}
+
+// newSuperPacket describes pkt (headers checked by the caller) cut into
+// segments of gs payload bytes.
+func newSuperPacket(pkt []byte, ipLen, hdrLen int, proto uint8, v6 bool, gs int) superPacket {
+	sp := superPacket{pkt: pkt, ipLen: ipLen, hdrLen: hdrLen, csumOff: udpCsumOff, gs: gs,
+		proto: proto, v6: v6, as: addrSum(pkt, v6), id: binary.BigEndian.Uint16(pkt[4:])}
+	if proto == protoTCP {
+		sp.csumOff = tcpCsumOff
+		sp.seq, sp.flags = binary.BigEndian.Uint32(pkt[ipLen+tcpSeq:]), pkt[ipLen+tcpFlag]
+	}
+	return sp
+}
+
+// segments is how many segments the payload makes.
+func (sp *superPacket) segments() int { return (len(sp.pkt) - sp.hdrLen + sp.gs - 1) / sp.gs }
+
+// segment writes segment i into out: the headers with their lengths, the
+// IPv4 ID (one more per segment, as Linux counts them), the TCP sequence
+// number, FIN and PSH only on the last segment and CWR only on the first,
+// and both checksums. It returns the segment's length, 0 when out is too
+// short for it.
+func (sp *superPacket) segment(out []byte, i int) int {
+	payload := sp.pkt[sp.hdrLen:]
+	off := i * sp.gs
+	seg := payload[off:min(off+sp.gs, len(payload))]
+	tot := sp.hdrLen + len(seg)
+	if len(out) < tot {
+		return 0
+	}
+	out = out[:tot]
+	copy(out, sp.pkt[:sp.hdrLen])
+	copy(out[sp.hdrLen:], seg)
+	if sp.v6 {
+		binary.BigEndian.PutUint16(out[ipv6PayloadLen:], uint16(tot-ipv6HeaderLen))
+	} else {
+		binary.BigEndian.PutUint16(out[ipv4TotalLen:], uint16(tot))
+		binary.BigEndian.PutUint16(out[4:], sp.id+uint16(i))
+		out[ipv4Csum], out[ipv4Csum+1] = 0, 0
+		binary.BigEndian.PutUint16(out[ipv4Csum:], ipv4HeaderChecksum(out[:sp.ipLen]))
+	}
+	l4 := out[sp.ipLen:]
+	if sp.proto == protoTCP {
+		binary.BigEndian.PutUint32(l4[tcpSeq:], sp.seq+uint32(off))
+		f := sp.flags
+		if off+sp.gs < len(payload) {
+			f &^= tcpFIN | tcpPSH // only the last segment ends a push or the stream
+		}
+		if i > 0 {
+			f &^= tcpCWR // only the first one reports a window reduction
+		}
+		l4[tcpFlag] = f
+	} else {
+		binary.BigEndian.PutUint16(l4[4:], uint16(len(l4)))
+	}
+	l4[sp.csumOff], l4[sp.csumOff+1] = 0, 0
+	binary.BigEndian.PutUint16(l4[sp.csumOff:], l4Checksum(sp.as, sp.proto, l4))
+	return tot
 }
 
 // groFlow is an open coalesced run while a write batch is built: the head
