@@ -41,6 +41,7 @@ const (
 	dropRTRSourceEID                           // RTR: a NATed xTR sent from an EID it did not register
 	dropRTRNotRegistered                       // RTR: neither source nor destination EID is a NATed xTR's (no open relay)
 	dropControlInData                          // a Data-Map-Notify (IID 0xFFFFFF) and nobody to take it, or its queue full
+	dropTUNReadOverflow                        // segments of a TUN super-packet beyond the read's buffers
 	numDropReasons
 )
 
@@ -50,7 +51,7 @@ var dropNames = [numDropReasons]string{
 	"not-my-rloc", "source-rloc-check", "malformed", "too-big", "not-local-eid", "ecn", "encrypted",
 	"non-unicast", "itr-disabled", "etr-disabled", "send-error", "tun-write-error", "ttl-expired", "away-loop",
 	"source-rloc-unknown", "petr-source-not-allowed", "rtr-source-eid-not-registered", "rtr-not-registered",
-	"control-in-data",
+	"control-in-data", "tun-read-overflow",
 }
 
 func (r dropReason) String() string { return dropNames[r] }

@@ -107,6 +107,11 @@ type TUN interface {
 	Close() error
 }
 
+// readDropper is a TUN whose reads drop what does not fit the caller's
+// buffers (the segments of a super-packet beyond them); DroppedOnRead
+// returns how many since it was last asked, so that they are counted.
+type readDropper interface{ DroppedOnRead() uint64 }
+
 // Outer describes the outer IP and UDP headers of one LISP packet; it is
 // declared in package underlay, beside the test doubles' underlay.
 type Outer = underlay.Outer

@@ -656,6 +656,18 @@ func TestPETRDecap(t *testing.T) {
 	lisptest.Eventually(t, 5*time.Second, func() bool { return p.dropped("itr-disabled") == 1 }, "itr-disabled")
 }
 
+// Segments a TUN read could not fit into the buffers are counted as
+// dropped, not lost silently; the packets that fit are forwarded.
+func TestTUNReadOverflowCounted(t *testing.T) {
+	fn := dptest.NewNet()
+	p := newNode(t, fn, []netip.Addr{rlocB4}, nil, func(c *Config) { c.ITR, c.ETR = false, true })
+	p.tun().ReadDrops.Add(3)
+	p.tun().Inject(buildPkt(pktSpec{src: hostA4, dst: netip.MustParseAddr("198.18.1.1")}))
+	lisptest.Eventually(t, 5*time.Second, func() bool {
+		return p.dropped("tun-read-overflow") == 3 && p.dropped("itr-disabled") == 1
+	}, "tun-read-overflow")
+}
+
 // Decapsulated is sampled once per interval per outer source.
 func TestDecapsulatedHookSampled(t *testing.T) {
 	a, b, _ := pair(t, 4, nil, nil)

@@ -11,8 +11,14 @@ import (
 // itrLoop reads batches from the TUN of inst until the engine closes.
 func (w *worker) itrLoop(inst *instance) {
 	e := w.e
+	rd, _ := inst.tun.(readDropper)
 	for {
 		n, err := inst.tun.Read(w.bufs, w.sizes, Headroom)
+		if rd != nil {
+			if d := rd.DroppedOnRead(); d > 0 {
+				e.k.drops[dropTUNReadOverflow].Add(d)
+			}
+		}
 		if n > 0 {
 			w.itrBatch(inst, n)
 		}

@@ -42,6 +42,8 @@ type linuxTUN struct {
 	readFn func(fd uintptr) bool
 	tryFn  func(fd uintptr)
 	room   int // buffers a read must find free to go on gathering
+	// dropped counts segments that did not fit a read's buffers.
+	dropped atomic.Uint64
 
 	// Write side: the batch being written and where the write is.
 	wmu     sync.Mutex
@@ -110,18 +112,24 @@ func (t *linuxTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	if t.rerr != 0 {
 		return 0, t.ioErr(t.rerr)
 	}
-	n, _, err := splitGSO(t.rbuf[:t.rn], bufs, sizes, offset)
+	n, d, err := splitGSO(t.rbuf[:t.rn], bufs, sizes, offset)
+	t.dropped.Add(uint64(d))
 	for err == nil && len(bufs)-n >= t.room {
 		t.rn, t.rerr = 0, 0
 		if t.rc.Control(t.tryFn) != nil || t.rn == 0 {
 			break // nothing queued (or an error the next Read reports)
 		}
 		var k int
-		k, _, err = splitGSO(t.rbuf[:t.rn], bufs[n:], sizes[n:], offset)
+		k, d, err = splitGSO(t.rbuf[:t.rn], bufs[n:], sizes[n:], offset)
+		t.dropped.Add(uint64(d))
 		n += k
 	}
 	return n, err // the caller forwards the n packets first
 }
+
+// DroppedOnRead is how many segments did not fit a read's buffers since
+// it was last asked.
+func (t *linuxTUN) DroppedOnRead() uint64 { return t.dropped.Swap(0) }
 
 // readRaw is the waiting read: false (wait until readable) when nothing
 // is queued.

@@ -30,6 +30,9 @@ type TUN struct {
 	closeOnce sync.Once
 	// Lost counts packets written while Written was full.
 	Lost atomic.Uint64
+	// ReadDrops is what DroppedOnRead reports next, as a device that cut
+	// a super-packet into more segments than a read's buffers would.
+	ReadDrops atomic.Uint64
 }
 
 // NewTUN returns a TUN with the given MTU and batch size.
@@ -77,6 +80,9 @@ func (t *TUN) Write(bufs [][]byte, offset int) (int, error) {
 	}
 	return len(bufs), nil
 }
+
+// DroppedOnRead takes ReadDrops.
+func (t *TUN) DroppedOnRead() uint64 { return t.ReadDrops.Swap(0) }
 
 func (t *TUN) BatchSize() int    { return t.batch }
 func (t *TUN) MTU() (int, error) { return t.mtu, nil }
