@@ -29,6 +29,13 @@ func TestBadConfigs(t *testing.T) {
 		{"no role", "# nothing\nlog: {level: debug}\n", []string{
 			"2: no LISP role configured: add at least one of map-server, map-resolver, xtr, pitr or petr",
 		}},
+		// FuzzParse found it: an RTR with a null list of Map-Servers.
+		{"rtr without map-servers", "rtr: {map-servers}\n", []string{
+			"1: rtr.map-servers: needs at least one Map-Server",
+		}},
+		{"rtr with an empty list", "petr: {}\nrtr:\n  map-servers: []\n", []string{
+			"3: rtr.map-servers: needs at least one Map-Server",
+		}},
 		{"top level list", "- petr\n", []string{
 			"1: top level: expected a mapping, got a list",
 		}},

@@ -37,7 +37,7 @@ func FuzzParse(f *testing.F) {
 			checkErrors(t, err, name)
 			return
 		}
-		if c.MapServer == nil && c.MapResolver == nil && c.XTR == nil && c.PITR == nil && c.PETR == nil {
+		if c.MapServer == nil && c.MapResolver == nil && c.XTR == nil && c.PITR == nil && c.PETR == nil && c.RTR == nil {
 			t.Fatal("a configuration without a role was accepted")
 		}
 		if !Compare(c, c).Empty() {
