@@ -45,11 +45,10 @@ func (p *parser) config(root *yaml.Node) *Config {
 					c.RTR.MapServerKeys, keyLines = p.msRTRKeys(v, at)
 				},
 			})
-			if p.require(v, at, seen, "map-servers") && len(c.RTR.MapServers) == 0 {
-				// An RTR relays only to its Map-Servers: with none it
-				// would refuse every registration.
-				p.errorf(seen["map-servers"].value, "%s: needs at least one Map-Server", join(at, "map-servers"))
-			}
+			p.require(v, at, seen, "map-servers")
+			// An RTR relays only to its Map-Servers: with none it would
+			// refuse every registration.
+			p.notEmpty(seen, at, "map-servers", "needs at least one Map-Server")
 			p.checkMSRTRPeers(c.RTR.MapServerKeys, keyLines, join(at, "map-server-keys"), c.RTR.MapServers, "rtr.map-servers")
 		},
 		"petr": func(v *yaml.Node, at string) {

@@ -327,7 +327,7 @@ func groParse(pkt []byte) (v6 bool, proto uint8, ipLen, hdrLen int, ok bool) {
 		if len(pkt) < ipLen+20 {
 			return
 		}
-		hdrLen = ipLen + int(pkt[ipLen+12]>>4)*4
+		hdrLen = ipLen + int(pkt[ipLen+tcpOff]>>4)*4
 		if hdrLen < ipLen+20 || hdrLen > len(pkt) {
 			return
 		}
