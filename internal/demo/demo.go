@@ -270,17 +270,45 @@ func (r *runner) loadSharing() {
 		}
 		return nil
 	})
-	time.Sleep(300 * time.Millisecond)
-	a := r.decapsulated("dc1a") - a0
-	b := r.decapsulated("dc1b") - b0
+	// The ETRs count what they have read: on a loaded machine they may
+	// still be reading when c1 is done, so the count is taken once it
+	// stops growing rather than after a fixed pause.
+	var a, b uint64
+	last, still := uint64(0), 0
+	waitFor(5*time.Second, func() bool {
+		a, b = r.decapsulated("dc1a")-a0, r.decapsulated("dc1b")-b0
+		if a+b == last {
+			still++
+		} else {
+			last, still = a+b, 0
+		}
+		return a+b >= flows*perFlow || still >= 15 // 15 polls, 300 ms at least, without one more
+	})
 	total := a + b
 	if err != nil || total == 0 {
 		r.record("load sharing", false, fmt.Sprint("no packets decapsulated ", err))
+		r.sayCounters("xc", "dc1a", "dc1b")
 		return
 	}
 	share := float64(a) / float64(total) * 100
-	r.record("load sharing", share > 40 && share < 60 && total >= flows*perFlow*9/10,
+	ok := share > 40 && share < 60 && total >= flows*perFlow*9/10
+	r.record("load sharing", ok,
 		fmt.Sprintf("dc1a decapsulated %d packets (%.1f %%), dc1b %d (%.1f %%)", a, share, b, 100-share))
+	if !ok {
+		r.sayCounters("xc", "dc1a", "dc1b")
+	}
+}
+
+// sayCounters shows where the packets went on each node: both data
+// paths' non-zero counters, drops by reason included.
+func (r *runner) sayCounters(nodes ...string) {
+	for _, node := range nodes {
+		s, err := r.lab.DataPlaneCounters(context.Background(), node)
+		if err != nil {
+			s = err.Error()
+		}
+		r.say("     %s data-plane counters: %s", node, s)
+	}
 }
 
 // Step 4: the non-LISP host reaches d1 through the PITR; d1 reaches it

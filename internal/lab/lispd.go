@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -218,4 +219,39 @@ func WithDataPlane(cfg, mode string) string {
 		return strings.Join(append(out, lines[i+1:]...), "\n")
 	}
 	return cfg
+}
+
+// DataPlaneCounters lists, on one line, the non-zero packet counters of
+// both data paths of the lispd on node, label values in braces
+// ("packets_encapsulated=… kernel_packets_punted{no-map-cache-entry}=…
+// rloc_packets_encapsulated{198.18.4.2}=…"): what a benchmark or a failed
+// check shows to say where packets went.
+func (l *Lab) DataPlaneCounters(ctx context.Context, node string) (string, error) {
+	cs, err := adminapi.Query(ctx, l.SocketPath(node), 2*time.Second, (*adminapi.Client).Statistics)
+	if err != nil {
+		return "", err
+	}
+	return dataPlaneLine(cs), nil
+}
+
+func dataPlaneLine(cs []adminapi.Counter) string {
+	var parts []string
+	for _, c := range cs {
+		if (c.Subsystem != "dataplane" && c.Subsystem != "dataplane_kernel") || c.Value == 0 || strings.Contains(c.Name, "bytes") {
+			continue
+		}
+		name := c.Name
+		if c.Subsystem == "dataplane_kernel" {
+			name = "kernel_" + name
+		}
+		if len(c.Labels) > 0 {
+			vs := make([]string, 0, len(c.Labels))
+			for _, k := range slices.Sorted(maps.Keys(c.Labels)) {
+				vs = append(vs, c.Labels[k])
+			}
+			name += "{" + strings.Join(vs, ",") + "}"
+		}
+		parts = append(parts, fmt.Sprintf("%s=%d", name, c.Value))
+	}
+	return strings.Join(parts, " ")
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lispd/lispd/internal/admin"
+	"github.com/lispd/lispd/internal/adminapi"
 )
 
 // fakeLispd serves the admin API's status and database on a unix socket,
@@ -157,5 +158,24 @@ func TestWithDataPlane(t *testing.T) {
 	}
 	if got := WithDataPlane(cfg, ""); got != cfg {
 		t.Errorf("no mode: %q", got)
+	}
+}
+
+// The counter line keeps what says where packets went: non-zero packet
+// counters of both data paths with their label values, and leaves out
+// bytes, zeros and the other subsystems.
+func TestDataPlaneLine(t *testing.T) {
+	cs := []adminapi.Counter{
+		{Subsystem: "dataplane", Name: "packets_encapsulated", Value: 7},
+		{Subsystem: "dataplane", Name: "bytes_encapsulated", Value: 700},
+		{Subsystem: "dataplane", Name: "rloc_bytes_encapsulated", Labels: map[string]string{"rloc": "198.18.4.2"}, Value: 90},
+		{Subsystem: "dataplane", Name: "rloc_packets_encapsulated", Labels: map[string]string{"rloc": "198.18.4.2"}, Value: 3},
+		{Subsystem: "dataplane", Name: "packets_dropped", Labels: map[string]string{"reason": "tun-read-overflow"}, Value: 0},
+		{Subsystem: "dataplane_kernel", Name: "packets_punted", Labels: map[string]string{"reason": "no-map-cache-entry"}, Value: 1},
+		{Subsystem: "map_server", Name: "map_registers_received", Value: 5},
+	}
+	want := "packets_encapsulated=7 rloc_packets_encapsulated{198.18.4.2}=3 kernel_packets_punted{no-map-cache-entry}=1"
+	if got := dataPlaneLine(cs); got != want {
+		t.Errorf("dataPlaneLine = %q\nwant %q", got, want)
 	}
 }

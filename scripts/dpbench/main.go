@@ -275,7 +275,7 @@ func (b *bench) runPhase(ctx context.Context, ph phase, ts []test, figs map[stri
 	}
 	if (ph.name == "lisp" || ph.name == "ebpf") && last {
 		for _, node := range []string{"xa", "xb"} {
-			if s, err := b.dataplaneCounters(ctx, node); err == nil {
+			if s, err := b.lab.DataPlaneCounters(ctx, node); err == nil {
 				fmt.Fprintf(b.out, "   %s lispd data-plane counters (this run): %s\n", node, s)
 			}
 		}

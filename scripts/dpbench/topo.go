@@ -8,10 +8,8 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
-	"github.com/lispd/lispd/internal/adminapi"
 	"github.com/lispd/lispd/internal/config"
 	"github.com/lispd/lispd/internal/lab"
 	"github.com/lispd/lispd/internal/poll"
@@ -222,30 +220,6 @@ func (b *bench) lispDown() error {
 	}
 	b.procs = nil
 	return errors.Join(errs...)
-}
-
-// dataplaneCounters returns the non-zero data-plane counters of node's
-// lispd, as "name{reason}=value".
-func (b *bench) dataplaneCounters(ctx context.Context, node string) (string, error) {
-	cs, err := adminapi.Query(ctx, b.lab.SocketPath(node), 2*time.Second, (*adminapi.Client).Statistics)
-	if err != nil {
-		return "", err
-	}
-	var parts []string
-	for _, c := range cs {
-		if (c.Subsystem != "dataplane" && c.Subsystem != "dataplane_kernel") || c.Value == 0 || strings.HasPrefix(c.Name, "bytes_") {
-			continue
-		}
-		name := c.Name
-		if c.Subsystem == "dataplane_kernel" {
-			name = "kernel_" + name
-		}
-		if r := c.Labels["reason"]; r != "" {
-			name += "{" + r + "}"
-		}
-		parts = append(parts, fmt.Sprintf("%s=%d", name, c.Value))
-	}
-	return strings.Join(parts, " "), nil
 }
 
 // VXLAN: a kernel vxlan device on each xTR, unicast to the other's RLOC
