@@ -618,6 +618,7 @@ func printDataPlane(w io.Writer, d adminapi.DataPlane) {
 	fmt.Fprintf(tw, "misses (userspace)\t\t%d\n", u.CacheMisses)
 	fmt.Fprintf(tw, "miss queued/released\t\t%d/%d\n", u.MissQueued, u.MissReleased)
 	if d.Kernel != nil {
+		fmt.Fprintf(tw, "encapsulated in place\t%d\n", k.EncapsulatedInPlace)
 		fmt.Fprintf(tw, "PETR encapsulated\t%d\n", k.PETREncapsulated)
 		fmt.Fprintf(tw, "PETR decapsulated\t%d\n", k.PETRDecapsulated)
 	}

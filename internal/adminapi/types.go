@@ -327,8 +327,11 @@ type DataPlaneProgram struct {
 
 // DataPlaneKernelCount are the kernel path's counters.
 type DataPlaneKernelCount struct {
-	EncapsulatedPackets uint64            `json:"encapsulated-packets"`
-	EncapsulatedBytes   uint64            `json:"encapsulated-bytes"`
+	EncapsulatedPackets uint64 `json:"encapsulated-packets"`
+	EncapsulatedBytes   uint64 `json:"encapsulated-bytes"`
+	// EncapsulatedInPlace of them were moved within their buffer (too
+	// little room in front for the outer headers).
+	EncapsulatedInPlace uint64            `json:"encapsulated-in-place"`
 	DecapsulatedPackets uint64            `json:"decapsulated-packets"`
 	DecapsulatedBytes   uint64            `json:"decapsulated-bytes"`
 	PETREncapsulated    uint64            `json:"petr-encapsulated"`

@@ -433,6 +433,7 @@ func (u *userspaceDP) view() adminapi.DataPlane {
 	}
 	c := u.kernel.Counts()
 	v.Kernel = &adminapi.DataPlaneKernelCount{EncapsulatedPackets: c.EncapsulatedPackets, EncapsulatedBytes: c.EncapsulatedBytes,
+		EncapsulatedInPlace: c.EncapsulatedInPlace,
 		DecapsulatedPackets: c.DecapsulatedPackets, DecapsulatedBytes: c.DecapsulatedBytes, PETREncapsulated: c.PETREncapsulated,
 		PETRDecapsulated: c.PETRDecapsulated, EventsLost: c.EventsLost, Punted: c.Punted, Dropped: c.Dropped,
 		MapCacheEntries: c.MapCacheEntries, MapUpdates: c.MapUpdates, MapUpdateP50Seconds: c.MapUpdateP50.Seconds(),

@@ -44,6 +44,7 @@ const (
 	cDropNegativeUnknown
 	cDropNoLocator
 	cDropError
+	cEncapInPlace
 	numCounters
 )
 
@@ -100,6 +101,7 @@ func newCounters(r *stats.Registry, m *ebpf.Map) *counters {
 	k.reg[cEncapBytes] = c("bytes_encapsulated", "Inner bytes LISP-encapsulated by the kernel data path.")
 	k.reg[cDecapPkts] = c("packets_decapsulated", "Packets decapsulated by the kernel data path.")
 	k.reg[cDecapBytes] = c("bytes_decapsulated", "Inner bytes decapsulated by the kernel data path.")
+	k.reg[cEncapInPlace] = c("packets_encapsulated_in_place", "Packets the kernel data path encapsulated by moving them within their buffer, for want of room in front (also counted in packets_encapsulated).")
 	k.reg[cPETREncap] = c("packets_petr_encapsulated", "Packets the kernel data path encapsulated to a PETR (natively-forward entry).")
 	k.reg[cPETRDecap] = c("packets_petr_decapsulated", "Packets the kernel data path decapsulated as a PETR toward non-LISP hosts (also counted as decapsulated).")
 	k.reg[cEventsLost] = c("events_lost", "Decapsulation samples lost because the ring buffer to userspace was full.")
@@ -144,6 +146,7 @@ func (k *counters) refresh() {
 type Counts struct {
 	EncapsulatedPackets uint64
 	EncapsulatedBytes   uint64
+	EncapsulatedInPlace uint64
 	DecapsulatedPackets uint64
 	DecapsulatedBytes   uint64
 	PETREncapsulated    uint64
@@ -161,7 +164,7 @@ type Counts struct {
 // Counts reads the counters now.
 func (p *Path) Counts() Counts {
 	v := p.k.read()
-	c := Counts{EncapsulatedPackets: v[cEncapPkts], EncapsulatedBytes: v[cEncapBytes],
+	c := Counts{EncapsulatedPackets: v[cEncapPkts], EncapsulatedBytes: v[cEncapBytes], EncapsulatedInPlace: v[cEncapInPlace],
 		DecapsulatedPackets: v[cDecapPkts], DecapsulatedBytes: v[cDecapBytes], PETREncapsulated: v[cPETREncap],
 		PETRDecapsulated: v[cPETRDecap],
 		EventsLost:       v[cEventsLost], Punted: map[string]uint64{}, Dropped: map[string]uint64{},

@@ -85,6 +85,11 @@ type lispIface struct {
 	TunIfindex uint32
 }
 
+type lispInPlaceBuf struct {
+	_ structs.HostLayout
+	B [310]uint8
+}
+
 type lispInstance struct {
 	_          structs.HostLayout
 	TunIfindex uint32
@@ -154,6 +159,7 @@ const (
 	lispMapLispEvents       = "lisp_events"
 	lispMapLispGen          = "lisp_gen"
 	lispMapLispIfaces       = "lisp_ifaces"
+	lispMapLispInPlace      = "lisp_in_place"
 	lispMapLispInstances    = "lisp_instances"
 	lispMapLispItrFlows     = "lisp_itr_flows"
 	lispMapLispLocalEids    = "lisp_local_eids"
@@ -222,6 +228,7 @@ type lispMapSpecs struct {
 	LispEvents       *ebpf.MapSpec `ebpf:"lisp_events"`
 	LispGen          *ebpf.MapSpec `ebpf:"lisp_gen"`
 	LispIfaces       *ebpf.MapSpec `ebpf:"lisp_ifaces"`
+	LispInPlace      *ebpf.MapSpec `ebpf:"lisp_in_place"`
 	LispInstances    *ebpf.MapSpec `ebpf:"lisp_instances"`
 	LispItrFlows     *ebpf.MapSpec `ebpf:"lisp_itr_flows"`
 	LispLocalEids    *ebpf.MapSpec `ebpf:"lisp_local_eids"`
@@ -266,6 +273,7 @@ type lispMaps struct {
 	LispEvents       *ebpf.Map `ebpf:"lisp_events"`
 	LispGen          *ebpf.Map `ebpf:"lisp_gen"`
 	LispIfaces       *ebpf.Map `ebpf:"lisp_ifaces"`
+	LispInPlace      *ebpf.Map `ebpf:"lisp_in_place"`
 	LispInstances    *ebpf.Map `ebpf:"lisp_instances"`
 	LispItrFlows     *ebpf.Map `ebpf:"lisp_itr_flows"`
 	LispLocalEids    *ebpf.Map `ebpf:"lisp_local_eids"`
@@ -286,6 +294,7 @@ func (m *lispMaps) Close() error {
 		m.LispEvents,
 		m.LispGen,
 		m.LispIfaces,
+		m.LispInPlace,
 		m.LispInstances,
 		m.LispItrFlows,
 		m.LispLocalEids,
