@@ -613,12 +613,14 @@ func printDataPlane(w io.Writer, d adminapi.DataPlane) {
 		k = &adminapi.DataPlaneKernelCount{}
 	}
 	fmt.Fprintf(tw, "encapsulated packets\t%d\t%d\n", k.EncapsulatedPackets, u.EncapsulatedPackets)
+	if d.Kernel != nil {
+		fmt.Fprintf(tw, "  of which in place\t%d\t-\n", k.EncapsulatedInPlace)
+	}
 	fmt.Fprintf(tw, "decapsulated packets\t%d\t%d\n", k.DecapsulatedPackets, u.DecapsulatedPackets)
 	fmt.Fprintf(tw, "map-cache entries\t%d\t%d\n", k.MapCacheEntries, u.MapCacheEntries)
 	fmt.Fprintf(tw, "misses (userspace)\t\t%d\n", u.CacheMisses)
 	fmt.Fprintf(tw, "miss queued/released\t\t%d/%d\n", u.MissQueued, u.MissReleased)
 	if d.Kernel != nil {
-		fmt.Fprintf(tw, "encapsulated in place\t%d\n", k.EncapsulatedInPlace)
 		fmt.Fprintf(tw, "PETR encapsulated\t%d\n", k.PETREncapsulated)
 		fmt.Fprintf(tw, "PETR decapsulated\t%d\n", k.PETRDecapsulated)
 	}

@@ -228,7 +228,7 @@ func TestPrintDataPlane(t *testing.T) {
 	var b strings.Builder
 	printDataPlane(&b, adminapi.DataPlane{Path: "kernel+userspace", Mode: "auto",
 		Programs: []adminapi.DataPlaneProgram{{Interface: "eth0", Hook: "tcx-ingress", Program: "lispd_ingress", ProgramID: 40, LinkID: 7}},
-		Kernel: &adminapi.DataPlaneKernelCount{EncapsulatedPackets: 1000, DecapsulatedPackets: 900, MapCacheEntries: 2,
+		Kernel: &adminapi.DataPlaneKernelCount{EncapsulatedPackets: 1000, EncapsulatedInPlace: 700, DecapsulatedPackets: 900, MapCacheEntries: 2,
 			PETREncapsulated: 6, PETRDecapsulated: 8, MapUpdates: 3, MapUpdateP50Seconds: 0.0003, MapUpdateP99Seconds: 0.00071, MapUpdateMaxSeconds: 0.0009,
 			Punted: map[string]uint64{"too-big": 3, "no-map-cache-entry": 5, "ttl": 0}, Dropped: map[string]uint64{"negative-drop": 1}},
 		Userspace: adminapi.DataPlaneUserspaceCount{EncapsulatedPackets: 4, CacheMisses: 1, MissQueued: 1, MissReleased: 1, MapCacheEntries: 2}})
@@ -239,6 +239,7 @@ eth0       tcx-ingress  lispd_ingress  40          7
 
 Counter               Kernel  Userspace
 encapsulated packets  1000    4
+  of which in place   700     -
 decapsulated packets  900     0
 map-cache entries     2       2
 misses (userspace)            1

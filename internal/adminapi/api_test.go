@@ -113,10 +113,10 @@ func TestJSONContract(t *testing.T) {
 			`{"subsystem":"control","name":"packets_dropped","labels":{"reason":"malformed"},"value":2}`},
 		{DataPlane{Path: "kernel+userspace", Mode: "auto", Programs: []DataPlaneProgram{{Interface: "eth0", Ifindex: 2,
 			Hook: "tcx-ingress", Program: "lispd_ingress", ProgramID: 40, LinkID: 7}},
-			Kernel: &DataPlaneKernelCount{EncapsulatedPackets: 5, Punted: map[string]uint64{"too-big": 1}, Dropped: map[string]uint64{}}},
+			Kernel: &DataPlaneKernelCount{EncapsulatedPackets: 5, EncapsulatedInPlace: 3, Punted: map[string]uint64{"too-big": 1}, Dropped: map[string]uint64{}}},
 			`{"path":"kernel+userspace","mode":"auto","programs":[{"interface":"eth0","ifindex":2,"hook":"tcx-ingress",` +
 				`"program":"lispd_ingress","program-id":40,"link-id":7}],"kernel":{"encapsulated-packets":5,"encapsulated-bytes":0,` +
-				`"decapsulated-packets":0,"decapsulated-bytes":0,"petr-encapsulated":0,"petr-decapsulated":0,"events-lost":0,` +
+				`"encapsulated-in-place":3,"decapsulated-packets":0,"decapsulated-bytes":0,"petr-encapsulated":0,"petr-decapsulated":0,"events-lost":0,` +
 				`"punted":{"too-big":1},` +
 				`"dropped":{},"map-cache-entries":0,"map-updates":0,"map-update-p50-seconds":0,"map-update-p99-seconds":0,` +
 				`"map-update-max-seconds":0},"userspace":{"encapsulated-packets":0,"decapsulated-packets":0,` +
