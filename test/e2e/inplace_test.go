@@ -75,25 +75,7 @@ func TestKernelPathInPlaceChecksumOffsets(t *testing.T) {
 	}
 	lisptest.Eventually(t, 5*time.Second, func() bool { return got.Load() == 1 }, "the first datagram delivered")
 
-	var gw, self net.HardwareAddr
-	if err := n.lab.Do("xa", func() error {
-		ifi, err := net.InterfaceByName("eid0")
-		if err == nil {
-			gw = ifi.HardwareAddr
-		}
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := n.lab.Do("ha", func() error {
-		ifi, err := net.InterfaceByName("eth0")
-		if err == nil {
-			self = ifi.HardwareAddr
-		}
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	gw, self := macOf(t, n.lab, "xa", "eid0"), macOf(t, n.lab, "ha", "eth0")
 	payload := bytes.Repeat([]byte("in place "), 4)
 
 	// Made-up offsets: the checksum of everything from the UDP payload
@@ -163,6 +145,22 @@ func TestKernelPathInPlaceChecksumOffsets(t *testing.T) {
 	if seen != 1 {
 		t.Errorf("%d LISP packets of the standard datagram captured entering core, want 1", seen)
 	}
+}
+
+// macOf is the hardware address of ifname in node.
+func macOf(t *testing.T, l *lab.Lab, node, ifname string) net.HardwareAddr {
+	t.Helper()
+	var mac net.HardwareAddr
+	if err := l.Do(node, func() error {
+		ifi, err := net.InterfaceByName(ifname)
+		if err == nil {
+			mac = ifi.HardwareAddr
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return mac
 }
 
 // udpFrame is an Ethernet frame from src to dst holding an IPv4 UDP

@@ -737,6 +737,31 @@ static __always_inline void lisp_header(__u8 *h, const struct config *cfg, __u32
 	h[7] = 0; // LSBs: the userspace path does not set L either
 }
 
+// outer4_fill writes the Ethernet, IPv4, UDP (but its checksum) and LISP
+// headers of a zeroed outer4 for an inner packet of ilen bytes, and
+// returns the outer UDP pseudo-header sum.
+static __always_inline __u32 outer4_fill(struct outer4 *o, const struct config *cfg, const struct locator *l,
+					 const struct bpf_fib_lookup *fib, long frc, const struct inner *in, __u8 ttl,
+					 __u16 sport, __u32 ilen, __u32 iid)
+{
+	eth_of(&o->eth, fib, frc, ETH_P_IP);
+	o->ip.version = 4;
+	o->ip.ihl = 5;
+	o->ip.tos = in->tos;
+	o->ip.tot_len = bpf_htons(ilen + OVERHEAD4);
+	o->ip.frag_off = bpf_htons(IP_DF);
+	o->ip.ttl = ttl;
+	o->ip.protocol = IPPROTO_UDP;
+	__builtin_memcpy(&o->ip.saddr, cfg->src4, 4);
+	__builtin_memcpy(&o->ip.daddr, l->addr + 12, 4);
+	o->ip.check = ipv4_csum(&o->ip);
+	o->sport = bpf_htons(sport);
+	o->dport = bpf_htons(cfg->data_port);
+	o->ulen = bpf_htons(ilen + UDP_HDR_LEN + LISP_HDR_LEN);
+	lisp_header(o->lisp, cfg, iid);
+	return sum16(&o->ip.saddr, 4) + bpf_htons(IPPROTO_UDP) + o->ulen;
+}
+
 // routed_to_tun: the kernel would route the inner packet into the TUN of
 // its instance, as it routes every packet the userspace engine sees. A
 // more specific route elsewhere (a dynamic EID's host route, a connected
@@ -942,22 +967,99 @@ struct {
 // outer UDP checksum takes over exactly: the program then finishes the
 // inner checksum itself and leaves the outer one pending. Any other
 // pending checksum (TCP, another offset, one a guest made up) and
-// CHECKSUM_COMPLETE keep to bpf_skb_adjust_room. Returns 0: no; 1: in
-// place; 2: in place, finishing the inner UDP checksum.
-static __always_inline int in_place_ok(struct __sk_buff *skb, const struct inner *in, __u32 ilen)
+// CHECKSUM_COMPLETE keep to bpf_skb_adjust_room.
+enum in_place {
+	NOT_IN_PLACE,
+	IN_PLACE,            // no checksum state to carry (CHECKSUM_NONE)
+	IN_PLACE_VERIFIED,   // CHECKSUM_UNNECESSARY: reset, the outer UDP is unverified
+	IN_PLACE_FINISH_UDP, // CHECKSUM_PARTIAL on the inner UDP checksum
+};
+
+static __always_inline enum in_place in_place_ok(struct __sk_buff *skb, const struct inner *in, __u32 ilen)
 {
 	if (skb->gso_size || in->v6p || ilen > IN_PLACE_MAX)
-		return 0;
+		return NOT_IN_PLACE;
 	struct sk_buff___lisp *k = bpf_cast_to_kern_ctx(skb);
 	if (k->mac_header >= OVERHEAD4)
-		return 0; // room in front: bpf_skb_adjust_room moves nothing
+		return NOT_IN_PLACE; // room in front: bpf_skb_adjust_room moves nothing
 	__u8 summed = BPF_CORE_READ_BITFIELD(k, ip_summed);
-	if (summed == CHECKSUM_NONE || summed == CHECKSUM_UNNECESSARY)
-		return 1;
+	if (summed == CHECKSUM_NONE)
+		return IN_PLACE;
+	if (summed == CHECKSUM_UNNECESSARY)
+		return IN_PLACE_VERIFIED;
 	if (summed == CHECKSUM_PARTIAL && in->l4proto == IPPROTO_UDP && ilen >= 20 + UDP_HDR_LEN &&
 	    k->csum_start == k->mac_header + ETH_HLEN + 20 && k->csum_offset == 6)
-		return 2;
-	return 0;
+		return IN_PLACE_FINISH_UDP;
+	return NOT_IN_PLACE;
+}
+
+// encap_in_place encapsulates as in_place_ok said: the inner packet is
+// read into a per-CPU buffer behind its outer headers, the packet grows
+// 36 bytes at its tail and the whole frame is written back in one store.
+// Returns GO_ENCAP when it did, otherwise the program's verdict.
+static __always_inline int encap_in_place(struct __sk_buff *skb, enum in_place how, const struct config *cfg,
+					  const struct locator *l, const struct bpf_fib_lookup *fib, long frc,
+					  const struct inner *in, __u8 ttl, __u16 sport, __u32 ilen, __u32 iid)
+{
+	__u32 zero = 0;
+	struct in_place_buf *buf = bpf_map_lookup_elem(&lisp_in_place, &zero);
+	if (!buf)
+		return punt(C_PUNT_ERROR);
+	// A length the verifier can bound: [20, IN_PLACE_MAX].
+	__u64 n = ilen - 20;
+	asm volatile("%0 &= 0x1ff" : "+r"(n));
+	if (n > IN_PLACE_MAX - 20)
+		return punt(C_PUNT_ERROR);
+	n += 20;
+	__u8 *ip = buf->b + ETH_HLEN + OVERHEAD4;
+	if (bpf_skb_load_bytes(skb, ETH_HLEN, ip, n))
+		return punt(C_PUNT_ERROR); // nothing changed yet
+	__builtin_memcpy(ip, &in->v4, 12); // TTL down by one, checksum updated
+	struct outer4 *o = (struct outer4 *)buf->b;
+	__builtin_memset(o, 0, ETH_HLEN + OVERHEAD4);
+	__u32 ps = outer4_fill(o, cfg, l, fib, frc, in, ttl, sport, ilen, iid);
+	if (how == IN_PLACE_FINISH_UDP) {
+		// The inner UDP checksum field holds its pseudo-header sum;
+		// the checksum covers that and the segment (zero-padded to
+		// whole words here, not in the packet).
+		__u64 ul4 = (n - 20 + 3) & ~3ULL;
+		ip[n] = 0;
+		ip[n + 1] = 0;
+		ip[n + 2] = 0;
+		asm volatile("%0 &= 0x1ff" : "+r"(ul4));
+		if (ul4 > IN_PLACE_MAX - 20 + 4)
+			return punt(C_PUNT_ERROR);
+		__s64 sum = bpf_csum_diff(0, 0, (__be32 *)(ip + 20), ul4, 0);
+		if (sum < 0)
+			return punt(C_PUNT_ERROR);
+		__u16 c = csum_fold((__u32)sum) ?: 0xffff;
+		__builtin_memcpy(ip + 26, &c, 2);
+		// The outer UDP checksum is now the pending one: its field
+		// holds the pseudo-header sum, as a UDP socket leaves it.
+		o->ucsum = (__u16)~csum_fold(ps);
+	} else if (in->l4sum_known) {
+		o->ucsum = outer_csum(in, ps, &o->sport);
+	}
+	if (bpf_skb_change_tail(skb, skb->len + OVERHEAD4, 0)) {
+		count(C_DROP_ERROR, 1); // the tail may have grown: not the packet it was
+		return TC_ACT_SHOT;
+	}
+	// CHECKSUM_UNNECESSARY said the inner checksum was verified;
+	// nothing verified the outer one.
+	if (how == IN_PLACE_VERIFIED)
+		bpf_csum_level(skb, BPF_CSUM_LEVEL_RESET);
+	// n again, bounded again: the verifier lost it across the calls.
+	__u64 all = n - 20;
+	asm volatile("%0 &= 0x1ff" : "+r"(all));
+	if (all > IN_PLACE_MAX - 20)
+		return TC_ACT_SHOT; // cannot happen: n was checked
+	all += 20 + ETH_HLEN + OVERHEAD4;
+	if (bpf_skb_store_bytes(skb, 0, buf->b, all, 0)) {
+		count(C_DROP_ERROR, 1);
+		return TC_ACT_SHOT;
+	}
+	count(C_ENCAP_IN_PLACE, 1);
+	return GO_ENCAP;
 }
 
 static __always_inline int itr(struct __sk_buff *skb, const struct config *cfg, const struct iface *ifc, __u64 gen,
@@ -1017,105 +1119,21 @@ static __always_inline int itr(struct __sk_buff *skb, const struct config *cfg, 
 		sport = cfg->port_base + sport % cfg->port_mod;
 	__u32 ilen = skb->len - ETH_HLEN;
 	__u64 flags = BPF_F_ADJ_ROOM_ENCAP_L4_UDP | BPF_F_ADJ_ROOM_ENCAP_L2(LISP_HDR_LEN);
-	int how = l->v6 ? 0 : in_place_ok(skb, &in, ilen);
-	if (how) {
-		__u32 zero = 0;
-		struct in_place_buf *buf = bpf_map_lookup_elem(&lisp_in_place, &zero);
-		if (!buf)
-			return punt(C_PUNT_ERROR);
-		// A length the verifier can bound: [20, IN_PLACE_MAX].
-		__u64 n = ilen - 20;
-		asm volatile("%0 &= 0x1ff" : "+r"(n));
-		if (n > IN_PLACE_MAX - 20)
-			return punt(C_PUNT_ERROR);
-		n += 20;
-		__u8 *ip = buf->b + ETH_HLEN + OVERHEAD4;
-		if (bpf_skb_load_bytes(skb, ETH_HLEN, ip, n))
-			return punt(C_PUNT_ERROR); // nothing changed yet
-		__builtin_memcpy(ip, &in.v4, 12); // TTL down by one, checksum updated
-		struct outer4 *o = (struct outer4 *)buf->b;
-		__builtin_memset(o, 0, ETH_HLEN + OVERHEAD4);
-		eth_of(&o->eth, &fib, frc, ETH_P_IP);
-		o->ip.version = 4;
-		o->ip.ihl = 5;
-		o->ip.tos = in.tos;
-		o->ip.tot_len = bpf_htons(ilen + OVERHEAD4);
-		o->ip.frag_off = bpf_htons(IP_DF);
-		o->ip.ttl = ttl;
-		o->ip.protocol = IPPROTO_UDP;
-		__builtin_memcpy(&o->ip.saddr, cfg->src4, 4);
-		__builtin_memcpy(&o->ip.daddr, l->addr + 12, 4);
-		o->ip.check = ipv4_csum(&o->ip);
-		o->sport = bpf_htons(sport);
-		o->dport = bpf_htons(cfg->data_port);
-		o->ulen = bpf_htons(ilen + UDP_HDR_LEN + LISP_HDR_LEN);
-		lisp_header(o->lisp, cfg, ifc->iid);
-		__u32 ps = sum16(&o->ip.saddr, 4) + bpf_htons(IPPROTO_UDP) + o->ulen;
-		if (how == 2) {
-			// The inner UDP checksum field holds its pseudo-header sum;
-			// the checksum covers that and the segment (zero-padded to
-			// whole words here, not in the packet).
-			__u64 ul4 = (n - 20 + 3) & ~3ULL;
-			ip[n] = 0;
-			ip[n + 1] = 0;
-			ip[n + 2] = 0;
-			asm volatile("%0 &= 0x1ff" : "+r"(ul4));
-			if (ul4 > IN_PLACE_MAX - 20 + 4)
-				return punt(C_PUNT_ERROR);
-			__s64 sum = bpf_csum_diff(0, 0, (__be32 *)(ip + 20), ul4, 0);
-			if (sum < 0)
-				return punt(C_PUNT_ERROR);
-			__u16 c = csum_fold((__u32)sum) ?: 0xffff;
-			__builtin_memcpy(ip + 26, &c, 2);
-			// The outer UDP checksum is now the pending one: its field
-			// holds the pseudo-header sum, as a UDP socket leaves it.
-			o->ucsum = (__u16)~csum_fold(ps);
-		} else if (in.l4sum_known) {
-			o->ucsum = outer_csum(&in, ps, &o->sport);
-		}
-		if (bpf_skb_change_tail(skb, skb->len + OVERHEAD4, 0)) {
-			count(C_DROP_ERROR, 1); // the tail may have grown: not the packet it was
-			return TC_ACT_SHOT;
-		}
-		// CHECKSUM_UNNECESSARY said the inner checksum was verified;
-		// nothing verified the outer one.
-		bpf_csum_level(skb, BPF_CSUM_LEVEL_RESET);
-		__u64 all = n - 20;
-		asm volatile("%0 &= 0x1ff" : "+r"(all));
-		if (all > IN_PLACE_MAX - 20)
-			return TC_ACT_SHOT; // cannot happen: n was checked
-		all += 20 + ETH_HLEN + OVERHEAD4;
-		if (bpf_skb_store_bytes(skb, 0, buf->b, all, 0)) {
-			count(C_DROP_ERROR, 1);
-			return TC_ACT_SHOT;
-		}
-		count(C_ENCAP_IN_PLACE, 1);
+	enum in_place how = l->v6 ? NOT_IN_PLACE : in_place_ok(skb, &in, ilen);
+	if (how != NOT_IN_PLACE) {
+		rc = encap_in_place(skb, how, cfg, l, &fib, frc, &in, ttl, sport, ilen, ifc->iid);
+		if (rc != GO_ENCAP)
+			return rc;
 	} else if (!l->v6) {
 		if (bpf_skb_adjust_room(skb, OVERHEAD4, BPF_ADJ_ROOM_MAC, flags | BPF_F_ADJ_ROOM_ENCAP_L3_IPV4))
 			return punt(C_PUNT_ERROR); // nothing changed yet
 		struct outer4 o = {};
-		eth_of(&o.eth, &fib, frc, ETH_P_IP);
-		o.ip.version = 4;
-		o.ip.ihl = 5;
-		o.ip.tos = in.tos;
-		o.ip.tot_len = bpf_htons(ilen + OVERHEAD4);
-		o.ip.frag_off = bpf_htons(IP_DF);
-		o.ip.ttl = ttl;
-		o.ip.protocol = IPPROTO_UDP;
-		__builtin_memcpy(&o.ip.saddr, cfg->src4, 4);
-		__builtin_memcpy(&o.ip.daddr, l->addr + 12, 4);
-		o.ip.check = ipv4_csum(&o.ip);
-		o.sport = bpf_htons(sport);
-		o.dport = bpf_htons(cfg->data_port);
-		o.ulen = bpf_htons(ilen + UDP_HDR_LEN + LISP_HDR_LEN);
-		lisp_header(o.lisp, cfg, ifc->iid);
+		__u32 ps = outer4_fill(&o, cfg, l, &fib, frc, &in, ttl, sport, ilen, ifc->iid);
 		// IPv4 allows a zero UDP checksum (RFC 9300 §5.3 recommends it);
 		// it is computed where that costs nothing, as the userspace path
 		// computes it, so that both put the same bytes on the wire.
-		if (!skb->gso_size && in.l4sum_known) {
-			__u32 ps = sum16(&o.ip.saddr, 4) + bpf_htons(IPPROTO_UDP) + o.ulen;
+		if (!skb->gso_size && in.l4sum_known)
 			o.ucsum = outer_csum(&in, ps, &o.sport);
-		}
 		__builtin_memcpy(o.inner, &in.v4, sizeof(o.inner)); // in.v6 alike: a union
 		if (bpf_skb_store_bytes(skb, 0, &o, sizeof(o), BPF_F_RECOMPUTE_CSUM)) {
 			count(C_DROP_ERROR, 1);
