@@ -125,8 +125,10 @@ func (b *bench) run(ctx context.Context) (err error) {
 	if os.Geteuid() != 0 {
 		return errors.New("needs root (network namespaces)")
 	}
-	if _, err := exec.LookPath("iperf3"); err != nil {
-		return errors.New("iperf3 is not installed (apt-get install iperf3)")
+	for tool, pkg := range map[string]string{"iperf3": "iperf3", "ping": "iputils-ping"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("%s is not installed (apt-get install %s)", tool, pkg)
+		}
 	}
 	if b.lispd, err = filepath.Abs(b.lispd); err != nil {
 		return err

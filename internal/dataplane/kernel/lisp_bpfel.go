@@ -87,7 +87,7 @@ type lispIface struct {
 
 type lispInPlaceBuf struct {
 	_ structs.HostLayout
-	B [310]uint8
+	B [39]uint64
 }
 
 type lispInstance struct {

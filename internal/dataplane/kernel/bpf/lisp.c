@@ -412,11 +412,17 @@ static __always_inline int punt(__u32 c)
 
 // load copies len bytes at off out of the packet: straight from the
 // linear data where they are in it, through the helper otherwise.
+//
+// The packet copy is declared 4-byte aligned although headers behind a
+// 14-byte Ethernet header are not: without it clang reads a packet byte by
+// byte and assembles the words with shifts (about three instructions a
+// byte, a few hundred a packet). The kernels this runs on have efficient
+// unaligned access, where the verifier allows unaligned packet loads.
 static __always_inline int load(struct __sk_buff *skb, __u32 off, void *to, __u32 len)
 {
 	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
 	if (off < 256 && data + off + len <= end) {
-		__builtin_memcpy(to, data + off, len);
+		__builtin_memcpy(to, __builtin_assume_aligned(data + off, 4), len);
 		return 0;
 	}
 	return bpf_skb_load_bytes(skb, off, to, len);
@@ -470,12 +476,15 @@ static __always_inline __u16 csum_replace(__u16 c, __u16 old, __u16 new)
 	return csum_fold(s);
 }
 
+// v4mapped writes ::ffff:a4. Both are 4-byte aligned (keys, events and
+// headers): said, so that clang writes words, not bytes.
 static __always_inline void v4mapped(__u8 *dst, const __u8 *a4)
 {
-	__builtin_memset(dst, 0, 10);
-	dst[10] = 0xff;
-	dst[11] = 0xff;
-	__builtin_memcpy(dst + 12, a4, 4);
+	__u32 *d = __builtin_assume_aligned(dst, 4);
+	d[0] = 0;
+	d[1] = 0;
+	d[2] = bpf_htonl(0xffff);
+	__builtin_memcpy(&d[3], __builtin_assume_aligned(a4, 4), 4);
 }
 
 // ecn_decap is RFC 6040 §4.2; returns 0xff for "drop".
@@ -703,22 +712,33 @@ static __always_inline __u16 outer_csum(const struct inner *in, __u32 outer_pseu
 
 // The outer headers the ITR writes in front of the inner packet, and the
 // first 12 bytes of the inner header, which hold its TTL (down by one)
-// and, in IPv4, the header checksum: one store for both.
+// and, in IPv4, the header checksum: one store for both, from eth on.
+// The two bytes in front align the IP header and what follows it, so
+// that clang writes and sums them in words rather than bytes (a packed
+// struct with an aligned start tells it each field's alignment).
+#define OUTER_LEAD 2
 struct outer4 {
+	__u8 lead[OUTER_LEAD];
 	struct ethhdr eth;
 	struct iphdr ip;
 	__be16 sport, dport, ulen, ucsum;
 	__u8 lisp[8];
 	__u8 inner[12];
-} __attribute__((packed));
+} __attribute__((packed, aligned(8)));
 
 struct outer6 {
+	__u8 lead[OUTER_LEAD];
 	struct ethhdr eth;
 	struct ipv6hdr ip;
 	__be16 sport, dport, ulen, ucsum;
 	__u8 lisp[8];
 	__u8 inner[12];
-} __attribute__((packed));
+} __attribute__((packed, aligned(8)));
+
+// OUTER_LEN is the length to store of such a struct o, from eth to the
+// end of its last field (sizeof would add the tail padding aligned(8)
+// brings).
+#define OUTER_LEN(o, last) (__builtin_offsetof(typeof(o), last) + sizeof((o).last) - OUTER_LEAD)
 
 static __always_inline void lisp_header(__u8 *h, const struct config *cfg, __u32 iid)
 {
@@ -940,8 +960,9 @@ extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
 // A per-CPU buffer for a packet encapsulated in place: its outer
 // headers, then the inner packet (and the zero padding its checksum
 // sum needs).
+#define IN_PLACE_BUF (__builtin_offsetof(struct outer4, inner) + IN_PLACE_MAX + 4)
 struct in_place_buf {
-	__u8 b[ETH_HLEN + OVERHEAD4 + IN_PLACE_MAX + 4];
+	__u64 b[(IN_PLACE_BUF + 7) / 8]; // a struct outer4, whose inner[] is where the inner packet starts
 };
 
 struct {
@@ -1011,12 +1032,12 @@ static __always_inline int encap_in_place(struct __sk_buff *skb, enum in_place h
 	if (n > IN_PLACE_MAX - 20)
 		return punt(C_PUNT_ERROR);
 	n += 20;
-	__u8 *ip = buf->b + ETH_HLEN + OVERHEAD4;
+	struct outer4 *o = (struct outer4 *)buf->b;
+	__u8 *ip = o->inner;
 	if (bpf_skb_load_bytes(skb, ETH_HLEN, ip, n))
 		return punt(C_PUNT_ERROR); // nothing changed yet
 	__builtin_memcpy(ip, &in->v4, 12); // TTL down by one, checksum updated
-	struct outer4 *o = (struct outer4 *)buf->b;
-	__builtin_memset(o, 0, ETH_HLEN + OVERHEAD4);
+	__builtin_memset(o, 0, __builtin_offsetof(struct outer4, inner));
 	__u32 ps = outer4_fill(o, cfg, l, fib, frc, in, ttl, sport, ilen, iid);
 	if (how == IN_PLACE_FINISH_UDP) {
 		// The inner UDP checksum field holds its pseudo-header sum;
@@ -1054,7 +1075,7 @@ static __always_inline int encap_in_place(struct __sk_buff *skb, enum in_place h
 	if (all > IN_PLACE_MAX - 20)
 		return TC_ACT_SHOT; // cannot happen: n was checked
 	all += 20 + ETH_HLEN + OVERHEAD4;
-	if (bpf_skb_store_bytes(skb, 0, buf->b, all, 0)) {
+	if (bpf_skb_store_bytes(skb, 0, &o->eth, all, 0)) {
 		count(C_DROP_ERROR, 1);
 		return TC_ACT_SHOT;
 	}
@@ -1135,7 +1156,7 @@ static __always_inline int itr(struct __sk_buff *skb, const struct config *cfg, 
 		if (!skb->gso_size && in.l4sum_known)
 			o.ucsum = outer_csum(&in, ps, &o.sport);
 		__builtin_memcpy(o.inner, &in.v4, sizeof(o.inner)); // in.v6 alike: a union
-		if (bpf_skb_store_bytes(skb, 0, &o, sizeof(o), BPF_F_RECOMPUTE_CSUM)) {
+		if (bpf_skb_store_bytes(skb, 0, &o.eth, OUTER_LEN(o, inner), BPF_F_RECOMPUTE_CSUM)) {
 			count(C_DROP_ERROR, 1);
 			return TC_ACT_SHOT;
 		}
@@ -1160,7 +1181,7 @@ static __always_inline int itr(struct __sk_buff *skb, const struct config *cfg, 
 		__u32 ps = sum16(&o.ip.saddr, 16) + bpf_htons(IPPROTO_UDP) + o.ulen;
 		o.ucsum = outer_csum(&in, ps, &o.sport);
 		__builtin_memcpy(o.inner, &in.v4, sizeof(o.inner));
-		if (bpf_skb_store_bytes(skb, 0, &o, sizeof(o), BPF_F_RECOMPUTE_CSUM)) {
+		if (bpf_skb_store_bytes(skb, 0, &o.eth, OUTER_LEN(o, inner), BPF_F_RECOMPUTE_CSUM)) {
 			count(C_DROP_ERROR, 1);
 			return TC_ACT_SHOT;
 		}
@@ -1174,13 +1195,11 @@ static __always_inline int itr(struct __sk_buff *skb, const struct config *cfg, 
 	return forward(skb, &fib, frc, l->v6 ? ETH_P_IPV6 : ETH_P_IP);
 }
 
+// same16 compares two 8-byte aligned 16-byte addresses.
 static __always_inline int same16(const __u8 *a, const __u8 *b)
 {
-	__u64 a0, a1, b0, b1;
-	__builtin_memcpy(&a0, a, 8);
-	__builtin_memcpy(&a1, a + 8, 8);
-	__builtin_memcpy(&b0, b, 8);
-	__builtin_memcpy(&b1, b + 8, 8);
+	const __u64 *x = __builtin_assume_aligned(a, 8), *y = __builtin_assume_aligned(b, 8);
+	__u64 a0 = x[0], a1 = x[1], b0 = y[0], b1 = y[1];
 	return a0 == b0 && a1 == b1;
 }
 
@@ -1260,6 +1279,16 @@ static __always_inline int iface_of(struct memo *m, __u64 gen, __u32 ifindex, st
 	return 1;
 }
 
+// count_decap counts a decapsulated packet (segs segments), now without
+// its outer headers.
+static __always_inline void count_decap(struct __sk_buff *skb, __u32 segs, int petr)
+{
+	count(C_DECAP_PKTS, segs);
+	count(C_DECAP_BYTES, skb->len - ETH_HLEN);
+	if (petr)
+		count(C_PETR_DECAP, segs);
+}
+
 // NOT_LISP: etr's verdict for a packet that is not LISP data to one of
 // our RLOCs (the ITR looks at it next).
 #define NOT_LISP (-1)
@@ -1267,7 +1296,7 @@ static __always_inline int iface_of(struct memo *m, __u64 gen, __u32 ifindex, st
 static __always_inline int etr(struct __sk_buff *skb, const struct config *cfg, __u16 ethproto, __u64 gen,
 			       struct memo *m)
 {
-	__u8 outer_src[16], outer_dst[16];
+	__u8 outer_src[16] __attribute__((aligned(8))), outer_dst[16] __attribute__((aligned(8)));
 	__u8 ottl, otos;
 	__u32 off;
 	struct {
@@ -1315,7 +1344,7 @@ static __always_inline int etr(struct __sk_buff *skb, const struct config *cfg, 
 		off = ETH_HLEN + 40;
 	}
 	__u32 olen = off - ETH_HLEN + UDP_HDR_LEN + LISP_HDR_LEN;
-	__u8 lh[8];
+	__u8 lh[8] __attribute__((aligned(8)));
 	if (load(skb, off + UDP_HDR_LEN, lh, sizeof(lh)))
 		return punt(C_PUNT_HEADER);
 	if (lh[0] & (LISP_KK | LISP_P))
@@ -1447,6 +1476,23 @@ static __always_inline int etr(struct __sk_buff *skb, const struct config *cfg, 
 		__u16 c = csum_replace(bpf_ntohs(in.v4.check), old0, bpf_ntohs(*(__u16 *)&in.v4));
 		c = csum_replace(c, old8, bpf_ntohs(*(__u16 *)&in.v4.ttl));
 		in.v4.check = bpf_htons(c);
+		if (frc == BPF_FIB_LKUP_RET_SUCCESS) {
+			// The next hop's MACs are known: the Ethernet header and
+			// the inner header's first 12 bytes, adjacent, in one store.
+			struct {
+				__u8 lead[OUTER_LEAD];
+				struct ethhdr eth;
+				__u8 ip[12];
+			} __attribute__((packed, aligned(8))) h;
+			eth_of(&h.eth, &fib, frc, ETH_P_IP);
+			__builtin_memcpy(h.ip, &in.v4, 12);
+			if (bpf_skb_store_bytes(skb, 0, &h.eth, OUTER_LEN(h, ip), BPF_F_RECOMPUTE_CSUM)) {
+				count(C_DROP_ERROR, 1);
+				return TC_ACT_SHOT;
+			}
+			count_decap(skb, segs, petr);
+			return bpf_redirect(fib.ifindex, 0);
+		}
 		if (bpf_skb_store_bytes(skb, ETH_HLEN, &in.v4, 12, BPF_F_RECOMPUTE_CSUM)) {
 			count(C_DROP_ERROR, 1);
 			return TC_ACT_SHOT;
@@ -1462,10 +1508,7 @@ static __always_inline int etr(struct __sk_buff *skb, const struct config *cfg, 
 			return TC_ACT_SHOT;
 		}
 	}
-	count(C_DECAP_PKTS, segs);
-	count(C_DECAP_BYTES, skb->len - ETH_HLEN);
-	if (petr)
-		count(C_PETR_DECAP, segs);
+	count_decap(skb, segs, petr);
 	return forward(skb, &fib, frc, in.v6p ? ETH_P_IPV6 : ETH_P_IP);
 }
 
