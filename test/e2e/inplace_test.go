@@ -253,3 +253,53 @@ func setTxChecksum(ifname string, on bool) error {
 	}
 	return nil
 }
+
+// A packet encapsulated in place whose outer UDP checksum is still
+// pending when it reaches the ETR (virtual links: no device computed it
+// on the way) must not carry that pending checksum inward: after
+// decapsulation its offsets name bytes in front of the inner packet,
+// and a device computing it in software (here xb's EID interface, its
+// offload off) would write into the Ethernet header. The kernel drops
+// the pending state when bpf_skb_adjust_room pulls past its start
+// (skb_postpull_rcsum after the pull, Linux 6.0); hb's socket then
+// verifies the inner UDP checksum the ITR's program finished.
+func TestKernelPathInPlacePendingAtETR(t *testing.T) {
+	n := startNetworkWith(t, kernelEverywhere)
+	if err := n.lab.Do("xb", func() error { return setTxChecksum("eid0", false) }); err != nil {
+		t.Fatalf("turning xb's eid0 checksum offload off: %v", err)
+	}
+	dst := netip.MustParseAddrPort("203.0.113.10:40410")
+	var rx *net.UDPConn
+	if err := n.lab.Do("hb", func() (err error) {
+		rx, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(dst))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	got := lab.CountDatagrams(rx)
+	var tx *net.UDPConn
+	if err := n.lab.Do("ha", func() (err error) {
+		tx, err = net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(dst))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	if _, err := tx.Write([]byte("resolve")); err != nil {
+		t.Fatal(err)
+	}
+	lisptest.Eventually(t, 5*time.Second, func() bool { return got.Load() == 1 }, "the first datagram delivered")
+	const count = 20
+	before := n.dataPlane("xa")
+	for range count {
+		if _, err := tx.Write([]byte("pending at the ETR")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lisptest.Eventually(t, 5*time.Second, func() bool { return got.Load() == 1+count },
+		fmt.Sprintf("%d datagrams encapsulated in place delivered through an EID interface without checksum offload", count))
+	if d := n.dataPlane("xa").Kernel.EncapsulatedInPlace - before.Kernel.EncapsulatedInPlace; d != count {
+		t.Errorf("%d of the %d datagrams encapsulated in place, want all", d, count)
+	}
+}
