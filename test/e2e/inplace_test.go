@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -51,29 +52,7 @@ func TestKernelPathInPlaceChecksumOffsets(t *testing.T) {
 	dst := netip.MustParseAddrPort("203.0.113.10:40400")
 	crafted := netip.MustParseAddrPort("198.51.100.10:40300")
 	standard := netip.MustParseAddrPort("198.51.100.10:40301")
-	var rx *net.UDPConn
-	if err := n.lab.Do("hb", func() (err error) {
-		rx, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(dst))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer rx.Close()
-	got := lab.CountDatagrams(rx)
-
-	// The first datagram, through ha's own stack, resolves hb's prefix.
-	var tx *net.UDPConn
-	if err := n.lab.Do("ha", func() (err error) {
-		tx, err = net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(dst))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Close()
-	if _, err := tx.Write([]byte("resolve")); err != nil {
-		t.Fatal(err)
-	}
-	lisptest.Eventually(t, 5*time.Second, func() bool { return got.Load() == 1 }, "the first datagram delivered")
+	_, got := resolvedUDP(t, n, dst)
 
 	gw, self := macOf(t, n.lab, "xa", "eid0"), macOf(t, n.lab, "ha", "eth0")
 	payload := bytes.Repeat([]byte("in place "), 4)
@@ -145,6 +124,34 @@ func TestKernelPathInPlaceChecksumOffsets(t *testing.T) {
 	if seen != 1 {
 		t.Errorf("%d LISP packets of the standard datagram captured entering core, want 1", seen)
 	}
+}
+
+// resolvedUDP opens a UDP socket on dst in hb counting what it receives,
+// and one in ha connected to it whose first datagram resolved hb's
+// prefix (delivered: the count is 1). Both close when the test ends.
+func resolvedUDP(t *testing.T, n *network, dst netip.AddrPort) (*net.UDPConn, *atomic.Int64) {
+	t.Helper()
+	var rx, tx *net.UDPConn
+	if err := n.lab.Do("hb", func() (err error) {
+		rx, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(dst))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rx.Close() })
+	got := lab.CountDatagrams(rx)
+	if err := n.lab.Do("ha", func() (err error) {
+		tx, err = net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(dst))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tx.Close() })
+	if _, err := tx.Write([]byte("resolve")); err != nil {
+		t.Fatal(err)
+	}
+	lisptest.Eventually(t, 5*time.Second, func() bool { return got.Load() == 1 }, "the first datagram delivered")
+	return tx, got
 }
 
 // macOf is the hardware address of ifname in node.
@@ -269,27 +276,7 @@ func TestKernelPathInPlacePendingAtETR(t *testing.T) {
 		t.Fatalf("turning xb's eid0 checksum offload off: %v", err)
 	}
 	dst := netip.MustParseAddrPort("203.0.113.10:40410")
-	var rx *net.UDPConn
-	if err := n.lab.Do("hb", func() (err error) {
-		rx, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(dst))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer rx.Close()
-	got := lab.CountDatagrams(rx)
-	var tx *net.UDPConn
-	if err := n.lab.Do("ha", func() (err error) {
-		tx, err = net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(dst))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Close()
-	if _, err := tx.Write([]byte("resolve")); err != nil {
-		t.Fatal(err)
-	}
-	lisptest.Eventually(t, 5*time.Second, func() bool { return got.Load() == 1 }, "the first datagram delivered")
+	tx, got := resolvedUDP(t, n, dst)
 	const count = 20
 	before := n.dataPlane("xa")
 	for range count {
