@@ -24,10 +24,10 @@ func TestBadConfigs(t *testing.T) {
 			"2: only one YAML document is allowed",
 		}},
 		{"empty file", "", []string{
-			"1: no LISP role configured: add at least one of map-server, map-resolver, xtr, pitr or petr",
+			"1: no LISP role configured: add at least one of map-server, map-resolver, xtr, pitr, petr or rtr",
 		}},
 		{"no role", "# nothing\nlog: {level: debug}\n", []string{
-			"2: no LISP role configured: add at least one of map-server, map-resolver, xtr, pitr or petr",
+			"2: no LISP role configured: add at least one of map-server, map-resolver, xtr, pitr, petr or rtr",
 		}},
 		// FuzzParse found it: an RTR with a null list of Map-Servers.
 		{"rtr without map-servers", "rtr: {map-servers}\n", []string{

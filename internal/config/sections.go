@@ -67,7 +67,7 @@ func (p *parser) config(root *yaml.Node) *Config {
 		if root != nil {
 			line = root.Line
 		}
-		p.errorAt(line, "no LISP role configured: add at least one of map-server, map-resolver, xtr, pitr or petr")
+		p.errorAt(line, "no LISP role configured: add at least one of map-server, map-resolver, xtr, pitr, petr or rtr")
 	}
 	return c
 }

@@ -232,6 +232,7 @@ func (d *Daemon) buildRoles(cfg *config.Config, opts Options) error {
 			return err
 		}
 		xo.Now, xo.Sender, xo.Stats, xo.Log, xo.Events = d.now, control.SenderFunc(d.sendNow), d.stats, d.log, d.events
+		xo.Ours = d.guard.Ours
 		xo.DataPlane = opts.DataPlane
 		if xo.DataPlane == nil && cfg.XTR != nil && cfg.XTR.DataPlane != config.DataPlaneNone {
 			dp, err := d.startDataPlane(cfg, &xo, opts.Devices)

@@ -60,7 +60,7 @@ func (s *Server) mapRequest(m *wire.MapRequest, src netip.AddrPort, local netip.
 		s.c.requestDropped("not-my-eid").Inc()
 		return
 	}
-	to, ok := replyTarget(m, src, replyPort, local)
+	to, ok := replyTarget(m, src, replyPort, local, s.opts.ours)
 	if !ok {
 		s.c.requestDropped("no-itr-rloc").Inc()
 		return
@@ -91,15 +91,20 @@ func (s *Server) mapRequest(m *wire.MapRequest, src netip.AddrPort, local netip.
 	}
 }
 
-// replyTarget picks the ITR-RLOC of our family, not the address the request
-// reached unless it came from there (the request's source for
-// a probe that lists none usable).
-func replyTarget(m *wire.MapRequest, src netip.AddrPort, port uint16, local netip.Addr) (netip.AddrPort, bool) {
+// replyTarget picks the ITR-RLOC of our family, neither the address the
+// request reached nor any other of ours (ours) unless it came from there
+// (the request's source for a probe that lists none usable).
+func replyTarget(m *wire.MapRequest, src netip.AddrPort, port uint16, local netip.Addr, ours func(netip.Addr) bool) (netip.AddrPort, bool) {
 	for _, a := range m.ITRRLOCs {
 		ip, ok := a.Addr()
-		// The address the request reached is ours: an answer there would
-		// loop back to us, unless we asked ourselves (FuzzDispatch found it).
-		if !ok || ip.IsUnspecified() || ip.Is4() != local.Is4() || (ip == local && ip != src.Addr()) {
+		if !ok || ip.IsUnspecified() || ip.Is4() != local.Is4() {
+			continue
+		}
+		// An answer to an address of ours would come back to us, unless
+		// we asked ourselves (FuzzDispatch found both: the address the
+		// request reached, and another of ours named in a request to a
+		// different one).
+		if ip != src.Addr() && (ip == local || ours(ip)) {
 			continue
 		}
 		return netip.AddrPortFrom(ip, port), true

@@ -405,3 +405,70 @@ func TestSMRAnsweredByPublication(t *testing.T) {
 		t.Errorf("an SMR 350 ms after the publication brought %d Map-Requests, want 1", n)
 	}
 }
+
+// TestETRNeverAnswersItself performs the attack FuzzDispatch found: a
+// Map-Request for our prefix reaching one address of ours names another
+// address of ours as its ITR-RLOC. The Map-Reply would come back to us;
+// nothing is sent. Named by the request's own source (we asked ourselves),
+// or by a stranger's address, it is answered. With the daemon's Ours
+// (every role's addresses), an address that is no local RLOC counts too.
+func TestETRNeverAnswersItself(t *testing.T) {
+	second := netip.MustParseAddr("192.0.2.13")   // another RLOC of this ETR
+	msAddr := netip.MustParseAddr("192.0.2.1")    // this node's Map-Server, no RLOC
+	stranger := netip.MustParseAddr("192.0.2.99") // an ITR elsewhere
+	for _, c := range []struct {
+		name    string
+		ours    func(netip.Addr) bool
+		from    netip.Addr
+		itrRLOC netip.Addr
+		answer  bool
+	}{
+		{"another local RLOC", nil, stranger, second, false},
+		{"the address it reached", nil, stranger, goodRLOC, false},
+		{"an address of another role", func(a netip.Addr) bool { return a == msAddr || a == goodRLOC || a == second }, stranger, msAddr, false},
+		{"our own request", nil, second, second, true},
+		{"a stranger", nil, stranger, stranger, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := New(Options{ETR: true, LocalRLOCs: []netip.Addr{goodRLOC, second}, Ours: c.ours,
+				Database: []DatabaseEntry{{EID: askedNet, Locators: []mapping.Locator{{Addr: goodRLOC, Priority: 1, Weight: 100}}}}})
+			m := &wire.MapRequest{Nonce: 7, ITRRLOCs: []wire.Address{wire.AddrFromIP(c.itrRLOC)},
+				Records: []wire.RequestRecord{{MaskLen: 32, EID: wire.AddrFromIP(asked)}}}
+			var out lisptest.Sender
+			s.HandleMapRequest(&control.Request{Msg: m, Src: netip.AddrPortFrom(c.from, 61000),
+				Local: netip.AddrPortFrom(goodRLOC, wire.ControlPort)}, &out)
+			sent := out.Take()
+			if !c.answer {
+				if len(sent) != 0 || lisptest.Counter(t, s.opts.Stats, "etr.map_requests_dropped{reason=no-itr-rloc}") != 1 {
+					t.Errorf("ITR-RLOC %v, request from %v: sent %+v, want nothing and a no-itr-rloc drop", c.itrRLOC, c.from, sent)
+				}
+				return
+			}
+			if len(sent) != 1 || sent[0].To != netip.AddrPortFrom(c.itrRLOC, 61000) {
+				t.Errorf("ITR-RLOC %v, request from %v: sent %+v, want one Map-Reply there", c.itrRLOC, c.from, sent)
+			}
+		})
+	}
+}
+
+// TestReconfigureKeepsOurs: a reload builds the xTR's options from the
+// file, without Ours; Reconfigure takes what may change from them and
+// keeps the daemon's set, so an address of another role is still never
+// answered.
+func TestReconfigureKeepsOurs(t *testing.T) {
+	msAddr, stranger := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.99")
+	db := []DatabaseEntry{{EID: askedNet, Locators: []mapping.Locator{{Addr: goodRLOC, Priority: 1, Weight: 100}}}}
+	s := New(Options{ETR: true, LocalRLOCs: []netip.Addr{goodRLOC}, Database: db,
+		Ours: func(a netip.Addr) bool { return a == msAddr || a == goodRLOC }})
+	if err := s.Reconfigure(Options{ETR: true, LocalRLOCs: []netip.Addr{goodRLOC}, Database: db}); err != nil {
+		t.Fatal(err)
+	}
+	m := &wire.MapRequest{Nonce: 7, ITRRLOCs: []wire.Address{wire.AddrFromIP(msAddr)},
+		Records: []wire.RequestRecord{{MaskLen: 32, EID: wire.AddrFromIP(asked)}}}
+	var out lisptest.Sender
+	s.HandleMapRequest(&control.Request{Msg: m, Src: netip.AddrPortFrom(stranger, 61000),
+		Local: netip.AddrPortFrom(goodRLOC, wire.ControlPort)}, &out)
+	if sent := out.Take(); len(sent) != 0 {
+		t.Errorf("after a reload, a Map-Reply went to %v, an address of ours", sent[0].To)
+	}
+}

@@ -91,7 +91,13 @@ type Options struct {
 	// SourceFor picks the local RLOC to send to dst from (the kernel's
 	// route choice, so a message leaves by an uplink that works and its
 	// answer comes back); by default the first local RLOC of dst's family.
-	SourceFor        func(dst netip.Addr) (netip.Addr, bool)
+	SourceFor func(dst netip.Addr) (netip.Addr, bool)
+	// Ours says whether an address is this node's own (the daemon's
+	// reply guard knows them all: every role's, not only the local
+	// RLOCs). An ETR never answers a Map-Request at one of them unless
+	// the request came from there: the answer would come back to us.
+	// The local RLOCs count as ours in any case.
+	Ours             func(netip.Addr) bool
 	RegisterInterval time.Duration
 	RecordTTL        uint32        // minutes, in Map-Registers and Map-Replies; default 1440
 	ProbeInterval    time.Duration // 0: no RLOC probing
@@ -173,6 +179,13 @@ func (o *Options) defaults() {
 	if o.AfterFunc == nil {
 		o.AfterFunc = func(d time.Duration, f func()) { time.AfterFunc(d, f) }
 	}
+}
+
+// ours reports whether a is one of this node's addresses: a local RLOC
+// or one Options.Ours knows.
+func (o *Options) ours(a netip.Addr) bool {
+	a = a.Unmap()
+	return slices.Contains(o.LocalRLOCs, a) || (o.Ours != nil && o.Ours(a))
 }
 
 // Server is the xTR control plane.
