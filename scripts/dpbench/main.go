@@ -125,9 +125,9 @@ func (b *bench) run(ctx context.Context) (err error) {
 	if os.Geteuid() != 0 {
 		return errors.New("needs root (network namespaces)")
 	}
-	for tool, pkg := range map[string]string{"iperf3": "iperf3", "ping": "iputils-ping"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("%s is not installed (apt-get install %s)", tool, pkg)
+	for _, t := range [][2]string{{"iperf3", "iperf3"}, {"ping", "iputils-ping"}} {
+		if _, err := exec.LookPath(t[0]); err != nil {
+			return fmt.Errorf("%s is not installed (apt-get install %s)", t[0], t[1])
 		}
 	}
 	if b.lispd, err = filepath.Abs(b.lispd); err != nil {

@@ -1279,16 +1279,6 @@ static __always_inline int iface_of(struct memo *m, __u64 gen, __u32 ifindex, st
 	return 1;
 }
 
-// count_decap counts a decapsulated packet (segs segments), now without
-// its outer headers.
-static __always_inline void count_decap(struct __sk_buff *skb, __u32 segs, int petr)
-{
-	count(C_DECAP_PKTS, segs);
-	count(C_DECAP_BYTES, skb->len - ETH_HLEN);
-	if (petr)
-		count(C_PETR_DECAP, segs);
-}
-
 // NOT_LISP: etr's verdict for a packet that is not LISP data to one of
 // our RLOCs (the ITR looks at it next).
 #define NOT_LISP (-1)
@@ -1469,6 +1459,7 @@ static __always_inline int etr(struct __sk_buff *skb, const struct config *cfg, 
 	__u64 flags = in.v6p ? BPF_F_ADJ_ROOM_DECAP_L3_IPV6 : BPF_F_ADJ_ROOM_DECAP_L3_IPV4;
 	if (bpf_skb_adjust_room(skb, -(__s32)olen, BPF_ADJ_ROOM_MAC, flags))
 		return punt(C_PUNT_ERROR); // nothing changed yet
+	int macs = 0; // the Ethernet header is written too
 	if (!in.v6p) {
 		__u16 old0 = bpf_ntohs(*(__u16 *)&in.v4), old8 = bpf_ntohs(*(__u16 *)&in.v4.ttl);
 		in.v4.tos = tos;
@@ -1476,24 +1467,23 @@ static __always_inline int etr(struct __sk_buff *skb, const struct config *cfg, 
 		__u16 c = csum_replace(bpf_ntohs(in.v4.check), old0, bpf_ntohs(*(__u16 *)&in.v4));
 		c = csum_replace(c, old8, bpf_ntohs(*(__u16 *)&in.v4.ttl));
 		in.v4.check = bpf_htons(c);
-		if (frc == BPF_FIB_LKUP_RET_SUCCESS) {
-			// The next hop's MACs are known: the Ethernet header and
-			// the inner header's first 12 bytes, adjacent, in one store.
-			struct {
-				__u8 lead[OUTER_LEAD];
-				struct ethhdr eth;
-				__u8 ip[12];
-			} __attribute__((packed, aligned(8))) h;
+		// With the next hop's MACs known, the Ethernet header and the
+		// inner header's first 12 bytes, adjacent, go in one store.
+		struct {
+			__u8 lead[OUTER_LEAD];
+			struct ethhdr eth;
+			__u8 ip[12];
+		} __attribute__((packed, aligned(8))) h;
+		__builtin_memcpy(h.ip, &in.v4, sizeof(h.ip));
+		long err;
+		macs = frc == BPF_FIB_LKUP_RET_SUCCESS;
+		if (macs) {
 			eth_of(&h.eth, &fib, frc, ETH_P_IP);
-			__builtin_memcpy(h.ip, &in.v4, 12);
-			if (bpf_skb_store_bytes(skb, 0, &h.eth, OUTER_LEN(h, ip), BPF_F_RECOMPUTE_CSUM)) {
-				count(C_DROP_ERROR, 1);
-				return TC_ACT_SHOT;
-			}
-			count_decap(skb, segs, petr);
-			return bpf_redirect(fib.ifindex, 0);
+			err = bpf_skb_store_bytes(skb, 0, &h.eth, OUTER_LEN(h, ip), BPF_F_RECOMPUTE_CSUM);
+		} else {
+			err = bpf_skb_store_bytes(skb, ETH_HLEN, h.ip, sizeof(h.ip), BPF_F_RECOMPUTE_CSUM);
 		}
-		if (bpf_skb_store_bytes(skb, ETH_HLEN, &in.v4, 12, BPF_F_RECOMPUTE_CSUM)) {
+		if (err) {
 			count(C_DROP_ERROR, 1);
 			return TC_ACT_SHOT;
 		}
@@ -1508,7 +1498,12 @@ static __always_inline int etr(struct __sk_buff *skb, const struct config *cfg, 
 			return TC_ACT_SHOT;
 		}
 	}
-	count_decap(skb, segs, petr);
+	count(C_DECAP_PKTS, segs);
+	count(C_DECAP_BYTES, skb->len - ETH_HLEN);
+	if (petr)
+		count(C_PETR_DECAP, segs);
+	if (macs)
+		return bpf_redirect(fib.ifindex, 0);
 	return forward(skb, &fib, frc, in.v6p ? ETH_P_IPV6 : ETH_P_IP);
 }
 
